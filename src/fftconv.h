@@ -1,0 +1,128 @@
+/* fftconv.h: public interface of libfftconv, fused FFT convolutions on NVIDIA GPUs.
+ *
+ * What is computed (see README.md):
+ *     v = pre * u                    (v = u without a pre gate)
+ *     z = (v conv k)[0:L] + D * v    (causal linear, or circular, convolution)
+ *     y = post * z                   (y = z without a post gate)
+ * u, pre, post, y: (B, H, L) row-major in the I/O dtype; k: (H, K) fp32; D: (H) fp32.
+ *
+ * Every function that can fail returns a status; the detail is kept in the context
+ * (fftconv_ctx_error). The library never exits and never prints. libcuda is loaded at run
+ * time: without a driver, fftconv_ctx_create fails with FFTCONV_ERR_NO_DRIVER and says why.
+ * Device pointers are plain addresses (CUdeviceptr cast to void *, or a framework's data
+ * pointer). Streams are CUstream / cudaStream_t values; NULL is the default stream.
+ */
+#ifndef FFTCONV_H
+#define FFTCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum fftconv_status {
+  FFTCONV_OK = 0,
+  FFTCONV_ERR_INVALID,     /* a bad argument or problem field; the message names it */
+  FFTCONV_ERR_NO_DRIVER,   /* libcuda could not be loaded or initialised */
+  FFTCONV_ERR_NO_DEVICE,   /* no such device ordinal */
+  FFTCONV_ERR_CUDA,        /* a driver API call failed; the message has the CUDA error name */
+  FFTCONV_ERR_COMPILE,     /* NVRTC rejected generated source; the message has its log */
+  FFTCONV_ERR_TEMPLATE,    /* a kernel template failed; the message has file and line */
+  FFTCONV_ERR_UNSUPPORTED, /* no kernel for this problem on this device */
+  FFTCONV_ERR_NOMEM,       /* host or device memory exhausted */
+  FFTCONV_ERR_IO           /* a file could not be read or written */
+} fftconv_status;
+
+typedef enum fftconv_dtype { FFTCONV_FP32 = 0, FFTCONV_FP16, FFTCONV_BF16 } fftconv_dtype;
+typedef enum fftconv_mode { FFTCONV_CAUSAL = 0, FFTCONV_CIRCULAR } fftconv_mode;
+
+/* The problem. Start from fftconv_problem_init, then set fields. */
+typedef struct fftconv_problem {
+  int64_t batch;      /* B >= 1 */
+  int64_t heads;      /* H >= 1 */
+  int64_t seqlen;     /* L >= 1; circular mode: a power of two in [256, 32768] */
+  int64_t filter_len; /* K, 1 <= K <= L; K < L is a partial convolution. 0 means K = L */
+  int64_t freq_keep;  /* F: keep filter bins f with min(f, N - f) < F, 1 <= F <= N/2 + 1;
+                         0 keeps all (dense) */
+  fftconv_dtype dtype;
+  fftconv_mode mode;
+  int pre_gate;       /* 1: u is multiplied by pre before the convolution */
+  int post_gate;      /* 1: the result is multiplied by post */
+  int skip_d;         /* 1: the D * v skip term is present (D given to prepare_filter) */
+} fftconv_problem;
+
+void fftconv_problem_init(fftconv_problem *p); /* B=H=1, L=1024, fp32, causal, no gates */
+
+/* Checks every field. On failure writes a message naming the field, its value and the
+   allowed range into msg (if msg) and returns FFTCONV_ERR_INVALID. */
+fftconv_status fftconv_problem_check(const fftconv_problem *p, char *msg, size_t msglen);
+
+/* FFT size N: circular L; causal the smallest power of two >= max(256, L + K - 1).
+   Returns 0 for an invalid problem. */
+int64_t fftconv_problem_fft_size(const fftconv_problem *p);
+
+/* Canonical text key, e.g. "B64.H768.L4096.K4096.F0.fp16.circular.pre.post.nod".
+   Returns the length it needs (like snprintf). */
+int fftconv_problem_key(const fftconv_problem *p, char *buf, size_t len);
+
+const char *fftconv_dtype_name(fftconv_dtype d);   /* "fp32", "fp16", "bf16" */
+const char *fftconv_mode_name(fftconv_mode m);     /* "causal", "circular" */
+int fftconv_dtype_size(fftconv_dtype d);           /* bytes per element */
+const char *fftconv_status_string(fftconv_status s);
+
+/* ---- context: one device, its compiler and (later) its cache ---- */
+typedef struct fftconv_ctx fftconv_ctx;
+typedef struct fftconv_plan fftconv_plan;
+typedef struct CUstream_st *fftconv_stream; /* the same type as CUstream / cudaStream_t */
+
+typedef struct fftconv_ctx_options {
+  int device;        /* CUDA device ordinal, default 0 */
+  const char *arch;  /* compile target such as "sm_90"; NULL: the device's own */
+} fftconv_ctx_options;
+
+void fftconv_ctx_options_init(fftconv_ctx_options *o);
+
+/* Opens the device (its primary context, shared with the CUDA runtime). On failure *out is
+   NULL and fftconv_ctx_error(NULL) returns the reason on this thread. */
+fftconv_status fftconv_ctx_create(const fftconv_ctx_options *o, fftconv_ctx **out);
+void fftconv_ctx_destroy(fftconv_ctx *c); /* accepts NULL */
+/* The last error detail of c (an NVRTC log, a CUDA error name), or with c == NULL the reason
+   the last fftconv_ctx_create on this thread failed. Never NULL. */
+const char *fftconv_ctx_error(const fftconv_ctx *c);
+/* Device description, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, driver 13.0)". */
+const char *fftconv_ctx_device(const fftconv_ctx *c);
+
+/* ---- plans ---- */
+/* Chooses a kernel for the problem (built-in heuristic choice, compiled on the spot) and
+   loads it. The problem is checked first, and against the device's memory. */
+fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fftconv_plan **out);
+void fftconv_plan_destroy(fftconv_plan *p); /* accepts NULL */
+/* Template, revision, parameters and the rung the kernel came from. */
+const char *fftconv_plan_describe(const fftconv_plan *p);
+/* Bytes of device memory fftconv_prepare_filter writes (the filter spectrum, in the kernel's
+   own layout). */
+size_t fftconv_plan_filter_bytes(const fftconv_plan *p);
+
+/* Computes the filter spectrum once per filter: k (H, K) fp32 on the device; d (H) fp32 or
+   NULL (needed when the problem has skip_d); k_hat: fftconv_plan_filter_bytes on the device.
+   Frequency-sparse masking and the D term are folded into k_hat. */
+fftconv_status fftconv_prepare_filter(const fftconv_plan *p, const void *k, const void *d,
+                                      void *k_hat, fftconv_stream s);
+
+typedef struct fftconv_args {
+  const void *u;     /* (B, H, L) I/O dtype */
+  const void *pre;   /* (B, H, L) I/O dtype, when the problem has pre_gate, else NULL */
+  const void *post;  /* (B, H, L) I/O dtype, when the problem has post_gate, else NULL */
+  const void *k_hat; /* from fftconv_prepare_filter */
+  void *y;           /* (B, H, L) I/O dtype; may not alias the inputs */
+} fftconv_args;
+
+/* Runs the convolution; asynchronous on s, allocates nothing. */
+fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fftconv_stream s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
