@@ -1,0 +1,913 @@
+/* emit: the sandboxed Lua 5.4 state that runs kernel templates (contract in emit.h).
+ *
+ * Every entry point from C runs one C "body" function under lua_pcall with a message handler
+ * (emit_run), so a Lua error, including one raised by the C API itself (memory, a
+ * metamethod), ends at that pcall and becomes an fc_err; nothing longjmps past it. Results
+ * that need malloc'd memory are kept in an emit_call the caller frees on failure.
+ *
+ * The sandbox follows the shape of redis's script_lua.c: only base, string, table and math;
+ * no file access (dofile, loadfile), no output (print, warn), text-only `load` with an
+ * explicit environment, a `require` limited to the embedded templates/lib/, and a locked
+ * global table so that a template touching io/os/debug fails with a clean message instead of
+ * a nil call. A count hook enforces an instruction budget per call; pcall and xpcall are
+ * wrapped so that a template cannot swallow the budget error and keep looping. */
+#include "emit.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#define EMIT_DEFAULT_BUDGET INT64_C(200000000)
+#define EMIT_HOOK_STEP 10000
+/* Templates build strings of a few hundred KiB; a gigabyte means a runaway template. */
+#define EMIT_MEM_LIMIT ((size_t)1 << 30)
+#define EMIT_MAX_CANDIDATES 1000000
+
+/* Registry keys. */
+static const char EMIT_MODULES[] = "fftconv.modules";     /* require cache */
+static const char EMIT_TEMPLATES[] = "fftconv.templates"; /* loaded template tables */
+/* Its address marks a module whose chunk is running (a second require is a cycle). */
+static const char EMIT_LOADING = 0;
+
+typedef struct emit_tmpl {
+  char name[64];
+  const char *text;
+  size_t len;
+  char *owned;  /* text, when it came from fc_emit_add_template */
+  int loaded;   /* the registry holds the table this text returned */
+  int revision; /* valid when loaded */
+} emit_tmpl;
+
+typedef struct emit_lib {
+  const char *path; /* "lib/json.lua" */
+  const char *text;
+  size_t len;
+} emit_lib;
+
+struct fc_emit {
+  lua_State *L;
+  emit_tmpl *tmpl; /* sorted by name */
+  int ntmpl, captmpl;
+  emit_lib *lib; /* sorted by path */
+  int nlib;
+  int64_t budget, used;
+  int step;     /* instructions between two hook calls */
+  int exceeded; /* the budget ran out during this call */
+  int plain;    /* the pending error was raised by emit.c: no traceback adds anything */
+  size_t mem, mem_limit;
+};
+
+/* One call from C: its inputs, where its results go, and how its failure is classified. */
+typedef struct emit_call {
+  fc_emit *m;
+  emit_tmpl *t;
+  const fftconv_problem *p;
+  const fc_device_info *d;
+  const char *params;
+  int invalid; /* the error is the caller's input (params JSON): FFTCONV_ERR_INVALID */
+  int oom;     /* a C allocation failed */
+  fc_candidate *cands;
+  int ncands;
+  char *json;
+  fc_kernel_src *ks;
+  fc_template_info *info;
+} emit_call;
+
+static fc_emit *emit_self(lua_State *L) { return *(fc_emit **)lua_getextraspace(L); }
+
+/* ---- allocation, budget, errors ---- */
+
+static void *emit_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  fc_emit *m = ud;
+  size_t old = ptr ? osize : 0; /* with ptr NULL, osize is a type tag */
+  if (nsize == 0) {
+    free(ptr);
+    m->mem -= old;
+    return NULL;
+  }
+  if (nsize > old && m->mem - old + nsize > m->mem_limit) return NULL;
+  void *q = realloc(ptr, nsize);
+  if (!q) return NULL;
+  m->mem = m->mem - old + nsize;
+  return q;
+}
+
+static void emit_hook(lua_State *L, lua_Debug *ar) {
+  fc_emit *m = emit_self(L);
+  m->used += m->step;
+  if (m->used <= m->budget) return;
+  m->exceeded = 1;
+  /* Level 0 inside a count hook is the running Lua function: the message names its line. */
+  luaL_where(L, 0);
+  lua_pushfstring(L, "instruction budget of %I exceeded", (lua_Integer)m->budget);
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
+/* Like lua.c's msghandler: make the error a string, then add where it came from. */
+static int emit_msgh(lua_State *L) {
+  fc_emit *m = emit_self(L);
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  if (m->plain) return 1;
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+/* Raises an error from C code of this file; its text is complete without a traceback. */
+static int emit_raise(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int emit_raise(lua_State *L, const char *fmt, ...) {
+  char buf[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  emit_self(L)->plain = 1;
+  lua_pushstring(L, buf);
+  return lua_error(L);
+}
+
+static int emit_oom(lua_State *L, emit_call *c) {
+  c->oom = 1;
+  return emit_raise(L, "template '%s': out of memory", c->t ? c->t->name : "?");
+}
+
+static int emit_step(const fc_emit *m) {
+  return m->budget < EMIT_HOOK_STEP ? (int)m->budget : EMIT_HOOK_STEP;
+}
+
+/* Runs body(c) protected, with a fresh budget. */
+static fftconv_status emit_run(fc_emit *m, lua_CFunction body, emit_call *c, fc_err *e) {
+  lua_State *L = m->L;
+  m->used = 0;
+  m->exceeded = 0;
+  m->plain = 0;
+  m->step = emit_step(m);
+  lua_sethook(L, emit_hook, LUA_MASKCOUNT, m->step); /* also restarts the hook's counter */
+  lua_settop(L, 0);
+  lua_pushcfunction(L, emit_msgh);
+  lua_pushcfunction(L, body);
+  lua_pushlightuserdata(L, c);
+  int st = lua_pcall(L, 1, 0, 1);
+  fftconv_status s = FFTCONV_OK;
+  if (st != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    if (!msg) msg = "(no error message)";
+    if (st == LUA_ERRMEM || c->oom)
+      s = fc_fail(e, FFTCONV_ERR_NOMEM, "%s%s", msg, c->oom ? "" : " (Lua memory exhausted)");
+    else
+      s = fc_fail(e, c->invalid ? FFTCONV_ERR_INVALID : FFTCONV_ERR_TEMPLATE, "%s", msg);
+  }
+  lua_settop(L, 0);
+  return s;
+}
+
+/* ---- sandbox functions ---- */
+
+static int emit_global_index(lua_State *L) {
+  return luaL_error(L, "undeclared global '%s'", luaL_tolstring(L, 2, NULL));
+}
+
+static int emit_global_newindex(lua_State *L) {
+  return luaL_error(L, "assignment to undeclared global '%s'", luaL_tolstring(L, 2, NULL));
+}
+
+/* load(chunk [, chunkname [, mode [, env]]]): text chunks only, and env is required so that a
+   loaded chunk never silently shares the template globals. */
+static int emit_load(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  const char *name = luaL_optstring(L, 2, "=(load)");
+  const char *mode = luaL_optstring(L, 3, "t");
+  if (!strchr(mode, 't')) return luaL_error(L, "load: only text chunks are allowed (mode 't')");
+  luaL_checktype(L, 4, LUA_TTABLE);
+  if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2; /* nil, message: as the standard load */
+  }
+  lua_pushvalue(L, 4);
+  if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+  return 1;
+}
+
+/* pcall/xpcall around the original (upvalue 1): once the budget is spent, a caught error is
+   raised again, so a loop around pcall cannot outrun the budget. */
+static int emit_pcall(lua_State *L) {
+  fc_emit *m = emit_self(L);
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  if (m->exceeded)
+    return luaL_error(L, "instruction budget of %I exceeded", (lua_Integer)m->budget);
+  return lua_gettop(L);
+}
+
+static const emit_lib *emit_find_lib(const fc_emit *m, const char *modname) {
+  char path[256];
+  size_t n = strlen(modname);
+  if (strncmp(modname, "lib.", 4) != 0 || n + 5 > sizeof path) return NULL;
+  for (size_t i = 0; i < n; i++) path[i] = modname[i] == '.' ? '/' : modname[i];
+  memcpy(path + n, ".lua", 5);
+  for (int i = 0; i < m->nlib; i++)
+    if (strcmp(m->lib[i].path, path) == 0) return &m->lib[i];
+  return NULL;
+}
+
+/* require "lib.x": templates/lib/x.lua of the embedded set, run once per state. */
+static int emit_require(lua_State *L) {
+  fc_emit *m = emit_self(L);
+  const char *name = luaL_checkstring(L, 1);
+  lua_settop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, EMIT_MODULES); /* 2 */
+  lua_getfield(L, 2, name);                         /* 3 */
+  if (lua_touserdata(L, 3) == (void *)&EMIT_LOADING)
+    return luaL_error(L, "circular require of '%s'", name);
+  if (!lua_isnil(L, 3)) return 1;
+  lua_pop(L, 1);
+  const emit_lib *lib = emit_find_lib(m, name);
+  if (!lib)
+    return luaL_error(L, "module '%s' not found (require loads only lib.* from templates/lib/)",
+                      name);
+  char chunk[300];
+  snprintf(chunk, sizeof chunk, "@templates/%s", lib->path);
+  if (luaL_loadbufferx(L, lib->text, lib->len, chunk, "t") != LUA_OK) return lua_error(L);
+  lua_pushlightuserdata(L, (void *)&EMIT_LOADING);
+  lua_setfield(L, 2, name);
+  lua_pushvalue(L, 1);
+  /* Protected so that a failed load does not leave the module marked as loading; the error
+     then continues unchanged. */
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pushnil(L);
+    lua_setfield(L, 2, name);
+    return lua_error(L);
+  }
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+  }
+  lua_pushvalue(L, -1);
+  lua_setfield(L, 2, name);
+  return 1;
+}
+
+static int emit_setup_body(lua_State *L) {
+  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},
+                                  {LUA_STRLIBNAME, luaopen_string},
+                                  {LUA_TABLIBNAME, luaopen_table},
+                                  {LUA_MATHLIBNAME, luaopen_math},
+                                  {NULL, NULL}};
+  for (const luaL_Reg *l = libs; l->name; l++) {
+    luaL_requiref(L, l->name, l->func, 1);
+    lua_pop(L, 1);
+  }
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, EMIT_MODULES);
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, EMIT_TEMPLATES);
+
+  lua_pushglobaltable(L);
+  int g = lua_gettop(L);
+  /* File access and output; warn is output too. */
+  static const char *const drop[] = {"dofile", "loadfile", "print", "warn", NULL};
+  for (int i = 0; drop[i]; i++) {
+    lua_pushnil(L);
+    lua_setfield(L, g, drop[i]);
+  }
+  /* math.random is seeded from the clock: generated code must not depend on it. */
+  lua_getfield(L, g, LUA_MATHLIBNAME);
+  lua_pushnil(L);
+  lua_setfield(L, -2, "random");
+  lua_pushnil(L);
+  lua_setfield(L, -2, "randomseed");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, emit_load);
+  lua_setfield(L, g, "load");
+  lua_pushcfunction(L, emit_require);
+  lua_setfield(L, g, "require");
+  static const char *const wrap[] = {"pcall", "xpcall", NULL};
+  for (int i = 0; wrap[i]; i++) {
+    lua_getfield(L, g, wrap[i]);
+    lua_pushcclosure(L, emit_pcall, 1);
+    lua_setfield(L, g, wrap[i]);
+  }
+  /* Lock: __metatable keeps getmetatable/setmetatable from lifting it. */
+  lua_createtable(L, 0, 3);
+  lua_pushcfunction(L, emit_global_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, emit_global_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, g);
+  return 0;
+}
+
+/* ---- templates ---- */
+
+static int emit_name_ok(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n >= sizeof(((emit_tmpl *)0)->name)) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '_' || ch == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+static emit_tmpl *emit_find(const fc_emit *m, const char *name) {
+  for (int i = 0; i < m->ntmpl; i++)
+    if (strcmp(m->tmpl[i].name, name) == 0) return &m->tmpl[i];
+  return NULL;
+}
+
+static fftconv_status emit_unknown(const fc_emit *m, const char *name, fc_err *e) {
+  fc_str b = {0};
+  for (int i = 0; i < m->ntmpl; i++) fc_str_add(&b, "%s%s", i ? ", " : "", m->tmpl[i].name);
+  if (b.oom) {
+    fc_str_free(&b);
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of memory");
+  }
+  fftconv_status s = fc_fail(e, FFTCONV_ERR_INVALID, "unknown template '%s' (have: %s)", name,
+                             b.s ? b.s : "none");
+  fc_str_free(&b);
+  return s;
+}
+
+/* Inserts name (or finds it) keeping the array sorted. */
+static emit_tmpl *emit_insert(fc_emit *m, const char *name) {
+  int i = 0;
+  while (i < m->ntmpl && strcmp(m->tmpl[i].name, name) < 0) i++;
+  if (i < m->ntmpl && strcmp(m->tmpl[i].name, name) == 0) return &m->tmpl[i];
+  if (m->ntmpl == m->captmpl) {
+    int cap = m->captmpl ? 2 * m->captmpl : 16;
+    emit_tmpl *t = realloc(m->tmpl, (size_t)cap * sizeof *t);
+    if (!t) return NULL;
+    m->tmpl = t;
+    m->captmpl = cap;
+  }
+  memmove(&m->tmpl[i + 1], &m->tmpl[i], (size_t)(m->ntmpl - i) * sizeof *m->tmpl);
+  m->ntmpl++;
+  memset(&m->tmpl[i], 0, sizeof m->tmpl[i]);
+  snprintf(m->tmpl[i].name, sizeof m->tmpl[i].name, "%s", name);
+  return &m->tmpl[i];
+}
+
+static void emit_field(lua_State *L, emit_call *c, int idx, const char *field, int type) {
+  int got = lua_getfield(L, idx, field);
+  if (got == LUA_TNIL)
+    emit_raise(L, "template '%s' (templates/%s.lua): field '%s' is missing", c->t->name,
+               c->t->name, field);
+  if (got != type || (type == LUA_TNUMBER && !lua_isinteger(L, -1)))
+    emit_raise(L, "template '%s' (templates/%s.lua): field '%s' must be %s, got %s", c->t->name,
+               c->t->name, field,
+               type == LUA_TNUMBER ? "an integer"
+               : type == LUA_TSTRING ? "a string"
+                                     : "a function",
+               luaL_typename(L, -1));
+}
+
+/* Pushes the template's table, running its file the first time. */
+static void emit_push_template(lua_State *L, emit_call *c) {
+  emit_tmpl *t = c->t;
+  lua_getfield(L, LUA_REGISTRYINDEX, EMIT_TEMPLATES);
+  if (t->loaded) {
+    lua_getfield(L, -1, t->name);
+    lua_remove(L, -2);
+    return;
+  }
+  char chunk[96];
+  snprintf(chunk, sizeof chunk, "@templates/%s.lua", t->name);
+  if (luaL_loadbufferx(L, t->text, t->len, chunk, "t") != LUA_OK) lua_error(L);
+  lua_call(L, 0, 1);
+  int idx = lua_gettop(L);
+  if (!lua_istable(L, idx))
+    emit_raise(L, "template '%s' (templates/%s.lua): must return a table, returned %s", t->name,
+               t->name, luaL_typename(L, idx));
+  emit_field(L, c, idx, "name", LUA_TSTRING);
+  if (strcmp(lua_tostring(L, -1), t->name) != 0)
+    emit_raise(L, "template '%s' (templates/%s.lua): field 'name' is '%s', not the file name",
+               t->name, t->name, lua_tostring(L, -1));
+  emit_field(L, c, idx, "revision", LUA_TNUMBER);
+  lua_Integer rev = lua_tointeger(L, -1);
+  if (rev < 0 || rev > INT32_MAX)
+    emit_raise(L, "template '%s' (templates/%s.lua): field 'revision' is out of range (%lld)",
+               t->name, t->name, (long long)rev);
+  emit_field(L, c, idx, "doc", LUA_TSTRING);
+  static const char *const fns[] = {"space", "check", "default", "layout", "emit", NULL};
+  for (int i = 0; fns[i]; i++) emit_field(L, c, idx, fns[i], LUA_TFUNCTION);
+  lua_settop(L, idx);
+  lua_pushvalue(L, idx);
+  lua_setfield(L, idx - 1, t->name);
+  lua_remove(L, idx - 1);
+  t->revision = (int)rev;
+  t->loaded = 1;
+}
+
+static void emit_hash(const fc_emit *m, const emit_tmpl *t, char out[17]) {
+  uint64_t h = fc_hash64(FC_HASH64_INIT, t->text, t->len);
+  for (int i = 0; i < m->nlib; i++) h = fc_hash64(h, m->lib[i].text, m->lib[i].len);
+  snprintf(out, 17, "%016" PRIx64, h);
+}
+
+/* Fills info from the template table at idx. */
+static void emit_fill_info(lua_State *L, emit_call *c, int idx, fc_template_info *info) {
+  memset(info, 0, sizeof *info);
+  snprintf(info->name, sizeof info->name, "%s", c->t->name);
+  info->revision = c->t->revision;
+  lua_getfield(L, idx, "doc");
+  snprintf(info->doc, sizeof info->doc, "%s", lua_tostring(L, -1));
+  lua_pop(L, 1);
+  emit_hash(c->m, c->t, info->hash);
+}
+
+/* ---- C -> Lua ---- */
+
+static void emit_setint(lua_State *L, const char *k, int64_t v) {
+  lua_pushinteger(L, (lua_Integer)v);
+  lua_setfield(L, -2, k);
+}
+
+static void emit_push_problem(lua_State *L, const fftconv_problem *p) {
+  lua_createtable(L, 0, 12);
+  emit_setint(L, "batch", p->batch);
+  emit_setint(L, "heads", p->heads);
+  emit_setint(L, "seqlen", p->seqlen);
+  emit_setint(L, "filter_len", p->filter_len ? p->filter_len : p->seqlen);
+  emit_setint(L, "freq_keep", p->freq_keep);
+  emit_setint(L, "fft_size", fftconv_problem_fft_size(p));
+  lua_pushstring(L, fftconv_dtype_name(p->dtype));
+  lua_setfield(L, -2, "dtype");
+  lua_pushstring(L, fftconv_mode_name(p->mode));
+  lua_setfield(L, -2, "mode");
+  lua_pushboolean(L, p->pre_gate);
+  lua_setfield(L, -2, "pre_gate");
+  lua_pushboolean(L, p->post_gate);
+  lua_setfield(L, -2, "post_gate");
+  lua_pushboolean(L, p->skip_d);
+  lua_setfield(L, -2, "skip_d");
+}
+
+static void emit_push_device(lua_State *L, const fc_device_info *d) {
+  lua_createtable(L, 0, 11);
+  lua_pushlstring(L, d->name, strnlen(d->name, sizeof d->name));
+  lua_setfield(L, -2, "name");
+  emit_setint(L, "sm", d->sm);
+  emit_setint(L, "sms", d->sms);
+  emit_setint(L, "smem_optin", d->smem_optin);
+  emit_setint(L, "smem_per_sm", d->smem_per_sm);
+  emit_setint(L, "regs_per_block", d->regs_per_block);
+  emit_setint(L, "regs_per_sm", d->regs_per_sm);
+  emit_setint(L, "max_threads", d->max_threads);
+  emit_setint(L, "l2_bytes", d->l2_bytes);
+  emit_setint(L, "total_mem", d->total_mem);
+  emit_setint(L, "driver_version", d->driver_version);
+}
+
+static void emit_push_json(lua_State *L) {
+  lua_pushcfunction(L, emit_require);
+  lua_pushliteral(L, "lib.json");
+  lua_call(L, 1, 1);
+}
+
+/* json.encode(value at vidx) -> malloc'd text. what says whose value it is. */
+static char *emit_encode(lua_State *L, emit_call *c, int jidx, int vidx, const char *what) {
+  lua_getfield(L, jidx, "encode");
+  lua_pushvalue(L, vidx);
+  int st = lua_pcall(L, 1, 1, 0);
+  if (st != LUA_OK) {
+    if (c->m->exceeded) lua_error(L);
+    if (st == LUA_ERRMEM) c->oom = 1;
+    emit_raise(L, "template '%s': %s: %s", c->t->name, what, lua_tostring(L, -1));
+  }
+  size_t n;
+  const char *s = lua_tolstring(L, -1, &n);
+  if (!s || strlen(s) != n)
+    emit_raise(L, "template '%s': %s: json.encode did not return a string", c->t->name, what);
+  char *r = malloc(n + 1);
+  if (!r) emit_oom(L, c);
+  memcpy(r, s, n + 1);
+  lua_pop(L, 1);
+  return r;
+}
+
+/* json.decode(c->params): errors here are the caller's. */
+static void emit_decode(lua_State *L, emit_call *c, int jidx) {
+  lua_getfield(L, jidx, "decode");
+  lua_pushstring(L, c->params);
+  int st = lua_pcall(L, 1, 1, 0);
+  if (st != LUA_OK) {
+    if (c->m->exceeded) lua_error(L);
+    if (st == LUA_ERRMEM) c->oom = 1;
+    c->invalid = 1;
+    emit_raise(L, "params: %s", lua_tostring(L, -1));
+  }
+  if (!lua_istable(L, -1) || lua_rawlen(L, -1) > 0) { /* json.lua decodes [..] to a sequence */
+    c->invalid = 1;
+    emit_raise(L, "params: expected a JSON object, got %s", c->params);
+  }
+}
+
+/* ---- bodies: one per entry point, run by emit_run ---- */
+
+static int emit_info_body(lua_State *L) {
+  emit_call *c = lua_touserdata(L, 1);
+  emit_push_template(L, c);
+  emit_fill_info(L, c, lua_gettop(L), c->info);
+  return 0;
+}
+
+static int emit_space_body(lua_State *L) {
+  emit_call *c = lua_touserdata(L, 1);
+  const char *tn = c->t->name;
+  emit_push_template(L, c);      /* 2 */
+  emit_push_problem(L, c->p);    /* 3 */
+  emit_push_device(L, c->d);     /* 4 */
+  emit_push_json(L);             /* 5 */
+  lua_getfield(L, 2, "space");
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
+  lua_call(L, 2, 1); /* 6 */
+  if (!lua_istable(L, 6))
+    emit_raise(L, "template '%s': space() must return an array of parameter tables, got %s", tn,
+               luaL_typename(L, 6));
+  lua_Unsigned n = lua_rawlen(L, 6);
+  if (n > EMIT_MAX_CANDIDATES)
+    emit_raise(L, "template '%s': space() returned %llu candidates (at most %d)", tn,
+               (unsigned long long)n, EMIT_MAX_CANDIDATES);
+  if (n == 0) return 0;
+  c->cands = calloc((size_t)n, sizeof *c->cands);
+  if (!c->cands) emit_oom(L, c);
+  c->ncands = (int)n;
+  for (int i = 1; i <= (int)n; i++) {
+    char what[64];
+    snprintf(what, sizeof what, "space() candidate %d", i);
+    if (lua_rawgeti(L, 6, i) != LUA_TTABLE) /* 7 */
+      emit_raise(L, "template '%s': %s is %s, not a table", tn, what, luaL_typename(L, 7));
+    /* Encoded before check() sees it: the JSON is what space() proposed. */
+    c->cands[i - 1].params = emit_encode(L, c, 5, 7, what);
+    lua_getfield(L, 2, "check");
+    lua_pushvalue(L, 3);
+    lua_pushvalue(L, 4);
+    lua_pushvalue(L, 7);
+    lua_call(L, 3, 2); /* 8, 9 */
+    if (!lua_isboolean(L, 8))
+      emit_raise(L, "template '%s': check() on %s must return true or false, reason; got %s", tn,
+                 what, luaL_typename(L, 8));
+    if (!lua_toboolean(L, 8)) {
+      size_t len;
+      const char *r = lua_type(L, 9) == LUA_TSTRING ? lua_tolstring(L, 9, &len) : NULL;
+      if (!r) {
+        r = "rejected by check() without a reason";
+        len = strlen(r);
+      }
+      char *cp = malloc(len + 1);
+      if (!cp) emit_oom(L, c);
+      memcpy(cp, r, len + 1);
+      c->cands[i - 1].reason = cp;
+    }
+    lua_settop(L, 6);
+  }
+  return 0;
+}
+
+static int emit_default_body(lua_State *L) {
+  emit_call *c = lua_touserdata(L, 1);
+  emit_push_template(L, c);   /* 2 */
+  emit_push_problem(L, c->p); /* 3 */
+  emit_push_device(L, c->d);  /* 4 */
+  emit_push_json(L);          /* 5 */
+  lua_getfield(L, 2, "default");
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
+  lua_call(L, 2, 1); /* 6 */
+  if (!lua_istable(L, 6))
+    emit_raise(L, "template '%s': default() must return a parameter table, got %s", c->t->name,
+               luaL_typename(L, 6));
+  c->json = emit_encode(L, c, 5, 6, "default()");
+  return 0;
+}
+
+/* Reads layout field k of the table at idx as an integer in [lo, hi]. */
+static int64_t emit_layout_int(lua_State *L, emit_call *c, int idx, const char *k, int64_t lo,
+                               int64_t hi) {
+  int isint = 0;
+  lua_Integer v = 0;
+  if (lua_getfield(L, idx, k) == LUA_TNUMBER) v = lua_tointegerx(L, -1, &isint);
+  if (!isint)
+    emit_raise(L, "template '%s': layout() field '%s' must be an integer, got %s", c->t->name, k,
+               lua_type(L, -1) == LUA_TNUMBER ? "a fraction" : luaL_typename(L, -1));
+  if (v < lo || v > hi)
+    emit_raise(L, "template '%s': layout() field '%s' is %lld, outside [%lld, %lld]", c->t->name,
+               k, (long long)v, (long long)lo, (long long)hi);
+  lua_pop(L, 1);
+  return v;
+}
+
+static void emit_layout_entry(lua_State *L, emit_call *c, int idx, const char *k, char *out,
+                              size_t cap, const char *dflt) {
+  int ty = lua_getfield(L, idx, k);
+  const char *s = dflt;
+  if (ty != LUA_TNIL) {
+    if (ty != LUA_TSTRING)
+      emit_raise(L, "template '%s': layout() field '%s' must be a string, got %s", c->t->name, k,
+                 luaL_typename(L, -1));
+    s = lua_tostring(L, -1);
+    int ok = s[0] && strlen(s) < cap && !(s[0] >= '0' && s[0] <= '9');
+    for (const char *q = s; ok && *q; q++)
+      ok = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+           *q == '_';
+    if (!ok)
+      emit_raise(L, "template '%s': layout() field '%s' is '%s', not a C identifier of < %d chars",
+                 c->t->name, k, s, (int)cap);
+  }
+  snprintf(out, cap, "%s", s);
+  lua_pop(L, 1);
+}
+
+static int emit_kernel_body(lua_State *L) {
+  emit_call *c = lua_touserdata(L, 1);
+  fc_kernel_src *ks = c->ks;
+  const char *tn = c->t->name;
+  emit_push_template(L, c);  /* 2 */
+  emit_push_json(L);         /* 3 */
+  emit_push_device(L, c->d); /* 4 */
+  emit_decode(L, c, 3);      /* 5 */
+  c->json = emit_encode(L, c, 3, 5, "params");
+  if (strstr(c->json, "*/"))
+    emit_raise(L, "template '%s': params contain \"*/\", which would end the header comment: %s",
+               tn, c->json);
+
+  lua_getfield(L, 2, "layout");
+  lua_pushvalue(L, 5);
+  lua_pushvalue(L, 4);
+  lua_call(L, 2, 1); /* 6 */
+  if (!lua_istable(L, 6))
+    emit_raise(L, "template '%s': layout() must return a table, got %s", tn, luaL_typename(L, 6));
+  fc_layout *lo = &ks->layout;
+  lo->threads = (int)emit_layout_int(L, c, 6, "threads", 1, INT32_MAX);
+  lo->smem = (int)emit_layout_int(L, c, 6, "smem", 0, INT32_MAX);
+  lo->seqs = (int)emit_layout_int(L, c, 6, "seqs", 1, INT32_MAX);
+  lo->prep_threads = (int)emit_layout_int(L, c, 6, "prep_threads", 1, INT32_MAX);
+  lo->prep_smem = (int)emit_layout_int(L, c, 6, "prep_smem", 0, INT32_MAX);
+  lo->prep_seqs = (int)emit_layout_int(L, c, 6, "prep_seqs", 1, INT32_MAX);
+  lo->khat = emit_layout_int(L, c, 6, "khat", 0, INT64_MAX);
+  lua_getfield(L, 6, "khat_table"); /* optional: shared tables ahead of the heads' bins */
+  int has_table = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  lo->khat_table = has_table ? emit_layout_int(L, c, 6, "khat_table", 0, INT64_MAX) : 0;
+  emit_layout_entry(L, c, 6, "fwd_entry", ks->fwd_entry, sizeof ks->fwd_entry, "fftconv_fwd");
+  emit_layout_entry(L, c, 6, "prep_entry", ks->prep_entry, sizeof ks->prep_entry,
+                    "fftconv_prep");
+
+  /* emit() gets parameters fresh from the text: whatever layout() did to its copy cannot
+     reach the code. */
+  emit_decode(L, c, 3); /* 7 */
+  c->invalid = 0;
+  lua_getfield(L, 2, "emit");
+  lua_insert(L, 7);
+  lua_call(L, 1, 1); /* 7 */
+  if (lua_type(L, 7) != LUA_TSTRING)
+    emit_raise(L, "template '%s': emit() must return a string, got %s", tn, luaL_typename(L, 7));
+  size_t n;
+  const char *text = lua_tolstring(L, 7, &n);
+  if (strlen(text) != n) emit_raise(L, "template '%s': emit() output contains a NUL byte", tn);
+
+  emit_fill_info(L, c, 2, &ks->info);
+  snprintf(ks->name, sizeof ks->name, "%s.cu", tn);
+  fc_str b = {0};
+  fc_str_add(&b,
+             "/* fftconv generated kernel: do not edit.\n"
+             " * template: %s revision %d hash %s\n"
+             " * params: %s\n"
+             " * layout: threads=%d smem=%d seqs=%d prep_threads=%d prep_smem=%d prep_seqs=%d"
+             " khat=%" PRId64 " khat_table=%" PRId64 "\n"
+             " */\n",
+             tn, ks->info.revision, ks->info.hash, c->json, lo->threads, lo->smem, lo->seqs,
+             lo->prep_threads, lo->prep_smem, lo->prep_seqs, lo->khat, lo->khat_table);
+  fc_str_addn(&b, text, n);
+  if (b.oom) {
+    fc_str_free(&b);
+    emit_oom(L, c);
+  }
+  ks->source = b.s;
+  return 0;
+}
+
+/* ---- public ---- */
+
+static int emit_cmp_lib(const void *a, const void *b) {
+  return strcmp(((const emit_lib *)a)->path, ((const emit_lib *)b)->path);
+}
+
+fftconv_status fc_emit_open(fc_emit **out, fc_err *e) {
+  if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_open: out is NULL");
+  *out = NULL;
+  fc_emit *m = calloc(1, sizeof *m);
+  if (!m) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of memory");
+  m->budget = EMIT_DEFAULT_BUDGET;
+  m->mem_limit = EMIT_MEM_LIMIT;
+  fftconv_status s = FFTCONV_OK;
+
+  int nlib = 0;
+  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++) nlib++;
+  m->lib = calloc((size_t)nlib + 1, sizeof *m->lib);
+  if (!m->lib) {
+    s = fc_fail(e, FFTCONV_ERR_NOMEM, "out of memory");
+    goto fail;
+  }
+  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++) {
+    size_t pl = strlen(f->path);
+    if (pl < 5 || strcmp(f->path + pl - 4, ".lua") != 0) continue;
+    if (strncmp(f->path, "lib/", 4) == 0) {
+      m->lib[m->nlib++] = (emit_lib){f->path, f->text, (size_t)f->len};
+      continue;
+    }
+    if (strchr(f->path, '/')) continue; /* only the top level holds templates */
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(pl - 4), f->path);
+    if (!emit_name_ok(name)) {
+      s = fc_fail(e, FFTCONV_ERR_TEMPLATE,
+                  "templates/%s: a template name must be 1-63 of [A-Za-z0-9_-]", f->path);
+      goto fail;
+    }
+    emit_tmpl *t = emit_insert(m, name);
+    if (!t) {
+      s = fc_fail(e, FFTCONV_ERR_NOMEM, "out of memory");
+      goto fail;
+    }
+    t->text = f->text;
+    t->len = (size_t)f->len;
+  }
+  qsort(m->lib, (size_t)m->nlib, sizeof *m->lib, emit_cmp_lib);
+
+  m->L = lua_newstate(emit_alloc, m);
+  if (!m->L) {
+    s = fc_fail(e, FFTCONV_ERR_NOMEM, "out of memory creating the Lua state");
+    goto fail;
+  }
+  *(fc_emit **)lua_getextraspace(m->L) = m;
+  emit_call c = {.m = m};
+  s = emit_run(m, emit_setup_body, &c, e);
+  if (s != FFTCONV_OK) goto fail;
+  *out = m;
+  return FFTCONV_OK;
+fail:
+  fc_emit_close(m);
+  return s;
+}
+
+void fc_emit_close(fc_emit *m) {
+  if (!m) return;
+  if (m->L) lua_close(m->L);
+  for (int i = 0; i < m->ntmpl; i++) free(m->tmpl[i].owned);
+  free(m->tmpl);
+  free(m->lib);
+  free(m);
+}
+
+void fc_emit_set_budget(fc_emit *m, int64_t instructions) {
+  if (m) m->budget = instructions > 0 ? instructions : EMIT_DEFAULT_BUDGET;
+}
+
+fftconv_status fc_emit_add_template(fc_emit *m, const char *name, const char *text, fc_err *e) {
+  if (!m || !name || !text)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_add_template: NULL argument");
+  if (!emit_name_ok(name))
+    return fc_fail(e, FFTCONV_ERR_INVALID,
+                   "template name '%s': must be 1-63 characters of [A-Za-z0-9_-]", name);
+  size_t n = strlen(text);
+  char *cp = malloc(n + 1);
+  if (!cp) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of memory");
+  memcpy(cp, text, n + 1);
+  emit_tmpl *t = emit_insert(m, name);
+  if (!t) {
+    free(cp);
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of memory");
+  }
+  free(t->owned);
+  t->owned = cp;
+  t->text = cp;
+  t->len = n;
+  t->loaded = 0; /* the registry's table is the old text's: load again on next use */
+  return FFTCONV_OK;
+}
+
+int fc_emit_template_count(const fc_emit *m) { return m ? m->ntmpl : 0; }
+
+const char *fc_emit_template_name(const fc_emit *m, int i) {
+  if (!m || i < 0 || i >= m->ntmpl) return NULL;
+  return m->tmpl[i].name;
+}
+
+/* Checks the arguments every template call shares and finds the template. */
+static fftconv_status emit_prepare(fc_emit *m, const char *tmpl, const fftconv_problem *p,
+                                   int need_p, const fc_device_info *d, int need_d,
+                                   emit_call *c, fc_err *e) {
+  memset(c, 0, sizeof *c);
+  if (!m) return fc_fail(e, FFTCONV_ERR_INVALID, "emit: NULL fc_emit");
+  if (!tmpl) return fc_fail(e, FFTCONV_ERR_INVALID, "emit: NULL template name");
+  if (need_p) {
+    char msg[512];
+    if (fftconv_problem_check(p, msg, sizeof msg) != FFTCONV_OK)
+      return fc_fail(e, FFTCONV_ERR_INVALID, "%s", msg);
+  }
+  if (need_d && !d) return fc_fail(e, FFTCONV_ERR_INVALID, "emit: NULL device info");
+  c->m = m;
+  c->p = p;
+  c->d = d;
+  c->t = emit_find(m, tmpl);
+  if (!c->t) return emit_unknown(m, tmpl, e);
+  return FFTCONV_OK;
+}
+
+fftconv_status fc_emit_info(fc_emit *m, const char *tmpl, fc_template_info *out, fc_err *e) {
+  emit_call c;
+  fftconv_status s = emit_prepare(m, tmpl, NULL, 0, NULL, 0, &c, e);
+  if (s != FFTCONV_OK) return s;
+  if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_info: out is NULL");
+  fc_template_info info;
+  c.info = &info;
+  s = emit_run(m, emit_info_body, &c, e);
+  if (s == FFTCONV_OK) *out = info;
+  return s;
+}
+
+void fc_candidates_free(fc_candidate *c, int n) {
+  if (!c) return;
+  for (int i = 0; i < n; i++) {
+    free(c[i].params);
+    free(c[i].reason);
+  }
+  free(c);
+}
+
+fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem *p,
+                             const fc_device_info *d, fc_candidate **out, int *n, fc_err *e) {
+  if (out) *out = NULL;
+  if (n) *n = 0;
+  if (!out || !n) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_space: NULL output");
+  emit_call c;
+  fftconv_status s = emit_prepare(m, tmpl, p, 1, d, 1, &c, e);
+  if (s != FFTCONV_OK) return s;
+  s = emit_run(m, emit_space_body, &c, e);
+  if (s != FFTCONV_OK) {
+    fc_candidates_free(c.cands, c.ncands);
+    return s;
+  }
+  *out = c.cands;
+  *n = c.ncands;
+  return FFTCONV_OK;
+}
+
+fftconv_status fc_emit_default(fc_emit *m, const char *tmpl, const fftconv_problem *p,
+                               const fc_device_info *d, char **params, fc_err *e) {
+  if (!params) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_default: NULL output");
+  *params = NULL;
+  emit_call c;
+  fftconv_status s = emit_prepare(m, tmpl, p, 1, d, 1, &c, e);
+  if (s != FFTCONV_OK) return s;
+  s = emit_run(m, emit_default_body, &c, e);
+  if (s != FFTCONV_OK) {
+    free(c.json);
+    return s;
+  }
+  *params = c.json;
+  return FFTCONV_OK;
+}
+
+fftconv_status fc_emit_kernel(fc_emit *m, const char *tmpl, const char *params,
+                              const fc_device_info *d, fc_kernel_src *out, fc_err *e) {
+  if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_kernel: NULL output");
+  memset(out, 0, sizeof *out);
+  emit_call c;
+  fftconv_status s = emit_prepare(m, tmpl, NULL, 0, d, 1, &c, e);
+  if (s != FFTCONV_OK) return s;
+  if (!params) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_kernel: NULL params");
+  c.params = params;
+  c.ks = out;
+  s = emit_run(m, emit_kernel_body, &c, e);
+  free(c.json);
+  if (s != FFTCONV_OK) {
+    fc_kernel_src_free(out);
+    memset(out, 0, sizeof *out);
+  }
+  return s;
+}
+
+void fc_kernel_src_free(fc_kernel_src *k) {
+  if (!k) return;
+  free(k->source);
+  k->source = NULL;
+}

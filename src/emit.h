@@ -1,0 +1,125 @@
+/* emit: the sandboxed Lua 5.4 state that runs kernel templates and returns CUDA source.
+ *
+ * Owns: the embedded template files (templates/ at build time), the sandbox (base, string,
+ * table and math only; no io, os, debug, package; text-only chunk loading; reads and writes
+ * of undeclared globals are errors; an instruction budget per call) and the translation
+ * between C (problem, device, JSON parameter text) and Lua tables.
+ * Callers: plan.c and the tuner. One fc_emit per thread: a Lua state is not shared.
+ *
+ * A template file templates/<name>.lua returns a table:
+ *   name      string, equal to the file name without .lua
+ *   revision  integer, bumped by hand when generated code changes meaning
+ *   doc       one line
+ *   space(problem, device)          -> array of parameter tables: every candidate
+ *   check(problem, device, params)  -> true | false, reason   (invalid is a skip, not an error)
+ *   default(problem, device)        -> parameter table: the built-in heuristic choice
+ *   layout(params, device)          -> { threads, smem, seqs, prep_threads, prep_smem, prep_seqs,
+ *                                        khat, [khat_table], [fwd_entry], [prep_entry] }
+ *   emit(params)                    -> CUDA source text (without the header comment)
+ * Parameter tables hold numbers, strings, booleans and arrays of numbers; they cross into C
+ * as canonical JSON (keys sorted, no spaces), via templates/lib/json.lua.
+ * `require "lib.x"` inside a template loads templates/lib/x.lua from the embedded set.
+ * Lua randomises its string hashes per state, so pairs() order differs between states:
+ * templates must not let it reach emitted text (json.encode sorts keys).
+ * Bad parameter JSON is FFTCONV_ERR_INVALID with the byte offset; the header shows the
+ * canonical form.
+ *
+ * The kernel ABI every template family implements (plan.c launches it):
+ *   extern "C" __global__ void <fwd_entry>(const void *u, const void *pre, const void *post,
+ *        const float2 *k_hat, void *y, long long rows, int L, int H)
+ *     grid: ceil(rows / seqs) blocks of `threads`, `smem` bytes of dynamic shared memory;
+ *     rows = B * H; row r is (b, h) with h = r % H.
+ *   extern "C" __global__ void <prep_entry>(const float *k, const float *d, float2 *k_hat,
+ *        int H, int K, int F)
+ *     grid: ceil(H / prep_seqs) blocks of prep_threads, prep_smem bytes. d may be NULL.
+ *   k_hat holds khat_table float2 values (shared tables), then `khat` float2 values per head
+ *   (layout() fields; khat_table is optional and defaults to 0).
+ */
+#ifndef FC_EMIT_H
+#define FC_EMIT_H
+
+#include <stdint.h>
+
+#include "fftconv.h"
+#include "util.h"
+
+typedef struct fc_embedded_file {
+  const char *path; /* relative to templates/, e.g. "monarch_fp32.lua", "lib/fft.lua" */
+  const char *text;
+  int len;
+} fc_embedded_file;
+extern const fc_embedded_file fc_embedded_templates[]; /* ends with {NULL, NULL, 0} */
+
+/* What a template needs to know of the device. Filled by gpu.c from the driver, or from an
+   arch name alone for compile-only work (fc_device_info_for_arch). */
+typedef struct fc_device_info {
+  char name[256];
+  int sm;               /* compute capability as major*10 + minor, e.g. 90 */
+  int sms;              /* multiprocessors */
+  int smem_optin;       /* opt-in shared memory per block, bytes */
+  int smem_per_sm;      /* shared memory per multiprocessor, bytes */
+  int regs_per_block;
+  int regs_per_sm;
+  int max_threads;      /* per block */
+  int64_t l2_bytes;
+  int64_t total_mem;    /* bytes of device memory */
+  int driver_version;   /* e.g. 13000; 0 when there is no device */
+} fc_device_info;
+
+typedef struct fc_emit fc_emit;
+
+fftconv_status fc_emit_open(fc_emit **out, fc_err *e);
+void fc_emit_close(fc_emit *m); /* accepts NULL */
+/* Lua VM instructions one call may run before it is stopped (default 200 million; a value
+   <= 0 restores the default). */
+void fc_emit_set_budget(fc_emit *m, int64_t instructions);
+/* Adds or replaces templates/<name>.lua with text, as if it had been embedded (tests use
+   this for misbehaving templates). */
+fftconv_status fc_emit_add_template(fc_emit *m, const char *name, const char *text, fc_err *e);
+
+/* The template names (file names under templates/, lib/ excluded), in sorted order. */
+int fc_emit_template_count(const fc_emit *m);
+const char *fc_emit_template_name(const fc_emit *m, int i);
+
+typedef struct fc_template_info {
+  char name[64];
+  int revision;
+  char doc[256];
+  char hash[17]; /* hex FNV-1a 64 of the template's text and every lib/ file */
+} fc_template_info;
+fftconv_status fc_emit_info(fc_emit *m, const char *tmpl, fc_template_info *out, fc_err *e);
+
+typedef struct fc_candidate {
+  char *params; /* canonical JSON */
+  char *reason; /* NULL when check() accepted it, else its reason */
+} fc_candidate;
+/* space() then check() on each. *out is malloc'd; free with fc_candidates_free. */
+fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem *p,
+                             const fc_device_info *d, fc_candidate **out, int *n, fc_err *e);
+void fc_candidates_free(fc_candidate *c, int n);
+/* default(): the heuristic choice, as canonical JSON in *params (malloc'd). */
+fftconv_status fc_emit_default(fc_emit *m, const char *tmpl, const fftconv_problem *p,
+                               const fc_device_info *d, char **params, fc_err *e);
+
+typedef struct fc_layout {
+  int threads, smem, seqs;                /* forward kernel */
+  int prep_threads, prep_smem, prep_seqs; /* prepare kernel */
+  int64_t khat;                           /* float2 values of k_hat per head */
+  int64_t khat_table;                     /* float2 values before the heads' (tables) */
+} fc_layout;
+
+typedef struct fc_kernel_src {
+  char *source;        /* header comment + template output, malloc'd */
+  char name[96];       /* program name for NVRTC logs, e.g. "monarch_fp32.cu" */
+  char fwd_entry[64];  /* "fftconv_fwd" */
+  char prep_entry[64]; /* "fftconv_prep" */
+  fc_layout layout;
+  fc_template_info info;
+} fc_kernel_src;
+/* layout() and emit() for one parameter set. The source starts with a comment naming the
+   template, its revision and hash, and the parameters. Deterministic. */
+fftconv_status fc_emit_kernel(fc_emit *m, const char *tmpl, const char *params,
+                              const fc_device_info *d, fc_kernel_src *out, fc_err *e);
+void fc_kernel_src_free(fc_kernel_src *k); /* accepts NULL; frees the members */
+
+#endif

@@ -1,0 +1,588 @@
+/* test_emit: the template sandbox, the C <-> Lua translation and templates/lib/json.lua. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "emit.h"
+
+/* ---- helpers ---- */
+
+static fc_emit *open_emit(void) {
+  fc_emit *m = NULL;
+  fc_err e = {{0}};
+  fftconv_status s = fc_emit_open(&m, &e);
+  cr_assert_eq(s, FFTCONV_OK, "fc_emit_open: %s", e.msg);
+  cr_assert_not_null(m);
+  return m;
+}
+
+static fftconv_problem test_problem(void) {
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 2;
+  p.heads = 8;
+  p.seqlen = 1024;
+  p.filter_len = 0;
+  p.dtype = FFTCONV_FP16;
+  p.pre_gate = 1;
+  return p;
+}
+
+static fc_device_info test_device(void) {
+  fc_device_info d;
+  memset(&d, 0, sizeof d);
+  snprintf(d.name, sizeof d.name, "Test GPU");
+  d.sm = 90;
+  d.sms = 132;
+  d.smem_optin = 232448;
+  d.smem_per_sm = 233472;
+  d.regs_per_block = 65536;
+  d.regs_per_sm = 65536;
+  d.max_threads = 1024;
+  d.l2_bytes = 52428800;
+  d.total_mem = INT64_C(85899345920);
+  d.driver_version = 13000;
+  return d;
+}
+
+static void add(fc_emit *m, const char *name, const char *text) {
+  fc_err e = {{0}};
+  fftconv_status s = fc_emit_add_template(m, name, text, &e);
+  cr_assert_eq(s, FFTCONV_OK, "add %s: %s", name, e.msg);
+}
+
+/* A well-behaved template; its emit() builds a trivial kernel from the params. */
+static const char GOOD[] =
+    "local json = require \"lib.json\"\n"
+    "local T = {name = \"good\", revision = 3, doc = \"a test template\"}\n"
+    "function T.space(problem, device)\n"
+    "  local out = {}\n"
+    "  for _, t in ipairs({64, 128, 2048}) do\n"
+    "    out[#out + 1] = {threads = t, seqs = 2, tile = {1, 2, 3}, tag = \"x\"}\n"
+    "  end\n"
+    "  return out\n"
+    "end\n"
+    "function T.check(problem, device, params)\n"
+    "  if params.threads > device.max_threads then\n"
+    "    return false, string.format(\"threads %d > max_threads %d\", params.threads,\n"
+    "                                device.max_threads)\n"
+    "  end\n"
+    "  return true\n"
+    "end\n"
+    "function T.default(problem, device)\n"
+    "  return {threads = 128, seqs = 2, tile = {1, 2, 3}, tag = \"x\"}\n"
+    "end\n"
+    "function T.layout(params, device)\n"
+    "  return {threads = params.threads, smem = params.threads * 32, seqs = params.seqs,\n"
+    "          prep_threads = 64, prep_smem = 0, prep_seqs = 1, khat = 513}\n"
+    "end\n"
+    "function T.emit(params)\n"
+    "  return string.format('extern \"C\" __global__ void fftconv_fwd() { /* %d %s */ }\\n',\n"
+    "                       params.threads, json.encode(params.tile))\n"
+    "end\n"
+    "return T\n";
+
+/* A template whose function `fn` has body `body` starting on line 3 of the file. */
+static void add_body(fc_emit *m, const char *name, const char *fn, const char *body) {
+  char text[4096];
+  snprintf(text, sizeof text,
+           "local T = {name = \"%s\", revision = 1, doc = \"d\"}\n"
+           "function T.%s(a, b, c)\n"
+           "%s\n"
+           "end\n"
+           "T.space = T.space or function() return {} end\n"
+           "T.check = T.check or function() return true end\n"
+           "T.default = T.default or function() return {} end\n"
+           "T.layout = T.layout or function()\n"
+           "  return {threads = 1, smem = 0, seqs = 1, prep_threads = 1, prep_smem = 0,\n"
+           "          prep_seqs = 1, khat = 1}\n"
+           "end\n"
+           "T.emit = T.emit or function() return '' end\n"
+           "return T\n",
+           name, fn, body);
+  add(m, name, text);
+}
+
+/* Runs default() of a template and expects a template error mentioning `want`. */
+static void expect_default_error(fc_emit *m, const char *name, const char *want) {
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  char *params = NULL;
+  fftconv_status s = fc_emit_default(m, name, &p, &d, &params, &e);
+  cr_assert_eq(s, FFTCONV_ERR_TEMPLATE, "%s: status %d, msg %s", name, s, e.msg);
+  cr_assert_null(params);
+  cr_assert(strstr(e.msg, want), "%s: wanted '%s' in: %s", name, want, e.msg);
+}
+
+/* ---- json.lua, in a plain Lua state ---- */
+
+static lua_State *json_state(void) {
+  lua_State *L = luaL_newstate();
+  cr_assert_not_null(L);
+  luaL_openlibs(L);
+  const fc_embedded_file *f = fc_embedded_templates;
+  while (f->path && strcmp(f->path, "lib/json.lua") != 0) f++;
+  cr_assert_not_null(f->path, "lib/json.lua is not embedded");
+  cr_assert_eq(luaL_loadbufferx(L, f->text, (size_t)f->len, "@templates/lib/json.lua", "t"),
+               LUA_OK, "%s", lua_tostring(L, -1));
+  cr_assert_eq(lua_pcall(L, 0, 1, 0), LUA_OK, "%s", lua_tostring(L, -1));
+  lua_setglobal(L, "json");
+  return L;
+}
+
+/* Runs a Lua expression returning one string; *ok says whether it raised. */
+static char *lua_eval(lua_State *L, const char *expr, int *ok) {
+  char code[2048];
+  snprintf(code, sizeof code, "return %s", expr);
+  cr_assert_eq(luaL_loadstring(L, code), LUA_OK, "%s", lua_tostring(L, -1));
+  *ok = lua_pcall(L, 0, 1, 0) == LUA_OK;
+  const char *s = lua_tostring(L, -1);
+  char *r = strdup(s ? s : "(not a string)");
+  lua_pop(L, 1);
+  return r;
+}
+
+static void json_is(lua_State *L, const char *expr, const char *want) {
+  int ok;
+  char *got = lua_eval(L, expr, &ok);
+  cr_expect(ok, "%s raised: %s", expr, got);
+  cr_expect_str_eq(got, want, "%s", expr);
+  free(got);
+}
+
+static void json_fails(lua_State *L, const char *expr, const char *want) {
+  int ok;
+  char *got = lua_eval(L, expr, &ok);
+  cr_expect(!ok, "%s did not raise (gave %s)", expr, got);
+  cr_expect(strstr(got, want), "%s: wanted '%s' in: %s", expr, want, got);
+  free(got);
+}
+
+Test(json, encode_canonical) {
+  lua_State *L = json_state();
+  json_is(L, "json.encode({b = 1, a = {1, 2, 3}, c = 'x\"\\n', d = true, e = 1.5, f = 2.0})",
+          "{\"a\":[1,2,3],\"b\":1,\"c\":\"x\\\"\\n\",\"d\":true,\"e\":1.5,\"f\":2}");
+  /* byte order, not locale order: upper case before lower case, shorter prefix first */
+  json_is(L, "json.encode({b = 0, B = 0, a = 0, aa = 0, _ = 0})",
+          "{\"B\":0,\"_\":0,\"a\":0,\"aa\":0,\"b\":0}");
+  json_is(L, "json.encode({})", "{}");
+  json_is(L, "json.encode({x = {}, y = {{}}})", "{\"x\":{},\"y\":[{}]}");
+  json_is(L, "json.encode(0.1)", "0.10000000000000001");
+  json_is(L, "json.encode(-0.0)", "0");
+  json_is(L, "json.encode(1e300)", "1.0000000000000001e+300");
+  json_is(L, "json.encode(math.mininteger)", "-9223372036854775808");
+  json_is(L, "json.encode('\\1\\127/\\\\')", "\"\\u0001\\u007f/\\\\\"");
+  json_is(L, "json.encode({json.null, false})", "[null,false]");
+  lua_close(L);
+}
+
+Test(json, encode_errors) {
+  lua_State *L = json_state();
+  json_fails(L, "json.encode({a = {1, 0/0}})", "non-finite number");
+  json_fails(L, "json.encode({a = {1, 0/0}})", "at $.a[2]");
+  json_fails(L, "json.encode(math.huge)", "non-finite");
+  json_fails(L, "json.encode({[1] = 1, [3] = 3})", "sparse array");
+  json_fails(L, "json.encode({1, x = 2})", "both string and integer keys");
+  json_fails(L, "json.encode({[1.5] = 1})", "key of type number");
+  json_fails(L, "json.encode({f = print})", "cannot encode a function value at $.f");
+  json_fails(L, "(function() local t = {} t.t = t return json.encode(t) end)()", "contains itself");
+  lua_close(L);
+}
+
+Test(json, round_trip) {
+  lua_State *L = json_state();
+  static const char *const canon[] = {
+      "{\"a\":[1,2,3],\"b\":{\"c\":-4,\"d\":[]},\"e\":\"\\u0001\\\"\\\\\",\"f\":false}",
+      "[1.5,-2.25,1e+100,0.10000000000000001,9223372036854775807]",
+      "{\"\":null,\"x\":[[[]]],\"y\":true}",
+      "\"caf\xc3\xa9\"",
+      "-7",
+  };
+  for (size_t i = 0; i < sizeof canon / sizeof *canon; i++) {
+    /* the text goes in as a Lua global to avoid quoting it again */
+    lua_pushstring(L, canon[i]);
+    lua_setglobal(L, "s");
+    const char *want = canon[i];
+    /* {"d":[]} decodes to an empty table, which encodes as {} */
+    if (i == 0) want = "{\"a\":[1,2,3],\"b\":{\"c\":-4,\"d\":{}},\"e\":\"\\u0001\\\"\\\\\",\"f\":false}";
+    if (i == 2) want = "{\"\":null,\"x\":[[{}]],\"y\":true}";
+    json_is(L, "json.encode(json.decode(s))", want);
+    json_is(L, "json.encode(json.decode(json.encode(json.decode(s))))", want);
+  }
+  /* non-canonical input becomes canonical */
+  json_is(L, "json.encode(json.decode(' { \"b\" : 2.0 , \"a\" :\\n[ 1e2, -0 ] } '))",
+          "{\"a\":[100,0],\"b\":2}");
+  json_is(L, "math.type(json.decode('2.0'))", "integer");
+  json_is(L, "math.type(json.decode('2.5'))", "float");
+  json_is(L, "json.decode('\"\\\\u00e9\\\\ud83d\\\\ude00\\\\/\\\\n\"')", "\xc3\xa9\xf0\x9f\x98\x80/\n");
+  lua_close(L);
+}
+
+Test(json, decode_error_offsets) {
+  lua_State *L = json_state();
+  json_fails(L, "json.decode('{\"a\":1,}')", "expected a string key, got '}' at offset 7");
+  json_fails(L, "json.decode('[1 2]')", "expected ',' or ']', got '2' at offset 3");
+  json_fails(L, "json.decode('\"abc')", "unterminated string at offset 0");
+  json_fails(L, "json.decode('{\"a\":1} x')", "unexpected trailing 'x' at offset 8");
+  json_fails(L, "json.decode('01')", "at offset 1");
+  json_fails(L, "json.decode('nul')", "unexpected 'n' at offset 0");
+  json_fails(L, "json.decode('{\"a\":1,\"a\":2}')", "duplicate key \"a\" at offset 7");
+  json_fails(L, "json.decode('[1.]')", "expected a digit after '.'");
+  json_fails(L, "json.decode('1e999')", "number out of range at offset 0");
+  json_fails(L, "json.decode('\"\\\\ud800\"')", "unpaired high surrogate at offset 1");
+  json_fails(L, "json.decode('\"a\\tb\"')", "control character in string at offset 2");
+  json_fails(L, "json.decode('')", "unexpected end of input at offset 0");
+  json_fails(L, "json.decode(string.rep('[', 200))", "nesting deeper than");
+  json_fails(L, "json.decode(5)", "expected a string");
+  lua_close(L);
+}
+
+/* ---- a valid template ---- */
+
+static char *expected_source(fc_emit *m, const char *json, int threads, const char *tile) {
+  fc_template_info info;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_info(m, "good", &info, &e), FFTCONV_OK, "%s", e.msg);
+  char *buf = malloc(4096);
+  snprintf(buf, 4096,
+           "/* fftconv generated kernel: do not edit.\n"
+           " * template: good revision 3 hash %s\n"
+           " * params: %s\n"
+           " * layout: threads=%d smem=%d seqs=2 prep_threads=64 prep_smem=0 prep_seqs=1"
+           " khat=513 khat_table=0\n"
+           " */\n"
+           "extern \"C\" __global__ void fftconv_fwd() { /* %d %s */ }\n",
+           info.hash, json, threads, threads * 32, threads, tile);
+  return buf;
+}
+
+Test(emit, kernel_header_and_determinism) {
+  fc_emit *m = open_emit();
+  add(m, "good", GOOD);
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  const char *canon = "{\"seqs\":2,\"tag\":\"x\",\"threads\":128,\"tile\":[1,2,3]}";
+  fc_kernel_src k1, k2, k3;
+  cr_assert_eq(fc_emit_kernel(m, "good", canon, &d, &k1, &e), FFTCONV_OK, "%s", e.msg);
+  char *want = expected_source(m, canon, 128, "[1,2,3]");
+  cr_assert_str_eq(k1.source, want);
+  cr_assert_str_eq(k1.name, "good.cu");
+  cr_assert_str_eq(k1.fwd_entry, "fftconv_fwd");
+  cr_assert_str_eq(k1.prep_entry, "fftconv_prep");
+  cr_assert_eq(k1.layout.threads, 128);
+  cr_assert_eq(k1.layout.smem, 128 * 32);
+  cr_assert_eq(k1.layout.khat, 513);
+  cr_assert_eq(k1.info.revision, 3);
+  cr_assert_str_eq(k1.info.doc, "a test template");
+  cr_assert_eq(strlen(k1.info.hash), 16);
+
+  /* non-canonical params text: the header carries the canonical form */
+  const char *loose = " {\"tile\": [1, 2.0, 3], \"threads\": 128.0, \"tag\":\"x\", \"seqs\": 2}";
+  cr_assert_eq(fc_emit_kernel(m, "good", loose, &d, &k2, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(k2.source, k1.source);
+
+  /* a second instance gives the same bytes */
+  fc_emit *m2 = open_emit();
+  add(m2, "good", GOOD);
+  cr_assert_eq(fc_emit_kernel(m2, "good", canon, &d, &k3, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(k3.source, k1.source);
+
+  free(want);
+  fc_kernel_src_free(&k1);
+  fc_kernel_src_free(&k2);
+  fc_kernel_src_free(&k3);
+  fc_kernel_src_free(NULL);
+  fc_emit_close(m);
+  fc_emit_close(m2);
+  fc_emit_close(NULL);
+}
+
+Test(emit, space_check_reasons_and_round_trip) {
+  fc_emit *m = open_emit();
+  add(m, "good", GOOD);
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  fc_candidate *c = NULL;
+  int n = 0;
+  cr_assert_eq(fc_emit_space(m, "good", &p, &d, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(n, 3);
+  cr_assert_str_eq(c[0].params, "{\"seqs\":2,\"tag\":\"x\",\"threads\":64,\"tile\":[1,2,3]}");
+  cr_assert_null(c[0].reason);
+  cr_assert_null(c[1].reason);
+  cr_assert_not_null(c[2].reason);
+  cr_assert_str_eq(c[2].reason, "threads 2048 > max_threads 1024");
+
+  /* every accepted candidate's params go through fc_emit_kernel unchanged */
+  for (int i = 0; i < 2; i++) {
+    fc_kernel_src k;
+    cr_assert_eq(fc_emit_kernel(m, "good", c[i].params, &d, &k, &e), FFTCONV_OK, "%s", e.msg);
+    char *want = expected_source(m, c[i].params, i ? 128 : 64, "[1,2,3]");
+    cr_assert_str_eq(k.source, want);
+    free(want);
+    fc_kernel_src_free(&k);
+  }
+  fc_candidates_free(c, n);
+  fc_candidates_free(NULL, 0);
+
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(m, "good", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(params, "{\"seqs\":2,\"tag\":\"x\",\"threads\":128,\"tile\":[1,2,3]}");
+  free(params);
+  fc_emit_close(m);
+}
+
+Test(emit, problem_and_device_tables) {
+  fc_emit *m = open_emit();
+  add_body(m, "probe", "default",
+           "  local p, d = a, b\n"
+           "  return {b = p.batch, h = p.heads, L = p.seqlen, K = p.filter_len, F = p.freq_keep,\n"
+           "   N = p.fft_size, dt = p.dtype, mode = p.mode, pre = p.pre_gate, post = p.post_gate,\n"
+           "   skip = p.skip_d, name = d.name, sm = d.sm, sms = d.sms, optin = d.smem_optin,\n"
+           "   psm = d.smem_per_sm, rb = d.regs_per_block, rs = d.regs_per_sm,\n"
+           "   mt = d.max_threads, l2 = d.l2_bytes, mem = d.total_mem, drv = d.driver_version,\n"
+           "   ints = math.type(p.batch) .. math.type(d.total_mem)}");
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(m, "probe", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(params,
+                   "{\"F\":0,\"K\":1024,\"L\":1024,\"N\":2048,\"b\":2,\"drv\":13000,\"dt\":\"fp16\","
+                   "\"h\":8,\"ints\":\"integerinteger\",\"l2\":52428800,\"mem\":85899345920,"
+                   "\"mode\":\"causal\",\"mt\":1024,\"name\":\"Test GPU\",\"optin\":232448,"
+                   "\"post\":false,\"pre\":true,\"psm\":233472,\"rb\":65536,\"rs\":65536,"
+                   "\"skip\":false,\"sm\":90,\"sms\":132}");
+  free(params);
+  fc_emit_close(m);
+}
+
+/* ---- errors ---- */
+
+Test(emit, error_names_file_and_line) {
+  fc_emit *m = open_emit();
+  add_body(m, "bad", "emit", "  local x = 1\n  error(\"boom\")"); /* error() is on line 4 */
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  fc_kernel_src k;
+  cr_assert_eq(fc_emit_kernel(m, "bad", "{}", &d, &k, &e), FFTCONV_ERR_TEMPLATE, "%s", e.msg);
+  cr_assert(strncmp(e.msg, "templates/bad.lua:4: boom", 25) == 0, "%s", e.msg);
+  cr_assert(strstr(e.msg, "stack traceback"), "%s", e.msg);
+  cr_assert_null(k.source);
+
+  /* at load time */
+  add(m, "bad2", "local T = {}\n\nerror(\"boom\")\nreturn T\n");
+  fc_template_info info;
+  cr_assert_eq(fc_emit_info(m, "bad2", &info, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strncmp(e.msg, "templates/bad2.lua:3: boom", 26) == 0, "%s", e.msg);
+
+  /* a syntax error */
+  add(m, "bad3", "local T = {\nreturn T\n");
+  cr_assert_eq(fc_emit_info(m, "bad3", &info, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strncmp(e.msg, "templates/bad3.lua:2:", 21) == 0, "%s", e.msg);
+
+  /* the state still works afterwards */
+  add(m, "good", GOOD);
+  cr_assert_eq(fc_emit_info(m, "good", &info, &e), FFTCONV_OK, "%s", e.msg);
+  fc_emit_close(m);
+}
+
+Test(emit, budget_stops_loops) {
+  fc_emit *m = open_emit();
+  fc_emit_set_budget(m, 1000000);
+  add_body(m, "spin", "emit", "  while true do end");
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  fc_kernel_src k;
+  cr_assert_eq(fc_emit_kernel(m, "spin", "{}", &d, &k, &e), FFTCONV_ERR_TEMPLATE, "%s", e.msg);
+  cr_assert(strncmp(e.msg, "templates/spin.lua:3: instruction budget of 1000000 exceeded", 60) == 0,
+            "%s", e.msg);
+
+  /* at load time */
+  add(m, "spinload", "local T = {}\nwhile true do end\nreturn T\n");
+  fc_template_info info;
+  cr_assert_eq(fc_emit_info(m, "spinload", &info, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "templates/spinload.lua:2:"), "%s", e.msg);
+  cr_assert(strstr(e.msg, "instruction budget of 1000000 exceeded"), "%s", e.msg);
+
+  /* pcall cannot swallow it */
+  add_body(m, "sneaky", "default",
+           "  while true do pcall(function() while true do end end) end");
+  expect_default_error(m, "sneaky", "instruction budget of 1000000 exceeded");
+  add_body(m, "sneaky2", "default",
+           "  while true do xpcall(function() while true do end end, function() end) end");
+  expect_default_error(m, "sneaky2", "instruction budget of 1000000 exceeded");
+
+  /* the budget is per call: a fresh call gets the full amount again */
+  add(m, "good", GOOD);
+  for (int i = 0; i < 3; i++)
+    cr_assert_eq(fc_emit_info(m, "good", &info, &e), FFTCONV_OK, "%s", e.msg);
+  fc_emit_close(m);
+}
+
+Test(emit, sandbox) {
+  fc_emit *m = open_emit();
+  static const struct {
+    const char *code, *want;
+  } cases[] = {
+      {"  io.open('/etc/passwd')", "templates/sb.lua:3: undeclared global 'io'"},
+      {"  os.execute('true')", "templates/sb.lua:3: undeclared global 'os'"},
+      {"  debug.getinfo(1)", "templates/sb.lua:3: undeclared global 'debug'"},
+      {"  dofile('/etc/passwd')", "templates/sb.lua:3: undeclared global 'dofile'"},
+      {"  loadfile('/etc/passwd')", "templates/sb.lua:3: undeclared global 'loadfile'"},
+      {"  print('hi')", "templates/sb.lua:3: undeclared global 'print'"},
+      {"  package.loaded.x = 1", "templates/sb.lua:3: undeclared global 'package'"},
+      {"  require 'os'", "templates/sb.lua:3: module 'os' not found"},
+      {"  require 'lib.nonesuch'", "templates/sb.lua:3: module 'lib.nonesuch' not found"},
+      {"  assert(load(string.dump(function() end), '=x', 't', {}))",
+       "attempt to load a binary chunk"},
+      {"  load(string.dump(function() end), '=x', 'b', {})", "only text chunks"},
+      {"  load('return 1')", "bad argument #4 to 'load' (table expected"},
+      {"  leak = 1", "templates/sb.lua:3: assignment to undeclared global 'leak'"},
+      {"  setmetatable(_G, nil)", "cannot change a protected metatable"},
+      {"  math.random(1)", "attempt to call a nil value (field 'random')"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    add_body(m, "sb", "default", cases[i].code);
+    expect_default_error(m, "sb", cases[i].want);
+  }
+  /* load with an explicit env works and sees only that env */
+  add_body(m, "sb", "default",
+           "  local f = assert(load('return x + 1', '=chunk', 't', {x = 41}))\n"
+           "  return {v = f()}");
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(m, "sb", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(params, "{\"v\":42}");
+  free(params);
+  fc_emit_close(m);
+}
+
+Test(emit, missing_or_bad_fields) {
+  fc_emit *m = open_emit();
+  fc_template_info info;
+  fc_err e = {{0}};
+  add(m, "noemit",
+      "return {name = 'noemit', revision = 1, doc = 'd', space = print, check = type,\n"
+      "  default = type, layout = type}\n");
+  /* print is gone, so space is nil too: the first missing field in order is named */
+  cr_assert_eq(fc_emit_info(m, "noemit", &info, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "undeclared global 'print'"), "%s", e.msg);
+  add(m, "noemit",
+      "return {name = 'noemit', revision = 1, doc = 'd', space = type, check = type,\n"
+      "  default = type, layout = type}\n");
+  cr_assert_eq(fc_emit_info(m, "noemit", &info, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "template 'noemit'") && strstr(e.msg, "field 'emit' is missing"), "%s",
+            e.msg);
+  add(m, "badrev",
+      "return {name = 'badrev', revision = '1', doc = 'd', space = type, check = type,\n"
+      "  default = type, layout = type, emit = type}\n");
+  cr_assert_eq(fc_emit_info(m, "badrev", &info, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "template 'badrev'") &&
+                strstr(e.msg, "field 'revision' must be an integer, got string"),
+            "%s", e.msg);
+  add(m, "wrongname",
+      "return {name = 'other', revision = 1, doc = 'd', space = type, check = type,\n"
+      "  default = type, layout = type, emit = type}\n");
+  cr_assert_eq(fc_emit_info(m, "wrongname", &info, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "field 'name' is 'other'"), "%s", e.msg);
+
+  /* layout() without khat; emit() returning a number; params with a comment end */
+  fc_device_info d = test_device();
+  fc_kernel_src k;
+  add_body(m, "lay", "layout",
+           "  return {threads = 1, smem = 0, seqs = 1, prep_threads = 1, prep_smem = 0,"
+           " prep_seqs = 1}");
+  cr_assert_eq(fc_emit_kernel(m, "lay", "{}", &d, &k, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "layout() field 'khat' must be an integer, got nil"), "%s", e.msg);
+  add_body(m, "lay", "layout",
+           "  return {threads = 1.5, smem = 0, seqs = 1, prep_threads = 1, prep_smem = 0,"
+           " prep_seqs = 1, khat = 1}");
+  cr_assert_eq(fc_emit_kernel(m, "lay", "{}", &d, &k, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "field 'threads' must be an integer"), "%s", e.msg);
+  add(m, "num", GOOD);
+  char text[sizeof GOOD + 64];
+  snprintf(text, sizeof text, "%s", GOOD);
+  char *at = strstr(text, "name = \"good\"");
+  memcpy(at, "name = \"num\" ", 13);
+  at = strstr(text, "function T.emit(params)\n");
+  cr_assert_not_null(at);
+  snprintf(at, sizeof text - (size_t)(at - text), "function T.emit() return 7 end\nreturn T\n");
+  add(m, "num", text);
+  const char *ok = "{\"seqs\":2,\"tag\":\"x\",\"threads\":128,\"tile\":[1,2,3]}";
+  cr_assert_eq(fc_emit_kernel(m, "num", ok, &d, &k, &e), FFTCONV_ERR_TEMPLATE, "%s", e.msg);
+  cr_assert(strstr(e.msg, "emit() must return a string, got number"), "%s", e.msg);
+  add(m, "good", GOOD);
+  cr_assert_eq(fc_emit_kernel(m, "good", "{\"seqs\":2,\"tag\":\"*/\",\"threads\":1,\"tile\":[1]}",
+                              &d, &k, &e),
+               FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "\"*/\""), "%s", e.msg);
+  /* bad params text is the caller's error, with the offset */
+  cr_assert_eq(fc_emit_kernel(m, "good", "{\"seqs\":2,}", &d, &k, &e), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(e.msg, "params: json.decode: expected a string key, got '}' at offset 10"),
+            "%s", e.msg);
+  cr_assert_eq(fc_emit_kernel(m, "good", "[1]", &d, &k, &e), FFTCONV_ERR_INVALID);
+  fc_emit_close(m);
+}
+
+Test(emit, unknown_template_and_invalid_problem) {
+  fc_emit *m = open_emit();
+  add(m, "zeta", GOOD);
+  add(m, "alpha", GOOD);
+  int n = fc_emit_template_count(m);
+  cr_assert_geq(n, 2);
+  for (int i = 1; i < n; i++)
+    cr_assert_lt(strcmp(fc_emit_template_name(m, i - 1), fc_emit_template_name(m, i)), 0);
+  cr_assert_null(fc_emit_template_name(m, n));
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(m, "nope", &p, &d, &params, &e), FFTCONV_ERR_INVALID);
+  cr_assert(strncmp(e.msg, "unknown template 'nope' (have: ", 31) == 0, "%s", e.msg);
+  cr_assert(strstr(e.msg, "alpha") && strstr(e.msg, "zeta"), "%s", e.msg);
+  cr_assert(strstr(e.msg, "alpha") < strstr(e.msg, "zeta"), "%s", e.msg);
+
+  p.batch = 0;
+  char want[512];
+  fftconv_problem_check(&p, want, sizeof want);
+  cr_assert_eq(fc_emit_default(m, "alpha", &p, &d, &params, &e), FFTCONV_ERR_INVALID);
+  cr_assert_str_eq(e.msg, want);
+  fc_candidate *c = NULL;
+  cr_assert_eq(fc_emit_space(m, "alpha", &p, &d, &c, &n, &e), FFTCONV_ERR_INVALID);
+  cr_assert_str_eq(e.msg, want);
+  cr_assert_null(c);
+
+  cr_assert_eq(fc_emit_add_template(m, "../x", "return {}", &e), FFTCONV_ERR_INVALID);
+  fc_emit_close(m);
+}
+
+Test(emit, info_hash_and_replacement) {
+  fc_emit *m = open_emit();
+  add(m, "good", GOOD);
+  fc_template_info a, b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_info(m, "good", &a, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(a.name, "good");
+  cr_assert_eq(a.revision, 3);
+
+  /* the hash covers the text: an edit changes it, and the new text is what runs */
+  char text[sizeof GOOD + 8];
+  snprintf(text, sizeof text, "%s", GOOD);
+  char *rev = strstr(text, "revision = 3");
+  rev[11] = '4';
+  add(m, "good", text);
+  cr_assert_eq(fc_emit_info(m, "good", &b, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(b.revision, 4);
+  cr_assert_str_neq(a.hash, b.hash);
+  for (int i = 0; i < 16; i++) cr_assert(strchr("0123456789abcdef", b.hash[i]), "%s", b.hash);
+  fc_emit_close(m);
+}
