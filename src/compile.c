@@ -1,0 +1,325 @@
+/* compile: NVRTC. CUDA source to a cubin for one sm_XY (PTX on request), the log kept and the
+ * per-entry resource figures read from the ptxas report NVRTC puts in the log.
+ *
+ * Thread-safe by construction: each call owns its nvrtcProgram and everything it allocates,
+ * and this file has no mutable state at all. */
+#include "compile.h"
+
+#include <ctype.h>
+#include <nvrtc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* `--ptxas-options=--verbose` makes NVRTC append the ptxas report to the program log (checked
+   with NVRTC 13.0). No fast-math options: kernels must match the reference closely. */
+#define NVRTC_PTXAS_VERBOSE "--ptxas-options=--verbose"
+
+static char *nvrtc_strdup(const char *s) {
+  size_t n = strlen(s);
+  char *d = malloc(n + 1);
+  if (d) memcpy(d, s, n + 1);
+  return d;
+}
+
+/* Returns the program log (malloc'd, possibly ""), or NULL when out of memory. */
+static char *nvrtc_log(nvrtcProgram prog) {
+  size_t n = 0;
+  if (nvrtcGetProgramLogSize(prog, &n) != NVRTC_SUCCESS || n == 0) return nvrtc_strdup("");
+  char *log = malloc(n + 1);
+  if (!log) return NULL;
+  if (nvrtcGetProgramLog(prog, log) != NVRTC_SUCCESS) log[0] = 0;
+  log[n] = 0;
+  return log;
+}
+
+/* Whether NVRTC can target sm; writes the supported list ("sm_75 sm_80 ...") into list. */
+static int nvrtc_arch_supported(int sm, char *list, size_t len) {
+  int n = 0;
+  list[0] = 0;
+  if (nvrtcGetNumSupportedArchs(&n) != NVRTC_SUCCESS || n <= 0) return 0;
+  int *archs = malloc((size_t)n * sizeof *archs);
+  if (!archs) return 0;
+  int found = 0;
+  if (nvrtcGetSupportedArchs(archs) == NVRTC_SUCCESS) {
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+      if (archs[i] == sm) found = 1;
+      if (used < len) {
+        int w = snprintf(list + used, len - used, "%ssm_%d", i ? " " : "", archs[i]);
+        if (w > 0) used += (size_t)w;
+      }
+    }
+  }
+  free(archs);
+  return found;
+}
+
+/* Finds "<number><suffix>" in line (e.g. " registers") and reads the number before it. */
+static int nvrtc_number_before(const char *line, const char *suffix, int *out) {
+  const char *p = strstr(line, suffix);
+  if (!p) return 0;
+  const char *d = p;
+  while (d > line && isdigit((unsigned char)d[-1])) d--;
+  if (d == p) return 0;
+  *out = (int)strtol(d, NULL, 10);
+  return 1;
+}
+
+/* The quoted name after `key` ("Compiling entry function 'k' ..."). */
+static int nvrtc_quoted(const char *line, const char *key, char *name, size_t len) {
+  const char *p = strstr(line, key);
+  if (!p) return 0;
+  p += strlen(key);
+  const char *q = strchr(p, '\'');
+  if (!q) return 0;
+  size_t n = (size_t)(q - p);
+  if (n >= len) n = len - 1;
+  memcpy(name, p, n);
+  name[n] = 0;
+  return 1;
+}
+
+static int nvrtc_find_entry(const fc_binary *b, const char *name) {
+  for (int i = 0; i < b->nentries; i++)
+    if (strcmp(b->entries[i].name, name) == 0) return i;
+  return -1;
+}
+
+/* Reads the ptxas report, which looks like
+     ptxas info    : Compiling entry function 'k' for 'sm_90'
+     ptxas info    : Function properties for k
+     ptxas         .     1600 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+     ptxas info    : Used 32 registers, used 1 barriers, 400 bytes smem, 360 bytes cmem[0]
+   Figures are matched by their suffix, not their position, because the order and the set of
+   items on a line have changed between CUDA releases. Properties of non-entry functions
+   (noinline callees) are skipped: only entries can be launched. */
+static void nvrtc_parse_report(const char *log, fc_binary *b) {
+  int cur = -1;   /* entry whose "Used ..." line comes next */
+  int props = -1; /* entry whose "bytes stack frame" line comes next */
+  const char *p = log;
+  while (*p) {
+    const char *end = strchr(p, '\n');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    char line[512];
+    if (n >= sizeof line) n = sizeof line - 1;
+    memcpy(line, p, n);
+    line[n] = 0;
+    p = end ? end + 1 : p + strlen(p);
+    if (!strstr(line, "ptxas")) continue;
+
+    char name[sizeof b->entries[0].name];
+    if (nvrtc_quoted(line, "Compiling entry function '", name, sizeof name)) {
+      cur = nvrtc_find_entry(b, name);
+      if (cur < 0 && b->nentries < FC_MAX_ENTRIES) {
+        cur = b->nentries++;
+        memset(&b->entries[cur], 0, sizeof b->entries[cur]);
+        snprintf(b->entries[cur].name, sizeof b->entries[cur].name, "%s", name);
+      }
+      props = -1;
+      continue;
+    }
+    const char *fp = strstr(line, "Function properties for ");
+    if (fp) {
+      fp += strlen("Function properties for ");
+      snprintf(name, sizeof name, "%s", fp);
+      size_t k = strlen(name);
+      while (k > 0 && isspace((unsigned char)name[k - 1])) name[--k] = 0;
+      props = nvrtc_find_entry(b, name);
+      continue;
+    }
+    if (strstr(line, "bytes stack frame")) {
+      if (props >= 0) {
+        fc_entry_info *x = &b->entries[props];
+        nvrtc_number_before(line, " bytes stack frame", &x->stack);
+        nvrtc_number_before(line, " bytes spill stores", &x->spill_stores);
+        nvrtc_number_before(line, " bytes spill loads", &x->spill_loads);
+      }
+      props = -1;
+      continue;
+    }
+    if (strstr(line, "Used ") && cur >= 0) {
+      fc_entry_info *x = &b->entries[cur];
+      nvrtc_number_before(line, " registers", &x->registers);
+      nvrtc_number_before(line, " bytes smem", &x->smem_static);
+    }
+  }
+}
+
+/* "NVRTC failed to compile <name> for sm_<sm>:\n<log>", the log cut at a line boundary when
+   it does not fit: the first errors are the ones that explain the rest. */
+static fftconv_status nvrtc_compile_error(fc_err *e, const char *name, int sm, const char *log,
+                                          const char *what) {
+  if (!e) return FFTCONV_ERR_COMPILE;
+  int head = snprintf(e->msg, sizeof e->msg, "NVRTC failed to compile %s for sm_%d%s%s:\n",
+                      name, sm, what ? ": " : "", what ? what : "");
+  if (head < 0 || (size_t)head >= sizeof e->msg) return FFTCONV_ERR_COMPILE;
+  size_t room = sizeof e->msg - (size_t)head - 1;
+  size_t n = strlen(log);
+  if (n <= room) {
+    memcpy(e->msg + head, log, n + 1);
+    return FFTCONV_ERR_COMPILE;
+  }
+  char tail[96];
+  int tn = snprintf(tail, sizeof tail, "\n... (log truncated; %zu bytes in all)", n);
+  size_t keep = room - (size_t)(tn > 0 ? tn : 0);
+  while (keep > 0 && log[keep - 1] != '\n') keep--;
+  if (keep == 0) keep = room - (size_t)(tn > 0 ? tn : 0);
+  memcpy(e->msg + head, log, keep);
+  snprintf(e->msg + head + keep, sizeof e->msg - (size_t)head - keep, "%s", tail);
+  return FFTCONV_ERR_COMPILE;
+}
+
+/* One NVRTC compile for `arch` ("sm_90" or "compute_90"). On success *prog is the compiled
+   program; the log is always handed back through *log. */
+static nvrtcResult nvrtc_run(const char *source, const char *name, const char *arch,
+                             int verbose, nvrtcProgram *prog, char **log) {
+  *log = NULL;
+  nvrtcResult r = nvrtcCreateProgram(prog, source, name, 0, NULL, NULL);
+  if (r != NVRTC_SUCCESS) return r;
+  char archopt[64];
+  snprintf(archopt, sizeof archopt, "--gpu-architecture=%s", arch);
+  const char *opts[3] = {archopt, "-std=c++17", NVRTC_PTXAS_VERBOSE};
+  r = nvrtcCompileProgram(*prog, verbose ? 3 : 2, opts);
+  *log = nvrtc_log(*prog);
+  return r;
+}
+
+/* PTX of a compiled program (malloc'd), or NULL when it has none. */
+static char *nvrtc_ptx(nvrtcProgram prog, size_t *size) {
+  size_t n = 0;
+  if (nvrtcGetPTXSize(prog, &n) != NVRTC_SUCCESS || n <= 1) return NULL;
+  char *ptx = malloc(n + 1);
+  if (!ptx) return NULL;
+  if (nvrtcGetPTX(prog, ptx) != NVRTC_SUCCESS) {
+    free(ptx);
+    return NULL;
+  }
+  ptx[n] = 0;
+  *size = strlen(ptx);
+  return ptx;
+}
+
+fftconv_status fc_compile(const char *source, const char *name, int sm, int want_ptx,
+                          fc_binary *out, fc_err *e) {
+  if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_compile: out is NULL");
+  memset(out, 0, sizeof *out);
+  out->sm = sm;
+  out->log = nvrtc_strdup("");
+  if (!out->log) return fc_fail(e, FFTCONV_ERR_NOMEM, "fc_compile: out of host memory");
+  if (!source) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_compile: source is NULL");
+  if (!name || !name[0]) name = "fftconv.cu";
+
+  char archs[512];
+  if (!nvrtc_arch_supported(sm, archs, sizeof archs)) {
+    int major = 0, minor = 0;
+    fc_nvrtc_version(&major, &minor);
+    return fc_fail(e, FFTCONV_ERR_INVALID,
+                   "sm_%d is not an architecture NVRTC %d.%d can compile for (it supports: %s)",
+                   sm, major, minor, archs[0] ? archs : "none reported");
+  }
+
+  double t0 = fc_now();
+  char arch[32];
+  snprintf(arch, sizeof arch, "sm_%d", sm);
+  nvrtcProgram prog = NULL;
+  char *log = NULL;
+  nvrtcResult r = nvrtc_run(source, name, arch, 1, &prog, &log);
+  if (log) {
+    free(out->log);
+    out->log = log;
+  }
+  fftconv_status s = FFTCONV_OK;
+  if (r == NVRTC_ERROR_OUT_OF_MEMORY) {
+    s = fc_fail(e, FFTCONV_ERR_NOMEM, "NVRTC ran out of memory compiling %s for sm_%d", name,
+                sm);
+  } else if (r == NVRTC_ERROR_COMPILATION) {
+    s = nvrtc_compile_error(e, name, sm, out->log, NULL);
+  } else if (r != NVRTC_SUCCESS) {
+    s = nvrtc_compile_error(e, name, sm, out->log, nvrtcGetErrorString(r));
+  }
+
+  if (s == FFTCONV_OK) {
+    size_t n = 0;
+    r = nvrtcGetCUBINSize(prog, &n);
+    if (r != NVRTC_SUCCESS || n == 0) {
+      s = nvrtc_compile_error(e, name, sm, out->log,
+                              r != NVRTC_SUCCESS ? nvrtcGetErrorString(r) : "no cubin produced");
+    } else if (!(out->cubin = malloc(n))) {
+      s = fc_fail(e, FFTCONV_ERR_NOMEM, "fc_compile: no memory for a %zu-byte cubin", n);
+    } else if ((r = nvrtcGetCUBIN(prog, out->cubin)) != NVRTC_SUCCESS) {
+      s = nvrtc_compile_error(e, name, sm, out->log, nvrtcGetErrorString(r));
+    } else {
+      out->cubin_size = n;
+    }
+  }
+
+  if (s == FFTCONV_OK && want_ptx) {
+    /* NVRTC 13 keeps the PTX of a compile for a real sm_XY; older releases may not, so
+       when it is missing compile again for the virtual architecture. */
+    out->ptx = nvrtc_ptx(prog, &out->ptx_size);
+    if (!out->ptx) {
+      nvrtcProgram vprog = NULL;
+      char *vlog = NULL;
+      snprintf(arch, sizeof arch, "compute_%d", sm);
+      r = nvrtc_run(source, name, arch, 0, &vprog, &vlog);
+      if (r == NVRTC_SUCCESS) out->ptx = nvrtc_ptx(vprog, &out->ptx_size);
+      if (!out->ptx)
+        s = nvrtc_compile_error(e, name, sm, vlog ? vlog : "",
+                                r != NVRTC_SUCCESS ? nvrtcGetErrorString(r) : "no PTX produced");
+      free(vlog);
+      if (vprog) nvrtcDestroyProgram(&vprog);
+    }
+  }
+
+  if (prog) nvrtcDestroyProgram(&prog);
+  if (s == FFTCONV_OK) nvrtc_parse_report(out->log, out);
+  out->seconds = fc_now() - t0;
+  if (s != FFTCONV_OK) {
+    /* Keep the log for the caller; drop half-made outputs. */
+    free(out->cubin);
+    free(out->ptx);
+    out->cubin = NULL;
+    out->ptx = NULL;
+    out->cubin_size = out->ptx_size = 0;
+  }
+  return s;
+}
+
+void fc_binary_free(fc_binary *b) {
+  if (!b) return;
+  free(b->cubin);
+  free(b->ptx);
+  free(b->log);
+  memset(b, 0, sizeof *b);
+}
+
+const fc_entry_info *fc_binary_entry(const fc_binary *b, const char *name) {
+  if (!b || !name) return NULL;
+  int i = nvrtc_find_entry(b, name);
+  return i < 0 ? NULL : &b->entries[i];
+}
+
+void fc_nvrtc_version(int *major, int *minor) {
+  int ma = 0, mi = 0;
+  if (nvrtcVersion(&ma, &mi) != NVRTC_SUCCESS) ma = mi = 0;
+  if (major) *major = ma;
+  if (minor) *minor = mi;
+}
+
+/* "sm_90", "sm_90a", "sm_100f", "compute_90", "90" -> 90; anything else -> 0. */
+int fc_parse_arch(const char *s) {
+  if (!s) return 0;
+  if (strncmp(s, "sm_", 3) == 0)
+    s += 3;
+  else if (strncmp(s, "compute_", 8) == 0)
+    s += 8;
+  int v = 0, digits = 0;
+  while (isdigit((unsigned char)*s) && digits < 4) {
+    v = v * 10 + (*s++ - '0');
+    digits++;
+  }
+  if (digits < 2 || digits > 3 || v < 10) return 0;
+  if (*s == 'a' || *s == 'f') s++; /* arch-specific / family-specific variants */
+  return *s ? 0 : v;
+}

@@ -1,0 +1,47 @@
+/* compile: NVRTC. CUDA source to a cubin for one sm_XY (and PTX when asked), with the log
+ * kept and the per-entry resource figures (registers, shared memory, spills) read from the
+ * ptxas report. Thread-safe: the tuner compiles from several threads. Needs no GPU. */
+#ifndef FC_COMPILE_H
+#define FC_COMPILE_H
+
+#include <stddef.h>
+
+#include "fftconv.h"
+#include "util.h"
+
+#define FC_MAX_ENTRIES 8
+
+typedef struct fc_entry_info {
+  char name[64];
+  int registers;    /* per thread */
+  int smem_static;  /* bytes of static shared memory */
+  int stack;        /* bytes of stack frame */
+  int spill_stores; /* bytes */
+  int spill_loads;  /* bytes */
+} fc_entry_info;
+
+typedef struct fc_binary {
+  void *cubin;
+  size_t cubin_size;
+  char *ptx; /* NUL-terminated, only when asked for */
+  size_t ptx_size;
+  char *log; /* the NVRTC log, never NULL after fc_compile returns (may be "") */
+  int sm;
+  int nentries;
+  fc_entry_info entries[FC_MAX_ENTRIES];
+  double seconds; /* compile wall time */
+} fc_binary;
+
+/* Compiles source (program name `name`) for sm (e.g. 90). On failure returns
+   FFTCONV_ERR_COMPILE with the log in e and in out->log. */
+fftconv_status fc_compile(const char *source, const char *name, int sm, int want_ptx,
+                          fc_binary *out, fc_err *e);
+void fc_binary_free(fc_binary *b); /* accepts NULL; frees the members */
+const fc_entry_info *fc_binary_entry(const fc_binary *b, const char *name); /* NULL if absent */
+
+/* "13.0"-style NVRTC version and the architectures NVRTC supports. */
+void fc_nvrtc_version(int *major, int *minor);
+/* Parses "sm_90", "sm_90a", "90" to 90. Returns 0 for anything else. */
+int fc_parse_arch(const char *s);
+
+#endif

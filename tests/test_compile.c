@@ -1,0 +1,209 @@
+/* compile: NVRTC to cubin and PTX, the ptxas report, errors, threads. Needs no GPU. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "compile.h"
+
+static const char *k_scale =
+    "extern \"C\" __global__ void scale2(float2 *x, int n, float a) {\n"
+    "  extern __shared__ float2 buf[];\n"
+    "  int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
+    "  buf[threadIdx.x] = i < n ? x[i] : make_float2(0.f, 0.f);\n"
+    "  __syncthreads();\n"
+    "  float2 v = buf[blockDim.x - 1 - threadIdx.x];\n"
+    "  if (i < n) x[i] = make_float2(v.x * a, v.y * a);\n"
+    "}\n"
+    "extern \"C\" __global__ void stat(float *x) {\n"
+    "  __shared__ float s[100];\n"
+    "  s[threadIdx.x % 100] = x[threadIdx.x];\n"
+    "  __syncthreads();\n"
+    "  x[threadIdx.x] = s[99 - threadIdx.x % 100];\n"
+    "}\n";
+
+static void check_scale(int sm) {
+  fc_binary b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_compile(k_scale, "scale.cu", sm, 0, &b, &e), FFTCONV_OK, "sm_%d: %s", sm,
+               e.msg);
+  cr_assert_gt(b.cubin_size, 4);
+  cr_assert(memcmp(b.cubin, "\x7f" "ELF", 4) == 0, "cubin is not an ELF image");
+  cr_assert_null(b.ptx);
+  cr_assert_not_null(b.log);
+  cr_assert_eq(b.sm, sm);
+  cr_assert_geq(b.seconds, 0.0);
+  cr_assert_eq(b.nentries, 2, "log was:\n%s", b.log);
+  const fc_entry_info *x = fc_binary_entry(&b, "scale2");
+  cr_assert_not_null(x, "log was:\n%s", b.log);
+  cr_assert_str_eq(x->name, "scale2");
+  cr_assert_gt(x->registers, 0);
+  cr_assert_eq(x->smem_static, 0);
+  cr_assert_eq(x->spill_stores, 0);
+  const fc_entry_info *st = fc_binary_entry(&b, "stat");
+  cr_assert_not_null(st);
+  cr_assert_eq(st->smem_static, 400, "log was:\n%s", b.log);
+  cr_assert_null(fc_binary_entry(&b, "nosuch"));
+  char want[64];
+  snprintf(want, sizeof want, "for 'sm_%d'", sm);
+  cr_assert_not_null(strstr(b.log, want), "log was:\n%s", b.log);
+  fc_binary_free(&b);
+  cr_assert_null(b.cubin);
+}
+
+Test(compile, sm80) { check_scale(80); }
+Test(compile, sm90) { check_scale(90); }
+
+Test(compile, ptx) {
+  fc_binary b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_compile(k_scale, "scale.cu", 90, 1, &b, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_not_null(b.ptx);
+  cr_assert_eq(b.ptx_size, strlen(b.ptx));
+  cr_assert_not_null(strstr(b.ptx, ".entry scale2"));
+  cr_assert_not_null(strstr(b.ptx, ".target sm_90"));
+  cr_assert_gt(b.cubin_size, 0);
+  fc_binary_free(&b);
+}
+
+Test(compile, syntax_error) {
+  const char *bad =
+      "extern \"C\" __global__ void k(float *x) {\n"
+      "  float y = 1.0f;\n"
+      "  x[0] = y +;\n"
+      "}\n";
+  fc_binary b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_compile(bad, "bad.cu", 90, 0, &b, &e), FFTCONV_ERR_COMPILE);
+  cr_assert_not_null(strstr(e.msg, "NVRTC failed to compile bad.cu for sm_90"), "%s", e.msg);
+  cr_assert_not_null(strstr(e.msg, "bad.cu(3)"), "%s", e.msg);
+  cr_assert_not_null(strstr(e.msg, "error"), "%s", e.msg);
+  cr_assert_not_null(b.log);
+  cr_assert_not_null(strstr(b.log, "bad.cu(3)"), "%s", b.log);
+  cr_assert_null(b.cubin);
+  cr_assert_eq(b.nentries, 0);
+  fc_binary_free(&b);
+}
+
+Test(compile, long_error_log_is_cut) {
+  /* Hundreds of errors: the message must stay within fc_err and say it was cut. */
+  fc_str src = {0};
+  fc_str_add(&src, "extern \"C\" __global__ void k(float *x) {\n");
+  for (int i = 0; i < 400; i++) fc_str_add(&src, "  x[%d] = undefined_name_%d;\n", i, i);
+  fc_str_add(&src, "}\n");
+  cr_assert_not(src.oom);
+  fc_binary b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_compile(src.s, "long.cu", 90, 0, &b, &e), FFTCONV_ERR_COMPILE);
+  cr_assert_lt(strlen(e.msg), sizeof e.msg);
+  cr_assert_not_null(strstr(e.msg, "long.cu(2)"), "%s", e.msg);
+  cr_assert_not_null(strstr(e.msg, "log truncated"), "%s", e.msg);
+  cr_assert_gt(strlen(b.log), sizeof e.msg);
+  fc_binary_free(&b);
+  fc_str_free(&src);
+}
+
+Test(compile, unknown_arch) {
+  fc_binary b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_compile(k_scale, "scale.cu", 12, 0, &b, &e), FFTCONV_ERR_INVALID);
+  cr_assert_not_null(strstr(e.msg, "sm_12"), "%s", e.msg);
+  cr_assert_not_null(strstr(e.msg, "sm_90"), "supported list missing: %s", e.msg);
+  cr_assert_not_null(b.log);
+  cr_assert_null(b.cubin);
+  fc_binary_free(&b);
+}
+
+Test(compile, spills_reported) {
+  /* At most 32 registers (1024 threads x 2 blocks per SM) and a dynamically indexed array of
+     128 floats: the array must live in local memory (stack frame), and NVRTC 13 also spills. */
+  const char *src =
+      "extern \"C\" __global__ void __launch_bounds__(1024, 2)\n"
+      "heavy(float2 *x, int n, int j) {\n"
+      "  float2 a[64];\n"
+      "  for (int i = 0; i < 64; i++) a[i] = x[i * n + threadIdx.x];\n"
+      "  float2 acc = a[j & 63];\n"
+      "  for (int i = 0; i < 64; i++) { acc.x += a[(i * j) & 63].y; acc.y -= a[i].x; }\n"
+      "  x[threadIdx.x] = acc;\n"
+      "}\n";
+  fc_binary b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_compile(src, "heavy.cu", 90, 0, &b, &e), FFTCONV_OK, "%s", e.msg);
+  const fc_entry_info *x = fc_binary_entry(&b, "heavy");
+  cr_assert_not_null(x, "log was:\n%s", b.log);
+  cr_assert_geq(x->stack, 64 * 8, "log was:\n%s", b.log);
+  cr_assert_gt(x->registers, 0);
+  cr_assert_leq(x->registers, 32, "launch bounds ignored? log was:\n%s", b.log);
+  /* The parsed figures are the ones in the report, whatever the compiler chose. */
+  char want[160];
+  snprintf(want, sizeof want,
+           "%d bytes stack frame, %d bytes spill stores, %d bytes spill loads", x->stack,
+           x->spill_stores, x->spill_loads);
+  cr_assert_not_null(strstr(b.log, want), "parsed \"%s\"; log was:\n%s", want, b.log);
+  snprintf(want, sizeof want, "Used %d registers", x->registers);
+  cr_assert_not_null(strstr(b.log, want), "log was:\n%s", b.log);
+  fc_binary_free(&b);
+}
+
+typedef struct {
+  fc_binary b;
+  fftconv_status s;
+  fc_err e;
+} compile_job;
+
+static void *compile_thread(void *arg) {
+  compile_job *j = arg;
+  j->s = fc_compile(k_scale, "scale.cu", 90, 1, &j->b, &j->e);
+  return NULL;
+}
+
+Test(compile, threads) {
+  enum { N = 4 };
+  static compile_job jobs[N];
+  pthread_t t[N];
+  for (int i = 0; i < N; i++) cr_assert_eq(pthread_create(&t[i], NULL, compile_thread, &jobs[i]), 0);
+  for (int i = 0; i < N; i++) pthread_join(t[i], NULL);
+  for (int i = 0; i < N; i++) {
+    cr_assert_eq(jobs[i].s, FFTCONV_OK, "thread %d: %s", i, jobs[i].e.msg);
+    cr_assert_eq(jobs[i].b.cubin_size, jobs[0].b.cubin_size);
+    cr_assert(memcmp(jobs[i].b.cubin, jobs[0].b.cubin, jobs[0].b.cubin_size) == 0,
+              "thread %d produced a different cubin", i);
+    cr_assert_str_eq(jobs[i].b.ptx, jobs[0].b.ptx);
+    cr_assert_eq(jobs[i].b.nentries, 2);
+  }
+  for (int i = 0; i < N; i++) fc_binary_free(&jobs[i].b);
+}
+
+Test(compile, parse_arch) {
+  cr_assert_eq(fc_parse_arch("sm_90"), 90);
+  cr_assert_eq(fc_parse_arch("sm_90a"), 90);
+  cr_assert_eq(fc_parse_arch("90"), 90);
+  cr_assert_eq(fc_parse_arch("compute_90"), 90);
+  cr_assert_eq(fc_parse_arch("sm_80"), 80);
+  cr_assert_eq(fc_parse_arch("sm_100"), 100);
+  cr_assert_eq(fc_parse_arch("sm_100f"), 100);
+  cr_assert_eq(fc_parse_arch("120"), 120);
+  cr_assert_eq(fc_parse_arch(NULL), 0);
+  cr_assert_eq(fc_parse_arch(""), 0);
+  cr_assert_eq(fc_parse_arch("sm_"), 0);
+  cr_assert_eq(fc_parse_arch("sm90"), 0);
+  cr_assert_eq(fc_parse_arch("sm_9"), 0);
+  cr_assert_eq(fc_parse_arch("sm_90x"), 0);
+  cr_assert_eq(fc_parse_arch("sm_90aa"), 0);
+  cr_assert_eq(fc_parse_arch(" 90"), 0);
+  cr_assert_eq(fc_parse_arch("-90"), 0);
+  cr_assert_eq(fc_parse_arch("12345"), 0);
+  cr_assert_eq(fc_parse_arch("hopper"), 0);
+}
+
+Test(compile, version_and_free) {
+  int major = -1, minor = -1;
+  fc_nvrtc_version(&major, &minor);
+  cr_assert_geq(major, 12);
+  cr_assert_geq(minor, 0);
+  fc_binary_free(NULL);
+  fc_binary z;
+  memset(&z, 0, sizeof z);
+  fc_binary_free(&z);
+  cr_assert_null(fc_binary_entry(NULL, "x"));
+}
