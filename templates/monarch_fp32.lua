@@ -1,0 +1,382 @@
+-- monarch_fp32: the fused FFT convolution through the Monarch (mixed-radix, in-place)
+-- decomposition, fp32 arithmetic on CUDA cores. The exact reference on the GPU and the
+-- fallback for every shape no faster family covers.
+--
+-- The N real samples of a row are viewed as M = N/2 complex ones (even + i*odd) and kept in
+-- shared memory as M complex fp32 values (4N bytes a row). The M-point FFT runs as p in-place
+-- passes, one per factor f_i of M = f_1 ... f_p: pass i does M/f_i DFTs of size f_i at stride
+-- M/(f_1...f_i), then twiddles, leaving the spectrum in digit-reversed order. A post-process
+-- turns it into the spectrum of the N real samples, multiplies by the filter spectrum and
+-- folds it back; the inverse passes run in reverse and leave the result in natural order.
+-- k_hat (from the prep kernel) holds a twiddle table W_N^j, j < M, then per head the M + 1
+-- filter bins 0..M, scaled by 1/(2N) with the frequency mask and the D term folded in.
+local fft = require "lib.fft"
+local tpl = require "lib.tpl"
+local io_ = require "lib.io"
+
+local family = {
+  name = "monarch_fp32",
+  revision = 1,
+  doc = "fused Monarch FFT convolution, fp32 arithmetic on CUDA cores (exact fallback)",
+}
+
+local SIZES = { 8, 16, 32, 64 }
+local ORDERS = { 2, 3, 4 }
+local SEQS = { 1, 2, 4, 8 }
+local THREADS = { 64, 128, 256, 512 }
+local DFTS = { "radix", "dense" }
+
+local function maxf(factors)
+  local m = 0
+  for _, f in ipairs(factors) do m = math.max(m, f) end
+  return m
+end
+
+-- Registers a thread needs, roughly: the DFT array and some addressing.
+local function regs_estimate(params)
+  return 2 * maxf(params.factors) + 40
+end
+
+function family.space(problem, device)
+  local m = problem.fft_size // 2
+  local out = {}
+  for _, order in ipairs(ORDERS) do
+    for _, factors in ipairs(fft.factorizations(m, SIZES, order)) do
+      for _, dft in ipairs(DFTS) do
+        for _, seqs in ipairs(SEQS) do
+          for _, threads in ipairs(THREADS) do
+            out[#out + 1] = {
+              fft_size = problem.fft_size, factors = factors, dft = dft, seqs = seqs,
+              threads = threads, dtype = problem.dtype, pre_gate = problem.pre_gate,
+              post_gate = problem.post_gate,
+            }
+          end
+        end
+      end
+    end
+  end
+  return out
+end
+
+function family.check(problem, device, params)
+  local n = params.fft_size
+  if n ~= problem.fft_size then return false, "fft_size differs from the problem's" end
+  if params.dtype ~= problem.dtype then return false, "dtype differs from the problem's" end
+  if params.pre_gate ~= problem.pre_gate or params.post_gate ~= problem.post_gate then
+    return false, "gates differ from the problem's"
+  end
+  local m, prod = n // 2, 1
+  for _, f in ipairs(params.factors) do prod = prod * f end
+  if prod ~= m then return false, "factors do not multiply to N/2" end
+  local smem = params.seqs * m * 8
+  if smem > device.smem_optin then
+    return false, string.format("needs %d bytes of shared memory, the device allows %d",
+      smem, device.smem_optin)
+  end
+  if params.threads > device.max_threads then
+    return false, string.format("%d threads, the device allows %d", params.threads,
+      device.max_threads)
+  end
+  -- More threads than DFTs in a pass leaves threads idle; the smallest block is always
+  -- allowed so that tiny problems (one row of N = 256) still have a kernel.
+  local fewest = params.seqs * m // maxf(params.factors)
+  if params.threads > fewest and params.threads > THREADS[1] then
+    return false, string.format("%d threads but only %d DFTs in the largest-radix pass",
+      params.threads, fewest)
+  end
+  local regs = regs_estimate(params)
+  if regs * params.threads > device.regs_per_block then
+    return false, string.format("about %d registers x %d threads exceed %d", regs,
+      params.threads, device.regs_per_block)
+  end
+  if params.seqs > 1 and params.seqs > problem.batch * problem.heads then
+    return false, "more sequences per block than rows"
+  end
+  return true
+end
+
+-- The heuristic choice: few passes of middling radix, radix-2 DFTs, about 32 KB of shared
+-- memory a block, 128 threads.
+function family.default(problem, device)
+  local best, best_score
+  for _, params in ipairs(family.space(problem, device)) do
+    if family.check(problem, device, params) then
+      local score = #params.factors * 100 + math.abs(maxf(params.factors) - 32)
+        + (params.dft == "radix" and 0 or 1000)
+        + math.abs(params.seqs * problem.fft_size * 4 - 32768) / 1024
+        + math.abs(params.threads - 128) / 16
+      if not best or score < best_score then best, best_score = params, score end
+    end
+  end
+  return assert(best, "no valid parameters for this problem")
+end
+
+function family.layout(params, device)
+  local m = params.fft_size // 2
+  local smem = params.seqs * m * 8
+  return {
+    threads = params.threads, smem = smem, seqs = params.seqs,
+    prep_threads = params.threads, prep_smem = smem, prep_seqs = params.seqs,
+    khat = m + 1, khat_table = m,
+  }
+end
+
+local KERNEL = [[
+// Complex fp32 arithmetic.
+struct __align__(8) cf { float r, i; };
+static __device__ __forceinline__ cf cadd(cf a, cf b) { return cf{a.r + b.r, a.i + b.i}; }
+static __device__ __forceinline__ cf csub(cf a, cf b) { return cf{a.r - b.r, a.i - b.i}; }
+static __device__ __forceinline__ cf cmul(cf a, cf b) { return cf{a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
+static __device__ __forceinline__ cf cmulc(cf a, cf b) { return cf{a.r * b.r + a.i * b.i, a.i * b.r - a.r * b.i}; }
+static __device__ __forceinline__ cf cconj(cf a) { return cf{a.r, -a.i}; }
+static __device__ __forceinline__ cf cscale(cf a, float s) { return cf{a.r * s, a.i * s}; }
+
+${io_functions}
+
+#define N ${n}
+#define M ${m}
+#define SEQS ${seqs}
+#define THREADS ${threads}
+
+// W_N^idx for idx < N from the table of W_N^j, j < M (W_N^(j+M) = -W_N^j).
+static __device__ __forceinline__ cf tw_table(const cf *__restrict__ tab, int idx) {
+  cf w = tab[idx & (M - 1)];
+  return idx < M ? w : cf{-w.r, -w.i};
+}
+// The same computed in double precision, for the prep kernel that writes the table.
+static __device__ __forceinline__ cf tw_exact(const cf *__restrict__ tab, int idx) {
+  double s, c;
+  sincospi(-2.0 * (double)idx / (double)N, &s, &c);
+  return cf{(float)c, (float)s};
+}
+
+// Position of frequency k after the forward passes (digit reversal).
+static __device__ __forceinline__ int fpos(int k) { return ${pos_k}; }
+
+@ for _, r in ipairs(radices) do
+@   if dft == "radix" then
+static __device__ __forceinline__ void dft${r}_fwd(cf (&a)[${r}]) {
+${fft.radix2_body(r, -1)}
+}
+static __device__ __forceinline__ void dft${r}_inv(cf (&a)[${r}]) {
+${fft.radix2_body(r, 1)}
+}
+@   else
+__constant__ cf roots${r}_fwd[${r}] = {${fft.root_table(r, -1)}};
+__constant__ cf roots${r}_inv[${r}] = {${fft.root_table(r, 1)}};
+@   end
+@ end
+
+@ for _, tw in ipairs({ "tw_table", "tw_exact" }) do
+// Forward M-point FFT of every sequence in s, in place, digit-reversed out (${tw}).
+static __device__ __forceinline__ void fft_fwd_${tw}(cf *s, const cf *__restrict__ tab) {
+@   for i, p in ipairs(passes) do
+  // pass ${i}: ${p.r}-point DFTs at stride ${p.stride} within blocks of ${p.block}
+  for (int d = threadIdx.x; d < SEQS * (M / ${p.r}); d += THREADS) {
+    int q = d / (M / ${p.r}), e = d % (M / ${p.r});
+    int r = e % ${p.stride};
+    cf *p = s + q * M + (e / ${p.stride}) * ${p.block} + r;
+    cf a[${p.r}];
+#pragma unroll
+    for (int j = 0; j < ${p.r}; j++) a[j] = p[j * ${p.stride}];
+@     if dft == "radix" then
+    dft${p.r}_fwd(a);
+#pragma unroll
+    for (int k = 0; k < ${p.r}; k++)
+@       if p.stride == 1 then
+      p[k] = a[k];
+@       else
+      p[k * ${p.stride}] = k == 0 ? a[0] : cmul(a[k], ${tw}(tab, r * k * (N / ${p.block})));
+@       end
+@     else
+#pragma unroll 1
+    for (int k = 0; k < ${p.r}; k++) {
+      cf acc = a[0];
+#pragma unroll
+      for (int j = 1; j < ${p.r}; j++) {
+        cf w = roots${p.r}_fwd[(j * k) & ${p.r - 1}];
+        acc.r += a[j].r * w.r - a[j].i * w.i;
+        acc.i += a[j].r * w.i + a[j].i * w.r;
+      }
+@       if p.stride == 1 then
+      p[k] = acc;
+@       else
+      p[k * ${p.stride}] = k == 0 ? acc : cmul(acc, ${tw}(tab, r * k * (N / ${p.block})));
+@       end
+    }
+@     end
+  }
+  __syncthreads();
+@   end
+}
+@ end
+
+// Inverse M-point FFT, digit-reversed in, natural order out, unnormalised.
+static __device__ __forceinline__ void fft_inv(cf *s, const cf *__restrict__ tab) {
+@ for i = #passes, 1, -1 do
+@   local p = passes[i]
+  // pass ${i} inverse
+  for (int d = threadIdx.x; d < SEQS * (M / ${p.r}); d += THREADS) {
+    int q = d / (M / ${p.r}), e = d % (M / ${p.r});
+    int r = e % ${p.stride};
+    cf *p = s + q * M + (e / ${p.stride}) * ${p.block} + r;
+    cf a[${p.r}];
+#pragma unroll
+    for (int j = 0; j < ${p.r}; j++)
+@   if p.stride == 1 then
+      a[j] = p[j];
+@   else
+      a[j] = j == 0 ? p[0] : cmulc(p[j * ${p.stride}], tw_table(tab, r * j * (N / ${p.block})));
+@   end
+@   if dft == "radix" then
+    dft${p.r}_inv(a);
+#pragma unroll
+    for (int k = 0; k < ${p.r}; k++) p[k * ${p.stride}] = a[k];
+@   else
+#pragma unroll 1
+    for (int k = 0; k < ${p.r}; k++) {
+      cf acc = a[0];
+#pragma unroll
+      for (int j = 1; j < ${p.r}; j++) {
+        cf w = roots${p.r}_inv[(j * k) & ${p.r - 1}];
+        acc.r += a[j].r * w.r - a[j].i * w.i;
+        acc.i += a[j].r * w.i + a[j].i * w.r;
+      }
+      p[k * ${p.stride}] = acc;
+    }
+@   end
+  }
+  __syncthreads();
+@ end
+}
+
+// From Z = FFT_M(even + i odd) at a and M - a to the inverse input at a: the spectrum X of
+// the N real samples at a and a + M, times the filter bins ka and kb, folded back.
+static __device__ __forceinline__ cf spectral(cf za, cf zb, cf w, cf ka, cf kb) {
+  cf e = cadd(za, cconj(zb));
+  cf o = csub(za, cconj(zb));
+  o = cf{o.i, -o.r};                 // -i (za - conj(zb))
+  cf wo = cmul(w, o);
+  cf y0 = cmul(cadd(e, wo), ka);
+  cf y1 = cmul(csub(e, wo), kb);
+  cf dif = cmulc(csub(y0, y1), w);   // conj(w) (y0 - y1)
+  return cf{y0.r + y1.r - dif.i, y0.i + y1.i + dif.r};
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
+            const io_t *__restrict__ post, const cf *__restrict__ k_hat, io_t *__restrict__ y,
+            long long rows, int L, int H) {
+  extern __shared__ cf s[];
+  float *sf = (float *)s;
+  const long long row0 = (long long)blockIdx.x * SEQS;
+  const cf *tab = k_hat;
+  for (int i = threadIdx.x; i < SEQS * N; i += THREADS) {
+    int q = i / N, n = i % N;
+    long long row = row0 + q;
+    float v = 0.0f;
+    if (row < rows && n < L) {
+      long long g = row * L + n;
+      v = ld(u, g);
+@ if pre_gate then
+      v *= ld(pre, g);
+@ end
+    }
+    sf[i] = v;
+  }
+  __syncthreads();
+  fft_fwd_tw_table(s, tab);
+  for (int t = threadIdx.x; t < SEQS * (M / 2 + 1); t += THREADS) {
+    int q = t / (M / 2 + 1), k = t % (M / 2 + 1);
+    long long row = row0 + q;
+    if (row >= rows) continue;
+    const cf *kh = k_hat + M + (long long)(row % H) * (M + 1);
+    int kk = (M - k) & (M - 1);
+    cf *z = s + q * M;
+    cf zk = z[fpos(k)], zkk = z[fpos(kk)];
+    z[fpos(k)] = spectral(zk, zkk, tab[k], kh[k], k == 0 ? kh[M] : cconj(kh[M - k]));
+    if (kk != k) z[fpos(kk)] = spectral(zkk, zk, tab[kk], kh[kk], cconj(kh[k]));
+  }
+  __syncthreads();
+  fft_inv(s, tab);
+  for (int i = threadIdx.x; i < SEQS * N; i += THREADS) {
+    int q = i / N, n = i % N;
+    long long row = row0 + q;
+    if (row < rows && n < L) {
+      long long g = row * L + n;
+      float v = sf[i];
+@ if post_gate then
+      v *= ld(post, g);
+@ end
+      st(y, g, v);
+    }
+  }
+}
+
+// k_hat: the twiddle table (block 0), then per head the bins 0..M of the N-point spectrum
+// of the zero-padded filter, masked to min(f, N - f) < F (F = 0: all), plus D, over 2N.
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_prep(const float *__restrict__ k, const float *__restrict__ d, cf *__restrict__ k_hat,
+             int H, int K, int F) {
+  extern __shared__ cf s[];
+  float *sf = (float *)s;
+  const int h0 = blockIdx.x * SEQS;
+  if (blockIdx.x == 0)
+    for (int j = threadIdx.x; j < M; j += THREADS) k_hat[j] = tw_exact(0, j);
+  for (int i = threadIdx.x; i < SEQS * N; i += THREADS) {
+    int q = i / N, n = i % N;
+    sf[i] = (h0 + q < H && n < K) ? k[(long long)(h0 + q) * K + n] : 0.0f;
+  }
+  __syncthreads();
+  fft_fwd_tw_exact(s, 0);
+  const float scale = 1.0f / (2.0f * N);
+  for (int t = threadIdx.x; t < SEQS * (M / 2 + 1); t += THREADS) {
+    int q = t / (M / 2 + 1), k2 = t % (M / 2 + 1);
+    int h = h0 + q;
+    if (h >= H) continue;
+    cf *kh = k_hat + M + (long long)h * (M + 1);
+    float dd = d ? d[h] : 0.0f;
+    int kk = (M - k2) & (M - 1);
+    cf zk = s[q * M + fpos(k2)], zkk = s[q * M + fpos(kk)];
+    cf e = cadd(zk, cconj(zkk));
+    cf o = csub(zk, cconj(zkk));
+    o = cf{o.i, -o.r};
+    // X[j] = (e + W^j o) / 2 for j = k2; X[M - k2] = (conj(e) + W^(M-k2) conj(o)) / 2;
+    // X[M] = (e - o) / 2 at k2 = 0.
+    cf x = cscale(cadd(e, cmul(tw_exact(0, k2), o)), 0.5f);
+    kh[k2] = cf{((F == 0 || k2 < F) ? x.r : 0.0f) * scale + dd * scale,
+                ((F == 0 || k2 < F) ? x.i : 0.0f) * scale};
+    if (k2 == 0) {
+      cf xm = cscale(csub(e, o), 0.5f);
+      kh[M] = cf{((F == 0 || M < F) ? xm.r : 0.0f) * scale + dd * scale,
+                 ((F == 0 || M < F) ? xm.i : 0.0f) * scale};
+    } else if (kk != k2) {
+      cf xk = cscale(cadd(cconj(e), cmul(tw_exact(0, kk), cconj(o))), 0.5f);
+      kh[kk] = cf{((F == 0 || kk < F) ? xk.r : 0.0f) * scale + dd * scale,
+                  ((F == 0 || kk < F) ? xk.i : 0.0f) * scale};
+    }
+  }
+}
+]]
+
+function family.emit(params)
+  local n = params.fft_size
+  local m = n // 2
+  local passes, block = {}, m
+  local seen, radices = {}, {}
+  for _, f in ipairs(params.factors) do
+    passes[#passes + 1] = { r = f, stride = block // f, block = block }
+    block = block // f
+    if not seen[f] then seen[f] = true; radices[#radices + 1] = f end
+  end
+  table.sort(radices)
+  return tpl.render(KERNEL, {
+    n = n, m = m, seqs = params.seqs, threads = params.threads, dft = params.dft,
+    passes = passes, radices = radices, fft = fft,
+    pos_k = fft.digit_pos_expr(params.factors, "k"),
+    pre_gate = params.pre_gate, post_gate = params.post_gate,
+    io_functions = io_.functions(params.dtype),
+  }, "=templates/monarch_fp32.lua (KERNEL text)")
+end
+
+return family

@@ -1,0 +1,211 @@
+/* The kernel family on the CPU: every candidate it enumerates compiles with NVRTC for sm_80
+   and sm_90 at every FFT size; emission is deterministic and self-describing; check() uses the
+   device's own shared-memory limit; the heuristic default is always a valid candidate. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+#include "emit.h"
+#include "gpu.h"
+
+#define FAMILY "monarch_fp32"
+
+static fftconv_problem problem(int64_t n, fftconv_dtype dt, int gates) {
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 64;
+  p.heads = 768;
+  p.seqlen = n;
+  p.mode = FFTCONV_CIRCULAR;
+  p.dtype = dt;
+  p.pre_gate = p.post_gate = p.skip_d = gates;
+  return p;
+}
+
+typedef struct job {
+  fc_kernel_src *src;
+  int n, next, sm, failed;
+  char first_error[2048];
+  pthread_mutex_t mu;
+} job;
+
+static void *worker(void *arg) {
+  job *j = arg;
+  for (;;) {
+    pthread_mutex_lock(&j->mu);
+    int i = j->next++;
+    pthread_mutex_unlock(&j->mu);
+    if (i >= j->n) return NULL;
+    fc_binary b = {0};
+    fc_err e = {{0}};
+    if (fc_compile(j->src[i].source, j->src[i].name, j->sm, 0, &b, &e) != FFTCONV_OK ||
+        !fc_binary_entry(&b, "fftconv_fwd") || !fc_binary_entry(&b, "fftconv_prep")) {
+      pthread_mutex_lock(&j->mu);
+      if (!j->failed++) snprintf(j->first_error, sizeof j->first_error, "%.2000s", e.msg);
+      pthread_mutex_unlock(&j->mu);
+    }
+    fc_binary_free(&b);
+  }
+}
+
+/* Emits every valid candidate for (N, sm) and compiles them on two threads. */
+static void compile_all(int64_t n, int sm) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  cr_assert(fc_device_info_for_arch(sm, &dev));
+  fftconv_problem p = problem(n, FFTCONV_FP16, 1);
+  fc_candidate *c = NULL;
+  int nc = 0;
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
+  fc_kernel_src *src = calloc((size_t)nc, sizeof *src);
+  int nv = 0;
+  for (int i = 0; i < nc; i++) {
+    if (c[i].reason) continue;
+    cr_assert_eq(fc_emit_kernel(em, FAMILY, c[i].params, &dev, &src[nv], &e), FFTCONV_OK,
+                 "%s: %s", c[i].params, e.msg);
+    cr_assert_leq(src[nv].layout.smem, dev.smem_optin);
+    nv++;
+  }
+  cr_assert_gt(nv, 0, "no valid candidate for N=%lld on sm_%d", (long long)n, sm);
+  job j = {src, nv, 0, sm, 0, "", PTHREAD_MUTEX_INITIALIZER};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, worker, &j);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  cr_assert_eq(j.failed, 0, "%d of %d candidates failed for N=%lld sm_%d; first:\n%s", j.failed,
+               nv, (long long)n, sm, j.first_error);
+  for (int i = 0; i < nv; i++) fc_kernel_src_free(&src[i]);
+  free(src);
+  fc_candidates_free(c, nc);
+  fc_emit_close(em);
+}
+
+#define COMPILES(n)                                        \
+  Test(family_compiles, n##_sm80) { compile_all(n, 80); }  \
+  Test(family_compiles, n##_sm90) { compile_all(n, 90); }
+COMPILES(256)
+COMPILES(512)
+COMPILES(1024)
+COMPILES(2048)
+COMPILES(4096)
+COMPILES(8192)
+COMPILES(16384)
+COMPILES(32768)
+
+/* Every dtype, with and without gates: the default candidate compiles for both archs. */
+Test(family, dtypes_and_gates_compile) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  for (int sm = 80; sm <= 90; sm += 10) {
+    fc_device_info dev;
+    fc_device_info_for_arch(sm, &dev);
+    for (int dt = 0; dt < 3; dt++)
+      for (int g = 0; g < 2; g++) {
+        fftconv_problem p = problem(1024, (fftconv_dtype)dt, g);
+        char *params = NULL;
+        fc_kernel_src s = {0};
+        fc_binary b = {0};
+        cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
+        cr_assert_eq(fc_emit_kernel(em, FAMILY, params, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
+        cr_assert_eq(fc_compile(s.source, s.name, sm, 0, &b, &e), FFTCONV_OK, "%s", e.msg);
+        free(params);
+        fc_kernel_src_free(&s);
+        fc_binary_free(&b);
+      }
+  }
+  fc_emit_close(em);
+}
+
+Test(family, emission_is_deterministic_and_self_describing) {
+  fc_emit *a = NULL, *b = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&a, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_open(&b, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  fftconv_problem p = problem(4096, FFTCONV_BF16, 1);
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(a, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
+  fc_kernel_src s1 = {0}, s2 = {0};
+  cr_assert_eq(fc_emit_kernel(a, FAMILY, params, &dev, &s1, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_kernel(b, FAMILY, params, &dev, &s2, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(s1.source, s2.source);
+  fc_template_info ti;
+  cr_assert_eq(fc_emit_info(a, FAMILY, &ti, &e), FFTCONV_OK);
+  char line[256];
+  snprintf(line, sizeof line, " * template: %s revision %d hash %s\n", FAMILY, ti.revision, ti.hash);
+  cr_assert(strstr(s1.source, line), "missing '%s' in\n%.400s", line, s1.source);
+  cr_assert(strstr(s1.source, params), "the header does not carry the parameters");
+  cr_assert(strstr(s1.source, "\"dtype\":\"bf16\""));
+  cr_assert_eq(strlen(ti.hash), 16);
+  free(params);
+  fc_kernel_src_free(&s1);
+  fc_kernel_src_free(&s2);
+  fc_emit_close(a);
+  fc_emit_close(b);
+}
+
+/* check() uses the device's own limit: a 64 KB device cannot hold N = 32768 (128 KB a row). */
+Test(family, check_uses_the_device_shared_memory_limit) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  fftconv_problem p = problem(32768, FFTCONV_FP16, 0);
+  for (int small = 0; small < 2; small++) {
+    if (small) dev.smem_optin = 65536;
+    fc_candidate *c = NULL;
+    int n = 0, valid = 0, smem_reason = 0;
+    cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+    for (int i = 0; i < n; i++) {
+      valid += !c[i].reason;
+      smem_reason += c[i].reason && strstr(c[i].reason, "shared memory") != NULL;
+    }
+    if (small) {
+      cr_assert_eq(valid, 0);
+      cr_assert_gt(smem_reason, 0);
+      char *params = NULL;
+      cr_assert_neq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK);
+      cr_assert(strstr(e.msg, "no valid parameters"), "%s", e.msg);
+    } else {
+      cr_assert_gt(valid, 0);
+    }
+    fc_candidates_free(c, n);
+  }
+  fc_emit_close(em);
+}
+
+/* The heuristic default is a candidate the check accepts, at every size, both modes. */
+Test(family, default_is_valid) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  for (int64_t n = 256; n <= 32768; n *= 2)
+    for (int mode = 0; mode < 2; mode++) {
+      fftconv_problem p = problem(n, FFTCONV_FP16, 1);
+      p.batch = 3;
+      p.heads = 5;
+      if (mode == 0) {
+        p.mode = FFTCONV_CAUSAL;
+        p.seqlen = n / 2;
+      }
+      char *params = NULL;
+      cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
+      fc_candidate *c = NULL;
+      int nc = 0, found = 0;
+      cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, &c, &nc, &e), FFTCONV_OK);
+      for (int i = 0; i < nc; i++) found += !c[i].reason && !strcmp(c[i].params, params);
+      cr_assert_eq(found, 1, "default %s is not a valid candidate", params);
+      fc_candidates_free(c, nc);
+      free(params);
+    }
+  fc_emit_close(em);
+}
