@@ -1,0 +1,44 @@
+/* plan: contexts and plans, the launch of a family's two kernels (see the kernel ABI in
+ * emit.h). Internal entry points for the tuner, which builds plans from candidates it has
+ * emitted and compiled itself. A context is used from one thread at a time; a finished plan
+ * may be run from any thread that has the context's device current. */
+#ifndef FC_PLAN_H
+#define FC_PLAN_H
+
+#include "compile.h"
+#include "emit.h"
+#include "fftconv.h"
+#include "gpu.h"
+
+struct fftconv_ctx {
+  fc_gpu gpu;
+  int sm;          /* compile target */
+  fc_emit *emit;   /* opened on first use */
+  fc_err err;
+  char device[320];
+};
+
+struct fftconv_plan {
+  fftconv_ctx *ctx;
+  fftconv_problem prob;
+  int64_t fft_size, rows;
+  fc_module mod;
+  fc_layout layout;
+  char tmpl[64];
+  char *params;   /* canonical JSON */
+  char *describe;
+};
+
+/* The context's template engine (opened on first call). */
+fftconv_status fc_ctx_emit(fftconv_ctx *c, fc_emit **out);
+
+/* A plan from emitted source and its compiled binary (the tuner's path). rung says where the
+   choice came from ("heuristic", "tuned", "candidate"). */
+fftconv_status fc_plan_from_binary(fftconv_ctx *c, const fftconv_problem *p,
+                                   const fc_kernel_src *src, const fc_binary *bin,
+                                   const char *rung, fftconv_plan **out);
+
+/* Device bytes a problem's I/O needs (u, gates, y and the filter tensors). */
+int64_t fc_problem_device_bytes(const fftconv_problem *p);
+
+#endif

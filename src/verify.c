@@ -1,0 +1,234 @@
+/* verify: random problem data, reference, poisoned checks and event timing. */
+#include "verify.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reference.h"
+
+double fc_tolerance(fftconv_dtype d) {
+  return d == FFTCONV_FP32 ? 1e-5 : d == FFTCONV_FP16 ? 1e-3 : 8e-3;
+}
+
+double fc_floor_ms(const fftconv_problem *p, double gbps) {
+  double bytes = (double)(p->batch * p->heads * p->seqlen) * fftconv_dtype_size(p->dtype) *
+                 (2 + p->pre_gate + p->post_gate);
+  return bytes / (gbps * 1e9) * 1e3;
+}
+
+static double round_to(fftconv_dtype dt, double v) {
+  if (dt == FFTCONV_FP16) return fc_f16_to_f32(fc_f32_to_f16((float)v));
+  if (dt == FFTCONV_BF16) return fc_bf16_to_f32(fc_f32_to_bf16((float)v));
+  return (float)v;
+}
+
+static double draw(fc_rng *r, fftconv_dtype dt, double scale) {
+  double v = fc_rng_uniform(r);
+  if (fabs(v) < 1e-3) v = 0.5; /* never zero: unwritten outputs must not hide */
+  return round_to(dt, v * scale);
+}
+
+static double *random_array(fc_rng *r, size_t n, fftconv_dtype dt, double scale) {
+  double *a = malloc(n * sizeof *a);
+  if (!a) return NULL;
+  for (size_t i = 0; i < n; i++) a[i] = draw(r, dt, scale);
+  return a;
+}
+
+static void store(void *h, size_t i, fftconv_dtype dt, double v) {
+  if (dt == FFTCONV_FP32) ((float *)h)[i] = (float)v;
+  else if (dt == FFTCONV_FP16) ((uint16_t *)h)[i] = fc_f32_to_f16((float)v);
+  else ((uint16_t *)h)[i] = fc_f32_to_bf16((float)v);
+}
+
+/* A device array of n elements of dtype dt: from host doubles a, or drawn from r when a is
+   NULL. Goes through a bounded host buffer. */
+static fftconv_status upload(const double *a, fc_rng *r, double scale, size_t n,
+                             fftconv_dtype dt, CUdeviceptr *out, fc_err *e) {
+  size_t es = (size_t)fftconv_dtype_size(dt), chunk = (size_t)1 << 22;
+  void *h = malloc((n < chunk ? n : chunk) * es);
+  if (!h) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  CUresult res = fc_cu.MemAlloc(out, n * es);
+  for (size_t off = 0; off < n && res == CUDA_SUCCESS; off += chunk) {
+    size_t m = n - off < chunk ? n - off : chunk;
+    for (size_t i = 0; i < m; i++) store(h, i, dt, a ? a[off + i] : draw(r, dt, scale));
+    res = fc_cu.MemcpyHtoD(*out + off * es, h, m * es);
+  }
+  free(h);
+  return res == CUDA_SUCCESS ? FFTCONV_OK : fc_cuda_check(res, "uploading test data", e);
+}
+
+fftconv_status fc_testdata_make(const fftconv_problem *p, uint64_t seed, int flags,
+                                fc_testdata *t, fc_err *e) {
+  memset(t, 0, sizeof *t);
+  fftconv_status st = fftconv_problem_check(p, e ? e->msg : NULL, e ? sizeof e->msg : 0);
+  if (st != FFTCONV_OK) return st;
+  t->p = *p;
+  t->n = (size_t)(p->batch * p->heads * p->seqlen);
+  t->klen = p->filter_len ? p->filter_len : p->seqlen;
+  fc_rng r = {seed * 0x9e3779b97f4a7c15ull + 1};
+  size_t nk = (size_t)(p->heads * t->klen);
+  double ks = 1.0 / sqrt((double)t->klen);
+  if (flags & FC_TD_REFERENCE) {
+    t->u = random_array(&r, t->n, p->dtype, 1.0);
+    t->pre = p->pre_gate ? random_array(&r, t->n, p->dtype, 1.0) : NULL;
+    t->post = p->post_gate ? random_array(&r, t->n, p->dtype, 1.0) : NULL;
+    t->k = random_array(&r, nk, FFTCONV_FP32, ks);
+    t->d = p->skip_d ? random_array(&r, (size_t)p->heads, FFTCONV_FP32, 1.0) : NULL;
+    t->ref = malloc(t->n * sizeof *t->ref);
+    t->y_host = malloc(t->n * 4);
+    if (!t->u || (p->pre_gate && !t->pre) || (p->post_gate && !t->post) || !t->k ||
+        (p->skip_d && !t->d) || !t->ref || !t->y_host) {
+      fc_testdata_free(t);
+      return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory for the test data");
+    }
+    fc_ref_inputs in = {t->u, t->pre, t->post, t->k, t->d};
+    st = fc_reference(p, &in, t->ref, e);
+  }
+  if (st == FFTCONV_OK && (flags & FC_TD_DEVICE)) {
+    st = upload(t->u, &r, 1.0, t->n, p->dtype, &t->du, e);
+    if (st == FFTCONV_OK && p->pre_gate)
+      st = upload(t->pre, &r, 1.0, t->n, p->dtype, &t->dpre, e);
+    if (st == FFTCONV_OK && p->post_gate)
+      st = upload(t->post, &r, 1.0, t->n, p->dtype, &t->dpost, e);
+    if (st == FFTCONV_OK) st = upload(t->k, &r, ks, nk, FFTCONV_FP32, &t->dk, e);
+    if (st == FFTCONV_OK && p->skip_d)
+      st = upload(t->d, &r, 1.0, (size_t)p->heads, FFTCONV_FP32, &t->dd, e);
+    if (st == FFTCONV_OK)
+      st = fc_cuda_check(fc_cu.MemAlloc(&t->dy, t->n * (size_t)fftconv_dtype_size(p->dtype)),
+                         "allocating y", e);
+  }
+  if (st != FFTCONV_OK) fc_testdata_free(t);
+  return st;
+}
+
+void fc_testdata_free(fc_testdata *t) {
+  free(t->u);
+  free(t->pre);
+  free(t->post);
+  free(t->k);
+  free(t->d);
+  free(t->ref);
+  free(t->y_host);
+  CUdeviceptr dev[] = {t->du, t->dpre, t->dpost, t->dk, t->dd, t->dy, t->dkhat, t->dscrub};
+  for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
+    if (dev[i]) fc_cu.MemFree(dev[i]);
+  memset(t, 0, sizeof *t);
+}
+
+static fftconv_status ensure(CUdeviceptr *p, size_t *have, size_t need, const char *what,
+                             fc_err *e) {
+  if (*have >= need) return FFTCONV_OK;
+  if (*p) fc_cu.MemFree(*p);
+  *p = 0;
+  *have = 0;
+  FC_CU(e, fc_cu.MemAlloc(p, need));
+  *have = need;
+  (void)what;
+  return FFTCONV_OK;
+}
+
+static fftconv_status run_once(const fftconv_plan *pl, fc_testdata *t, fc_err *e) {
+  fftconv_args a = {(void *)t->du, (void *)t->dpre, (void *)t->dpost, (void *)t->dkhat,
+                    (void *)t->dy};
+  fftconv_status st = fftconv_forward(pl, &a, NULL);
+  if (st != FFTCONV_OK) return fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
+  return FFTCONV_OK;
+}
+
+fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *rel_err,
+                              fc_err *e) {
+  *rel_err = INFINITY;
+  if (!t->ref || !t->du)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "test data: made without FC_TD_REFERENCE | FC_TD_DEVICE");
+  size_t kb = fftconv_plan_filter_bytes(pl);
+  fftconv_status st = ensure(&t->dkhat, &t->khat_bytes, kb, "k_hat", e);
+  if (st != FFTCONV_OK) return st;
+  size_t ybytes = t->n * (size_t)fftconv_dtype_size(t->p.dtype);
+  /* 0xff bytes are NaN in fp32, fp16 and bf16 alike. */
+  FC_CU(e, fc_cu.MemsetD8(t->dkhat, 0xff, t->khat_bytes));
+  FC_CU(e, fc_cu.MemsetD8(t->dy, 0xff, ybytes));
+  st = fftconv_prepare_filter(pl, (void *)t->dk, (void *)t->dd, (void *)t->dkhat, NULL);
+  if (st != FFTCONV_OK) return fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
+  if ((st = run_once(pl, t, e)) != FFTCONV_OK) return st;
+  FC_CU(e, fc_cu.CtxSynchronize());
+  FC_CU(e, fc_cu.MemcpyDtoH(t->y_host, t->dy, ybytes));
+  double *got = malloc(t->n * sizeof *got);
+  if (!got) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  for (size_t i = 0; i < t->n; i++) {
+    if (t->p.dtype == FFTCONV_FP32) got[i] = ((float *)t->y_host)[i];
+    else if (t->p.dtype == FFTCONV_FP16) got[i] = fc_f16_to_f32(((uint16_t *)t->y_host)[i]);
+    else got[i] = fc_bf16_to_f32(((uint16_t *)t->y_host)[i]);
+  }
+  *rel_err = fc_rel_l2(t->ref, got, t->n);
+  free(got);
+  return FFTCONV_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+typedef struct plan_run {
+  const fftconv_plan *pl;
+  fc_testdata *t;
+} plan_run;
+
+static fftconv_status run_plan(void *arg, fc_err *e) {
+  plan_run *r = arg;
+  return run_once(r->pl, r->t, e);
+}
+
+fftconv_status fc_time_plan(const fftconv_plan *pl, fc_testdata *t, int warmup, int runs,
+                            fc_timing *out, fc_err *e) {
+  memset(out, 0, sizeof *out);
+  fftconv_status st = ensure(&t->dkhat, &t->khat_bytes, fftconv_plan_filter_bytes(pl), "k_hat", e);
+  if (st == FFTCONV_OK &&
+      (st = fftconv_prepare_filter(pl, (void *)t->dk, (void *)t->dd, (void *)t->dkhat, NULL)) !=
+          FFTCONV_OK)
+    fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
+  if (st != FFTCONV_OK) return st;
+  plan_run r = {pl, t};
+  return fc_time_call(run_plan, &r, t, warmup, runs, out, e);
+}
+
+fftconv_status fc_time_call(fc_run_fn fn, void *arg, fc_testdata *t, int warmup, int runs,
+                            fc_timing *out, fc_err *e) {
+  memset(out, 0, sizeof *out);
+  if (runs < 1) return fc_fail(e, FFTCONV_ERR_INVALID, "runs: %d (must be >= 1)", runs);
+  /* Scrub the L2 between runs (256 MiB, over twice any current L2) so small problems are
+     not timed out of the cache. */
+  fftconv_status st = ensure(&t->dscrub, &t->scrub_bytes, (size_t)256 << 20, "scrub", e);
+  if (st != FFTCONV_OK) return st;
+  for (int i = 0; i < warmup; i++)
+    if ((st = fn(arg, e)) != FFTCONV_OK) return st;
+  double *ms = malloc((size_t)runs * sizeof *ms);
+  if (!ms) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  CUevent a = NULL, b = NULL;
+  CUresult r = fc_cu.EventCreate(&a, 0);
+  if (r == CUDA_SUCCESS) r = fc_cu.EventCreate(&b, 0);
+  for (int i = 0; i < runs && r == CUDA_SUCCESS && st == FFTCONV_OK; i++) {
+    r = fc_cu.MemsetD8(t->dscrub, (unsigned char)i, t->scrub_bytes);
+    if (r == CUDA_SUCCESS) r = fc_cu.EventRecord(a, NULL);
+    if (r == CUDA_SUCCESS) st = fn(arg, e);
+    if (r == CUDA_SUCCESS) r = fc_cu.EventRecord(b, NULL);
+    if (r == CUDA_SUCCESS) r = fc_cu.EventSynchronize(b);
+    float f = 0;
+    if (r == CUDA_SUCCESS) r = fc_cu.EventElapsedTime(&f, a, b);
+    ms[i] = f;
+  }
+  if (a) fc_cu.EventDestroy(a);
+  if (b) fc_cu.EventDestroy(b);
+  if (r != CUDA_SUCCESS) st = fc_cuda_check(r, "timing", e);
+  if (st == FFTCONV_OK) {
+    qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
+    out->runs = runs;
+    out->median_ms = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
+    out->p10_ms = ms[(runs - 1) / 10];
+    out->p90_ms = ms[(runs - 1) - (runs - 1) / 10];
+  }
+  free(ms);
+  return st;
+}

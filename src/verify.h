@@ -1,0 +1,55 @@
+/* verify: random inputs for a problem, the FFTW reference, device buffers, and the two
+ * checks every candidate goes through: verify (poisoned output, relative L2 error against the
+ * fp64 reference) and time (warm-up, CUDA events, L2 scrubbed between runs, median and
+ * spread). Callers: the tuner, the GPU tests, the benchmarks. One thread at a time. */
+#ifndef FC_VERIFY_H
+#define FC_VERIFY_H
+
+#include "plan.h"
+
+typedef struct fc_testdata {
+  fftconv_problem p;
+  size_t n;                   /* B * H * L */
+  int64_t klen;               /* K */
+  double *u, *pre, *post;     /* host, rounded to the I/O dtype; gates NULL when absent */
+  double *k, *d;              /* host, rounded to fp32; d NULL when absent */
+  double *ref;                /* the fp64 reference output */
+  void *y_host;               /* download buffer */
+  CUdeviceptr du, dpre, dpost, dk, dd, dy, dkhat, dscrub;
+  size_t khat_bytes, scrub_bytes;
+} fc_testdata;
+
+/* Random inputs (uniform in [-1, 1), never zeros; the filter scaled by 1/sqrt(K)) from seed.
+   FC_TD_REFERENCE keeps them on the host with the fp64 reference output (for checks);
+   FC_TD_DEVICE uploads them. Device data without a reference (timing a large shape) is
+   generated in chunks and keeps no host copy. */
+enum { FC_TD_REFERENCE = 1, FC_TD_DEVICE = 2 };
+fftconv_status fc_testdata_make(const fftconv_problem *p, uint64_t seed, int flags,
+                                fc_testdata *t, fc_err *e);
+void fc_testdata_free(fc_testdata *t);
+
+/* prepare_filter into a poisoned k_hat, forward into a NaN-poisoned y, relative L2 error of
+   y against the reference (+inf if any element is NaN or unwritten). */
+fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *rel_err, fc_err *e);
+
+typedef struct fc_timing {
+  double median_ms, p10_ms, p90_ms;
+  int runs;
+} fc_timing;
+/* forward timed with CUDA events, `runs` times after `warmup`, the L2 scrubbed before each. */
+fftconv_status fc_time_plan(const fftconv_plan *pl, fc_testdata *t, int warmup, int runs,
+                            fc_timing *out, fc_err *e);
+
+/* The same method for any sequence of launches: fn(arg) enqueues one run on the default
+   stream. The L2 is scrubbed through t's scrub buffer before each run. */
+typedef fftconv_status (*fc_run_fn)(void *arg, fc_err *e);
+fftconv_status fc_time_call(fc_run_fn fn, void *arg, fc_testdata *t, int warmup, int runs,
+                            fc_timing *out, fc_err *e);
+
+/* Accuracy bound for an I/O dtype: fp32 1e-5, fp16 1e-3, bf16 8e-3. */
+double fc_tolerance(fftconv_dtype d);
+
+/* The bytes that must move (u, gates and y once each) and the floor time at `gbps` GB/s. */
+double fc_floor_ms(const fftconv_problem *p, double gbps);
+
+#endif

@@ -1,0 +1,233 @@
+/* GPU: forward against the fp64 FFTW reference through the public API (prepare_filter into a
+   poisoned k_hat, forward into a NaN-poisoned y), random inputs, on the grid: N in {256, 1024,
+   4096, 32768}, both modes, every dtype, gates and D on and off, B x H in {1x1, 3x5, 8x64};
+   a causal L that is not a power of two, a partial filter, frequency-sparse filters; and every
+   candidate of the family for two problems. Skips with a message where no GPU is present. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "verify.h"
+
+static fftconv_ctx *ctx_or_skip(void) {
+  fftconv_ctx *c = NULL;
+  if (fftconv_ctx_create(NULL, &c) != FFTCONV_OK)
+    cr_skip_test("no GPU: %s", fftconv_ctx_error(NULL));
+  return c;
+}
+
+static double check_problem(fftconv_ctx *c, const fftconv_problem *p, uint64_t seed) {
+  char key[256];
+  fftconv_problem_key(p, key, sizeof key);
+  fftconv_plan *pl = NULL;
+  cr_assert_eq(fftconv_plan_create(c, p, &pl), FFTCONV_OK, "%s: %s", key, fftconv_ctx_error(c));
+  fc_testdata t;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_testdata_make(p, seed, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK, "%s: %s", key, e.msg);
+  double err = INFINITY;
+  cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s: %s", key, e.msg);
+  cr_assert(err <= fc_tolerance(p->dtype), "%s: relative error %.3e > %.0e with %s", key, err,
+            fc_tolerance(p->dtype), fftconv_plan_describe(pl));
+  fc_testdata_free(&t);
+  fftconv_plan_destroy(pl);
+  return err;
+}
+
+/* Every dtype, gates+D on and off, three shapes, for one N and mode. */
+static void grid(int64_t n, fftconv_mode mode) {
+  fftconv_ctx *c = ctx_or_skip();
+  static const int64_t shapes[][2] = {{1, 1}, {3, 5}, {8, 64}};
+  for (int dt = 0; dt < 3; dt++)
+    for (int g = 0; g < 2; g++)
+      for (int s = 0; s < 3; s++) {
+        fftconv_problem p;
+        fftconv_problem_init(&p);
+        p.batch = shapes[s][0];
+        p.heads = shapes[s][1];
+        p.mode = mode;
+        p.seqlen = mode == FFTCONV_CIRCULAR ? n : n / 2;
+        p.dtype = (fftconv_dtype)dt;
+        p.pre_gate = p.post_gate = p.skip_d = g;
+        check_problem(c, &p, (uint64_t)(n * 100 + dt * 10 + g * 3 + s));
+      }
+  fftconv_ctx_destroy(c);
+}
+
+#define GRID(n)                                                      \
+  Test(gpu_forward, n##_causal) { grid(n, FFTCONV_CAUSAL); }         \
+  Test(gpu_forward, n##_circular) { grid(n, FFTCONV_CIRCULAR); }
+GRID(256)
+GRID(1024)
+GRID(4096)
+GRID(32768)
+
+/* L = 1000 (N = 2048), partial K = 17, and frequency-sparse filters, every dtype. */
+Test(gpu_forward, odd_lengths_partial_and_sparse) {
+  fftconv_ctx *c = ctx_or_skip();
+  for (int dt = 0; dt < 3; dt++) {
+    fftconv_problem p;
+    fftconv_problem_init(&p);
+    p.batch = 3;
+    p.heads = 5;
+    p.seqlen = 1000;
+    p.dtype = (fftconv_dtype)dt;
+    p.pre_gate = p.post_gate = p.skip_d = 1;
+    check_problem(c, &p, 11);
+    p.filter_len = 17; /* partial: N = 1024 */
+    check_problem(c, &p, 12);
+    p.filter_len = 0;
+    p.freq_keep = 37; /* sparse */
+    check_problem(c, &p, 13);
+    p.mode = FFTCONV_CIRCULAR;
+    p.seqlen = 4096;
+    p.freq_keep = 1;
+    check_problem(c, &p, 14);
+    p.filter_len = 100;
+    p.freq_keep = 2049;
+    check_problem(c, &p, 15);
+  }
+  fftconv_ctx_destroy(c);
+}
+
+/* The check must be able to fail: a filter spectrum prepared for other filter values gives a
+   large error, and an unwritten (poisoned) output is caught as NaN. */
+Test(gpu_forward, verification_can_fail) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3;
+  p.heads = 5;
+  p.seqlen = 1000;
+  fftconv_plan *pl = NULL;
+  cr_assert_eq(fftconv_plan_create(c, &p, &pl), FFTCONV_OK, "%s", fftconv_ctx_error(c));
+  fc_testdata t;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_testdata_make(&p, 5, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK, "%s", e.msg);
+  double err;
+  cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_lt(err, 1e-5);
+  for (size_t i = 0; i < (size_t)(p.heads * p.seqlen); i++) t.ref[i] *= 1.001; /* head 0 rows */
+  cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_gt(err, 1e-5, "a wrong reference went unnoticed: %.3e", err);
+  /* A forward that writes nothing: y stays NaN. */
+  fftconv_args a = {(void *)t.du, NULL, NULL, (void *)t.dkhat, NULL};
+  cr_assert_eq(fftconv_forward(pl, &a, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(c), "y: NULL"), "%s", fftconv_ctx_error(c));
+  fc_testdata_free(&t);
+  fftconv_plan_destroy(pl);
+  fftconv_ctx_destroy(c);
+}
+
+/* Argument errors from the public API name the argument. */
+Test(gpu_forward, argument_errors) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.pre_gate = p.skip_d = 1;
+  fftconv_plan *pl = NULL;
+  cr_assert_eq(fftconv_plan_create(c, &p, &pl), FFTCONV_OK, "%s", fftconv_ctx_error(c));
+  fftconv_args a = {(void *)16, NULL, NULL, (void *)16, (void *)16};
+  cr_assert_eq(fftconv_forward(pl, &a, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(c), "pre: NULL"), "%s", fftconv_ctx_error(c));
+  cr_assert_eq(fftconv_prepare_filter(pl, (void *)16, NULL, (void *)16, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(c), "d: NULL"), "%s", fftconv_ctx_error(c));
+  fftconv_plan_destroy(pl);
+  p.batch = (int64_t)1 << 20;
+  p.heads = (int64_t)1 << 19; /* 2^39 rows of 1024: far beyond any device */
+  cr_assert_eq(fftconv_plan_create(c, &p, &pl), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(c), "bytes of device memory"), "%s", fftconv_ctx_error(c));
+  fftconv_ctx_destroy(c);
+}
+
+/* Every candidate the family enumerates for a problem verifies (not only the winner). */
+typedef struct cjob {
+  fc_kernel_src *src;
+  fc_binary *bin;
+  fftconv_status *st;
+  int n, next, sm;
+  pthread_mutex_t mu;
+} cjob;
+
+static void *cworker(void *arg) {
+  cjob *j = arg;
+  for (;;) {
+    pthread_mutex_lock(&j->mu);
+    int i = j->next++;
+    pthread_mutex_unlock(&j->mu);
+    if (i >= j->n) return NULL;
+    fc_err e;
+    j->st[i] = fc_compile(j->src[i].source, j->src[i].name, j->sm, 0, &j->bin[i], &e);
+  }
+}
+
+static void every_candidate(fftconv_problem p) {
+  fftconv_ctx *c = ctx_or_skip();
+  fc_emit *em;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
+  fc_candidate *cl;
+  int ncl;
+  cr_assert_eq(fc_emit_space(em, "monarch_fp32", &p, &c->gpu.info, &cl, &ncl, &e), FFTCONV_OK,
+               "%s", e.msg);
+  fc_kernel_src *src = calloc((size_t)ncl, sizeof *src);
+  fc_binary *bin = calloc((size_t)ncl, sizeof *bin);
+  fftconv_status *st = calloc((size_t)ncl, sizeof *st);
+  int n = 0;
+  for (int i = 0; i < ncl; i++)
+    if (!cl[i].reason) {
+      cr_assert_eq(fc_emit_kernel(em, "monarch_fp32", cl[i].params, &c->gpu.info, &src[n], &e),
+                   FFTCONV_OK, "%s", e.msg);
+      n++;
+    }
+  cjob j = {src, bin, st, n, 0, c->sm, PTHREAD_MUTEX_INITIALIZER};
+  pthread_t th[8];
+  for (int i = 0; i < 8; i++) pthread_create(&th[i], NULL, cworker, &j);
+  for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
+  fc_testdata t;
+  cr_assert_eq(fc_testdata_make(&p, 99, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK, "%s", e.msg);
+  for (int i = 0; i < n; i++) {
+    cr_assert_eq(st[i], FFTCONV_OK, "candidate %d does not compile", i);
+    fftconv_plan *pl;
+    cr_assert_eq(fc_plan_from_binary(c, &p, &src[i], &bin[i], "candidate", &pl), FFTCONV_OK,
+                 "%s", fftconv_ctx_error(c));
+    double err;
+    cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert(err <= fc_tolerance(p.dtype), "%s: error %.3e", fftconv_plan_describe(pl), err);
+    fftconv_plan_destroy(pl);
+    fc_kernel_src_free(&src[i]);
+    fc_binary_free(&bin[i]);
+  }
+  cr_log_info("%d candidates verified", n);
+  fc_testdata_free(&t);
+  free(src);
+  free(bin);
+  free(st);
+  fc_candidates_free(cl, ncl);
+  fftconv_ctx_destroy(c);
+}
+
+Test(gpu_candidates, causal_L1000_fp32_all_gates) {
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3;
+  p.heads = 5;
+  p.seqlen = 1000;
+  p.pre_gate = p.post_gate = p.skip_d = 1;
+  every_candidate(p);
+}
+
+Test(gpu_candidates, circular_32768_fp16) {
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3;
+  p.heads = 5;
+  p.seqlen = 32768;
+  p.mode = FFTCONV_CIRCULAR;
+  p.dtype = FFTCONV_FP16;
+  p.pre_gate = p.post_gate = 1;
+  every_candidate(p);
+}
