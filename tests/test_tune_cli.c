@@ -1,0 +1,100 @@
+/* fftconv-tune as a user meets it: --help documents every flag; a bad flag or value names
+   itself and exits 2; the compile-only check runs without a GPU and --emit-dir writes every
+   candidate's source with its header. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static int run(const char *args, char *out, size_t len) {
+  char cmd[1024];
+  const char *bin = getenv("FFTCONV_TUNE"); /* where the build tree is not where it was built */
+  snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : TUNE_BIN, args);
+  FILE *f = popen(cmd, "r");
+  cr_assert(f);
+  size_t n = fread(out, 1, len - 1, f);
+  out[n] = 0;
+  int st = pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(tune_cli, help_documents_every_flag) {
+  static char out[1 << 16];
+  cr_assert_eq(run("--help", out, sizeof out), 0);
+  const char *flags[] = {"--seqlen", "--batch", "--heads", "--dtype", "--mode", "--filter-len",
+                         "--freq-keep", "--pregate", "--postgate", "--skip-d", "--device",
+                         "--arch", "--dry-run", "--emit-dir", "--jobs", "--runs", "--template"};
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+    cr_assert(strstr(out, flags[i]), "--help does not mention %s", flags[i]);
+}
+
+Test(tune_cli, bad_flags_name_themselves) {
+  static char out[1 << 16];
+  struct { const char *args, *expect; } cases[] = {
+      {"--dtype fp8", "--dtype: 'fp8'"},
+      {"--mode sideways", "--mode: 'sideways'"},
+      {"--seqlen abc", "--seqlen: 'abc'"},
+      {"--seqlen 0", "--seqlen: '0' is not an integer >= 1"},
+      {"--batch -2", "--batch: '-2'"},
+      {"--runs 5", "--runs: '5' is not an integer >= 20"},
+      {"--bogus", "unknown option '--bogus'"},
+      {"--seqlen", "--seqlen needs a value"},
+      {"--arch sm_xx", "--arch: 'sm_xx'"},
+      {"--seqlen 1000 --filter-len 5000", "filter_len: 5000"},
+      {"--mode circular --seqlen 1000", "seqlen: 1000"},
+      {"--seqlen 1000 --freq-keep 4000", "freq_keep: 4000"},
+      {"extra", "unexpected argument 'extra'"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cr_assert_eq(run(cases[i].args, out, sizeof out), 2, "%s: exit status", cases[i].args);
+    cr_assert(strstr(out, cases[i].expect), "%s: '%s' not in:\n%s", cases[i].args,
+              cases[i].expect, out);
+  }
+}
+
+Test(tune_cli, compile_only_check_and_emit_dir) {
+  static char out[1 << 16];
+  char dir[] = "/tmp/fftconv-emit-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char args[256];
+  snprintf(args, sizeof args,
+           "--dry-run --seqlen 100 --batch 3 --heads 5 --dtype bf16 --pregate --emit-dir %s", dir);
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "compile-only: 16 of 16 candidates compiled for sm_90"), "%s", out);
+  cr_assert(strstr(out, "FFT size 256"), "%s", out);
+  DIR *d = opendir(dir);
+  cr_assert(d);
+  int files = 0;
+  struct dirent *de;
+  int logs = 0;
+  while ((de = readdir(d))) {
+    if (de->d_name[0] == '.') continue;
+    if (strstr(de->d_name, ".log")) { /* the NVRTC log beside each source */
+      char path[512];
+      snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+      remove(path);
+      logs++;
+      continue;
+    }
+    char path[512], head[256] = "";
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    FILE *f = fopen(path, "r");
+    cr_assert(f);
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    head[n] = 0;
+    fclose(f);
+    cr_assert(strstr(head, "template: monarch_fp32 revision"), "%s: %s", path, head);
+    cr_assert(strstr(head, "\"dtype\":\"bf16\""), "%s", head);
+    remove(path);
+    files++;
+  }
+  closedir(d);
+  rmdir(dir);
+  cr_assert_eq(files, 16);
+  cr_assert_eq(logs, 16);
+  cr_assert_eq(run("--dry-run --arch sm_80 --seqlen 256 --mode circular", out, sizeof out), 0,
+               "%s", out);
+  cr_assert(strstr(out, "for sm_80"), "%s", out);
+}
