@@ -6,6 +6,7 @@
 #include "compile.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <nvrtc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,4 +323,37 @@ int fc_parse_arch(const char *s) {
   if (digits < 2 || digits > 3 || v < 10) return 0;
   if (*s == 'a' || *s == 'f') s++; /* arch-specific / family-specific variants */
   return *s ? 0 : v;
+}
+
+typedef struct nvrtc_pool {
+  const char *const *src, *const *names;
+  fc_binary *bins;
+  fftconv_status *st;
+  int n, next, sm;
+  pthread_mutex_t mu;
+} nvrtc_pool;
+
+static void *nvrtc_worker(void *arg) {
+  nvrtc_pool *p = arg;
+  for (;;) {
+    pthread_mutex_lock(&p->mu);
+    int i = p->next++;
+    pthread_mutex_unlock(&p->mu);
+    if (i >= p->n) return NULL;
+    p->st[i] = fc_compile(p->src[i], p->names[i], p->sm, 0, &p->bins[i], NULL);
+  }
+}
+
+int fc_compile_all(const char *const *sources, const char *const *names, int n, int sm,
+                   int jobs, fc_binary *bins, fftconv_status *st) {
+  nvrtc_pool p = {sources, names, bins, st, n, 0, sm, PTHREAD_MUTEX_INITIALIZER};
+  pthread_t th[64];
+  int nth = jobs < 1 ? 1 : jobs > 64 ? 64 : jobs, started = 0;
+  if (nth > n) nth = n;
+  while (started < nth && pthread_create(&th[started], NULL, nvrtc_worker, &p) == 0) started++;
+  if (started == 0) nvrtc_worker(&p); /* no threads to be had: compile here */
+  for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+  int failed = 0;
+  for (int i = 0; i < n; i++) failed += st[i] != FFTCONV_OK;
+  return failed;
 }

@@ -37,6 +37,11 @@ typedef struct fc_binary {
 fftconv_status fc_compile(const char *source, const char *name, int sm, int want_ptx,
                           fc_binary *out, fc_err *e);
 void fc_binary_free(fc_binary *b); /* accepts NULL; frees the members */
+
+/* Compiles sources[i] (named names[i]) into bins[i] on `jobs` threads; st[i] is each
+   compilation's status and bins[i].log its NVRTC log. Returns how many failed. */
+int fc_compile_all(const char *const *sources, const char *const *names, int n, int sm,
+                   int jobs, fc_binary *bins, fftconv_status *st);
 const fc_entry_info *fc_binary_entry(const fc_binary *b, const char *name); /* NULL if absent */
 
 /* "13.0"-style NVRTC version and the architectures NVRTC supports. */

@@ -3,32 +3,9 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-typedef struct pool {
-  fc_result *r;
-  int n, next, sm;
-  pthread_mutex_t mu;
-} pool;
-
-static void *compile_worker(void *arg) {
-  pool *p = arg;
-  for (;;) {
-    pthread_mutex_lock(&p->mu);
-    int i = p->next++;
-    pthread_mutex_unlock(&p->mu);
-    if (i >= p->n) return NULL;
-    fc_result *r = &p->r[i];
-    fc_err e = {{0}};
-    if (fc_compile(r->src.source, r->src.name, p->sm, 0, &r->bin, &e) != FFTCONV_OK) {
-      r->status = "compile-failed";
-      snprintf(r->detail, sizeof r->detail, "%.500s", e.msg);
-    }
-  }
-}
 
 static fftconv_status write_sources(const char *dir, const fc_search *s, fc_err *e) {
   if (mkdir(dir, 0777) && errno != EEXIST)
@@ -105,12 +82,26 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   if (o->emit_dir && (st = write_sources(o->emit_dir, s, e)) != FFTCONV_OK) goto done;
 
   double t0 = fc_now();
-  pool pl = {s->r, s->n, 0, dev->sm, PTHREAD_MUTEX_INITIALIZER};
-  int nth = o->jobs < 1 ? 1 : o->jobs > s->n ? s->n : o->jobs;
-  pthread_t th[256];
-  if (nth > 256) nth = 256;
-  for (int i = 0; i < nth; i++) pthread_create(&th[i], NULL, compile_worker, &pl);
-  for (int i = 0; i < nth; i++) pthread_join(th[i], NULL);
+  const char **srcs = calloc((size_t)s->n + 1, sizeof *srcs);
+  const char **names = calloc((size_t)s->n + 1, sizeof *names);
+  fc_binary *bins = calloc((size_t)s->n + 1, sizeof *bins);
+  fftconv_status *cst = calloc((size_t)s->n + 1, sizeof *cst);
+  if (!srcs || !names || !bins || !cst) {
+    free(srcs), free(names), free(bins), free(cst);
+    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+    goto done;
+  }
+  for (int i = 0; i < s->n; i++) srcs[i] = s->r[i].src.source, names[i] = s->r[i].src.name;
+  fc_compile_all(srcs, names, s->n, dev->sm, o->jobs, bins, cst);
+  for (int i = 0; i < s->n; i++) {
+    s->r[i].bin = bins[i];
+    if (cst[i] != FFTCONV_OK) {
+      s->r[i].status = "compile-failed";
+      snprintf(s->r[i].detail, sizeof s->r[i].detail, "%s: %.480s",
+               fftconv_status_string(cst[i]), bins[i].log ? bins[i].log : "");
+    }
+  }
+  free(srcs), free(names), free(bins), free(cst);
   s->compile_seconds = fc_now() - t0;
   for (int i = 0; o->emit_dir && i < s->n; i++) { /* the NVRTC log beside each source */
     char path[4096];

@@ -207,3 +207,18 @@ Test(compile, version_and_free) {
   fc_binary_free(&z);
   cr_assert_null(fc_binary_entry(NULL, "x"));
 }
+
+/* fc_compile_all: every source compiled, failures counted and their logs kept per source. */
+Test(compile, compile_all_reports_each) {
+  const char *src[] = {k_scale, "extern \"C\" __global__ void k() { int x = ; }", k_scale};
+  const char *names[] = {"a.cu", "b.cu", "c.cu"};
+  fc_binary bins[3] = {{0}};
+  fftconv_status st[3];
+  cr_assert_eq(fc_compile_all(src, names, 3, 90, 2, bins, st), 1);
+  cr_assert_eq(st[0], FFTCONV_OK);
+  cr_assert_eq(st[1], FFTCONV_ERR_COMPILE);
+  cr_assert_eq(st[2], FFTCONV_OK);
+  cr_assert(strstr(bins[1].log, "error"), "%s", bins[1].log);
+  cr_assert(bins[0].cubin && bins[2].cubin && !bins[1].cubin);
+  for (int i = 0; i < 3; i++) fc_binary_free(&bins[i]);
+}

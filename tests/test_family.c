@@ -2,7 +2,6 @@
    and sm_90 at every FFT size; emission is deterministic and self-describing; check() uses the
    device's own shared-memory limit; the heuristic default is always a valid candidate. */
 #include <criterion/criterion.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,32 +22,6 @@ static fftconv_problem problem(int64_t n, fftconv_dtype dt, int gates) {
   p.dtype = dt;
   p.pre_gate = p.post_gate = p.skip_d = gates;
   return p;
-}
-
-typedef struct job {
-  fc_kernel_src *src;
-  int n, next, sm, failed;
-  char first_error[2048];
-  pthread_mutex_t mu;
-} job;
-
-static void *worker(void *arg) {
-  job *j = arg;
-  for (;;) {
-    pthread_mutex_lock(&j->mu);
-    int i = j->next++;
-    pthread_mutex_unlock(&j->mu);
-    if (i >= j->n) return NULL;
-    fc_binary b = {0};
-    fc_err e = {{0}};
-    if (fc_compile(j->src[i].source, j->src[i].name, j->sm, 0, &b, &e) != FFTCONV_OK ||
-        !fc_binary_entry(&b, "fftconv_fwd") || !fc_binary_entry(&b, "fftconv_prep")) {
-      pthread_mutex_lock(&j->mu);
-      if (!j->failed++) snprintf(j->first_error, sizeof j->first_error, "%.2000s", e.msg);
-      pthread_mutex_unlock(&j->mu);
-    }
-    fc_binary_free(&b);
-  }
 }
 
 /* Emits every valid candidate for (N, sm) and compiles them on two threads. */
@@ -72,14 +45,20 @@ static void compile_all(int64_t n, int sm) {
     nv++;
   }
   cr_assert_gt(nv, 0, "no valid candidate for N=%lld on sm_%d", (long long)n, sm);
-  job j = {src, nv, 0, sm, 0, "", PTHREAD_MUTEX_INITIALIZER};
-  pthread_t th[2];
-  for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, worker, &j);
-  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
-  cr_assert_eq(j.failed, 0, "%d of %d candidates failed for N=%lld sm_%d; first:\n%s", j.failed,
-               nv, (long long)n, sm, j.first_error);
-  for (int i = 0; i < nv; i++) fc_kernel_src_free(&src[i]);
-  free(src);
+  const char **srcs = calloc((size_t)nv, sizeof *srcs), **names = calloc((size_t)nv, sizeof *names);
+  fc_binary *bins = calloc((size_t)nv, sizeof *bins);
+  fftconv_status *st = calloc((size_t)nv, sizeof *st);
+  for (int i = 0; i < nv; i++) srcs[i] = src[i].source, names[i] = src[i].name;
+  int failed = fc_compile_all(srcs, names, nv, sm, 2, bins, st);
+  for (int i = 0; i < nv; i++) {
+    cr_assert_eq(st[i], FFTCONV_OK, "%d of %d candidates failed for N=%lld sm_%d; %s:\n%s",
+                 failed, nv, (long long)n, sm, src[i].name, bins[i].log);
+    cr_assert(fc_binary_entry(&bins[i], "fftconv_fwd") && fc_binary_entry(&bins[i], "fftconv_prep"),
+              "entries missing from the ptxas report of candidate %d", i);
+    fc_binary_free(&bins[i]);
+    fc_kernel_src_free(&src[i]);
+  }
+  free(srcs), free(names), free(bins), free(st), free(src);
   fc_candidates_free(c, nc);
   fc_emit_close(em);
 }

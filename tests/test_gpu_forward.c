@@ -5,7 +5,6 @@
    candidate of the family for two problems. Skips with a message where no GPU is present. */
 #include <criterion/criterion.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,26 +143,6 @@ Test(gpu_forward, argument_errors) {
 }
 
 /* Every candidate the family enumerates for a problem verifies (not only the winner). */
-typedef struct cjob {
-  fc_kernel_src *src;
-  fc_binary *bin;
-  fftconv_status *st;
-  int n, next, sm;
-  pthread_mutex_t mu;
-} cjob;
-
-static void *cworker(void *arg) {
-  cjob *j = arg;
-  for (;;) {
-    pthread_mutex_lock(&j->mu);
-    int i = j->next++;
-    pthread_mutex_unlock(&j->mu);
-    if (i >= j->n) return NULL;
-    fc_err e;
-    j->st[i] = fc_compile(j->src[i].source, j->src[i].name, j->sm, 0, &j->bin[i], &e);
-  }
-}
-
 static void every_candidate(fftconv_problem p) {
   fftconv_ctx *c = ctx_or_skip();
   fc_emit *em;
@@ -183,10 +162,10 @@ static void every_candidate(fftconv_problem p) {
                    FFTCONV_OK, "%s", e.msg);
       n++;
     }
-  cjob j = {src, bin, st, n, 0, c->sm, PTHREAD_MUTEX_INITIALIZER};
-  pthread_t th[8];
-  for (int i = 0; i < 8; i++) pthread_create(&th[i], NULL, cworker, &j);
-  for (int i = 0; i < 8; i++) pthread_join(th[i], NULL);
+  const char **srcs = calloc((size_t)n + 1, sizeof *srcs), **names = calloc((size_t)n + 1, sizeof *names);
+  for (int i = 0; i < n; i++) srcs[i] = src[i].source, names[i] = src[i].name;
+  fc_compile_all(srcs, names, n, c->sm, 8, bin, st);
+  free(srcs), free(names);
   fc_testdata t;
   cr_assert_eq(fc_testdata_make(&p, 99, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK, "%s", e.msg);
   for (int i = 0; i < n; i++) {
