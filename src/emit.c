@@ -69,6 +69,7 @@ typedef struct emit_call {
   const fftconv_problem *p;
   const fc_device_info *d;
   const char *params;
+  const char *rigor; /* space()'s third argument */
   int invalid; /* the error is the caller's input (params JSON): FFTCONV_ERR_INVALID */
   int oom;     /* a C allocation failed */
   fc_candidate *cands;
@@ -538,7 +539,8 @@ static int emit_space_body(lua_State *L) {
   lua_getfield(L, 2, "space");
   lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);
-  lua_call(L, 2, 1); /* 6 */
+  lua_pushstring(L, c->rigor);
+  lua_call(L, 3, 1); /* 6 */
   if (!lua_istable(L, 6))
     emit_raise(L, "template '%s': space() must return an array of parameter tables, got %s", tn,
                luaL_typename(L, 6));
@@ -702,6 +704,7 @@ static int emit_kernel_body(lua_State *L) {
     emit_oom(L, c);
   }
   ks->source = b.s;
+  if (!(ks->params = strdup(c->json))) emit_oom(L, c);
   return 0;
 }
 
@@ -854,13 +857,19 @@ void fc_candidates_free(fc_candidate *c, int n) {
 }
 
 fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem *p,
-                             const fc_device_info *d, fc_candidate **out, int *n, fc_err *e) {
+                             const fc_device_info *d, const char *rigor, fc_candidate **out,
+                             int *n, fc_err *e) {
   if (out) *out = NULL;
   if (n) *n = 0;
   if (!out || !n) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_space: NULL output");
+  if (!rigor) rigor = "exhaustive";
+  if (strcmp(rigor, "measure") && strcmp(rigor, "exhaustive"))
+    return fc_fail(e, FFTCONV_ERR_INVALID, "rigor: '%s' is not one of measure, exhaustive",
+                   rigor);
   emit_call c;
   fftconv_status s = emit_prepare(m, tmpl, p, 1, d, 1, &c, e);
   if (s != FFTCONV_OK) return s;
+  c.rigor = rigor;
   s = emit_run(m, emit_space_body, &c, e);
   if (s != FFTCONV_OK) {
     fc_candidates_free(c.cands, c.ncands);
@@ -909,5 +918,23 @@ fftconv_status fc_emit_kernel(fc_emit *m, const char *tmpl, const char *params,
 void fc_kernel_src_free(fc_kernel_src *k) {
   if (!k) return;
   free(k->source);
+  free(k->params);
   k->source = NULL;
+  k->params = NULL;
+}
+
+fftconv_status fc_template_hash(const char *tmpl, char out[17], fc_err *e) {
+  char file[96];
+  snprintf(file, sizeof file, "%s.lua", tmpl ? tmpl : "");
+  const fc_embedded_file *t = NULL;
+  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++)
+    if (!strcmp(f->path, file)) t = f;
+  if (!t) return fc_fail(e, FFTCONV_ERR_INVALID, "unknown template '%s'", tmpl ? tmpl : "(null)");
+  /* The same bytes in the same order as emit_hash: the template, then lib/ sorted by path
+     (the embedded table is generated sorted). */
+  uint64_t h = fc_hash64(FC_HASH64_INIT, t->text, (size_t)t->len);
+  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++)
+    if (!strncmp(f->path, "lib/", 4)) h = fc_hash64(h, f->text, (size_t)f->len);
+  snprintf(out, 17, "%016" PRIx64, h);
+  return FFTCONV_OK;
 }

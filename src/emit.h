@@ -10,7 +10,8 @@
  *   name      string, equal to the file name without .lua
  *   revision  integer, bumped by hand when generated code changes meaning
  *   doc       one line
- *   space(problem, device)          -> array of parameter tables: every candidate
+ *   space(problem, device, rigor)   -> array of parameter tables: every candidate for rigor
+ *                                      "exhaustive", a pruned set for "measure"
  *   check(problem, device, params)  -> true | false, reason   (invalid is a skip, not an error)
  *   default(problem, device)        -> parameter table: the built-in heuristic choice
  *   layout(params, device)          -> { threads, smem, seqs, prep_threads, prep_smem, prep_seqs,
@@ -93,9 +94,11 @@ typedef struct fc_candidate {
   char *params; /* canonical JSON */
   char *reason; /* NULL when check() accepted it, else its reason */
 } fc_candidate;
-/* space() then check() on each. *out is malloc'd; free with fc_candidates_free. */
+/* space() then check() on each. rigor: "measure" or "exhaustive" (NULL). *out is malloc'd;
+   free with fc_candidates_free. */
 fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem *p,
-                             const fc_device_info *d, fc_candidate **out, int *n, fc_err *e);
+                             const fc_device_info *d, const char *rigor, fc_candidate **out,
+                             int *n, fc_err *e);
 void fc_candidates_free(fc_candidate *c, int n);
 /* default(): the heuristic choice, as canonical JSON in *params (malloc'd). */
 fftconv_status fc_emit_default(fc_emit *m, const char *tmpl, const fftconv_problem *p,
@@ -110,6 +113,7 @@ typedef struct fc_layout {
 
 typedef struct fc_kernel_src {
   char *source;        /* header comment + template output, malloc'd */
+  char *params;        /* the canonical JSON parameters, malloc'd */
   char name[96];       /* program name for NVRTC logs, e.g. "monarch_fp32.cu" */
   char fwd_entry[64];  /* "fftconv_fwd" */
   char prep_entry[64]; /* "fftconv_prep" */
@@ -121,5 +125,9 @@ typedef struct fc_kernel_src {
 fftconv_status fc_emit_kernel(fc_emit *m, const char *tmpl, const char *params,
                               const fc_device_info *d, fc_kernel_src *out, fc_err *e);
 void fc_kernel_src_free(fc_kernel_src *k); /* accepts NULL; frees the members */
+
+/* The hash fc_emit_info reports for an embedded template, computed from the embedded text
+   alone: no Lua state (the runtime checks cache entries with it on every plan). */
+fftconv_status fc_template_hash(const char *tmpl, char out[17], fc_err *e);
 
 #endif

@@ -37,13 +37,17 @@ local function regs_estimate(params)
   return 2 * maxf(params.factors) + 40
 end
 
-function family.space(problem, device)
+-- rigor "measure" prunes to what has won on the H100 (bench/NOTES.md): radix-2 DFTs and one
+-- or two sequences per block; "exhaustive" is everything.
+function family.space(problem, device, rigor)
   local m = problem.fft_size // 2
+  local dfts, seqss = DFTS, SEQS
+  if rigor == "measure" then dfts, seqss = { "radix" }, { 1, 2 } end
   local out = {}
   for _, order in ipairs(ORDERS) do
     for _, factors in ipairs(fft.factorizations(m, SIZES, order)) do
-      for _, dft in ipairs(DFTS) do
-        for _, seqs in ipairs(SEQS) do
+      for _, dft in ipairs(dfts) do
+        for _, seqs in ipairs(seqss) do
           for _, threads in ipairs(THREADS) do
             out[#out + 1] = {
               fft_size = problem.fft_size, factors = factors, dft = dft, seqs = seqs,

@@ -34,7 +34,7 @@ static void compile_all(int64_t n, int sm) {
   fftconv_problem p = problem(n, FFTCONV_FP16, 1);
   fc_candidate *c = NULL;
   int nc = 0;
-  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
   fc_kernel_src *src = calloc((size_t)nc, sizeof *src);
   int nv = 0;
   for (int i = 0; i < nc; i++) {
@@ -141,7 +141,7 @@ Test(family, check_uses_the_device_shared_memory_limit) {
     if (small) dev.smem_optin = 65536;
     fc_candidate *c = NULL;
     int n = 0, valid = 0, smem_reason = 0;
-    cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
     for (int i = 0; i < n; i++) {
       valid += !c[i].reason;
       smem_reason += c[i].reason && strstr(c[i].reason, "shared memory") != NULL;
@@ -180,11 +180,43 @@ Test(family, default_is_valid) {
       cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
       fc_candidate *c = NULL;
       int nc = 0, found = 0;
-      cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, &c, &nc, &e), FFTCONV_OK);
+      cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &c, &nc, &e), FFTCONV_OK);
       for (int i = 0; i < nc; i++) found += !c[i].reason && !strcmp(c[i].params, params);
       cr_assert_eq(found, 1, "default %s is not a valid candidate", params);
       fc_candidates_free(c, nc);
       free(params);
     }
+  fc_emit_close(em);
+}
+
+/* The runtime's Lua-free hash is the engine's, and "measure" is a pruned subset of the space. */
+Test(family, template_hash_and_measure_space) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_template_info ti;
+  cr_assert_eq(fc_emit_info(em, FAMILY, &ti, &e), FFTCONV_OK, "%s", e.msg);
+  char h[17];
+  cr_assert_eq(fc_template_hash(FAMILY, h, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(h, ti.hash);
+  cr_assert_eq(fc_template_hash("nonesuch", h, &e), FFTCONV_ERR_INVALID);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  fftconv_problem p = problem(8192, FFTCONV_FP16, 1);
+  fc_candidate *all = NULL, *some = NULL;
+  int na = 0, ns = 0;
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, "exhaustive", &all, &na, &e), FFTCONV_OK);
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, "measure", &some, &ns, &e), FFTCONV_OK);
+  cr_assert_lt(ns, na / 2);
+  for (int i = 0; i < ns; i++) {
+    int found = 0;
+    for (int j = 0; j < na; j++) found += !strcmp(some[i].params, all[j].params);
+    cr_assert_eq(found, 1, "%s is not in the exhaustive space", some[i].params);
+    cr_assert(strstr(some[i].params, "\"dft\":\"radix\""));
+  }
+  fc_candidates_free(some, ns);
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, "sloppy", &some, &ns, &e), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(e.msg, "rigor"), "%s", e.msg);
+  fc_candidates_free(all, na);
   fc_emit_close(em);
 }
