@@ -1,0 +1,221 @@
+/* cache: the SQLite kernel cache. One file holds devices, compiled kernels (source, cubin,
+ * PTX, resources, launch layout), every measurement of every candidate (failures included)
+ * and the winners. Owns the schema (PRAGMA application_id, user_version = schema version,
+ * migrations from every older version), WAL, a busy timeout, and writes in BEGIN IMMEDIATE
+ * transactions. A broken, foreign or newer-schema file is reported and never modified.
+ *
+ * Keys:
+ *   kernel       (template hash, params JSON, arch sm, NVRTC version)
+ *   device       (model, SM count, driver version)
+ *   measurement  (device, problem key, kernel)
+ *   winner       (device, problem key)
+ * "Trusted" for the running configuration means: the kernel's template hash is the embedded
+ * template's current hash, its NVRTC version is the running NVRTC's, its arch is the device's
+ * compile target, and the measurement was made on a device row with the same model, SM count
+ * and driver version. Older rows are kept but never used by lookup or resume.
+ *
+ * Callers: plan.c (lookup, read-only), the tuner (writes), fftconv-cache. One fc_cache per
+ * thread; several processes may share a file. */
+#ifndef FC_CACHE_H
+#define FC_CACHE_H
+
+#include <stdint.h>
+
+#include "emit.h"
+#include "fftconv.h"
+#include "util.h"
+
+#define FC_CACHE_ENV "FFTCONV_CACHE" /* overrides the default path */
+
+typedef struct fc_cache fc_cache;
+
+/* The default path: $FFTCONV_CACHE, else $XDG_CACHE_HOME/fftconv/cache.db, else
+   $HOME/.cache/fftconv/cache.db. */
+fftconv_status fc_cache_default_path(char *buf, size_t len, fc_err *e);
+
+/* Opens path (NULL: the default). writable: creates the file and its directory if missing,
+   migrates an older schema; a file that cannot be written is FFTCONV_ERR_IO "cache PATH is
+   read-only: ...". Read-only: a missing file is FFTCONV_ERR_IO "no cache at PATH". Any file
+   that is not an fftconv cache (garbage, truncated, another application_id) or has a newer
+   schema is FFTCONV_ERR_IO with a message naming the path and the reason, and is left as it
+   is. */
+fftconv_status fc_cache_open(const char *path, int writable, fc_cache **out, fc_err *e);
+void fc_cache_close(fc_cache *c); /* accepts NULL */
+const char *fc_cache_path(const fc_cache *c);
+int fc_cache_schema_version(void); /* the version this build writes */
+
+/* What the cache needs of the running configuration. */
+typedef struct fc_cache_config {
+  const fc_device_info *dev; /* model = dev->name, dev->sms, dev->driver_version */
+  int sm;                    /* compile target */
+  const char *nvrtc;         /* "13.0" */
+} fc_cache_config;
+
+typedef struct fc_cache_kernel {
+  const char *tmpl;      /* template name */
+  int revision;
+  const char *hash;      /* template hash, 16 hex */
+  const char *params;    /* canonical JSON */
+  int sm;
+  const char *nvrtc;
+  const char *source;
+  const void *cubin;     /* NULL when compilation failed */
+  size_t cubin_size;
+  const char *ptx;       /* may be NULL */
+  const char *log;       /* NVRTC log, may be NULL */
+  int registers, smem_static, stack, spill_stores, spill_loads;
+  double compile_seconds;
+  fc_layout layout;      /* launch shape */
+  const char *fwd_entry, *prep_entry;
+} fc_cache_kernel;
+
+/* Inserts the kernel or finds the existing row with the same key; *id is its row id. */
+fftconv_status fc_cache_put_kernel(fc_cache *c, const fc_cache_kernel *k, int64_t *id, fc_err *e);
+
+typedef struct fc_cache_measurement {
+  const fftconv_problem *problem;
+  int64_t kernel_id;
+  const char *status;    /* "ok", "compile-failed", "verify-failed", "launch-failed" */
+  const char *message;   /* why, or NULL */
+  double median_ms, p10_ms, p90_ms;
+  int runs;
+  double rel_err;        /* on the verification shape; NaN/inf stored as NULL */
+  const char *rigor;     /* "estimate", "measure", "exhaustive" */
+} fc_cache_measurement;
+
+/* Inserts or replaces the measurement of (device of cfg, problem key, kernel), in its own
+   BEGIN IMMEDIATE transaction: a measurement is kept as soon as this returns. */
+fftconv_status fc_cache_put_measurement(fc_cache *c, const fc_cache_config *cfg,
+                                        const fc_cache_measurement *m, fc_err *e);
+
+/* Has (device of cfg, problem, kernel key (hash, params, cfg->sm, cfg->nvrtc)) a measurement
+   already, of any status? For resuming. */
+fftconv_status fc_cache_measured(fc_cache *c, const fc_cache_config *cfg,
+                                 const fftconv_problem *p, const char *hash, const char *params,
+                                 int *found, fc_err *e);
+
+/* Recomputes the winner of (device of cfg, problem): the trusted "ok" measurement with the
+   smallest median (trusted: kernel hash in `hashes` (n of them; the current template hashes),
+   kernel nvrtc/sm as cfg). No ok measurement: no winner row. *kernel_id 0 then. */
+fftconv_status fc_cache_update_winner(fc_cache *c, const fc_cache_config *cfg,
+                                      const fftconv_problem *p, const char *const *hashes,
+                                      int nhashes, int64_t *kernel_id, fc_err *e);
+
+/* A trusted winner for the problem on cfg's device: the exact problem key first, else the
+   winner of the nearest shape with the same FFT size, dtype, mode, gates, D flag, filter
+   length relation (K == L or not) and freq_keep, differing in batch, heads or seqlen (closest
+   in log(B*H), then in seqlen). */
+typedef struct fc_cache_hit {
+  int64_t kernel_id;
+  int exact;             /* 1: the problem's own winner; 0: nearest shape */
+  char problem_key[256]; /* the key whose winner this is */
+  char tmpl[64];
+  int revision;
+  char hash[17];
+  char *params;          /* malloc'd */
+  void *cubin;           /* malloc'd */
+  size_t cubin_size;
+  fc_layout layout;
+  char fwd_entry[64], prep_entry[64];
+  double median_ms;
+} fc_cache_hit;
+fftconv_status fc_cache_lookup(fc_cache *c, const fc_cache_config *cfg,
+                               const fftconv_problem *p, const char *const *hashes, int nhashes,
+                               fc_cache_hit *hit, int *found, fc_err *e);
+void fc_cache_hit_free(fc_cache_hit *h); /* frees members; accepts a zeroed hit */
+
+/* ---- for fftconv-cache, the tuner and tests ---- */
+
+/* What fc_cache_open does beyond the contract above:
+   - a read-only open of a file with an older schema is FFTCONV_ERR_IO "cache PATH has schema
+     version N; open it writable once (...) to migrate it": the runtime never writes;
+   - a new file is built under a temporary name beside PATH and linked into place, so that
+     concurrent creators and readers see no file or a complete cache;
+   - writable: journal_mode WAL, synchronous NORMAL (a committed write survives a crash of
+     the process; a power cut may lose the last few, which is a miss); read-only: a WAL file
+     in a directory where its -shm cannot be created is read as immutable when no -wal file
+     exists beside it. */
+
+/* How long a statement waits for another process's lock before it fails with FFTCONV_ERR_IO
+   "cache PATH is busy: ..." (default 10000 ms; tests shorten it). */
+void fc_cache_set_busy_timeout(fc_cache *c, int ms);
+
+/* The schema history: the CREATE script of schema `version` (1 .. fc_cache_schema_version())
+   as that version created it, or NULL. Version 1 lacked kernels.khat_table,
+   measurements.rigor and the indexes on measurements(kernel), winners(kernel) and the
+   nearest-shape columns of winners; opening a version-1 file writable adds them in one
+   BEGIN IMMEDIATE transaction. Tests build old files with it. */
+const char *fc_cache_schema_sql(int version);
+#define FC_CACHE_APP_ID 1178824310 /* PRAGMA application_id of every fftconv cache: "FCnv" */
+
+/* A stored kernel, read back. Every pointer member of k (strings, cubin) is malloc'd and
+   freed by fc_cache_kernel_row_free. */
+typedef struct fc_cache_kernel_row {
+  int64_t id;
+  fc_cache_kernel k;
+  double created;        /* unix seconds */
+} fc_cache_kernel_row;
+/* Reads kernel `id`; *found 0 (and *out zeroed) when there is no such row. */
+fftconv_status fc_cache_get_kernel(fc_cache *c, int64_t id, fc_cache_kernel_row *out,
+                                   int *found, fc_err *e);
+void fc_cache_kernel_row_free(fc_cache_kernel_row *r); /* frees members; accepts a zeroed row */
+
+/* One row of fc_cache_list: a measurement (with its device and kernel), or a winner (the
+   winner's measurement). Pointers live until the callback returns; NULL reals are NaN. */
+typedef struct fc_cache_entry {
+  const char *device;    /* model */
+  int sms, driver_version, device_sm;
+  const char *problem_key;
+  int64_t kernel_id;
+  const char *tmpl, *hash, *params, *nvrtc;
+  int revision, sm;
+  const char *status;    /* "ok", "compile-failed", ...; a winner's is "ok" */
+  const char *message;   /* NULL when none */
+  double median_ms, p10_ms, p90_ms, rel_err;
+  int runs;
+  const char *rigor;     /* NULL for rows migrated from schema 1 */
+  double measured_at;    /* unix seconds; NaN when a winner has lost its measurement */
+  int winner;            /* 1: this kernel is the winner of (device, problem) */
+} fc_cache_entry;
+
+typedef struct fc_cache_filter {
+  const char *device;    /* case-insensitive substring of the device model; NULL: any */
+  const char *problem;   /* substring of the problem key; NULL: any */
+  int64_t kernel_id;     /* 0: any */
+  int all;               /* 0: winners only; 1: every measurement, failures included */
+} fc_cache_filter;
+
+/* Calls fn for each matching row, ordered by device, problem key, median; fn returns nonzero
+   to stop early. Reads only: works on a read-only open. */
+typedef int (*fc_cache_entry_fn)(const fc_cache_entry *r, void *arg);
+fftconv_status fc_cache_list(fc_cache *c, const fc_cache_filter *f, fc_cache_entry_fn fn,
+                             void *arg, fc_err *e);
+
+/* What prune and merge did (or, dry run, would do). */
+typedef struct fc_cache_counts {
+  int64_t devices, kernels, measurements, winners;
+  int64_t replaced;      /* merge: measurements that replaced an older one of this cache */
+  int64_t skipped;       /* merge: measurements not copied, this cache's being as new or newer */
+  int64_t rewon;         /* winners recomputed (prune: of problems that lost their winner) */
+} fc_cache_counts;
+
+/* Removes every kernel whose template hash is not in `hashes` or whose NVRTC version is not
+   `nvrtc`, with its measurements and any winner it was; then the devices left with no
+   measurement. The winners lost are recomputed from what is left (trusted: hash in hashes,
+   NVRTC `nvrtc`, arch the device's own). Then VACUUM. dry_run: counts only, writes nothing
+   (works on a read-only open). */
+fftconv_status fc_cache_prune(fc_cache *c, const char *const *hashes, int nhashes,
+                              const char *nvrtc, int dry_run, fc_cache_counts *removed,
+                              fc_err *e);
+
+/* Copies the devices, kernels and measurements of the cache at `other` (opened read-only and
+   validated like any cache) into c, in one BEGIN IMMEDIATE transaction: rows with the same
+   key are one row; a measurement replaces this cache's only when its measured_at is later.
+   Then recomputes the winner of every (device, problem) that received a measurement, with
+   the trust rule of fc_cache_prune. counts: devices/kernels/measurements added, replaced,
+   skipped, rewon. A file cannot be merged into itself. */
+fftconv_status fc_cache_merge(fc_cache *c, const char *other, const char *const *hashes,
+                              int nhashes, const char *nvrtc, fc_cache_counts *added,
+                              fc_err *e);
+
+#endif

@@ -1,0 +1,406 @@
+/* fftconv-cache: look into, clean and combine fftconv kernel caches.
+   Exit status: 0 done, 1 the cache or a file failed, 2 a usage error. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "compile.h"
+#include "emit.h"
+
+#define EXIT_USAGE 2
+
+static const char usage[] =
+    "usage: fftconv-cache [--cache PATH] COMMAND [ARGS]\n"
+    "\n"
+    "Looks into, cleans and combines the SQLite cache that fftconv-tune fills and that\n"
+    "libfftconv reads at plan creation.\n"
+    "\n"
+    "Commands:\n"
+    "  list [--device TEXT] [--problem TEXT] [--all]\n"
+    "      The winners: device, problem key, kernel id, template, parameters, median ms.\n"
+    "      --all lists every measurement instead, failures included, with its status\n"
+    "      (a * marks the winner). --device keeps devices whose model contains TEXT\n"
+    "      (case-insensitive); --problem keeps problem keys that contain TEXT.\n"
+    "  show KERNEL_ID [--source]\n"
+    "      One kernel: template, revision, hash, parameters, arch, NVRTC version, registers,\n"
+    "      shared memory, spills, launch layout, and every measurement of it.\n"
+    "      --source prints only its CUDA source instead (to save it: > kernel.cu).\n"
+    "  prune [--dry-run]\n"
+    "      Removes every kernel that this build can no longer trust: its template's hash\n"
+    "      is not the hash of any template embedded in this build, or it was compiled by\n"
+    "      another NVRTC version than the one this build loads. Its measurements and any\n"
+    "      winner it was go with it, then every device left with no measurement. Winners\n"
+    "      lost are recomputed from the measurements that remain (trusted kernels compiled\n"
+    "      for the device's own arch). Then VACUUM shrinks the file. --dry-run only counts\n"
+    "      what would go and writes nothing.\n"
+    "  merge OTHER_PATH\n"
+    "      Copies the devices, kernels and measurements of the cache OTHER_PATH (read, never\n"
+    "      written) into this one, in one transaction. Rows with the same key are stored\n"
+    "      once; a measurement replaces this cache's only if it was measured later. Then\n"
+    "      the winner of every problem that received a measurement is recomputed, with the\n"
+    "      trust rule of prune.\n"
+    "\n"
+    "Options:\n"
+    "  --cache PATH   the cache file; default $" FC_CACHE_ENV ", else\n"
+    "                 $XDG_CACHE_HOME/fftconv/cache.db, else ~/.cache/fftconv/cache.db\n"
+    "  --help         this text\n"
+    "\n"
+    "Exit status: 0 done, 1 the cache or a file could not be used, 2 a usage error.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "fftconv-cache: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n(fftconv-cache --help lists the commands)\n");
+  va_end(ap);
+  return EXIT_USAGE;
+}
+
+static int fail(const fc_err *e) {
+  fprintf(stderr, "fftconv-cache: %s\n", e->msg);
+  return 1;
+}
+
+/* {"a":1,"b":[16,16,8],"c":"x"} -> a=1 b=16,16,8 c=x: the parameters at a glance. */
+static void params_summary(const char *json, char *out, size_t len) {
+  size_t n = 0;
+  int depth = 0;
+  for (const char *p = json ? json : ""; *p && n + 1 < len; p++) {
+    char ch = *p;
+    if (ch == '{' || ch == '[') {
+      if (depth++ == 0) continue;
+    } else if (ch == '}' || ch == ']') {
+      if (--depth == 0) continue;
+    }
+    if (ch == '"' || ((ch == '[' || ch == ']') && depth >= 1)) continue;
+    if (depth == 1 && ch == ':') ch = '=';
+    else if (depth == 1 && ch == ',') ch = ' ';
+    out[n++] = ch;
+  }
+  out[n] = 0;
+}
+
+static void fmt_time(double t, char *buf, size_t len) {
+  if (!isfinite(t)) {
+    snprintf(buf, len, "-");
+    return;
+  }
+  time_t s = (time_t)t;
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static void fmt_ms(double v, char *buf, size_t len) {
+  if (isfinite(v))
+    snprintf(buf, len, "%.4f", v);
+  else
+    snprintf(buf, len, "-");
+}
+
+/* ---- list ---- */
+
+typedef struct list_state {
+  int all, rows;
+  char device[512]; /* the device whose rows are being printed */
+} list_state;
+
+static int list_row(const fc_cache_entry *r, void *arg) {
+  list_state *ls = arg;
+  char dev[512], med[32], sum[256];
+  snprintf(dev, sizeof dev, "%s (sm_%d, %d SMs, driver %d.%d)", r->device, r->device_sm, r->sms,
+           r->driver_version / 1000, r->driver_version % 1000 / 10);
+  if (strcmp(dev, ls->device)) {
+    printf("%sdevice %s\n", ls->rows ? "\n" : "", dev);
+    if (ls->all)
+      printf("  %-52s %7s %-14s %-15s %10s %9s  %s\n", "problem", "kernel", "template",
+             "status", "median_ms", "rel_err", "params / message");
+    else
+      printf("  %-52s %7s %-14s %10s  %s\n", "problem", "kernel", "template", "median_ms",
+             "params");
+    snprintf(ls->device, sizeof ls->device, "%s", dev);
+  }
+  fmt_ms(r->median_ms, med, sizeof med);
+  params_summary(r->params, sum, sizeof sum);
+  if (ls->all) {
+    char err[32] = "-";
+    if (isfinite(r->rel_err)) snprintf(err, sizeof err, "%.1e", r->rel_err);
+    printf("  %-52s %6" PRId64 "%s %-14s %-15s %10s %9s  %s\n", r->problem_key, r->kernel_id,
+           r->winner ? "*" : " ", r->tmpl, r->status, med, err,
+           r->message && *r->message ? r->message : sum);
+  } else {
+    printf("  %-52s %7" PRId64 " %-14s %10s  %s\n", r->problem_key, r->kernel_id, r->tmpl, med,
+           sum);
+  }
+  ls->rows++;
+  return 0;
+}
+
+static int cmd_list(const char *path, int argc, char **argv) {
+  fc_cache_filter f = {0};
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--all")) {
+      f.all = 1;
+    } else if (!strcmp(argv[i], "--device") || !strcmp(argv[i], "--problem")) {
+      if (i + 1 >= argc) return usage_error("list: %s needs a value", argv[i]);
+      if (argv[i][2] == 'd')
+        f.device = argv[++i];
+      else
+        f.problem = argv[++i];
+    } else {
+      return usage_error("list: %s '%s'", argv[i][0] == '-' ? "unknown option"
+                                                            : "unexpected argument", argv[i]);
+    }
+  }
+  fc_err e;
+  fc_cache *c;
+  if (fc_cache_open(path, 0, &c, &e) != FFTCONV_OK) return fail(&e);
+  list_state ls = {.all = f.all};
+  fftconv_status st = fc_cache_list(c, &f, list_row, &ls, &e);
+  if (st == FFTCONV_OK && ls.rows == 0)
+    printf("no %s%s in cache %s\n", f.all ? "measurements" : "winners",
+           f.device || f.problem ? " match" : "", fc_cache_path(c));
+  else if (st == FFTCONV_OK)
+    printf("\n%d %s%s\n", ls.rows, f.all ? "measurement" : "winner", ls.rows == 1 ? "" : "s");
+  fc_cache_close(c);
+  return st == FFTCONV_OK ? 0 : fail(&e);
+}
+
+/* ---- show ---- */
+
+typedef struct show_state {
+  int rows;
+  char device[512];
+} show_state;
+
+static int show_row(const fc_cache_entry *r, void *arg) {
+  show_state *ss = arg;
+  char dev[512], med[32], p10[32], p90[32], at[64], err[32] = "-";
+  snprintf(dev, sizeof dev, "%s (sm_%d, %d SMs, driver %d.%d)", r->device, r->device_sm, r->sms,
+           r->driver_version / 1000, r->driver_version % 1000 / 10);
+  if (strcmp(dev, ss->device)) {
+    printf("  on %s\n", dev);
+    snprintf(ss->device, sizeof ss->device, "%s", dev);
+  }
+  fmt_ms(r->median_ms, med, sizeof med);
+  fmt_ms(r->p10_ms, p10, sizeof p10);
+  fmt_ms(r->p90_ms, p90, sizeof p90);
+  fmt_time(r->measured_at, at, sizeof at);
+  if (isfinite(r->rel_err)) snprintf(err, sizeof err, "%.1e", r->rel_err);
+  printf("    %-52s %-15s median %s ms (p10 %s, p90 %s) of %d runs, rel err %s, %s, %s%s\n",
+         r->problem_key, r->status, med, p10, p90, r->runs, err, r->rigor ? r->rigor : "-", at,
+         r->winner ? ", WINNER" : "");
+  if (r->message && *r->message) printf("      %s\n", r->message);
+  ss->rows++;
+  return 0;
+}
+
+static int cmd_show(const char *path, int argc, char **argv) {
+  const char *idtext = NULL;
+  int source = 0;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--source"))
+      source = 1;
+    else if (argv[i][0] == '-' && argv[i][1])
+      return usage_error("show: unknown option '%s'", argv[i]);
+    else if (idtext)
+      return usage_error("show: unexpected argument '%s'", argv[i]);
+    else
+      idtext = argv[i];
+  }
+  if (!idtext) return usage_error("show: needs a KERNEL_ID (a number that list shows)");
+  char *end;
+  long long id = strtoll(idtext, &end, 10);
+  if (end == idtext || *end || id < 1)
+    return usage_error("show: bad kernel id '%s' (expected a positive integer, as list shows)",
+                       idtext);
+  fc_err e;
+  fc_cache *c;
+  if (fc_cache_open(path, 0, &c, &e) != FFTCONV_OK) return fail(&e);
+  fc_cache_kernel_row row;
+  int found = 0, rc = 0;
+  if (fc_cache_get_kernel(c, id, &row, &found, &e) != FFTCONV_OK) {
+    rc = fail(&e);
+  } else if (!found) {
+    fprintf(stderr, "fftconv-cache: no kernel %lld in cache %s\n", id, fc_cache_path(c));
+    rc = 1;
+  } else if (source) {
+    fputs(row.k.source, stdout);
+  } else {
+    const fc_cache_kernel *k = &row.k;
+    const fc_layout *l = &k->layout;
+    char at[64];
+    fmt_time(row.created, at, sizeof at);
+    printf("kernel     %" PRId64 "\n", row.id);
+    printf("template   %s revision %d hash %s\n", k->tmpl, k->revision, k->hash);
+    printf("params     %s\n", k->params);
+    printf("arch       sm_%d, NVRTC %s, compiled %s", k->sm, k->nvrtc, at);
+    if (isfinite(k->compile_seconds)) printf(" in %.2f s", k->compile_seconds);
+    printf("\n");
+    if (k->cubin)
+      printf("binary     cubin %zu bytes, PTX %s\n", k->cubin_size, k->ptx ? "kept" : "none");
+    else
+      printf("binary     none: compilation failed (the log is kept)\n");
+    printf("resources  %d registers/thread, %d B static shared memory, %d B stack, "
+           "spills %d B stored / %d B loaded\n", k->registers, k->smem_static, k->stack,
+           k->spill_stores, k->spill_loads);
+    printf("layout     %s: %d threads, %d B dynamic shared memory, %d rows per block\n",
+           k->fwd_entry, l->threads, l->smem, l->seqs);
+    printf("           %s: %d threads, %d B dynamic shared memory, %d heads per block\n",
+           k->prep_entry, l->prep_threads, l->prep_smem, l->prep_seqs);
+    printf("           k_hat: %" PRId64 " float2 per head after a %" PRId64 "-float2 table\n",
+           l->khat, l->khat_table);
+    if (!k->cubin && k->log && *k->log) printf("log\n%s\n", k->log);
+    printf("measurements\n");
+    show_state ss = {0};
+    fc_cache_filter f = {.kernel_id = id, .all = 1};
+    if (fc_cache_list(c, &f, show_row, &ss, &e) != FFTCONV_OK)
+      rc = fail(&e);
+    else if (ss.rows == 0)
+      printf("  none\n");
+  }
+  fc_cache_kernel_row_free(&row);
+  fc_cache_close(c);
+  return rc;
+}
+
+/* ---- prune and merge: what this build trusts ---- */
+
+typedef struct trust {
+  char hash[32][17];
+  const char *hashes[32];
+  int n;
+  char nvrtc[32];
+  char names[512];
+} trust;
+
+static int trust_load(trust *t, fc_err *e) {
+  memset(t, 0, sizeof *t);
+  int maj = 0, min = 0;
+  fc_nvrtc_version(&maj, &min);
+  snprintf(t->nvrtc, sizeof t->nvrtc, "%d.%d", maj, min);
+  fc_emit *m;
+  if (fc_emit_open(&m, e) != FFTCONV_OK) return 0;
+  int ok = 1;
+  for (int i = 0; i < fc_emit_template_count(m) && t->n < 32; i++) {
+    fc_template_info info;
+    if (fc_emit_info(m, fc_emit_template_name(m, i), &info, e) != FFTCONV_OK) {
+      ok = 0;
+      break;
+    }
+    snprintf(t->hash[t->n], sizeof t->hash[t->n], "%s", info.hash);
+    t->hashes[t->n] = t->hash[t->n];
+    size_t len = strlen(t->names);
+    snprintf(t->names + len, sizeof t->names - len, "%s%s %s", t->n ? ", " : "", info.name,
+             info.hash);
+    t->n++;
+  }
+  fc_emit_close(m);
+  return ok;
+}
+
+static int cmd_prune(const char *path, int argc, char **argv) {
+  int dry = 0;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--dry-run"))
+      dry = 1;
+    else
+      return usage_error("prune: %s '%s'", argv[i][0] == '-' ? "unknown option"
+                                                             : "unexpected argument", argv[i]);
+  }
+  fc_err e;
+  trust t;
+  if (!trust_load(&t, &e)) return fail(&e);
+  fc_cache *c;
+  if (fc_cache_open(path, !dry, &c, &e) != FFTCONV_OK) return fail(&e);
+  fc_cache_counts n;
+  fftconv_status st = fc_cache_prune(c, t.hashes, t.n, t.nvrtc, dry, &n, &e);
+  if (st == FFTCONV_OK) {
+    printf("trusted    templates %s; NVRTC %s\n", t.names, t.nvrtc);
+    printf("%s %" PRId64 " kernels, %" PRId64 " measurements, %" PRId64 " winners, %" PRId64
+           " devices from %s\n", dry ? "would remove" : "removed   ", n.kernels, n.measurements,
+           n.winners, n.devices, fc_cache_path(c));
+    if (!dry && n.winners) printf("recomputed %" PRId64 " winners\n", n.rewon);
+  }
+  fc_cache_close(c);
+  return st == FFTCONV_OK ? 0 : fail(&e);
+}
+
+static int cmd_merge(const char *path, int argc, char **argv) {
+  const char *other = NULL;
+  for (int i = 0; i < argc; i++) {
+    if (argv[i][0] == '-' && argv[i][1])
+      return usage_error("merge: unknown option '%s'", argv[i]);
+    if (other) return usage_error("merge: unexpected argument '%s'", argv[i]);
+    other = argv[i];
+  }
+  if (!other) return usage_error("merge: needs OTHER_PATH, the cache to copy from");
+  fc_err e;
+  trust t;
+  if (!trust_load(&t, &e)) return fail(&e);
+  fc_cache *c;
+  if (fc_cache_open(path, 1, &c, &e) != FFTCONV_OK) return fail(&e);
+  fc_cache_counts n;
+  fftconv_status st = fc_cache_merge(c, other, t.hashes, t.n, t.nvrtc, &n, &e);
+  if (st == FFTCONV_OK)
+    printf("merged %s into %s: %" PRId64 " devices, %" PRId64 " kernels, %" PRId64
+           " measurements added, %" PRId64 " replaced by later ones, %" PRId64
+           " kept (ours as new or newer); %" PRId64 " winners recomputed\n", other,
+           fc_cache_path(c), n.devices, n.kernels, n.measurements, n.replaced, n.skipped,
+           n.rewon);
+  fc_cache_close(c);
+  return st == FFTCONV_OK ? 0 : fail(&e);
+}
+
+int main(int argc, char **argv) {
+  const char *path = NULL, *cmd = NULL;
+  char **rest = calloc((size_t)argc + 1, sizeof *rest);
+  int nrest = 0;
+  if (!rest) return 1;
+  /* --cache and --help may stand anywhere; the first other word is the command */
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage, stdout);
+      free(rest);
+      return 0;
+    } else if (!strcmp(argv[i], "--cache")) {
+      if (i + 1 >= argc || !*argv[i + 1]) {
+        free(rest);
+        return usage_error("--cache needs a value (a cache file path)");
+      }
+      path = argv[++i];
+    } else if (!strncmp(argv[i], "--cache=", 8)) {
+      path = argv[i] + 8;
+    } else if (!cmd) {
+      if (argv[i][0] == '-') {
+        free(rest);
+        return usage_error("unknown option '%s'", argv[i]);
+      }
+      cmd = argv[i];
+    } else {
+      rest[nrest++] = argv[i];
+    }
+  }
+  int rc;
+  if (!cmd)
+    rc = usage_error("needs a command: list, show, prune or merge");
+  else if (!strcmp(cmd, "list"))
+    rc = cmd_list(path, nrest, rest);
+  else if (!strcmp(cmd, "show"))
+    rc = cmd_show(path, nrest, rest);
+  else if (!strcmp(cmd, "prune"))
+    rc = cmd_prune(path, nrest, rest);
+  else if (!strcmp(cmd, "merge"))
+    rc = cmd_merge(path, nrest, rest);
+  else
+    rc = usage_error("unknown command '%s' (expected list, show, prune or merge)", cmd);
+  free(rest);
+  return rc;
+}

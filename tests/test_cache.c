@@ -1,0 +1,972 @@
+/* test_cache: the SQLite kernel cache through its API, against real files under /tmp:
+   schema creation, migration from version 1 and refusal of newer versions; kernel and
+   measurement keys; the trust rule of winners, lookup and resume; nearest-shape lookup and
+   its speed; two processes writing one file; damaged, foreign and read-only files, which
+   must be refused with their bytes untouched. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cache.h"
+
+/* ---- helpers ---- */
+
+#define HASH "0123456789abcdef"
+#define HASH_OLD "fedcba9876543210"
+
+static char dir[64], path[128];
+
+/* A fresh directory per test; removed (files first) at the end. */
+static void tmp_setup(void) {
+  snprintf(dir, sizeof dir, "/tmp/fftconv-cache-XXXXXX");
+  cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+  snprintf(path, sizeof path, "%s/cache.db", dir);
+}
+
+static void rm_tree(const char *d) {
+  DIR *dd = opendir(d);
+  if (!dd) return;
+  struct dirent *de;
+  while ((de = readdir(dd))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", d, de->d_name);
+    struct stat sb;
+    if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+      chmod(p, 0755);
+      rm_tree(p);
+    } else {
+      remove(p);
+    }
+  }
+  closedir(dd);
+  rmdir(d);
+}
+
+static void tmp_teardown(void) {
+  chmod(dir, 0755);
+  rm_tree(dir);
+}
+
+TestSuite(cache, .init = tmp_setup, .fini = tmp_teardown);
+
+static fc_device_info h100(void) {
+  fc_device_info d;
+  memset(&d, 0, sizeof d);
+  snprintf(d.name, sizeof d.name, "NVIDIA H100 80GB HBM3");
+  d.sm = 90;
+  d.sms = 132;
+  d.smem_optin = 232448;
+  d.l2_bytes = 52428800;
+  d.total_mem = INT64_C(85899345920);
+  d.driver_version = 13000;
+  return d;
+}
+
+static fc_cache *open_cache(const char *p, int writable) {
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  fftconv_status st = fc_cache_open(p, writable, &c, &e);
+  cr_assert_eq(st, FFTCONV_OK, "open %s (writable %d): %s", p, writable, e.msg);
+  cr_assert_not_null(c);
+  return c;
+}
+
+static fftconv_problem problem(int64_t b, int64_t h, int64_t l, fftconv_dtype dt) {
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = b;
+  p.heads = h;
+  p.seqlen = l;
+  p.dtype = dt;
+  return p;
+}
+
+static unsigned char cubin_bytes[4096];
+
+/* A kernel of template hash `hash` whose params say `tag`; cubin NULL for a failed compile. */
+static fc_cache_kernel kernel(const char *hash, const char *params, const char *nvrtc, int sm,
+                              int compiled) {
+  for (size_t i = 0; i < sizeof cubin_bytes; i++) cubin_bytes[i] = (unsigned char)(i * 7 + 3);
+  fc_cache_kernel k = {
+      .tmpl = "monarch_fp32", .revision = 3, .hash = hash, .params = params, .sm = sm,
+      .nvrtc = nvrtc, .source = "// template: monarch_fp32\nextern \"C\" __global__ void f() {}\n",
+      .cubin = compiled ? cubin_bytes : NULL, .cubin_size = compiled ? sizeof cubin_bytes : 0,
+      .ptx = compiled ? ".version 9.0" : NULL, .log = "ptxas info: 40 registers",
+      .registers = 40, .smem_static = 16, .stack = 8, .spill_stores = 4, .spill_loads = 2,
+      .compile_seconds = 0.25,
+      .layout = {.threads = 128, .smem = 8192, .seqs = 2, .prep_threads = 64, .prep_smem = 1024,
+                 .prep_seqs = 1, .khat = 2049, .khat_table = 96},
+      .fwd_entry = "fftconv_fwd", .prep_entry = "fftconv_prep"};
+  return k;
+}
+
+static int64_t put_kernel(fc_cache *c, const fc_cache_kernel *k) {
+  int64_t id = 0;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_put_kernel(c, k, &id, &e), FFTCONV_OK, "put_kernel: %s", e.msg);
+  cr_assert_gt(id, 0);
+  return id;
+}
+
+static void put_meas(fc_cache *c, const fc_cache_config *cfg, const fftconv_problem *p,
+                     int64_t kid, const char *status, double median) {
+  fc_cache_measurement m = {.problem = p, .kernel_id = kid, .status = status,
+                            .message = strcmp(status, "ok") ? "it failed" : NULL,
+                            .median_ms = median, .p10_ms = median * 0.98,
+                            .p90_ms = median * 1.03, .runs = 30, .rel_err = 2e-7,
+                            .rigor = "measure"};
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_put_measurement(c, cfg, &m, &e), FFTCONV_OK, "put_measurement: %s",
+               e.msg);
+}
+
+static int64_t winner(fc_cache *c, const fc_cache_config *cfg, const fftconv_problem *p,
+                      const char *hash) {
+  const char *hashes[] = {hash};
+  int64_t kid = -1;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_update_winner(c, cfg, p, hashes, 1, &kid, &e), FFTCONV_OK,
+               "update_winner: %s", e.msg);
+  return kid;
+}
+
+static int lookup(fc_cache *c, const fc_cache_config *cfg, const fftconv_problem *p,
+                  const char *hash, fc_cache_hit *hit) {
+  const char *hashes[] = {"aaaaaaaaaaaaaaaa", hash};
+  int found = -1;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_lookup(c, cfg, p, hashes, 2, hit, &found, &e), FFTCONV_OK, "lookup: %s",
+               e.msg);
+  return found;
+}
+
+/* A query on the file through SQLite itself, answering one integer. */
+static int64_t sql_int(const char *p, const char *sql) {
+  sqlite3 *db;
+  cr_assert_eq(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *s;
+  cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s: %s", sql,
+               sqlite3_errmsg(db));
+  cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sql);
+  int64_t v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+static void sql_exec(const char *p, const char *sql) {
+  sqlite3 *db;
+  cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+  char *err = NULL;
+  cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s: %s", sql, err);
+  sqlite3_close(db);
+}
+
+static unsigned char *read_file(const char *p, size_t *n) {
+  FILE *f = fopen(p, "rb");
+  cr_assert(f, "%s: %s", p, strerror(errno));
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *b = malloc((size_t)len + 1);
+  cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
+  fclose(f);
+  *n = (size_t)len;
+  return b;
+}
+
+static void write_file(const char *p, const void *b, size_t n) {
+  FILE *f = fopen(p, "wb");
+  cr_assert(f);
+  cr_assert_eq(fwrite(b, 1, n, f), n);
+  fclose(f);
+}
+
+static int exists(const char *p) { return access(p, F_OK) == 0; }
+
+/* A cache with one device, a kernel, a measurement and a winner. */
+static void fill_small(const char *p) {
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fc_cache *c = open_cache(p, 1);
+  fc_cache_kernel k = kernel(HASH, "{\"seqs\":2}", "13.0", 90, 1);
+  fftconv_problem pr = problem(8, 64, 4096, FFTCONV_FP16);
+  put_meas(c, &cfg, &pr, put_kernel(c, &k), "ok", 1.5);
+  cr_assert_gt(winner(c, &cfg, &pr, HASH), 0);
+  fc_cache_close(c);
+}
+
+/* The open must fail with FFTCONV_ERR_IO, name the path and say `why`. */
+static void expect_refused(const char *p, int writable, const char *why) {
+  fc_cache *c = (fc_cache *)&c;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_open(p, writable, &c, &e), FFTCONV_ERR_IO, "opened %s (writable %d)",
+               p, writable);
+  cr_assert_null(c);
+  cr_assert(strstr(e.msg, p), "the message does not name the path: %s", e.msg);
+  cr_assert(strstr(e.msg, why), "'%s' not in: %s", why, e.msg);
+}
+
+/* ---- schema ---- */
+
+Test(cache, creates_its_directory_and_schema_then_reopens) {
+  char deep[256];
+  snprintf(deep, sizeof deep, "%s/a/b/cache.db", dir);
+  setenv(FC_CACHE_ENV, deep, 1);
+  char def[512];
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_default_path(def, sizeof def, &e), FFTCONV_OK);
+  cr_assert_str_eq(def, deep);
+  fc_cache *c = open_cache(NULL, 1); /* the default path, mkdir -p'd */
+  cr_assert_str_eq(fc_cache_path(c), deep);
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(deep, "PRAGMA application_id"), FC_CACHE_APP_ID);
+  cr_assert_eq(sql_int(deep, "PRAGMA user_version"), 2);
+  cr_assert_eq(fc_cache_schema_version(), 2);
+  cr_assert_eq(sql_int(deep, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                             "name IN ('devices', 'kernels', 'measurements', 'winners')"), 4);
+  cr_assert_eq(sql_int(deep, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                             "name = 'winners_shape'"), 1);
+  cr_assert_eq(sql_int(deep, "SELECT count(*) FROM pragma_journal_mode WHERE "
+                             "journal_mode = 'wal'"), 1);
+  c = open_cache(deep, 0);
+  fc_cache_close(c);
+  c = open_cache(deep, 1);
+  fc_cache_close(c);
+
+  /* without FFTCONV_CACHE: XDG_CACHE_HOME, then HOME */
+  unsetenv(FC_CACHE_ENV);
+  setenv("XDG_CACHE_HOME", "/x/cache", 1);
+  cr_assert_eq(fc_cache_default_path(def, sizeof def, &e), FFTCONV_OK);
+  cr_assert_str_eq(def, "/x/cache/fftconv/cache.db");
+  unsetenv("XDG_CACHE_HOME");
+  setenv("HOME", "/home/u", 1);
+  cr_assert_eq(fc_cache_default_path(def, sizeof def, &e), FFTCONV_OK);
+  cr_assert_str_eq(def, "/home/u/.cache/fftconv/cache.db");
+  cr_assert_eq(fc_cache_default_path(def, 8, &e), FFTCONV_ERR_IO);
+
+  expect_refused(path, 0, "no cache at"); /* read-only never creates */
+  cr_assert(!exists(path));
+}
+
+/* ---- kernels and measurements ---- */
+
+Test(cache, kernel_key_deduplicates_and_reads_back) {
+  fc_cache *c = open_cache(path, 1);
+  fc_cache_kernel k = kernel(HASH, "{\"seqs\":2}", "13.0", 90, 1);
+  int64_t a = put_kernel(c, &k), b = put_kernel(c, &k);
+  cr_assert_eq(a, b, "the same key stored twice");
+  fc_cache_kernel k2 = kernel(HASH, "{\"seqs\":4}", "13.0", 90, 1);
+  fc_cache_kernel k3 = kernel(HASH, "{\"seqs\":2}", "12.8", 90, 1);
+  fc_cache_kernel k4 = kernel(HASH, "{\"seqs\":2}", "13.0", 80, 1);
+  fc_cache_kernel k5 = kernel(HASH_OLD, "{\"seqs\":2}", "13.0", 90, 1);
+  int64_t ids[] = {a, put_kernel(c, &k2), put_kernel(c, &k3), put_kernel(c, &k4),
+                   put_kernel(c, &k5)};
+  for (int i = 0; i < 5; i++)
+    for (int j = i + 1; j < 5; j++) cr_assert_neq(ids[i], ids[j], "keys %d and %d", i, j);
+
+  fc_cache_kernel_row r;
+  int found = 0;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_get_kernel(c, a, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(found, 1);
+  cr_assert_eq(r.id, a);
+  cr_assert_str_eq(r.k.tmpl, "monarch_fp32");
+  cr_assert_eq(r.k.revision, 3);
+  cr_assert_str_eq(r.k.hash, HASH);
+  cr_assert_str_eq(r.k.params, "{\"seqs\":2}");
+  cr_assert_str_eq(r.k.nvrtc, "13.0");
+  cr_assert_eq(r.k.sm, 90);
+  cr_assert_str_eq(r.k.source, k.source);
+  cr_assert_eq(r.k.cubin_size, sizeof cubin_bytes);
+  cr_assert_eq(memcmp(r.k.cubin, cubin_bytes, sizeof cubin_bytes), 0);
+  cr_assert_str_eq(r.k.ptx, ".version 9.0");
+  cr_assert_eq(r.k.registers, 40);
+  cr_assert_eq(r.k.spill_loads, 2);
+  cr_assert_eq(r.k.layout.smem, 8192);
+  cr_assert_eq(r.k.layout.khat, 2049);
+  cr_assert_eq(r.k.layout.khat_table, 96);
+  cr_assert_str_eq(r.k.prep_entry, "fftconv_prep");
+  cr_assert_gt(r.created, 1.6e9);
+  fc_cache_kernel_row_free(&r);
+  cr_assert_eq(fc_cache_get_kernel(c, 999, &r, &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 0);
+
+  /* a failed compilation, then a successful one of the same key: the row gets the cubin */
+  fc_cache_kernel f = kernel(HASH, "{\"seqs\":8}", "13.0", 90, 0);
+  int64_t fid = put_kernel(c, &f);
+  cr_assert_eq(fc_cache_get_kernel(c, fid, &r, &found, &e), FFTCONV_OK);
+  cr_assert_null(r.k.cubin);
+  fc_cache_kernel_row_free(&r);
+  f = kernel(HASH, "{\"seqs\":8}", "13.0", 90, 1);
+  cr_assert_eq(put_kernel(c, &f), fid);
+  cr_assert_eq(fc_cache_get_kernel(c, fid, &r, &found, &e), FFTCONV_OK);
+  cr_assert_eq(r.k.cubin_size, sizeof cubin_bytes);
+  fc_cache_kernel_row_free(&r);
+
+  fc_cache_kernel bad = k;
+  bad.source = NULL;
+  int64_t id;
+  cr_assert_eq(fc_cache_put_kernel(c, &bad, &id, &e), FFTCONV_ERR_INVALID);
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels"), 6);
+}
+
+static int count_rows(const fc_cache_entry *r, void *arg) {
+  fc_cache_entry *last = arg;
+  last->runs++;
+  last->median_ms = r->median_ms;
+  last->rel_err = r->rel_err;
+  return 0;
+}
+
+Test(cache, measurement_is_replaced_by_key_and_nan_is_null) {
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fc_cache *c = open_cache(path, 1);
+  fc_cache_kernel k = kernel(HASH, "{}", "13.0", 90, 1);
+  int64_t kid = put_kernel(c, &k);
+  fftconv_problem p = problem(8, 64, 4096, FFTCONV_FP16);
+  put_meas(c, &cfg, &p, kid, "ok", 2.0);
+  put_meas(c, &cfg, &p, kid, "ok", 1.25); /* the same key: replaced */
+  fc_cache_measurement m = {.problem = &p, .kernel_id = kid, .status = "verify-failed",
+                            .message = "rel err NaN", .median_ms = INFINITY,
+                            .p10_ms = NAN, .p90_ms = NAN, .rel_err = NAN, .rigor = "estimate"};
+  fftconv_problem p2 = p;
+  p2.seqlen = 1000;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_put_measurement(c, &cfg, &m, &e), FFTCONV_OK, "%s", e.msg);
+  m.problem = &p2;
+  cr_assert_eq(fc_cache_put_measurement(c, &cfg, &m, &e), FFTCONV_OK, "%s", e.msg);
+
+  fc_cache_entry last = {0};
+  fc_cache_filter f = {.all = 1, .problem = "L4096"};
+  cr_assert_eq(fc_cache_list(c, &f, count_rows, &last, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(last.runs, 1, "one row per (device, problem, kernel)");
+  cr_assert(isnan(last.median_ms) && isnan(last.rel_err), "the failure replaced the ok row");
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements"), 2);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements WHERE median_ms IS NULL AND "
+                             "rel_err IS NULL AND p10_ms IS NULL"), 2);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM devices"), 1);
+  cr_assert_eq(sql_int(path, "SELECT filter_len * 1000000 + fft_size FROM measurements "
+                             "WHERE seqlen = 1000"), INT64_C(1000) * 1000000 + 2048);
+
+  /* a measurement of a kernel the cache does not have is refused */
+  c = open_cache(path, 1);
+  m.kernel_id = 12345;
+  cr_assert_eq(fc_cache_put_measurement(c, &cfg, &m, &e), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(e.msg, "no kernel 12345"), "%s", e.msg);
+  fc_cache_close(c);
+}
+
+Test(cache, measured_answers_resume_for_the_running_configuration) {
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fc_cache *c = open_cache(path, 1);
+  fc_cache_kernel k = kernel(HASH, "{\"seqs\":2}", "13.0", 90, 0);
+  fftconv_problem p = problem(8, 64, 4096, FFTCONV_FP16);
+  put_meas(c, &cfg, &p, put_kernel(c, &k), "compile-failed", NAN);
+  int found = -1;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_measured(c, &cfg, &p, HASH, "{\"seqs\":2}", &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 1, "a failure counts as measured");
+  cr_assert_eq(fc_cache_measured(c, &cfg, &p, HASH, "{\"seqs\":4}", &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 0);
+  cr_assert_eq(fc_cache_measured(c, &cfg, &p, HASH_OLD, "{\"seqs\":2}", &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 0);
+  fftconv_problem q = p;
+  q.batch = 9;
+  cr_assert_eq(fc_cache_measured(c, &cfg, &q, HASH, "{\"seqs\":2}", &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 0);
+  fc_cache_config other = cfg;
+  other.nvrtc = "13.1";
+  cr_assert_eq(fc_cache_measured(c, &other, &p, HASH, "{\"seqs\":2}", &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 0);
+  other = cfg;
+  other.sm = 80;
+  cr_assert_eq(fc_cache_measured(c, &other, &p, HASH, "{\"seqs\":2}", &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 0);
+  fc_device_info d2 = d;
+  d2.driver_version = 13010;
+  other = cfg;
+  other.dev = &d2;
+  cr_assert_eq(fc_cache_measured(c, &other, &p, HASH, "{\"seqs\":2}", &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 0);
+  fc_cache_close(c);
+}
+
+/* ---- winners and lookup ---- */
+
+Test(cache, winner_is_the_fastest_trusted_ok_measurement) {
+  fc_device_info d = h100(), newdrv = h100();
+  newdrv.driver_version = 13010;
+  fc_cache_config cfg = {&d, 90, "13.0"}, cfg2 = {&newdrv, 90, "13.0"},
+                  cfg_old_nvrtc = {&d, 90, "12.8"}, cfg80 = {&d, 80, "13.0"};
+  fc_cache *c = open_cache(path, 1);
+  fftconv_problem p = problem(8, 64, 4096, FFTCONV_FP16);
+  fc_cache_kernel ka = kernel(HASH, "{\"v\":\"a\"}", "13.0", 90, 1),
+                  kb = kernel(HASH, "{\"v\":\"b\"}", "13.0", 90, 1),
+                  kc = kernel(HASH_OLD, "{\"v\":\"c\"}", "13.0", 90, 1),
+                  kd = kernel(HASH, "{\"v\":\"d\"}", "12.8", 90, 1),
+                  ke = kernel(HASH, "{\"v\":\"e\"}", "13.0", 90, 1),
+                  kf = kernel(HASH, "{\"v\":\"f\"}", "13.0", 80, 1),
+                  kg = kernel(HASH, "{\"v\":\"g\"}", "13.0", 90, 1);
+  int64_t a = put_kernel(c, &ka), b = put_kernel(c, &kb), cc = put_kernel(c, &kc),
+          dd = put_kernel(c, &kd), ee = put_kernel(c, &ke), ff = put_kernel(c, &kf),
+          g = put_kernel(c, &kg);
+  put_meas(c, &cfg, &p, a, "ok", 1.00);
+  put_meas(c, &cfg, &p, g, "ok", 1.20);
+  put_meas(c, &cfg, &p, b, "verify-failed", 0.10);     /* fast and wrong */
+  put_meas(c, &cfg, &p, cc, "ok", 0.20);               /* another template hash */
+  put_meas(c, &cfg_old_nvrtc, &p, dd, "ok", 0.30);     /* another NVRTC */
+  put_meas(c, &cfg2, &p, ee, "ok", 0.40);              /* another driver version */
+  put_meas(c, &cfg80, &p, ff, "ok", 0.50);             /* another compile target */
+  cr_assert_eq(winner(c, &cfg, &p, HASH), a);
+  cr_assert_eq(winner(c, &cfg2, &p, HASH), ee, "the other driver has its own winner");
+  cr_assert_eq(winner(c, &cfg, &p, HASH_OLD), cc, "trusted follows the hash list");
+  cr_assert_eq(winner(c, &cfg, &p, HASH), a);
+  fc_cache_hit hit;
+  cr_assert_eq(lookup(c, &cfg, &p, HASH, &hit), 1);
+  cr_assert_eq(hit.kernel_id, a);
+  cr_assert_eq(hit.exact, 1);
+  cr_assert_float_eq(hit.median_ms, 1.0, 1e-12);
+  fc_cache_hit_free(&hit);
+
+  /* a must not stay the winner once it failed; g takes over; then no ok at all: no row */
+  put_meas(c, &cfg, &p, a, "launch-failed", NAN);
+  cr_assert_eq(winner(c, &cfg, &p, HASH), g);
+  put_meas(c, &cfg, &p, g, "verify-failed", NAN);
+  cr_assert_eq(winner(c, &cfg, &p, HASH), 0);
+  cr_assert_eq(lookup(c, &cfg, &p, HASH, &hit), 0);
+  fftconv_problem never = problem(1, 1, 256, FFTCONV_FP32);
+  fc_device_info unknown = h100();
+  snprintf(unknown.name, sizeof unknown.name, "NVIDIA A100");
+  fc_cache_config cfgu = {&unknown, 80, "13.0"};
+  cr_assert_eq(winner(c, &cfgu, &never, HASH), 0, "a device never seen has no winner");
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM winners WHERE device = (SELECT id FROM "
+                             "devices WHERE driver_version = 13000)"), 0);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM winners"), 1);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels"), 7, "older rows are kept");
+}
+
+/* Winners for several shapes of one (N, dtype, mode, flags) class and a few other classes. */
+static void fill_shapes(fc_cache *c, const fc_cache_config *cfg, int64_t kid[8]) {
+  struct { int64_t b, h, l; } shapes[] = {{1, 1, 4096}, {8, 64, 4096}, {64, 768, 4096},
+                                          {8, 64, 3000}, {8, 64, 3900}};
+  for (int i = 0; i < 5; i++) {
+    char params[64];
+    snprintf(params, sizeof params, "{\"shape\":%d}", i);
+    fc_cache_kernel k = kernel(HASH, params, "13.0", 90, 1);
+    kid[i] = put_kernel(c, &k);
+    fftconv_problem p = problem(shapes[i].b, shapes[i].h, shapes[i].l, FFTCONV_FP16);
+    put_meas(c, cfg, &p, kid[i], "ok", 1.0 + i);
+    cr_assert_eq(winner(c, cfg, &p, HASH), kid[i]);
+  }
+}
+
+Test(cache, lookup_exact_then_nearest_shape) {
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fc_cache *c = open_cache(path, 1);
+  int64_t kid[8];
+  fill_shapes(c, &cfg, kid);
+  fc_cache_hit hit;
+
+  fftconv_problem p = problem(8, 64, 4096, FFTCONV_FP16);
+  cr_assert_eq(lookup(c, &cfg, &p, HASH, &hit), 1);
+  cr_assert_eq(hit.exact, 1);
+  cr_assert_eq(hit.kernel_id, kid[1]);
+  cr_assert_str_eq(hit.problem_key, "B8.H64.L4096.K4096.F0.fp16.causal.nopre.nopost.nod");
+  cr_assert_str_eq(hit.tmpl, "monarch_fp32");
+  cr_assert_str_eq(hit.hash, HASH);
+  cr_assert_str_eq(hit.params, "{\"shape\":1}");
+  cr_assert_eq(hit.cubin_size, sizeof cubin_bytes);
+  cr_assert_eq(memcmp(hit.cubin, cubin_bytes, sizeof cubin_bytes), 0);
+  cr_assert_eq(hit.layout.threads, 128);
+  cr_assert_eq(hit.layout.khat_table, 96);
+  cr_assert_str_eq(hit.fwd_entry, "fftconv_fwd");
+  cr_assert_eq(hit.revision, 3);
+  fc_cache_hit_free(&hit);
+
+  struct { int64_t b, h, l; int want; } near[] = {
+      {16, 64, 4096, 1},  /* B*H 1024: 512 is 2x away, 49152 48x */
+      {2, 1, 4096, 0},    /* 2: 1 is 2x away, 512 256x */
+      {32, 768, 4096, 2}, /* 24576: 49152 is 2x away */
+      {8, 64, 3500, 4},   /* same rows as 1, 3, 4; L 3900 is nearest (N 8192 for all) */
+      {8, 64, 2300, 3},   /* L + K - 1 = 4599: N 8192 still */
+  };
+  for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+    fftconv_problem q = problem(near[i].b, near[i].h, near[i].l, FFTCONV_FP16);
+    cr_assert_eq(lookup(c, &cfg, &q, HASH, &hit), 1, "case %zu", i);
+    cr_assert_eq(hit.exact, 0, "case %zu", i);
+    cr_assert_eq(hit.kernel_id, kid[near[i].want], "case %zu: got kernel %lld (%s)", i,
+                 (long long)hit.kernel_id, hit.problem_key);
+    fc_cache_hit_free(&hit);
+  }
+
+  /* nothing of another class: N, dtype, mode, gates, D, F, K < L */
+  fftconv_problem miss[9];
+  for (int i = 0; i < 9; i++) miss[i] = problem(8, 64, 4096, FFTCONV_FP16);
+  miss[0].seqlen = 2048;                  /* N 4096 */
+  miss[1].dtype = FFTCONV_BF16;
+  miss[2].mode = FFTCONV_CIRCULAR;        /* N 4096 as well */
+  miss[3].pre_gate = 1;
+  miss[4].post_gate = 1;
+  miss[5].skip_d = 1;
+  miss[6].freq_keep = 100;
+  miss[7].filter_len = 1000;              /* partial: K != L (N stays 8192) */
+  miss[8].dtype = FFTCONV_FP32;
+  for (int i = 0; i < 9; i++) {
+    hit.kernel_id = 77;
+    cr_assert_eq(lookup(c, &cfg, &miss[i], HASH, &hit), 0, "miss case %d found %s", i,
+                 hit.problem_key);
+    cr_assert_eq(hit.kernel_id, 0);
+    cr_assert_null(hit.params);
+  }
+  fc_cache_close(c);
+}
+
+Test(cache, lookup_ignores_other_templates_nvrtc_arch_and_devices) {
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fc_cache *c = open_cache(path, 1);
+  int64_t kid[8];
+  fill_shapes(c, &cfg, kid);
+  fc_cache_close(c);
+  c = open_cache(path, 0); /* the runtime reads */
+  fftconv_problem exact = problem(8, 64, 4096, FFTCONV_FP16),
+                  nearp = problem(16, 64, 4096, FFTCONV_FP16);
+  fc_cache_hit hit;
+  const fftconv_problem *ps[] = {&exact, &nearp};
+  for (int i = 0; i < 2; i++) {
+    cr_assert_eq(lookup(c, &cfg, ps[i], HASH, &hit), 1);
+    fc_cache_hit_free(&hit);
+    cr_assert_eq(lookup(c, &cfg, ps[i], HASH_OLD, &hit), 0, "template changed since");
+    fc_cache_config o = cfg;
+    o.nvrtc = "13.1";
+    cr_assert_eq(lookup(c, &o, ps[i], HASH, &hit), 0, "another NVRTC");
+    o = cfg;
+    o.sm = 100;
+    cr_assert_eq(lookup(c, &o, ps[i], HASH, &hit), 0, "another compile target");
+    fc_device_info d2 = d;
+    d2.driver_version = 13010;
+    o = cfg;
+    o.dev = &d2;
+    cr_assert_eq(lookup(c, &o, ps[i], HASH, &hit), 0, "another driver");
+    d2 = d;
+    d2.sms = 114;
+    cr_assert_eq(lookup(c, &o, ps[i], HASH, &hit), 0, "another SM count");
+    int found = 1;
+    fc_err e = {{0}};
+    cr_assert_eq(fc_cache_lookup(c, &cfg, ps[i], NULL, 0, &hit, &found, &e), FFTCONV_OK);
+    cr_assert_eq(found, 0, "no trusted template at all");
+  }
+  /* a read-only open cannot write */
+  fc_err e = {{0}};
+  fc_cache_kernel k = kernel(HASH, "{}", "13.0", 90, 1);
+  int64_t id;
+  cr_assert_eq(fc_cache_put_kernel(c, &k, &id, &e), FFTCONV_ERR_IO);
+  cr_assert(strstr(e.msg, "read-only"), "%s", e.msg);
+  fc_cache_close(c);
+}
+
+Test(cache, lookup_is_fast) {
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fc_cache *c = open_cache(path, 1);
+  /* 400 kernels, 40 problems x 100 candidates = 4000 measurements, 40 winners */
+  int64_t kid[400];
+  for (int i = 0; i < 400; i++) {
+    char params[64];
+    snprintf(params, sizeof params, "{\"factors\":[16,16,%d],\"seqs\":%d}", i % 7, i);
+    fc_cache_kernel k = kernel(i % 3 ? HASH : HASH_OLD, params, "13.0", 90, 1);
+    kid[i] = put_kernel(c, &k);
+  }
+  for (int pi = 0; pi < 40; pi++) {
+    fftconv_problem p = problem(1 + pi % 10, 64 << (pi / 10), 4096, FFTCONV_FP16);
+    for (int j = 0; j < 100; j++)
+      put_meas(c, &cfg, &p, kid[(pi * 37 + j) % 400], j % 9 ? "ok" : "verify-failed",
+               1.0 + 0.01 * ((j * 13) % 100));
+    cr_assert_gt(winner(c, &cfg, &p, HASH), 0);
+  }
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements"), 4000);
+
+  c = open_cache(path, 0);
+  fftconv_problem exact = problem(3, 64, 4096, FFTCONV_FP16),
+                  nearp = problem(3, 100, 4096, FFTCONV_FP16);
+  fc_cache_hit hit;
+  const int n = 2000;
+  double t[2];
+  const fftconv_problem *ps[] = {&exact, &nearp};
+  for (int i = 0; i < 2; i++) {
+    cr_assert_eq(lookup(c, &cfg, ps[i], HASH, &hit), 1); /* warm: statements prepared */
+    cr_assert_eq(hit.exact, i == 0);
+    fc_cache_hit_free(&hit);
+    double t0 = fc_now();
+    for (int j = 0; j < n; j++) {
+      lookup(c, &cfg, ps[i], HASH, &hit);
+      fc_cache_hit_free(&hit);
+    }
+    t[i] = (fc_now() - t0) / n * 1e6;
+  }
+  cr_log_info("lookup: %.1f us exact, %.1f us nearest shape (400 kernels with %zu-byte cubins, "
+              "4000 measurements, 40 winners; mean of %d)", t[0], t[1], sizeof cubin_bytes, n);
+  cr_assert_lt(t[0], 500.0);
+  cr_assert_lt(t[1], 500.0);
+  fc_cache_close(c);
+}
+
+/* ---- several processes ---- */
+
+static int writer(const char *p, int who) {
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  if (fc_cache_open(p, 1, &c, &e) != FFTCONV_OK) {
+    fprintf(stderr, "writer %d: %s\n", who, e.msg);
+    return 1;
+  }
+  char params[32];
+  snprintf(params, sizeof params, "{\"writer\":%d}", who);
+  fc_cache_kernel k = kernel(HASH, params, "13.0", 90, 1);
+  int64_t kid;
+  if (fc_cache_put_kernel(c, &k, &kid, &e) != FFTCONV_OK) {
+    fprintf(stderr, "writer %d: %s\n", who, e.msg);
+    return 2;
+  }
+  for (int i = 0; i < 300; i++) {
+    fftconv_problem pr = problem(1 + i, 4, 1024, FFTCONV_FP32);
+    fc_cache_measurement m = {.problem = &pr, .kernel_id = kid, .status = "ok",
+                              .median_ms = 1 + i, .runs = 20, .rel_err = 1e-7};
+    if (fc_cache_put_measurement(c, &cfg, &m, &e) != FFTCONV_OK) {
+      fprintf(stderr, "writer %d, measurement %d: %s\n", who, i, e.msg);
+      return 3;
+    }
+    const char *h[] = {HASH};
+    int64_t best;
+    if (i % 10 == 0 && fc_cache_update_winner(c, &cfg, &pr, h, 1, &best, &e) != FFTCONV_OK) {
+      fprintf(stderr, "writer %d, winner %d: %s\n", who, i, e.msg);
+      return 4;
+    }
+  }
+  fc_cache_close(c);
+  return 0;
+}
+
+Test(cache, two_processes_write_one_file) {
+  /* both create the file too: neither exists beforehand */
+  pid_t pid[2];
+  for (int w = 0; w < 2; w++) {
+    pid[w] = fork();
+    cr_assert_geq(pid[w], 0);
+    if (pid[w] == 0) _exit(writer(path, w));
+  }
+  for (int w = 0; w < 2; w++) {
+    int st;
+    cr_assert_eq(waitpid(pid[w], &st, 0), pid[w]);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer %d failed (status %d)", w, st);
+  }
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements"), 600);
+  cr_assert_eq(sql_int(path, "SELECT count(DISTINCT kernel) FROM measurements"), 2);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM devices"), 1);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM winners"), 30);
+}
+
+Test(cache, a_writer_held_past_the_timeout_is_an_error_not_a_crash) {
+  fill_small(path);
+  sqlite3 *db;
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  fc_cache *c = open_cache(path, 1);
+  fc_cache_set_busy_timeout(c, 200);
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fftconv_problem p = problem(8, 64, 4096, FFTCONV_FP16);
+  fc_cache_measurement m = {.problem = &p, .kernel_id = 1, .status = "ok", .median_ms = 1};
+  fc_err e = {{0}};
+  double t0 = fc_now();
+  cr_assert_eq(fc_cache_put_measurement(c, &cfg, &m, &e), FFTCONV_ERR_IO);
+  cr_assert_geq(fc_now() - t0, 0.15, "it did not wait for the lock");
+  cr_assert(strstr(e.msg, "is busy") && strstr(e.msg, path), "%s", e.msg);
+  fc_cache_hit hit; /* readers are not blocked by a writer in WAL mode */
+  cr_assert_eq(lookup(c, &cfg, &p, HASH, &hit), 1);
+  fc_cache_hit_free(&hit);
+  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close(db);
+  cr_assert_eq(fc_cache_put_measurement(c, &cfg, &m, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_close(c);
+}
+
+/* ---- files that are not (or no longer) ours ---- */
+
+/* Both modes refuse the file at p, and leave it byte for byte as it was. */
+static void refused_untouched(const char *p, const char *why) {
+  size_t n0, n1;
+  unsigned char *before = read_file(p, &n0);
+  expect_refused(p, 0, why);
+  expect_refused(p, 1, why);
+  unsigned char *after = read_file(p, &n1);
+  cr_assert_eq(n0, n1, "%s changed size", p);
+  cr_assert_eq(memcmp(before, after, n0), 0, "%s changed", p);
+  char side[256];
+  snprintf(side, sizeof side, "%s-wal", p);
+  cr_assert(!exists(side), "%s was created", side);
+  snprintf(side, sizeof side, "%s-journal", p);
+  cr_assert(!exists(side), "%s was created", side);
+  free(before);
+  free(after);
+}
+
+Test(cache, garbage_and_truncated_files_are_refused_untouched) {
+  char p[256];
+  snprintf(p, sizeof p, "%s/garbage.db", dir);
+  unsigned char junk[8192];
+  fc_rng rng = {42};
+  for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)(fc_rng_uniform(&rng) * 128 + 128);
+  write_file(p, junk, sizeof junk);
+  refused_untouched(p, "is not an fftconv cache");
+  write_file(p, "hello\n", 6);
+  refused_untouched(p, "is not an fftconv cache");
+
+  /* a real cache, cut in half, then cut inside its first page */
+  fill_small(path);
+  size_t n;
+  unsigned char *whole = read_file(path, &n);
+  cr_assert_gt(n, 8192);
+  write_file(p, whole, n / 2);
+  refused_untouched(p, "truncated");
+  write_file(p, whole, 1000);
+  refused_untouched(p, "is not an fftconv cache");
+  /* the right size and a real header, but every page after the header is noise */
+  {
+    unsigned char *noise = malloc(n);
+    for (size_t i = 0; i < n; i++) noise[i] = (unsigned char)(fc_rng_uniform(&rng) * 128 + 128);
+    memcpy(noise, whole, 100);
+    write_file(p, noise, n);
+    free(noise);
+    size_t n0;
+    unsigned char *before = read_file(p, &n0);
+    expect_refused(p, 0, "fftconv cache");
+    expect_refused(p, 1, "fftconv cache");
+    size_t n1;
+    unsigned char *after = read_file(p, &n1);
+    cr_assert(n0 == n1 && !memcmp(before, after, n0), "noise pages changed");
+    free(before);
+    free(after);
+  }
+  free(whole);
+  /* an empty file is a fresh cache for a writer, and nothing to read for a reader */
+  write_file(p, "", 0);
+  expect_refused(p, 0, "is not an fftconv cache");
+  fc_cache *c = open_cache(p, 1);
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(p, "PRAGMA user_version"), 2);
+}
+
+Test(cache, foreign_sqlite_files_are_refused_untouched) {
+  char p[256];
+  snprintf(p, sizeof p, "%s/other.db", dir);
+  sql_exec(p, "CREATE TABLE t (x); INSERT INTO t VALUES (1);");
+  refused_untouched(p, "another application");
+  remove(p);
+  sql_exec(p, "PRAGMA application_id = 1234; CREATE TABLE t (x);");
+  refused_untouched(p, "is not an fftconv cache");
+}
+
+Test(cache, newer_schema_is_refused_untouched) {
+  fill_small(path);
+  sql_exec(path, "PRAGMA user_version = 3");
+  char want[256];
+  snprintf(want, sizeof want, "cache %s has schema version 3; this build reads up to 2", path);
+  refused_untouched(path, want);
+}
+
+/* ---- migration ---- */
+
+/* Every table's columns (name, type, not null, default) and every index name, sorted. */
+static void schema_signature(const char *p, char *out, size_t len) {
+  sqlite3 *db;
+  cr_assert_eq(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+  sqlite3_stmt *s;
+  cr_assert_eq(sqlite3_prepare_v2(db,
+      "SELECT m.name || '.' || c.name || ' ' || c.type || ' ' || c.\"notnull\" || ' ' || "
+      "coalesce(c.dflt_value, '-') || ' ' || c.pk FROM sqlite_master m, "
+      "pragma_table_info(m.name) c WHERE m.type = 'table' UNION ALL "
+      "SELECT 'index ' || name || ' on ' || tbl_name FROM sqlite_master WHERE type = 'index' "
+      "ORDER BY 1", -1, &s, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+  size_t n = 0;
+  out[0] = 0;
+  while (sqlite3_step(s) == SQLITE_ROW)
+    n += (size_t)snprintf(out + n, len - n, "%s\n", (const char *)sqlite3_column_text(s, 0));
+  cr_assert_lt(n, len);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+}
+
+Test(cache, version_1_file_is_migrated_with_its_rows) {
+  /* a version-1 file as that build wrote it */
+  sqlite3 *db;
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  const char *v1 = fc_cache_schema_sql(1);
+  cr_assert_not_null(v1);
+  cr_assert_null(strstr(v1, "khat_table"), "version 1 had no khat_table");
+  cr_assert_null(fc_cache_schema_sql(3));
+  char *err = NULL;
+  cr_assert_eq(sqlite3_exec(db, v1, NULL, NULL, &err), SQLITE_OK, "%s", err);
+  char sql[4096];
+  snprintf(sql, sizeof sql,
+      "PRAGMA application_id = %d; PRAGMA user_version = 1; PRAGMA journal_mode = WAL;"
+      "INSERT INTO devices VALUES (1, 'NVIDIA H100 80GB HBM3', 132, 13000, 90, 232448, "
+      "  52428800, 85899345920, 1.7e9);"
+      "INSERT INTO kernels VALUES (1, 'monarch_fp32', 2, '" HASH "', '{\"old\":1}', 90, "
+      "  '13.0', '// v1 source', x'00112233', NULL, '', 32, 0, 0, 0, 0, 0.5, 256, 4096, 1, "
+      "  128, 0, 1, 4097, 'fftconv_fwd', 'fftconv_prep', 1.7e9);"
+      "INSERT INTO measurements VALUES (1, 1, 'B8.H64.L4096.K4096.F0.fp16.causal.nopre.nopost"
+      ".nod', 8, 64, 4096, 4096, 0, 8192, 'fp16', 'causal', 0, 0, 0, 1, 'ok', NULL, 0.75, 0.7,"
+      "  0.8, 25, 3e-4, 1.7e9);"
+      "INSERT INTO winners VALUES (1, 1, 'B8.H64.L4096.K4096.F0.fp16.causal.nopre.nopost.nod',"
+      "  8, 64, 4096, 4096, 0, 8192, 'fp16', 'causal', 0, 0, 0, 1, 0.75, 1.7e9);",
+      FC_CACHE_APP_ID);
+  cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err);
+  sqlite3_close(db);
+
+  /* the runtime cannot migrate; it says what to do */
+  expect_refused(path, 0, "schema version 1");
+  fc_cache *c = open_cache(path, 1);
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 2);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements WHERE rigor IS NULL"), 1);
+
+  c = open_cache(path, 0);
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fftconv_problem p = problem(8, 64, 4096, FFTCONV_FP16);
+  fc_cache_hit hit;
+  cr_assert_eq(lookup(c, &cfg, &p, HASH, &hit), 1, "the version-1 winner survived");
+  cr_assert_eq(hit.exact, 1);
+  cr_assert_str_eq(hit.params, "{\"old\":1}");
+  cr_assert_eq(hit.cubin_size, 4);
+  cr_assert_eq(hit.layout.khat, 4097);
+  cr_assert_eq(hit.layout.khat_table, 0, "the new column's default");
+  cr_assert_float_eq(hit.median_ms, 0.75, 1e-12);
+  fc_cache_hit_free(&hit);
+  p.batch = 4; /* the nearest-shape path uses the new index */
+  cr_assert_eq(lookup(c, &cfg, &p, HASH, &hit), 1);
+  cr_assert_eq(hit.exact, 0);
+  fc_cache_hit_free(&hit);
+  int found = 0;
+  fc_err e = {{0}};
+  p.batch = 8;
+  cr_assert_eq(fc_cache_measured(c, &cfg, &p, HASH, "{\"old\":1}", &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 1);
+  fc_cache_close(c);
+
+  /* a migrated file has exactly the tables and indexes of a fresh one */
+  char fresh[256];
+  snprintf(fresh, sizeof fresh, "%s/fresh.db", dir);
+  c = open_cache(fresh, 1);
+  fc_cache_close(c);
+  static char a[16384], b[16384];
+  schema_signature(path, a, sizeof a);
+  schema_signature(fresh, b, sizeof b);
+  cr_assert_str_eq(a, b, "migrated:\n%s\nfresh:\n%s", a, b);
+  cr_assert(strstr(b, "kernels.khat_table INTEGER 1 0 0"), "%s", b);
+}
+
+/* ---- read-only files and directories ---- */
+
+/* Checks run as an unprivileged user (root ignores permission bits): a read-only cache in a
+   read-only directory is read by the runtime and refused to a writer. Returns 0 when all
+   held, else the number of the check that failed (after saying why on stderr). */
+static int readonly_checks(const char *p) {
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fftconv_problem pr = problem(8, 64, 4096, FFTCONV_FP16);
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  if (fc_cache_open(p, 0, &c, &e) != FFTCONV_OK) {
+    fprintf(stderr, "read-only open: %s\n", e.msg);
+    return 1;
+  }
+  const char *h[] = {HASH};
+  fc_cache_hit hit;
+  int found = 0;
+  if (fc_cache_lookup(c, &cfg, &pr, h, 1, &hit, &found, &e) != FFTCONV_OK || !found) {
+    fprintf(stderr, "lookup (found %d): %s\n", found, e.msg);
+    return 2;
+  }
+  fc_cache_hit_free(&hit);
+  fc_cache_close(c);
+  if (fc_cache_open(p, 1, &c, &e) != FFTCONV_ERR_IO) {
+    fprintf(stderr, "the writable open succeeded\n");
+    return 3;
+  }
+  char want[256];
+  snprintf(want, sizeof want, "cache %s is read-only: ", p);
+  if (!strstr(e.msg, want)) {
+    fprintf(stderr, "'%s' not in '%s'\n", want, e.msg);
+    return 4;
+  }
+  return 0;
+}
+
+Test(cache, read_only_file_and_directory) {
+  fill_small(path);
+  cr_assert(!exists(strcat(strcpy((char[256]){0}, path), "-wal")), "the writer left a -wal");
+  chmod(dir, 0755);
+  cr_assert_eq(chmod(path, 0444), 0);
+  cr_assert_eq(chmod(dir, 0555), 0); /* not even a -shm can be created beside it */
+  size_t n0, n1;
+  unsigned char *before = read_file(path, &n0);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(77);
+    _exit(readonly_checks(path));
+  }
+  int st;
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  cr_assert(WIFEXITED(st), "the child died");
+  if (WEXITSTATUS(st) == 77) {
+    /* no way to drop root here: at least the read-only open of a WAL file works */
+    fc_cache *c = open_cache(path, 0);
+    fc_cache_close(c);
+    cr_skip_test("cannot drop root privileges to test permission bits");
+  }
+  cr_assert_eq(WEXITSTATUS(st), 0, "read-only check %d failed (see stderr)", WEXITSTATUS(st));
+  unsigned char *after = read_file(path, &n1);
+  cr_assert(n0 == n1 && !memcmp(before, after, n0), "the read-only file changed");
+  free(before);
+  free(after);
+
+  /* a writable file in a read-only directory: WAL cannot work, so a writer is refused */
+  chmod(path, 0666);
+  pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(77);
+    fc_cache *c = NULL;
+    fc_err e = {{0}};
+    if (fc_cache_open(path, 1, &c, &e) != FFTCONV_ERR_IO) _exit(1);
+    if (!strstr(e.msg, "is read-only: its directory")) {
+      fprintf(stderr, "%s\n", e.msg);
+      _exit(2);
+    }
+    _exit(0);
+  }
+  cr_assert_eq(waitpid(pid, &st, 0), pid);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "directory check: status %d", st);
+}
