@@ -198,7 +198,8 @@ int main(int argc, char **argv) {
     p.mode = FFTCONV_CIRCULAR;
     p.dtype = FFTCONV_FP16;
     p.pre_gate = p.post_gate = 1;
-    fc_search_opts so = {"monarch_fp32", jobs, runs, 3, stderr, NULL};
+    fc_search_opts so = {.tmpl = "monarch_fp32", .rigor = "exhaustive", .jobs = jobs,
+                         .runs = runs, .warmup = 3};
     fc_search sr;
     if (fc_search_run(ctx, &p, &ctx->gpu.info, &so, &sr, &e) != FFTCONV_OK || sr.best < 0) {
       fprintf(stderr, "bench-cufft: N=%lld: %s\n", (long long)p.seqlen,
@@ -210,7 +211,7 @@ int main(int argc, char **argv) {
     fftconv_plan *pl = NULL;
     baseline b;
     fc_timing tu, tb;
-    if (fc_testdata_make(&p, 7, FC_TD_DEVICE, &t, &e) ||
+    if (fc_testdata_make_on(&ctx->gpu, &p, 7, FC_TD_DEVICE, &t, &e) ||
         fc_plan_from_binary(ctx, &p, &w->src, &w->bin, "tuned", &pl) ||
         fc_time_plan(pl, &t, 3, runs, &tu, &e) || baseline_make(&b, &t, &ctx->gpu.info, &e) ||
         fc_time_call(baseline_run, &b, &t, 3, runs, &tb, &e)) {

@@ -2,44 +2,66 @@
  * verified against the fp64 reference on the problem's odd-shaped miniature (B <= 3, H <= 5,
  * so tail blocks are exercised), the ones that pass timed on the full shape, the fastest
  * chosen. An unverified candidate never wins. Without a context it only compiles.
- * Callers: fftconv-tune, the benchmarks. Progress goes to o->progress only when set. */
+ *
+ * Rigor, like FFTW's: "estimate" runs the template's heuristic choice alone; "measure" a
+ * pruned space, every verified candidate timed with quick_runs and the `finalists` fastest
+ * timed again with `runs`; "exhaustive" everything, every candidate with `runs`.
+ * With a cache every kernel and measurement is stored as soon as it exists (failures too),
+ * and candidates already measured for this configuration are skipped (resume).
+ * Callers: fftconv-tune, the benchmarks. */
 #ifndef FC_SEARCH_H
 #define FC_SEARCH_H
 
+#include <signal.h>
 #include <stdio.h>
 
+#include "cache.h"
 #include "verify.h"
 
+typedef struct fc_result fc_result;
+typedef void (*fc_progress_fn)(void *arg, int done, int total, const fc_result *r);
+
 typedef struct fc_search_opts {
-  const char *tmpl;   /* family, e.g. "monarch_fp32" */
-  int jobs;           /* parallel compilations */
-  int runs, warmup;   /* timing */
-  FILE *progress;     /* a line per candidate, or NULL */
-  const char *emit_dir; /* write every candidate's source here, or NULL */
+  const char *tmpl;       /* family, e.g. "monarch_fp32" */
+  const char *rigor;      /* "estimate", "measure" or "exhaustive" (NULL) */
+  int jobs;               /* parallel compilations */
+  int runs, warmup;       /* timing of finalists (and of everything in exhaustive) */
+  int quick_runs;         /* measure: first-round runs */
+  int finalists;          /* measure: how many are timed again with `runs` */
+  const char *emit_dir;   /* write every candidate's source and NVRTC log here, or NULL */
+  fc_cache *cache;        /* store results and skip what is measured, or NULL */
+  const fc_cache_config *cfg;
+  volatile sig_atomic_t *stop; /* set (by a signal handler): finish the candidate, stop */
+  double deadline;        /* fc_now() after which no new candidate starts; 0: none */
+  fc_progress_fn progress;
+  void *progress_arg;
 } fc_search_opts;
 
-typedef struct fc_result {
+struct fc_result {
   char *params;       /* canonical JSON */
   fc_kernel_src src;
   fc_binary bin;
-  const char *status; /* "ok", "compile-failed", "verify-failed", "launch-failed", or NULL
-                         (compiled, not run: compile-only search) */
+  const char *status; /* "ok", "compile-failed", "verify-failed", "launch-failed", "cached"
+                         (measured by an earlier run), "not-run" (budget or interrupt), or
+                         NULL (compiled, not run: compile-only search) */
   char detail[512];   /* why it failed */
   double err;         /* relative L2 error on the miniature */
   fc_timing t;
-} fc_result;
+  int64_t kernel_id;  /* its cache row, 0 without a cache */
+};
 
 typedef struct fc_search {
   fc_result *r;
   int n;         /* candidates check() accepted */
   int skipped;   /* candidates check() rejected */
-  int best;      /* index of the winner, -1 if none */
-  int compile_failures;
+  int best;      /* index of this run's winner, -1 if none */
+  int compile_failures, cached, not_run;
   double compile_seconds;
+  int interrupted;
 } fc_search;
 
-/* ctx NULL: compile-only for dev->sm. The search fails only on errors that stop it (template
-   errors, no memory, test data); candidates' failures are recorded in their results. */
+/* ctx NULL: compile-only for dev->sm. Fails only on errors that stop it (template errors, no
+   memory, test data, the cache); candidates' failures are recorded in their results. */
 fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
                              const fc_device_info *dev, const fc_search_opts *o, fc_search *s,
                              fc_err *e);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "reference.h"
 
 double fc_tolerance(fftconv_dtype d) {
@@ -42,6 +44,69 @@ static void store(void *h, size_t i, fftconv_dtype dt, double v) {
   else ((uint16_t *)h)[i] = fc_f32_to_bf16((float)v);
 }
 
+/* Timing data needs no host copy: a hash of the index, uniform in [-1, 1) and never zero,
+   written on the device (a B=64 H=768 N=32K problem is 1.6 G values a tensor). */
+static const char *fill_src =
+    "extern \"C\" __global__ void fill(void *p, unsigned long long n, int dt, unsigned long long seed, float scale) {\n"
+    "  for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;\n"
+    "       i += (unsigned long long)gridDim.x * blockDim.x) {\n"
+    "    unsigned long long z = (i + seed) * 0x9e3779b97f4a7c15ull;\n"
+    "    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull; z = (z ^ (z >> 27)) * 0x94d049bb133111ebull; z ^= z >> 31;\n"
+    "    float v = (float)(z >> 40) * (2.0f / 16777216.0f) - 1.0f;\n"
+    "    if (v > -1e-3f && v < 1e-3f) v = 0.5f;\n"
+    "    v *= scale;\n"
+    "    if (dt == 0) ((float *)p)[i] = v;\n"
+    "    else if (dt == 1) { unsigned short h; asm(\"cvt.rn.f16.f32 %0, %1;\" : \"=h\"(h) : \"f\"(v)); ((unsigned short *)p)[i] = h; }\n"
+    "    else { unsigned short h; asm(\"cvt.rn.bf16.f32 %0, %1;\" : \"=h\"(h) : \"f\"(v)); ((unsigned short *)p)[i] = h; }\n"
+    "  }\n}\n";
+
+typedef struct fill_mod {
+  CUcontext ctx;
+  CUmodule mod;
+  CUfunction fn;
+} fill_mod;
+static fill_mod fills[8];
+static pthread_mutex_t fill_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The fill kernel of the current context, compiled once per process and context. */
+static fftconv_status fill_fn(const fc_gpu *g, CUfunction *fn, fc_err *e) {
+  pthread_mutex_lock(&fill_mu);
+  fftconv_status st = FFTCONV_OK;
+  int i = 0;
+  while (i < 8 && fills[i].ctx && fills[i].ctx != g->ctx) i++;
+  if (i == 8) {
+    st = fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "test data: more than 8 devices");
+  } else if (!fills[i].ctx) {
+    fc_binary b = {0};
+    st = fc_compile(fill_src, "fftconv_fill.cu", g->info.sm, 0, &b, e);
+    CUresult r = CUDA_SUCCESS;
+    if (st == FFTCONV_OK) r = fc_cu.ModuleLoadData(&fills[i].mod, b.cubin);
+    if (st == FFTCONV_OK && r == CUDA_SUCCESS)
+      r = fc_cu.ModuleGetFunction(&fills[i].fn, fills[i].mod, "fill");
+    if (st == FFTCONV_OK && r != CUDA_SUCCESS) st = fc_cuda_check(r, "loading the fill kernel", e);
+    if (st == FFTCONV_OK) fills[i].ctx = g->ctx;
+    fc_binary_free(&b);
+  }
+  if (st == FFTCONV_OK) *fn = fills[i].fn;
+  pthread_mutex_unlock(&fill_mu);
+  return st;
+}
+
+static fftconv_status fill_device(const fc_gpu *g, uint64_t seed, double scale, size_t n,
+                                  fftconv_dtype dt, CUdeviceptr *out, fc_err *e) {
+  CUfunction fn;
+  fftconv_status st = fill_fn(g, &fn, e);
+  if (st != FFTCONV_OK) return st;
+  FC_CU(e, fc_cu.MemAlloc(out, n * (size_t)fftconv_dtype_size(dt)));
+  unsigned long long nn = n, sd = seed;
+  int d = (int)dt;
+  float sc = (float)scale;
+  void *args[] = {out, &nn, &d, &sd, &sc};
+  unsigned grid = (unsigned)(g->info.sms > 0 ? g->info.sms * 8 : 1024);
+  FC_CU(e, fc_cu.LaunchKernel(fn, grid, 1, 1, 256, 1, 1, 0, NULL, args, NULL));
+  return FFTCONV_OK;
+}
+
 /* A device array of n elements of dtype dt: from host doubles a, or drawn from r when a is
    NULL. Goes through a bounded host buffer. */
 static fftconv_status upload(const double *a, fc_rng *r, double scale, size_t n,
@@ -61,6 +126,11 @@ static fftconv_status upload(const double *a, fc_rng *r, double scale, size_t n,
 
 fftconv_status fc_testdata_make(const fftconv_problem *p, uint64_t seed, int flags,
                                 fc_testdata *t, fc_err *e) {
+  return fc_testdata_make_on(NULL, p, seed, flags, t, e);
+}
+
+fftconv_status fc_testdata_make_on(const fc_gpu *g, const fftconv_problem *p, uint64_t seed,
+                                   int flags, fc_testdata *t, fc_err *e) {
   memset(t, 0, sizeof *t);
   fftconv_status st = fftconv_problem_check(p, e ? e->msg : NULL, e ? sizeof e->msg : 0);
   if (st != FFTCONV_OK) return st;
@@ -86,7 +156,18 @@ fftconv_status fc_testdata_make(const fftconv_problem *p, uint64_t seed, int fla
     fc_ref_inputs in = {t->u, t->pre, t->post, t->k, t->d};
     st = fc_reference(p, &in, t->ref, e);
   }
-  if (st == FFTCONV_OK && (flags & FC_TD_DEVICE)) {
+  if (st == FFTCONV_OK && (flags & FC_TD_DEVICE) && !(flags & FC_TD_REFERENCE) && g) {
+    st = fill_device(g, seed * 4 + 0, 1.0, t->n, p->dtype, &t->du, e);
+    if (st == FFTCONV_OK && p->pre_gate)
+      st = fill_device(g, seed * 4 + 1, 1.0, t->n, p->dtype, &t->dpre, e);
+    if (st == FFTCONV_OK && p->post_gate)
+      st = fill_device(g, seed * 4 + 2, 1.0, t->n, p->dtype, &t->dpost, e);
+    if (st == FFTCONV_OK) st = fill_device(g, seed * 4 + 3, ks, nk, FFTCONV_FP32, &t->dk, e);
+    if (st == FFTCONV_OK && p->skip_d) st = upload(NULL, &r, 1.0, (size_t)p->heads, FFTCONV_FP32, &t->dd, e);
+    if (st == FFTCONV_OK)
+      st = fc_cuda_check(fc_cu.MemAlloc(&t->dy, t->n * (size_t)fftconv_dtype_size(p->dtype)),
+                         "allocating y", e);
+  } else if (st == FFTCONV_OK && (flags & FC_TD_DEVICE)) {
     st = upload(t->u, &r, 1.0, t->n, p->dtype, &t->du, e);
     if (st == FFTCONV_OK && p->pre_gate)
       st = upload(t->pre, &r, 1.0, t->n, p->dtype, &t->dpre, e);

@@ -26,6 +26,10 @@ typedef struct fc_testdata {
 enum { FC_TD_REFERENCE = 1, FC_TD_DEVICE = 2 };
 fftconv_status fc_testdata_make(const fftconv_problem *p, uint64_t seed, int flags,
                                 fc_testdata *t, fc_err *e);
+/* The same; with g, FC_TD_DEVICE data without FC_TD_REFERENCE is drawn on g's device (a
+   hash of the index: fast for the large shapes that are only timed). */
+fftconv_status fc_testdata_make_on(const fc_gpu *g, const fftconv_problem *p, uint64_t seed,
+                                   int flags, fc_testdata *t, fc_err *e);
 void fc_testdata_free(fc_testdata *t);
 
 /* prepare_filter into a poisoned k_hat, forward into a NaN-poisoned y, relative L2 error of

@@ -150,7 +150,7 @@ static void every_candidate(fftconv_problem p) {
   cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
   fc_candidate *cl;
   int ncl;
-  cr_assert_eq(fc_emit_space(em, "monarch_fp32", &p, &c->gpu.info, &cl, &ncl, &e), FFTCONV_OK,
+  cr_assert_eq(fc_emit_space(em, "monarch_fp32", &p, &c->gpu.info, NULL, &cl, &ncl, &e), FFTCONV_OK,
                "%s", e.msg);
   fc_kernel_src *src = calloc((size_t)ncl, sizeof *src);
   fc_binary *bin = calloc((size_t)ncl, sizeof *bin);
