@@ -77,9 +77,23 @@ typedef struct fftconv_ctx fftconv_ctx;
 typedef struct fftconv_plan fftconv_plan;
 typedef struct CUstream_st *fftconv_stream; /* the same type as CUstream / cudaStream_t */
 
+/* What fftconv_plan_create does when the cache has no tuned kernel for the problem (neither
+   its own winner nor one of the nearest shape: same FFT size, dtype, mode and flags). */
+typedef enum fftconv_policy {
+  FFTCONV_POLICY_FALLBACK = 0, /* compile the built-in heuristic choice on the spot */
+  FFTCONV_POLICY_TUNED_ONLY,   /* production: fail with FFTCONV_ERR_UNSUPPORTED, naming the
+                                  fftconv-tune command that would tune it */
+  FFTCONV_POLICY_QUICK_TUNE    /* tune the problem now (rigor measure, few runs), store the
+                                  result in the cache if it can be written, and use it */
+} fftconv_policy;
+
 typedef struct fftconv_ctx_options {
-  int device;        /* CUDA device ordinal, default 0 */
-  const char *arch;  /* compile target such as "sm_90"; NULL: the device's own */
+  int device;              /* CUDA device ordinal, default 0 */
+  const char *arch;        /* compile target such as "sm_90"; NULL: the device's own */
+  const char *cache_path;  /* NULL: $FFTCONV_CACHE, else $XDG_CACHE_HOME/fftconv/cache.db,
+                              else ~/.cache/fftconv/cache.db */
+  int no_cache;            /* 1: consult no cache */
+  fftconv_policy policy;
 } fftconv_ctx_options;
 
 void fftconv_ctx_options_init(fftconv_ctx_options *o);
@@ -93,10 +107,18 @@ void fftconv_ctx_destroy(fftconv_ctx *c); /* accepts NULL */
 const char *fftconv_ctx_error(const fftconv_ctx *c);
 /* Device description, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, driver 13.0)". */
 const char *fftconv_ctx_device(const fftconv_ctx *c);
+/* The cache the context consults and its state, e.g. "/home/u/.cache/fftconv/cache.db" or
+   "none (no cache at ...)". */
+const char *fftconv_ctx_cache(const fftconv_ctx *c);
 
 /* ---- plans ---- */
-/* Chooses a kernel for the problem (built-in heuristic choice, compiled on the spot) and
-   loads it. The problem is checked first, and against the device's memory. */
+/* Chooses a kernel for the problem and loads it. The cache is consulted first: the
+   problem's own tuned winner ("tuned"), else the winner of the nearest shape ("nearest");
+   a hit loads the stored cubin, with no Lua and no NVRTC, and modules are shared within the
+   context. On a miss the context's policy decides: the built-in heuristic choice compiled on
+   the spot ("heuristic"), an error, or a quick tune ("quick-tune"). fftconv_plan_describe
+   names the rung. The problem is checked first, and against the device's memory. A cache
+   that is missing, unreadable or corrupt is a miss, never a wrong kernel. */
 fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fftconv_plan **out);
 void fftconv_plan_destroy(fftconv_plan *p); /* accepts NULL */
 /* Template, revision, parameters and the rung the kernel came from. */
