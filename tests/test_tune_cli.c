@@ -25,7 +25,9 @@ Test(tune_cli, help_documents_every_flag) {
   cr_assert_eq(run("--help", out, sizeof out), 0);
   const char *flags[] = {"--seqlen", "--batch", "--heads", "--dtype", "--mode", "--filter-len",
                          "--freq-keep", "--pregate", "--postgate", "--skip-d", "--device",
-                         "--arch", "--dry-run", "--emit-dir", "--jobs", "--runs", "--template"};
+                         "--arch", "--dry-run", "--emit-dir", "--jobs", "--runs", "--template",
+                         "--problems", "--rigor", "--budget", "--cache", "--json",
+                         "--list-default", "--table"};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
     cr_assert(strstr(out, flags[i]), "--help does not mention %s", flags[i]);
 }
@@ -46,6 +48,11 @@ Test(tune_cli, bad_flags_name_themselves) {
       {"--mode circular --seqlen 1000", "seqlen: 1000"},
       {"--seqlen 1000 --freq-keep 4000", "freq_keep: 4000"},
       {"extra", "unexpected argument 'extra'"},
+      {"--rigor sloppy", "--rigor: 'sloppy' is not one of estimate, measure, exhaustive"},
+      {"--budget 0", "--budget: '0' is not an integer >= 1"},
+      {"--batch 3", "--seqlen is required"},
+      {"--seqlen 256 --problems /dev/null", "not both"},
+      {"--problems /nonexistent/set.txt", "/nonexistent/set.txt"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     cr_assert_eq(run(cases[i].args, out, sizeof out), 2, "%s: exit status", cases[i].args);
@@ -62,8 +69,8 @@ Test(tune_cli, compile_only_check_and_emit_dir) {
   snprintf(args, sizeof args,
            "--dry-run --seqlen 100 --batch 3 --heads 5 --dtype bf16 --pregate --emit-dir %s", dir);
   cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
-  cr_assert(strstr(out, "compile-only: 16 of 16 candidates compiled for sm_90"), "%s", out);
-  cr_assert(strstr(out, "FFT size 256"), "%s", out);
+  cr_assert(strstr(out, "compiled 16 of 16 for sm_90"), "%s", out);
+  cr_assert(strstr(out, "B3.H5.L100.K100.F0.bf16.causal.pre.nopost.nod"), "%s", out);
   DIR *d = opendir(dir);
   cr_assert(d);
   int files = 0;
@@ -97,4 +104,43 @@ Test(tune_cli, compile_only_check_and_emit_dir) {
   cr_assert_eq(run("--dry-run --arch sm_80 --seqlen 256 --mode circular", out, sizeof out), 0,
                "%s", out);
   cr_assert(strstr(out, "for sm_80"), "%s", out);
+}
+
+/* The default set is FlashFFTConv's shapes and reads back as a problem-set file. */
+Test(tune_cli, default_set_and_problem_files) {
+  static char out[1 << 16];
+  cr_assert_eq(run("--list-default", out, sizeof out), 0, "%s", out);
+  int lines = 0;
+  for (char *p = out; (p = strstr(p, "--seqlen")); p++) lines++;
+  cr_assert_eq(lines, 32, "%s", out);
+  cr_assert(strstr(out, "--seqlen 16384 --batch 64 --heads 768 --dtype bf16 --mode causal --pregate --postgate"), "%s", out);
+  cr_assert(strstr(out, "--seqlen 32768 --batch 64 --heads 768 --dtype fp16 --mode circular --pregate --postgate"), "%s", out);
+
+  char path[] = "/tmp/fftconv-set-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fprintf(f, "# two problems\n--seqlen 100 --batch 3 --heads 5\n\n  --seqlen 256 --mode circular --dtype fp32 --pregate  # trailing\n");
+  fclose(f);
+  char args[256];
+  snprintf(args, sizeof args, "--dry-run --quiet --rigor measure --problems %s", path);
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "problems 2"), "%s", out);
+  cr_assert(strstr(out, "B3.H5.L100.K100.F0.fp16.causal.nopre.nopost.nod"), "%s", out);
+  cr_assert(strstr(out, "B8.H64.L256.K256.F0.fp32.circular.pre.nopost.nod"), "%s", out);
+
+  f = fopen(path, "w");
+  fprintf(f, "--seqlen 100\n--seqlen 100 --dtype fp64\n");
+  fclose(f);
+  snprintf(args, sizeof args, "--dry-run --problems %s", path);
+  cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
+  char where[64];
+  snprintf(where, sizeof where, "%s:2: --dtype: 'fp64'", path);
+  cr_assert(strstr(out, where), "'%s' not in %s", where, out);
+  f = fopen(path, "w");
+  fprintf(f, "--seqlen 100 --bogus 3\n");
+  fclose(f);
+  cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
+  cr_assert(strstr(out, ":1: '--bogus' is not a problem flag"), "%s", out);
+  remove(path);
 }

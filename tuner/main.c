@@ -1,36 +1,37 @@
-/* fftconv-tune: enumerate a family's candidates for one problem, compile them in parallel with
- * NVRTC, verify each on the GPU against the fp64 reference, time the ones that pass and print
- * a table with the winner. Without a GPU (or with --dry-run) it compiles every candidate for
- * --arch and reports any compile failure with its log. */
+/* fftconv-tune: tune a GPU once. For each problem (from flags, a problem-set file, or the
+ * built-in default set) enumerate a family's candidates, compile them in parallel with NVRTC,
+ * verify each against the fp64 reference, time the ones that pass, and store every result and
+ * the winner in the SQLite cache that libfftconv consults. Resumable: what the cache already
+ * holds for this configuration is skipped. Without a GPU (or with --dry-run) it compiles every
+ * candidate for --arch and reports any compile failure with its log. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "compile.h"
-#include "emit.h"
-#include "gpu.h"
-#include "plan.h"
 #include "search.h"
 
 static const char *usage_text =
     "usage: fftconv-tune [options]\n"
     "\n"
-    "Finds the fastest correct kernel for one convolution problem on this GPU: enumerates the\n"
-    "template family's candidates, compiles them with NVRTC in parallel, verifies each against\n"
-    "an fp64 FFTW reference (odd shape B<=3, H<=5, NaN-poisoned output), times those that pass\n"
-    "(CUDA events, L2 scrubbed, median of --runs) and prints a table with the winner.\n"
+    "Tunes convolution kernels for this GPU and stores every result in the kernel cache that\n"
+    "libfftconv consults. With no problem flags it tunes the default set (FlashFFTConv's\n"
+    "benchmark shapes: B=64 H=768, gated, fp16 and bf16, N = 256 ... 32768, circular with L=N\n"
+    "and causal with L=N/2; see --list-default) on device 0 into the default cache.\n"
+    "Each candidate is compiled with NVRTC, verified against an fp64 FFTW reference on an odd\n"
+    "shape (B<=3, H<=5, NaN-poisoned output) and only then timed on the full shape (CUDA\n"
+    "events, L2 scrubbed, median of --runs). A run can be stopped (Ctrl-C, --budget) and\n"
+    "resumed: what the cache holds for this GPU, driver, NVRTC and template is skipped.\n"
     "Without a GPU driver, or with --dry-run, it compiles every candidate for --arch instead.\n"
     "\n"
-    "problem:\n"
-    "  --seqlen L        sequence length (default 4096)\n"
+    "problem (one problem; omit all of these for the default set):\n"
+    "  --seqlen L        sequence length\n"
     "  --batch B         batch size (default 8)\n"
     "  --heads H         heads, i.e. channels (default 64)\n"
     "  --dtype T         I/O dtype: fp32, fp16 or bf16 (default fp16)\n"
@@ -40,22 +41,41 @@ static const char *usage_text =
     "  --pregate         multiply u by a pre gate\n"
     "  --postgate        multiply the result by a post gate\n"
     "  --skip-d          add the D * u skip term\n"
+    "  --problems FILE   a problem set: one problem a line, written with the flags above;\n"
+    "                    '#' starts a comment\n"
+    "  --list-default    print the default set in that format and exit\n"
     "search:\n"
+    "  --rigor R         estimate (the built-in choice only), measure (a pruned space; the\n"
+    "                    fastest after 3 runs each are timed again; the default) or\n"
+    "                    exhaustive (the default of compile-only checks)\n"
+    "  --budget SECONDS  start no new candidate after this long; the rest waits for a resume\n"
+    "  --cache PATH      the kernel cache (default $FFTCONV_CACHE, else\n"
+    "                    $XDG_CACHE_HOME/fftconv/cache.db, else ~/.cache/fftconv/cache.db)\n"
     "  --template NAME   kernel family (default monarch_fp32)\n"
     "  --device N        CUDA device ordinal (default 0)\n"
     "  --arch sm_XY      compile target (default: the device's; sm_90 without a GPU)\n"
     "  --jobs J          parallel NVRTC compilations (default: online CPUs)\n"
-    "  --runs R          timed runs per candidate, >= 20 (default 30)\n"
+    "  --runs R          timed runs of each finalist, >= 20 (default 30)\n"
     "  --warmup W        untimed runs first (default 5)\n"
-    "  --dry-run         compile only, do not touch the GPU\n"
+    "  --dry-run         compile only, do not touch the GPU or the cache\n"
     "  --emit-dir DIR    write every candidate's CUDA source and NVRTC log into DIR\n"
-    "  --quiet           no progress lines\n"
+    "output:\n"
+    "  --table           print every candidate of every problem\n"
+    "  --json            print the summary as JSON on stdout\n"
+    "  --quiet           no progress\n"
     "  -h, --help        this text\n"
     "\n"
-    "exit status: 0 success, 1 a candidate failed to compile or none verified, 2 bad usage,\n"
-    "3 the GPU could not be used for a real run.\n";
+    "exit status: 0 success, 1 a candidate failed to compile, a problem has no verified kernel,\n"
+    "or the cache could not be written, 2 bad usage, 3 the GPU could not be used for a real\n"
+    "run, 130 interrupted (every finished measurement is kept).\n";
 
-/* Prints a usage error and returns the usage exit status. */
+static volatile sig_atomic_t stop_flag;
+
+static void on_sigint(int sig) {
+  stop_flag = 1;
+  signal(sig, SIG_DFL); /* a second Ctrl-C ends it at once */
+}
+
 static int die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int die_usage(const char *fmt, ...) {
   va_list ap;
@@ -67,17 +87,229 @@ static int die_usage(const char *fmt, ...) {
   return 2;
 }
 
-static int parse_i64(const char *flag, const char *s, int64_t lo, int64_t *out) {
+static int parse_i64(const char *s, int64_t lo, int64_t *out) {
   char *end;
   errno = 0;
   long long v = strtoll(s, &end, 10);
   if (errno || *end || end == s || v < lo) return 0;
   *out = v;
-  (void)flag;
   return 1;
 }
 
-/* "factors=16x16x64 dft=radix seqs=1 threads=256" from the JSON, for the table. */
+/* ---- problems ---- */
+
+enum { O_SEQ = 256, O_BATCH, O_HEADS, O_DTYPE, O_MODE, O_K, O_F, O_PRE, O_POST, O_D,
+       O_PROBLEMS, O_LISTDEF, O_RIGOR, O_BUDGET, O_CACHE, O_TMPL, O_DEV, O_ARCH, O_JOBS,
+       O_RUNS, O_WARM, O_DRY, O_EMIT, O_TABLE, O_JSON, O_QUIET };
+static const struct option opts[] = {
+    {"seqlen", 1, 0, O_SEQ},       {"batch", 1, 0, O_BATCH},     {"heads", 1, 0, O_HEADS},
+    {"dtype", 1, 0, O_DTYPE},      {"mode", 1, 0, O_MODE},       {"filter-len", 1, 0, O_K},
+    {"freq-keep", 1, 0, O_F},      {"pregate", 0, 0, O_PRE},     {"postgate", 0, 0, O_POST},
+    {"skip-d", 0, 0, O_D},         {"problems", 1, 0, O_PROBLEMS},
+    {"list-default", 0, 0, O_LISTDEF}, {"rigor", 1, 0, O_RIGOR}, {"budget", 1, 0, O_BUDGET},
+    {"cache", 1, 0, O_CACHE},      {"template", 1, 0, O_TMPL},   {"device", 1, 0, O_DEV},
+    {"arch", 1, 0, O_ARCH},        {"jobs", 1, 0, O_JOBS},       {"runs", 1, 0, O_RUNS},
+    {"warmup", 1, 0, O_WARM},      {"dry-run", 0, 0, O_DRY},     {"emit-dir", 1, 0, O_EMIT},
+    {"table", 0, 0, O_TABLE},      {"json", 0, 0, O_JSON},       {"quiet", 0, 0, O_QUIET},
+    {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
+
+static const char *opt_name(int o) {
+  for (const struct option *x = opts; x->name; x++)
+    if (x->val == o) return x->name;
+  return "?";
+}
+
+static void problem_defaults(fftconv_problem *p) {
+  fftconv_problem_init(p);
+  p->batch = 8;
+  p->heads = 64;
+  p->seqlen = 0; /* must be given */
+  p->dtype = FFTCONV_FP16;
+}
+
+/* Applies one problem flag to p; 0 if o is not a problem flag, -1 (message printed) if bad. */
+static int problem_flag(fftconv_problem *p, int o, const char *arg, const char *where) {
+  int64_t v;
+  switch (o) {
+  case O_SEQ: case O_BATCH: case O_HEADS: case O_K: case O_F: {
+    int64_t lo = (o == O_K || o == O_F) ? 0 : 1;
+    if (!parse_i64(arg, lo, &v)) {
+      die_usage("%s--%s: '%s' is not an integer >= %" PRId64, where, opt_name(o), arg, lo);
+      return -1;
+    }
+    if (o == O_SEQ) p->seqlen = v;
+    if (o == O_BATCH) p->batch = v;
+    if (o == O_HEADS) p->heads = v;
+    if (o == O_K) p->filter_len = v;
+    if (o == O_F) p->freq_keep = v;
+    return 1;
+  }
+  case O_DTYPE:
+    if (!strcmp(arg, "fp32")) p->dtype = FFTCONV_FP32;
+    else if (!strcmp(arg, "fp16")) p->dtype = FFTCONV_FP16;
+    else if (!strcmp(arg, "bf16")) p->dtype = FFTCONV_BF16;
+    else {
+      die_usage("%s--dtype: '%s' is not one of fp32, fp16, bf16", where, arg);
+      return -1;
+    }
+    return 1;
+  case O_MODE:
+    if (!strcmp(arg, "causal")) p->mode = FFTCONV_CAUSAL;
+    else if (!strcmp(arg, "circular")) p->mode = FFTCONV_CIRCULAR;
+    else {
+      die_usage("%s--mode: '%s' is not one of causal, circular", where, arg);
+      return -1;
+    }
+    return 1;
+  case O_PRE: p->pre_gate = 1; return 1;
+  case O_POST: p->post_gate = 1; return 1;
+  case O_D: p->skip_d = 1; return 1;
+  default: return 0;
+  }
+}
+
+typedef struct plist {
+  fftconv_problem *p;
+  int n, cap;
+} plist;
+
+static int plist_add(plist *l, const fftconv_problem *p) {
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 16;
+    fftconv_problem *q = realloc(l->p, (size_t)cap * sizeof *q);
+    if (!q) return 0;
+    l->p = q;
+    l->cap = cap;
+  }
+  l->p[l->n++] = *p;
+  return 1;
+}
+
+/* FlashFFTConv's benchmark shapes: gated, fp16 and bf16, N 256 ... 32K, both modes. */
+static int default_set(plist *l) {
+  for (int dt = FFTCONV_FP16; dt <= FFTCONV_BF16; dt++)
+    for (int mode = 0; mode < 2; mode++)
+      for (int64_t n = 256; n <= 32768; n *= 2) {
+        fftconv_problem p;
+        fftconv_problem_init(&p);
+        p.batch = 64;
+        p.heads = 768;
+        p.dtype = (fftconv_dtype)dt;
+        p.mode = mode ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
+        p.seqlen = mode ? n : n / 2;
+        p.pre_gate = p.post_gate = 1;
+        if (!plist_add(l, &p)) return 0;
+      }
+  return 1;
+}
+
+static void print_problem_flags(FILE *f, const fftconv_problem *p) {
+  fprintf(f, "--seqlen %" PRId64 " --batch %" PRId64 " --heads %" PRId64 " --dtype %s --mode %s",
+          p->seqlen, p->batch, p->heads, fftconv_dtype_name(p->dtype), fftconv_mode_name(p->mode));
+  if (p->filter_len && p->filter_len != p->seqlen) fprintf(f, " --filter-len %" PRId64, p->filter_len);
+  if (p->freq_keep) fprintf(f, " --freq-keep %" PRId64, p->freq_keep);
+  if (p->pre_gate) fputs(" --pregate", f);
+  if (p->post_gate) fputs(" --postgate", f);
+  if (p->skip_d) fputs(" --skip-d", f);
+  fputc('\n', f);
+}
+
+/* A problem-set file: one problem a line in flag form. Returns 0 (message printed) if bad. */
+static int read_problems(const char *path, plist *l) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "fftconv-tune: --problems %s: %s\n", path, strerror(errno));
+    return 0;
+  }
+  char line[1024];
+  int lineno = 0, ok = 1;
+  while (ok && fgets(line, sizeof line, f)) {
+    lineno++;
+    char *hash = strchr(line, '#');
+    if (hash) *hash = 0;
+    fftconv_problem p;
+    problem_defaults(&p);
+    char where[600];
+    snprintf(where, sizeof where, "%.500s:%d: ", path, lineno);
+    int words = 0;
+    for (char *save = NULL, *w = strtok_r(line, " \t\r\n", &save); ok && w;
+         w = strtok_r(NULL, " \t\r\n", &save)) {
+      words++;
+      const struct option *x = NULL;
+      for (const struct option *y = opts; y->name; y++)
+        if (w[0] == '-' && w[1] == '-' && !strcmp(w + 2, y->name)) x = y;
+      if (!x || !problem_flag(&p, x->val, "", "")) {
+        if (!x || x->val < O_SEQ || x->val > O_D) {
+          die_usage("%s'%s' is not a problem flag", where, w);
+          ok = 0;
+          break;
+        }
+      }
+      if (x->has_arg) {
+        char *arg = strtok_r(NULL, " \t\r\n", &save);
+        if (!arg) {
+          die_usage("%s--%s needs a value", where, x->name);
+          ok = 0;
+        } else if (problem_flag(&p, x->val, arg, where) < 0) {
+          ok = 0;
+        }
+      } else {
+        problem_flag(&p, x->val, NULL, where);
+      }
+    }
+    if (!ok || !words) continue;
+    char msg[512];
+    if (!p.seqlen) {
+      die_usage("%s--seqlen is required", where);
+      ok = 0;
+    } else if (fftconv_problem_check(&p, msg, sizeof msg) != FFTCONV_OK) {
+      die_usage("%s%s", where, msg);
+      ok = 0;
+    } else if (!plist_add(l, &p)) {
+      ok = 0;
+    }
+  }
+  fclose(f);
+  if (ok && l->n == 0) {
+    fprintf(stderr, "fftconv-tune: %s holds no problem\n", path);
+    ok = 0;
+  }
+  return ok;
+}
+
+/* ---- progress ---- */
+
+typedef struct prog {
+  int tty, quiet, problem, nproblems;
+  double t0;
+  const char *key;
+} prog;
+
+static void fmt_secs(double s, char *buf, size_t n) {
+  if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
+  else if (s < 60) snprintf(buf, n, "%.0fs", s);
+  else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+  else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+}
+
+static void on_progress(void *arg, int done, int total, const fc_result *r) {
+  prog *g = arg;
+  if (g->quiet) return;
+  double frac = (g->problem + (total ? (double)done / total : 1.0)) / g->nproblems;
+  double el = fc_now() - g->t0;
+  char e1[32], e2[32];
+  fmt_secs(el, e1, sizeof e1);
+  fmt_secs(frac > 0 ? el / frac - el : NAN, e2, sizeof e2);
+  if (g->tty)
+    fprintf(stderr, "\r\033[K[%d/%d] %s  candidate %d/%d  %3.0f%%  elapsed %s  ETA %s",
+            g->problem + 1, g->nproblems, g->key, done, total, 100 * frac, e1, e2);
+  else if (done == total || strcmp(r->status, "ok"))
+    fprintf(stderr, "[%d/%d] %s candidate %d/%d %s%s%.200s\n", g->problem + 1, g->nproblems,
+            g->key, done, total, r->status, r->detail[0] ? ": " : "", r->detail);
+}
+
+/* ---- output ---- */
+
 static void summarize(const char *json, char *out, size_t len) {
   const char *f = strstr(json, "\"factors\":[");
   char fac[64] = "?";
@@ -90,91 +322,118 @@ static void summarize(const char *json, char *out, size_t len) {
   char dft[16] = "?";
   const char *d = strstr(json, "\"dft\":\"");
   if (d) sscanf(d + 7, "%15[^\"]", dft);
-  int seqs = 0, threads = 0;
-  const char *s = strstr(json, "\"seqs\":");
-  if (s) seqs = atoi(s + 7);
-  const char *t = strstr(json, "\"threads\":");
-  if (t) threads = atoi(t + 10);
-  snprintf(out, len, "%-10s %-6s %4d %4d", fac, dft, seqs, threads);
+  const char *s = strstr(json, "\"seqs\":"), *t = strstr(json, "\"threads\":");
+  snprintf(out, len, "%-10s %-6s %4d %4d", fac, dft, s ? atoi(s + 7) : 0, t ? atoi(t + 10) : 0);
+}
+
+static void print_table(const fc_search *sr, double floor_ms, int dry) {
+  printf("\n%4s %-10s %-6s %4s %4s %5s %6s  %-14s %9s %9s %9s %5s %8s %7s\n", "#", "factors",
+         "dft", "seqs", "thr", "regs", "spill", "status", "median_ms", "p10_ms", "p90_ms",
+         "runs", "rel_err", "floor%");
+  for (int i = 0; i < sr->n; i++) {
+    const fc_result *c = &sr->r[i];
+    char sum[96];
+    summarize(c->params, sum, sizeof sum);
+    const fc_entry_info *fe = c->bin.cubin ? fc_binary_entry(&c->bin, "fftconv_fwd") : NULL;
+    printf("%4d %s %5d %6d  %-14s", i, sum, fe ? fe->registers : 0,
+           fe ? fe->spill_stores + fe->spill_loads : 0,
+           c->status ? c->status : (dry ? "compiled" : "?"));
+    if (c->status && !strcmp(c->status, "ok"))
+      printf(" %9.4f %9.4f %9.4f %5d %8.1e %6.1f%%", c->t.median_ms, c->t.p10_ms, c->t.p90_ms,
+             c->t.runs, c->err, 100.0 * floor_ms / c->t.median_ms);
+    else if (c->detail[0])
+      printf(" %.200s", c->detail);
+    printf("\n");
+  }
+}
+
+static void json_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (; s && *s; s++) {
+    if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+    else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+    else fputc(*s, f);
+  }
+  fputc('"', f);
 }
 
 int main(int argc, char **argv) {
-  fftconv_problem p;
-  fftconv_problem_init(&p);
-  p.batch = 8;
-  p.heads = 64;
-  p.seqlen = 4096;
-  p.dtype = FFTCONV_FP16;
-  const char *tmpl = "monarch_fp32", *arch = NULL, *emit_dir = NULL;
-  int64_t device = 0, jobs = sysconf(_SC_NPROCESSORS_ONLN), runs = 30, warmup = 5;
-  int dry = 0, quiet = 0;
-  enum { O_SEQ = 256, O_BATCH, O_HEADS, O_DTYPE, O_MODE, O_K, O_F, O_PRE, O_POST, O_D, O_TMPL,
-         O_DEV, O_ARCH, O_JOBS, O_RUNS, O_WARM, O_DRY, O_EMIT, O_QUIET };
-  static const struct option opts[] = {
-      {"seqlen", 1, 0, O_SEQ},     {"batch", 1, 0, O_BATCH},     {"heads", 1, 0, O_HEADS},
-      {"dtype", 1, 0, O_DTYPE},    {"mode", 1, 0, O_MODE},       {"filter-len", 1, 0, O_K},
-      {"freq-keep", 1, 0, O_F},    {"pregate", 0, 0, O_PRE},     {"postgate", 0, 0, O_POST},
-      {"skip-d", 0, 0, O_D},       {"template", 1, 0, O_TMPL},   {"device", 1, 0, O_DEV},
-      {"arch", 1, 0, O_ARCH},      {"jobs", 1, 0, O_JOBS},       {"runs", 1, 0, O_RUNS},
-      {"warmup", 1, 0, O_WARM},    {"dry-run", 0, 0, O_DRY},     {"emit-dir", 1, 0, O_EMIT},
-      {"quiet", 0, 0, O_QUIET},    {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+  fftconv_problem one;
+  problem_defaults(&one);
+  const char *tmpl = "monarch_fp32", *arch = NULL, *emit_dir = NULL, *problems = NULL;
+  const char *rigor = NULL, *cache_path = NULL;
+  int64_t device = 0, jobs = sysconf(_SC_NPROCESSORS_ONLN), runs = 30, warmup = 5, budget = 0;
+  int dry = 0, quiet = 0, table = 0, json = 0, have_problem_flag = 0, list_default = 0;
   opterr = 0;
   int o;
   while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    const char *flag = o >= O_SEQ ? opts[o - O_SEQ].name : "";
     int64_t v;
+    int r = problem_flag(&one, o, optarg, "");
+    if (r < 0) return 2;
+    if (r > 0) {
+      have_problem_flag = 1;
+      continue;
+    }
     switch (o) {
     case 'h': fputs(usage_text, stdout); return 0;
-    case O_SEQ: case O_BATCH: case O_HEADS: case O_K: case O_F: case O_DEV: case O_JOBS:
-    case O_RUNS: case O_WARM: {
-      int64_t lo = (o == O_K || o == O_F || o == O_DEV || o == O_WARM) ? 0 : 1;
-      if (o == O_RUNS) lo = 20;
-      if (!parse_i64(flag, optarg, lo, &v))
-        return die_usage("--%s: '%s' is not an integer >= %" PRId64, flag, optarg, lo);
-      if (o == O_SEQ) p.seqlen = v;
-      if (o == O_BATCH) p.batch = v;
-      if (o == O_HEADS) p.heads = v;
-      if (o == O_K) p.filter_len = v;
-      if (o == O_F) p.freq_keep = v;
+    case O_DEV: case O_JOBS: case O_RUNS: case O_WARM: case O_BUDGET: {
+      int64_t lo = o == O_RUNS ? 20 : (o == O_DEV || o == O_WARM) ? 0 : 1;
+      if (!parse_i64(optarg, lo, &v))
+        return die_usage("--%s: '%s' is not an integer >= %" PRId64, opt_name(o), optarg, lo);
       if (o == O_DEV) device = v;
       if (o == O_JOBS) jobs = v;
       if (o == O_RUNS) runs = v;
       if (o == O_WARM) warmup = v;
+      if (o == O_BUDGET) budget = v;
       break;
     }
-    case O_DTYPE:
-      if (!strcmp(optarg, "fp32")) p.dtype = FFTCONV_FP32;
-      else if (!strcmp(optarg, "fp16")) p.dtype = FFTCONV_FP16;
-      else if (!strcmp(optarg, "bf16")) p.dtype = FFTCONV_BF16;
-      else return die_usage("--dtype: '%s' is not one of fp32, fp16, bf16", optarg);
+    case O_RIGOR:
+      if (strcmp(optarg, "estimate") && strcmp(optarg, "measure") && strcmp(optarg, "exhaustive"))
+        return die_usage("--rigor: '%s' is not one of estimate, measure, exhaustive", optarg);
+      rigor = optarg;
       break;
-    case O_MODE:
-      if (!strcmp(optarg, "causal")) p.mode = FFTCONV_CAUSAL;
-      else if (!strcmp(optarg, "circular")) p.mode = FFTCONV_CIRCULAR;
-      else return die_usage("--mode: '%s' is not one of causal, circular", optarg);
-      break;
-    case O_PRE: p.pre_gate = 1; break;
-    case O_POST: p.post_gate = 1; break;
-    case O_D: p.skip_d = 1; break;
+    case O_PROBLEMS: problems = optarg; break;
+    case O_LISTDEF: list_default = 1; break;
+    case O_CACHE: cache_path = optarg; break;
     case O_TMPL: tmpl = optarg; break;
     case O_ARCH: arch = optarg; break;
     case O_DRY: dry = 1; break;
     case O_EMIT: emit_dir = optarg; break;
+    case O_TABLE: table = 1; break;
+    case O_JSON: json = 1; break;
     case O_QUIET: quiet = 1; break;
     default:
       if (optopt && optopt < O_SEQ) {
         char s[2] = {(char)optopt, 0};
         return die_usage("unknown option -%s", s);
       }
-      if (optopt >= O_SEQ) return die_usage("--%s needs a value", opts[optopt - O_SEQ].name);
+      if (optopt >= O_SEQ) return die_usage("--%s needs a value", opt_name(optopt));
       return die_usage("unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind < argc) return die_usage("unexpected argument '%s'", argv[optind]);
   if (jobs < 1) jobs = 1;
-  char msg[512];
-  if (fftconv_problem_check(&p, msg, sizeof msg) != FFTCONV_OK)
-    return die_usage("%s", msg);
+
+  plist pl = {0};
+  if (list_default) {
+    default_set(&pl);
+    printf("# fftconv-tune's default problem set (FlashFFTConv's benchmark shapes)\n");
+    for (int i = 0; i < pl.n; i++) print_problem_flags(stdout, &pl.p[i]);
+    free(pl.p);
+    return 0;
+  }
+  if (have_problem_flag && problems)
+    return die_usage("give one problem with flags or a set with --problems, not both");
+  if (have_problem_flag) {
+    char msg[512];
+    if (!one.seqlen) return die_usage("--seqlen is required for a problem given by flags");
+    if (fftconv_problem_check(&one, msg, sizeof msg) != FFTCONV_OK) return die_usage("%s", msg);
+    plist_add(&pl, &one);
+  } else if (problems) {
+    if (!read_problems(problems, &pl)) return 2;
+  } else {
+    default_set(&pl);
+  }
   int sm = 0;
   if (arch && !(sm = fc_parse_arch(arch)))
     return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)", arch);
@@ -188,6 +447,7 @@ int main(int argc, char **argv) {
     fftconv_ctx_options_init(&co);
     co.device = (int)device;
     co.arch = arch;
+    co.no_cache = 1; /* the tuner opens the cache itself, for writing */
     if (fftconv_ctx_create(&co, &ctx) != FFTCONV_OK) {
       fprintf(stderr, "fftconv-tune: no GPU to tune on: %s\n", fftconv_ctx_error(NULL));
       fprintf(stderr, "fftconv-tune: running the compile-only check instead (--dry-run)\n");
@@ -205,67 +465,157 @@ int main(int argc, char **argv) {
     }
   }
   dev.sm = sm;
-  char key[256];
-  fftconv_problem_key(&p, key, sizeof key);
-  printf("problem  %s (FFT size %" PRId64 ")\n", key, fftconv_problem_fft_size(&p));
-  printf("device   %s%s\n", ctx ? fftconv_ctx_device(ctx) : dev.name, dry ? " [compile only]" : "");
+  if (!rigor) rigor = dry ? "exhaustive" : "measure"; /* a compile check covers everything */
   int nv, nvm;
   fc_nvrtc_version(&nv, &nvm);
-  printf("compile  sm_%d, NVRTC %d.%d, %" PRId64 " jobs\n", sm, nv, nvm, jobs);
+  char nvrtc[16];
+  snprintf(nvrtc, sizeof nvrtc, "%d.%d", nv, nvm);
 
-  fc_search_opts so = {tmpl, (int)jobs, (int)runs, (int)warmup, quiet ? NULL : stderr, emit_dir};
-  fc_search sr;
-  int rc = 0;
-  if (fc_search_run(dry ? NULL : ctx, &p, &dev, &so, &sr, &e) != FFTCONV_OK) {
-    fprintf(stderr, "fftconv-tune: %s\n", e.msg);
-    fc_search_free(&sr);
-    fftconv_ctx_destroy(ctx);
-    return 1;
-  }
-  printf("space    %d candidates valid, %d skipped by the template's check\n", sr.n, sr.skipped);
-  printf("compiled %d of %d in %.1f s\n", sr.n - sr.compile_failures, sr.n, sr.compile_seconds);
-  fc_result *c = sr.r;
-  int n = sr.n, best = sr.best;
-  for (int i = 0; i < n; i++)
-    if (c[i].status && !strcmp(c[i].status, "compile-failed")) {
-      fprintf(stderr, "\ncandidate %d %s failed to compile:\n%s\n", i, c[i].params, c[i].detail);
-      rc = 1;
-    }
-
-  /* The table. */
-  double floor_ms = fc_floor_ms(&p, 3000.0);
-  printf("\n%4s %-10s %-6s %4s %4s %5s %6s  %-14s %9s %9s %9s %8s %7s\n", "#", "factors", "dft",
-         "seqs", "thr", "regs", "spill", "status", "median_ms", "p10_ms", "p90_ms", "rel_err",
-         "floor%");
-  for (int i = 0; i < n; i++) {
-    char sum[96];
-    summarize(c[i].params, sum, sizeof sum);
-    const fc_entry_info *fe = c[i].bin.cubin ? fc_binary_entry(&c[i].bin, "fftconv_fwd") : NULL;
-    printf("%4d %s %5d %6d  %-14s", i, sum, fe ? fe->registers : 0,
-           fe ? fe->spill_stores + fe->spill_loads : 0,
-           c[i].status ? c[i].status : (dry ? "compiled" : "?"));
-    if (c[i].status && !strcmp(c[i].status, "ok"))
-      printf(" %9.4f %9.4f %9.4f %8.1e %6.1f%%", c[i].t.median_ms, c[i].t.p10_ms, c[i].t.p90_ms,
-             c[i].err, 100.0 * floor_ms / c[i].t.median_ms);
-    else if (c[i].detail[0])
-      printf(" %.200s", c[i].detail);
-    printf("\n");
-  }
+  fc_cache *cache = NULL;
+  char cpath[4096] = "";
   if (!dry) {
-    if (best >= 0) {
-      printf("\nwinner   #%d %s\n         %.4f ms median of %d runs (p10 %.4f, p90 %.4f), "
-             "rel err %.1e, %.1f%% of the memory floor (%.4f ms at 3.0 TB/s)\n",
-             best, c[best].params, c[best].t.median_ms, c[best].t.runs, c[best].t.p10_ms,
-             c[best].t.p90_ms, c[best].err, 100.0 * floor_ms / c[best].t.median_ms, floor_ms);
-    } else {
-      printf("\nno candidate verified\n");
-      rc = 1;
+    if (cache_path) snprintf(cpath, sizeof cpath, "%s", cache_path);
+    else if (fc_cache_default_path(cpath, sizeof cpath, &e) != FFTCONV_OK) {
+      fprintf(stderr, "fftconv-tune: %s\n", e.msg);
+      return 1;
     }
-  } else {
-    printf("\ncompile-only: %d of %d candidates compiled for sm_%d\n", n - sr.compile_failures,
-           n, sm);
+    if (fc_cache_open(cpath, 1, &cache, &e) != FFTCONV_OK) {
+      fprintf(stderr, "fftconv-tune: cannot write the cache: %s\n", e.msg);
+      fftconv_ctx_destroy(ctx);
+      return 1;
+    }
   }
-  fc_search_free(&sr);
+  fc_cache_config cfg = {&dev, sm, nvrtc};
+  const char *hashes[FC_MAX_TEMPLATES];
+  int nhashes = 0;
+  if (ctx)
+    for (int i = 0; i < ctx->nhashes; i++) hashes[nhashes++] = ctx->hashp[i];
+
+  FILE *out = json ? stderr : stdout; /* with --json, stdout carries only the JSON */
+  fprintf(out, "device   %s%s\n", ctx ? fftconv_ctx_device(ctx) : dev.name,
+          dry ? " [compile only]" : "");
+  fprintf(out, "compile  sm_%d, NVRTC %s, %" PRId64 " jobs; rigor %s\n", sm, nvrtc, jobs, rigor);
+  if (cache) fprintf(out, "cache    %s\n", cpath);
+  fprintf(out, "problems %d\n", pl.n);
+  fflush(out);
+
+  signal(SIGINT, on_sigint);
+  prog g = {isatty(2), quiet, 0, pl.n, fc_now(), ""};
+  int rc = 0, nwin = 0;
+  typedef struct summary {
+    char key[256];
+    char *params;
+    double ms, floor_ms;
+    int n, measured, cached, failed, not_run;
+    int64_t kernel;
+  } summary;
+  summary *sum = calloc((size_t)pl.n, sizeof *sum);
+  for (int pi = 0; pi < pl.n && !stop_flag; pi++) {
+    fftconv_problem *p = &pl.p[pi];
+    summary *S = &sum[pi];
+    fftconv_problem_key(p, S->key, sizeof S->key);
+    g.problem = pi;
+    g.key = S->key;
+    fc_search_opts so = {.tmpl = tmpl, .rigor = rigor, .jobs = (int)jobs, .runs = (int)runs,
+                         .warmup = (int)warmup, .quick_runs = 3, .finalists = 4,
+                         .emit_dir = emit_dir, .cache = cache, .cfg = &cfg, .stop = &stop_flag,
+                         .deadline = budget ? g.t0 + (double)budget : 0,
+                         .progress = on_progress, .progress_arg = &g};
+    fc_search sr;
+    if (fc_search_run(dry ? NULL : ctx, p, &dev, &so, &sr, &e) != FFTCONV_OK) {
+      if (g.tty && !quiet) fputc('\n', stderr);
+      fprintf(stderr, "fftconv-tune: %s: %s\n", S->key, e.msg);
+      fc_search_free(&sr);
+      rc = 1;
+      if (e.msg[0] && strstr(e.msg, "cache")) break; /* the cache broke: stop, keep what is stored */
+      continue;
+    }
+    S->n = sr.n;
+    S->cached = sr.cached;
+    S->not_run = sr.not_run;
+    S->floor_ms = fc_floor_ms(p, 3000.0);
+    for (int i = 0; i < sr.n; i++) {
+      const char *st = sr.r[i].status;
+      if (st && strcmp(st, "ok") && strcmp(st, "cached") && strcmp(st, "not-run")) S->failed++;
+      if (st && strcmp(st, "cached") && strcmp(st, "not-run")) S->measured++;
+    }
+    if (sr.compile_failures) {
+      rc = 1;
+      for (int i = 0; i < sr.n; i++)
+        if (sr.r[i].status && !strcmp(sr.r[i].status, "compile-failed"))
+          fprintf(stderr, "\n%s: candidate %d %s failed to compile:\n%s\n", S->key, i,
+                  sr.r[i].params, sr.r[i].detail);
+    }
+    if (cache) {
+      /* The winner over everything the cache trusts for this problem, earlier runs too. */
+      if (fc_cache_update_winner(cache, &cfg, p, hashes, nhashes, &S->kernel, &e) != FFTCONV_OK) {
+        fprintf(stderr, "fftconv-tune: %s: %s\n", S->key, e.msg);
+        rc = 1;
+      }
+      fc_cache_hit h = {0};
+      int found = 0;
+      if (S->kernel &&
+          fc_cache_lookup(cache, &cfg, p, hashes, nhashes, &h, &found, &e) == FFTCONV_OK &&
+          found && h.exact) {
+        S->params = strdup(h.params);
+        S->ms = h.median_ms;
+        nwin++;
+      }
+      fc_cache_hit_free(&h);
+    } else if (!dry && sr.best >= 0) {
+      S->params = strdup(sr.r[sr.best].params);
+      S->ms = sr.r[sr.best].t.median_ms;
+      nwin++;
+    }
+    if (!dry && !S->params && !stop_flag && !S->not_run) rc = rc ? rc : 1;
+    if (g.tty && !quiet) fputc('\n', stderr);
+    fprintf(out, "%-55s ", S->key);
+    if (dry)
+      fprintf(out, "compiled %d of %d for sm_%d\n", sr.n - sr.compile_failures, sr.n, sm);
+    else if (S->params)
+      fprintf(out, "%8.4f ms  %5.1f%% of floor  (%d new, %d cached, %d failed%s)\n", S->ms,
+              100 * S->floor_ms / S->ms, S->measured, S->cached, S->failed,
+              S->not_run ? ", some not run" : "");
+    else
+      fprintf(out, "no verified kernel (%d new, %d cached, %d failed%s)\n", S->measured,
+              S->cached, S->failed, S->not_run ? ", some not run" : "");
+    if (table || (pl.n == 1 && !json)) print_table(&sr, S->floor_ms, dry);
+    if (pl.n == 1 && S->params && !json) printf("\nwinner   %s\n", S->params);
+    fflush(out);
+    fc_search_free(&sr);
+  }
+  if (stop_flag) {
+    fprintf(stderr, "\nfftconv-tune: interrupted; every finished measurement is kept in %s; "
+                    "run the same command again to resume\n", cpath[0] ? cpath : "(no cache)");
+    rc = 130;
+  }
+  if (json) {
+    printf("{\"device\":");
+    json_str(stdout, ctx ? fftconv_ctx_device(ctx) : dev.name);
+    printf(",\"cache\":");
+    json_str(stdout, cpath);
+    printf(",\"rigor\":");
+    json_str(stdout, rigor);
+    printf(",\"nvrtc\":");
+    json_str(stdout, nvrtc);
+    printf(",\"interrupted\":%s,\"problems\":[", stop_flag ? "true" : "false");
+    for (int i = 0; i < pl.n; i++) {
+      summary *S = &sum[i];
+      if (!S->key[0]) continue;
+      printf("%s{\"key\":", i ? "," : "");
+      json_str(stdout, S->key);
+      printf(",\"candidates\":%d,\"measured\":%d,\"cached\":%d,\"failed\":%d,\"not_run\":%d",
+             S->n, S->measured, S->cached, S->failed, S->not_run);
+      if (S->params) printf(",\"winner\":{\"params\":%s,\"median_ms\":%.6f,\"floor_ms\":%.6f}",
+                            S->params, S->ms, S->floor_ms);
+      printf("}");
+    }
+    printf("]}\n");
+  }
+  for (int i = 0; i < pl.n; i++) free(sum[i].params);
+  free(sum);
+  free(pl.p);
+  fc_cache_close(cache);
   fftconv_ctx_destroy(ctx);
   return rc;
 }
