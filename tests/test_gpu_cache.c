@@ -1,0 +1,141 @@
+/* GPU: the tuner and the runtime through a real cache file. fftconv-tune tunes a small
+   problem set; a second run measures nothing new; a program linking libfftconv then gets the
+   tuned winner (a hit loads the stored cubin), the nearest shape's winner for another batch
+   size, a clear error under the tuned-only policy for an untuned problem, and correct
+   results from each. Skips with a message where no GPU is present. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "plan.h"
+#include "verify.h"
+
+static char dir[] = "/tmp/fftconv-gpucache-XXXXXX";
+static char cache[256], set[256];
+
+static int run_tune(const char *extra, char *out, size_t len) {
+  const char *bin = getenv("FFTCONV_TUNE");
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s --cache %s --problems %s --rigor measure --runs 20 --quiet --json %s 2>/dev/null",
+           bin ? bin : TUNE_BIN, cache, set, extra);
+  FILE *f = popen(cmd, "r");
+  cr_assert(f);
+  size_t n = fread(out, 1, len - 1, f);
+  out[n] = 0;
+  int st = pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Sum of an integer field over the JSON summary's problems. */
+static int sum_field(const char *json, const char *field) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\":", field);
+  int total = 0;
+  for (const char *p = json; (p = strstr(p, pat)); p += strlen(pat)) total += atoi(p + strlen(pat));
+  return total;
+}
+
+static void check_plan(fftconv_ctx *c, const fftconv_problem *p, const char *rung) {
+  fftconv_plan *pl = NULL;
+  cr_assert_eq(fftconv_plan_create(c, p, &pl), FFTCONV_OK, "%s", fftconv_ctx_error(c));
+  cr_assert(strstr(fftconv_plan_describe(pl), rung), "expected %s: %s", rung,
+            fftconv_plan_describe(pl));
+  fc_testdata t;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_testdata_make(p, 77, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK, "%s", e.msg);
+  double err;
+  cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(err <= fc_tolerance(p->dtype), "%s: error %.3e", fftconv_plan_describe(pl), err);
+  fc_testdata_free(&t);
+  fftconv_plan_destroy(pl);
+}
+
+Test(gpu_cache, tune_twice_then_use_the_winner) {
+  fftconv_ctx *probe = NULL;
+  if (fftconv_ctx_create(NULL, &probe) != FFTCONV_OK)
+    cr_skip_test("no GPU: %s", fftconv_ctx_error(NULL));
+  fftconv_ctx_destroy(probe);
+  cr_assert(mkdtemp(dir));
+  snprintf(cache, sizeof cache, "%s/cache.db", dir);
+  snprintf(set, sizeof set, "%s/set.txt", dir);
+  FILE *f = fopen(set, "w");
+  fprintf(f, "--seqlen 1000 --batch 4 --heads 96 --dtype fp16 --pregate --postgate --skip-d\n"
+             "--seqlen 4096 --batch 4 --heads 96 --dtype bf16 --mode circular\n");
+  fclose(f);
+
+  static char out[1 << 16];
+  cr_assert_eq(run_tune("", out, sizeof out), 0, "first run: %s", out);
+  int measured = sum_field(out, "measured"), cached = sum_field(out, "cached");
+  cr_assert_gt(measured, 10, "%s", out);
+  cr_assert_eq(cached, 0, "%s", out);
+  cr_assert(strstr(out, "\"winner\""), "%s", out);
+  cr_log_info("first run: %d measured", measured);
+
+  cr_assert_eq(run_tune("", out, sizeof out), 0, "second run: %s", out);
+  cr_assert_eq(sum_field(out, "measured"), 0, "the second run measured again: %s", out);
+  cr_assert_eq(sum_field(out, "cached"), measured, "%s", out);
+
+  fftconv_ctx_options o;
+  fftconv_ctx_options_init(&o);
+  o.cache_path = cache;
+  o.policy = FFTCONV_POLICY_TUNED_ONLY;
+  fftconv_ctx *c = NULL;
+  cr_assert_eq(fftconv_ctx_create(&o, &c), FFTCONV_OK, "%s", fftconv_ctx_error(NULL));
+  cr_assert_str_eq(fftconv_ctx_cache(c), cache);
+
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.seqlen = 1000;
+  p.batch = 4;
+  p.heads = 96;
+  p.dtype = FFTCONV_FP16;
+  p.pre_gate = p.post_gate = p.skip_d = 1;
+  check_plan(c, &p, "[tuned");
+  check_plan(c, &p, "[tuned"); /* again: the module is shared */
+  cr_assert_eq(c->nmods, 1);
+  p.batch = 3; /* another shape with the same N, dtype, mode and flags */
+  p.heads = 5;
+  check_plan(c, &p, "[nearest: tuned for B4.H96.L1000");
+
+  p.dtype = FFTCONV_FP32; /* not tuned */
+  fftconv_plan *pl = NULL;
+  cr_assert_eq(fftconv_plan_create(c, &p, &pl), FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(fftconv_ctx_error(c), "run: fftconv-tune --seqlen 1000 --batch 3 --heads 5 --dtype fp32"),
+            "%s", fftconv_ctx_error(c));
+  fftconv_ctx_destroy(c);
+
+  o.policy = FFTCONV_POLICY_FALLBACK;
+  cr_assert_eq(fftconv_ctx_create(&o, &c), FFTCONV_OK);
+  check_plan(c, &p, "[heuristic");
+  fftconv_ctx_destroy(c);
+
+  o.policy = FFTCONV_POLICY_QUICK_TUNE;
+  cr_assert_eq(fftconv_ctx_create(&o, &c), FFTCONV_OK);
+  check_plan(c, &p, "[quick-tune");
+  fftconv_ctx_destroy(c);
+  o.policy = FFTCONV_POLICY_TUNED_ONLY; /* the quick tune was stored */
+  cr_assert_eq(fftconv_ctx_create(&o, &c), FFTCONV_OK);
+  check_plan(c, &p, "[tuned");
+  fftconv_ctx_destroy(c);
+
+  /* A corrupt cache is a miss, never a wrong kernel or a crash. */
+  char bad[300];
+  snprintf(bad, sizeof bad, "%s/bad.db", dir);
+  f = fopen(bad, "w");
+  fputs("this is not a database\n", f);
+  fclose(f);
+  o.cache_path = bad;
+  o.policy = FFTCONV_POLICY_FALLBACK;
+  cr_assert_eq(fftconv_ctx_create(&o, &c), FFTCONV_OK);
+  cr_assert(strstr(fftconv_ctx_cache(c), "none ("), "%s", fftconv_ctx_cache(c));
+  check_plan(c, &p, "[heuristic");
+  fftconv_ctx_destroy(c);
+
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}
