@@ -159,6 +159,14 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
     if ((st = write_file(o->emit_dir, s->r[i].src.info.name, i, "cu", s->r[i].src.source, e)))
       goto done;
 
+  /* Past the budget or interrupted: nothing more starts, the rest waits for a resume. */
+  if (ctx && stopping(o)) {
+    for (int i = 0; i < s->n; i++)
+      if (!s->r[i].status) s->r[i].status = "not-run", s->not_run++;
+    s->interrupted = o->stop && *o->stop;
+    goto done;
+  }
+
   /* Compile what is not cached, in parallel. */
   double t0 = fc_now();
   const char **srcs = calloc((size_t)s->n + 1, sizeof *srcs);

@@ -510,10 +510,15 @@ int main(int argc, char **argv) {
     int64_t kernel;
   } summary;
   summary *sum = calloc((size_t)pl.n, sizeof *sum);
+  int budget_hit = 0;
   for (int pi = 0; pi < pl.n && !stop_flag; pi++) {
     fftconv_problem *p = &pl.p[pi];
     summary *S = &sum[pi];
     fftconv_problem_key(p, S->key, sizeof S->key);
+    if (budget && fc_now() > g.t0 + (double)budget) {
+      budget_hit = pl.n - pi;
+      break;
+    }
     g.problem = pi;
     g.key = S->key;
     fc_search_opts so = {.tmpl = tmpl, .rigor = rigor, .jobs = (int)jobs, .runs = (int)runs,
@@ -584,6 +589,9 @@ int main(int argc, char **argv) {
     fflush(out);
     fc_search_free(&sr);
   }
+  if (budget_hit)
+    fprintf(stderr, "fftconv-tune: the %" PRId64 " s budget is spent; %d problems not started "
+                    "(run the same command again to go on)\n", budget, budget_hit);
   if (stop_flag) {
     fprintf(stderr, "\nfftconv-tune: interrupted; every finished measurement is kept in %s; "
                     "run the same command again to resume\n", cpath[0] ? cpath : "(no cache)");
