@@ -527,12 +527,13 @@ int main(int argc, char **argv) {
                          .deadline = budget ? g.t0 + (double)budget : 0,
                          .progress = on_progress, .progress_arg = &g};
     fc_search sr;
-    if (fc_search_run(dry ? NULL : ctx, p, &dev, &so, &sr, &e) != FFTCONV_OK) {
+    fftconv_status sst = fc_search_run(dry ? NULL : ctx, p, &dev, &so, &sr, &e);
+    if (sst != FFTCONV_OK) {
       if (g.tty && !quiet) fputc('\n', stderr);
       fprintf(stderr, "fftconv-tune: %s: %s\n", S->key, e.msg);
       fc_search_free(&sr);
       rc = 1;
-      if (e.msg[0] && strstr(e.msg, "cache")) break; /* the cache broke: stop, keep what is stored */
+      if (sst == FFTCONV_ERR_IO) break; /* the cache cannot be written: stop, keep what is stored */
       continue;
     }
     S->n = sr.n;
