@@ -3,6 +3,8 @@
    no longer trusts goes, winners are recomputed), merge (newer measurements win, damaged
    files are refused untouched) and usage errors (exit status 2, the bad word named). */
 #include <criterion/criterion.h>
+
+#include "run_tool.h"
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -57,15 +59,7 @@ static void teardown(void) { rm_tree(dir); }
 TestSuite(cache_cli, .init = setup, .fini = teardown);
 
 static int run(const char *args, char *out, size_t len) {
-  char cmd[2048];
-  const char *bin = getenv("FFTCONV_CACHE_BIN"); /* where the build tree is not where it was built */
-  snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : CACHE_BIN, args);
-  FILE *f = popen(cmd, "r");
-  cr_assert(f);
-  size_t n = fread(out, 1, len - 1, f);
-  out[n] = 0;
-  int st = pclose(f);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return run_tool("FFTCONV_CACHE_BIN", CACHE_BIN, args, out, len);
 }
 
 /* runs `fftconv-cache --cache path ARGS` */

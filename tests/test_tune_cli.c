@@ -2,6 +2,8 @@
    itself and exits 2; the compile-only check runs without a GPU and --emit-dir writes every
    candidate's source with its header. */
 #include <criterion/criterion.h>
+
+#include "run_tool.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,15 +11,7 @@
 #include <sys/wait.h>
 
 static int run(const char *args, char *out, size_t len) {
-  char cmd[1024];
-  const char *bin = getenv("FFTCONV_TUNE"); /* where the build tree is not where it was built */
-  snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : TUNE_BIN, args);
-  FILE *f = popen(cmd, "r");
-  cr_assert(f);
-  size_t n = fread(out, 1, len - 1, f);
-  out[n] = 0;
-  int st = pclose(f);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return run_tool("FFTCONV_TUNE", TUNE_BIN, args, out, len);
 }
 
 Test(tune_cli, help_documents_every_flag) {
