@@ -157,6 +157,20 @@ static __device__ __forceinline__ cf tw_exact(const cf *__restrict__ tab, int id
 // Position of frequency k after the forward passes (digit reversal).
 static __device__ __forceinline__ int fpos(int k) { return ${pos_k}; }
 
+@ if dft == "dense" then
+// Output k of the dense R-point DFT of a, with roots w[j] = exp(+-2 pi i j / R).
+template <int R>
+static __device__ __forceinline__ cf dense_dft(const cf (&a)[R], int k, const cf *w) {
+  cf acc = a[0];
+#pragma unroll
+  for (int j = 1; j < R; j++) {
+    cf x = w[(j * k) & (R - 1)];
+    acc.r += a[j].r * x.r - a[j].i * x.i;
+    acc.i += a[j].r * x.i + a[j].i * x.r;
+  }
+  return acc;
+}
+@ end
 @ for _, r in ipairs(radices) do
 @   if dft == "radix" then
 static __device__ __forceinline__ void dft${r}_fwd(cf (&a)[${r}]) {
@@ -195,13 +209,7 @@ static __device__ __forceinline__ void fft_fwd_${tw}(cf *s, const cf *__restrict
 @     else
 #pragma unroll 1
     for (int k = 0; k < ${p.r}; k++) {
-      cf acc = a[0];
-#pragma unroll
-      for (int j = 1; j < ${p.r}; j++) {
-        cf w = roots${p.r}_fwd[(j * k) & ${p.r - 1}];
-        acc.r += a[j].r * w.r - a[j].i * w.i;
-        acc.i += a[j].r * w.i + a[j].i * w.r;
-      }
+      cf acc = dense_dft(a, k, roots${p.r}_fwd);
 @       if p.stride == 1 then
       p[k] = acc;
 @       else
@@ -239,13 +247,7 @@ static __device__ __forceinline__ void fft_inv(cf *s, const cf *__restrict__ tab
 @   else
 #pragma unroll 1
     for (int k = 0; k < ${p.r}; k++) {
-      cf acc = a[0];
-#pragma unroll
-      for (int j = 1; j < ${p.r}; j++) {
-        cf w = roots${p.r}_inv[(j * k) & ${p.r - 1}];
-        acc.r += a[j].r * w.r - a[j].i * w.i;
-        acc.i += a[j].r * w.i + a[j].i * w.r;
-      }
+      cf acc = dense_dft(a, k, roots${p.r}_inv);
       p[k * ${p.stride}] = acc;
     }
 @   end
