@@ -72,6 +72,7 @@ typedef struct emit_call {
   const char *rigor; /* space()'s third argument */
   int invalid; /* the error is the caller's input (params JSON): FFTCONV_ERR_INVALID */
   int oom;     /* a C allocation failed */
+  char *unsupported; /* default() returned nil, reason: the reason (malloc'd) */
   fc_candidate *cands;
   int ncands;
   char *json;
@@ -593,7 +594,17 @@ static int emit_default_body(lua_State *L) {
   lua_getfield(L, 2, "default");
   lua_pushvalue(L, 3);
   lua_pushvalue(L, 4);
-  lua_call(L, 2, 1); /* 6 */
+  lua_call(L, 2, 2); /* 6, 7 */
+  if (lua_isnil(L, 6)) { /* nil, reason: the family cannot run this problem */
+    const char *why = lua_isstring(L, 7) ? lua_tostring(L, 7) : "no reason given";
+    c->unsupported = strdup(why);
+    if (!c->unsupported) {
+      c->oom = 1;
+      emit_raise(L, "out of memory");
+    }
+    return 0;
+  }
+  lua_settop(L, 6);
   if (!lua_istable(L, 6))
     emit_raise(L, "template '%s': default() must return a parameter table, got %s", c->t->name,
                luaL_typename(L, 6));
@@ -887,7 +898,12 @@ fftconv_status fc_emit_default(fc_emit *m, const char *tmpl, const fftconv_probl
   emit_call c;
   fftconv_status s = emit_prepare(m, tmpl, p, 1, d, 1, &c, e);
   if (s != FFTCONV_OK) return s;
+  c.unsupported = NULL;
   s = emit_run(m, emit_default_body, &c, e);
+  if (s == FFTCONV_OK && c.unsupported)
+    s = fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "template '%s' cannot run this problem: %s", tmpl,
+                c.unsupported);
+  free(c.unsupported);
   if (s != FFTCONV_OK) {
     free(c.json);
     return s;

@@ -13,7 +13,8 @@
  *   space(problem, device, rigor)   -> array of parameter tables: every candidate for rigor
  *                                      "exhaustive", a pruned set for "measure"
  *   check(problem, device, params)  -> true | false, reason   (invalid is a skip, not an error)
- *   default(problem, device)        -> parameter table: the built-in heuristic choice
+ *   default(problem, device)        -> parameter table: the built-in heuristic choice, or
+ *                                      nil, reason when the family cannot run the problem
  *   layout(params, device)          -> { threads, smem, seqs, prep_threads, prep_smem, prep_seqs,
  *                                        khat, [khat_table], [fwd_entry], [prep_entry] }
  *   emit(params)                    -> CUDA source text (without the header comment)
@@ -100,7 +101,8 @@ fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem
                              const fc_device_info *d, const char *rigor, fc_candidate **out,
                              int *n, fc_err *e);
 void fc_candidates_free(fc_candidate *c, int n);
-/* default(): the heuristic choice, as canonical JSON in *params (malloc'd). */
+/* default(): the heuristic choice, as canonical JSON in *params (malloc'd);
+   FFTCONV_ERR_UNSUPPORTED with the template's reason when it returns nil. */
 fftconv_status fc_emit_default(fc_emit *m, const char *tmpl, const fftconv_problem *p,
                                const fc_device_info *d, char **params, fc_err *e);
 
