@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "compile.h"
+#include "compile_space.h"
 #include "emit.h"
 #include "gpu.h"
 
@@ -24,7 +25,7 @@ static fftconv_problem problem(int64_t n, fftconv_dtype dt, int gates) {
   return p;
 }
 
-/* Emits every valid candidate for (N, sm) and compiles them on two threads. */
+/* Every valid candidate for (N, sm), compiled on two threads. */
 static void compile_all(int64_t n, int sm) {
   fc_emit *em = NULL;
   fc_err e = {{0}};
@@ -32,34 +33,7 @@ static void compile_all(int64_t n, int sm) {
   fc_device_info dev;
   cr_assert(fc_device_info_for_arch(sm, &dev));
   fftconv_problem p = problem(n, FFTCONV_FP16, 1);
-  fc_candidate *c = NULL;
-  int nc = 0;
-  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
-  fc_kernel_src *src = calloc((size_t)nc, sizeof *src);
-  int nv = 0;
-  for (int i = 0; i < nc; i++) {
-    if (c[i].reason) continue;
-    cr_assert_eq(fc_emit_kernel(em, FAMILY, c[i].params, &dev, &src[nv], &e), FFTCONV_OK,
-                 "%s: %s", c[i].params, e.msg);
-    cr_assert_leq(src[nv].layout.smem, dev.smem_optin);
-    nv++;
-  }
-  cr_assert_gt(nv, 0, "no valid candidate for N=%lld on sm_%d", (long long)n, sm);
-  const char **srcs = calloc((size_t)nv, sizeof *srcs), **names = calloc((size_t)nv, sizeof *names);
-  fc_binary *bins = calloc((size_t)nv, sizeof *bins);
-  fftconv_status *st = calloc((size_t)nv, sizeof *st);
-  for (int i = 0; i < nv; i++) srcs[i] = src[i].source, names[i] = src[i].name;
-  int failed = fc_compile_all(srcs, names, nv, sm, 2, bins, st);
-  for (int i = 0; i < nv; i++) {
-    cr_assert_eq(st[i], FFTCONV_OK, "%d of %d candidates failed for N=%lld sm_%d; %s:\n%s",
-                 failed, nv, (long long)n, sm, src[i].name, bins[i].log);
-    cr_assert(fc_binary_entry(&bins[i], "fftconv_fwd") && fc_binary_entry(&bins[i], "fftconv_prep"),
-              "entries missing from the ptxas report of candidate %d", i);
-    fc_binary_free(&bins[i]);
-    fc_kernel_src_free(&src[i]);
-  }
-  free(srcs), free(names), free(bins), free(st), free(src);
-  fc_candidates_free(c, nc);
+  compile_space(em, FAMILY, &p, &dev, NULL);
   fc_emit_close(em);
 }
 

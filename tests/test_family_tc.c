@@ -1,0 +1,162 @@
+/* The tensor-core family on the CPU: every candidate it enumerates for fftconv-tune's default
+   problems (rigor measure, fp16 and bf16, N = 256 ... 32768) compiles with NVRTC for sm_80 and
+   sm_90; check() refuses what the family cannot run, with a reason; default() says why it
+   cannot run a problem instead of failing; emission is deterministic. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile_space.h"
+#include "emit.h"
+#include "gpu.h"
+
+#define FAMILY "monarch_tc"
+
+static fftconv_problem problem(int64_t n, fftconv_dtype dt) {
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 64;
+  p.heads = 768;
+  p.seqlen = n;
+  p.mode = FFTCONV_CIRCULAR;
+  p.dtype = dt;
+  p.pre_gate = p.post_gate = 1;
+  return p;
+}
+
+/* The measure space of the default problem of each size (the causal problems of the default
+   set have the same FFT sizes, so the same kernels). */
+static void compile_measure_space(fftconv_dtype dt, int sm) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  cr_assert(fc_device_info_for_arch(sm, &dev));
+  int total = 0;
+  for (int64_t n = 256; n <= 32768; n *= 2) {
+    fftconv_problem p = problem(n, dt);
+    total += compile_space(em, FAMILY, &p, &dev, "measure");
+  }
+  cr_log_info("%d candidates compiled for sm_%d", total, sm);
+  fc_emit_close(em);
+}
+
+Test(family_tc_compiles, fp16_sm80) { compile_measure_space(FFTCONV_FP16, 80); }
+Test(family_tc_compiles, fp16_sm90) { compile_measure_space(FFTCONV_FP16, 90); }
+Test(family_tc_compiles, bf16_sm80) { compile_measure_space(FFTCONV_BF16, 80); }
+Test(family_tc_compiles, bf16_sm90) { compile_measure_space(FFTCONV_BF16, 90); }
+
+/* Counts the candidates check() accepts and those refused with a reason containing why. */
+static void count(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev, int *valid,
+                  int *because, const char *why) {
+  fc_candidate *c = NULL;
+  int n = 0;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_space(em, FAMILY, p, dev, NULL, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  *valid = *because = 0;
+  for (int i = 0; i < n; i++) {
+    *valid += !c[i].reason;
+    *because += c[i].reason && strstr(c[i].reason, why) != NULL;
+  }
+  fc_candidates_free(c, n);
+}
+
+/* fp32 I/O, pre-Ampere devices and too little shared memory are refused with reasons, and
+   default() then reports the reason as FFTCONV_ERR_UNSUPPORTED. */
+Test(family_tc, check_refuses_with_reasons) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  int valid, because;
+  fftconv_problem p = problem(4096, FFTCONV_FP32);
+  count(em, &p, &dev, &valid, &because, "fp16 or bf16");
+  cr_assert_eq(valid, 0);
+  cr_assert_gt(because, 0);
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "fp16 or bf16"), "%s", e.msg);
+
+  p = problem(4096, FFTCONV_BF16);
+  fc_device_info old = dev;
+  old.sm = 75;
+  count(em, &p, &old, &valid, &because, "sm_80");
+  cr_assert_eq(valid, 0);
+  cr_assert_gt(because, 0);
+
+  /* N = 32768 needs 128 KB a pair: a 64 KB device has nothing. */
+  p = problem(32768, FFTCONV_FP16);
+  count(em, &p, &dev, &valid, &because, "shared memory");
+  cr_assert_gt(valid, 0);
+  dev.smem_optin = 65536;
+  count(em, &p, &dev, &valid, &because, "shared memory");
+  cr_assert_eq(valid, 0);
+  cr_assert_gt(because, 0);
+  cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_ERR_UNSUPPORTED);
+  fc_emit_close(em);
+}
+
+/* The default is a valid candidate at every size, both modes, both half dtypes; its factors
+   multiply to N; the measure space is a pruned subset of the exhaustive one. */
+Test(family_tc, default_valid_and_measure_subset) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  for (int dt = FFTCONV_FP16; dt <= FFTCONV_BF16; dt++)
+    for (int64_t n = 256; n <= 32768; n *= 2)
+      for (int mode = 0; mode < 2; mode++) {
+        fftconv_problem p = problem(n, (fftconv_dtype)dt);
+        p.batch = 3;
+        p.heads = 5;
+        if (mode == 0) p.mode = FFTCONV_CAUSAL, p.seqlen = n / 2 - 3;
+        char *params = NULL;
+        cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
+        fc_candidate *all = NULL, *some = NULL;
+        int na = 0, ns = 0, found = 0;
+        cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &all, &na, &e), FFTCONV_OK);
+        cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, "measure", &some, &ns, &e), FFTCONV_OK);
+        for (int i = 0; i < na; i++) found += !all[i].reason && !strcmp(all[i].params, params);
+        cr_assert_eq(found, 1, "default %s is not a valid candidate", params);
+        cr_assert_lt(ns, na);
+        for (int i = 0; i < ns; i++) {
+          int in = 0;
+          for (int j = 0; j < na; j++) in += !strcmp(some[i].params, all[j].params);
+          cr_assert_eq(in, 1, "%s is not in the exhaustive space", some[i].params);
+        }
+        fc_candidates_free(all, na);
+        fc_candidates_free(some, ns);
+        free(params);
+      }
+  fc_emit_close(em);
+}
+
+Test(family_tc, emission_is_deterministic_and_self_describing) {
+  fc_emit *a = NULL, *b = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&a, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_open(&b, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(80, &dev);
+  fftconv_problem p = problem(8192, FFTCONV_BF16);
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(a, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
+  fc_kernel_src s1 = {0}, s2 = {0};
+  cr_assert_eq(fc_emit_kernel(a, FAMILY, params, &dev, &s1, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_kernel(b, FAMILY, params, &dev, &s2, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(s1.source, s2.source);
+  cr_assert(strstr(s1.source, " * template: monarch_tc revision "));
+  cr_assert(strstr(s1.source, params));
+  cr_assert(strstr(s1.source, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+  /* The filter spectrum is in the kernel's layout: N complex bins a head, no shared table. */
+  cr_assert_eq(s1.layout.khat, 8192);
+  cr_assert_eq(s1.layout.khat_table, 0);
+  free(params);
+  fc_kernel_src_free(&s1);
+  fc_kernel_src_free(&s2);
+  fc_emit_close(a);
+  fc_emit_close(b);
+}
