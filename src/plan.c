@@ -8,7 +8,9 @@
 
 #include "search.h"
 
-#define DEFAULT_TEMPLATE "monarch_fp32"
+/* The heuristic fallback's families, in order of preference: the first whose default() can
+   run the problem is compiled. */
+static const char *const fallback_families[] = {"monarch_tc", "monarch_fp32"};
 
 static _Thread_local fc_err create_err;
 
@@ -238,7 +240,7 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fftconv_problem *p, fftco
   fc_cache_config cfg = fc_ctx_cache_config(c);
   fc_device_info dev = c->gpu.info;
   dev.sm = c->sm;
-  fc_search_opts o = {.tmpl = DEFAULT_TEMPLATE, .rigor = "measure", .jobs = 8, .runs = 20,
+  fc_search_opts o = {.tmpl = NULL, .rigor = "measure", .jobs = 8, .runs = 20,
                       .warmup = 2, .quick_runs = 3, .finalists = 2, .cache = w, .cfg = &cfg};
   fc_search s;
   fftconv_status st = fc_search_run(c, p, &dev, &o, &s, &c->err);
@@ -296,8 +298,14 @@ fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fft
   fc_binary bin = {0};
   fc_device_info dev = c->gpu.info;
   dev.sm = c->sm;
-  st = fc_emit_default(em, DEFAULT_TEMPLATE, p, &dev, &params, &c->err);
-  if (st == FFTCONV_OK) st = fc_emit_kernel(em, DEFAULT_TEMPLATE, params, &dev, &src, &c->err);
+  const char *tmpl = NULL;
+  int nf = (int)(sizeof fallback_families / sizeof *fallback_families);
+  for (int i = 0; i < nf; i++) {
+    tmpl = fallback_families[i];
+    st = fc_emit_default(em, tmpl, p, &dev, &params, &c->err);
+    if (st != FFTCONV_ERR_UNSUPPORTED || i == nf - 1) break;
+  }
+  if (st == FFTCONV_OK) st = fc_emit_kernel(em, tmpl, params, &dev, &src, &c->err);
   if (st == FFTCONV_OK) st = fc_compile(src.source, src.name, c->sm, 0, &bin, &c->err);
   if (st == FFTCONV_OK) st = fc_plan_from_binary(c, p, &src, &bin, "heuristic", out);
   free(params);

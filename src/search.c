@@ -94,21 +94,57 @@ static int by_median(const void *a, const void *b) {
   return (x->t.median_ms > y->t.median_ms) - (x->t.median_ms < y->t.median_ms);
 }
 
-/* The candidates: space() for measure/exhaustive, default() alone for estimate. */
-static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev,
-                                 const fc_search_opts *o, fc_candidate **cl, int *ncl, fc_err *e) {
-  if (!o->rigor || strcmp(o->rigor, "estimate"))
-    return fc_emit_space(em, o->tmpl, p, dev, o->rigor, cl, ncl, e);
-  char *params = NULL;
-  fftconv_status st = fc_emit_default(em, o->tmpl, p, dev, &params, e);
-  if (st != FFTCONV_OK) return st;
-  *cl = calloc(1, sizeof **cl);
-  if (!*cl) {
-    free(params);
+/* Appends cl[0..n) of family tmpl to (*all, *fam, *nall); frees cl (its strings move). */
+static fftconv_status append(fc_candidate **all, const char ***fam, int *nall, fc_candidate *cl,
+                             int n, const char *tmpl, fc_err *e) {
+  fc_candidate *a = realloc(*all, (size_t)(*nall + n + 1) * sizeof *a);
+  if (a) *all = a;
+  const char **f = a ? realloc(*fam, (size_t)(*nall + n + 1) * sizeof *f) : NULL;
+  if (f) *fam = f;
+  if (!a || !f) {
+    fc_candidates_free(cl, n);
     return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
   }
-  (*cl)[0].params = params;
-  *ncl = 1;
+  for (int i = 0; i < n; i++) a[*nall + i] = cl[i], f[*nall + i] = tmpl;
+  *nall += n;
+  free(cl);
+  return FFTCONV_OK;
+}
+
+/* The candidates of one family, or of every family when o->tmpl is NULL: space() for
+   measure/exhaustive, default() alone for estimate (a family that cannot run the problem
+   contributes nothing). fam[i] names candidate i's family. */
+static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev,
+                                 const fc_search_opts *o, fc_candidate **all, const char ***fam,
+                                 int *nall, fc_err *e) {
+  *all = NULL, *fam = NULL, *nall = 0;
+  int nt = o->tmpl ? 1 : fc_emit_template_count(em);
+  int estimate = o->rigor && !strcmp(o->rigor, "estimate");
+  for (int t = 0; t < nt; t++) {
+    const char *tmpl = o->tmpl ? o->tmpl : fc_emit_template_name(em, t);
+    fc_candidate *cl = NULL;
+    int n = 0;
+    fftconv_status st;
+    if (!estimate) {
+      st = fc_emit_space(em, tmpl, p, dev, o->rigor, &cl, &n, e);
+    } else {
+      char *params = NULL;
+      st = fc_emit_default(em, tmpl, p, dev, &params, e);
+      if (st == FFTCONV_ERR_UNSUPPORTED && !o->tmpl) continue;
+      if (st == FFTCONV_OK && !(cl = calloc(1, sizeof *cl))) {
+        free(params);
+        st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+      }
+      if (st == FFTCONV_OK) cl[0].params = params, n = 1;
+    }
+    if (st == FFTCONV_OK) st = append(all, fam, nall, cl, n, tmpl, e);
+    if (st != FFTCONV_OK) {
+      fc_candidates_free(*all, *nall);
+      free(*fam);
+      *all = NULL, *fam = NULL, *nall = 0;
+      return st;
+    }
+  }
   return FFTCONV_OK;
 }
 
@@ -119,6 +155,7 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   s->best = -1;
   fc_emit *em = NULL;
   fc_candidate *cl = NULL;
+  const char **fam = NULL;
   int ncl = 0, done = 0;
   fc_testdata small = {0}, full = {0};
   fc_result **order = NULL;
@@ -127,7 +164,7 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
     if (ctx) fc_fail(e, st, "%s", fftconv_ctx_error(ctx));
     return st;
   }
-  if ((st = candidates(em, p, dev, o, &cl, &ncl, e)) != FFTCONV_OK) goto done;
+  if ((st = candidates(em, p, dev, o, &cl, &fam, &ncl, e)) != FFTCONV_OK) goto done;
   s->r = calloc((size_t)ncl + 1, sizeof *s->r);
   if (!s->r) {
     st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
@@ -139,7 +176,7 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
       continue;
     }
     fc_result *r = &s->r[s->n];
-    if ((st = fc_emit_kernel(em, o->tmpl, cl[i].params, dev, &r->src, e)) != FFTCONV_OK)
+    if ((st = fc_emit_kernel(em, fam[i], cl[i].params, dev, &r->src, e)) != FFTCONV_OK)
       goto done;
     r->params = strdup(r->src.params);
     s->n++;
@@ -266,6 +303,7 @@ done:
   fc_testdata_free(&small);
   fc_testdata_free(&full);
   fc_candidates_free(cl, ncl);
+  free(fam);
   if (!ctx) fc_emit_close(em);
   return st;
 }

@@ -22,7 +22,7 @@ typedef struct fc_result fc_result;
 typedef void (*fc_progress_fn)(void *arg, int done, int total, const fc_result *r);
 
 typedef struct fc_search_opts {
-  const char *tmpl;       /* family, e.g. "monarch_fp32" */
+  const char *tmpl;       /* family, e.g. "monarch_fp32"; NULL: every family */
   const char *rigor;      /* "estimate", "measure" or "exhaustive" (NULL) */
   int jobs;               /* parallel compilations */
   int runs, warmup;       /* timing of finalists (and of everything in exhaustive) */

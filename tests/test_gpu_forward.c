@@ -1,8 +1,9 @@
 /* GPU: forward against the fp64 FFTW reference through the public API (prepare_filter into a
    poisoned k_hat, forward into a NaN-poisoned y), random inputs, on the grid: N in {256, 1024,
    4096, 32768}, both modes, every dtype, gates and D on and off, B x H in {1x1, 3x5, 8x64};
-   a causal L that is not a power of two, a partial filter, frequency-sparse filters; and every
-   candidate of the family for two problems. Skips with a message where no GPU is present. */
+   a causal L that is not a power of two, a partial filter, frequency-sparse filters; every
+   candidate of monarch_fp32 for two problems, and of monarch_tc at every FFT size, both modes,
+   fp16 and bf16. Skips with a message where no GPU is present. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -142,15 +143,17 @@ Test(gpu_forward, argument_errors) {
   fftconv_ctx_destroy(c);
 }
 
-/* Every candidate the family enumerates for a problem verifies (not only the winner). */
-static void every_candidate(fftconv_problem p) {
-  fftconv_ctx *c = ctx_or_skip();
+/* Every candidate the family enumerates for a problem (the exhaustive space: every variant
+   the tuner can choose) verifies, not only the winner. */
+static void every_candidate_in(fftconv_ctx *c, const char *family, fftconv_problem p) {
+  char key[256];
+  fftconv_problem_key(&p, key, sizeof key);
   fc_emit *em;
   fc_err e = {{0}};
   cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
   fc_candidate *cl;
   int ncl;
-  cr_assert_eq(fc_emit_space(em, "monarch_fp32", &p, &c->gpu.info, NULL, &cl, &ncl, &e), FFTCONV_OK,
+  cr_assert_eq(fc_emit_space(em, family, &p, &c->gpu.info, NULL, &cl, &ncl, &e), FFTCONV_OK,
                "%s", e.msg);
   fc_kernel_src *src = calloc((size_t)ncl, sizeof *src);
   fc_binary *bin = calloc((size_t)ncl, sizeof *bin);
@@ -158,36 +161,72 @@ static void every_candidate(fftconv_problem p) {
   int n = 0;
   for (int i = 0; i < ncl; i++)
     if (!cl[i].reason) {
-      cr_assert_eq(fc_emit_kernel(em, "monarch_fp32", cl[i].params, &c->gpu.info, &src[n], &e),
+      cr_assert_eq(fc_emit_kernel(em, family, cl[i].params, &c->gpu.info, &src[n], &e),
                    FFTCONV_OK, "%s", e.msg);
       n++;
     }
   const char **srcs = calloc((size_t)n + 1, sizeof *srcs), **names = calloc((size_t)n + 1, sizeof *names);
   for (int i = 0; i < n; i++) srcs[i] = src[i].source, names[i] = src[i].name;
-  fc_compile_all(srcs, names, n, c->sm, 8, bin, st);
+  cr_assert_gt(n, 0, "%s: no %s candidate", key, family);
+  fc_compile_all(srcs, names, n, c->sm, 16, bin, st);
   free(srcs), free(names);
   fc_testdata t;
   cr_assert_eq(fc_testdata_make(&p, 99, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK, "%s", e.msg);
   for (int i = 0; i < n; i++) {
-    cr_assert_eq(st[i], FFTCONV_OK, "candidate %d does not compile", i);
+    cr_assert_eq(st[i], FFTCONV_OK, "%s: %s does not compile:\n%s", key, src[i].params, bin[i].log);
     fftconv_plan *pl;
     cr_assert_eq(fc_plan_from_binary(c, &p, &src[i], &bin[i], "candidate", &pl), FFTCONV_OK,
                  "%s", fftconv_ctx_error(c));
     double err;
     cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
-    cr_assert(err <= fc_tolerance(p.dtype), "%s: error %.3e", fftconv_plan_describe(pl), err);
+    cr_assert(err <= fc_tolerance(p.dtype), "%s: %s: error %.3e", key, fftconv_plan_describe(pl), err);
     fftconv_plan_destroy(pl);
     fc_kernel_src_free(&src[i]);
     fc_binary_free(&bin[i]);
   }
-  cr_log_info("%d candidates verified", n);
+  cr_log_info("%s: %d %s candidates verified", key, n, family);
   fc_testdata_free(&t);
   free(src);
   free(bin);
   free(st);
   fc_candidates_free(cl, ncl);
+}
+
+static void every_candidate(fftconv_problem p) {
+  fftconv_ctx *c = ctx_or_skip();
+  every_candidate_in(c, "monarch_fp32", p);
   fftconv_ctx_destroy(c);
 }
+
+/* The tensor-core family, every variant, at one FFT size: both modes (causal with an L that is
+   not a multiple of 8), fp16 with gates and D, bf16 without, B = 3 and H = 5. */
+static void tc_grid(int64_t n) {
+  fftconv_ctx *c = ctx_or_skip();
+  for (int dt = FFTCONV_FP16; dt <= FFTCONV_BF16; dt++)
+    for (int mode = 0; mode < 2; mode++) {
+      fftconv_problem p;
+      fftconv_problem_init(&p);
+      p.batch = 3;
+      p.heads = 5;
+      p.dtype = (fftconv_dtype)dt;
+      p.mode = mode ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
+      p.seqlen = mode ? n : n / 2 - 3;
+      p.pre_gate = p.post_gate = p.skip_d = dt == FFTCONV_FP16;
+      every_candidate_in(c, "monarch_tc", p);
+    }
+  fftconv_ctx_destroy(c);
+}
+
+#define TC_GRID(n) \
+  Test(gpu_candidates_tc, n) { tc_grid(n); }
+TC_GRID(256)
+TC_GRID(512)
+TC_GRID(1024)
+TC_GRID(2048)
+TC_GRID(4096)
+TC_GRID(8192)
+TC_GRID(16384)
+TC_GRID(32768)
 
 Test(gpu_candidates, causal_L1000_fp32_all_gates) {
   fftconv_problem p;

@@ -51,7 +51,9 @@ static const char *usage_text =
     "  --budget SECONDS  start no new candidate after this long; the rest waits for a resume\n"
     "  --cache PATH      the kernel cache (default $FFTCONV_CACHE, else\n"
     "                    $XDG_CACHE_HOME/fftconv/cache.db, else ~/.cache/fftconv/cache.db)\n"
-    "  --template NAME   kernel family (default monarch_fp32)\n"
+    "  --template NAME   search one kernel family only (monarch_tc: tensor cores, fp16 and\n"
+    "                    bf16; monarch_fp32: CUDA cores, every dtype); default: every\n"
+    "                    family that can run the problem\n"
     "  --device N        CUDA device ordinal (default 0)\n"
     "  --arch sm_XY      compile target (default: the device's; sm_90 without a GPU)\n"
     "  --jobs J          parallel NVRTC compilations (default: online CPUs)\n"
@@ -310,30 +312,45 @@ static void on_progress(void *arg, int done, int total, const fc_result *r) {
 
 /* ---- output ---- */
 
-static void summarize(const char *json, char *out, size_t len) {
+/* "family factors rest": the family's short name, the factorization as 16x32, and the other
+   parameters that vary between candidates (dtype, gates and sizes left out). */
+static void summarize(const fc_result *r, char *out, size_t len) {
+  const char *json = r->params;
+  char fac[64] = "?", rest[128] = "";
   const char *f = strstr(json, "\"factors\":[");
-  char fac[64] = "?";
   if (f) {
     f += 11;
     size_t j = 0;
     for (; *f && *f != ']' && j + 2 < sizeof fac; f++) fac[j++] = *f == ',' ? 'x' : *f;
     fac[j] = 0;
   }
-  char dft[16] = "?";
-  const char *d = strstr(json, "\"dft\":\"");
-  if (d) sscanf(d + 7, "%15[^\"]", dft);
-  const char *s = strstr(json, "\"seqs\":"), *t = strstr(json, "\"threads\":");
-  snprintf(out, len, "%-10s %-6s %4d %4d", fac, dft, s ? atoi(s + 7) : 0, t ? atoi(t + 10) : 0);
+  static const char *keys[] = {"dft", "seqs", "threads", "warps", "pairs", "real", "load", NULL};
+  size_t k = 0;
+  for (int i = 0; keys[i]; i++) {
+    char pat[32];
+    snprintf(pat, sizeof pat, "\"%s\":", keys[i]);
+    const char *v = strstr(json, pat);
+    if (!v) continue;
+    v += strlen(pat);
+    char val[24];
+    if (*v == '"') sscanf(v + 1, "%23[^\"]", val);
+    else sscanf(v, "%23[0-9]", val);
+    int w = snprintf(rest + k, sizeof rest - k, "%s%s=%s", k ? " " : "", keys[i], val);
+    if (w > 0 && (size_t)w < sizeof rest - k) k += (size_t)w;
+  }
+  const char *name = r->src.info.name;
+  if (!strncmp(name, "monarch_", 8)) name += 8;
+  snprintf(out, len, "%-5s %-10s %-26s", name, fac, rest);
 }
 
 static void print_table(const fc_search *sr, double floor_ms, int dry) {
-  printf("\n%4s %-10s %-6s %4s %4s %5s %6s  %-14s %9s %9s %9s %5s %8s %7s\n", "#", "factors",
-         "dft", "seqs", "thr", "regs", "spill", "status", "median_ms", "p10_ms", "p90_ms",
+  printf("\n%4s %-5s %-10s %-26s %5s %6s  %-14s %9s %9s %9s %5s %8s %7s\n", "#", "fam",
+         "factors", "parameters", "regs", "spill", "status", "median_ms", "p10_ms", "p90_ms",
          "runs", "rel_err", "floor%");
   for (int i = 0; i < sr->n; i++) {
     const fc_result *c = &sr->r[i];
-    char sum[96];
-    summarize(c->params, sum, sizeof sum);
+    char sum[160];
+    summarize(c, sum, sizeof sum);
     const fc_entry_info *fe = c->bin.cubin ? fc_binary_entry(&c->bin, "fftconv_fwd") : NULL;
     printf("%4d %s %5d %6d  %-14s", i, sum, fe ? fe->registers : 0,
            fe ? fe->spill_stores + fe->spill_loads : 0,
@@ -360,7 +377,7 @@ static void json_str(FILE *f, const char *s) {
 int main(int argc, char **argv) {
   fftconv_problem one;
   problem_defaults(&one);
-  const char *tmpl = "monarch_fp32", *arch = NULL, *emit_dir = NULL, *problems = NULL;
+  const char *tmpl = NULL, *arch = NULL, *emit_dir = NULL, *problems = NULL;
   const char *rigor = NULL, *cache_path = NULL;
   int64_t device = 0, jobs = sysconf(_SC_NPROCESSORS_ONLN), runs = 30, warmup = 5, budget = 0;
   int dry = 0, quiet = 0, table = 0, json = 0, have_problem_flag = 0, list_default = 0;
