@@ -63,13 +63,14 @@ Test(tune_cli, compile_only_check_and_emit_dir) {
   snprintf(args, sizeof args,
            "--dry-run --seqlen 100 --batch 3 --heads 5 --dtype bf16 --pregate --emit-dir %s", dir);
   cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
-  cr_assert(strstr(out, "compiled 16 of 16 for sm_90"), "%s", out);
+  /* Every family: 16 monarch_fp32 and 12 monarch_tc candidates. */
+  cr_assert(strstr(out, "compiled 28 of 28 for sm_90"), "%s", out);
   cr_assert(strstr(out, "B3.H5.L100.K100.F0.bf16.causal.pre.nopost.nod"), "%s", out);
   DIR *d = opendir(dir);
   cr_assert(d);
   int files = 0;
   struct dirent *de;
-  int logs = 0;
+  int logs = 0, tc = 0;
   while ((de = readdir(d))) {
     if (de->d_name[0] == '.') continue;
     if (strstr(de->d_name, ".log")) { /* the NVRTC log beside each source */
@@ -86,15 +87,18 @@ Test(tune_cli, compile_only_check_and_emit_dir) {
     size_t n = fread(head, 1, sizeof head - 1, f);
     head[n] = 0;
     fclose(f);
-    cr_assert(strstr(head, "template: monarch_fp32 revision"), "%s: %s", path, head);
+    cr_assert(strstr(head, "template: monarch_fp32 revision") ||
+                  strstr(head, "template: monarch_tc revision"), "%s: %s", path, head);
+    tc += strstr(head, "template: monarch_tc revision") != NULL;
     cr_assert(strstr(head, "\"dtype\":\"bf16\""), "%s", head);
     remove(path);
     files++;
   }
   closedir(d);
   rmdir(dir);
-  cr_assert_eq(files, 16);
-  cr_assert_eq(logs, 16);
+  cr_assert_eq(files, 28);
+  cr_assert_eq(logs, 28);
+  cr_assert_eq(tc, 12);
   cr_assert_eq(run("--dry-run --arch sm_80 --seqlen 256 --mode circular", out, sizeof out), 0,
                "%s", out);
   cr_assert(strstr(out, "for sm_80"), "%s", out);
