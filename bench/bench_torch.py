@@ -92,6 +92,32 @@ class FFTConv:
             raise RuntimeError(f"{what}: {self.lib.fftconv_ctx_error(ctx).decode()}")
 
 
+# FlashFFTConv's times from ../shared/TARGETS.md (same H100 model, B=64 H=768, gated), ms.
+# FlashFFTConv is not installed where this runs, so these are quoted, not measured here.
+FFC = {
+    ("circular", "fp16"): {256: 0.203, 512: 0.257, 1024: 0.377, 2048: 0.729, 4096: 1.484,
+                           8192: 3.608, 16384: 12.598, 32768: 27.016},
+    ("circular", "bf16"): {256: 0.196, 512: 0.279, 1024: 0.500, 2048: 1.006, 4096: 1.709,
+                           8192: 4.067, 16384: 17.603, 32768: 40.696},
+    ("causal", "fp16"): {256: 0.178, 1024: 0.337, 4096: 1.438, 8192: 3.630, 16384: 10.88,
+                         32768: 25.52},
+}
+
+
+def kernel_summary(desc):
+    """'monarch_tc 16x16x16 warps=4 pairs=1 [tuned]' from fftconv_plan_describe's text."""
+    import json
+    import re
+    m = re.match(r"(\S+) r\d+ \(\w+\) (\{.*\}) \[([^;\]]+)", desc)
+    if not m:
+        return desc
+    p = json.loads(m.group(2))
+    rest = " ".join(f"{k}={p[k]}" for k in ("warps", "pairs", "seqs", "threads", "dft")
+                    if k in p)
+    fac = "x".join(map(str, p.get("factors", [])))
+    return f"{m.group(1)} {fac} {rest} [{m.group(3).split(':')[0]}]"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lib", default="build/libfftconv.so", help="path of libfftconv.so")
@@ -206,13 +232,22 @@ def main():
             del u, pre, post, k, out, k_hat, k_f
             torch.cuda.empty_cache()
     print("| mode | N | L | fftconv ms | p10-p90 | rfft32 ms | torch.fft ms | rfft32/fftconv | "
-          "torch.fft/fftconv | floor ms | fftconv %floor | err fftconv | err rfft32 | kernel |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "torch.fft/fftconv | FlashFFTConv ms (TARGETS.md) | FFC/fftconv | floor ms | "
+          "fftconv %floor | err fftconv | err rfft32 | kernel |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    logs = []
     for mode, n, L, to, tr, tt, fl, eo, er, desc in rows:
-        rung = desc[desc.rfind("["):] if "[" in desc else desc
+        ffc = FFC.get((mode, a.dtype), {}).get(n)
+        if ffc:
+            logs.append(math.log(ffc / to[0]))
+        fs = f"{ffc:.3f} | {ffc / to[0]:.2f}x" if ffc else "- | -"
         print(f"| {mode} | {n} | {L} | {to[0]:.4f} | {to[1]:.4f}-{to[2]:.4f} | {tr[0]:.4f} | "
-              f"{tt[0]:.4f} | {tr[0] / to[0]:.2f}x | {tt[0] / to[0]:.2f}x | {fl:.4f} | "
-              f"{100 * fl / to[0]:.1f}% | {eo:.1e} | {er:.1e} | {rung} |")
+              f"{tt[0]:.4f} | {tr[0] / to[0]:.2f}x | {tt[0] / to[0]:.2f}x | {fs} | {fl:.4f} | "
+              f"{100 * fl / to[0]:.1f}% | {eo:.1e} | {er:.1e} | {kernel_summary(desc)} |")
+    if logs:
+        print(f"\ngeometric mean of FlashFFTConv's time over fftconv's, {len(logs)} shapes: "
+              f"{math.exp(sum(logs) / len(logs)):.2f}x; slowest ratio "
+              f"{math.exp(min(logs)):.2f}x")
     fc.lib.fftconv_ctx_destroy(ctx)
 
 
