@@ -59,15 +59,49 @@ local function regs_estimate(params)
   return math.tointeger(r + 2.5 * np + 48)
 end
 
--- The shared memory a block needs: two planes of N 2-byte operands per pair.
-local function smem_bytes(params) return params.pairs * params.fft_size * 4 end
+-- The shared memory a block needs: two planes of N 2-byte operands per pair (plus 1/8 with
+-- padding), and with cp.async loads a staging area for the next group's u and pre rows.
+local function smem_bytes(params)
+  local n = params.fft_size
+  local plane = params.smem == "pad" and 2 * n + n // 4 or 2 * n
+  local stage = params.load == "async" and 4 * n * (params.pre_gate and 2 or 1) or 0
+  return params.pairs * (2 * plane + stage)
+end
+
+-- The named choices: nil when every one is a value the kernel text knows, else a reason.
+local CHOICES = { real = { "pair" }, smem = { "swizzle", "pad" }, load = { "plain", "async" },
+                  group = { "row", "head" } }
+local function choices_valid(params)
+  for _, key in ipairs({ "real", "smem", "load", "group" }) do
+    local found = false
+    for _, v in ipairs(CHOICES[key]) do found = found or params[key] == v end
+    if not found then
+      return false, string.format("%s must be one of \"%s\", not %s", key,
+        table.concat(CHOICES[key], "\", \""), tostring(params[key]))
+    end
+  end
+  return true
+end
+
+-- The variants beside the base one (swizzled shared memory, plain loads, consecutive heads in a
+-- block): cp.async double buffering of the next group's rows; a block's pairs from one head (its
+-- filter bins read once for all of them); padded instead of swizzled shared memory. They are
+-- tried with the middle block shapes only (4 or 8 warps; 1 or 2 pairs, 2 or 4 for "head").
+local VARIANTS = {
+  { smem = "swizzle", load = "async", group = "row", pairs = { 1, 2 } },
+  { smem = "swizzle", load = "plain", group = "head", pairs = { 2, 4 } },
+  { smem = "swizzle", load = "async", group = "head", pairs = { 2, 4 } },
+  { smem = "pad", load = "plain", group = "row", pairs = { 1, 2 } },
+}
 
 -- rigor "measure" prunes to what has won on the H100 (bench/NOTES.md): two or three passes
 -- (four from N = 8192, where 32-point stages cost registers), 4 or 8 warps (16 from 16384),
--- and blocks of at most 16384 points unless a single pair is bigger.
+-- blocks of at most 16384 points unless a single pair is bigger, and of the variants only
+-- cp.async loads with one pair a block.
 function family.space(problem, device, rigor)
   local n = problem.fft_size
   local orders, warpss, pairss = ORDERS, WARPS, PAIRS
+  local variants = VARIANTS
   if rigor == "measure" then
     orders = n >= 8192 and { 2, 3, 4 } or { 2, 3 }
     warpss = n >= 16384 and { 4, 8, 16 } or { 4, 8 }
@@ -75,16 +109,27 @@ function family.space(problem, device, rigor)
     for _, p in ipairs(PAIRS) do
       if p == 1 or p * n <= 16384 then pairss[#pairss + 1] = p end
     end
+    variants = { { smem = "swizzle", load = "async", group = "row", pairs = { 1 } } }
   end
   local out = {}
+  local function add(factors, warps, pairs, v)
+    out[#out + 1] = {
+      fft_size = n, factors = factors, warps = warps, pairs = pairs, real = "pair",
+      smem = v.smem, load = v.load, group = v.group,
+      dtype = problem.dtype, pre_gate = problem.pre_gate, post_gate = problem.post_gate,
+    }
+  end
+  local base = { smem = "swizzle", load = "plain", group = "row" }
   for _, order in ipairs(orders) do
     for _, factors in ipairs(fft.factorizations(n, SIZES, order)) do
       for _, warps in ipairs(warpss) do
-        for _, pairs in ipairs(pairss) do
-          out[#out + 1] = {
-            fft_size = n, factors = factors, warps = warps, pairs = pairs, real = "pair",
-            dtype = problem.dtype, pre_gate = problem.pre_gate, post_gate = problem.post_gate,
-          }
+        for _, pairs in ipairs(pairss) do add(factors, warps, pairs, base) end
+      end
+      for _, v in ipairs(variants) do
+        for _, warps in ipairs(warpss) do
+          if warps <= 8 then
+            for _, pairs in ipairs(v.pairs) do add(factors, warps, pairs, v) end
+          end
         end
       end
     end
@@ -106,7 +151,8 @@ function family.check(problem, device, params)
   if params.pre_gate ~= problem.pre_gate or params.post_gate ~= problem.post_gate then
     return false, "gates differ from the problem's"
   end
-  if params.real ~= "pair" then return false, "real must be \"pair\"" end
+  local ok, why = choices_valid(params)
+  if not ok then return false, why end
   local prod = 1
   for _, f in ipairs(params.factors) do
     if f ~= 8 and f ~= 16 and f ~= 32 then return false, "factors must be 8, 16 or 32" end
@@ -157,6 +203,8 @@ function family.default(problem, device)
       for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
       local score = #params.factors * 100 + maxf + math.abs(params.warps - 8)
         + math.abs(params.pairs * problem.fft_size - 4096) / 1024
+        + ((params.load == "plain" and params.smem == "swizzle" and params.group == "row")
+          and 0 or 1000)
       if not best or score < best_score then best, best_score = params, score end
     else
       why = why or reason
@@ -181,8 +229,12 @@ ${io_functions}
 #define PAIRS ${pairs}
 #define WARPS ${warps}
 #define THREADS (WARPS * 32)
+@ if smem_layout == "pad" then
+#define PLANE_BYTES (N * 2 + N / 4)  // 16 bytes of padding after every 128
+@ else
 #define PLANE_BYTES (N * 2)
-#define PAIR_BYTES (N * 4)
+@ end
+#define PAIR_BYTES (2 * PLANE_BYTES)
 
 typedef unsigned int u32;
 
@@ -230,6 +282,14 @@ static __device__ __forceinline__ void sts32(u32 addr, u32 v) {
   asm volatile("st.shared.b32 [%0], %1;" :: "r"(addr), "r"(v) : "memory");
 }
 
+@ if smem_layout == "pad" then
+// Byte offset of operand j in a plane: 16 bytes of padding after every 8 chunks of 16 bytes,
+// so 8 chunks at a stride of 8 chunks land in different bank groups (other strides conflict).
+static __device__ __forceinline__ u32 swz(u32 j) {
+  const u32 c = j >> 3;
+  return ((c + (c >> 3)) << 4) | ((j & 7) << 1);
+}
+@ else
 // Byte offset of operand j in a plane: chunk c = j / 8 becomes c ^ fold3(c >> 3), fold3 the
 // XOR of its 3-bit groups, so 8 chunks at any power-of-two chunk stride land in 8 different
 // 128-byte bank groups.
@@ -237,6 +297,18 @@ static __device__ __forceinline__ u32 swz(u32 j) {
   const u32 c = j >> 3;
   return ((c ^ (${fold})) << 4) | ((j & 7) << 1);
 }
+@ end
+
+// Pair c holds batches 2 bp and 2 bp + 1 of head h (BP = ceil(B / 2) pairs a head).
+@ if group == "head" then
+// group "head": consecutive pairs share a head, so a block's pairs read the same filter bins.
+static __device__ __forceinline__ long long pair_head(long long c, long long BP, int H) { return c / BP; }
+static __device__ __forceinline__ long long pair_bp(long long c, long long BP, int H) { return c % BP; }
+@ else
+// group "row": consecutive pairs are consecutive heads, as the rows are laid out.
+static __device__ __forceinline__ long long pair_head(long long c, long long BP, int H) { return c % H; }
+static __device__ __forceinline__ long long pair_bp(long long c, long long BP, int H) { return c / H; }
+@ end
 
 // W_B^e = exp(-2 pi i e / B) for 0 <= e < B, from an angle in (-pi, pi].
 template <int B>
@@ -350,12 +422,12 @@ static __device__ __forceinline__ void row_dft(float (&acc)[R / 4][4], const u32
 template <int R, int TN, int TS>
 static __device__ __forceinline__ void row_pass(u32 sb, const Dft<R> &d,
                                                 const float2 *__restrict__ k_hat,
-                                                long long c0, int H) {
+                                                long long c0, long long BP, int H) {
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / R / 16;
   for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
     const u32 q = task / TILES, r0 = (task % TILES) * 16;
-    const float2 *__restrict__ kp = k_hat + (long long)((c0 + q) % H) * N;
+    const float2 *__restrict__ kp = k_hat + pair_head(c0 + q, BP, H) * N;
     const u32 pb = sb + q * PAIR_BYTES;
     u32 a[R / 8][4];
 #pragma unroll
@@ -403,6 +475,36 @@ static __device__ __forceinline__ uint4 mul8(uint4 x, uint4 p) {
 }
 
 #define UNROLL 4
+@ if load == "async" then
+
+// load "async": the next group's rows are copied into a staging area behind the planes with
+// 16-byte cp.async while the current group computes. Staging holds u, then pre, for every
+// (pair, plane, chunk) in that order.
+#define STAGE_OFF (PAIRS * PAIR_BYTES)
+#define STAGE_PRE (PAIRS * 4 * N)
+static __device__ __forceinline__ void cp16(u32 dst, const void *src, u32 bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes)
+               : "memory");
+}
+// Starts copying group grp's rows; chunks past L or past the last row are zero-filled.
+static __device__ __forceinline__ void stage(u32 sb, long long grp, const io_t *u, const io_t *pre,
+                                             long long pairs, long long B, long long BP, int H,
+                                             int L, int zchunks) {
+  const long long c0 = grp * PAIRS;
+  const int total = PAIRS * 2 * zchunks;
+  for (int i = threadIdx.x; i < total; i += THREADS) {
+    const int q = i / (2 * zchunks), pl = (i / zchunks) & 1, n0 = (i % zchunks) * 8;
+    const long long c = c0 + q, b = 2 * pair_bp(c, BP, H) + pl;
+    const bool ok = c < pairs && b < B && n0 < L;
+    const long long gi = ok ? (b * H + pair_head(c, BP, H)) * L + n0 : 0;
+    cp16(sb + STAGE_OFF + i * 16, u + gi, ok ? 16 : 0);
+@   if pre_gate then
+    cp16(sb + STAGE_OFF + STAGE_PRE + i * 16, pre + gi, ok ? 16 : 0);
+@   end
+  }
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+@ end
 
 extern "C" __global__ void __launch_bounds__(THREADS)
 fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
@@ -410,20 +512,44 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
             io_t *__restrict__ y, long long rows, int L, int H) {
   extern __shared__ __align__(16) unsigned char smem[];
   const u32 sb = (u32)__cvta_generic_to_shared(smem);
-  const long long B = rows / H, pairs = (B + 1) / 2 * H;
-@ for _, r in ipairs(radices) do
-  Dft<${r}> d${r};
-  d${r}.init();
-@ end
+  const long long B = rows / H, BP = (B + 1) / 2, pairs = BP * H;
   // Causal with L <= N/2: the top half of the first pass's input is zero.
   const bool half = L <= N / 2;
   const int kmax = half && ${n1} >= 16 ? ${n1} / 16 : ${n1} / 8;
   const int zchunks = half && ${n1} >= 16 ? N / 16 : N / 8;  // chunks the first pass reads
   const bool vec = (L & 7) == 0 && (((unsigned long long)u | (unsigned long long)pre |
                                      (unsigned long long)post | (unsigned long long)y) & 15) == 0;
+@ if load == "async" then
+  if (vec && blockIdx.x * (long long)PAIRS < pairs)
+    stage(sb, blockIdx.x, u, pre, pairs, B, BP, H, L, zchunks);
+@ end
+@ for _, r in ipairs(radices) do
+  Dft<${r}> d${r};
+  d${r}.init();
+@ end
   for (long long grp = blockIdx.x; grp * PAIRS < pairs; grp += gridDim.x) {
     const long long c0 = grp * PAIRS;
     // Load: row (2 bp, h) into the real plane, (2 bp + 1, h) into the imaginary one.
+@ if load == "async" then
+    if (vec) {
+      asm volatile("cp.async.wait_all;" ::: "memory");
+      __syncthreads();
+      const int total = PAIRS * 2 * zchunks;
+      for (int i = threadIdx.x; i < total; i += THREADS) {
+        const int q = i / (2 * zchunks), pl = (i / zchunks) & 1, n0 = (i % zchunks) * 8;
+@   if pre_gate then
+        const uint4 v = mul8(*(const uint4 *)(smem + STAGE_OFF + i * 16),
+                             *(const uint4 *)(smem + STAGE_OFF + STAGE_PRE + i * 16));
+@   else
+        const uint4 v = *(const uint4 *)(smem + STAGE_OFF + i * 16);
+@   end
+        *(uint4 *)(smem + q * PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = v;
+      }
+      __syncthreads();  // the staging area is free and the planes are complete
+      if ((grp + gridDim.x) * PAIRS < pairs)
+        stage(sb, grp + gridDim.x, u, pre, pairs, B, BP, H, L, zchunks);
+    } else
+@ end
     {
       const int total = PAIRS * 2 * zchunks;
       for (int i0 = threadIdx.x; i0 < total; i0 += THREADS * UNROLL) {
@@ -433,9 +559,9 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
           const int i = i0 + e * THREADS;
           v[e] = uint4{0u, 0u, 0u, 0u};
           const int q = i / (2 * zchunks), pl = (i / zchunks) & 1, n0 = (i % zchunks) * 8;
-          const long long c = c0 + q, b = 2 * (c / H) + pl;
+          const long long c = c0 + q, b = 2 * pair_bp(c, BP, H) + pl;
           if (i < total && c < pairs && b < B && n0 < L) {
-            const long long gi = (b * H + c % H) * L + n0;
+            const long long gi = (b * H + pair_head(c, BP, H)) * L + n0;
             if (vec) {
 @ if pre_gate then
               v[e] = mul8(*(const uint4 *)(u + gi), *(const uint4 *)(pre + gi));
@@ -476,7 +602,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
 @ end
 @ local last, prev = passes[#passes], passes[#passes - 1]
-    row_pass<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, k_hat, c0, H);
+    row_pass<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, k_hat, c0, BP, H);
     __syncthreads();
 @ for i = #passes - 1, 1, -1 do
 @   local p = passes[i]
@@ -494,9 +620,9 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
       const int total = PAIRS * 2 * lchunks;
       for (int i = threadIdx.x; i < total; i += THREADS) {
         const int q = i / (2 * lchunks), pl = (i / lchunks) & 1, n0 = (i % lchunks) * 8;
-        const long long c = c0 + q, b = 2 * (c / H) + pl;
+        const long long c = c0 + q, b = 2 * pair_bp(c, BP, H) + pl;
         if (c >= pairs || b >= B) continue;
-        const long long gi = (b * H + c % H) * L + n0;
+        const long long gi = (b * H + pair_head(c, BP, H)) * L + n0;
         const uint4 s = *(const uint4 *)(smem + q * PAIR_BYTES + pl * PLANE_BYTES + swz(n0));
         const u32 neg = pl ? 0x80008000u : 0u;  // the sign bits of both halves
         if (vec) {
@@ -587,6 +713,8 @@ fftconv_prep(const float *__restrict__ k, const float *__restrict__ d, float2 *_
 ]==]
 
 function family.emit(params)
+  local ok, why = choices_valid(params)
+  if not ok then error(why, 0) end
   local n = params.fft_size
   local passes, stride = {}, n
   for _, f in ipairs(params.factors) do
@@ -606,6 +734,7 @@ function family.emit(params)
   return tpl.render(KERNEL, {
     n = n, pairs = params.pairs, warps = params.warps, passes = passes,
     radices = distinct(params.factors), n1 = params.factors[1],
+    smem_layout = params.smem, load = params.load, group = params.group,
     op = params.dtype, op_ptx = params.dtype == "fp16" and "f16" or "bf16",
     cvt = params.dtype == "fp16" and "f16" or "bf16",
     fold = fold, freq_expr = table.concat(fterms, " + "),

@@ -160,3 +160,39 @@ Test(family_tc, emission_is_deterministic_and_self_describing) {
   fc_emit_close(a);
   fc_emit_close(b);
 }
+
+/* The exhaustive space holds every variant the issue names (real-input strategy, cp.async or
+   plain loads, padded or swizzled shared memory, filter reuse across a head's pairs), and
+   check() refuses values it does not know. */
+Test(family_tc, space_holds_every_variant) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  fftconv_problem p = problem(4096, FFTCONV_FP16);
+  fc_candidate *c = NULL;
+  int n = 0;
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  static const char *want[] = {"\"load\":\"async\"", "\"load\":\"plain\"", "\"smem\":\"pad\"",
+                               "\"smem\":\"swizzle\"", "\"group\":\"head\"", "\"group\":\"row\"",
+                               "\"real\":\"pair\"", "\"factors\":[16,16,16]",
+                               "\"factors\":[8,8,8,8]"};
+  for (size_t w = 0; w < sizeof want / sizeof *want; w++) {
+    int found = 0;
+    for (int i = 0; i < n; i++) found += !c[i].reason && strstr(c[i].params, want[w]) != NULL;
+    cr_assert_gt(found, 0, "no valid candidate with %s", want[w]);
+  }
+  fc_candidates_free(c, n);
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
+  char *bad = malloc(strlen(params) + 16);
+  const char *at = strstr(params, "\"load\":\"plain\"");
+  cr_assert(at, "%s", params);
+  sprintf(bad, "%.*s\"load\":\"tma\"%s", (int)(at - params), params, at + strlen("\"load\":\"plain\""));
+  fc_kernel_src s = {0};
+  cr_assert_neq(fc_emit_kernel(em, FAMILY, bad, &dev, &s, &e), FFTCONV_OK, "%s accepted", bad);
+  free(bad);
+  free(params);
+  fc_emit_close(em);
+}
