@@ -59,17 +59,24 @@ local function regs_estimate(params)
   return math.tointeger(r + 2.5 * np + 48)
 end
 
--- The shared memory a block needs: two planes of N 2-byte operands per pair (plus 1/8 with
--- padding), and with cp.async loads a staging area for the next group's u and pre rows.
+-- The complex points the passes transform: N for "pair", N/2 for "half".
+local function points(params)
+  return params.real == "half" and params.fft_size // 2 or params.fft_size
+end
+
+-- The shared memory a block needs, per unit (a row pair, or a row for "half"): two planes of
+-- 2-byte operands (plus 1/8 with padding); with cp.async loads a staging area for the next
+-- group's u and pre rows; for "half" an fp32 scratch of the row pass's output.
 local function smem_bytes(params)
-  local n = params.fft_size
+  local n = points(params)
   local plane = params.smem == "pad" and 2 * n + n // 4 or 2 * n
   local stage = params.load == "async" and 4 * n * (params.pre_gate and 2 or 1) or 0
-  return params.pairs * (2 * plane + stage)
+  local scratch = params.real == "half" and 8 * n or 0
+  return params.pairs * (2 * plane + stage + scratch)
 end
 
 -- The named choices: nil when every one is a value the kernel text knows, else a reason.
-local CHOICES = { real = { "pair" }, smem = { "swizzle", "pad" }, load = { "plain", "async" },
+local CHOICES = { real = { "pair", "half" }, smem = { "swizzle", "pad" }, load = { "plain", "async" },
                   group = { "row", "head" } }
 local function choices_valid(params)
   for _, key in ipairs({ "real", "smem", "load", "group" }) do
@@ -96,8 +103,8 @@ local VARIANTS = {
 
 -- rigor "measure" prunes to what has won on the H100 (bench/NOTES.md): two or three passes
 -- (four from N = 8192, where 32-point stages cost registers), 4 or 8 warps (16 from 16384),
--- blocks of at most 16384 points unless a single pair is bigger, and of the variants only
--- cp.async loads with one pair a block.
+-- blocks of at most 16384 points unless a single pair is bigger, of the variants only
+-- cp.async loads with one pair a block, and "half" only for an odd batch.
 function family.space(problem, device, rigor)
   local n = problem.fft_size
   local orders, warpss, pairss = ORDERS, WARPS, PAIRS
@@ -114,7 +121,7 @@ function family.space(problem, device, rigor)
   local out = {}
   local function add(factors, warps, pairs, v)
     out[#out + 1] = {
-      fft_size = n, factors = factors, warps = warps, pairs = pairs, real = "pair",
+      fft_size = n, factors = factors, warps = warps, pairs = pairs, real = v.real or "pair",
       smem = v.smem, load = v.load, group = v.group,
       dtype = problem.dtype, pre_gate = problem.pre_gate, post_gate = problem.post_gate,
     }
@@ -129,6 +136,20 @@ function family.space(problem, device, rigor)
         for _, warps in ipairs(warpss) do
           if warps <= 8 then
             for _, pairs in ipairs(v.pairs) do add(factors, warps, pairs, v) end
+          end
+        end
+      end
+    end
+  end
+  -- "half": each row as N/2 complex points, one row a unit. Timed by "measure" only for an
+  -- odd batch, where "pair" leaves the last batch's rows without a partner.
+  if rigor ~= "measure" or problem.batch % 2 == 1 then
+    local half = { smem = "swizzle", load = "plain", group = "row", real = "half" }
+    for _, order in ipairs(orders) do
+      for _, factors in ipairs(fft.factorizations(n // 2, SIZES, order)) do
+        for _, warps in ipairs({ 4, 8 }) do
+          for _, units in ipairs(rigor == "measure" and { 1 } or { 1, 2 }) do
+            add(factors, warps, units, half)
           end
         end
       end
@@ -153,16 +174,19 @@ function family.check(problem, device, params)
   end
   local ok, why = choices_valid(params)
   if not ok then return false, why end
-  local prod = 1
+  if params.real == "half" and (params.load ~= "plain" or params.group ~= "row") then
+    return false, "real \"half\" runs with plain loads and row grouping only"
+  end
+  local pts, prod = points(params), 1
   for _, f in ipairs(params.factors) do
     if f ~= 8 and f ~= 16 and f ~= 32 then return false, "factors must be 8, 16 or 32" end
     prod = prod * f
   end
-  if prod ~= n or #params.factors < 2 then
-    return false, "factors must be two or more and multiply to N"
+  if prod ~= pts or #params.factors < 2 then
+    return false, string.format("factors must be two or more and multiply to %d", pts)
   end
   local np = params.factors[#params.factors]
-  if n // np < 16 then return false, "the row pass needs N / n_p >= 16 rows" end
+  if pts // np < 16 then return false, "the row pass needs 16 rows or more" end
   local smem = smem_bytes(params)
   if smem > device.smem_optin then
     return false, string.format("needs %d bytes of shared memory, the device allows %d",
@@ -181,11 +205,12 @@ function family.check(problem, device, params)
       regs, threads, cap)
   end
   -- Warps with nothing to do in the row pass are wasted, except in the smallest block.
-  local row_tasks = params.pairs * n // np // 16
+  local row_tasks = params.pairs * pts // np // 16
   if params.warps > row_tasks and params.warps > WARPS[1] then
     return false, string.format("%d warps but only %d row-pass tiles", params.warps, row_tasks)
   end
   local pairs_total = ((problem.batch + 1) // 2) * problem.heads
+  if params.real == "half" then pairs_total = problem.batch * problem.heads end
   if params.pairs > 1 and params.pairs > pairs_total then
     return false, "more pairs per block than row pairs"
   end
@@ -203,8 +228,8 @@ function family.default(problem, device)
       for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
       local score = #params.factors * 100 + maxf + math.abs(params.warps - 8)
         + math.abs(params.pairs * problem.fft_size - 4096) / 1024
-        + ((params.load == "plain" and params.smem == "swizzle" and params.group == "row")
-          and 0 or 1000)
+        + ((params.load == "plain" and params.smem == "swizzle" and params.group == "row"
+            and params.real == "pair") and 0 or 1000)
       if not best or score < best_score then best, best_score = params, score end
     else
       why = why or reason
@@ -214,19 +239,28 @@ function family.default(problem, device)
   return best
 end
 
+-- k_hat a head: "pair", the N bins in the passes' order; "half", N values of scratch for the
+-- prep kernel's transform, then bins 0 .. N/2 in natural order.
+local function khat_per_head(params)
+  local n = params.fft_size
+  return params.real == "half" and n + n // 2 + 1 or n
+end
+
 function family.layout(params, device)
   return {
-    threads = params.warps * 32, smem = smem_bytes(params), seqs = 2 * params.pairs,
+    threads = params.warps * 32, smem = smem_bytes(params),
+    seqs = params.real == "half" and params.pairs or 2 * params.pairs,
     prep_threads = 256, prep_smem = 0, prep_seqs = 1,
-    khat = params.fft_size, khat_table = 0,
+    khat = khat_per_head(params), khat_table = 0,
   }
 end
 
 local KERNEL = [==[
 ${io_functions}
 
-#define N ${n}
-#define PAIRS ${pairs}
+#define N ${n}    // complex points the passes transform
+#define NR ${nr}  // the real FFT size: N ("pair") or 2N ("half")
+#define PAIRS ${pairs}  // units a block: row pairs ("pair") or rows ("half")
 #define WARPS ${warps}
 #define THREADS (WARPS * 32)
 @ if smem_layout == "pad" then
@@ -298,6 +332,9 @@ static __device__ __forceinline__ u32 swz(u32 j) {
   return ((c ^ (${fold})) << 4) | ((j & 7) << 1);
 }
 @ end
+
+extern __shared__ __align__(16) unsigned char smem[];
+static __device__ __forceinline__ unsigned char *smem_base() { return smem; }
 
 // Pair c holds batches 2 bp and 2 bp + 1 of head h (BP = ceil(B / 2) pairs a head).
 @ if group == "head" then
@@ -475,6 +512,108 @@ static __device__ __forceinline__ uint4 mul8(uint4 x, uint4 p) {
 }
 
 #define UNROLL 4
+@ if real == "half" then
+
+// real "half": one row of NR real samples is z[m] = x[2m] + i x[2m+1], m < N. The row pass
+// writes its DFT Z (fp32) to a scratch area behind the planes; the spectral pass turns Z into
+// the inverse's input there; the inverse row pass reads it back.
+#define SCRATCH_OFF (PAIRS * PAIR_BYTES)
+#define KH ${khat}  // float2 values of k_hat a head: NR of scratch, then bins 0..N
+
+// The forward row pass of "half": R-point DFTs of contiguous rows into scratch.
+template <int R>
+static __device__ __forceinline__ void row_fwd_half(u32 sb, const Dft<R> &d) {
+  const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  constexpr u32 TILES = N / R / 16;
+  for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
+    const u32 q = task / TILES, r0 = (task % TILES) * 16;
+    const u32 pb = sb + q * PAIR_BYTES;
+    u32 a[R / 8][4];
+#pragma unroll
+    for (int ki = 0; ki < R / 8; ki++)
+      ldsm4(a[ki], pb + (lane >> 4) * PLANE_BYTES +
+                       swz((r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * R + 8 * ki));
+    float acc[R / 4][4];
+    row_dft(acc, a, d);
+    float2 *z = (float2 *)(smem_base() + SCRATCH_OFF) + q * N;
+#pragma unroll
+    for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+      for (int hr = 0; hr < 2; hr++) {
+        const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
+        *(float4 *)(z + j) = float4{acc[2 * cc][2 * hr], acc[2 * cc + 1][2 * hr],
+                                    acc[2 * cc][2 * hr + 1], acc[2 * cc + 1][2 * hr + 1]};
+      }
+  }
+}
+
+// From Z at k and N - k to the inverse's input at k: the spectrum X of the NR real samples at
+// k and k + N, times the filter bins ka and kb, folded back (the 1/4 is in k_hat).
+static __device__ __forceinline__ float2 spectral(float2 za, float2 zb, float2 w, float2 ka,
+                                                  float2 kb) {
+  const float2 e = {za.x + zb.x, za.y - zb.y};           // za + conj(zb)
+  const float2 o = {za.y + zb.y, -(za.x - zb.x)};        // -i (za - conj(zb))
+  const float2 wo = cmul(w, o);
+  const float2 y0 = cmul(float2{e.x + wo.x, e.y + wo.y}, ka);
+  const float2 y1 = cmul(float2{e.x - wo.x, e.y - wo.y}, kb);
+  const float2 df = {y0.x - y1.x, y0.y - y1.y};
+  const float2 dif = {df.x * w.x + df.y * w.y, df.y * w.x - df.x * w.y};  // conj(w) (y0 - y1)
+  return float2{y0.x + y1.x - dif.y, y0.y + y1.y + dif.x};
+}
+
+// Position of frequency k of the N-point transform after the forward passes.
+static __device__ __forceinline__ u32 fpos(u32 k) { return ${pos_k}; }
+
+static __device__ __forceinline__ void spectral_pass(const float2 *__restrict__ k_hat,
+                                                     long long c0, int H) {
+  for (int i = threadIdx.x; i < PAIRS * (N / 2 + 1); i += THREADS) {
+    const int q = i / (N / 2 + 1), k = i % (N / 2 + 1), kk = (N - k) & (N - 1);
+    const float2 *__restrict__ kh = k_hat + ((c0 + q) % H) * KH + NR;
+    float2 *z = (float2 *)(smem_base() + SCRATCH_OFF) + q * N;
+    const float2 zk = z[fpos(k)], zkk = z[fpos(kk)];
+    const float2 ck = kh[N - k], ckk = kh[k];
+    z[fpos(k)] = spectral(zk, zkk, root<NR>(k), kh[k], float2{ck.x, -ck.y});
+    if (kk != k)
+      z[fpos(kk)] = spectral(zkk, zk, root<NR>(kk), kh[kk], float2{ckk.x, -ckk.y});
+  }
+}
+
+// The inverse row pass of "half": conj of the spectral pass's output, R-point DFTs, the
+// twiddle of the next inverse pass, into the planes.
+template <int R, int TN, int TS>
+static __device__ __forceinline__ void row_inv_half(u32 sb, const Dft<R> &d) {
+  const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  constexpr u32 TILES = N / R / 16;
+  for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
+    const u32 q = task / TILES, r0 = (task % TILES) * 16;
+    const u32 pb = sb + q * PAIR_BYTES;
+    const float2 *z = (const float2 *)(smem_base() + SCRATCH_OFF) + q * N;
+    u32 a[R / 8][4];
+#pragma unroll
+    for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+      for (int hr = 0; hr < 2; hr++) {
+        const float4 v = *(const float4 *)(z + (r0 + g + 8 * hr) * R + 8 * cc + 2 * t);
+        a[cc][hr] = pack2(v.x, v.z);
+        a[cc][2 + hr] = pack2(-v.y, -v.w);
+      }
+    float acc[R / 4][4];
+    row_dft(acc, a, d);
+#pragma unroll
+    for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+      for (int hr = 0; hr < 2; hr++) {
+        const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
+        float2 z0 = {acc[2 * cc][2 * hr], acc[2 * cc + 1][2 * hr]};
+        float2 z1 = {acc[2 * cc][2 * hr + 1], acc[2 * cc + 1][2 * hr + 1]};
+        z0 = cmul(z0, twiddle<TN, TS>(j));
+        z1 = cmul(z1, twiddle<TN, TS>(j + 1));
+        sts32(pb + swz(j), pack2(z0.x, z1.x));
+        sts32(pb + PLANE_BYTES + swz(j), pack2(z0.y, z1.y));
+      }
+  }
+}
+@ end
 @ if load == "async" then
 
 // load "async": the next group's rows are copied into a staging area behind the planes with
@@ -510,13 +649,17 @@ extern "C" __global__ void __launch_bounds__(THREADS)
 fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
             const io_t *__restrict__ post, const float2 *__restrict__ k_hat,
             io_t *__restrict__ y, long long rows, int L, int H) {
-  extern __shared__ __align__(16) unsigned char smem[];
   const u32 sb = (u32)__cvta_generic_to_shared(smem);
+@ if real == "half" then
+  // Units are rows: unit c is row c, its head c % H (BP, pair_* unused).
+  const long long B = rows, BP = 1, pairs = rows;
+@ else
   const long long B = rows / H, BP = (B + 1) / 2, pairs = BP * H;
-  // Causal with L <= N/2: the top half of the first pass's input is zero.
-  const bool half = L <= N / 2;
-  const int kmax = half && ${n1} >= 16 ? ${n1} / 16 : ${n1} / 8;
-  const int zchunks = half && ${n1} >= 16 ? N / 16 : N / 8;  // chunks the first pass reads
+@ end
+  // Causal with L <= NR/2: the top half of the first pass's input is zero.
+  const bool zero_top = L <= NR / 2;
+  const int kmax = zero_top && ${n1} >= 16 ? ${n1} / 16 : ${n1} / 8;
+  const int zchunks = zero_top && ${n1} >= 16 ? N / 16 : N / 8;  // chunks the first pass reads
   const bool vec = (L & 7) == 0 && (((unsigned long long)u | (unsigned long long)pre |
                                      (unsigned long long)post | (unsigned long long)y) & 15) == 0;
 @ if load == "async" then
@@ -550,6 +693,57 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
         stage(sb, grp + gridDim.x, u, pre, pairs, B, BP, H, L, zchunks);
     } else
 @ end
+@ if real == "half" then
+    {
+      // 16 bytes of the row (8 samples) give 4 even samples (real plane) and 4 odd ones.
+      const int total = PAIRS * 2 * zchunks;
+      for (int i0 = threadIdx.x; i0 < total; i0 += THREADS * UNROLL) {
+        uint4 v[UNROLL];
+#pragma unroll
+        for (int e = 0; e < UNROLL; e++) {
+          const int i = i0 + e * THREADS;
+          v[e] = uint4{0u, 0u, 0u, 0u};
+          const int q = i / (2 * zchunks), n0 = (i % (2 * zchunks)) * 8;
+          const long long c = c0 + q;
+          if (i < total && c < pairs && n0 < L) {
+            const long long gi = c * L + n0;
+            if (vec) {
+@   if pre_gate then
+              v[e] = mul8(*(const uint4 *)(u + gi), *(const uint4 *)(pre + gi));
+@   else
+              v[e] = *(const uint4 *)(u + gi);
+@   end
+            } else {
+              float f[8];
+#pragma unroll
+              for (int k = 0; k < 8; k++) {
+                f[k] = 0.0f;
+                if (n0 + k < L) {
+@   if pre_gate then
+                  f[k] = ld(u, gi + k) * ld(pre, gi + k);
+@   else
+                  f[k] = ld(u, gi + k);
+@   end
+                }
+              }
+              v[e] = uint4{pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7])};
+            }
+          }
+        }
+#pragma unroll
+        for (int e = 0; e < UNROLL; e++) {
+          const int i = i0 + e * THREADS;
+          if (i < total) {
+            const int q = i / (2 * zchunks), m0 = (i % (2 * zchunks)) * 4;
+            unsigned char *pb = smem + q * PAIR_BYTES + swz(m0);
+            *(uint2 *)pb = uint2{__byte_perm(v[e].x, v[e].y, 0x5410), __byte_perm(v[e].z, v[e].w, 0x5410)};
+            *(uint2 *)(pb + PLANE_BYTES) = uint2{__byte_perm(v[e].x, v[e].y, 0x7632),
+                                                 __byte_perm(v[e].z, v[e].w, 0x7632)};
+          }
+        }
+      }
+    }
+@ else
     {
       const int total = PAIRS * 2 * zchunks;
       for (int i0 = threadIdx.x; i0 < total; i0 += THREADS * UNROLL) {
@@ -595,6 +789,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
         }
       }
     }
+@ end
     __syncthreads();
 @ for i = 1, #passes - 1 do
 @   local p = passes[i]
@@ -602,7 +797,15 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
 @ end
 @ local last, prev = passes[#passes], passes[#passes - 1]
+@ if real == "half" then
+    row_fwd_half<${last.r}>(sb, d${last.r});
+    __syncthreads();
+    spectral_pass(k_hat, c0, H);
+    __syncthreads();
+    row_inv_half<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r});
+@ else
     row_pass<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, k_hat, c0, BP, H);
+@ end
     __syncthreads();
 @ for i = #passes - 1, 1, -1 do
 @   local p = passes[i]
@@ -613,6 +816,48 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
 @   end
     __syncthreads();
 @ end
+@ if real == "half" then
+    // Store: samples 2m and 2m+1 are the real part and minus the imaginary part (the data is
+    // kept conjugated) of z[m], times the post gate.
+    {
+      const int lchunks = L >= NR ? NR / 8 : (L + 7) / 8;
+      const int total = PAIRS * lchunks;
+      for (int i = threadIdx.x; i < total; i += THREADS) {
+        const int q = i / lchunks, n0 = (i % lchunks) * 8;
+        const long long c = c0 + q;
+        if (c >= pairs) continue;
+        const long long gi = c * L + n0;
+        const unsigned char *pb = smem + q * PAIR_BYTES + swz(n0 / 2);
+        const uint2 re = *(const uint2 *)pb, im = *(const uint2 *)(pb + PLANE_BYTES);
+        const uint2 ni = uint2{im.x ^ 0x80008000u, im.y ^ 0x80008000u};
+        const uint4 s = uint4{__byte_perm(re.x, ni.x, 0x5410), __byte_perm(re.x, ni.x, 0x7632),
+                              __byte_perm(re.y, ni.y, 0x5410), __byte_perm(re.y, ni.y, 0x7632)};
+        if (vec) {
+@   if post_gate then
+          *(uint4 *)(y + gi) = mul8(s, *(const uint4 *)(post + gi));
+@   else
+          *(uint4 *)(y + gi) = s;
+@   end
+        } else {
+          float f[8];
+          float2 t2;
+          t2 = unpack2(s.x); f[0] = t2.x; f[1] = t2.y;
+          t2 = unpack2(s.y); f[2] = t2.x; f[3] = t2.y;
+          t2 = unpack2(s.z); f[4] = t2.x; f[5] = t2.y;
+          t2 = unpack2(s.w); f[6] = t2.x; f[7] = t2.y;
+#pragma unroll
+          for (int k = 0; k < 8; k++)
+            if (n0 + k < L) {
+@   if post_gate then
+              st(y, gi + k, f[k] * ld(post, gi + k));
+@   else
+              st(y, gi + k, f[k]);
+@   end
+            }
+        }
+      }
+    }
+@ else
     // Store: the real plane to row (2 bp, h), minus the imaginary one (the data is kept
     // conjugated) to (2 bp + 1, h), times the post gate.
     {
@@ -651,21 +896,24 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
         }
       }
     }
+@ end
     __syncthreads();
   }
 }
 
-// k_hat for head h: the N-point DFT of the zero-padded filter, computed in place in the
-// head's slice of k_hat by the same passes (fp32, exact roots), so the bins land in the
-// forward kernel's order; then masked to min(f, N - f) < F (F = 0: all), plus D (the passes'
-// 1/sqrt(n_i) scales make up the inverse's 1/N).
+// k_hat for head h: the NR-point DFT of the zero-padded filter, computed in place in the
+// head's slice of k_hat (fp32, exact roots), by the forward kernel's passes ("half": after a
+// first 2-point pass), so that for "pair" the bins land in the forward kernel's order; then
+// masked to min(f, NR - f) < F (F = 0: all), plus D. The passes' 1/sqrt(n_i) scales make up
+// the inverse's 1/NR for "pair"; "half" stores bins 0 .. N in natural order after the
+// transform, times 1/4 (the spectral pass works with doubled halves, twice).
 extern "C" __global__ void __launch_bounds__(256)
 fftconv_prep(const float *__restrict__ k, const float *__restrict__ d, float2 *__restrict__ k_hat,
              int H, int K, int F) {
   const int h = blockIdx.x;
   if (h >= H) return;
-  float2 *x = k_hat + (long long)h * N;
-@ for _, r in ipairs(radices) do
+  float2 *x = k_hat + (long long)h * ${khat};
+@ for _, r in ipairs(prep_radices) do
   __shared__ float2 roots${r}[${r}];
   for (int m = threadIdx.x; m < ${r}; m += blockDim.x) {
     double s, c;
@@ -673,12 +921,12 @@ fftconv_prep(const float *__restrict__ k, const float *__restrict__ d, float2 *_
     roots${r}[m] = float2{(float)c, (float)s};
   }
 @ end
-  for (int j = threadIdx.x; j < N; j += blockDim.x)
+  for (int j = threadIdx.x; j < NR; j += blockDim.x)
     x[j] = float2{j < K ? k[(long long)h * K + j] : 0.0f, 0.0f};
   __syncthreads();
-@ for i, p in ipairs(passes) do
+@ for i, p in ipairs(prep_passes) do
   // pass ${i}: ${p.r}-point DFTs at stride ${p.s}
-  for (int t = threadIdx.x; t < N / ${p.r}; t += blockDim.x) {
+  for (int t = threadIdx.x; t < NR / ${p.r}; t += blockDim.x) {
     const int r = t % ${p.s};
     float2 *p = x + (t / ${p.s}) * ${p.r * p.s} + r;
     float2 a[${p.r}];
@@ -703,37 +951,56 @@ fftconv_prep(const float *__restrict__ k, const float *__restrict__ d, float2 *_
   __syncthreads();
 @ end
   const float dd = d ? d[h] : 0.0f;
+@ if real == "half" then
+  for (int f = threadIdx.x; f <= N; f += blockDim.x) {
+    const int fm = f < NR - f ? f : NR - f;
+    const float2 v = (F == 0 || fm < F) ? x[${prep_pos_f}] : float2{0.0f, 0.0f};
+    x[NR + f] = float2{(v.x + dd) * 0.25f, v.y * 0.25f};
+  }
+@ else
   for (int j = threadIdx.x; j < N; j += blockDim.x) {
     const int f = ${freq_expr};
     const int fm = f < N - f ? f : N - f;
     float2 v = (F == 0 || fm < F) ? x[j] : float2{0.0f, 0.0f};
     x[j] = float2{v.x + dd, v.y};
   }
+@ end
 }
 ]==]
 
 function family.emit(params)
   local ok, why = choices_valid(params)
   if not ok then error(why, 0) end
-  local n = params.fft_size
-  local passes, stride = {}, n
-  for _, f in ipairs(params.factors) do
-    stride = stride // f
-    passes[#passes + 1] = { r = f, s = stride }
+  local n, nr = points(params), params.fft_size
+  local function make_passes(factors, size)
+    local out, stride = {}, size
+    for _, f in ipairs(factors) do
+      stride = stride // f
+      out[#out + 1] = { r = f, s = stride }
+    end
+    return out
   end
+  local passes = make_passes(params.factors, n)
+  -- The prep kernel transforms all NR points: "half" adds a factor 2 in front.
+  local prep_factors = { table.unpack(params.factors) }
+  if params.real == "half" then table.insert(prep_factors, 1, 2) end
+  local prep_passes = make_passes(prep_factors, nr)
   -- fold3(c >> 3) for chunk indices of log2(N / 8) bits.
   local cbits, terms = fft.log2(n // 8), {}
   for sh = 3, cbits - 1, 3 do terms[#terms + 1] = string.format("(c >> %d)", sh) end
   local fold = #terms > 0 and "(" .. table.concat(terms, " ^ ") .. ") & 7u" or "0u"
   -- The frequency of position j: digit i is (j / S_i) % n_i, weighted by n_1 ... n_(i-1).
   local fterms, w = {}, 1
-  for _, p in ipairs(passes) do
+  for _, p in ipairs(prep_passes) do
     fterms[#fterms + 1] = string.format("((j / %d) %% %d) * %d", p.s, p.r, w)
     w = w * p.r
   end
   return tpl.render(KERNEL, {
-    n = n, pairs = params.pairs, warps = params.warps, passes = passes,
-    radices = distinct(params.factors), n1 = params.factors[1],
+    n = n, nr = nr, pairs = params.pairs, warps = params.warps, passes = passes,
+    radices = distinct(params.factors), n1 = params.factors[1], real = params.real,
+    prep_passes = prep_passes, prep_radices = distinct(prep_factors),
+    khat = khat_per_head(params), pos_k = fft.digit_pos_expr(params.factors, "k"),
+    prep_pos_f = fft.digit_pos_expr(prep_factors, "f"),
     smem_layout = params.smem, load = params.load, group = params.group,
     op = params.dtype, op_ptx = params.dtype == "fp16" and "f16" or "bf16",
     cvt = params.dtype == "fp16" and "f16" or "bf16",

@@ -176,7 +176,8 @@ Test(family_tc, space_holds_every_variant) {
   cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
   static const char *want[] = {"\"load\":\"async\"", "\"load\":\"plain\"", "\"smem\":\"pad\"",
                                "\"smem\":\"swizzle\"", "\"group\":\"head\"", "\"group\":\"row\"",
-                               "\"real\":\"pair\"", "\"factors\":[16,16,16]",
+                               "\"real\":\"pair\"", "\"real\":\"half\"",
+                               "\"factors\":[16,16,16]",
                                "\"factors\":[8,8,8,8]"};
   for (size_t w = 0; w < sizeof want / sizeof *want; w++) {
     int found = 0;
