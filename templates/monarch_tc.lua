@@ -511,6 +511,57 @@ static __device__ __forceinline__ uint4 mul8(uint4 x, uint4 p) {
   return uint4{mul2(x.x, p.x), mul2(x.y, p.y), mul2(x.z, p.z), mul2(x.w, p.w)};
 }
 
+// Samples n0 .. n0+7 of a row at gi, times the pre gate, as eight operands; zeros past L.
+// vec: 16-byte loads (L a multiple of 8, aligned pointers), else one sample at a time.
+static __device__ __forceinline__ uint4 load8(const io_t *__restrict__ u,
+                                              const io_t *__restrict__ pre, long long gi, int n0,
+                                              int L, bool vec) {
+  if (vec) {
+@ if pre_gate then
+    return mul8(*(const uint4 *)(u + gi), *(const uint4 *)(pre + gi));
+@ else
+    return *(const uint4 *)(u + gi);
+@ end
+  }
+  float f[8];
+#pragma unroll
+  for (int k = 0; k < 8; k++) {
+    f[k] = 0.0f;
+    if (n0 + k < L) {
+@ if pre_gate then
+      f[k] = ld(u, gi + k) * ld(pre, gi + k);
+@ else
+      f[k] = ld(u, gi + k);
+@ end
+    }
+  }
+  return uint4{pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7])};
+}
+
+// Eight operands s, times the post gate, to samples n0 .. n0+7 at gi; none past L.
+static __device__ __forceinline__ void store8(io_t *__restrict__ y, const io_t *__restrict__ post,
+                                              long long gi, int n0, int L, bool vec, uint4 s) {
+  if (vec) {
+@ if post_gate then
+    s = mul8(s, *(const uint4 *)(post + gi));
+@ end
+    *(uint4 *)(y + gi) = s;
+    return;
+  }
+  const u32 w[4] = {s.x, s.y, s.z, s.w};
+#pragma unroll
+  for (int k = 0; k < 8; k++)
+    if (n0 + k < L) {
+      const float2 t2 = unpack2(w[k / 2]);
+      const float f = k & 1 ? t2.y : t2.x;
+@ if post_gate then
+      st(y, gi + k, f * ld(post, gi + k));
+@ else
+      st(y, gi + k, f);
+@ end
+    }
+}
+
 #define UNROLL 4
 @ if real == "half" then
 
@@ -707,27 +758,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
           const long long c = c0 + q;
           if (i < total && c < pairs && n0 < L) {
             const long long gi = c * L + n0;
-            if (vec) {
-@   if pre_gate then
-              v[e] = mul8(*(const uint4 *)(u + gi), *(const uint4 *)(pre + gi));
-@   else
-              v[e] = *(const uint4 *)(u + gi);
-@   end
-            } else {
-              float f[8];
-#pragma unroll
-              for (int k = 0; k < 8; k++) {
-                f[k] = 0.0f;
-                if (n0 + k < L) {
-@   if pre_gate then
-                  f[k] = ld(u, gi + k) * ld(pre, gi + k);
-@   else
-                  f[k] = ld(u, gi + k);
-@   end
-                }
-              }
-              v[e] = uint4{pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7])};
-            }
+            v[e] = load8(u, pre, gi, n0, L, vec);
           }
         }
 #pragma unroll
@@ -756,27 +787,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
           const long long c = c0 + q, b = 2 * pair_bp(c, BP, H) + pl;
           if (i < total && c < pairs && b < B && n0 < L) {
             const long long gi = (b * H + pair_head(c, BP, H)) * L + n0;
-            if (vec) {
-@ if pre_gate then
-              v[e] = mul8(*(const uint4 *)(u + gi), *(const uint4 *)(pre + gi));
-@ else
-              v[e] = *(const uint4 *)(u + gi);
-@ end
-            } else {
-              float f[8];
-#pragma unroll
-              for (int k = 0; k < 8; k++) {
-                f[k] = 0.0f;
-                if (n0 + k < L) {
-@ if pre_gate then
-                  f[k] = ld(u, gi + k) * ld(pre, gi + k);
-@ else
-                  f[k] = ld(u, gi + k);
-@ end
-                }
-              }
-              v[e] = uint4{pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7])};
-            }
+            v[e] = load8(u, pre, gi, n0, L, vec);
           }
         }
 #pragma unroll
@@ -832,29 +843,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
         const uint2 ni = uint2{im.x ^ 0x80008000u, im.y ^ 0x80008000u};
         const uint4 s = uint4{__byte_perm(re.x, ni.x, 0x5410), __byte_perm(re.x, ni.x, 0x7632),
                               __byte_perm(re.y, ni.y, 0x5410), __byte_perm(re.y, ni.y, 0x7632)};
-        if (vec) {
-@   if post_gate then
-          *(uint4 *)(y + gi) = mul8(s, *(const uint4 *)(post + gi));
-@   else
-          *(uint4 *)(y + gi) = s;
-@   end
-        } else {
-          float f[8];
-          float2 t2;
-          t2 = unpack2(s.x); f[0] = t2.x; f[1] = t2.y;
-          t2 = unpack2(s.y); f[2] = t2.x; f[3] = t2.y;
-          t2 = unpack2(s.z); f[4] = t2.x; f[5] = t2.y;
-          t2 = unpack2(s.w); f[6] = t2.x; f[7] = t2.y;
-#pragma unroll
-          for (int k = 0; k < 8; k++)
-            if (n0 + k < L) {
-@   if post_gate then
-              st(y, gi + k, f[k] * ld(post, gi + k));
-@   else
-              st(y, gi + k, f[k]);
-@   end
-            }
-        }
+        store8(y, post, gi, n0, L, vec, s);
       }
     }
 @ else
@@ -870,30 +859,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
         const long long gi = (b * H + pair_head(c, BP, H)) * L + n0;
         const uint4 s = *(const uint4 *)(smem + q * PAIR_BYTES + pl * PLANE_BYTES + swz(n0));
         const u32 neg = pl ? 0x80008000u : 0u;  // the sign bits of both halves
-        if (vec) {
-          uint4 o = uint4{s.x ^ neg, s.y ^ neg, s.z ^ neg, s.w ^ neg};
-@ if post_gate then
-          o = mul8(o, *(const uint4 *)(post + gi));
-@ end
-          *(uint4 *)(y + gi) = o;
-        } else {
-          float f[8];
-          float2 t2;
-          t2 = unpack2(s.x); f[0] = t2.x; f[1] = t2.y;
-          t2 = unpack2(s.y); f[2] = t2.x; f[3] = t2.y;
-          t2 = unpack2(s.z); f[4] = t2.x; f[5] = t2.y;
-          t2 = unpack2(s.w); f[6] = t2.x; f[7] = t2.y;
-          const float sign = pl ? -1.0f : 1.0f;
-#pragma unroll
-          for (int k = 0; k < 8; k++)
-            if (n0 + k < L) {
-@ if post_gate then
-              st(y, gi + k, sign * f[k] * ld(post, gi + k));
-@ else
-              st(y, gi + k, sign * f[k]);
-@ end
-            }
-        }
+        store8(y, post, gi, n0, L, vec, uint4{s.x ^ neg, s.y ^ neg, s.z ^ neg, s.w ^ neg});
       }
     }
 @ end
