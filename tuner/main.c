@@ -332,7 +332,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
     const char *v = strstr(json, pat);
     if (!v) continue;
     v += strlen(pat);
-    char val[24];
+    char val[24] = "?";
     if (*v == '"') sscanf(v + 1, "%23[^\"]", val);
     else sscanf(v, "%23[0-9]", val);
     int w = snprintf(rest + k, sizeof rest - k, "%s%s=%s", k ? " " : "", keys[i], val);
