@@ -415,6 +415,9 @@ static __device__ __forceinline__ void col_pass(u32 sb, const Dft<R> &d, int kma
         }
       }
     }
+    // The outputs overwrite the rows just read, and ldmatrix has lanes read what other lanes
+    // of the warp will write: every lane's reads complete before any lane stores.
+    __syncwarp();
 #pragma unroll
     for (int mi = 0; mi < R / 8; mi++) {
       if (mi >= mmax) continue;
@@ -486,6 +489,7 @@ static __device__ __forceinline__ void row_pass(u32 sb, const Dft<R> &d,
         a[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
       }
     row_dft(acc, a, d);
+    __syncwarp();  // the tile is stored where it was read: every lane's ldmatrix is done
 #pragma unroll
     for (int cc = 0; cc < R / 8; cc++)
 #pragma unroll
