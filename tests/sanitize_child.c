@@ -1,0 +1,94 @@
+/* sanitize-child: runs one kernel of one family once, for test_gpu_sanitize to run under
+ * compute-sanitizer. The kernel is the family's default choice for the problem (or the
+ * parameters given), emitted, compiled with NVRTC, then prepare_filter and forward on random
+ * inputs with B=3, H=5, gates and D, checked against the fp64 reference.
+ *
+ *   sanitize-child FAMILY N MODE DTYPE [TEXT...]
+ *
+ * With TEXT arguments the kernel is the first candidate of the family's exhaustive space whose
+ * parameter JSON contains every TEXT (e.g. '"real":"half"'), instead of the default.
+ * MODE circular runs L = N; causal runs L = N/2 - 3 (not a multiple of 8, so the scalar I/O
+ * paths run too). Prints "ok ..." and exits 0 when the result is within tolerance; 1 with a
+ * message on any failure; 2 on bad usage. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "verify.h"
+
+static int fail(const char *what, const char *msg) {
+  fprintf(stderr, "sanitize-child: %s: %s\n", what, msg);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 5) {
+    fprintf(stderr, "usage: sanitize-child FAMILY N circular|causal fp32|fp16|bf16 [TEXT...]\n");
+    return 2;
+  }
+  const char *family = argv[1];
+  long long n = atoll(argv[2]);
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3;
+  p.heads = 5;
+  p.mode = !strcmp(argv[3], "causal") ? FFTCONV_CAUSAL : FFTCONV_CIRCULAR;
+  p.seqlen = p.mode == FFTCONV_CAUSAL ? n / 2 - 3 : n;
+  p.dtype = !strcmp(argv[4], "fp32") ? FFTCONV_FP32
+            : !strcmp(argv[4], "bf16") ? FFTCONV_BF16 : FFTCONV_FP16;
+  p.pre_gate = p.post_gate = p.skip_d = 1;
+  char msg[512];
+  if (fftconv_problem_check(&p, msg, sizeof msg) != FFTCONV_OK) return fail("problem", msg);
+
+  fftconv_ctx *ctx = NULL;
+  if (fftconv_ctx_create(NULL, &ctx) != FFTCONV_OK) return fail("no GPU", fftconv_ctx_error(NULL));
+  fc_emit *em = NULL;
+  if (fc_ctx_emit(ctx, &em) != FFTCONV_OK) return fail("templates", fftconv_ctx_error(ctx));
+  fc_err e = {{0}};
+  char *params = NULL;
+  if (argc == 5 && fc_emit_default(em, family, &p, &ctx->gpu.info, &params, &e) != FFTCONV_OK)
+    return fail(family, e.msg);
+  if (argc > 5) {
+    fc_candidate *cl = NULL;
+    int ncl = 0;
+    if (fc_emit_space(em, family, &p, &ctx->gpu.info, NULL, &cl, &ncl, &e) != FFTCONV_OK)
+      return fail(family, e.msg);
+    for (int i = 0; i < ncl && !params; i++) {
+      int all = !cl[i].reason;
+      for (int a = 5; a < argc && all; a++) all = strstr(cl[i].params, argv[a]) != NULL;
+      if (all) params = strdup(cl[i].params);
+    }
+    fc_candidates_free(cl, ncl);
+    if (!params) return fail(family, "no candidate of the space has those parameters");
+  }
+  fc_kernel_src src = {0};
+  if (fc_emit_kernel(em, family, params, &ctx->gpu.info, &src, &e) != FFTCONV_OK)
+    return fail(family, e.msg);
+  fc_binary bin = {0};
+  if (fc_compile(src.source, src.name, ctx->sm, 0, &bin, &e) != FFTCONV_OK)
+    return fail("compile", e.msg);
+  fftconv_plan *pl = NULL;
+  if (fc_plan_from_binary(ctx, &p, &src, &bin, "sanitize", &pl) != FFTCONV_OK)
+    return fail("plan", fftconv_ctx_error(ctx));
+  fc_testdata t;
+  if (fc_testdata_make(&p, 7, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e) != FFTCONV_OK)
+    return fail("test data", e.msg);
+  double err = INFINITY;
+  if (fc_verify_plan(pl, &t, &err, &e) != FFTCONV_OK) return fail("run", e.msg);
+  char key[256];
+  fftconv_problem_key(&p, key, sizeof key);
+  if (!(err <= fc_tolerance(p.dtype))) {
+    snprintf(msg, sizeof msg, "%s: relative error %.3e over %.0e", key, err, fc_tolerance(p.dtype));
+    return fail(family, msg);
+  }
+  printf("ok %s %s err %.2e %s\n", family, key, err, src.params);
+  fc_testdata_free(&t);
+  fftconv_plan_destroy(pl);
+  fc_binary_free(&bin);
+  fc_kernel_src_free(&src);
+  free(params);
+  fftconv_ctx_destroy(ctx);
+  return 0;
+}

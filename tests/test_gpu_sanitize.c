@@ -1,0 +1,110 @@
+/* GPU: compute-sanitizer's four tools (memcheck, racecheck, synccheck, initcheck) over one
+   kernel of each family at a small, a middle and the largest FFT size, plus the tensor-core
+   family's code paths that its default does not take (one row as N/2 complex points, cp.async
+   loads, one-head blocks, padded shared memory). Each run is sanitize-child (one prepare and
+   one forward, checked against the fp64 reference) under one tool; a case fails on any error
+   or warning a tool reports, or if the child fails. Skips with a message where there is no GPU
+   or no compute-sanitizer ($COMPUTE_SANITIZER, else PATH, else /usr/local/cuda/bin). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fftconv.h"
+
+static const char *tools[] = {"memcheck", "racecheck", "synccheck", "initcheck"};
+
+static const char *sanitizer_or_skip(void) {
+  static char path[4096];
+  const char *env = getenv("COMPUTE_SANITIZER");
+  if (env && access(env, X_OK) == 0) return env;
+  FILE *f = popen("command -v compute-sanitizer 2>/dev/null", "r");
+  path[0] = 0;
+  if (f) {
+    if (!fgets(path, sizeof path, f)) path[0] = 0;
+    pclose(f);
+  }
+  path[strcspn(path, "\n")] = 0;
+  if (path[0] && access(path, X_OK) == 0) return path;
+  if (access("/usr/local/cuda/bin/compute-sanitizer", X_OK) == 0)
+    return "/usr/local/cuda/bin/compute-sanitizer";
+  cr_skip_test("no compute-sanitizer ($COMPUTE_SANITIZER, PATH, /usr/local/cuda/bin)");
+  return NULL;
+}
+
+static void gpu_or_skip(void) {
+  fftconv_ctx *c = NULL;
+  if (fftconv_ctx_create(NULL, &c) != FFTCONV_OK)
+    cr_skip_test("no GPU: %s", fftconv_ctx_error(NULL));
+  fftconv_ctx_destroy(c);
+}
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return strdup("");
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = malloc((size_t)n + 1);
+  size_t got = s ? fread(s, 1, (size_t)n, f) : 0;
+  if (s) s[got] = 0;
+  fclose(f);
+  return s;
+}
+
+/* Runs the child under all four tools at once and checks every report. */
+static void sanitize(const char *args) {
+  const char *cs = sanitizer_or_skip();
+  gpu_or_skip();
+  const char *child = getenv("FFTCONV_SANITIZE_CHILD");
+  if (!child) child = SANITIZE_CHILD;
+  char dir[] = "/tmp/fftconv-sanitize-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char cmd[8192];
+  size_t k = 0;
+  for (int t = 0; t < 4; t++)
+    k += (size_t)snprintf(cmd + k, sizeof cmd - k,
+                          "(%s --tool %s --print-limit 20 --error-exitcode 86 %s %s > %s/%s.log "
+                          "2>&1; echo $? > %s/%s.rc) & ",
+                          cs, tools[t], child, args, dir, tools[t], dir, tools[t]);
+  snprintf(cmd + k, sizeof cmd - k, "wait");
+  cr_assert_eq(system(cmd), 0, "could not run: %s", cmd);
+  for (int t = 0; t < 4; t++) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.rc", dir, tools[t]);
+    char *rc = slurp(path);
+    snprintf(path, sizeof path, "%s/%s.log", dir, tools[t]);
+    char *log = slurp(path);
+    cr_log_info("%s under %s:\n%s", args, tools[t], log);
+    /* The summary line must say nothing was found, and no report line may appear. */
+    const char *clean = t == 1 ? "RACECHECK SUMMARY: 0 hazards displayed (0 errors, 0 warnings)"
+                               : "ERROR SUMMARY: 0 errors";
+    cr_expect(atoi(rc) == 0, "%s under %s: exit status %s\n%s", args, tools[t], rc, log);
+    cr_expect(strstr(log, "\nok ") || !strncmp(log, "ok ", 3),
+              "%s under %s: the child did not finish:\n%s", args, tools[t], log);
+    cr_expect(strstr(log, clean), "%s under %s: not clean:\n%s", args, tools[t], log);
+    cr_expect(!strstr(log, "========= Warning") && !strstr(log, "========= Error") &&
+                  !strstr(log, "========= Invalid") && !strstr(log, "========= Uninitialized"),
+              "%s under %s: reports:\n%s", args, tools[t], log);
+    free(rc);
+    free(log);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/%s.rc", dir, tools[t]);
+    unlink(path);
+  }
+  rmdir(dir);
+}
+
+/* One kernel (the family's default) of each family at three sizes. */
+Test(gpu_sanitize, fp32_small) { sanitize("monarch_fp32 256 circular fp16"); }
+Test(gpu_sanitize, fp32_middle) { sanitize("monarch_fp32 4096 causal bf16"); }
+Test(gpu_sanitize, fp32_largest) { sanitize("monarch_fp32 32768 circular fp32"); }
+Test(gpu_sanitize, tc_small) { sanitize("monarch_tc 256 circular fp16"); }
+Test(gpu_sanitize, tc_middle) { sanitize("monarch_tc 4096 causal bf16"); }
+Test(gpu_sanitize, tc_largest) { sanitize("monarch_tc 32768 circular fp16"); }
+/* The tensor-core paths the default does not take. */
+Test(gpu_sanitize, tc_half) { sanitize("monarch_tc 1024 causal fp16 '\"real\":\"half\"'"); }
+Test(gpu_sanitize, tc_async) { sanitize("monarch_tc 1024 circular fp16 '\"load\":\"async\"'"); }
+Test(gpu_sanitize, tc_head) { sanitize("monarch_tc 1024 circular bf16 '\"group\":\"head\"'"); }
+Test(gpu_sanitize, tc_pad) { sanitize("monarch_tc 1024 causal fp16 '\"smem\":\"pad\"'"); }
