@@ -111,27 +111,6 @@ static void baseline_free(baseline *b) {
   if (b->mod) fc_cu.ModuleUnload(b->mod);
 }
 
-/* Device-to-device copy bandwidth, bytes read plus written, GB/s. */
-static double copy_gbps(fc_err *e) {
-  size_t bytes = (size_t)1 << 30;
-  CUdeviceptr a, b;
-  if (fc_cu.MemAlloc(&a, bytes) || fc_cu.MemAlloc(&b, bytes)) return 0;
-  CUevent s, t;
-  fc_cu.EventCreate(&s, 0);
-  fc_cu.EventCreate(&t, 0);
-  fc_cu.MemcpyDtoD(b, a, bytes);
-  fc_cu.EventRecord(s, NULL);
-  for (int i = 0; i < 10; i++) fc_cu.MemcpyDtoD(b, a, bytes);
-  fc_cu.EventRecord(t, NULL);
-  fc_cu.EventSynchronize(t);
-  float ms = 0;
-  fc_cu.EventElapsedTime(&ms, s, t);
-  fc_cu.MemFree(a);
-  fc_cu.MemFree(b);
-  (void)e;
-  return ms > 0 ? 2.0 * 10 * (double)bytes / (ms * 1e-3) / 1e9 : 0;
-}
-
 /* Relative L2 difference of two fp16 device arrays over their first n elements. */
 static double rel_diff(CUdeviceptr a, CUdeviceptr b, size_t n) {
   uint16_t *ha = malloc(n * 2), *hb = malloc(n * 2);
@@ -183,7 +162,11 @@ int main(int argc, char **argv) {
     return 3;
   }
   fc_err e = {{0}};
-  double gbps = copy_gbps(&e);
+  double gbps = NAN;
+  if (fc_gpu_copy_bandwidth((size_t)1 << 30, 11, &gbps, &e) != FFTCONV_OK) {
+    fprintf(stderr, "bench-cufft: %s\n", e.msg);
+    return 3;
+  }
   printf("device   %s\n", fftconv_ctx_device(ctx));
   printf("copy     %.0f GB/s device-to-device (read + write), the floor's bandwidth\n", gbps);
   printf("problem  circular, fp16 I/O, pre and post gates, B=%lld H=%lld, median of %d runs\n\n",

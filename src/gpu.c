@@ -6,10 +6,12 @@
 #include "gpu.h"
 
 #include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 fc_cuda_api fc_cu;
@@ -354,4 +356,42 @@ void fc_module_unload(fc_module *m) {
   if (!m) return;
   if (m->mod) fc_cu.ModuleUnload(m->mod);
   memset(m, 0, sizeof *m);
+}
+
+static int gpu_cmp_float(const void *a, const void *b) {
+  float x = *(const float *)a, y = *(const float *)b;
+  return (x > y) - (x < y);
+}
+
+fftconv_status fc_gpu_copy_bandwidth(size_t bytes, int runs, double *gbps, fc_err *e) {
+  *gbps = NAN;
+  if (runs < 1 || runs > 100 || bytes < 1)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "copy bandwidth: runs %d (1 to 100), bytes %zu", runs,
+                   bytes);
+  CUdeviceptr a = 0, b = 0;
+  CUevent s = NULL, t = NULL;
+  float ms[100];
+  CUresult r = fc_cu.MemAlloc(&a, bytes);
+  if (r == CUDA_SUCCESS) r = fc_cu.MemAlloc(&b, bytes);
+  if (r == CUDA_SUCCESS) r = fc_cu.MemsetD8(a, 0x5a, bytes); /* nothing measured on zeros */
+  if (r == CUDA_SUCCESS) r = fc_cu.EventCreate(&s, 0);
+  if (r == CUDA_SUCCESS) r = fc_cu.EventCreate(&t, 0);
+  if (r == CUDA_SUCCESS) r = fc_cu.MemcpyDtoD(b, a, bytes);
+  for (int i = 0; i < runs && r == CUDA_SUCCESS; i++) {
+    r = fc_cu.EventRecord(s, NULL);
+    if (r == CUDA_SUCCESS) r = fc_cu.MemcpyDtoD(i % 2 ? a : b, i % 2 ? b : a, bytes);
+    if (r == CUDA_SUCCESS) r = fc_cu.EventRecord(t, NULL);
+    if (r == CUDA_SUCCESS) r = fc_cu.EventSynchronize(t);
+    if (r == CUDA_SUCCESS) r = fc_cu.EventElapsedTime(&ms[i], s, t);
+  }
+  if (s) fc_cu.EventDestroy(s);
+  if (t) fc_cu.EventDestroy(t);
+  if (a) fc_cu.MemFree(a);
+  if (b) fc_cu.MemFree(b);
+  if (r != CUDA_SUCCESS) return fc_cuda_check(r, "copy bandwidth", e);
+  qsort(ms, (size_t)runs, sizeof *ms, gpu_cmp_float);
+  double med = runs % 2 ? ms[runs / 2] : 0.5 * ((double)ms[runs / 2 - 1] + ms[runs / 2]);
+  if (!(med > 0)) return fc_fail(e, FFTCONV_ERR_CUDA, "copy bandwidth: a copy took no time");
+  *gbps = 2.0 * (double)bytes / (med * 1e-3) / 1e9;
+  return FFTCONV_OK;
 }

@@ -81,6 +81,11 @@ fftconv_status fc_gpu_open(int ordinal, fc_gpu *g, fc_err *e);
 void fc_gpu_close(fc_gpu *g); /* releases the primary context; accepts a zeroed g */
 fftconv_status fc_gpu_bind(const fc_gpu *g, fc_err *e); /* make current on this thread */
 
+/* The device-to-device copy bandwidth of the current context's device, in GB/s counting bytes
+   read plus written: the median of `runs` timed copies of `bytes` (after one untimed copy).
+   The memory floor of a problem is its bytes over this. */
+fftconv_status fc_gpu_copy_bandwidth(size_t bytes, int runs, double *gbps, fc_err *e);
+
 /* Device facts from an arch name alone, for compile-only work without a GPU: sm_80 -> an
    A100's limits, sm_90 -> an H100's, others the smallest of their generation. 0 if unknown. */
 int fc_device_info_for_arch(int sm, fc_device_info *out);
