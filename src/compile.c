@@ -324,6 +324,19 @@ void fc_binary_free(fc_binary *b) {
   memset(b, 0, sizeof *b);
 }
 
+fftconv_status fc_binary_copy(const fc_binary *b, fc_binary *out, fc_err *e) {
+  *out = *b;
+  out->cubin = NULL, out->ptx = NULL, out->log = NULL;
+  if (b->cubin && (out->cubin = malloc(b->cubin_size))) memcpy(out->cubin, b->cubin, b->cubin_size);
+  if (b->ptx) out->ptx = strdup(b->ptx);
+  if (b->log) out->log = strdup(b->log);
+  if ((b->cubin && !out->cubin) || (b->ptx && !out->ptx) || (b->log && !out->log)) {
+    fc_binary_free(out);
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  }
+  return FFTCONV_OK;
+}
+
 const fc_entry_info *fc_binary_entry(const fc_binary *b, const char *name) {
   if (!b || !name) return NULL;
   int i = nvrtc_find_entry(b, name);

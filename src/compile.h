@@ -37,6 +37,8 @@ typedef struct fc_binary {
 fftconv_status fc_compile(const char *source, const char *name, int sm, int want_ptx,
                           fc_binary *out, fc_err *e);
 void fc_binary_free(fc_binary *b); /* accepts NULL; frees the members */
+/* A deep copy of b into out (FFTCONV_ERR_NOMEM when memory runs out; out is then zeroed). */
+fftconv_status fc_binary_copy(const fc_binary *b, fc_binary *out, fc_err *e);
 
 /* Compiles sources[i] (named names[i]) into bins[i] on `jobs` threads; st[i] is each
    compilation's status and bins[i].log its NVRTC log. Returns how many failed. */

@@ -148,6 +148,247 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
   return FFTCONV_OK;
 }
 
+/* ---- binaries kept across problems ---- */
+
+typedef struct memo_entry {
+  uint64_t h;
+  char *key;
+  fc_binary bin;
+} memo_entry;
+
+struct fc_bin_memo {
+  memo_entry *e;
+  int n, cap, hits;
+  size_t bytes, max_bytes;
+};
+
+fc_bin_memo *fc_bin_memo_new(size_t max_bytes) {
+  fc_bin_memo *m = calloc(1, sizeof *m);
+  if (m) m->max_bytes = max_bytes;
+  return m;
+}
+
+void fc_bin_memo_free(fc_bin_memo *m) {
+  if (!m) return;
+  for (int i = 0; i < m->n; i++) free(m->e[i].key), fc_binary_free(&m->e[i].bin);
+  free(m->e);
+  free(m);
+}
+
+int fc_bin_memo_hits(const fc_bin_memo *m) { return m ? m->hits : 0; }
+
+/* "hash sm params": what makes two compilations the same. */
+static char *memo_key(const fc_result *r, int sm) {
+  size_t n = strlen(r->params) + 40;
+  char *k = malloc(n);
+  if (k) snprintf(k, n, "%s %d %s", r->src.info.hash, sm, r->params);
+  return k;
+}
+
+static const fc_binary *memo_find(fc_bin_memo *m, const char *key) {
+  uint64_t h = fc_hash64(FC_HASH64_INIT, key, strlen(key));
+  for (int i = m->n - 1; i >= 0; i--)
+    if (m->e[i].h == h && !strcmp(m->e[i].key, key)) return &m->e[i].bin;
+  return NULL;
+}
+
+/* Keeps a copy of b under key (taken over); a full memo drops its oldest entries. */
+static void memo_put(fc_bin_memo *m, char *key, const fc_binary *b) {
+  fc_err e = {{0}};
+  if (!key || !b->cubin || b->cubin_size > m->max_bytes || memo_find(m, key)) {
+    free(key);
+    return;
+  }
+  int drop = 0;
+  while (drop < m->n && m->bytes + b->cubin_size > m->max_bytes) {
+    m->bytes -= m->e[drop].bin.cubin_size;
+    free(m->e[drop].key);
+    fc_binary_free(&m->e[drop].bin);
+    drop++;
+  }
+  if (drop) memmove(m->e, m->e + drop, (size_t)(m->n - drop) * sizeof *m->e), m->n -= drop;
+  if (m->n == m->cap) {
+    int cap = m->cap ? 2 * m->cap : 256;
+    memo_entry *x = realloc(m->e, (size_t)cap * sizeof *x);
+    if (!x) {
+      free(key);
+      return;
+    }
+    m->e = x, m->cap = cap;
+  }
+  memo_entry *x = &m->e[m->n];
+  if (fc_binary_copy(b, &x->bin, &e) != FFTCONV_OK) {
+    free(key);
+    return;
+  }
+  x->key = key;
+  x->h = fc_hash64(FC_HASH64_INIT, key, strlen(key));
+  m->bytes += b->cubin_size;
+  m->n++;
+}
+
+/* ---- one search ---- */
+
+/* What the stages of one search share. */
+typedef struct run_state {
+  fftconv_ctx *ctx;
+  const fftconv_problem *p;
+  const fc_device_info *dev;
+  const fc_search_opts *o;
+  fc_search *s;
+  fftconv_problem mini;
+  fc_testdata small, full;
+  int have_data;
+  int measure;       /* rigor measure: a quick round, then the finalists */
+  int done, total;   /* progress */
+  double best_quick; /* fastest quick median so far (measure) */
+  fc_result **order; /* verified and quick-timed, for the finalists */
+  int nok;
+} run_state;
+
+/* Compiles the selected candidates (or takes them from the memo), in parallel. */
+static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_err *e) {
+  fc_search *s = rs->s;
+  const fc_search_opts *o = rs->o;
+  int sm = rs->dev->sm;
+  double t0 = fc_now();
+  const char **srcs = calloc((size_t)nsel + 1, sizeof *srcs);
+  const char **names = calloc((size_t)nsel + 1, sizeof *names);
+  fc_binary *bins = calloc((size_t)nsel + 1, sizeof *bins);
+  fftconv_status *cst = calloc((size_t)nsel + 1, sizeof *cst);
+  int *idx = calloc((size_t)nsel + 1, sizeof *idx), nc = 0;
+  if (!srcs || !names || !bins || !cst || !idx) {
+    free(srcs), free(names), free(bins), free(cst), free(idx);
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  }
+  for (int j = 0; j < nsel; j++) {
+    fc_result *r = &s->r[sel[j]];
+    if (r->status) continue;
+    if (o->memo) {
+      char *key = memo_key(r, sm);
+      const fc_binary *b = key ? memo_find(o->memo, key) : NULL;
+      free(key);
+      if (b && fc_binary_copy(b, &r->bin, e) == FFTCONV_OK) {
+        s->reused++;
+        o->memo->hits++;
+        continue;
+      }
+    }
+    idx[nc] = sel[j], srcs[nc] = r->src.source, names[nc++] = r->src.name;
+  }
+  fc_compile_all(srcs, names, nc, sm, o->jobs, bins, cst);
+  for (int j = 0; j < nc; j++) {
+    fc_result *r = &s->r[idx[j]];
+    r->bin = bins[j];
+    if (cst[j] != FFTCONV_OK) {
+      r->status = "compile-failed";
+      s->compile_failures++;
+      snprintf(r->detail, sizeof r->detail, "%s: %.480s", fftconv_status_string(cst[j]),
+               bins[j].log ? bins[j].log : "");
+    } else if (o->memo) {
+      memo_put(o->memo, memo_key(r, sm), &r->bin);
+    }
+  }
+  free(srcs), free(names), free(bins), free(cst), free(idx);
+  s->compile_seconds += fc_now() - t0;
+  return FFTCONV_OK;
+}
+
+static void progress(run_state *rs, const fc_result *r) {
+  if (rs->o->progress) rs->o->progress(rs->o->progress_arg, ++rs->done, rs->total, r);
+}
+
+/* Stores the selected candidates' kernels and verifies each on the miniature; failures are
+   stored (and reported) at once. */
+static fftconv_status verify_set(run_state *rs, const int *sel, int nsel, fc_err *e) {
+  fftconv_status st;
+  for (int j = 0; j < nsel; j++) {
+    fc_result *r = &rs->s->r[sel[j]];
+    if (r->status && (!strcmp(r->status, "cached") || !strcmp(r->status, "screened"))) continue;
+    if (!r->status && stopping(rs->o)) r->status = "not-run";
+    if (!r->status) verify(rs->ctx, &rs->mini, &rs->small, r);
+    if (r->status && !strcmp(r->status, "not-run")) {
+      rs->s->not_run++;
+      continue;
+    }
+    if ((st = store_kernel(rs->o, r, e)) != FFTCONV_OK) return st;
+    if (!is_ok(r)) {
+      if ((st = store_measurement(rs->o, rs->p, r, e)) != FFTCONV_OK) return st;
+      progress(rs, r);
+    }
+  }
+  return FFTCONV_OK;
+}
+
+/* Times the verified ones among the selected: with `runs` (stored at once), or (measure) a
+   quick round whose results wait for the finalists' round; one clearly out of the race
+   (cutoff) is stored after a single run. */
+static fftconv_status time_set(run_state *rs, const int *sel, int nsel, fc_err *e) {
+  const fc_search_opts *o = rs->o;
+  fftconv_status st;
+  for (int j = 0; j < nsel; j++) {
+    fc_result *r = &rs->s->r[sel[j]];
+    if (!is_ok(r)) continue;
+    if (stopping(o)) {
+      r->status = "not-run";
+      rs->s->not_run++;
+      continue;
+    }
+    int cut = 0;
+    if (rs->measure && o->cutoff > 0 && isfinite(rs->best_quick)) {
+      timeit(rs->ctx, rs->p, &rs->full, 1, 1, r);
+      cut = is_ok(r) && r->t.median_ms > o->cutoff * rs->best_quick;
+      if (cut) rs->s->cut++;
+    }
+    if (!cut && is_ok(r))
+      timeit(rs->ctx, rs->p, &rs->full, rs->measure ? 1 : o->warmup,
+             rs->measure ? o->quick_runs : o->runs, r);
+    if (is_ok(r) && !cut) {
+      rs->order[rs->nok++] = r;
+      if (r->t.median_ms < rs->best_quick) rs->best_quick = r->t.median_ms;
+    }
+    if (!rs->measure || !is_ok(r) || cut) {
+      if ((st = store_measurement(o, rs->p, r, e)) != FFTCONV_OK) return st;
+      progress(rs, r);
+    }
+  }
+  return FFTCONV_OK;
+}
+
+/* The stored median of an ok measurement of r for this problem on this configuration, or NaN
+   (resume: a family's default measured by an earlier run). */
+typedef struct cached_ms {
+  const fc_search_opts *o;
+  const fc_result *r;
+  const char *key;
+  double ms;
+} cached_ms;
+
+static int cached_ms_row(const fc_cache_entry *x, void *arg) {
+  cached_ms *c = arg;
+  const fc_cache_config *cfg = c->o->cfg;
+  if (!strcmp(x->problem_key, c->key) && !strcmp(x->device, cfg->dev->name) &&
+      x->sms == cfg->dev->sms && x->driver_version == cfg->dev->driver_version &&
+      x->sm == cfg->sm && !strcmp(x->nvrtc, cfg->nvrtc) && !strcmp(x->hash, c->r->src.info.hash) &&
+      !strcmp(x->params, c->r->params) && !strcmp(x->status, "ok")) {
+    c->ms = x->median_ms;
+    return 1;
+  }
+  return 0;
+}
+
+static double default_ms(run_state *rs, const fc_result *r) {
+  if (is_ok(r) && r->t.runs > 0) return r->t.median_ms;
+  if (!r->status || strcmp(r->status, "cached") || !rs->o->cache) return NAN;
+  char key[256];
+  fftconv_problem_key(rs->p, key, sizeof key);
+  cached_ms c = {rs->o, r, key, NAN};
+  fc_cache_filter f = {.problem = key, .all = 1};
+  fc_err e = {{0}};
+  if (fc_cache_list(rs->o->cache, &f, cached_ms_row, &c, &e) != FFTCONV_OK) return NAN;
+  return c.ms;
+}
+
 fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
                              const fc_device_info *dev, const fc_search_opts *o, fc_search *s,
                              fc_err *e) {
@@ -155,10 +396,10 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   s->best = -1;
   fc_emit *em = NULL;
   fc_candidate *cl = NULL;
-  const char **fam = NULL;
-  int ncl = 0, done = 0;
-  fc_testdata small = {0}, full = {0};
-  fc_result **order = NULL;
+  const char **fam = NULL, **rfam = NULL;
+  int ncl = 0;
+  int *sel = NULL, *isdef = NULL;
+  run_state rs = {.ctx = ctx, .p = p, .dev = dev, .o = o, .s = s, .best_quick = INFINITY};
   fftconv_status st = ctx ? fc_ctx_emit(ctx, &em) : fc_emit_open(&em, e);
   if (st != FFTCONV_OK) {
     if (ctx) fc_fail(e, st, "%s", fftconv_ctx_error(ctx));
@@ -166,7 +407,11 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   }
   if ((st = candidates(em, p, dev, o, &cl, &fam, &ncl, e)) != FFTCONV_OK) goto done;
   s->r = calloc((size_t)ncl + 1, sizeof *s->r);
-  if (!s->r) {
+  rfam = calloc((size_t)ncl + 1, sizeof *rfam);
+  sel = calloc((size_t)ncl + 1, sizeof *sel);
+  isdef = calloc((size_t)ncl + 1, sizeof *isdef);
+  rs.order = calloc((size_t)ncl + 1, sizeof *rs.order);
+  if (!s->r || !rfam || !sel || !isdef || !rs.order) {
     st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
     goto done;
   }
@@ -179,6 +424,7 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
     if ((st = fc_emit_kernel(em, fam[i], cl[i].params, dev, &r->src, e)) != FFTCONV_OK)
       goto done;
     r->params = strdup(r->src.params);
+    rfam[s->n] = fam[i];
     s->n++;
     if (ctx && o->cache) { /* resume: measured before under this configuration */
       int found = 0;
@@ -204,93 +450,84 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
     goto done;
   }
 
-  /* Compile what is not cached, in parallel. */
-  double t0 = fc_now();
-  const char **srcs = calloc((size_t)s->n + 1, sizeof *srcs);
-  const char **names = calloc((size_t)s->n + 1, sizeof *names);
-  fc_binary *bins = calloc((size_t)s->n + 1, sizeof *bins);
-  fftconv_status *cst = calloc((size_t)s->n + 1, sizeof *cst);
-  int *idx = calloc((size_t)s->n + 1, sizeof *idx), nc = 0;
-  if (!srcs || !names || !bins || !cst || !idx) {
-    free(srcs), free(names), free(bins), free(cst), free(idx);
-    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-    goto done;
+  /* The screen: each family's default goes first (stage 0), the rest after (stage 1). */
+  rs.measure = o->rigor && !strcmp(o->rigor, "measure") && o->quick_runs > 0;
+  int families = 0, screen = 0;
+  if (ctx && rs.measure && o->screen > 0 && !o->tmpl) {
+    for (int i = 0; i < s->n; i++) {
+      int first = 1;
+      for (int j = 0; j < i; j++) first = first && strcmp(rfam[j], rfam[i]);
+      if (!first) continue;
+      families++;
+      char *dp = NULL;
+      fc_err de = {{0}};
+      if (fc_emit_default(em, rfam[i], p, dev, &dp, &de) != FFTCONV_OK) continue;
+      for (int j = 0; j < s->n; j++)
+        if (!strcmp(rfam[j], rfam[i]) && !strcmp(s->r[j].params, dp)) isdef[j] = 1;
+      free(dp);
+    }
+    int ndef = 0;
+    for (int i = 0; i < s->n; i++) ndef += isdef[i];
+    screen = families > 1 && ndef > 1;
   }
-  for (int i = 0; i < s->n; i++)
-    if (!s->r[i].status) idx[nc] = i, srcs[nc] = s->r[i].src.source, names[nc++] = s->r[i].src.name;
-  fc_compile_all(srcs, names, nc, dev->sm, o->jobs, bins, cst);
-  for (int j = 0; j < nc; j++) {
-    fc_result *r = &s->r[idx[j]];
-    r->bin = bins[j];
-    if (cst[j] != FFTCONV_OK) {
-      r->status = "compile-failed";
-      s->compile_failures++;
-      snprintf(r->detail, sizeof r->detail, "%s: %.480s", fftconv_status_string(cst[j]),
-               bins[j].log ? bins[j].log : "");
+  rs.total = s->n - s->cached;
+  for (int stage = screen ? 0 : 1; stage < 2; stage++) {
+    int nsel = 0;
+    for (int i = 0; i < s->n; i++)
+      if (!screen || isdef[i] == (stage == 0)) sel[nsel++] = i;
+    if ((st = compile_set(&rs, sel, nsel, e)) != FFTCONV_OK) goto done;
+    for (int j = 0; o->emit_dir && j < nsel; j++) {
+      fc_result *r = &s->r[sel[j]];
+      if (r->bin.log && (st = write_file(o->emit_dir, r->src.info.name, sel[j], "log", r->bin.log, e)))
+        goto done;
+    }
+    if (!ctx) continue;
+    if (!rs.have_data) {
+      /* Test data: the miniature for verification, the full shape for timing. */
+      rs.mini = *p;
+      rs.mini.batch = p->batch < 3 ? p->batch : 3;
+      rs.mini.heads = p->heads < 5 ? p->heads : 5;
+      if ((st = fc_testdata_make(&rs.mini, 1, FC_TD_REFERENCE | FC_TD_DEVICE, &rs.small, e)) ||
+          (st = fc_testdata_make_on(&ctx->gpu, p, 2, FC_TD_DEVICE, &rs.full, e)))
+        goto done;
+      rs.have_data = 1;
+    }
+    if ((st = verify_set(&rs, sel, nsel, e)) != FFTCONV_OK) goto done;
+    if ((st = time_set(&rs, sel, nsel, e)) != FFTCONV_OK) goto done;
+    if (stage == 0) {
+      /* Leave out each family whose default is over `screen` x the fastest default. */
+      double best = INFINITY;
+      for (int i = 0; i < s->n; i++) {
+        double ms = isdef[i] ? default_ms(&rs, &s->r[i]) : NAN;
+        if (ms < best) best = ms;
+      }
+      size_t k = 0;
+      for (int i = 0; i < s->n && isfinite(best); i++) {
+        double ms = isdef[i] ? default_ms(&rs, &s->r[i]) : NAN;
+        if (!(ms > o->screen * best)) continue;
+        int left = 0;
+        for (int j = 0; j < s->n; j++)
+          if (!isdef[j] && !strcmp(rfam[j], rfam[i]) && !s->r[j].status)
+            s->r[j].status = "screened", left++;
+        s->screened += left;
+        rs.total -= left;
+        int w = snprintf(s->screen_note + k, sizeof s->screen_note - k,
+                         "%s%s: default %.4f ms is %.1fx the fastest default (%.4f ms); "
+                         "%d candidates not searched", k ? "; " : "", rfam[i], ms, ms / best,
+                         best, left);
+        if (w > 0 && (size_t)w < sizeof s->screen_note - k) k += (size_t)w;
+      }
     }
   }
-  free(srcs), free(names), free(bins), free(cst), free(idx);
-  s->compile_seconds = fc_now() - t0;
-  for (int i = 0; o->emit_dir && i < s->n; i++)
-    if (s->r[i].bin.log &&
-        (st = write_file(o->emit_dir, s->r[i].src.info.name, i, "log", s->r[i].bin.log, e)))
-      goto done;
   if (!ctx) goto done;
 
-  /* Store the kernels, verify every compiled one on the miniature. */
-  fftconv_problem mini = *p;
-  mini.batch = p->batch < 3 ? p->batch : 3;
-  mini.heads = p->heads < 5 ? p->heads : 5;
-  if ((st = fc_testdata_make(&mini, 1, FC_TD_REFERENCE | FC_TD_DEVICE, &small, e)) ||
-      (st = fc_testdata_make_on(&ctx->gpu, p, 2, FC_TD_DEVICE, &full, e)))
-    goto done;
-  int total = s->n - s->cached;
-  for (int i = 0; i < s->n; i++) {
-    fc_result *r = &s->r[i];
-    if (r->status && !strcmp(r->status, "cached")) continue;
-    if (!r->status && stopping(o)) r->status = "not-run";
-    if (!r->status) verify(ctx, &mini, &small, r);
-    if (r->status && !strcmp(r->status, "not-run")) {
-      s->not_run++;
-      continue;
-    }
-    if ((st = store_kernel(o, r, e)) != FFTCONV_OK) goto done;
-    if (!is_ok(r)) {
+  if (rs.measure) { /* the finalists: the fastest of the quick round, timed again with `runs` */
+    qsort(rs.order, (size_t)rs.nok, sizeof *rs.order, by_median);
+    for (int j = 0; j < rs.nok; j++) {
+      fc_result *r = rs.order[j];
+      if (j < o->finalists && !stopping(o)) timeit(ctx, p, &rs.full, o->warmup, o->runs, r);
       if ((st = store_measurement(o, p, r, e)) != FFTCONV_OK) goto done;
-      if (o->progress) o->progress(o->progress_arg, ++done, total, r);
-    }
-  }
-
-  /* Time: everything with `runs`, or (measure) a quick round and the finalists again. */
-  int measure = o->rigor && !strcmp(o->rigor, "measure") && o->quick_runs > 0;
-  order = calloc((size_t)s->n + 1, sizeof *order);
-  if (!order) {
-    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-    goto done;
-  }
-  int nok = 0;
-  for (int i = 0; i < s->n; i++) {
-    fc_result *r = &s->r[i];
-    if (!is_ok(r)) continue;
-    if (stopping(o)) {
-      r->status = "not-run";
-      s->not_run++;
-      continue;
-    }
-    timeit(ctx, p, &full, measure ? 1 : o->warmup, measure ? o->quick_runs : o->runs, r);
-    if (is_ok(r)) order[nok++] = r;
-    if (!measure || !is_ok(r)) {
-      if ((st = store_measurement(o, p, r, e)) != FFTCONV_OK) goto done;
-      if (o->progress) o->progress(o->progress_arg, ++done, total, r);
-    }
-  }
-  if (measure) {
-    qsort(order, (size_t)nok, sizeof *order, by_median);
-    for (int j = 0; j < nok; j++) {
-      fc_result *r = order[j];
-      if (j < o->finalists && !stopping(o)) timeit(ctx, p, &full, o->warmup, o->runs, r);
-      if ((st = store_measurement(o, p, r, e)) != FFTCONV_OK) goto done;
-      if (o->progress) o->progress(o->progress_arg, ++done, total, r);
+      progress(&rs, r);
     }
   }
   for (int i = 0; i < s->n; i++) /* the winner: fully timed, verified */
@@ -299,9 +536,12 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
       s->best = i;
   s->interrupted = o->stop && *o->stop;
 done:
-  free(order);
-  fc_testdata_free(&small);
-  fc_testdata_free(&full);
+  free(rs.order);
+  free(sel);
+  free(isdef);
+  free(rfam);
+  fc_testdata_free(&rs.small);
+  fc_testdata_free(&rs.full);
   fc_candidates_free(cl, ncl);
   free(fam);
   if (!ctx) fc_emit_close(em);

@@ -6,6 +6,15 @@
  * Rigor, like FFTW's: "estimate" runs the template's heuristic choice alone; "measure" a
  * pruned space, every verified candidate timed with quick_runs and the `finalists` fastest
  * timed again with `runs`; "exhaustive" everything, every candidate with `runs`.
+ * "measure" spends less where it cannot change the answer:
+ *   - screen: with several families, each family's default is compiled, verified and timed
+ *     first; a family whose default is more than `screen` times slower than the fastest
+ *     default is not searched further (its candidates are "screened");
+ *   - cutoff: a candidate's first quick run more than `cutoff` times the fastest quick median
+ *     so far ends its timing (it is stored with that one run and cannot be a finalist);
+ *   - memo: a binary compiled for an earlier problem of the run (same template hash,
+ *     parameters and arch: the causal and circular problems of one FFT size share kernels)
+ *     is reused instead of compiled again.
  * With a cache every kernel and measurement is stored as soon as it exists (failures too),
  * and candidates already measured for this configuration are skipped (resume).
  * Callers: fftconv-tune, the benchmarks. */
@@ -19,6 +28,13 @@
 #include "verify.h"
 
 typedef struct fc_result fc_result;
+
+/* Compiled binaries kept across the problems of one run, keyed by template hash, parameters
+   and arch, up to max_bytes of cubins (the oldest go first). Used from one thread. */
+typedef struct fc_bin_memo fc_bin_memo;
+fc_bin_memo *fc_bin_memo_new(size_t max_bytes); /* NULL when out of memory: no memo */
+void fc_bin_memo_free(fc_bin_memo *m);          /* accepts NULL */
+int fc_bin_memo_hits(const fc_bin_memo *m);     /* compilations saved so far */
 typedef void (*fc_progress_fn)(void *arg, int done, int total, const fc_result *r);
 
 typedef struct fc_search_opts {
@@ -28,6 +44,11 @@ typedef struct fc_search_opts {
   int runs, warmup;       /* timing of finalists (and of everything in exhaustive) */
   int quick_runs;         /* measure: first-round runs */
   int finalists;          /* measure: how many are timed again with `runs` */
+  double screen;          /* measure, several families: skip a family whose default is over
+                             screen x the fastest default (0: search every family fully) */
+  double cutoff;          /* measure: stop timing a candidate whose first run is over cutoff x
+                             the fastest quick median so far (0: time every one fully) */
+  fc_bin_memo *memo;      /* reuse binaries across problems, or NULL */
   const char *emit_dir;   /* write every candidate's source and NVRTC log here, or NULL */
   fc_cache *cache;        /* store results and skip what is measured, or NULL */
   const fc_cache_config *cfg;
@@ -42,7 +63,8 @@ struct fc_result {
   fc_kernel_src src;
   fc_binary bin;
   const char *status; /* "ok", "compile-failed", "verify-failed", "launch-failed", "cached"
-                         (measured by an earlier run), "not-run" (budget or interrupt), or
+                         (measured by an earlier run), "not-run" (budget or interrupt),
+                         "screened" (its family's default was far behind; not stored), or
                          NULL (compiled, not run: compile-only search) */
   char detail[512];   /* why it failed */
   double err;         /* relative L2 error on the miniature */
@@ -56,6 +78,10 @@ typedef struct fc_search {
   int skipped;   /* candidates check() rejected */
   int best;      /* index of this run's winner, -1 if none */
   int compile_failures, cached, not_run;
+  int screened;       /* candidates of families the screen left out */
+  int reused;         /* binaries taken from the memo instead of compiled */
+  int cut;            /* candidates timed once only (cutoff) */
+  char screen_note[512]; /* which families were screened out and why, or "" */
   double compile_seconds;
   int interrupted;
 } fc_search;
