@@ -58,8 +58,11 @@ typedef struct fc_cache_kernel {
   const char *params;    /* canonical JSON */
   int sm;
   const char *nvrtc;
-  const char *source;
-  const void *cubin;     /* NULL when compilation failed */
+  const char *source;    /* put: required, and only its hash is stored; read: NULL unless a
+                            schema-2 file stored it and it was not slimmed since */
+  const char *source_hash; /* read: FNV-1a 64 (16 hex) of the emitted source (computed from
+                            source when a schema-2 row has only that); put: ignored */
+  const void *cubin;     /* NULL when compilation failed, or dropped by fc_cache_slim */
   size_t cubin_size;
   const char *ptx;       /* may be NULL */
   const char *log;       /* NVRTC log, may be NULL */
@@ -124,6 +127,14 @@ fftconv_status fc_cache_lookup(fc_cache *c, const fc_cache_config *cfg,
                                fc_cache_hit *hit, int *found, fc_err *e);
 void fc_cache_hit_free(fc_cache_hit *h); /* frees members; accepts a zeroed hit */
 
+/* The kernel's CUDA source into *source (malloc'd): the stored text when there is one, else
+   emitted again through the embedded template (emission is deterministic) for the kernel's
+   params and arch, and checked against source_hash. FFTCONV_ERR_UNSUPPORTED with the reason
+   when it cannot be emitted again (its template is not embedded in this build or its hash is
+   not the embedded template's: the template changed since); FFTCONV_ERR_IO when the emitted
+   text does not hash to source_hash (or the row has no hash to check it against). */
+fftconv_status fc_cache_source(const fc_cache_kernel *k, char **source, fc_err *e);
+
 /* ---- for fftconv-cache, the tuner and tests ---- */
 
 /* What fc_cache_open does beyond the contract above:
@@ -143,8 +154,10 @@ void fc_cache_set_busy_timeout(fc_cache *c, int ms);
 /* The schema history: the CREATE script of schema `version` (1 .. fc_cache_schema_version())
    as that version created it, or NULL. Version 1 lacked kernels.khat_table,
    measurements.rigor and the indexes on measurements(kernel), winners(kernel) and the
-   nearest-shape columns of winners; opening a version-1 file writable adds them in one
-   BEGIN IMMEDIATE transaction. Tests build old files with it. */
+   nearest-shape columns of winners. Version 2 kept every kernel's source (NOT NULL) and had
+   no kernels.source_hash, kernels.binary_dropped or devices.copy_gbps. Opening an older file
+   writable migrates it in one BEGIN IMMEDIATE transaction, without rewriting a row (old rows
+   keep their source until fc_cache_slim or prune drops it). Tests build old files with it. */
 const char *fc_cache_schema_sql(int version);
 #define FC_CACHE_APP_ID 1178824310 /* PRAGMA application_id of every fftconv cache: "FCnv" */
 
@@ -154,6 +167,7 @@ typedef struct fc_cache_kernel_row {
   int64_t id;
   fc_cache_kernel k;
   double created;        /* unix seconds */
+  double binary_dropped; /* unix seconds when fc_cache_slim dropped the cubin; NaN: never */
 } fc_cache_kernel_row;
 /* Reads kernel `id`; *found 0 (and *out zeroed) when there is no such row. */
 fftconv_status fc_cache_get_kernel(fc_cache *c, int64_t id, fc_cache_kernel_row *out,

@@ -232,7 +232,14 @@ static int cmd_show(const char *path, int argc, char **argv) {
     fprintf(stderr, "fftconv-cache: no kernel %lld in cache %s\n", id, fc_cache_path(c));
     rc = 1;
   } else if (source) {
-    fputs(row.k.source, stdout);
+    char *text = NULL;
+    if (fc_cache_source(&row.k, &text, &e) != FFTCONV_OK) {
+      fprintf(stderr, "fftconv-cache: kernel %lld: %s\n", id, e.msg);
+      rc = 1;
+    } else {
+      fputs(text, stdout);
+    }
+    free(text);
   } else {
     const fc_cache_kernel *k = &row.k;
     const fc_layout *l = &k->layout;

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "gpu.h"
 
 /* ---- helpers ---- */
 
@@ -230,8 +232,8 @@ Test(cache, creates_its_directory_and_schema_then_reopens) {
   cr_assert_str_eq(fc_cache_path(c), deep);
   fc_cache_close(c);
   cr_assert_eq(sql_int(deep, "PRAGMA application_id"), FC_CACHE_APP_ID);
-  cr_assert_eq(sql_int(deep, "PRAGMA user_version"), 2);
-  cr_assert_eq(fc_cache_schema_version(), 2);
+  cr_assert_eq(sql_int(deep, "PRAGMA user_version"), 3);
+  cr_assert_eq(fc_cache_schema_version(), 3);
   cr_assert_eq(sql_int(deep, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                              "name IN ('devices', 'kernels', 'measurements', 'winners')"), 4);
   cr_assert_eq(sql_int(deep, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
@@ -286,7 +288,13 @@ Test(cache, kernel_key_deduplicates_and_reads_back) {
   cr_assert_str_eq(r.k.params, "{\"seqs\":2}");
   cr_assert_str_eq(r.k.nvrtc, "13.0");
   cr_assert_eq(r.k.sm, 90);
-  cr_assert_str_eq(r.k.source, k.source);
+  cr_assert_null(r.k.source, "the source is not stored");
+  char want[17];
+  snprintf(want, sizeof want, "%016" PRIx64, fc_hash64(FC_HASH64_INIT, k.source, strlen(k.source)));
+  cr_assert_str_eq(r.k.source_hash, want, "its FNV-1a 64 is");
+  cr_assert(isnan(r.binary_dropped));
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source IS NOT NULL OR "
+                             "source_hash IS NULL"), 0);
   cr_assert_eq(r.k.cubin_size, sizeof cubin_bytes);
   cr_assert_eq(memcmp(r.k.cubin, cubin_bytes, sizeof cubin_bytes), 0);
   cr_assert_str_eq(r.k.ptx, ".version 9.0");
@@ -628,6 +636,73 @@ Test(cache, lookup_is_fast) {
   fc_cache_close(c);
 }
 
+/* ---- the source, emitted again ---- */
+
+/* A real monarch_fp32 kernel's params and source for an fp32 problem of length n. */
+static void real_kernel(int64_t n, char **params, fc_kernel_src *src) {
+  fc_emit *m;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&m, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info d;
+  cr_assert(fc_device_info_for_arch(90, &d));
+  fftconv_problem p = problem(8, 64, n, FFTCONV_FP32);
+  cr_assert_eq(fc_emit_default(m, "monarch_fp32", &p, &d, params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_kernel(m, "monarch_fp32", *params, &d, src, &e), FFTCONV_OK, "%s", e.msg);
+  fc_emit_close(m);
+}
+
+Test(cache, source_is_emitted_again_and_checked_against_its_hash) {
+  char *params;
+  fc_kernel_src src = {0};
+  real_kernel(4096, &params, &src);
+  fc_cache *c = open_cache(path, 1);
+  fc_cache_kernel k = kernel(src.info.hash, params, "13.0", 90, 1);
+  k.source = src.source;
+  int64_t good = put_kernel(c, &k);
+  k.sm = 80; /* another row, whose stored hash is not that of the text its params emit */
+  k.source = "// not what the template emits\n";
+  int64_t wrong = put_kernel(c, &k);
+  fc_cache_kernel old = kernel(HASH, params, "13.0", 90, 1); /* an older template */
+  int64_t stale = put_kernel(c, &old);
+  fc_cache_kernel gone = kernel(HASH, params, "13.0", 90, 1);
+  gone.tmpl = "monarch_gone";
+  gone.hash = "1111111111111111";
+  int64_t unknown = put_kernel(c, &gone);
+  fc_cache_close(c);
+  c = open_cache(path, 0);
+
+  fc_cache_kernel_row r;
+  int found;
+  char *text = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_get_kernel(c, good, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_null(r.k.source);
+  cr_assert_eq(fc_cache_source(&r.k, &text, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(text, src.source, "emitted again, byte for byte");
+  free(text);
+  fc_cache_kernel_row_free(&r);
+
+  cr_assert_eq(fc_cache_get_kernel(c, wrong, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_source(&r.k, &text, &e), FFTCONV_ERR_IO);
+  cr_assert_null(text);
+  cr_assert(strstr(e.msg, "hashes to") && strstr(e.msg, r.k.source_hash), "%s", e.msg);
+  fc_cache_kernel_row_free(&r);
+
+  cr_assert_eq(fc_cache_get_kernel(c, stale, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_source(&r.k, &text, &e), FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "cannot be emitted again") && strstr(e.msg, HASH) &&
+            strstr(e.msg, src.info.hash) && strstr(e.msg, "changed since"), "%s", e.msg);
+  fc_cache_kernel_row_free(&r);
+
+  cr_assert_eq(fc_cache_get_kernel(c, unknown, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_source(&r.k, &text, &e), FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "monarch_gone is not embedded"), "%s", e.msg);
+  fc_cache_kernel_row_free(&r);
+  fc_cache_close(c);
+  free(params);
+  fc_kernel_src_free(&src);
+}
+
 /* ---- several processes ---- */
 
 static int writer(const char *p, int who) {
@@ -773,7 +848,7 @@ Test(cache, garbage_and_truncated_files_are_refused_untouched) {
   expect_refused(p, 0, "is not an fftconv cache");
   fc_cache *c = open_cache(p, 1);
   fc_cache_close(c);
-  cr_assert_eq(sql_int(p, "PRAGMA user_version"), 2);
+  cr_assert_eq(sql_int(p, "PRAGMA user_version"), 3);
 }
 
 Test(cache, foreign_sqlite_files_are_refused_untouched) {
@@ -788,9 +863,9 @@ Test(cache, foreign_sqlite_files_are_refused_untouched) {
 
 Test(cache, newer_schema_is_refused_untouched) {
   fill_small(path);
-  sql_exec(path, "PRAGMA user_version = 3");
+  sql_exec(path, "PRAGMA user_version = 4");
   char want[256];
-  snprintf(want, sizeof want, "cache %s has schema version 3; this build reads up to 2", path);
+  snprintf(want, sizeof want, "cache %s has schema version 4; this build reads up to 3", path);
   refused_untouched(path, want);
 }
 
@@ -823,7 +898,8 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   const char *v1 = fc_cache_schema_sql(1);
   cr_assert_not_null(v1);
   cr_assert_null(strstr(v1, "khat_table"), "version 1 had no khat_table");
-  cr_assert_null(fc_cache_schema_sql(3));
+  cr_assert_null(fc_cache_schema_sql(4));
+  cr_assert_null(fc_cache_schema_sql(0));
   char *err = NULL;
   cr_assert_eq(sqlite3_exec(db, v1, NULL, NULL, &err), SQLITE_OK, "%s", err);
   char sql[4096];
@@ -847,8 +923,9 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   expect_refused(path, 0, "schema version 1");
   fc_cache *c = open_cache(path, 1);
   fc_cache_close(c);
-  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 2);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 3, "migrated through 2 to 3");
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements WHERE rigor IS NULL"), 1);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source = '// v1 source'"), 1);
 
   c = open_cache(path, 0);
   fc_device_info d = h100();

@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "compile.h"
 #include "emit.h"
+#include "gpu.h"
 
 static char dir[64], path[128], other[128];
 static char hash[17], nvrtc[16];
@@ -260,9 +261,7 @@ Test(cache_cli, show_a_kernel) {
     cr_assert(strstr(out, want[i]), "'%s' not in:\n%s", want[i], out);
   cr_assert_null(strstr(out, "__global__"), "the source only with --source");
 
-  snprintf(args, sizeof args, "show %" PRId64 " --source", ids.k1);
   cr_assert_eq(runc(path, args, out, sizeof out), 0, "%s", out);
-  cr_assert_str_eq(out, SOURCE);
 
   cr_assert_eq(runc(path, "show 999", out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "no kernel 999 in cache") && strstr(out, path), "%s", out);
@@ -359,3 +358,66 @@ Test(cache_cli, merge_copies_keeps_the_newer_and_refuses_bad_files) {
   cr_assert_eq(runc(bad, args, out, sizeof out), 1);
   cr_assert(strstr(out, "is not an fftconv cache"), "%s", out);
 }
+
+/* A real monarch_fp32 kernel for an fp32 problem of length n: its params and source. */
+static void real_kernel(int64_t n, char **params, fc_kernel_src *src) {
+  fc_emit *m;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&m, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info d;
+  cr_assert(fc_device_info_for_arch(90, &d));
+  fftconv_problem p = problem(8, 64, n);
+  p.dtype = FFTCONV_FP32;
+  cr_assert_eq(fc_emit_default(m, "monarch_fp32", &p, &d, params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_kernel(m, "monarch_fp32", *params, &d, src, &e), FFTCONV_OK, "%s", e.msg);
+  fc_emit_close(m);
+}
+
+static int64_t put_source(fc_cache *c, const char *h, const char *params, int sm,
+                          const char *source) {
+  static const unsigned char cubin[64] = {1, 2, 3};
+  fc_cache_kernel k = {.tmpl = "monarch_fp32", .revision = 4, .hash = h, .params = params,
+                       .sm = sm, .nvrtc = nvrtc, .source = source, .cubin = cubin,
+                       .cubin_size = sizeof cubin, .layout = {.threads = 1, .seqs = 1,
+                                                              .prep_threads = 1, .prep_seqs = 1},
+                       .fwd_entry = "fftconv_fwd", .prep_entry = "fftconv_prep"};
+  int64_t id = 0;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_put_kernel(c, &k, &id, &e), FFTCONV_OK, "%s", e.msg);
+  return id;
+}
+
+Test(cache_cli, show_source_emits_it_again_and_checks_its_hash) {
+  fill();
+  char *params;
+  fc_kernel_src src = {0};
+  real_kernel(4096, &params, &src);
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_open(path, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  int64_t good = put_source(c, hash, params, 90, src.source);
+  /* the same params under another arch, stored with a hash of some other text */
+  int64_t wrong = put_source(c, hash, params, 80, "// not what the template emits\n");
+  fc_cache_close(c);
+
+  static char out[1 << 17];
+  char args[64];
+  snprintf(args, sizeof args, "show %" PRId64 " --source", good);
+  cr_assert_eq(runc(path, args, out, sizeof out), 0, "%s", out);
+  cr_assert_str_eq(out, src.source, "emitted again, byte for byte");
+
+  snprintf(args, sizeof args, "show %" PRId64 " --source", wrong);
+  cr_assert_eq(runc(path, args, out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "kernel") && strstr(out, "hashes to") &&
+            strstr(out, "not the text this kernel was compiled from"), "%s", out);
+  cr_assert_null(strstr(out, "__global__"), "no unchecked source is printed: %s", out);
+
+  /* k3 came from a template this build no longer embeds (another hash) */
+  snprintf(args, sizeof args, "show %" PRId64 " --source", ids.k3);
+  cr_assert_eq(runc(path, args, out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "cannot be emitted again") && strstr(out, "00000000deadbeef") &&
+            strstr(out, hash) && strstr(out, "the template changed since"), "%s", out);
+  free(params);
+  fc_kernel_src_free(&src);
+}
+
