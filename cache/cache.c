@@ -403,6 +403,7 @@ enum {
   Q_HIT_EXACT, Q_HIT_ID, Q_NEAR,
   Q_LIST_WINNERS, Q_LIST_ALL,
   Q_PRUNE_COUNT, Q_PRUNE_LOST, Q_PRUNE_DEL_KERNELS, Q_PRUNE_DEL_DEVICES,
+  Q_SLIM_COUNT, Q_SLIM_BINARIES, Q_SLIM_SOURCES,
   Q_MERGE_DEVICE, Q_MERGE_MEAS_AT,
   CACHE_NSTMT
 };
@@ -491,6 +492,30 @@ static const char *const cache_sql[CACHE_NSTMT] = {
                    " ORDER BY d.model, d.sms, d.driver_version, m.problem_key, "
                    "m.median_ms IS NULL, m.median_ms, k.id",
 #define CACHE_STALE "NOT (instr(:hashes, ',' || k.hash || ',') > 0 AND k.nvrtc = :nvrtc)"
+/* The bytes of a column over a group (text counted in bytes, not characters). */
+#define CACHE_BYTES(col) "total(length(CAST(" col " AS BLOB)))"
+/* Kernel k stays: always, or (prune's dry run, :hashes set) when prune would keep it. */
+#define CACHE_LIVE "(:hashes IS NULL OR NOT " CACHE_STALE ")"
+/* What slimming keeps whole: every winner's kernel, and the :finalists fastest ok
+   measurements' kernels of each (device, problem). */
+#define CACHE_KEEP                                                                           \
+  "WITH ranked AS (SELECT m.kernel, row_number() OVER (PARTITION BY m.device, m.problem_key " \
+  "ORDER BY m.median_ms, m.kernel) AS r FROM measurements m JOIN kernels k ON k.id = m.kernel " \
+  "WHERE m.status = 'ok' AND m.median_ms IS NOT NULL AND " CACHE_LIVE "), "                  \
+  "keep AS (SELECT kernel FROM ranked WHERE r <= :finalists UNION SELECT kernel FROM winners) "
+#define CACHE_DROP "k.cubin IS NOT NULL AND k.id NOT IN (SELECT kernel FROM keep)"
+    [Q_SLIM_COUNT] =
+        CACHE_KEEP "SELECT b.n, b.bytes, s.n, s.bytes FROM "
+        "(SELECT count(*) AS n, " CACHE_BYTES("k.cubin") " + " CACHE_BYTES("k.ptx") " + "
+        CACHE_BYTES("k.log") " AS bytes FROM kernels k WHERE " CACHE_DROP " AND " CACHE_LIVE
+        ") b, (SELECT count(*) AS n, " CACHE_BYTES("k.source") " AS bytes FROM kernels k "
+        "WHERE k.source IS NOT NULL AND " CACHE_LIVE ") s",
+    [Q_SLIM_BINARIES] =
+        CACHE_KEEP "UPDATE kernels AS k SET cubin = NULL, ptx = NULL, log = NULL, "
+        "binary_dropped = :now WHERE " CACHE_DROP,
+    [Q_SLIM_SOURCES] =
+        "UPDATE kernels SET source_hash = coalesce(source_hash, fftconv_source_hash(source)), "
+        "source = NULL WHERE source IS NOT NULL",
     [Q_PRUNE_COUNT] =
         "SELECT (SELECT count(*) FROM kernels k WHERE " CACHE_STALE "), "
         "(SELECT count(*) FROM measurements m JOIN kernels k ON k.id = m.kernel WHERE "
@@ -498,7 +523,9 @@ static const char *const cache_sql[CACHE_NSTMT] = {
         "(SELECT count(*) FROM winners w JOIN kernels k ON k.id = w.kernel WHERE "
         CACHE_STALE "), "
         "(SELECT count(*) FROM devices d WHERE NOT EXISTS (SELECT 1 FROM measurements m "
-        "JOIN kernels k ON k.id = m.kernel WHERE m.device = d.id AND NOT (" CACHE_STALE ")))",
+        "JOIN kernels k ON k.id = m.kernel WHERE m.device = d.id AND NOT (" CACHE_STALE "))), "
+        "(SELECT " CACHE_BYTES("k.cubin") " + " CACHE_BYTES("k.ptx") " + " CACHE_BYTES("k.log")
+        " + " CACHE_BYTES("k.source") " FROM kernels k WHERE " CACHE_STALE ")",
     [Q_PRUNE_LOST] = "SELECT w.device, w.problem_key FROM winners w "
                      "JOIN kernels k ON k.id = w.kernel WHERE " CACHE_STALE
                      " ORDER BY w.device, w.problem_key",
@@ -898,8 +925,30 @@ static void cache_uri(char *buf, size_t len, const char *path) {
   snprintf(buf + n, len - n, "?immutable=1");
 }
 
+/* fftconv_source_hash(text): cache_source_hash in SQL, for slimming the rows of schema 2
+   (NULL for NULL). */
+static void cache_sql_source_hash(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  const char *t = (const char *)sqlite3_value_text(argv[0]);
+  if (!t) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  char h[17];
+  cache_source_hash(t, (size_t)sqlite3_value_bytes(argv[0]), h);
+  sqlite3_result_text(ctx, h, 16, SQLITE_TRANSIENT);
+}
+
 static fftconv_status cache_connect(fc_cache *c, const char *name, int flags, fc_err *e) {
   int rc = sqlite3_open_v2(name, &c->db, flags, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(c->db, "fftconv_source_hash", 1,
+                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                    cache_sql_source_hash, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     fftconv_status st = cache_sqlfail(c, rc, "opening", e);
     sqlite3_close(c->db);
@@ -969,6 +1018,8 @@ static fftconv_status cache_create(fc_cache *c, fc_err *e) {
 fftconv_status fc_cache_open(const char *path, int writable, fc_cache **out, fc_err *e) {
   if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "out: NULL");
   *out = NULL;
+  int any_version = writable == FC_CACHE_READ_ANY_VERSION;
+  if (any_version) writable = 0;
   fc_cache *c = calloc(1, sizeof *c);
   if (!c) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
   c->writable = writable;
@@ -1071,7 +1122,7 @@ fftconv_status fc_cache_open(const char *path, int writable, fc_cache **out, fc_
                    c->path);
       goto fail;
     }
-    if (ver < CACHE_VERSION) {
+    if (ver < CACHE_VERSION && !any_version) {
       st = fc_fail(e, FFTCONV_ERR_IO, "cache %s has schema version %lld; open it writable "
                    "once (fftconv-tune, fftconv-cache prune) to migrate it to %d", c->path,
                    (long long)ver, CACHE_VERSION);
@@ -1397,12 +1448,14 @@ fftconv_status fc_cache_put_measurement(fc_cache *c, const fc_cache_config *cfg,
   fftconv_status st = cache_check_cfg(c, cfg, e);
   if (st != FFTCONV_OK) return st;
   if (!m || !m->status) return fc_fail(e, FFTCONV_ERR_INVALID, "measurement: NULL or no status");
+  if (m->kernel && (st = cache_kernel_check(m->kernel, e)) != FFTCONV_OK) return st;
   cache_shape sh;
   if ((st = cache_shape_of(m->problem, &sh, e)) != FFTCONV_OK) return st;
   const fftconv_problem *p = m->problem;
-  int64_t dev = 0;
+  int64_t dev = 0, kid = m->kernel_id;
   if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) return st;
   if ((st = cache_device(c, cfg, &dev, e)) != FFTCONV_OK) goto done;
+  if (m->kernel && (st = cache_kernel_store(c, m->kernel, &kid, e)) != FFTCONV_OK) goto done;
   sqlite3_stmt *s = cache_stmt(c, Q_MEAS_PUT, &st, e);
   if (!s) goto done;
   sqlite3_bind_int64(s, 1, dev);
@@ -1418,7 +1471,7 @@ fftconv_status fc_cache_put_measurement(fc_cache *c, const fc_cache_config *cfg,
   sqlite3_bind_int(s, 11, p->pre_gate);
   sqlite3_bind_int(s, 12, p->post_gate);
   sqlite3_bind_int(s, 13, p->skip_d);
-  sqlite3_bind_int64(s, 14, m->kernel_id);
+  sqlite3_bind_int64(s, 14, kid);
   cache_bind_text(s, 15, m->status);
   cache_bind_text(s, 16, m->message);
   cache_bind_real(s, 17, m->median_ms);
@@ -1431,7 +1484,7 @@ fftconv_status fc_cache_put_measurement(fc_cache *c, const fc_cache_config *cfg,
   int rc = sqlite3_step(s);
   if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
     st = fc_fail(e, FFTCONV_ERR_INVALID, "cache %s has no kernel %lld", c->path,
-                 (long long)m->kernel_id);
+                 (long long)kid);
   else if (rc != SQLITE_DONE)
     st = cache_sqlfail(c, rc, "storing a measurement", e);
 done:
@@ -1801,6 +1854,52 @@ static fftconv_status cache_rewin_all(fc_cache *c, const cache_pairs *ps, const 
   return FFTCONV_OK;
 }
 
+/* Slimming inside the caller's transaction: counts into out, then drops unless dry_run.
+   hashes (",h1,...,") and nvrtc set: counts as if prune had removed the stale kernels. */
+static fftconv_status cache_slim(fc_cache *c, int finalists, int dry_run, const char *hashes,
+                                 const char *nvrtc, fc_cache_slimmed *out, fc_err *e) {
+  fftconv_status st = FFTCONV_OK;
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *s = cache_stmt(c, Q_SLIM_COUNT, &st, e);
+  if (!s) return st;
+  cache_nbind_int(s, ":finalists", finalists);
+  cache_nbind_text(s, ":hashes", hashes);
+  cache_nbind_text(s, ":nvrtc", nvrtc);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    out->binaries = sqlite3_column_int64(s, 0);
+    out->sources = sqlite3_column_int64(s, 2);
+    out->bytes = sqlite3_column_int64(s, 1) + sqlite3_column_int64(s, 3);
+  }
+  sqlite3_reset(s);
+  if (rc != SQLITE_ROW) return cache_sqlfail(c, rc, "counting what slimming drops", e);
+  if (dry_run) return FFTCONV_OK;
+  if (out->binaries) {
+    if (!(s = cache_stmt(c, Q_SLIM_BINARIES, &st, e))) return st;
+    cache_nbind_int(s, ":finalists", finalists);
+    sqlite3_bind_null(s, cache_param(s, ":hashes"));
+    sqlite3_bind_null(s, cache_param(s, ":nvrtc"));
+    sqlite3_bind_double(s, cache_param(s, ":now"), cache_wall());
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return cache_sqlfail(c, rc, "dropping unused binaries", e);
+  }
+  if (out->sources)
+    st = cache_run(c, Q_SLIM_SOURCES, "dropping stored sources", e);
+  return st;
+}
+
+fftconv_status fc_cache_slim(fc_cache *c, int finalists, int dry_run, fc_cache_slimmed *out,
+                             fc_err *e) {
+  if (!c || !out) return fc_fail(e, FFTCONV_ERR_INVALID, "cache slim: NULL argument");
+  memset(out, 0, sizeof *out);
+  if (finalists < 0)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "cache slim: finalists %d < 0", finalists);
+  fftconv_status st = cache_begin(c, !dry_run, e);
+  if (st == FFTCONV_OK) st = cache_slim(c, finalists, dry_run, NULL, NULL, out, e);
+  return cache_end(c, st, e);
+}
+
 fftconv_status fc_cache_prune(fc_cache *c, const char *const *hashes, int nhashes,
                               const char *nvrtc, int dry_run, fc_cache_counts *removed,
                               fc_err *e) {
@@ -1824,8 +1923,14 @@ fftconv_status fc_cache_prune(fc_cache *c, const char *const *hashes, int nhashe
   removed->measurements = sqlite3_column_int64(s, 1);
   removed->winners = sqlite3_column_int64(s, 2);
   removed->devices = sqlite3_column_int64(s, 3);
+  int64_t stale_bytes = sqlite3_column_int64(s, 4);
   sqlite3_reset(s);
-  if (dry_run || removed->kernels + removed->devices == 0) goto done;
+  if (dry_run) {
+    st = cache_slim(c, FC_CACHE_FINALISTS, 1, hl.s, nvrtc, &removed->slim, e);
+    removed->slim.bytes += stale_bytes;
+    goto done;
+  }
+  if (removed->kernels + removed->devices == 0) goto slim;
 
   if (!(s = cache_stmt(c, Q_PRUNE_LOST, &st, e))) goto done;
   cache_nbind_text(s, ":hashes", hl.s);
@@ -1850,16 +1955,25 @@ fftconv_status fc_cache_prune(fc_cache *c, const char *const *hashes, int nhashe
   }
   if ((st = cache_run(c, Q_PRUNE_DEL_DEVICES, "deleting unused devices", e)) != FFTCONV_OK)
     goto done;
-  st = cache_rewin_all(c, &lost, hl.s, nvrtc, &removed->rewon, e);
+  if ((st = cache_rewin_all(c, &lost, hl.s, nvrtc, &removed->rewon, e)) != FFTCONV_OK)
+    goto done;
+slim: /* after the winners are recomputed: the new ones keep their cubins */
+  st = cache_slim(c, FC_CACHE_FINALISTS, 0, NULL, NULL, &removed->slim, e);
+  removed->slim.bytes += stale_bytes;
 done:
   st = cache_end(c, st, e);
   /* VACUUM cannot run inside a transaction; a failure leaves a correct, larger file */
-  if (st == FFTCONV_OK && !dry_run && removed->kernels + removed->devices > 0) {
+  if (st == FFTCONV_OK && !dry_run &&
+      removed->kernels + removed->devices + removed->slim.binaries + removed->slim.sources > 0) {
     char *err = NULL;
     if (sqlite3_exec(c->db, "VACUUM", NULL, NULL, &err) != SQLITE_OK)
       st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: pruned, but VACUUM failed: %s", c->path,
                    err ? err : sqlite3_errmsg(c->db));
     sqlite3_free(err);
+    /* VACUUM wrote the whole file through the WAL: give that space back too (a reader
+       holding the WAL makes this a no-op, which is harmless) */
+    if (st == FFTCONV_OK)
+      sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
   }
 out:
   free(lost.v);

@@ -1,8 +1,14 @@
-/* cache: the SQLite kernel cache. One file holds devices, compiled kernels (source, cubin,
- * PTX, resources, launch layout), every measurement of every candidate (failures included)
- * and the winners. Owns the schema (PRAGMA application_id, user_version = schema version,
- * migrations from every older version), WAL, a busy timeout, and writes in BEGIN IMMEDIATE
- * transactions. A broken, foreign or newer-schema file is reported and never modified.
+/* cache: the SQLite kernel cache. One file holds devices (with their measured copy
+ * bandwidth), compiled kernels (a hash of the source, cubin, PTX, resources, launch layout),
+ * every measurement of every candidate (failures included) and the winners. Owns the schema
+ * (PRAGMA application_id, user_version = schema version, migrations from every older
+ * version), WAL, a busy timeout, and writes in BEGIN IMMEDIATE transactions. A broken,
+ * foreign or newer-schema file is reported and never modified.
+ *
+ * It stays small: the source is not stored (emission is deterministic; fc_cache_source emits
+ * it again and checks it against the stored hash), and fc_cache_slim drops the cubin, PTX and
+ * log of every kernel that is neither a winner nor a finalist of some problem, keeping its
+ * measurements (resume needs them) and its resources.
  *
  * Keys:
  *   kernel       (template hash, params JSON, arch sm, NVRTC version)
@@ -40,6 +46,10 @@ fftconv_status fc_cache_default_path(char *buf, size_t len, fc_err *e);
    schema is FFTCONV_ERR_IO with a message naming the path and the reason, and is left as it
    is. */
 fftconv_status fc_cache_open(const char *path, int writable, fc_cache **out, fc_err *e);
+/* writable = this: read-only, and a file of an older schema is opened as it is, unmigrated.
+   Only for counting what fc_cache_prune would do (its dry run reads no column that an older
+   schema lacks); anything else may fail on such a file. fftconv-cache prune --dry-run. */
+#define FC_CACHE_READ_ANY_VERSION 2
 void fc_cache_close(fc_cache *c); /* accepts NULL */
 const char *fc_cache_path(const fc_cache *c);
 int fc_cache_schema_version(void); /* the version this build writes */
@@ -72,7 +82,9 @@ typedef struct fc_cache_kernel {
   const char *fwd_entry, *prep_entry;
 } fc_cache_kernel;
 
-/* Inserts the kernel or finds the existing row with the same key; *id is its row id. */
+/* Inserts the kernel or finds the existing row with the same key; *id is its row id. An
+   existing row without a cubin (its compilation failed, or fc_cache_slim dropped it) takes
+   this one's cubin, PTX and log. */
 fftconv_status fc_cache_put_kernel(fc_cache *c, const fc_cache_kernel *k, int64_t *id, fc_err *e);
 
 typedef struct fc_cache_measurement {
@@ -84,6 +96,11 @@ typedef struct fc_cache_measurement {
   int runs;
   double rel_err;        /* on the verification shape; NaN/inf stored as NULL */
   const char *rigor;     /* "estimate", "measure", "exhaustive" */
+  const fc_cache_kernel *kernel; /* optional: the kernel again, stored as by
+                            fc_cache_put_kernel in the same transaction (kernel_id is then its
+                            row's). Another tuner sharing the file may have slimmed the row of
+                            a candidate compiled minutes ago; an ok measurement stored with its
+                            kernel leaves that kernel with a cubin, so that it can win. */
 } fc_cache_measurement;
 
 /* Inserts or replaces the measurement of (device of cfg, problem key, kernel), in its own
@@ -98,8 +115,9 @@ fftconv_status fc_cache_measured(fc_cache *c, const fc_cache_config *cfg,
                                  int *found, fc_err *e);
 
 /* Recomputes the winner of (device of cfg, problem): the trusted "ok" measurement with the
-   smallest median (trusted: kernel hash in `hashes` (n of them; the current template hashes),
-   kernel nvrtc/sm as cfg). No ok measurement: no winner row. *kernel_id 0 then. */
+   smallest median whose kernel has a cubin (trusted: kernel hash in `hashes` (n of them; the
+   current template hashes), kernel nvrtc/sm as cfg). No such measurement: no winner row.
+   *kernel_id 0 then. */
 fftconv_status fc_cache_update_winner(fc_cache *c, const fc_cache_config *cfg,
                                       const fftconv_problem *p, const char *const *hashes,
                                       int nhashes, int64_t *kernel_id, fc_err *e);
@@ -107,7 +125,7 @@ fftconv_status fc_cache_update_winner(fc_cache *c, const fc_cache_config *cfg,
 /* A trusted winner for the problem on cfg's device: the exact problem key first, else the
    winner of the nearest shape with the same FFT size, dtype, mode, gates, D flag, filter
    length relation (K == L or not) and freq_keep, differing in batch, heads or seqlen (closest
-   in log(B*H), then in seqlen). */
+   in log(B*H), then in seqlen). A winner whose cubin is missing is not a hit. */
 typedef struct fc_cache_hit {
   int64_t kernel_id;
   int exact;             /* 1: the problem's own winner; 0: nearest shape */
@@ -126,6 +144,31 @@ fftconv_status fc_cache_lookup(fc_cache *c, const fc_cache_config *cfg,
                                const fftconv_problem *p, const char *const *hashes, int nhashes,
                                fc_cache_hit *hit, int *found, fc_err *e);
 void fc_cache_hit_free(fc_cache_hit *h); /* frees members; accepts a zeroed hit */
+
+/* How many of a problem's fastest ok measurements keep their kernel's cubin besides the
+   winner: the tuner's finalist count (rigor measure times this many again with --runs). */
+#define FC_CACHE_FINALISTS 4
+
+/* What fc_cache_slim and fc_cache_prune dropped (or, dry run, would drop). */
+typedef struct fc_cache_slimmed {
+  int64_t binaries;      /* kernels whose cubin, PTX and log were dropped */
+  int64_t sources;       /* kernels whose stored source (schema 2) was dropped */
+  int64_t bytes;         /* bytes of source, cubin, PTX and log dropped; VACUUM gives back
+                            about this much (and prune's removed kernels' bytes) */
+} fc_cache_slimmed;
+
+/* Keeps binaries only for what can be used. A kernel is kept whole when it is the winner of
+   some (device, problem) or a finalist of one: among that (device, problem)'s ok
+   measurements, one of the `finalists` fastest (by median, then kernel id; every kernel,
+   trusted or not). Every other kernel loses its cubin, PTX and log (binary_dropped records
+   when); its row, resources, layout and measurements stay, so resume still skips it and
+   fc_cache_put_kernel restores the cubin when a later run compiles it again. A kernel whose
+   compilation failed keeps its log. The stored source of every kernel (schema 2) is dropped,
+   its hash kept. One BEGIN IMMEDIATE transaction; no VACUUM (the pages are reused by later
+   writes; fc_cache_prune gives them back). The tuner runs it after each problem's winner.
+   dry_run: counts only (works on a read-only open). */
+fftconv_status fc_cache_slim(fc_cache *c, int finalists, int dry_run, fc_cache_slimmed *out,
+                             fc_err *e);
 
 /* The kernel's CUDA source into *source (malloc'd): the stored text when there is one, else
    emitted again through the embedded template (emission is deterministic) for the kernel's
@@ -211,13 +254,16 @@ typedef struct fc_cache_counts {
   int64_t replaced;      /* merge: measurements that replaced an older one of this cache */
   int64_t skipped;       /* merge: measurements not copied, this cache's being as new or newer */
   int64_t rewon;         /* winners recomputed (prune: of problems that lost their winner) */
+  fc_cache_slimmed slim; /* prune: what slimming dropped; bytes include the removed kernels' */
 } fc_cache_counts;
 
 /* Removes every kernel whose template hash is not in `hashes` or whose NVRTC version is not
    `nvrtc`, with its measurements and any winner it was; then the devices left with no
    measurement. The winners lost are recomputed from what is left (trusted: hash in hashes,
-   NVRTC `nvrtc`, arch the device's own). Then VACUUM. dry_run: counts only, writes nothing
-   (works on a read-only open). */
+   NVRTC `nvrtc`, arch the device's own). Then slims what is left as fc_cache_slim does with
+   FC_CACHE_FINALISTS, all in one transaction, and VACUUMs when anything went. dry_run: counts
+   only, writes nothing (works on a read-only open); its slim counts are those of the rows
+   that stay, ranked as after the removal, but before the lost winners are recomputed. */
 fftconv_status fc_cache_prune(fc_cache *c, const char *const *hashes, int nhashes,
                               const char *nvrtc, int dry_run, fc_cache_counts *removed,
                               fc_err *e);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -260,8 +261,24 @@ Test(cache_cli, show_a_kernel) {
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
     cr_assert(strstr(out, want[i]), "'%s' not in:\n%s", want[i], out);
   cr_assert_null(strstr(out, "__global__"), "the source only with --source");
+  char h[17];
+  snprintf(h, sizeof h, "%016" PRIx64, fc_hash64(FC_HASH64_INIT, SOURCE, strlen(SOURCE)));
+  cr_assert(strstr(out, "source     hash ") && strstr(out, h), "its source's hash: %s", out);
 
+  /* k2 won nothing and is no finalist (it failed): slimming drops its cubin, show says so */
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  fc_cache_slimmed sl;
+  cr_assert_eq(fc_cache_open(path, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_slim(c, FC_CACHE_FINALISTS, 0, &sl, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(sl.binaries, 1);
+  fc_cache_close(c);
+  snprintf(args, sizeof args, "show %" PRId64, ids.k2);
   cr_assert_eq(runc(path, args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "binary     dropped ") && strstr(out, "neither a winner nor a finalist"),
+            "%s", out);
+  cr_assert(strstr(out, "72 registers") && strstr(out, "verify-failed"), "the rest stays: %s",
+            out);
 
   cr_assert_eq(runc(path, "show 999", out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "no kernel 999 in cache") && strstr(out, path), "%s", out);
@@ -270,16 +287,26 @@ Test(cache_cli, show_a_kernel) {
 Test(cache_cli, prune_removes_what_this_build_cannot_trust) {
   fill();
   static char out[1 << 16];
+  char q0[256];
   cr_assert_eq(runc(path, "prune --dry-run", out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "would remove 2 kernels, 2 measurements, 2 winners, 1 devices"), "%s",
             out);
   cr_assert(strstr(out, hash) && strstr(out, nvrtc), "says what it trusts: %s", out);
+  /* k2 (failed, no winner) loses its 64-byte cubin; k3 and k4 go whole, 64 bytes each */
+  cr_assert(strstr(out, "would drop the binaries of 1 kernels (neither a winner nor a "
+                        "finalist) and the stored source of 0"), "%s", out);
+  cr_assert(strstr(out, "would free 192 bytes of the "), "%s", out);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels"), 4, "--dry-run wrote");
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE cubin IS NULL"), 0);
 
   cr_assert_eq(runc(path, "prune", out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "removed    2 kernels, 2 measurements, 2 winners, 1 devices"), "%s",
             out);
   cr_assert(strstr(out, "recomputed 1 winners"), "%s", out);
+  cr_assert(strstr(out, "dropped    the binaries of 1 kernels"), "%s", out);
+  cr_assert(strstr(out, "freed      192 bytes: the file went from "), "%s", out);
+  snprintf(q0, sizeof q0, "SELECT cubin IS NULL FROM kernels WHERE id = %" PRId64, ids.k2);
+  cr_assert_eq(sql_int(path, q0), 1);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels"), 2);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements"), 3);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM devices"), 1);
@@ -290,6 +317,7 @@ Test(cache_cli, prune_removes_what_this_build_cannot_trust) {
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM winners"), 2);
   cr_assert_eq(runc(path, "prune", out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "removed    0 kernels, 0 measurements, 0 winners, 0 devices"), "%s", out);
+  cr_assert(strstr(out, "dropped    the binaries of 0 kernels"), "%s", out);
 }
 
 Test(cache_cli, merge_copies_keeps_the_newer_and_refuses_bad_files) {
@@ -417,6 +445,112 @@ Test(cache_cli, show_source_emits_it_again_and_checks_its_hash) {
   cr_assert_eq(runc(path, args, out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "cannot be emitted again") && strstr(out, "00000000deadbeef") &&
             strstr(out, hash) && strstr(out, "the template changed since"), "%s", out);
+  free(params);
+  fc_kernel_src_free(&src);
+}
+
+/* A file of schema version 2 as an H200's default-set tuning left it, scaled down: every
+   kernel's source and cubin. Kernel 1 is a real monarch_fp32 kernel (P1's winner). */
+static void old_fat_cache(const char *p, int nkernels, const char *real_params,
+                          const char *real_source) {
+  sqlite3 *db;
+  cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+  char *err = NULL;
+  cr_assert_eq(sqlite3_exec(db, fc_cache_schema_sql(2), NULL, NULL, &err), SQLITE_OK, "%s", err);
+  char *sql = sqlite3_mprintf(
+      "PRAGMA application_id = %d; PRAGMA user_version = 2; PRAGMA journal_mode = WAL;"
+      "INSERT INTO devices VALUES (1, 'NVIDIA H200', 132, 13000, 90, 232448, 52428800, "
+      "  150000000000, 1.7e9);"
+      "INSERT INTO kernels VALUES (1, 'monarch_fp32', 4, %Q, %Q, 90, %Q, %Q, randomblob(100000), "
+      "  NULL, 'ptxas info', 32, 0, 0, 0, 0, 0.5, 256, 4096, 1, 128, 0, 1, 4097, 0, "
+      "  'fftconv_fwd', 'fftconv_prep', 1.7e9);",
+      FC_CACHE_APP_ID, hash, real_params, nvrtc, real_source);
+  cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err);
+  sqlite3_free(sql);
+  for (int i = 2; i <= nkernels; i++) {
+    sql = sqlite3_mprintf(
+        "INSERT INTO kernels VALUES (%d, 'monarch_fp32', 4, %Q, '{\"j\":%d}', 90, %Q, "
+        "  '// kernel ' || hex(randomblob(10000)), randomblob(100000), NULL, 'ptxas info', 32, "
+        "  0, 0, 0, 0, 0.5, 256, 4096, 1, 128, 0, 1, 4097, 0, 'fftconv_fwd', 'fftconv_prep', "
+        "  1.7e9);", i, hash, i, nvrtc);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err);
+    sqlite3_free(sql);
+  }
+  /* P1 measures the odd kernels, P2 the even ones; the lowest id is the fastest */
+  for (int i = 1; i <= nkernels; i++) {
+    int l = i % 2 ? 4096 : 2048;
+    sql = sqlite3_mprintf(
+        "INSERT INTO measurements VALUES (%d, 1, 'B8.H64.L%d.K%d.F0.fp16.causal.nopre.nopost.nod',"
+        " 8, 64, %d, %d, 0, %d, 'fp16', 'causal', 0, 0, 0, %d, 'ok', NULL, %f, NULL, NULL, 30, "
+        "3e-4, 'measure', 1.7e9);", i, l, l, l, l, 2 * l, i, 1.0 + 0.01 * i);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err);
+    sqlite3_free(sql);
+  }
+  for (int i = 1; i <= 2; i++) {
+    int l = i % 2 ? 4096 : 2048;
+    sql = sqlite3_mprintf(
+        "INSERT INTO winners VALUES (%d, 1, 'B8.H64.L%d.K%d.F0.fp16.causal.nopre.nopost.nod', 8, "
+        "64, %d, %d, 0, %d, 'fp16', 'causal', 0, 0, 0, %d, %f, 1.7e9);", i, l, l, l, l, 2 * l, i,
+        1.0 + 0.01 * i);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err);
+    sqlite3_free(sql);
+  }
+  sqlite3_close(db);
+}
+
+static int64_t file_bytes(const char *p) {
+  struct stat sb;
+  return stat(p, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+Test(cache_cli, prune_slims_an_old_fat_cache_and_says_how_much) {
+  char *params;
+  fc_kernel_src src = {0};
+  real_kernel(4096, &params, &src);
+  old_fat_cache(path, 40, params, src.source);
+  int64_t fat = file_bytes(path);
+  cr_assert_gt(fat, 40 * 100000, "%lld bytes", (long long)fat);
+
+  /* the dry run counts on the old file as it is, and writes nothing */
+  static char out[1 << 17];
+  cr_assert_eq(runc(path, "prune --dry-run", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "would remove 0 kernels, 0 measurements, 0 winners, 0 devices"), "%s",
+            out);
+  /* 20 kernels a problem, 4 of them finalists (the winner first) */
+  cr_assert(strstr(out, "would drop the binaries of 32 kernels (neither a winner nor a "
+                        "finalist) and the stored source of 40"), "%s", out);
+  /* 32 cubins of 100 kB with their 10-byte logs, 39 sources of 10 + 20000 bytes, the real one */
+  char freed[64];
+  double bytes = 32 * (100000 + 10) + 39 * (10 + 20000) + (double)strlen(src.source);
+  snprintf(freed, sizeof freed, "would free %.1f MB of the ", bytes / 1e6);
+  cr_assert(strstr(out, freed), "'%s' not in: %s", freed, out);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 2, "the dry run migrated");
+  cr_assert_eq(file_bytes(path), fat);
+
+  cr_assert_eq(runc(path, "prune", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "dropped    the binaries of 32 kernels (neither a winner nor a "
+                        "finalist) and the stored source of 40"), "%s", out);
+  snprintf(freed, sizeof freed, "freed      %.1f MB: the file went from ", bytes / 1e6);
+  cr_assert(strstr(out, freed), "'%s' not in: %s", freed, out);
+  int64_t slim = file_bytes(path);
+  cr_assert_lt(slim, 8 * 100000 + 200000, "%lld bytes left of %lld", (long long)slim,
+               (long long)fat);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 3);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source IS NOT NULL"), 0);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE cubin IS NOT NULL"), 8);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements"), 40, "every measurement stays");
+
+  /* and everything works on it: list, show, show --source (emitted again, and its hash is
+     the one prune recorded from the stored text), a second prune */
+  cr_assert_eq(runc(path, "list", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "2 winners"), "%s", out);
+  cr_assert_eq(runc(path, "show 1 --source", out, sizeof out), 0, "%s", out);
+  cr_assert_str_eq(out, src.source);
+  cr_assert_eq(runc(path, "show 40", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "binary     dropped"), "%s", out);
+  cr_assert_eq(runc(path, "prune", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "dropped    the binaries of 0 kernels (neither a winner nor a "
+                        "finalist) and the stored source of 0"), "%s", out);
   free(params);
   fc_kernel_src_free(&src);
 }
