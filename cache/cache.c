@@ -397,7 +397,7 @@ int fc_cache_schema_version(void) { return CACHE_VERSION; }
 enum {
   Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK,
   Q_KERNEL_PUT, Q_KERNEL_ID, Q_KERNEL_GET,
-  Q_DEVICE_PUT, Q_DEVICE_ID,
+  Q_DEVICE_PUT, Q_DEVICE_ID, Q_BANDWIDTH_PUT, Q_BANDWIDTH_GET, Q_BANDWIDTH_MERGE,
   Q_MEAS_PUT, Q_MEASURED,
   Q_BEST, Q_WINNER_PUT, Q_WINNER_DEL,
   Q_HIT_EXACT, Q_HIT_ID, Q_NEAR,
@@ -432,6 +432,10 @@ static const char *const cache_sql[CACHE_NSTMT] = {
                      "ON CONFLICT (model, sms, driver_version) DO NOTHING",
     [Q_DEVICE_ID] = "SELECT id FROM devices WHERE model = ?1 AND sms = ?2 "
                     "AND driver_version = ?3",
+    [Q_BANDWIDTH_PUT] = "UPDATE devices SET copy_gbps = ?2 WHERE id = ?1",
+    [Q_BANDWIDTH_GET] = "SELECT copy_gbps FROM devices WHERE model = ?1 AND sms = ?2 "
+                        "AND driver_version = ?3",
+    [Q_BANDWIDTH_MERGE] = "UPDATE devices SET copy_gbps = ?2 WHERE id = ?1 AND copy_gbps IS NULL",
     [Q_MEAS_PUT] = "INSERT INTO measurements (" CACHE_MCOLS ") VALUES (" CACHE_MVALS ") "
                    "ON CONFLICT (device, problem_key, kernel) DO UPDATE SET " CACHE_MSET,
     [Q_MEASURED] = "SELECT 1 FROM devices d JOIN measurements m ON m.device = d.id "
@@ -469,6 +473,10 @@ static const char *const cache_sql[CACHE_NSTMT] = {
   "d.model, d.sms, d.driver_version, d.sm, m.problem_key, k.id, k.template, k.revision, "  \
   "k.hash, k.params, k.sm, k.nvrtc, m.status, m.message, m.median_ms, m.p10_ms, m.p90_ms, " \
   "m.rel_err, m.runs, m.rigor, m.measured_at"
+/* After the winner flag: the device's bandwidth and the problem's shape, of a (m or w). */
+#define CACHE_LIST_SHAPE(a)                                                                \
+  "d.copy_gbps, " a ".batch, " a ".heads, " a ".seqlen, " a ".filter_len, " a ".freq_keep, " \
+  a ".dtype, " a ".mode, " a ".pre_gate, " a ".post_gate, " a ".skip_d"
 #define CACHE_LIST_WHERE                                                           \
   "(:device IS NULL OR instr(lower(d.model), lower(:device)) > 0) "                \
   "AND (:problem IS NULL OR instr(m.problem_key, :problem) > 0) "                  \
@@ -477,14 +485,16 @@ static const char *const cache_sql[CACHE_NSTMT] = {
         "SELECT d.model, d.sms, d.driver_version, d.sm, w.problem_key, k.id, k.template, "
         "k.revision, k.hash, k.params, k.sm, k.nvrtc, coalesce(m.status, 'ok'), m.message, "
         "w.median_ms, m.p10_ms, m.p90_ms, m.rel_err, coalesce(m.runs, 0), m.rigor, "
-        "m.measured_at, 1 FROM winners w JOIN devices d ON d.id = w.device "
+        "m.measured_at, 1, " CACHE_LIST_SHAPE("w") " FROM winners w "
+        "JOIN devices d ON d.id = w.device "
         "JOIN kernels k ON k.id = w.kernel LEFT JOIN measurements m ON m.device = w.device "
         "AND m.problem_key = w.problem_key AND m.kernel = w.kernel "
         "WHERE (:device IS NULL OR instr(lower(d.model), lower(:device)) > 0) "
         "AND (:problem IS NULL OR instr(w.problem_key, :problem) > 0) "
         "AND (:kernel = 0 OR k.id = :kernel) "
         "ORDER BY d.model, d.sms, d.driver_version, w.problem_key",
-    [Q_LIST_ALL] = "SELECT " CACHE_LIST_COLS ", w.id IS NOT NULL FROM measurements m "
+    [Q_LIST_ALL] = "SELECT " CACHE_LIST_COLS ", w.id IS NOT NULL, " CACHE_LIST_SHAPE("m")
+                   " FROM measurements m "
                    "JOIN devices d ON d.id = m.device JOIN kernels k ON k.id = m.kernel "
                    "LEFT JOIN winners w ON w.device = m.device "
                    "AND w.problem_key = m.problem_key AND w.kernel = m.kernel "
@@ -534,7 +544,7 @@ static const char *const cache_sql[CACHE_NSTMT] = {
     [Q_PRUNE_DEL_DEVICES] = "DELETE FROM devices WHERE NOT EXISTS (SELECT 1 FROM "
                             "measurements m WHERE m.device = devices.id)",
     [Q_MERGE_DEVICE] = "SELECT id, model, sms, driver_version, sm, smem_optin, l2_bytes, "
-                       "total_mem, created FROM devices ORDER BY id",
+                       "total_mem, created, copy_gbps FROM devices ORDER BY id",
     [Q_MERGE_MEAS_AT] = "SELECT measured_at FROM measurements WHERE device = ?1 "
                         "AND problem_key = ?2 AND kernel = ?3",
 };
@@ -1770,7 +1780,56 @@ out:
   return st;
 }
 
+/* ---- device bandwidth ---- */
+
+fftconv_status fc_cache_put_bandwidth(fc_cache *c, const fc_cache_config *cfg, double gbps,
+                                      fc_err *e) {
+  fftconv_status st = cache_check_cfg(c, cfg, e);
+  if (st != FFTCONV_OK) return st;
+  if (!(isfinite(gbps) && gbps > 0))
+    return fc_fail(e, FFTCONV_ERR_INVALID, "copy bandwidth: %g GB/s is not a positive number",
+                   gbps);
+  int64_t dev = 0;
+  if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) return st;
+  if ((st = cache_device(c, cfg, &dev, e)) != FFTCONV_OK) goto done;
+  sqlite3_stmt *s = cache_stmt(c, Q_BANDWIDTH_PUT, &st, e);
+  if (!s) goto done;
+  sqlite3_bind_int64(s, 1, dev);
+  sqlite3_bind_double(s, 2, gbps);
+  int rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) st = cache_sqlfail(c, rc, "storing the copy bandwidth", e);
+done:
+  return cache_end(c, st, e);
+}
+
+fftconv_status fc_cache_get_bandwidth(fc_cache *c, const fc_cache_config *cfg, double *gbps,
+                                      fc_err *e) {
+  if (gbps) *gbps = NAN;
+  fftconv_status st = cache_check_cfg(c, cfg, e);
+  if (st != FFTCONV_OK) return st;
+  if (!gbps) return fc_fail(e, FFTCONV_ERR_INVALID, "cache get_bandwidth: NULL argument");
+  sqlite3_stmt *s = cache_stmt(c, Q_BANDWIDTH_GET, &st, e);
+  if (!s) return st;
+  cache_bind_text(s, 1, cfg->dev->name);
+  sqlite3_bind_int(s, 2, cfg->dev->sms);
+  sqlite3_bind_int(s, 3, cfg->dev->driver_version);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    *gbps = cache_col_real(s, 0);
+  else if (rc != SQLITE_DONE)
+    st = cache_sqlfail(c, rc, "reading the copy bandwidth", e);
+  sqlite3_reset(s);
+  return st;
+}
+
 /* ---- listing ---- */
+
+/* The dtype named by a stored name (fftconv_dtype_name's). */
+static void cache_dtype_of(const char *name, fftconv_dtype *dt) {
+  const fftconv_dtype all[] = {FFTCONV_FP32, FFTCONV_FP16, FFTCONV_BF16};
+  for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
+    if (!strcmp(name, fftconv_dtype_name(all[i]))) *dt = all[i];
+}
 
 fftconv_status fc_cache_list(fc_cache *c, const fc_cache_filter *f, fc_cache_entry_fn fn,
                              void *arg, fc_err *e) {
@@ -1808,7 +1867,21 @@ fftconv_status fc_cache_list(fc_cache *c, const fc_cache_filter *f, fc_cache_ent
         .rigor = cache_col_text(s, 19),
         .measured_at = cache_col_real(s, 20),
         .winner = sqlite3_column_int(s, 21),
+        .copy_gbps = cache_col_real(s, 22),
     };
+    fftconv_problem_init(&r.problem);
+    r.problem.batch = sqlite3_column_int64(s, 23);
+    r.problem.heads = sqlite3_column_int64(s, 24);
+    r.problem.seqlen = sqlite3_column_int64(s, 25);
+    r.problem.filter_len = sqlite3_column_int64(s, 26);
+    r.problem.freq_keep = sqlite3_column_int64(s, 27);
+    cache_dtype_of(cache_col_text(s, 28), &r.problem.dtype);
+    r.problem.mode = cache_col_text(s, 29) && !strcmp(cache_col_text(s, 29), "circular")
+                         ? FFTCONV_CIRCULAR
+                         : FFTCONV_CAUSAL;
+    r.problem.pre_gate = sqlite3_column_int(s, 30);
+    r.problem.post_gate = sqlite3_column_int(s, 31);
+    r.problem.skip_d = sqlite3_column_int(s, 32);
     if (fn(&r, arg)) break;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) st = cache_sqlfail(c, rc, "listing", e);
@@ -2062,6 +2135,17 @@ fftconv_status fc_cache_merge(fc_cache *c, const char *other, const char *const 
     if (!id) {
       st = cache_sqlfail(c, rc, "finding a copied device", e);
       goto done;
+    }
+    if (sqlite3_column_type(r, 9) != SQLITE_NULL) { /* ours, if we have one; else theirs */
+      if (!(s = cache_stmt(c, Q_BANDWIDTH_MERGE, &st, e))) goto done;
+      sqlite3_bind_int64(s, 1, id);
+      sqlite3_bind_value(s, 2, sqlite3_column_value(r, 9));
+      rc = sqlite3_step(s);
+      sqlite3_reset(s);
+      if (rc != SQLITE_DONE) {
+        st = cache_sqlfail(c, rc, "copying a device's bandwidth", e);
+        goto done;
+      }
     }
     if (!cache_idmap_add(&devs, sqlite3_column_int64(r, 0), id)) {
       st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");

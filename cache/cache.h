@@ -145,6 +145,11 @@ fftconv_status fc_cache_lookup(fc_cache *c, const fc_cache_config *cfg,
                                fc_cache_hit *hit, int *found, fc_err *e);
 void fc_cache_hit_free(fc_cache_hit *h); /* frees members; accepts a zeroed hit */
 
+/* The measured copy bandwidth of cfg's device (GB/s, read + write), kept in its device row. */
+fftconv_status fc_cache_put_bandwidth(fc_cache *c, const fc_cache_config *cfg, double gbps, fc_err *e);
+/* *gbps is NaN when the device row is missing or has none. Works on a read-only open. */
+fftconv_status fc_cache_get_bandwidth(fc_cache *c, const fc_cache_config *cfg, double *gbps, fc_err *e);
+
 /* How many of a problem's fastest ok measurements keep their kernel's cubin besides the
    winner: the tuner's finalist count (rigor measure times this many again with --runs). */
 #define FC_CACHE_FINALISTS 4
@@ -222,7 +227,9 @@ void fc_cache_kernel_row_free(fc_cache_kernel_row *r); /* frees members; accepts
 typedef struct fc_cache_entry {
   const char *device;    /* model */
   int sms, driver_version, device_sm;
+  double copy_gbps;      /* the device's measured copy bandwidth, GB/s; NaN when unknown */
   const char *problem_key;
+  fftconv_problem problem; /* the shape behind problem_key (filter_len resolved) */
   int64_t kernel_id;
   const char *tmpl, *hash, *params, *nvrtc;
   int revision, sm;
@@ -270,7 +277,9 @@ fftconv_status fc_cache_prune(fc_cache *c, const char *const *hashes, int nhashe
 
 /* Copies the devices, kernels and measurements of the cache at `other` (opened read-only and
    validated like any cache) into c, in one BEGIN IMMEDIATE transaction: rows with the same
-   key are one row; a measurement replaces this cache's only when its measured_at is later.
+   key are one row (a device without a copy bandwidth takes the other's; a kernel without a
+   cubin takes the other's; a kernel's stored source is not copied, its hash is); a
+   measurement replaces this cache's only when its measured_at is later.
    Then recomputes the winner of every (device, problem) that received a measurement, with
    the trust rule of fc_cache_prune. counts: devices/kernels/measurements added, replaced,
    skipped, rewon. A file cannot be merged into itself. */

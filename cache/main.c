@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "compile.h"
 #include "emit.h"
+#include "verify.h"
 
 #define EXIT_USAGE 2
 #define FINALISTS CACHE_MAIN_STR(FC_CACHE_FINALISTS)
@@ -26,7 +27,9 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  list [--device TEXT] [--problem TEXT] [--all]\n"
-    "      The winners: device, problem key, kernel id, template, parameters, median ms.\n"
+    "      The winners: device (with its measured copy bandwidth), problem key, kernel id,\n"
+    "      template, median ms, % of floor (the time to move the problem's bytes at that\n"
+    "      bandwidth over the median; - when the bandwidth is unknown), parameters.\n"
     "      --all lists every measurement instead, failures included, with its status\n"
     "      (a * marks the winner). --device keeps devices whose model contains TEXT\n"
     "      (case-insensitive); --problem keeps problem keys that contain TEXT.\n"
@@ -146,30 +149,37 @@ typedef struct list_state {
 
 static int list_row(const fc_cache_entry *r, void *arg) {
   list_state *ls = arg;
-  char dev[512], med[32], sum[256];
+  char dev[512], med[32], sum[256], pct[32] = "-";
   snprintf(dev, sizeof dev, "%s (sm_%d, %d SMs, driver %d.%d)", r->device, r->device_sm, r->sms,
            r->driver_version / 1000, r->driver_version % 1000 / 10);
   if (strcmp(dev, ls->device)) {
-    printf("%sdevice %s\n", ls->rows ? "\n" : "", dev);
+    char bw[64] = "copy bandwidth not measured";
+    if (isfinite(r->copy_gbps)) snprintf(bw, sizeof bw, "copy bandwidth %.1f GB/s", r->copy_gbps);
+    printf("%sdevice %s, %s\n", ls->rows ? "\n" : "", dev, bw);
     if (ls->all)
-      printf("  %-52s %7s %-14s %-15s %10s %9s  %s\n", "problem", "kernel", "template",
-             "status", "median_ms", "rel_err", "params / message");
+      printf("  %-52s %7s %-14s %-15s %10s %7s %9s  %s\n", "problem", "kernel", "template",
+             "status", "median_ms", "%floor", "rel_err", "params / message");
     else
-      printf("  %-52s %7s %-14s %10s  %s\n", "problem", "kernel", "template", "median_ms",
-             "params");
+      printf("  %-52s %7s %-14s %10s %7s  %s\n", "problem", "kernel", "template", "median_ms",
+             "%floor", "params");
     snprintf(ls->device, sizeof ls->device, "%s", dev);
   }
   fmt_ms(r->median_ms, med, sizeof med);
   params_summary(r->params, sum, sizeof sum);
+  /* the memory floor at the device's own copy bandwidth, for a timed ok row */
+  if (!strcmp(r->status, "ok") && isfinite(r->median_ms) && r->median_ms > 0 &&
+      isfinite(r->copy_gbps) && r->copy_gbps > 0)
+    snprintf(pct, sizeof pct, "%.1f%%", 100 * fc_floor_ms(&r->problem, r->copy_gbps) /
+                                            r->median_ms);
   if (ls->all) {
     char err[32] = "-";
     if (isfinite(r->rel_err)) snprintf(err, sizeof err, "%.1e", r->rel_err);
-    printf("  %-52s %6" PRId64 "%s %-14s %-15s %10s %9s  %s\n", r->problem_key, r->kernel_id,
-           r->winner ? "*" : " ", r->tmpl, r->status, med, err,
+    printf("  %-52s %6" PRId64 "%s %-14s %-15s %10s %7s %9s  %s\n", r->problem_key,
+           r->kernel_id, r->winner ? "*" : " ", r->tmpl, r->status, med, pct, err,
            r->message && *r->message ? r->message : sum);
   } else {
-    printf("  %-52s %7" PRId64 " %-14s %10s  %s\n", r->problem_key, r->kernel_id, r->tmpl, med,
-           sum);
+    printf("  %-52s %7" PRId64 " %-14s %10s %7s  %s\n", r->problem_key, r->kernel_id, r->tmpl,
+           med, pct, sum);
   }
   ls->rows++;
   return 0;

@@ -843,6 +843,80 @@ Test(cache, source_is_emitted_again_and_checked_against_its_hash) {
   fc_kernel_src_free(&src);
 }
 
+/* ---- device bandwidth ---- */
+
+typedef struct rows {
+  int n;
+  double gbps[4];
+  fftconv_problem problem[4];
+} rows;
+
+static int collect(const fc_cache_entry *r, void *arg) {
+  rows *s = arg;
+  if (s->n < 4) {
+    s->gbps[s->n] = r->copy_gbps;
+    s->problem[s->n] = r->problem;
+  }
+  s->n++;
+  return 0;
+}
+
+Test(cache, copy_bandwidth_round_trip_and_list_carries_it_with_the_shape) {
+  fc_device_info d = h100(), other = h100();
+  other.driver_version = 13010;
+  fc_cache_config cfg = {&d, 90, "13.0"}, cfg2 = {&other, 90, "13.0"};
+  fc_cache *c = open_cache(path, 1);
+  double g = 0;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_get_bandwidth(c, &cfg, &g, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(isnan(g), "no device row yet");
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, 3012.5, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, 0, &e), FFTCONV_ERR_INVALID);
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, NAN, &e), FFTCONV_ERR_INVALID);
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, -1, &e), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(e.msg, "not a positive number"), "%s", e.msg);
+  fftconv_problem p = problem(64, 768, 2048, FFTCONV_BF16);
+  p.mode = FFTCONV_CIRCULAR;
+  p.pre_gate = p.post_gate = 1;
+  p.freq_keep = 100;
+  fc_cache_kernel k = kernel(HASH, "{}", "13.0", 90, 1);
+  int64_t kid = put_kernel(c, &k);
+  put_meas(c, &cfg, &p, kid, "ok", 0.5);
+  put_meas(c, &cfg2, &p, kid, "ok", 0.6);
+  cr_assert_eq(winner(c, &cfg, &p, HASH), kid);
+  cr_assert_eq(winner(c, &cfg2, &p, HASH), kid);
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM devices"), 2, "the first put made the row");
+
+  c = open_cache(path, 0); /* reads work on a read-only open */
+  cr_assert_eq(fc_cache_get_bandwidth(c, &cfg, &g, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_float_eq(g, 3012.5, 1e-9);
+  cr_assert_eq(fc_cache_get_bandwidth(c, &cfg2, &g, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(isnan(g), "a device row without a measurement of it");
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, 1.0, &e), FFTCONV_ERR_IO, "read-only");
+  fc_cache_close(c);
+
+  c = open_cache(path, 1);
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, 2900.0, &e), FFTCONV_OK, "%s", e.msg);
+  for (int all = 0; all < 2; all++) {
+    rows s = {0};
+    fc_cache_filter f = {.device = "H100", .all = all};
+    cr_assert_eq(fc_cache_list(c, &f, collect, &s, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert_eq(s.n, 2, "all %d", all);
+    /* rows sort by driver: 13000 first */
+    cr_assert_float_eq(s.gbps[0], 2900.0, 1e-9, "put again replaces");
+    cr_assert(isnan(s.gbps[1]), "13010 has none");
+    for (int i = 0; i < 2; i++) {
+      const fftconv_problem *q = &s.problem[i];
+      cr_assert(q->batch == 64 && q->heads == 768 && q->seqlen == 2048 &&
+                q->filter_len == 2048 && q->freq_keep == 100 && q->dtype == FFTCONV_BF16 &&
+                q->mode == FFTCONV_CIRCULAR && q->pre_gate && q->post_gate && !q->skip_d,
+                "all %d row %d: the shape behind the key", all, i);
+    }
+  }
+  fc_cache_close(c);
+}
+
 /* ---- a default-set-sized cache ---- */
 
 /* Stands in for `fftconv-tune` on the default set on an H200 (which left 211 MB before

@@ -1,7 +1,10 @@
 /* fftconv-cache as a user meets it, against caches this test fills through the API: list
-   (winners, every measurement, filters), show (details, --source), prune (what this build
-   no longer trusts goes, winners are recomputed), merge (newer measurements win, damaged
-   files are refused untouched) and usage errors (exit status 2, the bad word named). */
+   (winners, every measurement, filters, the device's bandwidth and % of floor), show
+   (details, a dropped binary, --source emitted again and checked against its hash), prune
+   (what this build no longer trusts goes, winners are recomputed, the rest is slimmed, an
+   old fat cache shrinks and it says by how much), merge (newer measurements win, slim caches
+   and bandwidths come along, damaged files are refused untouched) and usage errors (exit
+   status 2, the bad word named). */
 #include <criterion/criterion.h>
 
 #include "run_tool.h"
@@ -449,6 +452,32 @@ Test(cache_cli, show_source_emits_it_again_and_checks_its_hash) {
   fc_kernel_src_free(&src);
 }
 
+Test(cache_cli, list_shows_the_bandwidth_and_percent_of_floor) {
+  fill();
+  fc_device_info h100 = device("NVIDIA H100 80GB HBM3", 90);
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_open(path, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  /* P1 = B8 H64 L4096 fp16 moves 8*64*4096 * 2 bytes * 2 (u, y): 1 ms at 8.388608 GB/s */
+  fc_cache_config cfg = {&h100, 90, nvrtc};
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, 8.388608, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_close(c);
+  static char out[1 << 16];
+  cr_assert_eq(runc(path, "list", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "device NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, driver 13.0), copy "
+                        "bandwidth 8.4 GB/s"), "%s", out);
+  cr_assert(strstr(out, "device NVIDIA A100 (sm_80, 132 SMs, driver 13.0), copy bandwidth not "
+                        "measured"), "%s", out);
+  cr_assert(strstr(out, "%floor"), "%s", out);
+  cr_assert(strstr(out, "1.5000   66.7%"), "P1's winner: 1 ms of 1.5: %s", out);
+  /* P2 = B4 H64 L1000: 1,024,000 bytes, 0.1221 ms of 0.5 */
+  cr_assert(strstr(out, "0.5000   24.4%"), "%s", out);
+  cr_assert(strstr(out, "3.0000       -"), "the A100's is unknown: %s", out);
+  cr_assert_eq(runc(path, "list --all", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "0.9000       -   2.0e-04  rel err"), "only ok rows get one: %s", out);
+  cr_assert(strstr(out, "2.5000    4.9%"), "%s", out);
+}
+
 /* A file of schema version 2 as an H200's default-set tuning left it, scaled down: every
    kernel's source and cubin. Kernel 1 is a real monarch_fp32 kernel (P1's winner). */
 static void old_fat_cache(const char *p, int nkernels, const char *real_params,
@@ -555,3 +584,69 @@ Test(cache_cli, prune_slims_an_old_fat_cache_and_says_how_much) {
   fc_kernel_src_free(&src);
 }
 
+Test(cache_cli, merge_works_with_slim_caches_and_brings_the_bandwidth) {
+  fc_device_info h100 = device("NVIDIA H100 80GB HBM3", 90), a100 = device("NVIDIA A100", 80);
+  fftconv_problem p1 = problem(8, 64, 4096), p3 = problem(2, 16, 256);
+  fc_err e = {{0}};
+  fc_cache_slimmed sl;
+  fill();
+  fc_cache *c = NULL;
+  cr_assert_eq(fc_cache_open(path, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_config ca = {&a100, 80, "11.0"};
+  cr_assert_eq(fc_cache_put_bandwidth(c, &ca, 1555.0, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_slim(c, FC_CACHE_FINALISTS, 0, &sl, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(sl.binaries, 1, "k2 (failed) loses its cubin");
+  fc_cache_close(c);
+
+  /* theirs: k2 compiled and fastest on P1 (their row has the cubin ours lost), a slimmed k6,
+     P3, and bandwidths for both devices */
+  cr_assert_eq(fc_cache_open(other, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_config ch = {&h100, 90, nvrtc};
+  cr_assert_eq(fc_cache_put_bandwidth(c, &ch, 3000.0, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_put_bandwidth(c, &ca, 1000.0, &e), FFTCONV_OK, "%s", e.msg);
+  int64_t o2 = put_kernel(c, hash, "{\"factors\":[64,32],\"seqs\":1}", nvrtc, 90);
+  int64_t o6 = put_kernel(c, hash, "{\"factors\":[8,8,8,8],\"seqs\":1}", nvrtc, 90);
+  put_meas(c, &h100, 90, nvrtc, &p1, o2, "ok", 0.7);
+  put_meas(c, &h100, 90, nvrtc, &p3, o6, "ok", 0.02);
+  for (int i = 0; i < 5; i++) { /* five faster kernels on P3 push o6 out of the finalists */
+    char params[64];
+    snprintf(params, sizeof params, "{\"factors\":[16,16],\"seqs\":%d}", i + 1);
+    put_meas(c, &h100, 90, nvrtc, &p3, put_kernel(c, hash, params, nvrtc, 90), "ok",
+             0.01 - 0.001 * i);
+  }
+  cr_assert_gt(win(c, &h100, nvrtc, &p1, hash), 0);
+  cr_assert_gt(win(c, &h100, nvrtc, &p3, hash), 0);
+  cr_assert_eq(fc_cache_slim(c, FC_CACHE_FINALISTS, 0, &sl, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(sl.binaries, 2, "o6 and the slowest of the five");
+  fc_cache_close(c);
+
+  static char out[1 << 16];
+  char args[512];
+  snprintf(args, sizeof args, "merge %s", other);
+  cr_assert_eq(runc(path, args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "0 devices, 6 kernels, 6 measurements added, 1 replaced"), "%s", out);
+  char q[256];
+  snprintf(q, sizeof q, "SELECT kernel = %" PRId64 " FROM winners WHERE problem_key LIKE "
+           "'B8.H64.L4096%%' AND device = (SELECT id FROM devices WHERE model LIKE '%%H100%%')",
+           ids.k2);
+  cr_assert_eq(sql_int(path, q), 1, "k2 wins P1 now");
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM winners w JOIN kernels k ON k.id = w.kernel "
+                             "WHERE k.cubin IS NULL"), 0, "every winner has its cubin");
+  snprintf(q, sizeof q, "SELECT cubin IS NOT NULL AND binary_dropped IS NULL FROM kernels "
+           "WHERE id = %" PRId64, ids.k2);
+  cr_assert_eq(sql_int(path, q), 1, "our slimmed k2 took their cubin");
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source IS NOT NULL OR "
+                             "source_hash IS NULL"), 0);
+  cr_assert_eq(sql_int(path, "SELECT copy_gbps FROM devices WHERE model LIKE '%H100%'"), 3000,
+               "ours had none: theirs");
+  cr_assert_eq(sql_int(path, "SELECT copy_gbps FROM devices WHERE model LIKE '%A100%'"), 1555,
+               "ours had one: ours");
+  cr_assert_eq(runc(path, "list --problem B2.H16", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "copy bandwidth 3000.0 GB/s") && strstr(out, "0.0060"), "%s", out);
+  snprintf(args, sizeof args, "show %" PRId64, (int64_t)sql_int(path, "SELECT id FROM kernels "
+           "WHERE params = '{\"factors\":[8,8,8,8],\"seqs\":1}'"));
+  cr_assert_eq(runc(path, args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "binary     dropped"), "their slimmed kernel came slim: %s", out);
+  cr_assert(strstr(out, "B2.H16.L256"), "%s", out);
+  (void)o6;
+}
