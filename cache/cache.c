@@ -8,8 +8,10 @@
  * holds no read snapshot and lookup costs no SQL parsing. Nothing here prints or exits: the
  * caller decides what a cache error means (for the runtime, a miss). */
 #include "cache.h"
+#include "gpu.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -19,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CACHE_VERSION 2
+#define CACHE_VERSION 3
 #define CACHE_BUSY_MS 10000
 #define CACHE_STR(x) CACHE_STR2(x)
 #define CACHE_STR2(x) #x
@@ -118,9 +120,7 @@ static const char cache_schema_v1[] =
     "  UNIQUE (device, problem_key)\n"
     ");\n";
 
-/* Version 2 as a fresh file gets it. Must describe the same tables as version 1 followed by
-   cache_migrate_v2 (a test compares the two column by column); new columns go last in
-   cache_migrate_v2, so they may sit anywhere here. */
+/* Version 2 as it was created (tests build old files with it). */
 static const char cache_schema_v2[] =
     "CREATE TABLE devices (\n"
     "  id INTEGER PRIMARY KEY,          -- row id, referenced by measurements and winners\n"
@@ -220,6 +220,111 @@ static const char cache_schema_v2[] =
     "CREATE INDEX winners_shape ON winners(device, fft_size, dtype, mode, pre_gate, post_gate,"
     " skip_d, freq_keep, batch, heads, seqlen, filter_len, median_ms, kernel);\n";
 
+/* Version 3 as a fresh file gets it. Must describe the same tables as version 1 followed by
+   every migration (a test compares the two column by column); new columns go last in a
+   migration, so they may sit anywhere here. */
+static const char cache_schema_v3[] =
+    "CREATE TABLE devices (\n"
+    "  id INTEGER PRIMARY KEY,          -- row id, referenced by measurements and winners\n"
+    "  model TEXT NOT NULL,             -- the driver's device name\n"
+    "  sms INTEGER NOT NULL,            -- multiprocessor count (tells MIG slices apart)\n"
+    "  driver_version INTEGER NOT NULL, -- CUDA driver version, e.g. 13000\n"
+    "  sm INTEGER NOT NULL,             -- compute capability, major*10 + minor\n"
+    "  smem_optin INTEGER NOT NULL,     -- opt-in shared memory per block, bytes\n"
+    "  l2_bytes INTEGER NOT NULL,       -- L2 cache, bytes\n"
+    "  total_mem INTEGER NOT NULL,      -- device memory, bytes\n"
+    "  copy_gbps REAL,                  -- device-to-device copy, GB/s read + written\n"
+    "  created REAL NOT NULL,           -- unix seconds when first seen\n"
+    "  UNIQUE (model, sms, driver_version)\n"
+    ");\n"
+    "CREATE TABLE kernels (\n"
+    "  id INTEGER PRIMARY KEY,          -- row id, referenced by measurements and winners\n"
+    "  template TEXT NOT NULL,          -- template name, e.g. monarch_fp32\n"
+    "  revision INTEGER NOT NULL,       -- the template's hand-bumped revision\n"
+    "  hash TEXT NOT NULL,              -- FNV-1a 64 (16 hex) of the template and lib/ text\n"
+    "  params TEXT NOT NULL,            -- canonical JSON parameters\n"
+    "  sm INTEGER NOT NULL,             -- compile target, major*10 + minor\n"
+    "  nvrtc TEXT NOT NULL,             -- NVRTC version that compiled it, e.g. 13.0\n"
+    "  source TEXT,                     -- CUDA source; NULL: not kept (re-emitted on demand)\n"
+    "  source_hash TEXT,                -- FNV-1a 64 (16 hex) of the emitted source text\n"
+    "  cubin BLOB,                      -- NULL: compilation failed, or binary_dropped\n"
+    "  ptx TEXT,                        -- NULL unless asked for\n"
+    "  log TEXT,                        -- NVRTC log with the ptxas report\n"
+    "  binary_dropped REAL,             -- unix seconds when slimming dropped cubin, PTX, log\n"
+    "  registers INTEGER,               -- per thread, forward entry\n"
+    "  smem_static INTEGER,             -- static shared memory, bytes\n"
+    "  stack INTEGER,                   -- stack frame, bytes\n"
+    "  spill_stores INTEGER,            -- bytes\n"
+    "  spill_loads INTEGER,             -- bytes\n"
+    "  compile_seconds REAL,            -- NVRTC wall time\n"
+    "  threads INTEGER NOT NULL,        -- forward kernel: threads per block\n"
+    "  smem INTEGER NOT NULL,           -- forward kernel: dynamic shared memory, bytes\n"
+    "  seqs INTEGER NOT NULL,           -- forward kernel: rows per block\n"
+    "  prep_threads INTEGER NOT NULL,   -- prepare kernel: threads per block\n"
+    "  prep_smem INTEGER NOT NULL,      -- prepare kernel: dynamic shared memory, bytes\n"
+    "  prep_seqs INTEGER NOT NULL,      -- prepare kernel: heads per block\n"
+    "  khat INTEGER NOT NULL,           -- float2 values of k_hat per head\n"
+    "  khat_table INTEGER NOT NULL DEFAULT 0, -- float2 values of shared tables before them\n"
+    "  fwd_entry TEXT NOT NULL,         -- forward entry point name\n"
+    "  prep_entry TEXT NOT NULL,        -- prepare entry point name\n"
+    "  created REAL NOT NULL,           -- unix seconds\n"
+    "  UNIQUE (hash, params, sm, nvrtc)\n"
+    ");\n"
+    "CREATE TABLE measurements (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE, -- measured on\n"
+    "  problem_key TEXT NOT NULL,       -- fftconv_problem_key\n"
+    "  batch INTEGER NOT NULL,          -- B\n"
+    "  heads INTEGER NOT NULL,          -- H\n"
+    "  seqlen INTEGER NOT NULL,         -- L\n"
+    "  filter_len INTEGER NOT NULL,     -- K, resolved (never 0)\n"
+    "  freq_keep INTEGER NOT NULL,      -- F, 0 for dense\n"
+    "  fft_size INTEGER NOT NULL,       -- N\n"
+    "  dtype TEXT NOT NULL,             -- fp32, fp16, bf16\n"
+    "  mode TEXT NOT NULL,              -- causal, circular\n"
+    "  pre_gate INTEGER NOT NULL,       -- 0 or 1\n"
+    "  post_gate INTEGER NOT NULL,      -- 0 or 1\n"
+    "  skip_d INTEGER NOT NULL,         -- 0 or 1\n"
+    "  kernel INTEGER NOT NULL REFERENCES kernels(id) ON DELETE CASCADE, -- the candidate\n"
+    "  status TEXT NOT NULL,            -- ok, compile-failed, verify-failed, launch-failed\n"
+    "  message TEXT,                    -- why it failed, or NULL\n"
+    "  median_ms REAL,                  -- NULL unless timed\n"
+    "  p10_ms REAL,                     -- 10th percentile\n"
+    "  p90_ms REAL,                     -- 90th percentile\n"
+    "  runs INTEGER NOT NULL,           -- timed runs behind the figures\n"
+    "  rel_err REAL,                    -- relative L2 error of verification; NULL: none/NaN\n"
+    "  rigor TEXT,                      -- estimate, measure, exhaustive; NULL: from schema 1\n"
+    "  measured_at REAL NOT NULL,       -- unix seconds; merge keeps the later\n"
+    "  UNIQUE (device, problem_key, kernel)\n"
+    ");\n"
+    "CREATE TABLE winners (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE, -- measured on\n"
+    "  problem_key TEXT NOT NULL,       -- fftconv_problem_key\n"
+    "  batch INTEGER NOT NULL,          -- B (the shape columns serve nearest-shape lookup)\n"
+    "  heads INTEGER NOT NULL,          -- H\n"
+    "  seqlen INTEGER NOT NULL,         -- L\n"
+    "  filter_len INTEGER NOT NULL,     -- K, resolved\n"
+    "  freq_keep INTEGER NOT NULL,      -- F\n"
+    "  fft_size INTEGER NOT NULL,       -- N\n"
+    "  dtype TEXT NOT NULL,             -- fp32, fp16, bf16\n"
+    "  mode TEXT NOT NULL,              -- causal, circular\n"
+    "  pre_gate INTEGER NOT NULL,       -- 0 or 1\n"
+    "  post_gate INTEGER NOT NULL,      -- 0 or 1\n"
+    "  skip_d INTEGER NOT NULL,         -- 0 or 1\n"
+    "  kernel INTEGER NOT NULL REFERENCES kernels(id) ON DELETE CASCADE, -- the fastest\n"
+    "  median_ms REAL NOT NULL,         -- its median\n"
+    "  chosen_at REAL NOT NULL,         -- unix seconds of the last recomputation\n"
+    "  UNIQUE (device, problem_key)\n"
+    ");\n"
+    /* show and the cascades of prune look measurements and winners up by kernel */
+    "CREATE INDEX measurements_kernel ON measurements(kernel);\n"
+    "CREATE INDEX winners_kernel ON winners(kernel);\n"
+    /* nearest-shape lookup: everything that must be equal, then the columns it ranks the
+       few candidates by, so that the scan never leaves the index */
+    "CREATE INDEX winners_shape ON winners(device, fft_size, dtype, mode, pre_gate, post_gate,"
+    " skip_d, freq_keep, batch, heads, seqlen, filter_len, median_ms, kernel);\n";
+
 /* Version 1 -> 2: the k_hat table size (templates that keep twiddle tables in k_hat), the
    search rigor of a measurement, and the indexes nearest-shape lookup and prune need. */
 static const char cache_migrate_v2[] =
@@ -230,11 +335,28 @@ static const char cache_migrate_v2[] =
     "CREATE INDEX winners_shape ON winners(device, fft_size, dtype, mode, pre_gate, post_gate,"
     " skip_d, freq_keep, batch, heads, seqlen, filter_len, median_ms, kernel);\n";
 
+/* Version 2 -> 3: a cache that stays small. The source is no longer kept (emission is
+   deterministic; a hash of it is), cubin, PTX and log only for what can be used
+   (fc_cache_slim marks the rest binary_dropped); and the device's measured copy bandwidth.
+   kernels.source also loses its NOT NULL, which ALTER TABLE cannot do: cache_source_nullable
+   edits the table's text first. Old rows keep their source until slimmed, which records its
+   hash. Every step is O(1): no row is rewritten. */
+static const char cache_migrate_v3[] =
+    "ALTER TABLE kernels ADD COLUMN source_hash TEXT;\n"
+    "ALTER TABLE kernels ADD COLUMN binary_dropped REAL;\n"
+    "ALTER TABLE devices ADD COLUMN copy_gbps REAL;\n";
+
 /* migrations[v] takes a file from version v to v + 1 */
-static const char *const cache_migrations[CACHE_VERSION] = {NULL, cache_migrate_v2};
+static const char *const cache_migrations[CACHE_VERSION] = {NULL, cache_migrate_v2,
+                                                            cache_migrate_v3};
 
 const char *fc_cache_schema_sql(int version) {
-  return version == 1 ? cache_schema_v1 : version == 2 ? cache_schema_v2 : NULL;
+  switch (version) {
+  case 1: return cache_schema_v1;
+  case 2: return cache_schema_v2;
+  case 3: return cache_schema_v3;
+  default: return NULL;
+  }
 }
 
 int fc_cache_schema_version(void) { return CACHE_VERSION; }
@@ -242,12 +364,14 @@ int fc_cache_schema_version(void) { return CACHE_VERSION; }
 /* ---- prepared statements ---- */
 
 /* Columns of a kernel, in the order cache_kernel_bind and cache_kernel_read use. */
-#define CACHE_KCOLS                                                                      \
-  "template, revision, hash, params, sm, nvrtc, source, cubin, ptx, log, registers, "    \
-  "smem_static, stack, spill_stores, spill_loads, compile_seconds, threads, smem, seqs, " \
-  "prep_threads, prep_smem, prep_seqs, khat, khat_table, fwd_entry, prep_entry, created"
+#define CACHE_KCOLS                                                                       \
+  "template, revision, hash, params, sm, nvrtc, source, source_hash, cubin, ptx, log, "   \
+  "registers, smem_static, stack, spill_stores, spill_loads, compile_seconds, threads, "  \
+  "smem, seqs, prep_threads, prep_smem, prep_seqs, khat, khat_table, fwd_entry, "         \
+  "prep_entry, created, binary_dropped"
+#define CACHE_KN 29 /* columns in CACHE_KCOLS */
 #define CACHE_KVALS "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20," \
-                    "?21,?22,?23,?24,?25,?26,?27"
+                    "?21,?22,?23,?24,?25,?26,?27,?28,?29"
 #define CACHE_MCOLS                                                                   \
   "device, problem_key, batch, heads, seqlen, filter_len, freq_keep, fft_size, dtype, " \
   "mode, pre_gate, post_gate, skip_d, kernel, status, message, median_ms, p10_ms, "   \
@@ -273,12 +397,13 @@ int fc_cache_schema_version(void) { return CACHE_VERSION; }
 enum {
   Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK,
   Q_KERNEL_PUT, Q_KERNEL_ID, Q_KERNEL_GET,
-  Q_DEVICE_PUT, Q_DEVICE_ID,
+  Q_DEVICE_PUT, Q_DEVICE_ID, Q_BANDWIDTH_PUT, Q_BANDWIDTH_GET, Q_BANDWIDTH_MERGE,
   Q_MEAS_PUT, Q_MEASURED,
   Q_BEST, Q_WINNER_PUT, Q_WINNER_DEL,
   Q_HIT_EXACT, Q_HIT_ID, Q_NEAR,
   Q_LIST_WINNERS, Q_LIST_ALL,
   Q_PRUNE_COUNT, Q_PRUNE_LOST, Q_PRUNE_DEL_KERNELS, Q_PRUNE_DEL_DEVICES,
+  Q_SLIM_COUNT, Q_SLIM_BINARIES, Q_SLIM_SOURCES,
   Q_MERGE_DEVICE, Q_MERGE_MEAS_AT,
   CACHE_NSTMT
 };
@@ -288,14 +413,16 @@ static const char *const cache_sql[CACHE_NSTMT] = {
     [Q_BEGIN_READ] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
-    /* A row whose earlier compilation failed takes the outputs of one that succeeded. */
+    /* A row whose earlier compilation failed, or whose binary slimming dropped, takes the
+       outputs of one that succeeded. */
     [Q_KERNEL_PUT] =
         "INSERT INTO kernels (" CACHE_KCOLS ") VALUES (" CACHE_KVALS ") "
         "ON CONFLICT (hash, params, sm, nvrtc) DO UPDATE SET cubin = excluded.cubin, "
         "ptx = excluded.ptx, log = excluded.log, registers = excluded.registers, "
         "smem_static = excluded.smem_static, stack = excluded.stack, "
         "spill_stores = excluded.spill_stores, spill_loads = excluded.spill_loads, "
-        "compile_seconds = excluded.compile_seconds "
+        "compile_seconds = excluded.compile_seconds, binary_dropped = excluded.binary_dropped, "
+        "source_hash = coalesce(kernels.source_hash, excluded.source_hash) "
         "WHERE kernels.cubin IS NULL AND excluded.cubin IS NOT NULL",
     [Q_KERNEL_ID] = "SELECT id FROM kernels WHERE hash = ?1 AND params = ?2 AND sm = ?3 "
                     "AND nvrtc = ?4",
@@ -305,6 +432,10 @@ static const char *const cache_sql[CACHE_NSTMT] = {
                      "ON CONFLICT (model, sms, driver_version) DO NOTHING",
     [Q_DEVICE_ID] = "SELECT id FROM devices WHERE model = ?1 AND sms = ?2 "
                     "AND driver_version = ?3",
+    [Q_BANDWIDTH_PUT] = "UPDATE devices SET copy_gbps = ?2 WHERE id = ?1",
+    [Q_BANDWIDTH_GET] = "SELECT copy_gbps FROM devices WHERE model = ?1 AND sms = ?2 "
+                        "AND driver_version = ?3",
+    [Q_BANDWIDTH_MERGE] = "UPDATE devices SET copy_gbps = ?2 WHERE id = ?1 AND copy_gbps IS NULL",
     [Q_MEAS_PUT] = "INSERT INTO measurements (" CACHE_MCOLS ") VALUES (" CACHE_MVALS ") "
                    "ON CONFLICT (device, problem_key, kernel) DO UPDATE SET " CACHE_MSET,
     [Q_MEASURED] = "SELECT 1 FROM devices d JOIN measurements m ON m.device = d.id "
@@ -342,6 +473,10 @@ static const char *const cache_sql[CACHE_NSTMT] = {
   "d.model, d.sms, d.driver_version, d.sm, m.problem_key, k.id, k.template, k.revision, "  \
   "k.hash, k.params, k.sm, k.nvrtc, m.status, m.message, m.median_ms, m.p10_ms, m.p90_ms, " \
   "m.rel_err, m.runs, m.rigor, m.measured_at"
+/* After the winner flag: the device's bandwidth and the problem's shape, of a (m or w). */
+#define CACHE_LIST_SHAPE(a)                                                                \
+  "d.copy_gbps, " a ".batch, " a ".heads, " a ".seqlen, " a ".filter_len, " a ".freq_keep, " \
+  a ".dtype, " a ".mode, " a ".pre_gate, " a ".post_gate, " a ".skip_d"
 #define CACHE_LIST_WHERE                                                           \
   "(:device IS NULL OR instr(lower(d.model), lower(:device)) > 0) "                \
   "AND (:problem IS NULL OR instr(m.problem_key, :problem) > 0) "                  \
@@ -350,14 +485,16 @@ static const char *const cache_sql[CACHE_NSTMT] = {
         "SELECT d.model, d.sms, d.driver_version, d.sm, w.problem_key, k.id, k.template, "
         "k.revision, k.hash, k.params, k.sm, k.nvrtc, coalesce(m.status, 'ok'), m.message, "
         "w.median_ms, m.p10_ms, m.p90_ms, m.rel_err, coalesce(m.runs, 0), m.rigor, "
-        "m.measured_at, 1 FROM winners w JOIN devices d ON d.id = w.device "
+        "m.measured_at, 1, " CACHE_LIST_SHAPE("w") " FROM winners w "
+        "JOIN devices d ON d.id = w.device "
         "JOIN kernels k ON k.id = w.kernel LEFT JOIN measurements m ON m.device = w.device "
         "AND m.problem_key = w.problem_key AND m.kernel = w.kernel "
         "WHERE (:device IS NULL OR instr(lower(d.model), lower(:device)) > 0) "
         "AND (:problem IS NULL OR instr(w.problem_key, :problem) > 0) "
         "AND (:kernel = 0 OR k.id = :kernel) "
         "ORDER BY d.model, d.sms, d.driver_version, w.problem_key",
-    [Q_LIST_ALL] = "SELECT " CACHE_LIST_COLS ", w.id IS NOT NULL FROM measurements m "
+    [Q_LIST_ALL] = "SELECT " CACHE_LIST_COLS ", w.id IS NOT NULL, " CACHE_LIST_SHAPE("m")
+                   " FROM measurements m "
                    "JOIN devices d ON d.id = m.device JOIN kernels k ON k.id = m.kernel "
                    "LEFT JOIN winners w ON w.device = m.device "
                    "AND w.problem_key = m.problem_key AND w.kernel = m.kernel "
@@ -365,6 +502,30 @@ static const char *const cache_sql[CACHE_NSTMT] = {
                    " ORDER BY d.model, d.sms, d.driver_version, m.problem_key, "
                    "m.median_ms IS NULL, m.median_ms, k.id",
 #define CACHE_STALE "NOT (instr(:hashes, ',' || k.hash || ',') > 0 AND k.nvrtc = :nvrtc)"
+/* The bytes of a column over a group (text counted in bytes, not characters). */
+#define CACHE_BYTES(col) "total(length(CAST(" col " AS BLOB)))"
+/* Kernel k stays: always, or (prune's dry run, :hashes set) when prune would keep it. */
+#define CACHE_LIVE "(:hashes IS NULL OR NOT " CACHE_STALE ")"
+/* What slimming keeps whole: every winner's kernel, and the :finalists fastest ok
+   measurements' kernels of each (device, problem). */
+#define CACHE_KEEP                                                                           \
+  "WITH ranked AS (SELECT m.kernel, row_number() OVER (PARTITION BY m.device, m.problem_key " \
+  "ORDER BY m.median_ms, m.kernel) AS r FROM measurements m JOIN kernels k ON k.id = m.kernel " \
+  "WHERE m.status = 'ok' AND m.median_ms IS NOT NULL AND " CACHE_LIVE "), "                  \
+  "keep AS (SELECT kernel FROM ranked WHERE r <= :finalists UNION SELECT kernel FROM winners) "
+#define CACHE_DROP "k.cubin IS NOT NULL AND k.id NOT IN (SELECT kernel FROM keep)"
+    [Q_SLIM_COUNT] =
+        CACHE_KEEP "SELECT b.n, b.bytes, s.n, s.bytes FROM "
+        "(SELECT count(*) AS n, " CACHE_BYTES("k.cubin") " + " CACHE_BYTES("k.ptx") " + "
+        CACHE_BYTES("k.log") " AS bytes FROM kernels k WHERE " CACHE_DROP " AND " CACHE_LIVE
+        ") b, (SELECT count(*) AS n, " CACHE_BYTES("k.source") " AS bytes FROM kernels k "
+        "WHERE k.source IS NOT NULL AND " CACHE_LIVE ") s",
+    [Q_SLIM_BINARIES] =
+        CACHE_KEEP "UPDATE kernels AS k SET cubin = NULL, ptx = NULL, log = NULL, "
+        "binary_dropped = :now WHERE " CACHE_DROP,
+    [Q_SLIM_SOURCES] =
+        "UPDATE kernels SET source_hash = coalesce(source_hash, fftconv_source_hash(source)), "
+        "source = NULL WHERE source IS NOT NULL",
     [Q_PRUNE_COUNT] =
         "SELECT (SELECT count(*) FROM kernels k WHERE " CACHE_STALE "), "
         "(SELECT count(*) FROM measurements m JOIN kernels k ON k.id = m.kernel WHERE "
@@ -372,7 +533,9 @@ static const char *const cache_sql[CACHE_NSTMT] = {
         "(SELECT count(*) FROM winners w JOIN kernels k ON k.id = w.kernel WHERE "
         CACHE_STALE "), "
         "(SELECT count(*) FROM devices d WHERE NOT EXISTS (SELECT 1 FROM measurements m "
-        "JOIN kernels k ON k.id = m.kernel WHERE m.device = d.id AND NOT (" CACHE_STALE ")))",
+        "JOIN kernels k ON k.id = m.kernel WHERE m.device = d.id AND NOT (" CACHE_STALE "))), "
+        "(SELECT " CACHE_BYTES("k.cubin") " + " CACHE_BYTES("k.ptx") " + " CACHE_BYTES("k.log")
+        " + " CACHE_BYTES("k.source") " FROM kernels k WHERE " CACHE_STALE ")",
     [Q_PRUNE_LOST] = "SELECT w.device, w.problem_key FROM winners w "
                      "JOIN kernels k ON k.id = w.kernel WHERE " CACHE_STALE
                      " ORDER BY w.device, w.problem_key",
@@ -381,7 +544,7 @@ static const char *const cache_sql[CACHE_NSTMT] = {
     [Q_PRUNE_DEL_DEVICES] = "DELETE FROM devices WHERE NOT EXISTS (SELECT 1 FROM "
                             "measurements m WHERE m.device = devices.id)",
     [Q_MERGE_DEVICE] = "SELECT id, model, sms, driver_version, sm, smem_optin, l2_bytes, "
-                       "total_mem, created FROM devices ORDER BY id",
+                       "total_mem, created, copy_gbps FROM devices ORDER BY id",
     [Q_MERGE_MEAS_AT] = "SELECT measured_at FROM measurements WHERE device = ?1 "
                         "AND problem_key = ?2 AND kernel = ?3",
 };
@@ -490,6 +653,11 @@ static char *cache_col_dup(sqlite3_stmt *s, int i) {
 
 static void cache_copy(char *dst, size_t len, const char *src) {
   snprintf(dst, len, "%s", src ? src : "");
+}
+
+/* The hash stored for a kernel's source: FNV-1a 64 of its bytes, 16 hex digits. */
+static void cache_source_hash(const char *source, size_t n, char out[17]) {
+  snprintf(out, 17, "%016" PRIx64, fc_hash64(FC_HASH64_INIT, source, n));
 }
 
 /* Runs a statement that returns no rows (or whose rows do not matter). */
@@ -681,6 +849,46 @@ static fftconv_status cache_judge(fc_cache *c, int64_t app, int64_t ver, int64_t
   return FFTCONV_OK;
 }
 
+/* The first step from version 2 to 3, inside the migration's transaction: kernels.source
+   loses its NOT NULL. ALTER TABLE cannot drop a constraint, and rebuilding the table would
+   copy every cubin of a cache that may hold hundreds of MB, so this takes SQLite's documented
+   procedure for removing a NOT NULL constraint (sqlite.org/lang_altertable.html, "making
+   other kinds of table schema changes"): edit the table's CREATE text in sqlite_master under
+   writable_schema and bump schema_version so that every connection re-reads it. The text is
+   the one cache_schema_v1 and _v2 wrote; anything else is refused, and the result is read
+   back before the transaction can commit. */
+static fftconv_status cache_source_nullable(fc_cache *c, fc_err *e) {
+  int64_t cookie = 0, notnull = 1;
+  char sql[160];
+  fftconv_status st = cache_pragma_int(c, "PRAGMA schema_version", &cookie, e);
+  if (st != FFTCONV_OK) return st;
+  char *err = NULL;
+  int rc = sqlite3_exec(c->db, "PRAGMA writable_schema = ON;"
+                        "UPDATE sqlite_master SET sql = replace(sql, ' source TEXT NOT NULL,', "
+                        "' source TEXT,') WHERE type = 'table' AND name = 'kernels' AND "
+                        "instr(sql, ' source TEXT NOT NULL,') > 0",
+                        NULL, NULL, &err);
+  int changed = rc == SQLITE_OK ? sqlite3_changes(c->db) : 0;
+  snprintf(sql, sizeof sql, "PRAGMA schema_version = %lld; PRAGMA writable_schema = OFF",
+           (long long)cookie + 1);
+  if (rc == SQLITE_OK && changed == 1) rc = sqlite3_exec(c->db, sql, NULL, NULL, &err);
+  else sqlite3_exec(c->db, "PRAGMA writable_schema = OFF", NULL, NULL, NULL);
+  if (rc != SQLITE_OK)
+    st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: migrating to version 3: %s", c->path,
+                 err ? err : sqlite3_errmsg(c->db));
+  else if (changed != 1)
+    st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: migrating to version 3: its kernels table is "
+                 "not the one schema version 2 created (no 'source TEXT NOT NULL')", c->path);
+  sqlite3_free(err);
+  if (st == FFTCONV_OK)
+    st = cache_pragma_int(c, "SELECT \"notnull\" FROM pragma_table_info('kernels') "
+                          "WHERE name = 'source'", &notnull, e);
+  if (st == FFTCONV_OK && notnull != 0)
+    st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: migrating to version 3: kernels.source is "
+                 "still NOT NULL after the schema edit (is SQLite in defensive mode?)", c->path);
+  return st;
+}
+
 /* Creates or migrates the schema, in one BEGIN IMMEDIATE transaction. The file is looked at
    again inside it: another process may have created or migrated it since we looked. */
 static fftconv_status cache_upgrade(fc_cache *c, fc_err *e) {
@@ -693,11 +901,13 @@ static fftconv_status cache_upgrade(fc_cache *c, fc_err *e) {
   st = cache_judge(c, app, ver, objs, e);
   if (st != FFTCONV_OK) goto done;
   if (objs == 0) {
-    if (sqlite3_exec(c->db, cache_schema_v2, NULL, NULL, &err) != SQLITE_OK) goto sqlfail;
+    if (sqlite3_exec(c->db, cache_schema_v3, NULL, NULL, &err) != SQLITE_OK) goto sqlfail;
     ver = CACHE_VERSION;
   }
-  for (; ver < CACHE_VERSION; ver++)
+  for (; ver < CACHE_VERSION; ver++) {
+    if (ver == 2 && (st = cache_source_nullable(c, e)) != FFTCONV_OK) goto done;
     if (sqlite3_exec(c->db, cache_migrations[ver], NULL, NULL, &err) != SQLITE_OK) goto sqlfail;
+  }
   /* PRAGMAs take no bound parameters; these are constants of this file. */
   if (sqlite3_exec(c->db,
                    "PRAGMA application_id = " CACHE_STR(FC_CACHE_APP_ID) ";"
@@ -725,8 +935,30 @@ static void cache_uri(char *buf, size_t len, const char *path) {
   snprintf(buf + n, len - n, "?immutable=1");
 }
 
+/* fftconv_source_hash(text): cache_source_hash in SQL, for slimming the rows of schema 2
+   (NULL for NULL). */
+static void cache_sql_source_hash(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  const char *t = (const char *)sqlite3_value_text(argv[0]);
+  if (!t) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  char h[17];
+  cache_source_hash(t, (size_t)sqlite3_value_bytes(argv[0]), h);
+  sqlite3_result_text(ctx, h, 16, SQLITE_TRANSIENT);
+}
+
 static fftconv_status cache_connect(fc_cache *c, const char *name, int flags, fc_err *e) {
   int rc = sqlite3_open_v2(name, &c->db, flags, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(c->db, "fftconv_source_hash", 1,
+                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                    cache_sql_source_hash, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     fftconv_status st = cache_sqlfail(c, rc, "opening", e);
     sqlite3_close(c->db);
@@ -796,6 +1028,8 @@ static fftconv_status cache_create(fc_cache *c, fc_err *e) {
 fftconv_status fc_cache_open(const char *path, int writable, fc_cache **out, fc_err *e) {
   if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "out: NULL");
   *out = NULL;
+  int any_version = writable == FC_CACHE_READ_ANY_VERSION;
+  if (any_version) writable = 0;
   fc_cache *c = calloc(1, sizeof *c);
   if (!c) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
   c->writable = writable;
@@ -898,7 +1132,7 @@ fftconv_status fc_cache_open(const char *path, int writable, fc_cache **out, fc_
                    c->path);
       goto fail;
     }
-    if (ver < CACHE_VERSION) {
+    if (ver < CACHE_VERSION && !any_version) {
       st = fc_fail(e, FFTCONV_ERR_IO, "cache %s has schema version %lld; open it writable "
                    "once (fftconv-tune, fftconv-cache prune) to migrate it to %d", c->path,
                    (long long)ver, CACHE_VERSION);
@@ -940,38 +1174,42 @@ void fc_cache_close(fc_cache *c) {
 
 /* ---- kernels ---- */
 
-static void cache_kernel_bind(sqlite3_stmt *s, const fc_cache_kernel *k, double created) {
+/* Binds k for Q_KERNEL_PUT: the source's hash (hash, 17 bytes) in place of the source. */
+static void cache_kernel_bind(sqlite3_stmt *s, const fc_cache_kernel *k, const char *hash,
+                              double created) {
   cache_bind_text(s, 1, k->tmpl);
   sqlite3_bind_int(s, 2, k->revision);
   cache_bind_text(s, 3, k->hash);
   cache_bind_text(s, 4, k->params);
   sqlite3_bind_int(s, 5, k->sm);
   cache_bind_text(s, 6, k->nvrtc);
-  cache_bind_text(s, 7, k->source);
+  sqlite3_bind_null(s, 7);
+  cache_bind_text(s, 8, hash);
   if (k->cubin)
-    sqlite3_bind_blob64(s, 8, k->cubin, k->cubin_size, SQLITE_STATIC);
+    sqlite3_bind_blob64(s, 9, k->cubin, k->cubin_size, SQLITE_STATIC);
   else
-    sqlite3_bind_null(s, 8);
-  cache_bind_text(s, 9, k->ptx);
-  cache_bind_text(s, 10, k->log);
-  sqlite3_bind_int(s, 11, k->registers);
-  sqlite3_bind_int(s, 12, k->smem_static);
-  sqlite3_bind_int(s, 13, k->stack);
-  sqlite3_bind_int(s, 14, k->spill_stores);
-  sqlite3_bind_int(s, 15, k->spill_loads);
-  cache_bind_real(s, 16, k->compile_seconds);
+    sqlite3_bind_null(s, 9);
+  cache_bind_text(s, 10, k->ptx);
+  cache_bind_text(s, 11, k->log);
+  sqlite3_bind_int(s, 12, k->registers);
+  sqlite3_bind_int(s, 13, k->smem_static);
+  sqlite3_bind_int(s, 14, k->stack);
+  sqlite3_bind_int(s, 15, k->spill_stores);
+  sqlite3_bind_int(s, 16, k->spill_loads);
+  cache_bind_real(s, 17, k->compile_seconds);
   const fc_layout *l = &k->layout;
-  sqlite3_bind_int(s, 17, l->threads);
-  sqlite3_bind_int(s, 18, l->smem);
-  sqlite3_bind_int(s, 19, l->seqs);
-  sqlite3_bind_int(s, 20, l->prep_threads);
-  sqlite3_bind_int(s, 21, l->prep_smem);
-  sqlite3_bind_int(s, 22, l->prep_seqs);
-  sqlite3_bind_int64(s, 23, l->khat);
-  sqlite3_bind_int64(s, 24, l->khat_table);
-  cache_bind_text(s, 25, k->fwd_entry);
-  cache_bind_text(s, 26, k->prep_entry);
-  cache_bind_real(s, 27, created);
+  sqlite3_bind_int(s, 18, l->threads);
+  sqlite3_bind_int(s, 19, l->smem);
+  sqlite3_bind_int(s, 20, l->seqs);
+  sqlite3_bind_int(s, 21, l->prep_threads);
+  sqlite3_bind_int(s, 22, l->prep_smem);
+  sqlite3_bind_int(s, 23, l->prep_seqs);
+  sqlite3_bind_int64(s, 24, l->khat);
+  sqlite3_bind_int64(s, 25, l->khat_table);
+  cache_bind_text(s, 26, k->fwd_entry);
+  cache_bind_text(s, 27, k->prep_entry);
+  cache_bind_real(s, 28, created);
+  sqlite3_bind_null(s, 29); /* binary_dropped */
 }
 
 static fftconv_status cache_kernel_id(fc_cache *c, int q, const char *hash, const char *params,
@@ -990,27 +1228,38 @@ static fftconv_status cache_kernel_id(fc_cache *c, int q, const char *hash, cons
   return st;
 }
 
-fftconv_status fc_cache_put_kernel(fc_cache *c, const fc_cache_kernel *k, int64_t *id,
-                                   fc_err *e) {
-  if (!c || !k || !id) return fc_fail(e, FFTCONV_ERR_INVALID, "cache put_kernel: NULL argument");
-  *id = 0;
+static fftconv_status cache_kernel_check(const fc_cache_kernel *k, fc_err *e) {
   if (!k->tmpl || !k->hash || !k->params || !k->nvrtc || !k->source || !k->fwd_entry ||
       !k->prep_entry)
     return fc_fail(e, FFTCONV_ERR_INVALID,
                    "cache kernel: template, hash, params, nvrtc, source and entry names are "
                    "required");
-  fftconv_status st = cache_begin(c, 1, e);
-  if (st != FFTCONV_OK) return st;
+  return FFTCONV_OK;
+}
+
+/* Stores k (or finds its row) inside the caller's write transaction. */
+static fftconv_status cache_kernel_store(fc_cache *c, const fc_cache_kernel *k, int64_t *id,
+                                         fc_err *e) {
+  fftconv_status st = FFTCONV_OK;
+  char hash[17];
+  cache_source_hash(k->source, strlen(k->source), hash);
   sqlite3_stmt *s = cache_stmt(c, Q_KERNEL_PUT, &st, e);
-  if (!s) goto done;
-  cache_kernel_bind(s, k, cache_wall());
+  if (!s) return st;
+  cache_kernel_bind(s, k, hash, cache_wall());
   int rc = sqlite3_step(s);
-  if (rc != SQLITE_DONE) {
-    st = cache_sqlfail(c, rc, "storing a kernel", e);
-    goto done;
-  }
-  st = cache_kernel_id(c, Q_KERNEL_ID, k->hash, k->params, k->sm, k->nvrtc, id, e);
-done:
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return cache_sqlfail(c, rc, "storing a kernel", e);
+  return cache_kernel_id(c, Q_KERNEL_ID, k->hash, k->params, k->sm, k->nvrtc, id, e);
+}
+
+fftconv_status fc_cache_put_kernel(fc_cache *c, const fc_cache_kernel *k, int64_t *id,
+                                   fc_err *e) {
+  if (!c || !k || !id) return fc_fail(e, FFTCONV_ERR_INVALID, "cache put_kernel: NULL argument");
+  *id = 0;
+  fftconv_status st = cache_kernel_check(k, e);
+  if (st != FFTCONV_OK) return st;
+  if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) return st;
+  st = cache_kernel_store(c, k, id, e);
   return cache_end(c, st, e);
 }
 
@@ -1022,6 +1271,7 @@ void fc_cache_kernel_row_free(fc_cache_kernel_row *r) {
   free((void *)k->params);
   free((void *)k->nvrtc);
   free((void *)k->source);
+  free((void *)k->source_hash);
   free((void *)k->cubin);
   free((void *)k->ptx);
   free((void *)k->log);
@@ -1049,36 +1299,46 @@ fftconv_status fc_cache_get_kernel(fc_cache *c, int64_t id, fc_cache_kernel_row 
     k->sm = sqlite3_column_int(s, 4);
     k->nvrtc = cache_col_dup(s, 5);
     k->source = cache_col_dup(s, 6);
-    if (sqlite3_column_type(s, 7) != SQLITE_NULL) {
-      size_t n = (size_t)sqlite3_column_bytes(s, 7);
+    k->source_hash = cache_col_dup(s, 7);
+    if (!k->source_hash && k->source) { /* a schema-2 row: its hash is computed on demand */
+      char h[17];
+      cache_source_hash(k->source, (size_t)sqlite3_column_bytes(s, 6), h);
+      k->source_hash = strdup(h);
+    }
+    if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
+      size_t n = (size_t)sqlite3_column_bytes(s, 8);
       void *b = malloc(n ? n : 1);
-      if (b) memcpy(b, sqlite3_column_blob(s, 7), n);
+      if (b) memcpy(b, sqlite3_column_blob(s, 8), n);
       k->cubin = b;
       k->cubin_size = n;
     }
-    k->ptx = cache_col_dup(s, 8);
-    k->log = cache_col_dup(s, 9);
-    k->registers = sqlite3_column_int(s, 10);
-    k->smem_static = sqlite3_column_int(s, 11);
-    k->stack = sqlite3_column_int(s, 12);
-    k->spill_stores = sqlite3_column_int(s, 13);
-    k->spill_loads = sqlite3_column_int(s, 14);
-    k->compile_seconds = cache_col_real(s, 15);
-    k->layout.threads = sqlite3_column_int(s, 16);
-    k->layout.smem = sqlite3_column_int(s, 17);
-    k->layout.seqs = sqlite3_column_int(s, 18);
-    k->layout.prep_threads = sqlite3_column_int(s, 19);
-    k->layout.prep_smem = sqlite3_column_int(s, 20);
-    k->layout.prep_seqs = sqlite3_column_int(s, 21);
-    k->layout.khat = sqlite3_column_int64(s, 22);
-    k->layout.khat_table = sqlite3_column_int64(s, 23);
-    k->fwd_entry = cache_col_dup(s, 24);
-    k->prep_entry = cache_col_dup(s, 25);
-    out->created = cache_col_real(s, 26);
-    out->id = sqlite3_column_int64(s, 27);
+    k->ptx = cache_col_dup(s, 9);
+    k->log = cache_col_dup(s, 10);
+    k->registers = sqlite3_column_int(s, 11);
+    k->smem_static = sqlite3_column_int(s, 12);
+    k->stack = sqlite3_column_int(s, 13);
+    k->spill_stores = sqlite3_column_int(s, 14);
+    k->spill_loads = sqlite3_column_int(s, 15);
+    k->compile_seconds = cache_col_real(s, 16);
+    k->layout.threads = sqlite3_column_int(s, 17);
+    k->layout.smem = sqlite3_column_int(s, 18);
+    k->layout.seqs = sqlite3_column_int(s, 19);
+    k->layout.prep_threads = sqlite3_column_int(s, 20);
+    k->layout.prep_smem = sqlite3_column_int(s, 21);
+    k->layout.prep_seqs = sqlite3_column_int(s, 22);
+    k->layout.khat = sqlite3_column_int64(s, 23);
+    k->layout.khat_table = sqlite3_column_int64(s, 24);
+    k->fwd_entry = cache_col_dup(s, 25);
+    k->prep_entry = cache_col_dup(s, 26);
+    out->created = cache_col_real(s, 27);
+    out->binary_dropped = cache_col_real(s, 28);
+    out->id = sqlite3_column_int64(s, CACHE_KN);
     *found = 1;
-    if (!k->tmpl || !k->hash || !k->params || !k->nvrtc || !k->source || !k->fwd_entry ||
-        !k->prep_entry || (sqlite3_column_type(s, 7) != SQLITE_NULL && !k->cubin)) {
+    if (!k->tmpl || !k->hash || !k->params || !k->nvrtc || !k->fwd_entry || !k->prep_entry ||
+        (sqlite3_column_type(s, 6) != SQLITE_NULL && !k->source) ||
+        (sqlite3_column_type(s, 7) != SQLITE_NULL && !k->source_hash) ||
+        (k->source && !k->source_hash) ||
+        (sqlite3_column_type(s, 8) != SQLITE_NULL && !k->cubin)) {
       fc_cache_kernel_row_free(out);
       *found = 0;
       st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading kernel %lld",
@@ -1088,6 +1348,58 @@ fftconv_status fc_cache_get_kernel(fc_cache *c, int64_t id, fc_cache_kernel_row 
     st = cache_sqlfail(c, rc, "reading a kernel", e);
   }
   sqlite3_reset(s);
+  return st;
+}
+
+/* ---- the source, emitted again ---- */
+
+fftconv_status fc_cache_source(const fc_cache_kernel *k, char **source, fc_err *e) {
+  if (source) *source = NULL;
+  if (!k || !source || !k->tmpl || !k->hash || !k->params)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "cache source: NULL argument or kernel field");
+  if (k->source) {
+    if (!(*source = strdup(k->source))) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+    return FFTCONV_OK;
+  }
+  static const char cannot[] = "its source is not stored and cannot be emitted again";
+  char now[17];
+  fc_err te = {{0}};
+  if (fc_template_hash(k->tmpl, now, &te) != FFTCONV_OK)
+    return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "%s: template %s is not embedded in this build",
+                   cannot, k->tmpl);
+  if (strcmp(now, k->hash))
+    return fc_fail(e, FFTCONV_ERR_UNSUPPORTED,
+                   "%s: it was generated by template %s revision %d with hash %s, and this "
+                   "build embeds %s with hash %s (the template changed since)",
+                   cannot, k->tmpl, k->revision, k->hash, k->tmpl, now);
+  if (!k->source_hash)
+    return fc_fail(e, FFTCONV_ERR_IO, "%s: the cache has no hash of it to check against",
+                   cannot);
+  /* the device only reaches layout(), whose result the header shows: the arch's published
+     limits, as a compile-only run would use */
+  fc_device_info d;
+  if (!fc_device_info_for_arch(k->sm, &d)) {
+    memset(&d, 0, sizeof d);
+    d.sm = k->sm;
+  }
+  fc_emit *m = NULL;
+  fc_kernel_src src = {0};
+  fftconv_status st = fc_emit_open(&m, e);
+  if (st == FFTCONV_OK && (st = fc_emit_kernel(m, k->tmpl, k->params, &d, &src, &te)) != FFTCONV_OK)
+    fc_fail(e, st, "emitting the source of %s %s again: %s", k->tmpl, k->params, te.msg);
+  fc_emit_close(m);
+  if (st != FFTCONV_OK) return st;
+  char h[17];
+  cache_source_hash(src.source, strlen(src.source), h);
+  if (strcmp(h, k->source_hash)) {
+    st = fc_fail(e, FFTCONV_ERR_IO, "the source emitted again from template %s %s hashes to "
+                 "%s, not to the stored %s: it is not the text this kernel was compiled from",
+                 k->tmpl, k->params, h, k->source_hash);
+  } else {
+    *source = src.source;
+    src.source = NULL;
+  }
+  fc_kernel_src_free(&src);
   return st;
 }
 
@@ -1146,12 +1458,14 @@ fftconv_status fc_cache_put_measurement(fc_cache *c, const fc_cache_config *cfg,
   fftconv_status st = cache_check_cfg(c, cfg, e);
   if (st != FFTCONV_OK) return st;
   if (!m || !m->status) return fc_fail(e, FFTCONV_ERR_INVALID, "measurement: NULL or no status");
+  if (m->kernel && (st = cache_kernel_check(m->kernel, e)) != FFTCONV_OK) return st;
   cache_shape sh;
   if ((st = cache_shape_of(m->problem, &sh, e)) != FFTCONV_OK) return st;
   const fftconv_problem *p = m->problem;
-  int64_t dev = 0;
+  int64_t dev = 0, kid = m->kernel_id;
   if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) return st;
   if ((st = cache_device(c, cfg, &dev, e)) != FFTCONV_OK) goto done;
+  if (m->kernel && (st = cache_kernel_store(c, m->kernel, &kid, e)) != FFTCONV_OK) goto done;
   sqlite3_stmt *s = cache_stmt(c, Q_MEAS_PUT, &st, e);
   if (!s) goto done;
   sqlite3_bind_int64(s, 1, dev);
@@ -1167,7 +1481,7 @@ fftconv_status fc_cache_put_measurement(fc_cache *c, const fc_cache_config *cfg,
   sqlite3_bind_int(s, 11, p->pre_gate);
   sqlite3_bind_int(s, 12, p->post_gate);
   sqlite3_bind_int(s, 13, p->skip_d);
-  sqlite3_bind_int64(s, 14, m->kernel_id);
+  sqlite3_bind_int64(s, 14, kid);
   cache_bind_text(s, 15, m->status);
   cache_bind_text(s, 16, m->message);
   cache_bind_real(s, 17, m->median_ms);
@@ -1180,7 +1494,7 @@ fftconv_status fc_cache_put_measurement(fc_cache *c, const fc_cache_config *cfg,
   int rc = sqlite3_step(s);
   if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
     st = fc_fail(e, FFTCONV_ERR_INVALID, "cache %s has no kernel %lld", c->path,
-                 (long long)m->kernel_id);
+                 (long long)kid);
   else if (rc != SQLITE_DONE)
     st = cache_sqlfail(c, rc, "storing a measurement", e);
 done:
@@ -1466,7 +1780,56 @@ out:
   return st;
 }
 
+/* ---- device bandwidth ---- */
+
+fftconv_status fc_cache_put_bandwidth(fc_cache *c, const fc_cache_config *cfg, double gbps,
+                                      fc_err *e) {
+  fftconv_status st = cache_check_cfg(c, cfg, e);
+  if (st != FFTCONV_OK) return st;
+  if (!(isfinite(gbps) && gbps > 0))
+    return fc_fail(e, FFTCONV_ERR_INVALID, "copy bandwidth: %g GB/s is not a positive number",
+                   gbps);
+  int64_t dev = 0;
+  if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) return st;
+  if ((st = cache_device(c, cfg, &dev, e)) != FFTCONV_OK) goto done;
+  sqlite3_stmt *s = cache_stmt(c, Q_BANDWIDTH_PUT, &st, e);
+  if (!s) goto done;
+  sqlite3_bind_int64(s, 1, dev);
+  sqlite3_bind_double(s, 2, gbps);
+  int rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) st = cache_sqlfail(c, rc, "storing the copy bandwidth", e);
+done:
+  return cache_end(c, st, e);
+}
+
+fftconv_status fc_cache_get_bandwidth(fc_cache *c, const fc_cache_config *cfg, double *gbps,
+                                      fc_err *e) {
+  if (gbps) *gbps = NAN;
+  fftconv_status st = cache_check_cfg(c, cfg, e);
+  if (st != FFTCONV_OK) return st;
+  if (!gbps) return fc_fail(e, FFTCONV_ERR_INVALID, "cache get_bandwidth: NULL argument");
+  sqlite3_stmt *s = cache_stmt(c, Q_BANDWIDTH_GET, &st, e);
+  if (!s) return st;
+  cache_bind_text(s, 1, cfg->dev->name);
+  sqlite3_bind_int(s, 2, cfg->dev->sms);
+  sqlite3_bind_int(s, 3, cfg->dev->driver_version);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    *gbps = cache_col_real(s, 0);
+  else if (rc != SQLITE_DONE)
+    st = cache_sqlfail(c, rc, "reading the copy bandwidth", e);
+  sqlite3_reset(s);
+  return st;
+}
+
 /* ---- listing ---- */
+
+/* The dtype named by a stored name (fftconv_dtype_name's). */
+static void cache_dtype_of(const char *name, fftconv_dtype *dt) {
+  const fftconv_dtype all[] = {FFTCONV_FP32, FFTCONV_FP16, FFTCONV_BF16};
+  for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
+    if (!strcmp(name, fftconv_dtype_name(all[i]))) *dt = all[i];
+}
 
 fftconv_status fc_cache_list(fc_cache *c, const fc_cache_filter *f, fc_cache_entry_fn fn,
                              void *arg, fc_err *e) {
@@ -1504,7 +1867,21 @@ fftconv_status fc_cache_list(fc_cache *c, const fc_cache_filter *f, fc_cache_ent
         .rigor = cache_col_text(s, 19),
         .measured_at = cache_col_real(s, 20),
         .winner = sqlite3_column_int(s, 21),
+        .copy_gbps = cache_col_real(s, 22),
     };
+    fftconv_problem_init(&r.problem);
+    r.problem.batch = sqlite3_column_int64(s, 23);
+    r.problem.heads = sqlite3_column_int64(s, 24);
+    r.problem.seqlen = sqlite3_column_int64(s, 25);
+    r.problem.filter_len = sqlite3_column_int64(s, 26);
+    r.problem.freq_keep = sqlite3_column_int64(s, 27);
+    cache_dtype_of(cache_col_text(s, 28), &r.problem.dtype);
+    r.problem.mode = cache_col_text(s, 29) && !strcmp(cache_col_text(s, 29), "circular")
+                         ? FFTCONV_CIRCULAR
+                         : FFTCONV_CAUSAL;
+    r.problem.pre_gate = sqlite3_column_int(s, 30);
+    r.problem.post_gate = sqlite3_column_int(s, 31);
+    r.problem.skip_d = sqlite3_column_int(s, 32);
     if (fn(&r, arg)) break;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) st = cache_sqlfail(c, rc, "listing", e);
@@ -1550,6 +1927,52 @@ static fftconv_status cache_rewin_all(fc_cache *c, const cache_pairs *ps, const 
   return FFTCONV_OK;
 }
 
+/* Slimming inside the caller's transaction: counts into out, then drops unless dry_run.
+   hashes (",h1,...,") and nvrtc set: counts as if prune had removed the stale kernels. */
+static fftconv_status cache_slim(fc_cache *c, int finalists, int dry_run, const char *hashes,
+                                 const char *nvrtc, fc_cache_slimmed *out, fc_err *e) {
+  fftconv_status st = FFTCONV_OK;
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *s = cache_stmt(c, Q_SLIM_COUNT, &st, e);
+  if (!s) return st;
+  cache_nbind_int(s, ":finalists", finalists);
+  cache_nbind_text(s, ":hashes", hashes);
+  cache_nbind_text(s, ":nvrtc", nvrtc);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    out->binaries = sqlite3_column_int64(s, 0);
+    out->sources = sqlite3_column_int64(s, 2);
+    out->bytes = sqlite3_column_int64(s, 1) + sqlite3_column_int64(s, 3);
+  }
+  sqlite3_reset(s);
+  if (rc != SQLITE_ROW) return cache_sqlfail(c, rc, "counting what slimming drops", e);
+  if (dry_run) return FFTCONV_OK;
+  if (out->binaries) {
+    if (!(s = cache_stmt(c, Q_SLIM_BINARIES, &st, e))) return st;
+    cache_nbind_int(s, ":finalists", finalists);
+    sqlite3_bind_null(s, cache_param(s, ":hashes"));
+    sqlite3_bind_null(s, cache_param(s, ":nvrtc"));
+    sqlite3_bind_double(s, cache_param(s, ":now"), cache_wall());
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return cache_sqlfail(c, rc, "dropping unused binaries", e);
+  }
+  if (out->sources)
+    st = cache_run(c, Q_SLIM_SOURCES, "dropping stored sources", e);
+  return st;
+}
+
+fftconv_status fc_cache_slim(fc_cache *c, int finalists, int dry_run, fc_cache_slimmed *out,
+                             fc_err *e) {
+  if (!c || !out) return fc_fail(e, FFTCONV_ERR_INVALID, "cache slim: NULL argument");
+  memset(out, 0, sizeof *out);
+  if (finalists < 0)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "cache slim: finalists %d < 0", finalists);
+  fftconv_status st = cache_begin(c, !dry_run, e);
+  if (st == FFTCONV_OK) st = cache_slim(c, finalists, dry_run, NULL, NULL, out, e);
+  return cache_end(c, st, e);
+}
+
 fftconv_status fc_cache_prune(fc_cache *c, const char *const *hashes, int nhashes,
                               const char *nvrtc, int dry_run, fc_cache_counts *removed,
                               fc_err *e) {
@@ -1573,8 +1996,14 @@ fftconv_status fc_cache_prune(fc_cache *c, const char *const *hashes, int nhashe
   removed->measurements = sqlite3_column_int64(s, 1);
   removed->winners = sqlite3_column_int64(s, 2);
   removed->devices = sqlite3_column_int64(s, 3);
+  int64_t stale_bytes = sqlite3_column_int64(s, 4);
   sqlite3_reset(s);
-  if (dry_run || removed->kernels + removed->devices == 0) goto done;
+  if (dry_run) {
+    st = cache_slim(c, FC_CACHE_FINALISTS, 1, hl.s, nvrtc, &removed->slim, e);
+    removed->slim.bytes += stale_bytes;
+    goto done;
+  }
+  if (removed->kernels + removed->devices == 0) goto slim;
 
   if (!(s = cache_stmt(c, Q_PRUNE_LOST, &st, e))) goto done;
   cache_nbind_text(s, ":hashes", hl.s);
@@ -1599,16 +2028,25 @@ fftconv_status fc_cache_prune(fc_cache *c, const char *const *hashes, int nhashe
   }
   if ((st = cache_run(c, Q_PRUNE_DEL_DEVICES, "deleting unused devices", e)) != FFTCONV_OK)
     goto done;
-  st = cache_rewin_all(c, &lost, hl.s, nvrtc, &removed->rewon, e);
+  if ((st = cache_rewin_all(c, &lost, hl.s, nvrtc, &removed->rewon, e)) != FFTCONV_OK)
+    goto done;
+slim: /* after the winners are recomputed: the new ones keep their cubins */
+  st = cache_slim(c, FC_CACHE_FINALISTS, 0, NULL, NULL, &removed->slim, e);
+  removed->slim.bytes += stale_bytes;
 done:
   st = cache_end(c, st, e);
   /* VACUUM cannot run inside a transaction; a failure leaves a correct, larger file */
-  if (st == FFTCONV_OK && !dry_run && removed->kernels + removed->devices > 0) {
+  if (st == FFTCONV_OK && !dry_run &&
+      removed->kernels + removed->devices + removed->slim.binaries + removed->slim.sources > 0) {
     char *err = NULL;
     if (sqlite3_exec(c->db, "VACUUM", NULL, NULL, &err) != SQLITE_OK)
       st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: pruned, but VACUUM failed: %s", c->path,
                    err ? err : sqlite3_errmsg(c->db));
     sqlite3_free(err);
+    /* VACUUM wrote the whole file through the WAL: give that space back too (a reader
+       holding the WAL makes this a no-op, which is harmless) */
+    if (st == FFTCONV_OK)
+      sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
   }
 out:
   free(lost.v);
@@ -1698,6 +2136,17 @@ fftconv_status fc_cache_merge(fc_cache *c, const char *other, const char *const 
       st = cache_sqlfail(c, rc, "finding a copied device", e);
       goto done;
     }
+    if (sqlite3_column_type(r, 9) != SQLITE_NULL) { /* ours, if we have one; else theirs */
+      if (!(s = cache_stmt(c, Q_BANDWIDTH_MERGE, &st, e))) goto done;
+      sqlite3_bind_int64(s, 1, id);
+      sqlite3_bind_value(s, 2, sqlite3_column_value(r, 9));
+      rc = sqlite3_step(s);
+      sqlite3_reset(s);
+      if (rc != SQLITE_DONE) {
+        st = cache_sqlfail(c, rc, "copying a device's bandwidth", e);
+        goto done;
+      }
+    }
     if (!cache_idmap_add(&devs, sqlite3_column_int64(r, 0), id)) {
       st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
       goto done;
@@ -1723,7 +2172,20 @@ fftconv_status fc_cache_merge(fc_cache *c, const char *other, const char *const 
       if (st != FFTCONV_OK) break;
       sqlite3_stmt *s = cache_stmt(c, Q_KERNEL_PUT, &st, e);
       if (!s) break;
-      for (int i = 0; i < 27; i++) sqlite3_bind_value(s, i + 1, sqlite3_column_value(k, i));
+      for (int i = 0; i < CACHE_KN; i++) sqlite3_bind_value(s, i + 1, sqlite3_column_value(k, i));
+      /* the source itself stays behind: its hash is enough to check it when emitted again */
+      char h[17];
+      sqlite3_bind_null(s, 7);
+      if (sqlite3_column_type(k, 7) == SQLITE_NULL && sqlite3_column_type(k, 6) != SQLITE_NULL) {
+        const char *src = cache_col_text(k, 6);
+        if (!src) {
+          sqlite3_reset(s);
+          st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+          break;
+        }
+        cache_source_hash(src, (size_t)sqlite3_column_bytes(k, 6), h);
+        cache_bind_text(s, 8, h);
+      }
       rc = sqlite3_step(s);
       sqlite3_reset(s);
       if (rc != SQLITE_DONE) {
@@ -1736,7 +2198,7 @@ fftconv_status fc_cache_merge(fc_cache *c, const char *other, const char *const 
         id = sqlite3_last_insert_rowid(c->db);
         added->kernels++;
       }
-      if (!cache_idmap_add(&kers, sqlite3_column_int64(k, 27), id)) {
+      if (!cache_idmap_add(&kers, sqlite3_column_int64(k, CACHE_KN), id)) {
         st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
         break;
       }

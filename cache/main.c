@@ -6,13 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cache.h"
 #include "compile.h"
 #include "emit.h"
+#include "verify.h"
 
 #define EXIT_USAGE 2
+#define FINALISTS CACHE_MAIN_STR(FC_CACHE_FINALISTS)
+#define CACHE_MAIN_STR(x) CACHE_MAIN_STR2(x)
+#define CACHE_MAIN_STR2(x) #x
 
 static const char usage[] =
     "usage: fftconv-cache [--cache PATH] COMMAND [ARGS]\n"
@@ -22,28 +27,39 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  list [--device TEXT] [--problem TEXT] [--all]\n"
-    "      The winners: device, problem key, kernel id, template, parameters, median ms.\n"
+    "      The winners: device (with its measured copy bandwidth), problem key, kernel id,\n"
+    "      template, median ms, % of floor (the time to move the problem's bytes at that\n"
+    "      bandwidth over the median; - when the bandwidth is unknown), parameters.\n"
     "      --all lists every measurement instead, failures included, with its status\n"
     "      (a * marks the winner). --device keeps devices whose model contains TEXT\n"
     "      (case-insensitive); --problem keeps problem keys that contain TEXT.\n"
     "  show KERNEL_ID [--source]\n"
     "      One kernel: template, revision, hash, parameters, arch, NVRTC version, registers,\n"
-    "      shared memory, spills, launch layout, and every measurement of it.\n"
-    "      --source prints only its CUDA source instead (to save it: > kernel.cu).\n"
+    "      shared memory, spills, launch layout, its binary (or when it was dropped), and\n"
+    "      every measurement of it. --source prints only its CUDA source instead (to save\n"
+    "      it: > kernel.cu): the cache keeps a hash of it, and the text is emitted again\n"
+    "      from the embedded template and checked against that hash; a kernel of a template\n"
+    "      that has changed since cannot be emitted again, and show says so.\n"
     "  prune [--dry-run]\n"
     "      Removes every kernel that this build can no longer trust: its template's hash\n"
     "      is not the hash of any template embedded in this build, or it was compiled by\n"
     "      another NVRTC version than the one this build loads. Its measurements and any\n"
     "      winner it was go with it, then every device left with no measurement. Winners\n"
     "      lost are recomputed from the measurements that remain (trusted kernels compiled\n"
-    "      for the device's own arch). Then VACUUM shrinks the file. --dry-run only counts\n"
-    "      what would go and writes nothing.\n"
+    "      for the device's own arch). Then it slims the cache: the stored source of every\n"
+    "      kernel goes (older caches kept it), and the cubin, PTX and log of every kernel\n"
+    "      that is neither a winner nor one of the " FINALISTS " fastest ok measurements of\n"
+    "      a problem on a device (measurements, resources and layout stay: resuming a\n"
+    "      tuning run skips them, and fftconv-tune compiles a kernel again when it needs\n"
+    "      it). Then VACUUM shrinks the file. --dry-run only counts what would go and how\n"
+    "      many bytes that frees, and writes nothing (an older cache is counted as it is,\n"
+    "      not migrated).\n"
     "  merge OTHER_PATH\n"
     "      Copies the devices, kernels and measurements of the cache OTHER_PATH (read, never\n"
     "      written) into this one, in one transaction. Rows with the same key are stored\n"
     "      once; a measurement replaces this cache's only if it was measured later. Then\n"
     "      the winner of every problem that received a measurement is recomputed, with the\n"
-    "      trust rule of prune.\n"
+    "      trust rule of prune, and the cache is slimmed as prune slims it (no VACUUM).\n"
     "\n"
     "Options:\n"
     "  --cache PATH   the cache file; default $" FC_CACHE_ENV ", else\n"
@@ -105,6 +121,25 @@ static void fmt_ms(double v, char *buf, size_t len) {
     snprintf(buf, len, "-");
 }
 
+/* Bytes of a file with its -wal beside it (what the cache takes on disk); 0 when missing. */
+static int64_t file_size(const char *path) {
+  char wal[4200];
+  struct stat sb;
+  int64_t n = stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  if (stat(wal, &sb) == 0) n += (int64_t)sb.st_size;
+  return n;
+}
+
+static void fmt_bytes(int64_t n, char *buf, size_t len) {
+  if (n >= 1000000)
+    snprintf(buf, len, "%.1f MB", (double)n / 1e6);
+  else if (n >= 1000)
+    snprintf(buf, len, "%.1f kB", (double)n / 1e3);
+  else
+    snprintf(buf, len, "%" PRId64 " bytes", n);
+}
+
 /* ---- list ---- */
 
 typedef struct list_state {
@@ -114,30 +149,37 @@ typedef struct list_state {
 
 static int list_row(const fc_cache_entry *r, void *arg) {
   list_state *ls = arg;
-  char dev[512], med[32], sum[256];
+  char dev[512], med[32], sum[256], pct[32] = "-";
   snprintf(dev, sizeof dev, "%s (sm_%d, %d SMs, driver %d.%d)", r->device, r->device_sm, r->sms,
            r->driver_version / 1000, r->driver_version % 1000 / 10);
   if (strcmp(dev, ls->device)) {
-    printf("%sdevice %s\n", ls->rows ? "\n" : "", dev);
+    char bw[64] = "copy bandwidth not measured";
+    if (isfinite(r->copy_gbps)) snprintf(bw, sizeof bw, "copy bandwidth %.1f GB/s", r->copy_gbps);
+    printf("%sdevice %s, %s\n", ls->rows ? "\n" : "", dev, bw);
     if (ls->all)
-      printf("  %-52s %7s %-14s %-15s %10s %9s  %s\n", "problem", "kernel", "template",
-             "status", "median_ms", "rel_err", "params / message");
+      printf("  %-52s %7s %-14s %-15s %10s %7s %9s  %s\n", "problem", "kernel", "template",
+             "status", "median_ms", "%floor", "rel_err", "params / message");
     else
-      printf("  %-52s %7s %-14s %10s  %s\n", "problem", "kernel", "template", "median_ms",
-             "params");
+      printf("  %-52s %7s %-14s %10s %7s  %s\n", "problem", "kernel", "template", "median_ms",
+             "%floor", "params");
     snprintf(ls->device, sizeof ls->device, "%s", dev);
   }
   fmt_ms(r->median_ms, med, sizeof med);
   params_summary(r->params, sum, sizeof sum);
+  /* the memory floor at the device's own copy bandwidth, for a timed ok row */
+  if (!strcmp(r->status, "ok") && isfinite(r->median_ms) && r->median_ms > 0 &&
+      isfinite(r->copy_gbps) && r->copy_gbps > 0)
+    snprintf(pct, sizeof pct, "%.1f%%", 100 * fc_floor_ms(&r->problem, r->copy_gbps) /
+                                            r->median_ms);
   if (ls->all) {
     char err[32] = "-";
     if (isfinite(r->rel_err)) snprintf(err, sizeof err, "%.1e", r->rel_err);
-    printf("  %-52s %6" PRId64 "%s %-14s %-15s %10s %9s  %s\n", r->problem_key, r->kernel_id,
-           r->winner ? "*" : " ", r->tmpl, r->status, med, err,
+    printf("  %-52s %6" PRId64 "%s %-14s %-15s %10s %7s %9s  %s\n", r->problem_key,
+           r->kernel_id, r->winner ? "*" : " ", r->tmpl, r->status, med, pct, err,
            r->message && *r->message ? r->message : sum);
   } else {
-    printf("  %-52s %7" PRId64 " %-14s %10s  %s\n", r->problem_key, r->kernel_id, r->tmpl, med,
-           sum);
+    printf("  %-52s %7" PRId64 " %-14s %10s %7s  %s\n", r->problem_key, r->kernel_id, r->tmpl,
+           med, pct, sum);
   }
   ls->rows++;
   return 0;
@@ -232,7 +274,14 @@ static int cmd_show(const char *path, int argc, char **argv) {
     fprintf(stderr, "fftconv-cache: no kernel %lld in cache %s\n", id, fc_cache_path(c));
     rc = 1;
   } else if (source) {
-    fputs(row.k.source, stdout);
+    char *text = NULL;
+    if (fc_cache_source(&row.k, &text, &e) != FFTCONV_OK) {
+      fprintf(stderr, "fftconv-cache: kernel %lld: %s\n", id, e.msg);
+      rc = 1;
+    } else {
+      fputs(text, stdout);
+    }
+    free(text);
   } else {
     const fc_cache_kernel *k = &row.k;
     const fc_layout *l = &k->layout;
@@ -244,10 +293,21 @@ static int cmd_show(const char *path, int argc, char **argv) {
     printf("arch       sm_%d, NVRTC %s, compiled %s", k->sm, k->nvrtc, at);
     if (isfinite(k->compile_seconds)) printf(" in %.2f s", k->compile_seconds);
     printf("\n");
-    if (k->cubin)
+    if (k->cubin) {
       printf("binary     cubin %zu bytes, PTX %s\n", k->cubin_size, k->ptx ? "kept" : "none");
-    else
+    } else if (isfinite(row.binary_dropped)) {
+      fmt_time(row.binary_dropped, at, sizeof at);
+      printf("binary     dropped %s: neither a winner nor a finalist of any problem "
+             "(fftconv-tune compiles it again if it needs it)\n", at);
+    } else {
       printf("binary     none: compilation failed (the log is kept)\n");
+    }
+    if (k->source)
+      printf("source     stored, %zu bytes (an older cache's; prune drops it)\n",
+             strlen(k->source));
+    else
+      printf("source     hash %s; --source emits it again\n",
+             k->source_hash ? k->source_hash : "unknown");
     printf("resources  %d registers/thread, %d B static shared memory, %d B stack, "
            "spills %d B stored / %d B loaded\n", k->registers, k->smem_static, k->stack,
            k->spill_stores, k->spill_loads);
@@ -319,15 +379,31 @@ static int cmd_prune(const char *path, int argc, char **argv) {
   trust t;
   if (!trust_load(&t, &e)) return fail(&e);
   fc_cache *c;
-  if (fc_cache_open(path, !dry, &c, &e) != FFTCONV_OK) return fail(&e);
+  /* a dry run counts on an older file as it is; the real prune migrates it first */
+  if (fc_cache_open(path, dry ? FC_CACHE_READ_ANY_VERSION : 1, &c, &e) != FFTCONV_OK)
+    return fail(&e);
+  int64_t before = file_size(fc_cache_path(c));
   fc_cache_counts n;
   fftconv_status st = fc_cache_prune(c, t.hashes, t.n, t.nvrtc, dry, &n, &e);
   if (st == FFTCONV_OK) {
+    char a[32], b[32];
     printf("trusted    templates %s; NVRTC %s\n", t.names, t.nvrtc);
     printf("%s %" PRId64 " kernels, %" PRId64 " measurements, %" PRId64 " winners, %" PRId64
            " devices from %s\n", dry ? "would remove" : "removed   ", n.kernels, n.measurements,
            n.winners, n.devices, fc_cache_path(c));
     if (!dry && n.winners) printf("recomputed %" PRId64 " winners\n", n.rewon);
+    printf("%s the binaries of %" PRId64 " kernels (neither a winner nor a finalist) and the "
+           "stored source of %" PRId64 "\n", dry ? "would drop" : "dropped   ", n.slim.binaries,
+           n.slim.sources);
+    fmt_bytes(n.slim.bytes, a, sizeof a);
+    fmt_bytes(before, b, sizeof b);
+    if (dry) {
+      printf("would free %s of the %s file\n", a, b);
+    } else {
+      char c2[32];
+      fmt_bytes(file_size(fc_cache_path(c)), c2, sizeof c2);
+      printf("freed      %s: the file went from %s to %s\n", a, b, c2);
+    }
   }
   fc_cache_close(c);
   return st == FFTCONV_OK ? 0 : fail(&e);
@@ -348,6 +424,7 @@ static int cmd_merge(const char *path, int argc, char **argv) {
   fc_cache *c;
   if (fc_cache_open(path, 1, &c, &e) != FFTCONV_OK) return fail(&e);
   fc_cache_counts n;
+  fc_cache_slimmed sl;
   fftconv_status st = fc_cache_merge(c, other, t.hashes, t.n, t.nvrtc, &n, &e);
   if (st == FFTCONV_OK)
     printf("merged %s into %s: %" PRId64 " devices, %" PRId64 " kernels, %" PRId64
@@ -355,6 +432,10 @@ static int cmd_merge(const char *path, int argc, char **argv) {
            " kept (ours as new or newer); %" PRId64 " winners recomputed\n", other,
            fc_cache_path(c), n.devices, n.kernels, n.measurements, n.replaced, n.skipped,
            n.rewon);
+  if (st == FFTCONV_OK && (st = fc_cache_slim(c, FC_CACHE_FINALISTS, 0, &sl, &e)) == FFTCONV_OK &&
+      sl.binaries + sl.sources > 0)
+    printf("slimmed: dropped the binaries of %" PRId64 " kernels that are no longer a winner or "
+           "a finalist\n", sl.binaries);
   fc_cache_close(c);
   return st == FFTCONV_OK ? 0 : fail(&e);
 }

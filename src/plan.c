@@ -253,6 +253,8 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fftconv_problem *p, fftco
       int64_t kid;
       fc_err ue = {{0}};
       fc_cache_update_winner(w, &cfg, p, c->hashp, c->nhashes, &kid, &ue);
+      fc_cache_slimmed sl; /* as the tuner does: binaries of winners and finalists only */
+      fc_cache_slim(w, FC_CACHE_FINALISTS, 0, &sl, &ue);
     }
   }
   fc_search_free(&s);

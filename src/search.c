@@ -24,8 +24,7 @@ static int stopping(const fc_search_opts *o) {
 }
 
 /* The kernel row for a candidate (compiled or not). */
-static fftconv_status store_kernel(const fc_search_opts *o, fc_result *r, fc_err *e) {
-  if (!o->cache) return FFTCONV_OK;
+static fc_cache_kernel kernel_row(const fc_search_opts *o, const fc_result *r) {
   const fc_entry_info *fe = fc_binary_entry(&r->bin, r->src.fwd_entry);
   fc_cache_kernel k = {
       .tmpl = r->src.info.name, .revision = r->src.info.revision, .hash = r->src.info.hash,
@@ -36,6 +35,12 @@ static fftconv_status store_kernel(const fc_search_opts *o, fc_result *r, fc_err
       .spill_stores = fe ? fe->spill_stores : 0, .spill_loads = fe ? fe->spill_loads : 0,
       .compile_seconds = r->bin.seconds, .layout = r->src.layout,
       .fwd_entry = r->src.fwd_entry, .prep_entry = r->src.prep_entry};
+  return k;
+}
+
+static fftconv_status store_kernel(const fc_search_opts *o, fc_result *r, fc_err *e) {
+  if (!o->cache) return FFTCONV_OK;
+  fc_cache_kernel k = kernel_row(o, r);
   return fc_cache_put_kernel(o->cache, &k, &r->kernel_id, e);
 }
 
@@ -43,11 +48,15 @@ static fftconv_status store_measurement(const fc_search_opts *o, const fftconv_p
                                         const fc_result *r, fc_err *e) {
   if (!o->cache || !r->status || !strcmp(r->status, "not-run") || !strcmp(r->status, "cached"))
     return FFTCONV_OK;
+  /* an ok candidate's kernel goes in again with it: another tuner sharing the cache may
+     have slimmed its row since store_kernel, and a winner needs its cubin */
+  fc_cache_kernel k = kernel_row(o, r);
   fc_cache_measurement m = {
       .problem = p, .kernel_id = r->kernel_id, .status = r->status,
       .message = r->detail[0] ? r->detail : NULL, .median_ms = is_ok(r) ? r->t.median_ms : NAN,
       .p10_ms = is_ok(r) ? r->t.p10_ms : NAN, .p90_ms = is_ok(r) ? r->t.p90_ms : NAN,
-      .runs = r->t.runs, .rel_err = r->err, .rigor = o->rigor ? o->rigor : "exhaustive"};
+      .runs = r->t.runs, .rel_err = r->err, .rigor = o->rigor ? o->rigor : "exhaustive",
+      .kernel = is_ok(r) ? &k : NULL};
   return fc_cache_put_measurement(o->cache, o->cfg, &m, e);
 }
 

@@ -1,11 +1,14 @@
 /* test_cache: the SQLite kernel cache through its API, against real files under /tmp:
-   schema creation, migration from version 1 and refusal of newer versions; kernel and
+   schema creation, migration from versions 1 and 2 and refusal of newer versions; kernel and
    measurement keys; the trust rule of winners, lookup and resume; nearest-shape lookup and
-   its speed; two processes writing one file; damaged, foreign and read-only files, which
-   must be refused with their bytes untouched. */
+   its speed; slimming (winners and finalists keep their cubins, resume still skips, a cache
+   of the default set's size stays under 25 MB); the source emitted again and checked
+   against its hash; the device's copy bandwidth; two processes writing one file; damaged,
+   foreign and read-only files, which must be refused with their bytes untouched. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "gpu.h"
 
 /* ---- helpers ---- */
 
@@ -230,8 +234,8 @@ Test(cache, creates_its_directory_and_schema_then_reopens) {
   cr_assert_str_eq(fc_cache_path(c), deep);
   fc_cache_close(c);
   cr_assert_eq(sql_int(deep, "PRAGMA application_id"), FC_CACHE_APP_ID);
-  cr_assert_eq(sql_int(deep, "PRAGMA user_version"), 2);
-  cr_assert_eq(fc_cache_schema_version(), 2);
+  cr_assert_eq(sql_int(deep, "PRAGMA user_version"), 3);
+  cr_assert_eq(fc_cache_schema_version(), 3);
   cr_assert_eq(sql_int(deep, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                              "name IN ('devices', 'kernels', 'measurements', 'winners')"), 4);
   cr_assert_eq(sql_int(deep, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
@@ -286,7 +290,13 @@ Test(cache, kernel_key_deduplicates_and_reads_back) {
   cr_assert_str_eq(r.k.params, "{\"seqs\":2}");
   cr_assert_str_eq(r.k.nvrtc, "13.0");
   cr_assert_eq(r.k.sm, 90);
-  cr_assert_str_eq(r.k.source, k.source);
+  cr_assert_null(r.k.source, "the source is not stored");
+  char want[17];
+  snprintf(want, sizeof want, "%016" PRIx64, fc_hash64(FC_HASH64_INIT, k.source, strlen(k.source)));
+  cr_assert_str_eq(r.k.source_hash, want, "its FNV-1a 64 is");
+  cr_assert(isnan(r.binary_dropped));
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source IS NOT NULL OR "
+                             "source_hash IS NULL"), 0);
   cr_assert_eq(r.k.cubin_size, sizeof cubin_bytes);
   cr_assert_eq(memcmp(r.k.cubin, cubin_bytes, sizeof cubin_bytes), 0);
   cr_assert_str_eq(r.k.ptx, ".version 9.0");
@@ -628,6 +638,382 @@ Test(cache, lookup_is_fast) {
   fc_cache_close(c);
 }
 
+/* ---- slimming ---- */
+
+static int has_cubin(const char *p, int64_t kid) {
+  char q[128];
+  snprintf(q, sizeof q, "SELECT cubin IS NOT NULL FROM kernels WHERE id = %" PRId64, kid);
+  return (int)sql_int(p, q);
+}
+
+static fc_cache_slimmed slim(fc_cache *c, int finalists, int dry_run) {
+  fc_cache_slimmed s;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_slim(c, finalists, dry_run, &s, &e), FFTCONV_OK, "slim: %s", e.msg);
+  return s;
+}
+
+Test(cache, slimming_keeps_winners_and_finalists_and_resume_still_skips) {
+  fc_device_info d = h100(), d2 = h100();
+  snprintf(d2.name, sizeof d2.name, "NVIDIA H200");
+  fc_cache_config cfg = {&d, 90, "13.0"}, cfg2 = {&d2, 90, "13.0"};
+  fc_cache *c = open_cache(path, 1);
+  fftconv_problem p = problem(8, 64, 4096, FFTCONV_FP16), q = problem(8, 64, 2048, FFTCONV_FP16);
+  int64_t k[8];
+  for (int i = 0; i < 8; i++) {
+    char params[32];
+    snprintf(params, sizeof params, "{\"v\":%d}", i);
+    fc_cache_kernel kk = kernel(HASH, params, "13.0", 90, i != 7);
+    k[i] = put_kernel(c, &kk);
+  }
+  /* P on the H100: k0 < k1 < ... by median, k2 fast but wrong, k7 failed to compile */
+  for (int i = 0; i < 7; i++)
+    put_meas(c, &cfg, &p, k[i], i == 2 ? "verify-failed" : "ok", i == 2 ? 0.1 : 1.0 + 0.1 * i);
+  put_meas(c, &cfg, &p, k[7], "compile-failed", NAN);
+  /* Q on the H100: k6 then k5 fastest; P on the H200: only k4 */
+  put_meas(c, &cfg, &q, k[6], "ok", 0.5);
+  put_meas(c, &cfg, &q, k[5], "ok", 0.6);
+  put_meas(c, &cfg, &q, k[4], "ok", 0.7);
+  put_meas(c, &cfg2, &p, k[4], "ok", 0.9);
+  cr_assert_eq(winner(c, &cfg, &p, HASH), k[0]);
+  cr_assert_eq(winner(c, &cfg, &q, HASH), k[6]);
+  cr_assert_eq(winner(c, &cfg2, &p, HASH), k[4]);
+
+  /* finalists 2: P keeps k0 and k1 (k2 is not ok), Q keeps k6 and k5, the H200's P k4;
+     k2 (wrong) and k3 (slow) go */
+  fc_cache_slimmed dry = slim(c, 2, 1);
+  cr_assert_eq(dry.binaries, 2);
+  cr_assert_eq(dry.sources, 0, "this build never stored a source");
+  cr_assert_eq(dry.bytes, 2 * ((int64_t)sizeof cubin_bytes + 12 + 24), "cubin, PTX and log");
+  cr_assert(has_cubin(path, k[2]) && has_cubin(path, k[3]), "a dry run dropped one");
+  fc_cache_slimmed s = slim(c, 2, 0);
+  cr_assert_eq(s.binaries, dry.binaries);
+  cr_assert_eq(s.bytes, dry.bytes);
+  for (int i = 0; i < 8; i++)
+    cr_assert_eq(has_cubin(path, k[i]), i != 2 && i != 3 && i != 7, "kernel %d", i);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE ptx IS NULL AND log IS NULL "
+                             "AND binary_dropped > 1.6e9"), 2, "PTX and log went too");
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE log IS NOT NULL AND "
+                             "binary_dropped IS NULL"), 6, "k7's compile log is kept");
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements"), 12, "every measurement stays");
+  fc_cache_kernel_row r;
+  int found = 0;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_get_kernel(c, k[3], &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(found && !r.k.cubin && !r.k.ptx && !r.k.log && isfinite(r.binary_dropped));
+  cr_assert_eq(r.k.registers, 40, "the resources stay");
+  cr_assert_eq(r.k.layout.smem, 8192);
+  fc_cache_kernel_row_free(&r);
+  cr_assert_eq(slim(c, 2, 0).binaries, 0, "slimming twice drops nothing more");
+  /* finalists 1 drops k1 and k5 as well; the winners k0, k6 and k4 stay */
+  cr_assert_eq(slim(c, 1, 0).binaries, 2);
+  for (int i = 0; i < 8; i++)
+    cr_assert_eq(has_cubin(path, k[i]), i == 0 || i == 4 || i == 6, "kernel %d", i);
+
+  /* resume: a slimmed candidate counts as measured */
+  cr_assert_eq(fc_cache_measured(c, &cfg, &p, HASH, "{\"v\":3}", &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 1);
+
+  /* the winner fails a later run: the next one with a cubin takes over, never a slimmed one */
+  put_meas(c, &cfg, &p, k[0], "launch-failed", NAN);
+  int64_t w = winner(c, &cfg, &p, HASH);
+  cr_assert_eq(w, k[4], "k1 and k3 are faster but have no cubin; k4 has one");
+  fc_cache_hit hit;
+  cr_assert_eq(lookup(c, &cfg, &p, HASH, &hit), 1);
+  cr_assert(hit.exact && hit.kernel_id == k[4] && hit.cubin_size == sizeof cubin_bytes);
+  fc_cache_hit_free(&hit);
+  /* a later run compiles k1 again: its row gets the cubin back, and it can win */
+  fc_cache_kernel k1 = kernel(HASH, "{\"v\":1}", "13.0", 90, 1);
+  cr_assert_eq(put_kernel(c, &k1), k[1]);
+  cr_assert(has_cubin(path, k[1]));
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE binary_dropped IS NOT NULL"), 3,
+               "k1's mark is gone, k2's, k3's and k5's stay");
+  cr_assert_eq(winner(c, &cfg, &p, HASH), k[1]);
+
+  /* a winner whose cubin is missing anyway is a miss, not a crash */
+  fftconv_problem b = problem(8, 64, 4096, FFTCONV_BF16);
+  put_meas(c, &cfg, &b, k[6], "ok", 2.0);
+  cr_assert_eq(winner(c, &cfg, &b, HASH), k[6]);
+  fc_cache_close(c);
+  char sql[128];
+  snprintf(sql, sizeof sql, "UPDATE kernels SET cubin = NULL WHERE id = %" PRId64, k[6]);
+  sql_exec(path, sql);
+  c = open_cache(path, 0);
+  cr_assert_eq(lookup(c, &cfg, &b, HASH, &hit), 0);
+  cr_assert_eq(lookup(c, &cfg, &q, HASH, &hit), 0, "Q's winner was k6 too");
+  fc_cache_close(c);
+}
+
+Test(cache, an_ok_measurement_stored_with_its_kernel_keeps_its_cubin) {
+  /* two tuners share the file: B compiles k for Q; A finishes a problem and slims, which
+     drops k (nothing measured it yet); B's ok measurement brings the cubin back */
+  fc_device_info d = h100(), d2 = h100();
+  snprintf(d2.name, sizeof d2.name, "NVIDIA H200");
+  fc_cache_config cfg = {&d, 90, "13.0"}, cfg2 = {&d2, 90, "13.0"};
+  fc_cache *a = open_cache(path, 1), *b = open_cache(path, 1);
+  fftconv_problem p = problem(8, 64, 4096, FFTCONV_FP16);
+  fc_cache_kernel ka = kernel(HASH, "{\"v\":\"a\"}", "13.0", 90, 1),
+                  kb = kernel(HASH, "{\"v\":\"b\"}", "13.0", 90, 1);
+  int64_t kid = put_kernel(b, &kb);
+  put_meas(a, &cfg, &p, put_kernel(a, &ka), "ok", 1.0);
+  cr_assert_gt(winner(a, &cfg, &p, HASH), 0);
+  cr_assert_eq(slim(a, FC_CACHE_FINALISTS, 0).binaries, 1);
+  cr_assert(!has_cubin(path, kid), "B's candidate lost its cubin");
+  fc_cache_measurement m = {.problem = &p, .kernel_id = 0, .status = "ok", .median_ms = 0.5,
+                            .p10_ms = 0.5, .p90_ms = 0.5, .runs = 30, .rel_err = 1e-4,
+                            .rigor = "measure", .kernel = &kb};
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_put_measurement(b, &cfg2, &m, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(has_cubin(path, kid), "the measurement's transaction stored it again");
+  cr_assert_eq(winner(b, &cfg2, &p, HASH), kid);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements WHERE kernel = "
+                             "(SELECT id FROM kernels WHERE params = '{\"v\":\"b\"}')"), 1);
+  fc_cache_kernel bad = kb;
+  bad.source = NULL;
+  m.kernel = &bad;
+  cr_assert_eq(fc_cache_put_measurement(b, &cfg2, &m, &e), FFTCONV_ERR_INVALID);
+  fc_cache_close(a);
+  fc_cache_close(b);
+}
+
+/* ---- the source, emitted again ---- */
+
+/* A real monarch_fp32 kernel's params and source for an fp32 problem of length n. */
+static void real_kernel(int64_t n, char **params, fc_kernel_src *src) {
+  fc_emit *m;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&m, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info d;
+  cr_assert(fc_device_info_for_arch(90, &d));
+  fftconv_problem p = problem(8, 64, n, FFTCONV_FP32);
+  cr_assert_eq(fc_emit_default(m, "monarch_fp32", &p, &d, params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_kernel(m, "monarch_fp32", *params, &d, src, &e), FFTCONV_OK, "%s", e.msg);
+  fc_emit_close(m);
+}
+
+Test(cache, source_is_emitted_again_and_checked_against_its_hash) {
+  char *params;
+  fc_kernel_src src = {0};
+  real_kernel(4096, &params, &src);
+  fc_cache *c = open_cache(path, 1);
+  fc_cache_kernel k = kernel(src.info.hash, params, "13.0", 90, 1);
+  k.source = src.source;
+  int64_t good = put_kernel(c, &k);
+  k.sm = 80; /* another row, whose stored hash is not that of the text its params emit */
+  k.source = "// not what the template emits\n";
+  int64_t wrong = put_kernel(c, &k);
+  fc_cache_kernel old = kernel(HASH, params, "13.0", 90, 1); /* an older template */
+  int64_t stale = put_kernel(c, &old);
+  fc_cache_kernel gone = kernel(HASH, params, "13.0", 90, 1);
+  gone.tmpl = "monarch_gone";
+  gone.hash = "1111111111111111";
+  int64_t unknown = put_kernel(c, &gone);
+  fc_cache_close(c);
+  c = open_cache(path, 0);
+
+  fc_cache_kernel_row r;
+  int found;
+  char *text = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_get_kernel(c, good, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_null(r.k.source);
+  cr_assert_eq(fc_cache_source(&r.k, &text, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(text, src.source, "emitted again, byte for byte");
+  free(text);
+  fc_cache_kernel_row_free(&r);
+
+  cr_assert_eq(fc_cache_get_kernel(c, wrong, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_source(&r.k, &text, &e), FFTCONV_ERR_IO);
+  cr_assert_null(text);
+  cr_assert(strstr(e.msg, "hashes to") && strstr(e.msg, r.k.source_hash), "%s", e.msg);
+  fc_cache_kernel_row_free(&r);
+
+  cr_assert_eq(fc_cache_get_kernel(c, stale, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_source(&r.k, &text, &e), FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "cannot be emitted again") && strstr(e.msg, HASH) &&
+            strstr(e.msg, src.info.hash) && strstr(e.msg, "changed since"), "%s", e.msg);
+  fc_cache_kernel_row_free(&r);
+
+  cr_assert_eq(fc_cache_get_kernel(c, unknown, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_source(&r.k, &text, &e), FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "monarch_gone is not embedded"), "%s", e.msg);
+  fc_cache_kernel_row_free(&r);
+  fc_cache_close(c);
+  free(params);
+  fc_kernel_src_free(&src);
+}
+
+/* ---- device bandwidth ---- */
+
+typedef struct rows {
+  int n;
+  double gbps[4];
+  fftconv_problem problem[4];
+} rows;
+
+static int collect(const fc_cache_entry *r, void *arg) {
+  rows *s = arg;
+  if (s->n < 4) {
+    s->gbps[s->n] = r->copy_gbps;
+    s->problem[s->n] = r->problem;
+  }
+  s->n++;
+  return 0;
+}
+
+Test(cache, copy_bandwidth_round_trip_and_list_carries_it_with_the_shape) {
+  fc_device_info d = h100(), other = h100();
+  other.driver_version = 13010;
+  fc_cache_config cfg = {&d, 90, "13.0"}, cfg2 = {&other, 90, "13.0"};
+  fc_cache *c = open_cache(path, 1);
+  double g = 0;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_get_bandwidth(c, &cfg, &g, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(isnan(g), "no device row yet");
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, 3012.5, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, 0, &e), FFTCONV_ERR_INVALID);
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, NAN, &e), FFTCONV_ERR_INVALID);
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, -1, &e), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(e.msg, "not a positive number"), "%s", e.msg);
+  fftconv_problem p = problem(64, 768, 2048, FFTCONV_BF16);
+  p.mode = FFTCONV_CIRCULAR;
+  p.pre_gate = p.post_gate = 1;
+  p.freq_keep = 100;
+  fc_cache_kernel k = kernel(HASH, "{}", "13.0", 90, 1);
+  int64_t kid = put_kernel(c, &k);
+  put_meas(c, &cfg, &p, kid, "ok", 0.5);
+  put_meas(c, &cfg2, &p, kid, "ok", 0.6);
+  cr_assert_eq(winner(c, &cfg, &p, HASH), kid);
+  cr_assert_eq(winner(c, &cfg2, &p, HASH), kid);
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM devices"), 2, "the first put made the row");
+
+  c = open_cache(path, 0); /* reads work on a read-only open */
+  cr_assert_eq(fc_cache_get_bandwidth(c, &cfg, &g, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_float_eq(g, 3012.5, 1e-9);
+  cr_assert_eq(fc_cache_get_bandwidth(c, &cfg2, &g, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(isnan(g), "a device row without a measurement of it");
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, 1.0, &e), FFTCONV_ERR_IO, "read-only");
+  fc_cache_close(c);
+
+  c = open_cache(path, 1);
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, 2900.0, &e), FFTCONV_OK, "%s", e.msg);
+  for (int all = 0; all < 2; all++) {
+    rows s = {0};
+    fc_cache_filter f = {.device = "H100", .all = all};
+    cr_assert_eq(fc_cache_list(c, &f, collect, &s, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert_eq(s.n, 2, "all %d", all);
+    /* rows sort by driver: 13000 first */
+    cr_assert_float_eq(s.gbps[0], 2900.0, 1e-9, "put again replaces");
+    cr_assert(isnan(s.gbps[1]), "13010 has none");
+    for (int i = 0; i < 2; i++) {
+      const fftconv_problem *q = &s.problem[i];
+      cr_assert(q->batch == 64 && q->heads == 768 && q->seqlen == 2048 &&
+                q->filter_len == 2048 && q->freq_keep == 100 && q->dtype == FFTCONV_BF16 &&
+                q->mode == FFTCONV_CIRCULAR && q->pre_gate && q->post_gate && !q->skip_d,
+                "all %d row %d: the shape behind the key", all, i);
+    }
+  }
+  fc_cache_close(c);
+}
+
+/* ---- a default-set-sized cache ---- */
+
+/* Stands in for `fftconv-tune` on the default set on an H200 (which left 211 MB before
+   slimming): 32 problems (fp16 and bf16, N = 256 ... 32768, circular L = N and causal
+   L = N/2, which share their kernel rows) of 60 candidates with 50-100 kB cubins each, stored
+   as search.c stores them, the winner chosen and the cache slimmed after each problem. */
+Test(cache, a_default_set_sized_cache_stays_under_25_mb) {
+  enum { NCAND = 60, MB25 = 25 * 1000 * 1000 };
+  fc_device_info d = h100();
+  snprintf(d.name, sizeof d.name, "NVIDIA H200");
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  const char *hashes[] = {HASH};
+  static unsigned char cubin[100000];
+  fc_rng rng = {7};
+  for (size_t i = 0; i < sizeof cubin; i++)
+    cubin[i] = (unsigned char)(fc_rng_uniform(&rng) * 127 + 128);
+  /* in memory where there is a tmpfs: the sizes are the same, the disk traffic (about 300 MB
+     through the WAL) is not worth waiting for */
+  char shm[64] = "/dev/shm/fftconv-cache-XXXXXX", db[128], wal[160];
+  int in_shm = access("/dev/shm", W_OK) == 0 && mkdtemp(shm);
+  snprintf(db, sizeof db, "%s/cache.db", in_shm ? shm : dir);
+  snprintf(wal, sizeof wal, "%s-wal", db);
+  int64_t peak = 0, stored = 0;
+  int problems = 0;
+  fc_cache *c = open_cache(db, 1);
+  fc_err e = {{0}};
+  for (int dt = 0; dt < 2; dt++)
+    for (int64_t n = 256; n <= 32768; n *= 2)
+      for (int mode = 0; mode < 2; mode++) {
+        fftconv_problem p = problem(64, 768, mode ? n : n / 2, dt ? FFTCONV_BF16 : FFTCONV_FP16);
+        p.mode = mode ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
+        p.pre_gate = p.post_gate = 1;
+        for (int j = 0; j < NCAND; j++) {
+          char params[96];
+          snprintf(params, sizeof params, "{\"dtype\":%d,\"fft_size\":%" PRId64 ",\"j\":%d}", dt,
+                   n, j);
+          int compiled = j % 20 != 7, wrong = j % 20 == 11;
+          fc_cache_kernel k = kernel(HASH, params, "13.0", 90, compiled);
+          k.cubin = compiled ? cubin : NULL;
+          k.cubin_size = compiled ? 50000 + (size_t)((j * 7919 + n) % 50000) : 0;
+          int64_t kid = put_kernel(c, &k);
+          stored += (int64_t)k.cubin_size;
+          double ms = 0.01 * (double)n / 256 * (1 + 0.37 * ((j * 31 + dt) % NCAND) / NCAND);
+          fc_cache_measurement m = {
+              .problem = &p, .kernel_id = kid,
+              .status = !compiled ? "compile-failed" : wrong ? "verify-failed" : "ok",
+              .median_ms = compiled && !wrong ? ms : NAN, .p10_ms = ms, .p90_ms = ms,
+              .runs = j % 4 ? 3 : 30, .rel_err = 4e-4, .rigor = "measure",
+              .kernel = compiled && !wrong ? &k : NULL};
+          cr_assert_eq(fc_cache_put_measurement(c, &cfg, &m, &e), FFTCONV_OK, "%s", e.msg);
+        }
+        int64_t w = 0;
+        cr_assert_eq(fc_cache_update_winner(c, &cfg, &p, hashes, 1, &w, &e), FFTCONV_OK, "%s",
+                     e.msg);
+        cr_assert_gt(w, 0);
+        slim(c, FC_CACHE_FINALISTS, 0);
+        struct stat a, b;
+        int64_t size = (stat(db, &a) == 0 ? a.st_size : 0) + (stat(wal, &b) == 0 ? b.st_size : 0);
+        if (size > peak) peak = size;
+        problems++;
+      }
+  cr_assert_eq(problems, 32);
+  cr_assert_eq(sql_int(db, "SELECT count(*) FROM measurements"), 32 * NCAND, "all kept");
+  cr_assert_eq(sql_int(db, "SELECT count(*) FROM winners w JOIN kernels k ON k.id = w.kernel "
+                           "WHERE k.cubin IS NOT NULL"), 32, "every winner has its cubin");
+  int64_t kept = sql_int(db, "SELECT count(*) FROM kernels WHERE cubin IS NOT NULL");
+  cr_assert_leq(kept, 32 * FC_CACHE_FINALISTS);
+  /* resume skips a slimmed candidate */
+  cr_assert_eq(sql_int(db, "SELECT binary_dropped IS NOT NULL FROM kernels WHERE params = "
+                           "'{\"dtype\":0,\"fft_size\":4096,\"j\":59}'"), 1);
+  fftconv_problem p = problem(64, 768, 4096, FFTCONV_FP16);
+  p.mode = FFTCONV_CIRCULAR;
+  p.pre_gate = p.post_gate = 1;
+  int found = 0;
+  cr_assert_eq(fc_cache_measured(c, &cfg, &p, HASH, "{\"dtype\":0,\"fft_size\":4096,\"j\":59}",
+                                 &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 1);
+  fc_cache_close(c);
+  struct stat sb;
+  cr_assert_eq(stat(db, &sb), 0);
+  cr_log_info("default-set-sized cache: %d problems x %d candidates, %.1f MB of cubins stored, "
+              "%lld kept; file %.2f MB after the run (peak %.2f MB with its WAL)",
+              problems, NCAND, (double)stored / 1e6, (long long)kept, (double)sb.st_size / 1e6,
+              (double)peak / 1e6);
+  if (in_shm) {
+    const char *sides[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+      char f[192];
+      snprintf(f, sizeof f, "%s%s", db, sides[i]);
+      remove(f);
+    }
+    rmdir(shm);
+  }
+  cr_assert_lt(sb.st_size, MB25);
+  cr_assert_lt(peak, MB25, "it never grew large during the run");
+}
+
 /* ---- several processes ---- */
 
 static int writer(const char *p, int who) {
@@ -773,7 +1159,7 @@ Test(cache, garbage_and_truncated_files_are_refused_untouched) {
   expect_refused(p, 0, "is not an fftconv cache");
   fc_cache *c = open_cache(p, 1);
   fc_cache_close(c);
-  cr_assert_eq(sql_int(p, "PRAGMA user_version"), 2);
+  cr_assert_eq(sql_int(p, "PRAGMA user_version"), 3);
 }
 
 Test(cache, foreign_sqlite_files_are_refused_untouched) {
@@ -788,9 +1174,9 @@ Test(cache, foreign_sqlite_files_are_refused_untouched) {
 
 Test(cache, newer_schema_is_refused_untouched) {
   fill_small(path);
-  sql_exec(path, "PRAGMA user_version = 3");
+  sql_exec(path, "PRAGMA user_version = 4");
   char want[256];
-  snprintf(want, sizeof want, "cache %s has schema version 3; this build reads up to 2", path);
+  snprintf(want, sizeof want, "cache %s has schema version 4; this build reads up to 3", path);
   refused_untouched(path, want);
 }
 
@@ -823,7 +1209,8 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   const char *v1 = fc_cache_schema_sql(1);
   cr_assert_not_null(v1);
   cr_assert_null(strstr(v1, "khat_table"), "version 1 had no khat_table");
-  cr_assert_null(fc_cache_schema_sql(3));
+  cr_assert_null(fc_cache_schema_sql(4));
+  cr_assert_null(fc_cache_schema_sql(0));
   char *err = NULL;
   cr_assert_eq(sqlite3_exec(db, v1, NULL, NULL, &err), SQLITE_OK, "%s", err);
   char sql[4096];
@@ -847,8 +1234,9 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   expect_refused(path, 0, "schema version 1");
   fc_cache *c = open_cache(path, 1);
   fc_cache_close(c);
-  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 2);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 3, "migrated through 2 to 3");
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements WHERE rigor IS NULL"), 1);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source = '// v1 source'"), 1);
 
   c = open_cache(path, 0);
   fc_device_info d = h100();
@@ -884,6 +1272,105 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   schema_signature(fresh, b, sizeof b);
   cr_assert_str_eq(a, b, "migrated:\n%s\nfresh:\n%s", a, b);
   cr_assert(strstr(b, "kernels.khat_table INTEGER 1 0 0"), "%s", b);
+}
+
+Test(cache, version_2_file_is_migrated_in_place_and_slimming_drops_its_sources) {
+  /* a version-2 file as that build wrote it: every kernel with its source */
+  sqlite3 *db;
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  char *err = NULL;
+  cr_assert_eq(sqlite3_exec(db, fc_cache_schema_sql(2), NULL, NULL, &err), SQLITE_OK, "%s", err);
+  cr_assert(strstr(fc_cache_schema_sql(2), "source TEXT NOT NULL"));
+  cr_assert_null(strstr(fc_cache_schema_sql(2), "source_hash"));
+  cr_assert(strstr(fc_cache_schema_sql(3), "source_hash") &&
+            strstr(fc_cache_schema_sql(3), "copy_gbps"));
+  static char sql[1 << 16];
+  size_t n = (size_t)snprintf(sql, sizeof sql,
+      "PRAGMA application_id = %d; PRAGMA user_version = 2; PRAGMA journal_mode = WAL;"
+      "INSERT INTO devices VALUES (1, 'NVIDIA H100 80GB HBM3', 132, 13000, 90, 232448, "
+      "  52428800, 85899345920, 1.7e9);", FC_CACHE_APP_ID);
+  const char *key = "B8.H64.L4096.K4096.F0.fp16.causal.nopre.nopost.nod";
+  /* kernels 1..6 ok with medians 1..6 (1 the winner), 7 failed to compile */
+  for (int i = 1; i <= 7; i++) {
+    n += (size_t)snprintf(sql + n, sizeof sql - n,
+        "INSERT INTO kernels VALUES (%d, 'monarch_fp32', 3, '" HASH "', '{\"k\":%d}', 90, "
+        "'13.0', '// the source of kernel %d', %s, NULL, 'ptxas info', 32, 0, 0, 0, 0, 0.5, "
+        "256, 4096, 1, 128, 0, 1, 4097, 0, 'fftconv_fwd', 'fftconv_prep', 1.7e9);"
+        "INSERT INTO measurements VALUES (%d, 1, '%s', 8, 64, 4096, 4096, 0, 8192, 'fp16', "
+        "'causal', 0, 0, 0, %d, '%s', NULL, %s, NULL, NULL, 25, 3e-4, 'measure', 1.7e9);",
+        i, i, i, i < 7 ? "zeroblob(10000)" : "NULL", i, key, i, i < 7 ? "ok" : "compile-failed",
+        i < 7 ? (char[8]){(char)('0' + i), 0} : "NULL");
+  }
+  snprintf(sql + n, sizeof sql - n,
+      "INSERT INTO winners VALUES (1, 1, '%s', 8, 64, 4096, 4096, 0, 8192, 'fp16', 'causal', "
+      "0, 0, 0, 1, 1.0, 1.7e9);", key);
+  cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err);
+  sqlite3_close(db);
+
+  expect_refused(path, 0, "schema version 2");
+  fc_cache *c = open_cache(path, 1);
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 3);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM pragma_integrity_check "
+                             "WHERE integrity_check = 'ok'"), 1);
+  cr_assert_eq(sql_int(path, "SELECT \"notnull\" FROM pragma_table_info('kernels') "
+                             "WHERE name = 'source'"), 0);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source LIKE '// the source%' "
+                             "AND source_hash IS NULL AND cubin IS NOT NULL"), 6,
+               "the migration rewrites no row: sources and cubins are where they were");
+  char fresh[256];
+  snprintf(fresh, sizeof fresh, "%s/fresh.db", dir);
+  c = open_cache(fresh, 1);
+  fc_cache_close(c);
+  static char a[16384], b[16384];
+  schema_signature(path, a, sizeof a);
+  schema_signature(fresh, b, sizeof b);
+  cr_assert_str_eq(a, b, "migrated:\n%s\nfresh:\n%s", a, b);
+
+  c = open_cache(path, 1);
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fftconv_problem p = problem(8, 64, 4096, FFTCONV_FP16);
+  fc_cache_kernel_row r;
+  int found;
+  fc_err e = {{0}};
+  char want[17];
+  const char *src5 = "// the source of kernel 5";
+  snprintf(want, sizeof want, "%016" PRIx64, fc_hash64(FC_HASH64_INIT, src5, strlen(src5)));
+  cr_assert_eq(fc_cache_get_kernel(c, 5, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(r.k.source, src5, "an old row keeps its source until slimmed");
+  cr_assert_str_eq(r.k.source_hash, want, "and its hash is computed from it");
+  char *text = NULL;
+  cr_assert_eq(fc_cache_source(&r.k, &text, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(text, src5, "the stored text, as it is");
+  free(text);
+  fc_cache_kernel_row_free(&r);
+
+  fc_cache_slimmed s = slim(c, FC_CACHE_FINALISTS, 0);
+  cr_assert_eq(s.binaries, 2, "kernels 5 and 6");
+  cr_assert_eq(s.sources, 7);
+  cr_assert_eq(s.bytes, 2 * (10000 + 10) + 7 * (int64_t)strlen(src5));
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source IS NULL AND "
+                             "source_hash IS NOT NULL"), 7);
+  cr_assert_eq(sql_int(path, "SELECT count(*) * 100 + sum(id) FROM kernels "
+                             "WHERE cubin IS NULL AND binary_dropped IS NOT NULL"), 211,
+               "kernels 5 and 6 lost their cubins");
+  cr_assert_eq(fc_cache_get_kernel(c, 5, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_null(r.k.source);
+  cr_assert_str_eq(r.k.source_hash, want, "the hash slimming recorded is the text's");
+  fc_cache_kernel_row_free(&r);
+  cr_assert_eq(fc_cache_get_kernel(c, 7, &r, &found, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(!r.k.cubin && isnan(r.binary_dropped) && r.k.log, "a failed compile is not slimmed");
+  fc_cache_kernel_row_free(&r);
+  cr_assert_eq(fc_cache_measured(c, &cfg, &p, HASH, "{\"k\":6}", &found, &e), FFTCONV_OK);
+  cr_assert_eq(found, 1, "resume still skips a slimmed kernel");
+  fc_cache_close(c);
+  c = open_cache(path, 0);
+  fc_cache_hit hit;
+  cr_assert_eq(lookup(c, &cfg, &p, HASH, &hit), 1);
+  cr_assert(hit.exact && hit.kernel_id == 1 && hit.cubin_size == 10000);
+  fc_cache_hit_free(&hit);
+  fc_cache_close(c);
 }
 
 /* ---- read-only files and directories ---- */

@@ -1,7 +1,10 @@
 /* fftconv-cache as a user meets it, against caches this test fills through the API: list
-   (winners, every measurement, filters), show (details, --source), prune (what this build
-   no longer trusts goes, winners are recomputed), merge (newer measurements win, damaged
-   files are refused untouched) and usage errors (exit status 2, the bad word named). */
+   (winners, every measurement, filters, the device's bandwidth and % of floor), show
+   (details, a dropped binary, --source emitted again and checked against its hash), prune
+   (what this build no longer trusts goes, winners are recomputed, the rest is slimmed, an
+   old fat cache shrinks and it says by how much), merge (newer measurements win, slim caches
+   and bandwidths come along, damaged files are refused untouched) and usage errors (exit
+   status 2, the bad word named). */
 #include <criterion/criterion.h>
 
 #include "run_tool.h"
@@ -12,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cache.h"
 #include "compile.h"
 #include "emit.h"
+#include "gpu.h"
 
 static char dir[64], path[128], other[128];
 static char hash[17], nvrtc[16];
@@ -259,10 +264,24 @@ Test(cache_cli, show_a_kernel) {
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
     cr_assert(strstr(out, want[i]), "'%s' not in:\n%s", want[i], out);
   cr_assert_null(strstr(out, "__global__"), "the source only with --source");
+  char h[17];
+  snprintf(h, sizeof h, "%016" PRIx64, fc_hash64(FC_HASH64_INIT, SOURCE, strlen(SOURCE)));
+  cr_assert(strstr(out, "source     hash ") && strstr(out, h), "its source's hash: %s", out);
 
-  snprintf(args, sizeof args, "show %" PRId64 " --source", ids.k1);
+  /* k2 won nothing and is no finalist (it failed): slimming drops its cubin, show says so */
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  fc_cache_slimmed sl;
+  cr_assert_eq(fc_cache_open(path, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_slim(c, FC_CACHE_FINALISTS, 0, &sl, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(sl.binaries, 1);
+  fc_cache_close(c);
+  snprintf(args, sizeof args, "show %" PRId64, ids.k2);
   cr_assert_eq(runc(path, args, out, sizeof out), 0, "%s", out);
-  cr_assert_str_eq(out, SOURCE);
+  cr_assert(strstr(out, "binary     dropped ") && strstr(out, "neither a winner nor a finalist"),
+            "%s", out);
+  cr_assert(strstr(out, "72 registers") && strstr(out, "verify-failed"), "the rest stays: %s",
+            out);
 
   cr_assert_eq(runc(path, "show 999", out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "no kernel 999 in cache") && strstr(out, path), "%s", out);
@@ -271,16 +290,26 @@ Test(cache_cli, show_a_kernel) {
 Test(cache_cli, prune_removes_what_this_build_cannot_trust) {
   fill();
   static char out[1 << 16];
+  char q0[256];
   cr_assert_eq(runc(path, "prune --dry-run", out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "would remove 2 kernels, 2 measurements, 2 winners, 1 devices"), "%s",
             out);
   cr_assert(strstr(out, hash) && strstr(out, nvrtc), "says what it trusts: %s", out);
+  /* k2 (failed, no winner) loses its 64-byte cubin; k3 and k4 go whole, 64 bytes each */
+  cr_assert(strstr(out, "would drop the binaries of 1 kernels (neither a winner nor a "
+                        "finalist) and the stored source of 0"), "%s", out);
+  cr_assert(strstr(out, "would free 192 bytes of the "), "%s", out);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels"), 4, "--dry-run wrote");
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE cubin IS NULL"), 0);
 
   cr_assert_eq(runc(path, "prune", out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "removed    2 kernels, 2 measurements, 2 winners, 1 devices"), "%s",
             out);
   cr_assert(strstr(out, "recomputed 1 winners"), "%s", out);
+  cr_assert(strstr(out, "dropped    the binaries of 1 kernels"), "%s", out);
+  cr_assert(strstr(out, "freed      192 bytes: the file went from "), "%s", out);
+  snprintf(q0, sizeof q0, "SELECT cubin IS NULL FROM kernels WHERE id = %" PRId64, ids.k2);
+  cr_assert_eq(sql_int(path, q0), 1);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels"), 2);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements"), 3);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM devices"), 1);
@@ -291,6 +320,7 @@ Test(cache_cli, prune_removes_what_this_build_cannot_trust) {
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM winners"), 2);
   cr_assert_eq(runc(path, "prune", out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "removed    0 kernels, 0 measurements, 0 winners, 0 devices"), "%s", out);
+  cr_assert(strstr(out, "dropped    the binaries of 0 kernels"), "%s", out);
 }
 
 Test(cache_cli, merge_copies_keeps_the_newer_and_refuses_bad_files) {
@@ -358,4 +388,265 @@ Test(cache_cli, merge_copies_keeps_the_newer_and_refuses_bad_files) {
   snprintf(args, sizeof args, "merge %s", other);
   cr_assert_eq(runc(bad, args, out, sizeof out), 1);
   cr_assert(strstr(out, "is not an fftconv cache"), "%s", out);
+}
+
+/* A real monarch_fp32 kernel for an fp32 problem of length n: its params and source. */
+static void real_kernel(int64_t n, char **params, fc_kernel_src *src) {
+  fc_emit *m;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&m, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info d;
+  cr_assert(fc_device_info_for_arch(90, &d));
+  fftconv_problem p = problem(8, 64, n);
+  p.dtype = FFTCONV_FP32;
+  cr_assert_eq(fc_emit_default(m, "monarch_fp32", &p, &d, params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_kernel(m, "monarch_fp32", *params, &d, src, &e), FFTCONV_OK, "%s", e.msg);
+  fc_emit_close(m);
+}
+
+static int64_t put_source(fc_cache *c, const char *h, const char *params, int sm,
+                          const char *source) {
+  static const unsigned char cubin[64] = {1, 2, 3};
+  fc_cache_kernel k = {.tmpl = "monarch_fp32", .revision = 4, .hash = h, .params = params,
+                       .sm = sm, .nvrtc = nvrtc, .source = source, .cubin = cubin,
+                       .cubin_size = sizeof cubin, .layout = {.threads = 1, .seqs = 1,
+                                                              .prep_threads = 1, .prep_seqs = 1},
+                       .fwd_entry = "fftconv_fwd", .prep_entry = "fftconv_prep"};
+  int64_t id = 0;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_put_kernel(c, &k, &id, &e), FFTCONV_OK, "%s", e.msg);
+  return id;
+}
+
+Test(cache_cli, show_source_emits_it_again_and_checks_its_hash) {
+  fill();
+  char *params;
+  fc_kernel_src src = {0};
+  real_kernel(4096, &params, &src);
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_open(path, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  int64_t good = put_source(c, hash, params, 90, src.source);
+  /* the same params under another arch, stored with a hash of some other text */
+  int64_t wrong = put_source(c, hash, params, 80, "// not what the template emits\n");
+  fc_cache_close(c);
+
+  static char out[1 << 17];
+  char args[64];
+  snprintf(args, sizeof args, "show %" PRId64 " --source", good);
+  cr_assert_eq(runc(path, args, out, sizeof out), 0, "%s", out);
+  cr_assert_str_eq(out, src.source, "emitted again, byte for byte");
+
+  snprintf(args, sizeof args, "show %" PRId64 " --source", wrong);
+  cr_assert_eq(runc(path, args, out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "kernel") && strstr(out, "hashes to") &&
+            strstr(out, "not the text this kernel was compiled from"), "%s", out);
+  cr_assert_null(strstr(out, "__global__"), "no unchecked source is printed: %s", out);
+
+  /* k3 came from a template this build no longer embeds (another hash) */
+  snprintf(args, sizeof args, "show %" PRId64 " --source", ids.k3);
+  cr_assert_eq(runc(path, args, out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "cannot be emitted again") && strstr(out, "00000000deadbeef") &&
+            strstr(out, hash) && strstr(out, "the template changed since"), "%s", out);
+  free(params);
+  fc_kernel_src_free(&src);
+}
+
+Test(cache_cli, list_shows_the_bandwidth_and_percent_of_floor) {
+  fill();
+  fc_device_info h100 = device("NVIDIA H100 80GB HBM3", 90);
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_open(path, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  /* P1 = B8 H64 L4096 fp16 moves 8*64*4096 * 2 bytes * 2 (u, y): 1 ms at 8.388608 GB/s */
+  fc_cache_config cfg = {&h100, 90, nvrtc};
+  cr_assert_eq(fc_cache_put_bandwidth(c, &cfg, 8.388608, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_close(c);
+  static char out[1 << 16];
+  cr_assert_eq(runc(path, "list", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "device NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, driver 13.0), copy "
+                        "bandwidth 8.4 GB/s"), "%s", out);
+  cr_assert(strstr(out, "device NVIDIA A100 (sm_80, 132 SMs, driver 13.0), copy bandwidth not "
+                        "measured"), "%s", out);
+  cr_assert(strstr(out, "%floor"), "%s", out);
+  cr_assert(strstr(out, "1.5000   66.7%"), "P1's winner: 1 ms of 1.5: %s", out);
+  /* P2 = B4 H64 L1000: 1,024,000 bytes, 0.1221 ms of 0.5 */
+  cr_assert(strstr(out, "0.5000   24.4%"), "%s", out);
+  cr_assert(strstr(out, "3.0000       -"), "the A100's is unknown: %s", out);
+  cr_assert_eq(runc(path, "list --all", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "0.9000       -   2.0e-04  rel err"), "only ok rows get one: %s", out);
+  cr_assert(strstr(out, "2.5000    4.9%"), "%s", out);
+}
+
+/* A file of schema version 2 as an H200's default-set tuning left it, scaled down: every
+   kernel's source and cubin. Kernel 1 is a real monarch_fp32 kernel (P1's winner). */
+static void old_fat_cache(const char *p, int nkernels, const char *real_params,
+                          const char *real_source) {
+  sqlite3 *db;
+  cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+  char *err = NULL;
+  cr_assert_eq(sqlite3_exec(db, fc_cache_schema_sql(2), NULL, NULL, &err), SQLITE_OK, "%s", err);
+  char *sql = sqlite3_mprintf(
+      "PRAGMA application_id = %d; PRAGMA user_version = 2; PRAGMA journal_mode = WAL;"
+      "INSERT INTO devices VALUES (1, 'NVIDIA H200', 132, 13000, 90, 232448, 52428800, "
+      "  150000000000, 1.7e9);"
+      "INSERT INTO kernels VALUES (1, 'monarch_fp32', 4, %Q, %Q, 90, %Q, %Q, randomblob(100000), "
+      "  NULL, 'ptxas info', 32, 0, 0, 0, 0, 0.5, 256, 4096, 1, 128, 0, 1, 4097, 0, "
+      "  'fftconv_fwd', 'fftconv_prep', 1.7e9);",
+      FC_CACHE_APP_ID, hash, real_params, nvrtc, real_source);
+  cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err);
+  sqlite3_free(sql);
+  for (int i = 2; i <= nkernels; i++) {
+    sql = sqlite3_mprintf(
+        "INSERT INTO kernels VALUES (%d, 'monarch_fp32', 4, %Q, '{\"j\":%d}', 90, %Q, "
+        "  '// kernel ' || hex(randomblob(10000)), randomblob(100000), NULL, 'ptxas info', 32, "
+        "  0, 0, 0, 0, 0.5, 256, 4096, 1, 128, 0, 1, 4097, 0, 'fftconv_fwd', 'fftconv_prep', "
+        "  1.7e9);", i, hash, i, nvrtc);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err);
+    sqlite3_free(sql);
+  }
+  /* P1 measures the odd kernels, P2 the even ones; the lowest id is the fastest */
+  for (int i = 1; i <= nkernels; i++) {
+    int l = i % 2 ? 4096 : 2048;
+    sql = sqlite3_mprintf(
+        "INSERT INTO measurements VALUES (%d, 1, 'B8.H64.L%d.K%d.F0.fp16.causal.nopre.nopost.nod',"
+        " 8, 64, %d, %d, 0, %d, 'fp16', 'causal', 0, 0, 0, %d, 'ok', NULL, %f, NULL, NULL, 30, "
+        "3e-4, 'measure', 1.7e9);", i, l, l, l, l, 2 * l, i, 1.0 + 0.01 * i);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err);
+    sqlite3_free(sql);
+  }
+  for (int i = 1; i <= 2; i++) {
+    int l = i % 2 ? 4096 : 2048;
+    sql = sqlite3_mprintf(
+        "INSERT INTO winners VALUES (%d, 1, 'B8.H64.L%d.K%d.F0.fp16.causal.nopre.nopost.nod', 8, "
+        "64, %d, %d, 0, %d, 'fp16', 'causal', 0, 0, 0, %d, %f, 1.7e9);", i, l, l, l, l, 2 * l, i,
+        1.0 + 0.01 * i);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &err), SQLITE_OK, "%s", err);
+    sqlite3_free(sql);
+  }
+  sqlite3_close(db);
+}
+
+static int64_t file_bytes(const char *p) {
+  struct stat sb;
+  return stat(p, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+Test(cache_cli, prune_slims_an_old_fat_cache_and_says_how_much) {
+  char *params;
+  fc_kernel_src src = {0};
+  real_kernel(4096, &params, &src);
+  old_fat_cache(path, 40, params, src.source);
+  int64_t fat = file_bytes(path);
+  cr_assert_gt(fat, 40 * 100000, "%lld bytes", (long long)fat);
+
+  /* the dry run counts on the old file as it is, and writes nothing */
+  static char out[1 << 17];
+  cr_assert_eq(runc(path, "prune --dry-run", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "would remove 0 kernels, 0 measurements, 0 winners, 0 devices"), "%s",
+            out);
+  /* 20 kernels a problem, 4 of them finalists (the winner first) */
+  cr_assert(strstr(out, "would drop the binaries of 32 kernels (neither a winner nor a "
+                        "finalist) and the stored source of 40"), "%s", out);
+  /* 32 cubins of 100 kB with their 10-byte logs, 39 sources of 10 + 20000 bytes, the real one */
+  char freed[64];
+  double bytes = 32 * (100000 + 10) + 39 * (10 + 20000) + (double)strlen(src.source);
+  snprintf(freed, sizeof freed, "would free %.1f MB of the ", bytes / 1e6);
+  cr_assert(strstr(out, freed), "'%s' not in: %s", freed, out);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 2, "the dry run migrated");
+  cr_assert_eq(file_bytes(path), fat);
+
+  cr_assert_eq(runc(path, "prune", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "dropped    the binaries of 32 kernels (neither a winner nor a "
+                        "finalist) and the stored source of 40"), "%s", out);
+  snprintf(freed, sizeof freed, "freed      %.1f MB: the file went from ", bytes / 1e6);
+  cr_assert(strstr(out, freed), "'%s' not in: %s", freed, out);
+  int64_t slim = file_bytes(path);
+  cr_assert_lt(slim, 8 * 100000 + 200000, "%lld bytes left of %lld", (long long)slim,
+               (long long)fat);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 3);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source IS NOT NULL"), 0);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE cubin IS NOT NULL"), 8);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements"), 40, "every measurement stays");
+
+  /* and everything works on it: list, show, show --source (emitted again, and its hash is
+     the one prune recorded from the stored text), a second prune */
+  cr_assert_eq(runc(path, "list", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "2 winners"), "%s", out);
+  cr_assert_eq(runc(path, "show 1 --source", out, sizeof out), 0, "%s", out);
+  cr_assert_str_eq(out, src.source);
+  cr_assert_eq(runc(path, "show 40", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "binary     dropped"), "%s", out);
+  cr_assert_eq(runc(path, "prune", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "dropped    the binaries of 0 kernels (neither a winner nor a "
+                        "finalist) and the stored source of 0"), "%s", out);
+  free(params);
+  fc_kernel_src_free(&src);
+}
+
+Test(cache_cli, merge_works_with_slim_caches_and_brings_the_bandwidth) {
+  fc_device_info h100 = device("NVIDIA H100 80GB HBM3", 90), a100 = device("NVIDIA A100", 80);
+  fftconv_problem p1 = problem(8, 64, 4096), p3 = problem(2, 16, 256);
+  fc_err e = {{0}};
+  fc_cache_slimmed sl;
+  fill();
+  fc_cache *c = NULL;
+  cr_assert_eq(fc_cache_open(path, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_config ca = {&a100, 80, "11.0"};
+  cr_assert_eq(fc_cache_put_bandwidth(c, &ca, 1555.0, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_slim(c, FC_CACHE_FINALISTS, 0, &sl, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(sl.binaries, 1, "k2 (failed) loses its cubin");
+  fc_cache_close(c);
+
+  /* theirs: k2 compiled and fastest on P1 (their row has the cubin ours lost), a slimmed k6,
+     P3, and bandwidths for both devices */
+  cr_assert_eq(fc_cache_open(other, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_config ch = {&h100, 90, nvrtc};
+  cr_assert_eq(fc_cache_put_bandwidth(c, &ch, 3000.0, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_put_bandwidth(c, &ca, 1000.0, &e), FFTCONV_OK, "%s", e.msg);
+  int64_t o2 = put_kernel(c, hash, "{\"factors\":[64,32],\"seqs\":1}", nvrtc, 90);
+  int64_t o6 = put_kernel(c, hash, "{\"factors\":[8,8,8,8],\"seqs\":1}", nvrtc, 90);
+  put_meas(c, &h100, 90, nvrtc, &p1, o2, "ok", 0.7);
+  put_meas(c, &h100, 90, nvrtc, &p3, o6, "ok", 0.02);
+  for (int i = 0; i < 5; i++) { /* five faster kernels on P3 push o6 out of the finalists */
+    char params[64];
+    snprintf(params, sizeof params, "{\"factors\":[16,16],\"seqs\":%d}", i + 1);
+    put_meas(c, &h100, 90, nvrtc, &p3, put_kernel(c, hash, params, nvrtc, 90), "ok",
+             0.01 - 0.001 * i);
+  }
+  cr_assert_gt(win(c, &h100, nvrtc, &p1, hash), 0);
+  cr_assert_gt(win(c, &h100, nvrtc, &p3, hash), 0);
+  cr_assert_eq(fc_cache_slim(c, FC_CACHE_FINALISTS, 0, &sl, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(sl.binaries, 2, "o6 and the slowest of the five");
+  fc_cache_close(c);
+
+  static char out[1 << 16];
+  char args[512];
+  snprintf(args, sizeof args, "merge %s", other);
+  cr_assert_eq(runc(path, args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "0 devices, 6 kernels, 6 measurements added, 1 replaced"), "%s", out);
+  char q[256];
+  snprintf(q, sizeof q, "SELECT kernel = %" PRId64 " FROM winners WHERE problem_key LIKE "
+           "'B8.H64.L4096%%' AND device = (SELECT id FROM devices WHERE model LIKE '%%H100%%')",
+           ids.k2);
+  cr_assert_eq(sql_int(path, q), 1, "k2 wins P1 now");
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM winners w JOIN kernels k ON k.id = w.kernel "
+                             "WHERE k.cubin IS NULL"), 0, "every winner has its cubin");
+  snprintf(q, sizeof q, "SELECT cubin IS NOT NULL AND binary_dropped IS NULL FROM kernels "
+           "WHERE id = %" PRId64, ids.k2);
+  cr_assert_eq(sql_int(path, q), 1, "our slimmed k2 took their cubin");
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source IS NOT NULL OR "
+                             "source_hash IS NULL"), 0);
+  cr_assert_eq(sql_int(path, "SELECT copy_gbps FROM devices WHERE model LIKE '%H100%'"), 3000,
+               "ours had none: theirs");
+  cr_assert_eq(sql_int(path, "SELECT copy_gbps FROM devices WHERE model LIKE '%A100%'"), 1555,
+               "ours had one: ours");
+  cr_assert_eq(runc(path, "list --problem B2.H16", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "copy bandwidth 3000.0 GB/s") && strstr(out, "0.0060"), "%s", out);
+  snprintf(args, sizeof args, "show %" PRId64, (int64_t)sql_int(path, "SELECT id FROM kernels "
+           "WHERE params = '{\"factors\":[8,8,8,8],\"seqs\":1}'"));
+  cr_assert_eq(runc(path, args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "binary     dropped"), "their slimmed kernel came slim: %s", out);
+  cr_assert(strstr(out, "B2.H16.L256"), "%s", out);
+  (void)o6;
 }

@@ -539,7 +539,8 @@ int main(int argc, char **argv) {
     g.problem = pi;
     g.key = S->key;
     fc_search_opts so = {.tmpl = tmpl, .rigor = rigor, .jobs = (int)jobs, .runs = (int)runs,
-                         .warmup = (int)warmup, .quick_runs = 3, .finalists = 4,
+                         .warmup = (int)warmup, .quick_runs = 3,
+                         .finalists = FC_CACHE_FINALISTS, /* the cache keeps their cubins */
                          .emit_dir = emit_dir, .cache = cache, .cfg = &cfg, .stop = &stop_flag,
                          .deadline = budget ? g.t0 + (double)budget : 0,
                          .progress = on_progress, .progress_arg = &g};
@@ -572,6 +573,13 @@ int main(int argc, char **argv) {
     if (cache) {
       /* The winner over everything the cache trusts for this problem, earlier runs too. */
       if (fc_cache_update_winner(cache, &cfg, p, hashes, nhashes, &S->kernel, &e) != FFTCONV_OK) {
+        fprintf(stderr, "fftconv-tune: %s: %s\n", S->key, e.msg);
+        rc = 1;
+      }
+      /* Then keep binaries only for winners and finalists, so the file never grows large:
+         the other candidates' cubins go, their measurements stay (resume needs them). */
+      fc_cache_slimmed sl;
+      if (fc_cache_slim(cache, FC_CACHE_FINALISTS, 0, &sl, &e) != FFTCONV_OK) {
         fprintf(stderr, "fftconv-tune: %s: %s\n", S->key, e.msg);
         rc = 1;
       }
