@@ -2054,6 +2054,29 @@ out:
   return st;
 }
 
+fftconv_status fc_cache_compact(fc_cache *c, double min_fraction, int64_t *before,
+                                int64_t *after, fc_err *e) {
+  int64_t pages = 0, free_pages = 0, page = 0;
+  fftconv_status st = cache_pragma_int(c, "PRAGMA page_count", &pages, e);
+  if (st == FFTCONV_OK) st = cache_pragma_int(c, "PRAGMA freelist_count", &free_pages, e);
+  if (st == FFTCONV_OK) st = cache_pragma_int(c, "PRAGMA page_size", &page, e);
+  if (st != FFTCONV_OK) return st;
+  if (before) *before = pages * page;
+  if (after) *after = pages * page;
+  if (pages == 0 || (double)free_pages < min_fraction * (double)pages || free_pages == 0)
+    return FFTCONV_OK;
+  char *err = NULL;
+  int rc = sqlite3_exec(c->db, "VACUUM", NULL, NULL, &err);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(err);
+    return cache_sqlfail(c, rc, "compacting", e);
+  }
+  sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+  if (after && cache_pragma_int(c, "PRAGMA page_count", &pages, e) == FFTCONV_OK)
+    *after = pages * page;
+  return FFTCONV_OK;
+}
+
 /* One step of reading the other cache. */
 static int cache_other_step(sqlite3_stmt *s, fc_cache *o, const char *what, fftconv_status *st,
                             fc_err *e) {

@@ -175,6 +175,13 @@ typedef struct fc_cache_slimmed {
 fftconv_status fc_cache_slim(fc_cache *c, int finalists, int dry_run, fc_cache_slimmed *out,
                              fc_err *e);
 
+/* Gives back the file's free pages (VACUUM, then the WAL truncated) when they are at least
+   `min_fraction` of it (0: always); *before and *after are the file's bytes (either may be
+   NULL). Slimming leaves free pages that later writes reuse, so the tuner compacts once at
+   the end of a run. FFTCONV_ERR_IO "cache PATH is busy" when another connection holds it. */
+fftconv_status fc_cache_compact(fc_cache *c, double min_fraction, int64_t *before,
+                                int64_t *after, fc_err *e);
+
 /* The kernel's CUDA source into *source (malloc'd): the stored text when there is one, else
    emitted again through the embedded template (emission is deterministic) for the kernel's
    params and arch, and checked against source_hash. FFTCONV_ERR_UNSUPPORTED with the reason
