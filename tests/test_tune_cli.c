@@ -21,7 +21,7 @@ Test(tune_cli, help_documents_every_flag) {
                          "--freq-keep", "--pregate", "--postgate", "--skip-d", "--device",
                          "--arch", "--dry-run", "--emit-dir", "--jobs", "--runs", "--template",
                          "--problems", "--rigor", "--budget", "--cache", "--json",
-                         "--list-default", "--table"};
+                         "--list-default", "--table", "--screen"};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
     cr_assert(strstr(out, flags[i]), "--help does not mention %s", flags[i]);
 }
@@ -44,6 +44,7 @@ Test(tune_cli, bad_flags_name_themselves) {
       {"extra", "unexpected argument 'extra'"},
       {"--rigor sloppy", "--rigor: 'sloppy' is not one of estimate, measure, exhaustive"},
       {"--budget 0", "--budget: '0' is not an integer >= 1"},
+      {"--screen 0.5", "--screen: '0.5' is not 0 or a number from 1 to 100"},
       {"--batch 3", "--seqlen is required"},
       {"--seqlen 256 --problems /dev/null", "not both"},
       {"--problems /nonexistent/set.txt", "/nonexistent/set.txt"},

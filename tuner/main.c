@@ -58,6 +58,9 @@ static const char *usage_text =
     "  --arch sm_XY      compile target (default: the device's; sm_90 without a GPU)\n"
     "  --jobs J          parallel NVRTC compilations (default: online CPUs)\n"
     "  --runs R          timed runs of each finalist, >= 20 (default 30)\n"
+    "  --screen F        rigor measure with several families: time each family's default\n"
+    "                    first and do not search a family whose default is over F times the\n"
+    "                    fastest default (default 1.5; 0: search every family fully)\n"
     "  --warmup W        untimed runs first (default 5)\n"
     "  --dry-run         compile only, do not touch the GPU or the cache\n"
     "  --emit-dir DIR    write every candidate's CUDA source and NVRTC log into DIR\n"
@@ -102,7 +105,7 @@ static int parse_i64(const char *s, int64_t lo, int64_t *out) {
 
 enum { O_SEQ = 256, O_BATCH, O_HEADS, O_DTYPE, O_MODE, O_K, O_F, O_PRE, O_POST, O_D,
        O_PROBLEMS, O_LISTDEF, O_RIGOR, O_BUDGET, O_CACHE, O_TMPL, O_DEV, O_ARCH, O_JOBS,
-       O_RUNS, O_WARM, O_DRY, O_EMIT, O_TABLE, O_JSON, O_QUIET };
+       O_RUNS, O_WARM, O_DRY, O_EMIT, O_TABLE, O_JSON, O_QUIET, O_SCREEN };
 static const struct option opts[] = {
     {"seqlen", 1, 0, O_SEQ},       {"batch", 1, 0, O_BATCH},     {"heads", 1, 0, O_HEADS},
     {"dtype", 1, 0, O_DTYPE},      {"mode", 1, 0, O_MODE},       {"filter-len", 1, 0, O_K},
@@ -113,6 +116,7 @@ static const struct option opts[] = {
     {"arch", 1, 0, O_ARCH},        {"jobs", 1, 0, O_JOBS},       {"runs", 1, 0, O_RUNS},
     {"warmup", 1, 0, O_WARM},      {"dry-run", 0, 0, O_DRY},     {"emit-dir", 1, 0, O_EMIT},
     {"table", 0, 0, O_TABLE},      {"json", 0, 0, O_JSON},       {"quiet", 0, 0, O_QUIET},
+    {"screen", 1, 0, O_SCREEN},
     {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
 
 static const char *opt_name(int o) {
@@ -355,9 +359,12 @@ static void print_table(const fc_search *sr, double floor_ms, int dry) {
     printf("%4d %s %5d %6d  %-14s", i, sum, fe ? fe->registers : 0,
            fe ? fe->spill_stores + fe->spill_loads : 0,
            c->status ? c->status : (dry ? "compiled" : "?"));
-    if (c->status && !strcmp(c->status, "ok"))
+    if (c->status && !strcmp(c->status, "ok") && isfinite(floor_ms))
       printf(" %9.4f %9.4f %9.4f %5d %8.1e %6.1f%%", c->t.median_ms, c->t.p10_ms, c->t.p90_ms,
              c->t.runs, c->err, 100.0 * floor_ms / c->t.median_ms);
+    else if (c->status && !strcmp(c->status, "ok"))
+      printf(" %9.4f %9.4f %9.4f %5d %8.1e %7s", c->t.median_ms, c->t.p10_ms, c->t.p90_ms,
+             c->t.runs, c->err, "-");
     else if (c->detail[0])
       printf(" %.200s", c->detail);
     printf("\n");
@@ -380,6 +387,7 @@ int main(int argc, char **argv) {
   const char *tmpl = NULL, *arch = NULL, *emit_dir = NULL, *problems = NULL;
   const char *rigor = NULL, *cache_path = NULL;
   int64_t device = 0, jobs = sysconf(_SC_NPROCESSORS_ONLN), runs = 30, warmup = 5, budget = 0;
+  double screen = 1.5;
   int dry = 0, quiet = 0, table = 0, json = 0, have_problem_flag = 0, list_default = 0;
   opterr = 0;
   int o;
@@ -409,6 +417,14 @@ int main(int argc, char **argv) {
         return die_usage("--rigor: '%s' is not one of estimate, measure, exhaustive", optarg);
       rigor = optarg;
       break;
+    case O_SCREEN: {
+      char *end;
+      errno = 0;
+      screen = strtod(optarg, &end);
+      if (errno || *end || end == optarg || !(screen == 0 || (screen >= 1 && screen <= 100)))
+        return die_usage("--screen: '%s' is not 0 or a number from 1 to 100", optarg);
+      break;
+    }
     case O_PROBLEMS: problems = optarg; break;
     case O_LISTDEF: list_default = 1; break;
     case O_CACHE: cache_path = optarg; break;
@@ -503,6 +519,22 @@ int main(int argc, char **argv) {
     }
   }
   fc_cache_config cfg = {&dev, sm, nvrtc};
+  /* The memory floor's bandwidth: measured once per device and kept in its cache row. */
+  double gbps = NAN;
+  int gbps_new = 0;
+  if (ctx) {
+    if (cache && fc_cache_get_bandwidth(cache, &cfg, &gbps, &e) != FFTCONV_OK) gbps = NAN;
+    if (!isfinite(gbps)) {
+      if (fc_gpu_copy_bandwidth((size_t)1 << 30, 11, &gbps, &e) != FFTCONV_OK) {
+        fprintf(stderr, "fftconv-tune: cannot measure the copy bandwidth: %s\n", e.msg);
+        gbps = NAN;
+      } else {
+        gbps_new = 1;
+        if (cache && fc_cache_put_bandwidth(cache, &cfg, gbps, &e) != FFTCONV_OK)
+          fprintf(stderr, "fftconv-tune: %s\n", e.msg);
+      }
+    }
+  }
   const char *hashes[FC_MAX_TEMPLATES];
   int nhashes = 0;
   if (ctx)
@@ -513,6 +545,9 @@ int main(int argc, char **argv) {
           dry ? " [compile only]" : "");
   fprintf(out, "compile  sm_%d, NVRTC %s, %" PRId64 " jobs; rigor %s\n", sm, nvrtc, jobs, rigor);
   if (cache) fprintf(out, "cache    %s\n", cpath);
+  if (isfinite(gbps))
+    fprintf(out, "copy     %.0f GB/s device-to-device, read + write (%s): the floor's bandwidth\n",
+            gbps, gbps_new ? "measured now" : "measured earlier, from the cache");
   fprintf(out, "problems %d\n", pl.n);
   fflush(out);
 
@@ -523,11 +558,13 @@ int main(int argc, char **argv) {
     char key[256];
     char *params;
     double ms, floor_ms;
-    int n, measured, cached, failed, not_run;
+    int n, measured, cached, failed, not_run, screened;
     int64_t kernel;
   } summary;
   summary *sum = calloc((size_t)pl.n, sizeof *sum);
   int budget_hit = 0;
+  /* Kernels compiled for one problem serve the next ones of the same FFT size. */
+  fc_bin_memo *memo = dry ? NULL : fc_bin_memo_new((size_t)1 << 30);
   for (int pi = 0; pi < pl.n && !stop_flag; pi++) {
     fftconv_problem *p = &pl.p[pi];
     summary *S = &sum[pi];
@@ -541,6 +578,7 @@ int main(int argc, char **argv) {
     fc_search_opts so = {.tmpl = tmpl, .rigor = rigor, .jobs = (int)jobs, .runs = (int)runs,
                          .warmup = (int)warmup, .quick_runs = 3,
                          .finalists = FC_CACHE_FINALISTS, /* the cache keeps their cubins */
+                         .screen = screen, .cutoff = 1.5, .memo = memo,
                          .emit_dir = emit_dir, .cache = cache, .cfg = &cfg, .stop = &stop_flag,
                          .deadline = budget ? g.t0 + (double)budget : 0,
                          .progress = on_progress, .progress_arg = &g};
@@ -557,12 +595,16 @@ int main(int argc, char **argv) {
     S->n = sr.n;
     S->cached = sr.cached;
     S->not_run = sr.not_run;
-    S->floor_ms = fc_floor_ms(p, 3000.0);
+    S->screened = sr.screened;
+    S->floor_ms = isfinite(gbps) ? fc_floor_ms(p, gbps) : NAN;
     for (int i = 0; i < sr.n; i++) {
       const char *st = sr.r[i].status;
-      if (st && strcmp(st, "ok") && strcmp(st, "cached") && strcmp(st, "not-run")) S->failed++;
-      if (st && strcmp(st, "cached") && strcmp(st, "not-run")) S->measured++;
+      int not_measured = !st || !strcmp(st, "cached") || !strcmp(st, "not-run") ||
+                         !strcmp(st, "screened");
+      if (!not_measured && strcmp(st, "ok")) S->failed++;
+      if (!not_measured) S->measured++;
     }
+    if (sr.screen_note[0] && !quiet) fprintf(stderr, "%s: screened out %s\n", S->key, sr.screen_note);
     if (sr.compile_failures) {
       rc = 1;
       for (int i = 0; i < sr.n; i++)
@@ -604,8 +646,10 @@ int main(int argc, char **argv) {
     if (dry)
       fprintf(out, "compiled %d of %d for sm_%d\n", sr.n - sr.compile_failures, sr.n, sm);
     else if (S->params)
-      fprintf(out, "%8.4f ms  %5.1f%% of floor  (%d new, %d cached, %d failed%s)\n", S->ms,
-              100 * S->floor_ms / S->ms, S->measured, S->cached, S->failed,
+      fprintf(out, "%8.4f ms  %5.1f%% of floor  (%d new, %d cached, %d failed%s%s)\n", S->ms,
+              isfinite(S->floor_ms) ? 100 * S->floor_ms / S->ms : NAN, S->measured, S->cached,
+              S->failed,
+              S->screened ? ", family screen left some out" : "",
               S->not_run ? ", some not run" : "");
     else
       fprintf(out, "no verified kernel (%d new, %d cached, %d failed%s)\n", S->measured,
@@ -614,6 +658,16 @@ int main(int argc, char **argv) {
     if (pl.n == 1 && S->params && !json) printf("\nwinner   %s\n", S->params);
     fflush(out);
     fc_search_free(&sr);
+  }
+  if (cache) {
+    /* Slimming after each problem leaves free pages behind: give them back once. */
+    int64_t before = 0, after = 0;
+    fc_err ce = {{0}};
+    if (fc_cache_compact(cache, 0.25, &before, &after, &ce) != FFTCONV_OK)
+      fprintf(stderr, "fftconv-tune: the cache was not compacted: %s\n", ce.msg);
+    else if (!quiet)
+      fprintf(stderr, "cache    %s: %.1f MB%s\n", cpath, (double)after / 1e6,
+              after < before ? " (compacted)" : "");
   }
   if (budget_hit)
     fprintf(stderr, "fftconv-tune: the %" PRId64 " s budget is spent; %d problems not started "
@@ -632,16 +686,21 @@ int main(int argc, char **argv) {
     json_str(stdout, rigor);
     printf(",\"nvrtc\":");
     json_str(stdout, nvrtc);
+    if (isfinite(gbps)) printf(",\"copy_gbps\":%.1f", gbps);
     printf(",\"interrupted\":%s,\"problems\":[", stop_flag ? "true" : "false");
     for (int i = 0; i < pl.n; i++) {
       summary *S = &sum[i];
       if (!S->key[0]) continue;
       printf("%s{\"key\":", i ? "," : "");
       json_str(stdout, S->key);
-      printf(",\"candidates\":%d,\"measured\":%d,\"cached\":%d,\"failed\":%d,\"not_run\":%d",
-             S->n, S->measured, S->cached, S->failed, S->not_run);
-      if (S->params) printf(",\"winner\":{\"params\":%s,\"median_ms\":%.6f,\"floor_ms\":%.6f}",
-                            S->params, S->ms, S->floor_ms);
+      printf(",\"candidates\":%d,\"measured\":%d,\"cached\":%d,\"failed\":%d,\"not_run\":%d,"
+             "\"screened\":%d", S->n, S->measured, S->cached, S->failed, S->not_run, S->screened);
+      if (S->params) {
+        printf(",\"winner\":{\"params\":%s,\"median_ms\":%.6f", S->params, S->ms);
+        if (isfinite(S->floor_ms))
+          printf(",\"floor_ms\":%.6f,\"floor_fraction\":%.4f", S->floor_ms, S->floor_ms / S->ms);
+        printf("}");
+      }
       printf("}");
     }
     printf("]}\n");
@@ -649,6 +708,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < pl.n; i++) free(sum[i].params);
   free(sum);
   free(pl.p);
+  fc_bin_memo_free(memo);
   fc_cache_close(cache);
   fftconv_ctx_destroy(ctx);
   return rc;
