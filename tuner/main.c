@@ -240,12 +240,10 @@ static int read_problems(const char *path, plist *l) {
       const struct option *x = NULL;
       for (const struct option *y = opts; y->name; y++)
         if (w[0] == '-' && w[1] == '-' && !strcmp(w + 2, y->name)) x = y;
-      if (!x || !problem_flag(&p, x->val, "", "")) {
-        if (!x || x->val < O_SEQ || x->val > O_D) {
-          die_usage("%s'%s' is not a problem flag", where, w);
-          ok = 0;
-          break;
-        }
+      if (!x || x->val < O_SEQ || x->val > O_D) {
+        die_usage("%s'%s' is not a problem flag", where, w);
+        ok = 0;
+        break;
       }
       if (x->has_arg) {
         char *arg = strtok_r(NULL, " \t\r\n", &save);
