@@ -178,3 +178,39 @@ Test(tune_cli, default_set_and_problem_files) {
   expect_lines(args, out, want_rigor);
   remove(path);
 }
+
+/* A line is a line however long it is: its tail is not read as the next line. */
+Test(tune_cli, long_problem_lines) {
+  static char out[1 << 16];
+  char path[] = "/tmp/fftconv-set-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fprintf(f, "--seqlen 100%*s--batch 3 --heads 5 # %0*d\n", 1500, "", 3000, 0);
+  fprintf(f, "--seqlen 256 --mode circular --dtype fp32\n");
+  fclose(f);
+  char args[256];
+  snprintf(args, sizeof args,
+           "--dry-run --quiet --rigor estimate --template monarch_fp32 --problems %s", path);
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  const char *want[] = {
+      "device   * \\[compile only\\]",
+      "compile  sm_90, NVRTC *, * jobs; rigor estimate",
+      "problems 2",
+      "B3.H5.L100.K100.F0.fp16.causal.nopre.nopost.nod * compiled 1 of 1 for sm_90",
+      "B8.H64.L256.K256.F0.fp32.circular.nopre.nopost.nod * compiled 1 of 1 for sm_90",
+      NULL};
+  expect_lines(args, out, want);
+
+  /* An error after a long line names the right line. */
+  f = fopen(path, "w");
+  fprintf(f, "--seqlen 100%*s--batch 3\n--seqlen 100 --dtype fp64\n", 2000, "");
+  fclose(f);
+  cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
+  char where[128];
+  snprintf(where, sizeof where, "fftconv-tune: %s:2: --dtype: 'fp64' is not one of fp32, fp16, bf16",
+           path);
+  const char *want_err[] = {where, "(see fftconv-tune --help)", NULL};
+  expect_lines(args, out, want_err);
+  remove(path);
+}

@@ -223,9 +223,10 @@ static int read_problems(const char *path, plist *l) {
     fprintf(stderr, "fftconv-tune: --problems %s: %s\n", path, strerror(errno));
     return 0;
   }
-  char line[1024];
+  char *line = NULL;
+  size_t cap = 0;
   int lineno = 0, ok = 1;
-  while (ok && fgets(line, sizeof line, f)) {
+  while (ok && getline(&line, &cap, f) >= 0) {
     lineno++;
     char *hash = strchr(line, '#');
     if (hash) *hash = 0;
@@ -266,9 +267,15 @@ static int read_problems(const char *path, plist *l) {
       die_usage("%s%s", where, msg);
       ok = 0;
     } else if (!plist_add(l, &p)) {
+      fprintf(stderr, "fftconv-tune: out of memory reading %s\n", path);
       ok = 0;
     }
   }
+  if (ok && ferror(f)) {
+    fprintf(stderr, "fftconv-tune: --problems %s: %s\n", path, strerror(errno));
+    ok = 0;
+  }
+  free(line);
   fclose(f);
   if (ok && l->n == 0) {
     fprintf(stderr, "fftconv-tune: %s holds no problem\n", path);
