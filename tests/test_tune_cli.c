@@ -48,6 +48,8 @@ Test(tune_cli, bad_flags_name_themselves) {
       {"--batch 3", "--seqlen is required for a problem given by flags"},
       {"--seqlen 256 --problems /dev/null",
        "give one problem with flags or a set with --problems, not both"},
+      {"--dry-run --seqlen 256 --template nope",
+       "--template: 'nope' is not a kernel family (known: *monarch_fp32*monarch_tc*)"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     cr_assert_eq(run(cases[i].args, out, sizeof out), 2, "%s: exit status; %s", cases[i].args,
@@ -61,6 +63,7 @@ Test(tune_cli, bad_flags_name_themselves) {
   struct { const char *args, *line; } files[] = {
       {"--problems /nonexistent/set.txt",
        "fftconv-tune: --problems /nonexistent/set.txt: No such file or directory"},
+      {"--problems /", "fftconv-tune: --problems /: is a directory, not a problem-set file"},
   };
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     cr_assert_eq(run(files[i].args, out, sizeof out), 2, "%s: exit status; %s", files[i].args,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "search.h"
@@ -223,6 +224,12 @@ static int read_problems(const char *path, plist *l) {
     fprintf(stderr, "fftconv-tune: --problems %s: %s\n", path, strerror(errno));
     return 0;
   }
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "fftconv-tune: --problems %s: is a directory, not a problem-set file\n", path);
+    fclose(f);
+    return 0;
+  }
   char *line = NULL;
   size_t cap = 0;
   int lineno = 0, ok = 1;
@@ -282,6 +289,22 @@ static int read_problems(const char *path, plist *l) {
     ok = 0;
   }
   return ok;
+}
+
+/* Whether name is a kernel family of this build (templates/<name>.lua, lib/ aside); known
+   gets the families' names, comma-separated. */
+static int is_family(const char *name, char *known, size_t len) {
+  int found = 0;
+  size_t k = 0;
+  known[0] = 0;
+  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++) {
+    size_t n = strlen(f->path);
+    if (strchr(f->path, '/') || n < 5 || strcmp(f->path + n - 4, ".lua")) continue;
+    if (strlen(name) == n - 4 && !strncmp(f->path, name, n - 4)) found = 1;
+    int w = snprintf(known + k, len - k, "%s%.*s", k ? ", " : "", (int)(n - 4), f->path);
+    if (w > 0 && (size_t)w < len - k) k += (size_t)w;
+  }
+  return found;
 }
 
 /* ---- progress ---- */
@@ -434,6 +457,9 @@ int main(int argc, char **argv) {
     }
   }
   if (optind < argc) return die_usage("unexpected argument '%s'", argv[optind]);
+  char known[512];
+  if (tmpl && !is_family(tmpl, known, sizeof known))
+    return die_usage("--template: '%s' is not a kernel family (known: %s)", tmpl, known);
   if (jobs < 1) jobs = 1;
 
   plist pl = {0};
