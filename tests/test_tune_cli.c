@@ -217,3 +217,18 @@ Test(tune_cli, long_problem_lines) {
   expect_lines(args, out, want_err);
   remove(path);
 }
+
+/* A run that has nothing to compile or tune fails and says why. */
+Test(tune_cli, nothing_to_run_is_a_failure) {
+  static char out[1 << 16];
+  const char *args = "--template monarch_tc --dtype fp32 --seqlen 256 --dry-run";
+  cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+  const char *want[] = {
+      "device   * \\[compile only\\]",
+      "compile  sm_90, NVRTC *, * jobs; rigor exhaustive",
+      "problems 1",
+      "B8.H64.L256.K256.F0.fp32.causal.nopre.nopost.nod * no candidate: monarch_tc: check() "
+      "rejects all * candidates: tensor-core kernels need fp16 or bf16 I/O, not fp32",
+      NULL};
+  expect_lines(args, out, want);
+}

@@ -68,9 +68,10 @@ static const char *usage_text =
     "  --quiet           no progress\n"
     "  -h, --help        this text\n"
     "\n"
-    "exit status: 0 success, 1 a candidate failed to compile, a problem has no verified kernel,\n"
-    "or the cache could not be written, 2 bad usage, 3 the GPU could not be used for a real\n"
-    "run, 130 interrupted (every finished measurement is kept).\n";
+    "exit status: 0 success, 1 a candidate failed to compile, a problem has no verified kernel\n"
+    "or no candidate at all (the families' reasons are printed), or the cache could not be\n"
+    "written, 2 bad usage, 3 the GPU could not be used for a real run, 130 interrupted (every\n"
+    "finished measurement is kept).\n";
 
 static volatile sig_atomic_t stop_flag;
 
@@ -553,6 +554,7 @@ int main(int argc, char **argv) {
   typedef struct summary {
     char key[256];
     char *params;
+    char *why; /* nothing to run, and why */
     double ms, floor_ms;
     int n, measured, cached, failed, not_run;
     int64_t kernel;
@@ -622,9 +624,15 @@ int main(int argc, char **argv) {
       nwin++;
     }
     if (!dry && !S->params && !stop_flag && !S->not_run) rc = rc ? rc : 1;
+    if (!sr.n) { /* nothing checked or tuned: a failure, with the families' reasons */
+      S->why = strdup(sr.why[0] ? sr.why : "no kernel family proposed one");
+      rc = rc ? rc : 1;
+    }
     if (g.tty && !quiet) fputc('\n', stderr);
     fprintf(out, "%-55s ", S->key);
-    if (dry)
+    if (!sr.n)
+      fprintf(out, "no candidate: %s\n", S->why ? S->why : "out of memory");
+    else if (dry)
       fprintf(out, "compiled %d of %d for sm_%d\n", sr.n - sr.compile_failures, sr.n, sm);
     else if (S->params)
       fprintf(out, "%8.4f ms  %5.1f%% of floor  (%d new, %d cached, %d failed%s)\n", S->ms,
@@ -633,7 +641,7 @@ int main(int argc, char **argv) {
     else
       fprintf(out, "no verified kernel (%d new, %d cached, %d failed%s)\n", S->measured,
               S->cached, S->failed, S->not_run ? ", some not run" : "");
-    if (table || (pl.n == 1 && !json)) print_table(&sr, S->floor_ms, dry);
+    if (sr.n && (table || (pl.n == 1 && !json))) print_table(&sr, S->floor_ms, dry);
     if (pl.n == 1 && S->params && !json) printf("\nwinner   %s\n", S->params);
     fflush(out);
     fc_search_free(&sr);
@@ -665,11 +673,15 @@ int main(int argc, char **argv) {
              S->n, S->measured, S->cached, S->failed, S->not_run);
       if (S->params) printf(",\"winner\":{\"params\":%s,\"median_ms\":%.6f,\"floor_ms\":%.6f}",
                             S->params, S->ms, S->floor_ms);
+      if (S->why) {
+        printf(",\"no_candidate\":");
+        json_str(stdout, S->why);
+      }
       printf("}");
     }
     printf("]}\n");
   }
-  for (int i = 0; i < pl.n; i++) free(sum[i].params);
+  for (int i = 0; i < pl.n; i++) free(sum[i].params), free(sum[i].why);
   free(sum);
   free(pl.p);
   fc_cache_close(cache);
