@@ -59,11 +59,13 @@ Test(tune_cli, bad_flags_name_themselves) {
     const char *want[] = {line, "(see fftconv-tune --help)", NULL};
     expect_lines(cases[i].args, out, want);
   }
-  /* A problem-set file that cannot be read: the file and why. */
+  /* A problem-set file that cannot be read (the file and why), an arch without limits. */
   struct { const char *args, *line; } files[] = {
       {"--problems /nonexistent/set.txt",
        "fftconv-tune: --problems /nonexistent/set.txt: No such file or directory"},
       {"--problems /", "fftconv-tune: --problems /: is a directory, not a problem-set file"},
+      {"--dry-run --seqlen 256 --arch sm_10",
+       "fftconv-tune: no published limits for sm_10; choose --arch"},
   };
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     cr_assert_eq(run(files[i].args, out, sizeof out), 2, "%s: exit status; %s", files[i].args,

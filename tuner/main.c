@@ -308,6 +308,21 @@ static int is_family(const char *name, char *known, size_t len) {
   return found;
 }
 
+static int oom(void) {
+  fprintf(stderr, "fftconv-tune: out of memory\n");
+  return 1;
+}
+
+/* What the run found for one problem. */
+typedef struct summary {
+  char key[256];
+  char *params;
+  char *why; /* nothing to run, and why */
+  double ms, floor_ms;
+  int n, measured, cached, failed, not_run;
+  int64_t kernel;
+} summary;
+
 /* ---- progress ---- */
 
 typedef struct prog {
@@ -463,33 +478,44 @@ int main(int argc, char **argv) {
     return die_usage("--template: '%s' is not a kernel family (known: %s)", tmpl, known);
   if (jobs < 1) jobs = 1;
 
-  plist pl = {0};
   if (list_default) {
-    default_set(&pl);
-    printf("# fftconv-tune's default problem set (FlashFFTConv's benchmark shapes)\n");
-    for (int i = 0; i < pl.n; i++) print_problem_flags(stdout, &pl.p[i]);
-    free(pl.p);
-    return 0;
+    plist l = {0};
+    int ok = default_set(&l);
+    if (ok) {
+      printf("# fftconv-tune's default problem set (FlashFFTConv's benchmark shapes)\n");
+      for (int i = 0; i < l.n; i++) print_problem_flags(stdout, &l.p[i]);
+    }
+    free(l.p);
+    return ok ? 0 : oom();
   }
+  int sm = 0;
+  if (arch && !(sm = fc_parse_arch(arch)))
+    return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)", arch);
   if (have_problem_flag && problems)
     return die_usage("give one problem with flags or a set with --problems, not both");
   if (have_problem_flag) {
     char msg[512];
     if (!one.seqlen) return die_usage("--seqlen is required for a problem given by flags");
     if (fftconv_problem_check(&one, msg, sizeof msg) != FFTCONV_OK) return die_usage("%s", msg);
-    plist_add(&pl, &one);
-  } else if (problems) {
-    if (!read_problems(problems, &pl)) return 2;
-  } else {
-    default_set(&pl);
   }
-  int sm = 0;
-  if (arch && !(sm = fc_parse_arch(arch)))
-    return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)", arch);
+
+  /* From here on every exit goes through `done`, which frees what is held. */
+  int rc = 0, nwin = 0;
+  plist pl = {0};
+  fftconv_ctx *ctx = NULL;
+  fc_cache *cache = NULL;
+  summary *sum = NULL;
+  if (have_problem_flag ? !plist_add(&pl, &one) : !problems && !default_set(&pl)) {
+    rc = oom();
+    goto done;
+  }
+  if (problems && !read_problems(problems, &pl)) {
+    rc = 2;
+    goto done;
+  }
 
   /* The device, or the published limits of --arch for a compile-only check. */
   fc_err e = {{0}};
-  fftconv_ctx *ctx = NULL;
   fc_device_info dev;
   if (!dry) {
     fftconv_ctx_options co;
@@ -510,7 +536,8 @@ int main(int argc, char **argv) {
     if (!sm) sm = 90;
     if (!fc_device_info_for_arch(sm, &dev)) {
       fprintf(stderr, "fftconv-tune: no published limits for sm_%d; choose --arch\n", sm);
-      return 2;
+      rc = 2;
+      goto done;
     }
   }
   dev.sm = sm;
@@ -520,18 +547,18 @@ int main(int argc, char **argv) {
   char nvrtc[16];
   snprintf(nvrtc, sizeof nvrtc, "%d.%d", nv, nvm);
 
-  fc_cache *cache = NULL;
   char cpath[4096] = "";
   if (!dry) {
     if (cache_path) snprintf(cpath, sizeof cpath, "%s", cache_path);
     else if (fc_cache_default_path(cpath, sizeof cpath, &e) != FFTCONV_OK) {
       fprintf(stderr, "fftconv-tune: %s\n", e.msg);
-      return 1;
+      rc = 1;
+      goto done;
     }
     if (fc_cache_open(cpath, 1, &cache, &e) != FFTCONV_OK) {
       fprintf(stderr, "fftconv-tune: cannot write the cache: %s\n", e.msg);
-      fftconv_ctx_destroy(ctx);
-      return 1;
+      rc = 1;
+      goto done;
     }
   }
   fc_cache_config cfg = {&dev, sm, nvrtc};
@@ -550,16 +577,10 @@ int main(int argc, char **argv) {
 
   signal(SIGINT, on_sigint);
   prog g = {isatty(2), quiet, 0, pl.n, fc_now(), ""};
-  int rc = 0, nwin = 0;
-  typedef struct summary {
-    char key[256];
-    char *params;
-    char *why; /* nothing to run, and why */
-    double ms, floor_ms;
-    int n, measured, cached, failed, not_run;
-    int64_t kernel;
-  } summary;
-  summary *sum = calloc((size_t)pl.n, sizeof *sum);
+  if (!(sum = calloc((size_t)pl.n, sizeof *sum))) {
+    rc = oom();
+    goto done;
+  }
   int budget_hit = 0;
   for (int pi = 0; pi < pl.n && !stop_flag; pi++) {
     fftconv_problem *p = &pl.p[pi];
@@ -681,7 +702,8 @@ int main(int argc, char **argv) {
     }
     printf("]}\n");
   }
-  for (int i = 0; i < pl.n; i++) free(sum[i].params), free(sum[i].why);
+done:
+  for (int i = 0; sum && i < pl.n; i++) free(sum[i].params), free(sum[i].why);
   free(sum);
   free(pl.p);
   fc_cache_close(cache);
