@@ -10,7 +10,9 @@
  * explicit environment, a `require` limited to the embedded templates/lib/, and a locked
  * global table so that a template touching io/os/debug fails with a clean message instead of
  * a nil call. A count hook enforces an instruction budget per call; pcall and xpcall are
- * wrapped so that a template cannot swallow the budget error and keep looping. */
+ * wrapped so that a template cannot swallow the budget error and keep looping. The hook
+ * never fires inside C, so the string library's pattern functions are replaced by ones that
+ * charge their matching steps to the same budget (pattern.c). */
 #include "emit.h"
 
 #include <inttypes.h>
@@ -21,6 +23,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+
+#include "pattern.h"
 
 #define EMIT_DEFAULT_BUDGET INT64_C(200000000)
 #define EMIT_HOOK_STEP 10000
@@ -107,6 +111,20 @@ static void emit_hook(lua_State *L, lua_Debug *ar) {
   /* Level 0 inside a count hook is the running Lua function: the message names its line. */
   luaL_where(L, 0);
   lua_pushfstring(L, "instruction budget of %I exceeded", (lua_Integer)m->budget);
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
+/* The matching steps of the string library's pattern functions (pattern.c), charged to the
+   call's budget. Level 1 is the Lua code that called the string function. */
+static void emit_charge(lua_State *L, int64_t steps) {
+  fc_emit *m = emit_self(L);
+  m->used += steps;
+  if (m->used <= m->budget) return;
+  m->exceeded = 1;
+  luaL_where(L, 1);
+  lua_pushfstring(L, "instruction budget of %I exceeded (in pattern matching)",
+                  (lua_Integer)m->budget);
   lua_concat(L, 2);
   lua_error(L);
 }
@@ -291,6 +309,9 @@ static int emit_setup_body(lua_State *L) {
   lua_setfield(L, -2, "random");
   lua_pushnil(L);
   lua_setfield(L, -2, "randomseed");
+  lua_pop(L, 1);
+  lua_getfield(L, g, LUA_STRLIBNAME); /* also the strings' __index */
+  fc_pattern_install(L, -1, emit_charge);
   lua_pop(L, 1);
   lua_pushcfunction(L, emit_load);
   lua_setfield(L, g, "load");
