@@ -12,10 +12,13 @@
  * a nil call. A count hook enforces an instruction budget per call; pcall and xpcall are
  * wrapped so that a template cannot swallow the budget error and keep looping. The hook
  * never fires inside C, so the string library's pattern functions are replaced by ones that
- * charge their matching steps to the same budget (pattern.c). */
+ * charge their matching steps to the same budget (pattern.c). The allocator caps the state's
+ * memory and notes where the template was when it refused, so that running out of memory
+ * names the template file and line too. */
 #include "emit.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +67,9 @@ struct fc_emit {
   int exceeded; /* the budget ran out during this call */
   int plain;    /* the pending error was raised by emit.c: no traceback adds anything */
   size_t mem, mem_limit;
+  struct emit_call *call; /* the call running, or NULL */
+  int refused;            /* the allocator refused a block during this call */
+  char refused_at[300];   /* "templates/x.lua:12:" where the template was then, or "" */
 };
 
 /* One call from C: its inputs, where its results go, and how its failure is classified. */
@@ -88,6 +94,18 @@ static fc_emit *emit_self(lua_State *L) { return *(fc_emit **)lua_getextraspace(
 
 /* ---- allocation, budget, errors ---- */
 
+/* "file:line:" of the innermost Lua function at stack level `level` or above, into buf ("" if
+   none). Reads the call stack only: it allocates nothing. */
+static void emit_locate(lua_State *L, int level, char *buf, size_t len) {
+  lua_Debug ar;
+  buf[0] = 0;
+  for (; lua_getstack(L, level, &ar); level++)
+    if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+      snprintf(buf, len, "%s:%d:", ar.short_src, ar.currentline);
+      return;
+    }
+}
+
 static void *emit_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   fc_emit *m = ud;
   size_t old = ptr ? osize : 0; /* with ptr NULL, osize is a type tag */
@@ -96,7 +114,16 @@ static void *emit_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     m->mem -= old;
     return NULL;
   }
-  if (nsize > old && m->mem - old + nsize > m->mem_limit) return NULL;
+  if (nsize > old && m->mem - old + nsize > m->mem_limit) {
+    /* Lua raises the refusal as a memory error, which runs no message handler: note where
+       the template is now. Up to Lua 5.4.4 the call stack is consistent at every allocation;
+       later versions move the stack with its pointers made relative, so there only a new
+       object (ptr NULL, never the stack) is a safe moment to look. */
+    m->refused = 1;
+    if (m->call && (LUA_VERSION_RELEASE_NUM <= 50404 || !ptr))
+      emit_locate(m->L, 0, m->refused_at, sizeof m->refused_at);
+    return NULL;
+  }
   void *q = realloc(ptr, nsize);
   if (!q) return NULL;
   m->mem = m->mem - old + nsize;
@@ -170,6 +197,9 @@ static fftconv_status emit_run(fc_emit *m, lua_CFunction body, emit_call *c, fc_
   m->used = 0;
   m->exceeded = 0;
   m->plain = 0;
+  m->call = c;
+  m->refused = 0;
+  m->refused_at[0] = 0;
   m->step = emit_step(m);
   lua_sethook(L, emit_hook, LUA_MASKCOUNT, m->step); /* also restarts the hook's counter */
   lua_settop(L, 0);
@@ -181,12 +211,22 @@ static fftconv_status emit_run(fc_emit *m, lua_CFunction body, emit_call *c, fc_
   if (st != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     if (!msg) msg = "(no error message)";
-    if (st == LUA_ERRMEM || c->oom)
+    /* The sandbox's cap: a memory error, or the "not enough memory" that the auxiliary
+       library's buffers raise as an ordinary error. */
+    int capped = m->refused && (st == LUA_ERRMEM || !strncmp(msg, "not enough memory", 17));
+    if (capped && m->refused_at[0])
+      s = fc_fail(e, FFTCONV_ERR_NOMEM, "%s out of memory (template '%s' reached the sandbox's "
+                  "limit of %zu MiB)", m->refused_at, c->t ? c->t->name : "?", m->mem_limit >> 20);
+    else if (capped)
+      s = fc_fail(e, FFTCONV_ERR_NOMEM, "template '%s': out of memory (the sandbox's limit of "
+                  "%zu MiB)", c->t ? c->t->name : "?", m->mem_limit >> 20);
+    else if (st == LUA_ERRMEM || c->oom)
       s = fc_fail(e, FFTCONV_ERR_NOMEM, "%s%s", msg, c->oom ? "" : " (Lua memory exhausted)");
     else
       s = fc_fail(e, c->invalid ? FFTCONV_ERR_INVALID : FFTCONV_ERR_TEMPLATE, "%s", msg);
   }
   lua_settop(L, 0);
+  m->call = NULL;
   return s;
 }
 
@@ -814,6 +854,10 @@ void fc_emit_close(fc_emit *m) {
 
 void fc_emit_set_budget(fc_emit *m, int64_t instructions) {
   if (m) m->budget = instructions > 0 ? instructions : EMIT_DEFAULT_BUDGET;
+}
+
+void fc_emit_set_memory_limit(fc_emit *m, size_t bytes) {
+  if (m) m->mem_limit = bytes > 0 ? bytes : EMIT_MEM_LIMIT;
 }
 
 fftconv_status fc_emit_add_template(fc_emit *m, const char *name, const char *text, fc_err *e) {

@@ -809,3 +809,51 @@ Test(emit, budget_reaches_pattern_matching, .timeout = 120) {
   free(params);
   fc_emit_close(m);
 }
+
+/* ---- out of memory, and error objects that are not strings ---- */
+
+/* Runs default() of a template and expects FFTCONV_ERR_NOMEM with a message starting with
+   `want`. */
+static void expect_default_oom(fc_emit *m, const char *name, const char *want) {
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  char *params = NULL;
+  fftconv_status s = fc_emit_default(m, name, &p, &d, &params, &e);
+  cr_assert_eq(s, FFTCONV_ERR_NOMEM, "%s: status %d, msg %s", name, s, e.msg);
+  cr_assert_null(params);
+  cr_assert(strncmp(e.msg, want, strlen(want)) == 0, "%s: wanted '%s...' in: %s", name, want,
+            e.msg);
+}
+
+Test(emit, out_of_memory_names_file_and_line) {
+  fc_emit *m = open_emit();
+  fc_emit_set_memory_limit(m, 32 << 20);
+  /* a table that grows past the limit, one big string, a string built piece by piece */
+  add_body(m, "oom", "default", "  local t = {}\n  for i = 1, 1e8 do t[i] = i end");
+  expect_default_oom(m, "oom", "templates/oom.lua:4: out of memory (template 'oom' reached "
+                               "the sandbox's limit of 32 MiB)");
+  add_body(m, "oom", "default", "  local s = string.rep('x', 1 << 30)");
+  expect_default_oom(m, "oom", "templates/oom.lua:3: out of memory");
+  add_body(m, "oom", "default",
+           "  local s = 'x'\n  for i = 1, 40 do s = s .. s end");
+  expect_default_oom(m, "oom", "templates/oom.lua:4: out of memory");
+  /* at load time */
+  add(m, "oomload", "local T = {}\n\nlocal s = string.rep('x', 1 << 30)\nreturn T\n");
+  fc_template_info info;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_info(m, "oomload", &info, &e), FFTCONV_ERR_NOMEM, "%s", e.msg);
+  cr_assert(strncmp(e.msg, "templates/oomload.lua:3: out of memory", 38) == 0, "%s", e.msg);
+  /* a refusal the template catches is no failure, and the state works afterwards */
+  add_body(m, "oom", "default",
+           "  local ok, err = pcall(string.rep, 'x', 1 << 30)\n  return {ok = ok}");
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(m, "oom", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(params, "{\"ok\":false}");
+  free(params);
+  add(m, "good", GOOD);
+  cr_assert_eq(fc_emit_info(m, "good", &info, &e), FFTCONV_OK, "%s", e.msg);
+  fc_emit_close(m);
+}
