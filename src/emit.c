@@ -13,8 +13,8 @@
  * wrapped so that a template cannot swallow the budget error and keep looping. The hook
  * never fires inside C, so the string library's pattern functions are replaced by ones that
  * charge their matching steps to the same budget (pattern.c). The allocator caps the state's
- * memory and notes where the template was when it refused, so that running out of memory
- * names the template file and line too. */
+ * memory and notes where the template was when it refused. Every error names the template
+ * file and line, a non-string error object and running out of memory included. */
 #include "emit.h"
 
 #include <inttypes.h>
@@ -156,13 +156,25 @@ static void emit_charge(lua_State *L, int64_t steps) {
   lua_error(L);
 }
 
-/* Like lua.c's msghandler: make the error a string, then add where it came from. */
+/* Like lua.c's msghandler: make the error a string, then add where it came from. error()
+   gives a position only to a string, so any other error object gets the template's. */
 static int emit_msgh(lua_State *L) {
   fc_emit *m = emit_self(L);
-  const char *msg = lua_tostring(L, 1);
-  if (!msg) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  const char *msg;
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    msg = lua_tostring(L, 1);
+  } else {
+    char where[300];
+    emit_locate(L, 1, where, sizeof where);
+    if (!where[0] && m->call && m->call->t)
+      snprintf(where, sizeof where, "template '%s':", m->call->t->name);
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_pushfstring(L, "%s%s%s", where, where[0] ? " " : "", lua_tostring(L, -1));
+    else if (lua_type(L, 1) == LUA_TNUMBER)
+      msg = lua_pushfstring(L, "%s%s%s", where, where[0] ? " " : "", luaL_tolstring(L, 1, NULL));
+    else
+      msg = lua_pushfstring(L, "%s%serror object is a %s value, not a string", where,
+                            where[0] ? " " : "", luaL_typename(L, 1));
   }
   if (m->plain) return 1;
   luaL_traceback(L, L, msg, 1);

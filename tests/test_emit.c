@@ -857,3 +857,36 @@ Test(emit, out_of_memory_names_file_and_line) {
   cr_assert_eq(fc_emit_info(m, "good", &info, &e), FFTCONV_OK, "%s", e.msg);
   fc_emit_close(m);
 }
+
+Test(emit, error_objects_that_are_not_strings) {
+  fc_emit *m = open_emit();
+  static const struct {
+    const char *code, *want;
+  } cases[] = {
+      {"  local x = 1\n  error({})", "templates/eo.lua:4: error object is a table value, not a string"},
+      {"  error()", "templates/eo.lua:3: error object is a nil value, not a string"},
+      {"  error(true)", "templates/eo.lua:3: error object is a boolean value, not a string"},
+      {"  error(42)", "templates/eo.lua:3: 42"},
+      {"  error(setmetatable({}, {__tostring = function() return 'custom' end}))",
+       "templates/eo.lua:3: custom"},
+      {"  local t = {} t[{}] = nil error(t, 2)", "templates/eo.lua:3: error object is a table"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    add_body(m, "eo", "default", cases[i].code);
+    expect_default_error(m, "eo", cases[i].want);
+  }
+  /* in emit(), and at load time */
+  add_body(m, "eo", "emit", "  error({})");
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  fc_kernel_src k;
+  cr_assert_eq(fc_emit_kernel(m, "eo", "{}", &d, &k, &e), FFTCONV_ERR_TEMPLATE, "%s", e.msg);
+  cr_assert(strncmp(e.msg, "templates/eo.lua:3: error object is a table value", 49) == 0, "%s",
+            e.msg);
+  add(m, "eoload", "local T = {}\n\nerror({})\nreturn T\n");
+  fc_template_info info;
+  cr_assert_eq(fc_emit_info(m, "eoload", &info, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strncmp(e.msg, "templates/eoload.lua:3: error object is a table value", 53) == 0,
+            "%s", e.msg);
+  fc_emit_close(m);
+}
