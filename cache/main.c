@@ -1,6 +1,8 @@
 /* fftconv-cache: look into, clean and combine fftconv kernel caches.
    Exit status: 0 done, 1 the cache or a file failed, 2 a usage error. */
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -259,10 +261,13 @@ static int cmd_show(const char *path, int argc, char **argv) {
   }
   if (!idtext) return usage_error("show: needs a KERNEL_ID (a number that list shows)");
   char *end;
+  errno = 0;
   long long id = strtoll(idtext, &end, 10);
-  if (end == idtext || *end || id < 1)
+  if (end == idtext || *end || (id < 1 && errno != ERANGE))
     return usage_error("show: bad kernel id '%s' (expected a positive integer, as list shows)",
                        idtext);
+  if (errno == ERANGE) /* strtoll clamps: the text is not the id it would read */
+    return usage_error("show: kernel id '%s' is out of range (1 to %lld)", idtext, LLONG_MAX);
   fc_err e;
   fc_cache *c;
   if (fc_cache_open(path, 0, &c, &e) != FFTCONV_OK) return fail(&e);

@@ -10,10 +10,15 @@
  * explicit environment, a `require` limited to the embedded templates/lib/, and a locked
  * global table so that a template touching io/os/debug fails with a clean message instead of
  * a nil call. A count hook enforces an instruction budget per call; pcall and xpcall are
- * wrapped so that a template cannot swallow the budget error and keep looping. */
+ * wrapped so that a template cannot swallow the budget error and keep looping. The hook
+ * never fires inside C, so the string library's pattern functions are replaced by ones that
+ * charge their matching steps to the same budget (pattern.c). The allocator caps the state's
+ * memory and notes where the template was when it refused. Every error names the template
+ * file and line, a non-string error object and running out of memory included. */
 #include "emit.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+
+#include "pattern.h"
 
 #define EMIT_DEFAULT_BUDGET INT64_C(200000000)
 #define EMIT_HOOK_STEP 10000
@@ -60,6 +67,9 @@ struct fc_emit {
   int exceeded; /* the budget ran out during this call */
   int plain;    /* the pending error was raised by emit.c: no traceback adds anything */
   size_t mem, mem_limit;
+  struct emit_call *call; /* the call running, or NULL */
+  int refused;            /* the allocator refused a block during this call */
+  char refused_at[300];   /* "templates/x.lua:12:" where the template was then, or "" */
 };
 
 /* One call from C: its inputs, where its results go, and how its failure is classified. */
@@ -84,6 +94,18 @@ static fc_emit *emit_self(lua_State *L) { return *(fc_emit **)lua_getextraspace(
 
 /* ---- allocation, budget, errors ---- */
 
+/* "file:line:" of the innermost Lua function at stack level `level` or above, into buf ("" if
+   none). Reads the call stack only: it allocates nothing. */
+static void emit_locate(lua_State *L, int level, char *buf, size_t len) {
+  lua_Debug ar;
+  buf[0] = 0;
+  for (; lua_getstack(L, level, &ar); level++)
+    if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+      snprintf(buf, len, "%s:%d:", ar.short_src, ar.currentline);
+      return;
+    }
+}
+
 static void *emit_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   fc_emit *m = ud;
   size_t old = ptr ? osize : 0; /* with ptr NULL, osize is a type tag */
@@ -92,7 +114,16 @@ static void *emit_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     m->mem -= old;
     return NULL;
   }
-  if (nsize > old && m->mem - old + nsize > m->mem_limit) return NULL;
+  if (nsize > old && m->mem - old + nsize > m->mem_limit) {
+    /* Lua raises the refusal as a memory error, which runs no message handler: note where
+       the template is now. Up to Lua 5.4.4 the call stack is consistent at every allocation;
+       later versions move the stack with its pointers made relative, so there only a new
+       object (ptr NULL, never the stack) is a safe moment to look. */
+    m->refused = 1;
+    if (m->call && (LUA_VERSION_RELEASE_NUM <= 50404 || !ptr))
+      emit_locate(m->L, 0, m->refused_at, sizeof m->refused_at);
+    return NULL;
+  }
   void *q = realloc(ptr, nsize);
   if (!q) return NULL;
   m->mem = m->mem - old + nsize;
@@ -111,13 +142,39 @@ static void emit_hook(lua_State *L, lua_Debug *ar) {
   lua_error(L);
 }
 
-/* Like lua.c's msghandler: make the error a string, then add where it came from. */
+/* The matching steps of the string library's pattern functions (pattern.c), charged to the
+   call's budget. Level 1 is the Lua code that called the string function. */
+static void emit_charge(lua_State *L, int64_t steps) {
+  fc_emit *m = emit_self(L);
+  m->used += steps;
+  if (m->used <= m->budget) return;
+  m->exceeded = 1;
+  luaL_where(L, 1);
+  lua_pushfstring(L, "instruction budget of %I exceeded (in pattern matching)",
+                  (lua_Integer)m->budget);
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
+/* Like lua.c's msghandler: make the error a string, then add where it came from. error()
+   gives a position only to a string, so any other error object gets the template's. */
 static int emit_msgh(lua_State *L) {
   fc_emit *m = emit_self(L);
-  const char *msg = lua_tostring(L, 1);
-  if (!msg) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  const char *msg;
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    msg = lua_tostring(L, 1);
+  } else {
+    char where[300];
+    emit_locate(L, 1, where, sizeof where);
+    if (!where[0] && m->call && m->call->t)
+      snprintf(where, sizeof where, "template '%s':", m->call->t->name);
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      msg = lua_pushfstring(L, "%s%s%s", where, where[0] ? " " : "", lua_tostring(L, -1));
+    else if (lua_type(L, 1) == LUA_TNUMBER)
+      msg = lua_pushfstring(L, "%s%s%s", where, where[0] ? " " : "", luaL_tolstring(L, 1, NULL));
+    else
+      msg = lua_pushfstring(L, "%s%serror object is a %s value, not a string", where,
+                            where[0] ? " " : "", luaL_typename(L, 1));
   }
   if (m->plain) return 1;
   luaL_traceback(L, L, msg, 1);
@@ -152,6 +209,9 @@ static fftconv_status emit_run(fc_emit *m, lua_CFunction body, emit_call *c, fc_
   m->used = 0;
   m->exceeded = 0;
   m->plain = 0;
+  m->call = c;
+  m->refused = 0;
+  m->refused_at[0] = 0;
   m->step = emit_step(m);
   lua_sethook(L, emit_hook, LUA_MASKCOUNT, m->step); /* also restarts the hook's counter */
   lua_settop(L, 0);
@@ -163,12 +223,22 @@ static fftconv_status emit_run(fc_emit *m, lua_CFunction body, emit_call *c, fc_
   if (st != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     if (!msg) msg = "(no error message)";
-    if (st == LUA_ERRMEM || c->oom)
+    /* The sandbox's cap: a memory error, or the "not enough memory" that the auxiliary
+       library's buffers raise as an ordinary error. */
+    int capped = m->refused && (st == LUA_ERRMEM || !strncmp(msg, "not enough memory", 17));
+    if (capped && m->refused_at[0])
+      s = fc_fail(e, FFTCONV_ERR_NOMEM, "%s out of memory (template '%s' reached the sandbox's "
+                  "limit of %zu MiB)", m->refused_at, c->t ? c->t->name : "?", m->mem_limit >> 20);
+    else if (capped)
+      s = fc_fail(e, FFTCONV_ERR_NOMEM, "template '%s': out of memory (the sandbox's limit of "
+                  "%zu MiB)", c->t ? c->t->name : "?", m->mem_limit >> 20);
+    else if (st == LUA_ERRMEM || c->oom)
       s = fc_fail(e, FFTCONV_ERR_NOMEM, "%s%s", msg, c->oom ? "" : " (Lua memory exhausted)");
     else
       s = fc_fail(e, c->invalid ? FFTCONV_ERR_INVALID : FFTCONV_ERR_TEMPLATE, "%s", msg);
   }
   lua_settop(L, 0);
+  m->call = NULL;
   return s;
 }
 
@@ -291,6 +361,9 @@ static int emit_setup_body(lua_State *L) {
   lua_setfield(L, -2, "random");
   lua_pushnil(L);
   lua_setfield(L, -2, "randomseed");
+  lua_pop(L, 1);
+  lua_getfield(L, g, LUA_STRLIBNAME); /* also the strings' __index */
+  fc_pattern_install(L, -1, emit_charge);
   lua_pop(L, 1);
   lua_pushcfunction(L, emit_load);
   lua_setfield(L, g, "load");
@@ -793,6 +866,10 @@ void fc_emit_close(fc_emit *m) {
 
 void fc_emit_set_budget(fc_emit *m, int64_t instructions) {
   if (m) m->budget = instructions > 0 ? instructions : EMIT_DEFAULT_BUDGET;
+}
+
+void fc_emit_set_memory_limit(fc_emit *m, size_t bytes) {
+  if (m) m->mem_limit = bytes > 0 ? bytes : EMIT_MEM_LIMIT;
 }
 
 fftconv_status fc_emit_add_template(fc_emit *m, const char *name, const char *text, fc_err *e) {

@@ -75,6 +75,9 @@ void fc_emit_close(fc_emit *m); /* accepts NULL */
 /* Lua VM instructions one call may run before it is stopped (default 200 million; a value
    <= 0 restores the default). */
 void fc_emit_set_budget(fc_emit *m, int64_t instructions);
+/* Bytes the Lua state may hold (default 1 GiB; 0 restores the default). Past it a call fails
+   with FFTCONV_ERR_NOMEM and a message naming the template file and line. */
+void fc_emit_set_memory_limit(fc_emit *m, size_t bytes);
 /* Adds or replaces templates/<name>.lua with text, as if it had been embedded (tests use
    this for misbehaving templates). */
 fftconv_status fc_emit_add_template(fc_emit *m, const char *name, const char *text, fc_err *e);

@@ -245,7 +245,8 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fftconv_problem *p, fftco
   fc_search s;
   fftconv_status st = fc_search_run(c, p, &dev, &o, &s, &c->err);
   if (st == FFTCONV_OK && s.best < 0)
-    st = fc_fail(&c->err, FFTCONV_ERR_UNSUPPORTED, "quick tune: no candidate verified");
+    st = s.n ? fc_fail(&c->err, FFTCONV_ERR_UNSUPPORTED, "quick tune: no candidate verified")
+             : fc_fail(&c->err, FFTCONV_ERR_UNSUPPORTED, "quick tune: no candidate: %s", s.why);
   if (st == FFTCONV_OK) {
     fc_result *r = &s.r[s.best];
     st = fc_plan_from_binary(c, p, &r->src, &r->bin, "quick-tune", out);

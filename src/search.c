@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -120,12 +121,67 @@ static fftconv_status append(fc_candidate **all, const char ***fam, int *nall, f
   return FFTCONV_OK;
 }
 
+static void why_add(char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void why_add(char *why, size_t len, const char *fmt, ...) {
+  size_t k = strlen(why);
+  if (k && k + 2 < len) memcpy(why + k, "; ", 3), k += 2;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why + k, len - k, fmt, ap);
+  va_end(ap);
+}
+
+static int by_reason(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends to why the reason family tmpl has nothing to run, when none of its n candidates cl
+   passed check(): the most common of check()'s reasons, or default()'s when space() proposed
+   none. */
+static void why_none(fc_emit *em, const char *tmpl, const fftconv_problem *p,
+                     const fc_device_info *dev, const fc_candidate *cl, int n, char *why,
+                     size_t len) {
+  for (int i = 0; i < n; i++)
+    if (!cl[i].reason) return;
+  if (n <= 0) {
+    fc_err de = {{0}};
+    char *params = NULL;
+    if (fc_emit_default(em, tmpl, p, dev, &params, &de) == FFTCONV_ERR_UNSUPPORTED)
+      why_add(why, len, "%s: space() proposes no candidate; %s", tmpl, de.msg);
+    else
+      why_add(why, len, "%s: space() proposes no candidate", tmpl);
+    free(params);
+    return;
+  }
+  const char **r = malloc((size_t)n * sizeof *r);
+  if (!r) {
+    why_add(why, len, "%s: check() rejects all %d candidates", tmpl, n);
+    return;
+  }
+  for (int i = 0; i < n; i++) r[i] = cl[i].reason;
+  qsort(r, (size_t)n, sizeof *r, by_reason);
+  int best = 0, best_n = 0, distinct = 0;
+  for (int i = 0, j; i < n; i = j) {
+    for (j = i + 1; j < n && !strcmp(r[j], r[i]); j++) {}
+    distinct++;
+    if (j - i > best_n) best = i, best_n = j - i;
+  }
+  if (distinct == 1)
+    why_add(why, len, "%s: check() rejects all %d candidates: %s", tmpl, n, r[best]);
+  else
+    why_add(why, len, "%s: check() rejects all %d candidates, %d of them because: %s", tmpl, n,
+            best_n, r[best]);
+  free(r);
+}
+
 /* The candidates of one family, or of every family when o->tmpl is NULL: space() for
    measure/exhaustive, default() alone for estimate (a family that cannot run the problem
-   contributes nothing). fam[i] names candidate i's family. */
+   contributes nothing). fam[i] names candidate i's family. why (len bytes) gets the reason
+   of each family that contributes nothing runnable. */
 static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev,
                                  const fc_search_opts *o, fc_candidate **all, const char ***fam,
-                                 int *nall, fc_err *e) {
+                                 int *nall, char *why, size_t len, fc_err *e) {
   *all = NULL, *fam = NULL, *nall = 0;
   int nt = o->tmpl ? 1 : fc_emit_template_count(em);
   int estimate = o->rigor && !strcmp(o->rigor, "estimate");
@@ -136,10 +192,14 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
     fftconv_status st;
     if (!estimate) {
       st = fc_emit_space(em, tmpl, p, dev, o->rigor, &cl, &n, e);
+      if (st == FFTCONV_OK) why_none(em, tmpl, p, dev, cl, n, why, len);
     } else {
       char *params = NULL;
       st = fc_emit_default(em, tmpl, p, dev, &params, e);
-      if (st == FFTCONV_ERR_UNSUPPORTED && !o->tmpl) continue;
+      if (st == FFTCONV_ERR_UNSUPPORTED && !o->tmpl) {
+        why_add(why, len, "%s", e ? e->msg : tmpl);
+        continue;
+      }
       if (st == FFTCONV_OK && !(cl = calloc(1, sizeof *cl))) {
         free(params);
         st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
@@ -414,7 +474,9 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
     if (ctx) fc_fail(e, st, "%s", fftconv_ctx_error(ctx));
     return st;
   }
-  if ((st = candidates(em, p, dev, o, &cl, &fam, &ncl, e)) != FFTCONV_OK) goto done;
+  if ((st = candidates(em, p, dev, o, &cl, &fam, &ncl, s->why, sizeof s->why, e)) !=
+      FFTCONV_OK)
+    goto done;
   s->r = calloc((size_t)ncl + 1, sizeof *s->r);
   rfam = calloc((size_t)ncl + 1, sizeof *rfam);
   sel = calloc((size_t)ncl + 1, sizeof *sel);

@@ -84,6 +84,9 @@ typedef struct fc_search {
   char screen_note[512]; /* which families were screened out and why, or "" */
   double compile_seconds;
   int interrupted;
+  char why[1024]; /* why each family that proposed no runnable candidate did not (check()'s
+                     most common reason, or default()'s), "; "-separated: with n == 0, why
+                     there is nothing to run */
 } fc_search;
 
 /* ctx NULL: compile-only for dev->sm. Fails only on errors that stop it (template errors, no

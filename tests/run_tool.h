@@ -3,8 +3,10 @@
 #define FC_RUN_TOOL_H
 
 #include <criterion/criterion.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 
 /* Runs "<program> ARGS 2>&1" into out and returns its exit status. The program is $env when
@@ -21,6 +23,25 @@ static inline int run_tool(const char *env, const char *built_path, const char *
   out[n] = 0;
   int st = pclose(f);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Checks a program's whole output line by line: out must hold exactly the lines of want (a
+   NULL-terminated list of fnmatch(3) patterns: '*' matches any text, '[' must be written
+   "\\["), in order, and nothing else. what names the command in a failure. */
+static inline void expect_lines(const char *what, const char *out, const char *const *want) {
+  const char *p = out;
+  int i = 0;
+  for (; want[i]; i++) {
+    cr_assert(*p, "%s: line %d missing, wanted '%s'; the output:\n%s", what, i + 1, want[i], out);
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p) : strlen(p);
+    char line[4096];
+    snprintf(line, sizeof line, "%.*s", (int)n, p);
+    cr_assert(fnmatch(want[i], line, 0) == 0,
+              "%s: line %d is '%s', wanted '%s'; the output:\n%s", what, i + 1, line, want[i], out);
+    p += n + (nl != NULL);
+  }
+  cr_assert(!*p, "%s: unexpected output after line %d; the output:\n%s", what, i, out);
 }
 
 #endif

@@ -586,3 +586,307 @@ Test(emit, info_hash_and_replacement) {
   for (int i = 0; i < 16; i++) cr_assert(strchr("0123456789abcdef", b.hash[i]), "%s", b.hash);
   fc_emit_close(m);
 }
+
+/* ---- pattern matching: the sandbox's own string.find/match/gmatch/gsub ---- */
+
+/* A template whose default() runs `code` (Lua statements) as the body of a function f and
+   returns {out = f()}. */
+static char *pattern_template(const char *name, const char *code) {
+  static const char head[] =
+      "local T = {name = \"%s\", revision = 1, doc = \"d\"}\n"
+      "local function f()\n";
+  static const char tail[] =
+      "\nend\n"
+      "function T.default() return {out = f()} end\n"
+      "function T.space() return {} end\n"
+      "function T.check() return true end\n"
+      "function T.layout() return {} end\n"
+      "function T.emit() return '' end\n"
+      "return T\n";
+  size_t n = sizeof head + strlen(name) + strlen(code) + sizeof tail;
+  char *text = malloc(n);
+  cr_assert_not_null(text);
+  int w = snprintf(text, n, head, name);
+  snprintf(text + w, n - (size_t)w, "%s%s", code, tail);
+  return text;
+}
+
+/* Runs `code` (Lua statements ending in a return of one string) in a plain Lua state with
+   the standard string library and in the sandbox; the results must be the same. */
+static void same_as_lua(fc_emit *m, const char *code) {
+  lua_State *L = json_state();
+  size_t n = strlen(code) + 128;
+  char *chunk = malloc(n);
+  cr_assert_not_null(chunk);
+  snprintf(chunk, n, "local function f()\n%s\nend\nreturn json.encode({out = f()})", code);
+  cr_assert_eq(luaL_loadstring(L, chunk), LUA_OK, "%s", lua_tostring(L, -1));
+  cr_assert_eq(lua_pcall(L, 0, 1, 0), LUA_OK, "%s", lua_tostring(L, -1));
+  char *want = strdup(lua_tostring(L, -1));
+  lua_close(L);
+  free(chunk);
+
+  char *text = pattern_template("pat", code);
+  add(m, "pat", text);
+  free(text);
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  char *got = NULL;
+  cr_assert_eq(fc_emit_default(m, "pat", &p, &d, &got, &e), FFTCONV_OK, "%s", e.msg);
+  if (strcmp(got, want)) { /* name the first result that differs */
+    size_t i = 0;
+    while (got[i] && got[i] == want[i]) i++;
+    size_t from = i > 200 ? i - 200 : 0;
+    cr_assert_fail("the sandbox differs from Lua at byte %zu:\nLua:     ...%.400s\nsandbox: ...%.400s",
+                   i, want + from, got + from);
+  }
+  free(want);
+  free(got);
+}
+
+/* Records every result (or error) of every string function on each {subject, pattern}. */
+static const char PATTERN_DRIVER[] =
+    "  local R = {}\n"
+    "  local function rec(...)\n"
+    "    local t = table.pack(...)\n"
+    "    for i = 1, t.n do t[i] = tostring(t[i]) end\n"
+    "    R[#R + 1] = table.concat(t, ',', 1, t.n)\n"
+    "  end\n"
+    "  local function gm(s, p, init)\n"
+    "    local it, t = string.gmatch(s, p, init), {}\n"
+    "    for _ = 1, 40 do\n"
+    "      local r = table.pack(pcall(it))\n"
+    "      if not r[1] then return 'error: ' .. tostring(r[2]) end\n"
+    "      if r.n == 1 then break end\n"
+    "      for i = 2, r.n do r[i] = tostring(r[i]) end\n"
+    "      t[#t + 1] = table.concat(r, '/', 2, r.n)\n"
+    "    end\n"
+    "    return table.concat(t, ' ')\n"
+    "  end\n"
+    "  local function count(...) return select('#', ...) end\n"
+    "  for _, c in ipairs(CASES) do\n"
+    "    local s, p = c[1], c[2]\n"
+    "    rec(pcall(string.find, s, p))\n"
+    "    rec(pcall(string.find, s, p, 2))\n"
+    "    rec(pcall(string.find, s, p, -3))\n"
+    "    rec(pcall(string.find, s, p, 1, true))\n"
+    "    rec(pcall(string.match, s, p))\n"
+    "    rec(pcall(string.match, s, p, -2))\n"
+    "    rec(pcall(gm, s, p))\n"
+    "    rec(pcall(gm, s, p, 3))\n"
+    "    rec(pcall(string.gsub, s, p, '<%0>'))\n"
+    "    rec(pcall(string.gsub, s, p, '%1%%'))\n"
+    "    rec(pcall(string.gsub, s, p, {a = 'A', b = false, ['1'] = 7}))\n"
+    "    rec(pcall(string.gsub, s, p, count))\n"
+    "    rec(pcall(string.gsub, s, p, 'x', 2))\n"
+    "    rec(pcall(s.find, s, p))\n" /* as a method, through the strings' metatable */
+    "  end\n"
+    "  return table.concat(R, '\\n')\n";
+
+static void same_as_lua_on(fc_emit *m, const char *cases) {
+  size_t n = strlen(cases) + sizeof PATTERN_DRIVER + 64;
+  char *code = malloc(n);
+  cr_assert_not_null(code);
+  snprintf(code, n, "  local CASES = %s\n%s", cases, PATTERN_DRIVER);
+  same_as_lua(m, code);
+  free(code);
+}
+
+Test(emit, patterns_behave_as_lua) {
+  fc_emit *m = open_emit();
+  /* The reference manual's examples, each pattern item, anchors, positions and every error. */
+  same_as_lua_on(m,
+      "{\n"
+      "  {'hello world from Lua', '(%w+)'}, {'hello world', '%w+'},\n"
+      "  {'hello world from Lua', '(%w+)%s*(%w+)'}, {'$name-$version.tar.gz', '%$(%w+)'},\n"
+      "  {'THE (quick) fox', '%((%a+)%)'}, {'key = value', '(%w+)%s*=%s*(%w+)'},\n"
+      "  {'one two three', '%a+'}, {'a.c', '.'}, {'abc', ''}, {'', ''}, {'', 'a*'},\n"
+      "  {'  x', '^%s*()'}, {'abc', '%w*'}, {'[test]', '%[(.-)%]'}, {'f(a(b)c)d', '%b()'},\n"
+      "  {'THE (quick) fox', '%f[%a]%a+'}, {'THE (quick) fox', '%f[%A]'}, {'aaa', '(a*(.)%w(%s*))'},\n"
+      "  {'hello', '()ll()'}, {'abc', '(b)'}, {'hello', '^h'}, {'a^b', '^b'}, {'a^b', 'a^'},\n"
+      "  {'a$b', 'a$b'}, {'ab', 'b$'}, {'ab', '$'}, {'ab', '^$'}, {'', '^$'}, {'x = 1, y = 22', '(%w+) = (%d+)'},\n"
+      "  {'abcabc', '(abc)%1'}, {'abab', '(a)(b)%2'}, {'aa', '()a%1'}, {'abc', '[%a-]+'},\n"
+      "  {'a-b]c', '[]-]+'}, {'a^b', '[a^]+'}, {'a-z', '[a-]'}, {'a-z', '[%a-%d]+'},\n"
+      "  {'A1 b2_c3', '[%w_]+'}, {'A1 b2', '[^%s]+'}, {'\\0a\\0', '%z'}, {'\\0a\\0', '[\\0]'},\n"
+      "  {'\\255\\1x', '[\\1-\\255]+'}, {'\\255', '%A'}, {'a.b', '%.'}, {'tab\\there', '%c'},\n"
+      "  {'x:y', '%p'}, {'Ab', '%u%l'}, {'ff 10', '%x+'}, {'  x', '%S'}, {'ab', 'a-b'},\n"
+      "  {'aaab', 'a-b'}, {'aaab', 'a*b'}, {'aaab', 'a+b'}, {'aaab', 'a?b'}, {'b', 'a+b'},\n"
+      "  {'(())', '%b()'}, {'(()', '%b()'}, {'xx', '%bxx'}, {'abc', '%b'}, {'abc', '%ba'},\n"
+      "  {'abc', '%'}, {'abc', '[a'}, {'abc', '[]'}, {'abc', '[^]'}, {'abc', '%f'}, {'abc', '%fa'},\n"
+      "  {'abc', '%1'}, {'abc', '(a)%2'}, {'abc', '(a%1)'}, {'abc', '('}, {'abc', ')'},\n"
+      "  {'abc', '(()'}, {'abc', 'a)'}, {'abc', '%g+'}, {'ab', '(a)(b)()'},\n"
+      "  {string.rep('a', 40), string.rep('(a)', 33)}, {string.rep('a', 40), string.rep('(a)', 32)},\n"
+      "  {string.rep('x', 300), string.rep('x?', 198)}, {string.rep('x', 300), string.rep('x?', 199)},\n"
+      "  {string.rep('x', 300), string.rep('x?', 200)}, {string.rep('x', 300), string.rep('x?', 201)},\n"
+      "  {'line one\\nline two\\n\\nlast', '(.-)\\n'}, {'@if x\\n  y ${z}', '^%s*@(.*)$'},\n"
+      "}\n");
+  /* Replacement values, counts and bad arguments. */
+  same_as_lua(m,
+      "  local R = {}\n"
+      "  local function rec(...) local t = table.pack(...)\n"
+      "    for i = 1, t.n do t[i] = tostring(t[i]) end R[#R + 1] = table.concat(t, ',', 1, t.n) end\n"
+      "  rec(pcall(string.gsub, 'abc', '%w', {a = {}}))\n"
+      "  rec(pcall(string.gsub, 'abc', '%w', function(c) if c == 'b' then return false end return c:upper() end))\n"
+      "  rec(pcall(string.gsub, 'abc', '%w', function() return 1.5 end))\n"
+      "  rec(pcall(string.gsub, 'abc', '%w', 42))\n"
+      "  rec(pcall(string.gsub, 'abc', '%w', true))\n"
+      "  rec(pcall(string.gsub, 'abc', '%w'))\n"
+      "  rec(pcall(string.gsub, 'abc', 'b', '%'))\n"
+      "  rec(pcall(string.gsub, 'abc', 'b', '%x'))\n"
+      "  rec(pcall(string.gsub, 'abc', 'b', '%2'))\n"
+      "  rec(pcall(string.gsub, 'abc', '()b', '%1'))\n"
+      "  rec(pcall(string.gsub, 'abc', '(b)', '%0%1%%'))\n"
+      "  for _, n in ipairs({-1, 0, 1, 2, 10}) do rec(pcall(string.gsub, 'aaa', 'a', 'b', n)) end\n"
+      "  rec(pcall(string.gsub, 'aaa', '', '-', 2))\n"
+      "  rec(pcall(string.gsub, 'abc', 'b', 'x', 1.5))\n"
+      "  rec(pcall(string.find, nil, 'x'))\n"
+      "  rec(pcall(string.find, 'x', {}))\n"
+      "  rec(pcall(string.find, 'x', 'x', 'y'))\n"
+      "  rec(pcall(string.match, 'x'))\n"
+      "  rec(pcall(string.gmatch, 'x'))\n"
+      "  for _, i in ipairs({-100, -4, -3, -1, 0, 1, 3, 4, 5, 100, math.mininteger, math.maxinteger}) do\n"
+      "    rec(pcall(string.find, 'abc', '', i)) rec(pcall(string.find, 'abc', 'c', i, true))\n"
+      "    rec(pcall(string.match, 'abc', '()', i))\n"
+      "    local t = {} for a in string.gmatch('abc', '()', i) do t[#t + 1] = a end\n"
+      "    rec(table.concat(t, ' '))\n"
+      "  end\n"
+      "  rec(string.find(12345, '3'))\n" /* numbers are strings here too */
+      "  rec(string.gsub(1.5, '%.', ','))\n"
+      "  return table.concat(R, '\\n')\n");
+  /* Random patterns and subjects from a fixed seed, malformed ones included. */
+  same_as_lua_on(m,
+      "(function()\n"
+      "  local seed, C = 12345, {}\n"
+      "  local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648\n"
+      "    return seed // 65536 % n + 1 end\n"
+      "  local atoms = {'a', 'b', '.', '%a', '%d', '%s', '%W', '[ab]', '[^a]', '[a-c]', '[%d.]',\n"
+      "    '[]]', '[^]a]', '%b()', '%bab', '%f[%w]', '%f[%W]', '(', ')', '()', '%1', '%2', '^',\n"
+      "    '$', '%%', '%', '[', 'x', '-', '1', '%.', '\\0'}\n"
+      "  local quants = {'', '', '', '*', '+', '-', '?'}\n"
+      "  local chars = {'a', 'b', 'c', '1', '2', ' ', '(', ')', '.', '%', 'x', '-', '\\0', '\\255'}\n"
+      "  for _ = 1, 1500 do\n"
+      "    local p, s = {}, {}\n"
+      "    for j = 1, rnd(6) do p[j] = atoms[rnd(#atoms)] .. quants[rnd(#quants)] end\n"
+      "    for j = 1, rnd(13) - 1 do s[j] = chars[rnd(#chars)] end\n"
+      "    C[#C + 1] = {table.concat(s), table.concat(p)}\n"
+      "  end\n"
+      "  return C\n"
+      "end)()\n");
+  fc_emit_close(m);
+}
+
+/* The instruction budget reaches into C pattern matching: a pattern that backtracks for
+   ages stops with the budget error at the template line that called it. Without it this
+   test hangs until its timeout. */
+Test(emit, budget_reaches_pattern_matching, .timeout = 120) {
+  fc_emit *m = open_emit();
+  fc_emit_set_budget(m, 1000000);
+  static const char *const bodies[] = {
+      "  local s = string.rep('a', 20000) return {s:find('.-.-.-.-.-b')}",
+      "  local s = string.rep('a', 20000) return {string.match(s, '.-.-.-.-.-b')}",
+      "  local s = string.rep('a', 20000) for x in s:gmatch('.-.-.-.-.-b') do end",
+      "  local s = string.rep('a', 20000) return {s:gsub('.-.-.-.-.-b', '')}",
+      "  local s = string.rep('a', 20000) return {s:find('(.*)%1b')}",
+      "  local s = string.rep('(', 20000) return {s:find('%b()')}",
+      "  local s = string.rep('a', 20000) for i = 1, 100 do pcall(string.find, s, '.-.-.-b') end",
+  };
+  for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+    add_body(m, "pm", "default", bodies[i]);
+    expect_default_error(m, "pm", "templates/pm.lua:3: instruction budget of 1000000 exceeded");
+  }
+  /* A long but linear match stays within the default budget. */
+  fc_emit_set_budget(m, 0);
+  add_body(m, "pm", "default",
+           "  local s = string.rep('x = 1;\\n', 100000)\n"
+           "  local n = 0 for line in s:gmatch('(.-)\\n') do n = n + #line end\n"
+           "  return {n = n, m = select(2, s:gsub('%s*=%s*', '='))}");
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(m, "pm", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(params, "{\"m\":100000,\"n\":600000}");
+  free(params);
+  fc_emit_close(m);
+}
+
+/* ---- out of memory, and error objects that are not strings ---- */
+
+/* Runs default() of a template and expects FFTCONV_ERR_NOMEM with a message starting with
+   `want`. */
+static void expect_default_oom(fc_emit *m, const char *name, const char *want) {
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  char *params = NULL;
+  fftconv_status s = fc_emit_default(m, name, &p, &d, &params, &e);
+  cr_assert_eq(s, FFTCONV_ERR_NOMEM, "%s: status %d, msg %s", name, s, e.msg);
+  cr_assert_null(params);
+  cr_assert(strncmp(e.msg, want, strlen(want)) == 0, "%s: wanted '%s...' in: %s", name, want,
+            e.msg);
+}
+
+Test(emit, out_of_memory_names_file_and_line) {
+  fc_emit *m = open_emit();
+  fc_emit_set_memory_limit(m, 32 << 20);
+  /* a table that grows past the limit, one big string, a string built piece by piece */
+  add_body(m, "oom", "default", "  local t = {}\n  for i = 1, 1e8 do t[i] = i end");
+  expect_default_oom(m, "oom", "templates/oom.lua:4: out of memory (template 'oom' reached "
+                               "the sandbox's limit of 32 MiB)");
+  add_body(m, "oom", "default", "  local s = string.rep('x', 1 << 30)");
+  expect_default_oom(m, "oom", "templates/oom.lua:3: out of memory");
+  add_body(m, "oom", "default",
+           "  local s = 'x'\n  for i = 1, 40 do s = s .. s end");
+  expect_default_oom(m, "oom", "templates/oom.lua:4: out of memory");
+  /* at load time */
+  add(m, "oomload", "local T = {}\n\nlocal s = string.rep('x', 1 << 30)\nreturn T\n");
+  fc_template_info info;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_info(m, "oomload", &info, &e), FFTCONV_ERR_NOMEM, "%s", e.msg);
+  cr_assert(strncmp(e.msg, "templates/oomload.lua:3: out of memory", 38) == 0, "%s", e.msg);
+  /* a refusal the template catches is no failure, and the state works afterwards */
+  add_body(m, "oom", "default",
+           "  local ok, err = pcall(string.rep, 'x', 1 << 30)\n  return {ok = ok}");
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device();
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(m, "oom", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(params, "{\"ok\":false}");
+  free(params);
+  add(m, "good", GOOD);
+  cr_assert_eq(fc_emit_info(m, "good", &info, &e), FFTCONV_OK, "%s", e.msg);
+  fc_emit_close(m);
+}
+
+Test(emit, error_objects_that_are_not_strings) {
+  fc_emit *m = open_emit();
+  static const struct {
+    const char *code, *want;
+  } cases[] = {
+      {"  local x = 1\n  error({})", "templates/eo.lua:4: error object is a table value, not a string"},
+      {"  error()", "templates/eo.lua:3: error object is a nil value, not a string"},
+      {"  error(true)", "templates/eo.lua:3: error object is a boolean value, not a string"},
+      {"  error(42)", "templates/eo.lua:3: 42"},
+      {"  error(setmetatable({}, {__tostring = function() return 'custom' end}))",
+       "templates/eo.lua:3: custom"},
+      {"  local t = {} t[{}] = nil error(t, 2)", "templates/eo.lua:3: error object is a table"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    add_body(m, "eo", "default", cases[i].code);
+    expect_default_error(m, "eo", cases[i].want);
+  }
+  /* in emit(), and at load time */
+  add_body(m, "eo", "emit", "  error({})");
+  fc_device_info d = test_device();
+  fc_err e = {{0}};
+  fc_kernel_src k;
+  cr_assert_eq(fc_emit_kernel(m, "eo", "{}", &d, &k, &e), FFTCONV_ERR_TEMPLATE, "%s", e.msg);
+  cr_assert(strncmp(e.msg, "templates/eo.lua:3: error object is a table value", 49) == 0, "%s",
+            e.msg);
+  add(m, "eoload", "local T = {}\n\nerror({})\nreturn T\n");
+  fc_template_info info;
+  cr_assert_eq(fc_emit_info(m, "eoload", &info, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strncmp(e.msg, "templates/eoload.lua:3: error object is a table value", 53) == 0,
+            "%s", e.msg);
+  fc_emit_close(m);
+}

@@ -28,31 +28,51 @@ Test(tune_cli, help_documents_every_flag) {
 
 Test(tune_cli, bad_flags_name_themselves) {
   static char out[1 << 16];
-  struct { const char *args, *expect; } cases[] = {
-      {"--dtype fp8", "--dtype: 'fp8'"},
-      {"--mode sideways", "--mode: 'sideways'"},
-      {"--seqlen abc", "--seqlen: 'abc'"},
+  /* The whole output: the message and the pointer to --help, nothing before or after. */
+  struct { const char *args, *line; } cases[] = {
+      {"--dtype fp8", "--dtype: 'fp8' is not one of fp32, fp16, bf16"},
+      {"--mode sideways", "--mode: 'sideways' is not one of causal, circular"},
+      {"--seqlen abc", "--seqlen: 'abc' is not an integer >= 1"},
       {"--seqlen 0", "--seqlen: '0' is not an integer >= 1"},
-      {"--batch -2", "--batch: '-2'"},
+      {"--batch -2", "--batch: '-2' is not an integer >= 1"},
       {"--runs 5", "--runs: '5' is not an integer >= 20"},
       {"--bogus", "unknown option '--bogus'"},
       {"--seqlen", "--seqlen needs a value"},
-      {"--arch sm_xx", "--arch: 'sm_xx'"},
-      {"--seqlen 1000 --filter-len 5000", "filter_len: 5000"},
-      {"--mode circular --seqlen 1000", "seqlen: 1000"},
-      {"--seqlen 1000 --freq-keep 4000", "freq_keep: 4000"},
+      {"--arch sm_xx", "--arch: 'sm_xx' is not an architecture (expected sm_XY, e.g. sm_90)"},
+      {"--seqlen 1000 --filter-len 5000", "filter_len: 5000 is out of range *"},
+      {"--mode circular --seqlen 1000", "seqlen: 1000 is not supported in circular mode *"},
+      {"--seqlen 1000 --freq-keep 4000", "freq_keep: 4000 is out of range *"},
       {"extra", "unexpected argument 'extra'"},
       {"--rigor sloppy", "--rigor: 'sloppy' is not one of estimate, measure, exhaustive"},
       {"--budget 0", "--budget: '0' is not an integer >= 1"},
       {"--screen 0.5", "--screen: '0.5' is not 0 or a number from 1 to 100"},
-      {"--batch 3", "--seqlen is required"},
-      {"--seqlen 256 --problems /dev/null", "not both"},
-      {"--problems /nonexistent/set.txt", "/nonexistent/set.txt"},
+      {"--batch 3", "--seqlen is required for a problem given by flags"},
+      {"--seqlen 256 --problems /dev/null",
+       "give one problem with flags or a set with --problems, not both"},
+      {"--dry-run --seqlen 256 --template nope",
+       "--template: 'nope' is not a kernel family (known: *monarch_fp32*monarch_tc*)"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    cr_assert_eq(run(cases[i].args, out, sizeof out), 2, "%s: exit status", cases[i].args);
-    cr_assert(strstr(out, cases[i].expect), "%s: '%s' not in:\n%s", cases[i].args,
-              cases[i].expect, out);
+    cr_assert_eq(run(cases[i].args, out, sizeof out), 2, "%s: exit status; %s", cases[i].args,
+                 out);
+    char line[512];
+    snprintf(line, sizeof line, "fftconv-tune: %s", cases[i].line);
+    const char *want[] = {line, "(see fftconv-tune --help)", NULL};
+    expect_lines(cases[i].args, out, want);
+  }
+  /* A problem-set file that cannot be read (the file and why), an arch without limits. */
+  struct { const char *args, *line; } files[] = {
+      {"--problems /nonexistent/set.txt",
+       "fftconv-tune: --problems /nonexistent/set.txt: No such file or directory"},
+      {"--problems /", "fftconv-tune: --problems /: is a directory, not a problem-set file"},
+      {"--dry-run --seqlen 256 --arch sm_10",
+       "fftconv-tune: no published limits for sm_10; choose --arch"},
+  };
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    cr_assert_eq(run(files[i].args, out, sizeof out), 2, "%s: exit status; %s", files[i].args,
+                 out);
+    const char *want[] = {files[i].line, NULL};
+    expect_lines(files[i].args, out, want);
   }
 }
 
@@ -128,22 +148,90 @@ Test(tune_cli, default_set_and_problem_files) {
   char args[256];
   snprintf(args, sizeof args, "--dry-run --quiet --rigor measure --problems %s", path);
   cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
-  cr_assert(strstr(out, "problems 2"), "%s", out);
-  cr_assert(strstr(out, "B3.H5.L100.K100.F0.fp16.causal.nopre.nopost.nod"), "%s", out);
-  cr_assert(strstr(out, "B8.H64.L256.K256.F0.fp32.circular.pre.nopost.nod"), "%s", out);
+  /* Every line of the run, and nothing else (no message about a valid file). */
+  const char *want[] = {
+      "device   * \\[compile only\\]",
+      "compile  sm_90, NVRTC *, * jobs; rigor measure",
+      "problems 2",
+      "B3.H5.L100.K100.F0.fp16.causal.nopre.nopost.nod * compiled * of * for sm_90",
+      "B8.H64.L256.K256.F0.fp32.circular.pre.nopost.nod * compiled * of * for sm_90",
+      NULL};
+  expect_lines(args, out, want);
 
   f = fopen(path, "w");
   fprintf(f, "--seqlen 100\n--seqlen 100 --dtype fp64\n");
   fclose(f);
   snprintf(args, sizeof args, "--dry-run --problems %s", path);
   cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
-  char where[64];
-  snprintf(where, sizeof where, "%s:2: --dtype: 'fp64'", path);
-  cr_assert(strstr(out, where), "'%s' not in %s", where, out);
+  char where[128];
+  snprintf(where, sizeof where, "fftconv-tune: %s:2: --dtype: 'fp64' is not one of fp32, fp16, bf16",
+           path);
+  const char *want_dtype[] = {where, "(see fftconv-tune --help)", NULL};
+  expect_lines(args, out, want_dtype);
   f = fopen(path, "w");
   fprintf(f, "--seqlen 100 --bogus 3\n");
   fclose(f);
   cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
-  cr_assert(strstr(out, ":1: '--bogus' is not a problem flag"), "%s", out);
+  snprintf(where, sizeof where, "fftconv-tune: %s:1: '--bogus' is not a problem flag", path);
+  const char *want_bogus[] = {where, "(see fftconv-tune --help)", NULL};
+  expect_lines(args, out, want_bogus);
+  f = fopen(path, "w");
+  fprintf(f, "--seqlen 100 --rigor measure\n");
+  fclose(f);
+  cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
+  snprintf(where, sizeof where, "fftconv-tune: %s:1: '--rigor' is not a problem flag", path);
+  const char *want_rigor[] = {where, "(see fftconv-tune --help)", NULL};
+  expect_lines(args, out, want_rigor);
   remove(path);
+}
+
+/* A line is a line however long it is: its tail is not read as the next line. */
+Test(tune_cli, long_problem_lines) {
+  static char out[1 << 16];
+  char path[] = "/tmp/fftconv-set-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fprintf(f, "--seqlen 100%*s--batch 3 --heads 5 # %0*d\n", 1500, "", 3000, 0);
+  fprintf(f, "--seqlen 256 --mode circular --dtype fp32\n");
+  fclose(f);
+  char args[256];
+  snprintf(args, sizeof args,
+           "--dry-run --quiet --rigor estimate --template monarch_fp32 --problems %s", path);
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  const char *want[] = {
+      "device   * \\[compile only\\]",
+      "compile  sm_90, NVRTC *, * jobs; rigor estimate",
+      "problems 2",
+      "B3.H5.L100.K100.F0.fp16.causal.nopre.nopost.nod * compiled 1 of 1 for sm_90",
+      "B8.H64.L256.K256.F0.fp32.circular.nopre.nopost.nod * compiled 1 of 1 for sm_90",
+      NULL};
+  expect_lines(args, out, want);
+
+  /* An error after a long line names the right line. */
+  f = fopen(path, "w");
+  fprintf(f, "--seqlen 100%*s--batch 3\n--seqlen 100 --dtype fp64\n", 2000, "");
+  fclose(f);
+  cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
+  char where[128];
+  snprintf(where, sizeof where, "fftconv-tune: %s:2: --dtype: 'fp64' is not one of fp32, fp16, bf16",
+           path);
+  const char *want_err[] = {where, "(see fftconv-tune --help)", NULL};
+  expect_lines(args, out, want_err);
+  remove(path);
+}
+
+/* A run that has nothing to compile or tune fails and says why. */
+Test(tune_cli, nothing_to_run_is_a_failure) {
+  static char out[1 << 16];
+  const char *args = "--template monarch_tc --dtype fp32 --seqlen 256 --dry-run";
+  cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+  const char *want[] = {
+      "device   * \\[compile only\\]",
+      "compile  sm_90, NVRTC *, * jobs; rigor exhaustive",
+      "problems 1",
+      "B8.H64.L256.K256.F0.fp32.causal.nopre.nopost.nod * no candidate: monarch_tc: check() "
+      "rejects all * candidates: tensor-core kernels need fp16 or bf16 I/O, not fp32",
+      NULL};
+  expect_lines(args, out, want);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "search.h"
@@ -70,9 +71,10 @@ static const char *usage_text =
     "  --quiet           no progress\n"
     "  -h, --help        this text\n"
     "\n"
-    "exit status: 0 success, 1 a candidate failed to compile, a problem has no verified kernel,\n"
-    "or the cache could not be written, 2 bad usage, 3 the GPU could not be used for a real\n"
-    "run, 130 interrupted (every finished measurement is kept).\n";
+    "exit status: 0 success, 1 a candidate failed to compile, a problem has no verified kernel\n"
+    "or no candidate at all (the families' reasons are printed), or the cache could not be\n"
+    "written, 2 bad usage, 3 the GPU could not be used for a real run, 130 interrupted (every\n"
+    "finished measurement is kept).\n";
 
 static volatile sig_atomic_t stop_flag;
 
@@ -227,9 +229,16 @@ static int read_problems(const char *path, plist *l) {
     fprintf(stderr, "fftconv-tune: --problems %s: %s\n", path, strerror(errno));
     return 0;
   }
-  char line[1024];
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "fftconv-tune: --problems %s: is a directory, not a problem-set file\n", path);
+    fclose(f);
+    return 0;
+  }
+  char *line = NULL;
+  size_t cap = 0;
   int lineno = 0, ok = 1;
-  while (ok && fgets(line, sizeof line, f)) {
+  while (ok && getline(&line, &cap, f) >= 0) {
     lineno++;
     char *hash = strchr(line, '#');
     if (hash) *hash = 0;
@@ -244,12 +253,10 @@ static int read_problems(const char *path, plist *l) {
       const struct option *x = NULL;
       for (const struct option *y = opts; y->name; y++)
         if (w[0] == '-' && w[1] == '-' && !strcmp(w + 2, y->name)) x = y;
-      if (!x || !problem_flag(&p, x->val, "", "")) {
-        if (!x || x->val < O_SEQ || x->val > O_D) {
-          die_usage("%s'%s' is not a problem flag", where, w);
-          ok = 0;
-          break;
-        }
+      if (!x || x->val < O_SEQ || x->val > O_D) {
+        die_usage("%s'%s' is not a problem flag", where, w);
+        ok = 0;
+        break;
       }
       if (x->has_arg) {
         char *arg = strtok_r(NULL, " \t\r\n", &save);
@@ -272,9 +279,15 @@ static int read_problems(const char *path, plist *l) {
       die_usage("%s%s", where, msg);
       ok = 0;
     } else if (!plist_add(l, &p)) {
+      fprintf(stderr, "fftconv-tune: out of memory reading %s\n", path);
       ok = 0;
     }
   }
+  if (ok && ferror(f)) {
+    fprintf(stderr, "fftconv-tune: --problems %s: %s\n", path, strerror(errno));
+    ok = 0;
+  }
+  free(line);
   fclose(f);
   if (ok && l->n == 0) {
     fprintf(stderr, "fftconv-tune: %s holds no problem\n", path);
@@ -282,6 +295,37 @@ static int read_problems(const char *path, plist *l) {
   }
   return ok;
 }
+
+/* Whether name is a kernel family of this build (templates/<name>.lua, lib/ aside); known
+   gets the families' names, comma-separated. */
+static int is_family(const char *name, char *known, size_t len) {
+  int found = 0;
+  size_t k = 0;
+  known[0] = 0;
+  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++) {
+    size_t n = strlen(f->path);
+    if (strchr(f->path, '/') || n < 5 || strcmp(f->path + n - 4, ".lua")) continue;
+    if (strlen(name) == n - 4 && !strncmp(f->path, name, n - 4)) found = 1;
+    int w = snprintf(known + k, len - k, "%s%.*s", k ? ", " : "", (int)(n - 4), f->path);
+    if (w > 0 && (size_t)w < len - k) k += (size_t)w;
+  }
+  return found;
+}
+
+static int oom(void) {
+  fprintf(stderr, "fftconv-tune: out of memory\n");
+  return 1;
+}
+
+/* What the run found for one problem. */
+typedef struct summary {
+  char key[256];
+  char *params;
+  char *why; /* nothing to run, and why */
+  double ms, floor_ms;
+  int n, measured, cached, failed, not_run, screened;
+  int64_t kernel;
+} summary;
 
 /* ---- progress ---- */
 
@@ -445,35 +489,50 @@ int main(int argc, char **argv) {
     }
   }
   if (optind < argc) return die_usage("unexpected argument '%s'", argv[optind]);
+  char known[512];
+  if (tmpl && !is_family(tmpl, known, sizeof known))
+    return die_usage("--template: '%s' is not a kernel family (known: %s)", tmpl, known);
   if (jobs < 1) jobs = 1;
 
-  plist pl = {0};
   if (list_default) {
-    default_set(&pl);
-    printf("# fftconv-tune's default problem set (FlashFFTConv's benchmark shapes)\n");
-    for (int i = 0; i < pl.n; i++) print_problem_flags(stdout, &pl.p[i]);
-    free(pl.p);
-    return 0;
+    plist l = {0};
+    int ok = default_set(&l);
+    if (ok) {
+      printf("# fftconv-tune's default problem set (FlashFFTConv's benchmark shapes)\n");
+      for (int i = 0; i < l.n; i++) print_problem_flags(stdout, &l.p[i]);
+    }
+    free(l.p);
+    return ok ? 0 : oom();
   }
+  int sm = 0;
+  if (arch && !(sm = fc_parse_arch(arch)))
+    return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)", arch);
   if (have_problem_flag && problems)
     return die_usage("give one problem with flags or a set with --problems, not both");
   if (have_problem_flag) {
     char msg[512];
     if (!one.seqlen) return die_usage("--seqlen is required for a problem given by flags");
     if (fftconv_problem_check(&one, msg, sizeof msg) != FFTCONV_OK) return die_usage("%s", msg);
-    plist_add(&pl, &one);
-  } else if (problems) {
-    if (!read_problems(problems, &pl)) return 2;
-  } else {
-    default_set(&pl);
   }
-  int sm = 0;
-  if (arch && !(sm = fc_parse_arch(arch)))
-    return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)", arch);
+
+  /* From here on every exit goes through `done`, which frees what is held. */
+  int rc = 0, nwin = 0;
+  plist pl = {0};
+  fftconv_ctx *ctx = NULL;
+  fc_cache *cache = NULL;
+  summary *sum = NULL;
+  fc_bin_memo *memo = NULL;
+  if (have_problem_flag ? !plist_add(&pl, &one) : !problems && !default_set(&pl)) {
+    rc = oom();
+    goto done;
+  }
+  if (problems && !read_problems(problems, &pl)) {
+    rc = 2;
+    goto done;
+  }
 
   /* The device, or the published limits of --arch for a compile-only check. */
   fc_err e = {{0}};
-  fftconv_ctx *ctx = NULL;
   fc_device_info dev;
   if (!dry) {
     fftconv_ctx_options co;
@@ -494,7 +553,8 @@ int main(int argc, char **argv) {
     if (!sm) sm = 90;
     if (!fc_device_info_for_arch(sm, &dev)) {
       fprintf(stderr, "fftconv-tune: no published limits for sm_%d; choose --arch\n", sm);
-      return 2;
+      rc = 2;
+      goto done;
     }
   }
   dev.sm = sm;
@@ -504,18 +564,18 @@ int main(int argc, char **argv) {
   char nvrtc[16];
   snprintf(nvrtc, sizeof nvrtc, "%d.%d", nv, nvm);
 
-  fc_cache *cache = NULL;
   char cpath[4096] = "";
   if (!dry) {
     if (cache_path) snprintf(cpath, sizeof cpath, "%s", cache_path);
     else if (fc_cache_default_path(cpath, sizeof cpath, &e) != FFTCONV_OK) {
       fprintf(stderr, "fftconv-tune: %s\n", e.msg);
-      return 1;
+      rc = 1;
+      goto done;
     }
     if (fc_cache_open(cpath, 1, &cache, &e) != FFTCONV_OK) {
       fprintf(stderr, "fftconv-tune: cannot write the cache: %s\n", e.msg);
-      fftconv_ctx_destroy(ctx);
-      return 1;
+      rc = 1;
+      goto done;
     }
   }
   fc_cache_config cfg = {&dev, sm, nvrtc};
@@ -553,18 +613,13 @@ int main(int argc, char **argv) {
 
   signal(SIGINT, on_sigint);
   prog g = {isatty(2), quiet, 0, pl.n, fc_now(), ""};
-  int rc = 0, nwin = 0;
-  typedef struct summary {
-    char key[256];
-    char *params;
-    double ms, floor_ms;
-    int n, measured, cached, failed, not_run, screened;
-    int64_t kernel;
-  } summary;
-  summary *sum = calloc((size_t)pl.n, sizeof *sum);
+  if (!(sum = calloc((size_t)pl.n, sizeof *sum))) {
+    rc = oom();
+    goto done;
+  }
   int budget_hit = 0;
   /* Kernels compiled for one problem serve the next ones of the same FFT size. */
-  fc_bin_memo *memo = dry ? NULL : fc_bin_memo_new((size_t)1 << 30);
+  if (!dry) memo = fc_bin_memo_new((size_t)1 << 30);
   for (int pi = 0; pi < pl.n && !stop_flag; pi++) {
     fftconv_problem *p = &pl.p[pi];
     summary *S = &sum[pi];
@@ -641,9 +696,15 @@ int main(int argc, char **argv) {
       nwin++;
     }
     if (!dry && !S->params && !stop_flag && !S->not_run) rc = rc ? rc : 1;
+    if (!sr.n) { /* nothing checked or tuned: a failure, with the families' reasons */
+      S->why = strdup(sr.why[0] ? sr.why : "no kernel family proposed one");
+      rc = rc ? rc : 1;
+    }
     if (g.tty && !quiet) fputc('\n', stderr);
     fprintf(out, "%-55s ", S->key);
-    if (dry)
+    if (!sr.n)
+      fprintf(out, "no candidate: %s\n", S->why ? S->why : "out of memory");
+    else if (dry)
       fprintf(out, "compiled %d of %d for sm_%d\n", sr.n - sr.compile_failures, sr.n, sm);
     else if (S->params)
       fprintf(out, "%8.4f ms  %5.1f%% of floor  (%d new, %d cached, %d failed%s%s)\n", S->ms,
@@ -654,7 +715,7 @@ int main(int argc, char **argv) {
     else
       fprintf(out, "no verified kernel (%d new, %d cached, %d failed%s)\n", S->measured,
               S->cached, S->failed, S->not_run ? ", some not run" : "");
-    if (table || (pl.n == 1 && !json)) print_table(&sr, S->floor_ms, dry);
+    if (sr.n && (table || (pl.n == 1 && !json))) print_table(&sr, S->floor_ms, dry);
     if (pl.n == 1 && S->params && !json) printf("\nwinner   %s\n", S->params);
     fflush(out);
     fc_search_free(&sr);
@@ -701,11 +762,16 @@ int main(int argc, char **argv) {
           printf(",\"floor_ms\":%.6f,\"floor_fraction\":%.4f", S->floor_ms, S->floor_ms / S->ms);
         printf("}");
       }
+      if (S->why) {
+        printf(",\"no_candidate\":");
+        json_str(stdout, S->why);
+      }
       printf("}");
     }
     printf("]}\n");
   }
-  for (int i = 0; i < pl.n; i++) free(sum[i].params);
+done:
+  for (int i = 0; sum && i < pl.n; i++) free(sum[i].params), free(sum[i].why);
   free(sum);
   free(pl.p);
   fc_bin_memo_free(memo);
