@@ -23,8 +23,26 @@ tune() {
   CUDA_VISIBLE_DEVICES=0 taskset -c "$cores_tune" "$B/bin/fftconv-tune" --cache /tmp/dc.db --json \
     > "$OUT/tune.json" 2> "$OUT/tune.err"
   echo "tune rc=$? $(( SECONDS - t0 )) s" > "$OUT/tune.time"
-  "$B/bin/fftconv-cache" list --cache /tmp/dc.db > "$OUT/tune.list" 2>&1
-  ls -l /tmp/dc.db >> "$OUT/tune.time"
+  local C=$B/bin/fftconv-cache
+  ls -l /tmp/dc.db* >> "$OUT/tune.time"
+  # The cache commands on the real file: resume (nothing new), list, show --source, merge, prune.
+  t0=$SECONDS
+  CUDA_VISIBLE_DEVICES=0 taskset -c "$cores_tune" "$B/bin/fftconv-tune" --cache /tmp/dc.db --json \
+    --quiet > "$OUT/resume.json" 2> "$OUT/resume.err"
+  echo "resume rc=$? $(( SECONDS - t0 )) s, new measurements: $(grep -o '"measured":[0-9]*' \
+    "$OUT/resume.json" | awk -F: '{ s += $2 } END { print s }')" >> "$OUT/tune.time"
+  {
+    "$C" list --cache /tmp/dc.db; echo "list rc=$?"
+    id=$("$C" list --cache /tmp/dc.db | awk '$1 ~ /^B64/ { print $2; exit }')
+    "$C" show "$id" --cache /tmp/dc.db --source | head -12; echo "show --source rc=${PIPESTATUS[0]}"
+    cp /tmp/dc.db /tmp/other.db; rm -f /tmp/empty.db
+    "$C" merge /tmp/other.db --cache /tmp/empty.db; echo "merge into a new file rc=$?"
+    "$C" list --cache /tmp/empty.db | tail -1
+    "$C" prune --dry-run --cache /tmp/dc.db; echo "prune --dry-run rc=$?"
+    "$C" prune --cache /tmp/dc.db; echo "prune rc=$?"
+  } > "$OUT/cachecmds.log" 2>&1
+  grep -a "rc=\|winners" "$OUT/cachecmds.log" | tr '\n' ';' >> "$OUT/tune.time"; echo >> "$OUT/tune.time"
+  ls -l /tmp/dc.db* /tmp/empty.db >> "$OUT/tune.time"
 }
 checks() {
   export CUDA_VISIBLE_DEVICES=$second
@@ -34,6 +52,20 @@ checks() {
     --dtype fp16 --mode circular --template monarch_tc --rigor estimate --cache /tmp/r.db \
     > "$OUT/racecheck.log" 2>&1
   echo "racecheck repro rc=$? $(( SECONDS - t0 )) s: $(grep -a 'SUMMARY' "$OUT/racecheck.log")" > "$OUT/checks.txt"
+  if [ -n "${BASE:-}" ]; then  # the same with an earlier build, for comparison
+    LD_LIBRARY_PATH=$BASE/lib LD_PRELOAD=$pre compute-sanitizer --tool racecheck "$BASE/bin/fftconv-tune" \
+      --seqlen 256 --batch 1 --heads 2 --dtype fp16 --mode circular --template monarch_tc \
+      --rigor estimate --cache /tmp/rb.db > "$OUT/racecheck_base.log" 2>&1
+    echo "racecheck repro, $BASE: rc=$? $(grep -a 'SUMMARY' "$OUT/racecheck_base.log")" >> "$OUT/checks.txt"
+    # The same default kernels timed by both builds on this GPU (what the kernel change costs).
+    for prob in "--mode circular --seqlen 32768" "--mode causal --seqlen 8192" "--mode circular --seqlen 1024"; do
+      for b in "$BASE" "$B"; do
+        LD_LIBRARY_PATH=$b/lib "$b/bin/fftconv-tune" $prob --batch 64 --heads 768 --dtype fp16 \
+          --pregate --postgate --template monarch_tc --rigor estimate --runs 50 --cache /tmp/k$RANDOM.db \
+          2>/dev/null | grep -a "^B64" | awk -v b="$b" '{ print "estimate", b, $1, $2, "ms" }' >> "$OUT/checks.txt"
+      done
+    done
+  fi
   for t in "${tests[@]}"; do
     t0=$SECONDS
     set -- $t
