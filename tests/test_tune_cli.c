@@ -1,6 +1,6 @@
 /* fftconv-tune as a user meets it: --help documents every flag; a bad flag or value names
    itself and exits 2; the compile-only check runs without a GPU and --emit-dir writes every
-   candidate's source with its header. */
+   candidate's source with its header; --rigor sample compiles a covering sample. */
 #include <criterion/criterion.h>
 
 #include "run_tool.h"
@@ -42,7 +42,7 @@ Test(tune_cli, bad_flags_name_themselves) {
       {"--mode circular --seqlen 1000", "seqlen: 1000"},
       {"--seqlen 1000 --freq-keep 4000", "freq_keep: 4000"},
       {"extra", "unexpected argument 'extra'"},
-      {"--rigor sloppy", "--rigor: 'sloppy' is not one of estimate, measure, exhaustive"},
+      {"--rigor sloppy", "--rigor: 'sloppy' is not one of estimate, sample, measure, exhaustive"},
       {"--budget 0", "--budget: '0' is not an integer >= 1"},
       {"--batch 3", "--seqlen is required"},
       {"--seqlen 256 --problems /dev/null", "not both"},
@@ -145,4 +145,42 @@ Test(tune_cli, default_set_and_problem_files) {
   cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
   cr_assert(strstr(out, ":1: '--bogus' is not a problem flag"), "%s", out);
   remove(path);
+}
+
+/* --rigor sample: every family's default plus a covering sample, far fewer than exhaustive. An
+   explicit --rigor without a GPU keeps the plain compile-only check, with no quick check. */
+Test(tune_cli, rigor_sample_compiles_a_cover) {
+  static char out[1 << 16];
+  char dir[] = "/tmp/fftconv-emit-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char args[256];
+  snprintf(args, sizeof args,
+           "--rigor sample --seqlen 100 --batch 3 --heads 5 --dtype bf16 --pregate --emit-dir %s",
+           dir);
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "rigor sample"), "%s", out);
+  cr_assert_null(strstr(out, "nothing was tuned"), "%s", out);
+  int compiled = 0, of = -1;
+  const char *c = strstr(out, "compiled ");
+  cr_assert(c && sscanf(c, "compiled %d of %d for sm_90", &compiled, &of) == 2, "%s", out);
+  cr_assert_eq(compiled, of, "%s", out);
+  /* The exhaustive space of this problem has 16 monarch_fp32 candidates and more of
+     monarch_tc; the sample of both holds 10 (the seqs and warps values need the most). */
+  cr_assert(of >= 2 && of <= 16, "%d sampled candidates:\n%s", of, out);
+  DIR *d = opendir(dir);
+  cr_assert(d);
+  int fp32 = 0, tc = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (de->d_name[0] == '.') continue;
+    fp32 += !strncmp(de->d_name, "monarch_fp32", 12) && strstr(de->d_name, ".cu");
+    tc += !strncmp(de->d_name, "monarch_tc", 10) && strstr(de->d_name, ".cu");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    remove(path);
+  }
+  closedir(d);
+  rmdir(dir);
+  cr_assert(fp32 > 0 && tc > 0, "%d + %d: a family is missing", fp32, tc);
+  cr_assert_eq(fp32 + tc, of);
 }

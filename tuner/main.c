@@ -45,9 +45,11 @@ static const char *usage_text =
     "                    '#' starts a comment\n"
     "  --list-default    print the default set in that format and exit\n"
     "search:\n"
-    "  --rigor R         estimate (the built-in choice only), measure (a pruned space; the\n"
+    "  --rigor R         estimate (the built-in choice only), sample (the built-in choice and\n"
+    "                    candidates until every factorization and parameter value has appeared,\n"
+    "                    each timed fully; a quick check), measure (a pruned space; the\n"
     "                    fastest after 3 runs each are timed again; the default) or\n"
-    "                    exhaustive (the default of compile-only checks)\n"
+    "                    exhaustive (everything; the default of compile-only checks)\n"
     "  --budget SECONDS  start no new candidate after this long; the rest waits for a resume\n"
     "  --cache PATH      the kernel cache (default $FFTCONV_CACHE, else\n"
     "                    $XDG_CACHE_HOME/fftconv/cache.db, else ~/.cache/fftconv/cache.db)\n"
@@ -405,8 +407,10 @@ int main(int argc, char **argv) {
       break;
     }
     case O_RIGOR:
-      if (strcmp(optarg, "estimate") && strcmp(optarg, "measure") && strcmp(optarg, "exhaustive"))
-        return die_usage("--rigor: '%s' is not one of estimate, measure, exhaustive", optarg);
+      if (strcmp(optarg, "estimate") && strcmp(optarg, "sample") && strcmp(optarg, "measure") &&
+          strcmp(optarg, "exhaustive"))
+        return die_usage("--rigor: '%s' is not one of estimate, sample, measure, exhaustive",
+                         optarg);
       rigor = optarg;
       break;
     case O_PROBLEMS: problems = optarg; break;
