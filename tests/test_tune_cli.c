@@ -1,8 +1,11 @@
 /* fftconv-tune as a user meets it: --help documents every flag; a bad flag or value names
    itself and exits 2; the compile-only check runs without a GPU and --emit-dir writes every
-   candidate's source with its header; --rigor sample compiles a covering sample. */
+   candidate's source with its header; --rigor sample compiles a covering sample; with no
+   arguments and no GPU it runs the quick check (about a minute), says that nothing was tuned
+   and why, and prints the command of the full check. */
 #include <criterion/criterion.h>
 
+#include "fftconv.h"
 #include "run_tool.h"
 #include <dirent.h>
 #include <stdio.h>
@@ -183,4 +186,32 @@ Test(tune_cli, rigor_sample_compiles_a_cover) {
   rmdir(dir);
   cr_assert(fp32 > 0 && tc > 0, "%d + %d: a family is missing", fp32, tc);
   cr_assert_eq(fp32 + tc, of);
+}
+
+/* The README's first command on a machine without a GPU: the quick check, exit 0. */
+Test(tune_cli, no_gpu_no_arguments_runs_the_quick_check) {
+  fftconv_ctx *probe = NULL;
+  if (fftconv_ctx_create(NULL, &probe) == FFTCONV_OK) {
+    fftconv_ctx_destroy(probe);
+    cr_skip_test("a GPU is present: fftconv-tune with no arguments would tune it");
+  }
+  char why[600];
+  snprintf(why, sizeof why, "nothing was tuned: no GPU (%s)", fftconv_ctx_error(NULL));
+  static char out[1 << 16];
+  cr_assert_eq(run("--quiet", out, sizeof out), 0, "%s", out);
+  const char *want[] = {
+      "no GPU to tune on: ", "checking instead that the kernels compile", why,
+      "problems 16 (16 more of the set need the same kernels)",
+      "rigor estimate (each family's default choice), sample for one problem",
+      "compiled 13 of 13 for sm_90 (sample)",
+      "for the 32 default problems (16 of them need kernels of their own)",
+      "a sample of every family's space for B64.H768.L512.K512.F0.fp16.causal.pre.post.nod",
+      "The full compile-only check compiles every candidate of the default set",
+      "\n    fftconv-tune --dry-run --rigor exhaustive\n", "(an estimate from this run's"};
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+    cr_assert(strstr(out, want[i]), "'%s' not in:\n%s", want[i], out);
+  int lines = 0;
+  for (const char *p = out; (p = strstr(p, "compiled 2 of 2 for sm_90\n")); p++) lines++;
+  cr_assert_eq(lines, 15, "one default a family for the 15 other distinct problems:\n%s", out);
+  cr_assert_null(strstr(out, "FAILED"), "%s", out);
 }
