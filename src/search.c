@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sample.h"
+
 static fftconv_status write_file(const char *dir, const char *name, int i, const char *ext,
                                  const char *text, fc_err *e) {
   char path[4096];
@@ -176,22 +178,24 @@ static void why_none(fc_emit *em, const char *tmpl, const fftconv_problem *p,
 }
 
 /* The candidates of one family, or of every family when o->tmpl is NULL: space() for
-   measure/exhaustive, default() alone for estimate (a family that cannot run the problem
-   contributes nothing). fam[i] names candidate i's family. why (len bytes) gets the reason
-   of each family that contributes nothing runnable. */
+   measure/exhaustive, its sample (sample.h) for sample, default() alone for estimate (a
+   family that cannot run the problem contributes nothing). fam[i] names candidate i's family.
+   why (len bytes) gets the reason of each family that contributes nothing runnable. */
 static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev,
                                  const fc_search_opts *o, fc_candidate **all, const char ***fam,
                                  int *nall, char *why, size_t len, fc_err *e) {
   *all = NULL, *fam = NULL, *nall = 0;
   int nt = o->tmpl ? 1 : fc_emit_template_count(em);
   int estimate = o->rigor && !strcmp(o->rigor, "estimate");
+  int sample = o->rigor && !strcmp(o->rigor, "sample");
   for (int t = 0; t < nt; t++) {
     const char *tmpl = o->tmpl ? o->tmpl : fc_emit_template_name(em, t);
     fc_candidate *cl = NULL;
     int n = 0;
     fftconv_status st;
     if (!estimate) {
-      st = fc_emit_space(em, tmpl, p, dev, o->rigor, &cl, &n, e);
+      st = sample ? fc_sample_space(em, tmpl, p, dev, &cl, &n, e)
+                  : fc_emit_space(em, tmpl, p, dev, o->rigor, &cl, &n, e);
       if (st == FFTCONV_OK) why_none(em, tmpl, p, dev, cl, n, why, len);
     } else {
       char *params = NULL;

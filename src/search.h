@@ -5,7 +5,9 @@
  *
  * Rigor, like FFTW's: "estimate" runs the template's heuristic choice alone; "measure" a
  * pruned space, every verified candidate timed with quick_runs and the `finalists` fastest
- * timed again with `runs`; "exhaustive" everything, every candidate with `runs`.
+ * timed again with `runs`; "exhaustive" everything, every candidate with `runs`. "sample"
+ * (a quick check, not a tuning rigor) the default choice plus candidates until every value
+ * of every parameter has appeared once (sample.h), every candidate with `runs`.
  * "measure" spends less where it cannot change the answer:
  *   - screen: with several families, each family's default is compiled, verified and timed
  *     first; a family whose default is more than `screen` times slower than the fastest
@@ -39,7 +41,7 @@ typedef void (*fc_progress_fn)(void *arg, int done, int total, const fc_result *
 
 typedef struct fc_search_opts {
   const char *tmpl;       /* family, e.g. "monarch_fp32"; NULL: every family */
-  const char *rigor;      /* "estimate", "measure" or "exhaustive" (NULL) */
+  const char *rigor;      /* "estimate", "sample", "measure" or "exhaustive" (NULL) */
   int jobs;               /* parallel compilations */
   int runs, warmup;       /* timing of finalists (and of everything in exhaustive) */
   int quick_runs;         /* measure: first-round runs */

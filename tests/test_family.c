@@ -1,13 +1,13 @@
-/* The kernel family on the CPU: every candidate it enumerates compiles with NVRTC for sm_80
-   and sm_90 at every FFT size; emission is deterministic and self-describing; check() uses the
-   device's own shared-memory limit; the heuristic default is always a valid candidate. */
+/* The kernel family on the CPU: the default candidate of every dtype, with and without gates,
+   compiles with NVRTC for sm_80 and sm_90; emission is deterministic and self-describing;
+   check() uses the device's own shared-memory limit; the heuristic default is always a valid
+   candidate. (Compiling the space: test_compile_sample, and test_compile_all for all of it.) */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compile.h"
-#include "compile_space.h"
 #include "emit.h"
 #include "gpu.h"
 
@@ -24,30 +24,6 @@ static fftconv_problem problem(int64_t n, fftconv_dtype dt, int gates) {
   p.pre_gate = p.post_gate = p.skip_d = gates;
   return p;
 }
-
-/* Every valid candidate for (N, sm), compiled on two threads. */
-static void compile_all(int64_t n, int sm) {
-  fc_emit *em = NULL;
-  fc_err e = {{0}};
-  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
-  fc_device_info dev;
-  cr_assert(fc_device_info_for_arch(sm, &dev));
-  fftconv_problem p = problem(n, FFTCONV_FP16, 1);
-  compile_space(em, FAMILY, &p, &dev, NULL);
-  fc_emit_close(em);
-}
-
-#define COMPILES(n)                                        \
-  Test(family_compiles, n##_sm80) { compile_all(n, 80); }  \
-  Test(family_compiles, n##_sm90) { compile_all(n, 90); }
-COMPILES(256)
-COMPILES(512)
-COMPILES(1024)
-COMPILES(2048)
-COMPILES(4096)
-COMPILES(8192)
-COMPILES(16384)
-COMPILES(32768)
 
 /* Every dtype, with and without gates: the default candidate compiles for both archs. */
 Test(family, dtypes_and_gates_compile) {

@@ -1,13 +1,12 @@
-/* The tensor-core family on the CPU: every candidate it enumerates for fftconv-tune's default
-   problems (rigor measure, fp16 and bf16, N = 256 ... 32768) compiles with NVRTC for sm_80 and
-   sm_90; check() refuses what the family cannot run, with a reason; default() says why it
-   cannot run a problem instead of failing; emission is deterministic. */
+/* The tensor-core family on the CPU: check() refuses what the family cannot run, with a
+   reason; default() says why it cannot run a problem instead of failing; the exhaustive space
+   holds every variant; emission is deterministic. (Compiling the space: test_compile_sample,
+   and test_compile_all for all of it.) */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "compile_space.h"
 #include "emit.h"
 #include "gpu.h"
 
@@ -24,28 +23,6 @@ static fftconv_problem problem(int64_t n, fftconv_dtype dt) {
   p.pre_gate = p.post_gate = 1;
   return p;
 }
-
-/* The measure space of the default problem of each size (the causal problems of the default
-   set have the same FFT sizes, so the same kernels). */
-static void compile_measure_space(fftconv_dtype dt, int sm) {
-  fc_emit *em = NULL;
-  fc_err e = {{0}};
-  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
-  fc_device_info dev;
-  cr_assert(fc_device_info_for_arch(sm, &dev));
-  int total = 0;
-  for (int64_t n = 256; n <= 32768; n *= 2) {
-    fftconv_problem p = problem(n, dt);
-    total += compile_space(em, FAMILY, &p, &dev, "measure");
-  }
-  cr_log_info("%d candidates compiled for sm_%d", total, sm);
-  fc_emit_close(em);
-}
-
-Test(family_tc_compiles, fp16_sm80) { compile_measure_space(FFTCONV_FP16, 80); }
-Test(family_tc_compiles, fp16_sm90) { compile_measure_space(FFTCONV_FP16, 90); }
-Test(family_tc_compiles, bf16_sm80) { compile_measure_space(FFTCONV_BF16, 80); }
-Test(family_tc_compiles, bf16_sm90) { compile_measure_space(FFTCONV_BF16, 90); }
 
 /* Counts the candidates check() accepts and those refused with a reason containing why. */
 static void count(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev, int *valid,

@@ -1,8 +1,11 @@
 /* fftconv-tune as a user meets it: --help documents every flag; a bad flag or value names
    itself and exits 2; the compile-only check runs without a GPU and --emit-dir writes every
-   candidate's source with its header. */
+   candidate's source with its header; --rigor sample compiles a covering sample; with no
+   arguments and no GPU it runs the quick check (about a minute), says that nothing was tuned
+   and why, and prints the command of the full check. */
 #include <criterion/criterion.h>
 
+#include "fftconv.h"
 #include "run_tool.h"
 #include <dirent.h>
 #include <stdio.h>
@@ -43,7 +46,7 @@ Test(tune_cli, bad_flags_name_themselves) {
       {"--mode circular --seqlen 1000", "seqlen: 1000 is not supported in circular mode *"},
       {"--seqlen 1000 --freq-keep 4000", "freq_keep: 4000 is out of range *"},
       {"extra", "unexpected argument 'extra'"},
-      {"--rigor sloppy", "--rigor: 'sloppy' is not one of estimate, measure, exhaustive"},
+      {"--rigor sloppy", "--rigor: 'sloppy' is not one of estimate, sample, measure, exhaustive"},
       {"--budget 0", "--budget: '0' is not an integer >= 1"},
       {"--screen 0.5", "--screen: '0.5' is not 0 or a number from 1 to 100"},
       {"--batch 3", "--seqlen is required for a problem given by flags"},
@@ -234,4 +237,70 @@ Test(tune_cli, nothing_to_run_is_a_failure) {
       "rejects all * candidates: tensor-core kernels need fp16 or bf16 I/O, not fp32",
       NULL};
   expect_lines(args, out, want);
+}
+
+/* --rigor sample: every family's default plus a covering sample, far fewer than exhaustive. An
+   explicit --rigor without a GPU keeps the plain compile-only check, with no quick check. */
+Test(tune_cli, rigor_sample_compiles_a_cover) {
+  static char out[1 << 16];
+  char dir[] = "/tmp/fftconv-emit-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char args[256];
+  snprintf(args, sizeof args,
+           "--rigor sample --seqlen 100 --batch 3 --heads 5 --dtype bf16 --pregate --emit-dir %s",
+           dir);
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "rigor sample"), "%s", out);
+  cr_assert_null(strstr(out, "nothing was tuned"), "%s", out);
+  int compiled = 0, of = -1;
+  const char *c = strstr(out, "compiled ");
+  cr_assert(c && sscanf(c, "compiled %d of %d for sm_90", &compiled, &of) == 2, "%s", out);
+  cr_assert_eq(compiled, of, "%s", out);
+  /* The exhaustive space of this problem has 16 monarch_fp32 candidates and more of
+     monarch_tc; the sample of both holds 10 (the seqs and warps values need the most). */
+  cr_assert(of >= 2 && of <= 16, "%d sampled candidates:\n%s", of, out);
+  DIR *d = opendir(dir);
+  cr_assert(d);
+  int fp32 = 0, tc = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (de->d_name[0] == '.') continue;
+    fp32 += !strncmp(de->d_name, "monarch_fp32", 12) && strstr(de->d_name, ".cu");
+    tc += !strncmp(de->d_name, "monarch_tc", 10) && strstr(de->d_name, ".cu");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    remove(path);
+  }
+  closedir(d);
+  rmdir(dir);
+  cr_assert(fp32 > 0 && tc > 0, "%d + %d: a family is missing", fp32, tc);
+  cr_assert_eq(fp32 + tc, of);
+}
+
+/* The README's first command on a machine without a GPU: the quick check, exit 0. */
+Test(tune_cli, no_gpu_no_arguments_runs_the_quick_check) {
+  fftconv_ctx *probe = NULL;
+  if (fftconv_ctx_create(NULL, &probe) == FFTCONV_OK) {
+    fftconv_ctx_destroy(probe);
+    cr_skip_test("a GPU is present: fftconv-tune with no arguments would tune it");
+  }
+  char why[600];
+  snprintf(why, sizeof why, "nothing was tuned: no GPU (%s)", fftconv_ctx_error(NULL));
+  static char out[1 << 16];
+  cr_assert_eq(run("--quiet", out, sizeof out), 0, "%s", out);
+  const char *want[] = {
+      "no GPU to tune on: ", "checking instead that the kernels compile", why,
+      "problems 16 (16 more of the set need the same kernels)",
+      "rigor estimate (each family's default choice), sample for one problem",
+      "compiled 13 of 13 for sm_90 (sample)",
+      "for the 32 default problems (16 of them need kernels of their own)",
+      "a sample of every family's space for B64.H768.L512.K512.F0.fp16.causal.pre.post.nod",
+      "The full compile-only check compiles every candidate of the default set",
+      "\n    fftconv-tune --dry-run --rigor exhaustive\n", "(an estimate from this run's"};
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+    cr_assert(strstr(out, want[i]), "'%s' not in:\n%s", want[i], out);
+  int lines = 0;
+  for (const char *p = out; (p = strstr(p, "compiled 2 of 2 for sm_90\n")); p++) lines++;
+  cr_assert_eq(lines, 15, "one default a family for the 15 other distinct problems:\n%s", out);
+  cr_assert_null(strstr(out, "FAILED"), "%s", out);
 }

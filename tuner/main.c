@@ -3,7 +3,8 @@
  * verify each against the fp64 reference, time the ones that pass, and store every result and
  * the winner in the SQLite cache that libfftconv consults. Resumable: what the cache already
  * holds for this configuration is skipped. Without a GPU (or with --dry-run) it compiles every
- * candidate for --arch and reports any compile failure with its log. */
+ * candidate for --arch and reports any compile failure with its log; with no arguments on a
+ * machine without a GPU, only a quick sample of them (the quick check, below). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -29,7 +30,11 @@ static const char *usage_text =
     "shape (B<=3, H<=5, NaN-poisoned output) and only then timed on the full shape (CUDA\n"
     "events, L2 scrubbed, median of --runs). A run can be stopped (Ctrl-C, --budget) and\n"
     "resumed: what the cache holds for this GPU, driver, NVRTC and template is skipped.\n"
-    "Without a GPU driver, or with --dry-run, it compiles every candidate for --arch instead.\n"
+    "Without a GPU driver and with no problem flags, --rigor or --dry-run it checks in about a\n"
+    "minute that the kernels compile (each family's default choice for the default set, and a\n"
+    "sample of every family's space for one problem), says that nothing was tuned and why, and\n"
+    "prints the command of the full check. Otherwise, without a driver or with --dry-run, it\n"
+    "compiles every candidate of --rigor (default exhaustive) for --arch instead.\n"
     "\n"
     "problem (one problem; omit all of these for the default set):\n"
     "  --seqlen L        sequence length\n"
@@ -46,9 +51,11 @@ static const char *usage_text =
     "                    '#' starts a comment\n"
     "  --list-default    print the default set in that format and exit\n"
     "search:\n"
-    "  --rigor R         estimate (the built-in choice only), measure (a pruned space; the\n"
+    "  --rigor R         estimate (the built-in choice only), sample (the built-in choice and\n"
+    "                    candidates until every factorization and parameter value has appeared,\n"
+    "                    each timed fully; a quick check), measure (a pruned space; the\n"
     "                    fastest after 3 runs each are timed again; the default) or\n"
-    "                    exhaustive (the default of compile-only checks)\n"
+    "                    exhaustive (everything; the default of compile-only checks)\n"
     "  --budget SECONDS  start no new candidate after this long; the rest waits for a resume\n"
     "  --cache PATH      the kernel cache (default $FFTCONV_CACHE, else\n"
     "                    $XDG_CACHE_HOME/fftconv/cache.db, else ~/.cache/fftconv/cache.db)\n"
@@ -425,6 +432,113 @@ static void json_str(FILE *f, const char *s) {
   fputc('"', f);
 }
 
+/* ---- the quick check ----
+   fftconv-tune with no problem flags, --problems, --rigor or --dry-run on a machine without a
+   GPU: a newcomer's first command. Instead of the two-hour compile-only check of every
+   candidate, it compiles each family's default choice for the default problems (once per
+   distinct set of kernels) and a sample of every family's space for one of them, then says
+   that nothing was tuned, why, and the command of the full check with an estimate of its
+   time on this machine. */
+
+/* The FFT size of the problem whose space is sampled: its sample (13 candidates today) keeps
+   the whole check near a minute on two cores. */
+enum { QUICK_SAMPLE_N = 1024 };
+
+typedef struct quick {
+  int on;
+  char why[512];   /* fftconv_ctx_create's reason */
+  int nset, nsame; /* problems in the set, and those whose kernels an earlier one has */
+  int sample;      /* index of the sampled problem in the reduced list, -1 if none */
+  int exhaustive;  /* candidates the full compile-only check of the set compiles */
+  int kernels;     /* compiled by this run (failed included), and their compile times */
+  int failed;
+  double seconds, t0;
+} quick;
+
+/* Drops the problems whose every family's default choice an earlier problem has (the same
+   kernels), counts the exhaustive candidates of the whole set, and picks the sampled problem.
+   0 (message printed) if a template fails. */
+static int quick_reduce(quick *q, plist *l, const fc_device_info *dev, const char *tmpl) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  if (fc_emit_open(&em, &e) != FFTCONV_OK) {
+    fprintf(stderr, "fftconv-tune: %s\n", e.msg);
+    return 0;
+  }
+  int nt = tmpl ? 1 : fc_emit_template_count(em), kept = 0, ok = 1;
+  char **sig = calloc((size_t)l->n + 1, sizeof *sig);
+  q->nset = l->n;
+  q->sample = -1;
+  for (int i = 0; ok && sig && i < l->n; i++) {
+    fc_str s = {0};
+    for (int t = 0; ok && t < nt; t++) {
+      const char *name = tmpl ? tmpl : fc_emit_template_name(em, t);
+      fc_candidate *c = NULL;
+      char *params = NULL;
+      int n = 0;
+      fftconv_status st = fc_emit_space(em, name, &l->p[i], dev, "exhaustive", &c, &n, &e);
+      for (int j = 0; j < n; j++) q->exhaustive += !c[j].reason;
+      fc_candidates_free(c, n);
+      if (st == FFTCONV_OK) st = fc_emit_default(em, name, &l->p[i], dev, &params, &e);
+      if (st == FFTCONV_ERR_UNSUPPORTED) st = FFTCONV_OK;
+      fc_str_add(&s, "%s:%s;", name, params ? params : "-");
+      free(params);
+      if (st != FFTCONV_OK) {
+        fprintf(stderr, "fftconv-tune: %s\n", e.msg);
+        ok = 0;
+      }
+    }
+    int same = 0;
+    for (int j = 0; j < kept && s.s; j++) same |= !strcmp(sig[j], s.s);
+    if (same || !s.s) {
+      fc_str_free(&s);
+      q->nsame++;
+      continue;
+    }
+    if (q->sample < 0 && fftconv_problem_fft_size(&l->p[i]) == QUICK_SAMPLE_N) q->sample = kept;
+    sig[kept] = s.s;
+    l->p[kept++] = l->p[i];
+  }
+  if (!sig) ok = 0;
+  for (int j = 0; j < kept; j++) free(sig[j]);
+  free(sig);
+  fc_emit_close(em);
+  l->n = kept;
+  return ok;
+}
+
+static void quick_count(quick *q, const fc_search *sr) {
+  for (int i = 0; i < sr->n; i++)
+    if (sr->r[i].bin.cubin || (sr->r[i].status && !strcmp(sr->r[i].status, "compile-failed")))
+      q->kernels++, q->seconds += sr->r[i].bin.seconds;
+  q->failed += sr->compile_failures;
+}
+
+static void quick_report(const quick *q, const char *sample_key, int sm, int64_t jobs,
+                         const char *tmpl, const char *arch) {
+  char took[32], full[32];
+  fmt_secs(fc_now() - q->t0, took, sizeof took);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int64_t par = jobs < cpus ? jobs : cpus;
+  double per = q->kernels ? q->seconds / q->kernels : NAN;
+  fmt_secs(q->exhaustive * per / (double)par, full, sizeof full);
+  fprintf(stderr, "\nfftconv-tune: nothing was tuned: no GPU (%s).\n", q->why);
+  fprintf(stderr, "Instead %d kernels were compiled for sm_%d in %s", q->kernels, sm, took);
+  if (q->failed) fprintf(stderr, ", and %d of them FAILED (logs above)", q->failed);
+  fprintf(stderr, ":\n  each family's default choice for the %d default problems (%d of them need "
+                  "kernels of their own)\n", q->nset, q->nset - q->nsame);
+  if (sample_key[0])
+    fprintf(stderr, "  and a sample of every family's space for %s\n  (its default plus "
+                    "candidates until every factorization and parameter value has appeared).\n",
+            sample_key);
+  fprintf(stderr, "The full compile-only check compiles every candidate of the default set, %d "
+                  "kernels;\nabout %s here (an estimate from this run's %.1f s a kernel on %" PRId64
+                  " jobs):\n    fftconv-tune --dry-run --rigor exhaustive%s%s%s%s\n"
+                  "To tune, run fftconv-tune on a machine with an NVIDIA GPU and its driver.\n",
+          q->exhaustive, full, per, par, tmpl ? " --template " : "", tmpl ? tmpl : "",
+          arch ? " --arch " : "", arch ? arch : "");
+}
+
 int main(int argc, char **argv) {
   fftconv_problem one;
   problem_defaults(&one);
@@ -457,8 +571,10 @@ int main(int argc, char **argv) {
       break;
     }
     case O_RIGOR:
-      if (strcmp(optarg, "estimate") && strcmp(optarg, "measure") && strcmp(optarg, "exhaustive"))
-        return die_usage("--rigor: '%s' is not one of estimate, measure, exhaustive", optarg);
+      if (strcmp(optarg, "estimate") && strcmp(optarg, "sample") && strcmp(optarg, "measure") &&
+          strcmp(optarg, "exhaustive"))
+        return die_usage("--rigor: '%s' is not one of estimate, sample, measure, exhaustive",
+                         optarg);
       rigor = optarg;
       break;
     case O_SCREEN: {
@@ -534,6 +650,7 @@ int main(int argc, char **argv) {
   /* The device, or the published limits of --arch for a compile-only check. */
   fc_err e = {{0}};
   fc_device_info dev;
+  quick q = {0};
   if (!dry) {
     fftconv_ctx_options co;
     fftconv_ctx_options_init(&co);
@@ -542,7 +659,15 @@ int main(int argc, char **argv) {
     co.no_cache = 1; /* the tuner opens the cache itself, for writing */
     if (fftconv_ctx_create(&co, &ctx) != FFTCONV_OK) {
       fprintf(stderr, "fftconv-tune: no GPU to tune on: %s\n", fftconv_ctx_error(NULL));
-      fprintf(stderr, "fftconv-tune: running the compile-only check instead (--dry-run)\n");
+      /* The first command of a newcomer without a GPU: the quick check, not two hours. */
+      q.on = !rigor && !have_problem_flag && !problems;
+      snprintf(q.why, sizeof q.why, "%s", fftconv_ctx_error(NULL));
+      if (q.on)
+        fprintf(stderr, "fftconv-tune: nothing will be tuned; checking instead that the kernels "
+                        "compile (about a minute; --dry-run --rigor exhaustive checks every "
+                        "candidate)\n");
+      else
+        fprintf(stderr, "fftconv-tune: running the compile-only check instead (--dry-run)\n");
       dry = 1;
     }
   }
@@ -558,7 +683,11 @@ int main(int argc, char **argv) {
     }
   }
   dev.sm = sm;
-  if (!rigor) rigor = dry ? "exhaustive" : "measure"; /* a compile check covers everything */
+  if (!rigor) rigor = q.on ? "estimate" : dry ? "exhaustive" : "measure"; /* dry: everything */
+  if (q.on && !quick_reduce(&q, &pl, &dev, tmpl)) {
+    rc = oom();
+    goto done;
+  }
   int nv, nvm;
   fc_nvrtc_version(&nv, &nvm);
   char nvrtc[16];
@@ -603,16 +732,20 @@ int main(int argc, char **argv) {
   FILE *out = json ? stderr : stdout; /* with --json, stdout carries only the JSON */
   fprintf(out, "device   %s%s\n", ctx ? fftconv_ctx_device(ctx) : dev.name,
           dry ? " [compile only]" : "");
-  fprintf(out, "compile  sm_%d, NVRTC %s, %" PRId64 " jobs; rigor %s\n", sm, nvrtc, jobs, rigor);
+  fprintf(out, "compile  sm_%d, NVRTC %s, %" PRId64 " jobs; rigor %s%s\n", sm, nvrtc, jobs, rigor,
+          q.on && q.sample >= 0 ? " (each family's default choice), sample for one problem" : "");
   if (cache) fprintf(out, "cache    %s\n", cpath);
   if (isfinite(gbps))
     fprintf(out, "copy     %.0f GB/s device-to-device, read + write (%s): the floor's bandwidth\n",
             gbps, gbps_new ? "measured now" : "measured earlier, from the cache");
-  fprintf(out, "problems %d\n", pl.n);
+  fprintf(out, "problems %d", pl.n);
+  if (q.nsame) fprintf(out, " (%d more of the set need the same kernels)", q.nsame);
+  fputc('\n', out);
   fflush(out);
 
   signal(SIGINT, on_sigint);
   prog g = {isatty(2), quiet, 0, pl.n, fc_now(), ""};
+  q.t0 = g.t0;
   if (!(sum = calloc((size_t)pl.n, sizeof *sum))) {
     rc = oom();
     goto done;
@@ -630,7 +763,8 @@ int main(int argc, char **argv) {
     }
     g.problem = pi;
     g.key = S->key;
-    fc_search_opts so = {.tmpl = tmpl, .rigor = rigor, .jobs = (int)jobs, .runs = (int)runs,
+    fc_search_opts so = {.tmpl = tmpl, .rigor = q.on && pi == q.sample ? "sample" : rigor,
+                         .jobs = (int)jobs, .runs = (int)runs,
                          .warmup = (int)warmup, .quick_runs = 3,
                          .finalists = FC_CACHE_FINALISTS, /* the cache keeps their cubins */
                          .screen = screen, .cutoff = 1.5, .memo = memo,
@@ -647,6 +781,7 @@ int main(int argc, char **argv) {
       if (sst == FFTCONV_ERR_IO) break; /* the cache cannot be written: stop, keep what is stored */
       continue;
     }
+    if (q.on) quick_count(&q, &sr);
     S->n = sr.n;
     S->cached = sr.cached;
     S->not_run = sr.not_run;
@@ -705,7 +840,8 @@ int main(int argc, char **argv) {
     if (!sr.n)
       fprintf(out, "no candidate: %s\n", S->why ? S->why : "out of memory");
     else if (dry)
-      fprintf(out, "compiled %d of %d for sm_%d\n", sr.n - sr.compile_failures, sr.n, sm);
+      fprintf(out, "compiled %d of %d for sm_%d%s\n", sr.n - sr.compile_failures, sr.n, sm,
+              !strcmp(so.rigor, rigor) ? "" : " (sample)");
     else if (S->params)
       fprintf(out, "%8.4f ms  %5.1f%% of floor  (%d new, %d cached, %d failed%s%s)\n", S->ms,
               isfinite(S->floor_ms) ? 100 * S->floor_ms / S->ms : NAN, S->measured, S->cached,
@@ -733,6 +869,8 @@ int main(int argc, char **argv) {
   if (budget_hit)
     fprintf(stderr, "fftconv-tune: the %" PRId64 " s budget is spent; %d problems not started "
                     "(run the same command again to go on)\n", budget, budget_hit);
+  if (q.on && !stop_flag && !budget_hit)
+    quick_report(&q, q.sample >= 0 ? sum[q.sample].key : "", sm, jobs, tmpl, arch);
   if (stop_flag) {
     fprintf(stderr, "\nfftconv-tune: interrupted; every finished measurement is kept in %s; "
                     "run the same command again to resume\n", cpath[0] ? cpath : "(no cache)");
