@@ -139,3 +139,38 @@ Test(gpu_cache, tune_twice_then_use_the_winner) {
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);
 }
+
+/* The search's economies, observable in --json: with --screen 1 every family but the one
+   with the fastest default is screened out; the second problem of one FFT size compiles
+   nothing the first compiled; the floor comes from the measured copy bandwidth. */
+Test(gpu_cache, screen_memo_and_measured_floor) {
+  fftconv_ctx *probe = NULL;
+  if (fftconv_ctx_create(NULL, &probe) != FFTCONV_OK)
+    cr_skip_test("no GPU: %s", fftconv_ctx_error(NULL));
+  fftconv_ctx_destroy(probe);
+  snprintf(dir, sizeof dir, "/tmp/fftconv-gpucache-XXXXXX");
+  cr_assert(mkdtemp(dir));
+  snprintf(cache, sizeof cache, "%s/cache.db", dir);
+  snprintf(set, sizeof set, "%s/set.txt", dir);
+  FILE *f = fopen(set, "w");
+  fprintf(f, "--seqlen 4096 --batch 8 --heads 768 --dtype fp16 --mode circular --pregate --postgate\n"
+             "--seqlen 2048 --batch 8 --heads 768 --dtype fp16 --mode causal --pregate --postgate\n");
+  fclose(f);
+  static char out[1 << 16];
+  cr_assert_eq(run_tune("--screen 1", out, sizeof out), 0, "%s", out);
+  const char *second = strstr(out, "B8.H768.L2048");
+  cr_assert(second, "%s", out);
+  cr_assert_gt(sum_field(out, "screened"), 0, "nothing screened with --screen 1: %s", out);
+  cr_assert_gt(sum_field(second, "reused"), 0, "the causal problem compiled again: %s", out);
+  cr_assert_eq(sum_field(out, "failed"), 0, "%s", out);
+  const char *bw = strstr(out, "\"copy_gbps\":");
+  cr_assert(bw && atof(bw + 12) > 100, "no measured bandwidth: %s", out);
+  const char *ff = strstr(out, "\"floor_fraction\":");
+  cr_assert(ff && atof(ff + 17) > 0 && atof(ff + 17) <= 1, "floor fraction: %s", out);
+  /* Resume with the screen: the screened candidates are not measured the second time either. */
+  cr_assert_eq(run_tune("--screen 1", out, sizeof out), 0, "%s", out);
+  cr_assert_eq(sum_field(out, "measured"), 0, "the second run measured again: %s", out);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}

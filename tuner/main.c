@@ -330,7 +330,7 @@ typedef struct summary {
   char *params;
   char *why; /* nothing to run, and why */
   double ms, floor_ms;
-  int n, measured, cached, failed, not_run, screened;
+  int n, measured, cached, failed, not_run, screened, reused, cut;
   int64_t kernel;
 } summary;
 
@@ -786,6 +786,8 @@ int main(int argc, char **argv) {
     S->cached = sr.cached;
     S->not_run = sr.not_run;
     S->screened = sr.screened;
+    S->reused = sr.reused;
+    S->cut = sr.cut;
     S->floor_ms = isfinite(gbps) ? fc_floor_ms(p, gbps) : NAN;
     for (int i = 0; i < sr.n; i++) {
       const char *st = sr.r[i].status;
@@ -893,7 +895,8 @@ int main(int argc, char **argv) {
       printf("%s{\"key\":", i ? "," : "");
       json_str(stdout, S->key);
       printf(",\"candidates\":%d,\"measured\":%d,\"cached\":%d,\"failed\":%d,\"not_run\":%d,"
-             "\"screened\":%d", S->n, S->measured, S->cached, S->failed, S->not_run, S->screened);
+             "\"screened\":%d,\"reused\":%d,\"cut\":%d", S->n, S->measured, S->cached, S->failed,
+             S->not_run, S->screened, S->reused, S->cut);
       if (S->params) {
         printf(",\"winner\":{\"params\":%s,\"median_ms\":%.6f", S->params, S->ms);
         if (isfinite(S->floor_ms))
