@@ -231,7 +231,7 @@ typedef struct memo_entry {
 
 struct fc_bin_memo {
   memo_entry *e;
-  int n, cap, hits;
+  int n, cap;
   size_t bytes, max_bytes;
 };
 
@@ -247,8 +247,6 @@ void fc_bin_memo_free(fc_bin_memo *m) {
   free(m->e);
   free(m);
 }
-
-int fc_bin_memo_hits(const fc_bin_memo *m) { return m ? m->hits : 0; }
 
 /* "hash sm params": what makes two compilations the same. */
 static char *memo_key(const fc_result *r, int sm) {
@@ -343,7 +341,6 @@ static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_er
       free(key);
       if (b && fc_binary_copy(b, &r->bin, e) == FFTCONV_OK) {
         s->reused++;
-        o->memo->hits++;
         continue;
       }
     }
@@ -472,6 +469,7 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   const char **fam = NULL, **rfam = NULL;
   int ncl = 0;
   int *sel = NULL, *isdef = NULL;
+  double *dms = NULL;
   run_state rs = {.ctx = ctx, .p = p, .dev = dev, .o = o, .s = s, .best_quick = INFINITY};
   fftconv_status st = ctx ? fc_ctx_emit(ctx, &em) : fc_emit_open(&em, e);
   if (st != FFTCONV_OK) {
@@ -485,8 +483,9 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   rfam = calloc((size_t)ncl + 1, sizeof *rfam);
   sel = calloc((size_t)ncl + 1, sizeof *sel);
   isdef = calloc((size_t)ncl + 1, sizeof *isdef);
+  dms = calloc((size_t)ncl + 1, sizeof *dms);
   rs.order = calloc((size_t)ncl + 1, sizeof *rs.order);
-  if (!s->r || !rfam || !sel || !isdef || !rs.order) {
+  if (!s->r || !rfam || !sel || !isdef || !dms || !rs.order) {
     st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
     goto done;
   }
@@ -530,9 +529,8 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   int families = 0, screen = 0;
   if (ctx && rs.measure && o->screen > 0 && !o->tmpl) {
     for (int i = 0; i < s->n; i++) {
-      int first = 1;
-      for (int j = 0; j < i; j++) first = first && strcmp(rfam[j], rfam[i]);
-      if (!first) continue;
+      if (i > 0 && !strcmp(rfam[i - 1], rfam[i])) continue; /* a family's candidates are
+                                                                 contiguous: its first one */
       families++;
       char *dp = NULL;
       fc_err de = {{0}};
@@ -573,12 +571,12 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
       /* Leave out each family whose default is over `screen` x the fastest default. */
       double best = INFINITY;
       for (int i = 0; i < s->n; i++) {
-        double ms = isdef[i] ? default_ms(&rs, &s->r[i]) : NAN;
-        if (ms < best) best = ms;
+        dms[i] = isdef[i] ? default_ms(&rs, &s->r[i]) : NAN;
+        if (dms[i] < best) best = dms[i];
       }
       size_t k = 0;
       for (int i = 0; i < s->n && isfinite(best); i++) {
-        double ms = isdef[i] ? default_ms(&rs, &s->r[i]) : NAN;
+        double ms = dms[i];
         if (!(ms > o->screen * best)) continue;
         int left = 0;
         for (int j = 0; j < s->n; j++)
@@ -614,6 +612,7 @@ done:
   free(rs.order);
   free(sel);
   free(isdef);
+  free(dms);
   free(rfam);
   fc_testdata_free(&rs.small);
   fc_testdata_free(&rs.full);

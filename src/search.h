@@ -36,7 +36,6 @@ typedef struct fc_result fc_result;
 typedef struct fc_bin_memo fc_bin_memo;
 fc_bin_memo *fc_bin_memo_new(size_t max_bytes); /* NULL when out of memory: no memo */
 void fc_bin_memo_free(fc_bin_memo *m);          /* accepts NULL */
-int fc_bin_memo_hits(const fc_bin_memo *m);     /* compilations saved so far */
 typedef void (*fc_progress_fn)(void *arg, int done, int total, const fc_result *r);
 
 typedef struct fc_search_opts {
