@@ -410,12 +410,12 @@ static void print_table(const fc_search *sr, double floor_ms, int dry) {
     printf("%4d %s %5d %6d  %-14s", i, sum, fe ? fe->registers : 0,
            fe ? fe->spill_stores + fe->spill_loads : 0,
            c->status ? c->status : (dry ? "compiled" : "?"));
-    if (c->status && !strcmp(c->status, "ok") && isfinite(floor_ms))
-      printf(" %9.4f %9.4f %9.4f %5d %8.1e %6.1f%%", c->t.median_ms, c->t.p10_ms, c->t.p90_ms,
-             c->t.runs, c->err, 100.0 * floor_ms / c->t.median_ms);
-    else if (c->status && !strcmp(c->status, "ok"))
+    if (c->status && !strcmp(c->status, "ok")) {
+      char pct[16] = "-";
+      if (isfinite(floor_ms)) snprintf(pct, sizeof pct, "%.1f%%", 100.0 * floor_ms / c->t.median_ms);
       printf(" %9.4f %9.4f %9.4f %5d %8.1e %7s", c->t.median_ms, c->t.p10_ms, c->t.p90_ms,
-             c->t.runs, c->err, "-");
+             c->t.runs, c->err, pct);
+    }
     else if (c->detail[0])
       printf(" %.200s", c->detail);
     printf("\n");
@@ -499,7 +499,7 @@ static int quick_reduce(quick *q, plist *l, const fc_device_info *dev, const cha
     sig[kept] = s.s;
     l->p[kept++] = l->p[i];
   }
-  if (!sig) ok = 0;
+  if (!sig) ok = 0, oom();
   for (int j = 0; j < kept; j++) free(sig[j]);
   free(sig);
   fc_emit_close(em);
@@ -685,7 +685,7 @@ int main(int argc, char **argv) {
   dev.sm = sm;
   if (!rigor) rigor = q.on ? "estimate" : dry ? "exhaustive" : "measure"; /* dry: everything */
   if (q.on && !quick_reduce(&q, &pl, &dev, tmpl)) {
-    rc = oom();
+    rc = 1; /* quick_reduce said why */
     goto done;
   }
   int nv, nvm;
