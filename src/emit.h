@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "fftconv.h"
+#include "kernel.h"
 #include "util.h"
 
 typedef struct fc_embedded_file {
@@ -52,21 +53,6 @@ typedef struct fc_embedded_file {
 } fc_embedded_file;
 extern const fc_embedded_file fc_embedded_templates[]; /* ends with {NULL, NULL, 0} */
 
-/* What a template needs to know of the device. Filled by gpu.c from the driver, or from an
-   arch name alone for compile-only work (fc_device_info_for_arch). */
-typedef struct fc_device_info {
-  char name[256];
-  int sm;               /* compute capability as major*10 + minor, e.g. 90 */
-  int sms;              /* multiprocessors */
-  int smem_optin;       /* opt-in shared memory per block, bytes */
-  int smem_per_sm;      /* shared memory per multiprocessor, bytes */
-  int regs_per_block;
-  int regs_per_sm;
-  int max_threads;      /* per block */
-  int64_t l2_bytes;
-  int64_t total_mem;    /* bytes of device memory */
-  int driver_version;   /* e.g. 13000; 0 when there is no device */
-} fc_device_info;
 
 typedef struct fc_emit fc_emit;
 

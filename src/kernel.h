@@ -1,0 +1,130 @@
+/* kernel: the kernel ABI. What a family's kernels need of the device (fc_device_info), and
+ * the launch manifest a template's layout() returns: the launches in order, their grids,
+ * blocks, shared memory and clusters, the arguments each takes by name, the workspace and
+ * the filter spectrum. The manifest is stored as one JSON text (fc_manifest_json) and read
+ * back by fc_manifest_parse; the generic launcher (launch.h) runs it. No Lua, no NVRTC, no
+ * driver: every layer may include this header.
+ *
+ * Manifest JSON, version 1 (keys in this order; every key required):
+ *   {"version":1,
+ *    "launches":[{"entry":"fftconv_fwd", "phase":"forward"|"prepare",
+ *                 "grid":{"over":"rows"|"heads"|"one","per":P,"y":Y,"z":Z},
+ *                 "block":[X,Y,Z], "smem":BYTES, "cluster":[X,Y,Z],
+ *                 "args":[NAME...], "reads":[BUFFER...], "writes":[BUFFER...]}, ...],
+ *    "workspace":[{"name":"a","per_row":BYTES,"fixed":BYTES}, ...],
+ *    "filter":{"layout":"NAME","per_head":BYTES,"fixed":BYTES}}
+ *   grid.x = ceil(count / per), count = B*H ("rows"), H ("heads") or 1 ("one").
+ *   Argument names (fc_arg): buffers u pre post y k d k_hat and "ws:NAME" (a workspace region,
+ *   at an offset the launcher resolves); scalars rows (long long) and L H K F N (int).
+ *   reads and writes name the buffers a launch reads and writes; each must be an argument.
+ *   A cluster other than [1,1,1] is launched with cuLaunchKernelEx; grid.x must be a multiple
+ *   of cluster[0] (and y, z of theirs).
+ *   The filter spectrum (k_hat) is `fixed + H * per_head` bytes in the named layout: kernels
+ *   with the same layout name can share one prepared spectrum. */
+#ifndef FC_KERNEL_H
+#define FC_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fftconv.h"
+#include "util.h"
+
+/* What a template needs to know of the device. Filled by gpu.c from the driver, or from an
+   arch name alone for compile-only work (fc_device_info_for_arch). */
+typedef struct fc_device_info {
+  char name[256];
+  int sm;               /* compute capability as major*10 + minor, e.g. 90 */
+  int sms;              /* multiprocessors */
+  int smem_optin;       /* opt-in shared memory per block, bytes */
+  int smem_per_sm;      /* shared memory per multiprocessor, bytes */
+  int regs_per_block;
+  int regs_per_sm;
+  int max_threads;      /* per block */
+  int64_t l2_bytes;
+  int64_t total_mem;    /* bytes of device memory */
+  int driver_version;   /* e.g. 13000; 0 when there is no device */
+  char arch[16];        /* compile target, e.g. "sm_90", or "sm_90a" for Hopper-only
+                           instructions (wgmma, setmaxnreg); "" means sm_<sm> */
+} fc_device_info;
+
+#define FC_MANIFEST_VERSION 1
+#define FC_MAX_LAUNCHES 8
+#define FC_MAX_ARGS 16
+#define FC_MAX_WORKSPACE 4
+#define FC_WORKSPACE_ALIGN 256 /* each workspace region starts at a multiple of this */
+
+/* The names a launch's arguments may have. Buffers first (FC_ARG_WS + i is workspace region
+   i), then scalars. */
+typedef enum fc_arg {
+  FC_ARG_U = 0, FC_ARG_PRE, FC_ARG_POST, FC_ARG_Y, FC_ARG_K, FC_ARG_D, FC_ARG_KHAT,
+  FC_ARG_WS, /* .. FC_ARG_WS + FC_MAX_WORKSPACE - 1 */
+  FC_ARG_ROWS = FC_ARG_WS + FC_MAX_WORKSPACE, FC_ARG_L, FC_ARG_H, FC_ARG_KLEN, FC_ARG_F,
+  FC_ARG_N,
+  FC_ARG_COUNT
+} fc_arg;
+#define FC_ARG_IS_BUFFER(a) ((a) < FC_ARG_ROWS)
+
+typedef enum fc_phase { FC_PHASE_PREPARE = 0, FC_PHASE_FORWARD } fc_phase;
+typedef enum fc_over { FC_OVER_ONE = 0, FC_OVER_ROWS, FC_OVER_HEADS } fc_over;
+
+typedef struct fc_launch {
+  char entry[64];        /* a C identifier */
+  fc_phase phase;
+  fc_over over;
+  int per;               /* grid.x = ceil(count / per) */
+  int grid_y, grid_z;
+  int block[3];
+  int smem;              /* dynamic shared memory, bytes */
+  int cluster[3];        /* {1, 1, 1}: no cluster */
+  int nargs;
+  uint8_t args[FC_MAX_ARGS]; /* fc_arg, in the kernel's parameter order */
+  uint32_t reads, writes;    /* bit (1u << fc_arg) per buffer */
+} fc_launch;
+
+typedef struct fc_workspace_region {
+  char name[32];
+  int64_t per_row, fixed; /* bytes: fixed + rows * per_row */
+} fc_workspace_region;
+
+typedef struct fc_manifest {
+  int nlaunch;
+  fc_launch launch[FC_MAX_LAUNCHES];
+  int nws;
+  fc_workspace_region ws[FC_MAX_WORKSPACE];
+  char filter_layout[64];
+  int64_t filter_per_head, filter_fixed; /* bytes of k_hat: fixed + H * per_head */
+} fc_manifest;
+
+/* Parses and validates manifest JSON (the form above). FFTCONV_ERR_INVALID with the byte
+   offset or the field that is wrong. */
+fftconv_status fc_manifest_parse(const char *json, fc_manifest *m, fc_err *e);
+/* Checks a manifest built in C: entries, counts, args, reads/writes, clusters. */
+fftconv_status fc_manifest_check(const fc_manifest *m, fc_err *e);
+/* The canonical JSON text (malloc'd; NULL when out of memory). Parse(json(m)) == m. */
+char *fc_manifest_json(const fc_manifest *m);
+/* A one-line-per-launch human description, e.g.
+   "fftconv_prep (prepare): grid heads/1, 256 threads, 0 B smem; k d -> k_hat", into b. */
+void fc_manifest_describe(const fc_manifest *m, const char *indent, fc_str *b);
+
+/* The manifest of the first kernel ABI (schema-3 caches, older templates): a prepare launch
+   over heads and a forward launch over rows, with the fixed argument lists
+     prep(k, d, k_hat, H, K, F)  and  fwd(u, pre, post, k_hat, y, rows, L, H). */
+void fc_manifest_two_launch(fc_manifest *m, const char *fwd_entry, int threads, int smem,
+                            int seqs, const char *prep_entry, int prep_threads, int prep_smem,
+                            int prep_seqs, int64_t khat, int64_t khat_table,
+                            const char *filter_layout);
+
+const char *fc_arg_name(int a, const fc_manifest *m); /* "u", "rows", "ws:a", ... */
+const char *fc_phase_name(fc_phase p);                /* "prepare", "forward" */
+const char *fc_over_name(fc_over o);                  /* "one", "rows", "heads" */
+
+/* Sizes for a shape: workspace bytes (regions aligned, 0 when none), the offset of region i,
+   and the filter spectrum's bytes. */
+int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows);
+int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int i);
+int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads);
+/* The largest dynamic shared memory of any launch of `phase` (-1: of any phase). */
+int fc_manifest_max_smem(const fc_manifest *m, int phase);
+
+#endif

@@ -1,0 +1,476 @@
+/* manifest: the launch manifest's JSON form, its validation and its sizes (see kernel.h).
+ * The reader is strict and small: objects, arrays, strings without escapes beyond \" and \\,
+ * and integers are all a manifest holds. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+
+static const char *const arg_names[FC_ARG_COUNT] = {
+    [FC_ARG_U] = "u",       [FC_ARG_PRE] = "pre",   [FC_ARG_POST] = "post", [FC_ARG_Y] = "y",
+    [FC_ARG_K] = "k",       [FC_ARG_D] = "d",       [FC_ARG_KHAT] = "k_hat",
+    [FC_ARG_ROWS] = "rows", [FC_ARG_L] = "L",       [FC_ARG_H] = "H",       [FC_ARG_KLEN] = "K",
+    [FC_ARG_F] = "F",       [FC_ARG_N] = "N"};
+
+const char *fc_arg_name(int a, const fc_manifest *m) {
+  if (a >= FC_ARG_WS && a < FC_ARG_WS + FC_MAX_WORKSPACE) {
+    static _Thread_local char buf[40];
+    int i = a - FC_ARG_WS;
+    snprintf(buf, sizeof buf, "ws:%s", m && i < m->nws ? m->ws[i].name : "?");
+    return buf;
+  }
+  return a >= 0 && a < FC_ARG_COUNT && arg_names[a] ? arg_names[a] : "?";
+}
+
+const char *fc_phase_name(fc_phase p) { return p == FC_PHASE_PREPARE ? "prepare" : "forward"; }
+
+const char *fc_over_name(fc_over o) {
+  return o == FC_OVER_ROWS ? "rows" : o == FC_OVER_HEADS ? "heads" : "one";
+}
+
+/* ---- the reader ---- */
+
+typedef struct jr {
+  const char *s, *p;
+  fc_err *e;
+  int failed;
+} jr;
+
+static int jr_fail(jr *r, const char *what) {
+  if (!r->failed)
+    fc_fail(r->e, FFTCONV_ERR_INVALID, "manifest: %s at byte %td", what, r->p - r->s);
+  r->failed = 1;
+  return 0;
+}
+
+static void jr_ws(jr *r) {
+  while (*r->p == ' ' || *r->p == '\n' || *r->p == '\t' || *r->p == '\r') r->p++;
+}
+
+static int jr_char(jr *r, char c) {
+  jr_ws(r);
+  if (*r->p != c) {
+    char what[32];
+    snprintf(what, sizeof what, "expected '%c'", c);
+    return jr_fail(r, what);
+  }
+  r->p++;
+  return 1;
+}
+
+static int jr_peek(jr *r, char c) {
+  jr_ws(r);
+  return *r->p == c;
+}
+
+static int jr_string(jr *r, char *out, size_t cap) {
+  if (!jr_char(r, '"')) return 0;
+  size_t n = 0;
+  while (*r->p && *r->p != '"') {
+    char c = *r->p++;
+    if (c == '\\') {
+      c = *r->p++;
+      if (c != '"' && c != '\\') return jr_fail(r, "unsupported string escape");
+    }
+    if ((unsigned char)c < 0x20) return jr_fail(r, "control character in string");
+    if (n + 1 >= cap) return jr_fail(r, "string too long");
+    out[n++] = c;
+  }
+  out[n] = 0;
+  return jr_char(r, '"');
+}
+
+static int jr_int(jr *r, int64_t lo, int64_t hi, int64_t *out) {
+  jr_ws(r);
+  const char *b = r->p;
+  if (*r->p == '-') r->p++;
+  if (!isdigit((unsigned char)*r->p)) return jr_fail(r, "expected an integer");
+  while (isdigit((unsigned char)*r->p)) r->p++;
+  if (*r->p == '.' || *r->p == 'e' || *r->p == 'E') return jr_fail(r, "expected an integer");
+  if (r->p - b > 19) return jr_fail(r, "integer too large");
+  int64_t v = strtoll(b, NULL, 10);
+  if (v < lo || v > hi) {
+    r->p = b;
+    char what[96];
+    snprintf(what, sizeof what, "%" PRId64 " is outside [%" PRId64 ", %" PRId64 "]", v, lo, hi);
+    return jr_fail(r, what);
+  }
+  *out = v;
+  return 1;
+}
+
+static int jr_key(jr *r, const char *key, int first) {
+  if (!first && !jr_char(r, ',')) return 0;
+  char k[32];
+  const char *at = r->p;
+  if (!jr_string(r, k, sizeof k)) return 0;
+  if (strcmp(k, key)) {
+    r->p = at;
+    char what[96];
+    snprintf(what, sizeof what, "expected key \"%s\", got \"%s\"", key, k);
+    return jr_fail(r, what);
+  }
+  return jr_char(r, ':');
+}
+
+static int jr_int_field(jr *r, const char *key, int first, int64_t lo, int64_t hi, int64_t *v) {
+  return jr_key(r, key, first) && jr_int(r, lo, hi, v);
+}
+
+static int jr_int3(jr *r, const char *key, int *out) {
+  int64_t v;
+  if (!jr_key(r, key, 0) || !jr_char(r, '[')) return 0;
+  for (int i = 0; i < 3; i++) {
+    if (i && !jr_char(r, ',')) return 0;
+    if (!jr_int(r, 1, INT32_MAX, &v)) return 0;
+    out[i] = (int)v;
+  }
+  return jr_char(r, ']');
+}
+
+static int arg_lookup(const fc_manifest *m, const char *name) {
+  if (!strncmp(name, "ws:", 3)) {
+    for (int i = 0; i < m->nws; i++)
+      if (!strcmp(m->ws[i].name, name + 3)) return FC_ARG_WS + i;
+    return -1;
+  }
+  for (int a = 0; a < FC_ARG_COUNT; a++)
+    if (arg_names[a] && !strcmp(arg_names[a], name)) return a;
+  return -1;
+}
+
+/* A list of argument names into args (n of them), or a bit mask (mask non-NULL). */
+static int jr_names(jr *r, const fc_manifest *m, uint8_t *args, int *n, uint32_t *mask) {
+  if (!jr_char(r, '[')) return 0;
+  int k = 0;
+  if (mask) *mask = 0;
+  while (!jr_peek(r, ']')) {
+    if (k && !jr_char(r, ',')) return 0;
+    char name[48];
+    const char *at = r->p;
+    if (!jr_string(r, name, sizeof name)) return 0;
+    int a = arg_lookup(m, name);
+    if (a < 0 || (mask && !FC_ARG_IS_BUFFER(a))) {
+      r->p = at;
+      char what[96];
+      snprintf(what, sizeof what, "'%s' is not %s", name, mask ? "a buffer" : "an argument");
+      return jr_fail(r, what);
+    }
+    if (mask) {
+      *mask |= 1u << a;
+    } else {
+      if (k == FC_MAX_ARGS) return jr_fail(r, "too many arguments");
+      args[k] = (uint8_t)a;
+    }
+    k++;
+  }
+  if (n) *n = k;
+  return jr_char(r, ']');
+}
+
+static int jr_launch(jr *r, fc_manifest *m, fc_launch *l) {
+  char s[64];
+  int64_t v;
+  if (!jr_char(r, '{') || !jr_key(r, "entry", 1) || !jr_string(r, l->entry, sizeof l->entry))
+    return 0;
+  if (!jr_key(r, "phase", 0) || !jr_string(r, s, sizeof s)) return 0;
+  if (!strcmp(s, "prepare")) l->phase = FC_PHASE_PREPARE;
+  else if (!strcmp(s, "forward")) l->phase = FC_PHASE_FORWARD;
+  else return jr_fail(r, "phase must be \"prepare\" or \"forward\"");
+  if (!jr_key(r, "grid", 0) || !jr_char(r, '{') || !jr_key(r, "over", 1) ||
+      !jr_string(r, s, sizeof s))
+    return 0;
+  if (!strcmp(s, "rows")) l->over = FC_OVER_ROWS;
+  else if (!strcmp(s, "heads")) l->over = FC_OVER_HEADS;
+  else if (!strcmp(s, "one")) l->over = FC_OVER_ONE;
+  else return jr_fail(r, "grid.over must be \"rows\", \"heads\" or \"one\"");
+  if (!jr_int_field(r, "per", 0, 1, INT32_MAX, &v)) return 0;
+  l->per = (int)v;
+  if (!jr_int_field(r, "y", 0, 1, 65535, &v)) return 0;
+  l->grid_y = (int)v;
+  if (!jr_int_field(r, "z", 0, 1, 65535, &v)) return 0;
+  l->grid_z = (int)v;
+  if (!jr_char(r, '}') || !jr_int3(r, "block", l->block)) return 0;
+  if (!jr_int_field(r, "smem", 0, 0, INT32_MAX, &v)) return 0;
+  l->smem = (int)v;
+  if (!jr_int3(r, "cluster", l->cluster)) return 0;
+  if (!jr_key(r, "args", 0) || !jr_names(r, m, l->args, &l->nargs, NULL)) return 0;
+  if (!jr_key(r, "reads", 0) || !jr_names(r, m, NULL, NULL, &l->reads)) return 0;
+  if (!jr_key(r, "writes", 0) || !jr_names(r, m, NULL, NULL, &l->writes)) return 0;
+  return jr_char(r, '}');
+}
+
+/* The workspace comes after the launches in the text but the launches name its regions: the
+   regions are read first by a scan to the "workspace" key. */
+static int jr_workspace(jr *r, fc_manifest *m) {
+  if (!jr_char(r, '[')) return 0;
+  while (!jr_peek(r, ']')) {
+    if (m->nws && !jr_char(r, ',')) return 0;
+    if (m->nws == FC_MAX_WORKSPACE) return jr_fail(r, "too many workspace regions");
+    fc_workspace_region *w = &m->ws[m->nws];
+    if (!jr_char(r, '{') || !jr_key(r, "name", 1) || !jr_string(r, w->name, sizeof w->name) ||
+        !jr_int_field(r, "per_row", 0, 0, INT64_MAX / 4, &w->per_row) ||
+        !jr_int_field(r, "fixed", 0, 0, INT64_MAX / 4, &w->fixed) || !jr_char(r, '}'))
+      return 0;
+    m->nws++;
+  }
+  return jr_char(r, ']');
+}
+
+fftconv_status fc_manifest_parse(const char *json, fc_manifest *m, fc_err *e) {
+  memset(m, 0, sizeof *m);
+  if (!json) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: none");
+  jr r = {json, json, e, 0};
+  int64_t v;
+  /* First the workspace regions, so that launches can name them. */
+  const char *ws = strstr(json, "\"workspace\":");
+  if (ws) {
+    jr w = {json, ws + 12, e, 0};
+    if (!jr_workspace(&w, m)) return FFTCONV_ERR_INVALID;
+  }
+  int nws = m->nws;
+  if (!jr_char(&r, '{') || !jr_int_field(&r, "version", 1, 1, INT32_MAX, &v))
+    return FFTCONV_ERR_INVALID;
+  if (v != FC_MANIFEST_VERSION)
+    return fc_fail(e, FFTCONV_ERR_INVALID,
+                   "manifest: version %" PRId64 " is not one this build reads (%d)", v,
+                   FC_MANIFEST_VERSION);
+  if (!jr_key(&r, "launches", 0) || !jr_char(&r, '[')) return FFTCONV_ERR_INVALID;
+  while (!jr_peek(&r, ']')) {
+    if (m->nlaunch && !jr_char(&r, ',')) return FFTCONV_ERR_INVALID;
+    if (m->nlaunch == FC_MAX_LAUNCHES) {
+      jr_fail(&r, "too many launches");
+      return FFTCONV_ERR_INVALID;
+    }
+    if (!jr_launch(&r, m, &m->launch[m->nlaunch])) return FFTCONV_ERR_INVALID;
+    m->nlaunch++;
+  }
+  m->nws = 0;
+  if (!jr_char(&r, ']') || !jr_key(&r, "workspace", 0) || !jr_workspace(&r, m))
+    return FFTCONV_ERR_INVALID;
+  if (m->nws != nws) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: workspace misread");
+  if (!jr_key(&r, "filter", 0) || !jr_char(&r, '{') || !jr_key(&r, "layout", 1) ||
+      !jr_string(&r, m->filter_layout, sizeof m->filter_layout) ||
+      !jr_int_field(&r, "per_head", 0, 0, INT64_MAX / 4, &m->filter_per_head) ||
+      !jr_int_field(&r, "fixed", 0, 0, INT64_MAX / 4, &m->filter_fixed) || !jr_char(&r, '}') ||
+      !jr_char(&r, '}'))
+    return FFTCONV_ERR_INVALID;
+  jr_ws(&r);
+  if (*r.p) {
+    jr_fail(&r, "text after the manifest");
+    return FFTCONV_ERR_INVALID;
+  }
+  return fc_manifest_check(m, e);
+}
+
+/* ---- validation ---- */
+
+static int is_ident(const char *s) {
+  if (!s[0] || !(isalpha((unsigned char)s[0]) || s[0] == '_')) return 0;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && *s != '_') return 0;
+  return 1;
+}
+
+fftconv_status fc_manifest_check(const fc_manifest *m, fc_err *e) {
+  if (m->nlaunch < 1 || m->nlaunch > FC_MAX_LAUNCHES)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %d launches (1 to %d)", m->nlaunch,
+                   FC_MAX_LAUNCHES);
+  int forward = 0;
+  for (int i = 0; i < m->nws; i++)
+    if (!is_ident(m->ws[i].name))
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: workspace name '%s' is not an identifier",
+                     m->ws[i].name);
+  for (int i = 0; i < m->nlaunch; i++) {
+    const fc_launch *l = &m->launch[i];
+    if (!is_ident(l->entry))
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: launch %d: entry '%s' is not a C "
+                     "identifier", i, l->entry);
+    int threads = l->block[0] * l->block[1] * l->block[2];
+    if (l->block[0] < 1 || l->block[1] < 1 || l->block[2] < 1 || threads > 1024)
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: block %dx%dx%d (1 to 1024 threads)",
+                     l->entry, l->block[0], l->block[1], l->block[2]);
+    if (l->per < 1 || l->grid_y < 1 || l->grid_z < 1 || l->smem < 0)
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: grid per %d, y %d, z %d, smem %d",
+                     l->entry, l->per, l->grid_y, l->grid_z, l->smem);
+    int cl = l->cluster[0] * l->cluster[1] * l->cluster[2];
+    if (l->cluster[0] < 1 || l->cluster[1] < 1 || l->cluster[2] < 1 || cl > 16 ||
+        l->grid_y % l->cluster[1] || l->grid_z % l->cluster[2])
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: cluster %dx%dx%d (at most 16 "
+                     "blocks, dividing grid y %d and z %d)", l->entry, l->cluster[0],
+                     l->cluster[1], l->cluster[2], l->grid_y, l->grid_z);
+    uint32_t argmask = 0;
+    for (int a = 0; a < l->nargs; a++) {
+      if (l->args[a] >= FC_ARG_COUNT ||
+          (l->args[a] >= FC_ARG_WS + m->nws && l->args[a] < FC_ARG_ROWS))
+        return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: argument %d is unknown", l->entry,
+                       a);
+      argmask |= 1u << l->args[a];
+    }
+    if ((l->reads | l->writes) & ~argmask)
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: reads or writes a buffer that is "
+                     "not one of its arguments", l->entry);
+    uint32_t inputs = 1u << FC_ARG_U | 1u << FC_ARG_PRE | 1u << FC_ARG_POST | 1u << FC_ARG_K |
+                      1u << FC_ARG_D;
+    if (l->writes & inputs)
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: writes an input buffer", l->entry);
+    if (l->phase == FC_PHASE_PREPARE &&
+        (argmask & (1u << FC_ARG_U | 1u << FC_ARG_Y | 1u << FC_ARG_PRE | 1u << FC_ARG_POST)))
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: a prepare launch takes u, y or a "
+                     "gate", l->entry);
+    if (l->phase == FC_PHASE_FORWARD && (l->writes & 1u << FC_ARG_KHAT))
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: a forward launch writes k_hat",
+                     l->entry);
+    forward += l->phase == FC_PHASE_FORWARD;
+  }
+  if (!forward) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: no forward launch");
+  if (!m->filter_layout[0])
+    return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: the filter layout has no name");
+  return FFTCONV_OK;
+}
+
+/* ---- the writer ---- */
+
+static void names_json(fc_str *b, const fc_manifest *m, const uint8_t *args, int n,
+                       uint32_t mask) {
+  fc_str_add(b, "[");
+  int k = 0;
+  if (args) {
+    for (int i = 0; i < n; i++) fc_str_add(b, "%s\"%s\"", i ? "," : "", fc_arg_name(args[i], m));
+  } else {
+    for (int a = 0; a < FC_ARG_ROWS; a++)
+      if (mask & 1u << a) fc_str_add(b, "%s\"%s\"", k++ ? "," : "", fc_arg_name(a, m));
+  }
+  fc_str_add(b, "]");
+}
+
+char *fc_manifest_json(const fc_manifest *m) {
+  fc_str b = {0};
+  fc_str_add(&b, "{\"version\":%d,\"launches\":[", FC_MANIFEST_VERSION);
+  for (int i = 0; i < m->nlaunch; i++) {
+    const fc_launch *l = &m->launch[i];
+    fc_str_add(&b, "%s{\"entry\":\"%s\",\"phase\":\"%s\",\"grid\":{\"over\":\"%s\",\"per\":%d,"
+               "\"y\":%d,\"z\":%d},\"block\":[%d,%d,%d],\"smem\":%d,\"cluster\":[%d,%d,%d],"
+               "\"args\":", i ? "," : "", l->entry, fc_phase_name(l->phase),
+               fc_over_name(l->over), l->per, l->grid_y, l->grid_z, l->block[0], l->block[1],
+               l->block[2], l->smem, l->cluster[0], l->cluster[1], l->cluster[2]);
+    names_json(&b, m, l->args, l->nargs, 0);
+    fc_str_add(&b, ",\"reads\":");
+    names_json(&b, m, NULL, 0, l->reads);
+    fc_str_add(&b, ",\"writes\":");
+    names_json(&b, m, NULL, 0, l->writes);
+    fc_str_add(&b, "}");
+  }
+  fc_str_add(&b, "],\"workspace\":[");
+  for (int i = 0; i < m->nws; i++)
+    fc_str_add(&b, "%s{\"name\":\"%s\",\"per_row\":%" PRId64 ",\"fixed\":%" PRId64 "}",
+               i ? "," : "", m->ws[i].name, m->ws[i].per_row, m->ws[i].fixed);
+  fc_str_add(&b, "],\"filter\":{\"layout\":\"%s\",\"per_head\":%" PRId64 ",\"fixed\":%" PRId64
+             "}}", m->filter_layout, m->filter_per_head, m->filter_fixed);
+  if (b.oom) {
+    fc_str_free(&b);
+    return NULL;
+  }
+  return b.s;
+}
+
+void fc_manifest_describe(const fc_manifest *m, const char *indent, fc_str *b) {
+  for (int i = 0; i < m->nlaunch; i++) {
+    const fc_launch *l = &m->launch[i];
+    fc_str_add(b, "%s%s (%s): grid %s/%d", indent, l->entry, fc_phase_name(l->phase),
+               fc_over_name(l->over), l->per);
+    if (l->grid_y > 1 || l->grid_z > 1) fc_str_add(b, " x %d x %d", l->grid_y, l->grid_z);
+    fc_str_add(b, ", %d threads", l->block[0] * l->block[1] * l->block[2]);
+    fc_str_add(b, ", %d B smem", l->smem);
+    if (l->cluster[0] * l->cluster[1] * l->cluster[2] > 1)
+      fc_str_add(b, ", cluster %dx%dx%d", l->cluster[0], l->cluster[1], l->cluster[2]);
+    fc_str_add(b, ";");
+    for (int a = 0; a < FC_ARG_ROWS; a++)
+      if (l->reads & 1u << a) fc_str_add(b, " %s", fc_arg_name(a, m));
+    fc_str_add(b, " ->");
+    for (int a = 0; a < FC_ARG_ROWS; a++)
+      if (l->writes & 1u << a) fc_str_add(b, " %s", fc_arg_name(a, m));
+    fc_str_add(b, "\n");
+  }
+  for (int i = 0; i < m->nws; i++)
+    fc_str_add(b, "%sworkspace %s: %" PRId64 " B + %" PRId64 " B a row\n", indent,
+               m->ws[i].name, m->ws[i].fixed, m->ws[i].per_row);
+  fc_str_add(b, "%sfilter %s: %" PRId64 " B + %" PRId64 " B a head\n", indent, m->filter_layout,
+             m->filter_fixed, m->filter_per_head);
+}
+
+static void set_args(fc_launch *l, const uint8_t *args, int n) {
+  memcpy(l->args, args, (size_t)n);
+  l->nargs = n;
+}
+
+void fc_manifest_two_launch(fc_manifest *m, const char *fwd_entry, int threads, int smem,
+                            int seqs, const char *prep_entry, int prep_threads, int prep_smem,
+                            int prep_seqs, int64_t khat, int64_t khat_table,
+                            const char *filter_layout) {
+  static const uint8_t prep_args[] = {FC_ARG_K, FC_ARG_D, FC_ARG_KHAT, FC_ARG_H, FC_ARG_KLEN,
+                                      FC_ARG_F};
+  static const uint8_t fwd_args[] = {FC_ARG_U, FC_ARG_PRE, FC_ARG_POST, FC_ARG_KHAT,
+                                     FC_ARG_Y, FC_ARG_ROWS, FC_ARG_L, FC_ARG_H};
+  memset(m, 0, sizeof *m);
+  m->nlaunch = 2;
+  fc_launch *p = &m->launch[0], *f = &m->launch[1];
+  snprintf(p->entry, sizeof p->entry, "%s", prep_entry);
+  p->phase = FC_PHASE_PREPARE;
+  p->over = FC_OVER_HEADS;
+  p->per = prep_seqs;
+  p->block[0] = prep_threads;
+  p->smem = prep_smem;
+  set_args(p, prep_args, (int)sizeof prep_args);
+  p->reads = 1u << FC_ARG_K | 1u << FC_ARG_D;
+  p->writes = 1u << FC_ARG_KHAT;
+  snprintf(f->entry, sizeof f->entry, "%s", fwd_entry);
+  f->phase = FC_PHASE_FORWARD;
+  f->over = FC_OVER_ROWS;
+  f->per = seqs;
+  f->block[0] = threads;
+  f->smem = smem;
+  set_args(f, fwd_args, (int)sizeof fwd_args);
+  f->reads = 1u << FC_ARG_U | 1u << FC_ARG_PRE | 1u << FC_ARG_POST | 1u << FC_ARG_KHAT;
+  f->writes = 1u << FC_ARG_Y;
+  for (int i = 0; i < 2; i++) {
+    fc_launch *l = &m->launch[i];
+    l->grid_y = l->grid_z = l->block[1] = l->block[2] = 1;
+    l->cluster[0] = l->cluster[1] = l->cluster[2] = 1;
+  }
+  snprintf(m->filter_layout, sizeof m->filter_layout, "%s", filter_layout);
+  m->filter_per_head = khat * 8;
+  m->filter_fixed = khat_table * 8;
+}
+
+/* ---- sizes ---- */
+
+static int64_t align_up(int64_t x) {
+  return (x + FC_WORKSPACE_ALIGN - 1) / FC_WORKSPACE_ALIGN * FC_WORKSPACE_ALIGN;
+}
+
+int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int i) {
+  int64_t off = 0;
+  for (int j = 0; j < i && j < m->nws; j++)
+    off = align_up(off + m->ws[j].fixed + rows * m->ws[j].per_row);
+  return off;
+}
+
+int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows) {
+  return m->nws ? fc_manifest_workspace_offset(m, rows, m->nws) : 0;
+}
+
+int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads) {
+  return m->filter_fixed + heads * m->filter_per_head;
+}
+
+int fc_manifest_max_smem(const fc_manifest *m, int phase) {
+  int s = 0;
+  for (int i = 0; i < m->nlaunch; i++)
+    if ((phase < 0 || (int)m->launch[i].phase == phase) && m->launch[i].smem > s)
+      s = m->launch[i].smem;
+  return s;
+}
