@@ -207,8 +207,7 @@ int main(int argc, char **argv) {
     size_t check = t.n < ((size_t)1 << 22) ? t.n : ((size_t)1 << 22);
     double diff = NAN;
     if (!fc_cu.MemAlloc(&ours, check * 2)) {
-      fftconv_args a = {(void *)t.du, (void *)t.dpre, (void *)t.dpost, (void *)t.dkhat, (void *)t.dy};
-      fftconv_forward(pl, &a, NULL);
+      fc_testdata_forward(pl, &t, &e);
       fc_cu.MemcpyDtoD(ours, t.dy, check * 2);
       baseline_run(&b, &e);
       fc_cu.CtxSynchronize();

@@ -741,21 +741,34 @@ static int emit_kernel_body(lua_State *L) {
   lua_call(L, 2, 1); /* 6 */
   if (!lua_istable(L, 6))
     emit_raise(L, "template '%s': layout() must return a table, got %s", tn, luaL_typename(L, 6));
-  fc_layout *lo = &ks->layout;
-  lo->threads = (int)emit_layout_int(L, c, 6, "threads", 1, INT32_MAX);
-  lo->smem = (int)emit_layout_int(L, c, 6, "smem", 0, INT32_MAX);
-  lo->seqs = (int)emit_layout_int(L, c, 6, "seqs", 1, INT32_MAX);
-  lo->prep_threads = (int)emit_layout_int(L, c, 6, "prep_threads", 1, INT32_MAX);
-  lo->prep_smem = (int)emit_layout_int(L, c, 6, "prep_smem", 0, INT32_MAX);
-  lo->prep_seqs = (int)emit_layout_int(L, c, 6, "prep_seqs", 1, INT32_MAX);
-  lo->khat = emit_layout_int(L, c, 6, "khat", 0, INT64_MAX);
-  lua_getfield(L, 6, "khat_table"); /* optional: shared tables ahead of the heads' bins */
-  int has_table = !lua_isnil(L, -1);
+  lua_getfield(L, 6, "launches");
+  int full = !lua_isnil(L, -1);
   lua_pop(L, 1);
-  lo->khat_table = has_table ? emit_layout_int(L, c, 6, "khat_table", 0, INT64_MAX) : 0;
-  emit_layout_entry(L, c, 6, "fwd_entry", ks->fwd_entry, sizeof ks->fwd_entry, "fftconv_fwd");
-  emit_layout_entry(L, c, 6, "prep_entry", ks->prep_entry, sizeof ks->prep_entry,
-                    "fftconv_prep");
+  if (full) { /* a manifest: validated by the same reader that reads it back from the cache */
+    char *mj = emit_encode(L, c, 3, 6, "layout()");
+    fc_err me;
+    fftconv_status mst = fc_manifest_parse(mj, &ks->manifest, &me);
+    free(mj);
+    if (mst != FFTCONV_OK) emit_raise(L, "template '%s': layout(): %s", tn, me.msg);
+  } else { /* the two-launch shorthand of the first kernel ABI */
+    char fwd[64], prep[64], filter[64];
+    int threads = (int)emit_layout_int(L, c, 6, "threads", 1, 1024);
+    int smem = (int)emit_layout_int(L, c, 6, "smem", 0, INT32_MAX);
+    int seqs = (int)emit_layout_int(L, c, 6, "seqs", 1, INT32_MAX);
+    int prep_threads = (int)emit_layout_int(L, c, 6, "prep_threads", 1, 1024);
+    int prep_smem = (int)emit_layout_int(L, c, 6, "prep_smem", 0, INT32_MAX);
+    int prep_seqs = (int)emit_layout_int(L, c, 6, "prep_seqs", 1, INT32_MAX);
+    int64_t khat = emit_layout_int(L, c, 6, "khat", 0, INT64_MAX / 16);
+    lua_getfield(L, 6, "khat_table"); /* optional: shared tables ahead of the heads' bins */
+    int has_table = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    int64_t table = has_table ? emit_layout_int(L, c, 6, "khat_table", 0, INT64_MAX / 16) : 0;
+    emit_layout_entry(L, c, 6, "fwd_entry", fwd, sizeof fwd, "fftconv_fwd");
+    emit_layout_entry(L, c, 6, "prep_entry", prep, sizeof prep, "fftconv_prep");
+    snprintf(filter, sizeof filter, "%s", tn);
+    fc_manifest_two_launch(&ks->manifest, fwd, threads, smem, seqs, prep, prep_threads,
+                           prep_smem, prep_seqs, khat, table, filter);
+  }
 
   /* emit() gets parameters fresh from the text: whatever layout() did to its copy cannot
      reach the code. */
@@ -772,16 +785,17 @@ static int emit_kernel_body(lua_State *L) {
 
   emit_fill_info(L, c, 2, &ks->info);
   snprintf(ks->name, sizeof ks->name, "%s.cu", tn);
+  char *mj = fc_manifest_json(&ks->manifest);
+  if (!mj) emit_oom(L, c);
   fc_str b = {0};
   fc_str_add(&b,
              "/* fftconv generated kernel: do not edit.\n"
              " * template: %s revision %d hash %s\n"
              " * params: %s\n"
-             " * layout: threads=%d smem=%d seqs=%d prep_threads=%d prep_smem=%d prep_seqs=%d"
-             " khat=%" PRId64 " khat_table=%" PRId64 "\n"
+             " * manifest: %s\n"
              " */\n",
-             tn, ks->info.revision, ks->info.hash, c->json, lo->threads, lo->smem, lo->seqs,
-             lo->prep_threads, lo->prep_smem, lo->prep_seqs, lo->khat, lo->khat_table);
+             tn, ks->info.revision, ks->info.hash, c->json, mj);
+  free(mj);
   fc_str_addn(&b, text, n);
   if (b.oom) {
     fc_str_free(&b);
@@ -1016,18 +1030,3 @@ void fc_kernel_src_free(fc_kernel_src *k) {
   k->params = NULL;
 }
 
-fftconv_status fc_template_hash(const char *tmpl, char out[17], fc_err *e) {
-  char file[96];
-  snprintf(file, sizeof file, "%s.lua", tmpl ? tmpl : "");
-  const fc_embedded_file *t = NULL;
-  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++)
-    if (!strcmp(f->path, file)) t = f;
-  if (!t) return fc_fail(e, FFTCONV_ERR_INVALID, "unknown template '%s'", tmpl ? tmpl : "(null)");
-  /* The same bytes in the same order as emit_hash: the template, then lib/ sorted by path
-     (the embedded table is generated sorted). */
-  uint64_t h = fc_hash64(FC_HASH64_INIT, t->text, (size_t)t->len);
-  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++)
-    if (!strncmp(f->path, "lib/", 4)) h = fc_hash64(h, f->text, (size_t)f->len);
-  snprintf(out, 17, "%016" PRIx64, h);
-  return FFTCONV_OK;
-}

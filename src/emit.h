@@ -15,8 +15,11 @@
  *   check(problem, device, params)  -> true | false, reason   (invalid is a skip, not an error)
  *   default(problem, device)        -> parameter table: the built-in heuristic choice, or
  *                                      nil, reason when the family cannot run the problem
- *   layout(params, device)          -> { threads, smem, seqs, prep_threads, prep_smem, prep_seqs,
- *                                        khat, [khat_table], [fwd_entry], [prep_entry] }
+ *   layout(params, device)          -> the launch manifest (kernel.h), as a Lua table of the
+ *                                      same shape as its JSON form; or the two-launch
+ *                                      shorthand { threads, smem, seqs, prep_threads,
+ *                                      prep_smem, prep_seqs, khat, [khat_table], [fwd_entry],
+ *                                      [prep_entry] } (filter layout named after the template)
  *   emit(params)                    -> CUDA source text (without the header comment)
  * Parameter tables hold numbers, strings, booleans and arrays of numbers; they cross into C
  * as canonical JSON (keys sorted, no spaces), via templates/lib/json.lua.
@@ -26,16 +29,15 @@
  * Bad parameter JSON is FFTCONV_ERR_INVALID with the byte offset; the header shows the
  * canonical form.
  *
- * The kernel ABI every template family implements (plan.c launches it):
- *   extern "C" __global__ void <fwd_entry>(const void *u, const void *pre, const void *post,
- *        const float2 *k_hat, void *y, long long rows, int L, int H)
+ * The kernel ABI is the manifest's (kernel.h): each launch names its entry, grid, block,
+ * shared memory, cluster and its arguments in order. The shorthand's two launches are
+ *   <prep_entry>(const float *k, const float *d, float2 *k_hat, int H, int K, int F)
+ *     grid: ceil(H / prep_seqs) blocks of prep_threads, prep_smem bytes. d may be NULL.
+ *   <fwd_entry>(const void *u, const void *pre, const void *post, const float2 *k_hat,
+ *        void *y, long long rows, int L, int H)
  *     grid: ceil(rows / seqs) blocks of `threads`, `smem` bytes of dynamic shared memory;
  *     rows = B * H; row r is (b, h) with h = r % H.
- *   extern "C" __global__ void <prep_entry>(const float *k, const float *d, float2 *k_hat,
- *        int H, int K, int F)
- *     grid: ceil(H / prep_seqs) blocks of prep_threads, prep_smem bytes. d may be NULL.
- *   k_hat holds khat_table float2 values (shared tables), then `khat` float2 values per head
- *   (layout() fields; khat_table is optional and defaults to 0).
+ *   k_hat holds khat_table float2 values (shared tables), then `khat` float2 values per head.
  */
 #ifndef FC_EMIT_H
 #define FC_EMIT_H
@@ -44,14 +46,9 @@
 
 #include "fftconv.h"
 #include "kernel.h"
+#include "templates.h"
 #include "util.h"
 
-typedef struct fc_embedded_file {
-  const char *path; /* relative to templates/, e.g. "monarch_fp32.lua", "lib/fft.lua" */
-  const char *text;
-  int len;
-} fc_embedded_file;
-extern const fc_embedded_file fc_embedded_templates[]; /* ends with {NULL, NULL, 0} */
 
 
 typedef struct fc_emit fc_emit;
@@ -106,9 +103,7 @@ typedef struct fc_kernel_src {
   char *source;        /* header comment + template output, malloc'd */
   char *params;        /* the canonical JSON parameters, malloc'd */
   char name[96];       /* program name for NVRTC logs, e.g. "monarch_fp32.cu" */
-  char fwd_entry[64];  /* "fftconv_fwd" */
-  char prep_entry[64]; /* "fftconv_prep" */
-  fc_layout layout;
+  fc_manifest manifest; /* the launches, workspace and filter layout (kernel.h) */
   fc_template_info info;
 } fc_kernel_src;
 /* layout() and emit() for one parameter set. The source starts with a comment naming the
@@ -117,8 +112,5 @@ fftconv_status fc_emit_kernel(fc_emit *m, const char *tmpl, const char *params,
                               const fc_device_info *d, fc_kernel_src *out, fc_err *e);
 void fc_kernel_src_free(fc_kernel_src *k); /* accepts NULL; frees the members */
 
-/* The hash fc_emit_info reports for an embedded template, computed from the embedded text
-   alone: no Lua state (the runtime checks cache entries with it on every plan). */
-fftconv_status fc_template_hash(const char *tmpl, char out[17], fc_err *e);
 
 #endif

@@ -6,7 +6,7 @@
  *     y = post * z                   (y = z without a post gate)
  * u, pre, post, y: (B, H, L) row-major in the I/O dtype; k: (H, K) fp32; D: (H) fp32.
  *
- * Every function that can fail returns a status; the detail is kept in the context
+ * Every function that can fail returns a status; the detail is kept per thread
  * (fftconv_ctx_error). The library never exits and never prints. libcuda is loaded at run
  * time: without a driver, fftconv_ctx_create fails with FFTCONV_ERR_NO_DRIVER and says why.
  * Device pointers are plain addresses (CUdeviceptr cast to void *, or a framework's data
@@ -40,6 +40,8 @@ typedef enum fftconv_mode { FFTCONV_CAUSAL = 0, FFTCONV_CIRCULAR } fftconv_mode;
 
 /* The problem. Start from fftconv_problem_init, then set fields. */
 typedef struct fftconv_problem {
+  size_t size;        /* sizeof(fftconv_problem), set by fftconv_problem_init: checked by the
+                         library, so that a binding built against another version is refused */
   int64_t batch;      /* B >= 1 */
   int64_t heads;      /* H >= 1 */
   int64_t seqlen;     /* L >= 1; circular mode: a power of two in [256, 32768] */
@@ -72,7 +74,11 @@ const char *fftconv_mode_name(fftconv_mode m);     /* "causal", "circular" */
 int fftconv_dtype_size(fftconv_dtype d);           /* bytes per element */
 const char *fftconv_status_string(fftconv_status s);
 
-/* ---- context: one device, its compiler and (later) its cache ---- */
+/* ---- context: one device, its cache and its miss policy ----
+   A context may be used from several threads at once: plan creation is serialised where it
+   shares state (the cache connection, the module list, the template engine), and plans may
+   be run concurrently. Public structs that a caller fills carry a size (set by their _init
+   function) that the library checks. */
 typedef struct fftconv_ctx fftconv_ctx;
 typedef struct fftconv_plan fftconv_plan;
 typedef struct CUstream_st *fftconv_stream; /* the same type as CUstream / cudaStream_t */
@@ -88,8 +94,10 @@ typedef enum fftconv_policy {
 } fftconv_policy;
 
 typedef struct fftconv_ctx_options {
+  size_t size;             /* sizeof(fftconv_ctx_options), set by fftconv_ctx_options_init */
   int device;              /* CUDA device ordinal, default 0 */
-  const char *arch;        /* compile target such as "sm_90"; NULL: the device's own */
+  const char *arch;        /* compile target such as "sm_90", or "sm_90a" for Hopper-only
+                              instructions; NULL: the device's own */
   const char *cache_path;  /* NULL: $FFTCONV_CACHE, else $XDG_CACHE_HOME/fftconv/cache.db,
                               else ~/.cache/fftconv/cache.db */
   int no_cache;            /* 1: consult no cache */
@@ -102,8 +110,9 @@ void fftconv_ctx_options_init(fftconv_ctx_options *o);
    NULL and fftconv_ctx_error(NULL) returns the reason on this thread. */
 fftconv_status fftconv_ctx_create(const fftconv_ctx_options *o, fftconv_ctx **out);
 void fftconv_ctx_destroy(fftconv_ctx *c); /* accepts NULL */
-/* The last error detail of c (an NVRTC log, a CUDA error name), or with c == NULL the reason
-   the last fftconv_ctx_create on this thread failed. Never NULL. */
+/* The detail of the last failure of a call on this thread (an NVRTC log, a CUDA error name,
+   the field that was wrong), whatever the context; c may be NULL (a failed
+   fftconv_ctx_create). Each thread has its own. Never NULL. */
 const char *fftconv_ctx_error(const fftconv_ctx *c);
 /* Device description, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, driver 13.0)". */
 const char *fftconv_ctx_device(const fftconv_ctx *c);
@@ -127,6 +136,10 @@ const char *fftconv_plan_describe(const fftconv_plan *p);
    own layout). */
 size_t fftconv_plan_filter_bytes(const fftconv_plan *p);
 
+/* Bytes of device scratch fftconv_forward needs in fftconv_args.workspace (0: none). The
+   kernel's launch manifest says how much a row; it is the same for every call of a plan. */
+size_t fftconv_plan_workspace_bytes(const fftconv_plan *p);
+
 /* Computes the filter spectrum once per filter: k (H, K) fp32 on the device; d (H) fp32 or
    NULL (needed when the problem has skip_d); k_hat: fftconv_plan_filter_bytes on the device.
    Frequency-sparse masking and the D term are folded into k_hat. */
@@ -134,14 +147,20 @@ fftconv_status fftconv_prepare_filter(const fftconv_plan *p, const void *k, cons
                                       void *k_hat, fftconv_stream s);
 
 typedef struct fftconv_args {
+  size_t size;       /* sizeof(fftconv_args), set by fftconv_args_init */
   const void *u;     /* (B, H, L) I/O dtype */
   const void *pre;   /* (B, H, L) I/O dtype, when the problem has pre_gate, else NULL */
   const void *post;  /* (B, H, L) I/O dtype, when the problem has post_gate, else NULL */
   const void *k_hat; /* from fftconv_prepare_filter */
   void *y;           /* (B, H, L) I/O dtype; may not alias the inputs */
+  void *workspace;   /* device scratch of fftconv_plan_workspace_bytes, when that is not 0 */
+  size_t workspace_bytes;
 } fftconv_args;
 
-/* Runs the convolution; asynchronous on s, allocates nothing. */
+void fftconv_args_init(fftconv_args *a); /* zeroes a and sets its size */
+
+/* Runs the convolution; asynchronous on s, allocates nothing: a kernel that needs scratch
+   (several passes over long sequences) takes it from a->workspace. */
 fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fftconv_stream s);
 
 #ifdef __cplusplus

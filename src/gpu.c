@@ -55,6 +55,8 @@ static const gpu_sym gpu_syms[] = {
     GPU_SYM(FuncSetAttribute, "cuFuncSetAttribute"),
     GPU_SYM(FuncGetAttribute, "cuFuncGetAttribute"),
     GPU_SYM(LaunchKernel, "cuLaunchKernel"),
+    GPU_SYM(LaunchKernelEx, "cuLaunchKernelEx"),
+    GPU_SYM(OccupancyMaxActiveClusters, "cuOccupancyMaxActiveClusters"),
     GPU_SYM(StreamCreate, "cuStreamCreate"),
     GPU_SYM(StreamDestroy, "cuStreamDestroy_v2"),
     GPU_SYM(StreamSynchronize, "cuStreamSynchronize"),
@@ -312,50 +314,6 @@ int fc_device_info_for_arch(int sm, fc_device_info *out) {
     return 1;
   }
   return 0;
-}
-
-/* Finds `entry` and raises its dynamic shared memory limit when it needs more than the 48 KB
-   every kernel gets without opting in. */
-static fftconv_status gpu_entry(CUmodule mod, const char *entry, int smem, CUfunction *out,
-                                fc_err *e) {
-  char what[256];
-  *out = NULL;
-  if (!entry || !entry[0]) return FFTCONV_OK;
-  CUresult r = fc_cu.ModuleGetFunction(out, mod, entry);
-  if (r != CUDA_SUCCESS) {
-    snprintf(what, sizeof what, "cuModuleGetFunction(\"%s\")", entry);
-    return fc_cuda_check(r, what, e);
-  }
-  if (smem > 48 * 1024) {
-    r = fc_cu.FuncSetAttribute(*out, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem);
-    if (r != CUDA_SUCCESS) {
-      snprintf(what, sizeof what,
-               "cuFuncSetAttribute(\"%s\", MAX_DYNAMIC_SHARED_SIZE_BYTES, %d bytes)", entry,
-               smem);
-      return fc_cuda_check(r, what, e);
-    }
-  }
-  return FFTCONV_OK;
-}
-
-fftconv_status fc_module_load(const void *cubin, const char *fwd_entry, const char *prep_entry,
-                              int fwd_smem, int prep_smem, fc_module *m, fc_err *e) {
-  if (!m) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_module_load: m is NULL");
-  memset(m, 0, sizeof *m);
-  if (!cubin) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_module_load: no cubin");
-  fftconv_status s = fc_cuda_load(e);
-  if (s != FFTCONV_OK) return s;
-  FC_CU(e, fc_cu.ModuleLoadData(&m->mod, cubin));
-  s = gpu_entry(m->mod, fwd_entry, fwd_smem, &m->fwd, e);
-  if (s == FFTCONV_OK) s = gpu_entry(m->mod, prep_entry, prep_smem, &m->prep, e);
-  if (s != FFTCONV_OK) fc_module_unload(m);
-  return s;
-}
-
-void fc_module_unload(fc_module *m) {
-  if (!m) return;
-  if (m->mod) fc_cu.ModuleUnload(m->mod);
-  memset(m, 0, sizeof *m);
 }
 
 static int gpu_cmp_float(const void *a, const void *b) {

@@ -1,15 +1,15 @@
 /* gpu: the CUDA driver API, loaded at run time with dlopen("libcuda.so.1"), so that every
  * program and CPU test starts on a machine with no driver and says so clearly.
- * Owns: the function table fc_cu, device discovery (fc_device_info), the primary context,
- * module loading, launches and events. Every failure is reported with the CUDA error name.
- * Callers: plan.c, verify.c, the tuner, benchmarks, GPU tests. */
+ * Owns: the function table fc_cu, device discovery (fc_device_info), the primary context and
+ * the copy-bandwidth measurement. Modules and launches: launch.h. Every failure is reported with the CUDA error name.
+ * Callers: plan.c, launch.c, verify.c, the tuner, benchmarks, GPU tests. Runtime layer. */
 #ifndef FC_GPU_H
 #define FC_GPU_H
 
 #include <cuda.h>
 
-#include "emit.h"
 #include "fftconv.h"
+#include "kernel.h"
 #include "util.h"
 
 /* The driver entry points the project uses (names as in cuda.h, without the cu prefix). */
@@ -40,6 +40,8 @@ typedef struct fc_cuda_api {
   CUresult (*FuncGetAttribute)(int *, CUfunction_attribute, CUfunction);
   CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
                            unsigned, unsigned, CUstream, void **, void **);
+  CUresult (*LaunchKernelEx)(const CUlaunchConfig *, CUfunction, void **, void **);
+  CUresult (*OccupancyMaxActiveClusters)(int *, CUfunction, const CUlaunchConfig *);
   CUresult (*StreamCreate)(CUstream *, unsigned int);
   CUresult (*StreamDestroy)(CUstream);
   CUresult (*StreamSynchronize)(CUstream);
@@ -89,14 +91,5 @@ fftconv_status fc_gpu_copy_bandwidth(size_t bytes, int runs, double *gbps, fc_er
 /* Device facts from an arch name alone, for compile-only work without a GPU: sm_80 -> an
    A100's limits, sm_90 -> an H100's, others the smallest of their generation. 0 if unknown. */
 int fc_device_info_for_arch(int sm, fc_device_info *out);
-
-/* A loaded module with its two entry points, dynamic shared memory limits raised. */
-typedef struct fc_module {
-  CUmodule mod;
-  CUfunction fwd, prep;
-} fc_module;
-fftconv_status fc_module_load(const void *cubin, const char *fwd_entry, const char *prep_entry,
-                              int fwd_smem, int prep_smem, fc_module *m, fc_err *e);
-void fc_module_unload(fc_module *m);
 
 #endif

@@ -124,6 +124,8 @@ const char *fc_over_name(fc_over o);                  /* "one", "rows", "heads" 
 int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows);
 int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int i);
 int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads);
+/* The first launch of `phase`, or NULL. */
+const fc_launch *fc_manifest_first(const fc_manifest *m, fc_phase phase);
 /* The largest dynamic shared memory of any launch of `phase` (-1: of any phase). */
 int fc_manifest_max_smem(const fc_manifest *m, int phase);
 

@@ -102,27 +102,53 @@ static int jr_int(jr *r, int64_t lo, int64_t hi, int64_t *out) {
   return 1;
 }
 
-static int jr_key(jr *r, const char *key, int first) {
-  if (!first && !jr_char(r, ',')) return 0;
-  char k[32];
-  const char *at = r->p;
-  if (!jr_string(r, k, sizeof k)) return 0;
-  if (strcmp(k, key)) {
-    r->p = at;
-    char what[96];
-    snprintf(what, sizeof what, "expected key \"%s\", got \"%s\"", key, k);
-    return jr_fail(r, what);
-  }
-  return jr_char(r, ':');
-}
-
-static int jr_int_field(jr *r, const char *key, int first, int64_t lo, int64_t hi, int64_t *v) {
-  return jr_key(r, key, first) && jr_int(r, lo, hi, v);
-}
-
-static int jr_int3(jr *r, const char *key, int *out) {
+/* Skips one value of any kind (keys of unknown purpose are errors, but the two passes over
+   the top-level object each skip what the other reads). */
+static int jr_skip(jr *r, int depth) {
+  char tmp[256];
   int64_t v;
-  if (!jr_key(r, key, 0) || !jr_char(r, '[')) return 0;
+  jr_ws(r);
+  if (depth > 16) return jr_fail(r, "nesting too deep");
+  if (*r->p == '"') return jr_string(r, tmp, sizeof tmp);
+  if (*r->p == '-' || isdigit((unsigned char)*r->p)) return jr_int(r, INT64_MIN, INT64_MAX, &v);
+  char close = *r->p == '{' ? '}' : *r->p == '[' ? ']' : 0;
+  if (!close) return jr_fail(r, "expected a value");
+  r->p++;
+  for (int k = 0; !jr_peek(r, close); k++) {
+    if (k && !jr_char(r, ',')) return 0;
+    if (close == '}' && (!jr_string(r, tmp, sizeof tmp) || !jr_char(r, ':'))) return 0;
+    if (!jr_skip(r, depth + 1)) return 0;
+  }
+  return jr_char(r, close);
+}
+
+/* Calls field(r, key, arg) for each member of an object, keys in any order; each known key
+   at most once (the caller's `seen` bits), unknown keys an error. */
+typedef int (*jr_field_fn)(jr *r, const char *key, void *arg);
+static int jr_object(jr *r, jr_field_fn field, void *arg) {
+  if (!jr_char(r, '{')) return 0;
+  for (int k = 0; !jr_peek(r, '}'); k++) {
+    char key[32];
+    const char *at = r->p;
+    if (k && !jr_char(r, ',')) return 0;
+    at = r->p;
+    if (!jr_string(r, key, sizeof key) || !jr_char(r, ':')) return 0;
+    int ok = field(r, key, arg);
+    if (ok < 0) {
+      r->p = at;
+      char what[80];
+      snprintf(what, sizeof what, "unknown or repeated key \"%s\"", key);
+      return jr_fail(r, what);
+    }
+    if (!ok) return 0;
+  }
+  return jr_char(r, '}');
+}
+
+/* An array of n integers in [1, INT32_MAX]; json.lua writes an empty Lua table as {}. */
+static int jr_int3(jr *r, int *out) {
+  int64_t v;
+  if (!jr_char(r, '[')) return 0;
   for (int i = 0; i < 3; i++) {
     if (i && !jr_char(r, ',')) return 0;
     if (!jr_int(r, 1, INT32_MAX, &v)) return 0;
@@ -142,8 +168,16 @@ static int arg_lookup(const fc_manifest *m, const char *name) {
   return -1;
 }
 
-/* A list of argument names into args (n of them), or a bit mask (mask non-NULL). */
+/* A list of argument names into args (n of them), or a bit mask of buffers (mask non-NULL).
+   An empty list may be written [] or {}. */
 static int jr_names(jr *r, const fc_manifest *m, uint8_t *args, int *n, uint32_t *mask) {
+  jr_ws(r);
+  if (r->p[0] == '{') {
+    r->p++;
+    if (n) *n = 0;
+    if (mask) *mask = 0;
+    return jr_char(r, '}');
+  }
   if (!jr_char(r, '[')) return 0;
   int k = 0;
   if (mask) *mask = 0;
@@ -171,97 +205,174 @@ static int jr_names(jr *r, const fc_manifest *m, uint8_t *args, int *n, uint32_t
   return jr_char(r, ']');
 }
 
-static int jr_launch(jr *r, fc_manifest *m, fc_launch *l) {
-  char s[64];
-  int64_t v;
-  if (!jr_char(r, '{') || !jr_key(r, "entry", 1) || !jr_string(r, l->entry, sizeof l->entry))
-    return 0;
-  if (!jr_key(r, "phase", 0) || !jr_string(r, s, sizeof s)) return 0;
-  if (!strcmp(s, "prepare")) l->phase = FC_PHASE_PREPARE;
-  else if (!strcmp(s, "forward")) l->phase = FC_PHASE_FORWARD;
-  else return jr_fail(r, "phase must be \"prepare\" or \"forward\"");
-  if (!jr_key(r, "grid", 0) || !jr_char(r, '{') || !jr_key(r, "over", 1) ||
-      !jr_string(r, s, sizeof s))
-    return 0;
-  if (!strcmp(s, "rows")) l->over = FC_OVER_ROWS;
-  else if (!strcmp(s, "heads")) l->over = FC_OVER_HEADS;
-  else if (!strcmp(s, "one")) l->over = FC_OVER_ONE;
-  else return jr_fail(r, "grid.over must be \"rows\", \"heads\" or \"one\"");
-  if (!jr_int_field(r, "per", 0, 1, INT32_MAX, &v)) return 0;
-  l->per = (int)v;
-  if (!jr_int_field(r, "y", 0, 1, 65535, &v)) return 0;
-  l->grid_y = (int)v;
-  if (!jr_int_field(r, "z", 0, 1, 65535, &v)) return 0;
-  l->grid_z = (int)v;
-  if (!jr_char(r, '}') || !jr_int3(r, "block", l->block)) return 0;
-  if (!jr_int_field(r, "smem", 0, 0, INT32_MAX, &v)) return 0;
-  l->smem = (int)v;
-  if (!jr_int3(r, "cluster", l->cluster)) return 0;
-  if (!jr_key(r, "args", 0) || !jr_names(r, m, l->args, &l->nargs, NULL)) return 0;
-  if (!jr_key(r, "reads", 0) || !jr_names(r, m, NULL, NULL, &l->reads)) return 0;
-  if (!jr_key(r, "writes", 0) || !jr_names(r, m, NULL, NULL, &l->writes)) return 0;
-  return jr_char(r, '}');
+typedef struct launch_ctx {
+  fc_manifest *m;
+  fc_launch *l;
+  unsigned seen;
+} launch_ctx;
+
+static int once(unsigned *seen, int bit) {
+  if (*seen & 1u << bit) return 0;
+  *seen |= 1u << bit;
+  return 1;
 }
 
-/* The workspace comes after the launches in the text but the launches name its regions: the
-   regions are read first by a scan to the "workspace" key. */
-static int jr_workspace(jr *r, fc_manifest *m) {
+static int grid_field(jr *r, const char *key, void *arg) {
+  launch_ctx *c = arg;
+  fc_launch *l = c->l;
+  int64_t v;
+  char s[16];
+  if (!strcmp(key, "over") && once(&c->seen, 16)) {
+    if (!jr_string(r, s, sizeof s)) return 0;
+    if (!strcmp(s, "rows")) l->over = FC_OVER_ROWS;
+    else if (!strcmp(s, "heads")) l->over = FC_OVER_HEADS;
+    else if (!strcmp(s, "one")) l->over = FC_OVER_ONE;
+    else return jr_fail(r, "grid.over must be \"rows\", \"heads\" or \"one\"");
+    return 1;
+  }
+  int *dst = !strcmp(key, "per") && once(&c->seen, 17) ? &l->per
+             : !strcmp(key, "y") && once(&c->seen, 18) ? &l->grid_y
+             : !strcmp(key, "z") && once(&c->seen, 19) ? &l->grid_z : NULL;
+  if (!dst) return -1;
+  if (!jr_int(r, 1, dst == &l->per ? INT32_MAX : 65535, &v)) return 0;
+  *dst = (int)v;
+  return 1;
+}
+
+static int launch_field(jr *r, const char *key, void *arg) {
+  launch_ctx *c = arg;
+  fc_launch *l = c->l;
+  int64_t v;
+  char s[16];
+  static const char *const keys[] = {"entry", "phase", "grid", "block", "smem", "cluster",
+                                     "args", "reads", "writes"};
+  int k = 0;
+  while (k < 9 && strcmp(keys[k], key)) k++;
+  if (k == 9 || !once(&c->seen, k)) return -1;
+  switch (k) {
+  case 0: return jr_string(r, l->entry, sizeof l->entry);
+  case 1:
+    if (!jr_string(r, s, sizeof s)) return 0;
+    if (!strcmp(s, "prepare")) l->phase = FC_PHASE_PREPARE;
+    else if (!strcmp(s, "forward")) l->phase = FC_PHASE_FORWARD;
+    else return jr_fail(r, "phase must be \"prepare\" or \"forward\"");
+    return 1;
+  case 2: return jr_object(r, grid_field, c);
+  case 3: return jr_int3(r, l->block);
+  case 4:
+    if (!jr_int(r, 0, INT32_MAX, &v)) return 0;
+    l->smem = (int)v;
+    return 1;
+  case 5: return jr_int3(r, l->cluster);
+  case 6: return jr_names(r, c->m, l->args, &l->nargs, NULL);
+  case 7: return jr_names(r, c->m, NULL, NULL, &l->reads);
+  default: return jr_names(r, c->m, NULL, NULL, &l->writes);
+  }
+}
+
+typedef struct top_ctx {
+  fc_manifest *m;
+  int pass;       /* 0: the workspace only; 1: everything else */
+  unsigned seen;
+  int64_t version;
+} top_ctx;
+
+static int ws_field(jr *r, const char *key, void *arg) {
+  top_ctx *c = arg;
+  fc_workspace_region *w = &c->m->ws[c->m->nws];
+  if (!strcmp(key, "name") && once(&c->seen, 0)) return jr_string(r, w->name, sizeof w->name);
+  if (!strcmp(key, "per_row") && once(&c->seen, 1)) return jr_int(r, 0, INT64_MAX / 4, &w->per_row);
+  if (!strcmp(key, "fixed") && once(&c->seen, 2)) return jr_int(r, 0, INT64_MAX / 4, &w->fixed);
+  return -1;
+}
+
+static int filter_field(jr *r, const char *key, void *arg) {
+  top_ctx *c = arg;
+  fc_manifest *m = c->m;
+  if (!strcmp(key, "layout") && once(&c->seen, 8))
+    return jr_string(r, m->filter_layout, sizeof m->filter_layout);
+  if (!strcmp(key, "per_head") && once(&c->seen, 9))
+    return jr_int(r, 0, INT64_MAX / 4, &m->filter_per_head);
+  if (!strcmp(key, "fixed") && once(&c->seen, 10))
+    return jr_int(r, 0, INT64_MAX / 4, &m->filter_fixed);
+  return -1;
+}
+
+/* An array of objects (or {} for none), each read by fn into slot *n. */
+static int jr_list(jr *r, int max, int *n, int (*one)(jr *r, void *arg, int i), void *arg) {
+  jr_ws(r);
+  if (r->p[0] == '{') {
+    r->p++;
+    return jr_char(r, '}');
+  }
   if (!jr_char(r, '[')) return 0;
-  while (!jr_peek(r, ']')) {
-    if (m->nws && !jr_char(r, ',')) return 0;
-    if (m->nws == FC_MAX_WORKSPACE) return jr_fail(r, "too many workspace regions");
-    fc_workspace_region *w = &m->ws[m->nws];
-    if (!jr_char(r, '{') || !jr_key(r, "name", 1) || !jr_string(r, w->name, sizeof w->name) ||
-        !jr_int_field(r, "per_row", 0, 0, INT64_MAX / 4, &w->per_row) ||
-        !jr_int_field(r, "fixed", 0, 0, INT64_MAX / 4, &w->fixed) || !jr_char(r, '}'))
-      return 0;
-    m->nws++;
+  for (int k = 0; !jr_peek(r, ']'); k++) {
+    if (k && !jr_char(r, ',')) return 0;
+    if (*n == max) return jr_fail(r, "too many entries");
+    if (!one(r, arg, *n)) return 0;
+    (*n)++;
   }
   return jr_char(r, ']');
+}
+
+static int one_ws(jr *r, void *arg, int i) {
+  top_ctx *c = arg;
+  unsigned seen = c->seen;
+  c->seen = 0;
+  int ok = jr_object(r, ws_field, c);
+  if (ok && !(c->seen & 1)) ok = jr_fail(r, "a workspace region without a name");
+  c->seen = seen;
+  return ok;
+}
+
+static int one_launch(jr *r, void *arg, int i) {
+  top_ctx *t = arg;
+  fc_launch *l = &t->m->launch[i];
+  l->grid_y = l->grid_z = l->block[1] = l->block[2] = 1;
+  l->cluster[0] = l->cluster[1] = l->cluster[2] = 1;
+  launch_ctx c = {t->m, l, 0};
+  if (!jr_object(r, launch_field, &c)) return 0;
+  /* entry, phase, grid (over, per), block, smem, args; the rest have defaults */
+  if ((c.seen & 0x5f) != 0x5f || (c.seen & (3u << 16)) != (3u << 16))
+    return jr_fail(r, "a launch needs entry, phase, grid.over, grid.per, block, smem and args");
+  return 1;
+}
+
+static int top_field(jr *r, const char *key, void *arg) {
+  top_ctx *c = arg;
+  fc_manifest *m = c->m;
+  if (!strcmp(key, "workspace")) {
+    if (!once(&c->seen, 16 + c->pass)) return -1;
+    if (c->pass == 0) return jr_list(r, FC_MAX_WORKSPACE, &m->nws, one_ws, c);
+    return jr_skip(r, 0);
+  }
+  if (c->pass == 0) return jr_skip(r, 0);
+  if (!strcmp(key, "version") && once(&c->seen, 0)) return jr_int(r, 0, INT32_MAX, &c->version);
+  if (!strcmp(key, "launches") && once(&c->seen, 1))
+    return jr_list(r, FC_MAX_LAUNCHES, &m->nlaunch, one_launch, c);
+  if (!strcmp(key, "filter") && once(&c->seen, 2)) return jr_object(r, filter_field, c);
+  return -1;
 }
 
 fftconv_status fc_manifest_parse(const char *json, fc_manifest *m, fc_err *e) {
   memset(m, 0, sizeof *m);
   if (!json) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: none");
-  jr r = {json, json, e, 0};
-  int64_t v;
-  /* First the workspace regions, so that launches can name them. */
-  const char *ws = strstr(json, "\"workspace\":");
-  if (ws) {
-    jr w = {json, ws + 12, e, 0};
-    if (!jr_workspace(&w, m)) return FFTCONV_ERR_INVALID;
-  }
-  int nws = m->nws;
-  if (!jr_char(&r, '{') || !jr_int_field(&r, "version", 1, 1, INT32_MAX, &v))
-    return FFTCONV_ERR_INVALID;
-  if (v != FC_MANIFEST_VERSION)
-    return fc_fail(e, FFTCONV_ERR_INVALID,
-                   "manifest: version %" PRId64 " is not one this build reads (%d)", v,
-                   FC_MANIFEST_VERSION);
-  if (!jr_key(&r, "launches", 0) || !jr_char(&r, '[')) return FFTCONV_ERR_INVALID;
-  while (!jr_peek(&r, ']')) {
-    if (m->nlaunch && !jr_char(&r, ',')) return FFTCONV_ERR_INVALID;
-    if (m->nlaunch == FC_MAX_LAUNCHES) {
-      jr_fail(&r, "too many launches");
+  /* Two passes: the workspace regions first, so that launches can name them. */
+  for (int pass = 0; pass < 2; pass++) {
+    jr r = {json, json, e, 0};
+    top_ctx c = {m, pass, 0, FC_MANIFEST_VERSION};
+    if (!jr_object(&r, top_field, &c)) return FFTCONV_ERR_INVALID;
+    jr_ws(&r);
+    if (*r.p) {
+      jr_fail(&r, "text after the manifest");
       return FFTCONV_ERR_INVALID;
     }
-    if (!jr_launch(&r, m, &m->launch[m->nlaunch])) return FFTCONV_ERR_INVALID;
-    m->nlaunch++;
-  }
-  m->nws = 0;
-  if (!jr_char(&r, ']') || !jr_key(&r, "workspace", 0) || !jr_workspace(&r, m))
-    return FFTCONV_ERR_INVALID;
-  if (m->nws != nws) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: workspace misread");
-  if (!jr_key(&r, "filter", 0) || !jr_char(&r, '{') || !jr_key(&r, "layout", 1) ||
-      !jr_string(&r, m->filter_layout, sizeof m->filter_layout) ||
-      !jr_int_field(&r, "per_head", 0, 0, INT64_MAX / 4, &m->filter_per_head) ||
-      !jr_int_field(&r, "fixed", 0, 0, INT64_MAX / 4, &m->filter_fixed) || !jr_char(&r, '}') ||
-      !jr_char(&r, '}'))
-    return FFTCONV_ERR_INVALID;
-  jr_ws(&r);
-  if (*r.p) {
-    jr_fail(&r, "text after the manifest");
-    return FFTCONV_ERR_INVALID;
+    if (pass == 1 && c.version != FC_MANIFEST_VERSION)
+      return fc_fail(e, FFTCONV_ERR_INVALID,
+                     "manifest: version %" PRId64 " is not one this build reads (%d)", c.version,
+                     FC_MANIFEST_VERSION);
+    if (pass == 1 && (c.seen & 0x7) != 0x7)
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: needs version, launches and filter");
   }
   return fc_manifest_check(m, e);
 }
@@ -473,4 +584,10 @@ int fc_manifest_max_smem(const fc_manifest *m, int phase) {
     if ((phase < 0 || (int)m->launch[i].phase == phase) && m->launch[i].smem > s)
       s = m->launch[i].smem;
   return s;
+}
+
+const fc_launch *fc_manifest_first(const fc_manifest *m, fc_phase phase) {
+  for (int i = 0; i < m->nlaunch; i++)
+    if (m->launch[i].phase == phase) return &m->launch[i];
+  return NULL;
 }

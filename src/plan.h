@@ -1,66 +1,93 @@
-/* plan: contexts and plans, the launch of a family's two kernels (see the kernel ABI in
- * emit.h). Internal entry points for the tuner, which builds plans from candidates it has
- * emitted and compiled itself. A context is used from one thread at a time; a finished plan
- * may be run from any thread that has the context's device current. */
+/* plan: the runtime. Contexts, plans from a stored kernel (the cache, later a bundle), the
+ * problem's check against the device, prepare_filter and forward through the generic
+ * launcher. No search, verification, reference, Lua or NVRTC: what a context does on a miss
+ * is a policy (src/policy.h) plugged in by fftconv_ctx_create.
+ *
+ * Threads: a context may be used from several threads at once. Its lock guards the module
+ * list, the SQLite connection and the policies' state (the template engine); plans are
+ * immutable once created and may run concurrently from any thread (each makes the
+ * context's device current). The error detail is per thread (fc_thread_err). */
 #ifndef FC_PLAN_H
 #define FC_PLAN_H
 
+#include <pthread.h>
+
 #include "cache.h"
-#include "compile.h"
-#include "emit.h"
 #include "fftconv.h"
 #include "gpu.h"
+#include "kernel.h"
+#include "launch.h"
+#include "shape.h"
 
 #define FC_MAX_TEMPLATES 16
 
+/* A module loaded from a stored kernel, shared by the context's plans. A list, so that a
+   plan's pointer stays valid while other threads add modules. */
 typedef struct fc_ctx_module {
   int64_t kernel_id; /* the cache row it was loaded from */
   fc_module mod;
+  struct fc_ctx_module *next;
 } fc_ctx_module;
+
+/* What fftconv_plan_create does when no stored kernel fits: e holds the detail. */
+typedef fftconv_status (*fc_miss_fn)(fftconv_ctx *c, const fc_shape *s, fftconv_plan **out,
+                                     fc_err *e);
 
 struct fftconv_ctx {
   fc_gpu gpu;
-  int sm;          /* compile target */
-  fc_emit *emit;   /* opened on first use */
-  fc_err err;
+  int sm;                        /* compile target's compute capability */
+  char arch[16];                 /* compile target, "sm_90" or "sm_90a" */
   char device[320];
   fftconv_policy policy;
+  fc_miss_fn miss;               /* NULL: plans come from the cache only */
+  void *upper;                   /* the policies' state (the template engine) */
+  void (*upper_free)(void *);
+  pthread_mutex_t lock;          /* mods, cache, upper */
   fc_cache *cache;               /* read-only, NULL when there is none */
   char cache_path[4096];         /* where it is (or would be) */
   char cache_desc[4400];         /* path, or why there is no cache */
-  char nvrtc[16];                /* "13.0" */
+  char nvrtc[16];                /* "13.0", or "none" without NVRTC: any version is trusted */
   int nhashes;                   /* the embedded templates' current hashes: what is trusted */
   char hashes[FC_MAX_TEMPLATES][17];
   const char *hashp[FC_MAX_TEMPLATES];
-  fc_ctx_module *mods;           /* modules loaded from the cache, shared by plans */
-  int nmods, capmods;
+  fc_ctx_module *mods;           /* modules loaded from the cache */
 };
 
 struct fftconv_plan {
   fftconv_ctx *ctx;
-  fftconv_problem prob;
-  int64_t fft_size, rows;
+  fc_shape shape;
+  fc_manifest manifest;
   fc_module mod;
-  int owns_module; /* 0: the module belongs to the context's module cache */
-  fc_layout layout;
+  int owns_module; /* 0: the module belongs to the context's module list */
   char tmpl[64];
-  char *params;   /* canonical JSON */
+  char *params;    /* canonical JSON */
   char *describe;
 };
 
-/* The context's template engine (opened on first call). */
-fftconv_status fc_ctx_emit(fftconv_ctx *c, fc_emit **out);
+/* This thread's error detail: what fftconv_ctx_error returns. */
+fc_err *fc_thread_err(void);
 
-/* A plan from emitted source and its compiled binary (the tuner's path). rung says where the
-   choice came from ("heuristic", "tuned", "candidate"). */
-fftconv_status fc_plan_from_binary(fftconv_ctx *c, const fftconv_problem *p,
-                                   const fc_kernel_src *src, const fc_binary *bin,
-                                   const char *rung, fftconv_plan **out);
+/* A context with the given miss policy (NULL: none) and NVRTC version ("none" when absent). */
+fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const char *nvrtc,
+                           fftconv_ctx **out, fc_err *e);
+
+/* The shape of p, checked against the device's memory. */
+fftconv_status fc_ctx_shape(fftconv_ctx *c, const fftconv_problem *p, fc_shape *s, fc_err *e);
+
+/* A plan running `cubin` (its own module) with manifest m; describe reads
+   "<tmpl> r<rev> (<hash>) <params> [<rung>; <arch>]". */
+fftconv_status fc_plan_from_cubin(fftconv_ctx *c, const fc_shape *s, const fc_manifest *m,
+                                  const void *cubin, const char *tmpl, int rev,
+                                  const char *hash, const char *params, const char *rung,
+                                  const char *arch, fftconv_plan **out, fc_err *e);
 
 /* The cache configuration of the context (device, arch, NVRTC version). */
 fc_cache_config fc_ctx_cache_config(const fftconv_ctx *c);
 
-/* Device bytes a problem's I/O needs (u, gates, y and the filter tensors). */
+/* Device bytes a problem's I/O needs (u, gates and y and the filter tensors). */
 int64_t fc_problem_device_bytes(const fftconv_problem *p);
+
+/* The fftconv-tune command line that tunes p, into b (for messages). */
+void fc_tune_command(const fftconv_problem *p, const char *cache, fc_str *b);
 
 #endif

@@ -1,15 +1,40 @@
-/* problem: the canonical problem descriptor, its validation and its cache key. */
+/* problem: the canonical problem descriptor, its validation, its resolved shape, its cache
+ * key, and the sizes the families of this build run. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "fftconv.h"
+#include "shape.h"
 
-#define FC_MIN_N 256
-#define FC_MAX_N 32768
+/* Every family of the build, with what it runs (see shape.h). */
+static const fc_family_range family_ranges[] = {
+    {"monarch_tc", 256, 32768, 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16, 80},
+    {"monarch_fp32", 256, 32768, 1u << FFTCONV_FP32 | 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16, 70},
+};
+
+const fc_family_range *fc_family_ranges(int *n) {
+  *n = (int)(sizeof family_ranges / sizeof family_ranges[0]);
+  return family_ranges;
+}
+
+static int64_t supported(int dtype, int sm, int want_max) {
+  int64_t best = 0;
+  for (size_t i = 0; i < sizeof family_ranges / sizeof family_ranges[0]; i++) {
+    const fc_family_range *f = &family_ranges[i];
+    if ((dtype >= 0 && !(f->dtypes & 1u << dtype)) || (sm && sm < f->min_sm)) continue;
+    int64_t v = want_max ? f->max_n : f->min_n;
+    if (!best || (want_max ? v > best : v < best)) best = v;
+  }
+  return best;
+}
+
+int64_t fc_supported_min_n(int dtype, int sm) { return supported(dtype, sm, 0); }
+int64_t fc_supported_max_n(int dtype, int sm) { return supported(dtype, sm, 1); }
 
 void fftconv_problem_init(fftconv_problem *p) {
   memset(p, 0, sizeof *p);
+  p->size = sizeof *p;
   p->batch = 1;
   p->heads = 1;
   p->seqlen = 1024;
@@ -23,12 +48,17 @@ static int64_t filter_len(const fftconv_problem *p) {
   return p->filter_len == 0 ? p->seqlen : p->filter_len;
 }
 
-int64_t fftconv_problem_fft_size(const fftconv_problem *p) {
-  if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
+/* The FFT size of a problem whose seqlen and filter_len are in range. */
+static int64_t fft_size(const fftconv_problem *p, int64_t min_n) {
   if (p->mode == FFTCONV_CIRCULAR) return p->seqlen;
-  int64_t need = p->seqlen + filter_len(p) - 1, n = FC_MIN_N;
+  int64_t need = p->seqlen + filter_len(p) - 1, n = min_n;
   while (n < need) n *= 2;
   return n;
+}
+
+int64_t fftconv_problem_fft_size(const fftconv_problem *p) {
+  if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
+  return fft_size(p, fc_supported_min_n(p->dtype, 0));
 }
 
 #define BAD(...)                                     \
@@ -39,6 +69,9 @@ int64_t fftconv_problem_fft_size(const fftconv_problem *p) {
 
 fftconv_status fftconv_problem_check(const fftconv_problem *p, char *msg, size_t msglen) {
   if (!p) BAD("problem: NULL");
+  if (p->size != sizeof *p)
+    BAD("problem: size is %zu, this library's fftconv_problem has %zu bytes (start from "
+        "fftconv_problem_init)", p->size, sizeof *p);
   if (p->batch < 1) BAD("batch: %" PRId64 " is out of range (must be >= 1)", p->batch);
   if (p->heads < 1) BAD("heads: %" PRId64 " is out of range (must be >= 1)", p->heads);
   if (p->batch > INT64_MAX / p->heads || p->batch * p->heads > (INT64_C(1) << 40))
@@ -49,29 +82,44 @@ fftconv_status fftconv_problem_check(const fftconv_problem *p, char *msg, size_t
   if ((unsigned)p->mode > FFTCONV_CIRCULAR)
     BAD("mode: %d is not one of causal, circular", (int)p->mode);
   if (p->seqlen < 1) BAD("seqlen: %" PRId64 " is out of range (must be >= 1)", p->seqlen);
+  /* The range is what this build's families run for the dtype (shape.h). */
+  int64_t min_n = fc_supported_min_n(p->dtype, 0), max_n = fc_supported_max_n(p->dtype, 0);
   if (p->mode == FFTCONV_CIRCULAR) {
-    if (!is_pow2(p->seqlen) || p->seqlen < FC_MIN_N || p->seqlen > FC_MAX_N)
-      BAD("seqlen: %" PRId64 " is not supported in circular mode (a power of two from %d to %d)",
-          p->seqlen, FC_MIN_N, FC_MAX_N);
-  } else if (p->seqlen > FC_MAX_N / 2) {
-    BAD("seqlen: %" PRId64 " is out of range in causal mode (1 to %d: the FFT size 2L must be "
-        "at most %d)", p->seqlen, FC_MAX_N / 2, FC_MAX_N);
+    if (!is_pow2(p->seqlen) || p->seqlen < min_n || p->seqlen > max_n)
+      BAD("seqlen: %" PRId64 " is not supported in circular mode (a power of two from %" PRId64
+          " to %" PRId64 ")", p->seqlen, min_n, max_n);
+  } else if (p->seqlen > max_n / 2) {
+    BAD("seqlen: %" PRId64 " is out of range in causal mode (1 to %" PRId64 ": the FFT size 2L "
+        "must be at most %" PRId64 ")", p->seqlen, max_n / 2, max_n);
   }
   if (p->filter_len < 0 || p->filter_len > p->seqlen)
     BAD("filter_len: %" PRId64 " is out of range (1 to seqlen = %" PRId64 ", or 0 for seqlen)",
         p->filter_len, p->seqlen);
-  int64_t n = FC_MIN_N;
-  if (p->mode == FFTCONV_CIRCULAR) {
-    n = p->seqlen;
-  } else {
-    while (n < p->seqlen + filter_len(p) - 1) n *= 2;
-  }
+  int64_t n = fft_size(p, min_n);
   if (p->freq_keep < 0 || p->freq_keep > n / 2 + 1)
     BAD("freq_keep: %" PRId64 " is out of range (1 to N/2 + 1 = %" PRId64
         " for FFT size N = %" PRId64 ", or 0 for all)", p->freq_keep, n / 2 + 1, n);
   if ((p->pre_gate | p->post_gate | p->skip_d) & ~1)
     BAD("gate flags: pre_gate=%d post_gate=%d skip_d=%d (each must be 0 or 1)", p->pre_gate,
         p->post_gate, p->skip_d);
+  return FFTCONV_OK;
+}
+
+const char *fc_op_name(fc_op op) { return op == FC_OP_FORWARD ? "forward" : "?"; }
+
+fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s, fc_err *e) {
+  memset(s, 0, sizeof *s);
+  fftconv_status st = fftconv_problem_check(p, e ? e->msg : NULL, e ? sizeof e->msg : 0);
+  if (st != FFTCONV_OK) return st;
+  if ((unsigned)op >= FC_OP_COUNT) return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is unknown", op);
+  s->p = *p;
+  s->op = op;
+  s->K = s->p.filter_len = filter_len(p);
+  s->N = fft_size(p, fc_supported_min_n(p->dtype, 0));
+  s->rows = p->batch * p->heads;
+  int n = 0;
+  if (op != FC_OP_FORWARD) n = snprintf(s->key, sizeof s->key, "%s:", fc_op_name(op));
+  fftconv_problem_key(p, s->key + n, sizeof s->key - (size_t)n);
   return FFTCONV_OK;
 }
 

@@ -28,7 +28,14 @@ static int stopping(const fc_search_opts *o) {
 
 /* The kernel row for a candidate (compiled or not). */
 static fc_cache_kernel kernel_row(const fc_search_opts *o, const fc_result *r) {
-  const fc_entry_info *fe = fc_binary_entry(&r->bin, r->src.fwd_entry);
+  const fc_manifest *m = &r->src.manifest;
+  const fc_launch *fw = fc_manifest_first(m, FC_PHASE_FORWARD);
+  const fc_launch *pr = fc_manifest_first(m, FC_PHASE_PREPARE);
+  const fc_entry_info *fe = fw ? fc_binary_entry(&r->bin, fw->entry) : NULL;
+  /* The schema-3 columns hold the two-launch ABI only. */
+  fc_layout lo = {fw ? fw->block[0] : 0, fw ? fw->smem : 0, fw ? fw->per : 0,
+                  pr ? pr->block[0] : 0, pr ? pr->smem : 0, pr ? pr->per : 0,
+                  m->filter_per_head / 8, m->filter_fixed / 8};
   fc_cache_kernel k = {
       .tmpl = r->src.info.name, .revision = r->src.info.revision, .hash = r->src.info.hash,
       .params = r->params, .sm = o->cfg->sm, .nvrtc = o->cfg->nvrtc, .source = r->src.source,
@@ -36,8 +43,8 @@ static fc_cache_kernel kernel_row(const fc_search_opts *o, const fc_result *r) {
       .log = r->bin.log, .registers = fe ? fe->registers : 0,
       .smem_static = fe ? fe->smem_static : 0, .stack = fe ? fe->stack : 0,
       .spill_stores = fe ? fe->spill_stores : 0, .spill_loads = fe ? fe->spill_loads : 0,
-      .compile_seconds = r->bin.seconds, .layout = r->src.layout,
-      .fwd_entry = r->src.fwd_entry, .prep_entry = r->src.prep_entry};
+      .compile_seconds = r->bin.seconds, .layout = lo,
+      .fwd_entry = fw ? fw->entry : "", .prep_entry = pr ? pr->entry : ""};
   return k;
 }
 

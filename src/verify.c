@@ -192,7 +192,7 @@ void fc_testdata_free(fc_testdata *t) {
   free(t->d);
   free(t->ref);
   free(t->y_host);
-  CUdeviceptr dev[] = {t->du, t->dpre, t->dpost, t->dk, t->dd, t->dy, t->dkhat, t->dscrub};
+  CUdeviceptr dev[] = {t->du, t->dpre, t->dpost, t->dk, t->dd, t->dy, t->dkhat, t->dscrub, t->dws};
   for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
     if (dev[i]) fc_cu.MemFree(dev[i]);
   memset(t, 0, sizeof *t);
@@ -210,10 +210,20 @@ static fftconv_status ensure(CUdeviceptr *p, size_t *have, size_t need, const ch
   return FFTCONV_OK;
 }
 
-static fftconv_status run_once(const fftconv_plan *pl, fc_testdata *t, fc_err *e) {
-  fftconv_args a = {(void *)t->du, (void *)t->dpre, (void *)t->dpost, (void *)t->dkhat,
-                    (void *)t->dy};
-  fftconv_status st = fftconv_forward(pl, &a, NULL);
+fftconv_status fc_testdata_forward(const fftconv_plan *pl, fc_testdata *t, fc_err *e) {
+  fftconv_args a;
+  fftconv_args_init(&a);
+  a.u = (void *)t->du;
+  a.pre = (void *)t->dpre;
+  a.post = (void *)t->dpost;
+  a.k_hat = (void *)t->dkhat;
+  a.y = (void *)t->dy;
+  size_t wb = fftconv_plan_workspace_bytes(pl);
+  fftconv_status st = wb ? ensure(&t->dws, &t->ws_bytes, wb, "workspace", e) : FFTCONV_OK;
+  if (st != FFTCONV_OK) return st;
+  a.workspace = (void *)t->dws;
+  a.workspace_bytes = t->ws_bytes;
+  st = fftconv_forward(pl, &a, NULL);
   if (st != FFTCONV_OK) return fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
   return FFTCONV_OK;
 }
@@ -232,7 +242,7 @@ fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *re
   FC_CU(e, fc_cu.MemsetD8(t->dy, 0xff, ybytes));
   st = fftconv_prepare_filter(pl, (void *)t->dk, (void *)t->dd, (void *)t->dkhat, NULL);
   if (st != FFTCONV_OK) return fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
-  if ((st = run_once(pl, t, e)) != FFTCONV_OK) return st;
+  if ((st = fc_testdata_forward(pl, t, e)) != FFTCONV_OK) return st;
   FC_CU(e, fc_cu.CtxSynchronize());
   FC_CU(e, fc_cu.MemcpyDtoH(t->y_host, t->dy, ybytes));
   double *got = malloc(t->n * sizeof *got);
@@ -259,7 +269,7 @@ typedef struct plan_run {
 
 static fftconv_status run_plan(void *arg, fc_err *e) {
   plan_run *r = arg;
-  return run_once(r->pl, r->t, e);
+  return fc_testdata_forward(r->pl, r->t, e);
 }
 
 fftconv_status fc_time_plan(const fftconv_plan *pl, fc_testdata *t, int warmup, int runs,

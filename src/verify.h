@@ -5,7 +5,7 @@
 #ifndef FC_VERIFY_H
 #define FC_VERIFY_H
 
-#include "plan.h"
+#include "policy.h"
 
 typedef struct fc_testdata {
   fftconv_problem p;
@@ -15,8 +15,8 @@ typedef struct fc_testdata {
   double *k, *d;              /* host, rounded to fp32; d NULL when absent */
   double *ref;                /* the fp64 reference output */
   void *y_host;               /* download buffer */
-  CUdeviceptr du, dpre, dpost, dk, dd, dy, dkhat, dscrub;
-  size_t khat_bytes, scrub_bytes;
+  CUdeviceptr du, dpre, dpost, dk, dd, dy, dkhat, dscrub, dws;
+  size_t khat_bytes, scrub_bytes, ws_bytes; /* dws: the plan's workspace, grown on demand */
 } fc_testdata;
 
 /* Random inputs (uniform in [-1, 1), never zeros; the filter scaled by 1/sqrt(K)) from seed.
@@ -35,6 +35,10 @@ void fc_testdata_free(fc_testdata *t);
 /* prepare_filter into a poisoned k_hat, forward into a NaN-poisoned y, relative L2 error of
    y against the reference (+inf if any element is NaN or unwritten). */
 fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *rel_err, fc_err *e);
+
+/* One forward of pl on t's device buffers (u, gates, k_hat, y; the workspace allocated as
+   the plan needs), on the default stream. */
+fftconv_status fc_testdata_forward(const fftconv_plan *pl, fc_testdata *t, fc_err *e);
 
 typedef struct fc_timing {
   double median_ms, p10_ms, p90_ms;

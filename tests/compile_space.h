@@ -1,5 +1,5 @@
 /* compile_space.h: emits candidates of a family and compiles them with NVRTC on two threads,
-   asserting that each compiles, fits the device's shared memory and has both entries.
+   asserting that each compiles, fits the device's shared memory and has every entry of its manifest.
    compile_list takes the parameter sets; compile_space every candidate of a family's space
    that check() accepts for one problem. Both return how many compiled. Shared by the compile
    tests. */
@@ -21,7 +21,7 @@ static inline int compile_list(fc_emit *em, const char *family, char *const *par
   for (int i = 0; i < n; i++) {
     cr_assert_eq(fc_emit_kernel(em, family, params[i], dev, &src[i], &e), FFTCONV_OK,
                  "%s: %s", params[i], e.msg);
-    cr_assert_leq(src[i].layout.smem, dev->smem_optin);
+    cr_assert_leq(fc_manifest_max_smem(&src[i].manifest, -1), dev->smem_optin);
   }
   const char **srcs = calloc((size_t)n + 1, sizeof *srcs);
   const char **names = calloc((size_t)n + 1, sizeof *names);
@@ -32,8 +32,10 @@ static inline int compile_list(fc_emit *em, const char *family, char *const *par
   for (int i = 0; i < n; i++) {
     cr_assert_eq(st[i], FFTCONV_OK, "%d of %d %s candidates failed for %s sm_%d; %s:\n%s",
                  failed, n, family, what, dev->sm, src[i].params, bins[i].log);
-    cr_assert(fc_binary_entry(&bins[i], "fftconv_fwd") && fc_binary_entry(&bins[i], "fftconv_prep"),
-              "entries missing from the ptxas report of %s", src[i].params);
+    for (int l = 0; l < src[i].manifest.nlaunch; l++)
+      cr_assert(fc_binary_entry(&bins[i], src[i].manifest.launch[l].entry),
+                "entry %s missing from the ptxas report of %s", src[i].manifest.launch[l].entry,
+                src[i].params);
     fc_binary_free(&bins[i]);
     fc_kernel_src_free(&src[i]);
   }

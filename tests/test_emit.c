@@ -249,16 +249,20 @@ static char *expected_source(fc_emit *m, const char *json, int threads, const ch
   fc_template_info info;
   fc_err e = {{0}};
   cr_assert_eq(fc_emit_info(m, "good", &info, &e), FFTCONV_OK, "%s", e.msg);
-  char *buf = malloc(4096);
-  snprintf(buf, 4096,
+  fc_manifest mf;
+  fc_manifest_two_launch(&mf, "fftconv_fwd", threads, threads * 32, 2, "fftconv_prep", 64, 0, 1,
+                         513, 0, "good");
+  char *mj = fc_manifest_json(&mf);
+  char *buf = malloc(8192);
+  snprintf(buf, 8192,
            "/* fftconv generated kernel: do not edit.\n"
            " * template: good revision 3 hash %s\n"
            " * params: %s\n"
-           " * layout: threads=%d smem=%d seqs=2 prep_threads=64 prep_smem=0 prep_seqs=1"
-           " khat=513 khat_table=0\n"
+           " * manifest: %s\n"
            " */\n"
            "extern \"C\" __global__ void fftconv_fwd() { /* %d %s */ }\n",
-           info.hash, json, threads, threads * 32, threads, tile);
+           info.hash, json, mj, threads, tile);
+  free(mj);
   return buf;
 }
 
@@ -273,11 +277,15 @@ Test(emit, kernel_header_and_determinism) {
   char *want = expected_source(m, canon, 128, "[1,2,3]");
   cr_assert_str_eq(k1.source, want);
   cr_assert_str_eq(k1.name, "good.cu");
-  cr_assert_str_eq(k1.fwd_entry, "fftconv_fwd");
-  cr_assert_str_eq(k1.prep_entry, "fftconv_prep");
-  cr_assert_eq(k1.layout.threads, 128);
-  cr_assert_eq(k1.layout.smem, 128 * 32);
-  cr_assert_eq(k1.layout.khat, 513);
+  const fc_launch *fw = fc_manifest_first(&k1.manifest, FC_PHASE_FORWARD);
+  const fc_launch *pr = fc_manifest_first(&k1.manifest, FC_PHASE_PREPARE);
+  cr_assert(fw && pr);
+  cr_assert_str_eq(fw->entry, "fftconv_fwd");
+  cr_assert_str_eq(pr->entry, "fftconv_prep");
+  cr_assert_eq(fw->block[0], 128);
+  cr_assert_eq(fw->smem, 128 * 32);
+  cr_assert_eq(k1.manifest.filter_per_head, 513 * 8);
+  cr_assert_str_eq(k1.manifest.filter_layout, "good");
   cr_assert_eq(k1.info.revision, 3);
   cr_assert_str_eq(k1.info.doc, "a test template");
   cr_assert_eq(strlen(k1.info.hash), 16);
@@ -508,6 +516,28 @@ Test(emit, missing_or_bad_fields) {
            " prep_seqs = 1, khat = 1}");
   cr_assert_eq(fc_emit_kernel(m, "lay", "{}", &d, &k, &e), FFTCONV_ERR_TEMPLATE);
   cr_assert(strstr(e.msg, "field 'threads' must be an integer"), "%s", e.msg);
+  /* A full manifest: read by the manifest reader, its complaints named. */
+  add_body(m, "lay", "layout",
+           "  return {version = 1, filter = {layout = 'f', per_head = 16, fixed = 0},\n"
+           "    workspace = {{name = 'a', per_row = 64, fixed = 0}},\n"
+           "    launches = {{entry = 'k', phase = 'forward', grid = {over = 'rows', per = 1},\n"
+           "      block = {32, 1, 1}, smem = 0, cluster = {2, 1, 1},\n"
+           "      args = {'u', 'ws:a', 'y', 'rows'}, reads = {'u'}, writes = {'y', 'ws:a'}}}}");
+  cr_assert_eq(fc_emit_kernel(m, "lay", "{}", &d, &k, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(k.manifest.nws, 1);
+  cr_assert_eq(k.manifest.launch[0].cluster[0], 2);
+  cr_assert(strstr(k.source, " * manifest: {\"version\":1,\"launches\":[{\"entry\":\"k\"") &&
+                strstr(k.source, "\"args\":[\"u\",\"ws:a\",\"y\",\"rows\"]"),
+            "%s", k.source);
+  fc_kernel_src_free(&k);
+  add_body(m, "lay", "layout",
+           "  return {version = 1, filter = {layout = 'f', per_head = 16},\n"
+           "    launches = {{entry = 'k', phase = 'forward', grid = {over = 'rows', per = 1},\n"
+           "      block = {32, 1, 1}, smem = 0, args = {'u', 'y', 'rows'}, reads = {'u'},\n"
+           "      writes = {'u'}}}}");
+  cr_assert_eq(fc_emit_kernel(m, "lay", "{}", &d, &k, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "template 'lay': layout(): manifest: k: writes an input buffer"), "%s",
+            e.msg);
   add(m, "num", GOOD);
   char text[sizeof GOOD + 64];
   snprintf(text, sizeof text, "%s", GOOD);

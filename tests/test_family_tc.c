@@ -129,8 +129,8 @@ Test(family_tc, emission_is_deterministic_and_self_describing) {
   cr_assert(strstr(s1.source, params));
   cr_assert(strstr(s1.source, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
   /* The filter spectrum is in the kernel's layout: N complex bins a head, no shared table. */
-  cr_assert_eq(s1.layout.khat, 8192);
-  cr_assert_eq(s1.layout.khat_table, 0);
+  cr_assert_eq(s1.manifest.filter_per_head, 8192 * 8);
+  cr_assert_eq(s1.manifest.filter_fixed, 0);
   free(params);
   fc_kernel_src_free(&s1);
   fc_kernel_src_free(&s2);

@@ -7,6 +7,15 @@
 
 #include "compile.h"
 #include "gpu.h"
+#include "launch.h"
+
+/* Two entries, as the first kernel ABI had them. */
+static fftconv_status load2(const void *cubin, const char *a, const char *b, int sa, int sb,
+                            fc_module *m, fc_err *e) {
+  const char *names[2] = {a, b};
+  int smem[2] = {sa, sb};
+  return fc_module_load_entries(cubin, 2, names, smem, m, e);
+}
 
 Test(gpu_api, load_is_remembered) {
   fc_err e1 = {{0}}, e2 = {{0}};
@@ -36,7 +45,7 @@ Test(gpu_api, no_driver_paths_fail_cleanly) {
   fc_gpu_close(&g);
   fc_module m;
   const unsigned char img[4] = {0x7f, 'E', 'L', 'F'};
-  cr_assert_eq(fc_module_load(img, "a", "b", 0, 0, &m, &e), s);
+  cr_assert_eq(load2(img, "a", "b", 0, 0, &m, &e), s);
   cr_assert_null(m.mod);
   fc_module_unload(&m);
   cr_assert_eq(fc_gpu_bind(&g, &e), FFTCONV_ERR_INVALID);
@@ -183,11 +192,11 @@ Test(gpu_api, compile_load_launch) {
 
   int big_smem = g.info.smem_optin; /* all of it: well over 48 KB */
   fc_module m;
-  cr_assert_eq(fc_module_load(b.cubin, "fill", "big", 0, big_smem, &m, &e), FFTCONV_OK, "%s",
+  cr_assert_eq(load2(b.cubin, "fill", "big", 0, big_smem, &m, &e), FFTCONV_OK, "%s",
                e.msg);
   cr_assert_not_null(m.mod);
-  cr_assert_not_null(m.fwd);
-  cr_assert_not_null(m.prep);
+  cr_assert_not_null(m.fn[0]);
+  cr_assert_not_null(m.fn[1]);
 
   enum { N = 100, CAP = 128 };
   CUdeviceptr d = 0;
@@ -202,7 +211,7 @@ Test(gpu_api, compile_load_launch) {
   unsigned base = 1000;
   void *args[] = {&d, &n, &base};
   cr_assert_eq(fc_cu.EventRecord(t0, NULL), CUDA_SUCCESS);
-  CUresult r = fc_cu.LaunchKernel(m.fwd, 2, 1, 1, 64, 1, 1, 0, NULL, args, NULL);
+  CUresult r = fc_cu.LaunchKernel(m.fn[0], 2, 1, 1, 64, 1, 1, 0, NULL, args, NULL);
   cr_assert_eq(fc_cuda_check(r, "launch fill", &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_eq(fc_cu.EventRecord(t1, NULL), CUDA_SUCCESS);
   cr_assert_eq(fc_cuda_check(fc_cu.EventSynchronize(t1), "sync", &e), FFTCONV_OK, "%s", e.msg);
@@ -220,7 +229,7 @@ Test(gpu_api, compile_load_launch) {
   /* The opted-in kernel runs with all its dynamic shared memory. */
   int words = big_smem / 4;
   void *bargs[] = {&d, &words};
-  r = fc_cu.LaunchKernel(m.prep, 1, 1, 1, 256, 1, 1, (unsigned)big_smem, NULL, bargs, NULL);
+  r = fc_cu.LaunchKernel(m.fn[1], 1, 1, 1, 256, 1, 1, (unsigned)big_smem, NULL, bargs, NULL);
   cr_assert_eq(fc_cuda_check(r, "launch big", &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_eq(fc_cuda_check(fc_cu.CtxSynchronize(), "sync", &e), FFTCONV_OK, "%s", e.msg);
   unsigned first = 0;
@@ -234,17 +243,17 @@ Test(gpu_api, compile_load_launch) {
   cr_assert_null(m.mod);
 
   /* Failures name what went wrong and leave nothing loaded. */
-  cr_assert_eq(fc_module_load(b.cubin, "nosuch", NULL, 0, 0, &m, &e), FFTCONV_ERR_CUDA);
+  cr_assert_eq(load2(b.cubin, "nosuch", NULL, 0, 0, &m, &e), FFTCONV_ERR_CUDA);
   cr_assert_not_null(strstr(e.msg, "nosuch"), "%s", e.msg);
   cr_assert_not_null(strstr(e.msg, "CUDA_ERROR_"), "%s", e.msg);
   cr_assert_null(m.mod);
-  cr_assert_eq(fc_module_load(b.cubin, "fill", "big", 0, 1 << 20, &m, &e), FFTCONV_ERR_CUDA);
+  cr_assert_eq(load2(b.cubin, "fill", "big", 0, 1 << 20, &m, &e), FFTCONV_ERR_CUDA);
   cr_assert_not_null(strstr(e.msg, "1048576"), "%s", e.msg);
   cr_assert_null(m.mod);
   /* Only the forward entry, the other skipped. */
-  cr_assert_eq(fc_module_load(b.cubin, "fill", "", 0, 0, &m, &e), FFTCONV_OK, "%s", e.msg);
-  cr_assert_not_null(m.fwd);
-  cr_assert_null(m.prep);
+  cr_assert_eq(load2(b.cubin, "fill", "", 0, 0, &m, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_not_null(m.fn[0]);
+  cr_assert_null(m.fn[1]);
   fc_module_unload(&m);
 
   fc_binary_free(&b);

@@ -114,7 +114,10 @@ Test(gpu_forward, verification_can_fail) {
   cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_gt(err, 1e-5, "a wrong reference went unnoticed: %.3e", err);
   /* A forward that writes nothing: y stays NaN. */
-  fftconv_args a = {(void *)t.du, NULL, NULL, (void *)t.dkhat, NULL};
+  fftconv_args a;
+  fftconv_args_init(&a);
+  a.u = (void *)t.du;
+  a.k_hat = (void *)t.dkhat;
   cr_assert_eq(fftconv_forward(pl, &a, NULL), FFTCONV_ERR_INVALID);
   cr_assert(strstr(fftconv_ctx_error(c), "y: NULL"), "%s", fftconv_ctx_error(c));
   fc_testdata_free(&t);
@@ -130,7 +133,11 @@ Test(gpu_forward, argument_errors) {
   p.pre_gate = p.skip_d = 1;
   fftconv_plan *pl = NULL;
   cr_assert_eq(fftconv_plan_create(c, &p, &pl), FFTCONV_OK, "%s", fftconv_ctx_error(c));
-  fftconv_args a = {(void *)16, NULL, NULL, (void *)16, (void *)16};
+  fftconv_args a = {.u = (void *)16, .k_hat = (void *)16, .y = (void *)16};
+  cr_assert_eq(fftconv_forward(pl, &a, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(c), "args: size is 0, this library's fftconv_args has"),
+            "%s", fftconv_ctx_error(c));
+  a.size = sizeof a;
   cr_assert_eq(fftconv_forward(pl, &a, NULL), FFTCONV_ERR_INVALID);
   cr_assert(strstr(fftconv_ctx_error(c), "pre: NULL"), "%s", fftconv_ctx_error(c));
   cr_assert_eq(fftconv_prepare_filter(pl, (void *)16, NULL, (void *)16, NULL), FFTCONV_ERR_INVALID);

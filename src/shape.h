@@ -1,0 +1,45 @@
+/* shape: a problem checked once at the API edge and resolved into the record every module
+ * takes: the operation, the filter length K, the FFT size N, the rows B * H and the key under
+ * which its kernels are tuned and stored. Also the families' supported sizes, which the
+ * problem check reports. Runtime layer: no Lua, no NVRTC. */
+#ifndef FC_SHAPE_H
+#define FC_SHAPE_H
+
+#include <stdint.h>
+
+#include "fftconv.h"
+#include "util.h"
+
+/* The operation a kernel computes for a problem; part of the key. Only forward exists now;
+   the backward pass will add its own kernels for the same problem. */
+typedef enum fc_op { FC_OP_FORWARD = 0, FC_OP_COUNT } fc_op;
+const char *fc_op_name(fc_op op); /* "forward" */
+
+typedef struct fc_shape {
+  fftconv_problem p; /* as given, with filter_len resolved to K */
+  fc_op op;
+  int64_t rows;      /* B * H */
+  int64_t K;         /* filter length */
+  int64_t N;         /* FFT size */
+  char key[256];     /* forward: fftconv_problem_key; another op: "<op>:" before it */
+} fc_shape;
+
+/* Checks p (fftconv_problem_check) and resolves it. On failure e names the field. */
+fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s, fc_err *e);
+
+/* What a family of this build runs: FFT sizes and I/O dtypes (bit 1 << fftconv_dtype), from
+   which compute capability. The families' templates decide the details through check(); this
+   table says what to expect before any template runs, for problem checks and messages. */
+typedef struct fc_family_range {
+  const char *name;
+  int64_t min_n, max_n;
+  unsigned dtypes;
+  int min_sm;
+} fc_family_range;
+const fc_family_range *fc_family_ranges(int *n);
+/* The smallest and largest FFT size any family runs (for dtype; -1: any dtype) on compute
+   capability sm (0: any). 0 when none. */
+int64_t fc_supported_min_n(int dtype, int sm);
+int64_t fc_supported_max_n(int dtype, int sm);
+
+#endif

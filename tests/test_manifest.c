@@ -1,0 +1,113 @@
+/* test_manifest: the launch manifest's JSON form, its checks and its sizes. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+
+static fc_manifest two(void) {
+  fc_manifest m;
+  fc_manifest_two_launch(&m, "fftconv_fwd", 256, 20480, 2, "fftconv_prep", 128, 0, 1, 4097, 0,
+                         "monarch_fp32.v1");
+  return m;
+}
+
+Test(manifest, two_launch_round_trips) {
+  fc_manifest m = two(), back;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_manifest_check(&m, &e), FFTCONV_OK, "%s", e.msg);
+  char *j = fc_manifest_json(&m);
+  cr_assert_not_null(j);
+  cr_assert_eq(fc_manifest_parse(j, &back, &e), FFTCONV_OK, "%s: %s", e.msg, j);
+  cr_assert_eq(memcmp(&m, &back, sizeof m), 0, "parse(json(m)) differs from m: %s", j);
+  char *j2 = fc_manifest_json(&back);
+  cr_assert_str_eq(j, j2);
+  cr_assert(strstr(j, "\"args\":[\"u\",\"pre\",\"post\",\"k_hat\",\"y\",\"rows\",\"L\",\"H\"]"), "%s", j);
+  cr_assert_eq(fc_manifest_filter_bytes(&m, 5), 5 * 4097 * 8);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 100), 0);
+  cr_assert_eq(fc_manifest_max_smem(&m, FC_PHASE_FORWARD), 20480);
+  free(j);
+  free(j2);
+}
+
+/* Keys in byte order, as json.lua writes them, empty lists as {}, defaults omitted. */
+Test(manifest, template_form) {
+  const char *j =
+      "{\"filter\":{\"layout\":\"x\",\"per_head\":64},\"launches\":[{\"args\":[\"u\",\"y\","
+      "\"ws:a\",\"rows\"],\"block\":[128,1,1],\"cluster\":[2,1,1],\"entry\":\"f\",\"grid\":{"
+      "\"over\":\"rows\",\"per\":1},\"phase\":\"forward\",\"reads\":[\"u\"],\"smem\":0,"
+      "\"writes\":[\"y\",\"ws:a\"]}],\"version\":1,\"workspace\":[{\"fixed\":10,\"name\":\"a\","
+      "\"per_row\":1000},{\"fixed\":0,\"name\":\"b\",\"per_row\":8}]}";
+  fc_manifest m;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_manifest_parse(j, &m, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(m.nlaunch, 1);
+  cr_assert_eq(m.launch[0].cluster[0], 2);
+  cr_assert_eq(m.launch[0].grid_y, 1);
+  cr_assert_eq(m.launch[0].args[2], FC_ARG_WS);
+  cr_assert_eq(m.nws, 2);
+  /* region a: 10 + 3 * 1000 = 3010 -> 3072; b starts there: 3072 + 24 -> 3328 */
+  cr_assert_eq(fc_manifest_workspace_offset(&m, 3, 1), 3072);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 3), 3328);
+  const char *empty = "{\"filter\":{\"layout\":\"x\",\"per_head\":8},\"launches\":[{\"args\":{},"
+                      "\"block\":[1,1,1],\"entry\":\"f\",\"grid\":{\"over\":\"one\",\"per\":1},"
+                      "\"phase\":\"forward\",\"reads\":{},\"smem\":0,\"writes\":{}}],"
+                      "\"version\":1,\"workspace\":{}}";
+  cr_assert_eq(fc_manifest_parse(empty, &m, &e), FFTCONV_OK, "%s", e.msg);
+}
+
+static void refused(const char *json, const char *why) {
+  fc_manifest m;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_manifest_parse(json, &m, &e), FFTCONV_ERR_INVALID, "accepted: %s", json);
+  cr_assert(strstr(e.msg, why), "message '%s' lacks '%s'", e.msg, why);
+}
+
+#define L0 "{\"version\":1,\"launches\":[{\"entry\":\"f\",\"phase\":\"forward\",\"grid\":{\"over\":\"rows\",\"per\":1},"
+#define L1 "\"block\":[64,1,1],\"smem\":0,\"args\":[\"u\",\"y\"],\"reads\":[\"u\"],\"writes\":[\"y\"]}],"
+#define TAIL "\"workspace\":[],\"filter\":{\"layout\":\"x\",\"per_head\":8,\"fixed\":0}}"
+
+Test(manifest, refusals) {
+  fc_manifest m;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_manifest_parse(L0 L1 TAIL, &m, &e), FFTCONV_OK, "%s", e.msg);
+  refused(NULL, "none");
+  refused("", "expected '{'");
+  refused(L0 L1 TAIL "x", "text after");
+  refused("{\"version\":2,\"launches\":[{\"entry\":\"f\",\"phase\":\"forward\",\"grid\":{\"over\":\"rows\",\"per\":1}," L1 TAIL,
+          "version 2");
+  refused(L0 "\"block\":[64,1,1],\"smem\":0,\"args\":[\"u\",\"q\"],\"reads\":[],\"writes\":[]}]," TAIL,
+          "'q' is not an argument");
+  refused(L0 "\"block\":[64,1,1],\"smem\":0,\"args\":[\"u\",\"y\"],\"reads\":[\"rows\"],\"writes\":[]}]," TAIL,
+          "'rows' is not a buffer");
+  refused(L0 "\"block\":[64,1,1],\"smem\":0,\"args\":[\"u\",\"y\"],\"reads\":[],\"writes\":[\"u\"]}]," TAIL,
+          "writes an input");
+  refused(L0 "\"block\":[64,1,1],\"smem\":0,\"args\":[\"u\"],\"reads\":[],\"writes\":[\"y\"]}]," TAIL,
+          "not one of its arguments");
+  refused(L0 "\"block\":[2048,1,1],\"smem\":0,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
+          "1 to 1024 threads");
+  refused(L0 "\"block\":[64,1,1],\"cluster\":[32,1,1],\"smem\":0,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
+          "at most 16");
+  refused(L0 "\"block\":[64,1,1],\"smem\":-1,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
+          "outside");
+  refused(L0 "\"block\":[64,1,1],\"smem\":0,\"smem\":0,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
+          "repeated key \"smem\"");
+  refused(L0 "\"smem\":0,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL, "needs entry");
+  refused("{\"version\":1,\"launches\":[{\"entry\":\"9f\",\"phase\":\"forward\",\"grid\":{\"over\":\"rows\",\"per\":1}," L1 TAIL,
+          "not a C identifier");
+  refused("{\"version\":1,\"launches\":[{\"entry\":\"f\",\"phase\":\"prepare\",\"grid\":{\"over\":\"rows\",\"per\":1}," L1 TAIL,
+          "a prepare launch");
+  refused("{\"version\":1,\"launches\":[]," TAIL, "1 to 8");
+  refused(L0 L1 "\"workspace\":[],\"filter\":{\"layout\":\"\",\"per_head\":8}}", "no name");
+  refused(L0 L1 "\"filter\":{\"layout\":\"x\",\"per_head\":8}, \"extra\":1}", "unknown or repeated key \"extra\"");
+}
+
+Test(manifest, describe) {
+  fc_manifest m = two();
+  fc_str b = {0};
+  fc_manifest_describe(&m, "  ", &b);
+  cr_assert(strstr(b.s, "  fftconv_prep (prepare): grid heads/1, 128 threads, 0 B smem; k d -> k_hat\n"), "%s", b.s);
+  cr_assert(strstr(b.s, "  fftconv_fwd (forward): grid rows/2, 256 threads, 20480 B smem; u pre post k_hat -> y\n"), "%s", b.s);
+  cr_assert(strstr(b.s, "filter monarch_fp32.v1: 0 B + 32776 B a head"), "%s", b.s);
+  fc_str_free(&b);
+}
