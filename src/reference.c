@@ -5,8 +5,11 @@
 
 #include <fftw3.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+
+static pthread_mutex_t ref_planner = PTHREAD_MUTEX_INITIALIZER;
 
 /* Shared checks of both paths; fills the sizes on success. */
 typedef struct ref_dims {
@@ -65,9 +68,12 @@ fftconv_status fc_reference(const fftconv_problem *p, const fc_ref_inputs *in, d
                  (long long)N);
     goto done;
   }
-  /* One pair of plans on fixed buffers serves the filters and every row. */
+  /* One pair of plans on fixed buffers serves the filters and every row. FFTW's planner is
+     not thread-safe (fftw_execute is): contexts on several threads may verify at once. */
+  pthread_mutex_lock(&ref_planner);
   fwd = fftw_plan_dft_r2c_1d((int)N, x, xf, FFTW_ESTIMATE);
   inv = fftw_plan_dft_c2r_1d((int)N, xf, x, FFTW_ESTIMATE);
+  pthread_mutex_unlock(&ref_planner);
   if (!fwd || !inv) {
     st = fc_fail(e, FFTCONV_ERR_NOMEM, "reference: FFTW could not plan size %lld",
                  (long long)N);
@@ -102,8 +108,10 @@ fftconv_status fc_reference(const fftconv_problem *p, const fc_ref_inputs *in, d
   }
   st = FFTCONV_OK;
 done:
+  pthread_mutex_lock(&ref_planner);
   if (fwd) fftw_destroy_plan(fwd);
   if (inv) fftw_destroy_plan(inv);
+  pthread_mutex_unlock(&ref_planner);
   fftw_free(x);
   fftw_free(xf);
   fftw_free(kf);
