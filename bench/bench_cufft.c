@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "candidate.h"
 #include "search.h"
 
 static const char *usage_text =

@@ -6,46 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "candidate.h"
 #include "search.h"
 
 /* The heuristic fallback's families, in order of preference: the first whose default() can
    run the problem is compiled. */
 static const char *const fallback_families[] = {"monarch_tc", "monarch_fp32"};
-
-static void emit_free(void *em) { fc_emit_close(em); }
-
-fftconv_status fc_ctx_emit(fftconv_ctx *c, fc_emit **out) {
-  if (!c->upper) {
-    fc_emit *em;
-    fftconv_status st = fc_emit_open(&em, fc_thread_err());
-    if (st != FFTCONV_OK) return st;
-    c->upper = em;
-    c->upper_free = emit_free;
-  }
-  *out = c->upper;
-  return FFTCONV_OK;
-}
-
-/* The device as templates see it: the compile target's arch. */
-static fc_device_info ctx_device(const fftconv_ctx *c) {
-  fc_device_info dev = c->gpu.info;
-  dev.sm = c->sm;
-  snprintf(dev.arch, sizeof dev.arch, "%s", c->arch);
-  return dev;
-}
-
-fftconv_status fc_plan_from_binary(fftconv_ctx *c, const fftconv_problem *p,
-                                   const fc_kernel_src *src, const fc_binary *bin,
-                                   const char *rung, fftconv_plan **out) {
-  fc_err *e = fc_thread_err();
-  fc_shape s;
-  fftconv_status st = fc_ctx_shape(c, p, &s, e);
-  if (st != FFTCONV_OK) return st;
-  char arch[16];
-  snprintf(arch, sizeof arch, "sm_%d", bin->sm);
-  return fc_plan_from_cubin(c, &s, &src->manifest, bin->cubin, src->info.name,
-                            src->info.revision, src->info.hash, src->params, rung, arch, out, e);
-}
 
 /* Tunes s now (rigor measure, few runs), storing into the cache when it can be written. */
 static fftconv_status quick_tune(fftconv_ctx *c, const fc_shape *sh, fftconv_plan **out,
@@ -54,7 +20,7 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fc_shape *sh, fftconv_pla
   fc_err ce = {{0}};
   if (c->cache_path[0]) fc_cache_open(c->cache_path, 1, &w, &ce); /* unwritable: not stored */
   fc_cache_config cfg = fc_ctx_cache_config(c);
-  fc_device_info dev = ctx_device(c);
+  fc_device_info dev = fc_ctx_device(c);
   fc_search_opts o = {.tmpl = NULL, .rigor = "measure", .jobs = 8, .runs = 20,
                       .warmup = 2, .quick_runs = 3, .finalists = 2, .cache = w, .cfg = &cfg};
   fc_search s;
@@ -87,7 +53,7 @@ static fftconv_status heuristic(fftconv_ctx *c, const fc_shape *s, fftconv_plan 
   char *params = NULL;
   fc_kernel_src src = {0};
   fc_binary bin = {0};
-  fc_device_info dev = ctx_device(c);
+  fc_device_info dev = fc_ctx_device(c);
   const char *tmpl = NULL;
   int nf = (int)(sizeof fallback_families / sizeof *fallback_families);
   for (int i = 0; i < nf; i++) {
@@ -106,7 +72,7 @@ static fftconv_status heuristic(fftconv_ctx *c, const fc_shape *s, fftconv_plan 
   return st;
 }
 
-static fftconv_status miss(fftconv_ctx *c, const fc_shape *s, fftconv_plan **out, fc_err *e) {
+fftconv_status fc_policy_miss(fftconv_ctx *c, const fc_shape *s, fftconv_plan **out, fc_err *e) {
   if (c->policy == FFTCONV_POLICY_QUICK_TUNE) return quick_tune(c, s, out, e);
   return heuristic(c, s, out, e);
 }
@@ -116,5 +82,5 @@ fftconv_status fftconv_ctx_create(const fftconv_ctx_options *o, fftconv_ctx **ou
   char nvrtc[16] = "none";
   fc_nvrtc_version(&maj, &min);
   if (maj > 0) snprintf(nvrtc, sizeof nvrtc, "%d.%d", maj, min);
-  return fc_ctx_open(o, miss, nvrtc, out, fc_thread_err());
+  return fc_ctx_open(o, fc_policy_miss, nvrtc, out, fc_thread_err());
 }

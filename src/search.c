@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "candidate.h"
 #include "sample.h"
 
 static fftconv_status write_file(const char *dir, const char *name, int i, const char *ext,

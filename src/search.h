@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include "cache.h"
+#include "candidate.h"
 #include "verify.h"
 
 typedef struct fc_result fc_result;

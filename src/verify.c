@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "compile.h"
 #include "reference.h"
 
 double fc_tolerance(fftconv_dtype d) {

@@ -5,7 +5,7 @@
 #ifndef FC_VERIFY_H
 #define FC_VERIFY_H
 
-#include "policy.h"
+#include "plan.h"
 
 typedef struct fc_testdata {
   fftconv_problem p;

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plan.h"
+#include "candidate.h"
 #include "verify.h"
 
 static int fail(const char *what, const char *msg) {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plan.h"
+#include "candidate.h"
 #include "verify.h"
 
 static fftconv_ctx *ctx_or_skip(void) {

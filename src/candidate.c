@@ -1,0 +1,40 @@
+/* candidate: plans from emitted and compiled kernels (see candidate.h). */
+#include "candidate.h"
+
+#include <stdio.h>
+
+static void emit_free(void *em) { fc_emit_close(em); }
+
+fftconv_status fc_ctx_emit(fftconv_ctx *c, fc_emit **out) {
+  if (!c->upper) {
+    fc_emit *em;
+    fftconv_status st = fc_emit_open(&em, fc_thread_err());
+    if (st != FFTCONV_OK) return st;
+    c->upper = em;
+    c->upper_free = emit_free;
+  }
+  *out = c->upper;
+  return FFTCONV_OK;
+}
+
+/* The device as templates see it: the compile target's arch. */
+fc_device_info fc_ctx_device(const fftconv_ctx *c) {
+  fc_device_info dev = c->gpu.info;
+  dev.sm = c->sm;
+  snprintf(dev.arch, sizeof dev.arch, "%s", c->arch);
+  return dev;
+}
+
+fftconv_status fc_plan_from_binary(fftconv_ctx *c, const fftconv_problem *p,
+                                   const fc_kernel_src *src, const fc_binary *bin,
+                                   const char *rung, fftconv_plan **out) {
+  fc_err *e = fc_thread_err();
+  fc_shape s;
+  fftconv_status st = fc_ctx_shape(c, p, &s, e);
+  if (st != FFTCONV_OK) return st;
+  char arch[16];
+  snprintf(arch, sizeof arch, "sm_%d", bin->sm);
+  return fc_plan_from_cubin(c, &s, &src->manifest, bin->cubin, src->info.name,
+                            src->info.revision, src->info.hash, src->params, rung, arch, out, e);
+}
+
