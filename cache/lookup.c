@@ -1,0 +1,210 @@
+/* cache lookup: the runtime's question, a trusted winner for a problem: the exact problem
+ * key first, else the nearest shape. Reads only. */
+#include "cache_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* What a hit needs of the kernel row. */
+#define CACHE_HIT                                                                    \
+  "SELECT w.kernel, w.problem_key, w.median_ms, k.template, k.revision, k.hash, "      \
+  "k.params, k.cubin, k.threads, k.smem, k.seqs, k.prep_threads, k.prep_smem, "       \
+  "k.prep_seqs, k.khat, k.khat_table, k.fwd_entry, k.prep_entry "                      \
+  "FROM devices d JOIN winners w ON w.device = d.id JOIN kernels k ON k.id = w.kernel " \
+  "WHERE " CACHE_DEV " AND k.sm = :sm AND k.cubin IS NOT NULL AND " CACHE_TRUST
+
+
+const char *const cache_lookup_sql[CACHE_NSTMT] = {
+    [Q_HIT_EXACT] = CACHE_HIT " AND w.problem_key = :key",
+    [Q_HIT_ID] = CACHE_HIT " AND w.id = :id",
+    /* The candidates of nearest-shape lookup: same N, dtype, mode, gates, D, F and K == L
+       relation, from the covering index alone. cache_near ranks them in C (cheaper than
+       SQLite's sorter, and no math functions needed) and Q_HIT_ID applies the trust rule. */
+    [Q_NEAR] = "SELECT w.id, w.batch * w.heads, w.seqlen, w.median_ms, w.kernel "
+               "FROM devices d JOIN winners w ON w.device = d.id WHERE " CACHE_DEV
+               " AND w.fft_size = :n AND w.dtype = :dtype AND w.mode = :mode "
+               "AND w.pre_gate = :pre AND w.post_gate = :post AND w.skip_d = :skipd "
+               "AND w.freq_keep = :f AND (w.filter_len = w.seqlen) = :full",
+};
+
+/* ---- lookup ---- */
+
+void fc_cache_hit_free(fc_cache_hit *h) {
+  if (!h) return;
+  free(h->params);
+  free(h->cubin);
+  h->params = NULL;
+  h->cubin = NULL;
+  h->cubin_size = 0;
+}
+
+/* Copies the current CACHE_HIT row into hit. */
+static fftconv_status cache_hit_read(sqlite3_stmt *s, fc_cache_hit *h, fc_err *e) {
+  memset(h, 0, sizeof *h);
+  h->kernel_id = sqlite3_column_int64(s, 0);
+  cache_copy(h->problem_key, sizeof h->problem_key, cache_col_text(s, 1));
+  h->median_ms = cache_col_real(s, 2);
+  cache_copy(h->tmpl, sizeof h->tmpl, cache_col_text(s, 3));
+  h->revision = sqlite3_column_int(s, 4);
+  cache_copy(h->hash, sizeof h->hash, cache_col_text(s, 5));
+  h->params = cache_col_dup(s, 6);
+  size_t n = (size_t)sqlite3_column_bytes(s, 7);
+  h->cubin = malloc(n ? n : 1);
+  if (!h->params || !h->cubin) {
+    fc_cache_hit_free(h);
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a cached kernel");
+  }
+  memcpy(h->cubin, sqlite3_column_blob(s, 7), n);
+  h->cubin_size = n;
+  h->layout.threads = sqlite3_column_int(s, 8);
+  h->layout.smem = sqlite3_column_int(s, 9);
+  h->layout.seqs = sqlite3_column_int(s, 10);
+  h->layout.prep_threads = sqlite3_column_int(s, 11);
+  h->layout.prep_smem = sqlite3_column_int(s, 12);
+  h->layout.prep_seqs = sqlite3_column_int(s, 13);
+  h->layout.khat = sqlite3_column_int64(s, 14);
+  h->layout.khat_table = sqlite3_column_int64(s, 15);
+  cache_copy(h->fwd_entry, sizeof h->fwd_entry, cache_col_text(s, 16));
+  cache_copy(h->prep_entry, sizeof h->prep_entry, cache_col_text(s, 17));
+  return FFTCONV_OK;
+}
+
+/* A nearest-shape candidate and its distance to the problem. */
+typedef struct cache_cand {
+  int64_t id, kernel;
+  double ratio;   /* max(rows, R) / min(rows, R): orders like |log rows - log R| */
+  int64_t dl;     /* |L - L'| */
+  double median;
+} cache_cand;
+
+static int cache_cand_cmp(const void *a, const void *b) {
+  const cache_cand *x = a, *y = b;
+  if (x->ratio != y->ratio) return x->ratio < y->ratio ? -1 : 1;
+  if (x->dl != y->dl) return x->dl < y->dl ? -1 : 1;
+  if (x->median != y->median) return x->median < y->median ? -1 : 1;
+  return (x->kernel > y->kernel) - (x->kernel < y->kernel); /* deterministic to the end */
+}
+
+/* Runs Q_HIT_EXACT (id 0) or Q_HIT_ID: the hit, if trusted. */
+static fftconv_status cache_hit_get(fc_cache *c, const fc_cache_config *cfg, const char *list,
+                                    const char *key, int64_t id, fc_cache_hit *hit, int *found,
+                                    fc_err *e) {
+  fftconv_status st = FFTCONV_OK;
+  sqlite3_stmt *s = cache_stmt(c, id ? Q_HIT_ID : Q_HIT_EXACT, &st, e);
+  if (!s) return st;
+  cache_bind_dev(s, cfg);
+  cache_nbind_int(s, ":sm", cfg->sm);
+  cache_nbind_text(s, ":hashes", list);
+  cache_nbind_text(s, ":nvrtc", cfg->nvrtc);
+  if (id)
+    cache_nbind_int(s, ":id", id);
+  else
+    cache_nbind_text(s, ":key", key);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    if ((st = cache_hit_read(s, hit, e)) == FFTCONV_OK) *found = 1;
+  } else if (rc != SQLITE_DONE) {
+    st = cache_sqlfail(c, rc, "looking a kernel up", e);
+  }
+  sqlite3_reset(s);
+  return st;
+}
+
+/* The nearest shape's trusted winner: candidates ranked, then the first that passes the
+   trust rule (usually the first). */
+static fftconv_status cache_near(fc_cache *c, const fc_cache_config *cfg,
+                                 const fftconv_problem *p, const cache_shape *sh,
+                                 const char *list, fc_cache_hit *hit, int *found, fc_err *e) {
+  fftconv_status st = FFTCONV_OK;
+  sqlite3_stmt *s = cache_stmt(c, Q_NEAR, &st, e);
+  if (!s) return st;
+  cache_bind_dev(s, cfg);
+  cache_nbind_int(s, ":n", sh->n);
+  cache_nbind_text(s, ":dtype", fftconv_dtype_name(p->dtype));
+  cache_nbind_text(s, ":mode", fftconv_mode_name(p->mode));
+  cache_nbind_int(s, ":pre", p->pre_gate);
+  cache_nbind_int(s, ":post", p->post_gate);
+  cache_nbind_int(s, ":skipd", p->skip_d);
+  cache_nbind_int(s, ":f", p->freq_keep);
+  cache_nbind_int(s, ":full", sh->k == p->seqlen);
+  cache_cand stack[64], *v = stack;
+  size_t n = 0, cap = sizeof stack / sizeof stack[0];
+  double rows = (double)(p->batch * p->heads);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (n == cap) {
+      cache_cand *bigger = malloc(2 * cap * sizeof *bigger);
+      if (!bigger) {
+        st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+        break;
+      }
+      memcpy(bigger, v, n * sizeof *v);
+      if (v != stack) free(v);
+      v = bigger;
+      cap *= 2;
+    }
+    double r = (double)sqlite3_column_int64(s, 1);
+    int64_t dl = sqlite3_column_int64(s, 2) - p->seqlen;
+    v[n++] = (cache_cand){.id = sqlite3_column_int64(s, 0),
+                          .kernel = sqlite3_column_int64(s, 4),
+                          .ratio = r > rows ? r / rows : rows / r,
+                          .dl = dl < 0 ? -dl : dl,
+                          .median = sqlite3_column_double(s, 3)};
+  }
+  if (st == FFTCONV_OK && rc != SQLITE_DONE)
+    st = cache_sqlfail(c, rc, "looking up nearest shapes", e);
+  sqlite3_reset(s);
+  if (st == FFTCONV_OK) qsort(v, n, sizeof *v, cache_cand_cmp);
+  for (size_t i = 0; i < n && st == FFTCONV_OK && !*found; i++)
+    st = cache_hit_get(c, cfg, list, NULL, v[i].id, hit, found, e);
+  if (v != stack) free(v);
+  return st;
+}
+
+fftconv_status fc_cache_lookup(fc_cache *c, const fc_cache_config *cfg,
+                               const fftconv_problem *p, const char *const *hashes, int nhashes,
+                               fc_cache_hit *hit, int *found, fc_err *e) {
+  fftconv_status st = cache_check_cfg(c, cfg, e);
+  if (st != FFTCONV_OK) return st;
+  if (!hit || !found) return fc_fail(e, FFTCONV_ERR_INVALID, "cache lookup: NULL argument");
+  memset(hit, 0, sizeof *hit);
+  *found = 0;
+  cache_shape sh;
+  if ((st = cache_shape_of(p, &sh, e)) != FFTCONV_OK) return st;
+  /* the trusted-hash list on the stack: lookup sits on plan_create's path */
+  char buf[1024];
+  fc_str hl = {0};
+  const char *list = buf;
+  if (nhashes >= 0 && (size_t)nhashes * 18 + 2 <= sizeof buf) {
+    size_t n = 1;
+    buf[0] = ',';
+    for (int i = 0; i < nhashes; i++) {
+      size_t len = hashes && hashes[i] ? strlen(hashes[i]) : 0;
+      if (!len || len > 16 || strchr(hashes[i], ','))
+        return fc_fail(e, FFTCONV_ERR_INVALID, "hashes[%d]: not a template hash", i);
+      memcpy(buf + n, hashes[i], len);
+      n += len;
+      buf[n++] = ',';
+    }
+    buf[n] = 0;
+  } else {
+    if ((st = cache_hash_list(hashes, nhashes, &hl, e)) != FFTCONV_OK) goto out;
+    list = hl.s;
+  }
+  st = cache_hit_get(c, cfg, list, sh.key, 0, hit, found, e);
+  if (st == FFTCONV_OK && *found)
+    hit->exact = 1;
+  else if (st == FFTCONV_OK)
+    st = cache_near(c, cfg, p, &sh, list, hit, found, e);
+out:
+  fc_str_free(&hl);
+  return st;
+}
+
