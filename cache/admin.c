@@ -13,41 +13,51 @@
 #include <unistd.h>
 #include "gpu.h"
 
-const char *const cache_admin_sql[CACHE_NSTMT] = {
-    [Q_KERNEL_GET] = "SELECT " CACHE_KCOLS ", id FROM kernels WHERE id = ?1",
-    [Q_BANDWIDTH_MERGE] = "UPDATE devices SET copy_gbps = ?2 WHERE id = ?1 AND copy_gbps IS NULL",
-#define CACHE_LIST_COLS                                                                     \
-  "d.model, d.sms, d.driver_version, d.sm, m.problem_key, k.id, k.template, k.revision, "  \
-  "k.hash, k.params, k.sm, k.nvrtc, m.status, m.message, m.median_ms, m.p10_ms, m.p90_ms, " \
-  "m.rel_err, m.runs, m.rigor, m.measured_at"
-/* After the winner flag: the device's bandwidth and the problem's shape, of a (m or w). */
-#define CACHE_LIST_SHAPE(a)                                                                \
-  "d.copy_gbps, " a ".batch, " a ".heads, " a ".seqlen, " a ".filter_len, " a ".freq_keep, " \
-  a ".dtype, " a ".mode, " a ".pre_gate, " a ".post_gate, " a ".skip_d"
-#define CACHE_LIST_WHERE                                                           \
+static void gen_kernel_get(fc_str *b) {
+  fc_str_add(b, "SELECT ");
+  cache_sql_cols(b, &cache_kernels, NULL, 0);
+  fc_str_add(b, " FROM kernels WHERE id = :id");
+}
+
+/* Listing: the device, the kernel (without what only running it needs), the measurement and
+   (winners) the winner, each read by its own column table. */
+static void gen_list_from(fc_str *b, int winners) {
+  fc_str_add(b, "SELECT ");
+  cache_sql_cols(b, &cache_devices, "d", 0);
+  fc_str_add(b, ", ");
+  cache_sql_cols(b, &cache_kernels, "k", CC_NOLOOKUP | CC_LAUNCH);
+  fc_str_add(b, ", ");
+  cache_sql_cols(b, &cache_measurements, "m", 0);
+  if (winners) {
+    fc_str_add(b, ", ");
+    cache_sql_cols(b, &cache_winners, "w", 0);
+  }
+  fc_str_add(b, ", %s AS winner ", winners ? "1" : "w.id IS NOT NULL");
+}
+#define CACHE_LIST_WHERE(a)                                                        \
   "(:device IS NULL OR instr(lower(d.model), lower(:device)) > 0) "                \
-  "AND (:problem IS NULL OR instr(m.problem_key, :problem) > 0) "                  \
+  "AND (:problem IS NULL OR instr(" a ".problem_key, :problem) > 0) "              \
   "AND (:kernel = 0 OR k.id = :kernel)"
-    [Q_LIST_WINNERS] =
-        "SELECT d.model, d.sms, d.driver_version, d.sm, w.problem_key, k.id, k.template, "
-        "k.revision, k.hash, k.params, k.sm, k.nvrtc, coalesce(m.status, 'ok'), m.message, "
-        "w.median_ms, m.p10_ms, m.p90_ms, m.rel_err, coalesce(m.runs, 0), m.rigor, "
-        "m.measured_at, 1, " CACHE_LIST_SHAPE("w") " FROM winners w "
-        "JOIN devices d ON d.id = w.device "
-        "JOIN kernels k ON k.id = w.kernel LEFT JOIN measurements m ON m.device = w.device "
-        "AND m.problem_key = w.problem_key AND m.kernel = w.kernel "
-        "WHERE (:device IS NULL OR instr(lower(d.model), lower(:device)) > 0) "
-        "AND (:problem IS NULL OR instr(w.problem_key, :problem) > 0) "
-        "AND (:kernel = 0 OR k.id = :kernel) "
-        "ORDER BY d.model, d.sms, d.driver_version, w.problem_key",
-    [Q_LIST_ALL] = "SELECT " CACHE_LIST_COLS ", w.id IS NOT NULL, " CACHE_LIST_SHAPE("m")
-                   " FROM measurements m "
-                   "JOIN devices d ON d.id = m.device JOIN kernels k ON k.id = m.kernel "
-                   "LEFT JOIN winners w ON w.device = m.device "
-                   "AND w.problem_key = m.problem_key AND w.kernel = m.kernel "
-                   "WHERE " CACHE_LIST_WHERE
-                   " ORDER BY d.model, d.sms, d.driver_version, m.problem_key, "
-                   "m.median_ms IS NULL, m.median_ms, k.id",
+static void gen_list_winners(fc_str *b) {
+  gen_list_from(b, 1);
+  fc_str_add(b, "FROM winners w JOIN devices d ON d.id = w.device "
+                "JOIN kernels k ON k.id = w.kernel LEFT JOIN measurements m ON "
+                "m.device = w.device AND m.problem_key = w.problem_key AND m.kernel = w.kernel "
+                "WHERE " CACHE_LIST_WHERE("w")
+                " ORDER BY d.model, d.sms, d.driver_version, w.problem_key");
+}
+static void gen_list_all(fc_str *b) {
+  gen_list_from(b, 0);
+  fc_str_add(b, "FROM measurements m JOIN devices d ON d.id = m.device "
+                "JOIN kernels k ON k.id = m.kernel LEFT JOIN winners w ON w.device = m.device "
+                "AND w.problem_key = m.problem_key AND w.kernel = m.kernel "
+                "WHERE " CACHE_LIST_WHERE("m")
+                " ORDER BY d.model, d.sms, d.driver_version, m.problem_key, "
+                "m.median_ms IS NULL, m.median_ms, k.id");
+}
+
+/* Stale kernel k: its template hash is not in :hashes (",h1,h2,...,") or its NVRTC is not
+   :nvrtc. */
 #define CACHE_STALE "NOT (instr(:hashes, ',' || k.hash || ',') > 0 AND k.nvrtc = :nvrtc)"
 /* The bytes of a column over a group (text counted in bytes, not characters). */
 #define CACHE_BYTES(col) "total(length(CAST(" col " AS BLOB)))"
@@ -61,6 +71,8 @@ const char *const cache_admin_sql[CACHE_NSTMT] = {
   "WHERE m.status = 'ok' AND m.median_ms IS NOT NULL AND " CACHE_LIVE "), "                  \
   "keep AS (SELECT kernel FROM ranked WHERE r <= :finalists UNION SELECT kernel FROM winners) "
 #define CACHE_DROP "k.cubin IS NOT NULL AND k.id NOT IN (SELECT kernel FROM keep)"
+
+const char *const cache_admin_sql[CACHE_NSTMT] = {
     [Q_SLIM_COUNT] =
         CACHE_KEEP "SELECT b.n, b.bytes, s.n, s.bytes FROM "
         "(SELECT count(*) AS n, " CACHE_BYTES("k.cubin") " + " CACHE_BYTES("k.ptx") " + "
@@ -83,33 +95,29 @@ const char *const cache_admin_sql[CACHE_NSTMT] = {
         "JOIN kernels k ON k.id = m.kernel WHERE m.device = d.id AND NOT (" CACHE_STALE "))), "
         "(SELECT " CACHE_BYTES("k.cubin") " + " CACHE_BYTES("k.ptx") " + " CACHE_BYTES("k.log")
         " + " CACHE_BYTES("k.source") " FROM kernels k WHERE " CACHE_STALE ")",
-    [Q_PRUNE_LOST] = "SELECT w.device, w.problem_key FROM winners w "
-                     "JOIN kernels k ON k.id = w.kernel WHERE " CACHE_STALE
-                     " ORDER BY w.device, w.problem_key",
     [Q_PRUNE_DEL_KERNELS] = "DELETE FROM kernels WHERE id IN (SELECT k.id FROM kernels k "
                             "WHERE " CACHE_STALE ")",
     [Q_PRUNE_DEL_DEVICES] = "DELETE FROM devices WHERE NOT EXISTS (SELECT 1 FROM "
                             "measurements m WHERE m.device = devices.id)",
-    [Q_MERGE_DEVICE] = "SELECT id, model, sms, driver_version, sm, smem_optin, l2_bytes, "
-                       "total_mem, created, copy_gbps FROM devices ORDER BY id",
-    [Q_MERGE_MEAS_AT] = "SELECT measured_at FROM measurements WHERE device = ?1 "
-                        "AND problem_key = ?2 AND kernel = ?3",
+    [Q_MERGE_MEAS_AT] = "SELECT measured_at FROM measurements WHERE device = :device "
+                        "AND problem_key = :problem_key AND kernel = :kernel",
+};
+
+static void gen_prune_lost(fc_str *b) {
+  fc_str_add(b, "SELECT ");
+  cache_sql_cols(b, &cache_winners, "w", 0);
+  fc_str_add(b, " FROM winners w JOIN kernels k ON k.id = w.kernel WHERE " CACHE_STALE
+                " ORDER BY w.device, w.problem_key");
+}
+
+const cache_gen_fn cache_admin_gen[CACHE_NSTMT] = {
+    [Q_KERNEL_GET] = gen_kernel_get,     [Q_LIST_WINNERS] = gen_list_winners,
+    [Q_LIST_ALL] = gen_list_all,         [Q_PRUNE_LOST] = gen_prune_lost,
 };
 
 void fc_cache_kernel_row_free(fc_cache_kernel_row *r) {
   if (!r) return;
-  fc_cache_kernel *k = &r->k;
-  free((void *)k->tmpl);
-  free((void *)k->hash);
-  free((void *)k->params);
-  free((void *)k->nvrtc);
-  free((void *)k->source);
-  free((void *)k->source_hash);
-  free((void *)k->cubin);
-  free((void *)k->ptx);
-  free((void *)k->log);
-  free((void *)k->fwd_entry);
-  free((void *)k->prep_entry);
+  cache_row_free(&cache_kernels, r);
   memset(r, 0, sizeof *r);
 }
 
@@ -121,62 +129,26 @@ fftconv_status fc_cache_get_kernel(fc_cache *c, int64_t id, fc_cache_kernel_row 
   fftconv_status st = FFTCONV_OK;
   sqlite3_stmt *s = cache_stmt(c, Q_KERNEL_GET, &st, e);
   if (!s) return st;
-  sqlite3_bind_int64(s, 1, id);
+  cache_nbind_int(s, ":id", id);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
+    st = cache_read_row(s, &cache_kernels, cache_map(c, Q_KERNEL_GET, &cache_kernels, NULL), out,
+                        e);
+    char h[17];
     fc_cache_kernel *k = &out->k;
-    k->tmpl = cache_col_dup(s, 0);
-    k->revision = sqlite3_column_int(s, 1);
-    k->hash = cache_col_dup(s, 2);
-    k->params = cache_col_dup(s, 3);
-    k->sm = sqlite3_column_int(s, 4);
-    k->nvrtc = cache_col_dup(s, 5);
-    k->source = cache_col_dup(s, 6);
-    k->source_hash = cache_col_dup(s, 7);
-    if (!k->source_hash && k->source) { /* a schema-2 row: its hash is computed on demand */
-      char h[17];
-      cache_source_hash(k->source, (size_t)sqlite3_column_bytes(s, 6), h);
-      k->source_hash = strdup(h);
+    if (st == FFTCONV_OK && !k->source_hash && k->source) {
+      /* a schema-2 row: its hash is computed on demand */
+      cache_source_hash(k->source, strlen(k->source), h);
+      k->source_hash = h;
     }
-    if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
-      size_t n = (size_t)sqlite3_column_bytes(s, 8);
-      void *b = malloc(n ? n : 1);
-      if (b) memcpy(b, sqlite3_column_blob(s, 8), n);
-      k->cubin = b;
-      k->cubin_size = n;
-    }
-    k->ptx = cache_col_dup(s, 9);
-    k->log = cache_col_dup(s, 10);
-    k->registers = sqlite3_column_int(s, 11);
-    k->smem_static = sqlite3_column_int(s, 12);
-    k->stack = sqlite3_column_int(s, 13);
-    k->spill_stores = sqlite3_column_int(s, 14);
-    k->spill_loads = sqlite3_column_int(s, 15);
-    k->compile_seconds = cache_col_real(s, 16);
-    k->layout.threads = sqlite3_column_int(s, 17);
-    k->layout.smem = sqlite3_column_int(s, 18);
-    k->layout.seqs = sqlite3_column_int(s, 19);
-    k->layout.prep_threads = sqlite3_column_int(s, 20);
-    k->layout.prep_smem = sqlite3_column_int(s, 21);
-    k->layout.prep_seqs = sqlite3_column_int(s, 22);
-    k->layout.khat = sqlite3_column_int64(s, 23);
-    k->layout.khat_table = sqlite3_column_int64(s, 24);
-    k->fwd_entry = cache_col_dup(s, 25);
-    k->prep_entry = cache_col_dup(s, 26);
-    out->created = cache_col_real(s, 27);
-    out->binary_dropped = cache_col_real(s, 28);
-    out->id = sqlite3_column_int64(s, CACHE_KN);
-    *found = 1;
-    if (!k->tmpl || !k->hash || !k->params || !k->nvrtc || !k->fwd_entry || !k->prep_entry ||
-        (sqlite3_column_type(s, 6) != SQLITE_NULL && !k->source) ||
-        (sqlite3_column_type(s, 7) != SQLITE_NULL && !k->source_hash) ||
-        (k->source && !k->source_hash) ||
-        (sqlite3_column_type(s, 8) != SQLITE_NULL && !k->cubin)) {
-      fc_cache_kernel_row_free(out);
-      *found = 0;
-      st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading kernel %lld",
+    if (st == FFTCONV_OK) st = cache_row_own(&cache_kernels, out, e);
+    if (st == FFTCONV_OK && (!k->tmpl || !k->hash || !k->params || !k->nvrtc))
+      st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: kernel %lld lacks its key", c->path,
                    (long long)id);
-    }
+    if (st == FFTCONV_OK)
+      *found = 1;
+    else
+      fc_cache_kernel_row_free(out);
   } else if (rc != SQLITE_DONE) {
     st = cache_sqlfail(c, rc, "reading a kernel", e);
   }
@@ -239,67 +211,51 @@ fftconv_status fc_cache_source(const fc_cache_kernel *k, char **source, fc_err *
 
 /* ---- listing ---- */
 
-/* The dtype named by a stored name (fftconv_dtype_name's). */
-static void cache_dtype_of(const char *name, fftconv_dtype *dt) {
-  const fftconv_dtype all[] = {FFTCONV_FP32, FFTCONV_FP16, FFTCONV_BF16};
-  for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
-    if (!strcmp(name, fftconv_dtype_name(all[i]))) *dt = all[i];
-}
-
 fftconv_status fc_cache_list(fc_cache *c, const fc_cache_filter *f, fc_cache_entry_fn fn,
                              void *arg, fc_err *e) {
   if (!c || !fn) return fc_fail(e, FFTCONV_ERR_INVALID, "cache list: NULL argument");
   fc_cache_filter none = {0};
   if (!f) f = &none;
   fftconv_status st = FFTCONV_OK;
-  sqlite3_stmt *s = cache_stmt(c, f->all ? Q_LIST_ALL : Q_LIST_WINNERS, &st, e);
+  int q = f->all ? Q_LIST_ALL : Q_LIST_WINNERS;
+  sqlite3_stmt *s = cache_stmt(c, q, &st, e);
   if (!s) return st;
+  const short *dm = cache_map(c, q, &cache_devices, "d"), *km = cache_map(c, q, &cache_kernels, "k"),
+              *mm = cache_map(c, q, &cache_measurements, "m"),
+              *wm = cache_map(c, q, &cache_winners, "w");
+  int winner_col = sqlite3_column_count(s) - 1; /* "winner", last (gen_list_from) */
   cache_nbind_text(s, ":device", f->device);
   cache_nbind_text(s, ":problem", f->problem);
   cache_nbind_int(s, ":kernel", f->kernel_id);
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    cache_device_row d = {0};
+    fc_cache_kernel_row k = {0};
+    cache_meas_row m = {0};
+    cache_win_row w = {0};
+    fftconv_problem_init(&m.sh.p);
+    fftconv_problem_init(&w.sh.p);
+    if ((st = cache_read_row(s, &cache_devices, dm, &d, e)) != FFTCONV_OK ||
+        (st = cache_read_row(s, &cache_kernels, km, &k, e)) != FFTCONV_OK ||
+        (st = cache_read_row(s, &cache_measurements, mm, &m, e)) != FFTCONV_OK ||
+        (st = cache_read_row(s, &cache_winners, wm, &w, e)) != FFTCONV_OK)
+      break;
+    /* a winner's row: its shape and median are the winner's, its measurement may be gone */
+    const cache_shape *sh = f->all ? &m.sh : &w.sh;
     fc_cache_entry r = {
-        .device = cache_col_text(s, 0),
-        .sms = sqlite3_column_int(s, 1),
-        .driver_version = sqlite3_column_int(s, 2),
-        .device_sm = sqlite3_column_int(s, 3),
-        .problem_key = cache_col_text(s, 4),
-        .kernel_id = sqlite3_column_int64(s, 5),
-        .tmpl = cache_col_text(s, 6),
-        .revision = sqlite3_column_int(s, 7),
-        .hash = cache_col_text(s, 8),
-        .params = cache_col_text(s, 9),
-        .sm = sqlite3_column_int(s, 10),
-        .nvrtc = cache_col_text(s, 11),
-        .status = cache_col_text(s, 12),
-        .message = cache_col_text(s, 13),
-        .median_ms = cache_col_real(s, 14),
-        .p10_ms = cache_col_real(s, 15),
-        .p90_ms = cache_col_real(s, 16),
-        .rel_err = cache_col_real(s, 17),
-        .runs = sqlite3_column_int(s, 18),
-        .rigor = cache_col_text(s, 19),
-        .measured_at = cache_col_real(s, 20),
-        .winner = sqlite3_column_int(s, 21),
-        .copy_gbps = cache_col_real(s, 22),
-    };
-    fftconv_problem_init(&r.problem);
-    r.problem.batch = sqlite3_column_int64(s, 23);
-    r.problem.heads = sqlite3_column_int64(s, 24);
-    r.problem.seqlen = sqlite3_column_int64(s, 25);
-    r.problem.filter_len = sqlite3_column_int64(s, 26);
-    r.problem.freq_keep = sqlite3_column_int64(s, 27);
-    cache_dtype_of(cache_col_text(s, 28), &r.problem.dtype);
-    r.problem.mode = cache_col_text(s, 29) && !strcmp(cache_col_text(s, 29), "circular")
-                         ? FFTCONV_CIRCULAR
-                         : FFTCONV_CAUSAL;
-    r.problem.pre_gate = sqlite3_column_int(s, 30);
-    r.problem.post_gate = sqlite3_column_int(s, 31);
-    r.problem.skip_d = sqlite3_column_int(s, 32);
+        .device = d.d.name, .sms = d.d.sms, .driver_version = d.d.driver_version,
+        .device_sm = d.d.sm, .copy_gbps = d.copy_gbps,
+        .problem_key = sh->key, .problem = sh->p,
+        .kernel_id = k.id, .tmpl = k.k.tmpl, .revision = k.k.revision, .hash = k.k.hash,
+        .params = k.k.params, .sm = k.k.sm, .nvrtc = k.k.nvrtc,
+        .status = m.status ? m.status : "ok", .message = m.message,
+        .median_ms = f->all ? m.median_ms : w.median_ms, .p10_ms = m.p10_ms,
+        .p90_ms = m.p90_ms, .rel_err = m.rel_err, .runs = m.runs, .rigor = m.rigor,
+        .measured_at = m.measured_at, .winner = sqlite3_column_int(s, winner_col)};
     if (fn(&r, arg)) break;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) st = cache_sqlfail(c, rc, "listing", e);
+  if (st == FFTCONV_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+    st = cache_sqlfail(c, rc, "listing", e);
   sqlite3_reset(s);
   return st;
 }
@@ -423,11 +379,15 @@ fftconv_status fc_cache_prune(fc_cache *c, const char *const *hashes, int nhashe
   if (!(s = cache_stmt(c, Q_PRUNE_LOST, &st, e))) goto done;
   cache_nbind_text(s, ":hashes", hl.s);
   cache_nbind_text(s, ":nvrtc", nvrtc);
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-    if (!cache_pairs_add(&lost, sqlite3_column_int64(s, 0), cache_col_text(s, 1))) {
+  const short *wm = cache_map(c, Q_PRUNE_LOST, &cache_winners, "w");
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    cache_win_row w = {0};
+    if ((st = cache_read_row(s, &cache_winners, wm, &w, e)) != FFTCONV_OK) goto done;
+    if (!cache_pairs_add(&lost, w.device, w.sh.key)) {
       st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
       goto done;
     }
+  }
   if (rc != SQLITE_DONE) {
     st = cache_sqlfail(c, rc, "finding winners of stale kernels", e);
     goto done;
@@ -500,6 +460,23 @@ static int cache_other_step(sqlite3_stmt *s, fc_cache *o, const char *what, fftc
   return rc == SQLITE_ROW;
 }
 
+/* Every row of table t in the other cache, ordered by order (finalized by the caller). */
+static sqlite3_stmt *cache_other_rows(fc_cache *o, const cache_table *t, const char *order,
+                                      fftconv_status *st, fc_err *e) {
+  fc_str sql = {0};
+  fc_str_add(&sql, "SELECT ");
+  cache_sql_cols(&sql, t, NULL, 0);
+  fc_str_add(&sql, " FROM %s ORDER BY %s", t->name, order);
+  sqlite3_stmt *s = NULL;
+  int rc = sql.oom ? SQLITE_NOMEM : sqlite3_prepare_v2(o->db, sql.s, -1, &s, NULL);
+  fc_str_free(&sql);
+  if (rc != SQLITE_OK) {
+    *st = cache_sqlfail(o, rc, "reading the other cache", e);
+    return NULL;
+  }
+  return s;
+}
+
 /* old id -> new id, for the rows of the other cache (ids ascend, so a sorted array). */
 typedef struct cache_idmap {
   int64_t (*v)[2];
@@ -545,6 +522,7 @@ fftconv_status fc_cache_merge(fc_cache *c, const char *other, const char *const 
   cache_idmap devs = {0}, kers = {0};
   cache_pairs touched = {0};
   sqlite3_stmt *r = NULL;
+  short map[CACHE_MAXCOLS];
   fftconv_status st = cache_hash_list(hashes, nhashes, &hl, e);
   if (st != FFTCONV_OK) goto out;
   if ((st = fc_cache_open(other, 0, &o, e)) != FFTCONV_OK) goto out;
@@ -552,161 +530,95 @@ fftconv_status fc_cache_merge(fc_cache *c, const char *other, const char *const 
   if ((st = cache_begin(o, 0, e)) != FFTCONV_OK) goto out;
   if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) goto out;
 
-  /* devices */
-  if (!(r = cache_stmt(o, Q_MERGE_DEVICE, &st, e))) goto done;
+  /* devices: a device without a copy bandwidth takes theirs (cache_device_id) */
+  if (!(r = cache_other_rows(o, &cache_devices, "id", &st, e))) goto done;
+  cache_map_cols(r, &cache_devices, NULL, map);
   while (cache_other_step(r, o, "reading devices", &st, e)) {
-    sqlite3_stmt *s = cache_stmt(c, Q_DEVICE_PUT, &st, e);
-    if (!s) goto done;
-    for (int i = 1; i <= 8; i++) sqlite3_bind_value(s, i, sqlite3_column_value(r, i));
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-      st = cache_sqlfail(c, rc, "copying a device", e);
-      goto done;
-    }
-    added->devices += sqlite3_changes(c->db);
-    if (!(s = cache_stmt(c, Q_DEVICE_ID, &st, e))) goto done;
-    for (int i = 1; i <= 3; i++) sqlite3_bind_value(s, i, sqlite3_column_value(r, i));
-    rc = sqlite3_step(s);
-    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    if (!id) {
-      st = cache_sqlfail(c, rc, "finding a copied device", e);
-      goto done;
-    }
-    if (sqlite3_column_type(r, 9) != SQLITE_NULL) { /* ours, if we have one; else theirs */
-      if (!(s = cache_stmt(c, Q_BANDWIDTH_MERGE, &st, e))) goto done;
-      sqlite3_bind_int64(s, 1, id);
-      sqlite3_bind_value(s, 2, sqlite3_column_value(r, 9));
-      rc = sqlite3_step(s);
-      sqlite3_reset(s);
-      if (rc != SQLITE_DONE) {
-        st = cache_sqlfail(c, rc, "copying a device's bandwidth", e);
-        goto done;
-      }
-    }
-    if (!cache_idmap_add(&devs, sqlite3_column_int64(r, 0), id)) {
+    cache_device_row d = {0};
+    int64_t id = 0;
+    int new = 0;
+    if ((st = cache_read_row(r, &cache_devices, map, &d, e)) != FFTCONV_OK ||
+        (st = cache_device_id(c, &d, &id, &new, e)) != FFTCONV_OK)
+      break;
+    added->devices += new;
+    if (!cache_idmap_add(&devs, d.id, id)) {
       st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-      goto done;
+      break;
     }
   }
-  sqlite3_reset(r);
+  sqlite3_finalize(r);
+  r = NULL;
   if (st != FFTCONV_OK) goto done;
 
-  /* kernels: one at a time, so a cache of many cubins never sits in memory at once */
-  {
-    static const char q[] = "SELECT " CACHE_KCOLS ", id FROM kernels ORDER BY id";
-    sqlite3_stmt *k;
-    int rc = sqlite3_prepare_v2(o->db, q, -1, &k, NULL);
-    if (rc != SQLITE_OK) {
-      st = cache_sqlfail(o, rc, "reading kernels", e);
-      goto done;
+  /* kernels: one at a time, so a cache of many cubins never sits in memory at once; the
+     upsert of put_kernel (a new row, or our failed compilation gets their cubin), and the
+     source itself stays behind: its hash is enough to check it when emitted again */
+  if (!(r = cache_other_rows(o, &cache_kernels, "id", &st, e))) goto done;
+  cache_map_cols(r, &cache_kernels, NULL, map);
+  while (cache_other_step(r, o, "reading kernels", &st, e)) {
+    fc_cache_kernel_row k = {0};
+    int64_t id = 0, had = 0;
+    if ((st = cache_read_row(r, &cache_kernels, map, &k, e)) != FFTCONV_OK ||
+        (st = cache_kernel_id(c, &k, &had, e)) != FFTCONV_OK ||
+        (st = cache_kernel_store(c, &k, &id, e)) != FFTCONV_OK)
+      break;
+    if (!had) added->kernels++;
+    if (!cache_idmap_add(&kers, k.id, id)) {
+      st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+      break;
     }
-    while (cache_other_step(k, o, "reading kernels", &st, e)) {
-      /* the upsert of put_kernel: a new row, or our failed compilation gets their cubin */
-      int64_t id = 0, had = 0;
-      st = cache_kernel_id(c, Q_KERNEL_ID, cache_col_text(k, 2), cache_col_text(k, 3),
-                           sqlite3_column_int(k, 4), cache_col_text(k, 5), &had, e);
-      if (st != FFTCONV_OK) break;
-      sqlite3_stmt *s = cache_stmt(c, Q_KERNEL_PUT, &st, e);
-      if (!s) break;
-      for (int i = 0; i < CACHE_KN; i++) sqlite3_bind_value(s, i + 1, sqlite3_column_value(k, i));
-      /* the source itself stays behind: its hash is enough to check it when emitted again */
-      char h[17];
-      sqlite3_bind_null(s, 7);
-      if (sqlite3_column_type(k, 7) == SQLITE_NULL && sqlite3_column_type(k, 6) != SQLITE_NULL) {
-        const char *src = cache_col_text(k, 6);
-        if (!src) {
-          sqlite3_reset(s);
-          st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-          break;
-        }
-        cache_source_hash(src, (size_t)sqlite3_column_bytes(k, 6), h);
-        cache_bind_text(s, 8, h);
-      }
-      rc = sqlite3_step(s);
-      sqlite3_reset(s);
-      if (rc != SQLITE_DONE) {
-        st = cache_sqlfail(c, rc, "copying a kernel", e);
-        break;
-      }
-      if (had) {
-        id = had;
-      } else {
-        id = sqlite3_last_insert_rowid(c->db);
-        added->kernels++;
-      }
-      if (!cache_idmap_add(&kers, sqlite3_column_int64(k, CACHE_KN), id)) {
-        st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-        break;
-      }
-    }
-    sqlite3_finalize(k);
-    if (st != FFTCONV_OK) goto done;
   }
+  sqlite3_finalize(r);
+  r = NULL;
+  if (st != FFTCONV_OK) goto done;
 
   /* measurements: the later measured_at wins */
-  {
-    static const char q[] = "SELECT " CACHE_MCOLS " FROM measurements "
-                           "ORDER BY device, problem_key, id";
-    sqlite3_stmt *m;
-    int rc = sqlite3_prepare_v2(o->db, q, -1, &m, NULL);
-    if (rc != SQLITE_OK) {
-      st = cache_sqlfail(o, rc, "reading measurements", e);
-      goto done;
+  if (!(r = cache_other_rows(o, &cache_measurements, "device, problem_key, id", &st, e)))
+    goto done;
+  cache_map_cols(r, &cache_measurements, NULL, map);
+  while (cache_other_step(r, o, "reading measurements", &st, e)) {
+    cache_meas_row m = {0};
+    if ((st = cache_read_row(r, &cache_measurements, map, &m, e)) != FFTCONV_OK) break;
+    m.device = cache_idmap_get(&devs, m.device);
+    m.kernel = cache_idmap_get(&kers, m.kernel);
+    if (!m.device || !m.kernel || !m.sh.key[0]) {
+      st = fc_fail(e, FFTCONV_ERR_IO, "cache %s is damaged: a measurement refers to a "
+                   "missing device or kernel", other);
+      break;
     }
-    while (cache_other_step(m, o, "reading measurements", &st, e)) {
-      int64_t dev = cache_idmap_get(&devs, sqlite3_column_int64(m, 0));
-      int64_t ker = cache_idmap_get(&kers, sqlite3_column_int64(m, 13));
-      const char *key = cache_col_text(m, 1);
-      double at = sqlite3_column_double(m, 22);
-      if (!dev || !ker || !key) {
-        st = fc_fail(e, FFTCONV_ERR_IO, "cache %s is damaged: a measurement refers to a "
-                     "missing device or kernel", other);
-        break;
-      }
-      sqlite3_stmt *s = cache_stmt(c, Q_MERGE_MEAS_AT, &st, e);
-      if (!s) break;
-      sqlite3_bind_int64(s, 1, dev);
-      cache_bind_text(s, 2, key);
-      sqlite3_bind_int64(s, 3, ker);
-      rc = sqlite3_step(s);
-      int have = rc == SQLITE_ROW;
-      double mine = have ? sqlite3_column_double(s, 0) : 0;
-      sqlite3_reset(s);
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        st = cache_sqlfail(c, rc, "reading a measurement", e);
-        break;
-      }
-      if (have && mine >= at) {
-        added->skipped++;
-        continue;
-      }
-      if (!(s = cache_stmt(c, Q_MEAS_PUT, &st, e))) break;
-      for (int i = 0; i < 23; i++) sqlite3_bind_value(s, i + 1, sqlite3_column_value(m, i));
-      sqlite3_bind_int64(s, 1, dev);
-      sqlite3_bind_int64(s, 14, ker);
-      rc = sqlite3_step(s);
-      sqlite3_reset(s);
-      if (rc != SQLITE_DONE) {
-        st = cache_sqlfail(c, rc, "copying a measurement", e);
-        break;
-      }
-      if (have)
-        added->replaced++;
-      else
-        added->measurements++;
-      if (!cache_pairs_add(&touched, dev, key)) {
-        st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-        break;
-      }
+    sqlite3_stmt *s = cache_stmt(c, Q_MERGE_MEAS_AT, &st, e);
+    if (!s || (st = cache_bind_row(s, &cache_measurements, &m, e)) != FFTCONV_OK) break;
+    int rc = sqlite3_step(s);
+    int have = rc == SQLITE_ROW;
+    double mine = have ? sqlite3_column_double(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      st = cache_sqlfail(c, rc, "reading a measurement", e);
+      break;
     }
-    sqlite3_finalize(m);
-    if (st != FFTCONV_OK) goto done;
+    if (have && mine >= m.measured_at) {
+      added->skipped++;
+      continue;
+    }
+    if ((st = cache_put_row(c, Q_MEAS_PUT, &cache_measurements, &m, "copying a measurement",
+                            NULL, e)) != FFTCONV_OK)
+      break;
+    if (have)
+      added->replaced++;
+    else
+      added->measurements++;
+    if (!cache_pairs_add(&touched, m.device, m.sh.key)) {
+      st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+      break;
+    }
   }
+  sqlite3_finalize(r);
+  r = NULL;
+  if (st != FFTCONV_OK) goto done;
   st = cache_rewin_all(c, &touched, hl.s, nvrtc, &added->rewon, e);
   added->winners = added->rewon;
 done:
+  sqlite3_finalize(r);
   st = cache_end(c, st, e);
 out:
   if (o) {

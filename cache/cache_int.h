@@ -16,28 +16,9 @@
 
 #include "cache.h"
 
-#define CACHE_VERSION 3
+#define CACHE_VERSION 4
 #define CACHE_BUSY_MS 10000
 
-/* Columns of a kernel, in the order cache_kernel_bind and cache_kernel_read use. */
-#define CACHE_KCOLS                                                                       \
-  "template, revision, hash, params, sm, nvrtc, source, source_hash, cubin, ptx, log, "   \
-  "registers, smem_static, stack, spill_stores, spill_loads, compile_seconds, threads, "  \
-  "smem, seqs, prep_threads, prep_smem, prep_seqs, khat, khat_table, fwd_entry, "         \
-  "prep_entry, created, binary_dropped"
-#define CACHE_KN 29 /* columns in CACHE_KCOLS */
-#define CACHE_KVALS "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20," \
-                    "?21,?22,?23,?24,?25,?26,?27,?28,?29"
-#define CACHE_MCOLS                                                                   \
-  "device, problem_key, batch, heads, seqlen, filter_len, freq_keep, fft_size, dtype, " \
-  "mode, pre_gate, post_gate, skip_d, kernel, status, message, median_ms, p10_ms, "   \
-  "p90_ms, runs, rel_err, rigor, measured_at"
-#define CACHE_MVALS "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20," \
-                    "?21,?22,?23"
-#define CACHE_MSET                                                                       \
-  "status = excluded.status, message = excluded.message, median_ms = excluded.median_ms, " \
-  "p10_ms = excluded.p10_ms, p90_ms = excluded.p90_ms, runs = excluded.runs, "            \
-  "rel_err = excluded.rel_err, rigor = excluded.rigor, measured_at = excluded.measured_at"
 /* The device of the running configuration, as a join condition on d. */
 #define CACHE_DEV "d.model = :model AND d.sms = :sms AND d.driver_version = :driver"
 /* Trusted kernel k: :hashes is ",h1,h2,...," (hashes are hex, never hold a comma). */
@@ -45,21 +26,121 @@
 enum {
   Q_BEGIN, Q_BEGIN_READ, Q_COMMIT, Q_ROLLBACK,
   Q_KERNEL_PUT, Q_KERNEL_ID, Q_KERNEL_GET,
-  Q_DEVICE_PUT, Q_DEVICE_ID, Q_BANDWIDTH_PUT, Q_BANDWIDTH_GET, Q_BANDWIDTH_MERGE,
+  Q_DEVICE_PUT, Q_DEVICE_ID, Q_BANDWIDTH_PUT, Q_BANDWIDTH_GET,
   Q_MEAS_PUT, Q_MEASURED,
   Q_BEST, Q_WINNER_PUT, Q_WINNER_DEL,
   Q_HIT_EXACT, Q_HIT_ID, Q_NEAR,
   Q_LIST_WINNERS, Q_LIST_ALL,
   Q_PRUNE_COUNT, Q_PRUNE_LOST, Q_PRUNE_DEL_KERNELS, Q_PRUNE_DEL_DEVICES,
   Q_SLIM_COUNT, Q_SLIM_BINARIES, Q_SLIM_SOURCES,
-  Q_MERGE_DEVICE, Q_MERGE_MEAS_AT,
+  Q_MERGE_MEAS_AT,
   CACHE_NSTMT
 };
 
 
-/* Each part's statements, indexed by the enum above (NULL where another part owns it). */
+/* Each part's statements, indexed by the enum above (NULL where another part owns it): the
+   text, or a function that builds it from the column tables (columns.c). */
+typedef void (*cache_gen_fn)(fc_str *sql);
 extern const char *const cache_db_sql[CACHE_NSTMT], *const cache_store_sql[CACHE_NSTMT],
     *const cache_lookup_sql[CACHE_NSTMT], *const cache_admin_sql[CACHE_NSTMT];
+extern const cache_gen_fn cache_store_gen[CACHE_NSTMT], cache_lookup_gen[CACHE_NSTMT],
+    cache_admin_gen[CACHE_NSTMT];
+
+/* ---- columns.c: the tables' columns ---- */
+
+typedef enum cache_ctype {
+  CT_TEXT,     /* const char *: bound as is; read, points into the statement's row */
+  CT_CHARS,    /* char[aux] */
+  CT_INT,      /* int */
+  CT_INT64,    /* int64_t */
+  CT_REAL,     /* double; NaN and infinities are stored as NULL, NULL reads as NaN */
+  CT_BLOB,     /* const void *, with its size_t at offset aux */
+  CT_MANIFEST, /* fc_manifest, stored as its JSON text */
+  CT_DTYPE,    /* fftconv_dtype, stored by name */
+  CT_MODE,     /* fftconv_mode, stored by name */
+} cache_ctype;
+
+enum {
+  CC_ID = 1,     /* the row id: never inserted */
+  CC_KEY = 2,    /* part of the table's UNIQUE key: what an upsert conflicts on */
+  CC_OUTPUT = 4, /* kernels: an output of compilation (a row without a cubin takes another's) */
+  CC_NOLOOKUP = 8, /* not read by lookup: large (source, PTX, log) or bookkeeping */
+  CC_LAUNCH = 16  /* kernels: what launching needs beyond the key (cubin, manifest); list skips it */
+};
+
+typedef struct cache_col {
+  const char *name;
+  cache_ctype type;
+  size_t off; /* of the field in the table's row struct */
+  size_t aux; /* CT_CHARS: the array's size; CT_BLOB: the offset of its size */
+  int flags;
+} cache_col;
+
+#define CACHE_NTABLES 4
+#define CACHE_MAXCOLS 32
+typedef struct cache_table {
+  int index; /* 0 .. CACHE_NTABLES - 1 */
+  const char *name;
+  const cache_col *col;
+  int n;
+} cache_table;
+
+/* The problem's key and the shape stored beside it (filter_len resolved: never 0). */
+typedef struct cache_shape {
+  char key[256];
+  fftconv_problem p;
+  int64_t n; /* FFT size */
+} cache_shape;
+
+/* The row structs of the tables (kernels: fc_cache_kernel_row of cache.h). */
+typedef struct cache_device_row {
+  int64_t id;
+  fc_device_info d; /* name, sms, driver_version, sm, smem_optin, l2_bytes, total_mem */
+  double copy_gbps, created;
+} cache_device_row;
+
+typedef struct cache_meas_row {
+  int64_t id, device;
+  cache_shape sh;
+  int64_t kernel;
+  const char *status, *message;
+  double median_ms, p10_ms, p90_ms;
+  int runs;
+  double rel_err;
+  const char *rigor;
+  double measured_at;
+} cache_meas_row;
+
+typedef struct cache_win_row {
+  int64_t id, device;
+  cache_shape sh;
+  int64_t kernel;
+  double median_ms, chosen_at;
+} cache_win_row;
+
+extern const cache_table cache_devices, cache_kernels, cache_measurements, cache_winners;
+
+/* SQL from a table: its columns ("a.x AS \"a.x\"" with an alias, so that reading finds them
+   by that name), skipping those with a flag of skip; INSERT INTO t (..) VALUES (:..) ON
+   CONFLICT (key) (the caller adds the action); "x = excluded.x" for the columns with a flag
+   of want (0: every column) and none of skip; SELECT id FROM t WHERE key = :key. */
+void cache_sql_cols(fc_str *b, const cache_table *t, const char *alias, int skip);
+void cache_sql_insert(fc_str *b, const cache_table *t);
+void cache_sql_set(fc_str *b, const cache_table *t, int want, int skip);
+void cache_sql_find(fc_str *b, const cache_table *t);
+/* Binds every column of row whose :name the statement has. */
+fftconv_status cache_bind_row(sqlite3_stmt *s, const cache_table *t, const void *row, fc_err *e);
+/* map[i]: the result column named (alias.)name of t's column i, or -1. */
+void cache_map_cols(sqlite3_stmt *s, const cache_table *t, const char *alias, short *map);
+/* The map of prepared statement q, found on first use and kept with it. */
+const short *cache_map(fc_cache *c, int q, const cache_table *t, const char *alias);
+/* Reads the mapped columns of the current row into row (others are left as they are). Text
+   and blobs point into the statement until its next step or reset; cache_row_own copies
+   them (then cache_row_free frees them). */
+fftconv_status cache_read_row(sqlite3_stmt *s, const cache_table *t, const short *map, void *row,
+                              fc_err *e);
+fftconv_status cache_row_own(const cache_table *t, void *row, fc_err *e);
+void cache_row_free(const cache_table *t, void *row);
 
 struct fc_cache {
   sqlite3 *db;
@@ -67,6 +148,8 @@ struct fc_cache {
   int busy_ms;
   char path[4096];
   sqlite3_stmt *st[CACHE_NSTMT];
+  short map[CACHE_NSTMT][CACHE_NTABLES][CACHE_MAXCOLS];
+  unsigned char mapped[CACHE_NSTMT][CACHE_NTABLES];
 };
 
 /* ---- db.c ---- */
@@ -93,15 +176,21 @@ void cache_bind_dev(sqlite3_stmt *s, const fc_cache_config *cfg);
 fftconv_status cache_pragma_int(fc_cache *c, const char *sql, int64_t *v, fc_err *e);
 
 /* ---- store.c ---- */
-/* The problem's key and the fields stored beside it. */
-typedef struct cache_shape {
-  char key[256];
-  int64_t k, n;
-} cache_shape;
-
 fftconv_status cache_shape_of(const fftconv_problem *p, cache_shape *sh, fc_err *e);
-fftconv_status cache_kernel_id(fc_cache *c, int q, const char *hash, const char *params,
-                               int sm, const char *nvrtc, int64_t *id, fc_err *e);
+/* The row id of a kernel (0: none) and of a device by their keys, inside the caller's
+   transaction. A missing device is created (*added 1); a device without a copy bandwidth
+   takes d's. */
+fftconv_status cache_kernel_id(fc_cache *c, const fc_cache_kernel_row *k, int64_t *id,
+                               fc_err *e);
+fftconv_status cache_device_id(fc_cache *c, const cache_device_row *d, int64_t *id, int *added,
+                               fc_err *e);
+/* Runs write statement q with row bound; *changes (if given): the rows it changed. */
+fftconv_status cache_put_row(fc_cache *c, int q, const cache_table *t, const void *row,
+                             const char *what, int *changes, fc_err *e);
+/* Stores k (or finds its row), inside the caller's write transaction: k->k.source is not
+   stored, its hash (k->k.source_hash when the source is NULL) is. */
+fftconv_status cache_kernel_store(fc_cache *c, const fc_cache_kernel_row *k, int64_t *id,
+                                  fc_err *e);
 /* Recomputes the winner of (dev, key) inside the caller's write transaction. sm <= 0: the
    device's own arch. *kernel_id (if given): the winner, 0 for none (and no row). */
 fftconv_status cache_rewin(fc_cache *c, int64_t dev, const char *key, const char *hashes,

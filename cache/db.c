@@ -49,24 +49,39 @@ fftconv_status cache_sqlfail(fc_cache *c, int rc, const char *what, fc_err *e) {
   }
 }
 
-/* The text of statement q: each job's file owns the statements it runs. */
-static const char *cache_sql_text(int q) {
-  if (cache_db_sql[q]) return cache_db_sql[q];
-  if (cache_store_sql[q]) return cache_store_sql[q];
-  if (cache_lookup_sql[q]) return cache_lookup_sql[q];
-  return cache_admin_sql[q];
+/* The text of statement q into b: each job's file owns the statements it runs, as text or as
+   a function that builds it from the column tables. */
+static void cache_sql_text(int q, fc_str *b) {
+  const cache_gen_fn gen = cache_store_gen[q] ? cache_store_gen[q]
+                           : cache_lookup_gen[q] ? cache_lookup_gen[q] : cache_admin_gen[q];
+  if (gen) {
+    gen(b);
+    return;
+  }
+  const char *s = cache_db_sql[q] ? cache_db_sql[q]
+                  : cache_store_sql[q] ? cache_store_sql[q]
+                  : cache_lookup_sql[q] ? cache_lookup_sql[q] : cache_admin_sql[q];
+  fc_str_add(b, "%s", s);
 }
 
 /* Statement q, prepared on first use and kept (SQLITE_PREPARE_PERSISTENT) for the life of c. */
 sqlite3_stmt *cache_stmt(fc_cache *c, int q, fftconv_status *st, fc_err *e) {
   if (!c->st[q]) {
-    int rc = sqlite3_prepare_v3(c->db, cache_sql_text(q), -1, SQLITE_PREPARE_PERSISTENT, &c->st[q],
-                                NULL);
+    fc_str sql = {0};
+    cache_sql_text(q, &sql);
+    if (sql.oom) {
+      fc_str_free(&sql);
+      *st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+      return NULL;
+    }
+    int rc = sqlite3_prepare_v3(c->db, sql.s, -1, SQLITE_PREPARE_PERSISTENT, &c->st[q], NULL);
+    fc_str_free(&sql);
     if (rc != SQLITE_OK) {
       *st = cache_sqlfail(c, rc, "preparing a query", e);
       c->st[q] = NULL;
       return NULL;
     }
+    memset(c->mapped[q], 0, sizeof c->mapped[q]);
   }
   return c->st[q];
 }

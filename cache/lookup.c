@@ -2,37 +2,38 @@
  * key first, else the nearest shape. Reads only. */
 #include "cache_int.h"
 
-#include <errno.h>
-#include <inttypes.h>
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-/* What a hit needs of the kernel row. */
-#define CACHE_HIT                                                                    \
-  "SELECT w.kernel, w.problem_key, w.median_ms, k.template, k.revision, k.hash, "      \
-  "k.params, k.cubin, k.threads, k.smem, k.seqs, k.prep_threads, k.prep_smem, "       \
-  "k.prep_seqs, k.khat, k.khat_table, k.fwd_entry, k.prep_entry "                      \
-  "FROM devices d JOIN winners w ON w.device = d.id JOIN kernels k ON k.id = w.kernel " \
-  "WHERE " CACHE_DEV " AND k.sm = :sm AND k.cubin IS NOT NULL AND " CACHE_TRUST
+/* A trusted winner and what running it needs of its kernel row. */
+static void gen_hit(fc_str *b, const char *which) {
+  fc_str_add(b, "SELECT ");
+  cache_sql_cols(b, &cache_winners, "w", CC_NOLOOKUP);
+  fc_str_add(b, ", ");
+  cache_sql_cols(b, &cache_kernels, "k", CC_NOLOOKUP);
+  fc_str_add(b, " FROM devices d JOIN winners w ON w.device = d.id "
+                "JOIN kernels k ON k.id = w.kernel WHERE " CACHE_DEV " AND k.sm = :sm "
+                "AND k.cubin IS NOT NULL AND " CACHE_TRUST " AND %s", which);
+}
+static void gen_hit_exact(fc_str *b) { gen_hit(b, "w.problem_key = :key"); }
+static void gen_hit_id(fc_str *b) { gen_hit(b, "w.id = :id"); }
 
+/* The candidates of nearest-shape lookup: same N, dtype, mode, gates, D, F and K == L
+   relation, from the covering index alone (no key, no bookkeeping). cache_near ranks them in
+   C (cheaper than SQLite's sorter, and no math functions needed) and Q_HIT_ID applies the
+   trust rule. */
+static void gen_near(fc_str *b) {
+  fc_str_add(b, "SELECT ");
+  cache_sql_cols(b, &cache_winners, "w", CC_KEY | CC_NOLOOKUP);
+  fc_str_add(b, " FROM devices d JOIN winners w ON w.device = d.id WHERE " CACHE_DEV
+                " AND w.fft_size = :n AND w.dtype = :dtype AND w.mode = :mode "
+                "AND w.pre_gate = :pre AND w.post_gate = :post AND w.skip_d = :skipd "
+                "AND w.freq_keep = :f AND (w.filter_len = w.seqlen) = :full");
+}
 
-const char *const cache_lookup_sql[CACHE_NSTMT] = {
-    [Q_HIT_EXACT] = CACHE_HIT " AND w.problem_key = :key",
-    [Q_HIT_ID] = CACHE_HIT " AND w.id = :id",
-    /* The candidates of nearest-shape lookup: same N, dtype, mode, gates, D, F and K == L
-       relation, from the covering index alone. cache_near ranks them in C (cheaper than
-       SQLite's sorter, and no math functions needed) and Q_HIT_ID applies the trust rule. */
-    [Q_NEAR] = "SELECT w.id, w.batch * w.heads, w.seqlen, w.median_ms, w.kernel "
-               "FROM devices d JOIN winners w ON w.device = d.id WHERE " CACHE_DEV
-               " AND w.fft_size = :n AND w.dtype = :dtype AND w.mode = :mode "
-               "AND w.pre_gate = :pre AND w.post_gate = :post AND w.skip_d = :skipd "
-               "AND w.freq_keep = :f AND (w.filter_len = w.seqlen) = :full",
-};
+const cache_gen_fn cache_lookup_gen[CACHE_NSTMT] = {
+    [Q_HIT_EXACT] = gen_hit_exact, [Q_HIT_ID] = gen_hit_id, [Q_NEAR] = gen_near};
+const char *const cache_lookup_sql[CACHE_NSTMT] = {NULL};
 
 /* ---- lookup ---- */
 
@@ -45,34 +46,32 @@ void fc_cache_hit_free(fc_cache_hit *h) {
   h->cubin_size = 0;
 }
 
-/* Copies the current CACHE_HIT row into hit. */
-static fftconv_status cache_hit_read(sqlite3_stmt *s, fc_cache_hit *h, fc_err *e) {
+/* Copies the current row of hit query q into hit. */
+static fftconv_status cache_hit_read(fc_cache *c, int q, fc_cache_hit *h, fc_err *e) {
+  sqlite3_stmt *s = c->st[q];
+  cache_win_row w = {0};
+  fc_cache_kernel_row k = {0};
   memset(h, 0, sizeof *h);
-  h->kernel_id = sqlite3_column_int64(s, 0);
-  cache_copy(h->problem_key, sizeof h->problem_key, cache_col_text(s, 1));
-  h->median_ms = cache_col_real(s, 2);
-  cache_copy(h->tmpl, sizeof h->tmpl, cache_col_text(s, 3));
-  h->revision = sqlite3_column_int(s, 4);
-  cache_copy(h->hash, sizeof h->hash, cache_col_text(s, 5));
-  h->params = cache_col_dup(s, 6);
-  size_t n = (size_t)sqlite3_column_bytes(s, 7);
-  h->cubin = malloc(n ? n : 1);
+  fftconv_status st = cache_read_row(s, &cache_winners, cache_map(c, q, &cache_winners, "w"),
+                                     &w, e);
+  if (st == FFTCONV_OK)
+    st = cache_read_row(s, &cache_kernels, cache_map(c, q, &cache_kernels, "k"), &k, e);
+  if (st != FFTCONV_OK) return st;
+  h->kernel_id = w.kernel;
+  cache_copy(h->problem_key, sizeof h->problem_key, w.sh.key);
+  h->median_ms = w.median_ms;
+  cache_copy(h->tmpl, sizeof h->tmpl, k.k.tmpl);
+  h->revision = k.k.revision;
+  cache_copy(h->hash, sizeof h->hash, k.k.hash);
+  h->manifest = k.k.manifest;
+  h->params = k.k.params ? strdup(k.k.params) : NULL;
+  h->cubin = malloc(k.k.cubin_size ? k.k.cubin_size : 1);
   if (!h->params || !h->cubin) {
     fc_cache_hit_free(h);
     return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a cached kernel");
   }
-  memcpy(h->cubin, sqlite3_column_blob(s, 7), n);
-  h->cubin_size = n;
-  h->layout.threads = sqlite3_column_int(s, 8);
-  h->layout.smem = sqlite3_column_int(s, 9);
-  h->layout.seqs = sqlite3_column_int(s, 10);
-  h->layout.prep_threads = sqlite3_column_int(s, 11);
-  h->layout.prep_smem = sqlite3_column_int(s, 12);
-  h->layout.prep_seqs = sqlite3_column_int(s, 13);
-  h->layout.khat = sqlite3_column_int64(s, 14);
-  h->layout.khat_table = sqlite3_column_int64(s, 15);
-  cache_copy(h->fwd_entry, sizeof h->fwd_entry, cache_col_text(s, 16));
-  cache_copy(h->prep_entry, sizeof h->prep_entry, cache_col_text(s, 17));
+  if (k.k.cubin_size) memcpy(h->cubin, k.k.cubin, k.k.cubin_size);
+  h->cubin_size = k.k.cubin_size;
   return FFTCONV_OK;
 }
 
@@ -109,7 +108,7 @@ static fftconv_status cache_hit_get(fc_cache *c, const fc_cache_config *cfg, con
     cache_nbind_text(s, ":key", key);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
-    if ((st = cache_hit_read(s, hit, e)) == FFTCONV_OK) *found = 1;
+    if ((st = cache_hit_read(c, id ? Q_HIT_ID : Q_HIT_EXACT, hit, e)) == FFTCONV_OK) *found = 1;
   } else if (rc != SQLITE_DONE) {
     st = cache_sqlfail(c, rc, "looking a kernel up", e);
   }
@@ -133,7 +132,8 @@ static fftconv_status cache_near(fc_cache *c, const fc_cache_config *cfg,
   cache_nbind_int(s, ":post", p->post_gate);
   cache_nbind_int(s, ":skipd", p->skip_d);
   cache_nbind_int(s, ":f", p->freq_keep);
-  cache_nbind_int(s, ":full", sh->k == p->seqlen);
+  cache_nbind_int(s, ":full", sh->p.filter_len == p->seqlen);
+  const short *map = cache_map(c, Q_NEAR, &cache_winners, "w");
   cache_cand stack[64], *v = stack;
   size_t n = 0, cap = sizeof stack / sizeof stack[0];
   double rows = (double)(p->batch * p->heads);
@@ -150,13 +150,15 @@ static fftconv_status cache_near(fc_cache *c, const fc_cache_config *cfg,
       v = bigger;
       cap *= 2;
     }
-    double r = (double)sqlite3_column_int64(s, 1);
-    int64_t dl = sqlite3_column_int64(s, 2) - p->seqlen;
-    v[n++] = (cache_cand){.id = sqlite3_column_int64(s, 0),
-                          .kernel = sqlite3_column_int64(s, 4),
+    cache_win_row w = {0};
+    if ((st = cache_read_row(s, &cache_winners, map, &w, e)) != FFTCONV_OK) break;
+    double r = (double)(w.sh.p.batch * w.sh.p.heads);
+    int64_t dl = w.sh.p.seqlen - p->seqlen;
+    v[n++] = (cache_cand){.id = w.id,
+                          .kernel = w.kernel,
                           .ratio = r > rows ? r / rows : rows / r,
                           .dl = dl < 0 ? -dl : dl,
-                          .median = sqlite3_column_double(s, 3)};
+                          .median = w.median_ms};
   }
   if (st == FFTCONV_OK && rc != SQLITE_DONE)
     st = cache_sqlfail(c, rc, "looking up nearest shapes", e);

@@ -209,9 +209,7 @@ static const char cache_schema_v2[] =
     "CREATE INDEX winners_shape ON winners(device, fft_size, dtype, mode, pre_gate, post_gate,"
     " skip_d, freq_keep, batch, heads, seqlen, filter_len, median_ms, kernel);\n";
 
-/* Version 3 as a fresh file gets it. Must describe the same tables as version 1 followed by
-   every migration (a test compares the two column by column); new columns go last in a
-   migration, so they may sit anywhere here. */
+/* Version 3 as it was created. */
 static const char cache_schema_v3[] =
     "CREATE TABLE devices (\n"
     "  id INTEGER PRIMARY KEY,          -- row id, referenced by measurements and winners\n"
@@ -314,6 +312,102 @@ static const char cache_schema_v3[] =
     "CREATE INDEX winners_shape ON winners(device, fft_size, dtype, mode, pre_gate, post_gate,"
     " skip_d, freq_keep, batch, heads, seqlen, filter_len, median_ms, kernel);\n";
 
+/* Version 4 as a fresh file gets it. Must describe the same tables as version 1 followed by
+   every migration (a test compares the two column by column); new columns go last in a
+   migration, so they may sit anywhere here. */
+static const char cache_schema_v4[] =
+    "CREATE TABLE devices (\n"
+    "  id INTEGER PRIMARY KEY,          -- row id, referenced by measurements and winners\n"
+    "  model TEXT NOT NULL,             -- the driver's device name\n"
+    "  sms INTEGER NOT NULL,            -- multiprocessor count (tells MIG slices apart)\n"
+    "  driver_version INTEGER NOT NULL, -- CUDA driver version, e.g. 13000\n"
+    "  sm INTEGER NOT NULL,             -- compute capability, major*10 + minor\n"
+    "  smem_optin INTEGER NOT NULL,     -- opt-in shared memory per block, bytes\n"
+    "  l2_bytes INTEGER NOT NULL,       -- L2 cache, bytes\n"
+    "  total_mem INTEGER NOT NULL,      -- device memory, bytes\n"
+    "  copy_gbps REAL,                  -- device-to-device copy, GB/s read + written\n"
+    "  created REAL NOT NULL,           -- unix seconds when first seen\n"
+    "  UNIQUE (model, sms, driver_version)\n"
+    ");\n"
+    "CREATE TABLE kernels (\n"
+    "  id INTEGER PRIMARY KEY,          -- row id, referenced by measurements and winners\n"
+    "  template TEXT NOT NULL,          -- template name, e.g. monarch_fp32\n"
+    "  revision INTEGER NOT NULL,       -- the template's hand-bumped revision\n"
+    "  hash TEXT NOT NULL,              -- FNV-1a 64 (16 hex) of the template and lib/ text\n"
+    "  params TEXT NOT NULL,            -- canonical JSON parameters\n"
+    "  sm INTEGER NOT NULL,             -- compile target, major*10 + minor\n"
+    "  nvrtc TEXT NOT NULL,             -- NVRTC version that compiled it, e.g. 13.0\n"
+    "  source TEXT,                     -- CUDA source; NULL: not kept (re-emitted on demand)\n"
+    "  source_hash TEXT,                -- FNV-1a 64 (16 hex) of the emitted source text\n"
+    "  cubin BLOB,                      -- NULL: compilation failed, or binary_dropped\n"
+    "  ptx TEXT,                        -- NULL unless asked for\n"
+    "  log TEXT,                        -- NVRTC log with the ptxas report\n"
+    "  binary_dropped REAL,             -- unix seconds when slimming dropped cubin, PTX, log\n"
+    "  registers INTEGER,               -- per thread, forward entry\n"
+    "  smem_static INTEGER,             -- static shared memory, bytes\n"
+    "  stack INTEGER,                   -- stack frame, bytes\n"
+    "  spill_stores INTEGER,            -- bytes\n"
+    "  spill_loads INTEGER,             -- bytes\n"
+    "  compile_seconds REAL,            -- NVRTC wall time\n"
+    "  manifest TEXT NOT NULL DEFAULT '', -- launch manifest JSON (kernel.h); '' never parses\n"
+    "  created REAL NOT NULL,           -- unix seconds\n"
+    "  UNIQUE (hash, params, sm, nvrtc)\n"
+    ");\n"
+    "CREATE TABLE measurements (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE, -- measured on\n"
+    "  problem_key TEXT NOT NULL,       -- fftconv_problem_key\n"
+    "  batch INTEGER NOT NULL,          -- B\n"
+    "  heads INTEGER NOT NULL,          -- H\n"
+    "  seqlen INTEGER NOT NULL,         -- L\n"
+    "  filter_len INTEGER NOT NULL,     -- K, resolved (never 0)\n"
+    "  freq_keep INTEGER NOT NULL,      -- F, 0 for dense\n"
+    "  fft_size INTEGER NOT NULL,       -- N\n"
+    "  dtype TEXT NOT NULL,             -- fp32, fp16, bf16\n"
+    "  mode TEXT NOT NULL,              -- causal, circular\n"
+    "  pre_gate INTEGER NOT NULL,       -- 0 or 1\n"
+    "  post_gate INTEGER NOT NULL,      -- 0 or 1\n"
+    "  skip_d INTEGER NOT NULL,         -- 0 or 1\n"
+    "  kernel INTEGER NOT NULL REFERENCES kernels(id) ON DELETE CASCADE, -- the candidate\n"
+    "  status TEXT NOT NULL,            -- ok, compile-failed, verify-failed, launch-failed\n"
+    "  message TEXT,                    -- why it failed, or NULL\n"
+    "  median_ms REAL,                  -- NULL unless timed\n"
+    "  p10_ms REAL,                     -- 10th percentile\n"
+    "  p90_ms REAL,                     -- 90th percentile\n"
+    "  runs INTEGER NOT NULL,           -- timed runs behind the figures\n"
+    "  rel_err REAL,                    -- relative L2 error of verification; NULL: none/NaN\n"
+    "  rigor TEXT,                      -- estimate, measure, exhaustive; NULL: from schema 1\n"
+    "  measured_at REAL NOT NULL,       -- unix seconds; merge keeps the later\n"
+    "  UNIQUE (device, problem_key, kernel)\n"
+    ");\n"
+    "CREATE TABLE winners (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE, -- measured on\n"
+    "  problem_key TEXT NOT NULL,       -- fftconv_problem_key\n"
+    "  batch INTEGER NOT NULL,          -- B (the shape columns serve nearest-shape lookup)\n"
+    "  heads INTEGER NOT NULL,          -- H\n"
+    "  seqlen INTEGER NOT NULL,         -- L\n"
+    "  filter_len INTEGER NOT NULL,     -- K, resolved\n"
+    "  freq_keep INTEGER NOT NULL,      -- F\n"
+    "  fft_size INTEGER NOT NULL,       -- N\n"
+    "  dtype TEXT NOT NULL,             -- fp32, fp16, bf16\n"
+    "  mode TEXT NOT NULL,              -- causal, circular\n"
+    "  pre_gate INTEGER NOT NULL,       -- 0 or 1\n"
+    "  post_gate INTEGER NOT NULL,      -- 0 or 1\n"
+    "  skip_d INTEGER NOT NULL,         -- 0 or 1\n"
+    "  kernel INTEGER NOT NULL REFERENCES kernels(id) ON DELETE CASCADE, -- the fastest\n"
+    "  median_ms REAL NOT NULL,         -- its median\n"
+    "  chosen_at REAL NOT NULL,         -- unix seconds of the last recomputation\n"
+    "  UNIQUE (device, problem_key)\n"
+    ");\n"
+    /* show and the cascades of prune look measurements and winners up by kernel */
+    "CREATE INDEX measurements_kernel ON measurements(kernel);\n"
+    "CREATE INDEX winners_kernel ON winners(kernel);\n"
+    /* nearest-shape lookup: everything that must be equal, then the columns it ranks the
+       few candidates by, so that the scan never leaves the index */
+    "CREATE INDEX winners_shape ON winners(device, fft_size, dtype, mode, pre_gate, post_gate,"
+    " skip_d, freq_keep, batch, heads, seqlen, filter_len, median_ms, kernel);\n";
+
 /* Version 1 -> 2: the k_hat table size (templates that keep twiddle tables in k_hat), the
    search rigor of a measurement, and the indexes nearest-shape lookup and prune need. */
 static const char cache_migrate_v2[] =
@@ -335,15 +429,36 @@ static const char cache_migrate_v3[] =
     "ALTER TABLE kernels ADD COLUMN binary_dropped REAL;\n"
     "ALTER TABLE devices ADD COLUMN copy_gbps REAL;\n";
 
+/* Version 3 -> 4: the launch layout of the first kernel ABI (forward and prepare kernels'
+   threads, shared memory, rows or heads per block, k_hat sizes and entry names) becomes one
+   launch manifest, the form every kernel family's launches take now. Every old row gets the
+   manifest of its two launches (fftconv_two_launch_manifest, cache_sql_two_launch); then the
+   old columns go. Unlike the earlier steps this rewrites every kernel row, once. */
+static const char cache_migrate_v4[] =
+    "ALTER TABLE kernels ADD COLUMN manifest TEXT NOT NULL DEFAULT '';\n"
+    "UPDATE kernels SET manifest = fftconv_two_launch_manifest(template, fwd_entry, threads, "
+    "smem, seqs, prep_entry, prep_threads, prep_smem, prep_seqs, khat, khat_table);\n"
+    "ALTER TABLE kernels DROP COLUMN threads;\n"
+    "ALTER TABLE kernels DROP COLUMN smem;\n"
+    "ALTER TABLE kernels DROP COLUMN seqs;\n"
+    "ALTER TABLE kernels DROP COLUMN prep_threads;\n"
+    "ALTER TABLE kernels DROP COLUMN prep_smem;\n"
+    "ALTER TABLE kernels DROP COLUMN prep_seqs;\n"
+    "ALTER TABLE kernels DROP COLUMN khat;\n"
+    "ALTER TABLE kernels DROP COLUMN khat_table;\n"
+    "ALTER TABLE kernels DROP COLUMN fwd_entry;\n"
+    "ALTER TABLE kernels DROP COLUMN prep_entry;\n";
+
 /* migrations[v] takes a file from version v to v + 1 */
 static const char *const cache_migrations[CACHE_VERSION] = {NULL, cache_migrate_v2,
-                                                            cache_migrate_v3};
+                                                            cache_migrate_v3, cache_migrate_v4};
 
 const char *fc_cache_schema_sql(int version) {
   switch (version) {
   case 1: return cache_schema_v1;
   case 2: return cache_schema_v2;
   case 3: return cache_schema_v3;
+  case 4: return cache_schema_v4;
   default: return NULL;
   }
 }
@@ -522,7 +637,7 @@ static fftconv_status cache_upgrade(fc_cache *c, fc_err *e) {
   st = cache_judge(c, app, ver, objs, e);
   if (st != FFTCONV_OK) goto done;
   if (objs == 0) {
-    if (sqlite3_exec(c->db, cache_schema_v3, NULL, NULL, &err) != SQLITE_OK) goto sqlfail;
+    if (sqlite3_exec(c->db, cache_schema_v4, NULL, NULL, &err) != SQLITE_OK) goto sqlfail;
     ver = CACHE_VERSION;
   }
   for (; ver < CACHE_VERSION; ver++) {
@@ -574,12 +689,49 @@ static void cache_sql_source_hash(sqlite3_context *ctx, int argc, sqlite3_value 
   sqlite3_result_text(ctx, h, 16, SQLITE_TRANSIENT);
 }
 
+/* fftconv_two_launch_manifest(template, fwd_entry, threads, smem, seqs, prep_entry,
+   prep_threads, prep_smem, prep_seqs, khat, khat_table): the launch manifest JSON of a row of
+   schema 3 (the first kernel ABI; filter layout "<template>.v1"), for the migration to 4. */
+static void cache_sql_two_launch(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const char *tmpl = (const char *)sqlite3_value_text(argv[0]);
+  const char *fwd = (const char *)sqlite3_value_text(argv[1]);
+  const char *prep = (const char *)sqlite3_value_text(argv[5]);
+  if (!tmpl || !fwd || !prep) {
+    sqlite3_result_error(ctx, "a kernel row without template or entry names", -1);
+    return;
+  }
+  char layout[80];
+  snprintf(layout, sizeof layout, "%.60s.v1", tmpl);
+  fc_manifest m;
+  fc_manifest_two_launch(&m, fwd, sqlite3_value_int(argv[2]), sqlite3_value_int(argv[3]),
+                         sqlite3_value_int(argv[4]), prep, sqlite3_value_int(argv[6]),
+                         sqlite3_value_int(argv[7]), sqlite3_value_int(argv[8]),
+                         sqlite3_value_int64(argv[9]), sqlite3_value_int64(argv[10]), layout);
+  fc_err e = {{0}};
+  if (fc_manifest_check(&m, &e) != FFTCONV_OK) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "kernel %s: %.500s", tmpl, e.msg);
+    sqlite3_result_error(ctx, msg, -1);
+    return;
+  }
+  char *json = fc_manifest_json(&m);
+  if (!json) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, json, -1, free);
+}
+
 static fftconv_status cache_connect(fc_cache *c, const char *name, int flags, fc_err *e) {
   int rc = sqlite3_open_v2(name, &c->db, flags, NULL);
+  const int fl = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY;
   if (rc == SQLITE_OK)
-    rc = sqlite3_create_function_v2(c->db, "fftconv_source_hash", 1,
-                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+    rc = sqlite3_create_function_v2(c->db, "fftconv_source_hash", 1, fl, NULL,
                                     cache_sql_source_hash, NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(c->db, "fftconv_two_launch_manifest", 11, fl, NULL,
+                                    cache_sql_two_launch, NULL, NULL, NULL);
   if (rc != SQLITE_OK) {
     fftconv_status st = cache_sqlfail(c, rc, "opening", e);
     sqlite3_close(c->db);

@@ -1,142 +1,148 @@
 /* cache store: what the tuner writes: kernels, devices and their bandwidth, measurements,
- * and the winner recomputed from them. Every write is one BEGIN IMMEDIATE transaction. */
+ * and the winner recomputed from them. Every write is one BEGIN IMMEDIATE transaction. Rows
+ * are bound through the column tables (columns.c), by name. */
 #include "cache_int.h"
 
-#include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+
+/* A row whose earlier compilation failed, or whose binary slimming dropped, takes the
+   outputs of one that succeeded. */
+static void gen_kernel_put(fc_str *b) {
+  cache_sql_insert(b, &cache_kernels);
+  fc_str_add(b, "DO UPDATE SET ");
+  cache_sql_set(b, &cache_kernels, CC_OUTPUT, 0);
+  fc_str_add(b, ", source_hash = coalesce(kernels.source_hash, excluded.source_hash) "
+                "WHERE kernels.cubin IS NULL AND excluded.cubin IS NOT NULL");
+}
+
+static void gen_kernel_id(fc_str *b) { cache_sql_find(b, &cache_kernels); }
+
+/* A device seen again keeps its row; a copy bandwidth it lacks is taken (merge). */
+static void gen_device_put(fc_str *b) {
+  cache_sql_insert(b, &cache_devices);
+  fc_str_add(b, "DO UPDATE SET copy_gbps = excluded.copy_gbps "
+                "WHERE devices.copy_gbps IS NULL AND excluded.copy_gbps IS NOT NULL");
+}
+
+static void gen_device_id(fc_str *b) { cache_sql_find(b, &cache_devices); }
+
+/* Every column but the key is the measurement's (the shape follows from the key). */
+static void gen_meas_put(fc_str *b) {
+  cache_sql_insert(b, &cache_measurements);
+  fc_str_add(b, "DO UPDATE SET ");
+  cache_sql_set(b, &cache_measurements, 0, CC_ID | CC_KEY);
+}
+
+/* The fastest trusted ok measurement of (device, problem); :sm NULL means the device's own
+   arch (prune and merge, which have no running configuration). */
+static void gen_best(fc_str *b) {
+  fc_str_add(b, "SELECT ");
+  cache_sql_cols(b, &cache_measurements, "m", 0);
+  fc_str_add(b, " FROM measurements m JOIN kernels k ON k.id = m.kernel "
+                "JOIN devices d ON d.id = m.device "
+                "WHERE m.device = :dev AND m.problem_key = :key AND m.status = 'ok' "
+                "AND m.median_ms IS NOT NULL AND k.cubin IS NOT NULL "
+                "AND k.sm = coalesce(:sm, d.sm) AND " CACHE_TRUST
+                " ORDER BY m.median_ms, m.kernel LIMIT 1");
+}
+
+static void gen_winner_put(fc_str *b) {
+  cache_sql_insert(b, &cache_winners);
+  fc_str_add(b, "DO UPDATE SET ");
+  cache_sql_set(b, &cache_winners, 0, CC_ID | CC_KEY);
+}
+
+const cache_gen_fn cache_store_gen[CACHE_NSTMT] = {
+    [Q_KERNEL_PUT] = gen_kernel_put, [Q_KERNEL_ID] = gen_kernel_id,
+    [Q_DEVICE_PUT] = gen_device_put, [Q_DEVICE_ID] = gen_device_id,
+    [Q_MEAS_PUT] = gen_meas_put,     [Q_BEST] = gen_best,
+    [Q_WINNER_PUT] = gen_winner_put,
+};
 
 const char *const cache_store_sql[CACHE_NSTMT] = {
-    /* A row whose earlier compilation failed, or whose binary slimming dropped, takes the
-       outputs of one that succeeded. */
-    [Q_KERNEL_PUT] =
-        "INSERT INTO kernels (" CACHE_KCOLS ") VALUES (" CACHE_KVALS ") "
-        "ON CONFLICT (hash, params, sm, nvrtc) DO UPDATE SET cubin = excluded.cubin, "
-        "ptx = excluded.ptx, log = excluded.log, registers = excluded.registers, "
-        "smem_static = excluded.smem_static, stack = excluded.stack, "
-        "spill_stores = excluded.spill_stores, spill_loads = excluded.spill_loads, "
-        "compile_seconds = excluded.compile_seconds, binary_dropped = excluded.binary_dropped, "
-        "source_hash = coalesce(kernels.source_hash, excluded.source_hash) "
-        "WHERE kernels.cubin IS NULL AND excluded.cubin IS NOT NULL",
-    [Q_KERNEL_ID] = "SELECT id FROM kernels WHERE hash = ?1 AND params = ?2 AND sm = ?3 "
-                    "AND nvrtc = ?4",
-    [Q_DEVICE_PUT] = "INSERT INTO devices (model, sms, driver_version, sm, smem_optin, "
-                     "l2_bytes, total_mem, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-                     "ON CONFLICT (model, sms, driver_version) DO NOTHING",
-    [Q_DEVICE_ID] = "SELECT id FROM devices WHERE model = ?1 AND sms = ?2 "
-                    "AND driver_version = ?3",
-    [Q_BANDWIDTH_PUT] = "UPDATE devices SET copy_gbps = ?2 WHERE id = ?1",
-    [Q_BANDWIDTH_GET] = "SELECT copy_gbps FROM devices WHERE model = ?1 AND sms = ?2 "
-                        "AND driver_version = ?3",
-    [Q_MEAS_PUT] = "INSERT INTO measurements (" CACHE_MCOLS ") VALUES (" CACHE_MVALS ") "
-                   "ON CONFLICT (device, problem_key, kernel) DO UPDATE SET " CACHE_MSET,
+    [Q_BANDWIDTH_PUT] = "UPDATE devices SET copy_gbps = :copy_gbps WHERE id = :id",
+    [Q_BANDWIDTH_GET] = "SELECT copy_gbps FROM devices WHERE model = :model AND sms = :sms "
+                        "AND driver_version = :driver_version",
     [Q_MEASURED] = "SELECT 1 FROM devices d JOIN measurements m ON m.device = d.id "
                    "JOIN kernels k ON k.id = m.kernel WHERE " CACHE_DEV
                    " AND m.problem_key = :key AND k.hash = :hash AND k.params = :params "
                    "AND k.sm = :sm AND k.nvrtc = :nvrtc LIMIT 1",
-    /* The fastest trusted ok measurement of (device, problem); :sm NULL means the device's
-       own arch (prune and merge, which have no running configuration). */
-    [Q_BEST] = "SELECT m.kernel, m.median_ms, m.batch, m.heads, m.seqlen, m.filter_len, "
-               "m.freq_keep, m.fft_size, m.dtype, m.mode, m.pre_gate, m.post_gate, m.skip_d "
-               "FROM measurements m JOIN kernels k ON k.id = m.kernel "
-               "JOIN devices d ON d.id = m.device "
-               "WHERE m.device = :dev AND m.problem_key = :key AND m.status = 'ok' "
-               "AND m.median_ms IS NOT NULL AND k.cubin IS NOT NULL "
-               "AND k.sm = coalesce(:sm, d.sm) AND " CACHE_TRUST
-               " ORDER BY m.median_ms, m.kernel LIMIT 1",
-    [Q_WINNER_PUT] = "INSERT INTO winners (device, problem_key, batch, heads, seqlen, "
-                     "filter_len, freq_keep, fft_size, dtype, mode, pre_gate, post_gate, "
-                     "skip_d, kernel, median_ms, chosen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-                     "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
-                     "ON CONFLICT (device, problem_key) DO UPDATE SET kernel = excluded.kernel, "
-                     "median_ms = excluded.median_ms, chosen_at = excluded.chosen_at",
-    [Q_WINNER_DEL] = "DELETE FROM winners WHERE device = ?1 AND problem_key = ?2",
+    [Q_WINNER_DEL] = "DELETE FROM winners WHERE device = :device AND problem_key = :problem_key",
 };
 
-/* ---- kernels ---- */
-
-/* Binds k for Q_KERNEL_PUT: the source's hash (hash, 17 bytes) in place of the source. */
-static void cache_kernel_bind(sqlite3_stmt *s, const fc_cache_kernel *k, const char *hash,
-                              double created) {
-  cache_bind_text(s, 1, k->tmpl);
-  sqlite3_bind_int(s, 2, k->revision);
-  cache_bind_text(s, 3, k->hash);
-  cache_bind_text(s, 4, k->params);
-  sqlite3_bind_int(s, 5, k->sm);
-  cache_bind_text(s, 6, k->nvrtc);
-  sqlite3_bind_null(s, 7);
-  cache_bind_text(s, 8, hash);
-  if (k->cubin)
-    sqlite3_bind_blob64(s, 9, k->cubin, k->cubin_size, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(s, 9);
-  cache_bind_text(s, 10, k->ptx);
-  cache_bind_text(s, 11, k->log);
-  sqlite3_bind_int(s, 12, k->registers);
-  sqlite3_bind_int(s, 13, k->smem_static);
-  sqlite3_bind_int(s, 14, k->stack);
-  sqlite3_bind_int(s, 15, k->spill_stores);
-  sqlite3_bind_int(s, 16, k->spill_loads);
-  cache_bind_real(s, 17, k->compile_seconds);
-  const fc_layout *l = &k->layout;
-  sqlite3_bind_int(s, 18, l->threads);
-  sqlite3_bind_int(s, 19, l->smem);
-  sqlite3_bind_int(s, 20, l->seqs);
-  sqlite3_bind_int(s, 21, l->prep_threads);
-  sqlite3_bind_int(s, 22, l->prep_smem);
-  sqlite3_bind_int(s, 23, l->prep_seqs);
-  sqlite3_bind_int64(s, 24, l->khat);
-  sqlite3_bind_int64(s, 25, l->khat_table);
-  cache_bind_text(s, 26, k->fwd_entry);
-  cache_bind_text(s, 27, k->prep_entry);
-  cache_bind_real(s, 28, created);
-  sqlite3_bind_null(s, 29); /* binary_dropped */
-}
-
-fftconv_status cache_kernel_id(fc_cache *c, int q, const char *hash, const char *params,
-                                      int sm, const char *nvrtc, int64_t *id, fc_err *e) {
+/* Runs a statement that answers one id (0: no row). */
+static fftconv_status cache_id_of(fc_cache *c, int q, const cache_table *t, const void *row,
+                                  const char *what, int64_t *id, fc_err *e) {
   fftconv_status st = FFTCONV_OK;
   sqlite3_stmt *s = cache_stmt(c, q, &st, e);
   if (!s) return st;
-  cache_bind_text(s, 1, hash);
-  cache_bind_text(s, 2, params);
-  sqlite3_bind_int(s, 3, sm);
-  cache_bind_text(s, 4, nvrtc);
-  int rc = sqlite3_step(s);
-  *id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) st = cache_sqlfail(c, rc, "finding a kernel", e);
+  if ((st = cache_bind_row(s, t, row, e)) == FFTCONV_OK) {
+    int rc = sqlite3_step(s);
+    *id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) st = cache_sqlfail(c, rc, what, e);
+  }
   sqlite3_reset(s);
   return st;
 }
 
+fftconv_status cache_put_row(fc_cache *c, int q, const cache_table *t, const void *row,
+                             const char *what, int *changes, fc_err *e) {
+  fftconv_status st = FFTCONV_OK;
+  sqlite3_stmt *s = cache_stmt(c, q, &st, e);
+  if (!s) return st;
+  if ((st = cache_bind_row(s, t, row, e)) == FFTCONV_OK) {
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+      st = fc_fail(e, FFTCONV_ERR_INVALID, "cache %s: %s: no such kernel or device", c->path,
+                   what);
+    else if (rc != SQLITE_DONE)
+      st = cache_sqlfail(c, rc, what, e);
+    else if (changes)
+      *changes = sqlite3_changes(c->db);
+  }
+  sqlite3_reset(s);
+  return st;
+}
+
+/* ---- kernels ---- */
+
+fftconv_status cache_kernel_id(fc_cache *c, const fc_cache_kernel_row *k, int64_t *id,
+                               fc_err *e) {
+  return cache_id_of(c, Q_KERNEL_ID, &cache_kernels, k, "finding a kernel", id, e);
+}
+
 static fftconv_status cache_kernel_check(const fc_cache_kernel *k, fc_err *e) {
-  if (!k->tmpl || !k->hash || !k->params || !k->nvrtc || !k->source || !k->fwd_entry ||
-      !k->prep_entry)
+  if (!k->tmpl || !k->hash || !k->params || !k->nvrtc || !k->source)
     return fc_fail(e, FFTCONV_ERR_INVALID,
-                   "cache kernel: template, hash, params, nvrtc, source and entry names are "
-                   "required");
+                   "cache kernel: template, hash, params, nvrtc and source are required");
+  fc_err me = {{0}};
+  if (fc_manifest_check(&k->manifest, &me) != FFTCONV_OK)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "cache kernel %s %s: %s", k->tmpl, k->params, me.msg);
   return FFTCONV_OK;
 }
 
-/* Stores k (or finds its row) inside the caller's write transaction. */
-static fftconv_status cache_kernel_store(fc_cache *c, const fc_cache_kernel *k, int64_t *id,
-                                         fc_err *e) {
-  fftconv_status st = FFTCONV_OK;
+fftconv_status cache_kernel_store(fc_cache *c, const fc_cache_kernel_row *k, int64_t *id,
+                                  fc_err *e) {
+  fc_cache_kernel_row r = *k;
   char hash[17];
-  cache_source_hash(k->source, strlen(k->source), hash);
-  sqlite3_stmt *s = cache_stmt(c, Q_KERNEL_PUT, &st, e);
-  if (!s) return st;
-  cache_kernel_bind(s, k, hash, cache_wall());
-  int rc = sqlite3_step(s);
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE) return cache_sqlfail(c, rc, "storing a kernel", e);
-  return cache_kernel_id(c, Q_KERNEL_ID, k->hash, k->params, k->sm, k->nvrtc, id, e);
+  if (r.k.source) { /* the source itself is not kept: emission is deterministic */
+    cache_source_hash(r.k.source, strlen(r.k.source), hash);
+    r.k.source_hash = hash;
+    r.k.source = NULL;
+  }
+  fftconv_status st = cache_put_row(c, Q_KERNEL_PUT, &cache_kernels, &r, "storing a kernel",
+                                    NULL, e);
+  if (st == FFTCONV_OK) st = cache_kernel_id(c, &r, id, e);
+  return st;
+}
+
+/* The row a tuner stores for k: created now, its binary not dropped. */
+static fc_cache_kernel_row cache_new_kernel(const fc_cache_kernel *k) {
+  fc_cache_kernel_row r = {.k = *k, .created = cache_wall(), .binary_dropped = NAN};
+  return r;
 }
 
 fftconv_status fc_cache_put_kernel(fc_cache *c, const fc_cache_kernel *k, int64_t *id,
@@ -146,41 +152,37 @@ fftconv_status fc_cache_put_kernel(fc_cache *c, const fc_cache_kernel *k, int64_
   fftconv_status st = cache_kernel_check(k, e);
   if (st != FFTCONV_OK) return st;
   if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) return st;
-  st = cache_kernel_store(c, k, id, e);
+  fc_cache_kernel_row r = cache_new_kernel(k);
+  st = cache_kernel_store(c, &r, id, e);
   return cache_end(c, st, e);
 }
 
+/* ---- devices ---- */
 
-/* ---- measurements and winners ---- */
+fftconv_status cache_device_id(fc_cache *c, const cache_device_row *d, int64_t *id, int *added,
+                               fc_err *e) {
+  int64_t had = 0;
+  fftconv_status st = cache_id_of(c, Q_DEVICE_ID, &cache_devices, d, "finding a device", &had, e);
+  if (st == FFTCONV_OK && (!had || isfinite(d->copy_gbps)))
+    st = cache_put_row(c, Q_DEVICE_PUT, &cache_devices, d, "storing a device", NULL, e);
+  if (st == FFTCONV_OK && !had)
+    st = cache_id_of(c, Q_DEVICE_ID, &cache_devices, d, "finding a device", id, e);
+  else
+    *id = had;
+  if (st == FFTCONV_OK && !*id)
+    st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: a device row vanished", c->path);
+  if (added) *added = st == FFTCONV_OK && !had;
+  return st;
+}
 
 /* The device row of cfg, created if missing (inside the caller's write transaction). */
 static fftconv_status cache_device(fc_cache *c, const fc_cache_config *cfg, int64_t *id,
                                    fc_err *e) {
-  fftconv_status st = FFTCONV_OK;
-  const fc_device_info *d = cfg->dev;
-  sqlite3_stmt *s = cache_stmt(c, Q_DEVICE_PUT, &st, e);
-  if (!s) return st;
-  cache_bind_text(s, 1, d->name);
-  sqlite3_bind_int(s, 2, d->sms);
-  sqlite3_bind_int(s, 3, d->driver_version);
-  sqlite3_bind_int(s, 4, d->sm);
-  sqlite3_bind_int(s, 5, d->smem_optin);
-  sqlite3_bind_int64(s, 6, d->l2_bytes);
-  sqlite3_bind_int64(s, 7, d->total_mem);
-  sqlite3_bind_double(s, 8, cache_wall());
-  int rc = sqlite3_step(s);
-  sqlite3_reset(s);
-  if (rc != SQLITE_DONE) return cache_sqlfail(c, rc, "storing a device", e);
-  if (!(s = cache_stmt(c, Q_DEVICE_ID, &st, e))) return st;
-  cache_bind_text(s, 1, d->name);
-  sqlite3_bind_int(s, 2, d->sms);
-  sqlite3_bind_int(s, 3, d->driver_version);
-  rc = sqlite3_step(s);
-  *id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-  if (rc != SQLITE_ROW) st = cache_sqlfail(c, rc, "finding a device", e);
-  sqlite3_reset(s);
-  return st;
+  cache_device_row d = {.d = *cfg->dev, .copy_gbps = NAN, .created = cache_wall()};
+  return cache_device_id(c, &d, id, NULL, e);
 }
+
+/* ---- measurements and winners ---- */
 
 fftconv_status cache_shape_of(const fftconv_problem *p, cache_shape *sh, fc_err *e) {
   char why[512];
@@ -190,7 +192,8 @@ fftconv_status cache_shape_of(const fftconv_problem *p, cache_shape *sh, fc_err 
   int n = fftconv_problem_key(p, sh->key, sizeof sh->key);
   if (n < 0 || (size_t)n >= sizeof sh->key)
     return fc_fail(e, FFTCONV_ERR_INVALID, "problem key longer than %zu bytes", sizeof sh->key);
-  sh->k = p->filter_len ? p->filter_len : p->seqlen;
+  sh->p = *p;
+  if (!sh->p.filter_len) sh->p.filter_len = p->seqlen;
   sh->n = fftconv_problem_fft_size(p);
   return FFTCONV_OK;
 }
@@ -201,44 +204,21 @@ fftconv_status fc_cache_put_measurement(fc_cache *c, const fc_cache_config *cfg,
   if (st != FFTCONV_OK) return st;
   if (!m || !m->status) return fc_fail(e, FFTCONV_ERR_INVALID, "measurement: NULL or no status");
   if (m->kernel && (st = cache_kernel_check(m->kernel, e)) != FFTCONV_OK) return st;
-  cache_shape sh;
-  if ((st = cache_shape_of(m->problem, &sh, e)) != FFTCONV_OK) return st;
-  const fftconv_problem *p = m->problem;
-  int64_t dev = 0, kid = m->kernel_id;
+  cache_meas_row r = {.kernel = m->kernel_id, .status = m->status, .message = m->message,
+                      .median_ms = m->median_ms, .p10_ms = m->p10_ms, .p90_ms = m->p90_ms,
+                      .runs = m->runs, .rel_err = m->rel_err, .rigor = m->rigor,
+                      .measured_at = cache_wall()};
+  if ((st = cache_shape_of(m->problem, &r.sh, e)) != FFTCONV_OK) return st;
   if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) return st;
-  if ((st = cache_device(c, cfg, &dev, e)) != FFTCONV_OK) goto done;
-  if (m->kernel && (st = cache_kernel_store(c, m->kernel, &kid, e)) != FFTCONV_OK) goto done;
-  sqlite3_stmt *s = cache_stmt(c, Q_MEAS_PUT, &st, e);
-  if (!s) goto done;
-  sqlite3_bind_int64(s, 1, dev);
-  cache_bind_text(s, 2, sh.key);
-  sqlite3_bind_int64(s, 3, p->batch);
-  sqlite3_bind_int64(s, 4, p->heads);
-  sqlite3_bind_int64(s, 5, p->seqlen);
-  sqlite3_bind_int64(s, 6, sh.k);
-  sqlite3_bind_int64(s, 7, p->freq_keep);
-  sqlite3_bind_int64(s, 8, sh.n);
-  cache_bind_text(s, 9, fftconv_dtype_name(p->dtype));
-  cache_bind_text(s, 10, fftconv_mode_name(p->mode));
-  sqlite3_bind_int(s, 11, p->pre_gate);
-  sqlite3_bind_int(s, 12, p->post_gate);
-  sqlite3_bind_int(s, 13, p->skip_d);
-  sqlite3_bind_int64(s, 14, kid);
-  cache_bind_text(s, 15, m->status);
-  cache_bind_text(s, 16, m->message);
-  cache_bind_real(s, 17, m->median_ms);
-  cache_bind_real(s, 18, m->p10_ms);
-  cache_bind_real(s, 19, m->p90_ms);
-  sqlite3_bind_int(s, 20, m->runs);
-  cache_bind_real(s, 21, m->rel_err);
-  cache_bind_text(s, 22, m->rigor);
-  sqlite3_bind_double(s, 23, cache_wall());
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+  if ((st = cache_device(c, cfg, &r.device, e)) != FFTCONV_OK) goto done;
+  if (m->kernel) {
+    fc_cache_kernel_row k = cache_new_kernel(m->kernel);
+    if ((st = cache_kernel_store(c, &k, &r.kernel, e)) != FFTCONV_OK) goto done;
+  }
+  st = cache_put_row(c, Q_MEAS_PUT, &cache_measurements, &r, "storing a measurement", NULL, e);
+  if (st == FFTCONV_ERR_INVALID)
     st = fc_fail(e, FFTCONV_ERR_INVALID, "cache %s has no kernel %lld", c->path,
-                 (long long)kid);
-  else if (rc != SQLITE_DONE)
-    st = cache_sqlfail(c, rc, "storing a measurement", e);
+                 (long long)r.kernel);
 done:
   return cache_end(c, st, e);
 }
@@ -270,12 +250,10 @@ fftconv_status fc_cache_measured(fc_cache *c, const fc_cache_config *cfg,
   return st;
 }
 
-/* Recomputes the winner of (dev, key) inside the caller's write transaction. sm <= 0: the
-   device's own arch. *kernel_id (if given): the winner, 0 for none (and no row). */
 fftconv_status cache_rewin(fc_cache *c, int64_t dev, const char *key, const char *hashes,
-                                  const char *nvrtc, int sm, int64_t *kernel_id, fc_err *e) {
+                           const char *nvrtc, int sm, int64_t *kernel_id, fc_err *e) {
   fftconv_status st = FFTCONV_OK;
-  sqlite3_stmt *b = cache_stmt(c, Q_BEST, &st, e), *w = NULL;
+  sqlite3_stmt *b = cache_stmt(c, Q_BEST, &st, e);
   if (!b) return st;
   if (kernel_id) *kernel_id = 0;
   cache_nbind_int(b, ":dev", dev);
@@ -287,26 +265,23 @@ fftconv_status cache_rewin(fc_cache *c, int64_t dev, const char *key, const char
   cache_nbind_text(b, ":hashes", hashes);
   cache_nbind_text(b, ":nvrtc", nvrtc);
   int rc = sqlite3_step(b);
-  if (rc == SQLITE_ROW) {
-    if (!(w = cache_stmt(c, Q_WINNER_PUT, &st, e))) goto done;
-    sqlite3_bind_int64(w, 1, dev);
-    cache_bind_text(w, 2, key);
-    for (int i = 2; i <= 12; i++) sqlite3_bind_value(w, i + 1, sqlite3_column_value(b, i));
-    sqlite3_bind_int64(w, 14, sqlite3_column_int64(b, 0));
-    sqlite3_bind_double(w, 15, sqlite3_column_double(b, 1));
-    sqlite3_bind_double(w, 16, cache_wall());
-    if (kernel_id) *kernel_id = sqlite3_column_int64(b, 0);
+  cache_meas_row m = {0};
+  if (rc == SQLITE_ROW &&
+      (st = cache_read_row(b, &cache_measurements, cache_map(c, Q_BEST, &cache_measurements, "m"),
+                           &m, e)) == FFTCONV_OK) {
+    cache_win_row w = {.device = dev, .sh = m.sh, .kernel = m.kernel, .median_ms = m.median_ms,
+                       .chosen_at = cache_wall()};
+    sqlite3_reset(b); /* the winner's row is copied: the read may end before the write */
+    st = cache_put_row(c, Q_WINNER_PUT, &cache_winners, &w, "storing a winner", NULL, e);
+    if (st == FFTCONV_OK && kernel_id) *kernel_id = w.kernel;
   } else if (rc == SQLITE_DONE) {
-    if (!(w = cache_stmt(c, Q_WINNER_DEL, &st, e))) goto done;
-    sqlite3_bind_int64(w, 1, dev);
-    cache_bind_text(w, 2, key);
-  } else {
+    cache_win_row w = {.device = dev};
+    cache_copy(w.sh.key, sizeof w.sh.key, key);
+    sqlite3_reset(b);
+    st = cache_put_row(c, Q_WINNER_DEL, &cache_winners, &w, "storing a winner", NULL, e);
+  } else if (st == FFTCONV_OK) {
     st = cache_sqlfail(c, rc, "choosing a winner", e);
-    goto done;
   }
-  if ((rc = sqlite3_step(w)) != SQLITE_DONE) st = cache_sqlfail(c, rc, "storing a winner", e);
-done:
-  if (w) sqlite3_reset(w);
   sqlite3_reset(b);
   return st;
 }
@@ -325,29 +300,17 @@ fftconv_status fc_cache_update_winner(fc_cache *c, const fc_cache_config *cfg,
     return st;
   }
   int64_t dev = 0;
+  cache_device_row d = {.d = *cfg->dev};
   if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) goto out;
-  sqlite3_stmt *s = cache_stmt(c, Q_DEVICE_ID, &st, e);
-  if (!s) goto done;
-  cache_bind_text(s, 1, cfg->dev->name);
-  sqlite3_bind_int(s, 2, cfg->dev->sms);
-  sqlite3_bind_int(s, 3, cfg->dev->driver_version);
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) dev = sqlite3_column_int64(s, 0);
-  sqlite3_reset(s);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    st = cache_sqlfail(c, rc, "finding a device", e);
-    goto done;
-  }
-  if (dev) /* no device row: nothing was ever measured there, so there is no winner */
+  st = cache_id_of(c, Q_DEVICE_ID, &cache_devices, &d, "finding a device", &dev, e);
+  if (st == FFTCONV_OK && dev) /* no device row: nothing was measured there, so no winner */
     st = cache_rewin(c, dev, sh.key, hl.s, cfg->nvrtc, cfg->sm > 0 ? cfg->sm : -1, kernel_id, e);
-done:
   st = cache_end(c, st, e);
   if (st != FFTCONV_OK && kernel_id) *kernel_id = 0;
 out:
   fc_str_free(&hl);
   return st;
 }
-
 
 /* ---- device bandwidth ---- */
 
@@ -358,16 +321,11 @@ fftconv_status fc_cache_put_bandwidth(fc_cache *c, const fc_cache_config *cfg, d
   if (!(isfinite(gbps) && gbps > 0))
     return fc_fail(e, FFTCONV_ERR_INVALID, "copy bandwidth: %g GB/s is not a positive number",
                    gbps);
-  int64_t dev = 0;
+  cache_device_row d = {.copy_gbps = gbps};
   if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) return st;
-  if ((st = cache_device(c, cfg, &dev, e)) != FFTCONV_OK) goto done;
-  sqlite3_stmt *s = cache_stmt(c, Q_BANDWIDTH_PUT, &st, e);
-  if (!s) goto done;
-  sqlite3_bind_int64(s, 1, dev);
-  sqlite3_bind_double(s, 2, gbps);
-  int rc = sqlite3_step(s);
-  if (rc != SQLITE_DONE) st = cache_sqlfail(c, rc, "storing the copy bandwidth", e);
-done:
+  if ((st = cache_device(c, cfg, &d.id, e)) == FFTCONV_OK)
+    st = cache_put_row(c, Q_BANDWIDTH_PUT, &cache_devices, &d, "storing the copy bandwidth",
+                       NULL, e);
   return cache_end(c, st, e);
 }
 
@@ -379,15 +337,14 @@ fftconv_status fc_cache_get_bandwidth(fc_cache *c, const fc_cache_config *cfg, d
   if (!gbps) return fc_fail(e, FFTCONV_ERR_INVALID, "cache get_bandwidth: NULL argument");
   sqlite3_stmt *s = cache_stmt(c, Q_BANDWIDTH_GET, &st, e);
   if (!s) return st;
-  cache_bind_text(s, 1, cfg->dev->name);
-  sqlite3_bind_int(s, 2, cfg->dev->sms);
-  sqlite3_bind_int(s, 3, cfg->dev->driver_version);
-  int rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW)
-    *gbps = cache_col_real(s, 0);
-  else if (rc != SQLITE_DONE)
-    st = cache_sqlfail(c, rc, "reading the copy bandwidth", e);
+  cache_device_row d = {.d = *cfg->dev};
+  if ((st = cache_bind_row(s, &cache_devices, &d, e)) == FFTCONV_OK) {
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+      *gbps = cache_col_real(s, 0);
+    else if (rc != SQLITE_DONE)
+      st = cache_sqlfail(c, rc, "reading the copy bandwidth", e);
+  }
   sqlite3_reset(s);
   return st;
 }
-

@@ -178,6 +178,26 @@ fftconv_status fc_plan_from_binary(fftconv_ctx *c, const fftconv_problem *p,
   return FFTCONV_OK;
 }
 
+/* The first kernel ABI's launch layout and entry names, read out of a hit's manifest: its
+   prepare launch and its forward launch. 0 when the manifest has not exactly those two. */
+static int hit_layout(const fc_cache_hit *h, fc_layout *lo, const char **fwd, const char **prep) {
+  const fc_launch *f = NULL, *p = NULL;
+  for (int i = 0; i < h->manifest.nlaunch; i++) {
+    const fc_launch *l = &h->manifest.launch[i];
+    if (l->phase == FC_PHASE_PREPARE && !p) p = l;
+    else if (l->phase == FC_PHASE_FORWARD && !f) f = l;
+    else return 0;
+  }
+  if (!f || !p) return 0;
+  *lo = (fc_layout){.threads = f->block[0], .smem = f->smem, .seqs = f->per,
+                    .prep_threads = p->block[0], .prep_smem = p->smem, .prep_seqs = p->per,
+                    .khat = h->manifest.filter_per_head / 8,
+                    .khat_table = h->manifest.filter_fixed / 8};
+  *fwd = f->entry;
+  *prep = p->entry;
+  return 1;
+}
+
 /* The module of a cache row, loaded once per context. */
 static fftconv_status cached_module(fftconv_ctx *c, const fc_cache_hit *h, fc_module **out) {
   for (int i = 0; i < c->nmods; i++)
@@ -194,10 +214,14 @@ static fftconv_status cached_module(fftconv_ctx *c, const fc_cache_hit *h, fc_mo
   }
   fc_ctx_module *m = &c->mods[c->nmods];
   memset(m, 0, sizeof *m);
+  fc_layout lo;
+  const char *fwd, *prep;
+  if (!hit_layout(h, &lo, &fwd, &prep))
+    return fc_fail(&c->err, FFTCONV_ERR_UNSUPPORTED, "cached kernel %lld: its manifest is not "
+                   "the two launches this build runs", (long long)h->kernel_id);
   fftconv_status st = fc_gpu_bind(&c->gpu, &c->err);
   if (st == FFTCONV_OK)
-    st = fc_module_load(h->cubin, h->fwd_entry, h->prep_entry, h->layout.smem,
-                        h->layout.prep_smem, &m->mod, &c->err);
+    st = fc_module_load(h->cubin, fwd, prep, lo.smem, lo.prep_smem, &m->mod, &c->err);
   if (st != FFTCONV_OK) return st;
   m->kernel_id = h->kernel_id;
   *out = &c->mods[c->nmods++].mod;
@@ -213,7 +237,10 @@ static fftconv_status plan_from_hit(fftconv_ctx *c, const fftconv_problem *p,
   char rung[320];
   if (h->exact) snprintf(rung, sizeof rung, "tuned: %.3f ms", h->median_ms);
   else snprintf(rung, sizeof rung, "nearest: tuned for %s", h->problem_key);
-  st = plan_new(c, p, &h->layout, h->tmpl, h->revision, h->hash, h->params, rung, c->sm, out);
+  fc_layout lo;
+  const char *fwd, *prep;
+  hit_layout(h, &lo, &fwd, &prep); /* cached_module checked it */
+  st = plan_new(c, p, &lo, h->tmpl, h->revision, h->hash, h->params, rung, c->sm, out);
   if (st == FFTCONV_OK) (*out)->mod = *mod; /* owned by the context */
   return st;
 }

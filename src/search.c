@@ -36,8 +36,15 @@ static fc_cache_kernel kernel_row(const fc_search_opts *o, const fc_result *r) {
       .log = r->bin.log, .registers = fe ? fe->registers : 0,
       .smem_static = fe ? fe->smem_static : 0, .stack = fe ? fe->stack : 0,
       .spill_stores = fe ? fe->spill_stores : 0, .spill_loads = fe ? fe->spill_loads : 0,
-      .compile_seconds = r->bin.seconds, .layout = r->src.layout,
-      .fwd_entry = r->src.fwd_entry, .prep_entry = r->src.prep_entry};
+      .compile_seconds = r->bin.seconds};
+  /* the emitter still describes the first kernel ABI's two launches; the cache keeps them
+     as a manifest */
+  const fc_layout *l = &r->src.layout;
+  char filter[80];
+  snprintf(filter, sizeof filter, "%.60s.v1", r->src.info.name);
+  fc_manifest_two_launch(&k.manifest, r->src.fwd_entry, l->threads, l->smem, l->seqs,
+                         r->src.prep_entry, l->prep_threads, l->prep_smem, l->prep_seqs, l->khat,
+                         l->khat_table, filter);
   return k;
 }
 
