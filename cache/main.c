@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "compile.h"
 #include "emit.h"
+#include "trusted.h"
 #include "verify.h"
 
 #define EXIT_USAGE 2
@@ -349,36 +350,23 @@ static int cmd_show(const char *path, int argc, char **argv) {
 /* ---- prune and merge: what this build trusts ---- */
 
 typedef struct trust {
-  char hash[32][17];
-  const char *hashes[32];
+  const char *const *hashes;
   int n;
   char nvrtc[32];
-  char names[512];
+  char names[1024];
 } trust;
 
-static int trust_load(trust *t, fc_err *e) {
+static void trust_load(trust *t) {
   memset(t, 0, sizeof *t);
   int maj = 0, min = 0;
   fc_nvrtc_version(&maj, &min);
   snprintf(t->nvrtc, sizeof t->nvrtc, "%d.%d", maj, min);
-  fc_emit *m;
-  if (fc_emit_open(&m, e) != FFTCONV_OK) return 0;
-  int ok = 1;
-  for (int i = 0; i < fc_emit_template_count(m) && t->n < 32; i++) {
-    fc_template_info info;
-    if (fc_emit_info(m, fc_emit_template_name(m, i), &info, e) != FFTCONV_OK) {
-      ok = 0;
-      break;
-    }
-    snprintf(t->hash[t->n], sizeof t->hash[t->n], "%s", info.hash);
-    t->hashes[t->n] = t->hash[t->n];
+  t->n = fc_trusted_hashes(&t->hashes);
+  for (int i = 0; i < t->n; i++) {
     size_t len = strlen(t->names);
-    snprintf(t->names + len, sizeof t->names - len, "%s%s %s", t->n ? ", " : "", info.name,
-             info.hash);
-    t->n++;
+    snprintf(t->names + len, sizeof t->names - len, "%s%s %s", i ? ", " : "",
+             fc_trusted_template(i), t->hashes[i]);
   }
-  fc_emit_close(m);
-  return ok;
 }
 
 static int cmd_prune(const char *path, int argc, char **argv) {
@@ -392,7 +380,7 @@ static int cmd_prune(const char *path, int argc, char **argv) {
   }
   fc_err e;
   trust t;
-  if (!trust_load(&t, &e)) return fail(&e);
+  trust_load(&t);
   fc_cache *c;
   /* a dry run counts on an older file as it is; the real prune migrates it first */
   if (fc_cache_open(path, dry ? FC_CACHE_READ_ANY_VERSION : 1, &c, &e) != FFTCONV_OK)
@@ -435,7 +423,7 @@ static int cmd_merge(const char *path, int argc, char **argv) {
   if (!other) return usage_error("merge: needs OTHER_PATH, the cache to copy from");
   fc_err e;
   trust t;
-  if (!trust_load(&t, &e)) return fail(&e);
+  trust_load(&t);
   fc_cache *c;
   if (fc_cache_open(path, 1, &c, &e) != FFTCONV_OK) return fail(&e);
   fc_cache_counts n;

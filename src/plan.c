@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "search.h"
+#include "trusted.h"
 
 /* The heuristic fallback's families, in order of preference: the first whose default() can
    run the problem is compiled. */
@@ -51,14 +52,7 @@ fftconv_status fftconv_ctx_create(const fftconv_ctx_options *o, fftconv_ctx **ou
   fc_nvrtc_version(&maj, &min);
   snprintf(c->nvrtc, sizeof c->nvrtc, "%d.%d", maj, min);
   /* What the cache may be trusted for: the embedded templates as they are now. */
-  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++) {
-    size_t n = strlen(f->path);
-    if (!strncmp(f->path, "lib/", 4) || n < 5 || c->nhashes == FC_MAX_TEMPLATES) continue;
-    char name[96];
-    snprintf(name, sizeof name, "%.*s", (int)(n - 4), f->path);
-    if (fc_template_hash(name, c->hashes[c->nhashes], NULL) == FFTCONV_OK)
-      c->hashp[c->nhashes] = c->hashes[c->nhashes], c->nhashes++;
-  }
+  c->nhashes = fc_trusted_hashes(&c->hashes);
   /* A cache that cannot be opened is a miss: the reason is kept for describe and errors. */
   fc_err ce = {{0}};
   if (o->no_cache) {
@@ -280,7 +274,7 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fftconv_problem *p, fftco
     if (st == FFTCONV_OK && w) {
       int64_t kid;
       fc_err ue = {{0}};
-      fc_cache_update_winner(w, &cfg, p, c->hashp, c->nhashes, &kid, &ue);
+      fc_cache_update_winner(w, &cfg, p, c->hashes, c->nhashes, &kid, &ue);
       fc_cache_slimmed sl; /* as the tuner does: binaries of winners and finalists only */
       fc_cache_slim(w, FC_CACHE_FINALISTS, 0, &sl, &ue);
     }
@@ -302,7 +296,7 @@ fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fft
     int found = 0;
     fc_err ce = {{0}};
     /* A cache error is a miss: the message is kept for TUNED_ONLY's error. */
-    if (fc_cache_lookup(c->cache, &cfg, p, c->hashp, c->nhashes, &h, &found, &ce) != FFTCONV_OK)
+    if (fc_cache_lookup(c->cache, &cfg, p, c->hashes, c->nhashes, &h, &found, &ce) != FFTCONV_OK)
       snprintf(c->cache_desc, sizeof c->cache_desc, "%s (lookup failed: %.250s)", c->cache_path,
                ce.msg);
     if (found) st = plan_from_hit(c, p, &h, out);

@@ -11,7 +11,6 @@
 #include "fftconv.h"
 #include "gpu.h"
 
-#define FC_MAX_TEMPLATES 16
 
 typedef struct fc_ctx_module {
   int64_t kernel_id; /* the cache row it was loaded from */
@@ -30,8 +29,7 @@ struct fftconv_ctx {
   char cache_desc[4400];         /* path, or why there is no cache */
   char nvrtc[16];                /* "13.0" */
   int nhashes;                   /* the embedded templates' current hashes: what is trusted */
-  char hashes[FC_MAX_TEMPLATES][17];
-  const char *hashp[FC_MAX_TEMPLATES];
+  const char *const *hashes;     /* fc_trusted_hashes' */
   fc_ctx_module *mods;           /* modules loaded from the cache, shared by plans */
   int nmods, capmods;
 };
