@@ -1,7 +1,9 @@
 /* cache lookup: the runtime's question, a trusted winner for a problem: the exact problem
  * key first, else the nearest shape. Reads only. */
 #include "cache_int.h"
+#include "store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,8 +22,8 @@ static void gen_hit_id(fc_str *b) { gen_hit(b, "w.id = :id"); }
 
 /* The candidates of nearest-shape lookup: same N, dtype, mode, gates, D, F and K == L
    relation, from the covering index alone (no key, no bookkeeping). cache_near ranks them in
-   C (cheaper than SQLite's sorter, and no math functions needed) and Q_HIT_ID applies the
-   trust rule. */
+   C with fc_rank_nearest, the rule every store shares, and Q_HIT_ID applies the trust
+   rule. */
 static void gen_near(fc_str *b) {
   fc_str_add(b, "SELECT ");
   cache_sql_cols(b, &cache_winners, "w", CC_KEY | CC_NOLOOKUP);
@@ -75,21 +77,11 @@ static fftconv_status cache_hit_read(fc_cache *c, int q, fc_cache_hit *h, fc_err
   return FFTCONV_OK;
 }
 
-/* A nearest-shape candidate and its distance to the problem. */
+/* A nearest-shape candidate: the winner row and the shape it was tuned for. */
 typedef struct cache_cand {
-  int64_t id, kernel;
-  double ratio;   /* max(rows, R) / min(rows, R): orders like |log rows - log R| */
-  int64_t dl;     /* |L - L'| */
-  double median;
+  fc_rank_candidate r;
+  int64_t winner; /* its row id, for Q_HIT_ID */
 } cache_cand;
-
-static int cache_cand_cmp(const void *a, const void *b) {
-  const cache_cand *x = a, *y = b;
-  if (x->ratio != y->ratio) return x->ratio < y->ratio ? -1 : 1;
-  if (x->dl != y->dl) return x->dl < y->dl ? -1 : 1;
-  if (x->median != y->median) return x->median < y->median ? -1 : 1;
-  return (x->kernel > y->kernel) - (x->kernel < y->kernel); /* deterministic to the end */
-}
 
 /* Runs Q_HIT_EXACT (id 0) or Q_HIT_ID: the hit, if trusted. */
 static fftconv_status cache_hit_get(fc_cache *c, const fc_cache_config *cfg, const char *list,
@@ -135,38 +127,42 @@ static fftconv_status cache_near(fc_cache *c, const fc_cache_config *cfg,
   cache_nbind_int(s, ":full", sh->p.filter_len == p->seqlen);
   const short *map = cache_map(c, Q_NEAR, &cache_winners, "w");
   cache_cand stack[64], *v = stack;
-  size_t n = 0, cap = sizeof stack / sizeof stack[0];
-  double rows = (double)(p->batch * p->heads);
+  fc_rank_candidate rstack[64], *rv = rstack;
+  int n = 0, cap = (int)(sizeof stack / sizeof stack[0]);
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     if (n == cap) {
-      cache_cand *bigger = malloc(2 * cap * sizeof *bigger);
+      cache_cand *bigger = malloc(2 * (size_t)cap * sizeof *bigger);
       if (!bigger) {
         st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
         break;
       }
-      memcpy(bigger, v, n * sizeof *v);
+      memcpy(bigger, v, (size_t)n * sizeof *v);
       if (v != stack) free(v);
       v = bigger;
       cap *= 2;
     }
     cache_win_row w = {0};
     if ((st = cache_read_row(s, &cache_winners, map, &w, e)) != FFTCONV_OK) break;
-    double r = (double)(w.sh.p.batch * w.sh.p.heads);
-    int64_t dl = w.sh.p.seqlen - p->seqlen;
-    v[n++] = (cache_cand){.id = w.id,
-                          .kernel = w.kernel,
-                          .ratio = r > rows ? r / rows : rows / r,
-                          .dl = dl < 0 ? -dl : dl,
-                          .median = w.median_ms};
+    v[n++] = (cache_cand){{w.sh.p, w.median_ms, w.kernel}, w.id};
   }
   if (st == FFTCONV_OK && rc != SQLITE_DONE)
     st = cache_sqlfail(c, rc, "looking up nearest shapes", e);
   sqlite3_reset(s);
-  if (st == FFTCONV_OK) qsort(v, n, sizeof *v, cache_cand_cmp);
-  for (size_t i = 0; i < n && st == FFTCONV_OK && !*found; i++)
-    st = cache_hit_get(c, cfg, list, NULL, v[i].id, hit, found, e);
+  if (st == FFTCONV_OK && n > (int)(sizeof rstack / sizeof rstack[0]) &&
+      !(rv = malloc((size_t)n * sizeof *rv)))
+    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  for (int i = 0; st == FFTCONV_OK && i < n; i++) rv[i] = v[i].r;
+  /* the nearest first; one that fails the trust rule leaves the running */
+  while (st == FFTCONV_OK && !*found) {
+    int i = fc_rank_nearest(p, rv, n);
+    if (i < 0) break;
+    st = cache_hit_get(c, cfg, list, NULL, v[i].winner, hit, found, e);
+    v[i] = v[--n];
+    rv[i] = rv[n];
+  }
   if (v != stack) free(v);
+  if (rv != rstack) free(rv);
   return st;
 }
 
@@ -210,3 +206,40 @@ out:
   return st;
 }
 
+
+/* ---- the cache as a store ---- */
+
+typedef struct cache_store {
+  fc_cache *c;
+  char desc[4200];
+} cache_store;
+
+static fftconv_status cache_store_lookup(void *impl, const fc_cache_config *cfg,
+                                         const fftconv_problem *p, const char *const *hashes,
+                                         int nhashes, fc_cache_hit *hit, int *found, fc_err *e) {
+  return fc_cache_lookup(((cache_store *)impl)->c, cfg, p, hashes, nhashes, hit, found, e);
+}
+
+static const char *cache_store_describe(const void *impl) {
+  return ((const cache_store *)impl)->desc;
+}
+
+static void cache_store_close(void *impl) {
+  cache_store *s = impl;
+  fc_cache_close(s->c);
+  free(s);
+}
+
+fc_store *fc_cache_store(fc_cache *c) {
+  static const fc_store_ops ops = {cache_store_lookup, cache_store_describe, cache_store_close};
+  cache_store *s = c ? malloc(sizeof *s) : NULL;
+  fc_store *out = s ? fc_store_new(&ops, s) : NULL;
+  if (!out) {
+    free(s);
+    fc_cache_close(c);
+    return NULL;
+  }
+  s->c = c;
+  snprintf(s->desc, sizeof s->desc, "cache %s", c->path);
+  return out;
+}

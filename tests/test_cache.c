@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "store.h"
 #include "gpu.h"
 
 /* ---- helpers ---- */
@@ -527,6 +528,23 @@ Test(cache, lookup_exact_then_nearest_shape) {
                  (long long)hit.kernel_id, hit.problem_key);
     fc_cache_hit_free(&hit);
   }
+
+  /* the cache as a store answers the same */
+  fc_cache *sc = open_cache(path, 0);
+  fc_store *store = fc_cache_store(sc);
+  cr_assert_not_null(store);
+  cr_assert(strstr(fc_store_describe(store), path), "%s", fc_store_describe(store));
+  for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+    fftconv_problem q = problem(near[i].b, near[i].h, near[i].l, FFTCONV_FP16);
+    const char *hashes[] = {HASH};
+    int found = 0;
+    fc_err e = {{0}};
+    cr_assert_eq(fc_store_lookup(store, &cfg, &q, hashes, 1, &hit, &found, &e), FFTCONV_OK,
+                 "%s", e.msg);
+    cr_assert(found && hit.kernel_id == kid[near[i].want], "store case %zu", i);
+    fc_cache_hit_free(&hit);
+  }
+  fc_store_close(store); /* closes sc */
 
   /* nothing of another class: N, dtype, mode, gates, D, F, K < L */
   fftconv_problem miss[9];
