@@ -220,7 +220,8 @@ fftconv_status fc_cache_list(fc_cache *c, const fc_cache_filter *f, fc_cache_ent
   int q = f->all ? Q_LIST_ALL : Q_LIST_WINNERS;
   sqlite3_stmt *s = cache_stmt(c, q, &st, e);
   if (!s) return st;
-  const short *dm = cache_map(c, q, &cache_devices, "d"), *km = cache_map(c, q, &cache_kernels, "k"),
+  const short *dm = cache_map(c, q, &cache_devices, "d"),
+              *km = cache_map(c, q, &cache_kernels, "k"),
               *mm = cache_map(c, q, &cache_measurements, "m"),
               *wm = cache_map(c, q, &cache_winners, "w");
   int winner_col = sqlite3_column_count(s) - 1; /* "winner", last (gen_list_from) */

@@ -1,7 +1,8 @@
-/* cache_int: what the parts of the cache share. The cache is split by job: schema.c (the
- * schema history, open, create, migrate), store.c (the tuner's writes), lookup.c (the
- * runtime's lookup), admin.c (read back, list, slim, prune, merge, compact) and db.c (the
- * SQLite plumbing they all use). Private to cache/.
+/* cache_int: what the parts of the cache share. The cache is split by job: history.c (the
+ * schema of every version), schema.c (open, create, migrate), store.c (the tuner's writes),
+ * lookup.c (the runtime's lookup), admin.c (read back, list, slim, prune, merge, compact),
+ * columns.c (every table's columns, once) and db.c (the SQLite plumbing they all use).
+ * Private to cache/.
  *
  * Shape of every write (after fossil's cache.c): BEGIN IMMEDIATE, so the write lock is taken
  * up front and a busy writer waits in the busy handler instead of failing half-way; then one
@@ -65,7 +66,7 @@ enum {
   CC_KEY = 2,    /* part of the table's UNIQUE key: what an upsert conflicts on */
   CC_OUTPUT = 4, /* kernels: an output of compilation (a row without a cubin takes another's) */
   CC_NOLOOKUP = 8, /* not read by lookup: large (source, PTX, log) or bookkeeping */
-  CC_LAUNCH = 16  /* kernels: what launching needs beyond the key (cubin, manifest); list skips it */
+  CC_LAUNCH = 16   /* kernels: what launching needs (cubin, manifest); list skips it */
 };
 
 typedef struct cache_col {
@@ -151,6 +152,11 @@ struct fc_cache {
   short map[CACHE_NSTMT][CACHE_NTABLES][CACHE_MAXCOLS];
   unsigned char mapped[CACHE_NSTMT][CACHE_NTABLES];
 };
+
+/* ---- history.c ---- */
+extern const char cache_schema_v4[]; /* what a new file gets: version CACHE_VERSION */
+/* cache_migrations[v] takes a file from version v to v + 1 */
+extern const char *const cache_migrations[CACHE_VERSION];
 
 /* ---- db.c ---- */
 double cache_wall(void);
