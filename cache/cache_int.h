@@ -170,7 +170,6 @@ void cache_nbind_text(sqlite3_stmt *s, const char *name, const char *v);
 void cache_nbind_int(sqlite3_stmt *s, const char *name, int64_t v);
 double cache_col_real(sqlite3_stmt *s, int i);
 const char *cache_col_text(sqlite3_stmt *s, int i);
-char *cache_col_dup(sqlite3_stmt *s, int i);
 void cache_copy(char *dst, size_t len, const char *src);
 void cache_source_hash(const char *source, size_t n, char out[17]);
 fftconv_status cache_run(fc_cache *c, int q, const char *what, fc_err *e);

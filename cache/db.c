@@ -129,10 +129,6 @@ const char *cache_col_text(sqlite3_stmt *s, int i) {
   return (const char *)sqlite3_column_text(s, i);
 }
 
-char *cache_col_dup(sqlite3_stmt *s, int i) {
-  const char *t = cache_col_text(s, i);
-  return t ? strdup(t) : NULL;
-}
 
 void cache_copy(char *dst, size_t len, const char *src) {
   snprintf(dst, len, "%s", src ? src : "");
