@@ -102,8 +102,9 @@ int main(int argc, char **argv) {
     snprintf(params, sizeof params, "{\"filler\":%d}", k);
     fc_cache_kernel ck = {.tmpl = "monarch_fp32", .revision = 1, .hash = hash, .params = params,
                           .sm = dev.sm, .nvrtc = nvrtc, .source = "filler", .cubin = cubin,
-                          .cubin_size = sizeof cubin, .layout = {64, 0, 1, 64, 0, 1, 1, 0},
-                          .fwd_entry = "fftconv_fwd", .prep_entry = "fftconv_prep"};
+                          .cubin_size = sizeof cubin};
+    fc_manifest_two_launch(&ck.manifest, "fftconv_fwd", 64, 0, 1, "fftconv_prep", 64, 0, 1, 1, 0,
+                           "monarch_fp32.v1");
     int64_t id;
     if (fc_cache_put_kernel(w, &ck, &id, &e) != FFTCONV_OK) {
       fprintf(stderr, "bench-plan: %s\n", e.msg);

@@ -1,5 +1,5 @@
 /* cache: the SQLite kernel cache. One file holds devices (with their measured copy
- * bandwidth), compiled kernels (a hash of the source, cubin, PTX, resources, launch layout),
+ * bandwidth), compiled kernels (a hash of the source, cubin, PTX, resources, launch manifest),
  * every measurement of every candidate (failures included) and the winners. Owns the schema
  * (PRAGMA application_id, user_version = schema version, migrations from every older
  * version), WAL, a busy timeout, and writes in BEGIN IMMEDIATE transactions. A broken,
@@ -27,8 +27,8 @@
 
 #include <stdint.h>
 
-#include "emit.h"
 #include "fftconv.h"
+#include "kernel.h"
 #include "util.h"
 
 #define FC_CACHE_ENV "FFTCONV_CACHE" /* overrides the default path */
@@ -58,7 +58,8 @@ int fc_cache_schema_version(void); /* the version this build writes */
 typedef struct fc_cache_config {
   const fc_device_info *dev; /* model = dev->name, dev->sms, dev->driver_version */
   int sm;                    /* compile target */
-  const char *nvrtc;         /* "13.0" */
+  const char *nvrtc;         /* "13.0"; NULL (no NVRTC: nothing is compiled) trusts kernels
+                                of every NVRTC version */
 } fc_cache_config;
 
 typedef struct fc_cache_kernel {
@@ -78,8 +79,7 @@ typedef struct fc_cache_kernel {
   const char *log;       /* NVRTC log, may be NULL */
   int registers, smem_static, stack, spill_stores, spill_loads;
   double compile_seconds;
-  fc_layout layout;      /* launch shape */
-  const char *fwd_entry, *prep_entry;
+  fc_manifest manifest;  /* its launches; put: must pass fc_manifest_check */
 } fc_cache_kernel;
 
 /* Inserts the kernel or finds the existing row with the same key; *id is its row id. An
@@ -136,8 +136,7 @@ typedef struct fc_cache_hit {
   char *params;          /* malloc'd */
   void *cubin;           /* malloc'd */
   size_t cubin_size;
-  fc_layout layout;
-  char fwd_entry[64], prep_entry[64];
+  fc_manifest manifest;  /* its launches */
   double median_ms;
 } fc_cache_hit;
 fftconv_status fc_cache_lookup(fc_cache *c, const fc_cache_config *cfg,
@@ -166,7 +165,7 @@ typedef struct fc_cache_slimmed {
    some (device, problem) or a finalist of one: among that (device, problem)'s ok
    measurements, one of the `finalists` fastest (by median, then kernel id; every kernel,
    trusted or not). Every other kernel loses its cubin, PTX and log (binary_dropped records
-   when); its row, resources, layout and measurements stay, so resume still skips it and
+   when); its row, resources, manifest and measurements stay, so resume still skips it and
    fc_cache_put_kernel restores the cubin when a later run compiles it again. A kernel whose
    compilation failed keeps its log. The stored source of every kernel (schema 2) is dropped,
    its hash kept. One BEGIN IMMEDIATE transaction; no VACUUM (the pages are reused by later
@@ -210,9 +209,14 @@ void fc_cache_set_busy_timeout(fc_cache *c, int ms);
    as that version created it, or NULL. Version 1 lacked kernels.khat_table,
    measurements.rigor and the indexes on measurements(kernel), winners(kernel) and the
    nearest-shape columns of winners. Version 2 kept every kernel's source (NOT NULL) and had
-   no kernels.source_hash, kernels.binary_dropped or devices.copy_gbps. Opening an older file
-   writable migrates it in one BEGIN IMMEDIATE transaction, without rewriting a row (old rows
-   keep their source until fc_cache_slim or prune drops it). Tests build old files with it. */
+   no kernels.source_hash, kernels.binary_dropped or devices.copy_gbps. Version 3 kept the
+   launch layout of the first kernel ABI in ten columns (threads, smem, seqs, prep_threads,
+   prep_smem, prep_seqs, khat, khat_table, fwd_entry, prep_entry) where version 4 keeps one
+   launch manifest (kernels.manifest, JSON). Opening an older file writable migrates it in
+   one BEGIN IMMEDIATE transaction; only the step to 4 rewrites rows (each kernel gets the
+   manifest of its two launches, fc_manifest_two_launch with filter layout
+   "<template>.v1"); old rows keep their source until fc_cache_slim or prune drops it.
+   Tests build old files with it. */
 const char *fc_cache_schema_sql(int version);
 #define FC_CACHE_APP_ID 1178824310 /* PRAGMA application_id of every fftconv cache: "FCnv" */
 

@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "compile.h"
 #include "emit.h"
+#include "trusted.h"
 #include "verify.h"
 
 #define EXIT_USAGE 2
@@ -35,10 +36,11 @@ static const char usage[] =
     "      --all lists every measurement instead, failures included, with its status\n"
     "      (a * marks the winner). --device keeps devices whose model contains TEXT\n"
     "      (case-insensitive); --problem keeps problem keys that contain TEXT.\n"
-    "  show KERNEL_ID [--source]\n"
+    "  show KERNEL_ID [--manifest] [--source]\n"
     "      One kernel: template, revision, hash, parameters, arch, NVRTC version, registers,\n"
-    "      shared memory, spills, launch layout, its binary (or when it was dropped), and\n"
-    "      every measurement of it. --source prints only its CUDA source instead (to save\n"
+    "      shared memory, spills, its launches (grid, block, shared memory, arguments), its\n"
+    "      binary (or when it was dropped), and every measurement of it. --manifest adds\n"
+    "      the launch manifest as stored (JSON). --source prints only its CUDA source (to save\n"
     "      it: > kernel.cu): the cache keeps a hash of it, and the text is emitted again\n"
     "      from the embedded template and checked against that hash; a kernel of a template\n"
     "      that has changed since cannot be emitted again, and show says so.\n"
@@ -248,10 +250,12 @@ static int show_row(const fc_cache_entry *r, void *arg) {
 
 static int cmd_show(const char *path, int argc, char **argv) {
   const char *idtext = NULL;
-  int source = 0;
+  int source = 0, manifest = 0;
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--source"))
       source = 1;
+    else if (!strcmp(argv[i], "--manifest"))
+      manifest = 1;
     else if (argv[i][0] == '-' && argv[i][1])
       return usage_error("show: unknown option '%s'", argv[i]);
     else if (idtext)
@@ -289,7 +293,6 @@ static int cmd_show(const char *path, int argc, char **argv) {
     free(text);
   } else {
     const fc_cache_kernel *k = &row.k;
-    const fc_layout *l = &k->layout;
     char at[64];
     fmt_time(row.created, at, sizeof at);
     printf("kernel     %" PRId64 "\n", row.id);
@@ -316,12 +319,20 @@ static int cmd_show(const char *path, int argc, char **argv) {
     printf("resources  %d registers/thread, %d B static shared memory, %d B stack, "
            "spills %d B stored / %d B loaded\n", k->registers, k->smem_static, k->stack,
            k->spill_stores, k->spill_loads);
-    printf("layout     %s: %d threads, %d B dynamic shared memory, %d rows per block\n",
-           k->fwd_entry, l->threads, l->smem, l->seqs);
-    printf("           %s: %d threads, %d B dynamic shared memory, %d heads per block\n",
-           k->prep_entry, l->prep_threads, l->prep_smem, l->prep_seqs);
-    printf("           k_hat: %" PRId64 " float2 per head after a %" PRId64 "-float2 table\n",
-           l->khat, l->khat_table);
+    /* the launches, one line each, then the workspace and the filter spectrum */
+    fc_str m = {0};
+    fc_manifest_describe(&k->manifest, "", &m);
+    for (char *line = m.s, *next; line && *line; line = next) {
+      next = strchr(line, '\n');
+      if (next) *next++ = 0;
+      printf("%s %s\n", line == m.s ? "launch    " : "          ", line);
+    }
+    fc_str_free(&m);
+    if (manifest) {
+      char *json = fc_manifest_json(&k->manifest);
+      printf("manifest   %s\n", json ? json : "(out of memory)");
+      free(json);
+    }
     if (!k->cubin && k->log && *k->log) printf("log\n%s\n", k->log);
     printf("measurements\n");
     show_state ss = {0};
@@ -339,36 +350,23 @@ static int cmd_show(const char *path, int argc, char **argv) {
 /* ---- prune and merge: what this build trusts ---- */
 
 typedef struct trust {
-  char hash[32][17];
-  const char *hashes[32];
+  const char *const *hashes;
   int n;
   char nvrtc[32];
-  char names[512];
+  char names[1024];
 } trust;
 
-static int trust_load(trust *t, fc_err *e) {
+static void trust_load(trust *t) {
   memset(t, 0, sizeof *t);
   int maj = 0, min = 0;
   fc_nvrtc_version(&maj, &min);
   snprintf(t->nvrtc, sizeof t->nvrtc, "%d.%d", maj, min);
-  fc_emit *m;
-  if (fc_emit_open(&m, e) != FFTCONV_OK) return 0;
-  int ok = 1;
-  for (int i = 0; i < fc_emit_template_count(m) && t->n < 32; i++) {
-    fc_template_info info;
-    if (fc_emit_info(m, fc_emit_template_name(m, i), &info, e) != FFTCONV_OK) {
-      ok = 0;
-      break;
-    }
-    snprintf(t->hash[t->n], sizeof t->hash[t->n], "%s", info.hash);
-    t->hashes[t->n] = t->hash[t->n];
+  t->n = fc_trusted_hashes(&t->hashes);
+  for (int i = 0; i < t->n; i++) {
     size_t len = strlen(t->names);
-    snprintf(t->names + len, sizeof t->names - len, "%s%s %s", t->n ? ", " : "", info.name,
-             info.hash);
-    t->n++;
+    snprintf(t->names + len, sizeof t->names - len, "%s%s %s", i ? ", " : "",
+             fc_trusted_template(i), t->hashes[i]);
   }
-  fc_emit_close(m);
-  return ok;
 }
 
 static int cmd_prune(const char *path, int argc, char **argv) {
@@ -382,7 +380,7 @@ static int cmd_prune(const char *path, int argc, char **argv) {
   }
   fc_err e;
   trust t;
-  if (!trust_load(&t, &e)) return fail(&e);
+  trust_load(&t);
   fc_cache *c;
   /* a dry run counts on an older file as it is; the real prune migrates it first */
   if (fc_cache_open(path, dry ? FC_CACHE_READ_ANY_VERSION : 1, &c, &e) != FFTCONV_OK)
@@ -425,7 +423,7 @@ static int cmd_merge(const char *path, int argc, char **argv) {
   if (!other) return usage_error("merge: needs OTHER_PATH, the cache to copy from");
   fc_err e;
   trust t;
-  if (!trust_load(&t, &e)) return fail(&e);
+  trust_load(&t);
   fc_cache *c;
   if (fc_cache_open(path, 1, &c, &e) != FFTCONV_OK) return fail(&e);
   fc_cache_counts n;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "templates.h"
+#include "trusted.h"
 
 static _Thread_local fc_err thread_err;
 
@@ -77,14 +77,7 @@ fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const 
   c->miss = miss;
   snprintf(c->nvrtc, sizeof c->nvrtc, "%s", nvrtc ? nvrtc : "none");
   /* What the cache may be trusted for: the embedded templates as they are now. */
-  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++) {
-    size_t n = strlen(f->path);
-    if (!strncmp(f->path, "lib/", 4) || n < 5 || c->nhashes == FC_MAX_TEMPLATES) continue;
-    char name[96];
-    snprintf(name, sizeof name, "%.*s", (int)(n - 4), f->path);
-    if (fc_template_hash(name, c->hashes[c->nhashes], NULL) == FFTCONV_OK)
-      c->hashp[c->nhashes] = c->hashes[c->nhashes], c->nhashes++;
-  }
+  c->nhashes = fc_trusted_hashes(&c->hashes);
   /* A cache that cannot be opened is a miss: the reason is kept for describe and errors. */
   fc_err ce = {{0}};
   if (o->no_cache) {
@@ -94,11 +87,16 @@ fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const 
   } else if (fc_cache_default_path(c->cache_path, sizeof c->cache_path, &ce) != FFTCONV_OK) {
     snprintf(c->cache_desc, sizeof c->cache_desc, "none (%.4000s)", ce.msg);
   }
+  fc_cache *cache = NULL;
   if (c->cache_path[0]) {
-    if (fc_cache_open(c->cache_path, 0, &c->cache, &ce) == FFTCONV_OK)
+    if (fc_cache_open(c->cache_path, 0, &cache, &ce) == FFTCONV_OK)
       snprintf(c->cache_desc, sizeof c->cache_desc, "%s", c->cache_path);
     else
       snprintf(c->cache_desc, sizeof c->cache_desc, "none (%.4000s)", ce.msg);
+  }
+  if (cache && !(c->store = fc_cache_store(cache))) {
+    fftconv_ctx_destroy(c);
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
   }
   *out = c;
   return FFTCONV_OK;
@@ -119,7 +117,7 @@ void fftconv_ctx_destroy(fftconv_ctx *c) {
     fc_module_unload(&m->mod);
     free(m);
   }
-  fc_cache_close(c->cache);
+  fc_store_close(c->store);
   if (c->upper_free) c->upper_free(c->upper);
   fc_gpu_close(&c->gpu);
   pthread_mutex_destroy(&c->lock);
@@ -230,22 +228,18 @@ static fftconv_status plan_from_cache(fftconv_ctx *c, const fc_shape *s, fftconv
   fc_cache_hit h = {0};
   int found = 0;
   fc_err ce = {{0}};
-  if (fc_cache_lookup(c->cache, &cfg, &s->p, c->hashp, c->nhashes, &h, &found, &ce) != FFTCONV_OK)
+  if (fc_store_lookup(c->store, &cfg, &s->p, c->hashes, c->nhashes, &h, &found, &ce) != FFTCONV_OK)
     snprintf(c->cache_desc, sizeof c->cache_desc, "%s (lookup failed: %.250s)", c->cache_path,
              ce.msg);
   fftconv_status st = FFTCONV_OK;
   if (found) {
-    fc_manifest mf;
-    fc_manifest_two_launch(&mf, h.fwd_entry, h.layout.threads, h.layout.smem, h.layout.seqs,
-                           h.prep_entry, h.layout.prep_threads, h.layout.prep_smem,
-                           h.layout.prep_seqs, h.layout.khat, h.layout.khat_table, h.tmpl);
     fc_module *mod = NULL;
-    st = cached_module(c, h.kernel_id, h.cubin, &mf, &mod, e);
+    st = cached_module(c, h.kernel_id, h.cubin, &h.manifest, &mod, e);
     char rung[320];
     if (h.exact) snprintf(rung, sizeof rung, "tuned: %.3f ms", h.median_ms);
     else snprintf(rung, sizeof rung, "nearest: tuned for %s", h.problem_key);
     if (st == FFTCONV_OK)
-      st = plan_new(c, s, &mf, h.tmpl, h.revision, h.hash, h.params, rung, c->arch, out, e);
+      st = plan_new(c, s, &h.manifest, h.tmpl, h.revision, h.hash, h.params, rung, c->arch, out, e);
     if (st == FFTCONV_OK) (*out)->mod = *mod; /* owned by the context */
   }
   fc_cache_hit_free(&h);
@@ -273,7 +267,7 @@ fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fft
   fc_shape s;
   fftconv_status st = fc_ctx_shape(c, p, &s, e);
   if (st != FFTCONV_OK) return st;
-  if (c->cache) {
+  if (c->store) {
     pthread_mutex_lock(&c->lock);
     st = plan_from_cache(c, &s, out, e);
     pthread_mutex_unlock(&c->lock);

@@ -4,7 +4,7 @@
  * is a policy (src/policy.h) plugged in by fftconv_ctx_create.
  *
  * Threads: a context may be used from several threads at once. Its lock guards the module
- * list, the SQLite connection and the policies' state (the template engine); plans are
+ * list, the store (an SQLite connection) and the policies' state (the template engine); plans are
  * immutable once created and may run concurrently from any thread (each makes the
  * context's device current). The error detail is per thread (fc_thread_err). */
 #ifndef FC_PLAN_H
@@ -18,8 +18,7 @@
 #include "kernel.h"
 #include "launch.h"
 #include "shape.h"
-
-#define FC_MAX_TEMPLATES 16
+#include "store.h"
 
 /* A module loaded from a stored kernel, shared by the context's plans. A list, so that a
    plan's pointer stays valid while other threads add modules. */
@@ -42,14 +41,13 @@ struct fftconv_ctx {
   fc_miss_fn miss;               /* NULL: plans come from the cache only */
   void *upper;                   /* the policies' state (the template engine) */
   void (*upper_free)(void *);
-  pthread_mutex_t lock;          /* mods, cache, upper */
-  fc_cache *cache;               /* read-only, NULL when there is none */
+  pthread_mutex_t lock;          /* mods, store, upper */
+  fc_store *store;               /* the cache, read-only; NULL when there is none */
   char cache_path[4096];         /* where it is (or would be) */
   char cache_desc[4400];         /* path, or why there is no cache */
   char nvrtc[16];                /* "13.0", or "none" without NVRTC: any version is trusted */
   int nhashes;                   /* the embedded templates' current hashes: what is trusted */
-  char hashes[FC_MAX_TEMPLATES][17];
-  const char *hashp[FC_MAX_TEMPLATES];
+  const char *const *hashes;     /* fc_trusted_hashes' */
   fc_ctx_module *mods;           /* modules loaded from the cache */
 };
 

@@ -34,7 +34,7 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fc_shape *sh, fftconv_pla
     if (st == FFTCONV_OK && w) {
       int64_t kid;
       fc_err ue = {{0}};
-      fc_cache_update_winner(w, &cfg, &sh->p, c->hashp, c->nhashes, &kid, &ue);
+      fc_cache_update_winner(w, &cfg, &sh->p, c->hashes, c->nhashes, &kid, &ue);
       fc_cache_slimmed sl; /* as the tuner does: binaries of winners and finalists only */
       fc_cache_slim(w, FC_CACHE_FINALISTS, 0, &sl, &ue);
     }

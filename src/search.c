@@ -29,14 +29,9 @@ static int stopping(const fc_search_opts *o) {
 
 /* The kernel row for a candidate (compiled or not). */
 static fc_cache_kernel kernel_row(const fc_search_opts *o, const fc_result *r) {
-  const fc_manifest *m = &r->src.manifest;
-  const fc_launch *fw = fc_manifest_first(m, FC_PHASE_FORWARD);
-  const fc_launch *pr = fc_manifest_first(m, FC_PHASE_PREPARE);
+  /* resources: of the (first) forward launch's entry */
+  const fc_launch *fw = fc_manifest_first(&r->src.manifest, FC_PHASE_FORWARD);
   const fc_entry_info *fe = fw ? fc_binary_entry(&r->bin, fw->entry) : NULL;
-  /* The schema-3 columns hold the two-launch ABI only. */
-  fc_layout lo = {fw ? fw->block[0] : 0, fw ? fw->smem : 0, fw ? fw->per : 0,
-                  pr ? pr->block[0] : 0, pr ? pr->smem : 0, pr ? pr->per : 0,
-                  m->filter_per_head / 8, m->filter_fixed / 8};
   fc_cache_kernel k = {
       .tmpl = r->src.info.name, .revision = r->src.info.revision, .hash = r->src.info.hash,
       .params = r->params, .sm = o->cfg->sm, .nvrtc = o->cfg->nvrtc, .source = r->src.source,
@@ -44,8 +39,7 @@ static fc_cache_kernel kernel_row(const fc_search_opts *o, const fc_result *r) {
       .log = r->bin.log, .registers = fe ? fe->registers : 0,
       .smem_static = fe ? fe->smem_static : 0, .stack = fe ? fe->stack : 0,
       .spill_stores = fe ? fe->spill_stores : 0, .spill_loads = fe ? fe->spill_loads : 0,
-      .compile_seconds = r->bin.seconds, .layout = lo,
-      .fwd_entry = fw ? fw->entry : "", .prep_entry = pr ? pr->entry : ""};
+      .compile_seconds = r->bin.seconds, .manifest = r->src.manifest};
   return k;
 }
 

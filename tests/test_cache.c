@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "emit.h"
+#include "store.h"
 #include "gpu.h"
 
 /* ---- helpers ---- */
@@ -106,10 +108,9 @@ static fc_cache_kernel kernel(const char *hash, const char *params, const char *
       .cubin = compiled ? cubin_bytes : NULL, .cubin_size = compiled ? sizeof cubin_bytes : 0,
       .ptx = compiled ? ".version 9.0" : NULL, .log = "ptxas info: 40 registers",
       .registers = 40, .smem_static = 16, .stack = 8, .spill_stores = 4, .spill_loads = 2,
-      .compile_seconds = 0.25,
-      .layout = {.threads = 128, .smem = 8192, .seqs = 2, .prep_threads = 64, .prep_smem = 1024,
-                 .prep_seqs = 1, .khat = 2049, .khat_table = 96},
-      .fwd_entry = "fftconv_fwd", .prep_entry = "fftconv_prep"};
+      .compile_seconds = 0.25};
+  fc_manifest_two_launch(&k.manifest, "fftconv_fwd", 128, 8192, 2, "fftconv_prep", 64, 1024, 1,
+                         2049, 96, "monarch_fp32.v1");
   return k;
 }
 
@@ -234,8 +235,8 @@ Test(cache, creates_its_directory_and_schema_then_reopens) {
   cr_assert_str_eq(fc_cache_path(c), deep);
   fc_cache_close(c);
   cr_assert_eq(sql_int(deep, "PRAGMA application_id"), FC_CACHE_APP_ID);
-  cr_assert_eq(sql_int(deep, "PRAGMA user_version"), 3);
-  cr_assert_eq(fc_cache_schema_version(), 3);
+  cr_assert_eq(sql_int(deep, "PRAGMA user_version"), 4);
+  cr_assert_eq(fc_cache_schema_version(), 4);
   cr_assert_eq(sql_int(deep, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                              "name IN ('devices', 'kernels', 'measurements', 'winners')"), 4);
   cr_assert_eq(sql_int(deep, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
@@ -302,10 +303,14 @@ Test(cache, kernel_key_deduplicates_and_reads_back) {
   cr_assert_str_eq(r.k.ptx, ".version 9.0");
   cr_assert_eq(r.k.registers, 40);
   cr_assert_eq(r.k.spill_loads, 2);
-  cr_assert_eq(r.k.layout.smem, 8192);
-  cr_assert_eq(r.k.layout.khat, 2049);
-  cr_assert_eq(r.k.layout.khat_table, 96);
-  cr_assert_str_eq(r.k.prep_entry, "fftconv_prep");
+  cr_assert_eq(r.k.manifest.nlaunch, 2);
+  cr_assert_eq(r.k.manifest.launch[1].smem, 8192);
+  cr_assert_eq(r.k.manifest.filter_per_head, 2049 * 8);
+  cr_assert_eq(r.k.manifest.filter_fixed, 96 * 8);
+  cr_assert_str_eq(r.k.manifest.launch[0].entry, "fftconv_prep");
+  fc_cache_kernel same = kernel(HASH, "{}", "13.0", 90, 1);
+  cr_assert_eq(memcmp(&r.k.manifest, &same.manifest, sizeof same.manifest), 0,
+               "the manifest reads back as it was stored");
   cr_assert_gt(r.created, 1.6e9);
   fc_cache_kernel_row_free(&r);
   cr_assert_eq(fc_cache_get_kernel(c, 999, &r, &found, &e), FFTCONV_OK);
@@ -503,9 +508,9 @@ Test(cache, lookup_exact_then_nearest_shape) {
   cr_assert_str_eq(hit.params, "{\"shape\":1}");
   cr_assert_eq(hit.cubin_size, sizeof cubin_bytes);
   cr_assert_eq(memcmp(hit.cubin, cubin_bytes, sizeof cubin_bytes), 0);
-  cr_assert_eq(hit.layout.threads, 128);
-  cr_assert_eq(hit.layout.khat_table, 96);
-  cr_assert_str_eq(hit.fwd_entry, "fftconv_fwd");
+  cr_assert_eq(hit.manifest.launch[1].block[0], 128);
+  cr_assert_eq(hit.manifest.filter_fixed, 96 * 8);
+  cr_assert_str_eq(hit.manifest.launch[1].entry, "fftconv_fwd");
   cr_assert_eq(hit.revision, 3);
   fc_cache_hit_free(&hit);
 
@@ -524,6 +529,23 @@ Test(cache, lookup_exact_then_nearest_shape) {
                  (long long)hit.kernel_id, hit.problem_key);
     fc_cache_hit_free(&hit);
   }
+
+  /* the cache as a store answers the same */
+  fc_cache *sc = open_cache(path, 0);
+  fc_store *store = fc_cache_store(sc);
+  cr_assert_not_null(store);
+  cr_assert(strstr(fc_store_describe(store), path), "%s", fc_store_describe(store));
+  for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+    fftconv_problem q = problem(near[i].b, near[i].h, near[i].l, FFTCONV_FP16);
+    const char *hashes[] = {HASH};
+    int found = 0;
+    fc_err e = {{0}};
+    cr_assert_eq(fc_store_lookup(store, &cfg, &q, hashes, 1, &hit, &found, &e), FFTCONV_OK,
+                 "%s", e.msg);
+    cr_assert(found && hit.kernel_id == kid[near[i].want], "store case %zu", i);
+    fc_cache_hit_free(&hit);
+  }
+  fc_store_close(store); /* closes sc */
 
   /* nothing of another class: N, dtype, mode, gates, D, F, K < L */
   fftconv_problem miss[9];
@@ -702,7 +724,7 @@ Test(cache, slimming_keeps_winners_and_finalists_and_resume_still_skips) {
   cr_assert_eq(fc_cache_get_kernel(c, k[3], &r, &found, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert(found && !r.k.cubin && !r.k.ptx && !r.k.log && isfinite(r.binary_dropped));
   cr_assert_eq(r.k.registers, 40, "the resources stay");
-  cr_assert_eq(r.k.layout.smem, 8192);
+  cr_assert_eq(r.k.manifest.launch[1].smem, 8192);
   fc_cache_kernel_row_free(&r);
   cr_assert_eq(slim(c, 2, 0).binaries, 0, "slimming twice drops nothing more");
   /* finalists 1 drops k1 and k5 as well; the winners k0, k6 and k4 stay */
@@ -1168,7 +1190,7 @@ Test(cache, garbage_and_truncated_files_are_refused_untouched) {
   expect_refused(p, 0, "is not an fftconv cache");
   fc_cache *c = open_cache(p, 1);
   fc_cache_close(c);
-  cr_assert_eq(sql_int(p, "PRAGMA user_version"), 3);
+  cr_assert_eq(sql_int(p, "PRAGMA user_version"), 4);
 }
 
 Test(cache, foreign_sqlite_files_are_refused_untouched) {
@@ -1183,9 +1205,9 @@ Test(cache, foreign_sqlite_files_are_refused_untouched) {
 
 Test(cache, newer_schema_is_refused_untouched) {
   fill_small(path);
-  sql_exec(path, "PRAGMA user_version = 4");
+  sql_exec(path, "PRAGMA user_version = 5");
   char want[256];
-  snprintf(want, sizeof want, "cache %s has schema version 4; this build reads up to 3", path);
+  snprintf(want, sizeof want, "cache %s has schema version 5; this build reads up to 4", path);
   refused_untouched(path, want);
 }
 
@@ -1218,7 +1240,7 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   const char *v1 = fc_cache_schema_sql(1);
   cr_assert_not_null(v1);
   cr_assert_null(strstr(v1, "khat_table"), "version 1 had no khat_table");
-  cr_assert_null(fc_cache_schema_sql(4));
+  cr_assert_null(fc_cache_schema_sql(5));
   cr_assert_null(fc_cache_schema_sql(0));
   char *err = NULL;
   cr_assert_eq(sqlite3_exec(db, v1, NULL, NULL, &err), SQLITE_OK, "%s", err);
@@ -1243,7 +1265,7 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   expect_refused(path, 0, "schema version 1");
   fc_cache *c = open_cache(path, 1);
   fc_cache_close(c);
-  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 3, "migrated through 2 to 3");
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 4, "migrated through 2 and 3 to 4");
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements WHERE rigor IS NULL"), 1);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source = '// v1 source'"), 1);
 
@@ -1256,8 +1278,15 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   cr_assert_eq(hit.exact, 1);
   cr_assert_str_eq(hit.params, "{\"old\":1}");
   cr_assert_eq(hit.cubin_size, 4);
-  cr_assert_eq(hit.layout.khat, 4097);
-  cr_assert_eq(hit.layout.khat_table, 0, "the new column's default");
+  /* its layout columns became the manifest of its two launches */
+  cr_assert_eq(hit.manifest.nlaunch, 2);
+  cr_assert_eq(hit.manifest.launch[1].block[0], 256);
+  cr_assert_eq(hit.manifest.launch[1].smem, 4096);
+  cr_assert_eq(hit.manifest.launch[0].block[0], 128);
+  cr_assert_str_eq(hit.manifest.launch[0].entry, "fftconv_prep");
+  cr_assert_eq(hit.manifest.filter_per_head, 4097 * 8);
+  cr_assert_eq(hit.manifest.filter_fixed, 0, "khat_table: schema 2's default");
+  cr_assert_str_eq(hit.manifest.filter_layout, "monarch_fp32.v1");
   cr_assert_float_eq(hit.median_ms, 0.75, 1e-12);
   fc_cache_hit_free(&hit);
   p.batch = 4; /* the nearest-shape path uses the new index */
@@ -1280,7 +1309,8 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   schema_signature(path, a, sizeof a);
   schema_signature(fresh, b, sizeof b);
   cr_assert_str_eq(a, b, "migrated:\n%s\nfresh:\n%s", a, b);
-  cr_assert(strstr(b, "kernels.khat_table INTEGER 1 0 0"), "%s", b);
+  cr_assert(strstr(b, "kernels.manifest TEXT 1 '' 0"), "%s", b);
+  cr_assert_null(strstr(b, "kernels.khat"), "%s", b);
 }
 
 Test(cache, version_2_file_is_migrated_in_place_and_slimming_drops_its_sources) {
@@ -1319,7 +1349,7 @@ Test(cache, version_2_file_is_migrated_in_place_and_slimming_drops_its_sources) 
   expect_refused(path, 0, "schema version 2");
   fc_cache *c = open_cache(path, 1);
   fc_cache_close(c);
-  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 3);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 4);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM pragma_integrity_check "
                              "WHERE integrity_check = 'ok'"), 1);
   cr_assert_eq(sql_int(path, "SELECT \"notnull\" FROM pragma_table_info('kernels') "

@@ -114,10 +114,9 @@ static int64_t put_kernel(fc_cache *c, const char *h, const char *params, const 
                        .sm = sm, .nvrtc = nv, .source = SOURCE, .cubin = cubin,
                        .cubin_size = sizeof cubin, .log = "", .registers = 72, .smem_static = 0,
                        .stack = 16, .spill_stores = 8, .spill_loads = 12,
-                       .compile_seconds = 0.4,
-                       .layout = {.threads = 256, .smem = 20480, .seqs = 2, .prep_threads = 128,
-                                  .prep_smem = 512, .prep_seqs = 1, .khat = 4097},
-                       .fwd_entry = "fftconv_fwd", .prep_entry = "fftconv_prep"};
+                       .compile_seconds = 0.4};
+  fc_manifest_two_launch(&k.manifest, "fftconv_fwd", 256, 20480, 2, "fftconv_prep", 128, 512, 1,
+                         4097, 0, "monarch_fp32.v1");
   int64_t id = 0;
   fc_err e = {{0}};
   cr_assert_eq(fc_cache_put_kernel(c, &k, &id, &e), FFTCONV_OK, "%s", e.msg);
@@ -264,8 +263,9 @@ Test(cache_cli, show_a_kernel) {
   const char *want[] = {"template   monarch_fp32 revision 4 hash ", hash,
                         "{\"factors\":[16,16,8],\"seqs\":2}", "sm_90, NVRTC ", nvrtc,
                         "72 registers", "spills 8 B stored / 12 B loaded", "cubin 64 bytes",
-                        "fftconv_fwd: 256 threads, 20480 B", "fftconv_prep: 128 threads",
-                        "4097 float2 per head", "B8.H64.L4096", "B4.H64.L1000", "WINNER",
+                        "fftconv_fwd (forward): grid rows/2, 256 threads, 20480 B smem",
+                        "fftconv_prep (prepare): grid heads/1, 128 threads, 512 B smem",
+                        "filter monarch_fp32.v1: 0 B + 32776 B a head", "B8.H64.L4096", "B4.H64.L1000", "WINNER",
                         "median 1.5000 ms", "of 20 runs", "measure"};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
     cr_assert(strstr(out, want[i]), "'%s' not in:\n%s", want[i], out);
@@ -415,9 +415,9 @@ static int64_t put_source(fc_cache *c, const char *h, const char *params, int sm
   static const unsigned char cubin[64] = {1, 2, 3};
   fc_cache_kernel k = {.tmpl = "monarch_fp32", .revision = 4, .hash = h, .params = params,
                        .sm = sm, .nvrtc = nvrtc, .source = source, .cubin = cubin,
-                       .cubin_size = sizeof cubin, .layout = {.threads = 1, .seqs = 1,
-                                                              .prep_threads = 1, .prep_seqs = 1},
-                       .fwd_entry = "fftconv_fwd", .prep_entry = "fftconv_prep"};
+                       .cubin_size = sizeof cubin};
+  fc_manifest_two_launch(&k.manifest, "fftconv_fwd", 1, 0, 1, "fftconv_prep", 1, 0, 1, 1, 0,
+                         "monarch_fp32.v1");
   int64_t id = 0;
   fc_err e = {{0}};
   cr_assert_eq(fc_cache_put_kernel(c, &k, &id, &e), FFTCONV_OK, "%s", e.msg);
@@ -570,7 +570,7 @@ Test(cache_cli, prune_slims_an_old_fat_cache_and_says_how_much) {
   int64_t slim = file_bytes(path);
   cr_assert_lt(slim, 8 * 100000 + 200000, "%lld bytes left of %lld", (long long)slim,
                (long long)fat);
-  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 3);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 4);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source IS NOT NULL"), 0);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE cubin IS NOT NULL"), 8);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements"), 40, "every measurement stays");

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "search.h"
+#include "trusted.h"
 
 static const char *usage_text =
     "usage: fftconv-tune [options]\n"
@@ -309,11 +310,10 @@ static int is_family(const char *name, char *known, size_t len) {
   int found = 0;
   size_t k = 0;
   known[0] = 0;
-  for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++) {
-    size_t n = strlen(f->path);
-    if (strchr(f->path, '/') || n < 5 || strcmp(f->path + n - 4, ".lua")) continue;
-    if (strlen(name) == n - 4 && !strncmp(f->path, name, n - 4)) found = 1;
-    int w = snprintf(known + k, len - k, "%s%.*s", k ? ", " : "", (int)(n - 4), f->path);
+  for (int i = 0; i < fc_trusted_hashes(NULL); i++) {
+    const char *family = fc_trusted_template(i);
+    if (!strcmp(family, name)) found = 1;
+    int w = snprintf(known + k, len - k, "%s%s", k ? ", " : "", family);
     if (w > 0 && (size_t)w < len - k) k += (size_t)w;
   }
   return found;
@@ -725,10 +725,8 @@ int main(int argc, char **argv) {
       }
     }
   }
-  const char *hashes[FC_MAX_TEMPLATES];
-  int nhashes = 0;
-  if (ctx)
-    for (int i = 0; i < ctx->nhashes; i++) hashes[nhashes++] = ctx->hashp[i];
+  const char *const *hashes;
+  int nhashes = fc_trusted_hashes(&hashes);
 
   FILE *out = json ? stderr : stdout; /* with --json, stdout carries only the JSON */
   fprintf(out, "device   %s%s\n", ctx ? fftconv_ctx_device(ctx) : dev.name,

@@ -1,0 +1,46 @@
+/* rank: the nearest-shape rule every store backend shares (see store.h). Pure: no I/O. */
+#include "store.h"
+
+#include <stdlib.h>
+
+static int64_t filter_of(const fftconv_problem *p) {
+  return p->filter_len ? p->filter_len : p->seqlen;
+}
+
+/* Whether c's kernel can run want at all, and was tuned for the same kind of problem. */
+static int same_class(const fftconv_problem *want, const fftconv_problem *c) {
+  return fftconv_problem_fft_size(want) == fftconv_problem_fft_size(c) &&
+         want->dtype == c->dtype && want->mode == c->mode && want->pre_gate == c->pre_gate &&
+         want->post_gate == c->post_gate && want->skip_d == c->skip_d &&
+         want->freq_keep == c->freq_keep &&
+         (filter_of(want) == want->seqlen) == (filter_of(c) == c->seqlen);
+}
+
+/* max(rows, R) / min(rows, R): orders like |log rows - log R|, without logarithms. */
+static double rows_ratio(const fftconv_problem *want, const fftconv_problem *c) {
+  double a = (double)(want->batch * want->heads), b = (double)(c->batch * c->heads);
+  return a > b ? a / b : b / a;
+}
+
+static int64_t seqlen_gap(const fftconv_problem *want, const fftconv_problem *c) {
+  return llabs(want->seqlen - c->seqlen);
+}
+
+/* < 0 when x is nearer to want than y. */
+static int nearer(const fftconv_problem *want, const fc_rank_candidate *x,
+                  const fc_rank_candidate *y) {
+  double rx = rows_ratio(want, &x->shape), ry = rows_ratio(want, &y->shape);
+  if (rx != ry) return rx < ry ? -1 : 1;
+  int64_t lx = seqlen_gap(want, &x->shape), ly = seqlen_gap(want, &y->shape);
+  if (lx != ly) return lx < ly ? -1 : 1;
+  if (x->median_ms != y->median_ms) return x->median_ms < y->median_ms ? -1 : 1;
+  return (x->id > y->id) - (x->id < y->id);
+}
+
+int fc_rank_nearest(const fftconv_problem *want, const fc_rank_candidate *c, int n) {
+  int best = -1;
+  for (int i = 0; want && c && i < n; i++)
+    if (same_class(want, &c[i].shape) && (best < 0 || nearer(want, &c[i], &c[best]) < 0))
+      best = i;
+  return best;
+}
