@@ -1,0 +1,37 @@
+/* runtime-floor: a program built from the runtime layer alone (libfftconv_runtime, every
+ * object of it, with SQLite): no Lua, no NVRTC, no FFTW, no search. It plans a problem from a
+ * cache with the runtime's own context (no miss policy) and says what it got:
+ *
+ *   runtime-floor CACHE      -> "planned: <describe>" or "no plan: <reason>", exit 0 / 1
+ *
+ * Its link is the test: the build fails if a runtime object needs the tuning side. On a
+ * machine without a GPU it reports the missing driver. */
+#include <stdio.h>
+
+#include "plan.h"
+
+int main(int argc, char **argv) {
+  fftconv_ctx_options o;
+  fftconv_ctx_options_init(&o);
+  o.cache_path = argc > 1 ? argv[1] : NULL;
+  o.policy = FFTCONV_POLICY_TUNED_ONLY;
+  fftconv_ctx *c = NULL;
+  if (fc_ctx_open(&o, NULL, "none", &c, fc_thread_err()) != FFTCONV_OK) {
+    printf("no plan: %s\n", fftconv_ctx_error(NULL));
+    return 1;
+  }
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3;
+  p.heads = 5;
+  p.seqlen = 2048;
+  p.mode = FFTCONV_CIRCULAR;
+  p.dtype = FFTCONV_FP16;
+  p.pre_gate = p.post_gate = p.skip_d = 1;
+  fftconv_plan *pl = NULL;
+  int ok = fftconv_plan_create(c, &p, &pl) == FFTCONV_OK;
+  printf(ok ? "planned: %s\n" : "no plan: %s\n", ok ? fftconv_plan_describe(pl) : fftconv_ctx_error(c));
+  fftconv_plan_destroy(pl);
+  fftconv_ctx_destroy(c);
+  return ok ? 0 : 1;
+}
