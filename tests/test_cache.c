@@ -588,6 +588,9 @@ Test(cache, lookup_ignores_other_templates_nvrtc_arch_and_devices) {
     fc_cache_config o = cfg;
     o.nvrtc = "13.1";
     cr_assert_eq(lookup(c, &o, ps[i], HASH, &hit), 0, "another NVRTC");
+    o.nvrtc = NULL; /* a runtime without NVRTC compiles nothing: any version's kernel runs */
+    cr_assert_eq(lookup(c, &o, ps[i], HASH, &hit), 1, "no NVRTC: any version is trusted");
+    fc_cache_hit_free(&hit);
     o = cfg;
     o.sm = 100;
     cr_assert_eq(lookup(c, &o, ps[i], HASH, &hit), 0, "another compile target");
