@@ -54,6 +54,27 @@ fftconv_status fc_module_load_entries(const void *cubin, int n, const char *cons
 
 static int cluster_size(const fc_launch *l) { return l->cluster[0] * l->cluster[1] * l->cluster[2]; }
 
+/* The cuLaunchKernelEx configuration of launch l with a grid of gx x gy x gz blocks. */
+static void cluster_config(const fc_launch *l, unsigned gx, unsigned gy, unsigned gz, CUstream st,
+                           CUlaunchConfig *cfg, CUlaunchAttribute *at) {
+  memset(at, 0, sizeof *at);
+  at->id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+  at->value.clusterDim.x = (unsigned)l->cluster[0];
+  at->value.clusterDim.y = (unsigned)l->cluster[1];
+  at->value.clusterDim.z = (unsigned)l->cluster[2];
+  memset(cfg, 0, sizeof *cfg);
+  cfg->gridDimX = gx;
+  cfg->gridDimY = gy;
+  cfg->gridDimZ = gz;
+  cfg->blockDimX = (unsigned)l->block[0];
+  cfg->blockDimY = (unsigned)l->block[1];
+  cfg->blockDimZ = (unsigned)l->block[2];
+  cfg->sharedMemBytes = (unsigned)l->smem;
+  cfg->hStream = st;
+  cfg->attrs = at;
+  cfg->numAttrs = 1;
+}
+
 /* The device must be able to schedule one cluster of l; above 8 blocks (the portable size)
    the function must opt in first. */
 static fftconv_status check_cluster(CUfunction f, const fc_launch *l, fc_err *e) {
@@ -62,22 +83,9 @@ static fftconv_status check_cluster(CUfunction f, const fc_launch *l, fc_err *e)
   if (cluster_size(l) > 8)
     r = fc_cu.FuncSetAttribute(f, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1);
   CUlaunchAttribute at;
-  memset(&at, 0, sizeof at);
-  at.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-  at.value.clusterDim.x = (unsigned)l->cluster[0];
-  at.value.clusterDim.y = (unsigned)l->cluster[1];
-  at.value.clusterDim.z = (unsigned)l->cluster[2];
   CUlaunchConfig cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.gridDimX = (unsigned)l->cluster[0];
-  cfg.gridDimY = (unsigned)l->cluster[1];
-  cfg.gridDimZ = (unsigned)l->cluster[2];
-  cfg.blockDimX = (unsigned)l->block[0];
-  cfg.blockDimY = (unsigned)l->block[1];
-  cfg.blockDimZ = (unsigned)l->block[2];
-  cfg.sharedMemBytes = (unsigned)l->smem;
-  cfg.attrs = &at;
-  cfg.numAttrs = 1;
+  cluster_config(l, (unsigned)l->cluster[0], (unsigned)l->cluster[1], (unsigned)l->cluster[2],
+                 NULL, &cfg, &at);
   int count = 0;
   if (r == CUDA_SUCCESS) r = fc_cu.OccupancyMaxActiveClusters(&count, f, &cfg);
   snprintf(what, sizeof what, "cluster %dx%dx%d of %s", l->cluster[0], l->cluster[1],
@@ -156,23 +164,8 @@ fftconv_status fc_launch_phase(const fc_manifest *mf, const fc_module *m, fc_pha
                              (unsigned)l->smem, st, args, NULL);
     } else {
       CUlaunchAttribute at;
-      memset(&at, 0, sizeof at);
-      at.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-      at.value.clusterDim.x = (unsigned)l->cluster[0];
-      at.value.clusterDim.y = (unsigned)l->cluster[1];
-      at.value.clusterDim.z = (unsigned)l->cluster[2];
       CUlaunchConfig cfg;
-      memset(&cfg, 0, sizeof cfg);
-      cfg.gridDimX = (unsigned)gx;
-      cfg.gridDimY = (unsigned)l->grid_y;
-      cfg.gridDimZ = (unsigned)l->grid_z;
-      cfg.blockDimX = (unsigned)l->block[0];
-      cfg.blockDimY = (unsigned)l->block[1];
-      cfg.blockDimZ = (unsigned)l->block[2];
-      cfg.sharedMemBytes = (unsigned)l->smem;
-      cfg.hStream = st;
-      cfg.attrs = &at;
-      cfg.numAttrs = 1;
+      cluster_config(l, (unsigned)gx, (unsigned)l->grid_y, (unsigned)l->grid_z, st, &cfg, &at);
       r = fc_cu.LaunchKernelEx(&cfg, m->fn[i], args, NULL);
     }
     if (r != CUDA_SUCCESS) return fc_cuda_check(r, what, e);

@@ -25,11 +25,13 @@ const char *fc_arg_name(int a, const fc_manifest *m) {
   return a >= 0 && a < FC_ARG_COUNT && arg_names[a] ? arg_names[a] : "?";
 }
 
-const char *fc_phase_name(fc_phase p) { return p == FC_PHASE_PREPARE ? "prepare" : "forward"; }
+static const char *const phase_names[] = {[FC_PHASE_PREPARE] = "prepare",
+                                          [FC_PHASE_FORWARD] = "forward"};
+static const char *const over_names[] = {[FC_OVER_ONE] = "one", [FC_OVER_ROWS] = "rows",
+                                         [FC_OVER_HEADS] = "heads"};
 
-const char *fc_over_name(fc_over o) {
-  return o == FC_OVER_ROWS ? "rows" : o == FC_OVER_HEADS ? "heads" : "one";
-}
+const char *fc_phase_name(fc_phase p) { return (unsigned)p < 2 ? phase_names[p] : "?"; }
+const char *fc_over_name(fc_over o) { return (unsigned)o < 3 ? over_names[o] : "?"; }
 
 /* ---- the reader ---- */
 
@@ -146,6 +148,23 @@ static int jr_object(jr *r, jr_field_fn field, void *arg) {
 }
 
 /* An array of n integers in [1, INT32_MAX]; json.lua writes an empty Lua table as {}. */
+/* A string that must be one of names[0 .. n-1]: its index into *out. */
+static int jr_enum(jr *r, const char *const *names, int n, const char *field, int *out) {
+  char s[16];
+  const char *at = r->p;
+  if (!jr_string(r, s, sizeof s)) return 0;
+  for (int i = 0; i < n; i++)
+    if (!strcmp(s, names[i])) {
+      *out = i;
+      return 1;
+    }
+  r->p = at;
+  char what[96];
+  snprintf(what, sizeof what, "%s '%s' is not one of %s, %s%s%s", field, s, names[0], names[1],
+           n > 2 ? ", " : "", n > 2 ? names[2] : "");
+  return jr_fail(r, what);
+}
+
 static int jr_int3(jr *r, int *out) {
   int64_t v;
   if (!jr_char(r, '[')) return 0;
@@ -221,13 +240,10 @@ static int grid_field(jr *r, const char *key, void *arg) {
   launch_ctx *c = arg;
   fc_launch *l = c->l;
   int64_t v;
-  char s[16];
+  int o;
   if (!strcmp(key, "over") && once(&c->seen, 16)) {
-    if (!jr_string(r, s, sizeof s)) return 0;
-    if (!strcmp(s, "rows")) l->over = FC_OVER_ROWS;
-    else if (!strcmp(s, "heads")) l->over = FC_OVER_HEADS;
-    else if (!strcmp(s, "one")) l->over = FC_OVER_ONE;
-    else return jr_fail(r, "grid.over must be \"rows\", \"heads\" or \"one\"");
+    if (!jr_enum(r, over_names, 3, "grid.over", &o)) return 0;
+    l->over = (fc_over)o;
     return 1;
   }
   int *dst = !strcmp(key, "per") && once(&c->seen, 17) ? &l->per
@@ -243,7 +259,7 @@ static int launch_field(jr *r, const char *key, void *arg) {
   launch_ctx *c = arg;
   fc_launch *l = c->l;
   int64_t v;
-  char s[16];
+  int ph;
   static const char *const keys[] = {"entry", "phase", "grid", "block", "smem", "cluster",
                                      "args", "reads", "writes"};
   int k = 0;
@@ -252,10 +268,8 @@ static int launch_field(jr *r, const char *key, void *arg) {
   switch (k) {
   case 0: return jr_string(r, l->entry, sizeof l->entry);
   case 1:
-    if (!jr_string(r, s, sizeof s)) return 0;
-    if (!strcmp(s, "prepare")) l->phase = FC_PHASE_PREPARE;
-    else if (!strcmp(s, "forward")) l->phase = FC_PHASE_FORWARD;
-    else return jr_fail(r, "phase must be \"prepare\" or \"forward\"");
+    if (!jr_enum(r, phase_names, 2, "phase", &ph)) return 0;
+    l->phase = (fc_phase)ph;
     return 1;
   case 2: return jr_object(r, grid_field, c);
   case 3: return jr_int3(r, l->block);
