@@ -945,19 +945,18 @@ void fc_candidates_free(fc_candidate *c, int n) {
 }
 
 fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem *p,
-                             const fc_device_info *d, const char *rigor, fc_candidate **out,
+                             const fc_device_info *d, fc_rigor rigor, fc_candidate **out,
                              int *n, fc_err *e) {
   if (out) *out = NULL;
   if (n) *n = 0;
   if (!out || !n) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_space: NULL output");
-  if (!rigor) rigor = "exhaustive";
-  if (strcmp(rigor, "measure") && strcmp(rigor, "exhaustive"))
+  if (rigor != FC_RIGOR_MEASURE && rigor != FC_RIGOR_EXHAUSTIVE)
     return fc_fail(e, FFTCONV_ERR_INVALID, "rigor: '%s' is not one of measure, exhaustive",
-                   rigor);
+                   fc_rigor_name(rigor));
   emit_call c;
   fftconv_status s = emit_prepare(m, tmpl, p, 1, d, 1, &c, e);
   if (s != FFTCONV_OK) return s;
-  c.rigor = rigor;
+  c.rigor = fc_rigor_name(rigor); /* space() takes the name */
   s = emit_run(m, emit_space_body, &c, e);
   if (s != FFTCONV_OK) {
     fc_candidates_free(c.cands, c.ncands);

@@ -240,8 +240,10 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fftconv_problem *p, fftco
   fc_cache_config cfg = fc_ctx_cache_config(c);
   fc_device_info dev = c->gpu.info;
   dev.sm = c->sm;
-  fc_search_opts o = {.tmpl = NULL, .rigor = "measure", .jobs = 8, .runs = 20,
-                      .warmup = 2, .quick_runs = 3, .finalists = 2, .cache = w, .cfg = &cfg};
+  fc_search_opts o;
+  fc_search_defaults(FC_RIGOR_MEASURE, &o);
+  o.jobs = 8, o.runs = 20, o.warmup = 2, o.finalists = 2; /* few runs: the caller waits */
+  o.cache = w, o.cfg = &cfg;
   fc_search s;
   fftconv_status st = fc_search_run(c, p, &dev, &o, &s, &c->err);
   if (st == FFTCONV_OK && s.best < 0)

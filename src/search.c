@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "sample.h"
 
@@ -18,6 +19,24 @@ static fftconv_status write_file(const char *dir, const char *name, int i, const
   int ok = f && fputs(text ? text : "", f) >= 0;
   if (f && fclose(f)) ok = 0;
   return ok ? FFTCONV_OK : fc_fail(e, FFTCONV_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+}
+
+void fc_search_defaults(fc_rigor r, fc_search_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->rigor = r;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  o->jobs = cpus > 0 ? (int)cpus : 1;
+  /* >= 20 runs: the winner must have been timed that often (fc_search_run) */
+  o->runs = 30;
+  o->warmup = 5;
+  if (r == FC_RIGOR_MEASURE) {
+    o->quick_runs = 3;
+    o->finalists = FC_CACHE_FINALISTS; /* the cache keeps their cubins */
+    /* bench/NOTES.md: on the H200 the default set went from 609 s to 158 s with these, every
+       winner within 1.2% of the full search's */
+    o->screen = 1.5;
+    o->cutoff = 1.5;
+  }
 }
 
 static int is_ok(const fc_result *r) { return r->status && !strcmp(r->status, "ok"); }
@@ -58,7 +77,7 @@ static fftconv_status store_measurement(const fc_search_opts *o, const fftconv_p
       .problem = p, .kernel_id = r->kernel_id, .status = r->status,
       .message = r->detail[0] ? r->detail : NULL, .median_ms = is_ok(r) ? r->t.median_ms : NAN,
       .p10_ms = is_ok(r) ? r->t.p10_ms : NAN, .p90_ms = is_ok(r) ? r->t.p90_ms : NAN,
-      .runs = r->t.runs, .rel_err = r->err, .rigor = o->rigor ? o->rigor : "exhaustive",
+      .runs = r->t.runs, .rel_err = r->err, .rigor = fc_rigor_name(o->rigor),
       .kernel = is_ok(r) ? &k : NULL};
   return fc_cache_put_measurement(o->cache, o->cfg, &m, e);
 }
@@ -186,8 +205,8 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
                                  int *nall, char *why, size_t len, fc_err *e) {
   *all = NULL, *fam = NULL, *nall = 0;
   int nt = o->tmpl ? 1 : fc_emit_template_count(em);
-  int estimate = o->rigor && !strcmp(o->rigor, "estimate");
-  int sample = o->rigor && !strcmp(o->rigor, "sample");
+  int estimate = o->rigor == FC_RIGOR_ESTIMATE;
+  int sample = o->rigor == FC_RIGOR_SAMPLE;
   for (int t = 0; t < nt; t++) {
     const char *tmpl = o->tmpl ? o->tmpl : fc_emit_template_name(em, t);
     fc_candidate *cl = NULL;
@@ -525,7 +544,7 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   }
 
   /* The screen: each family's default goes first (stage 0), the rest after (stage 1). */
-  rs.measure = o->rigor && !strcmp(o->rigor, "measure") && o->quick_runs > 0;
+  rs.measure = o->rigor == FC_RIGOR_MEASURE && o->quick_runs > 0;
   int families = 0, screen = 0;
   if (ctx && rs.measure && o->screen > 0 && !o->tmpl) {
     for (int i = 0; i < s->n; i++) {

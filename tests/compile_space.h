@@ -42,7 +42,7 @@ static inline int compile_list(fc_emit *em, const char *family, char *const *par
 }
 
 static inline int compile_space(fc_emit *em, const char *family, const fftconv_problem *p,
-                                const fc_device_info *dev, const char *rigor) {
+                                const fc_device_info *dev, fc_rigor rigor) {
   fc_err e = {{0}};
   fc_candidate *c = NULL;
   int nc = 0, nv = 0;

@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
   if (argc > 5) {
     fc_candidate *cl = NULL;
     int ncl = 0;
-    if (fc_emit_space(em, family, &p, &ctx->gpu.info, NULL, &cl, &ncl, &e) != FFTCONV_OK)
+    if (fc_emit_space(em, family, &p, &ctx->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl, &ncl, &e) != FFTCONV_OK)
       return fail(family, e.msg);
     for (int i = 0; i < ncl && !params; i++) {
       int all = !cl[i].reason;

@@ -311,7 +311,7 @@ Test(emit, space_check_reasons_and_round_trip) {
   fc_err e = {{0}};
   fc_candidate *c = NULL;
   int n = 0;
-  cr_assert_eq(fc_emit_space(m, "good", &p, &d, NULL, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_space(m, "good", &p, &d, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_eq(n, 3);
   cr_assert_str_eq(c[0].params, "{\"seqs\":2,\"tag\":\"x\",\"threads\":64,\"tile\":[1,2,3]}");
   cr_assert_null(c[0].reason);
@@ -557,7 +557,7 @@ Test(emit, unknown_template_and_invalid_problem) {
   cr_assert_eq(fc_emit_default(m, "alpha", &p, &d, &params, &e), FFTCONV_ERR_INVALID);
   cr_assert_str_eq(e.msg, want);
   fc_candidate *c = NULL;
-  cr_assert_eq(fc_emit_space(m, "alpha", &p, &d, NULL, &c, &n, &e), FFTCONV_ERR_INVALID);
+  cr_assert_eq(fc_emit_space(m, "alpha", &p, &d, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_ERR_INVALID);
   cr_assert_str_eq(e.msg, want);
   cr_assert_null(c);
 

@@ -153,7 +153,7 @@ static void every_candidate_in(fftconv_ctx *c, const char *family, fftconv_probl
   cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
   fc_candidate *cl;
   int ncl;
-  cr_assert_eq(fc_emit_space(em, family, &p, &c->gpu.info, NULL, &cl, &ncl, &e), FFTCONV_OK,
+  cr_assert_eq(fc_emit_space(em, family, &p, &c->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl, &ncl, &e), FFTCONV_OK,
                "%s", e.msg);
   fc_kernel_src *src = calloc((size_t)ncl, sizeof *src);
   fc_binary *bin = calloc((size_t)ncl, sizeof *bin);

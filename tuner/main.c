@@ -476,7 +476,8 @@ static int quick_reduce(quick *q, plist *l, const fc_device_info *dev, const cha
       fc_candidate *c = NULL;
       char *params = NULL;
       int n = 0;
-      fftconv_status st = fc_emit_space(em, name, &l->p[i], dev, "exhaustive", &c, &n, &e);
+      fftconv_status st =
+          fc_emit_space(em, name, &l->p[i], dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e);
       for (int j = 0; j < n; j++) q->exhaustive += !c[j].reason;
       fc_candidates_free(c, n);
       if (st == FFTCONV_OK) st = fc_emit_default(em, name, &l->p[i], dev, &params, &e);
@@ -543,9 +544,12 @@ int main(int argc, char **argv) {
   fftconv_problem one;
   problem_defaults(&one);
   const char *tmpl = NULL, *arch = NULL, *emit_dir = NULL, *problems = NULL;
-  const char *rigor = NULL, *cache_path = NULL;
-  int64_t device = 0, jobs = sysconf(_SC_NPROCESSORS_ONLN), runs = 30, warmup = 5, budget = 0;
-  double screen = 1.5;
+  const char *cache_path = NULL;
+  fc_rigor rigor = FC_RIGOR_MEASURE;
+  int have_rigor = 0;
+  /* -1: not given; fc_search_defaults decides */
+  int64_t device = 0, jobs = -1, runs = -1, warmup = -1, budget = 0;
+  double screen = -1;
   int dry = 0, quiet = 0, table = 0, json = 0, have_problem_flag = 0, list_default = 0;
   opterr = 0;
   int o;
@@ -571,11 +575,10 @@ int main(int argc, char **argv) {
       break;
     }
     case O_RIGOR:
-      if (strcmp(optarg, "estimate") && strcmp(optarg, "sample") && strcmp(optarg, "measure") &&
-          strcmp(optarg, "exhaustive"))
+      if (!fc_rigor_parse(optarg, &rigor))
         return die_usage("--rigor: '%s' is not one of estimate, sample, measure, exhaustive",
                          optarg);
-      rigor = optarg;
+      have_rigor = 1;
       break;
     case O_SCREEN: {
       char *end;
@@ -608,7 +611,6 @@ int main(int argc, char **argv) {
   char known[512];
   if (tmpl && !is_family(tmpl, known, sizeof known))
     return die_usage("--template: '%s' is not a kernel family (known: %s)", tmpl, known);
-  if (jobs < 1) jobs = 1;
 
   if (list_default) {
     plist l = {0};
@@ -660,7 +662,7 @@ int main(int argc, char **argv) {
     if (fftconv_ctx_create(&co, &ctx) != FFTCONV_OK) {
       fprintf(stderr, "fftconv-tune: no GPU to tune on: %s\n", fftconv_ctx_error(NULL));
       /* The first command of a newcomer without a GPU: the quick check, not two hours. */
-      q.on = !rigor && !have_problem_flag && !problems;
+      q.on = !have_rigor && !have_problem_flag && !problems;
       snprintf(q.why, sizeof q.why, "%s", fftconv_ctx_error(NULL));
       if (q.on)
         fprintf(stderr, "fftconv-tune: nothing will be tuned; checking instead that the kernels "
@@ -683,7 +685,13 @@ int main(int argc, char **argv) {
     }
   }
   dev.sm = sm;
-  if (!rigor) rigor = q.on ? "estimate" : dry ? "exhaustive" : "measure"; /* dry: everything */
+  if (!have_rigor) rigor = q.on ? FC_RIGOR_ESTIMATE : dry ? FC_RIGOR_EXHAUSTIVE /* everything */
+                                : FC_RIGOR_MEASURE;
+  if (jobs < 0) { /* not given: the searches' default, which the header line reports */
+    fc_search_opts d;
+    fc_search_defaults(rigor, &d);
+    jobs = d.jobs;
+  }
   if (q.on && !quick_reduce(&q, &pl, &dev, tmpl)) {
     rc = 1; /* quick_reduce said why */
     goto done;
@@ -732,7 +740,8 @@ int main(int argc, char **argv) {
   FILE *out = json ? stderr : stdout; /* with --json, stdout carries only the JSON */
   fprintf(out, "device   %s%s\n", ctx ? fftconv_ctx_device(ctx) : dev.name,
           dry ? " [compile only]" : "");
-  fprintf(out, "compile  sm_%d, NVRTC %s, %" PRId64 " jobs; rigor %s%s\n", sm, nvrtc, jobs, rigor,
+  fprintf(out, "compile  sm_%d, NVRTC %s, %" PRId64 " jobs; rigor %s%s\n", sm, nvrtc, jobs,
+          fc_rigor_name(rigor),
           q.on && q.sample >= 0 ? " (each family's default choice), sample for one problem" : "");
   if (cache) fprintf(out, "cache    %s\n", cpath);
   if (isfinite(gbps))
@@ -763,14 +772,16 @@ int main(int argc, char **argv) {
     }
     g.problem = pi;
     g.key = S->key;
-    fc_search_opts so = {.tmpl = tmpl, .rigor = q.on && pi == q.sample ? "sample" : rigor,
-                         .jobs = (int)jobs, .runs = (int)runs,
-                         .warmup = (int)warmup, .quick_runs = 3,
-                         .finalists = FC_CACHE_FINALISTS, /* the cache keeps their cubins */
-                         .screen = screen, .cutoff = 1.5, .memo = memo,
-                         .emit_dir = emit_dir, .cache = cache, .cfg = &cfg, .stop = &stop_flag,
-                         .deadline = budget ? g.t0 + (double)budget : 0,
-                         .progress = on_progress, .progress_arg = &g};
+    /* The rigor's settings, then what was asked for. */
+    fc_search_opts so;
+    fc_search_defaults(q.on && pi == q.sample ? FC_RIGOR_SAMPLE : rigor, &so);
+    so.tmpl = tmpl, so.jobs = (int)jobs;
+    if (runs >= 0) so.runs = (int)runs;
+    if (warmup >= 0) so.warmup = (int)warmup;
+    if (screen >= 0) so.screen = screen;
+    so.memo = memo, so.emit_dir = emit_dir, so.cache = cache, so.cfg = &cfg;
+    so.stop = &stop_flag, so.deadline = budget ? g.t0 + (double)budget : 0;
+    so.progress = on_progress, so.progress_arg = &g;
     fc_search sr;
     fftconv_status sst = fc_search_run(dry ? NULL : ctx, p, &dev, &so, &sr, &e);
     if (sst != FFTCONV_OK) {
@@ -843,7 +854,7 @@ int main(int argc, char **argv) {
       fprintf(out, "no candidate: %s\n", S->why ? S->why : "out of memory");
     else if (dry)
       fprintf(out, "compiled %d of %d for sm_%d%s\n", sr.n - sr.compile_failures, sr.n, sm,
-              !strcmp(so.rigor, rigor) ? "" : " (sample)");
+              so.rigor == rigor ? "" : " (sample)");
     else if (S->params)
       fprintf(out, "%8.4f ms  %5.1f%% of floor  (%d new, %d cached, %d failed%s%s)\n", S->ms,
               isfinite(S->floor_ms) ? 100 * S->floor_ms / S->ms : NAN, S->measured, S->cached,
@@ -884,7 +895,7 @@ int main(int argc, char **argv) {
     printf(",\"cache\":");
     json_str(stdout, cpath);
     printf(",\"rigor\":");
-    json_str(stdout, rigor);
+    json_str(stdout, fc_rigor_name(rigor));
     printf(",\"nvrtc\":");
     json_str(stdout, nvrtc);
     if (isfinite(gbps)) printf(",\"copy_gbps\":%.1f", gbps);
