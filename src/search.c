@@ -39,7 +39,7 @@ void fc_search_defaults(fc_rigor r, fc_search_opts *o) {
   }
 }
 
-static int is_ok(const fc_result *r) { return r->status && !strcmp(r->status, "ok"); }
+static int is_ok(const fc_result *r) { return r->status == FC_RESULT_OK; }
 
 static int stopping(const fc_search_opts *o) {
   return (o->stop && *o->stop) || (o->deadline > 0 && fc_now() > o->deadline);
@@ -68,13 +68,12 @@ static fftconv_status store_kernel(const fc_search_opts *o, fc_result *r, fc_err
 
 static fftconv_status store_measurement(const fc_search_opts *o, const fftconv_problem *p,
                                         const fc_result *r, fc_err *e) {
-  if (!o->cache || !r->status || !strcmp(r->status, "not-run") || !strcmp(r->status, "cached"))
-    return FFTCONV_OK;
+  if (!o->cache || !fc_result_status_measured(r->status)) return FFTCONV_OK;
   /* an ok candidate's kernel goes in again with it: another tuner sharing the cache may
      have slimmed its row since store_kernel, and a winner needs its cubin */
   fc_cache_kernel k = kernel_row(o, r);
   fc_cache_measurement m = {
-      .problem = p, .kernel_id = r->kernel_id, .status = r->status,
+      .problem = p, .kernel_id = r->kernel_id, .status = fc_result_status_name(r->status),
       .message = r->detail[0] ? r->detail : NULL, .median_ms = is_ok(r) ? r->t.median_ms : NAN,
       .p10_ms = is_ok(r) ? r->t.p10_ms : NAN, .p90_ms = is_ok(r) ? r->t.p90_ms : NAN,
       .runs = r->t.runs, .rel_err = r->err, .rigor = fc_rigor_name(o->rigor),
@@ -82,7 +81,7 @@ static fftconv_status store_measurement(const fc_search_opts *o, const fftconv_p
   return fc_cache_put_measurement(o->cache, o->cfg, &m, e);
 }
 
-/* Verifies r on the miniature; "ok" (not yet timed) when it passes. */
+/* Verifies r on the miniature; OK (not yet timed) when it passes. */
 static void verify(fftconv_ctx *ctx, const fftconv_problem *mini, fc_testdata *small,
                    fc_result *r) {
   double tol = fc_tolerance(mini->dtype);
@@ -93,14 +92,14 @@ static void verify(fftconv_ctx *ctx, const fftconv_problem *mini, fc_testdata *s
   if (st != FFTCONV_OK) snprintf(e.msg, sizeof e.msg, "%s", fftconv_ctx_error(ctx));
   else st = fc_verify_plan(vp, small, &r->err, &e);
   if (st != FFTCONV_OK) {
-    r->status = "launch-failed";
+    r->status = FC_RESULT_LAUNCH_FAILED;
     snprintf(r->detail, sizeof r->detail, "%.500s", e.msg);
     fc_cu.CtxSynchronize(); /* clear a pending asynchronous error before the next */
   } else if (!(r->err <= tol)) {
-    r->status = "verify-failed";
+    r->status = FC_RESULT_VERIFY_FAILED;
     snprintf(r->detail, sizeof r->detail, "relative error %.2e > %.0e", r->err, tol);
   } else {
-    r->status = "ok";
+    r->status = FC_RESULT_OK;
   }
   fftconv_plan_destroy(vp);
 }
@@ -113,7 +112,7 @@ static void timeit(fftconv_ctx *ctx, const fftconv_problem *p, fc_testdata *full
   if (st != FFTCONV_OK) snprintf(e.msg, sizeof e.msg, "%s", fftconv_ctx_error(ctx));
   else st = fc_time_plan(tp, full, warmup, runs, &r->t, &e);
   if (st != FFTCONV_OK) {
-    r->status = "launch-failed";
+    r->status = FC_RESULT_LAUNCH_FAILED;
     snprintf(r->detail, sizeof r->detail, "%.500s", e.msg);
     fc_cu.CtxSynchronize();
   }
@@ -353,12 +352,13 @@ static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_er
   }
   for (int j = 0; j < nsel; j++) {
     fc_result *r = &s->r[sel[j]];
-    if (r->status) continue;
+    if (r->status != FC_RESULT_PENDING) continue; /* cached or screened */
     if (o->memo) {
       char *key = memo_key(r, sm);
       const fc_binary *b = key ? memo_find(o->memo, key) : NULL;
       free(key);
       if (b && fc_binary_copy(b, &r->bin, e) == FFTCONV_OK) {
+        r->status = FC_RESULT_COMPILED;
         s->reused++;
         continue;
       }
@@ -369,8 +369,8 @@ static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_er
   for (int j = 0; j < nc; j++) {
     fc_result *r = &s->r[idx[j]];
     r->bin = bins[j];
+    r->status = cst[j] == FFTCONV_OK ? FC_RESULT_COMPILED : FC_RESULT_COMPILE_FAILED;
     if (cst[j] != FFTCONV_OK) {
-      r->status = "compile-failed";
       s->compile_failures++;
       snprintf(r->detail, sizeof r->detail, "%s: %.480s", fftconv_status_string(cst[j]),
                bins[j].log ? bins[j].log : "");
@@ -393,10 +393,10 @@ static fftconv_status verify_set(run_state *rs, const int *sel, int nsel, fc_err
   fftconv_status st;
   for (int j = 0; j < nsel; j++) {
     fc_result *r = &rs->s->r[sel[j]];
-    if (r->status && (!strcmp(r->status, "cached") || !strcmp(r->status, "screened"))) continue;
-    if (!r->status && stopping(rs->o)) r->status = "not-run";
-    if (!r->status) verify(rs->ctx, &rs->mini, &rs->small, r);
-    if (r->status && !strcmp(r->status, "not-run")) {
+    if (r->status == FC_RESULT_CACHED || r->status == FC_RESULT_SCREENED) continue;
+    if (r->status == FC_RESULT_COMPILED && stopping(rs->o)) r->status = FC_RESULT_NOT_RUN;
+    if (r->status == FC_RESULT_COMPILED) verify(rs->ctx, &rs->mini, &rs->small, r);
+    if (r->status == FC_RESULT_NOT_RUN) {
       rs->s->not_run++;
       continue;
     }
@@ -419,7 +419,7 @@ static fftconv_status time_set(run_state *rs, const int *sel, int nsel, fc_err *
     fc_result *r = &rs->s->r[sel[j]];
     if (!is_ok(r)) continue;
     if (stopping(o)) {
-      r->status = "not-run";
+      r->status = FC_RESULT_NOT_RUN;
       rs->s->not_run++;
       continue;
     }
@@ -459,7 +459,8 @@ static int cached_ms_row(const fc_cache_entry *x, void *arg) {
   if (!strcmp(x->problem_key, c->key) && !strcmp(x->device, cfg->dev->name) &&
       x->sms == cfg->dev->sms && x->driver_version == cfg->dev->driver_version &&
       x->sm == cfg->sm && !strcmp(x->nvrtc, cfg->nvrtc) && !strcmp(x->hash, c->r->src.info.hash) &&
-      !strcmp(x->params, c->r->params) && !strcmp(x->status, "ok")) {
+      !strcmp(x->params, c->r->params) &&
+      !strcmp(x->status, fc_result_status_name(FC_RESULT_OK))) { /* the cache's name */
     c->ms = x->median_ms;
     return 1;
   }
@@ -468,7 +469,7 @@ static int cached_ms_row(const fc_cache_entry *x, void *arg) {
 
 static double default_ms(run_state *rs, const fc_result *r) {
   if (is_ok(r) && r->t.runs > 0) return r->t.median_ms;
-  if (!r->status || strcmp(r->status, "cached") || !rs->o->cache) return NAN;
+  if (r->status != FC_RESULT_CACHED || !rs->o->cache) return NAN;
   char key[256];
   fftconv_problem_key(rs->p, key, sizeof key);
   cached_ms c = {rs->o, r, key, NAN};
@@ -524,7 +525,7 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
       if ((st = fc_cache_measured(o->cache, o->cfg, p, r->src.info.hash, r->params, &found, e)) !=
           FFTCONV_OK)
         goto done;
-      if (found) r->status = "cached", s->cached++;
+      if (found) r->status = FC_RESULT_CACHED, s->cached++;
     }
   }
   if (o->emit_dir && mkdir(o->emit_dir, 0777) && errno != EEXIST) {
@@ -538,7 +539,8 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   /* Past the budget or interrupted: nothing more starts, the rest waits for a resume. */
   if (ctx && stopping(o)) {
     for (int i = 0; i < s->n; i++)
-      if (!s->r[i].status) s->r[i].status = "not-run", s->not_run++;
+      if (s->r[i].status == FC_RESULT_PENDING)
+        s->r[i].status = FC_RESULT_NOT_RUN, s->not_run++;
     s->interrupted = o->stop && *o->stop;
     goto done;
   }
@@ -599,8 +601,8 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
         if (!(ms > o->screen * best)) continue;
         int left = 0;
         for (int j = 0; j < s->n; j++)
-          if (!isdef[j] && !strcmp(rfam[j], rfam[i]) && !s->r[j].status)
-            s->r[j].status = "screened", left++;
+          if (!isdef[j] && !strcmp(rfam[j], rfam[i]) && s->r[j].status == FC_RESULT_PENDING)
+            s->r[j].status = FC_RESULT_SCREENED, left++;
         s->screened += left;
         rs.total -= left;
         int w = snprintf(s->screen_note + k, sizeof s->screen_note - k,

@@ -70,10 +70,8 @@ struct fc_result {
   char *params;       /* canonical JSON */
   fc_kernel_src src;
   fc_binary bin;
-  const char *status; /* "ok", "compile-failed", "verify-failed", "launch-failed", "cached"
-                         (measured by an earlier run), "not-run" (budget or interrupt),
-                         "screened" (its family's default was far behind; not stored), or
-                         NULL (compiled, not run: compile-only search) */
+  fc_result_status status; /* policy.h; a compile-only search leaves COMPILED or
+                              COMPILE_FAILED */
   char detail[512];   /* why it failed */
   double err;         /* relative L2 error on the miniature */
   fc_timing t;

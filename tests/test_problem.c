@@ -173,3 +173,28 @@ Test(policy, rigor_names_and_defaults) {
   cr_assert_float_eq(o.screen, 0, 0);
   cr_assert_float_eq(o.cutoff, 0, 0);
 }
+
+/* A result's status has the name the tables, progress lines and the cache's status column
+   have always shown; only ok and the failures are measurements the cache stores. */
+Test(policy, result_status_names) {
+  struct { fc_result_status s; const char *name; int measured; } want[] = {
+      {FC_RESULT_PENDING, "pending", 0},
+      {FC_RESULT_COMPILED, "compiled", 0},
+      {FC_RESULT_OK, "ok", 1},
+      {FC_RESULT_COMPILE_FAILED, "compile-failed", 1},
+      {FC_RESULT_VERIFY_FAILED, "verify-failed", 1},
+      {FC_RESULT_LAUNCH_FAILED, "launch-failed", 1},
+      {FC_RESULT_CACHED, "cached", 0},
+      {FC_RESULT_NOT_RUN, "not-run", 0},
+      {FC_RESULT_SCREENED, "screened", 0},
+  };
+  cr_assert_eq(sizeof want / sizeof *want, FC_RESULT_STATUS_COUNT);
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    cr_assert_str_eq(fc_result_status_name(want[i].s), want[i].name);
+    cr_assert_eq(fc_result_status_measured(want[i].s), want[i].measured, "%s", want[i].name);
+  }
+  cr_assert_str_eq(fc_result_status_name((fc_result_status)FC_RESULT_STATUS_COUNT), "?");
+  fc_result r;
+  memset(&r, 0, sizeof r);
+  cr_assert_eq(r.status, FC_RESULT_PENDING, "a zeroed result waits");
+}

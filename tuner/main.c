@@ -360,9 +360,10 @@ static void on_progress(void *arg, int done, int total, const fc_result *r) {
   if (g->tty)
     fprintf(stderr, "\r\033[K[%d/%d] %s  candidate %d/%d  %3.0f%%  elapsed %s  ETA %s",
             g->problem + 1, g->nproblems, g->key, done, total, 100 * frac, e1, e2);
-  else if (done == total || strcmp(r->status, "ok"))
+  else if (done == total || r->status != FC_RESULT_OK)
     fprintf(stderr, "[%d/%d] %s candidate %d/%d %s%s%.200s\n", g->problem + 1, g->nproblems,
-            g->key, done, total, r->status, r->detail[0] ? ": " : "", r->detail);
+            g->key, done, total, fc_result_status_name(r->status), r->detail[0] ? ": " : "",
+            r->detail);
 }
 
 /* ---- output ---- */
@@ -398,7 +399,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
   snprintf(out, len, "%-5s %-10s %-26s", name, fac, rest);
 }
 
-static void print_table(const fc_search *sr, double floor_ms, int dry) {
+static void print_table(const fc_search *sr, double floor_ms) {
   printf("\n%4s %-5s %-10s %-26s %5s %6s  %-14s %9s %9s %9s %5s %8s %7s\n", "#", "fam",
          "factors", "parameters", "regs", "spill", "status", "median_ms", "p10_ms", "p90_ms",
          "runs", "rel_err", "floor%");
@@ -409,8 +410,8 @@ static void print_table(const fc_search *sr, double floor_ms, int dry) {
     const fc_entry_info *fe = c->bin.cubin ? fc_binary_entry(&c->bin, "fftconv_fwd") : NULL;
     printf("%4d %s %5d %6d  %-14s", i, sum, fe ? fe->registers : 0,
            fe ? fe->spill_stores + fe->spill_loads : 0,
-           c->status ? c->status : (dry ? "compiled" : "?"));
-    if (c->status && !strcmp(c->status, "ok")) {
+           fc_result_status_name(c->status));
+    if (c->status == FC_RESULT_OK) {
       char pct[16] = "-";
       if (isfinite(floor_ms)) snprintf(pct, sizeof pct, "%.1f%%", 100.0 * floor_ms / c->t.median_ms);
       printf(" %9.4f %9.4f %9.4f %5d %8.1e %7s", c->t.median_ms, c->t.p10_ms, c->t.p90_ms,
@@ -510,7 +511,7 @@ static int quick_reduce(quick *q, plist *l, const fc_device_info *dev, const cha
 
 static void quick_count(quick *q, const fc_search *sr) {
   for (int i = 0; i < sr->n; i++)
-    if (sr->r[i].bin.cubin || (sr->r[i].status && !strcmp(sr->r[i].status, "compile-failed")))
+    if (sr->r[i].bin.cubin || sr->r[i].status == FC_RESULT_COMPILE_FAILED)
       q->kernels++, q->seconds += sr->r[i].bin.seconds;
   q->failed += sr->compile_failures;
 }
@@ -801,17 +802,15 @@ int main(int argc, char **argv) {
     S->cut = sr.cut;
     S->floor_ms = isfinite(gbps) ? fc_floor_ms(p, gbps) : NAN;
     for (int i = 0; i < sr.n; i++) {
-      const char *st = sr.r[i].status;
-      int not_measured = !st || !strcmp(st, "cached") || !strcmp(st, "not-run") ||
-                         !strcmp(st, "screened");
-      if (!not_measured && strcmp(st, "ok")) S->failed++;
-      if (!not_measured) S->measured++;
+      fc_result_status st = sr.r[i].status;
+      if (fc_result_status_measured(st)) S->measured++;
+      if (fc_result_status_measured(st) && st != FC_RESULT_OK) S->failed++;
     }
     if (sr.screen_note[0] && !quiet) fprintf(stderr, "%s: screened out %s\n", S->key, sr.screen_note);
     if (sr.compile_failures) {
       rc = 1;
       for (int i = 0; i < sr.n; i++)
-        if (sr.r[i].status && !strcmp(sr.r[i].status, "compile-failed"))
+        if (sr.r[i].status == FC_RESULT_COMPILE_FAILED)
           fprintf(stderr, "\n%s: candidate %d %s failed to compile:\n%s\n", S->key, i,
                   sr.r[i].params, sr.r[i].detail);
     }
@@ -864,7 +863,7 @@ int main(int argc, char **argv) {
     else
       fprintf(out, "no verified kernel (%d new, %d cached, %d failed%s)\n", S->measured,
               S->cached, S->failed, S->not_run ? ", some not run" : "");
-    if (sr.n && (table || (pl.n == 1 && !json))) print_table(&sr, S->floor_ms, dry);
+    if (sr.n && (table || (pl.n == 1 && !json))) print_table(&sr, S->floor_ms);
     if (pl.n == 1 && S->params && !json) printf("\nwinner   %s\n", S->params);
     fflush(out);
     fc_search_free(&sr);
