@@ -32,8 +32,16 @@ typedef struct fc_binary {
   double seconds; /* compile wall time */
 } fc_binary;
 
+/* Loads NVRTC (dlopen, once per process; thread-safe): libnvrtc.so.13 from the loader's path,
+   then from the toolkit directory found at build time, then libnvrtc.so; $FFTCONV_NVRTC (a
+   path or soname), when set, is the only one tried. Without it: FFTCONV_ERR_NO_COMPILER,
+   "no NVRTC: libnvrtc.so.13 could not be loaded (<dlerror>...); install ...". Every function
+   below loads it itself; call this to ask early. */
+fftconv_status fc_nvrtc_load(fc_err *e);
+
 /* Compiles source (program name `name`) for sm (e.g. 90). On failure returns
-   FFTCONV_ERR_COMPILE with the log in e and in out->log. */
+   FFTCONV_ERR_COMPILE with the log in e and in out->log (FFTCONV_ERR_NO_COMPILER without
+   NVRTC, out->log ""). */
 fftconv_status fc_compile(const char *source, const char *name, int sm, int want_ptx,
                           fc_binary *out, fc_err *e);
 void fc_binary_free(fc_binary *b); /* accepts NULL; frees the members */
@@ -46,8 +54,10 @@ int fc_compile_all(const char *const *sources, const char *const *names, int n, 
                    int jobs, fc_binary *bins, fftconv_status *st);
 const fc_entry_info *fc_binary_entry(const fc_binary *b, const char *name); /* NULL if absent */
 
-/* "13.0"-style NVRTC version and the architectures NVRTC supports. */
-void fc_nvrtc_version(int *major, int *minor);
+/* NVRTC's version: 1 and e.g. 13, 0; without NVRTC 0 and 0, 0. */
+int fc_nvrtc_version(int *major, int *minor);
+/* The version as the cache's trust key has it: "13.0", or "none" without NVRTC. */
+void fc_nvrtc_version_text(char *buf, size_t len);
 /* Parses "sm_90", "sm_90a", "90" to 90. Returns 0 for anything else. */
 int fc_parse_arch(const char *s);
 

@@ -47,9 +47,8 @@ fftconv_status fftconv_ctx_create(const fftconv_ctx_options *o, fftconv_ctx **ou
   snprintf(c->device, sizeof c->device, "%s (sm_%d, %d SMs, driver %d.%d)", d->name, d->sm,
            d->sms, d->driver_version / 1000, d->driver_version % 1000 / 10);
   c->policy = o->policy;
-  int maj, min;
-  fc_nvrtc_version(&maj, &min);
-  snprintf(c->nvrtc, sizeof c->nvrtc, "%d.%d", maj, min);
+  /* "none" without NVRTC: no cached kernel matches it yet (the trust key has the version) */
+  fc_nvrtc_version_text(c->nvrtc, sizeof c->nvrtc);
   /* What the cache may be trusted for: the embedded templates as they are now. */
   for (const fc_embedded_file *f = fc_embedded_templates; f->path; f++) {
     size_t n = strlen(f->path);

@@ -28,7 +28,7 @@ struct fftconv_ctx {
   fc_cache *cache;               /* read-only, NULL when there is none */
   char cache_path[4096];         /* where it is (or would be) */
   char cache_desc[4400];         /* path, or why there is no cache */
-  char nvrtc[16];                /* "13.0" */
+  char nvrtc[16];                /* "13.0", or "none" when NVRTC cannot be loaded */
   int nhashes;                   /* the embedded templates' current hashes: what is trusted */
   char hashes[FC_MAX_TEMPLATES][17];
   const char *hashp[FC_MAX_TEMPLATES];

@@ -350,6 +350,13 @@ static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_er
     free(srcs), free(names), free(bins), free(cst), free(idx);
     return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
   }
+  /* Without NVRTC nothing can be compiled: that stops the search, with the loader's message,
+     rather than failing every candidate with an empty log. */
+  fftconv_status ls = nsel > 0 ? fc_nvrtc_load(e) : FFTCONV_OK;
+  if (ls != FFTCONV_OK) {
+    free(srcs), free(names), free(bins), free(cst), free(idx);
+    return ls;
+  }
   for (int j = 0; j < nsel; j++) {
     fc_result *r = &s->r[sel[j]];
     if (r->status != FC_RESULT_PENDING) continue; /* cached or screened */

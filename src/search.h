@@ -96,7 +96,8 @@ typedef struct fc_search {
 } fc_search;
 
 /* ctx NULL: compile-only for dev->sm. Fails only on errors that stop it (template errors, no
-   memory, test data, the cache); candidates' failures are recorded in their results. */
+   memory, no NVRTC, test data, the cache); candidates' failures are recorded in their
+   results. */
 fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
                              const fc_device_info *dev, const fc_search_opts *o, fc_search *s,
                              fc_err *e);

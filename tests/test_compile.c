@@ -1,7 +1,9 @@
-/* compile: NVRTC to cubin and PTX, the ptxas report, errors, threads. Needs no GPU. */
+/* compile: NVRTC to cubin and PTX, the ptxas report, errors, threads, and a machine without
+   NVRTC. Needs no GPU. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compile.h"
@@ -198,14 +200,55 @@ Test(compile, parse_arch) {
 
 Test(compile, version_and_free) {
   int major = -1, minor = -1;
-  fc_nvrtc_version(&major, &minor);
+  cr_assert_eq(fc_nvrtc_version(&major, &minor), 1);
   cr_assert_geq(major, 12);
   cr_assert_geq(minor, 0);
+  char v[16], want[16];
+  fc_nvrtc_version_text(v, sizeof v);
+  snprintf(want, sizeof want, "%d.%d", major, minor);
+  cr_assert_str_eq(v, want);
   fc_binary_free(NULL);
   fc_binary z;
   memset(&z, 0, sizeof z);
   fc_binary_free(&z);
   cr_assert_null(fc_binary_entry(NULL, "x"));
+}
+
+/* A machine without the toolkit: FFTCONV_NVRTC at a missing file. NVRTC is loaded once per
+   process, on first use, and Criterion runs each test in a process of its own, so setting
+   the variable first is enough. */
+Test(compile, without_nvrtc) {
+  setenv("FFTCONV_NVRTC", "/nonexistent/libnvrtc.so.13", 1);
+  fc_binary b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_compile(k_scale, "scale.cu", 90, 0, &b, &e), FFTCONV_ERR_NO_COMPILER);
+  cr_assert(strstr(e.msg, "no NVRTC: /nonexistent/libnvrtc.so.13 (FFTCONV_NVRTC) could not be "
+                          "loaded (/nonexistent/libnvrtc.so.13: "), "%s", e.msg);
+  cr_assert(strstr(e.msg, "); install the CUDA toolkit's NVRTC or plan from a tuned cache"),
+            "%s", e.msg);
+  cr_assert_not_null(b.log);
+  cr_assert_str_eq(b.log, "");
+  cr_assert_null(b.cubin);
+  fc_binary_free(&b);
+  /* asked again: the same answer, from the remembered outcome */
+  fc_err e2 = {{0}};
+  cr_assert_eq(fc_nvrtc_load(&e2), FFTCONV_ERR_NO_COMPILER);
+  cr_assert_str_eq(e2.msg, e.msg);
+  int major = -1, minor = -1;
+  cr_assert_eq(fc_nvrtc_version(&major, &minor), 0);
+  cr_assert_eq(major, 0);
+  cr_assert_eq(minor, 0);
+  char v[16];
+  fc_nvrtc_version_text(v, sizeof v);
+  cr_assert_str_eq(v, "none");
+  const char *src[] = {k_scale, k_scale};
+  const char *names[] = {"a.cu", "b.cu"};
+  fc_binary bins[2] = {{0}};
+  fftconv_status st[2];
+  cr_assert_eq(fc_compile_all(src, names, 2, 90, 2, bins, st), 2);
+  cr_assert(st[0] == FFTCONV_ERR_NO_COMPILER && st[1] == FFTCONV_ERR_NO_COMPILER);
+  for (int i = 0; i < 2; i++) fc_binary_free(&bins[i]);
+  cr_assert_str_eq(fftconv_status_string(FFTCONV_ERR_NO_COMPILER), "no compiler (NVRTC)");
 }
 
 /* fc_compile_all: every source compiled, failures counted and their logs kept per source. */

@@ -308,3 +308,16 @@ Test(tune_cli, no_gpu_no_arguments_runs_the_quick_check) {
   cr_assert_eq(lines, 15, "one default a family for the 15 other distinct problems:\n%s", out);
   cr_assert_null(strstr(out, "FAILED"), "%s", out);
 }
+
+/* Without NVRTC (FFTCONV_NVRTC at a missing file) nothing can be compiled: one line that says
+   so and what to do, exit status 1, before any work. */
+Test(tune_cli, without_nvrtc_says_so) {
+  static char out[1 << 16];
+  setenv("FFTCONV_NVRTC", "/nonexistent", 1); /* this test's own process: popen passes it on */
+  const char *args = "--dry-run --seqlen 256";
+  cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+  const char *want[] = {"fftconv-tune: no NVRTC: /nonexistent (FFTCONV_NVRTC) could not be "
+                        "loaded (*); install the CUDA toolkit's NVRTC or plan from a tuned cache",
+                        NULL};
+  expect_lines(args, out, want);
+}

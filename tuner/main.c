@@ -79,9 +79,9 @@ static const char *usage_text =
     "  -h, --help        this text\n"
     "\n"
     "exit status: 0 success, 1 a candidate failed to compile, a problem has no verified kernel\n"
-    "or no candidate at all (the families' reasons are printed), or the cache could not be\n"
-    "written, 2 bad usage, 3 the GPU could not be used for a real run, 130 interrupted (every\n"
-    "finished measurement is kept).\n";
+    "or no candidate at all (the families' reasons are printed), the cache could not be\n"
+    "written or NVRTC could not be loaded, 2 bad usage, 3 the GPU could not be used for a real\n"
+    "run, 130 interrupted (every finished measurement is kept).\n";
 
 static volatile sig_atomic_t stop_flag;
 
@@ -628,6 +628,11 @@ int main(int argc, char **argv) {
     return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)", arch);
   if (have_problem_flag && problems)
     return die_usage("give one problem with flags or a set with --problems, not both");
+  fc_err ne = {{0}};
+  if (fc_nvrtc_load(&ne) != FFTCONV_OK) { /* every mode compiles: say so once, up front */
+    fprintf(stderr, "fftconv-tune: %s\n", ne.msg);
+    return 1;
+  }
   if (have_problem_flag) {
     char msg[512];
     if (!one.seqlen) return die_usage("--seqlen is required for a problem given by flags");
@@ -697,10 +702,8 @@ int main(int argc, char **argv) {
     rc = 1; /* quick_reduce said why */
     goto done;
   }
-  int nv, nvm;
-  fc_nvrtc_version(&nv, &nvm);
   char nvrtc[16];
-  snprintf(nvrtc, sizeof nvrtc, "%d.%d", nv, nvm);
+  fc_nvrtc_version_text(nvrtc, sizeof nvrtc);
 
   char cpath[4096] = "";
   if (!dry) {
