@@ -76,7 +76,7 @@ static fftconv_status baseline_make(baseline *b, fc_testdata *t, const fc_device
   b->nb = b->N / 2 + 1;
   b->grid = dev->sms * 8;
   fc_binary bin = {0};
-  fftconv_status st = fc_compile(baseline_src, "cufft_baseline.cu", dev->sm, 0, &bin, e);
+  fftconv_status st = fc_compile(baseline_src, "cufft_baseline.cu", dev->arch, 0, &bin, e);
   if (st != FFTCONV_OK) return st;
   CUresult r = fc_cu.ModuleLoadData(&b->mod, bin.cubin);
   fc_binary_free(&bin);

@@ -1,4 +1,4 @@
-/* compile: NVRTC. CUDA source to a cubin for one sm_XY (PTX on request), the log kept and the
+/* compile: NVRTC. CUDA source to a cubin for one sm_XY[a] (PTX on request), the log kept and the
  * per-entry resource figures read from the ptxas report NVRTC puts in the log.
  *
  * NVRTC is loaded with dlopen on first use, not linked: an application that plans only from a
@@ -275,13 +275,13 @@ static void nvrtc_parse_report(const char *log, fc_binary *b) {
   }
 }
 
-/* "NVRTC failed to compile <name> for sm_<sm>:\n<log>", the log cut at a line boundary when
+/* "NVRTC failed to compile <name> for <arch>:\n<log>", the log cut at a line boundary when
    it does not fit: the first errors are the ones that explain the rest. */
-static fftconv_status nvrtc_compile_error(fc_err *e, const char *name, int sm, const char *log,
-                                          const char *what) {
+static fftconv_status nvrtc_compile_error(fc_err *e, const char *name, const char *arch,
+                                          const char *log, const char *what) {
   if (!e) return FFTCONV_ERR_COMPILE;
-  int head = snprintf(e->msg, sizeof e->msg, "NVRTC failed to compile %s for sm_%d%s%s:\n",
-                      name, sm, what ? ": " : "", what ? what : "");
+  int head = snprintf(e->msg, sizeof e->msg, "NVRTC failed to compile %s for %s%s%s:\n",
+                      name, arch, what ? ": " : "", what ? what : "");
   if (head < 0 || (size_t)head >= sizeof e->msg) return FFTCONV_ERR_COMPILE;
   size_t room = sizeof e->msg - (size_t)head - 1;
   size_t n = strlen(log);
@@ -299,7 +299,7 @@ static fftconv_status nvrtc_compile_error(fc_err *e, const char *name, int sm, c
   return FFTCONV_ERR_COMPILE;
 }
 
-/* One NVRTC compile for `arch` ("sm_90" or "compute_90"). On success *prog is the compiled
+/* One NVRTC compile for `arch` ("sm_90a" or "compute_90a"). On success *prog is the compiled
    program; the log is always handed back through *log. */
 static nvrtcResult nvrtc_run(const char *source, const char *name, const char *arch,
                              int verbose, nvrtcProgram *prog, char **log) {
@@ -329,15 +329,21 @@ static char *nvrtc_ptx(nvrtcProgram prog, size_t *size) {
   return ptx;
 }
 
-static fftconv_status nvrtc_compile(const char *source, const char *name, int sm, int want_ptx,
-                                    fc_binary *out, fc_err *e) {
+static fftconv_status nvrtc_compile(const char *source, const char *name, const char *target,
+                                    int want_ptx, fc_binary *out, fc_err *e) {
   if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_compile: out is NULL");
   memset(out, 0, sizeof *out);
-  out->sm = sm;
   out->log = nvrtc_strdup("");
   if (!out->log) return fc_fail(e, FFTCONV_ERR_NOMEM, "fc_compile: out of host memory");
   if (!source) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_compile: source is NULL");
   if (!name || !name[0]) name = "fftconv.cu";
+  const char *arch = out->arch;
+  int sm = 0;
+  if (!fc_arch_normalize(target, out->arch, &sm))
+    return fc_fail(e, FFTCONV_ERR_INVALID,
+                   "fc_compile: '%s' is not an architecture (expected sm_XY or sm_XYa, e.g. "
+                   "sm_90a)", target ? target : "(null)");
+  out->sm = sm;
   fftconv_status ls = fc_nvrtc_load(e);
   if (ls != FFTCONV_OK) return ls;
 
@@ -346,13 +352,11 @@ static fftconv_status nvrtc_compile(const char *source, const char *name, int sm
     int major = 0, minor = 0;
     fc_nvrtc_version(&major, &minor);
     return fc_fail(e, FFTCONV_ERR_INVALID,
-                   "sm_%d is not an architecture NVRTC %d.%d can compile for (it supports: %s)",
-                   sm, major, minor, archs[0] ? archs : "none reported");
+                   "%s is not an architecture NVRTC %d.%d can compile for (it supports: %s)",
+                   arch, major, minor, archs[0] ? archs : "none reported");
   }
 
   double t0 = fc_now();
-  char arch[32];
-  snprintf(arch, sizeof arch, "sm_%d", sm);
   nvrtcProgram prog = NULL;
   char *log = NULL;
   nvrtcResult r = nvrtc_run(source, name, arch, 1, &prog, &log);
@@ -362,24 +366,24 @@ static fftconv_status nvrtc_compile(const char *source, const char *name, int sm
   }
   fftconv_status s = FFTCONV_OK;
   if (r == NVRTC_ERROR_OUT_OF_MEMORY) {
-    s = fc_fail(e, FFTCONV_ERR_NOMEM, "NVRTC ran out of memory compiling %s for sm_%d", name,
-                sm);
+    s = fc_fail(e, FFTCONV_ERR_NOMEM, "NVRTC ran out of memory compiling %s for %s", name,
+                arch);
   } else if (r == NVRTC_ERROR_COMPILATION) {
-    s = nvrtc_compile_error(e, name, sm, out->log, NULL);
+    s = nvrtc_compile_error(e, name, arch, out->log, NULL);
   } else if (r != NVRTC_SUCCESS) {
-    s = nvrtc_compile_error(e, name, sm, out->log, nv.GetErrorString(r));
+    s = nvrtc_compile_error(e, name, arch, out->log, nv.GetErrorString(r));
   }
 
   if (s == FFTCONV_OK) {
     size_t n = 0;
     r = nv.GetCUBINSize(prog, &n);
     if (r != NVRTC_SUCCESS || n == 0) {
-      s = nvrtc_compile_error(e, name, sm, out->log,
+      s = nvrtc_compile_error(e, name, arch, out->log,
                               r != NVRTC_SUCCESS ? nv.GetErrorString(r) : "no cubin produced");
     } else if (!(out->cubin = malloc(n))) {
       s = fc_fail(e, FFTCONV_ERR_NOMEM, "fc_compile: no memory for a %zu-byte cubin", n);
     } else if ((r = nv.GetCUBIN(prog, out->cubin)) != NVRTC_SUCCESS) {
-      s = nvrtc_compile_error(e, name, sm, out->log, nv.GetErrorString(r));
+      s = nvrtc_compile_error(e, name, arch, out->log, nv.GetErrorString(r));
     } else {
       out->cubin_size = n;
     }
@@ -391,12 +395,12 @@ static fftconv_status nvrtc_compile(const char *source, const char *name, int sm
     out->ptx = nvrtc_ptx(prog, &out->ptx_size);
     if (!out->ptx) {
       nvrtcProgram vprog = NULL;
-      char *vlog = NULL;
-      snprintf(arch, sizeof arch, "compute_%d", sm);
-      r = nvrtc_run(source, name, arch, 0, &vprog, &vlog);
+      char *vlog = NULL, varch[32];
+      snprintf(varch, sizeof varch, "compute_%s", arch + 3); /* sm_90a -> compute_90a */
+      r = nvrtc_run(source, name, varch, 0, &vprog, &vlog);
       if (r == NVRTC_SUCCESS) out->ptx = nvrtc_ptx(vprog, &out->ptx_size);
       if (!out->ptx)
-        s = nvrtc_compile_error(e, name, sm, vlog ? vlog : "",
+        s = nvrtc_compile_error(e, name, arch, vlog ? vlog : "",
                                 r != NVRTC_SUCCESS ? nv.GetErrorString(r) : "no PTX produced");
       free(vlog);
       if (vprog) nv.DestroyProgram(&vprog);
@@ -432,15 +436,15 @@ static int nvrtc_report_whole(const fc_binary *b) {
    disturbed by another compilation in flight. */
 static pthread_rwlock_t nvrtc_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-fftconv_status fc_compile(const char *source, const char *name, int sm, int want_ptx,
+fftconv_status fc_compile(const char *source, const char *name, const char *arch, int want_ptx,
                           fc_binary *out, fc_err *e) {
   pthread_rwlock_rdlock(&nvrtc_lock);
-  fftconv_status s = nvrtc_compile(source, name, sm, want_ptx, out, e);
+  fftconv_status s = nvrtc_compile(source, name, arch, want_ptx, out, e);
   pthread_rwlock_unlock(&nvrtc_lock);
   if (s == FFTCONV_OK && !nvrtc_report_whole(out)) {
     fc_binary_free(out);
     pthread_rwlock_wrlock(&nvrtc_lock);
-    s = nvrtc_compile(source, name, sm, want_ptx, out, e);
+    s = nvrtc_compile(source, name, arch, want_ptx, out, e);
     pthread_rwlock_unlock(&nvrtc_lock);
   }
   return s;
@@ -487,28 +491,35 @@ void fc_nvrtc_version_text(char *buf, size_t len) {
   else snprintf(buf, len, "none");
 }
 
-/* "sm_90", "sm_90a", "sm_100f", "compute_90", "90" -> 90; anything else -> 0. */
-int fc_parse_arch(const char *s) {
-  if (!s) return 0;
-  if (strncmp(s, "sm_", 3) == 0)
-    s += 3;
-  else if (strncmp(s, "compute_", 8) == 0)
-    s += 8;
+/* "sm_" optional, two or three digits without a leading zero, then an optional 'a'
+   (arch-specific: sm_90a runs on sm_90 only) or 'f' (family-specific, CUDA 12.9 and later).
+   Virtual architectures (compute_90) are not compile targets here: they give no cubin. */
+int fc_arch_normalize(const char *in, char out[16], int *sm) {
+  if (out) out[0] = 0;
+  if (sm) *sm = 0;
+  if (!in) return 0;
+  const char *s = strncmp(in, "sm_", 3) == 0 ? in + 3 : in;
   int v = 0, digits = 0;
+  if (*s == '0') return 0;
   while (isdigit((unsigned char)*s) && digits < 4) {
     v = v * 10 + (*s++ - '0');
     digits++;
   }
-  if (digits < 2 || digits > 3 || v < 10) return 0;
-  if (*s == 'a' || *s == 'f') s++; /* arch-specific / family-specific variants */
-  return *s ? 0 : v;
+  if (digits < 2 || digits > 3) return 0;
+  char suffix[2] = {0, 0};
+  if (*s == 'a' || *s == 'f') suffix[0] = *s++;
+  if (*s) return 0;
+  if (out) snprintf(out, 16, "sm_%d%s", v, suffix);
+  if (sm) *sm = v;
+  return 1;
 }
 
 typedef struct nvrtc_pool {
   const char *const *src, *const *names;
   fc_binary *bins;
   fftconv_status *st;
-  int n, next, sm;
+  const char *arch;
+  int n, next;
   pthread_mutex_t mu;
 } nvrtc_pool;
 
@@ -519,13 +530,13 @@ static void *nvrtc_worker(void *arg) {
     int i = p->next++;
     pthread_mutex_unlock(&p->mu);
     if (i >= p->n) return NULL;
-    p->st[i] = fc_compile(p->src[i], p->names[i], p->sm, 0, &p->bins[i], NULL);
+    p->st[i] = fc_compile(p->src[i], p->names[i], p->arch, 0, &p->bins[i], NULL);
   }
 }
 
-int fc_compile_all(const char *const *sources, const char *const *names, int n, int sm,
-                   int jobs, fc_binary *bins, fftconv_status *st) {
-  nvrtc_pool p = {sources, names, bins, st, n, 0, sm, PTHREAD_MUTEX_INITIALIZER};
+int fc_compile_all(const char *const *sources, const char *const *names, int n,
+                   const char *arch, int jobs, fc_binary *bins, fftconv_status *st) {
+  nvrtc_pool p = {sources, names, bins, st, arch, n, 0, PTHREAD_MUTEX_INITIALIZER};
   pthread_t th[64];
   int nth = jobs < 1 ? 1 : jobs > 64 ? 64 : jobs, started = 0;
   if (nth > n) nth = n;

@@ -535,9 +535,12 @@ static void emit_push_problem(lua_State *L, const fftconv_problem *p) {
 }
 
 static void emit_push_device(lua_State *L, const fc_device_info *d) {
-  lua_createtable(L, 0, 11);
+  lua_createtable(L, 0, 12);
   lua_pushlstring(L, d->name, strnlen(d->name, sizeof d->name));
   lua_setfield(L, -2, "name");
+  char arch[16];
+  lua_pushstring(L, fc_device_arch(d, arch)); /* "sm_90a": may a template use wgmma? */
+  lua_setfield(L, -2, "arch");
   emit_setint(L, "sm", d->sm);
   emit_setint(L, "sms", d->sms);
   emit_setint(L, "smem_optin", d->smem_optin);

@@ -93,7 +93,8 @@ typedef enum fftconv_policy {
 
 typedef struct fftconv_ctx_options {
   int device;              /* CUDA device ordinal, default 0 */
-  const char *arch;        /* compile target such as "sm_90"; NULL: the device's own */
+  const char *arch;        /* compile target such as "sm_90", or "sm_90a" for the device's
+                              arch-specific instructions; NULL: the device's own (sm_XY) */
   const char *cache_path;  /* NULL: $FFTCONV_CACHE, else $XDG_CACHE_HOME/fftconv/cache.db,
                               else ~/.cache/fftconv/cache.db */
   int no_cache;            /* 1: consult no cache */

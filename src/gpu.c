@@ -208,6 +208,7 @@ static fftconv_status gpu_fill_info(CUdevice dev, fc_device_info *d, fc_err *e) 
     if (s != FFTCONV_OK) return s;
   }
   d->sm = major * 10 + minor;
+  snprintf(d->arch, sizeof d->arch, "sm_%d", d->sm); /* the plain target: runs on this device */
   d->l2_bytes = l2;
   size_t total = 0;
   FC_CU(e, fc_cu.DeviceTotalMem(&total, dev));
@@ -299,6 +300,7 @@ int fc_device_info_for_arch(int sm, fc_device_info *out) {
       snprintf(out->name, sizeof out->name, "sm_%d (no device: published limits, %s)", sm,
                a->part);
       out->sm = sm;
+      snprintf(out->arch, sizeof out->arch, "sm_%d", sm);
       out->sms = a->sms;
       out->smem_optin = a->smem_optin;
       out->smem_per_sm = a->smem_per_sm;
@@ -312,6 +314,12 @@ int fc_device_info_for_arch(int sm, fc_device_info *out) {
     return 1;
   }
   return 0;
+}
+
+const char *fc_device_arch(const fc_device_info *d, char out[16]) {
+  if (d->arch[0]) snprintf(out, 16, "%s", d->arch);
+  else snprintf(out, 16, "sm_%d", d->sm);
+  return out;
 }
 
 /* Finds `entry` and raises its dynamic shared memory limit when it needs more than the 48 KB

@@ -48,6 +48,9 @@ typedef struct fc_device_info {
                            instructions (wgmma, setmaxnreg); "" means sm_<sm> */
 } fc_device_info;
 
+/* d's compile target, written into out and returned: d->arch, or "sm_<sm>" when it is "". */
+const char *fc_device_arch(const fc_device_info *d, char out[16]);
+
 #define FC_MANIFEST_VERSION 1
 #define FC_MAX_LAUNCHES 8
 #define FC_MAX_ARGS 16

@@ -34,9 +34,9 @@ fftconv_status fftconv_ctx_create(const fftconv_ctx_options *o, fftconv_ctx **ou
     return st;
   }
   c->sm = c->gpu.info.sm;
+  fc_device_arch(&c->gpu.info, c->arch);
   if (o->arch) {
-    c->sm = fc_parse_arch(o->arch);
-    if (!c->sm) {
+    if (!fc_arch_normalize(o->arch, c->arch, &c->sm)) {
       fc_gpu_close(&c->gpu);
       free(c);
       return fc_fail(&create_err, FFTCONV_ERR_INVALID,
@@ -239,6 +239,7 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fftconv_problem *p, fftco
   fc_cache_config cfg = fc_ctx_cache_config(c);
   fc_device_info dev = c->gpu.info;
   dev.sm = c->sm;
+  snprintf(dev.arch, sizeof dev.arch, "%s", c->arch);
   fc_search_opts o;
   fc_search_defaults(FC_RIGOR_MEASURE, &o);
   o.jobs = 8, o.runs = 20, o.warmup = 2, o.finalists = 2; /* few runs: the caller waits */
@@ -302,6 +303,7 @@ fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fft
   fc_binary bin = {0};
   fc_device_info dev = c->gpu.info;
   dev.sm = c->sm;
+  snprintf(dev.arch, sizeof dev.arch, "%s", c->arch);
   const char *tmpl = NULL;
   int nf = (int)(sizeof fallback_families / sizeof *fallback_families);
   for (int i = 0; i < nf; i++) {
@@ -310,7 +312,7 @@ fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fft
     if (st != FFTCONV_ERR_UNSUPPORTED || i == nf - 1) break;
   }
   if (st == FFTCONV_OK) st = fc_emit_kernel(em, tmpl, params, &dev, &src, &c->err);
-  if (st == FFTCONV_OK) st = fc_compile(src.source, src.name, c->sm, 0, &bin, &c->err);
+  if (st == FFTCONV_OK) st = fc_compile(src.source, src.name, c->arch, 0, &bin, &c->err);
   if (st == FFTCONV_OK) st = fc_plan_from_binary(c, p, &src, &bin, "heuristic", out);
   free(params);
   fc_kernel_src_free(&src);

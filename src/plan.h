@@ -20,7 +20,8 @@ typedef struct fc_ctx_module {
 
 struct fftconv_ctx {
   fc_gpu gpu;
-  int sm;          /* compile target */
+  int sm;          /* compile target's compute capability (the cache's key) */
+  char arch[16];   /* compile target as NVRTC takes it: "sm_90", or "sm_90a" when asked */
   fc_emit *emit;   /* opened on first use */
   fc_err err;
   char device[320];

@@ -266,11 +266,11 @@ void fc_bin_memo_free(fc_bin_memo *m) {
   free(m);
 }
 
-/* "hash sm params": what makes two compilations the same. */
-static char *memo_key(const fc_result *r, int sm) {
-  size_t n = strlen(r->params) + 40;
+/* "hash arch params": what makes two compilations the same (sm_90 and sm_90a differ). */
+static char *memo_key(const fc_result *r, const char *arch) {
+  size_t n = strlen(r->params) + 48;
   char *k = malloc(n);
-  if (k) snprintf(k, n, "%s %d %s", r->src.info.hash, sm, r->params);
+  if (k) snprintf(k, n, "%s %s %s", r->src.info.hash, arch, r->params);
   return k;
 }
 
@@ -339,7 +339,8 @@ typedef struct run_state {
 static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_err *e) {
   fc_search *s = rs->s;
   const fc_search_opts *o = rs->o;
-  int sm = rs->dev->sm;
+  char arch[16];
+  fc_device_arch(rs->dev, arch);
   double t0 = fc_now();
   const char **srcs = calloc((size_t)nsel + 1, sizeof *srcs);
   const char **names = calloc((size_t)nsel + 1, sizeof *names);
@@ -361,7 +362,7 @@ static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_er
     fc_result *r = &s->r[sel[j]];
     if (r->status != FC_RESULT_PENDING) continue; /* cached or screened */
     if (o->memo) {
-      char *key = memo_key(r, sm);
+      char *key = memo_key(r, arch);
       const fc_binary *b = key ? memo_find(o->memo, key) : NULL;
       free(key);
       if (b && fc_binary_copy(b, &r->bin, e) == FFTCONV_OK) {
@@ -372,7 +373,7 @@ static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_er
     }
     idx[nc] = sel[j], srcs[nc] = r->src.source, names[nc++] = r->src.name;
   }
-  fc_compile_all(srcs, names, nc, sm, o->jobs, bins, cst);
+  fc_compile_all(srcs, names, nc, arch, o->jobs, bins, cst);
   for (int j = 0; j < nc; j++) {
     fc_result *r = &s->r[idx[j]];
     r->bin = bins[j];
@@ -382,7 +383,7 @@ static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_er
       snprintf(r->detail, sizeof r->detail, "%s: %.480s", fftconv_status_string(cst[j]),
                bins[j].log ? bins[j].log : "");
     } else if (o->memo) {
-      memo_put(o->memo, memo_key(r, sm), &r->bin);
+      memo_put(o->memo, memo_key(r, arch), &r->bin);
     }
   }
   free(srcs), free(names), free(bins), free(cst), free(idx);

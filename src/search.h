@@ -95,9 +95,9 @@ typedef struct fc_search {
                      there is nothing to run */
 } fc_search;
 
-/* ctx NULL: compile-only for dev->sm. Fails only on errors that stop it (template errors, no
-   memory, no NVRTC, test data, the cache); candidates' failures are recorded in their
-   results. */
+/* ctx NULL: compile-only for dev's arch (fc_device_arch). Fails only on errors that stop it
+   (template errors, no memory, no NVRTC, test data, the cache); candidates' failures are
+   recorded in their results. */
 fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
                              const fc_device_info *dev, const fc_search_opts *o, fc_search *s,
                              fc_err *e);

@@ -890,3 +890,29 @@ Test(emit, error_objects_that_are_not_strings) {
             "%s", e.msg);
   fc_emit_close(m);
 }
+
+/* A template sees the compile target as device.arch: "sm_90a" when asked, else sm_<sm>. */
+Test(emit, device_arch_reaches_lua) {
+  static const char ARCHY[] =
+      "local T = {name = \"archy\", revision = 1, doc = \"reads device.arch\"}\n"
+      "function T.space(problem, device) return {} end\n"
+      "function T.check(problem, device, params) return true end\n"
+      "function T.default(problem, device) return {arch = device.arch, sm = device.sm} end\n"
+      "function T.layout(params, device) return {} end\n"
+      "function T.emit(params) return \"\" end\n"
+      "return T\n";
+  fc_emit *m = open_emit();
+  add(m, "archy", ARCHY);
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device(); /* arch "": sm_<sm> */
+  fc_err e = {{0}};
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(m, "archy", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(params, "{\"arch\":\"sm_90\",\"sm\":90}");
+  free(params);
+  snprintf(d.arch, sizeof d.arch, "sm_90a");
+  cr_assert_eq(fc_emit_default(m, "archy", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(params, "{\"arch\":\"sm_90a\",\"sm\":90}");
+  free(params);
+  fc_emit_close(m);
+}

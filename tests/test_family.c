@@ -41,7 +41,7 @@ Test(family, dtypes_and_gates_compile) {
         fc_binary b = {0};
         cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
         cr_assert_eq(fc_emit_kernel(em, FAMILY, params, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
-        cr_assert_eq(fc_compile(s.source, s.name, sm, 0, &b, &e), FFTCONV_OK, "%s", e.msg);
+        cr_assert_eq(fc_compile(s.source, s.name, dev.arch, 0, &b, &e), FFTCONV_OK, "%s", e.msg);
         free(params);
         fc_kernel_src_free(&s);
         fc_binary_free(&b);

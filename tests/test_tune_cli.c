@@ -321,3 +321,21 @@ Test(tune_cli, without_nvrtc_says_so) {
                         NULL};
   expect_lines(args, out, want);
 }
+
+/* --arch keeps the arch-specific suffix end to end: normalized, reported, compiled for. */
+Test(tune_cli, arch_specific_target) {
+  static char out[1 << 16];
+  const char *args = "--dry-run --quiet --arch 90a --seqlen 256 --mode circular --template "
+                     "monarch_fp32 --rigor estimate";
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  const char *want[] = {
+      "device   * \\[compile only\\]",
+      "compile  sm_90a, NVRTC *, * jobs; rigor estimate",
+      "problems 1",
+      "B8.H64.L256.K256.F0.fp16.circular.nopre.nopost.nod * compiled 1 of 1 for sm_90a",
+      "", /* the table of a single problem */
+      "   # fam *status*",
+      "   0 fp32 * compiled *",
+      NULL};
+  expect_lines(args, out, want);
+}

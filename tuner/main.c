@@ -63,7 +63,8 @@ static const char *usage_text =
     "                    bf16; monarch_fp32: CUDA cores, every dtype); default: every\n"
     "                    family that can run the problem\n"
     "  --device N        CUDA device ordinal (default 0)\n"
-    "  --arch sm_XY      compile target (default: the device's; sm_90 without a GPU)\n"
+    "  --arch sm_XY      compile target, sm_XY or sm_XYa for the arch-specific instructions\n"
+    "                    (default: the device's; sm_90 without a GPU)\n"
     "  --jobs J          parallel NVRTC compilations (default: online CPUs)\n"
     "  --runs R          timed runs of each finalist, >= 20 (default 30)\n"
     "  --screen F        rigor measure with several families: time each family's default\n"
@@ -516,7 +517,7 @@ static void quick_count(quick *q, const fc_search *sr) {
   q->failed += sr->compile_failures;
 }
 
-static void quick_report(const quick *q, const char *sample_key, int sm, int64_t jobs,
+static void quick_report(const quick *q, const char *sample_key, const char *target, int64_t jobs,
                          const char *tmpl, const char *arch) {
   char took[32], full[32];
   fmt_secs(fc_now() - q->t0, took, sizeof took);
@@ -525,7 +526,7 @@ static void quick_report(const quick *q, const char *sample_key, int sm, int64_t
   double per = q->kernels ? q->seconds / q->kernels : NAN;
   fmt_secs(q->exhaustive * per / (double)par, full, sizeof full);
   fprintf(stderr, "\nfftconv-tune: nothing was tuned: no GPU (%s).\n", q->why);
-  fprintf(stderr, "Instead %d kernels were compiled for sm_%d in %s", q->kernels, sm, took);
+  fprintf(stderr, "Instead %d kernels were compiled for %s in %s", q->kernels, target, took);
   if (q->failed) fprintf(stderr, ", and %d of them FAILED (logs above)", q->failed);
   fprintf(stderr, ":\n  each family's default choice for the %d default problems (%d of them need "
                   "kernels of their own)\n", q->nset, q->nset - q->nsame);
@@ -624,7 +625,8 @@ int main(int argc, char **argv) {
     return ok ? 0 : oom();
   }
   int sm = 0;
-  if (arch && !(sm = fc_parse_arch(arch)))
+  char target[16] = ""; /* --arch as NVRTC takes it, e.g. sm_90a */
+  if (arch && !fc_arch_normalize(arch, target, &sm))
     return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)", arch);
   if (have_problem_flag && problems)
     return die_usage("give one problem with flags or a set with --problems, not both");
@@ -691,6 +693,8 @@ int main(int argc, char **argv) {
     }
   }
   dev.sm = sm;
+  if (!target[0]) snprintf(target, sizeof target, "sm_%d", sm);
+  snprintf(dev.arch, sizeof dev.arch, "%s", target);
   if (!have_rigor) rigor = q.on ? FC_RIGOR_ESTIMATE : dry ? FC_RIGOR_EXHAUSTIVE /* everything */
                                 : FC_RIGOR_MEASURE;
   if (jobs < 0) { /* not given: the searches' default, which the header line reports */
@@ -744,7 +748,7 @@ int main(int argc, char **argv) {
   FILE *out = json ? stderr : stdout; /* with --json, stdout carries only the JSON */
   fprintf(out, "device   %s%s\n", ctx ? fftconv_ctx_device(ctx) : dev.name,
           dry ? " [compile only]" : "");
-  fprintf(out, "compile  sm_%d, NVRTC %s, %" PRId64 " jobs; rigor %s%s\n", sm, nvrtc, jobs,
+  fprintf(out, "compile  %s, NVRTC %s, %" PRId64 " jobs; rigor %s%s\n", target, nvrtc, jobs,
           fc_rigor_name(rigor),
           q.on && q.sample >= 0 ? " (each family's default choice), sample for one problem" : "");
   if (cache) fprintf(out, "cache    %s\n", cpath);
@@ -855,7 +859,7 @@ int main(int argc, char **argv) {
     if (!sr.n)
       fprintf(out, "no candidate: %s\n", S->why ? S->why : "out of memory");
     else if (dry)
-      fprintf(out, "compiled %d of %d for sm_%d%s\n", sr.n - sr.compile_failures, sr.n, sm,
+      fprintf(out, "compiled %d of %d for %s%s\n", sr.n - sr.compile_failures, sr.n, target,
               so.rigor == rigor ? "" : " (sample)");
     else if (S->params)
       fprintf(out, "%8.4f ms  %5.1f%% of floor  (%d new, %d cached, %d failed%s%s)\n", S->ms,
@@ -885,7 +889,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fftconv-tune: the %" PRId64 " s budget is spent; %d problems not started "
                     "(run the same command again to go on)\n", budget, budget_hit);
   if (q.on && !stop_flag && !budget_hit)
-    quick_report(&q, q.sample >= 0 ? sum[q.sample].key : "", sm, jobs, tmpl, arch);
+    quick_report(&q, q.sample >= 0 ? sum[q.sample].key : "", target, jobs, tmpl, arch);
   if (stop_flag) {
     fprintf(stderr, "\nfftconv-tune: interrupted; every finished measurement is kept in %s; "
                     "run the same command again to resume\n", cpath[0] ? cpath : "(no cache)");
