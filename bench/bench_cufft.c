@@ -77,7 +77,7 @@ static fftconv_status baseline_make(baseline *b, fc_testdata *t, const fc_device
   b->nb = b->N / 2 + 1;
   b->grid = dev->sms * 8;
   fc_binary bin = {0};
-  fftconv_status st = fc_compile(baseline_src, "cufft_baseline.cu", dev->sm, 0, &bin, e);
+  fftconv_status st = fc_compile(baseline_src, "cufft_baseline.cu", dev->arch, 0, &bin, e);
   if (st != FFTCONV_OK) return st;
   CUresult r = fc_cu.ModuleLoadData(&b->mod, bin.cubin);
   fc_binary_free(&bin);
@@ -182,8 +182,9 @@ int main(int argc, char **argv) {
     p.mode = FFTCONV_CIRCULAR;
     p.dtype = FFTCONV_FP16;
     p.pre_gate = p.post_gate = 1;
-    fc_search_opts so = {.tmpl = "monarch_fp32", .rigor = "exhaustive", .jobs = jobs,
-                         .runs = runs, .warmup = 3};
+    fc_search_opts so;
+    fc_search_defaults(FC_RIGOR_EXHAUSTIVE, &so);
+    so.tmpl = "monarch_fp32", so.jobs = jobs, so.runs = runs, so.warmup = 3;
     fc_search sr;
     if (fc_search_run(ctx, &p, &ctx->gpu.info, &so, &sr, &e) != FFTCONV_OK || sr.best < 0) {
       fprintf(stderr, "bench-cufft: N=%lld: %s\n", (long long)p.seqlen,

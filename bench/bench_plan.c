@@ -84,8 +84,9 @@ int main(int argc, char **argv) {
   want.mode = FFTCONV_CIRCULAR;
   want.pre_gate = want.post_gate = 1;
   if (gpu) {
-    fc_search_opts so = {.tmpl = "monarch_fp32", .rigor = "estimate", .jobs = 8, .runs = 20,
-                         .warmup = 2, .cache = w, .cfg = &cfg};
+    fc_search_opts so;
+    fc_search_defaults(FC_RIGOR_ESTIMATE, &so);
+    so.tmpl = "monarch_fp32", so.jobs = 8, so.runs = 20, so.warmup = 2, so.cache = w, so.cfg = &cfg;
     fc_search sr;
     int64_t kid = 0;
     if (fc_search_run(ctx, &want, &dev, &so, &sr, &e) != FFTCONV_OK ||
@@ -118,7 +119,7 @@ int main(int argc, char **argv) {
       if (fp.seqlen == want.seqlen && fp.dtype == want.dtype) fp.heads = 3; /* not want */
       fc_cache_measurement m = {.problem = &fp, .kernel_id = id, .status = "ok",
                                 .median_ms = 1.0 + k, .p10_ms = 1.0, .p90_ms = 1.0, .runs = 20,
-                                .rel_err = 1e-4, .rigor = "measure"};
+                                .rel_err = 1e-4, .rigor = fc_rigor_name(FC_RIGOR_MEASURE)};
       if (fc_cache_put_measurement(w, &cfg, &m, &e) != FFTCONV_OK) {
         fprintf(stderr, "bench-plan: %s\n", e.msg);
         return 1;

@@ -32,9 +32,8 @@ fftconv_status fc_plan_from_binary(fftconv_ctx *c, const fftconv_problem *p,
   fc_shape s;
   fftconv_status st = fc_ctx_shape(c, p, &s, e);
   if (st != FFTCONV_OK) return st;
-  char arch[16];
-  snprintf(arch, sizeof arch, "sm_%d", bin->sm);
   return fc_plan_from_cubin(c, &s, &src->manifest, bin->cubin, src->info.name,
-                            src->info.revision, src->info.hash, src->params, rung, arch, out, e);
+                            src->info.revision, src->info.hash, src->params, rung, bin->arch,
+                            out, e);
 }
 

@@ -1,16 +1,144 @@
-/* compile: NVRTC. CUDA source to a cubin for one sm_XY (PTX on request), the log kept and the
+/* compile: NVRTC. CUDA source to a cubin for one sm_XY[a] (PTX on request), the log kept and the
  * per-entry resource figures read from the ptxas report NVRTC puts in the log.
  *
- * Thread-safe by construction: each call owns its nvrtcProgram and everything it allocates,
- * and this file has no mutable state at all. */
+ * NVRTC is loaded with dlopen on first use, not linked: an application that plans only from a
+ * tuned cache never compiles, and must start where the toolkit is not installed. Like the
+ * driver (gpu.c) it is loaded once per process and the outcome, failure message included,
+ * remembered.
+ *
+ * Thread-safe: each call owns its nvrtcProgram and everything it allocates; the only shared
+ * state is the function table, written once inside pthread_once. */
 #include "compile.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <nvrtc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The NVRTC entry points this file uses (names without the nvrtc prefix). __typeof__ ties each
+   member to nvrtc.h's own declaration, so a signature cannot drift from the header's. */
+typedef struct nvrtc_api {
+  __typeof__(nvrtcVersion) *Version;
+  __typeof__(nvrtcGetErrorString) *GetErrorString;
+  __typeof__(nvrtcGetNumSupportedArchs) *GetNumSupportedArchs;
+  __typeof__(nvrtcGetSupportedArchs) *GetSupportedArchs;
+  __typeof__(nvrtcCreateProgram) *CreateProgram;
+  __typeof__(nvrtcDestroyProgram) *DestroyProgram;
+  __typeof__(nvrtcCompileProgram) *CompileProgram;
+  __typeof__(nvrtcGetProgramLogSize) *GetProgramLogSize;
+  __typeof__(nvrtcGetProgramLog) *GetProgramLog;
+  __typeof__(nvrtcGetPTXSize) *GetPTXSize;
+  __typeof__(nvrtcGetPTX) *GetPTX;
+  __typeof__(nvrtcGetCUBINSize) *GetCUBINSize;
+  __typeof__(nvrtcGetCUBIN) *GetCUBIN;
+} nvrtc_api;
+
+#define NVRTC_SYM(member) {offsetof(nvrtc_api, member), "nvrtc" #member}
+static const struct {
+  size_t offset;
+  const char *name;
+} nvrtc_syms[] = {
+    NVRTC_SYM(Version),       NVRTC_SYM(GetErrorString),    NVRTC_SYM(GetNumSupportedArchs),
+    NVRTC_SYM(GetSupportedArchs), NVRTC_SYM(CreateProgram), NVRTC_SYM(DestroyProgram),
+    NVRTC_SYM(CompileProgram), NVRTC_SYM(GetProgramLogSize), NVRTC_SYM(GetProgramLog),
+    NVRTC_SYM(GetPTXSize),    NVRTC_SYM(GetPTX),            NVRTC_SYM(GetCUBINSize),
+    NVRTC_SYM(GetCUBIN),
+};
+
+/* Written inside pthread_once and read only after it. */
+static nvrtc_api nv;
+static pthread_once_t nvrtc_once = PTHREAD_ONCE_INIT;
+static fftconv_status nvrtc_load_status;
+static fc_err nvrtc_load_err;
+
+#define NVRTC_ADVICE "install the CUDA toolkit's NVRTC or plan from a tuned cache"
+
+/* NVRTC opens libnvrtc-builtins.so.X.Y by soname on its first compilation, which fails when
+   NVRTC itself was found outside the loader's path (seen: "failed to open
+   libnvrtc-builtins.so.13.0"). The loader answers a soname with a library already loaded, so
+   the one beside libnvrtc is loaded now, if it is there; if not, NVRTC says so when it
+   compiles. */
+static void nvrtc_preload_builtins(void *in_libnvrtc) { /* any address inside libnvrtc */
+  Dl_info di;
+  int ma = 0, mi = 0;
+  if (!dladdr(in_libnvrtc, &di) || !di.dli_fname || nv.Version(&ma, &mi) != NVRTC_SUCCESS)
+    return;
+  const char *slash = strrchr(di.dli_fname, '/');
+  if (!slash) return;
+  char path[4096];
+  snprintf(path, sizeof path, "%.*s/libnvrtc-builtins.so.%d.%d", (int)(slash - di.dli_fname),
+           di.dli_fname, ma, mi);
+  dlopen(path, RTLD_NOW | RTLD_LOCAL); /* kept for the life of the process, like libnvrtc */
+}
+
+static void nvrtc_load_once(void) {
+  /* FFTCONV_NVRTC names the library (a path or a soname) and is the only one tried: a test
+     points it at a missing file to be a machine without the toolkit. Otherwise this major
+     version's soname on the loader's path, then the same file where CMake found the toolkit
+     (/usr/local/cuda is often not on the loader's path), and last the unversioned name, which
+     only development installs have. */
+  const char *env = getenv("FFTCONV_NVRTC");
+  const char *names[3];
+  int n = 0;
+  if (env && env[0]) {
+    names[n++] = env;
+  } else {
+    names[n++] = "libnvrtc.so.13";
+#ifdef FFTCONV_NVRTC_DIR
+    names[n++] = FFTCONV_NVRTC_DIR "/libnvrtc.so.13";
+#endif
+    names[n++] = "libnvrtc.so";
+  }
+  void *lib = NULL;
+  char why[1024] = "";
+  for (int i = 0; i < n && !lib; i++) {
+    lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!lib && i == 0) { /* the first reason is the one that explains the rest */
+      const char *d = dlerror();
+      snprintf(why, sizeof why, "%s", d ? d : "no reason given");
+    }
+  }
+  if (!lib) {
+    fc_str also = {0};
+    for (int i = 1; i < n; i++)
+      fc_str_add(&also, "%s%s", i > 1 ? " and " : "; also tried ", names[i]);
+    nvrtc_load_status =
+        fc_fail(&nvrtc_load_err, FFTCONV_ERR_NO_COMPILER,
+                "no NVRTC: %s%s could not be loaded (%s%s); " NVRTC_ADVICE, names[0],
+                env && env[0] ? " (FFTCONV_NVRTC)" : "", why, also.s ? also.s : "");
+    fc_str_free(&also);
+    return;
+  }
+  nvrtc_api api;
+  memset(&api, 0, sizeof api);
+  for (size_t i = 0; i < sizeof nvrtc_syms / sizeof nvrtc_syms[0]; i++) {
+    void *f = dlsym(lib, nvrtc_syms[i].name);
+    if (!f) {
+      nvrtc_load_status = fc_fail(&nvrtc_load_err, FFTCONV_ERR_NO_COMPILER,
+                                  "no NVRTC: the library loaded as %s has no symbol %s (it is "
+                                  "older than this build expects); " NVRTC_ADVICE,
+                                  env && env[0] ? env : "libnvrtc", nvrtc_syms[i].name);
+      dlclose(lib);
+      return;
+    }
+    /* POSIX guarantees object and function pointers convert; memcpy keeps ISO C quiet. */
+    memcpy((char *)&api + nvrtc_syms[i].offset, &f, sizeof f);
+  }
+  nv = api; /* the library stays loaded for the life of the process: nv points into it */
+  nvrtc_preload_builtins(dlsym(lib, "nvrtcVersion"));
+  nvrtc_load_status = FFTCONV_OK;
+}
+
+fftconv_status fc_nvrtc_load(fc_err *e) {
+  pthread_once(&nvrtc_once, nvrtc_load_once);
+  if (nvrtc_load_status != FFTCONV_OK && e)
+    snprintf(e->msg, sizeof e->msg, "%s", nvrtc_load_err.msg);
+  return nvrtc_load_status;
+}
 
 /* `--ptxas-options=--verbose` makes NVRTC append the ptxas report to the program log (checked
    with NVRTC 13.0). No fast-math options: kernels must match the reference closely. */
@@ -26,10 +154,10 @@ static char *nvrtc_strdup(const char *s) {
 /* Returns the program log (malloc'd, possibly ""), or NULL when out of memory. */
 static char *nvrtc_log(nvrtcProgram prog) {
   size_t n = 0;
-  if (nvrtcGetProgramLogSize(prog, &n) != NVRTC_SUCCESS || n == 0) return nvrtc_strdup("");
+  if (nv.GetProgramLogSize(prog, &n) != NVRTC_SUCCESS || n == 0) return nvrtc_strdup("");
   char *log = malloc(n + 1);
   if (!log) return NULL;
-  if (nvrtcGetProgramLog(prog, log) != NVRTC_SUCCESS) log[0] = 0;
+  if (nv.GetProgramLog(prog, log) != NVRTC_SUCCESS) log[0] = 0;
   log[n] = 0;
   return log;
 }
@@ -38,11 +166,11 @@ static char *nvrtc_log(nvrtcProgram prog) {
 static int nvrtc_arch_supported(int sm, char *list, size_t len) {
   int n = 0;
   list[0] = 0;
-  if (nvrtcGetNumSupportedArchs(&n) != NVRTC_SUCCESS || n <= 0) return 0;
+  if (nv.GetNumSupportedArchs(&n) != NVRTC_SUCCESS || n <= 0) return 0;
   int *archs = malloc((size_t)n * sizeof *archs);
   if (!archs) return 0;
   int found = 0;
-  if (nvrtcGetSupportedArchs(archs) == NVRTC_SUCCESS) {
+  if (nv.GetSupportedArchs(archs) == NVRTC_SUCCESS) {
     size_t used = 0;
     for (int i = 0; i < n; i++) {
       if (archs[i] == sm) found = 1;
@@ -147,13 +275,13 @@ static void nvrtc_parse_report(const char *log, fc_binary *b) {
   }
 }
 
-/* "NVRTC failed to compile <name> for sm_<sm>:\n<log>", the log cut at a line boundary when
+/* "NVRTC failed to compile <name> for <arch>:\n<log>", the log cut at a line boundary when
    it does not fit: the first errors are the ones that explain the rest. */
-static fftconv_status nvrtc_compile_error(fc_err *e, const char *name, int sm, const char *log,
-                                          const char *what) {
+static fftconv_status nvrtc_compile_error(fc_err *e, const char *name, const char *arch,
+                                          const char *log, const char *what) {
   if (!e) return FFTCONV_ERR_COMPILE;
-  int head = snprintf(e->msg, sizeof e->msg, "NVRTC failed to compile %s for sm_%d%s%s:\n",
-                      name, sm, what ? ": " : "", what ? what : "");
+  int head = snprintf(e->msg, sizeof e->msg, "NVRTC failed to compile %s for %s%s%s:\n",
+                      name, arch, what ? ": " : "", what ? what : "");
   if (head < 0 || (size_t)head >= sizeof e->msg) return FFTCONV_ERR_COMPILE;
   size_t room = sizeof e->msg - (size_t)head - 1;
   size_t n = strlen(log);
@@ -171,17 +299,17 @@ static fftconv_status nvrtc_compile_error(fc_err *e, const char *name, int sm, c
   return FFTCONV_ERR_COMPILE;
 }
 
-/* One NVRTC compile for `arch` ("sm_90" or "compute_90"). On success *prog is the compiled
+/* One NVRTC compile for `arch` ("sm_90a" or "compute_90a"). On success *prog is the compiled
    program; the log is always handed back through *log. */
 static nvrtcResult nvrtc_run(const char *source, const char *name, const char *arch,
                              int verbose, nvrtcProgram *prog, char **log) {
   *log = NULL;
-  nvrtcResult r = nvrtcCreateProgram(prog, source, name, 0, NULL, NULL);
+  nvrtcResult r = nv.CreateProgram(prog, source, name, 0, NULL, NULL);
   if (r != NVRTC_SUCCESS) return r;
   char archopt[64];
   snprintf(archopt, sizeof archopt, "--gpu-architecture=%s", arch);
   const char *opts[3] = {archopt, "-std=c++17", NVRTC_PTXAS_VERBOSE};
-  r = nvrtcCompileProgram(*prog, verbose ? 3 : 2, opts);
+  r = nv.CompileProgram(*prog, verbose ? 3 : 2, opts);
   *log = nvrtc_log(*prog);
   return r;
 }
@@ -189,10 +317,10 @@ static nvrtcResult nvrtc_run(const char *source, const char *name, const char *a
 /* PTX of a compiled program (malloc'd), or NULL when it has none. */
 static char *nvrtc_ptx(nvrtcProgram prog, size_t *size) {
   size_t n = 0;
-  if (nvrtcGetPTXSize(prog, &n) != NVRTC_SUCCESS || n <= 1) return NULL;
+  if (nv.GetPTXSize(prog, &n) != NVRTC_SUCCESS || n <= 1) return NULL;
   char *ptx = malloc(n + 1);
   if (!ptx) return NULL;
-  if (nvrtcGetPTX(prog, ptx) != NVRTC_SUCCESS) {
+  if (nv.GetPTX(prog, ptx) != NVRTC_SUCCESS) {
     free(ptx);
     return NULL;
   }
@@ -201,28 +329,34 @@ static char *nvrtc_ptx(nvrtcProgram prog, size_t *size) {
   return ptx;
 }
 
-static fftconv_status nvrtc_compile(const char *source, const char *name, int sm, int want_ptx,
-                                    fc_binary *out, fc_err *e) {
+static fftconv_status nvrtc_compile(const char *source, const char *name, const char *target,
+                                    int want_ptx, fc_binary *out, fc_err *e) {
   if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_compile: out is NULL");
   memset(out, 0, sizeof *out);
-  out->sm = sm;
   out->log = nvrtc_strdup("");
   if (!out->log) return fc_fail(e, FFTCONV_ERR_NOMEM, "fc_compile: out of host memory");
   if (!source) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_compile: source is NULL");
   if (!name || !name[0]) name = "fftconv.cu";
+  const char *arch = out->arch;
+  int sm = 0;
+  if (!fc_arch_normalize(target, out->arch, &sm))
+    return fc_fail(e, FFTCONV_ERR_INVALID,
+                   "fc_compile: '%s' is not an architecture (expected sm_XY or sm_XYa, e.g. "
+                   "sm_90a)", target ? target : "(null)");
+  out->sm = sm;
+  fftconv_status ls = fc_nvrtc_load(e);
+  if (ls != FFTCONV_OK) return ls;
 
   char archs[512];
   if (!nvrtc_arch_supported(sm, archs, sizeof archs)) {
     int major = 0, minor = 0;
     fc_nvrtc_version(&major, &minor);
     return fc_fail(e, FFTCONV_ERR_INVALID,
-                   "sm_%d is not an architecture NVRTC %d.%d can compile for (it supports: %s)",
-                   sm, major, minor, archs[0] ? archs : "none reported");
+                   "%s is not an architecture NVRTC %d.%d can compile for (it supports: %s)",
+                   arch, major, minor, archs[0] ? archs : "none reported");
   }
 
   double t0 = fc_now();
-  char arch[32];
-  snprintf(arch, sizeof arch, "sm_%d", sm);
   nvrtcProgram prog = NULL;
   char *log = NULL;
   nvrtcResult r = nvrtc_run(source, name, arch, 1, &prog, &log);
@@ -232,24 +366,24 @@ static fftconv_status nvrtc_compile(const char *source, const char *name, int sm
   }
   fftconv_status s = FFTCONV_OK;
   if (r == NVRTC_ERROR_OUT_OF_MEMORY) {
-    s = fc_fail(e, FFTCONV_ERR_NOMEM, "NVRTC ran out of memory compiling %s for sm_%d", name,
-                sm);
+    s = fc_fail(e, FFTCONV_ERR_NOMEM, "NVRTC ran out of memory compiling %s for %s", name,
+                arch);
   } else if (r == NVRTC_ERROR_COMPILATION) {
-    s = nvrtc_compile_error(e, name, sm, out->log, NULL);
+    s = nvrtc_compile_error(e, name, arch, out->log, NULL);
   } else if (r != NVRTC_SUCCESS) {
-    s = nvrtc_compile_error(e, name, sm, out->log, nvrtcGetErrorString(r));
+    s = nvrtc_compile_error(e, name, arch, out->log, nv.GetErrorString(r));
   }
 
   if (s == FFTCONV_OK) {
     size_t n = 0;
-    r = nvrtcGetCUBINSize(prog, &n);
+    r = nv.GetCUBINSize(prog, &n);
     if (r != NVRTC_SUCCESS || n == 0) {
-      s = nvrtc_compile_error(e, name, sm, out->log,
-                              r != NVRTC_SUCCESS ? nvrtcGetErrorString(r) : "no cubin produced");
+      s = nvrtc_compile_error(e, name, arch, out->log,
+                              r != NVRTC_SUCCESS ? nv.GetErrorString(r) : "no cubin produced");
     } else if (!(out->cubin = malloc(n))) {
       s = fc_fail(e, FFTCONV_ERR_NOMEM, "fc_compile: no memory for a %zu-byte cubin", n);
-    } else if ((r = nvrtcGetCUBIN(prog, out->cubin)) != NVRTC_SUCCESS) {
-      s = nvrtc_compile_error(e, name, sm, out->log, nvrtcGetErrorString(r));
+    } else if ((r = nv.GetCUBIN(prog, out->cubin)) != NVRTC_SUCCESS) {
+      s = nvrtc_compile_error(e, name, arch, out->log, nv.GetErrorString(r));
     } else {
       out->cubin_size = n;
     }
@@ -261,19 +395,19 @@ static fftconv_status nvrtc_compile(const char *source, const char *name, int sm
     out->ptx = nvrtc_ptx(prog, &out->ptx_size);
     if (!out->ptx) {
       nvrtcProgram vprog = NULL;
-      char *vlog = NULL;
-      snprintf(arch, sizeof arch, "compute_%d", sm);
-      r = nvrtc_run(source, name, arch, 0, &vprog, &vlog);
+      char *vlog = NULL, varch[32];
+      snprintf(varch, sizeof varch, "compute_%s", arch + 3); /* sm_90a -> compute_90a */
+      r = nvrtc_run(source, name, varch, 0, &vprog, &vlog);
       if (r == NVRTC_SUCCESS) out->ptx = nvrtc_ptx(vprog, &out->ptx_size);
       if (!out->ptx)
-        s = nvrtc_compile_error(e, name, sm, vlog ? vlog : "",
-                                r != NVRTC_SUCCESS ? nvrtcGetErrorString(r) : "no PTX produced");
+        s = nvrtc_compile_error(e, name, arch, vlog ? vlog : "",
+                                r != NVRTC_SUCCESS ? nv.GetErrorString(r) : "no PTX produced");
       free(vlog);
-      if (vprog) nvrtcDestroyProgram(&vprog);
+      if (vprog) nv.DestroyProgram(&vprog);
     }
   }
 
-  if (prog) nvrtcDestroyProgram(&prog);
+  if (prog) nv.DestroyProgram(&prog);
   if (s == FFTCONV_OK) nvrtc_parse_report(out->log, out);
   out->seconds = fc_now() - t0;
   if (s != FFTCONV_OK) {
@@ -302,15 +436,15 @@ static int nvrtc_report_whole(const fc_binary *b) {
    disturbed by another compilation in flight. */
 static pthread_rwlock_t nvrtc_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-fftconv_status fc_compile(const char *source, const char *name, int sm, int want_ptx,
+fftconv_status fc_compile(const char *source, const char *name, const char *arch, int want_ptx,
                           fc_binary *out, fc_err *e) {
   pthread_rwlock_rdlock(&nvrtc_lock);
-  fftconv_status s = nvrtc_compile(source, name, sm, want_ptx, out, e);
+  fftconv_status s = nvrtc_compile(source, name, arch, want_ptx, out, e);
   pthread_rwlock_unlock(&nvrtc_lock);
   if (s == FFTCONV_OK && !nvrtc_report_whole(out)) {
     fc_binary_free(out);
     pthread_rwlock_wrlock(&nvrtc_lock);
-    s = nvrtc_compile(source, name, sm, want_ptx, out, e);
+    s = nvrtc_compile(source, name, arch, want_ptx, out, e);
     pthread_rwlock_unlock(&nvrtc_lock);
   }
   return s;
@@ -343,35 +477,27 @@ const fc_entry_info *fc_binary_entry(const fc_binary *b, const char *name) {
   return i < 0 ? NULL : &b->entries[i];
 }
 
-void fc_nvrtc_version(int *major, int *minor) {
+int fc_nvrtc_version(int *major, int *minor) {
   int ma = 0, mi = 0;
-  if (nvrtcVersion(&ma, &mi) != NVRTC_SUCCESS) ma = mi = 0;
+  if (fc_nvrtc_load(NULL) != FFTCONV_OK || nv.Version(&ma, &mi) != NVRTC_SUCCESS) ma = mi = 0;
   if (major) *major = ma;
   if (minor) *minor = mi;
+  return ma > 0;
 }
 
-/* "sm_90", "sm_90a", "sm_100f", "compute_90", "90" -> 90; anything else -> 0. */
-int fc_parse_arch(const char *s) {
-  if (!s) return 0;
-  if (strncmp(s, "sm_", 3) == 0)
-    s += 3;
-  else if (strncmp(s, "compute_", 8) == 0)
-    s += 8;
-  int v = 0, digits = 0;
-  while (isdigit((unsigned char)*s) && digits < 4) {
-    v = v * 10 + (*s++ - '0');
-    digits++;
-  }
-  if (digits < 2 || digits > 3 || v < 10) return 0;
-  if (*s == 'a' || *s == 'f') s++; /* arch-specific / family-specific variants */
-  return *s ? 0 : v;
+void fc_nvrtc_version_text(char *buf, size_t len) {
+  int ma, mi;
+  if (fc_nvrtc_version(&ma, &mi)) snprintf(buf, len, "%d.%d", ma, mi);
+  else snprintf(buf, len, "none");
 }
+
 
 typedef struct nvrtc_pool {
   const char *const *src, *const *names;
   fc_binary *bins;
   fftconv_status *st;
-  int n, next, sm;
+  const char *arch;
+  int n, next;
   pthread_mutex_t mu;
 } nvrtc_pool;
 
@@ -382,13 +508,13 @@ static void *nvrtc_worker(void *arg) {
     int i = p->next++;
     pthread_mutex_unlock(&p->mu);
     if (i >= p->n) return NULL;
-    p->st[i] = fc_compile(p->src[i], p->names[i], p->sm, 0, &p->bins[i], NULL);
+    p->st[i] = fc_compile(p->src[i], p->names[i], p->arch, 0, &p->bins[i], NULL);
   }
 }
 
-int fc_compile_all(const char *const *sources, const char *const *names, int n, int sm,
-                   int jobs, fc_binary *bins, fftconv_status *st) {
-  nvrtc_pool p = {sources, names, bins, st, n, 0, sm, PTHREAD_MUTEX_INITIALIZER};
+int fc_compile_all(const char *const *sources, const char *const *names, int n,
+                   const char *arch, int jobs, fc_binary *bins, fftconv_status *st) {
+  nvrtc_pool p = {sources, names, bins, st, arch, n, 0, PTHREAD_MUTEX_INITIALIZER};
   pthread_t th[64];
   int nth = jobs < 1 ? 1 : jobs > 64 ? 64 : jobs, started = 0;
   if (nth > n) nth = n;

@@ -46,6 +46,7 @@
 
 #include "fftconv.h"
 #include "kernel.h"
+#include "rigor.h"
 #include "templates.h"
 #include "util.h"
 
@@ -81,10 +82,11 @@ typedef struct fc_candidate {
   char *params; /* canonical JSON */
   char *reason; /* NULL when check() accepted it, else its reason */
 } fc_candidate;
-/* space() then check() on each. rigor: "measure" or "exhaustive" (NULL). *out is malloc'd;
-   free with fc_candidates_free. */
+/* space() then check() on each. rigor: FC_RIGOR_MEASURE or FC_RIGOR_EXHAUSTIVE (space() gets
+   its name); any other is FFTCONV_ERR_INVALID. *out is malloc'd; free with
+   fc_candidates_free. */
 fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem *p,
-                             const fc_device_info *d, const char *rigor, fc_candidate **out,
+                             const fc_device_info *d, fc_rigor rigor, fc_candidate **out,
                              int *n, fc_err *e);
 void fc_candidates_free(fc_candidate *c, int n);
 /* default(): the heuristic choice, as canonical JSON in *params (malloc'd);

@@ -36,9 +36,12 @@ static void emit_push_problem(lua_State *L, const fftconv_problem *p) {
 }
 
 static void emit_push_device(lua_State *L, const fc_device_info *d) {
-  lua_createtable(L, 0, 11);
+  lua_createtable(L, 0, 12);
   lua_pushlstring(L, d->name, strnlen(d->name, sizeof d->name));
   lua_setfield(L, -2, "name");
+  char arch[16];
+  lua_pushstring(L, fc_device_arch(d, arch)); /* "sm_90a": may a template use wgmma? */
+  lua_setfield(L, -2, "arch");
   emit_setint(L, "sm", d->sm);
   emit_setint(L, "sms", d->sms);
   emit_setint(L, "smem_optin", d->smem_optin);
@@ -349,19 +352,18 @@ void fc_candidates_free(fc_candidate *c, int n) {
 }
 
 fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem *p,
-                             const fc_device_info *d, const char *rigor, fc_candidate **out,
+                             const fc_device_info *d, fc_rigor rigor, fc_candidate **out,
                              int *n, fc_err *e) {
   if (out) *out = NULL;
   if (n) *n = 0;
   if (!out || !n) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_space: NULL output");
-  if (!rigor) rigor = "exhaustive";
-  if (strcmp(rigor, "measure") && strcmp(rigor, "exhaustive"))
+  if (rigor != FC_RIGOR_MEASURE && rigor != FC_RIGOR_EXHAUSTIVE)
     return fc_fail(e, FFTCONV_ERR_INVALID, "rigor: '%s' is not one of measure, exhaustive",
-                   rigor);
+                   fc_rigor_name(rigor));
   emit_call c;
   fftconv_status s = emit_prepare(m, tmpl, p, 1, d, 1, &c, e);
   if (s != FFTCONV_OK) return s;
-  c.rigor = rigor;
+  c.rigor = fc_rigor_name(rigor); /* space() takes the name */
   s = emit_run(m, emit_space_body, &c, e);
   if (s != FFTCONV_OK) {
     fc_candidates_free(c.cands, c.ncands);

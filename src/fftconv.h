@@ -9,6 +9,8 @@
  * Every function that can fail returns a status; the detail is kept per thread
  * (fftconv_ctx_error). The library never exits and never prints. libcuda is loaded at run
  * time: without a driver, fftconv_ctx_create fails with FFTCONV_ERR_NO_DRIVER and says why.
+ * So is NVRTC, on the first compilation: without it a plan that needs compiling fails with
+ * FFTCONV_ERR_NO_COMPILER.
  * Device pointers are plain addresses (CUdeviceptr cast to void *, or a framework's data
  * pointer). Streams are CUstream / cudaStream_t values; NULL is the default stream.
  */
@@ -32,7 +34,9 @@ typedef enum fftconv_status {
   FFTCONV_ERR_TEMPLATE,    /* a kernel template failed; the message has file and line */
   FFTCONV_ERR_UNSUPPORTED, /* no kernel for this problem on this device */
   FFTCONV_ERR_NOMEM,       /* host or device memory exhausted */
-  FFTCONV_ERR_IO           /* a file could not be read or written */
+  FFTCONV_ERR_IO,          /* a file could not be read or written */
+  FFTCONV_ERR_NO_COMPILER  /* NVRTC (libnvrtc.so.13) could not be loaded: nothing can be
+                              compiled; the message says what was tried */
 } fftconv_status;
 
 typedef enum fftconv_dtype { FFTCONV_FP32 = 0, FFTCONV_FP16, FFTCONV_BF16 } fftconv_dtype;
@@ -96,8 +100,8 @@ typedef enum fftconv_policy {
 typedef struct fftconv_ctx_options {
   size_t size;             /* sizeof(fftconv_ctx_options), set by fftconv_ctx_options_init */
   int device;              /* CUDA device ordinal, default 0 */
-  const char *arch;        /* compile target such as "sm_90", or "sm_90a" for Hopper-only
-                              instructions; NULL: the device's own */
+  const char *arch;        /* compile target such as "sm_90", or "sm_90a" for the device's
+                              arch-specific instructions; NULL: the device's own (sm_XY) */
   const char *cache_path;  /* NULL: $FFTCONV_CACHE, else $XDG_CACHE_HOME/fftconv/cache.db,
                               else ~/.cache/fftconv/cache.db */
   int no_cache;            /* 1: consult no cache */

@@ -5,6 +5,7 @@
  * outcome, failure message included, is remembered so that later calls answer at once. */
 #include "gpu.h"
 
+#include <ctype.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
@@ -210,6 +211,7 @@ static fftconv_status gpu_fill_info(CUdevice dev, fc_device_info *d, fc_err *e) 
     if (s != FFTCONV_OK) return s;
   }
   d->sm = major * 10 + minor;
+  snprintf(d->arch, sizeof d->arch, "sm_%d", d->sm); /* the plain target: runs on this device */
   d->l2_bytes = l2;
   size_t total = 0;
   FC_CU(e, fc_cu.DeviceTotalMem(&total, dev));
@@ -301,6 +303,7 @@ int fc_device_info_for_arch(int sm, fc_device_info *out) {
       snprintf(out->name, sizeof out->name, "sm_%d (no device: published limits, %s)", sm,
                a->part);
       out->sm = sm;
+      snprintf(out->arch, sizeof out->arch, "sm_%d", sm);
       out->sms = a->sms;
       out->smem_optin = a->smem_optin;
       out->smem_per_sm = a->smem_per_sm;
@@ -314,6 +317,35 @@ int fc_device_info_for_arch(int sm, fc_device_info *out) {
     return 1;
   }
   return 0;
+}
+
+const char *fc_device_arch(const fc_device_info *d, char out[16]) {
+  if (d->arch[0]) snprintf(out, 16, "%s", d->arch);
+  else snprintf(out, 16, "sm_%d", d->sm);
+  return out;
+}
+
+/* "sm_" optional, two or three digits without a leading zero, then an optional 'a'
+   (arch-specific: sm_90a runs on sm_90 only) or 'f' (family-specific, CUDA 12.9 and later).
+   Virtual architectures (compute_90) are not compile targets here: they give no cubin. */
+int fc_arch_normalize(const char *in, char out[16], int *sm) {
+  if (out) out[0] = 0;
+  if (sm) *sm = 0;
+  if (!in) return 0;
+  const char *s = strncmp(in, "sm_", 3) == 0 ? in + 3 : in;
+  int v = 0, digits = 0;
+  if (*s == '0') return 0;
+  while (isdigit((unsigned char)*s) && digits < 4) {
+    v = v * 10 + (*s++ - '0');
+    digits++;
+  }
+  if (digits < 2 || digits > 3) return 0;
+  char suffix[2] = {0, 0};
+  if (*s == 'a' || *s == 'f') suffix[0] = *s++;
+  if (*s) return 0;
+  if (out) snprintf(out, 16, "sm_%d%s", v, suffix);
+  if (sm) *sm = v;
+  return 1;
 }
 
 static int gpu_cmp_float(const void *a, const void *b) {

@@ -89,7 +89,8 @@ fftconv_status fc_gpu_bind(const fc_gpu *g, fc_err *e); /* make current on this 
 fftconv_status fc_gpu_copy_bandwidth(size_t bytes, int runs, double *gbps, fc_err *e);
 
 /* Device facts from an arch name alone, for compile-only work without a GPU: sm_80 -> an
-   A100's limits, sm_90 -> an H100's, others the smallest of their generation. 0 if unknown. */
+   A100's limits, sm_90 -> an H100's, others the smallest of their generation (arch "sm_<sm>";
+   set it to "sm_90a" for the arch-specific target). 0 if unknown. */
 int fc_device_info_for_arch(int sm, fc_device_info *out);
 
 #endif

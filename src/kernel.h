@@ -48,6 +48,14 @@ typedef struct fc_device_info {
                            instructions (wgmma, setmaxnreg); "" means sm_<sm> */
 } fc_device_info;
 
+/* d's compile target, written into out and returned: d->arch, or "sm_<sm>" when it is "". */
+const char *fc_device_arch(const fc_device_info *d, char out[16]);
+/* An architecture name in the form NVRTC takes: "sm_90", "sm_90a", "90" and "90a" (and the
+   family-specific "sm_100f") become "sm_90", "sm_90a", ... in out, and *sm the compute
+   capability (90). Returns 1; for anything else (NULL, "compute_90", "sm_9", "sm_90x") 0, with
+   out "" and *sm 0. The suffix is kept: sm_90a code runs only on sm_90 itself. */
+int fc_arch_normalize(const char *in, char out[16], int *sm);
+
 #define FC_MANIFEST_VERSION 1
 #define FC_MAX_LAUNCHES 8
 #define FC_MAX_ARGS 16

@@ -2,7 +2,6 @@
  * plan.h). */
 #include "plan.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,23 +21,6 @@ void fftconv_ctx_options_init(fftconv_ctx_options *o) {
 void fftconv_args_init(fftconv_args *a) {
   memset(a, 0, sizeof *a);
   a->size = sizeof *a;
-}
-
-/* "sm_90", "sm_90a", "90" or "90a" into "sm_90a"-style text and the compute capability. */
-static int ctx_arch(const char *in, char out[16], int *sm) {
-  const char *s = strncmp(in, "sm_", 3) ? in : in + 3;
-  if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1])) return 0;
-  int n = (s[0] - '0') * 10 + (s[1] - '0');
-  const char *t = s + 2;
-  if (isdigit((unsigned char)*t)) { /* sm_100, sm_120 */
-    n = n * 10 + (*t - '0');
-    t++;
-  }
-  if (*t && strcmp(t, "a") && strcmp(t, "f")) return 0;
-  if (n < 50) return 0;
-  snprintf(out, 16, "sm_%d%s", n, t);
-  *sm = n;
-  return 1;
 }
 
 fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const char *nvrtc,
@@ -63,8 +45,8 @@ fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const 
   }
   const fc_device_info *d = &c->gpu.info;
   c->sm = d->sm;
-  snprintf(c->arch, sizeof c->arch, "sm_%d", d->sm);
-  if (o->arch && !ctx_arch(o->arch, c->arch, &c->sm)) {
+  fc_device_arch(d, c->arch);
+  if (o->arch && !fc_arch_normalize(o->arch, c->arch, &c->sm)) {
     fc_gpu_close(&c->gpu);
     free(c);
     return fc_fail(e, FFTCONV_ERR_INVALID, "arch: '%s' is not an architecture (expected sm_XY "

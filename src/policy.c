@@ -21,8 +21,10 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fc_shape *sh, fftconv_pla
   if (c->cache_path[0]) fc_cache_open(c->cache_path, 1, &w, &ce); /* unwritable: not stored */
   fc_cache_config cfg = fc_ctx_cache_config(c);
   fc_device_info dev = fc_ctx_device(c);
-  fc_search_opts o = {.tmpl = NULL, .rigor = "measure", .jobs = 8, .runs = 20,
-                      .warmup = 2, .quick_runs = 3, .finalists = 2, .cache = w, .cfg = &cfg};
+  fc_search_opts o;
+  fc_search_defaults(FC_RIGOR_MEASURE, &o);
+  o.jobs = 8, o.runs = 20, o.warmup = 2, o.finalists = 2; /* few runs: the caller waits */
+  o.cache = w, o.cfg = &cfg;
   fc_search s;
   fftconv_status st = fc_search_run(c, &sh->p, &dev, &o, &s, e);
   if (st == FFTCONV_OK && s.best < 0)
@@ -62,7 +64,7 @@ static fftconv_status heuristic(fftconv_ctx *c, const fc_shape *s, fftconv_plan 
     if (st != FFTCONV_ERR_UNSUPPORTED || i == nf - 1) break;
   }
   if (st == FFTCONV_OK) st = fc_emit_kernel(em, tmpl, params, &dev, &src, e);
-  if (st == FFTCONV_OK) st = fc_compile(src.source, src.name, c->sm, 0, &bin, e);
+  if (st == FFTCONV_OK) st = fc_compile(src.source, src.name, c->arch, 0, &bin, e);
   if (st == FFTCONV_OK)
     st = fc_plan_from_cubin(c, s, &src.manifest, bin.cubin, src.info.name, src.info.revision,
                             src.info.hash, src.params, "heuristic", c->arch, out, e);
@@ -78,9 +80,7 @@ fftconv_status fc_policy_miss(fftconv_ctx *c, const fc_shape *s, fftconv_plan **
 }
 
 fftconv_status fftconv_ctx_create(const fftconv_ctx_options *o, fftconv_ctx **out) {
-  int maj = 0, min = 0;
-  char nvrtc[16] = "none";
-  fc_nvrtc_version(&maj, &min);
-  if (maj > 0) snprintf(nvrtc, sizeof nvrtc, "%d.%d", maj, min);
+  char nvrtc[16];
+  fc_nvrtc_version_text(nvrtc, sizeof nvrtc); /* "none" without NVRTC */
   return fc_ctx_open(o, fc_policy_miss, nvrtc, out, fc_thread_err());
 }

@@ -145,6 +145,7 @@ int fftconv_dtype_size(fftconv_dtype d) { return d == FFTCONV_FP32 ? 4 : 2; }
 const char *fftconv_status_string(fftconv_status s) {
   static const char *names[] = {
       "ok", "invalid argument", "no CUDA driver", "no such device", "CUDA error",
-      "compile error", "template error", "unsupported problem", "out of memory", "I/O error"};
-  return (unsigned)s <= FFTCONV_ERR_IO ? names[s] : "unknown status";
+      "compile error", "template error", "unsupported problem", "out of memory", "I/O error",
+      "no compiler (NVRTC)"};
+  return (unsigned)s <= FFTCONV_ERR_NO_COMPILER ? names[s] : "unknown status";
 }

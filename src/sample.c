@@ -159,7 +159,7 @@ fftconv_status fc_sample_space(fc_emit *m, const char *tmpl, const fftconv_probl
   fc_candidate *c = NULL;
   int nc = 0, valid = 0, *pick = NULL, npick = 0;
   char *dflt = NULL;
-  fftconv_status st = fc_emit_space(m, tmpl, p, d, "exhaustive", &c, &nc, e);
+  fftconv_status st = fc_emit_space(m, tmpl, p, d, FC_RIGOR_EXHAUSTIVE, &c, &nc, e);
   if (st != FFTCONV_OK) return st;
   for (int i = 0; i < nc; i++) valid += !c[i].reason;
   /* No default: the family cannot run the problem, and then nothing in its space is valid

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "candidate.h"
 #include "sample.h"
@@ -21,7 +22,25 @@ static fftconv_status write_file(const char *dir, const char *name, int i, const
   return ok ? FFTCONV_OK : fc_fail(e, FFTCONV_ERR_IO, "cannot write %s: %s", path, strerror(errno));
 }
 
-static int is_ok(const fc_result *r) { return r->status && !strcmp(r->status, "ok"); }
+void fc_search_defaults(fc_rigor r, fc_search_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->rigor = r;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  o->jobs = cpus > 0 ? (int)cpus : 1;
+  /* >= 20 runs: the winner must have been timed that often (fc_search_run) */
+  o->runs = 30;
+  o->warmup = 5;
+  if (r == FC_RIGOR_MEASURE) {
+    o->quick_runs = 3;
+    o->finalists = FC_CACHE_FINALISTS; /* the cache keeps their cubins */
+    /* bench/NOTES.md: on the H200 the default set went from 609 s to 158 s with these, every
+       winner within 1.2% of the full search's */
+    o->screen = 1.5;
+    o->cutoff = 1.5;
+  }
+}
+
+static int is_ok(const fc_result *r) { return r->status == FC_RESULT_OK; }
 
 static int stopping(const fc_search_opts *o) {
   return (o->stop && *o->stop) || (o->deadline > 0 && fc_now() > o->deadline);
@@ -51,21 +70,20 @@ static fftconv_status store_kernel(const fc_search_opts *o, fc_result *r, fc_err
 
 static fftconv_status store_measurement(const fc_search_opts *o, const fftconv_problem *p,
                                         const fc_result *r, fc_err *e) {
-  if (!o->cache || !r->status || !strcmp(r->status, "not-run") || !strcmp(r->status, "cached"))
-    return FFTCONV_OK;
+  if (!o->cache || !fc_result_status_measured(r->status)) return FFTCONV_OK;
   /* an ok candidate's kernel goes in again with it: another tuner sharing the cache may
      have slimmed its row since store_kernel, and a winner needs its cubin */
   fc_cache_kernel k = kernel_row(o, r);
   fc_cache_measurement m = {
-      .problem = p, .kernel_id = r->kernel_id, .status = r->status,
+      .problem = p, .kernel_id = r->kernel_id, .status = fc_result_status_name(r->status),
       .message = r->detail[0] ? r->detail : NULL, .median_ms = is_ok(r) ? r->t.median_ms : NAN,
       .p10_ms = is_ok(r) ? r->t.p10_ms : NAN, .p90_ms = is_ok(r) ? r->t.p90_ms : NAN,
-      .runs = r->t.runs, .rel_err = r->err, .rigor = o->rigor ? o->rigor : "exhaustive",
+      .runs = r->t.runs, .rel_err = r->err, .rigor = fc_rigor_name(o->rigor),
       .kernel = is_ok(r) ? &k : NULL};
   return fc_cache_put_measurement(o->cache, o->cfg, &m, e);
 }
 
-/* Verifies r on the miniature; "ok" (not yet timed) when it passes. */
+/* Verifies r on the miniature; OK (not yet timed) when it passes. */
 static void verify(fftconv_ctx *ctx, const fftconv_problem *mini, fc_testdata *small,
                    fc_result *r) {
   double tol = fc_tolerance(mini->dtype);
@@ -76,14 +94,14 @@ static void verify(fftconv_ctx *ctx, const fftconv_problem *mini, fc_testdata *s
   if (st != FFTCONV_OK) snprintf(e.msg, sizeof e.msg, "%s", fftconv_ctx_error(ctx));
   else st = fc_verify_plan(vp, small, &r->err, &e);
   if (st != FFTCONV_OK) {
-    r->status = "launch-failed";
+    r->status = FC_RESULT_LAUNCH_FAILED;
     snprintf(r->detail, sizeof r->detail, "%.500s", e.msg);
     fc_cu.CtxSynchronize(); /* clear a pending asynchronous error before the next */
   } else if (!(r->err <= tol)) {
-    r->status = "verify-failed";
+    r->status = FC_RESULT_VERIFY_FAILED;
     snprintf(r->detail, sizeof r->detail, "relative error %.2e > %.0e", r->err, tol);
   } else {
-    r->status = "ok";
+    r->status = FC_RESULT_OK;
   }
   fftconv_plan_destroy(vp);
 }
@@ -96,7 +114,7 @@ static void timeit(fftconv_ctx *ctx, const fftconv_problem *p, fc_testdata *full
   if (st != FFTCONV_OK) snprintf(e.msg, sizeof e.msg, "%s", fftconv_ctx_error(ctx));
   else st = fc_time_plan(tp, full, warmup, runs, &r->t, &e);
   if (st != FFTCONV_OK) {
-    r->status = "launch-failed";
+    r->status = FC_RESULT_LAUNCH_FAILED;
     snprintf(r->detail, sizeof r->detail, "%.500s", e.msg);
     fc_cu.CtxSynchronize();
   }
@@ -188,8 +206,8 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
                                  int *nall, char *why, size_t len, fc_err *e) {
   *all = NULL, *fam = NULL, *nall = 0;
   int nt = o->tmpl ? 1 : fc_emit_template_count(em);
-  int estimate = o->rigor && !strcmp(o->rigor, "estimate");
-  int sample = o->rigor && !strcmp(o->rigor, "sample");
+  int estimate = o->rigor == FC_RIGOR_ESTIMATE;
+  int sample = o->rigor == FC_RIGOR_SAMPLE;
   for (int t = 0; t < nt; t++) {
     const char *tmpl = o->tmpl ? o->tmpl : fc_emit_template_name(em, t);
     fc_candidate *cl = NULL;
@@ -250,11 +268,11 @@ void fc_bin_memo_free(fc_bin_memo *m) {
   free(m);
 }
 
-/* "hash sm params": what makes two compilations the same. */
-static char *memo_key(const fc_result *r, int sm) {
-  size_t n = strlen(r->params) + 40;
+/* "hash arch params": what makes two compilations the same (sm_90 and sm_90a differ). */
+static char *memo_key(const fc_result *r, const char *arch) {
+  size_t n = strlen(r->params) + 48;
   char *k = malloc(n);
-  if (k) snprintf(k, n, "%s %d %s", r->src.info.hash, sm, r->params);
+  if (k) snprintf(k, n, "%s %s %s", r->src.info.hash, arch, r->params);
   return k;
 }
 
@@ -323,7 +341,8 @@ typedef struct run_state {
 static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_err *e) {
   fc_search *s = rs->s;
   const fc_search_opts *o = rs->o;
-  int sm = rs->dev->sm;
+  char arch[16];
+  fc_device_arch(rs->dev, arch);
   double t0 = fc_now();
   const char **srcs = calloc((size_t)nsel + 1, sizeof *srcs);
   const char **names = calloc((size_t)nsel + 1, sizeof *names);
@@ -334,31 +353,39 @@ static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_er
     free(srcs), free(names), free(bins), free(cst), free(idx);
     return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
   }
+  /* Without NVRTC nothing can be compiled: that stops the search, with the loader's message,
+     rather than failing every candidate with an empty log. */
+  fftconv_status ls = nsel > 0 ? fc_nvrtc_load(e) : FFTCONV_OK;
+  if (ls != FFTCONV_OK) {
+    free(srcs), free(names), free(bins), free(cst), free(idx);
+    return ls;
+  }
   for (int j = 0; j < nsel; j++) {
     fc_result *r = &s->r[sel[j]];
-    if (r->status) continue;
+    if (r->status != FC_RESULT_PENDING) continue; /* cached or screened */
     if (o->memo) {
-      char *key = memo_key(r, sm);
+      char *key = memo_key(r, arch);
       const fc_binary *b = key ? memo_find(o->memo, key) : NULL;
       free(key);
       if (b && fc_binary_copy(b, &r->bin, e) == FFTCONV_OK) {
+        r->status = FC_RESULT_COMPILED;
         s->reused++;
         continue;
       }
     }
     idx[nc] = sel[j], srcs[nc] = r->src.source, names[nc++] = r->src.name;
   }
-  fc_compile_all(srcs, names, nc, sm, o->jobs, bins, cst);
+  fc_compile_all(srcs, names, nc, arch, o->jobs, bins, cst);
   for (int j = 0; j < nc; j++) {
     fc_result *r = &s->r[idx[j]];
     r->bin = bins[j];
+    r->status = cst[j] == FFTCONV_OK ? FC_RESULT_COMPILED : FC_RESULT_COMPILE_FAILED;
     if (cst[j] != FFTCONV_OK) {
-      r->status = "compile-failed";
       s->compile_failures++;
       snprintf(r->detail, sizeof r->detail, "%s: %.480s", fftconv_status_string(cst[j]),
                bins[j].log ? bins[j].log : "");
     } else if (o->memo) {
-      memo_put(o->memo, memo_key(r, sm), &r->bin);
+      memo_put(o->memo, memo_key(r, arch), &r->bin);
     }
   }
   free(srcs), free(names), free(bins), free(cst), free(idx);
@@ -376,10 +403,10 @@ static fftconv_status verify_set(run_state *rs, const int *sel, int nsel, fc_err
   fftconv_status st;
   for (int j = 0; j < nsel; j++) {
     fc_result *r = &rs->s->r[sel[j]];
-    if (r->status && (!strcmp(r->status, "cached") || !strcmp(r->status, "screened"))) continue;
-    if (!r->status && stopping(rs->o)) r->status = "not-run";
-    if (!r->status) verify(rs->ctx, &rs->mini, &rs->small, r);
-    if (r->status && !strcmp(r->status, "not-run")) {
+    if (r->status == FC_RESULT_CACHED || r->status == FC_RESULT_SCREENED) continue;
+    if (r->status == FC_RESULT_COMPILED && stopping(rs->o)) r->status = FC_RESULT_NOT_RUN;
+    if (r->status == FC_RESULT_COMPILED) verify(rs->ctx, &rs->mini, &rs->small, r);
+    if (r->status == FC_RESULT_NOT_RUN) {
       rs->s->not_run++;
       continue;
     }
@@ -402,7 +429,7 @@ static fftconv_status time_set(run_state *rs, const int *sel, int nsel, fc_err *
     fc_result *r = &rs->s->r[sel[j]];
     if (!is_ok(r)) continue;
     if (stopping(o)) {
-      r->status = "not-run";
+      r->status = FC_RESULT_NOT_RUN;
       rs->s->not_run++;
       continue;
     }
@@ -442,7 +469,8 @@ static int cached_ms_row(const fc_cache_entry *x, void *arg) {
   if (!strcmp(x->problem_key, c->key) && !strcmp(x->device, cfg->dev->name) &&
       x->sms == cfg->dev->sms && x->driver_version == cfg->dev->driver_version &&
       x->sm == cfg->sm && !strcmp(x->nvrtc, cfg->nvrtc) && !strcmp(x->hash, c->r->src.info.hash) &&
-      !strcmp(x->params, c->r->params) && !strcmp(x->status, "ok")) {
+      !strcmp(x->params, c->r->params) &&
+      !strcmp(x->status, fc_result_status_name(FC_RESULT_OK))) { /* the cache's name */
     c->ms = x->median_ms;
     return 1;
   }
@@ -451,7 +479,7 @@ static int cached_ms_row(const fc_cache_entry *x, void *arg) {
 
 static double default_ms(run_state *rs, const fc_result *r) {
   if (is_ok(r) && r->t.runs > 0) return r->t.median_ms;
-  if (!r->status || strcmp(r->status, "cached") || !rs->o->cache) return NAN;
+  if (r->status != FC_RESULT_CACHED || !rs->o->cache) return NAN;
   char key[256];
   fftconv_problem_key(rs->p, key, sizeof key);
   cached_ms c = {rs->o, r, key, NAN};
@@ -507,7 +535,7 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
       if ((st = fc_cache_measured(o->cache, o->cfg, p, r->src.info.hash, r->params, &found, e)) !=
           FFTCONV_OK)
         goto done;
-      if (found) r->status = "cached", s->cached++;
+      if (found) r->status = FC_RESULT_CACHED, s->cached++;
     }
   }
   if (o->emit_dir && mkdir(o->emit_dir, 0777) && errno != EEXIST) {
@@ -521,13 +549,14 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   /* Past the budget or interrupted: nothing more starts, the rest waits for a resume. */
   if (ctx && stopping(o)) {
     for (int i = 0; i < s->n; i++)
-      if (!s->r[i].status) s->r[i].status = "not-run", s->not_run++;
+      if (s->r[i].status == FC_RESULT_PENDING)
+        s->r[i].status = FC_RESULT_NOT_RUN, s->not_run++;
     s->interrupted = o->stop && *o->stop;
     goto done;
   }
 
   /* The screen: each family's default goes first (stage 0), the rest after (stage 1). */
-  rs.measure = o->rigor && !strcmp(o->rigor, "measure") && o->quick_runs > 0;
+  rs.measure = o->rigor == FC_RIGOR_MEASURE && o->quick_runs > 0;
   int families = 0, screen = 0;
   if (ctx && rs.measure && o->screen > 0 && !o->tmpl) {
     for (int i = 0; i < s->n; i++) {
@@ -582,8 +611,8 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
         if (!(ms > o->screen * best)) continue;
         int left = 0;
         for (int j = 0; j < s->n; j++)
-          if (!isdef[j] && !strcmp(rfam[j], rfam[i]) && !s->r[j].status)
-            s->r[j].status = "screened", left++;
+          if (!isdef[j] && !strcmp(rfam[j], rfam[i]) && s->r[j].status == FC_RESULT_PENDING)
+            s->r[j].status = FC_RESULT_SCREENED, left++;
         s->screened += left;
         rs.total -= left;
         int w = snprintf(s->screen_note + k, sizeof s->screen_note - k,

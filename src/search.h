@@ -3,12 +3,12 @@
  * so tail blocks are exercised), the ones that pass timed on the full shape, the fastest
  * chosen. An unverified candidate never wins. Without a context it only compiles.
  *
- * Rigor, like FFTW's: "estimate" runs the template's heuristic choice alone; "measure" a
+ * Rigor (policy.h), like FFTW's: estimate runs the template's heuristic choice alone; measure a
  * pruned space, every verified candidate timed with quick_runs and the `finalists` fastest
- * timed again with `runs`; "exhaustive" everything, every candidate with `runs`. "sample"
+ * timed again with `runs`; exhaustive everything, every candidate with `runs`. sample
  * (a quick check, not a tuning rigor) the default choice plus candidates until every value
  * of every parameter has appeared once (sample.h), every candidate with `runs`.
- * "measure" spends less where it cannot change the answer:
+ * Measure spends less where it cannot change the answer:
  *   - screen: with several families, each family's default is compiled, verified and timed
  *     first; a family whose default is more than `screen` times slower than the fastest
  *     default is not searched further (its candidates are "screened");
@@ -28,6 +28,7 @@
 
 #include "cache.h"
 #include "candidate.h"
+#include "rigor.h"
 #include "verify.h"
 
 typedef struct fc_result fc_result;
@@ -41,7 +42,7 @@ typedef void (*fc_progress_fn)(void *arg, int done, int total, const fc_result *
 
 typedef struct fc_search_opts {
   const char *tmpl;       /* family, e.g. "monarch_fp32"; NULL: every family */
-  const char *rigor;      /* "estimate", "sample", "measure" or "exhaustive" (NULL) */
+  fc_rigor rigor;
   int jobs;               /* parallel compilations */
   int runs, warmup;       /* timing of finalists (and of everything in exhaustive) */
   int quick_runs;         /* measure: first-round runs */
@@ -60,14 +61,18 @@ typedef struct fc_search_opts {
   void *progress_arg;
 } fc_search_opts;
 
+/* The settings of a search of rigor r, every field: zeroes (no cache, no memo, no limit, every
+   family) but for the rigor, the timing (runs 30, warmup 5; measure: quick_runs 3, the cache's
+   FC_CACHE_FINALISTS finalists, screen 1.5, cutoff 1.5) and jobs (online CPUs). Callers start
+   here and set what they were asked for: the one place a rigor becomes numbers. */
+void fc_search_defaults(fc_rigor r, fc_search_opts *o);
+
 struct fc_result {
   char *params;       /* canonical JSON */
   fc_kernel_src src;
   fc_binary bin;
-  const char *status; /* "ok", "compile-failed", "verify-failed", "launch-failed", "cached"
-                         (measured by an earlier run), "not-run" (budget or interrupt),
-                         "screened" (its family's default was far behind; not stored), or
-                         NULL (compiled, not run: compile-only search) */
+  fc_result_status status; /* policy.h; a compile-only search leaves COMPILED or
+                              COMPILE_FAILED */
   char detail[512];   /* why it failed */
   double err;         /* relative L2 error on the miniature */
   fc_timing t;
@@ -91,8 +96,9 @@ typedef struct fc_search {
                      there is nothing to run */
 } fc_search;
 
-/* ctx NULL: compile-only for dev->sm. Fails only on errors that stop it (template errors, no
-   memory, test data, the cache); candidates' failures are recorded in their results. */
+/* ctx NULL: compile-only for dev's arch (fc_device_arch). Fails only on errors that stop it
+   (template errors, no memory, no NVRTC, test data, the cache); candidates' failures are
+   recorded in their results. */
 fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
                              const fc_device_info *dev, const fc_search_opts *o, fc_search *s,
                              fc_err *e);

@@ -79,7 +79,8 @@ static fftconv_status fill_fn(const fc_gpu *g, CUfunction *fn, fc_err *e) {
     st = fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "test data: more than 8 devices");
   } else if (!fills[i].ctx) {
     fc_binary b = {0};
-    st = fc_compile(fill_src, "fftconv_fill.cu", g->info.sm, 0, &b, e);
+    char arch[16];
+    st = fc_compile(fill_src, "fftconv_fill.cu", fc_device_arch(&g->info, arch), 0, &b, e);
     CUresult r = CUDA_SUCCESS;
     if (st == FFTCONV_OK) r = fc_cu.ModuleLoadData(&fills[i].mod, b.cubin);
     if (st == FFTCONV_OK && r == CUDA_SUCCESS)

@@ -28,7 +28,8 @@ static inline int compile_list(fc_emit *em, const char *family, char *const *par
   fc_binary *bins = calloc((size_t)n + 1, sizeof *bins);
   fftconv_status *st = calloc((size_t)n + 1, sizeof *st);
   for (int i = 0; i < n; i++) srcs[i] = src[i].source, names[i] = src[i].name;
-  int failed = fc_compile_all(srcs, names, n, dev->sm, 2, bins, st);
+  char arch[16];
+  int failed = fc_compile_all(srcs, names, n, fc_device_arch(dev, arch), 2, bins, st);
   for (int i = 0; i < n; i++) {
     cr_assert_eq(st[i], FFTCONV_OK, "%d of %d %s candidates failed for %s sm_%d; %s:\n%s",
                  failed, n, family, what, dev->sm, src[i].params, bins[i].log);
@@ -44,7 +45,7 @@ static inline int compile_list(fc_emit *em, const char *family, char *const *par
 }
 
 static inline int compile_space(fc_emit *em, const char *family, const fftconv_problem *p,
-                                const fc_device_info *dev, const char *rigor) {
+                                const fc_device_info *dev, fc_rigor rigor) {
   fc_err e = {{0}};
   fc_candidate *c = NULL;
   int nc = 0, nv = 0;

@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
   if (argc > 5) {
     fc_candidate *cl = NULL;
     int ncl = 0;
-    if (fc_emit_space(em, family, &p, &ctx->gpu.info, NULL, &cl, &ncl, &e) != FFTCONV_OK)
+    if (fc_emit_space(em, family, &p, &ctx->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl, &ncl, &e) != FFTCONV_OK)
       return fail(family, e.msg);
     for (int i = 0; i < ncl && !params; i++) {
       int all = !cl[i].reason;
@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
   if (fc_emit_kernel(em, family, params, &ctx->gpu.info, &src, &e) != FFTCONV_OK)
     return fail(family, e.msg);
   fc_binary bin = {0};
-  if (fc_compile(src.source, src.name, ctx->sm, 0, &bin, &e) != FFTCONV_OK)
+  if (fc_compile(src.source, src.name, ctx->arch, 0, &bin, &e) != FFTCONV_OK)
     return fail("compile", e.msg);
   fftconv_plan *pl = NULL;
   if (fc_plan_from_binary(ctx, &p, &src, &bin, "sanitize", &pl) != FFTCONV_OK)

@@ -1,7 +1,9 @@
-/* compile: NVRTC to cubin and PTX, the ptxas report, errors, threads. Needs no GPU. */
+/* compile: NVRTC to cubin and PTX, the ptxas report, errors, threads, and a machine without
+   NVRTC. Needs no GPU. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compile.h"
@@ -22,16 +24,17 @@ static const char *k_scale =
     "  x[threadIdx.x] = s[99 - threadIdx.x % 100];\n"
     "}\n";
 
-static void check_scale(int sm) {
+static void check_scale(const char *arch, int sm) {
   fc_binary b;
   fc_err e = {{0}};
-  cr_assert_eq(fc_compile(k_scale, "scale.cu", sm, 0, &b, &e), FFTCONV_OK, "sm_%d: %s", sm,
+  cr_assert_eq(fc_compile(k_scale, "scale.cu", arch, 0, &b, &e), FFTCONV_OK, "%s: %s", arch,
                e.msg);
   cr_assert_gt(b.cubin_size, 4);
   cr_assert(memcmp(b.cubin, "\x7f" "ELF", 4) == 0, "cubin is not an ELF image");
   cr_assert_null(b.ptx);
   cr_assert_not_null(b.log);
   cr_assert_eq(b.sm, sm);
+  cr_assert_str_eq(b.arch, arch[0] == 's' ? arch : "sm_90");
   cr_assert_geq(b.seconds, 0.0);
   cr_assert_eq(b.nentries, 2, "log was:\n%s", b.log);
   const fc_entry_info *x = fc_binary_entry(&b, "scale2");
@@ -45,19 +48,21 @@ static void check_scale(int sm) {
   cr_assert_eq(st->smem_static, 400, "log was:\n%s", b.log);
   cr_assert_null(fc_binary_entry(&b, "nosuch"));
   char want[64];
-  snprintf(want, sizeof want, "for 'sm_%d'", sm);
+  snprintf(want, sizeof want, "for '%s'", b.arch);
   cr_assert_not_null(strstr(b.log, want), "log was:\n%s", b.log);
   fc_binary_free(&b);
   cr_assert_null(b.cubin);
 }
 
-Test(compile, sm80) { check_scale(80); }
-Test(compile, sm90) { check_scale(90); }
+Test(compile, sm80) { check_scale("sm_80", 80); }
+Test(compile, sm90) { check_scale("sm_90", 90); }
+Test(compile, sm90_short_name) { check_scale("90", 90); }
+Test(compile, sm90a) { check_scale("sm_90a", 90); }
 
 Test(compile, ptx) {
   fc_binary b;
   fc_err e = {{0}};
-  cr_assert_eq(fc_compile(k_scale, "scale.cu", 90, 1, &b, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_compile(k_scale, "scale.cu", "sm_90", 1, &b, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_not_null(b.ptx);
   cr_assert_eq(b.ptx_size, strlen(b.ptx));
   cr_assert_not_null(strstr(b.ptx, ".entry scale2"));
@@ -74,7 +79,7 @@ Test(compile, syntax_error) {
       "}\n";
   fc_binary b;
   fc_err e = {{0}};
-  cr_assert_eq(fc_compile(bad, "bad.cu", 90, 0, &b, &e), FFTCONV_ERR_COMPILE);
+  cr_assert_eq(fc_compile(bad, "bad.cu", "sm_90", 0, &b, &e), FFTCONV_ERR_COMPILE);
   cr_assert_not_null(strstr(e.msg, "NVRTC failed to compile bad.cu for sm_90"), "%s", e.msg);
   cr_assert_not_null(strstr(e.msg, "bad.cu(3)"), "%s", e.msg);
   cr_assert_not_null(strstr(e.msg, "error"), "%s", e.msg);
@@ -94,7 +99,7 @@ Test(compile, long_error_log_is_cut) {
   cr_assert_not(src.oom);
   fc_binary b;
   fc_err e = {{0}};
-  cr_assert_eq(fc_compile(src.s, "long.cu", 90, 0, &b, &e), FFTCONV_ERR_COMPILE);
+  cr_assert_eq(fc_compile(src.s, "long.cu", "sm_90", 0, &b, &e), FFTCONV_ERR_COMPILE);
   cr_assert_lt(strlen(e.msg), sizeof e.msg);
   cr_assert_not_null(strstr(e.msg, "long.cu(2)"), "%s", e.msg);
   cr_assert_not_null(strstr(e.msg, "log truncated"), "%s", e.msg);
@@ -106,7 +111,7 @@ Test(compile, long_error_log_is_cut) {
 Test(compile, unknown_arch) {
   fc_binary b;
   fc_err e = {{0}};
-  cr_assert_eq(fc_compile(k_scale, "scale.cu", 12, 0, &b, &e), FFTCONV_ERR_INVALID);
+  cr_assert_eq(fc_compile(k_scale, "scale.cu", "sm_12", 0, &b, &e), FFTCONV_ERR_INVALID);
   cr_assert_not_null(strstr(e.msg, "sm_12"), "%s", e.msg);
   cr_assert_not_null(strstr(e.msg, "sm_90"), "supported list missing: %s", e.msg);
   cr_assert_not_null(b.log);
@@ -128,7 +133,7 @@ Test(compile, spills_reported) {
       "}\n";
   fc_binary b;
   fc_err e = {{0}};
-  cr_assert_eq(fc_compile(src, "heavy.cu", 90, 0, &b, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_compile(src, "heavy.cu", "sm_90", 0, &b, &e), FFTCONV_OK, "%s", e.msg);
   const fc_entry_info *x = fc_binary_entry(&b, "heavy");
   cr_assert_not_null(x, "log was:\n%s", b.log);
   cr_assert_geq(x->stack, 64 * 8, "log was:\n%s", b.log);
@@ -153,7 +158,7 @@ typedef struct {
 
 static void *compile_thread(void *arg) {
   compile_job *j = arg;
-  j->s = fc_compile(k_scale, "scale.cu", 90, 1, &j->b, &j->e);
+  j->s = fc_compile(k_scale, "scale.cu", "sm_90", 1, &j->b, &j->e);
   return NULL;
 }
 
@@ -174,38 +179,117 @@ Test(compile, threads) {
   for (int i = 0; i < N; i++) fc_binary_free(&jobs[i].b);
 }
 
-Test(compile, parse_arch) {
-  cr_assert_eq(fc_parse_arch("sm_90"), 90);
-  cr_assert_eq(fc_parse_arch("sm_90a"), 90);
-  cr_assert_eq(fc_parse_arch("90"), 90);
-  cr_assert_eq(fc_parse_arch("compute_90"), 90);
-  cr_assert_eq(fc_parse_arch("sm_80"), 80);
-  cr_assert_eq(fc_parse_arch("sm_100"), 100);
-  cr_assert_eq(fc_parse_arch("sm_100f"), 100);
-  cr_assert_eq(fc_parse_arch("120"), 120);
-  cr_assert_eq(fc_parse_arch(NULL), 0);
-  cr_assert_eq(fc_parse_arch(""), 0);
-  cr_assert_eq(fc_parse_arch("sm_"), 0);
-  cr_assert_eq(fc_parse_arch("sm90"), 0);
-  cr_assert_eq(fc_parse_arch("sm_9"), 0);
-  cr_assert_eq(fc_parse_arch("sm_90x"), 0);
-  cr_assert_eq(fc_parse_arch("sm_90aa"), 0);
-  cr_assert_eq(fc_parse_arch(" 90"), 0);
-  cr_assert_eq(fc_parse_arch("-90"), 0);
-  cr_assert_eq(fc_parse_arch("12345"), 0);
-  cr_assert_eq(fc_parse_arch("hopper"), 0);
+/* Every accepted spelling becomes the one NVRTC takes, and the suffix survives. */
+Test(compile, arch_normalize) {
+  struct { const char *in, *out; int sm; } ok[] = {
+      {"sm_90", "sm_90", 90},   {"sm_90a", "sm_90a", 90}, {"90", "sm_90", 90},
+      {"90a", "sm_90a", 90},    {"sm_80", "sm_80", 80},   {"sm_100", "sm_100", 100},
+      {"sm_100a", "sm_100a", 100}, {"sm_100f", "sm_100f", 100}, {"120", "sm_120", 120},
+      {"sm_12", "sm_12", 12},
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+    char out[16] = "junk";
+    int sm = -1;
+    cr_assert_eq(fc_arch_normalize(ok[i].in, out, &sm), 1, "%s", ok[i].in);
+    cr_assert_str_eq(out, ok[i].out, "%s", ok[i].in);
+    cr_assert_eq(sm, ok[i].sm, "%s", ok[i].in);
+  }
+  const char *bad[] = {"", "sm_", "sm90", "sm_9", "sm_90x", "sm_90aa", "sm_90A", " 90", "-90",
+                       "12345", "sm_1000", "sm_090", "090", "compute_90", "hopper", "sm_90 ",
+                       "a90"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char out[16] = "junk";
+    int sm = -1;
+    cr_assert_eq(fc_arch_normalize(bad[i], out, &sm), 0, "'%s' accepted", bad[i]);
+    cr_assert_str_eq(out, "", "%s", bad[i]);
+    cr_assert_eq(sm, 0, "%s", bad[i]);
+  }
+  cr_assert_eq(fc_arch_normalize(NULL, NULL, NULL), 0);
+  fc_binary b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_compile(k_scale, "scale.cu", "hopper", 0, &b, &e), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(e.msg, "'hopper' is not an architecture"), "%s", e.msg);
+  fc_binary_free(&b);
+}
+
+/* An arch-specific instruction: setmaxnreg exists on sm_90a only. The 'a' must reach NVRTC,
+   and without it ptxas must refuse (with its log), not quietly drop the instruction. */
+static const char *k_setmaxnreg =
+    "extern \"C\" __global__ void __launch_bounds__(128) grow(float *x) {\n"
+    "  asm volatile(\"setmaxnreg.inc.sync.aligned.u32 240;\");\n"
+    "  x[threadIdx.x] *= 2.0f;\n"
+    "}\n";
+
+Test(compile, arch_specific_instruction) {
+  fc_binary b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_compile(k_setmaxnreg, "grow.cu", "sm_90a", 1, &b, &e), FFTCONV_OK, "%s",
+               e.msg);
+  cr_assert_str_eq(b.arch, "sm_90a");
+  cr_assert_eq(b.sm, 90);
+  cr_assert_gt(b.cubin_size, 0);
+  cr_assert(strstr(b.log, "for 'sm_90a'"), "log was:\n%s", b.log);
+  cr_assert(strstr(b.ptx, ".target sm_90a"), "%s", b.ptx);
+  cr_assert(strstr(b.ptx, "setmaxnreg"), "%s", b.ptx);
+  fc_binary_free(&b);
+  cr_assert_eq(fc_compile(k_setmaxnreg, "grow.cu", "sm_90", 0, &b, &e), FFTCONV_ERR_COMPILE);
+  cr_assert(strstr(e.msg, "NVRTC failed to compile grow.cu for sm_90:"), "%s", e.msg);
+  cr_assert(strstr(b.log, "setmaxnreg"), "the log names the instruction:\n%s", b.log);
+  cr_assert_null(b.cubin);
+  fc_binary_free(&b);
 }
 
 Test(compile, version_and_free) {
   int major = -1, minor = -1;
-  fc_nvrtc_version(&major, &minor);
+  cr_assert_eq(fc_nvrtc_version(&major, &minor), 1);
   cr_assert_geq(major, 12);
   cr_assert_geq(minor, 0);
+  char v[16], want[16];
+  fc_nvrtc_version_text(v, sizeof v);
+  snprintf(want, sizeof want, "%d.%d", major, minor);
+  cr_assert_str_eq(v, want);
   fc_binary_free(NULL);
   fc_binary z;
   memset(&z, 0, sizeof z);
   fc_binary_free(&z);
   cr_assert_null(fc_binary_entry(NULL, "x"));
+}
+
+/* A machine without the toolkit: FFTCONV_NVRTC at a missing file. NVRTC is loaded once per
+   process, on first use, and Criterion runs each test in a process of its own, so setting
+   the variable first is enough. */
+Test(compile, without_nvrtc) {
+  setenv("FFTCONV_NVRTC", "/nonexistent/libnvrtc.so.13", 1);
+  fc_binary b;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_compile(k_scale, "scale.cu", "sm_90", 0, &b, &e), FFTCONV_ERR_NO_COMPILER);
+  cr_assert(strstr(e.msg, "no NVRTC: /nonexistent/libnvrtc.so.13 (FFTCONV_NVRTC) could not be "
+                          "loaded (/nonexistent/libnvrtc.so.13: "), "%s", e.msg);
+  cr_assert(strstr(e.msg, "); install the CUDA toolkit's NVRTC or plan from a tuned cache"),
+            "%s", e.msg);
+  cr_assert_not_null(b.log);
+  cr_assert_str_eq(b.log, "");
+  cr_assert_null(b.cubin);
+  fc_binary_free(&b);
+  /* asked again: the same answer, from the remembered outcome */
+  fc_err e2 = {{0}};
+  cr_assert_eq(fc_nvrtc_load(&e2), FFTCONV_ERR_NO_COMPILER);
+  cr_assert_str_eq(e2.msg, e.msg);
+  int major = -1, minor = -1;
+  cr_assert_eq(fc_nvrtc_version(&major, &minor), 0);
+  cr_assert_eq(major, 0);
+  cr_assert_eq(minor, 0);
+  char v[16];
+  fc_nvrtc_version_text(v, sizeof v);
+  cr_assert_str_eq(v, "none");
+  const char *src[] = {k_scale, k_scale};
+  const char *names[] = {"a.cu", "b.cu"};
+  fc_binary bins[2] = {{0}};
+  fftconv_status st[2];
+  cr_assert_eq(fc_compile_all(src, names, 2, "sm_90", 2, bins, st), 2);
+  cr_assert(st[0] == FFTCONV_ERR_NO_COMPILER && st[1] == FFTCONV_ERR_NO_COMPILER);
+  for (int i = 0; i < 2; i++) fc_binary_free(&bins[i]);
+  cr_assert_str_eq(fftconv_status_string(FFTCONV_ERR_NO_COMPILER), "no compiler (NVRTC)");
 }
 
 /* fc_compile_all: every source compiled, failures counted and their logs kept per source. */
@@ -214,7 +298,7 @@ Test(compile, compile_all_reports_each) {
   const char *names[] = {"a.cu", "b.cu", "c.cu"};
   fc_binary bins[3] = {{0}};
   fftconv_status st[3];
-  cr_assert_eq(fc_compile_all(src, names, 3, 90, 2, bins, st), 1);
+  cr_assert_eq(fc_compile_all(src, names, 3, "sm_90", 2, bins, st), 1);
   cr_assert_eq(st[0], FFTCONV_OK);
   cr_assert_eq(st[1], FFTCONV_ERR_COMPILE);
   cr_assert_eq(st[2], FFTCONV_OK);

@@ -34,7 +34,7 @@ static void compile_everything(fftconv_dtype dt, int sm) {
       free(params);
       if (st == FFTCONV_ERR_UNSUPPORTED) continue;
       cr_assert_eq(st, FFTCONV_OK, "%s N=%lld: %s", fam, (long long)n, e.msg);
-      total += compile_space(em, fam, &p, &dev, "exhaustive");
+      total += compile_space(em, fam, &p, &dev, FC_RIGOR_EXHAUSTIVE);
     }
     cr_log_info("%s %s sm_%d: %d candidates compiled", fam, fftconv_dtype_name(dt), sm, total);
   }

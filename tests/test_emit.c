@@ -319,7 +319,7 @@ Test(emit, space_check_reasons_and_round_trip) {
   fc_err e = {{0}};
   fc_candidate *c = NULL;
   int n = 0;
-  cr_assert_eq(fc_emit_space(m, "good", &p, &d, NULL, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_space(m, "good", &p, &d, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_eq(n, 3);
   cr_assert_str_eq(c[0].params, "{\"seqs\":2,\"tag\":\"x\",\"threads\":64,\"tile\":[1,2,3]}");
   cr_assert_null(c[0].reason);
@@ -587,7 +587,7 @@ Test(emit, unknown_template_and_invalid_problem) {
   cr_assert_eq(fc_emit_default(m, "alpha", &p, &d, &params, &e), FFTCONV_ERR_INVALID);
   cr_assert_str_eq(e.msg, want);
   fc_candidate *c = NULL;
-  cr_assert_eq(fc_emit_space(m, "alpha", &p, &d, NULL, &c, &n, &e), FFTCONV_ERR_INVALID);
+  cr_assert_eq(fc_emit_space(m, "alpha", &p, &d, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_ERR_INVALID);
   cr_assert_str_eq(e.msg, want);
   cr_assert_null(c);
 
@@ -918,5 +918,31 @@ Test(emit, error_objects_that_are_not_strings) {
   cr_assert_eq(fc_emit_info(m, "eoload", &info, &e), FFTCONV_ERR_TEMPLATE);
   cr_assert(strncmp(e.msg, "templates/eoload.lua:3: error object is a table value", 53) == 0,
             "%s", e.msg);
+  fc_emit_close(m);
+}
+
+/* A template sees the compile target as device.arch: "sm_90a" when asked, else sm_<sm>. */
+Test(emit, device_arch_reaches_lua) {
+  static const char ARCHY[] =
+      "local T = {name = \"archy\", revision = 1, doc = \"reads device.arch\"}\n"
+      "function T.space(problem, device) return {} end\n"
+      "function T.check(problem, device, params) return true end\n"
+      "function T.default(problem, device) return {arch = device.arch, sm = device.sm} end\n"
+      "function T.layout(params, device) return {} end\n"
+      "function T.emit(params) return \"\" end\n"
+      "return T\n";
+  fc_emit *m = open_emit();
+  add(m, "archy", ARCHY);
+  fftconv_problem p = test_problem();
+  fc_device_info d = test_device(); /* arch "": sm_<sm> */
+  fc_err e = {{0}};
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(m, "archy", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(params, "{\"arch\":\"sm_90\",\"sm\":90}");
+  free(params);
+  snprintf(d.arch, sizeof d.arch, "sm_90a");
+  cr_assert_eq(fc_emit_default(m, "archy", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(params, "{\"arch\":\"sm_90a\",\"sm\":90}");
+  free(params);
   fc_emit_close(m);
 }

@@ -41,7 +41,7 @@ Test(family, dtypes_and_gates_compile) {
         fc_binary b = {0};
         cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
         cr_assert_eq(fc_emit_kernel(em, FAMILY, params, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
-        cr_assert_eq(fc_compile(s.source, s.name, sm, 0, &b, &e), FFTCONV_OK, "%s", e.msg);
+        cr_assert_eq(fc_compile(s.source, s.name, dev.arch, 0, &b, &e), FFTCONV_OK, "%s", e.msg);
         free(params);
         fc_kernel_src_free(&s);
         fc_binary_free(&b);
@@ -91,7 +91,7 @@ Test(family, check_uses_the_device_shared_memory_limit) {
     if (small) dev.smem_optin = 65536;
     fc_candidate *c = NULL;
     int n = 0, valid = 0, smem_reason = 0;
-    cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
     for (int i = 0; i < n; i++) {
       valid += !c[i].reason;
       smem_reason += c[i].reason && strstr(c[i].reason, "shared memory") != NULL;
@@ -130,7 +130,7 @@ Test(family, default_is_valid) {
       cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
       fc_candidate *c = NULL;
       int nc = 0, found = 0;
-      cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &c, &nc, &e), FFTCONV_OK);
+      cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &nc, &e), FFTCONV_OK);
       for (int i = 0; i < nc; i++) found += !c[i].reason && !strcmp(c[i].params, params);
       cr_assert_eq(found, 1, "default %s is not a valid candidate", params);
       fc_candidates_free(c, nc);
@@ -155,8 +155,8 @@ Test(family, template_hash_and_measure_space) {
   fftconv_problem p = problem(8192, FFTCONV_FP16, 1);
   fc_candidate *all = NULL, *some = NULL;
   int na = 0, ns = 0;
-  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, "exhaustive", &all, &na, &e), FFTCONV_OK);
-  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, "measure", &some, &ns, &e), FFTCONV_OK);
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, FC_RIGOR_EXHAUSTIVE, &all, &na, &e), FFTCONV_OK);
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, FC_RIGOR_MEASURE, &some, &ns, &e), FFTCONV_OK);
   cr_assert_lt(ns, na / 2);
   for (int i = 0; i < ns; i++) {
     int found = 0;
@@ -165,8 +165,13 @@ Test(family, template_hash_and_measure_space) {
     cr_assert(strstr(some[i].params, "\"dft\":\"radix\""));
   }
   fc_candidates_free(some, ns);
-  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, "sloppy", &some, &ns, &e), FFTCONV_ERR_INVALID);
-  cr_assert(strstr(e.msg, "rigor"), "%s", e.msg);
+  /* space() knows measure and exhaustive; the other rigors are the search's own */
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, FC_RIGOR_SAMPLE, &some, &ns, &e),
+               FFTCONV_ERR_INVALID);
+  cr_assert(strstr(e.msg, "rigor: 'sample'"), "%s", e.msg);
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, (fc_rigor)42, &some, &ns, &e),
+               FFTCONV_ERR_INVALID);
+  cr_assert(strstr(e.msg, "rigor: '?'"), "%s", e.msg);
   fc_candidates_free(all, na);
   fc_emit_close(em);
 }

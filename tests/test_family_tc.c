@@ -30,7 +30,7 @@ static void count(fc_emit *em, const fftconv_problem *p, const fc_device_info *d
   fc_candidate *c = NULL;
   int n = 0;
   fc_err e = {{0}};
-  cr_assert_eq(fc_emit_space(em, FAMILY, p, dev, NULL, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_space(em, FAMILY, p, dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
   *valid = *because = 0;
   for (int i = 0; i < n; i++) {
     *valid += !c[i].reason;
@@ -94,8 +94,8 @@ Test(family_tc, default_valid_and_measure_subset) {
         cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
         fc_candidate *all = NULL, *some = NULL;
         int na = 0, ns = 0, found = 0;
-        cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &all, &na, &e), FFTCONV_OK);
-        cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, "measure", &some, &ns, &e), FFTCONV_OK);
+        cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, FC_RIGOR_EXHAUSTIVE, &all, &na, &e), FFTCONV_OK);
+        cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, FC_RIGOR_MEASURE, &some, &ns, &e), FFTCONV_OK);
         for (int i = 0; i < na; i++) found += !all[i].reason && !strcmp(all[i].params, params);
         cr_assert_eq(found, 1, "default %s is not a valid candidate", params);
         cr_assert_lt(ns, na);
@@ -150,7 +150,7 @@ Test(family_tc, space_holds_every_variant) {
   fftconv_problem p = problem(4096, FFTCONV_FP16);
   fc_candidate *c = NULL;
   int n = 0;
-  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, NULL, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
   static const char *want[] = {"\"load\":\"async\"", "\"load\":\"plain\"", "\"smem\":\"pad\"",
                                "\"smem\":\"swizzle\"", "\"group\":\"head\"", "\"group\":\"row\"",
                                "\"real\":\"pair\"", "\"real\":\"half\"",

@@ -188,7 +188,7 @@ Test(gpu_api, compile_load_launch) {
   open_or_skip(&g);
   fc_err e = {{0}};
   fc_binary b;
-  cr_assert_eq(fc_compile(k_fill, "fill.cu", g.info.sm, 0, &b, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_compile(k_fill, "fill.cu", g.info.arch, 0, &b, &e), FFTCONV_OK, "%s", e.msg);
 
   int big_smem = g.info.smem_optin; /* all of it: well over 48 KB */
   fc_module m;

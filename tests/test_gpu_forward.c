@@ -160,7 +160,7 @@ static void every_candidate_in(fftconv_ctx *c, const char *family, fftconv_probl
   cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
   fc_candidate *cl;
   int ncl;
-  cr_assert_eq(fc_emit_space(em, family, &p, &c->gpu.info, NULL, &cl, &ncl, &e), FFTCONV_OK,
+  cr_assert_eq(fc_emit_space(em, family, &p, &c->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl, &ncl, &e), FFTCONV_OK,
                "%s", e.msg);
   fc_kernel_src *src = calloc((size_t)ncl, sizeof *src);
   fc_binary *bin = calloc((size_t)ncl, sizeof *bin);
@@ -175,7 +175,7 @@ static void every_candidate_in(fftconv_ctx *c, const char *family, fftconv_probl
   const char **srcs = calloc((size_t)n + 1, sizeof *srcs), **names = calloc((size_t)n + 1, sizeof *names);
   for (int i = 0; i < n; i++) srcs[i] = src[i].source, names[i] = src[i].name;
   cr_assert_gt(n, 0, "%s: no %s candidate", key, family);
-  fc_compile_all(srcs, names, n, c->sm, 16, bin, st);
+  fc_compile_all(srcs, names, n, c->arch, 16, bin, st);
   free(srcs), free(names);
   fc_testdata t;
   cr_assert_eq(fc_testdata_make(&p, 99, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK, "%s", e.msg);

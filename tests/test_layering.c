@@ -15,7 +15,7 @@
 #define MAXM 96
 
 /* The runtime: what an application that plans from a cache needs. */
-static const char *const runtime[] = {"fftconv", "util", "problem", "shape", "kernel", "manifest",
+static const char *const runtime[] = {"fftconv", "util", "problem", "shape", "rigor", "kernel", "manifest",
                                       "templates", "gpu", "launch", "plan", "cache", "schema",
                                       "lookup", "store", "rank", "trusted", "db", "columns", "history", "admin", NULL};
 /* What the runtime must not reach. */

@@ -1,9 +1,11 @@
 /* Problem validation: every bad field gives a message naming it, its value and the range;
-   FFT sizes and keys; a context on a machine without a driver says why it cannot open. */
+   FFT sizes and keys; a context on a machine without a driver says why it cannot open; the
+   names of the policy enums (policy.h) and a rigor's search settings. */
 #include <criterion/criterion.h>
 #include <string.h>
 
 #include "fftconv.h"
+#include "search.h"
 
 static fftconv_problem good(void) {
   fftconv_problem p;
@@ -133,4 +135,66 @@ Test(context, create_says_why_it_cannot_open) {
             "%s", fftconv_ctx_error(NULL));
   fftconv_ctx_destroy(NULL);
   fftconv_plan_destroy(NULL);
+}
+
+/* Rigor names are the flags' and the cache's words; every name parses back to its value. */
+Test(policy, rigor_names_and_defaults) {
+  const char *names[] = {"estimate", "sample", "measure", "exhaustive"};
+  for (int i = 0; i < FC_RIGOR_COUNT; i++) {
+    fc_rigor r = (fc_rigor)-1;
+    cr_assert_str_eq(fc_rigor_name((fc_rigor)i), names[i]);
+    cr_assert(fc_rigor_parse(names[i], &r));
+    cr_assert_eq(r, (fc_rigor)i);
+  }
+  cr_assert_str_eq(fc_rigor_name((fc_rigor)FC_RIGOR_COUNT), "?");
+  fc_rigor r = FC_RIGOR_SAMPLE;
+  cr_assert_not(fc_rigor_parse("Measure", &r));
+  cr_assert_not(fc_rigor_parse("", &r));
+  cr_assert_not(fc_rigor_parse(NULL, &r));
+  cr_assert_eq(r, FC_RIGOR_SAMPLE, "a failed parse leaves *out alone");
+
+  /* The one place a rigor becomes numbers: measure screens and cuts, the others time all. */
+  fc_search_opts o;
+  fc_search_defaults(FC_RIGOR_MEASURE, &o);
+  cr_assert_eq(o.rigor, FC_RIGOR_MEASURE);
+  cr_assert_eq(o.runs, 30);
+  cr_assert_eq(o.warmup, 5);
+  cr_assert_eq(o.quick_runs, 3);
+  cr_assert_eq(o.finalists, FC_CACHE_FINALISTS);
+  cr_assert_float_eq(o.screen, 1.5, 0);
+  cr_assert_float_eq(o.cutoff, 1.5, 0);
+  cr_assert_geq(o.jobs, 1);
+  cr_assert_null(o.cache);
+  cr_assert_null(o.tmpl);
+  fc_search_defaults(FC_RIGOR_EXHAUSTIVE, &o);
+  cr_assert_eq(o.rigor, FC_RIGOR_EXHAUSTIVE);
+  cr_assert_eq(o.runs, 30);
+  cr_assert_eq(o.quick_runs, 0);
+  cr_assert_float_eq(o.screen, 0, 0);
+  cr_assert_float_eq(o.cutoff, 0, 0);
+}
+
+/* A result's status has the name the tables, progress lines and the cache's status column
+   have always shown; only ok and the failures are measurements the cache stores. */
+Test(policy, result_status_names) {
+  struct { fc_result_status s; const char *name; int measured; } want[] = {
+      {FC_RESULT_PENDING, "pending", 0},
+      {FC_RESULT_COMPILED, "compiled", 0},
+      {FC_RESULT_OK, "ok", 1},
+      {FC_RESULT_COMPILE_FAILED, "compile-failed", 1},
+      {FC_RESULT_VERIFY_FAILED, "verify-failed", 1},
+      {FC_RESULT_LAUNCH_FAILED, "launch-failed", 1},
+      {FC_RESULT_CACHED, "cached", 0},
+      {FC_RESULT_NOT_RUN, "not-run", 0},
+      {FC_RESULT_SCREENED, "screened", 0},
+  };
+  cr_assert_eq(sizeof want / sizeof *want, FC_RESULT_STATUS_COUNT);
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    cr_assert_str_eq(fc_result_status_name(want[i].s), want[i].name);
+    cr_assert_eq(fc_result_status_measured(want[i].s), want[i].measured, "%s", want[i].name);
+  }
+  cr_assert_str_eq(fc_result_status_name((fc_result_status)FC_RESULT_STATUS_COUNT), "?");
+  fc_result r;
+  memset(&r, 0, sizeof r);
+  cr_assert_eq(r.status, FC_RESULT_PENDING, "a zeroed result waits");
 }

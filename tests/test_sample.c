@@ -124,7 +124,7 @@ Test(sample, families_every_value_default_and_deterministic) {
         p.pre_gate = 1;
         fc_candidate *all = NULL, *s = NULL, *s2 = NULL;
         int na = 0, ns = 0, ns2 = 0, valid = 0;
-        cr_assert_eq(fc_emit_space(em, fam, &p, &dev, NULL, &all, &na, &e), FFTCONV_OK, "%s", e.msg);
+        cr_assert_eq(fc_emit_space(em, fam, &p, &dev, FC_RIGOR_EXHAUSTIVE, &all, &na, &e), FFTCONV_OK, "%s", e.msg);
         cr_assert_eq(fc_sample_space(em, fam, &p, &dev, &s, &ns, &e), FFTCONV_OK, "%s", e.msg);
         cr_assert_eq(fc_sample_space(other, fam, &p, &dev, &s2, &ns2, &e), FFTCONV_OK);
         cr_assert_eq(ns, ns2, "%s N=%lld: the sample differs between two states", fam,

@@ -308,3 +308,34 @@ Test(tune_cli, no_gpu_no_arguments_runs_the_quick_check) {
   cr_assert_eq(lines, 15, "one default a family for the 15 other distinct problems:\n%s", out);
   cr_assert_null(strstr(out, "FAILED"), "%s", out);
 }
+
+/* Without NVRTC (FFTCONV_NVRTC at a missing file) nothing can be compiled: one line that says
+   so and what to do, exit status 1, before any work. */
+Test(tune_cli, without_nvrtc_says_so) {
+  static char out[1 << 16];
+  setenv("FFTCONV_NVRTC", "/nonexistent", 1); /* this test's own process: popen passes it on */
+  const char *args = "--dry-run --seqlen 256";
+  cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+  const char *want[] = {"fftconv-tune: no NVRTC: /nonexistent (FFTCONV_NVRTC) could not be "
+                        "loaded (*); install the CUDA toolkit's NVRTC or plan from a tuned cache",
+                        NULL};
+  expect_lines(args, out, want);
+}
+
+/* --arch keeps the arch-specific suffix end to end: normalized, reported, compiled for. */
+Test(tune_cli, arch_specific_target) {
+  static char out[1 << 16];
+  const char *args = "--dry-run --quiet --arch 90a --seqlen 256 --mode circular --template "
+                     "monarch_fp32 --rigor estimate";
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  const char *want[] = {
+      "device   * \\[compile only\\]",
+      "compile  sm_90a, NVRTC *, * jobs; rigor estimate",
+      "problems 1",
+      "B8.H64.L256.K256.F0.fp16.circular.nopre.nopost.nod * compiled 1 of 1 for sm_90a",
+      "", /* the table of a single problem */
+      "   # fam *status*",
+      "   0 fp32 * compiled *",
+      NULL};
+  expect_lines(args, out, want);
+}

@@ -64,7 +64,8 @@ static const char *usage_text =
     "                    bf16; monarch_fp32: CUDA cores, every dtype); default: every\n"
     "                    family that can run the problem\n"
     "  --device N        CUDA device ordinal (default 0)\n"
-    "  --arch sm_XY      compile target (default: the device's; sm_90 without a GPU)\n"
+    "  --arch sm_XY      compile target, sm_XY or sm_XYa for the arch-specific instructions\n"
+    "                    (default: the device's; sm_90 without a GPU)\n"
     "  --jobs J          parallel NVRTC compilations (default: online CPUs)\n"
     "  --runs R          timed runs of each finalist, >= 20 (default 30)\n"
     "  --screen F        rigor measure with several families: time each family's default\n"
@@ -80,9 +81,9 @@ static const char *usage_text =
     "  -h, --help        this text\n"
     "\n"
     "exit status: 0 success, 1 a candidate failed to compile, a problem has no verified kernel\n"
-    "or no candidate at all (the families' reasons are printed), or the cache could not be\n"
-    "written, 2 bad usage, 3 the GPU could not be used for a real run, 130 interrupted (every\n"
-    "finished measurement is kept).\n";
+    "or no candidate at all (the families' reasons are printed), the cache could not be\n"
+    "written or NVRTC could not be loaded, 2 bad usage, 3 the GPU could not be used for a real\n"
+    "run, 130 interrupted (every finished measurement is kept).\n";
 
 static volatile sig_atomic_t stop_flag;
 
@@ -360,9 +361,10 @@ static void on_progress(void *arg, int done, int total, const fc_result *r) {
   if (g->tty)
     fprintf(stderr, "\r\033[K[%d/%d] %s  candidate %d/%d  %3.0f%%  elapsed %s  ETA %s",
             g->problem + 1, g->nproblems, g->key, done, total, 100 * frac, e1, e2);
-  else if (done == total || strcmp(r->status, "ok"))
+  else if (done == total || r->status != FC_RESULT_OK)
     fprintf(stderr, "[%d/%d] %s candidate %d/%d %s%s%.200s\n", g->problem + 1, g->nproblems,
-            g->key, done, total, r->status, r->detail[0] ? ": " : "", r->detail);
+            g->key, done, total, fc_result_status_name(r->status), r->detail[0] ? ": " : "",
+            r->detail);
 }
 
 /* ---- output ---- */
@@ -398,7 +400,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
   snprintf(out, len, "%-5s %-10s %-26s", name, fac, rest);
 }
 
-static void print_table(const fc_search *sr, double floor_ms, int dry) {
+static void print_table(const fc_search *sr, double floor_ms) {
   printf("\n%4s %-5s %-10s %-26s %5s %6s  %-14s %9s %9s %9s %5s %8s %7s\n", "#", "fam",
          "factors", "parameters", "regs", "spill", "status", "median_ms", "p10_ms", "p90_ms",
          "runs", "rel_err", "floor%");
@@ -410,8 +412,8 @@ static void print_table(const fc_search *sr, double floor_ms, int dry) {
     const fc_entry_info *fe = c->bin.cubin && fw ? fc_binary_entry(&c->bin, fw->entry) : NULL;
     printf("%4d %s %5d %6d  %-14s", i, sum, fe ? fe->registers : 0,
            fe ? fe->spill_stores + fe->spill_loads : 0,
-           c->status ? c->status : (dry ? "compiled" : "?"));
-    if (c->status && !strcmp(c->status, "ok")) {
+           fc_result_status_name(c->status));
+    if (c->status == FC_RESULT_OK) {
       char pct[16] = "-";
       if (isfinite(floor_ms)) snprintf(pct, sizeof pct, "%.1f%%", 100.0 * floor_ms / c->t.median_ms);
       printf(" %9.4f %9.4f %9.4f %5d %8.1e %7s", c->t.median_ms, c->t.p10_ms, c->t.p90_ms,
@@ -477,7 +479,8 @@ static int quick_reduce(quick *q, plist *l, const fc_device_info *dev, const cha
       fc_candidate *c = NULL;
       char *params = NULL;
       int n = 0;
-      fftconv_status st = fc_emit_space(em, name, &l->p[i], dev, "exhaustive", &c, &n, &e);
+      fftconv_status st =
+          fc_emit_space(em, name, &l->p[i], dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e);
       for (int j = 0; j < n; j++) q->exhaustive += !c[j].reason;
       fc_candidates_free(c, n);
       if (st == FFTCONV_OK) st = fc_emit_default(em, name, &l->p[i], dev, &params, &e);
@@ -510,12 +513,12 @@ static int quick_reduce(quick *q, plist *l, const fc_device_info *dev, const cha
 
 static void quick_count(quick *q, const fc_search *sr) {
   for (int i = 0; i < sr->n; i++)
-    if (sr->r[i].bin.cubin || (sr->r[i].status && !strcmp(sr->r[i].status, "compile-failed")))
+    if (sr->r[i].bin.cubin || sr->r[i].status == FC_RESULT_COMPILE_FAILED)
       q->kernels++, q->seconds += sr->r[i].bin.seconds;
   q->failed += sr->compile_failures;
 }
 
-static void quick_report(const quick *q, const char *sample_key, int sm, int64_t jobs,
+static void quick_report(const quick *q, const char *sample_key, const char *target, int64_t jobs,
                          const char *tmpl, const char *arch) {
   char took[32], full[32];
   fmt_secs(fc_now() - q->t0, took, sizeof took);
@@ -524,7 +527,7 @@ static void quick_report(const quick *q, const char *sample_key, int sm, int64_t
   double per = q->kernels ? q->seconds / q->kernels : NAN;
   fmt_secs(q->exhaustive * per / (double)par, full, sizeof full);
   fprintf(stderr, "\nfftconv-tune: nothing was tuned: no GPU (%s).\n", q->why);
-  fprintf(stderr, "Instead %d kernels were compiled for sm_%d in %s", q->kernels, sm, took);
+  fprintf(stderr, "Instead %d kernels were compiled for %s in %s", q->kernels, target, took);
   if (q->failed) fprintf(stderr, ", and %d of them FAILED (logs above)", q->failed);
   fprintf(stderr, ":\n  each family's default choice for the %d default problems (%d of them need "
                   "kernels of their own)\n", q->nset, q->nset - q->nsame);
@@ -544,9 +547,12 @@ int main(int argc, char **argv) {
   fftconv_problem one;
   problem_defaults(&one);
   const char *tmpl = NULL, *arch = NULL, *emit_dir = NULL, *problems = NULL;
-  const char *rigor = NULL, *cache_path = NULL;
-  int64_t device = 0, jobs = sysconf(_SC_NPROCESSORS_ONLN), runs = 30, warmup = 5, budget = 0;
-  double screen = 1.5;
+  const char *cache_path = NULL;
+  fc_rigor rigor = FC_RIGOR_MEASURE;
+  int have_rigor = 0;
+  /* -1: not given; fc_search_defaults decides */
+  int64_t device = 0, jobs = -1, runs = -1, warmup = -1, budget = 0;
+  double screen = -1;
   int dry = 0, quiet = 0, table = 0, json = 0, have_problem_flag = 0, list_default = 0;
   opterr = 0;
   int o;
@@ -572,11 +578,10 @@ int main(int argc, char **argv) {
       break;
     }
     case O_RIGOR:
-      if (strcmp(optarg, "estimate") && strcmp(optarg, "sample") && strcmp(optarg, "measure") &&
-          strcmp(optarg, "exhaustive"))
+      if (!fc_rigor_parse(optarg, &rigor))
         return die_usage("--rigor: '%s' is not one of estimate, sample, measure, exhaustive",
                          optarg);
-      rigor = optarg;
+      have_rigor = 1;
       break;
     case O_SCREEN: {
       char *end;
@@ -609,7 +614,6 @@ int main(int argc, char **argv) {
   char known[512];
   if (tmpl && !is_family(tmpl, known, sizeof known))
     return die_usage("--template: '%s' is not a kernel family (known: %s)", tmpl, known);
-  if (jobs < 1) jobs = 1;
 
   if (list_default) {
     plist l = {0};
@@ -622,10 +626,16 @@ int main(int argc, char **argv) {
     return ok ? 0 : oom();
   }
   int sm = 0;
-  if (arch && !(sm = fc_parse_arch(arch)))
+  char target[16] = ""; /* --arch as NVRTC takes it, e.g. sm_90a */
+  if (arch && !fc_arch_normalize(arch, target, &sm))
     return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)", arch);
   if (have_problem_flag && problems)
     return die_usage("give one problem with flags or a set with --problems, not both");
+  fc_err ne = {{0}};
+  if (fc_nvrtc_load(&ne) != FFTCONV_OK) { /* every mode compiles: say so once, up front */
+    fprintf(stderr, "fftconv-tune: %s\n", ne.msg);
+    return 1;
+  }
   if (have_problem_flag) {
     char msg[512];
     if (!one.seqlen) return die_usage("--seqlen is required for a problem given by flags");
@@ -661,7 +671,7 @@ int main(int argc, char **argv) {
     if (fftconv_ctx_create(&co, &ctx) != FFTCONV_OK) {
       fprintf(stderr, "fftconv-tune: no GPU to tune on: %s\n", fftconv_ctx_error(NULL));
       /* The first command of a newcomer without a GPU: the quick check, not two hours. */
-      q.on = !rigor && !have_problem_flag && !problems;
+      q.on = !have_rigor && !have_problem_flag && !problems;
       snprintf(q.why, sizeof q.why, "%s", fftconv_ctx_error(NULL));
       if (q.on)
         fprintf(stderr, "fftconv-tune: nothing will be tuned; checking instead that the kernels "
@@ -684,15 +694,21 @@ int main(int argc, char **argv) {
     }
   }
   dev.sm = sm;
-  if (!rigor) rigor = q.on ? "estimate" : dry ? "exhaustive" : "measure"; /* dry: everything */
+  if (!target[0]) snprintf(target, sizeof target, "sm_%d", sm);
+  snprintf(dev.arch, sizeof dev.arch, "%s", target);
+  if (!have_rigor) rigor = q.on ? FC_RIGOR_ESTIMATE : dry ? FC_RIGOR_EXHAUSTIVE /* everything */
+                                : FC_RIGOR_MEASURE;
+  if (jobs < 0) { /* not given: the searches' default, which the header line reports */
+    fc_search_opts d;
+    fc_search_defaults(rigor, &d);
+    jobs = d.jobs;
+  }
   if (q.on && !quick_reduce(&q, &pl, &dev, tmpl)) {
     rc = 1; /* quick_reduce said why */
     goto done;
   }
-  int nv, nvm;
-  fc_nvrtc_version(&nv, &nvm);
   char nvrtc[16];
-  snprintf(nvrtc, sizeof nvrtc, "%d.%d", nv, nvm);
+  fc_nvrtc_version_text(nvrtc, sizeof nvrtc);
 
   char cpath[4096] = "";
   if (!dry) {
@@ -731,7 +747,8 @@ int main(int argc, char **argv) {
   FILE *out = json ? stderr : stdout; /* with --json, stdout carries only the JSON */
   fprintf(out, "device   %s%s\n", ctx ? fftconv_ctx_device(ctx) : dev.name,
           dry ? " [compile only]" : "");
-  fprintf(out, "compile  sm_%d, NVRTC %s, %" PRId64 " jobs; rigor %s%s\n", sm, nvrtc, jobs, rigor,
+  fprintf(out, "compile  %s, NVRTC %s, %" PRId64 " jobs; rigor %s%s\n", target, nvrtc, jobs,
+          fc_rigor_name(rigor),
           q.on && q.sample >= 0 ? " (each family's default choice), sample for one problem" : "");
   if (cache) fprintf(out, "cache    %s\n", cpath);
   if (isfinite(gbps))
@@ -762,14 +779,16 @@ int main(int argc, char **argv) {
     }
     g.problem = pi;
     g.key = S->key;
-    fc_search_opts so = {.tmpl = tmpl, .rigor = q.on && pi == q.sample ? "sample" : rigor,
-                         .jobs = (int)jobs, .runs = (int)runs,
-                         .warmup = (int)warmup, .quick_runs = 3,
-                         .finalists = FC_CACHE_FINALISTS, /* the cache keeps their cubins */
-                         .screen = screen, .cutoff = 1.5, .memo = memo,
-                         .emit_dir = emit_dir, .cache = cache, .cfg = &cfg, .stop = &stop_flag,
-                         .deadline = budget ? g.t0 + (double)budget : 0,
-                         .progress = on_progress, .progress_arg = &g};
+    /* The rigor's settings, then what was asked for. */
+    fc_search_opts so;
+    fc_search_defaults(q.on && pi == q.sample ? FC_RIGOR_SAMPLE : rigor, &so);
+    so.tmpl = tmpl, so.jobs = (int)jobs;
+    if (runs >= 0) so.runs = (int)runs;
+    if (warmup >= 0) so.warmup = (int)warmup;
+    if (screen >= 0) so.screen = screen;
+    so.memo = memo, so.emit_dir = emit_dir, so.cache = cache, so.cfg = &cfg;
+    so.stop = &stop_flag, so.deadline = budget ? g.t0 + (double)budget : 0;
+    so.progress = on_progress, so.progress_arg = &g;
     fc_search sr;
     fftconv_status sst = fc_search_run(dry ? NULL : ctx, p, &dev, &so, &sr, &e);
     if (sst != FFTCONV_OK) {
@@ -789,17 +808,15 @@ int main(int argc, char **argv) {
     S->cut = sr.cut;
     S->floor_ms = isfinite(gbps) ? fc_floor_ms(p, gbps) : NAN;
     for (int i = 0; i < sr.n; i++) {
-      const char *st = sr.r[i].status;
-      int not_measured = !st || !strcmp(st, "cached") || !strcmp(st, "not-run") ||
-                         !strcmp(st, "screened");
-      if (!not_measured && strcmp(st, "ok")) S->failed++;
-      if (!not_measured) S->measured++;
+      fc_result_status st = sr.r[i].status;
+      if (fc_result_status_measured(st)) S->measured++;
+      if (fc_result_status_measured(st) && st != FC_RESULT_OK) S->failed++;
     }
     if (sr.screen_note[0] && !quiet) fprintf(stderr, "%s: screened out %s\n", S->key, sr.screen_note);
     if (sr.compile_failures) {
       rc = 1;
       for (int i = 0; i < sr.n; i++)
-        if (sr.r[i].status && !strcmp(sr.r[i].status, "compile-failed"))
+        if (sr.r[i].status == FC_RESULT_COMPILE_FAILED)
           fprintf(stderr, "\n%s: candidate %d %s failed to compile:\n%s\n", S->key, i,
                   sr.r[i].params, sr.r[i].detail);
     }
@@ -841,8 +858,8 @@ int main(int argc, char **argv) {
     if (!sr.n)
       fprintf(out, "no candidate: %s\n", S->why ? S->why : "out of memory");
     else if (dry)
-      fprintf(out, "compiled %d of %d for sm_%d%s\n", sr.n - sr.compile_failures, sr.n, sm,
-              !strcmp(so.rigor, rigor) ? "" : " (sample)");
+      fprintf(out, "compiled %d of %d for %s%s\n", sr.n - sr.compile_failures, sr.n, target,
+              so.rigor == rigor ? "" : " (sample)");
     else if (S->params)
       fprintf(out, "%8.4f ms  %5.1f%% of floor  (%d new, %d cached, %d failed%s%s)\n", S->ms,
               isfinite(S->floor_ms) ? 100 * S->floor_ms / S->ms : NAN, S->measured, S->cached,
@@ -852,7 +869,7 @@ int main(int argc, char **argv) {
     else
       fprintf(out, "no verified kernel (%d new, %d cached, %d failed%s)\n", S->measured,
               S->cached, S->failed, S->not_run ? ", some not run" : "");
-    if (sr.n && (table || (pl.n == 1 && !json))) print_table(&sr, S->floor_ms, dry);
+    if (sr.n && (table || (pl.n == 1 && !json))) print_table(&sr, S->floor_ms);
     if (pl.n == 1 && S->params && !json) printf("\nwinner   %s\n", S->params);
     fflush(out);
     fc_search_free(&sr);
@@ -871,7 +888,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fftconv-tune: the %" PRId64 " s budget is spent; %d problems not started "
                     "(run the same command again to go on)\n", budget, budget_hit);
   if (q.on && !stop_flag && !budget_hit)
-    quick_report(&q, q.sample >= 0 ? sum[q.sample].key : "", sm, jobs, tmpl, arch);
+    quick_report(&q, q.sample >= 0 ? sum[q.sample].key : "", target, jobs, tmpl, arch);
   if (stop_flag) {
     fprintf(stderr, "\nfftconv-tune: interrupted; every finished measurement is kept in %s; "
                     "run the same command again to resume\n", cpath[0] ? cpath : "(no cache)");
@@ -883,7 +900,7 @@ int main(int argc, char **argv) {
     printf(",\"cache\":");
     json_str(stdout, cpath);
     printf(",\"rigor\":");
-    json_str(stdout, rigor);
+    json_str(stdout, fc_rigor_name(rigor));
     printf(",\"nvrtc\":");
     json_str(stdout, nvrtc);
     if (isfinite(gbps)) printf(",\"copy_gbps\":%.1f", gbps);
