@@ -73,6 +73,8 @@ Test(gpu_cache, tune_twice_then_use_the_winner) {
   cr_assert_gt(measured, 10, "%s", out);
   cr_assert_eq(cached, 0, "%s", out);
   cr_assert(strstr(out, "\"winner\""), "%s", out);
+  /* the winner's launch manifest, as stored */
+  cr_assert(strstr(out, "\"manifest\":{\"version\":1,\"launches\":[{\"entry\":"), "%s", out);
   cr_log_info("first run: %d measured", measured);
 
   cr_assert_eq(run_tune("", out, sizeof out), 0, "second run: %s", out);
