@@ -248,6 +248,7 @@ fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fft
   if (!c) return fc_fail(e, FFTCONV_ERR_INVALID, "ctx: NULL");
   fc_shape s;
   fftconv_status st = fc_ctx_shape(c, p, &s, e);
+  if (st == FFTCONV_OK) st = fc_gpu_bind(&c->gpu, e); /* this thread may be new to the device */
   if (st != FFTCONV_OK) return st;
   if (c->store) {
     pthread_mutex_lock(&c->lock);

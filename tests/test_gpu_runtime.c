@@ -141,7 +141,11 @@ static void *work(void *arg) {
     fc_testdata t;
     fc_err e = {{0}};
     double err = -1;
-    st = fc_testdata_make(&p, 100 + (uint64_t)w->id, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e);
+    /* The test data is uploaded with driver calls of the test's own: they need the context's
+       device current on this thread, which the public calls make it on their own. */
+    st = fc_gpu_bind(&w->c->gpu, &e);
+    if (st == FFTCONV_OK)
+      st = fc_testdata_make(&p, 100 + (uint64_t)w->id, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e);
     if (st == FFTCONV_OK) {
       st = fc_verify_plan(pl, &t, &err, &e);
       fc_testdata_free(&t);
