@@ -32,6 +32,7 @@
 local fft = require "lib.fft"
 local tpl = require "lib.tpl"
 local io_ = require "lib.io"
+local common = require "lib.family"
 local layout = require "lib.tc_layout"
 local ops = require "lib.tc_ops"
 local dft = require "lib.tc_dft"
@@ -155,12 +156,9 @@ function family.check(problem, device, params)
     return false, string.format("mma.sync m16n8k16 with fp32 accumulation needs sm_80, not sm_%d",
       device.sm)
   end
-  if n ~= problem.fft_size then return false, "fft_size differs from the problem's" end
-  if params.dtype ~= problem.dtype then return false, "dtype differs from the problem's" end
-  if params.pre_gate ~= problem.pre_gate or params.post_gate ~= problem.post_gate then
-    return false, "gates differ from the problem's"
-  end
-  local ok, why = choices_valid(params)
+  local ok, why = common.matches(problem, params)
+  if not ok then return false, why end
+  ok, why = choices_valid(params)
   if not ok then return false, why end
   if params.real == "half" and (params.load ~= "plain" or params.group ~= "row") then
     return false, "real \"half\" runs with plain loads and row grouping only"
@@ -175,15 +173,9 @@ function family.check(problem, device, params)
   end
   local np = params.factors[#params.factors]
   if pts // np < 16 then return false, "the row pass needs 16 rows or more" end
-  local smem = layout.smem_bytes(params)
-  if smem > device.smem_optin then
-    return false, string.format("needs %d bytes of shared memory, the device allows %d",
-      smem, device.smem_optin)
-  end
   local threads = params.warps * 32
-  if threads > device.max_threads then
-    return false, string.format("%d threads, the device allows %d", threads, device.max_threads)
-  end
+  ok, why = common.fits(device, layout.smem_bytes(params), threads)
+  if not ok then return false, why end
   -- The compiler fits a block's threads into the register file, spilling a little if it
   -- must; more than 40% over that cap would spill too much.
   local regs = regs_estimate(params)
@@ -208,23 +200,14 @@ end
 -- The heuristic choice: fewest passes, smallest largest factor, 8 warps, one pair per block
 -- unless the block would be tiny. nil, reason when the family cannot run the problem.
 function family.default(problem, device)
-  local best, best_score, why
-  for _, params in ipairs(family.space(problem, device)) do
-    local ok, reason = family.check(problem, device, params)
-    if ok then
-      local maxf = 0
-      for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
-      local score = #params.factors * 100 + maxf + math.abs(params.warps - 8)
-        + math.abs(params.pairs * problem.fft_size - 4096) / 1024
-        + ((params.load == "plain" and params.smem == "swizzle" and params.group == "row"
-            and params.real == "pair") and 0 or 1000)
-      if not best or score < best_score then best, best_score = params, score end
-    else
-      why = why or reason
-    end
-  end
-  if not best then return nil, why or "no candidate" end
-  return best
+  return common.best(family, problem, device, function(params)
+    local maxf = 0
+    for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
+    return #params.factors * 100 + maxf + math.abs(params.warps - 8)
+      + math.abs(params.pairs * problem.fft_size - 4096) / 1024
+      + ((params.load == "plain" and params.smem == "swizzle" and params.group == "row"
+          and params.real == "pair") and 0 or 1000)
+  end)
 end
 
 function family.layout(params, device)

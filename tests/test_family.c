@@ -100,12 +100,36 @@ Test(family, check_uses_the_device_shared_memory_limit) {
       cr_assert_eq(valid, 0);
       cr_assert_gt(smem_reason, 0);
       char *params = NULL;
-      cr_assert_neq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK);
-      cr_assert(strstr(e.msg, "no valid parameters"), "%s", e.msg);
+      cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_ERR_UNSUPPORTED);
+      cr_assert(strstr(e.msg, "shared memory"), "%s", e.msg);
     } else {
       cr_assert_gt(valid, 0);
     }
     fc_candidates_free(c, n);
+  }
+  fc_emit_close(em);
+}
+
+/* Where no parameters are valid, default() returns nil and a reason, which the emit layer
+   reports as FFTCONV_ERR_UNSUPPORTED naming the family and the reason (it used to fail an
+   assert, which reads as a broken template): here a device with 512 bytes of shared memory,
+   half of what one sequence of the smallest FFT needs (N = 256: 1 KB), for every dtype. */
+Test(family, default_says_why_when_nothing_is_valid) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  dev.smem_optin = 512;
+  for (int dt = 0; dt < 3; dt++) {
+    fftconv_problem p = problem(256, (fftconv_dtype)dt, 1);
+    char *params = NULL;
+    cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_ERR_UNSUPPORTED,
+                 "%s", e.msg);
+    cr_assert_null(params);
+    cr_assert(strstr(e.msg, "monarch_fp32") && strstr(e.msg, "cannot run this problem") &&
+                  strstr(e.msg, "bytes of shared memory, the device allows 512"),
+              "%s", e.msg);
   }
   fc_emit_close(em);
 }
