@@ -14,10 +14,11 @@ local fft = require "lib.fft"
 local tpl = require "lib.tpl"
 local io_ = require "lib.io"
 local common = require "lib.family"
+local manifest = require "lib.manifest"
 
 local family = {
   name = "monarch_fp32",
-  revision = 1,
+  revision = 2,
   doc = "fused Monarch FFT convolution, fp32 arithmetic on CUDA cores (exact fallback)",
 }
 
@@ -106,14 +107,17 @@ function family.default(problem, device)
   end)
 end
 
+-- Both kernels run `threads` threads over `seqs` sequences (rows, or heads' filters) a block.
+-- The filter layout, the twiddle table W_N^j (j < M) and then bins 0 .. M of each head in
+-- natural order, is the same for every candidate of an FFT size.
 function family.layout(params, device)
-  local m = params.fft_size // 2
-  local smem = params.seqs * m * 8
-  return {
-    threads = params.threads, smem = smem, seqs = params.seqs,
-    prep_threads = params.threads, prep_smem = smem, prep_seqs = params.seqs,
-    khat = m + 1, khat_table = m,
-  }
+  local m, smem = params.fft_size // 2, smem_bytes(params)
+  return manifest.prepare_forward({
+    prep = { threads = params.threads, smem = smem, per = params.seqs },
+    fwd = { threads = params.threads, smem = smem, per = params.seqs },
+    filter = { layout = "monarch_fp32.half", per_head = manifest.FLOAT2 * (m + 1),
+               fixed = manifest.FLOAT2 * m },
+  })
 end
 
 local KERNEL = [[

@@ -33,6 +33,7 @@ local fft = require "lib.fft"
 local tpl = require "lib.tpl"
 local io_ = require "lib.io"
 local common = require "lib.family"
+local manifest = require "lib.manifest"
 local layout = require "lib.tc_layout"
 local ops = require "lib.tc_ops"
 local dft = require "lib.tc_dft"
@@ -42,7 +43,7 @@ local prep = require "lib.tc_prep"
 
 local family = {
   name = "monarch_tc",
-  revision = 1,
+  revision = 2,
   doc = "fused Monarch FFT convolution, DFT stages as fp16/bf16 tensor-core products "
     .. "(mma.sync m16n8k16, fp32 accumulation)",
 }
@@ -210,13 +211,24 @@ function family.default(problem, device)
   end)
 end
 
+-- The filter layout's name says which kernels can share one prepared spectrum: "pair" holds
+-- the bins in the order its forward passes leave them, which the factorization decides;
+-- "half" holds them in natural order, after the prep kernel's scratch.
+local function filter_layout(params)
+  if params.real == "half" then return "monarch_tc.half" end
+  return "monarch_tc.pair." .. table.concat(params.factors, "x")
+end
+
+-- Prepare: a block of PREP_THREADS a head. Forward: a block of `warps` warps per `pairs`
+-- units, two rows a unit for "pair", one for "half".
 function family.layout(params, device)
-  return {
-    threads = params.warps * 32, smem = layout.smem_bytes(params),
-    seqs = params.real == "half" and params.pairs or 2 * params.pairs,
-    prep_threads = PREP_THREADS, prep_smem = 0, prep_seqs = 1,
-    khat = layout.khat_per_head(params), khat_table = 0,
-  }
+  return manifest.prepare_forward({
+    prep = { threads = PREP_THREADS, smem = 0, per = 1 },
+    fwd = { threads = params.warps * 32, smem = layout.smem_bytes(params),
+            per = params.real == "half" and params.pairs or 2 * params.pairs },
+    filter = { layout = filter_layout(params), fixed = 0,
+               per_head = manifest.FLOAT2 * layout.khat_per_head(params) },
+  })
 end
 
 local KERNEL = [==[
