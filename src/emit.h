@@ -8,7 +8,8 @@
  *
  * A template file templates/<name>.lua returns a table:
  *   name      string, equal to the file name without .lua
- *   revision  integer, bumped by hand when generated code changes meaning
+ *   revision  integer, bumped by hand when generated code or its launch manifest changes
+ *             meaning (the hash already changes with any text)
  *   doc       one line
  *   space(problem, device, rigor)   -> array of parameter tables: every candidate for rigor
  *                                      "exhaustive", a pruned set for "measure"

@@ -13,10 +13,12 @@
 local fft = require "lib.fft"
 local tpl = require "lib.tpl"
 local io_ = require "lib.io"
+local common = require "lib.family"
+local manifest = require "lib.manifest"
 
 local family = {
   name = "monarch_fp32",
-  revision = 1,
+  revision = 2,
   doc = "fused Monarch FFT convolution, fp32 arithmetic on CUDA cores (exact fallback)",
 }
 
@@ -62,25 +64,19 @@ function family.space(problem, device, rigor)
   return out
 end
 
+-- Shared memory a block: its sequences' M complex fp32 values each.
+local function smem_bytes(params)
+  return params.seqs * (params.fft_size // 2) * 8
+end
+
 function family.check(problem, device, params)
-  local n = params.fft_size
-  if n ~= problem.fft_size then return false, "fft_size differs from the problem's" end
-  if params.dtype ~= problem.dtype then return false, "dtype differs from the problem's" end
-  if params.pre_gate ~= problem.pre_gate or params.post_gate ~= problem.post_gate then
-    return false, "gates differ from the problem's"
-  end
-  local m, prod = n // 2, 1
+  local ok, why = common.matches(problem, params)
+  if not ok then return false, why end
+  local m, prod = params.fft_size // 2, 1
   for _, f in ipairs(params.factors) do prod = prod * f end
   if prod ~= m then return false, "factors do not multiply to N/2" end
-  local smem = params.seqs * m * 8
-  if smem > device.smem_optin then
-    return false, string.format("needs %d bytes of shared memory, the device allows %d",
-      smem, device.smem_optin)
-  end
-  if params.threads > device.max_threads then
-    return false, string.format("%d threads, the device allows %d", params.threads,
-      device.max_threads)
-  end
+  ok, why = common.fits(device, smem_bytes(params), params.threads)
+  if not ok then return false, why end
   -- More threads than DFTs in a pass leaves threads idle; the smallest block is always
   -- allowed so that tiny problems (one row of N = 256) still have a kernel.
   local fewest = params.seqs * m // maxf(params.factors)
@@ -100,29 +96,28 @@ function family.check(problem, device, params)
 end
 
 -- The heuristic choice: few passes of middling radix, radix-2 DFTs, about 32 KB of shared
--- memory a block, 128 threads.
+-- memory a block, 128 threads. nil, reason when no parameters are valid (e.g. a device with
+-- less shared memory than one sequence needs).
 function family.default(problem, device)
-  local best, best_score
-  for _, params in ipairs(family.space(problem, device)) do
-    if family.check(problem, device, params) then
-      local score = #params.factors * 100 + math.abs(maxf(params.factors) - 32)
-        + (params.dft == "radix" and 0 or 1000)
-        + math.abs(params.seqs * problem.fft_size * 4 - 32768) / 1024
-        + math.abs(params.threads - 128) / 16
-      if not best or score < best_score then best, best_score = params, score end
-    end
-  end
-  return assert(best, "no valid parameters for this problem")
+  return common.best(family, problem, device, function(params)
+    return #params.factors * 100 + math.abs(maxf(params.factors) - 32)
+      + (params.dft == "radix" and 0 or 1000)
+      + math.abs(params.seqs * problem.fft_size * 4 - 32768) / 1024
+      + math.abs(params.threads - 128) / 16
+  end)
 end
 
+-- Both kernels run `threads` threads over `seqs` sequences (rows, or heads' filters) a block.
+-- The filter layout, the twiddle table W_N^j (j < M) and then bins 0 .. M of each head in
+-- natural order, is the same for every candidate of an FFT size.
 function family.layout(params, device)
-  local m = params.fft_size // 2
-  local smem = params.seqs * m * 8
-  return {
-    threads = params.threads, smem = smem, seqs = params.seqs,
-    prep_threads = params.threads, prep_smem = smem, prep_seqs = params.seqs,
-    khat = m + 1, khat_table = m,
-  }
+  local m, smem = params.fft_size // 2, smem_bytes(params)
+  return manifest.prepare_forward({
+    prep = { threads = params.threads, smem = smem, per = params.seqs },
+    fwd = { threads = params.threads, smem = smem, per = params.seqs },
+    filter = { layout = "monarch_fp32.half", per_head = manifest.FLOAT2 * (m + 1),
+               fixed = manifest.FLOAT2 * m },
+  })
 end
 
 local KERNEL = [[
@@ -369,13 +364,11 @@ function family.emit(params)
   local n = params.fft_size
   local m = n // 2
   local passes, block = {}, m
-  local seen, radices = {}, {}
   for _, f in ipairs(params.factors) do
     passes[#passes + 1] = { r = f, stride = block // f, block = block }
     block = block // f
-    if not seen[f] then seen[f] = true; radices[#radices + 1] = f end
   end
-  table.sort(radices)
+  local radices = fft.distinct(params.factors)
   return tpl.render(KERNEL, {
     n = n, m = m, seqs = params.seqs, threads = params.threads, dft = params.dft,
     passes = passes, radices = radices, fft = fft,

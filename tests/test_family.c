@@ -100,13 +100,76 @@ Test(family, check_uses_the_device_shared_memory_limit) {
       cr_assert_eq(valid, 0);
       cr_assert_gt(smem_reason, 0);
       char *params = NULL;
-      cr_assert_neq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK);
-      cr_assert(strstr(e.msg, "no valid parameters"), "%s", e.msg);
+      cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_ERR_UNSUPPORTED);
+      cr_assert(strstr(e.msg, "shared memory"), "%s", e.msg);
     } else {
       cr_assert_gt(valid, 0);
     }
     fc_candidates_free(c, n);
   }
+  fc_emit_close(em);
+}
+
+/* Where no parameters are valid, default() returns nil and a reason, which the emit layer
+   reports as FFTCONV_ERR_UNSUPPORTED naming the family and the reason (it used to fail an
+   assert, which reads as a broken template): here a device with 512 bytes of shared memory,
+   half of what one sequence of the smallest FFT needs (N = 256: 1 KB), for every dtype. */
+Test(family, default_says_why_when_nothing_is_valid) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  dev.smem_optin = 512;
+  for (int dt = 0; dt < 3; dt++) {
+    fftconv_problem p = problem(256, (fftconv_dtype)dt, 1);
+    char *params = NULL;
+    cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_ERR_UNSUPPORTED,
+                 "%s", e.msg);
+    cr_assert_null(params);
+    cr_assert(strstr(e.msg, "monarch_fp32") && strstr(e.msg, "cannot run this problem") &&
+                  strstr(e.msg, "bytes of shared memory, the device allows 512"),
+              "%s", e.msg);
+  }
+  fc_emit_close(em);
+}
+
+/* layout() returns the full manifest: prepare then forward, both with the candidate's
+   threads and sequences a block and its shared memory (seqs rows of N/2 complex fp32 values),
+   and a filter layout shared by every candidate of the FFT size: the twiddle table (M = N/2
+   values), then M + 1 bins a head. */
+Test(family, manifest_of_a_known_candidate) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(80, &dev);
+  fc_kernel_src s = {0};
+  cr_assert_eq(fc_emit_kernel(em, FAMILY,
+                              "{\"dft\":\"radix\",\"dtype\":\"fp32\",\"factors\":[16,32],"
+                              "\"fft_size\":1024,\"post_gate\":false,\"pre_gate\":true,"
+                              "\"seqs\":2,\"threads\":128}",
+                              &dev, &s, &e),
+               FFTCONV_OK, "%s", e.msg);
+  const fc_manifest *m = &s.manifest;
+  cr_assert_eq(m->nlaunch, 2);
+  static const char *entry[] = {"fftconv_prep", "fftconv_fwd"};
+  for (int i = 0; i < 2; i++) {
+    const fc_launch *l = &m->launch[i];
+    cr_assert_str_eq(l->entry, entry[i]);
+    cr_assert_eq(l->phase, i ? FC_PHASE_FORWARD : FC_PHASE_PREPARE);
+    cr_assert_eq(l->over, i ? FC_OVER_ROWS : FC_OVER_HEADS);
+    cr_assert_eq(l->per, 2);
+    cr_assert(l->block[0] == 128 && l->block[1] == 1 && l->block[2] == 1);
+    cr_assert_eq(l->smem, 2 * 512 * 8);
+    cr_assert_eq(l->nargs, i ? 8 : 6);
+  }
+  cr_assert_eq(m->launch[0].writes, 1u << FC_ARG_KHAT);
+  cr_assert_eq(m->launch[1].writes, 1u << FC_ARG_Y);
+  cr_assert_str_eq(m->filter_layout, "monarch_fp32.half");
+  cr_assert_eq(m->filter_per_head, 513 * 8);
+  cr_assert_eq(m->filter_fixed, 512 * 8);
+  fc_kernel_src_free(&s);
   fc_emit_close(em);
 }
 

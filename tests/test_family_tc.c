@@ -174,3 +174,78 @@ Test(family_tc, space_holds_every_variant) {
   free(params);
   fc_emit_close(em);
 }
+
+/* Checks launch i of a manifest: entry, phase, grid over/per, a 1-D block, smem and the
+   kernel's argument list (the first kernel ABI's, by name). */
+static void launch_is(const fc_manifest *m, int i, const char *entry, fc_phase phase,
+                      fc_over over, int per, int threads, int smem, const char *args) {
+  cr_assert_lt(i, m->nlaunch);
+  const fc_launch *l = &m->launch[i];
+  cr_assert_str_eq(l->entry, entry);
+  cr_assert_eq(l->phase, phase, "%s", entry);
+  cr_assert_eq(l->over, over, "%s", entry);
+  cr_assert_eq(l->per, per, "%s: per %d", entry, l->per);
+  cr_assert(l->block[0] == threads && l->block[1] == 1 && l->block[2] == 1, "%s: block %dx%dx%d",
+            entry, l->block[0], l->block[1], l->block[2]);
+  cr_assert_eq(l->smem, smem, "%s: smem %d", entry, l->smem);
+  cr_assert(l->grid_y == 1 && l->grid_z == 1 && l->cluster[0] == 1 && l->cluster[1] == 1 &&
+            l->cluster[2] == 1, "%s", entry);
+  char got[128] = "";
+  for (int a = 0; a < l->nargs; a++) {
+    if (a) strcat(got, " ");
+    strcat(got, fc_arg_name(l->args[a], m));
+  }
+  cr_assert_str_eq(got, args);
+}
+
+/* layout() returns the full manifest: prepare (a block of 256 threads a head, no shared
+   memory) then forward (warps * 32 threads per `pairs` units: two rows a unit for "pair", one
+   for "half"), and a filter layout named for what it holds: "pair" in the passes' order of its
+   factorization, "half" in natural order after N values of scratch. */
+Test(family_tc, manifest_of_known_candidates) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  static const struct {
+    const char *params;
+    int threads, per, smem;
+    const char *filter;
+    int64_t per_head;
+  } want[] = {
+      /* two planes of 8192 fp16 operands (32 KB) and a staging area for u and pre (64 KB) */
+      {"{\"dtype\":\"fp16\",\"factors\":[16,16,32],\"fft_size\":8192,\"group\":\"row\","
+       "\"load\":\"async\",\"pairs\":1,\"post_gate\":true,\"pre_gate\":true,\"real\":\"pair\","
+       "\"smem\":\"swizzle\",\"warps\":8}",
+       256, 2, 98304, "monarch_tc.pair.16x16x32", 8192 * 8},
+      /* two units of 4096 points: planes (16 KB) and an fp32 scratch (32 KB) each */
+      {"{\"dtype\":\"bf16\",\"factors\":[16,16,16],\"fft_size\":8192,\"group\":\"row\","
+       "\"load\":\"plain\",\"pairs\":2,\"post_gate\":false,\"pre_gate\":false,\"real\":\"half\","
+       "\"smem\":\"swizzle\",\"warps\":4}",
+       128, 2, 98304, "monarch_tc.half", (8192 + 4096 + 1) * 8},
+  };
+  for (size_t w = 0; w < sizeof want / sizeof *want; w++) {
+    fc_kernel_src s = {0};
+    cr_assert_eq(fc_emit_kernel(em, FAMILY, want[w].params, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
+    const fc_manifest *m = &s.manifest;
+    cr_assert_eq(m->nlaunch, 2);
+    launch_is(m, 0, "fftconv_prep", FC_PHASE_PREPARE, FC_OVER_HEADS, 1, 256, 0,
+              "k d k_hat H K F");
+    cr_assert_eq(m->launch[0].reads, 1u << FC_ARG_K | 1u << FC_ARG_D);
+    cr_assert_eq(m->launch[0].writes, 1u << FC_ARG_KHAT);
+    launch_is(m, 1, "fftconv_fwd", FC_PHASE_FORWARD, FC_OVER_ROWS, want[w].per, want[w].threads,
+              want[w].smem, "u pre post k_hat y rows L H");
+    cr_assert_eq(m->launch[1].reads,
+                 1u << FC_ARG_U | 1u << FC_ARG_PRE | 1u << FC_ARG_POST | 1u << FC_ARG_KHAT);
+    cr_assert_eq(m->launch[1].writes, 1u << FC_ARG_Y);
+    cr_assert_eq(m->nws, 0);
+    cr_assert_str_eq(m->filter_layout, want[w].filter);
+    cr_assert_eq(m->filter_per_head, want[w].per_head);
+    cr_assert_eq(m->filter_fixed, 0);
+    /* the prep kernel's launch bounds are the manifest's block */
+    cr_assert(strstr(s.source, "__launch_bounds__(256)\nfftconv_prep("), "%.300s", s.source);
+    fc_kernel_src_free(&s);
+  }
+  fc_emit_close(em);
+}

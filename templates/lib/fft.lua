@@ -9,6 +9,16 @@ function fft.log2(n)
   return k
 end
 
+-- The distinct values of factors, in increasing order.
+function fft.distinct(factors)
+  local seen, out = {}, {}
+  for _, f in ipairs(factors) do
+    if not seen[f] then seen[f] = true; out[#out + 1] = f end
+  end
+  table.sort(out)
+  return out
+end
+
 -- Every ordered tuple of `order` factors drawn from sizes whose product is m.
 function fft.factorizations(m, sizes, order)
   local out = {}

@@ -1,0 +1,47 @@
+-- lib/family.lua: what the kernel families' check() and default() share: that the parameters
+-- are the problem's, that a block fits the device, and the heuristic's pick of the best-scored
+-- valid candidate.
+local common = {}
+
+-- The parameters are this problem's: its FFT size, I/O dtype and gates.
+function common.matches(problem, params)
+  if params.fft_size ~= problem.fft_size then return false, "fft_size differs from the problem's" end
+  if params.dtype ~= problem.dtype then return false, "dtype differs from the problem's" end
+  if params.pre_gate ~= problem.pre_gate or params.post_gate ~= problem.post_gate then
+    return false, "gates differ from the problem's"
+  end
+  return true
+end
+
+-- A block of `threads` threads with `smem` bytes of dynamic shared memory fits the device:
+-- its own opt-in shared-memory limit and its threads per block.
+function common.fits(device, smem, threads)
+  if smem > device.smem_optin then
+    return false, string.format("needs %d bytes of shared memory, the device allows %d",
+      smem, device.smem_optin)
+  end
+  if threads > device.max_threads then
+    return false, string.format("%d threads, the device allows %d", threads, device.max_threads)
+  end
+  return true
+end
+
+-- For default(): the candidate of the family's full space that check() accepts with the
+-- lowest score(params) (the first of equal ones); nil and the first refusal's reason when
+-- check() accepts none, which the caller reports as FFTCONV_ERR_UNSUPPORTED.
+function common.best(family, problem, device, score)
+  local best, best_score, why
+  for _, params in ipairs(family.space(problem, device)) do
+    local ok, reason = family.check(problem, device, params)
+    if ok then
+      local s = score(params)
+      if not best or s < best_score then best, best_score = params, s end
+    else
+      why = why or reason
+    end
+  end
+  if not best then return nil, why or "no candidate" end
+  return best
+end
+
+return common

@@ -1,0 +1,28 @@
+-- lib/manifest.lua: launch manifests (src/kernel.h) as the Lua tables layout() returns.
+local manifest = {}
+
+manifest.FLOAT2 = 8 -- bytes of a float2, the unit of the filter spectra
+
+-- The launches of the first kernel ABI, in launch order: fftconv_prep, a block per `per`
+-- heads, turns the filter k (and D) into the spectrum k_hat; fftconv_fwd, a block per `per`
+-- rows, convolves. m = { prep = { threads, smem, per }, fwd = { threads, smem, per },
+-- filter = { layout, per_head, fixed } }, filter sizes in bytes; kernels whose filter layout
+-- has the same name can share one prepared spectrum.
+function manifest.prepare_forward(m)
+  return {
+    version = 1,
+    launches = {
+      { entry = "fftconv_prep", phase = "prepare", grid = { over = "heads", per = m.prep.per },
+        block = { m.prep.threads, 1, 1 }, smem = m.prep.smem,
+        args = { "k", "d", "k_hat", "H", "K", "F" }, reads = { "k", "d" }, writes = { "k_hat" } },
+      { entry = "fftconv_fwd", phase = "forward", grid = { over = "rows", per = m.fwd.per },
+        block = { m.fwd.threads, 1, 1 }, smem = m.fwd.smem,
+        args = { "u", "pre", "post", "k_hat", "y", "rows", "L", "H" },
+        reads = { "u", "pre", "post", "k_hat" }, writes = { "y" } },
+    },
+    workspace = {},
+    filter = { layout = m.filter.layout, per_head = m.filter.per_head, fixed = m.filter.fixed },
+  }
+end
+
+return manifest

@@ -1,0 +1,198 @@
+-- lib/tc_dft.lua: monarch_tc's DFT passes on tensor cores. The DFT matrix of each radix lives
+-- in registers as mma fragments (Dft<R>); a column pass reads the data as the B operand with
+-- ldmatrix.trans, the row pass as the A operand, multiplies by the filter spectrum and runs
+-- the inverse row DFT on the product without a trip through shared memory. Every pass ends in
+-- the same epilogue: twiddle its outputs and store them to the planes.
+local tpl = require "lib.tpl"
+
+local dft = {}
+
+-- The passes of an in-place FFT of `size` points with these factors: radix r at stride s.
+function dft.passes(factors, size)
+  local out, stride = {}, size
+  for _, f in ipairs(factors) do
+    stride = stride // f
+    out[#out + 1] = { r = f, s = stride }
+  end
+  return out
+end
+
+-- The twiddle-and-store epilogue of a pass: its outputs z0, z1 at positions j and j + 1 of the
+-- plane, from a column pass's accumulators (pass "col": its 16 x 8 tile mi) or a row pass's
+-- (pass "row": fragment cc, half hr), times twiddle<TN, TS> (a column pass of the forward
+-- FFT applies its own, W_RS^(k r), straight from k and r), stored as operands to both planes.
+dft.epilogue = tpl.piece([==[
+@ if pass == "col" then
+const u32 j = j0 + (8 * mi + g) * S + 2 * t;
+float2 z0 = {acc[0], acc[2]}, z1 = {acc[1], acc[3]};
+if constexpr (TN == R && TS == S) {  // this pass's own twiddle: W_{RS}^(k r)
+  const u32 k = 8 * mi + g, r = j0 % S + 2 * t;
+  z0 = cmul(z0, root<R * S>(k * r));
+  z1 = cmul(z1, root<R * S>(k * (r + 1)));
+} else if constexpr (TN != 0) {
+  z0 = cmul(z0, twiddle<TN, TS>(j));
+  z1 = cmul(z1, twiddle<TN, TS>(j + 1));
+}
+@ else
+const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
+float2 z0 = {acc[2 * cc][2 * hr], acc[2 * cc + 1][2 * hr]};
+float2 z1 = {acc[2 * cc][2 * hr + 1], acc[2 * cc + 1][2 * hr + 1]};
+z0 = cmul(z0, twiddle<TN, TS>(j));
+z1 = cmul(z1, twiddle<TN, TS>(j + 1));
+@ end
+sts32(pb + swz(j), pack2(z0.x, z1.x));
+sts32(pb + PLANE_BYTES + swz(j), pack2(z0.y, z1.y));
+]==], "=templates/lib/tc_dft.lua (epilogue)")
+
+-- The row DFT of a 16-row tile of unit q's planes (rows r0 .. r0+15, from pb): its rows read
+-- as A fragments a with ldmatrix, times the DFT matrix d, into the accumulators acc.
+dft.row_tile = tpl.piece([==[
+u32 a[R / 8][4];
+#pragma unroll
+for (int ki = 0; ki < R / 8; ki++)
+  ldsm4(a[ki], pb + (lane >> 4) * PLANE_BYTES +
+                   swz((r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * R + 8 * ki));
+float acc[R / 4][4];
+row_dft(acc, a, d);
+]==], "=templates/lib/tc_dft.lua (row_tile)")
+
+-- Roots and twiddles, the DFT matrices, the column pass, the row DFT and the row pass.
+dft.functions = tpl.piece([==[
+// W_B^e = exp(-2 pi i e / B) for 0 <= e < B, from an angle in (-pi, pi].
+template <int B>
+static __device__ __forceinline__ float2 root(u32 e) {
+  const int ee = e > B / 2 ? (int)e - B : (int)e;
+  float s, c;
+  __sincosf((-6.28318530717958647692f / B) * (float)ee, &s, &c);
+  return float2{c, s};
+}
+// The twiddle of position j for a pass of TN-point DFTs at stride TS.
+template <int TN, int TS>
+static __device__ __forceinline__ float2 twiddle(u32 j) {
+  return root<TN * TS>(((j / TS) % TN) * (j % TS));
+}
+
+// The R-point DFT matrix exp(-2 pi i k j / R) / sqrt(R) as mma fragments: block (mi, ki) of the real
+// embedding [[C, -S], [S, C]] (rows: Re out 8mi.., Im out 8mi..; columns: Re in 8ki..,
+// Im in 8ki..) is the A fragment {c, s, -s, c}; the same registers give the B fragments of
+// its transpose, {c, -s} (Re out) and {s, c} (Im out).
+template <int R>
+struct Dft {
+  u32 c[R / 8][R / 8], s[R / 8][R / 8], ns[R / 8][R / 8];
+  __device__ __forceinline__ void init() {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int mi = 0; mi < R / 8; mi++)
+#pragma unroll
+      for (int ki = 0; ki < R / 8; ki++) {
+        const int k = 8 * mi + g, j = 8 * ki + 2 * t;
+        constexpr float SC = R == 8 ? 0.353553390593f : R == 16 ? 0.25f : 0.176776695297f;
+        float s0, c0, s1, c1;
+        sincospif(-2.0f * (float)((k * j) % R) / R, &s0, &c0);
+        sincospif(-2.0f * (float)((k * (j + 1)) % R) / R, &s1, &c1);
+        s0 *= SC, c0 *= SC, s1 *= SC, c1 *= SC;
+        c[mi][ki] = pack2(c0, c1);
+        s[mi][ki] = pack2(s0, s1);
+        ns[mi][ki] = pack2(-s0, -s1);
+      }
+  }
+};
+
+// One column pass over every pair of the block, in place: R-point DFTs at stride S within
+// blocks of R S. KMAX: 8-row groups of input that may be nonzero; MMAX: 8-row groups of
+// output that are needed. Outputs get twiddle<TN, TS> (TN = 0: none).
+template <int R, int S, int TN, int TS>
+static __device__ __forceinline__ void col_pass(u32 sb, const Dft<R> &d, int kmax, int mmax) {
+  const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  constexpr u32 TILES = N / (8 * R);
+  for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
+    const u32 q = task / TILES, rem = task % TILES;
+    const u32 j0 = (rem / (S / 8)) * R * S + (rem % (S / 8)) * 8;
+    const u32 pb = sb + q * PAIR_BYTES;
+    u32 b[R / 8][2];
+    if constexpr (R == 8) {
+      ldsm2t(b[0][0], b[0][1], pb + ((lane >> 3) & 1) * PLANE_BYTES + swz(j0 + (lane & 7) * S));
+    } else {
+#pragma unroll
+      for (int ki = 0; ki < R / 8; ki += 2) {
+        if (ki < kmax) {
+          u32 r[4];
+          ldsm4t(r, pb + ((lane >> 3) & 1) * PLANE_BYTES +
+                        swz(j0 + (8 * (ki + (lane >> 4)) + (lane & 7)) * S));
+          b[ki][0] = r[0];
+          b[ki][1] = r[1];
+          b[(ki + 1) % (R / 8)][0] = r[2];
+          b[(ki + 1) % (R / 8)][1] = r[3];
+        }
+      }
+    }
+    // The outputs overwrite the rows just read, and ldmatrix has lanes read what other lanes
+    // of the warp will write: every lane's reads complete before any lane stores.
+    __syncwarp();
+#pragma unroll
+    for (int mi = 0; mi < R / 8; mi++) {
+      if (mi >= mmax) continue;
+      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+      for (int ki = 0; ki < R / 8; ki++)
+        if (ki < kmax) mma(acc, d.c[mi][ki], d.s[mi][ki], d.ns[mi][ki], d.c[mi][ki], b[ki][0], b[ki][1]);
+      ${include(epilogue, {pass = "col"})}
+    }
+  }
+}
+
+// acc = a F for a 16-row tile: the A fragments a (Re and Im of 8 columns per k step) times
+// the transposed real embedding; acc[2c] and acc[2c + 1] are Re and Im of outputs 8c.. 8c+7.
+template <int R>
+static __device__ __forceinline__ void row_dft(float (&acc)[R / 4][4], const u32 (&a)[R / 8][4],
+                                               const Dft<R> &d) {
+#pragma unroll
+  for (int u = 0; u < R / 4; u++) acc[u][0] = acc[u][1] = acc[u][2] = acc[u][3] = 0.0f;
+#pragma unroll
+  for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+    for (int ki = 0; ki < R / 8; ki++) {
+      mma(acc[2 * cc], a[ki][0], a[ki][1], a[ki][2], a[ki][3], d.c[cc][ki], d.ns[cc][ki]);
+      mma(acc[2 * cc + 1], a[ki][0], a[ki][1], a[ki][2], a[ki][3], d.s[cc][ki], d.c[cc][ki]);
+    }
+}
+
+// The row pass: R-point DFTs of contiguous rows, the filter product, conjugation and the
+// inverse row DFTs, one 16-row tile per warp at a time. Outputs get twiddle<TN, TS>.
+template <int R, int TN, int TS>
+static __device__ __forceinline__ void row_pass(u32 sb, const Dft<R> &d,
+                                                const float2 *__restrict__ k_hat,
+                                                long long c0, long long BP, int H) {
+  const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  constexpr u32 TILES = N / R / 16;
+  for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
+    const u32 q = task / TILES, r0 = (task % TILES) * 16;
+    const float2 *__restrict__ kp = k_hat + pair_head(c0 + q, BP, H) * N;
+    const u32 pb = sb + q * PAIR_BYTES;
+    ${include(row_tile)}
+    // y = conj(z k_hat), straight into A fragments: {Re row g, Re row g+8, Im g, Im g+8}.
+#pragma unroll
+    for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+      for (int hr = 0; hr < 2; hr++) {
+        const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
+        const float4 kk = *(const float4 *)(kp + j);
+        const float zr0 = acc[2 * cc][2 * hr], zi0 = acc[2 * cc + 1][2 * hr];
+        const float zr1 = acc[2 * cc][2 * hr + 1], zi1 = acc[2 * cc + 1][2 * hr + 1];
+        a[cc][hr] = pack2(zr0 * kk.x - zi0 * kk.y, zr1 * kk.z - zi1 * kk.w);
+        a[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
+      }
+    row_dft(acc, a, d);
+    __syncwarp();  // the tile is stored where it was read: every lane's ldmatrix is done
+#pragma unroll
+    for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+      for (int hr = 0; hr < 2; hr++) {
+        ${include(epilogue, {pass = "row"})}
+      }
+  }
+}
+]==], "=templates/lib/tc_dft.lua (functions)",
+  { epilogue = dft.epilogue, row_tile = dft.row_tile })
+
+return dft
