@@ -29,6 +29,7 @@
 
 #include "fftconv.h"
 #include "kernel.h"
+#include "shape.h"
 #include "util.h"
 
 #define FC_CACHE_ENV "FFTCONV_CACHE" /* overrides the default path */
@@ -143,6 +144,11 @@ fftconv_status fc_cache_lookup(fc_cache *c, const fc_cache_config *cfg,
                                const fftconv_problem *p, const char *const *hashes, int nhashes,
                                fc_cache_hit *hit, int *found, fc_err *e);
 void fc_cache_hit_free(fc_cache_hit *h); /* frees members; accepts a zeroed hit */
+/* The same for a shape resolved already (fc_shape_resolve): the runtime's path, which checks
+   the problem once, at the API edge. */
+fftconv_status fc_cache_lookup_shape(fc_cache *c, const fc_cache_config *cfg, const fc_shape *s,
+                                     const char *const *hashes, int nhashes, fc_cache_hit *hit,
+                                     int *found, fc_err *e);
 
 /* The measured copy bandwidth of cfg's device (GB/s, read + write), kept in its device row. */
 fftconv_status fc_cache_put_bandwidth(fc_cache *c, const fc_cache_config *cfg, double gbps, fc_err *e);

@@ -170,13 +170,25 @@ static fftconv_status cache_near(fc_cache *c, const fc_cache_config *cfg,
 fftconv_status fc_cache_lookup(fc_cache *c, const fc_cache_config *cfg,
                                const fftconv_problem *p, const char *const *hashes, int nhashes,
                                fc_cache_hit *hit, int *found, fc_err *e) {
+  if (hit) memset(hit, 0, sizeof *hit);
+  if (found) *found = 0;
+  fc_shape s;
+  fftconv_status st = fc_shape_resolve(p, FC_OP_FORWARD, &s, e);
+  if (st != FFTCONV_OK) return st;
+  return fc_cache_lookup_shape(c, cfg, &s, hashes, nhashes, hit, found, e);
+}
+
+fftconv_status fc_cache_lookup_shape(fc_cache *c, const fc_cache_config *cfg, const fc_shape *s,
+                                     const char *const *hashes, int nhashes, fc_cache_hit *hit,
+                                     int *found, fc_err *e) {
   fftconv_status st = cache_check_cfg(c, cfg, e);
   if (st != FFTCONV_OK) return st;
-  if (!hit || !found) return fc_fail(e, FFTCONV_ERR_INVALID, "cache lookup: NULL argument");
+  if (!hit || !found || !s) return fc_fail(e, FFTCONV_ERR_INVALID, "cache lookup: NULL argument");
   memset(hit, 0, sizeof *hit);
   *found = 0;
-  cache_shape sh;
-  if ((st = cache_shape_of(p, &sh, e)) != FFTCONV_OK) return st;
+  const fftconv_problem *p = &s->p;
+  cache_shape sh = {.p = s->p, .n = s->N};
+  snprintf(sh.key, sizeof sh.key, "%s", s->key);
   /* the trusted-hash list on the stack: lookup sits on plan_create's path */
   char buf[1024];
   fc_str hl = {0};
@@ -216,9 +228,9 @@ typedef struct cache_store {
 } cache_store;
 
 static fftconv_status cache_store_lookup(void *impl, const fc_cache_config *cfg,
-                                         const fftconv_problem *p, const char *const *hashes,
+                                         const fc_shape *s, const char *const *hashes,
                                          int nhashes, fc_cache_hit *hit, int *found, fc_err *e) {
-  return fc_cache_lookup(((cache_store *)impl)->c, cfg, p, hashes, nhashes, hit, found, e);
+  return fc_cache_lookup_shape(((cache_store *)impl)->c, cfg, s, hashes, nhashes, hit, found, e);
 }
 
 static const char *cache_store_describe(const void *impl) {

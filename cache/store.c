@@ -185,16 +185,12 @@ static fftconv_status cache_device(fc_cache *c, const fc_cache_config *cfg, int6
 /* ---- measurements and winners ---- */
 
 fftconv_status cache_shape_of(const fftconv_problem *p, cache_shape *sh, fc_err *e) {
-  char why[512];
-  if (!p) return fc_fail(e, FFTCONV_ERR_INVALID, "problem: NULL");
-  if (fftconv_problem_check(p, why, sizeof why) != FFTCONV_OK)
-    return fc_fail(e, FFTCONV_ERR_INVALID, "%s", why);
-  int n = fftconv_problem_key(p, sh->key, sizeof sh->key);
-  if (n < 0 || (size_t)n >= sizeof sh->key)
-    return fc_fail(e, FFTCONV_ERR_INVALID, "problem key longer than %zu bytes", sizeof sh->key);
-  sh->p = *p;
-  if (!sh->p.filter_len) sh->p.filter_len = p->seqlen;
-  sh->n = fftconv_problem_fft_size(p);
+  fc_shape s;
+  fftconv_status st = fc_shape_resolve(p, FC_OP_FORWARD, &s, e);
+  if (st != FFTCONV_OK) return st;
+  snprintf(sh->key, sizeof sh->key, "%s", s.key);
+  sh->p = s.p;
+  sh->n = s.N;
   return FFTCONV_OK;
 }
 

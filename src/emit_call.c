@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shape.h"
+
 /* ---- C -> Lua ---- */
 
 static void emit_setint(lua_State *L, const char *k, int64_t v) {
@@ -20,7 +22,7 @@ static void emit_push_problem(lua_State *L, const fftconv_problem *p) {
   emit_setint(L, "batch", p->batch);
   emit_setint(L, "heads", p->heads);
   emit_setint(L, "seqlen", p->seqlen);
-  emit_setint(L, "filter_len", p->filter_len ? p->filter_len : p->seqlen);
+  emit_setint(L, "filter_len", fc_filter_len(p));
   emit_setint(L, "freq_keep", p->freq_keep);
   emit_setint(L, "fft_size", fftconv_problem_fft_size(p));
   lua_pushstring(L, fftconv_dtype_name(p->dtype));

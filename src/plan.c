@@ -113,7 +113,7 @@ const char *fftconv_ctx_device(const fftconv_ctx *c) { return c ? c->device : ""
 int64_t fc_problem_device_bytes(const fftconv_problem *p) {
   int64_t n = p->batch * p->heads * p->seqlen;
   int64_t io = n * fftconv_dtype_size(p->dtype) * (2 + p->pre_gate + p->post_gate);
-  int64_t k = p->filter_len ? p->filter_len : p->seqlen;
+  int64_t k = fc_filter_len(p);
   return io + p->heads * k * 4 + p->heads * 4;
 }
 
@@ -210,7 +210,7 @@ static fftconv_status plan_from_cache(fftconv_ctx *c, const fc_shape *s, fftconv
   fc_cache_hit h = {0};
   int found = 0;
   fc_err ce = {{0}};
-  if (fc_store_lookup(c->store, &cfg, &s->p, c->hashes, c->nhashes, &h, &found, &ce) != FFTCONV_OK)
+  if (fc_store_lookup(c->store, &cfg, s, c->hashes, c->nhashes, &h, &found, &ce) != FFTCONV_OK)
     snprintf(c->cache_desc, sizeof c->cache_desc, "%s (lookup failed: %.250s)", c->cache_path,
              ce.msg);
   fftconv_status st = FFTCONV_OK;

@@ -44,16 +44,20 @@ void fftconv_problem_init(fftconv_problem *p) {
 
 static int is_pow2(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
 
-static int64_t filter_len(const fftconv_problem *p) {
+int64_t fc_filter_len(const fftconv_problem *p) {
   return p->filter_len == 0 ? p->seqlen : p->filter_len;
 }
 
 /* The FFT size of a problem whose seqlen and filter_len are in range. */
 static int64_t fft_size(const fftconv_problem *p, int64_t min_n) {
   if (p->mode == FFTCONV_CIRCULAR) return p->seqlen;
-  int64_t need = p->seqlen + filter_len(p) - 1, n = min_n;
+  int64_t need = p->seqlen + fc_filter_len(p) - 1, n = min_n;
   while (n < need) n *= 2;
   return n;
+}
+
+int64_t fc_fft_size_of(const fftconv_problem *p) {
+  return fft_size(p, fc_supported_min_n(p->dtype, 0));
 }
 
 int64_t fftconv_problem_fft_size(const fftconv_problem *p) {
@@ -114,7 +118,7 @@ fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s,
   if ((unsigned)op >= FC_OP_COUNT) return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is unknown", op);
   s->p = *p;
   s->op = op;
-  s->K = s->p.filter_len = filter_len(p);
+  s->K = s->p.filter_len = fc_filter_len(p);
   s->N = fft_size(p, fc_supported_min_n(p->dtype, 0));
   s->rows = p->batch * p->heads;
   int n = 0;
@@ -125,7 +129,7 @@ fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s,
 
 int fftconv_problem_key(const fftconv_problem *p, char *buf, size_t len) {
   return snprintf(buf, len, "B%" PRId64 ".H%" PRId64 ".L%" PRId64 ".K%" PRId64 ".F%" PRId64
-                  ".%s.%s.%s.%s.%s", p->batch, p->heads, p->seqlen, filter_len(p), p->freq_keep,
+                  ".%s.%s.%s.%s.%s", p->batch, p->heads, p->seqlen, fc_filter_len(p), p->freq_keep,
                   fftconv_dtype_name(p->dtype), fftconv_mode_name(p->mode),
                   p->pre_gate ? "pre" : "nopre", p->post_gate ? "post" : "nopost",
                   p->skip_d ? "d" : "nod");

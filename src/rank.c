@@ -1,19 +1,17 @@
 /* rank: the nearest-shape rule every store backend shares (see store.h). Pure: no I/O. */
 #include "store.h"
 
-#include <stdlib.h>
+#include "shape.h"
 
-static int64_t filter_of(const fftconv_problem *p) {
-  return p->filter_len ? p->filter_len : p->seqlen;
-}
+#include <stdlib.h>
 
 /* Whether c's kernel can run want at all, and was tuned for the same kind of problem. */
 static int same_class(const fftconv_problem *want, const fftconv_problem *c) {
-  return fftconv_problem_fft_size(want) == fftconv_problem_fft_size(c) &&
+  return fc_fft_size_of(want) == fc_fft_size_of(c) &&
          want->dtype == c->dtype && want->mode == c->mode && want->pre_gate == c->pre_gate &&
          want->post_gate == c->post_gate && want->skip_d == c->skip_d &&
          want->freq_keep == c->freq_keep &&
-         (filter_of(want) == want->seqlen) == (filter_of(c) == c->seqlen);
+         (fc_filter_len(want) == want->seqlen) == (fc_filter_len(c) == c->seqlen);
 }
 
 /* max(rows, R) / min(rows, R): orders like |log rows - log R|, without logarithms. */

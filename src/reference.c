@@ -2,6 +2,7 @@
  * verify.c compares kernels against; the direct path is the definition the FFT path is
  * tested against, so the two share nothing but input validation. */
 #include "reference.h"
+#include "shape.h"
 
 #include <fftw3.h>
 #include <math.h>
@@ -28,7 +29,7 @@ static fftconv_status ref_validate(const fftconv_problem *p, const fc_ref_inputs
   dm->B = p->batch;
   dm->H = p->heads;
   dm->L = p->seqlen;
-  dm->K = p->filter_len ? p->filter_len : p->seqlen;
+  dm->K = fc_filter_len(p);
   dm->N = fftconv_problem_fft_size(p);
   return FFTCONV_OK;
 }

@@ -24,6 +24,13 @@ typedef struct fc_shape {
   char key[256];     /* forward: fftconv_problem_key; another op: "<op>:" before it */
 } fc_shape;
 
+/* K: filter_len, or seqlen when filter_len is 0. */
+int64_t fc_filter_len(const fftconv_problem *p);
+
+/* The FFT size of a problem already checked (no check: for lookups and ranking, which see
+   only checked shapes). */
+int64_t fc_fft_size_of(const fftconv_problem *p);
+
 /* Checks p (fftconv_problem_check) and resolves it. On failure e names the field. */
 fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s, fc_err *e);
 

@@ -14,11 +14,11 @@ fc_store *fc_store_new(const fc_store_ops *ops, void *impl) {
   return s;
 }
 
-fftconv_status fc_store_lookup(fc_store *s, const fc_cache_config *cfg, const fftconv_problem *p,
+fftconv_status fc_store_lookup(fc_store *s, const fc_cache_config *cfg, const fc_shape *sh,
                                const char *const *hashes, int nhashes, fc_cache_hit *hit,
                                int *found, fc_err *e) {
   if (!s) return fc_fail(e, FFTCONV_ERR_INVALID, "store: NULL");
-  return s->ops->lookup(s->impl, cfg, p, hashes, nhashes, hit, found, e);
+  return s->ops->lookup(s->impl, cfg, sh, hashes, nhashes, hit, found, e);
 }
 
 const char *fc_store_describe(const fc_store *s) { return s ? s->ops->describe(s->impl) : ""; }

@@ -11,8 +11,9 @@
 
 typedef struct fc_store fc_store;
 
-/* hit and found as fc_cache_lookup's; hashes: the trusted template hashes (fc_trusted_hashes). */
-fftconv_status fc_store_lookup(fc_store *s, const fc_cache_config *cfg, const fftconv_problem *p,
+/* hit and found as fc_cache_lookup's, for a resolved shape (nothing is checked again);
+   hashes: the trusted template hashes (fc_trusted_hashes). */
+fftconv_status fc_store_lookup(fc_store *s, const fc_cache_config *cfg, const fc_shape *sh,
                                const char *const *hashes, int nhashes, fc_cache_hit *hit,
                                int *found, fc_err *e);
 const char *fc_store_describe(const fc_store *s); /* e.g. "cache /path/cache.db" */
@@ -25,7 +26,7 @@ fc_store *fc_cache_store(fc_cache *c);
 /* ---- for backends ---- */
 
 typedef struct fc_store_ops {
-  fftconv_status (*lookup)(void *impl, const fc_cache_config *cfg, const fftconv_problem *p,
+  fftconv_status (*lookup)(void *impl, const fc_cache_config *cfg, const fc_shape *sh,
                            const char *const *hashes, int nhashes, fc_cache_hit *hit,
                            int *found, fc_err *e);
   const char *(*describe)(const void *impl);

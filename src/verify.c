@@ -138,7 +138,7 @@ fftconv_status fc_testdata_make_on(const fc_gpu *g, const fftconv_problem *p, ui
   if (st != FFTCONV_OK) return st;
   t->p = *p;
   t->n = (size_t)(p->batch * p->heads * p->seqlen);
-  t->klen = p->filter_len ? p->filter_len : p->seqlen;
+  t->klen = fc_filter_len(p);
   fc_rng r = {seed * 0x9e3779b97f4a7c15ull + 1};
   size_t nk = (size_t)(p->heads * t->klen);
   double ks = 1.0 / sqrt((double)t->klen);

@@ -540,7 +540,9 @@ Test(cache, lookup_exact_then_nearest_shape) {
     const char *hashes[] = {HASH};
     int found = 0;
     fc_err e = {{0}};
-    cr_assert_eq(fc_store_lookup(store, &cfg, &q, hashes, 1, &hit, &found, &e), FFTCONV_OK,
+    fc_shape sq;
+    cr_assert_eq(fc_shape_resolve(&q, FC_OP_FORWARD, &sq, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert_eq(fc_store_lookup(store, &cfg, &sq, hashes, 1, &hit, &found, &e), FFTCONV_OK,
                  "%s", e.msg);
     cr_assert(found && hit.kernel_id == kid[near[i].want], "store case %zu", i);
     fc_cache_hit_free(&hit);
