@@ -221,6 +221,35 @@ const short *cache_map(fc_cache *c, int q, const cache_table *t, const char *ali
   return map;
 }
 
+/* Parsing a manifest's JSON costs about as much as the rest of a cache hit, and a runtime
+   looks the same few kernels up again and again: the last manifests read on this thread are
+   kept with their text, and the same text gives a copy of the same parse. */
+#define MANIFEST_MEMO 4
+#define MANIFEST_MEMO_TEXT 2048
+typedef struct manifest_memo {
+  char text[MANIFEST_MEMO_TEXT]; /* "" when empty */
+  fc_manifest m;
+} manifest_memo;
+static _Thread_local manifest_memo memo[MANIFEST_MEMO];
+static _Thread_local int memo_next;
+
+static fftconv_status manifest_read(const char *json, fc_manifest *m, fc_err *e) {
+  size_t n = strlen(json);
+  for (int i = 0; i < MANIFEST_MEMO; i++)
+    if (memo[i].text[0] && !strcmp(memo[i].text, json)) {
+      *m = memo[i].m;
+      return FFTCONV_OK;
+    }
+  fftconv_status st = fc_manifest_parse(json, m, e);
+  if (st == FFTCONV_OK && n < MANIFEST_MEMO_TEXT) {
+    manifest_memo *slot = &memo[memo_next];
+    memo_next = (memo_next + 1) % MANIFEST_MEMO;
+    memcpy(slot->text, json, n + 1);
+    slot->m = *m;
+  }
+  return st;
+}
+
 fftconv_status cache_read_row(sqlite3_stmt *s, const cache_table *t, const short *map, void *row,
                               fc_err *e) {
   for (int i = 0; i < t->n; i++) {
@@ -243,7 +272,7 @@ fftconv_status cache_read_row(sqlite3_stmt *s, const cache_table *t, const short
     case CT_MANIFEST: {
       fc_err me = {{0}};
       const char *json = cache_col_text(s, j);
-      if (!json || fc_manifest_parse(json, FIELD(row, c, fc_manifest), &me) != FFTCONV_OK)
+      if (!json || manifest_read(json, FIELD(row, c, fc_manifest), &me) != FFTCONV_OK)
         return fc_fail(e, FFTCONV_ERR_IO, "a kernel's launch manifest cannot be read: %s",
                        json ? me.msg : "none stored");
       break;
