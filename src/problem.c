@@ -7,16 +7,18 @@
 #include "fftconv.h"
 #include "shape.h"
 
-/* Every family of the build, with what it runs (see shape.h). */
+/* Every family of the build with what it runs: FFT sizes and I/O dtypes (bit
+   1 << fftconv_dtype), from which compute capability (see shape.h). */
+typedef struct fc_family_range {
+  const char *name;
+  int64_t min_n, max_n;
+  unsigned dtypes;
+  int min_sm;
+} fc_family_range;
 static const fc_family_range family_ranges[] = {
     {"monarch_tc", 256, 32768, 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16, 80},
     {"monarch_fp32", 256, 32768, 1u << FFTCONV_FP32 | 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16, 70},
 };
-
-const fc_family_range *fc_family_ranges(int *n) {
-  *n = (int)(sizeof family_ranges / sizeof family_ranges[0]);
-  return family_ranges;
-}
 
 static int64_t supported(int dtype, int sm, int want_max) {
   int64_t best = 0;
@@ -62,7 +64,7 @@ int64_t fc_fft_size_of(const fftconv_problem *p) {
 
 int64_t fftconv_problem_fft_size(const fftconv_problem *p) {
   if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
-  return fft_size(p, fc_supported_min_n(p->dtype, 0));
+  return fc_fft_size_of(p);
 }
 
 #define BAD(...)                                     \
@@ -119,7 +121,7 @@ fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s,
   s->p = *p;
   s->op = op;
   s->K = s->p.filter_len = fc_filter_len(p);
-  s->N = fft_size(p, fc_supported_min_n(p->dtype, 0));
+  s->N = fc_fft_size_of(p);
   s->rows = p->batch * p->heads;
   int n = 0;
   if (op != FC_OP_FORWARD) n = snprintf(s->key, sizeof s->key, "%s:", fc_op_name(op));

@@ -34,18 +34,10 @@ int64_t fc_fft_size_of(const fftconv_problem *p);
 /* Checks p (fftconv_problem_check) and resolves it. On failure e names the field. */
 fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s, fc_err *e);
 
-/* What a family of this build runs: FFT sizes and I/O dtypes (bit 1 << fftconv_dtype), from
-   which compute capability. The families' templates decide the details through check(); this
-   table says what to expect before any template runs, for problem checks and messages. */
-typedef struct fc_family_range {
-  const char *name;
-  int64_t min_n, max_n;
-  unsigned dtypes;
-  int min_sm;
-} fc_family_range;
-const fc_family_range *fc_family_ranges(int *n);
-/* The smallest and largest FFT size any family runs (for dtype; -1: any dtype) on compute
-   capability sm (0: any). 0 when none. */
+/* The smallest and largest FFT size any family of this build runs (for dtype; -1: any dtype)
+   on compute capability sm (0: any); 0 when none. From a table of the families in problem.c:
+   their templates decide the details through check(), the table says what to expect before
+   any template runs, for problem checks and messages. */
 int64_t fc_supported_min_n(int dtype, int sm);
 int64_t fc_supported_max_n(int dtype, int sm);
 
