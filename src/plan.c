@@ -179,7 +179,8 @@ fftconv_status fc_plan_from_cubin(fftconv_ctx *c, const fc_shape *s, const fc_ma
   return FFTCONV_OK;
 }
 
-/* The module of a cache row, loaded once per context. The caller holds c->lock. */
+/* The module of a cache row, loaded once per context. The caller holds c->lock and has made
+   the context current on its thread (fftconv_plan_create). */
 static fftconv_status cached_module(fftconv_ctx *c, int64_t kernel_id, const void *cubin,
                                     const fc_manifest *mf, fc_module **out, fc_err *e) {
   for (fc_ctx_module *m = c->mods; m; m = m->next)
@@ -189,8 +190,7 @@ static fftconv_status cached_module(fftconv_ctx *c, int64_t kernel_id, const voi
     }
   fc_ctx_module *m = calloc(1, sizeof *m);
   if (!m) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-  fftconv_status st = fc_gpu_bind(&c->gpu, e);
-  if (st == FFTCONV_OK) st = fc_module_load(cubin, mf, &m->mod, e);
+  fftconv_status st = fc_module_load(cubin, mf, &m->mod, e);
   if (st != FFTCONV_OK) {
     free(m);
     return st;
