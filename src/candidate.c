@@ -25,6 +25,14 @@ fc_device_info fc_ctx_device(const fftconv_ctx *c) {
   return dev;
 }
 
+fftconv_status fc_plan_from_src(fftconv_ctx *c, const fc_shape *s, const fc_kernel_src *src,
+                                const fc_binary *bin, const char *rung, fftconv_plan **out,
+                                fc_err *e) {
+  return fc_plan_from_cubin(c, s, &src->manifest, bin->cubin, src->info.name,
+                            src->info.revision, src->info.hash, src->params, rung, bin->arch,
+                            out, e);
+}
+
 fftconv_status fc_plan_from_binary(fftconv_ctx *c, const fftconv_problem *p,
                                    const fc_kernel_src *src, const fc_binary *bin,
                                    const char *rung, fftconv_plan **out) {
@@ -32,8 +40,6 @@ fftconv_status fc_plan_from_binary(fftconv_ctx *c, const fftconv_problem *p,
   fc_shape s;
   fftconv_status st = fc_ctx_shape(c, p, &s, e);
   if (st != FFTCONV_OK) return st;
-  return fc_plan_from_cubin(c, &s, &src->manifest, bin->cubin, src->info.name,
-                            src->info.revision, src->info.hash, src->params, rung, bin->arch,
-                            out, e);
+  return fc_plan_from_src(c, &s, src, bin, rung, out, e);
 }
 

@@ -32,7 +32,7 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fc_shape *sh, fftconv_pla
              : fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "quick tune: no candidate: %s", s.why);
   if (st == FFTCONV_OK) {
     fc_result *r = &s.r[s.best];
-    st = fc_plan_from_binary(c, &sh->p, &r->src, &r->bin, "quick-tune", out);
+    st = fc_plan_from_src(c, sh, &r->src, &r->bin, "quick-tune", out, e);
     if (st == FFTCONV_OK && w) {
       int64_t kid;
       fc_err ue = {{0}};
@@ -65,9 +65,7 @@ static fftconv_status heuristic(fftconv_ctx *c, const fc_shape *s, fftconv_plan 
   }
   if (st == FFTCONV_OK) st = fc_emit_kernel(em, tmpl, params, &dev, &src, e);
   if (st == FFTCONV_OK) st = fc_compile(src.source, src.name, c->arch, 0, &bin, e);
-  if (st == FFTCONV_OK)
-    st = fc_plan_from_cubin(c, s, &src.manifest, bin.cubin, src.info.name, src.info.revision,
-                            src.info.hash, src.params, "heuristic", c->arch, out, e);
+  if (st == FFTCONV_OK) st = fc_plan_from_src(c, s, &src, &bin, "heuristic", out, e);
   free(params);
   fc_kernel_src_free(&src);
   fc_binary_free(&bin);
