@@ -329,7 +329,7 @@ static int oom(void) {
 typedef struct summary {
   char key[256];
   char *params;
-  char *manifest; /* the winner's launch manifest (JSON) */
+  fc_manifest manifest; /* the winner's launch manifest, when params is set */
   char *why; /* nothing to run, and why */
   double ms, floor_ms;
   int n, measured, cached, failed, not_run, screened, reused, cut;
@@ -840,14 +840,14 @@ int main(int argc, char **argv) {
           fc_cache_lookup(cache, &cfg, p, hashes, nhashes, &h, &found, &e) == FFTCONV_OK &&
           found && h.exact) {
         S->params = strdup(h.params);
-        S->manifest = fc_manifest_json(&h.manifest);
+        S->manifest = h.manifest;
         S->ms = h.median_ms;
         nwin++;
       }
       fc_cache_hit_free(&h);
     } else if (!dry && sr.best >= 0) {
       S->params = strdup(sr.r[sr.best].params);
-      S->manifest = fc_manifest_json(&sr.r[sr.best].src.manifest);
+      S->manifest = sr.r[sr.best].src.manifest;
       S->ms = sr.r[sr.best].t.median_ms;
       nwin++;
     }
@@ -875,13 +875,10 @@ int main(int argc, char **argv) {
     if (sr.n && (table || (pl.n == 1 && !json))) print_table(&sr, S->floor_ms);
     if (pl.n == 1 && S->params && !json) {
       printf("\nwinner   %s\n", S->params);
-      fc_manifest m;
-      if (S->manifest && fc_manifest_parse(S->manifest, &m, &e) == FFTCONV_OK) {
-        fc_str d = {0};
-        fc_manifest_describe(&m, "launch   ", &d);
-        if (d.s) fputs(d.s, stdout);
-        fc_str_free(&d);
-      }
+      fc_str d = {0};
+      fc_manifest_describe(&S->manifest, "launch   ", &d);
+      if (d.s) fputs(d.s, stdout);
+      fc_str_free(&d);
     }
     fflush(out);
     fc_search_free(&sr);
@@ -927,7 +924,9 @@ int main(int argc, char **argv) {
              S->not_run, S->screened, S->reused, S->cut);
       if (S->params) {
         printf(",\"winner\":{\"params\":%s,\"median_ms\":%.6f", S->params, S->ms);
-        if (S->manifest) printf(",\"manifest\":%s", S->manifest);
+        char *mj = fc_manifest_json(&S->manifest);
+        if (mj) printf(",\"manifest\":%s", mj);
+        free(mj);
         if (isfinite(S->floor_ms))
           printf(",\"floor_ms\":%.6f,\"floor_fraction\":%.4f", S->floor_ms, S->floor_ms / S->ms);
         printf("}");
@@ -941,8 +940,7 @@ int main(int argc, char **argv) {
     printf("]}\n");
   }
 done:
-  for (int i = 0; sum && i < pl.n; i++)
-    free(sum[i].params), free(sum[i].manifest), free(sum[i].why);
+  for (int i = 0; sum && i < pl.n; i++) free(sum[i].params), free(sum[i].why);
   free(sum);
   free(pl.p);
   fc_bin_memo_free(memo);
