@@ -48,7 +48,8 @@ typedef struct fftconv_problem {
                          library, so that a binding built against another version is refused */
   int64_t batch;      /* B >= 1 */
   int64_t heads;      /* H >= 1 */
-  int64_t seqlen;     /* L >= 1; circular mode: a power of two in [256, 32768] */
+  int64_t seqlen;     /* L >= 1; circular mode: a power of two in [256, 4194304];
+                         causal mode: at most 2097152 */
   int64_t filter_len; /* K, 1 <= K <= L; K < L is a partial convolution. 0 means K = L */
   int64_t freq_keep;  /* F: keep filter bins f with min(f, N - f) < F, 1 <= F <= N/2 + 1;
                          0 keeps all (dense) */

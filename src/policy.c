@@ -11,7 +11,7 @@
 
 /* The heuristic fallback's families, in order of preference: the first whose default() can
    run the problem is compiled. */
-static const char *const fallback_families[] = {"monarch_tc", "monarch_fp32"};
+static const char *const fallback_families[] = {"monarch_tc", "monarch_fp32", "monarch_long"};
 
 /* Tunes s now (rigor measure, few runs), storing into the cache when it can be written. */
 static fftconv_status quick_tune(fftconv_ctx *c, const fc_shape *sh, fftconv_plan **out,

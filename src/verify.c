@@ -242,6 +242,12 @@ fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *re
   /* 0xff bytes are NaN in fp32, fp16 and bf16 alike. */
   FC_CU(e, fc_cu.MemsetD8(t->dkhat, 0xff, t->khat_bytes));
   FC_CU(e, fc_cu.MemsetD8(t->dy, 0xff, ybytes));
+  size_t wb = fftconv_plan_workspace_bytes(pl); /* poisoned too: a pass must write what the
+                                                   next one reads */
+  if (wb) {
+    if ((st = ensure(&t->dws, &t->ws_bytes, wb, "workspace", e)) != FFTCONV_OK) return st;
+    FC_CU(e, fc_cu.MemsetD8(t->dws, 0xff, wb));
+  }
   st = fftconv_prepare_filter(pl, (void *)t->dk, (void *)t->dd, (void *)t->dkhat, NULL);
   if (st != FFTCONV_OK) return fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
   if ((st = fc_testdata_forward(pl, t, e)) != FFTCONV_OK) return st;

@@ -31,6 +31,13 @@ Test(problem, good_problems_pass) {
   p.mode = FFTCONV_CIRCULAR;
   p.seqlen = 32768;
   cr_assert_eq(fftconv_problem_check(&p, NULL, 0), FFTCONV_OK);
+  p.seqlen = 4194304; /* the long family's largest FFT */
+  cr_assert_eq(fftconv_problem_check(&p, NULL, 0), FFTCONV_OK);
+  p.mode = FFTCONV_CAUSAL;
+  p.seqlen = 2097152;
+  cr_assert_eq(fftconv_problem_check(&p, NULL, 0), FFTCONV_OK);
+  p.seqlen = 100003;
+  cr_assert_eq(fftconv_problem_check(&p, NULL, 0), FFTCONV_OK);
 }
 
 Test(problem, each_bad_field_is_named) {
@@ -44,14 +51,16 @@ Test(problem, each_bad_field_is_named) {
   p.seqlen = 0;
   expect_bad(p, "seqlen", ">= 1");
   p = good();
-  p.seqlen = 20000;
-  expect_bad(p, "seqlen", "1 to 16384");
+  p.seqlen = 2097153;
+  expect_bad(p, "seqlen", "1 to 2097152");
   p = good();
   p.mode = FFTCONV_CIRCULAR;
   p.seqlen = 1000;
-  expect_bad(p, "seqlen", "power of two from 256 to 32768");
-  p.seqlen = 65536;
-  expect_bad(p, "seqlen", "power of two from 256 to 32768");
+  expect_bad(p, "seqlen", "power of two from 256 to 4194304");
+  p.seqlen = 8388608;
+  expect_bad(p, "seqlen", "power of two from 256 to 4194304");
+  p.seqlen = 100000;
+  expect_bad(p, "seqlen", "power of two from 256 to 4194304");
   p = good();
   p.filter_len = 1001;
   expect_bad(p, "filter_len", "1 to seqlen = 1000");
@@ -86,6 +95,12 @@ Test(problem, fft_size) {
   p.seqlen = 16384;
   p.filter_len = 0;
   cr_assert_eq(fftconv_problem_fft_size(&p), 32768);
+  p.seqlen = 1000000;
+  p.filter_len = 4099; /* L + K - 1 = 1004098 */
+  cr_assert_eq(fftconv_problem_fft_size(&p), 1048576);
+  p.seqlen = 2097152;
+  p.filter_len = 0;
+  cr_assert_eq(fftconv_problem_fft_size(&p), 4194304);
   p.mode = FFTCONV_CIRCULAR;
   p.seqlen = 4096;
   cr_assert_eq(fftconv_problem_fft_size(&p), 4096);

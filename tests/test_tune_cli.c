@@ -24,7 +24,7 @@ Test(tune_cli, help_documents_every_flag) {
                          "--freq-keep", "--pregate", "--postgate", "--skip-d", "--device",
                          "--arch", "--dry-run", "--emit-dir", "--jobs", "--runs", "--template",
                          "--problems", "--rigor", "--budget", "--cache", "--json",
-                         "--list-default", "--table", "--screen"};
+                         "--list-default", "--table", "--screen", "--set", "--list-set"};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
     cr_assert(strstr(out, flags[i]), "--help does not mention %s", flags[i]);
 }
@@ -51,7 +51,14 @@ Test(tune_cli, bad_flags_name_themselves) {
       {"--screen 0.5", "--screen: '0.5' is not 0 or a number from 1 to 100"},
       {"--batch 3", "--seqlen is required for a problem given by flags"},
       {"--seqlen 256 --problems /dev/null",
-       "give one problem with flags or a set with --problems, not both"},
+       "give one problem with flags, a file with --problems or a set with --set, not two of them"},
+      {"--set long --problems /dev/null",
+       "give one problem with flags, a file with --problems or a set with --set, not two of them"},
+      {"--set huge", "--set: 'huge' is not a problem set (known: default, long)"},
+      {"--list-set", "--list-set needs a value"},
+      {"--mode circular --seqlen 8388608",
+       "seqlen: 8388608 is not supported in circular mode (a power of two from 256 to 4194304)"},
+      {"--seqlen 2097153", "seqlen: 2097153 is out of range in causal mode (1 to 2097152: *"},
       {"--dry-run --seqlen 256 --template nope",
        "--template: 'nope' is not a kernel family (known: *monarch_fp32*monarch_tc*)"},
   };
@@ -141,6 +148,14 @@ Test(tune_cli, default_set_and_problem_files) {
   cr_assert_eq(lines, 32, "%s", out);
   cr_assert(strstr(out, "--seqlen 16384 --batch 64 --heads 768 --dtype bf16 --mode causal --pregate --postgate"), "%s", out);
   cr_assert(strstr(out, "--seqlen 32768 --batch 64 --heads 768 --dtype fp16 --mode circular --pregate --postgate"), "%s", out);
+  /* The long set: 64K .. 4M with FlashFFTConv's reduced batches, both modes and dtypes. */
+  cr_assert_eq(run("--list-set long", out, sizeof out), 0, "%s", out);
+  lines = 0;
+  for (char *p = out; (p = strstr(p, "--seqlen")); p++) lines++;
+  cr_assert_eq(lines, 28, "%s", out);
+  cr_assert(strstr(out, "--seqlen 65536 --batch 8 --heads 768 --dtype fp16 --mode circular --pregate --postgate"), "%s", out);
+  cr_assert(strstr(out, "--seqlen 4194304 --batch 8 --heads 16 --dtype bf16 --mode circular --pregate --postgate"), "%s", out);
+  cr_assert(strstr(out, "--seqlen 2097152 --batch 8 --heads 16 --dtype bf16 --mode causal --pregate --postgate"), "%s", out);
 
   char path[] = "/tmp/fftconv-set-XXXXXX";
   int fd = mkstemp(path);

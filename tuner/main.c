@@ -26,7 +26,8 @@ static const char *usage_text =
     "Tunes convolution kernels for this GPU and stores every result in the kernel cache that\n"
     "libfftconv consults. With no problem flags it tunes the default set (FlashFFTConv's\n"
     "benchmark shapes: B=64 H=768, gated, fp16 and bf16, N = 256 ... 32768, circular with L=N\n"
-    "and causal with L=N/2; see --list-default) on device 0 into the default cache.\n"
+    "and causal with L=N/2; see --list-set default) on device 0 into the default cache;\n"
+    "--set long tunes the long shapes (N = 64K ... 4M, FlashFFTConv's reduced batches).\n"
     "Each candidate is compiled with NVRTC, verified against an fp64 FFTW reference on an odd\n"
     "shape (B<=3, H<=5, NaN-poisoned output) and only then timed on the full shape (CUDA\n"
     "events, L2 scrubbed, median of --runs). A run can be stopped (Ctrl-C, --budget) and\n"
@@ -50,7 +51,9 @@ static const char *usage_text =
     "  --skip-d          add the D * u skip term\n"
     "  --problems FILE   a problem set: one problem a line, written with the flags above;\n"
     "                    '#' starts a comment\n"
-    "  --list-default    print the default set in that format and exit\n"
+    "  --set NAME        a named problem set: default (the default) or long\n"
+    "  --list-set NAME   print a named set in that format and exit (--list-default: the\n"
+    "                    default set)\n"
     "search:\n"
     "  --rigor R         estimate (the built-in choice only), sample (the built-in choice and\n"
     "                    candidates until every factorization and parameter value has appeared,\n"
@@ -115,14 +118,15 @@ static int parse_i64(const char *s, int64_t lo, int64_t *out) {
 /* ---- problems ---- */
 
 enum { O_SEQ = 256, O_BATCH, O_HEADS, O_DTYPE, O_MODE, O_K, O_F, O_PRE, O_POST, O_D,
-       O_PROBLEMS, O_LISTDEF, O_RIGOR, O_BUDGET, O_CACHE, O_TMPL, O_DEV, O_ARCH, O_JOBS,
+       O_PROBLEMS, O_LISTDEF, O_SET, O_LISTSET, O_RIGOR, O_BUDGET, O_CACHE, O_TMPL, O_DEV, O_ARCH, O_JOBS,
        O_RUNS, O_WARM, O_DRY, O_EMIT, O_TABLE, O_JSON, O_QUIET, O_SCREEN };
 static const struct option opts[] = {
     {"seqlen", 1, 0, O_SEQ},       {"batch", 1, 0, O_BATCH},     {"heads", 1, 0, O_HEADS},
     {"dtype", 1, 0, O_DTYPE},      {"mode", 1, 0, O_MODE},       {"filter-len", 1, 0, O_K},
     {"freq-keep", 1, 0, O_F},      {"pregate", 0, 0, O_PRE},     {"postgate", 0, 0, O_POST},
     {"skip-d", 0, 0, O_D},         {"problems", 1, 0, O_PROBLEMS},
-    {"list-default", 0, 0, O_LISTDEF}, {"rigor", 1, 0, O_RIGOR}, {"budget", 1, 0, O_BUDGET},
+    {"list-default", 0, 0, O_LISTDEF}, {"set", 1, 0, O_SET},  {"list-set", 1, 0, O_LISTSET},
+    {"rigor", 1, 0, O_RIGOR}, {"budget", 1, 0, O_BUDGET},
     {"cache", 1, 0, O_CACHE},      {"template", 1, 0, O_TMPL},   {"device", 1, 0, O_DEV},
     {"arch", 1, 0, O_ARCH},        {"jobs", 1, 0, O_JOBS},       {"runs", 1, 0, O_RUNS},
     {"warmup", 1, 0, O_WARM},      {"dry-run", 0, 0, O_DRY},     {"emit-dir", 1, 0, O_EMIT},
@@ -218,6 +222,42 @@ static int default_set(plist *l) {
         if (!plist_add(l, &p)) return 0;
       }
   return 1;
+}
+
+/* The long shapes of the benchmark: gated, fp16 and bf16, N 64K ... 4M, both modes, with
+   FlashFFTConv's reduced batches (B = 8, H = 768 at 64K halving to 16 at 4M). */
+static int long_set(plist *l) {
+  for (int dt = FFTCONV_FP16; dt <= FFTCONV_BF16; dt++)
+    for (int mode = 0; mode < 2; mode++)
+      for (int i = 0; i < 7; i++) {
+        static const int64_t heads[7] = {768, 384, 192, 96, 48, 32, 16};
+        int64_t n = INT64_C(65536) << i, h = heads[i];
+        fftconv_problem p;
+        fftconv_problem_init(&p);
+        p.batch = 8;
+        p.heads = h;
+        p.dtype = (fftconv_dtype)dt;
+        p.mode = mode ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
+        p.seqlen = mode ? n : n / 2;
+        p.pre_gate = p.post_gate = 1;
+        if (!plist_add(l, &p)) return 0;
+      }
+  return 1;
+}
+
+/* The named problem sets: --set and --list-set. */
+static const struct {
+  const char *name, *doc;
+  int (*fill)(plist *);
+} sets[] = {
+    {"default", "FlashFFTConv's benchmark shapes up to 32K (B=64 H=768)", default_set},
+    {"long", "the long shapes, 64K to 4M, with FlashFFTConv's reduced batches", long_set},
+};
+
+static int find_set(const char *name) {
+  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+    if (!strcmp(sets[i].name, name)) return (int)i;
+  return -1;
 }
 
 static void print_problem_flags(FILE *f, const fftconv_problem *p) {
@@ -382,7 +422,13 @@ static void summarize(const fc_result *r, char *out, size_t len) {
     for (; *f && *f != ']' && j + 2 < sizeof fac; f++) fac[j++] = *f == ',' ? 'x' : *f;
     fac[j] = 0;
   }
-  static const char *keys[] = {"dft", "seqs", "threads", "warps", "pairs", "real", "load", NULL};
+  long long n = 0, n2 = 0;
+  const char *nv = strstr(json, "\"fft_size\":"), *n2v = strstr(json, "\"n2\":");
+  if (!f && nv && n2v && sscanf(nv + 11, "%lld", &n) == 1 && sscanf(n2v + 5, "%lld", &n2) == 1 &&
+      n2 > 0)
+    snprintf(fac, sizeof fac, "%lldx%lld", n / n2, n2); /* the outer split N1 x N2 */
+  static const char *keys[] = {"dft",  "seqs",         "threads",      "warps", "pairs", "real",
+                               "load", "threads_cols", "threads_rows", "tile",  "ws",    NULL};
   size_t k = 0;
   for (int i = 0; keys[i]; i++) {
     char pat[32];
@@ -554,7 +600,7 @@ int main(int argc, char **argv) {
   /* -1: not given; fc_search_defaults decides */
   int64_t device = 0, jobs = -1, runs = -1, warmup = -1, budget = 0;
   double screen = -1;
-  int dry = 0, quiet = 0, table = 0, json = 0, have_problem_flag = 0, list_default = 0;
+  int dry = 0, quiet = 0, table = 0, json = 0, have_problem_flag = 0, list_set = -1, set = -1;
   opterr = 0;
   int o;
   while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -593,7 +639,16 @@ int main(int argc, char **argv) {
       break;
     }
     case O_PROBLEMS: problems = optarg; break;
-    case O_LISTDEF: list_default = 1; break;
+    case O_LISTDEF: list_set = 0; break;
+    case O_SET:
+    case O_LISTSET: {
+      int k = find_set(optarg);
+      if (k < 0) return die_usage("--%s: '%s' is not a problem set (known: default, long)",
+                                  opt_name(o), optarg);
+      if (o == O_SET) set = k;
+      else list_set = k;
+      break;
+    }
     case O_CACHE: cache_path = optarg; break;
     case O_TMPL: tmpl = optarg; break;
     case O_ARCH: arch = optarg; break;
@@ -616,11 +671,11 @@ int main(int argc, char **argv) {
   if (tmpl && !is_family(tmpl, known, sizeof known))
     return die_usage("--template: '%s' is not a kernel family (known: %s)", tmpl, known);
 
-  if (list_default) {
+  if (list_set >= 0) {
     plist l = {0};
-    int ok = default_set(&l);
+    int ok = sets[list_set].fill(&l);
     if (ok) {
-      printf("# fftconv-tune's default problem set (FlashFFTConv's benchmark shapes)\n");
+      printf("# fftconv-tune's problem set '%s': %s\n", sets[list_set].name, sets[list_set].doc);
       for (int i = 0; i < l.n; i++) print_problem_flags(stdout, &l.p[i]);
     }
     free(l.p);
@@ -630,8 +685,9 @@ int main(int argc, char **argv) {
   char target[16] = ""; /* --arch as NVRTC takes it, e.g. sm_90a */
   if (arch && !fc_arch_normalize(arch, target, &sm))
     return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)", arch);
-  if (have_problem_flag && problems)
-    return die_usage("give one problem with flags or a set with --problems, not both");
+  if (have_problem_flag + !!problems + (set >= 0) > 1)
+    return die_usage("give one problem with flags, a file with --problems or a set with --set, "
+                     "not two of them");
   fc_err ne = {{0}};
   if (fc_nvrtc_load(&ne) != FFTCONV_OK) { /* every mode compiles: say so once, up front */
     fprintf(stderr, "fftconv-tune: %s\n", ne.msg);
@@ -650,7 +706,7 @@ int main(int argc, char **argv) {
   fc_cache *cache = NULL;
   summary *sum = NULL;
   fc_bin_memo *memo = NULL;
-  if (have_problem_flag ? !plist_add(&pl, &one) : !problems && !default_set(&pl)) {
+  if (have_problem_flag ? !plist_add(&pl, &one) : !problems && !sets[set < 0 ? 0 : set].fill(&pl)) {
     rc = oom();
     goto done;
   }

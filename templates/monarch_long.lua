@@ -1,0 +1,375 @@
+-- monarch_long: the FFT convolution for long sequences (FFT sizes 64K to 4M) in three passes
+-- through a workspace, fp32 arithmetic on CUDA cores; runs on every sm_70+ GPU.
+--
+-- N = N1 * N2 (the four-step FFT): sample n = n1 N2 + n2 sits at row n1, column n2 of an
+-- N1 x N2 matrix; frequency k = k1 + N1 k2 at row k1, column k2.
+--   pass A (fftconv_cols_fwd): a block takes `tile` columns of a pair of rows and runs the
+--     N1-point DFTs down them (pre gate fused), times the twiddles W_N^(n2 k1) / N1, into the
+--     workspace Z[k1][n2];
+--   pass B (fftconv_rows): a block takes workspace rows k1 and N1 - k1 of a pair, runs the
+--     N2-point DFTs along them, multiplies by the filter spectra and runs the inverse DFTs;
+--   pass C (fftconv_cols_inv): the inverse twiddles and the N1-point inverse DFTs down the
+--     columns, post gate fused, into y.
+-- Real input, "pair" strategy: rows 2p and 2p + 1 (any heads) travel as one complex sequence
+-- z = u_a + i u_b. Their spectra are separated in pass B, where bin k and its mirror N - k
+-- (row N1 - k1, or row k1 itself for k1 = 0 and N1/2) are in the same block:
+-- Y = ((Z + conj Z~) K_a + (Z - conj Z~) K_b) / 2, whose inverse is y_a + i y_b.
+-- Causal mode (L <= N/2): pass A reads only the rows below L, pass C writes only those.
+-- The workspace holds a pair's N complex values in fp32, or in the I/O dtype ("half": half
+-- the traffic; pass A's 1/N1 keeps fp16 values within the inputs' range).
+-- k_hat: per head, the N bins of the filter spectrum in the [k1][k2] layout, fp32 complex,
+-- masked, plus D, over N2; written by two prepare launches (columns, then rows in place).
+local tpl = require "lib.tpl"
+local io_ = require "lib.io"
+local common = require "lib.family"
+local stockham = require "lib.stockham"
+local fft = require "lib.fft"
+
+local family = {
+  name = "monarch_long",
+  revision = 1,
+  doc = "long sequences (64K..4M): three passes through a workspace, fp32 on CUDA cores",
+}
+
+local MIN_N, MAX_N = 65536, 4194304
+local N2S = { 512, 1024, 2048, 4096, 8192 }
+local TILES = { 8, 16, 32 }
+local THREADS = { 128, 256, 512 }
+local THREADS_ROWS = { 256, 512, 1024 }
+local MAX_REGS_CF = 32 -- complex registers a thread may hold in one FFT stage
+
+local function n1_of(params) return params.fft_size // params.n2 end
+local function ws_bytes(params) return params.ws == "fp32" and 8 or 4 end
+local function cols_smem(params) return n1_of(params) * params.tile * 8 end
+local function row_stride(params) return params.n2 + params.n2 // 8 end -- padded, see RIDX
+local function rows_smem(params) return 2 * row_stride(params) * 8 end
+
+function family.space(problem, device, rigor)
+  local n = problem.fft_size
+  local out = {}
+  if n < MIN_N or n > MAX_N then return out end
+  local wss = problem.dtype == "fp32" and { "fp32" } or { "fp32", "half" }
+  local tiles, tcs, trs = TILES, THREADS, THREADS_ROWS
+  if rigor == "measure" then tiles, tcs, trs = { 16, 32 }, { 256, 512 }, { 512, 1024 } end
+  for _, n2 in ipairs(N2S) do
+    local n1 = n // n2
+    if n1 >= 16 and n1 <= 2048 then
+      for _, tile in ipairs(tiles) do
+        for _, tc in ipairs(tcs) do
+          for _, tr in ipairs(trs) do
+            for _, ws in ipairs(wss) do
+              out[#out + 1] = {
+                fft_size = n, n2 = n2, tile = tile, threads_cols = tc, threads_rows = tr,
+                ws = ws, dtype = problem.dtype, pre_gate = problem.pre_gate,
+                post_gate = problem.post_gate,
+              }
+            end
+          end
+        end
+      end
+    end
+  end
+  return out
+end
+
+function family.check(problem, device, params)
+  local ok, why = common.matches(problem, params)
+  if not ok then return false, why end
+  local n = params.fft_size
+  if n < MIN_N or n > MAX_N then
+    return false, string.format("FFT size %d is outside %d..%d", n, MIN_N, MAX_N)
+  end
+  if params.ws ~= "fp32" and params.ws ~= "half" then return false, "ws must be fp32 or half" end
+  if params.ws == "half" and params.dtype == "fp32" then
+    return false, "a half workspace needs fp16 or bf16 I/O"
+  end
+  local n2, n1 = params.n2, n1_of(params)
+  if n2 < 64 or n2 * n1 ~= n or n2 & (n2 - 1) ~= 0 then
+    return false, "n2 must be a power of two dividing the FFT size"
+  end
+  if n1 < 16 then return false, "N1 = N / n2 must be at least 16" end
+  if params.tile < 1 or params.tile > n2 or params.tile & (params.tile - 1) ~= 0 then
+    return false, "tile must be a power of two at most n2"
+  end
+  if device.sm < 70 then return false, "needs sm_70 or newer" end
+  ok, why = common.fits(device, cols_smem(params), params.threads_cols)
+  if not ok then return false, "column passes: " .. why end
+  ok, why = common.fits(device, rows_smem(params), params.threads_rows)
+  if not ok then return false, "row pass: " .. why end
+  local rc = stockham.regs(n1, params.tile, params.threads_cols)
+  if rc > MAX_REGS_CF then
+    return false, string.format("column FFT holds %d complex values a thread (at most %d)", rc,
+      MAX_REGS_CF)
+  end
+  local rr = stockham.regs(n2, 2, params.threads_rows)
+  if rr > MAX_REGS_CF // 2 then
+    return false, string.format("row FFT holds %d complex values a thread (at most %d)", rr,
+      MAX_REGS_CF // 2)
+  end
+  return true
+end
+
+-- The heuristic: rows of 4096 (or the nearest), 16 columns a block, 256 threads, fp32
+-- workspace.
+function family.default(problem, device)
+  return common.best(family, problem, device, function(params)
+    local d = math.abs(math.log(params.n2, 2) - 12)
+    return d * 100 + math.abs(params.tile - 16) + math.abs(params.threads_cols - 256) / 16
+      + math.abs(params.threads_rows - 512) / 16 + (params.ws == "fp32" and 0 or 1000)
+  end)
+end
+
+function family.layout(params, device)
+  local n, n2, n1 = params.fft_size, params.n2, n1_of(params)
+  local half_pair = n * ws_bytes(params) // 2
+  local tc, tr = params.threads_cols, params.threads_rows
+  return {
+    version = 1,
+    launches = {
+      { entry = "fftconv_prep_cols", phase = "prepare", grid = { over = "heads", per = 1, y = n2 // params.tile },
+        block = { tc, 1, 1 }, smem = cols_smem(params),
+        args = { "k", "k_hat", "H", "K" }, reads = { "k" }, writes = { "k_hat" } },
+      { entry = "fftconv_prep_rows", phase = "prepare", grid = { over = "heads", per = 1, y = n1 },
+        block = { tr, 1, 1 }, smem = row_stride(params) * 8,
+        args = { "d", "k_hat", "H", "F" }, reads = { "d", "k_hat" }, writes = { "k_hat" } },
+      { entry = "fftconv_cols_fwd", phase = "forward", grid = { over = "rows", per = 2, y = n2 // params.tile },
+        block = { tc, 1, 1 }, smem = cols_smem(params),
+        args = { "u", "pre", "ws:z", "rows", "L" }, reads = { "u", "pre" }, writes = { "ws:z" } },
+      { entry = "fftconv_rows", phase = "forward", grid = { over = "rows", per = 2, y = n1 // 2 + 1 },
+        block = { tr, 1, 1 }, smem = rows_smem(params),
+        args = { "k_hat", "ws:z", "rows", "H" }, reads = { "k_hat", "ws:z" }, writes = { "ws:z" } },
+      { entry = "fftconv_cols_inv", phase = "forward", grid = { over = "rows", per = 2, y = n2 // params.tile },
+        block = { tc, 1, 1 }, smem = cols_smem(params),
+        args = { "ws:z", "post", "y", "rows", "L" }, reads = { "ws:z", "post" }, writes = { "y" } },
+    },
+    workspace = { { name = "z", per_row = half_pair, fixed = half_pair } },
+    filter = { layout = string.format("monarch_long.full.%dx%d", n1, n2), per_head = 8 * n, fixed = 0 },
+  }
+end
+
+local KERNEL = [[
+// Complex fp32 arithmetic.
+struct __align__(8) cf { float r, i; };
+static __device__ __forceinline__ cf cadd(cf a, cf b) { return cf{a.r + b.r, a.i + b.i}; }
+static __device__ __forceinline__ cf csub(cf a, cf b) { return cf{a.r - b.r, a.i - b.i}; }
+static __device__ __forceinline__ cf cmul(cf a, cf b) { return cf{a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
+static __device__ __forceinline__ cf cconj(cf a) { return cf{a.r, -a.i}; }
+static __device__ __forceinline__ cf cscale(cf a, float s) { return cf{a.r * s, a.i * s}; }
+
+${io_functions}
+
+#define N ${n}
+#define N1 ${n1}
+#define N2 ${n2}
+#define TILE ${tile}
+#define TC ${tc}
+#define TR ${tr}
+
+// The workspace: complex values in ${ws_doc}.
+@ if ws == "fp32" then
+typedef cf ws_t;
+static __device__ __forceinline__ cf ldw(const ws_t *p, long long i) { return p[i]; }
+static __device__ __forceinline__ void stw(ws_t *p, long long i, cf v) { p[i] = v; }
+@ else
+typedef unsigned int ws_t;
+static __device__ __forceinline__ cf ldw(const ws_t *p, long long i) {
+  unsigned int w = p[i];
+  const io_t h[2] = {(io_t)(w & 0xffffu), (io_t)(w >> 16)};
+  return cf{ld(h, 0), ld(h, 1)};
+}
+static __device__ __forceinline__ void stw(ws_t *p, long long i, cf v) {
+  io_t h[2];
+  st(h, 0, v.r);
+  st(h, 1, v.i);
+  p[i] = (unsigned int)h[0] | ((unsigned int)h[1] << 16);
+}
+@ end
+
+// W_N^(sign m), m < N, with the angle reduced to [-pi, pi] for the fast sine and cosine
+// (absolute error below 4e-7 there).
+static __device__ __forceinline__ cf twiddle(int m, float sign) {
+  float sn, cs;
+  __sincosf(sign * ${two_pi_over_n} * (float)(m > N / 2 ? m - N : m), &sn, &cs);
+  return cf{cs, sn};
+}
+
+// Row e of transform q of the row pass: rows are padded by one element every 8.
+#define RSTRIDE ${rstride}
+#define RIDX(q, e) ((q) * RSTRIDE + (e) + ((e) >> 3))
+
+${dfts}
+
+${fft_cols_fwd}
+
+${fft_cols_inv}
+
+${fft_rows_fwd}
+
+${fft_rows_inv}
+
+${fft_row1_fwd}
+
+// Pass A: rows 2p and 2p+1 as z = u_a + i u_b; N1-point DFTs down columns
+// n2 in [blockIdx.y TILE, +TILE), times W_N^(n2 k1) / N1, into Z[p][k1][n2].
+extern "C" __global__ void __launch_bounds__(TC)
+fftconv_cols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre, ws_t *__restrict__ z,
+                 long long rows, int L) {
+  extern __shared__ cf s[];
+  const long long r0 = 2 * (long long)blockIdx.x, r1 = r0 + 1;
+  const bool two = r1 < rows;
+  const int c0 = blockIdx.y * TILE;
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int n = (i / TILE) * N2 + c0 + i % TILE;
+    cf v = cf{0.0f, 0.0f};
+    if (n < L) {
+      long long g = r0 * L + n;
+@ if pre_gate then
+      v.r = ld(u, g) * ld(pre, g);
+      if (two) v.i = ld(u, g + L) * ld(pre, g + L);
+@ else
+      v.r = ld(u, g);
+      if (two) v.i = ld(u, g + L);
+@ end
+    }
+    s[i] = v;
+  }
+  __syncthreads();
+  fft_cols_fwd(s);
+  ws_t *zp = z + (long long)blockIdx.x * N;
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int k1 = i / TILE, n2 = c0 + i % TILE;
+    stw(zp, (long long)k1 * N2 + n2, cscale(cmul(s[i], twiddle(k1 * n2, -1.0f)), 1.0f / N1));
+  }
+}
+
+// Pass B: workspace rows a = blockIdx.y and b = N1 - a (b = a for a = 0 and N1/2) of pair p:
+// N2-point DFTs, the spectra of the two real rows separated and multiplied by their heads'
+// filters, inverse DFTs, back in place.
+extern "C" __global__ void __launch_bounds__(TR)
+fftconv_rows(const cf *__restrict__ k_hat, ws_t *__restrict__ z, long long rows, int H) {
+  extern __shared__ cf s[];
+  const int a = blockIdx.y, b = (N1 - a) & (N1 - 1);
+  const long long r0 = 2 * (long long)blockIdx.x, r1 = r0 + 1 < rows ? r0 + 1 : r0;
+  const cf *k0 = k_hat + (r0 % H) * (long long)N, *k1p = k_hat + (r1 % H) * (long long)N;
+  ws_t *zp = z + (long long)blockIdx.x * N;
+  for (int i = threadIdx.x; i < 2 * N2; i += TR) {
+    int q = i / N2, e = i % N2;
+    s[RIDX(q, e)] = ldw(zp, (long long)(q ? b : a) * N2 + e);
+  }
+  __syncthreads();
+  fft_rows_fwd(s);
+  // Bin (row a, column e) and its mirror N - k at (row b, N2 - 1 - e), or for a = 0 at
+  // (row 0, (N2 - e) mod N2), are filtered together by one thread, in place: slot t < N2 is
+  // (row a, t) and its mirror when a != b; when a == b the slots t <= N2/2 cover every pair.
+  for (int t = threadIdx.x; t < (a == b ? N2 / 2 + 1 : N2); t += TR) {
+    int e = t, me = a == 0 ? (N2 - e) & (N2 - 1) : N2 - 1 - e;
+    int qm = a == b ? 0 : 1, rm = a == b ? a : b;
+    if (a == b && a != 0 && e == N2 / 2) continue; // row N1/2: slots below N2/2 pair them all
+    cf z0 = s[RIDX(0, e)], z1 = cconj(s[RIDX(qm, me)]);
+    long long f0 = (long long)a * N2 + e, f1 = (long long)rm * N2 + me;
+    // Y[k] = ((Z[k] + conj Z[N-k]) K_a[k] + (Z[k] - conj Z[N-k]) K_b[k]) / 2, and at N - k
+    // the same with the roles swapped.
+    cf y0 = cscale(cadd(cmul(cadd(z0, z1), k0[f0]), cmul(csub(z0, z1), k1p[f0])), 0.5f);
+    cf w0 = cconj(z0), w1 = cconj(z1); // Z[N-k] and conj Z[k]
+    cf y1 = cscale(cadd(cmul(cadd(w1, w0), k0[f1]), cmul(csub(w1, w0), k1p[f1])), 0.5f);
+    s[RIDX(0, e)] = y0;
+    s[RIDX(qm, me)] = y1;
+  }
+  __syncthreads();
+  fft_rows_inv(s);
+  for (int i = threadIdx.x; i < 2 * N2; i += TR) {
+    int q = i / N2, e = i % N2;
+    if (q == 0 || b != a) stw(zp, (long long)(q ? b : a) * N2 + e, s[RIDX(q, e)]);
+  }
+}
+
+// Pass C: times W_N^(-n2 k1), N1-point inverse DFTs down the columns; Re to row 2p, Im to
+// row 2p+1, below L, times the post gate.
+extern "C" __global__ void __launch_bounds__(TC)
+fftconv_cols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ post, io_t *__restrict__ y,
+                 long long rows, int L) {
+  extern __shared__ cf s[];
+  const long long r0 = 2 * (long long)blockIdx.x, r1 = r0 + 1;
+  const bool two = r1 < rows;
+  const int c0 = blockIdx.y * TILE;
+  const ws_t *zp = z + (long long)blockIdx.x * N;
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int k1 = i / TILE, n2 = c0 + i % TILE;
+    s[i] = cmul(ldw(zp, (long long)k1 * N2 + n2), twiddle(k1 * n2, 1.0f));
+  }
+  __syncthreads();
+  fft_cols_inv(s);
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int n = (i / TILE) * N2 + c0 + i % TILE;
+    if (n >= L) continue;
+    long long g = r0 * L + n;
+    cf v = s[i];
+@ if post_gate then
+    st(y, g, v.r * ld(post, g));
+    if (two) st(y, g + L, v.i * ld(post, g + L));
+@ else
+    st(y, g, v.r);
+    if (two) st(y, g + L, v.i);
+@ end
+  }
+}
+
+// Prepare, columns: head h's filter (zero past K) as a complex sequence, pass A's transform
+// into k_hat[h] (the [k1][n2] layout, over N1).
+extern "C" __global__ void __launch_bounds__(TC)
+fftconv_prep_cols(const float *__restrict__ k, cf *__restrict__ k_hat, int H, int K) {
+  extern __shared__ cf s[];
+  const int h = blockIdx.x, c0 = blockIdx.y * TILE;
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int n = (i / TILE) * N2 + c0 + i % TILE;
+    s[i] = cf{n < K ? k[(long long)h * K + n] : 0.0f, 0.0f};
+  }
+  __syncthreads();
+  fft_cols_fwd(s);
+  cf *kp = k_hat + (long long)h * N;
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int k1 = i / TILE, n2 = c0 + i % TILE;
+    kp[(long long)k1 * N2 + n2] = cscale(cmul(s[i], twiddle(k1 * n2, -1.0f)), 1.0f / N1);
+  }
+}
+
+// Prepare, rows: row k1 of head h, N2-point DFT in place: bin f = k1 + N1 k2 of the filter
+// spectrum, kept when min(f, N - f) < F (F = 0: all), plus D, over N2 (the forward passes
+// scale by 1/N1 and leave the inverse unnormalised).
+extern "C" __global__ void __launch_bounds__(TR)
+fftconv_prep_rows(const float *__restrict__ d, cf *__restrict__ k_hat, int H, int F) {
+  extern __shared__ cf s[];
+  const int h = blockIdx.x, k1 = blockIdx.y;
+  cf *kp = k_hat + (long long)h * N + (long long)k1 * N2;
+  for (int i = threadIdx.x; i < N2; i += TR) s[RIDX(0, i)] = kp[i];
+  __syncthreads();
+  fft_row1_fwd(s);
+  const float dd = d ? d[h] : 0.0f;
+  for (int e = threadIdx.x; e < N2; e += TR) {
+    int f = k1 + N1 * e, g = f < N - f ? f : N - f;
+    cf x = (F == 0 || g < F) ? cscale(s[RIDX(0, e)], (float)N1) : cf{0.0f, 0.0f};
+    kp[e] = cscale(cf{x.r + dd, x.i}, 1.0f / N2);
+  }
+}
+]]
+
+function family.emit(params)
+  local n, n2 = params.fft_size, params.n2
+  local n1 = n // n2
+  local tc, tr, tile = params.threads_cols, params.threads_rows, params.tile
+  return tpl.render(KERNEL, {
+    n = n, n1 = n1, n2 = n2, tile = tile, tc = tc, tr = tr, ws = params.ws,
+    ws_doc = params.ws == "fp32" and "fp32" or (params.dtype .. " (the I/O dtype)"),
+    pre_gate = params.pre_gate, post_gate = params.post_gate,
+    io_functions = io_.functions(params.dtype),
+    dfts = stockham.dfts({ n1, n2 }),
+    fft_cols_fwd = stockham.fn("fft_cols_fwd", n1, tile, tile, 1, tc, -1),
+    fft_cols_inv = stockham.fn("fft_cols_inv", n1, tile, tile, 1, tc, 1),
+    fft_rows_fwd = stockham.fn("fft_rows_fwd", n2, 2, 1, row_stride(params), tr, -1, true),
+    fft_rows_inv = stockham.fn("fft_rows_inv", n2, 2, 1, row_stride(params), tr, 1, true),
+    fft_row1_fwd = stockham.fn("fft_row1_fwd", n2, 1, 1, row_stride(params), tr, -1, true),
+    rstride = row_stride(params), two_pi_over_n = fft.flit(2 * math.pi / n),
+  }, "=templates/monarch_long.lua (KERNEL text)")
+end
+
+return family

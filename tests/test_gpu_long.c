@@ -1,0 +1,150 @@
+/* GPU: long sequences (FFT sizes 64K to 4M) against the fp64 FFTW reference through the
+   public API: prepare_filter into a NaN-poisoned k_hat, forward with a NaN-poisoned workspace
+   into a NaN-poisoned y, random inputs. N = 64K, 256K, 1M and 4M, both modes, fp16 and bf16
+   (fp32 at 64K and 1M), B = 3, H = 5 (B = H = 1 at 4M), gates and D on and off; causal
+   L = 100,003 and 1,000,000; a partial filter (K = 4099 at N = 1M); and every candidate of
+   the long family at 64K and 1M, fp16, with the tuner's verification. Skips with a message
+   where no GPU is present. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "candidate.h"
+#include "verify.h"
+
+static fftconv_ctx *ctx_or_skip(void) {
+  fftconv_ctx *c = NULL;
+  if (fftconv_ctx_create(NULL, &c) != FFTCONV_OK)
+    cr_skip_test("no GPU: %s", fftconv_ctx_error(NULL));
+  return c;
+}
+
+static void check_problem(fftconv_ctx *c, const fftconv_problem *p, uint64_t seed) {
+  char key[256];
+  fftconv_problem_key(p, key, sizeof key);
+  fftconv_plan *pl = NULL;
+  cr_assert_eq(fftconv_plan_create(c, p, &pl), FFTCONV_OK, "%s: %s", key, fftconv_ctx_error(c));
+  cr_assert_gt(fftconv_plan_workspace_bytes(pl), 0, "%s: a long plan without a workspace", key);
+  fc_testdata t;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_testdata_make(p, seed, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK,
+               "%s: %s", key, e.msg);
+  double err = INFINITY;
+  cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s: %s", key, e.msg);
+  cr_assert(err <= fc_tolerance(p->dtype), "%s: relative error %.3e > %.0e with %s", key, err,
+            fc_tolerance(p->dtype), fftconv_plan_describe(pl));
+  cr_log_info("%s: error %.2e with %s", key, err, fftconv_plan_describe(pl));
+  fc_testdata_free(&t);
+  fftconv_plan_destroy(pl);
+}
+
+static fftconv_problem problem(int64_t b, int64_t h, int64_t l, fftconv_mode mode,
+                               fftconv_dtype dt, int gates) {
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = b;
+  p.heads = h;
+  p.seqlen = l;
+  p.mode = mode;
+  p.dtype = dt;
+  p.pre_gate = p.post_gate = p.skip_d = gates;
+  return p;
+}
+
+/* Both modes, fp16 and bf16 (and fp32 when with_fp32), gates and D on and off. */
+static void grid(int64_t n, int64_t b, int64_t h, int with_fp32) {
+  fftconv_ctx *c = ctx_or_skip();
+  for (int dt = with_fp32 ? FFTCONV_FP32 : FFTCONV_FP16; dt <= FFTCONV_BF16; dt++)
+    for (int mode = 0; mode < 2; mode++)
+      for (int g = 0; g < 2; g++) {
+        fftconv_problem p = problem(b, h, mode ? n : n / 2, (fftconv_mode)mode,
+                                    (fftconv_dtype)dt, g);
+        check_problem(c, &p, (uint64_t)(n + dt * 10 + mode * 3 + g));
+      }
+  fftconv_ctx_destroy(c);
+}
+
+Test(gpu_long, n64k) { grid(65536, 3, 5, 1); }
+Test(gpu_long, n256k) { grid(262144, 3, 5, 0); }
+Test(gpu_long, n1m) { grid(1048576, 3, 5, 1); }
+Test(gpu_long, n4m) { grid(4194304, 1, 1, 0); }
+
+/* Causal lengths that are no power of two, and a partial filter. */
+Test(gpu_long, odd_lengths_and_partial_filter) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p = problem(3, 5, 100003, FFTCONV_CAUSAL, FFTCONV_FP16, 1);
+  check_problem(c, &p, 1);
+  p = problem(3, 5, 1000000, FFTCONV_CAUSAL, FFTCONV_BF16, 1);
+  check_problem(c, &p, 2);
+  p = problem(3, 5, 1000000, FFTCONV_CAUSAL, FFTCONV_FP16, 0);
+  p.filter_len = 4099;
+  cr_assert_eq(fftconv_problem_fft_size(&p), 1048576);
+  check_problem(c, &p, 3);
+  p = problem(2, 3, 1048576, FFTCONV_CIRCULAR, FFTCONV_FP32, 1);
+  p.filter_len = 4099;
+  p.freq_keep = 5000;
+  check_problem(c, &p, 4);
+  fftconv_ctx_destroy(c);
+}
+
+/* Every candidate the long family enumerates (its exhaustive space) verifies. */
+static void every_candidate(int64_t n, fftconv_mode mode) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p = problem(3, 5, mode == FFTCONV_CIRCULAR ? n : n / 2 - 5, mode,
+                              FFTCONV_FP16, 1);
+  char key[256];
+  fftconv_problem_key(&p, key, sizeof key);
+  fc_emit *em;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
+  fc_candidate *cl;
+  int ncl;
+  cr_assert_eq(fc_emit_space(em, "monarch_long", &p, &c->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl,
+                             &ncl, &e), FFTCONV_OK, "%s", e.msg);
+  fc_kernel_src *src = calloc((size_t)ncl + 1, sizeof *src);
+  fc_binary *bin = calloc((size_t)ncl + 1, sizeof *bin);
+  fftconv_status *st = calloc((size_t)ncl + 1, sizeof *st);
+  int n_ok = 0;
+  for (int i = 0; i < ncl; i++)
+    if (!cl[i].reason) {
+      cr_assert_eq(fc_emit_kernel(em, "monarch_long", cl[i].params, &c->gpu.info, &src[n_ok],
+                                  &e), FFTCONV_OK, "%s", e.msg);
+      n_ok++;
+    }
+  cr_assert_gt(n_ok, 0, "%s: no monarch_long candidate", key);
+  const char **srcs = calloc((size_t)n_ok, sizeof *srcs), **names = calloc((size_t)n_ok, sizeof *names);
+  for (int i = 0; i < n_ok; i++) srcs[i] = src[i].source, names[i] = src[i].name;
+  fc_compile_all(srcs, names, n_ok, c->arch, 16, bin, st);
+  free(srcs), free(names);
+  fc_testdata t;
+  cr_assert_eq(fc_testdata_make(&p, 99, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK,
+               "%s", e.msg);
+  double worst = 0;
+  for (int i = 0; i < n_ok; i++) {
+    cr_assert_eq(st[i], FFTCONV_OK, "%s: %s does not compile:\n%s", key, src[i].params,
+                 bin[i].log);
+    fftconv_plan *pl;
+    cr_assert_eq(fc_plan_from_binary(c, &p, &src[i], &bin[i], "candidate", &pl), FFTCONV_OK,
+                 "%s", fftconv_ctx_error(c));
+    double err;
+    cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert(err <= fc_tolerance(p.dtype), "%s: %s: error %.3e", key, fftconv_plan_describe(pl),
+              err);
+    if (err > worst) worst = err;
+    fftconv_plan_destroy(pl);
+    fc_kernel_src_free(&src[i]);
+    fc_binary_free(&bin[i]);
+  }
+  cr_log_info("%s: %d monarch_long candidates verified, worst error %.2e", key, n_ok, worst);
+  fc_testdata_free(&t);
+  free(src), free(bin), free(st);
+  fc_candidates_free(cl, ncl);
+  fftconv_ctx_destroy(c);
+}
+
+Test(gpu_long_candidates, n64k_circular) { every_candidate(65536, FFTCONV_CIRCULAR); }
+Test(gpu_long_candidates, n64k_causal) { every_candidate(65536, FFTCONV_CAUSAL); }
+Test(gpu_long_candidates, n1m_circular) { every_candidate(1048576, FFTCONV_CIRCULAR); }
+Test(gpu_long_candidates, n1m_causal) { every_candidate(1048576, FFTCONV_CAUSAL); }
