@@ -8,7 +8,11 @@ before each run (median, 10th and 90th percentile of --runs):
   fftconv   libfftconv's plan for the problem (tuned from --cache, or as --policy says)
   rfft32    torch.fft.rfft/irfft in fp32 with the filter spectrum computed once
   torch.fft the same with the filter spectrum computed on every call (FlashFFTConv's
-            PyTorch baseline does this)
+            PyTorch baseline does this; --no-torch-fft leaves it out)
+  FlashFFTConv  with --flashfftconv: FlashFFTConv(N) on the same tensors, built on the device
+            by ../shared/tools/ffc-kit (its directory on PYTHONPATH)
+Above N = 32768 the batch is reduced as FlashFFTConv's benchmark does (B = 8, H = 768 at 64K
+halving to 16 at 4M) and every time is scaled back to --batch x --heads.
 and prints ms, the ratio of each baseline's time to fftconv's, the fraction of the memory
 floor (u, pre, post read and y written once, over the copy bandwidth measured in this run)
 and each method's relative L2 error against a float64 torch reference on the first rows.
@@ -23,20 +27,21 @@ import sys
 
 
 class Problem(C.Structure):
-    _fields_ = [("batch", C.c_int64), ("heads", C.c_int64), ("seqlen", C.c_int64),
+    _fields_ = [("size", C.c_size_t), ("batch", C.c_int64), ("heads", C.c_int64), ("seqlen", C.c_int64),
                 ("filter_len", C.c_int64), ("freq_keep", C.c_int64), ("dtype", C.c_int),
                 ("mode", C.c_int), ("pre_gate", C.c_int), ("post_gate", C.c_int),
                 ("skip_d", C.c_int)]
 
 
 class CtxOptions(C.Structure):
-    _fields_ = [("device", C.c_int), ("arch", C.c_char_p), ("cache_path", C.c_char_p),
+    _fields_ = [("size", C.c_size_t), ("device", C.c_int), ("arch", C.c_char_p), ("cache_path", C.c_char_p),
                 ("no_cache", C.c_int), ("policy", C.c_int)]
 
 
 class Args(C.Structure):
-    _fields_ = [("u", C.c_void_p), ("pre", C.c_void_p), ("post", C.c_void_p),
-                ("k_hat", C.c_void_p), ("y", C.c_void_p)]
+    _fields_ = [("size", C.c_size_t), ("u", C.c_void_p), ("pre", C.c_void_p),
+                ("post", C.c_void_p), ("k_hat", C.c_void_p), ("y", C.c_void_p),
+                ("workspace", C.c_void_p), ("workspace_bytes", C.c_size_t)]
 
 
 DTYPES = {"fp32": 0, "fp16": 1, "bf16": 2}
@@ -63,6 +68,10 @@ class FFTConv:
         lib.fftconv_plan_describe.argtypes = [C.c_void_p]
         lib.fftconv_plan_filter_bytes.restype = C.c_size_t
         lib.fftconv_plan_filter_bytes.argtypes = [C.c_void_p]
+        lib.fftconv_plan_workspace_bytes.restype = C.c_size_t
+        lib.fftconv_plan_workspace_bytes.argtypes = [C.c_void_p]
+        lib.fftconv_ctx_options_init.argtypes = [C.POINTER(CtxOptions)]
+        lib.fftconv_args_init.argtypes = [C.POINTER(Args)]
         lib.fftconv_plan_destroy.argtypes = [C.c_void_p]
         lib.fftconv_prepare_filter.argtypes = [C.c_void_p, C.c_void_p, C.c_void_p, C.c_void_p,
                                                C.c_void_p]
@@ -70,7 +79,10 @@ class FFTConv:
         self.lib = lib
 
     def context(self, cache=None, policy="fallback"):
-        o = CtxOptions(0, None, cache.encode() if cache else None, 0, POLICIES[policy])
+        o = CtxOptions()
+        self.lib.fftconv_ctx_options_init(C.byref(o))
+        o.cache_path = cache.encode() if cache else None
+        o.policy = POLICIES[policy]
         ctx = C.c_void_p()
         if self.lib.fftconv_ctx_create(C.byref(o), C.byref(ctx)) != 0:
             raise RuntimeError(self.lib.fftconv_ctx_error(None).decode())
@@ -92,16 +104,10 @@ class FFTConv:
             raise RuntimeError(f"{what}: {self.lib.fftconv_ctx_error(ctx).decode()}")
 
 
-# FlashFFTConv's times from ../shared/TARGETS.md (same H100 model, B=64 H=768, gated), ms.
-# FlashFFTConv is not installed where this runs, so these are quoted, not measured here.
-FFC = {
-    ("circular", "fp16"): {256: 0.203, 512: 0.257, 1024: 0.377, 2048: 0.729, 4096: 1.484,
-                           8192: 3.608, 16384: 12.598, 32768: 27.016},
-    ("circular", "bf16"): {256: 0.196, 512: 0.279, 1024: 0.500, 2048: 1.006, 4096: 1.709,
-                           8192: 4.067, 16384: 17.603, 32768: 40.696},
-    ("causal", "fp16"): {256: 0.178, 1024: 0.337, 4096: 1.438, 8192: 3.630, 16384: 10.88,
-                         32768: 25.52},
-}
+# Above 32K the batch is reduced the way FlashFFTConv's own benchmark does (B = 8, H below)
+# and every time is scaled back to --batch x --heads.
+REDUCED_HEADS = {65536: 768, 131072: 384, 262144: 192, 524288: 96, 1048576: 48,
+                 2097152: 32, 4194304: 16}
 
 
 def kernel_summary(desc):
@@ -112,9 +118,11 @@ def kernel_summary(desc):
     if not m:
         return desc
     p = json.loads(m.group(2))
-    rest = " ".join(f"{k}={p[k]}" for k in ("warps", "pairs", "seqs", "threads", "dft")
-                    if k in p)
+    rest = " ".join(f"{k}={p[k]}" for k in ("warps", "pairs", "seqs", "threads", "dft", "tile",
+                                             "threads_cols", "threads_rows", "ws") if k in p)
     fac = "x".join(map(str, p.get("factors", [])))
+    if "n2" in p:
+        fac = f"{p['fft_size'] // p['n2']}x{p['n2']}"
     return f"{m.group(1)} {fac} {rest} [{m.group(3).split(':')[0]}]"
 
 
@@ -133,6 +141,9 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--check-rows", type=int, default=96,
                     help="rows compared with the float64 reference")
+    ap.add_argument("--flashfftconv", action="store_true",
+                    help="also time FlashFFTConv (import flashfftconv; see ../shared/tools/ffc-kit)")
+    ap.add_argument("--no-torch-fft", action="store_true", help="skip the torch.fft column")
     a = ap.parse_args()
 
     import torch  # imported here so that --help works without PyTorch
@@ -143,6 +154,9 @@ def main():
     dev = torch.device("cuda")
     tdt = torch.float16 if a.dtype == "fp16" else torch.bfloat16
     fc = FFTConv(a.lib)
+    FlashFFTConv = None
+    if a.flashfftconv:
+        from flashfftconv import FlashFFTConv
     ctx = fc.context(a.cache, a.policy)
     stream = torch.cuda.current_stream().cuda_stream
     scrub = torch.empty(256 << 20, dtype=torch.uint8, device=dev)
@@ -178,6 +192,9 @@ def main():
         for n in map(int, a.sizes.split(",")):
             L = n if mode == "circular" else n // 2
             B, H = a.batch, a.heads
+            if n > 32768 and n in REDUCED_HEADS:
+                B, H = 8, min(a.heads, REDUCED_HEADS[n])
+            scale = a.batch * a.heads / (B * H)
             u = torch.randn(B, H, L, device=dev).to(tdt)
             pre = torch.randn(B, H, L, device=dev).to(tdt)
             post = torch.randn(B, H, L, device=dev).to(tdt)
@@ -189,8 +206,13 @@ def main():
                                 device=dev)
             fc.check(ctx, fc.lib.fftconv_prepare_filter(plan, k.data_ptr(), None,
                                                           k_hat.data_ptr(), stream), "prepare")
-            args = Args(u.data_ptr(), pre.data_ptr(), post.data_ptr(), k_hat.data_ptr(),
-                        out.data_ptr())
+            ws = torch.empty(max(1, fc.lib.fftconv_plan_workspace_bytes(plan)), dtype=torch.uint8,
+                             device=dev)
+            args = Args()
+            fc.lib.fftconv_args_init(C.byref(args))
+            args.u, args.pre, args.post = u.data_ptr(), pre.data_ptr(), post.data_ptr()
+            args.k_hat, args.y = k_hat.data_ptr(), out.data_ptr()
+            args.workspace, args.workspace_bytes = ws.data_ptr(), ws.numel()
 
             def ours():
                 fc.check(ctx, fc.lib.fftconv_forward(plan, C.byref(args), stream), "forward")
@@ -207,9 +229,21 @@ def main():
                 z = torch.fft.irfft(torch.fft.rfft(v, n=n) * torch.fft.rfft(k, n=n), n=n)[..., :L]
                 return (z * post.float()).to(tdt)
 
-            t_ours = timeit(ours)
-            t_r32 = timeit(rfft32)
-            t_tf = timeit(torch_fft)
+            def scaled(t):
+                return tuple(x * scale for x in t)
+
+            t_ours = scaled(timeit(ours))
+            t_r32 = scaled(timeit(rfft32))
+            t_tf = (math.nan,) * 3 if a.no_torch_fft else scaled(timeit(torch_fft))
+            t_ffc, e_ffc, ffc_out = (math.nan,) * 3, math.nan, None
+            if FlashFFTConv:
+                ffc = FlashFFTConv(n, dtype=tdt).to(dev)
+
+                def flash():
+                    return ffc(u, k, pre, post)
+
+                t_ffc = scaled(timeit(flash))
+                ffc_out = flash()
             # Accuracy on the first rows against float64.
             ours()
             torch.cuda.synchronize()
@@ -224,26 +258,32 @@ def main():
                 return (d.norm() / ref.norm()).item()
 
             e_ours, e_r32 = err(out), err(rfft32())
-            floor = B * H * L * 8 / (gbps * 1e9) * 1e3
-            rows.append((mode, n, L, t_ours, t_r32, t_tf, floor, e_ours, e_r32, desc))
-            print(f"{mode:8s} N={n:6d}  fftconv {t_ours[0]:9.4f} ms  rfft32 {t_r32[0]:9.4f}  "
-                  f"torch.fft {t_tf[0]:9.4f}  err {e_ours:.1e}", file=sys.stderr)
+            if ffc_out is not None:
+                e_ffc = err(ffc_out)
+            floor = a.batch * a.heads * L * 8 / (gbps * 1e9) * 1e3
+            rows.append((mode, n, L, B, H, t_ours, t_r32, t_tf, t_ffc, floor, e_ours, e_r32,
+                         e_ffc, desc))
+            print(f"{mode:8s} N={n:7d} B={B} H={H}  fftconv {t_ours[0]:9.4f} ms  rfft32 "
+                  f"{t_r32[0]:9.4f}  FFC {t_ffc[0]:9.4f}  err {e_ours:.1e} FFC {e_ffc:.1e}",
+                  file=sys.stderr, flush=True)
             fc.lib.fftconv_plan_destroy(plan)
-            del u, pre, post, k, out, k_hat, k_f
+            del u, pre, post, k, out, k_hat, k_f, ws, ffc_out
+            ffc = None
             torch.cuda.empty_cache()
-    print("| mode | N | L | fftconv ms | p10-p90 | rfft32 ms | torch.fft ms | rfft32/fftconv | "
-          "torch.fft/fftconv | FlashFFTConv ms (TARGETS.md) | FFC/fftconv | floor ms | "
-          "fftconv %floor | err fftconv | err rfft32 | kernel |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print(f"times in ms scaled to B={a.batch} H={a.heads}; above N=32768 measured at B x H as "
+          "listed (FlashFFTConv's reduced batches)\n")
+    print("| mode | N | L | measured B x H | fftconv ms | p10-p90 | FlashFFTConv ms | "
+          "FFC/fftconv | rfft32 ms | rfft32/fftconv | torch.fft ms | floor ms | "
+          "fftconv %floor | err fftconv | err FFC | err rfft32 | kernel |")
+    print("|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     logs = []
-    for mode, n, L, to, tr, tt, fl, eo, er, desc in rows:
-        ffc = FFC.get((mode, a.dtype), {}).get(n)
-        if ffc:
-            logs.append(math.log(ffc / to[0]))
-        fs = f"{ffc:.3f} | {ffc / to[0]:.2f}x" if ffc else "- | -"
-        print(f"| {mode} | {n} | {L} | {to[0]:.4f} | {to[1]:.4f}-{to[2]:.4f} | {tr[0]:.4f} | "
-              f"{tt[0]:.4f} | {tr[0] / to[0]:.2f}x | {tt[0] / to[0]:.2f}x | {fs} | {fl:.4f} | "
-              f"{100 * fl / to[0]:.1f}% | {eo:.1e} | {er:.1e} | {kernel_summary(desc)} |")
+    for mode, n, L, B, H, to, tr, tt, tf, fl, eo, er, ef, desc in rows:
+        if not math.isnan(tf[0]):
+            logs.append(math.log(tf[0] / to[0]))
+        print(f"| {mode} | {n} | {L} | {B}x{H} | {to[0]:.4f} | {to[1]:.4f}-{to[2]:.4f} | "
+              f"{tf[0]:.4f} | {tf[0] / to[0]:.2f}x | {tr[0]:.4f} | {tr[0] / to[0]:.2f}x | "
+              f"{tt[0]:.4f} | {fl:.4f} | {100 * fl / to[0]:.1f}% | {eo:.1e} | {ef:.1e} | "
+              f"{er:.1e} | {kernel_summary(desc)} |")
     if logs:
         print(f"\ngeometric mean of FlashFFTConv's time over fftconv's, {len(logs)} shapes: "
               f"{math.exp(sum(logs) / len(logs)):.2f}x; slowest ratio "

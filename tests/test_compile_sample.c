@@ -1,5 +1,6 @@
 /* The sampled compile check CI runs (the exhaustive sweep is test_compile_all, label
-   compile-all): for every family and for sm_80 and sm_90, at every FFT size from 256 to 32768,
+   compile-all): for every family and for sm_80 and sm_90, at every FFT size from 256 to 4M
+   (the default set's sizes and the long set's),
    - the default choice of each of fftconv-tune's default problems of that size (B=64, H=768,
      gated, fp16 and bf16) that the family runs, and
    - the sample (sample.h: the default plus candidates until every factorization and every
@@ -56,7 +57,7 @@ static void compile_sampled(int sm) {
     const char *fam = fc_emit_template_name(em, t);
     int sampled = 0, defaults = 0, total = 0;
     int64_t i = 0;
-    for (int64_t n = 256; n <= 32768; n *= 2, i++) {
+    for (int64_t n = 256; n <= 4194304; n *= 2, i++) {
       plist *l = calloc(1, sizeof *l);
       int runs[3], nrun = 0;
       for (int dt = FFTCONV_FP32; dt <= FFTCONV_BF16; dt++) {

@@ -108,3 +108,7 @@ Test(gpu_sanitize, tc_half) { sanitize("monarch_tc 1024 causal fp16 '\"real\":\"
 Test(gpu_sanitize, tc_async) { sanitize("monarch_tc 1024 circular fp16 '\"load\":\"async\"'"); }
 Test(gpu_sanitize, tc_head) { sanitize("monarch_tc 1024 circular bf16 '\"group\":\"head\"'"); }
 Test(gpu_sanitize, tc_pad) { sanitize("monarch_tc 1024 causal fp16 '\"smem\":\"pad\"'"); }
+/* The long family's three passes and two prepare launches, both workspace precisions. */
+Test(gpu_sanitize, long_fp16) { sanitize("monarch_long 65536 circular fp16"); }
+Test(gpu_sanitize, long_half_ws) { sanitize("monarch_long 65536 causal bf16 '\"ws\":\"half\"'"); }
+Test(gpu_sanitize, long_fp32) { sanitize("monarch_long 65536 circular fp32 '\"tile\":8'"); }
