@@ -20,6 +20,8 @@ static const fc_family_range family_ranges[] = {
     {"monarch_fp32", 256, 32768, 1u << FFTCONV_FP32 | 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16, 70},
     {"monarch_long", 65536, 4194304, 1u << FFTCONV_FP32 | 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16,
      70},
+    {"monarch_cluster", 65536, 131072,
+     1u << FFTCONV_FP32 | 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16, 90},
 };
 
 static int64_t supported(int dtype, int sm, int want_max) {

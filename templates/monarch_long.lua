@@ -17,21 +17,19 @@
 -- Causal mode (L <= N/2): pass A reads only the rows below L, pass C writes only those.
 -- The workspace holds a pair's N complex values in fp32, or in the I/O dtype ("half": half
 -- the traffic; pass A's 1/N1 keeps fp16 values within the inputs' range).
--- k_hat: per head, the N bins of the filter spectrum in the [k1][k2] layout, fp32 complex,
--- masked, plus D, over N2; written by two prepare launches (columns, then rows in place).
+-- k_hat: lib/long_parts.lua's (shared with monarch_cluster), written by two prepare launches.
 local tpl = require "lib.tpl"
-local io_ = require "lib.io"
 local common = require "lib.family"
 local stockham = require "lib.stockham"
-local fft = require "lib.fft"
+local parts = require "lib.long_parts"
 
 local family = {
   name = "monarch_long",
-  revision = 1,
+  revision = 2,
   doc = "long sequences (64K..4M): three passes through a workspace, fp32 on CUDA cores",
 }
 
-local MIN_N, MAX_N = 65536, 4194304
+local MIN_N, MAX_N = parts.MIN_N, parts.MAX_N
 local N2S = { 512, 1024, 2048, 4096, 8192 }
 local TILES = { 8, 16, 32 }
 local THREADS = { 128, 256, 512 }
@@ -41,8 +39,7 @@ local MAX_REGS_CF = 32 -- complex registers a thread may hold in one FFT stage
 local function n1_of(params) return params.fft_size // params.n2 end
 local function ws_bytes(params) return params.ws == "fp32" and 8 or 4 end
 local function cols_smem(params) return n1_of(params) * params.tile * 8 end
-local function row_stride(params) return params.n2 + params.n2 // 8 end -- padded, see RIDX
-local function rows_smem(params) return 2 * row_stride(params) * 8 end
+local function rows_smem(params) return 2 * parts.row_stride(params.n2) * 8 end
 
 function family.space(problem, device, rigor)
   local n = problem.fft_size
@@ -126,12 +123,7 @@ function family.layout(params, device)
   return {
     version = 1,
     launches = {
-      { entry = "fftconv_prep_cols", phase = "prepare", grid = { over = "heads", per = 1, y = n2 // params.tile },
-        block = { tc, 1, 1 }, smem = cols_smem(params),
-        args = { "k", "k_hat", "H", "K" }, reads = { "k" }, writes = { "k_hat" } },
-      { entry = "fftconv_prep_rows", phase = "prepare", grid = { over = "heads", per = 1, y = n1 },
-        block = { tr, 1, 1 }, smem = row_stride(params) * 8,
-        args = { "d", "k_hat", "H", "F" }, reads = { "d", "k_hat" }, writes = { "k_hat" } },
+      parts.prep_launches(n1, n2)[1], parts.prep_launches(n1, n2)[2],
       { entry = "fftconv_cols_fwd", phase = "forward", grid = { over = "rows", per = 2, y = n2 // params.tile },
         block = { tc, 1, 1 }, smem = cols_smem(params),
         args = { "u", "pre", "ws:z", "rows", "L" }, reads = { "u", "pre" }, writes = { "ws:z" } },
@@ -143,24 +135,11 @@ function family.layout(params, device)
         args = { "ws:z", "post", "y", "rows", "L" }, reads = { "ws:z", "post" }, writes = { "y" } },
     },
     workspace = { { name = "z", per_row = half_pair, fixed = half_pair } },
-    filter = { layout = string.format("monarch_long.full.%dx%d", n1, n2), per_head = 8 * n, fixed = 0 },
+    filter = parts.filter(n1, n2),
   }
 end
 
 local KERNEL = [[
-// Complex fp32 arithmetic.
-struct __align__(8) cf { float r, i; };
-static __device__ __forceinline__ cf cadd(cf a, cf b) { return cf{a.r + b.r, a.i + b.i}; }
-static __device__ __forceinline__ cf csub(cf a, cf b) { return cf{a.r - b.r, a.i - b.i}; }
-static __device__ __forceinline__ cf cmul(cf a, cf b) { return cf{a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
-static __device__ __forceinline__ cf cconj(cf a) { return cf{a.r, -a.i}; }
-static __device__ __forceinline__ cf cscale(cf a, float s) { return cf{a.r * s, a.i * s}; }
-
-${io_functions}
-
-#define N ${n}
-#define N1 ${n1}
-#define N2 ${n2}
 #define TILE ${tile}
 #define TC ${tc}
 #define TR ${tr}
@@ -185,20 +164,6 @@ static __device__ __forceinline__ void stw(ws_t *p, long long i, cf v) {
 }
 @ end
 
-// W_N^(sign m), m < N, with the angle reduced to [-pi, pi] for the fast sine and cosine
-// (absolute error below 4e-7 there).
-static __device__ __forceinline__ cf twiddle(int m, float sign) {
-  float sn, cs;
-  __sincosf(sign * ${two_pi_over_n} * (float)(m > N / 2 ? m - N : m), &sn, &cs);
-  return cf{cs, sn};
-}
-
-// Row e of transform q of the row pass: rows are padded by one element every 8.
-#define RSTRIDE ${rstride}
-#define RIDX(q, e) ((q) * RSTRIDE + (e) + ((e) >> 3))
-
-${dfts}
-
 ${fft_cols_fwd}
 
 ${fft_cols_inv}
@@ -206,8 +171,6 @@ ${fft_cols_inv}
 ${fft_rows_fwd}
 
 ${fft_rows_inv}
-
-${fft_row1_fwd}
 
 // Pass A: rows 2p and 2p+1 as z = u_a + i u_b; N1-point DFTs down columns
 // n2 in [blockIdx.y TILE, +TILE), times W_N^(n2 k1) / N1, into Z[p][k1][n2].
@@ -254,32 +217,16 @@ fftconv_rows(const cf *__restrict__ k_hat, ws_t *__restrict__ z, long long rows,
   ws_t *zp = z + (long long)blockIdx.x * N;
   for (int i = threadIdx.x; i < 2 * N2; i += TR) {
     int q = i / N2, e = i % N2;
-    s[RIDX(q, e)] = ldw(zp, (long long)(q ? b : a) * N2 + e);
+    s[q * RSTRIDE + PAD(e)] = ldw(zp, (long long)(q ? b : a) * N2 + e);
   }
   __syncthreads();
   fft_rows_fwd(s);
-  // Bin (row a, column e) and its mirror N - k at (row b, N2 - 1 - e), or for a = 0 at
-  // (row 0, (N2 - e) mod N2), are filtered together by one thread, in place: slot t < N2 is
-  // (row a, t) and its mirror when a != b; when a == b the slots t <= N2/2 cover every pair.
-  for (int t = threadIdx.x; t < (a == b ? N2 / 2 + 1 : N2); t += TR) {
-    int e = t, me = a == 0 ? (N2 - e) & (N2 - 1) : N2 - 1 - e;
-    int qm = a == b ? 0 : 1, rm = a == b ? a : b;
-    if (a == b && a != 0 && e == N2 / 2) continue; // row N1/2: slots below N2/2 pair them all
-    cf z0 = s[RIDX(0, e)], z1 = cconj(s[RIDX(qm, me)]);
-    long long f0 = (long long)a * N2 + e, f1 = (long long)rm * N2 + me;
-    // Y[k] = ((Z[k] + conj Z[N-k]) K_a[k] + (Z[k] - conj Z[N-k]) K_b[k]) / 2, and at N - k
-    // the same with the roles swapped.
-    cf y0 = cscale(cadd(cmul(cadd(z0, z1), k0[f0]), cmul(csub(z0, z1), k1p[f0])), 0.5f);
-    cf w0 = cconj(z0), w1 = cconj(z1); // Z[N-k] and conj Z[k]
-    cf y1 = cscale(cadd(cmul(cadd(w1, w0), k0[f1]), cmul(csub(w1, w0), k1p[f1])), 0.5f);
-    s[RIDX(0, e)] = y0;
-    s[RIDX(qm, me)] = y1;
-  }
+  filter_pair(s, s + RSTRIDE, a, b, k0, k1p, threadIdx.x, TR);
   __syncthreads();
   fft_rows_inv(s);
   for (int i = threadIdx.x; i < 2 * N2; i += TR) {
     int q = i / N2, e = i % N2;
-    if (q == 0 || b != a) stw(zp, (long long)(q ? b : a) * N2 + e, s[RIDX(q, e)]);
+    if (q == 0 || b != a) stw(zp, (long long)(q ? b : a) * N2 + e, s[q * RSTRIDE + PAD(e)]);
   }
 }
 
@@ -314,62 +261,22 @@ fftconv_cols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ post, io_t
   }
 }
 
-// Prepare, columns: head h's filter (zero past K) as a complex sequence, pass A's transform
-// into k_hat[h] (the [k1][n2] layout, over N1).
-extern "C" __global__ void __launch_bounds__(TC)
-fftconv_prep_cols(const float *__restrict__ k, cf *__restrict__ k_hat, int H, int K) {
-  extern __shared__ cf s[];
-  const int h = blockIdx.x, c0 = blockIdx.y * TILE;
-  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
-    int n = (i / TILE) * N2 + c0 + i % TILE;
-    s[i] = cf{n < K ? k[(long long)h * K + n] : 0.0f, 0.0f};
-  }
-  __syncthreads();
-  fft_cols_fwd(s);
-  cf *kp = k_hat + (long long)h * N;
-  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
-    int k1 = i / TILE, n2 = c0 + i % TILE;
-    kp[(long long)k1 * N2 + n2] = cscale(cmul(s[i], twiddle(k1 * n2, -1.0f)), 1.0f / N1);
-  }
-}
-
-// Prepare, rows: row k1 of head h, N2-point DFT in place: bin f = k1 + N1 k2 of the filter
-// spectrum, kept when min(f, N - f) < F (F = 0: all), plus D, over N2 (the forward passes
-// scale by 1/N1 and leave the inverse unnormalised).
-extern "C" __global__ void __launch_bounds__(TR)
-fftconv_prep_rows(const float *__restrict__ d, cf *__restrict__ k_hat, int H, int F) {
-  extern __shared__ cf s[];
-  const int h = blockIdx.x, k1 = blockIdx.y;
-  cf *kp = k_hat + (long long)h * N + (long long)k1 * N2;
-  for (int i = threadIdx.x; i < N2; i += TR) s[RIDX(0, i)] = kp[i];
-  __syncthreads();
-  fft_row1_fwd(s);
-  const float dd = d ? d[h] : 0.0f;
-  for (int e = threadIdx.x; e < N2; e += TR) {
-    int f = k1 + N1 * e, g = f < N - f ? f : N - f;
-    cf x = (F == 0 || g < F) ? cscale(s[RIDX(0, e)], (float)N1) : cf{0.0f, 0.0f};
-    kp[e] = cscale(cf{x.r + dd, x.i}, 1.0f / N2);
-  }
-}
 ]]
 
 function family.emit(params)
   local n, n2 = params.fft_size, params.n2
   local n1 = n // n2
   local tc, tr, tile = params.threads_cols, params.threads_rows, params.tile
-  return tpl.render(KERNEL, {
-    n = n, n1 = n1, n2 = n2, tile = tile, tc = tc, tr = tr, ws = params.ws,
+  local env = parts.env(params, n2, {
+    tile = tile, tc = tc, tr = tr, ws = params.ws,
     ws_doc = params.ws == "fp32" and "fp32" or (params.dtype .. " (the I/O dtype)"),
-    pre_gate = params.pre_gate, post_gate = params.post_gate,
-    io_functions = io_.functions(params.dtype),
-    dfts = stockham.dfts({ n1, n2 }),
     fft_cols_fwd = stockham.fn("fft_cols_fwd", n1, tile, tile, 1, tc, -1),
     fft_cols_inv = stockham.fn("fft_cols_inv", n1, tile, tile, 1, tc, 1),
-    fft_rows_fwd = stockham.fn("fft_rows_fwd", n2, 2, 1, row_stride(params), tr, -1, true),
-    fft_rows_inv = stockham.fn("fft_rows_inv", n2, 2, 1, row_stride(params), tr, 1, true),
-    fft_row1_fwd = stockham.fn("fft_row1_fwd", n2, 1, 1, row_stride(params), tr, -1, true),
-    rstride = row_stride(params), two_pi_over_n = fft.flit(2 * math.pi / n),
-  }, "=templates/monarch_long.lua (KERNEL text)")
+    fft_rows_fwd = stockham.fn("fft_rows_fwd", n2, 2, 1, parts.row_stride(n2), tr, -1, true),
+    fft_rows_inv = stockham.fn("fft_rows_inv", n2, 2, 1, parts.row_stride(n2), tr, 1, true),
+  })
+  return tpl.render(parts.COMMON .. KERNEL .. parts.PREP, env,
+    "=templates/monarch_long.lua (lib/long_parts COMMON, KERNEL, PREP)")
 end
 
 return family

@@ -3,7 +3,8 @@
    into a NaN-poisoned y, random inputs. N = 64K, 256K, 1M and 4M, both modes, fp16 and bf16
    (fp32 at 64K and 1M), B = 3, H = 5 (B = H = 1 at 4M), gates and D on and off; causal
    L = 100,003 and 1,000,000; a partial filter (K = 4099 at N = 1M); and every candidate of
-   the long family at 64K and 1M, fp16, with the tuner's verification. Skips with a message
+   the long family at 64K and 1M and of the cluster family at 64K and 128K, fp16, with the
+   tuner's verification. Skips with a message
    where no GPU is present. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -90,10 +91,11 @@ Test(gpu_long, odd_lengths_and_partial_filter) {
 }
 
 /* Every candidate the long family enumerates (its exhaustive space) verifies. */
-static void every_candidate(int64_t n, fftconv_mode mode) {
+static void every_candidate(const char *family, int64_t n, fftconv_mode mode) {
   fftconv_ctx *c = ctx_or_skip();
-  fftconv_problem p = problem(3, 5, mode == FFTCONV_CIRCULAR ? n : n / 2 - 5, mode,
-                              FFTCONV_FP16, 1);
+  /* H = 6 for the cluster family: even H takes its head-ordered cluster order */
+  fftconv_problem p = problem(3, strcmp(family, "monarch_cluster") ? 5 : 6,
+                              mode == FFTCONV_CIRCULAR ? n : n / 2 - 5, mode, FFTCONV_FP16, 1);
   char key[256];
   fftconv_problem_key(&p, key, sizeof key);
   fc_emit *em;
@@ -101,7 +103,7 @@ static void every_candidate(int64_t n, fftconv_mode mode) {
   cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
   fc_candidate *cl;
   int ncl;
-  cr_assert_eq(fc_emit_space(em, "monarch_long", &p, &c->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl,
+  cr_assert_eq(fc_emit_space(em, family, &p, &c->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl,
                              &ncl, &e), FFTCONV_OK, "%s", e.msg);
   fc_kernel_src *src = calloc((size_t)ncl + 1, sizeof *src);
   fc_binary *bin = calloc((size_t)ncl + 1, sizeof *bin);
@@ -109,11 +111,11 @@ static void every_candidate(int64_t n, fftconv_mode mode) {
   int n_ok = 0;
   for (int i = 0; i < ncl; i++)
     if (!cl[i].reason) {
-      cr_assert_eq(fc_emit_kernel(em, "monarch_long", cl[i].params, &c->gpu.info, &src[n_ok],
+      cr_assert_eq(fc_emit_kernel(em, family, cl[i].params, &c->gpu.info, &src[n_ok],
                                   &e), FFTCONV_OK, "%s", e.msg);
       n_ok++;
     }
-  cr_assert_gt(n_ok, 0, "%s: no monarch_long candidate", key);
+  cr_assert_gt(n_ok, 0, "%s: no %s candidate", key, family);
   const char **srcs = calloc((size_t)n_ok, sizeof *srcs), **names = calloc((size_t)n_ok, sizeof *names);
   for (int i = 0; i < n_ok; i++) srcs[i] = src[i].source, names[i] = src[i].name;
   fc_compile_all(srcs, names, n_ok, c->arch, 16, bin, st);
@@ -137,14 +139,26 @@ static void every_candidate(int64_t n, fftconv_mode mode) {
     fc_kernel_src_free(&src[i]);
     fc_binary_free(&bin[i]);
   }
-  cr_log_info("%s: %d monarch_long candidates verified, worst error %.2e", key, n_ok, worst);
+  cr_log_info("%s: %d %s candidates verified, worst error %.2e", key, n_ok, family, worst);
   fc_testdata_free(&t);
   free(src), free(bin), free(st);
   fc_candidates_free(cl, ncl);
   fftconv_ctx_destroy(c);
 }
 
-Test(gpu_long_candidates, n64k_circular) { every_candidate(65536, FFTCONV_CIRCULAR); }
-Test(gpu_long_candidates, n64k_causal) { every_candidate(65536, FFTCONV_CAUSAL); }
-Test(gpu_long_candidates, n1m_circular) { every_candidate(1048576, FFTCONV_CIRCULAR); }
-Test(gpu_long_candidates, n1m_causal) { every_candidate(1048576, FFTCONV_CAUSAL); }
+Test(gpu_long_candidates, n64k_circular) { every_candidate("monarch_long", 65536, FFTCONV_CIRCULAR); }
+Test(gpu_long_candidates, n64k_causal) { every_candidate("monarch_long", 65536, FFTCONV_CAUSAL); }
+Test(gpu_long_candidates, n1m_circular) { every_candidate("monarch_long", 1048576, FFTCONV_CIRCULAR); }
+Test(gpu_long_candidates, n1m_causal) { every_candidate("monarch_long", 1048576, FFTCONV_CAUSAL); }
+
+/* The cluster family (sm_90: skipped with a message elsewhere) where it fits: 64K and 128K. */
+static void every_cluster_candidate(int64_t n, fftconv_mode mode) {
+  fftconv_ctx *c = ctx_or_skip();
+  int sm = c->gpu.info.sm;
+  fftconv_ctx_destroy(c);
+  if (sm < 90) cr_skip_test("monarch_cluster needs sm_90, the device is sm_%d", sm);
+  every_candidate("monarch_cluster", n, mode);
+}
+Test(gpu_long_candidates, cluster_64k_circular) { every_cluster_candidate(65536, FFTCONV_CIRCULAR); }
+Test(gpu_long_candidates, cluster_64k_causal) { every_cluster_candidate(65536, FFTCONV_CAUSAL); }
+Test(gpu_long_candidates, cluster_128k_circular) { every_cluster_candidate(131072, FFTCONV_CIRCULAR); }

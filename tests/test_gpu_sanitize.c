@@ -111,4 +111,7 @@ Test(gpu_sanitize, tc_pad) { sanitize("monarch_tc 1024 causal fp16 '\"smem\":\"p
 /* The long family's three passes and two prepare launches, both workspace precisions. */
 Test(gpu_sanitize, long_fp16) { sanitize("monarch_long 65536 circular fp16"); }
 Test(gpu_sanitize, long_half_ws) { sanitize("monarch_long 65536 causal bf16 '\"ws\":\"half\"'"); }
+/* The cluster family: distributed shared memory and cluster barriers. */
+Test(gpu_sanitize, cluster_fp16) { sanitize("monarch_cluster 65536 circular fp16"); }
+Test(gpu_sanitize, cluster_causal) { sanitize("monarch_cluster 65536 causal bf16 '\"cluster\":16'"); }
 Test(gpu_sanitize, long_fp32) { sanitize("monarch_long 65536 circular fp32 '\"tile\":8'"); }

@@ -64,8 +64,10 @@ static const char *usage_text =
     "  --cache PATH      the kernel cache (default $FFTCONV_CACHE, else\n"
     "                    $XDG_CACHE_HOME/fftconv/cache.db, else ~/.cache/fftconv/cache.db)\n"
     "  --template NAME   search one kernel family only (monarch_tc: tensor cores, fp16 and\n"
-    "                    bf16; monarch_fp32: CUDA cores, every dtype); default: every\n"
-    "                    family that can run the problem\n"
+    "                    bf16; monarch_fp32: CUDA cores, every dtype; both up to N = 32K;\n"
+    "                    monarch_long: 64K to 4M in three passes through a workspace;\n"
+    "                    monarch_cluster: 64K and 128K in one pass over a thread-block\n"
+    "                    cluster, sm_90); default: every family that can run the problem\n"
     "  --device N        CUDA device ordinal (default 0)\n"
     "  --arch sm_XY      compile target, sm_XY or sm_XYa for the arch-specific instructions\n"
     "                    (default: the device's; sm_90 without a GPU)\n"
@@ -428,7 +430,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
       n2 > 0)
     snprintf(fac, sizeof fac, "%lldx%lld", n / n2, n2); /* the outer split N1 x N2 */
   static const char *keys[] = {"dft",  "seqs",         "threads",      "warps", "pairs", "real",
-                               "load", "threads_cols", "threads_rows", "tile",  "ws",    NULL};
+                               "load", "threads_cols", "threads_rows", "tile",  "ws",    "cluster", NULL};
   size_t k = 0;
   for (int i = 0; keys[i]; i++) {
     char pat[32];

@@ -1,0 +1,156 @@
+-- lib/long_parts.lua: what the long-sequence families (monarch_long, monarch_cluster) share:
+-- the four-step split N = N1 x N2 and its twiddles, complex fp32 arithmetic, the padded row
+-- layout, the filter product of a row and its mirror row, and the filter spectrum with its two
+-- prepare launches (all N bins of each head in the [k1][k2] layout, fp32 complex, masked, plus
+-- D, over N2), so that both families share one prepared spectrum.
+local fft = require "lib.fft"
+local io_ = require "lib.io"
+local stockham = require "lib.stockham"
+
+local parts = {}
+
+parts.MIN_N, parts.MAX_N = 65536, 4194304
+-- The prepare launches' shape, the same for every candidate of a split: columns a block of
+-- the column launch (at most 64 KB of shared memory), threads of each.
+function parts.prep_tile(n1) return math.max(1, math.min(16, 8192 // n1)) end
+parts.PREP_TC, parts.PREP_TR = 256, 512
+
+-- A padded row of n2 complex values: one spare every 8 (see stockham.fn).
+function parts.row_stride(n2) return n2 + n2 // 8 end
+
+-- The filter spectrum of the split, and the two prepare launches writing it.
+function parts.filter(n1, n2)
+  return { layout = string.format("monarch_long.full.%dx%d", n1, n2), per_head = 8 * n1 * n2, fixed = 0 }
+end
+function parts.prep_launches(n1, n2)
+  local tile = parts.prep_tile(n1)
+  return {
+    { entry = "fftconv_prep_cols", phase = "prepare",
+      grid = { over = "heads", per = 1, y = n2 // tile },
+      block = { parts.PREP_TC, 1, 1 }, smem = n1 * tile * 8,
+      args = { "k", "k_hat", "H", "K" }, reads = { "k" }, writes = { "k_hat" } },
+    { entry = "fftconv_prep_rows", phase = "prepare", grid = { over = "heads", per = 1, y = n1 },
+      block = { parts.PREP_TR, 1, 1 }, smem = parts.row_stride(n2) * 8,
+      args = { "d", "k_hat", "H", "F" }, reads = { "d", "k_hat" }, writes = { "k_hat" } },
+  }
+end
+
+-- The names COMMON and PREP use: n, n1, n2, the I/O functions, the DFTs of both lengths and
+-- the prepare's FFTs; extra names are added to the table.
+function parts.env(params, n2, extra)
+  local n = params.fft_size
+  local n1 = n // n2
+  local ptile, ptc, ptr = parts.prep_tile(n1), parts.PREP_TC, parts.PREP_TR
+  local env = {
+    n = n, n1 = n1, n2 = n2, ptile = ptile, ptc = ptc, ptr = ptr,
+    rstride = parts.row_stride(n2), two_pi_over_n = fft.flit(2 * math.pi / n),
+    io_functions = io_.functions(params.dtype),
+    dfts = stockham.dfts({ n1, n2 }),
+    fft_pcols_fwd = stockham.fn("fft_pcols_fwd", n1, ptile, ptile, 1, ptc, -1),
+    fft_prow_fwd = stockham.fn("fft_prow_fwd", n2, 1, 1, parts.row_stride(n2), ptr, -1, true),
+    pre_gate = params.pre_gate, post_gate = params.post_gate,
+  }
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return env
+end
+
+parts.COMMON = [[
+// Complex fp32 arithmetic.
+struct __align__(8) cf { float r, i; };
+static __device__ __forceinline__ cf cadd(cf a, cf b) { return cf{a.r + b.r, a.i + b.i}; }
+static __device__ __forceinline__ cf csub(cf a, cf b) { return cf{a.r - b.r, a.i - b.i}; }
+static __device__ __forceinline__ cf cmul(cf a, cf b) { return cf{a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
+static __device__ __forceinline__ cf cconj(cf a) { return cf{a.r, -a.i}; }
+static __device__ __forceinline__ cf cscale(cf a, float s) { return cf{a.r * s, a.i * s}; }
+
+${io_functions}
+
+#define N ${n}
+#define N1 ${n1}
+#define N2 ${n2}
+
+// W_N^(sign m), m < N, with the angle reduced to [-pi, pi] for the fast sine and cosine
+// (absolute error below 4e-7 there).
+static __device__ __forceinline__ cf twiddle(int m, float sign) {
+  float sn, cs;
+  __sincosf(sign * ${two_pi_over_n} * (float)(m > N / 2 ? m - N : m), &sn, &cs);
+  return cf{cs, sn};
+}
+
+// Rows of N2 values padded by one element every 8: element e of a row at PAD(e), rows
+// RSTRIDE apart.
+#define RSTRIDE ${rstride}
+#define PAD(e) ((e) + ((e) >> 3))
+
+// The filter product of workspace rows a and b = N1 - a of a pair after their forward DFTs
+// (b = a for a = 0 and N1/2), held at ra and rb (padded), in place. Bin (a, e) has its mirror
+// N - k at (b, N2 - 1 - e), or for a = 0 at (0, (N2 - e) mod N2); one thread takes both, as
+//   Y[k] = ((Z[k] + conj Z[N-k]) K_a[k] + (Z[k] - conj Z[N-k]) K_b[k]) / 2
+// (Z = X_a + i X_b: the two real rows' spectra separated and filtered by their own heads'
+// k0 and k1), and at N - k the same with the roles swapped. Slots t < N2 cover the pairs of
+// a != b; slots t <= N2/2 those of a == b.
+static __device__ __forceinline__ void filter_pair(cf *ra, cf *rb, int a, int b,
+                                                   const cf *__restrict__ k0,
+                                                   const cf *__restrict__ k1, int tid, int nthr) {
+  cf *rm = a == b ? ra : rb;
+  for (int t = tid; t < (a == b ? N2 / 2 + 1 : N2); t += nthr) {
+    int e = t, me = a == 0 ? (N2 - e) & (N2 - 1) : N2 - 1 - e;
+    if (a == b && a != 0 && e == N2 / 2) continue; // row N1/2: slots below N2/2 pair them all
+    cf z0 = ra[PAD(e)], z1 = cconj(rm[PAD(me)]);
+    long long f0 = (long long)a * N2 + e, f1 = (long long)b * N2 + me;
+    cf y0 = cscale(cadd(cmul(cadd(z0, z1), k0[f0]), cmul(csub(z0, z1), k1[f0])), 0.5f);
+    cf w0 = cconj(z0), w1 = cconj(z1); // Z[N-k] and conj Z[k]
+    cf y1 = cscale(cadd(cmul(cadd(w1, w0), k0[f1]), cmul(csub(w1, w0), k1[f1])), 0.5f);
+    ra[PAD(e)] = y0;
+    rm[PAD(me)] = y1;
+  }
+}
+
+${dfts}
+]]
+
+parts.PREP = [[
+${fft_pcols_fwd}
+
+${fft_prow_fwd}
+
+// Prepare, columns: head h's filter (zero past K) as a complex sequence, N1-point DFTs down
+// columns n2 in [blockIdx.y PTILE, +PTILE), times W_N^(n2 k1) / N1, into k_hat[h] ([k1][n2]).
+extern "C" __global__ void __launch_bounds__(${ptc})
+fftconv_prep_cols(const float *__restrict__ k, cf *__restrict__ k_hat, int H, int K) {
+  extern __shared__ cf s[];
+  const int h = blockIdx.x, c0 = blockIdx.y * ${ptile};
+  for (int i = threadIdx.x; i < N1 * ${ptile}; i += ${ptc}) {
+    int n = (i / ${ptile}) * N2 + c0 + i % ${ptile};
+    s[i] = cf{n < K ? k[(long long)h * K + n] : 0.0f, 0.0f};
+  }
+  __syncthreads();
+  fft_pcols_fwd(s);
+  cf *kp = k_hat + (long long)h * N;
+  for (int i = threadIdx.x; i < N1 * ${ptile}; i += ${ptc}) {
+    int k1 = i / ${ptile}, n2 = c0 + i % ${ptile};
+    kp[(long long)k1 * N2 + n2] = cscale(cmul(s[i], twiddle(k1 * n2, -1.0f)), 1.0f / N1);
+  }
+}
+
+// Prepare, rows: row k1 of head h, N2-point DFT in place: bin f = k1 + N1 k2 of the filter
+// spectrum, kept when min(f, N - f) < F (F = 0: all), plus D, over N2 (the forward passes
+// scale by 1/N1 and leave the inverse unnormalised).
+extern "C" __global__ void __launch_bounds__(${ptr})
+fftconv_prep_rows(const float *__restrict__ d, cf *__restrict__ k_hat, int H, int F) {
+  extern __shared__ cf s[];
+  const int h = blockIdx.x, k1 = blockIdx.y;
+  cf *kp = k_hat + (long long)h * N + (long long)k1 * N2;
+  for (int i = threadIdx.x; i < N2; i += ${ptr}) s[PAD(i)] = kp[i];
+  __syncthreads();
+  fft_prow_fwd(s);
+  const float dd = d ? d[h] : 0.0f;
+  for (int e = threadIdx.x; e < N2; e += ${ptr}) {
+    int f = k1 + N1 * e, g = f < N - f ? f : N - f;
+    cf x = (F == 0 || g < F) ? cscale(s[PAD(e)], (float)N1) : cf{0.0f, 0.0f};
+    kp[e] = cscale(cf{x.r + dd, x.i}, 1.0f / N2);
+  }
+}
+]]
+
+return parts
