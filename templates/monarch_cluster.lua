@@ -180,21 +180,7 @@ fftconv_cluster(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   const bool two = r1 < rows;
   const int c0 = c * W;
   // 1. Columns c0 .. c0 + W of both rows, N1-point DFTs, twiddles.
-  for (int i = threadIdx.x; i < N1 * W; i += T) {
-    int n = (i / W) * N2 + c0 + i % W;
-    cf v = cf{0.0f, 0.0f};
-    if (n < L) {
-      long long g = r0 * L + n;
-@ if pre_gate then
-      v.r = ld(u, g) * ld(pre, g);
-      if (two) v.i = ld(u, g + L) * ld(pre, g + L);
-@ else
-      v.r = ld(u, g);
-      if (two) v.i = ld(u, g + L);
-@ end
-    }
-    A[i] = v;
-  }
+  load_cols<W, T>(A, u, pre, r0, two, c0, L);
   __syncthreads();
   fft_cols_fwd(A);
   for (int i = threadIdx.x; i < N1 * W; i += T) {
@@ -254,19 +240,7 @@ fftconv_cluster(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   }
   cluster_sync();
   fft_cols_inv(A);
-  for (int i = threadIdx.x; i < N1 * W; i += T) {
-    int n = (i / W) * N2 + c0 + i % W;
-    if (n >= L) continue;
-    long long g = r0 * L + n;
-    cf v = A[i];
-@ if post_gate then
-    st(y, g, v.r * ld(post, g));
-    if (two) st(y, g + L, v.i * ld(post, g + L));
-@ else
-    st(y, g, v.r);
-    if (two) st(y, g + L, v.i);
-@ end
-  }
+  store_cols<W, T>(A, post, y, r0, two, c0, L);
 }
 ]]
 

@@ -181,21 +181,7 @@ fftconv_cols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre, ws_t 
   const long long r0 = 2 * (long long)blockIdx.x, r1 = r0 + 1;
   const bool two = r1 < rows;
   const int c0 = blockIdx.y * TILE;
-  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
-    int n = (i / TILE) * N2 + c0 + i % TILE;
-    cf v = cf{0.0f, 0.0f};
-    if (n < L) {
-      long long g = r0 * L + n;
-@ if pre_gate then
-      v.r = ld(u, g) * ld(pre, g);
-      if (two) v.i = ld(u, g + L) * ld(pre, g + L);
-@ else
-      v.r = ld(u, g);
-      if (two) v.i = ld(u, g + L);
-@ end
-    }
-    s[i] = v;
-  }
+  load_cols<TILE, TC>(s, u, pre, r0, two, c0, L);
   __syncthreads();
   fft_cols_fwd(s);
   ws_t *zp = z + (long long)blockIdx.x * N;
@@ -246,19 +232,7 @@ fftconv_cols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ post, io_t
   }
   __syncthreads();
   fft_cols_inv(s);
-  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
-    int n = (i / TILE) * N2 + c0 + i % TILE;
-    if (n >= L) continue;
-    long long g = r0 * L + n;
-    cf v = s[i];
-@ if post_gate then
-    st(y, g, v.r * ld(post, g));
-    if (two) st(y, g + L, v.i * ld(post, g + L));
-@ else
-    st(y, g, v.r);
-    if (two) st(y, g + L, v.i);
-@ end
-  }
+  store_cols<TILE, TC>(s, post, y, r0, two, c0, L);
 }
 
 ]]

@@ -106,6 +106,49 @@ static __device__ __forceinline__ void filter_pair(cf *ra, cf *rb, int a, int b,
   }
 }
 
+// Columns c0 .. c0 + WID of rows r0 and r0 + 1 (two: the second exists) below L, pre gate
+// fused, as z = u_a + i u_b into s (element (n1, j) at n1 WID + j); zero past L.
+template <int WID, int NT>
+static __device__ __forceinline__ void load_cols(cf *s, const io_t *__restrict__ u,
+                                                 const io_t *__restrict__ pre, long long r0,
+                                                 bool two, int c0, int L) {
+  for (int i = threadIdx.x; i < N1 * WID; i += NT) {
+    int n = (i / WID) * N2 + c0 + i % WID;
+    cf v = cf{0.0f, 0.0f};
+    if (n < L) {
+      long long g = r0 * L + n;
+@ if pre_gate then
+      v.r = ld(u, g) * ld(pre, g);
+      if (two) v.i = ld(u, g + L) * ld(pre, g + L);
+@ else
+      v.r = ld(u, g);
+      if (two) v.i = ld(u, g + L);
+@ end
+    }
+    s[i] = v;
+  }
+}
+
+// The inverse of load_cols: Re to row r0, Im to row r0 + 1, below L, times the post gate.
+template <int WID, int NT>
+static __device__ __forceinline__ void store_cols(const cf *s, const io_t *__restrict__ post,
+                                                  io_t *__restrict__ y, long long r0, bool two,
+                                                  int c0, int L) {
+  for (int i = threadIdx.x; i < N1 * WID; i += NT) {
+    int n = (i / WID) * N2 + c0 + i % WID;
+    if (n >= L) continue;
+    long long g = r0 * L + n;
+    cf v = s[i];
+@ if post_gate then
+    st(y, g, v.r * ld(post, g));
+    if (two) st(y, g + L, v.i * ld(post, g + L));
+@ else
+    st(y, g, v.r);
+    if (two) st(y, g + L, v.i);
+@ end
+  }
+}
+
 ${dfts}
 ]]
 
