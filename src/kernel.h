@@ -132,6 +132,11 @@ const char *fc_over_name(fc_over o);                  /* "one", "rows", "heads" 
 int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows);
 int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int i);
 int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads);
+/* The bytes launch i moves at the least for shape s (struct fc_shape, shape.h): every buffer
+   it reads or writes once (twice for both), the filter spectrum and workspace regions at
+   their sizes; 0 for no such launch. What the tuner prints beside each pass's time. */
+struct fc_shape;
+int64_t fc_manifest_launch_bytes(const fc_manifest *m, int i, const struct fc_shape *s);
 /* The first launch of `phase`, or NULL. */
 const fc_launch *fc_manifest_first(const fc_manifest *m, fc_phase phase);
 /* The largest dynamic shared memory of any launch of `phase` (-1: of any phase). */

@@ -125,9 +125,10 @@ int64_t fc_launch_grid_x(const fc_launch *l, const fc_shape *s) {
   return x > 0x7fffffff ? 0 : x;
 }
 
-fftconv_status fc_launch_phase(const fc_manifest *mf, const fc_module *m, fc_phase phase,
-                               const fc_shape *s, const fc_buffers *b, CUdeviceptr workspace,
-                               CUstream st, fc_err *e) {
+/* Runs the launches of mf for which `want` says yes (phase, or one index). */
+static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, int phase, int only,
+                                   const fc_shape *s, const fc_buffers *b, CUdeviceptr workspace,
+                                   CUstream st, fc_err *e) {
   CUdeviceptr buf[FC_ARG_ROWS];
   memcpy(buf, b->p, sizeof buf);
   for (int i = 0; i < mf->nws; i++)
@@ -141,7 +142,7 @@ fftconv_status fc_launch_phase(const fc_manifest *mf, const fc_module *m, fc_pha
   ints[FC_ARG_N] = (int)s->N;
   for (int i = 0; i < mf->nlaunch; i++) {
     const fc_launch *l = &mf->launch[i];
-    if (l->phase != phase) continue;
+    if (only >= 0 ? i != only : (int)l->phase != phase) continue;
     if (i >= m->n || !m->fn[i])
       return fc_fail(e, FFTCONV_ERR_INVALID, "launch %s: not in the loaded module", l->entry);
     void *args[FC_MAX_ARGS];
@@ -171,4 +172,18 @@ fftconv_status fc_launch_phase(const fc_manifest *mf, const fc_module *m, fc_pha
     if (r != CUDA_SUCCESS) return fc_cuda_check(r, what, e);
   }
   return FFTCONV_OK;
+}
+
+fftconv_status fc_launch_phase(const fc_manifest *mf, const fc_module *m, fc_phase phase,
+                               const fc_shape *s, const fc_buffers *b, CUdeviceptr workspace,
+                               CUstream st, fc_err *e) {
+  return run_launches(mf, m, (int)phase, -1, s, b, workspace, st, e);
+}
+
+fftconv_status fc_launch_only(const fc_manifest *mf, const fc_module *m, int index,
+                              const fc_shape *s, const fc_buffers *b, CUdeviceptr workspace,
+                              CUstream st, fc_err *e) {
+  if (index < 0 || index >= mf->nlaunch)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "launch %d: the manifest has %d", index, mf->nlaunch);
+  return run_launches(mf, m, -1, index, s, b, workspace, st, e);
 }

@@ -40,5 +40,9 @@ int64_t fc_launch_grid_x(const fc_launch *l, const fc_shape *s);
 fftconv_status fc_launch_phase(const fc_manifest *mf, const fc_module *m, fc_phase phase,
                                const fc_shape *s, const fc_buffers *b, CUdeviceptr workspace,
                                CUstream st, fc_err *e);
+/* Runs launch `index` of mf alone (for timing one pass of several). */
+fftconv_status fc_launch_only(const fc_manifest *mf, const fc_module *m, int index,
+                              const fc_shape *s, const fc_buffers *b, CUdeviceptr workspace,
+                              CUstream st, fc_err *e);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "shape.h"
 
 static const char *const arg_names[FC_ARG_COUNT] = {
     [FC_ARG_U] = "u",       [FC_ARG_PRE] = "pre",   [FC_ARG_POST] = "post", [FC_ARG_Y] = "y",
@@ -590,6 +591,25 @@ int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows) {
 
 int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads) {
   return m->filter_fixed + heads * m->filter_per_head;
+}
+
+int64_t fc_manifest_launch_bytes(const fc_manifest *m, int i, const fc_shape *s) {
+  if (i < 0 || i >= m->nlaunch) return 0;
+  const fc_launch *l = &m->launch[i];
+  int64_t io = s->rows * s->p.seqlen * fftconv_dtype_size(s->p.dtype), total = 0;
+  for (int a = 0; a < FC_ARG_ROWS; a++) {
+    int n = ((l->reads >> a) & 1) + ((l->writes >> a) & 1);
+    if (!n) continue;
+    int64_t b = 0;
+    if (a == FC_ARG_U || a == FC_ARG_PRE || a == FC_ARG_POST || a == FC_ARG_Y) b = io;
+    else if (a == FC_ARG_K) b = s->p.heads * s->K * 4;
+    else if (a == FC_ARG_D) b = s->p.heads * 4;
+    else if (a == FC_ARG_KHAT) b = fc_manifest_filter_bytes(m, s->p.heads);
+    else if (a >= FC_ARG_WS && a - FC_ARG_WS < m->nws)
+      b = m->ws[a - FC_ARG_WS].fixed + s->rows * m->ws[a - FC_ARG_WS].per_row;
+    total += n * b;
+  }
+  return total;
 }
 
 int fc_manifest_max_smem(const fc_manifest *m, int phase) {

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "compile.h"
+#include "launch.h"
 #include "reference.h"
 
 double fc_tolerance(fftconv_dtype d) {
@@ -291,6 +292,38 @@ fftconv_status fc_time_plan(const fftconv_plan *pl, fc_testdata *t, int warmup, 
   if (st != FFTCONV_OK) return st;
   plan_run r = {pl, t};
   return fc_time_call(run_plan, &r, t, warmup, runs, out, e);
+}
+
+typedef struct launch_run {
+  const fftconv_plan *pl;
+  fc_testdata *t;
+  int index;
+} launch_run;
+
+static fftconv_status run_launch(void *arg, fc_err *e) {
+  launch_run *r = arg;
+  fc_buffers b = {{0}};
+  b.p[FC_ARG_U] = r->t->du;
+  b.p[FC_ARG_PRE] = r->pl->shape.p.pre_gate ? r->t->dpre : 0;
+  b.p[FC_ARG_POST] = r->pl->shape.p.post_gate ? r->t->dpost : 0;
+  b.p[FC_ARG_KHAT] = r->t->dkhat;
+  b.p[FC_ARG_Y] = r->t->dy;
+  return fc_launch_only(&r->pl->manifest, &r->pl->mod, r->index, &r->pl->shape, &b, r->t->dws,
+                        NULL, e);
+}
+
+fftconv_status fc_time_launches(const fftconv_plan *pl, fc_testdata *t, int warmup, int runs,
+                                fc_timing out[FC_MAX_LAUNCHES], fc_err *e) {
+  memset(out, 0, FC_MAX_LAUNCHES * sizeof *out);
+  fc_timing all;
+  /* the whole forward first: the filter prepared, the workspace allocated and filled */
+  fftconv_status st = fc_time_plan(pl, t, 1, 1, &all, e);
+  for (int i = 0; i < pl->manifest.nlaunch && st == FFTCONV_OK; i++) {
+    if (pl->manifest.launch[i].phase != FC_PHASE_FORWARD) continue;
+    launch_run r = {pl, t, i};
+    st = fc_time_call(run_launch, &r, t, warmup, runs, &out[i], e);
+  }
+  return st;
 }
 
 fftconv_status fc_time_call(fc_run_fn fn, void *arg, fc_testdata *t, int warmup, int runs,

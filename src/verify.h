@@ -48,6 +48,11 @@ typedef struct fc_timing {
 fftconv_status fc_time_plan(const fftconv_plan *pl, fc_testdata *t, int warmup, int runs,
                             fc_timing *out, fc_err *e);
 
+/* Each forward launch of the plan alone (after one whole forward, so that its inputs hold
+   data), timed the same way: out[i] for launch i of the manifest, zero for prepare launches.
+   With fc_manifest_launch_bytes, what each pass of a multi-pass kernel costs. */
+fftconv_status fc_time_launches(const fftconv_plan *pl, fc_testdata *t, int warmup, int runs,
+                                fc_timing out[FC_MAX_LAUNCHES], fc_err *e);
 /* The same method for any sequence of launches: fn(arg) enqueues one run on the default
    stream. The L2 is scrubbed through t's scrub buffer before each run. */
 typedef fftconv_status (*fc_run_fn)(void *arg, fc_err *e);

@@ -10,6 +10,7 @@
 #include "compile.h"
 #include "emit.h"
 #include "gpu.h"
+#include "shape.h"
 
 #define FAMILY "monarch_fp32"
 
@@ -236,5 +237,50 @@ Test(family, template_hash_and_measure_space) {
                FFTCONV_ERR_INVALID);
   cr_assert(strstr(e.msg, "rigor: '?'"), "%s", e.msg);
   fc_candidates_free(all, na);
+  fc_emit_close(em);
+}
+
+/* The long families: no candidate below 64K (nor for monarch_cluster before sm_90), a known
+   monarch_long candidate's manifest (two prepare launches, three forward passes through one
+   workspace region of a pair's N complex values) and the bytes each pass moves at the least,
+   which fftconv-tune prints beside each pass's time. */
+Test(family, long_families_manifest_and_pass_bytes) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info d80, d90;
+  fc_device_info_for_arch(80, &d80);
+  fc_device_info_for_arch(90, &d90);
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3, p.heads = 5, p.seqlen = 32768, p.mode = FFTCONV_CIRCULAR, p.dtype = FFTCONV_FP16;
+  p.pre_gate = p.post_gate = 1;
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(em, "monarch_long", &p, &d90, &params, &e), FFTCONV_ERR_UNSUPPORTED);
+  p.seqlen = 65536;
+  cr_assert_eq(fc_emit_default(em, "monarch_cluster", &p, &d80, &params, &e), FFTCONV_ERR_UNSUPPORTED);
+  cr_assert_eq(fc_emit_default(em, "monarch_cluster", &p, &d90, &params, &e), FFTCONV_OK, "%s", e.msg);
+  free(params);
+  fc_kernel_src s = {0};
+  cr_assert_eq(fc_emit_kernel(em, "monarch_long",
+                              "{\"dtype\":\"fp16\",\"fft_size\":65536,\"n2\":1024,\"post_gate\":true,"
+                              "\"pre_gate\":true,\"threads_cols\":256,\"threads_rows\":512,"
+                              "\"tile\":16,\"ws\":\"half\"}", &d80, &s, &e), FFTCONV_OK, "%s", e.msg);
+  const fc_manifest *m = &s.manifest;
+  cr_assert_eq(m->nlaunch, 5);
+  cr_assert_str_eq(m->launch[2].entry, "fftconv_cols_fwd");
+  cr_assert_str_eq(m->launch[3].entry, "fftconv_rows");
+  cr_assert_eq(m->launch[3].grid_y, 64 / 2 + 1); /* N1 = 64: row pairs and the two self-mirrors */
+  cr_assert_eq(m->nws, 1);
+  cr_assert_eq(m->ws[0].per_row, 65536 * 4 / 2); /* half a pair's N values of 4 bytes a row */
+  cr_assert_str_eq(m->filter_layout, "monarch_long.full.64x1024");
+  fc_shape sh;
+  cr_assert_eq(fc_shape_resolve(&p, FC_OP_FORWARD, &sh, &e), FFTCONV_OK, "%s", e.msg);
+  int64_t io = 15 * 65536 * 2, ws = 65536 * 2 + 15 * 65536 * 2, kh = 5 * 65536 * 8;
+  cr_assert_eq(fc_manifest_launch_bytes(m, 2, &sh), 2 * io + ws);     /* u, pre -> ws */
+  cr_assert_eq(fc_manifest_launch_bytes(m, 3, &sh), kh + 2 * ws);     /* k_hat, ws -> ws */
+  cr_assert_eq(fc_manifest_launch_bytes(m, 4, &sh), ws + 2 * io);     /* ws, post -> y */
+  cr_assert_eq(fc_manifest_launch_bytes(m, 9, &sh), 0);
+  fc_kernel_src_free(&s);
   fc_emit_close(em);
 }

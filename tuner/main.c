@@ -474,6 +474,49 @@ static void print_table(const fc_search *sr, double floor_ms) {
   }
 }
 
+/* For a single problem: each forward launch of the winner alone, timed (5 runs, L2 scrubbed)
+   beside the bytes it moves at the least (fc_manifest_launch_bytes), so that a multi-pass
+   kernel shows where its time goes. Only when the winner was compiled in this run (its
+   binary at hand); a line says why not otherwise. */
+static void print_passes(fftconv_ctx *ctx, const fftconv_problem *p, const fc_search *sr,
+                         const char *params) {
+  const fc_result *w = NULL;
+  for (int i = 0; i < sr->n && !w; i++)
+    if (sr->r[i].bin.cubin && sr->r[i].params && !strcmp(sr->r[i].params, params)) w = &sr->r[i];
+  if (!w) {
+    printf("passes   not timed: the winner came from the cache (tune with an empty cache)\n");
+    return;
+  }
+  fftconv_plan *pl = NULL;
+  fc_testdata t;
+  fc_timing tm[FC_MAX_LAUNCHES];
+  fc_err e = {{0}};
+  fftconv_status st = fc_plan_from_binary(ctx, p, &w->src, &w->bin, "profile", &pl);
+  if (st != FFTCONV_OK) {
+    printf("passes   not timed: %s\n", fftconv_ctx_error(ctx));
+    return;
+  }
+  if ((st = fc_testdata_make(p, 7, FC_TD_DEVICE, &t, &e)) == FFTCONV_OK) {
+    st = fc_time_launches(pl, &t, 2, 5, tm, &e);
+    fc_testdata_free(&t);
+  }
+  if (st != FFTCONV_OK) {
+    printf("passes   not timed: %s\n", e.msg);
+  } else {
+    double ms = 0, gb = 0;
+    for (int i = 0; i < pl->manifest.nlaunch; i++) {
+      if (pl->manifest.launch[i].phase != FC_PHASE_FORWARD) continue;
+      double b = (double)fc_manifest_launch_bytes(&pl->manifest, i, &pl->shape) / 1e9;
+      printf("pass     %-22s %9.4f ms  %8.4f GB moved  %6.0f GB/s\n", pl->manifest.launch[i].entry,
+             tm[i].median_ms, b, b / (tm[i].median_ms * 1e-3));
+      ms += tm[i].median_ms, gb += b;
+    }
+    printf("passes   %-22s %9.4f ms  %8.4f GB moved  %6.0f GB/s (each alone, 5 runs)\n", "all",
+           ms, gb, gb / (ms * 1e-3));
+  }
+  fftconv_plan_destroy(pl);
+}
+
 static void json_str(FILE *f, const char *s) {
   fputc('"', f);
   for (; s && *s; s++) {
@@ -937,6 +980,7 @@ int main(int argc, char **argv) {
       fc_manifest_describe(&S->manifest, "launch   ", &d);
       if (d.s) fputs(d.s, stdout);
       fc_str_free(&d);
+      if (ctx && !dry) print_passes(ctx, p, &sr, S->params);
     }
     fflush(out);
     fc_search_free(&sr);
