@@ -1,0 +1,35 @@
+#!/bin/sh
+# test_install: cmake --install into a temporary prefix, then a consumer program built
+# against it both ways: through the CMake package (find_package(fftconv): the static
+# fftconv::fftconv and the shared fftconv::fftconv_shared) and through pkg-config
+# (fftconv.pc, the shared library); each is run and must print what the library says.
+#   tests/test_install.sh BUILD_DIR SOURCE_DIR LIBDIR C_COMPILER
+set -eu
+b=$1 src=$2 libdir=$3 cc=$4
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+fail() { echo "test_install: $*"; exit 1; }
+cmake --install "$b" --prefix "$t/prefix" > "$t/install.log" || { cat "$t/install.log"; fail "install failed"; }
+for f in include/fftconv.h "$libdir/libfftconv.a" "$libdir/libfftconv.so" bin/fftconv-tune \
+         bin/fftconv-cache "$libdir/cmake/fftconv/fftconvConfig.cmake" "$libdir/pkgconfig/fftconv.pc"; do
+  [ -e "$t/prefix/$f" ] || fail "$f was not installed"
+done
+check() { # program output-file
+  "$1" > "$2" 2>&1 || { cat "$2"; fail "$1 failed"; }
+  grep -q "^fft size 4194304$" "$2" || { cat "$2"; fail "$1: no fft size line"; }
+  grep -q "^refused: seqlen: 8388608 is not supported in circular mode (a power of two from 256 to 4194304)$" "$2" ||
+    { cat "$2"; fail "$1: no refusal line"; }
+  grep -q "^context: " "$2" || { cat "$2"; fail "$1: no context line"; }
+}
+cmake -S "$src/tests/install" -B "$t/cm" -DCMAKE_PREFIX_PATH="$t/prefix" -DCMAKE_C_COMPILER="$cc" \
+  > "$t/configure.log" 2>&1 || { cat "$t/configure.log"; fail "find_package(fftconv) failed"; }
+cmake --build "$t/cm" > "$t/build.log" 2>&1 || { cat "$t/build.log"; fail "the CMake consumer did not build"; }
+check "$t/cm/consumer_static" "$t/static.out"
+check "$t/cm/consumer_shared" "$t/shared.out"
+export PKG_CONFIG_PATH="$t/prefix/$libdir/pkgconfig"
+flags=$(pkg-config --cflags --libs fftconv) || fail "pkg-config does not know fftconv"
+# shellcheck disable=SC2086
+"$cc" -o "$t/pc_consumer" "$src/tests/install/consumer.c" $flags || fail "the pkg-config consumer did not build"
+LD_LIBRARY_PATH="$t/prefix/$libdir" check "$t/pc_consumer" "$t/pc.out"
+echo "test_install: installed, built and ran through find_package (static, shared) and pkg-config"
+cat "$t/static.out"
