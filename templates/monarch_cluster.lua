@@ -4,8 +4,6 @@
 --
 -- The four-step split N = N1 x N2 of monarch_long, over a cluster of C blocks (blockIdx.y is
 -- the block's rank), one cluster a pair of rows (z = u_a + i u_b, any heads):
--- Clusters are ordered so that neighbours take the same two heads in different batches and
--- share the filter spectra in L2.
 --   1. each block loads its W = N2/C columns of the N1 x N2 matrix (pre gate fused) into
 --      buffer A, runs the N1-point DFTs down them and applies W_N^(n2 k1) / N1;
 --   2. cluster barrier; each block pulls, from every block's A through distributed shared
@@ -16,6 +14,8 @@
 --   4. cluster barrier; each block pulls its columns back from every block's B into A;
 --      cluster barrier (no block leaves while another reads its memory); inverse twiddles,
 --      N1-point inverse DFTs, post gate, y.
+-- Clusters are ordered so that neighbours take the same two heads in different batches and
+-- share the filter spectra in L2.
 -- Shared memory a block: A (N/C complex fp32) and B (N1/C padded rows), so the sizes that fit
 -- are 64K (C = 8 or 16) and 128K (C = 16) on a 227 KB device.
 local tpl = require "lib.tpl"
@@ -63,14 +63,10 @@ function family.check(problem, device, params)
   if not ok then return false, why end
   local n, n2, c = params.fft_size, params.n2, params.cluster
   if device.sm < 90 then return false, "thread-block clusters need sm_90 or newer" end
-  if n < parts.MIN_N or n > parts.MAX_N then
-    return false, string.format("FFT size %d is outside %d..%d", n, parts.MIN_N, parts.MAX_N)
-  end
+  why = parts.split_refusal(n, n2)
+  if why then return false, why end
   if c ~= 4 and c ~= 8 and c ~= 16 then return false, "cluster must be 4, 8 or 16 blocks" end
   local n1 = n // n2
-  if n2 < 64 or n1 * n2 ~= n or n2 & (n2 - 1) ~= 0 or n1 < 16 then
-    return false, "n2 must be a power of two dividing N with N / n2 >= 16"
-  end
   if (n1 // 2) % c ~= 0 then return false, "the N1/2 row pairs must divide among the blocks" end
   if n2 // c < 8 then return false, "each block needs at least 8 columns" end
   ok, why = common.fits(device, smem(params), params.threads)
@@ -95,20 +91,13 @@ end
 function family.layout(params, device)
   local n, n2 = params.fft_size, params.n2
   local n1 = n // n2
-  local pl = parts.prep_launches(n1, n2)
-  return {
-    version = 1,
-    launches = {
-      pl[1], pl[2],
+  return parts.manifest(n1, n2, {
       { entry = "fftconv_cluster", phase = "forward",
         grid = { over = "rows", per = 2, y = params.cluster },
         block = { params.threads, 1, 1 }, smem = smem(params), cluster = { 1, params.cluster, 1 },
         args = { "u", "pre", "post", "k_hat", "y", "rows", "L", "H" },
         reads = { "u", "pre", "post", "k_hat" }, writes = { "y" } },
-    },
-    workspace = {},
-    filter = parts.filter(n1, n2),
-  }
+    }, {})
 end
 
 local KERNEL = [[

@@ -29,7 +29,6 @@ local family = {
   doc = "long sequences (64K..4M): three passes through a workspace, fp32 on CUDA cores",
 }
 
-local MIN_N, MAX_N = parts.MIN_N, parts.MAX_N
 local N2S = { 512, 1024, 2048, 4096, 8192 }
 local TILES = { 8, 16, 32 }
 local THREADS = { 128, 256, 512 }
@@ -44,7 +43,7 @@ local function rows_smem(params) return 2 * parts.row_stride(params.n2) * 8 end
 function family.space(problem, device, rigor)
   local n = problem.fft_size
   local out = {}
-  if n < MIN_N or n > MAX_N then return out end
+  if n < parts.MIN_N or n > parts.MAX_N then return out end
   local wss = problem.dtype == "fp32" and { "fp32" } or { "fp32", "half" }
   local tiles, tcs, trs = TILES, THREADS, THREADS_ROWS
   if rigor == "measure" then tiles, tcs, trs = { 16, 32 }, { 256, 512 }, { 512, 1024 } end
@@ -73,18 +72,13 @@ function family.check(problem, device, params)
   local ok, why = common.matches(problem, params)
   if not ok then return false, why end
   local n = params.fft_size
-  if n < MIN_N or n > MAX_N then
-    return false, string.format("FFT size %d is outside %d..%d", n, MIN_N, MAX_N)
-  end
+  why = parts.split_refusal(n, params.n2)
+  if why then return false, why end
   if params.ws ~= "fp32" and params.ws ~= "half" then return false, "ws must be fp32 or half" end
   if params.ws == "half" and params.dtype == "fp32" then
     return false, "a half workspace needs fp16 or bf16 I/O"
   end
   local n2, n1 = params.n2, n1_of(params)
-  if n2 < 64 or n2 * n1 ~= n or n2 & (n2 - 1) ~= 0 then
-    return false, "n2 must be a power of two dividing the FFT size"
-  end
-  if n1 < 16 then return false, "N1 = N / n2 must be at least 16" end
   if params.tile < 1 or params.tile > n2 or params.tile & (params.tile - 1) ~= 0 then
     return false, "tile must be a power of two at most n2"
   end
@@ -106,8 +100,8 @@ function family.check(problem, device, params)
   return true
 end
 
--- The heuristic: rows of 4096 (or the nearest), 16 columns a block, 256 threads, fp32
--- workspace.
+-- The heuristic: rows of 4096 (or the nearest), 16 columns a block, 256 threads for the
+-- column passes and 512 for the row pass, fp32 workspace.
 function family.default(problem, device)
   return common.best(family, problem, device, function(params)
     local d = math.abs(math.log(params.n2, 2) - 12)
@@ -120,10 +114,7 @@ function family.layout(params, device)
   local n, n2, n1 = params.fft_size, params.n2, n1_of(params)
   local half_pair = n * ws_bytes(params) // 2
   local tc, tr = params.threads_cols, params.threads_rows
-  return {
-    version = 1,
-    launches = {
-      parts.prep_launches(n1, n2)[1], parts.prep_launches(n1, n2)[2],
+  return parts.manifest(n1, n2, {
       { entry = "fftconv_cols_fwd", phase = "forward", grid = { over = "rows", per = 2, y = n2 // params.tile },
         block = { tc, 1, 1 }, smem = cols_smem(params),
         args = { "u", "pre", "ws:z", "rows", "L" }, reads = { "u", "pre" }, writes = { "ws:z" } },
@@ -133,10 +124,7 @@ function family.layout(params, device)
       { entry = "fftconv_cols_inv", phase = "forward", grid = { over = "rows", per = 2, y = n2 // params.tile },
         block = { tc, 1, 1 }, smem = cols_smem(params),
         args = { "ws:z", "post", "y", "rows", "L" }, reads = { "ws:z", "post" }, writes = { "y" } },
-    },
-    workspace = { { name = "z", per_row = half_pair, fixed = half_pair } },
-    filter = parts.filter(n1, n2),
-  }
+    }, { { name = "z", per_row = half_pair, fixed = half_pair } })
 end
 
 local KERNEL = [[

@@ -18,6 +18,19 @@ parts.PREP_TC, parts.PREP_TR = 256, 512
 -- A padded row of n2 complex values: one spare every 8 (see stockham.fn).
 function parts.row_stride(n2) return n2 + n2 // 8 end
 
+-- Why the split N = N1 x n2 cannot be used (nil when it can): N in the long range, n2 a power
+-- of two of at least 64 dividing N, N1 at least 16.
+function parts.split_refusal(n, n2)
+  if n < parts.MIN_N or n > parts.MAX_N then
+    return string.format("FFT size %d is outside %d..%d", n, parts.MIN_N, parts.MAX_N)
+  end
+  if n2 < 64 or n % n2 ~= 0 or n2 & (n2 - 1) ~= 0 then
+    return "n2 must be a power of two dividing the FFT size"
+  end
+  if n // n2 < 16 then return "N1 = N / n2 must be at least 16" end
+  return nil
+end
+
 -- The filter spectrum of the split, and the two prepare launches writing it.
 function parts.filter(n1, n2)
   return { layout = string.format("monarch_long.full.%dx%d", n1, n2), per_head = 8 * n1 * n2, fixed = 0 }
@@ -33,6 +46,14 @@ function parts.prep_launches(n1, n2)
       block = { parts.PREP_TR, 1, 1 }, smem = parts.row_stride(n2) * 8,
       args = { "d", "k_hat", "H", "F" }, reads = { "d", "k_hat" }, writes = { "k_hat" } },
   }
+end
+
+-- A family's whole manifest: the two prepare launches, then its forward launches, its
+-- workspace regions and the shared filter spectrum.
+function parts.manifest(n1, n2, forward, workspace)
+  local launches = parts.prep_launches(n1, n2)
+  for _, l in ipairs(forward) do launches[#launches + 1] = l end
+  return { version = 1, launches = launches, workspace = workspace, filter = parts.filter(n1, n2) }
 end
 
 -- The names COMMON and PREP use: n, n1, n2, the I/O functions, the DFTs of both lengths and
