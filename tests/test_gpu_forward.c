@@ -125,55 +125,6 @@ Test(gpu_forward, argument_errors) {
   fftconv_ctx_destroy(c);
 }
 
-/* Every candidate the family enumerates for a problem (the exhaustive space: every variant
-   the tuner can choose) verifies, not only the winner. */
-static void every_candidate_in(fftconv_ctx *c, const char *family, fftconv_problem p) {
-  char key[256];
-  fftconv_problem_key(&p, key, sizeof key);
-  fc_emit *em;
-  fc_err e = {{0}};
-  cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
-  fc_candidate *cl;
-  int ncl;
-  cr_assert_eq(fc_emit_space(em, family, &p, &c->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl, &ncl, &e), FFTCONV_OK,
-               "%s", e.msg);
-  fc_kernel_src *src = calloc((size_t)ncl, sizeof *src);
-  fc_binary *bin = calloc((size_t)ncl, sizeof *bin);
-  fftconv_status *st = calloc((size_t)ncl, sizeof *st);
-  int n = 0;
-  for (int i = 0; i < ncl; i++)
-    if (!cl[i].reason) {
-      cr_assert_eq(fc_emit_kernel(em, family, cl[i].params, &c->gpu.info, &src[n], &e),
-                   FFTCONV_OK, "%s", e.msg);
-      n++;
-    }
-  const char **srcs = calloc((size_t)n + 1, sizeof *srcs), **names = calloc((size_t)n + 1, sizeof *names);
-  for (int i = 0; i < n; i++) srcs[i] = src[i].source, names[i] = src[i].name;
-  cr_assert_gt(n, 0, "%s: no %s candidate", key, family);
-  fc_compile_all(srcs, names, n, c->arch, 16, bin, st);
-  free(srcs), free(names);
-  fc_testdata t;
-  cr_assert_eq(fc_testdata_make(&p, 99, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK, "%s", e.msg);
-  for (int i = 0; i < n; i++) {
-    cr_assert_eq(st[i], FFTCONV_OK, "%s: %s does not compile:\n%s", key, src[i].params, bin[i].log);
-    fftconv_plan *pl;
-    cr_assert_eq(fc_plan_from_binary(c, &p, &src[i], &bin[i], "candidate", &pl), FFTCONV_OK,
-                 "%s", fftconv_ctx_error(c));
-    double err;
-    cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
-    cr_assert(err <= fc_tolerance(p.dtype), "%s: %s: error %.3e", key, fftconv_plan_describe(pl), err);
-    fftconv_plan_destroy(pl);
-    fc_kernel_src_free(&src[i]);
-    fc_binary_free(&bin[i]);
-  }
-  cr_log_info("%s: %d %s candidates verified", key, n, family);
-  fc_testdata_free(&t);
-  free(src);
-  free(bin);
-  free(st);
-  fc_candidates_free(cl, ncl);
-}
-
 static void every_candidate(fftconv_problem p) {
   fftconv_ctx *c = ctx_or_skip();
   every_candidate_in(c, "monarch_fp32", p);

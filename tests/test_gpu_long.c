@@ -69,53 +69,7 @@ static void every_candidate(const char *family, int64_t n, fftconv_mode mode) {
   /* H = 6 for the cluster family: even H takes its head-ordered cluster order */
   fftconv_problem p = problem(3, strcmp(family, "monarch_cluster") ? 5 : 6,
                               mode == FFTCONV_CIRCULAR ? n : n / 2 - 5, mode, FFTCONV_FP16, 1);
-  char key[256];
-  fftconv_problem_key(&p, key, sizeof key);
-  fc_emit *em;
-  fc_err e = {{0}};
-  cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
-  fc_candidate *cl;
-  int ncl;
-  cr_assert_eq(fc_emit_space(em, family, &p, &c->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl,
-                             &ncl, &e), FFTCONV_OK, "%s", e.msg);
-  fc_kernel_src *src = calloc((size_t)ncl + 1, sizeof *src);
-  fc_binary *bin = calloc((size_t)ncl + 1, sizeof *bin);
-  fftconv_status *st = calloc((size_t)ncl + 1, sizeof *st);
-  int n_ok = 0;
-  for (int i = 0; i < ncl; i++)
-    if (!cl[i].reason) {
-      cr_assert_eq(fc_emit_kernel(em, family, cl[i].params, &c->gpu.info, &src[n_ok],
-                                  &e), FFTCONV_OK, "%s", e.msg);
-      n_ok++;
-    }
-  cr_assert_gt(n_ok, 0, "%s: no %s candidate", key, family);
-  const char **srcs = calloc((size_t)n_ok, sizeof *srcs), **names = calloc((size_t)n_ok, sizeof *names);
-  for (int i = 0; i < n_ok; i++) srcs[i] = src[i].source, names[i] = src[i].name;
-  fc_compile_all(srcs, names, n_ok, c->arch, 16, bin, st);
-  free(srcs), free(names);
-  fc_testdata t;
-  cr_assert_eq(fc_testdata_make(&p, 99, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK,
-               "%s", e.msg);
-  double worst = 0;
-  for (int i = 0; i < n_ok; i++) {
-    cr_assert_eq(st[i], FFTCONV_OK, "%s: %s does not compile:\n%s", key, src[i].params,
-                 bin[i].log);
-    fftconv_plan *pl;
-    cr_assert_eq(fc_plan_from_binary(c, &p, &src[i], &bin[i], "candidate", &pl), FFTCONV_OK,
-                 "%s", fftconv_ctx_error(c));
-    double err;
-    cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
-    cr_assert(err <= fc_tolerance(p.dtype), "%s: %s: error %.3e", key, fftconv_plan_describe(pl),
-              err);
-    if (err > worst) worst = err;
-    fftconv_plan_destroy(pl);
-    fc_kernel_src_free(&src[i]);
-    fc_binary_free(&bin[i]);
-  }
-  cr_log_info("%s: %d %s candidates verified, worst error %.2e", key, n_ok, family, worst);
-  fc_testdata_free(&t);
-  free(src), free(bin), free(st);
-  fc_candidates_free(cl, ncl);
+  every_candidate_in(c, family, p);
   fftconv_ctx_destroy(c);
 }
 
