@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "problem_file.h"
 #include "search.h"
 #include "trusted.h"
 
@@ -108,15 +109,6 @@ static int die_usage(const char *fmt, ...) {
   return 2;
 }
 
-static int parse_i64(const char *s, int64_t lo, int64_t *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || *end || end == s || v < lo) return 0;
-  *out = v;
-  return 1;
-}
-
 /* ---- problems ---- */
 
 enum { O_SEQ = 256, O_BATCH, O_HEADS, O_DTYPE, O_MODE, O_K, O_F, O_PRE, O_POST, O_D,
@@ -142,53 +134,15 @@ static const char *opt_name(int o) {
   return "?";
 }
 
-static void problem_defaults(fftconv_problem *p) {
-  fftconv_problem_init(p);
-  p->batch = 8;
-  p->heads = 64;
-  p->seqlen = 0; /* must be given */
-  p->dtype = FFTCONV_FP16;
-}
-
 /* Applies one problem flag to p; 0 if o is not a problem flag, -1 (message printed) if bad. */
 static int problem_flag(fftconv_problem *p, int o, const char *arg, const char *where) {
-  int64_t v;
-  switch (o) {
-  case O_SEQ: case O_BATCH: case O_HEADS: case O_K: case O_F: {
-    int64_t lo = (o == O_K || o == O_F) ? 0 : 1;
-    if (!parse_i64(arg, lo, &v)) {
-      die_usage("%s--%s: '%s' is not an integer >= %" PRId64, where, opt_name(o), arg, lo);
-      return -1;
-    }
-    if (o == O_SEQ) p->seqlen = v;
-    if (o == O_BATCH) p->batch = v;
-    if (o == O_HEADS) p->heads = v;
-    if (o == O_K) p->filter_len = v;
-    if (o == O_F) p->freq_keep = v;
-    return 1;
+  if (o < O_SEQ || o > O_D) return 0;
+  char msg[512];
+  if (fc_problem_flag(p, opt_name(o), arg, msg, sizeof msg) < 0) {
+    die_usage("%s%s", where, msg);
+    return -1;
   }
-  case O_DTYPE:
-    if (!strcmp(arg, "fp32")) p->dtype = FFTCONV_FP32;
-    else if (!strcmp(arg, "fp16")) p->dtype = FFTCONV_FP16;
-    else if (!strcmp(arg, "bf16")) p->dtype = FFTCONV_BF16;
-    else {
-      die_usage("%s--dtype: '%s' is not one of fp32, fp16, bf16", where, arg);
-      return -1;
-    }
-    return 1;
-  case O_MODE:
-    if (!strcmp(arg, "causal")) p->mode = FFTCONV_CAUSAL;
-    else if (!strcmp(arg, "circular")) p->mode = FFTCONV_CIRCULAR;
-    else {
-      die_usage("%s--mode: '%s' is not one of causal, circular", where, arg);
-      return -1;
-    }
-    return 1;
-  case O_PRE: p->pre_gate = 1; return 1;
-  case O_POST: p->post_gate = 1; return 1;
-  case O_D: p->skip_d = 1; return 1;
-  default: return 0;
-  }
+  return 1;
 }
 
 typedef struct plist {
@@ -273,77 +227,21 @@ static void print_problem_flags(FILE *f, const fftconv_problem *p) {
   fputc('\n', f);
 }
 
-/* A problem-set file: one problem a line in flag form. Returns 0 (message printed) if bad. */
+/* A problem-set file (problem_file.h). Returns 0 (message printed) if bad. */
 static int read_problems(const char *path, plist *l) {
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    fprintf(stderr, "fftconv-tune: --problems %s: %s\n", path, strerror(errno));
-    return 0;
-  }
-  struct stat st;
-  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "fftconv-tune: --problems %s: is a directory, not a problem-set file\n", path);
-    fclose(f);
-    return 0;
-  }
-  char *line = NULL;
-  size_t cap = 0;
-  int lineno = 0, ok = 1;
-  while (ok && getline(&line, &cap, f) >= 0) {
-    lineno++;
-    char *hash = strchr(line, '#');
-    if (hash) *hash = 0;
-    fftconv_problem p;
-    problem_defaults(&p);
-    char where[600];
-    snprintf(where, sizeof where, "%.500s:%d: ", path, lineno);
-    int words = 0;
-    for (char *save = NULL, *w = strtok_r(line, " \t\r\n", &save); ok && w;
-         w = strtok_r(NULL, " \t\r\n", &save)) {
-      words++;
-      const struct option *x = NULL;
-      for (const struct option *y = opts; y->name; y++)
-        if (w[0] == '-' && w[1] == '-' && !strcmp(w + 2, y->name)) x = y;
-      if (!x || x->val < O_SEQ || x->val > O_D) {
-        die_usage("%s'%s' is not a problem flag", where, w);
-        ok = 0;
-        break;
-      }
-      if (x->has_arg) {
-        char *arg = strtok_r(NULL, " \t\r\n", &save);
-        if (!arg) {
-          die_usage("%s--%s needs a value", where, x->name);
-          ok = 0;
-        } else if (problem_flag(&p, x->val, arg, where) < 0) {
-          ok = 0;
-        }
-      } else {
-        problem_flag(&p, x->val, NULL, where);
-      }
-    }
-    if (!ok || !words) continue;
-    char msg[512];
-    if (!p.seqlen) {
-      die_usage("%s--seqlen is required", where);
-      ok = 0;
-    } else if (fftconv_problem_check(&p, msg, sizeof msg) != FFTCONV_OK) {
-      die_usage("%s%s", where, msg);
-      ok = 0;
-    } else if (!plist_add(l, &p)) {
+  fftconv_problem *ps = NULL;
+  int n = 0;
+  fc_err e;
+  fftconv_status st = fc_problem_file_read(path, &ps, &n, &e);
+  if (st == FFTCONV_ERR_INVALID) die_usage("%s", e.msg);
+  else if (st != FFTCONV_OK) fprintf(stderr, "fftconv-tune: %s\n", e.msg);
+  int ok = st == FFTCONV_OK;
+  for (int i = 0; ok && i < n; i++)
+    if (!plist_add(l, &ps[i])) {
       fprintf(stderr, "fftconv-tune: out of memory reading %s\n", path);
       ok = 0;
     }
-  }
-  if (ok && ferror(f)) {
-    fprintf(stderr, "fftconv-tune: --problems %s: %s\n", path, strerror(errno));
-    ok = 0;
-  }
-  free(line);
-  fclose(f);
-  if (ok && l->n == 0) {
-    fprintf(stderr, "fftconv-tune: %s holds no problem\n", path);
-    ok = 0;
-  }
+  free(ps);
   return ok;
 }
 
@@ -637,7 +535,7 @@ static void quick_report(const quick *q, const char *sample_key, const char *tar
 
 int main(int argc, char **argv) {
   fftconv_problem one;
-  problem_defaults(&one);
+  fc_problem_defaults(&one);
   const char *tmpl = NULL, *arch = NULL, *emit_dir = NULL, *problems = NULL;
   const char *cache_path = NULL;
   fc_rigor rigor = FC_RIGOR_MEASURE;
@@ -660,7 +558,7 @@ int main(int argc, char **argv) {
     case 'h': fputs(usage_text, stdout); return 0;
     case O_DEV: case O_JOBS: case O_RUNS: case O_WARM: case O_BUDGET: {
       int64_t lo = o == O_RUNS ? 20 : (o == O_DEV || o == O_WARM) ? 0 : 1;
-      if (!parse_i64(optarg, lo, &v))
+      if (!fc_parse_i64(optarg, lo, &v))
         return die_usage("--%s: '%s' is not an integer >= %" PRId64, opt_name(o), optarg, lo);
       if (o == O_DEV) device = v;
       if (o == O_JOBS) jobs = v;
