@@ -35,7 +35,8 @@ class Problem(C.Structure):
 
 class CtxOptions(C.Structure):
     _fields_ = [("size", C.c_size_t), ("device", C.c_int), ("arch", C.c_char_p), ("cache_path", C.c_char_p),
-                ("no_cache", C.c_int), ("policy", C.c_int)]
+                ("no_cache", C.c_int), ("policy", C.c_int), ("bundle_path", C.c_char_p),
+                ("bundle_image", C.c_void_p)]
 
 
 class Args(C.Structure):

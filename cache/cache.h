@@ -139,6 +139,10 @@ typedef struct fc_cache_hit {
   size_t cubin_size;
   fc_manifest manifest;  /* its launches */
   double median_ms;
+  int cubin_borrowed;    /* 1: cubin belongs to the store (a bundle's fatbin, loaded once at
+                            open) and fc_cache_hit_free leaves it */
+  char rung[320];        /* how the store words the hit for describe, or "" (plan.c words a
+                            cache hit) */
 } fc_cache_hit;
 fftconv_status fc_cache_lookup(fc_cache *c, const fc_cache_config *cfg,
                                const fftconv_problem *p, const char *const *hashes, int nhashes,

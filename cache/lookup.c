@@ -42,7 +42,7 @@ const char *const cache_lookup_sql[CACHE_NSTMT] = {NULL};
 void fc_cache_hit_free(fc_cache_hit *h) {
   if (!h) return;
   free(h->params);
-  free(h->cubin);
+  if (!h->cubin_borrowed) free(h->cubin);
   h->params = NULL;
   h->cubin = NULL;
   h->cubin_size = 0;

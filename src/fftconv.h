@@ -98,6 +98,22 @@ typedef enum fftconv_policy {
                                   result in the cache if it can be written, and use it */
 } fftconv_policy;
 
+/* A bundle compiled into the application: what `fftconv-cache export --c-source FILE` writes
+   (its manifest and fatbins as byte arrays, and one fftconv_bundle_image naming them). */
+typedef struct fftconv_bundle_file {
+  const char *name;           /* the file's name in the bundle, e.g. "k000_monarch_tc.fatbin" */
+  const unsigned char *data;
+  size_t size;
+} fftconv_bundle_file;
+#define FFTCONV_BUNDLE_IMAGE_VERSION 1
+typedef struct fftconv_bundle_image {
+  int version;                /* FFTCONV_BUNDLE_IMAGE_VERSION */
+  const char *manifest;       /* manifest.json's text */
+  size_t manifest_size;
+  int nfiles;
+  const fftconv_bundle_file *files;
+} fftconv_bundle_image;
+
 typedef struct fftconv_ctx_options {
   size_t size;             /* sizeof(fftconv_ctx_options), set by fftconv_ctx_options_init */
   int device;              /* CUDA device ordinal, default 0 */
@@ -107,6 +123,13 @@ typedef struct fftconv_ctx_options {
                               else ~/.cache/fftconv/cache.db */
   int no_cache;            /* 1: consult no cache */
   fftconv_policy policy;
+  /* A bundle of precompiled kernels (fftconv-cache export), consulted before the cache:
+     bundle_path is its directory (or its manifest.json); bundle_image one compiled in
+     (--c-source). At most one of them; NULL: none. A bundle that cannot be used (missing,
+     unreadable, truncated, of a newer format, or without a cubin for this GPU or PTX) makes
+     fftconv_ctx_create fail with FFTCONV_ERR_IO naming the file and what is wrong. */
+  const char *bundle_path;
+  const fftconv_bundle_image *bundle_image;
 } fftconv_ctx_options;
 
 void fftconv_ctx_options_init(fftconv_ctx_options *o);
@@ -125,8 +148,15 @@ const char *fftconv_ctx_device(const fftconv_ctx *c);
    "none (no cache at ...)". */
 const char *fftconv_ctx_cache(const fftconv_ctx *c);
 
+/* The bundle the context plans from first and its state, e.g. "/opt/app/kernels (12
+   kernels, 30 problems; cubins for sm_80, sm_90, PTX compute_80)", or "none". */
+const char *fftconv_ctx_bundle(const fftconv_ctx *c);
+
 /* ---- plans ---- */
-/* Chooses a kernel for the problem and loads it. The cache is consulted first: the
+/* Chooses a kernel for the problem and loads it. A bundle, when the context has one, is
+   consulted first: the problem's own entry, else the nearest shape's (the cache's rule); a
+   hit loads its fatbin with the driver alone (a cubin for the GPU, or its PTX compiled by the
+   driver) and describe names the rung "bundle: ...". Then the cache: the
    problem's own tuned winner ("tuned"), else the winner of the nearest shape ("nearest");
    a hit loads the stored cubin, with no Lua and no NVRTC, and modules are shared within the
    context. On a miss the context's policy decides: the built-in heuristic choice compiled on

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "trusted.h"
 
 static _Thread_local fc_err thread_err;
@@ -36,17 +37,41 @@ fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const 
     return fc_fail(e, FFTCONV_ERR_INVALID, "options: size is %zu, this library's "
                    "fftconv_ctx_options has %zu bytes (start from fftconv_ctx_options_init)",
                    o->size, sizeof *o);
+  if (o->bundle_path && o->bundle_image)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "bundle_path and bundle_image: give one bundle, "
+                   "not both");
+  /* A bundle is read and checked before the driver is asked for anything, so that a bad one
+     is reported on any machine. */
+  fc_bundle *bundle = NULL;
+  if (o->bundle_path || o->bundle_image) {
+    fftconv_status bs = fc_bundle_open(o->bundle_path, o->bundle_image, &bundle, e);
+    if (bs != FFTCONV_OK) return bs;
+  }
   fftconv_ctx *c = calloc(1, sizeof *c);
-  if (!c) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  if (!c) {
+    fc_bundle_close(bundle);
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  }
   fftconv_status st = fc_gpu_open(o->device, &c->gpu, e);
+  if (st == FFTCONV_OK && bundle) st = fc_bundle_set_device(bundle, c->gpu.info.sm, e);
   if (st != FFTCONV_OK) {
+    if (c->gpu.ctx) fc_gpu_close(&c->gpu);
+    fc_bundle_close(bundle);
     free(c);
     return st;
+  }
+  snprintf(c->bundle_desc, sizeof c->bundle_desc, "%s", bundle ? fc_bundle_describe(bundle)
+                                                               : "none");
+  if (bundle && !(c->bundle = fc_bundle_store(bundle))) {
+    fc_gpu_close(&c->gpu);
+    free(c);
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
   }
   const fc_device_info *d = &c->gpu.info;
   c->sm = d->sm;
   fc_device_arch(d, c->arch);
   if (o->arch && !fc_arch_normalize(o->arch, c->arch, &c->sm)) {
+    fc_store_close(c->bundle);
     fc_gpu_close(&c->gpu);
     free(c);
     return fc_fail(e, FFTCONV_ERR_INVALID, "arch: '%s' is not an architecture (expected sm_XY "
@@ -86,6 +111,8 @@ fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const 
 
 const char *fftconv_ctx_cache(const fftconv_ctx *c) { return c ? c->cache_desc : ""; }
 
+const char *fftconv_ctx_bundle(const fftconv_ctx *c) { return c ? c->bundle_desc : ""; }
+
 fc_cache_config fc_ctx_cache_config(const fftconv_ctx *c) {
   /* Without NVRTC no kernel can be compiled, so any NVRTC's kernels are trusted. */
   fc_cache_config cfg = {&c->gpu.info, c->sm, strcmp(c->nvrtc, "none") ? c->nvrtc : NULL};
@@ -100,6 +127,7 @@ void fftconv_ctx_destroy(fftconv_ctx *c) {
     free(m);
   }
   fc_store_close(c->store);
+  fc_store_close(c->bundle);
   if (c->upper_free) c->upper_free(c->upper);
   fc_gpu_close(&c->gpu);
   pthread_mutex_destroy(&c->lock);
@@ -202,23 +230,33 @@ static fftconv_status cached_module(fftconv_ctx *c, int64_t kernel_id, const voi
   return FFTCONV_OK;
 }
 
-/* The stored kernel for s, if the cache has one: *out stays NULL on a miss. A cache error is
-   a miss; its message is kept for the tuned-only error. The caller holds c->lock. */
-static fftconv_status plan_from_cache(fftconv_ctx *c, const fc_shape *s, fftconv_plan **out,
-                                      fc_err *e) {
+/* The stored kernel for s, if the store (the bundle or the cache) has one: *out stays NULL
+   on a miss. A cache error is a miss; its message is kept for the tuned-only error. The
+   caller holds c->lock. */
+static fftconv_status plan_from_store(fftconv_ctx *c, fc_store *store, const fc_shape *s,
+                                      fftconv_plan **out, fc_err *e) {
   fc_cache_config cfg = fc_ctx_cache_config(c);
   fc_cache_hit h = {0};
   int found = 0;
   fc_err ce = {{0}};
-  if (fc_store_lookup(c->store, &cfg, s, c->hashes, c->nhashes, &h, &found, &ce) != FFTCONV_OK)
+  if (fc_store_lookup(store, &cfg, s, c->hashes, c->nhashes, &h, &found, &ce) != FFTCONV_OK) {
+    if (store == c->bundle) return fc_fail(e, FFTCONV_ERR_IO, "%s", ce.msg);
     snprintf(c->cache_desc, sizeof c->cache_desc, "%s (lookup failed: %.250s)", c->cache_path,
              ce.msg);
+  }
   fftconv_status st = FFTCONV_OK;
   if (found) {
     fc_module *mod = NULL;
     st = cached_module(c, h.kernel_id, h.cubin, &h.manifest, &mod, e);
+    if (st != FFTCONV_OK && store == c->bundle) {
+      char why[2048];
+      snprintf(why, sizeof why, "%.2000s", e->msg);
+      st = fc_fail(e, st, "bundle %.2000s: loading the kernel of %s (%s): %s", c->bundle_desc,
+                   h.problem_key, h.rung, why);
+    }
     char rung[320];
-    if (h.exact) snprintf(rung, sizeof rung, "tuned: %.3f ms", h.median_ms);
+    if (h.rung[0]) snprintf(rung, sizeof rung, "%s", h.rung);
+    else if (h.exact) snprintf(rung, sizeof rung, "tuned: %.3f ms", h.median_ms);
     else snprintf(rung, sizeof rung, "nearest: tuned for %s", h.problem_key);
     if (st == FFTCONV_OK)
       st = plan_new(c, s, &h.manifest, h.tmpl, h.revision, h.hash, h.params, rung, c->arch, out, e);
@@ -250,17 +288,20 @@ fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fft
   fftconv_status st = fc_ctx_shape(c, p, &s, e);
   if (st == FFTCONV_OK) st = fc_gpu_bind(&c->gpu, e); /* this thread may be new to the device */
   if (st != FFTCONV_OK) return st;
-  if (c->store) {
+  for (int i = 0; i < 2; i++) { /* the bundle first, then the cache */
+    fc_store *store = i ? c->store : c->bundle;
+    if (!store) continue;
     pthread_mutex_lock(&c->lock);
-    st = plan_from_cache(c, &s, out, e);
+    st = plan_from_store(c, store, &s, out, e);
     pthread_mutex_unlock(&c->lock);
     if (st != FFTCONV_OK || *out) return st;
   }
   if (c->policy == FFTCONV_POLICY_TUNED_ONLY || !c->miss) {
     fc_str cmd = {0};
     fc_tune_command(&s.p, c->cache_path, &cmd);
-    fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "no tuned kernel for %s on %s in cache %s (%s); run: %s",
-            s.key, c->device, c->cache_desc,
+    fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "no tuned kernel for %s on %s in %s%s%scache %s (%s); "
+            "run: %s", s.key, c->device, c->bundle ? "bundle " : "",
+            c->bundle ? c->bundle_desc : "", c->bundle ? " or " : "", c->cache_desc,
             c->miss ? "tuned kernels only" : "this program plans from the cache only",
             cmd.s ? cmd.s : "fftconv-tune");
     fc_str_free(&cmd);

@@ -1,4 +1,4 @@
-/* plan: the runtime. Contexts, plans from a stored kernel (the cache, later a bundle), the
+/* plan: the runtime. Contexts, plans from a stored kernel (a bundle, then the cache), the
  * problem's check against the device, prepare_filter and forward through the generic
  * launcher. No search, verification, reference, Lua or NVRTC: what a context does on a miss
  * is a policy (src/policy.h) plugged in by fftconv_ctx_create.
@@ -23,7 +23,7 @@
 /* A module loaded from a stored kernel, shared by the context's plans. A list, so that a
    plan's pointer stays valid while other threads add modules. */
 typedef struct fc_ctx_module {
-  int64_t kernel_id; /* the cache row it was loaded from */
+  int64_t kernel_id; /* the cache row it was loaded from; a bundle's module i: -1 - i */
   fc_module mod;
   struct fc_ctx_module *next;
 } fc_ctx_module;
@@ -42,6 +42,8 @@ struct fftconv_ctx {
   void *upper;                   /* the policies' state (the template engine) */
   void (*upper_free)(void *);
   pthread_mutex_t lock;          /* mods, store, upper */
+  fc_store *bundle;              /* the bundle, consulted first; NULL when there is none */
+  char bundle_desc[4800];        /* what it is, or "none" */
   fc_store *store;               /* the cache, read-only; NULL when there is none */
   char cache_path[4096];         /* where it is (or would be) */
   char cache_desc[4400];         /* path, or why there is no cache */

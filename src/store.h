@@ -1,7 +1,7 @@
 /* store: where the runtime finds a tuned kernel. A store answers one question, lookup: the
  * trusted winner for a problem on the running configuration, exact or of the nearest shape.
- * The SQLite cache is the first backend (fc_cache_store, cache/lookup.c); an exported bundle
- * of fatbins can be a second one behind the same three calls. Backends build an fc_store from
+ * The SQLite cache is one backend (fc_cache_store, cache/lookup.c); an exported bundle of
+ * fatbins (fc_bundle_store, bundle.h) is the other, behind the same three calls. Backends build an fc_store from
  * a table of functions (fc_store_new) and share the nearest-shape rule (fc_rank_nearest), so
  * that every backend picks the same neighbour. */
 #ifndef FC_STORE_H

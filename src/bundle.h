@@ -1,0 +1,65 @@
+/* bundle: precompiled kernels shipped without a compiler or a cache file, as fftconv-cache
+ * export writes them. A store backend (store.h) beside the SQLite cache. Runtime layer: it
+ * reads the manifest with SQLite's JSON functions (an in-memory connection, no file) and
+ * hands the driver whole fatbins; no Lua, no NVRTC.
+ *
+ * A bundle is a directory:
+ *   manifest.json     the format below
+ *   <module>.fatbin   one a kernel: a cubin for each of its architectures and (usually) the
+ *                     PTX of the lowest, for GPUs newer than every cubin
+ * or the same files compiled into a program (fftconv_bundle_image, --c-source).
+ *
+ * manifest.json, format version 1 (every key written, in this order):
+ *   {"format":"fftconv-bundle","version":1,"generator":"fftconv 0.1.0",
+ *    "modules":[{"file":"k000_monarch_tc.fatbin","bytes":N,"fnv1a64":"16 hex",
+ *                "cubins":["sm_80","sm_90"],"ptx":"compute_80" (or null),
+ *                "template":"monarch_tc","revision":2,"hash":"16 hex","params":{...},
+ *                "launch":{the launch manifest, kernel.h}}, ...],
+ *    "entries":[{"problem":KEY,"module":INDEX,
+ *                "shape":{"batch":B,"heads":H,"seqlen":L,"filter_len":K,"freq_keep":F,
+ *                         "dtype":"fp16","mode":"circular","pre_gate":1,"post_gate":1,
+ *                         "skip_d":0},
+ *                "filter_layout":NAME,"workspace_per_row":BYTES,"workspace_fixed":BYTES,
+ *                "device":MODEL,"sms":132,"driver":13000,"sm":90,"median_ms":T}, ...]}
+ * Entries are the winners exported: a problem key may appear once per device it was tuned on.
+ * A module's bytes and FNV-1a 64 hash are checked when the bundle is opened, so a truncated
+ * or altered fatbin is refused before the driver sees it. */
+#ifndef FC_BUNDLE_H
+#define FC_BUNDLE_H
+
+#include "fftconv.h"
+#include "store.h"
+#include "util.h"
+
+#define FC_BUNDLE_FORMAT "fftconv-bundle"
+#define FC_BUNDLE_VERSION 1
+#define FC_BUNDLE_MANIFEST "manifest.json"
+
+typedef struct fc_bundle fc_bundle;
+
+/* Opens and checks a bundle: path (a directory, or its manifest.json) or img (one compiled
+   in), exactly one of them. Needs no GPU: every module is read and checked against its size
+   and hash. Every failure is FFTCONV_ERR_IO with a message naming the file and what is wrong
+   (FFTCONV_ERR_NOMEM when memory runs out). */
+fftconv_status fc_bundle_open(const char *path, const fftconv_bundle_image *img,
+                              fc_bundle **out, fc_err *e);
+/* Marks which modules compute capability sm (90) can run: a cubin for it, or PTX at or below
+   it. FFTCONV_ERR_IO when none can ("holds nothing this GPU can run: ..."). Lookups skip the
+   modules it cannot run; without this call every module is taken to run. */
+fftconv_status fc_bundle_set_device(fc_bundle *b, int sm, fc_err *e);
+void fc_bundle_close(fc_bundle *b); /* accepts NULL */
+/* e.g. "/opt/app/kernels (3 kernels, 5 problems; cubins sm_80, sm_90; PTX compute_80)" */
+const char *fc_bundle_describe(const fc_bundle *b);
+int fc_bundle_modules(const fc_bundle *b);
+int fc_bundle_entries(const fc_bundle *b);
+/* Module i's fatbin (owned by the bundle) and what it holds. */
+const void *fc_bundle_module_data(const fc_bundle *b, int i, size_t *size);
+/* The bundle as a store; the store owns b from then on. NULL when out of memory (b closed). */
+fc_store *fc_bundle_store(fc_bundle *b);
+
+/* Whether a cubin for arch ("sm_80", "sm_90a") or PTX for it ("compute_80") runs on compute
+   capability sm: a cubin on the same major version at the same or a higher minor (sm_90a
+   only on 90), PTX on any at or above it. */
+int fc_arch_runs_on(const char *arch, int sm);
+
+#endif
