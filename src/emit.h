@@ -95,6 +95,12 @@ void fc_candidates_free(fc_candidate *c, int n);
 fftconv_status fc_emit_default(fc_emit *m, const char *tmpl, const fftconv_problem *p,
                                const fc_device_info *d, char **params, fc_err *e);
 
+/* check() on one parameter set: *reason NULL when it accepts them, else its reason
+   (malloc'd). For a kernel compiled again for another device (fftconv-cache export). */
+fftconv_status fc_emit_check(fc_emit *m, const char *tmpl, const fftconv_problem *p,
+                             const fc_device_info *d, const char *params, char **reason,
+                             fc_err *e);
+
 typedef struct fc_layout {
   int threads, smem, seqs;                /* forward kernel */
   int prep_threads, prep_smem, prep_seqs; /* prepare kernel */

@@ -109,6 +109,29 @@ static int emit_info_body(lua_State *L) {
   return 0;
 }
 
+/* check(problem, device, params) in a body whose stack holds the template at 2, the problem
+   at 3, the device at 4 and the parameters at pidx: NULL when it accepts them, else its
+   reason (malloc'd). what names the parameters in an error. */
+static char *emit_run_check(lua_State *L, emit_call *c, int pidx, const char *what) {
+  lua_getfield(L, 2, "check");
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
+  lua_pushvalue(L, pidx);
+  lua_call(L, 3, 2);
+  int ok = lua_gettop(L) - 1;
+  if (!lua_isboolean(L, ok))
+    emit_raise(L, "template '%s': check() on %s must return true or false, reason; got %s",
+               c->t->name, what, luaL_typename(L, ok));
+  char *reason = NULL;
+  if (!lua_toboolean(L, ok)) {
+    const char *r = lua_type(L, ok + 1) == LUA_TSTRING ? lua_tostring(L, ok + 1)
+                                                        : "rejected by check() without a reason";
+    if (!(reason = strdup(r))) emit_oom(L, c);
+  }
+  lua_pop(L, 2);
+  return reason;
+}
+
 static int emit_space_body(lua_State *L) {
   emit_call *c = lua_touserdata(L, 1);
   const char *tn = c->t->name;
@@ -139,28 +162,21 @@ static int emit_space_body(lua_State *L) {
       emit_raise(L, "template '%s': %s is %s, not a table", tn, what, luaL_typename(L, 7));
     /* Encoded before check() sees it: the JSON is what space() proposed. */
     c->cands[i - 1].params = emit_encode(L, c, 5, 7, what);
-    lua_getfield(L, 2, "check");
-    lua_pushvalue(L, 3);
-    lua_pushvalue(L, 4);
-    lua_pushvalue(L, 7);
-    lua_call(L, 3, 2); /* 8, 9 */
-    if (!lua_isboolean(L, 8))
-      emit_raise(L, "template '%s': check() on %s must return true or false, reason; got %s", tn,
-                 what, luaL_typename(L, 8));
-    if (!lua_toboolean(L, 8)) {
-      size_t len;
-      const char *r = lua_type(L, 9) == LUA_TSTRING ? lua_tolstring(L, 9, &len) : NULL;
-      if (!r) {
-        r = "rejected by check() without a reason";
-        len = strlen(r);
-      }
-      char *cp = malloc(len + 1);
-      if (!cp) emit_oom(L, c);
-      memcpy(cp, r, len + 1);
-      c->cands[i - 1].reason = cp;
-    }
+    c->cands[i - 1].reason = emit_run_check(L, c, 7, what);
     lua_settop(L, 6);
   }
+  return 0;
+}
+
+/* check() on c->params; a rejection's reason into c->unsupported. */
+static int emit_check_body(lua_State *L) {
+  emit_call *c = lua_touserdata(L, 1);
+  emit_push_template(L, c);   /* 2 */
+  emit_push_problem(L, c->p); /* 3 */
+  emit_push_device(L, c->d);  /* 4 */
+  emit_push_json(L);          /* 5 */
+  emit_decode(L, c, 5);       /* 6 */
+  c->unsupported = emit_run_check(L, c, 6, "params");
   return 0;
 }
 
@@ -395,6 +411,23 @@ fftconv_status fc_emit_default(fc_emit *m, const char *tmpl, const fftconv_probl
   }
   *params = c.json;
   return FFTCONV_OK;
+}
+
+fftconv_status fc_emit_check(fc_emit *m, const char *tmpl, const fftconv_problem *p,
+                             const fc_device_info *d, const char *params, char **reason,
+                             fc_err *e) {
+  if (!reason) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_check: NULL output");
+  *reason = NULL;
+  emit_call c;
+  fftconv_status s = emit_prepare(m, tmpl, p, 1, d, 1, &c, e);
+  if (s != FFTCONV_OK) return s;
+  if (!params) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_check: NULL params");
+  c.params = params;
+  c.unsupported = NULL;
+  s = emit_run(m, emit_check_body, &c, e);
+  if (s == FFTCONV_OK) *reason = c.unsupported;
+  else free(c.unsupported);
+  return s;
 }
 
 fftconv_status fc_emit_kernel(fc_emit *m, const char *tmpl, const char *params,

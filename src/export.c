@@ -1,0 +1,608 @@
+/* export: a cache's winners as a bundle of fatbins (see export.h and bundle.h). */
+#include "export.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "cache.h"
+#include "compile.h"
+#include "emit.h"
+#include "fatbin.h"
+#include "export_int.h"
+#include "gpu.h"
+
+static void say(const xstate *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const xstate *x, const char *fmt, ...) {
+  if (!x->o->log) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(x->o->log, fmt, ap);
+  va_end(ap);
+  fflush(x->o->log);
+}
+
+/* ---- architectures ---- */
+
+static int known_arch(int sm) { return fc_device_info_for_arch(sm, NULL); }
+
+static void known_list(char *buf, size_t len) {
+  size_t k = 0;
+  buf[0] = 0;
+  for (int sm = 50; sm < 200; sm++)
+    if (known_arch(sm)) {
+      int w = snprintf(buf + k, len - k, "%ssm_%d", k ? ", " : "", sm);
+      if (w > 0 && (size_t)w < len - k) k += (size_t)w;
+    }
+}
+
+static int add_arch(xstate *x, const char *norm, int sm) {
+  for (int i = 0; i < x->narch; i++)
+    if (!strcmp(x->arch[i], norm)) return 1;
+  if (x->narch == MAX_ARCHS) return 0;
+  int at = x->narch++;
+  while (at > 0 && x->arch_sm[at - 1] > sm) { /* ascending */
+    x->arch_sm[at] = x->arch_sm[at - 1];
+    memcpy(x->arch[at], x->arch[at - 1], 16);
+    at--;
+  }
+  x->arch_sm[at] = sm;
+  snprintf(x->arch[at], 16, "%s", norm);
+  return 1;
+}
+
+/* --arch: sm_XY (a cubin) and compute_XY (PTX), comma-separated. */
+static fftconv_status parse_archs(xstate *x, const char *list, fc_err *e) {
+  char known[512];
+  known_list(known, sizeof known);
+  char *copy = strdup(list);
+  if (!copy) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  fftconv_status st = FFTCONV_OK;
+  int any = 0;
+  for (char *save = NULL, *a = strtok_r(copy, ",", &save); a && st == FFTCONV_OK;
+       a = strtok_r(NULL, ",", &save)) {
+    int ptx = !strncmp(a, "compute_", 8), sm = 0;
+    char norm[16];
+    any = 1;
+    if (!fc_arch_normalize(ptx ? a + 8 : a, norm, &sm) || !known_arch(sm))
+      st = fc_fail(e, FFTCONV_ERR_INVALID, "--arch: '%s' is not an architecture this build "
+                   "knows (sm_XY for a cubin, compute_XY for PTX; known: %s)", a, known);
+    else if (ptx && x->ptx_sm && x->ptx_sm != sm)
+      st = fc_fail(e, FFTCONV_ERR_INVALID, "--arch: one PTX architecture at most (compute_%d "
+                   "and %s)", x->ptx_sm, a);
+    else if (ptx)
+      x->ptx_sm = sm;
+    else if (!add_arch(x, norm, sm))
+      st = fc_fail(e, FFTCONV_ERR_INVALID, "--arch: at most %d architectures", MAX_ARCHS);
+  }
+  free(copy);
+  if (st == FFTCONV_OK && !any)
+    st = fc_fail(e, FFTCONV_ERR_INVALID, "--arch: empty (give e.g. sm_80,sm_90; known: %s)",
+                 known);
+  return st;
+}
+
+/* ---- the winners ---- */
+
+static char *dup_or(xstate *x, const char *s) {
+  char *d = strdup(s ? s : "");
+  if (!d) x->nomem = 1;
+  return d;
+}
+
+static int collect(const fc_cache_entry *r, void *arg) {
+  xstate *x = arg;
+  const fc_export_opts *o = x->o;
+  if (o->problem && strcmp(o->problem, r->problem_key)) return 0;
+  if (o->keys) {
+    int in = 0;
+    for (int i = 0; i < o->nkeys && !in; i++) in = !strcmp(o->keys[i], r->problem_key);
+    if (!in) return 0;
+  }
+  if (x->nw == x->capw) {
+    int cap = x->capw ? 2 * x->capw : 32;
+    xwin *w = realloc(x->w, (size_t)cap * sizeof *w);
+    if (!w) {
+      x->nomem = 1;
+      return 1;
+    }
+    x->w = w;
+    x->capw = cap;
+  }
+  xwin *w = &x->w[x->nw++];
+  memset(w, 0, sizeof *w);
+  w->key = dup_or(x, r->problem_key);
+  w->device = dup_or(x, r->device);
+  w->tmpl = dup_or(x, r->tmpl);
+  w->hash = dup_or(x, r->hash);
+  w->params = dup_or(x, r->params);
+  w->p = r->problem;
+  w->kernel_id = r->kernel_id;
+  w->revision = r->revision;
+  w->sm = r->sm;
+  w->sms = r->sms;
+  w->driver = r->driver_version;
+  w->device_sm = r->device_sm;
+  w->median_ms = r->median_ms;
+  return x->nomem;
+}
+
+static int cmp_str(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : ""); }
+
+/* Kernels first (template, params, hash, launches), then the problem and the device: the
+   order of modules and entries in the bundle. */
+static int cmp_win(const void *pa, const void *pb) {
+  const xwin *a = pa, *b = pb;
+  int c;
+  if ((c = cmp_str(a->tmpl, b->tmpl)) || (c = cmp_str(a->params, b->params)) ||
+      (c = cmp_str(a->hash, b->hash)) || (c = cmp_str(a->mjson, b->mjson)) ||
+      (c = cmp_str(a->key, b->key)) || (c = cmp_str(a->device, b->device)))
+    return c;
+  return (a->sm > b->sm) - (a->sm < b->sm);
+}
+
+static int same_kernel(const xwin *a, const xwin *b) {
+  return !cmp_str(a->tmpl, b->tmpl) && !cmp_str(a->params, b->params) &&
+         !cmp_str(a->hash, b->hash) && !cmp_str(a->mjson, b->mjson);
+}
+
+/* ---- compiling what the cache lacks ---- */
+
+typedef struct xjobs {
+  ximage **img;
+  const char **names;
+  int n, next;
+  pthread_mutex_t lock;
+} xjobs;
+
+static void *compile_worker(void *arg) {
+  xjobs *j = arg;
+  for (;;) {
+    pthread_mutex_lock(&j->lock);
+    int i = j->next++;
+    pthread_mutex_unlock(&j->lock);
+    if (i >= j->n) return NULL;
+    ximage *im = j->img[i];
+    im->st = fc_compile(im->source, j->names[i], im->arch, im->want_ptx, &im->bin, &im->err);
+  }
+}
+
+static void run_jobs(xjobs *j, int jobs) {
+  if (jobs <= 0) jobs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (jobs < 1) jobs = 1;
+  if (jobs > 32) jobs = 32;
+  if (jobs > j->n) jobs = j->n;
+  pthread_t th[32];
+  int started = 0;
+  pthread_mutex_init(&j->lock, NULL);
+  while (started < jobs && pthread_create(&th[started], NULL, compile_worker, j) == 0) started++;
+  if (!started) compile_worker(j);
+  for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+  pthread_mutex_destroy(&j->lock);
+}
+
+/* Plans module m's images: the cached cubin for each target it was tuned for, a source to
+   compile for the others that its family accepts (left out, and said, otherwise), and the
+   PTX. */
+static fftconv_status plan_module(xstate *x, fc_emit *em, int mi, int nwin, fc_err *e) {
+  xmod *m = &x->m[mi];
+  const xwin *w0 = &x->w[m->first];
+  int ptx_sm = x->ptx_sm;
+  for (int a = 0; a < x->narch + 1; a++) {
+    int sm;
+    char arch[16];
+    if (a < x->narch) {
+      sm = x->arch_sm[a];
+      snprintf(arch, sizeof arch, "%s", x->arch[a]);
+    } else {
+      if (!ptx_sm) break;
+      sm = ptx_sm;
+      snprintf(arch, sizeof arch, "sm_%d", sm);
+    }
+    ximage *im = NULL;
+    for (int k = 0; k < m->nimg && !im; k++)
+      if (m->img[k].arch_sm == sm) im = &m->img[k];
+    if (!im) {
+      im = &m->img[m->nimg];
+      memset(im, 0, sizeof *im);
+      im->arch_sm = sm;
+      snprintf(im->arch, sizeof im->arch, "%s", arch);
+    }
+    int cubin = a < x->narch, ptx = a == x->narch;
+    /* the cache's own cubin, when a winner of this kernel was tuned for sm */
+    const xwin *tuned = NULL;
+    for (int k = m->first; k < m->first + nwin && !tuned; k++)
+      if (x->w[k].sm == sm) tuned = &x->w[k];
+    if (tuned && cubin && !im->cubin) {
+      fc_cache_kernel_row row;
+      int found = 0;
+      fftconv_status st = fc_cache_get_kernel(x->cache, tuned->kernel_id, &row, &found, e);
+      if (st != FFTCONV_OK) return st;
+      if (found && row.k.cubin) {
+        im->cubin = (void *)row.k.cubin; /* the row malloc'd it: taken over */
+        im->cubin_size = row.k.cubin_size;
+        row.k.cubin = NULL;
+        if (row.k.ptx && !im->ptx) {
+          im->ptx = (char *)row.k.ptx;
+          im->ptx_size = strlen(row.k.ptx);
+          row.k.ptx = NULL;
+        }
+      }
+      fc_cache_kernel_row_free(&row);
+    }
+    im->want_cubin |= cubin;
+    im->want_ptx |= ptx;
+    int need = (cubin && !im->cubin) || (ptx && !im->ptx);
+    if (need && !im->source) {
+      /* emitted again for sm: every problem it serves must pass check() there, and its
+         launches must be those it was tuned with */
+      fc_device_info d;
+      fc_device_info_for_arch(sm, &d);
+      const char *why = NULL;
+      char *reason = NULL;
+      fc_err te = {{0}};
+      fc_kernel_src src = {0};
+      char tmpl_hash[17];
+      if (fc_template_hash(w0->tmpl, tmpl_hash, &te) != FFTCONV_OK || strcmp(tmpl_hash, w0->hash))
+        why = "its template is not this build's (it changed since it was tuned)";
+      for (int k = m->first; !why && k < m->first + nwin; k++) {
+        if (fc_emit_check(em, w0->tmpl, &x->w[k].p, &d, w0->params, &reason, &te) != FFTCONV_OK)
+          why = te.msg;
+        else if (reason)
+          why = reason;
+      }
+      if (!why && fc_emit_kernel(em, w0->tmpl, w0->params, &d, &src, &te) != FFTCONV_OK)
+        why = te.msg;
+      char *mj = why ? NULL : fc_manifest_json(&src.manifest);
+      if (!why && (!mj || strcmp(mj, w0->mjson)))
+        why = mj ? "its launches there differ from those it was tuned with" : "out of memory";
+      if (why) {
+        char shown[24];
+        snprintf(shown, sizeof shown, "%s%s", ptx ? "compute_" : "", ptx ? arch + 3 : arch);
+        say(x, "left out: %s %s for %s: %s\n", w0->tmpl, w0->params, shown, why);
+        x->r->left_out++;
+        if (cubin) im->want_cubin = 0;
+        if (ptx) im->want_ptx = 0;
+        if (ptx) ptx_sm = 0;
+      } else {
+        im->source = src.source;
+        src.source = NULL;
+      }
+      free(mj);
+      free(reason);
+      fc_kernel_src_free(&src);
+    }
+    if (im == &m->img[m->nimg] && (im->want_cubin || im->want_ptx || im->cubin)) m->nimg++;
+    /* the PTX, by default, is the lowest architecture's that has a cubin */
+    if (a == x->narch - 1 && !x->o->no_ptx && !x->ptx_sm) {
+      ptx_sm = 0;
+      for (int k = 0; k < m->nimg && !ptx_sm; k++)
+        if (m->img[k].want_cubin) ptx_sm = m->img[k].arch_sm;
+      for (int k = 0; k < m->nimg; k++)
+        if (m->img[k].want_cubin && m->img[k].arch_sm < ptx_sm) ptx_sm = m->img[k].arch_sm;
+    }
+  }
+  return FFTCONV_OK;
+}
+
+static void free_state(xstate *x) {
+  for (int i = 0; i < x->nw; i++) {
+    xwin *w = &x->w[i];
+    free(w->key);
+    free(w->device);
+    free(w->tmpl);
+    free(w->hash);
+    free(w->params);
+    free(w->mjson);
+  }
+  free(x->w);
+  for (int i = 0; i < x->nm; i++) {
+    xmod *m = &x->m[i];
+    for (int k = 0; k < m->nimg; k++) {
+      free(m->img[k].cubin);
+      free(m->img[k].ptx);
+      free(m->img[k].source);
+      fc_binary_free(&m->img[k].bin);
+    }
+    free(m->fatbin);
+  }
+  free(x->m);
+  fc_cache_close(x->cache);
+}
+
+static int c_identifier(const char *s) {
+  if (!s || !(isalpha((unsigned char)*s) || *s == '_')) return 0;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && *s != '_') return 0;
+  return 1;
+}
+
+/* What the filters were, for "matches nothing". */
+static void filters_text(const fc_export_opts *o, fc_str *b) {
+  if (o->device) fc_str_add(b, " --device '%s'", o->device);
+  if (o->problem) fc_str_add(b, " --problem '%s'", o->problem);
+  if (o->keys) fc_str_add(b, " --problems (%d problem%s)", o->nkeys, o->nkeys == 1 ? "" : "s");
+}
+
+/* Compiles every image that needs it; a failure leaves that image out, with its reason. */
+static fftconv_status compile_missing(xstate *x, fc_err *e) {
+  int n = 0;
+  for (int i = 0; i < x->nm; i++)
+    for (int k = 0; k < x->m[i].nimg; k++) n += x->m[i].img[k].source != NULL;
+  if (!n) return FFTCONV_OK;
+  xjobs j = {0};
+  j.img = calloc((size_t)n, sizeof *j.img);
+  j.names = calloc((size_t)n, sizeof *j.names);
+  if (!j.img || !j.names) {
+    free(j.img);
+    free(j.names);
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  }
+  for (int i = 0; i < x->nm; i++)
+    for (int k = 0; k < x->m[i].nimg; k++)
+      if (x->m[i].img[k].source) {
+        j.img[j.n] = &x->m[i].img[k];
+        j.names[j.n++] = x->w[x->m[i].first].tmpl;
+      }
+  say(x, "compiling %d kernel%s for the architectures they were not tuned on\n", n,
+      n == 1 ? "" : "s");
+  double t0 = fc_now();
+  run_jobs(&j, x->o->jobs);
+  x->r->compiled = n;
+  fftconv_status st = FFTCONV_OK;
+  for (int i = 0; i < n && st == FFTCONV_OK; i++) {
+    ximage *im = j.img[i];
+    if (im->st == FFTCONV_ERR_NO_COMPILER || im->st == FFTCONV_ERR_NOMEM) {
+      st = fc_fail(e, im->st, "%s", im->err.msg);
+    } else if (im->st != FFTCONV_OK) {
+      say(x, "left out: %s for %s: it did not compile: %.600s\n", j.names[i], im->arch,
+          im->err.msg);
+      x->r->left_out++;
+      im->want_cubin = im->want_ptx = 0;
+    } else {
+      if (im->want_cubin && !im->cubin) {
+        im->cubin = im->bin.cubin;
+        im->cubin_size = im->bin.cubin_size;
+        im->bin.cubin = NULL;
+      }
+      if (im->want_ptx && !im->ptx && im->bin.ptx) {
+        im->ptx = im->bin.ptx;
+        im->ptx_size = im->bin.ptx_size;
+        im->bin.ptx = NULL;
+      }
+    }
+  }
+  if (st == FFTCONV_OK) say(x, "compiled in %.1f s\n", fc_now() - t0);
+  free(j.img);
+  free(j.names);
+  return st;
+}
+
+/* The fatbin of each module: its cubins in ascending architecture, then its PTX. */
+static fftconv_status build_fatbins(xstate *x, fc_err *e) {
+  int written = 0;
+  for (int i = 0; i < x->nm; i++) {
+    xmod *m = &x->m[i];
+    fc_fatbin_image im[MAX_ARCHS + 1];
+    char ident[MAX_ARCHS + 1][96];
+    int n = 0;
+    const char *tmpl = x->w[m->first].tmpl;
+    for (int k = 0; k < m->nimg; k++) { /* images are in ascending arch already */
+      ximage *g = &m->img[k];
+      if (!g->want_cubin || !g->cubin) continue;
+      snprintf(ident[n], sizeof ident[n], "%s.%s", tmpl, g->arch);
+      im[n] = (fc_fatbin_image){0, "", g->cubin, g->cubin_size, ident[n]};
+      snprintf(im[n].arch, sizeof im[n].arch, "%s", g->arch);
+      snprintf(m->cubins[m->ncubins++], 16, "%s", g->arch);
+      n++;
+    }
+    for (int k = 0; k < m->nimg; k++) {
+      ximage *g = &m->img[k];
+      if (!g->want_ptx || !g->ptx) continue;
+      snprintf(ident[n], sizeof ident[n], "%s.compute_%s", tmpl, g->arch + 3);
+      im[n] = (fc_fatbin_image){1, "", g->ptx, g->ptx_size, ident[n]};
+      snprintf(im[n].arch, sizeof im[n].arch, "%s", g->arch);
+      snprintf(m->ptx_arch, sizeof m->ptx_arch, "compute_%s", g->arch + 3);
+      n++;
+      break;
+    }
+    if (!n) {
+      int end = i + 1 < x->nm ? x->m[i + 1].first : x->nw;
+      for (int k = m->first; k < end; k++)
+        say(x, "left out: %s (tuned on %s): its kernel has no architecture left to export\n",
+            x->w[k].key, x->w[k].device);
+      continue;
+    }
+    fftconv_status st = fc_fatbin_build(im, n, !x->o->plain_cubins, &m->fatbin,
+                                        &m->fatbin_size, e);
+    if (st != FFTCONV_OK) return st;
+    snprintf(m->file, sizeof m->file, "k%03d_%.100s.fatbin", written++, tmpl);
+  }
+  return FFTCONV_OK;
+}
+
+fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e) {
+  fc_export_result dummy;
+  if (!r) r = &dummy;
+  memset(r, 0, sizeof *r);
+  double t0 = fc_now();
+  if (!o || !o->out || !o->out[0])
+    return fc_fail(e, FFTCONV_ERR_INVALID, "export: needs the bundle directory to write (--out DIR)");
+  const char *name = o->c_name ? o->c_name : "fftconv_bundle";
+  if (!c_identifier(name))
+    return fc_fail(e, FFTCONV_ERR_INVALID, "--c-name: '%s' is not a C identifier", name);
+  xstate x = {.o = o, .r = r};
+  fftconv_status st = FFTCONV_OK;
+  if (o->archs && (st = parse_archs(&x, o->archs, e)) != FFTCONV_OK) return st;
+  struct stat sb;
+  if (stat(o->out, &sb) == 0) {
+    if (!o->force)
+      return fc_fail(e, FFTCONV_ERR_IO, "%s exists (give --force to replace it)", o->out);
+    if (!S_ISDIR(sb.st_mode) || !fc_export_replaceable(o->out))
+      return fc_fail(e, FFTCONV_ERR_IO, "%s exists and is not a bundle (no " FC_BUNDLE_MANIFEST
+                     " in it): not replaced, even with --force", o->out);
+  }
+  if (o->c_source && !o->force && stat(o->c_source, &sb) == 0)
+    return fc_fail(e, FFTCONV_ERR_IO, "--c-source %s exists (give --force to replace it)",
+                   o->c_source);
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.partial-%ld", o->out, (long)getpid());
+  fc_export_remove_dir(tmp);
+  if (mkdir(tmp, 0777) != 0)
+    return fc_fail(e, FFTCONV_ERR_IO, "cannot write the bundle %s: cannot create %s: %s",
+                   o->out, tmp, strerror(errno));
+  fc_emit *em = NULL;
+  fc_str mtext = {0};
+  if ((st = fc_cache_open(o->cache_path, 0, &x.cache, e)) != FFTCONV_OK) goto done;
+  fc_cache_filter f = {.device = o->device};
+  if ((st = fc_cache_list(x.cache, &f, collect, &x, e)) != FFTCONV_OK) goto done;
+  if (x.nomem) {
+    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+    goto done;
+  }
+  if (!x.nw) {
+    fc_str what = {0};
+    filters_text(o, &what);
+    st = fc_fail(e, FFTCONV_ERR_IO, "no winner in cache %s%s%s%s", fc_cache_path(x.cache),
+                 what.s ? " matches" : " (tune first: fftconv-tune)", what.s ? what.s : "",
+                 "");
+    fc_str_free(&what);
+    goto done;
+  }
+  r->winners = x.nw;
+  for (int k = 0; o->keys && k < o->nkeys; k++) { /* --problems: say which have no winner */
+    int found = 0;
+    for (int i = 0; i < x.nw && !found; i++) found = !strcmp(x.w[i].key, o->keys[k]);
+    if (!found) say(&x, "no winner in the cache for %s: not exported\n", o->keys[k]);
+  }
+  for (int i = 0; i < x.nw && st == FFTCONV_OK; i++) { /* launches: part of a kernel's identity */
+    fc_cache_kernel_row row;
+    int found = 0;
+    if ((st = fc_cache_get_kernel(x.cache, x.w[i].kernel_id, &row, &found, e)) != FFTCONV_OK) break;
+    if (found && !(x.w[i].mjson = fc_manifest_json(&row.k.manifest)))
+      st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+    else if (!found)
+      st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: winner %s names kernel %" PRId64 ", which "
+                   "it does not have", fc_cache_path(x.cache), x.w[i].key, x.w[i].kernel_id);
+    fc_cache_kernel_row_free(&row);
+    if (st == FFTCONV_OK && !o->archs) {
+      char a[16];
+      snprintf(a, sizeof a, "sm_%d", x.w[i].sm);
+      add_arch(&x, a, x.w[i].sm);
+    }
+  }
+  if (st != FFTCONV_OK) goto done;
+  qsort(x.w, (size_t)x.nw, sizeof *x.w, cmp_win);
+  x.m = calloc((size_t)x.nw, sizeof *x.m);
+  if (!x.m) {
+    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+    goto done;
+  }
+  for (int i = 0; i < x.nw; i++) {
+    if (i == 0 || !same_kernel(&x.w[i], &x.w[i - 1])) {
+      x.m[x.nm].first = i;
+      fc_manifest_parse(x.w[i].mjson, &x.m[x.nm].manifest, NULL);
+      x.nm++;
+    }
+    x.w[i].module = x.nm - 1;
+  }
+  {
+    fc_str archs = {0};
+    for (int a = 0; a < x.narch; a++) fc_str_add(&archs, "%s%s", a ? ", " : "", x.arch[a]);
+    say(&x, "export: %d winner%s of cache %s, %d kernel%s; cubins for %s%s", x.nw,
+        x.nw == 1 ? "" : "s", fc_cache_path(x.cache), x.nm, x.nm == 1 ? "" : "s",
+        archs.s ? archs.s : "no architecture", x.ptx_sm || !o->no_ptx ? ", PTX of " : "");
+    if (x.ptx_sm) say(&x, "compute_%d\n", x.ptx_sm);
+    else if (!o->no_ptx) say(&x, "the lowest\n");
+    else say(&x, "\n");
+    fc_str_free(&archs);
+  }
+  if ((st = fc_emit_open(&em, e)) != FFTCONV_OK) goto done;
+  for (int i = 0; i < x.nm && st == FFTCONV_OK; i++) {
+    int end = i + 1 < x.nm ? x.m[i + 1].first : x.nw;
+    st = plan_module(&x, em, i, end - x.m[i].first, e);
+  }
+  if (st == FFTCONV_OK) st = compile_missing(&x, e);
+  if (st == FFTCONV_OK) {
+    char how[1200];
+    fc_fatbin_backend(how, sizeof how);
+    say(&x, "fatbins by %s; %s compressed\n", how, o->plain_cubins ? "PTX" : "cubins and PTX");
+    st = build_fatbins(&x, e);
+  }
+  if (st != FFTCONV_OK) goto done;
+  for (int i = 0; i < x.nm && st == FFTCONV_OK; i++) {
+    xmod *m = &x.m[i];
+    if (!m->fatbin) continue;
+    char p[4400];
+    snprintf(p, sizeof p, "%s/%s", tmp, m->file);
+    if (!fc_export_write_all(p, m->fatbin, m->fatbin_size))
+      st = fc_fail(e, FFTCONV_ERR_IO, "cannot write %s: %s", p, strerror(errno));
+    r->modules++;
+    r->bytes += (int64_t)m->fatbin_size;
+    int end = i + 1 < x.nm ? x.m[i + 1].first : x.nw;
+    r->entries += end - m->first;
+  }
+  if (st == FFTCONV_OK && !r->modules)
+    st = fc_fail(e, FFTCONV_ERR_IO, "nothing to export: every kernel was left out (see above)");
+  if (st != FFTCONV_OK) goto done;
+  fc_export_manifest_text(&x, &mtext);
+  if (mtext.oom) {
+    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+    goto done;
+  }
+  char mp[4400];
+  snprintf(mp, sizeof mp, "%s/" FC_BUNDLE_MANIFEST, tmp);
+  if (!fc_export_write_all(mp, mtext.s, mtext.len)) {
+    st = fc_fail(e, FFTCONV_ERR_IO, "cannot write %s: %s", mp, strerror(errno));
+    goto done;
+  }
+  r->bytes += (int64_t)mtext.len;
+  { /* what was written must read back as a bundle */
+    fc_bundle *b = NULL;
+    fc_err be = {{0}};
+    if (fc_bundle_open(tmp, NULL, &b, &be) != FFTCONV_OK) {
+      st = fc_fail(e, FFTCONV_ERR_IO, "the bundle written does not read back: %s", be.msg);
+      goto done;
+    }
+    fc_bundle_close(b);
+  }
+  if (o->c_source && (st = fc_export_write_c(&x, mtext.s, mtext.len, o->c_source, name, e)) != FFTCONV_OK)
+    goto done;
+  if (stat(o->out, &sb) == 0) { /* --force: the old bundle goes once the new one is in place */
+    char old[4200];
+    snprintf(old, sizeof old, "%s.old-%ld", o->out, (long)getpid());
+    fc_export_remove_dir(old);
+    if (rename(o->out, old) != 0) {
+      st = fc_fail(e, FFTCONV_ERR_IO, "cannot replace %s: %s", o->out, strerror(errno));
+      goto done;
+    }
+    if (rename(tmp, o->out) != 0) {
+      st = fc_fail(e, FFTCONV_ERR_IO, "cannot put the bundle at %s: %s", o->out, strerror(errno));
+      rename(old, o->out);
+      goto done;
+    }
+    fc_export_remove_dir(old);
+  } else if (rename(tmp, o->out) != 0) {
+    st = fc_fail(e, FFTCONV_ERR_IO, "cannot put the bundle at %s: %s", o->out, strerror(errno));
+    goto done;
+  }
+  r->seconds = fc_now() - t0;
+  say(&x, "wrote %s: %d kernel%s for %d entr%s, %.2f MB%s%s, in %.1f s\n", o->out, r->modules,
+      r->modules == 1 ? "" : "s", r->entries, r->entries == 1 ? "y" : "ies", (double)r->bytes / 1e6,
+      o->c_source ? "; C source " : "", o->c_source ? o->c_source : "", r->seconds);
+done:
+  if (st != FFTCONV_OK) fc_export_remove_dir(tmp);
+  fc_str_free(&mtext);
+  fc_emit_close(em);
+  free_state(&x);
+  return st;
+}
