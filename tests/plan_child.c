@@ -1,8 +1,12 @@
 /* plan-child: plans from a tuned cache and runs forward, for test_gpu_runtime to run with
  * NVRTC hidden from the loader (a driver, a cache, no toolkit: how an application ships).
  *
- *   plan-child CACHE KEY...
+ *   plan-child [--bundle DIR | --image LIB] CACHE KEY...
  *
+ * CACHE "none" consults no cache. --bundle plans from an exported bundle first; --image from
+ * a bundle compiled to machine code: LIB is a shared object built from fftconv-cache export's
+ * --c-source file, whose fftconv_bundle image is handed to the context (bundle_image). Under
+ * either, a plan that does not come from the bundle is a failure.
  * Each KEY is "N:MODE:DTYPE:B:H" (MODE circular runs L = N; causal L = N/2 - 3, with both
  * gates and D). Every problem is planned under the fallback policy, run on random inputs with
  * a NaN-poisoned output and checked against the fp64 reference; a line
@@ -35,13 +39,32 @@ static int parse(const char *s, fftconv_problem *p) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: plan-child CACHE N:MODE:DTYPE:B:H...\n");
-    return 2;
-  }
   fftconv_ctx_options o;
   fftconv_ctx_options_init(&o);
-  o.cache_path = argv[1];
+  int a = 1;
+  if (a + 1 < argc && !strcmp(argv[a], "--bundle")) {
+    o.bundle_path = argv[a + 1];
+    a += 2;
+  } else if (a + 1 < argc && !strcmp(argv[a], "--image")) {
+    void *lib = dlopen(argv[a + 1], RTLD_NOW | RTLD_LOCAL);
+    const void *img = lib ? dlsym(lib, "fftconv_bundle") : NULL;
+    if (!img) {
+      printf("fail --image %s: %s\n", argv[a + 1], dlerror());
+      return 1;
+    }
+    o.bundle_image = img;
+    a += 2;
+  }
+  if (argc - a < 2) {
+    fprintf(stderr, "usage: plan-child [--bundle DIR | --image LIB] CACHE N:MODE:DTYPE:B:H...\n");
+    return 2;
+  }
+  if (!strcmp(argv[a], "none"))
+    o.no_cache = 1;
+  else
+    o.cache_path = argv[a];
+  argv += a - 1;
+  argc -= a - 1;
   fftconv_ctx *c = NULL;
   if (fftconv_ctx_create(&o, &c) != FFTCONV_OK) {
     printf("fail context: %s\n", fftconv_ctx_error(NULL));
@@ -71,7 +94,11 @@ int main(int argc, char **argv) {
       st = fc_verify_plan(pl, &t, &err, &e);
       fc_testdata_free(&t);
     }
-    if (st != FFTCONV_OK || !(err <= fc_tolerance(p.dtype))) {
+    int from_bundle = strstr(fftconv_plan_describe(pl), "[bundle: ") != NULL;
+    if ((o.bundle_path || o.bundle_image) && !from_bundle) {
+      printf("fail %s not from the bundle: %s\n", key, fftconv_plan_describe(pl));
+      bad = 1;
+    } else if (st != FFTCONV_OK || !(err <= fc_tolerance(p.dtype))) {
       printf("fail %s %s: %s (error %.3e)\n", key, fftconv_status_string(st), e.msg, err);
       bad = 1;
     } else {

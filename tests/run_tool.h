@@ -14,7 +14,7 @@
    built_path. */
 static inline int run_tool(const char *env, const char *built_path, const char *args,
                            char *out, size_t len) {
-  char cmd[2048];
+  char cmd[8192];
   const char *bin = getenv(env);
   snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : built_path, args);
   FILE *f = popen(cmd, "r");

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "plan.h"
+#include "hidden_nvrtc.h"
 #include "run_tool.h"
 #include "verify.h"
 
@@ -40,36 +41,11 @@ static void tune_or_skip(void) {
   cr_assert_eq(run_tool("FFTCONV_TUNE", TUNE_BIN, args, out, sizeof out), 0, "%s", out);
 }
 
-/* A directory of links to every library on LD_LIBRARY_PATH except libnvrtc*, for a child
-   whose loader must not find NVRTC. */
-static void hidden_path(char *buf, size_t len) {
-  char links[300];
-  snprintf(links, sizeof links, "%s/libs", dir);
-  mkdir(links, 0700);
-  const char *lp = getenv("LD_LIBRARY_PATH");
-  char *copy = strdup(lp ? lp : "");
-  for (char *d = strtok(copy, ":"); d; d = strtok(NULL, ":")) {
-    DIR *dh = opendir(d);
-    if (!dh) continue;
-    for (struct dirent *de; (de = readdir(dh));) {
-      if (de->d_name[0] == '.' || !strncmp(de->d_name, "libnvrtc", 8)) continue;
-      char from[4096], to[4096];
-      snprintf(from, sizeof from, "%s/%s", d, de->d_name);
-      snprintf(to, sizeof to, "%s/%s", links, de->d_name);
-      if (symlink(from, to) != 0) { /* the first directory that has it wins, as for ld.so */
-      }
-    }
-    closedir(dh);
-  }
-  free(copy);
-  snprintf(buf, len, "%s", links);
-}
-
 Test(gpu_runtime, plans_and_runs_without_nvrtc) {
   tune_or_skip();
   char libs[300], cmd[2048];
   static char out[1 << 16];
-  hidden_path(libs, sizeof libs);
+  hidden_path(dir, libs, sizeof libs);
   const char *child = getenv("FFTCONV_PLAN_CHILD");
   snprintf(cmd, sizeof cmd,
            "LD_LIBRARY_PATH=%s FFTCONV_NVRTC=%s/no-such-libnvrtc.so %s %s 2048:circular:fp16:3:5 "
