@@ -148,8 +148,8 @@ const char *fftconv_ctx_device(const fftconv_ctx *c);
    "none (no cache at ...)". */
 const char *fftconv_ctx_cache(const fftconv_ctx *c);
 
-/* The bundle the context plans from first and its state, e.g. "/opt/app/kernels (12
-   kernels, 30 problems; cubins for sm_80, sm_90, PTX compute_80)", or "none". */
+/* The bundle the context plans from first, e.g. "/opt/app/kernels (12 kernels, 30 entries;
+   cubins sm_80, sm_90; PTX compute_80)", or "none". */
 const char *fftconv_ctx_bundle(const fftconv_ctx *c);
 
 /* ---- plans ---- */

@@ -10,8 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A directory of links to every library on LD_LIBRARY_PATH except libnvrtc*, for a child
-   whose loader must not find NVRTC. */
+/* dir/libs, a directory of links to every library on LD_LIBRARY_PATH except libnvrtc*, for
+   a child whose loader must not find NVRTC there; its path into buf. (A system directory of
+   the loader's may still hold NVRTC: the child also gets FFTCONV_NVRTC pointing at nothing.) */
 static inline void hidden_path(const char *dir, char *buf, size_t len) {
   char links[300];
   snprintf(links, sizeof links, "%s/libs", dir);
