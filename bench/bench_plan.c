@@ -3,9 +3,13 @@
  *   1. fc_cache_lookup alone (the SQL: exact key, then nearest shape), on the CPU;
  *   2. fftconv_plan_create on a hit (lookup + module load from the stored cubin), first for a
  *      kernel not yet loaded in the context and then for one already loaded (shared module),
- *      on the GPU when there is one.
+ *      on the GPU when there is one;
+ *   3. the same from a bundle (the winner exported by fftconv-cache export): module loaded
+ *      (the driver reads the fatbin), with plain cubins (--compress ptx) and compressed ones
+ *      (the default), and shared.
  * Prints medians and the 10th/90th percentiles over --iters calls, against the targets
- * (lookup <= 50 us, plan_create <= 2 ms). */
+ * (lookup <= 50 us, plan_create <= 2 ms from the cache; from a bundle <= 500 us with a module
+ * load, <= 20 us shared). */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "export.h"
 #include "search.h"
 
 static int cmp(const void *a, const void *b) {
@@ -25,6 +30,49 @@ static void report(const char *what, double *us, int n, double target_us) {
   double med = us[n / 2];
   printf("| %-44s | %9.1f | %9.1f | %9.1f | %6d | %8.0f | %s |\n", what, med, us[n / 10],
          us[n - 1 - n / 10], n, target_us, med <= target_us ? "met" : "MISSED");
+}
+
+/* plan_create of `want` n times, each in a new context of o (the module is loaded each
+   time), into us. 0 on a failure (said). */
+static int time_fresh(const fftconv_ctx_options *o, const fftconv_problem *want, double *us,
+                      int n) {
+  for (int i = 0; i < n; i++) {
+    fftconv_ctx *c = NULL;
+    fftconv_plan *pl = NULL;
+    if (fftconv_ctx_create(o, &c) != FFTCONV_OK) {
+      fprintf(stderr, "bench-plan: %s\n", fftconv_ctx_error(NULL));
+      return 0;
+    }
+    double t0 = fc_now();
+    fftconv_status st = fftconv_plan_create(c, want, &pl);
+    us[i] = (fc_now() - t0) * 1e6;
+    if (st != FFTCONV_OK) fprintf(stderr, "bench-plan: plan_create: %s\n", fftconv_ctx_error(c));
+    fftconv_plan_destroy(pl);
+    fftconv_ctx_destroy(c);
+    if (st != FFTCONV_OK) return 0;
+  }
+  return 1;
+}
+
+/* The same n times in one context of o (the module is shared). */
+static int time_shared(const fftconv_ctx_options *o, const fftconv_problem *want, double *us,
+                       int n) {
+  fftconv_ctx *c = NULL;
+  if (fftconv_ctx_create(o, &c) != FFTCONV_OK) {
+    fprintf(stderr, "bench-plan: %s\n", fftconv_ctx_error(NULL));
+    return 0;
+  }
+  int ok = 1;
+  for (int i = 0; i < n && ok; i++) {
+    fftconv_plan *pl = NULL;
+    double t0 = fc_now();
+    ok = fftconv_plan_create(c, want, &pl) == FFTCONV_OK;
+    us[i] = (fc_now() - t0) * 1e6;
+    if (!ok) fprintf(stderr, "bench-plan: plan_create: %s\n", fftconv_ctx_error(c));
+    fftconv_plan_destroy(pl);
+  }
+  fftconv_ctx_destroy(c);
+  return ok;
 }
 
 int main(int argc, char **argv) {
@@ -165,33 +213,35 @@ int main(int argc, char **argv) {
     co.cache_path = path;
     co.policy = FFTCONV_POLICY_TUNED_ONLY;
     int n = iters < 200 ? iters : 200;
-    for (int i = 0; i < n; i++) { /* a new context each time: the module is loaded */
-      fftconv_ctx *c = NULL;
-      fftconv_plan *pl = NULL;
-      if (fftconv_ctx_create(&co, &c) != FFTCONV_OK) return 1;
-      double t0 = fc_now();
-      fftconv_status st = fftconv_plan_create(c, &want, &pl);
-      us[i] = (fc_now() - t0) * 1e6;
-      if (st != FFTCONV_OK) {
-        fprintf(stderr, "bench-plan: plan_create: %s\n", fftconv_ctx_error(c));
+    if (!time_fresh(&co, &want, us, n)) return 1;
+    report("fftconv_plan_create, hit, module loaded", us, n, 2000);
+    if (!time_shared(&co, &want, us, iters)) return 1;
+    report("fftconv_plan_create, hit, module shared", us, iters, 2000);
+
+    /* The same winner exported as a bundle (fftconv-cache export): the context reads it
+       once; a plan loads its fatbin with the driver, or shares the module already loaded. */
+    char bundle[300], key[256];
+    fftconv_problem_key(&want, key, sizeof key);
+    fftconv_ctx_options bo;
+    fftconv_ctx_options_init(&bo);
+    bo.no_cache = 1;
+    bo.policy = FFTCONV_POLICY_TUNED_ONLY;
+    bo.bundle_path = bundle;
+    for (int plain = 1; plain >= 0; plain--) { /* --compress ptx, then the default (all) */
+      snprintf(bundle, sizeof bundle, "%s/bundle%s", dir, plain ? "-plain" : "");
+      fc_export_opts xo = {.cache_path = path, .out = bundle, .problem = key,
+                           .plain_cubins = plain};
+      fc_export_result xr;
+      if (fc_export(&xo, &xr, &e) != FFTCONV_OK) {
+        fprintf(stderr, "bench-plan: export: %s\n", e.msg);
         return 1;
       }
-      fftconv_plan_destroy(pl);
-      fftconv_ctx_destroy(c);
+      if (!time_fresh(&bo, &want, us, n)) return 1;
+      report(plain ? "plan_create, bundle, module loaded, plain cubins"
+                   : "fftconv_plan_create, bundle, module loaded", us, n, 500);
     }
-    report("fftconv_plan_create, hit, module loaded", us, n, 2000);
-    fftconv_ctx *c = NULL;
-    fftconv_ctx_create(&co, &c);
-    for (int i = 0; i < iters; i++) { /* one context: the module is shared */
-      fftconv_plan *pl = NULL;
-      double t0 = fc_now();
-      fftconv_status st = fftconv_plan_create(c, &want, &pl);
-      us[i] = (fc_now() - t0) * 1e6;
-      if (st != FFTCONV_OK) return 1;
-      fftconv_plan_destroy(pl);
-    }
-    report("fftconv_plan_create, hit, module shared", us, iters, 2000);
-    fftconv_ctx_destroy(c);
+    if (!time_shared(&bo, &want, us, iters)) return 1;
+    report("fftconv_plan_create, bundle, module shared", us, iters, 20);
   }
   free(us);
   char cmd[300];
