@@ -4,7 +4,8 @@
  * sm_90 (an "A100" and an "H200" winner), the bundle reads back (fc_bundle_open: manifest and
  * every fatbin's size and hash), lists every winner, and each fatbin holds cubins for sm_80
  * and sm_90 and the PTX of sm_80, as cuobjdump reads them; the default architectures are the
- * tuned ones (same bytes as --arch sm_80,sm_90); fatbinary builds the same contents where
+ * tuned ones (same bytes as --arch sm_80,sm_90); a kernel whose family refuses an
+ * architecture is left out there with the family's reason; fatbinary builds the same contents where
  * nvFatbin is missing; --compress ptx leaves the cubins plain (more bytes, same contents); a kernel whose template changed since is left
  * out where it would have to be compiled again, and export says so; exporting twice gives the
  * same bytes; --c-source compiles with the C compiler and links into a program that opens it
@@ -593,4 +594,53 @@ Test(export, which_architectures_run_where) {
   cr_assert(!fc_arch_runs_on("compute_90", 89));
   cr_assert(!fc_arch_runs_on("compute_90a", 100));
   cr_assert(!fc_arch_runs_on("bogus", 90));
+}
+
+/* A kernel whose family refuses the architecture asked for (monarch_cluster needs sm_90's
+   clusters) is left out there, with the family's reason; with nothing left, export fails and
+   writes nothing. No compilation is reached: the cached cubin is never read. */
+Test(export, a_family_that_refuses_an_arch_leaves_its_kernel_out) {
+  fc_nvrtc_version_text(nvrtc, sizeof nvrtc);
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info h200 = device("NVIDIA H200", 90);
+  fftconv_problem p = problem(3, 5, 65536, FFTCONV_FP16, FFTCONV_CIRCULAR);
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(em, "monarch_cluster", &p, &h200, &params, &e), FFTCONV_OK, "%s",
+               e.msg);
+  fc_kernel_src src = {0};
+  cr_assert_eq(fc_emit_kernel(em, "monarch_cluster", params, &h200, &src, &e), FFTCONV_OK, "%s",
+               e.msg);
+  fc_emit_close(em);
+  fc_cache *c = NULL;
+  cr_assert_eq(fc_cache_open(cache_db, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  static const unsigned char cubin[64] = {1, 2, 3};
+  fc_cache_kernel k = {.tmpl = "monarch_cluster", .revision = src.info.revision,
+                       .hash = src.info.hash, .params = params, .sm = 90, .nvrtc = nvrtc,
+                       .source = src.source, .cubin = cubin, .cubin_size = sizeof cubin,
+                       .log = "", .manifest = src.manifest};
+  int64_t id = 0;
+  cr_assert_eq(fc_cache_put_kernel(c, &k, &id, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_config cfg = {&h200, 90, nvrtc};
+  fc_cache_measurement ms = {.problem = &p, .kernel_id = id, .status = "ok", .median_ms = 1,
+                             .p10_ms = 1, .p90_ms = 1, .runs = 20, .rel_err = 1e-4,
+                             .rigor = "measure"};
+  cr_assert_eq(fc_cache_put_measurement(c, &cfg, &ms, &e), FFTCONV_OK, "%s", e.msg);
+  int64_t kid = 0;
+  cr_assert_eq(fc_cache_update_winner(c, &cfg, &p, &k.hash, 1, &kid, &e), FFTCONV_OK, "%s",
+               e.msg);
+  fc_cache_close(c);
+  free(params);
+  fc_kernel_src_free(&src);
+  static char out[16384];
+  char args[512], b[256];
+  snprintf(b, sizeof b, "%s/bundle", dir);
+  snprintf(args, sizeof args, "export --out %s --arch sm_80 --no-ptx", b);
+  cr_assert_eq(runc(args, out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "left out: monarch_cluster {") && strstr(out, "} for sm_80: "),
+            "%s", out);
+  cr_assert(strstr(out, "nothing to export: every kernel was left out"), "%s", out);
+  struct stat sb;
+  cr_assert_neq(stat(b, &sb), 0, "a failed export wrote %s", b);
 }
