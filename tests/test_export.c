@@ -354,9 +354,9 @@ Test(export, bundle_for_sm80_and_sm90_with_ptx, .timeout = 600) {
   /* the C source compiles and links into a program that opens it through the public API */
   char prog[256], cmd[2048];
   snprintf(prog, sizeof prog, "%s/prog", dir);
-  snprintf(cmd, sizeof cmd, "%s -std=c11 -Wall -Werror -o %s %s/tests/bundle_image_main.c %s "
-           "-I%s/src -L%s -lfftconv -Wl,-rpath,%s 2>&1", C_COMPILER, prog, SOURCE_DIR, csrc,
-           SOURCE_DIR, BUILD_DIR, BUILD_DIR);
+  snprintf(cmd, sizeof cmd, "%s -std=c11 -Wall -Werror %s -o %s %s/tests/bundle_image_main.c %s "
+           "-I%s/src -L%s -lfftconv -Wl,-rpath,%s 2>&1", C_COMPILER, TEST_CFLAGS, prog,
+           SOURCE_DIR, csrc, SOURCE_DIR, BUILD_DIR, BUILD_DIR);
   FILE *f = popen(cmd, "r");
   size_t n = fread(out, 1, sizeof out - 1, f);
   out[n] = 0;
