@@ -3,9 +3,11 @@
 # against it both ways: through the CMake package (find_package(fftconv): the static
 # fftconv::fftconv and the shared fftconv::fftconv_shared) and through pkg-config
 # (fftconv.pc, the shared library); each is run and must print what the library says.
-#   tests/test_install.sh BUILD_DIR SOURCE_DIR LIBDIR C_COMPILER
+#   tests/test_install.sh BUILD_DIR SOURCE_DIR LIBDIR C_COMPILER [CFLAGS]
+# CFLAGS (compile and link) are the sanitizer flags of a -DFFTCONV_SANITIZE=ON build, whose
+# installed libraries need the sanitizer runtimes linked into the consumer.
 set -eu
-b=$1 src=$2 libdir=$3 cc=$4
+b=$1 src=$2 libdir=$3 cc=$4 extra=${5:-}
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
 fail() { echo "test_install: $*"; exit 1; }
@@ -22,14 +24,14 @@ check() { # program output-file
   grep -q "^context: " "$2" || { cat "$2"; fail "$1: no context line"; }
 }
 cmake -S "$src/tests/install" -B "$t/cm" -DCMAKE_PREFIX_PATH="$t/prefix" -DCMAKE_C_COMPILER="$cc" \
-  > "$t/configure.log" 2>&1 || { cat "$t/configure.log"; fail "find_package(fftconv) failed"; }
+  -DCMAKE_C_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" > "$t/configure.log" 2>&1 || { cat "$t/configure.log"; fail "find_package(fftconv) failed"; }
 cmake --build "$t/cm" > "$t/build.log" 2>&1 || { cat "$t/build.log"; fail "the CMake consumer did not build"; }
 check "$t/cm/consumer_static" "$t/static.out"
 check "$t/cm/consumer_shared" "$t/shared.out"
 export PKG_CONFIG_PATH="$t/prefix/$libdir/pkgconfig"
 flags=$(pkg-config --cflags --libs fftconv) || fail "pkg-config does not know fftconv"
 # shellcheck disable=SC2086
-"$cc" -o "$t/pc_consumer" "$src/tests/install/consumer.c" $flags || fail "the pkg-config consumer did not build"
+"$cc" $extra -o "$t/pc_consumer" "$src/tests/install/consumer.c" $flags || fail "the pkg-config consumer did not build"
 LD_LIBRARY_PATH="$t/prefix/$libdir" check "$t/pc_consumer" "$t/pc.out"
 echo "test_install: installed, built and ran through find_package (static, shared) and pkg-config"
 cat "$t/static.out"
