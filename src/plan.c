@@ -369,6 +369,11 @@ fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fft
     return fc_fail(e, FFTCONV_ERR_INVALID, "workspace: %s %zu bytes, the plan needs %zu (see "
                    "fftconv_plan_workspace_bytes)", a->workspace ? "has" : "NULL,",
                    a->workspace ? a->workspace_bytes : 0, need);
+  return fc_plan_launch(p, a, -1, (CUstream)s, e);
+}
+
+fftconv_status fc_plan_launch(const fftconv_plan *p, const fftconv_args *a, int only,
+                              CUstream s, fc_err *e) {
   fc_buffers b = {{0}};
   b.p[FC_ARG_U] = (CUdeviceptr)a->u;
   b.p[FC_ARG_PRE] = p->shape.p.pre_gate ? (CUdeviceptr)a->pre : 0;
@@ -377,6 +382,9 @@ fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fft
   b.p[FC_ARG_Y] = (CUdeviceptr)a->y;
   fftconv_status st = fc_gpu_bind(&p->ctx->gpu, e);
   if (st != FFTCONV_OK) return st;
+  if (only >= 0)
+    return fc_launch_only(&p->manifest, &p->mod, only, &p->shape, &b,
+                          (CUdeviceptr)a->workspace, s, e);
   return fc_launch_phase(&p->manifest, &p->mod, FC_PHASE_FORWARD, &p->shape, &b,
-                         (CUdeviceptr)a->workspace, (CUstream)s, e);
+                         (CUdeviceptr)a->workspace, s, e);
 }

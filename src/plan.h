@@ -81,6 +81,12 @@ fftconv_status fc_plan_from_cubin(fftconv_ctx *c, const fc_shape *s, const fc_ma
                                   const char *hash, const char *params, const char *rung,
                                   const char *arch, fftconv_plan **out, fc_err *e);
 
+/* fftconv_forward after its checks of a: a's buffers and workspace bound by name, then the
+   forward launches (only < 0) or launch `only` of the manifest alone (the tuner times each
+   pass of a multi-pass kernel so, fc_time_launches). */
+fftconv_status fc_plan_launch(const fftconv_plan *p, const fftconv_args *a, int only,
+                              CUstream s, fc_err *e);
+
 /* The cache configuration of the context (device, arch, NVRTC version). */
 fc_cache_config fc_ctx_cache_config(const fftconv_ctx *c);
 

@@ -8,7 +8,6 @@
 #include <pthread.h>
 
 #include "compile.h"
-#include "launch.h"
 #include "reference.h"
 
 double fc_tolerance(fftconv_dtype d) {
@@ -213,19 +212,26 @@ static fftconv_status ensure(CUdeviceptr *p, size_t *have, size_t need, const ch
   return FFTCONV_OK;
 }
 
-fftconv_status fc_testdata_forward(const fftconv_plan *pl, fc_testdata *t, fc_err *e) {
-  fftconv_args a;
-  fftconv_args_init(&a);
-  a.u = (void *)t->du;
-  a.pre = (void *)t->dpre;
-  a.post = (void *)t->dpost;
-  a.k_hat = (void *)t->dkhat;
-  a.y = (void *)t->dy;
+/* The forward arguments of t's device buffers, the workspace allocated for pl. */
+static fftconv_status testdata_args(const fftconv_plan *pl, fc_testdata *t, fftconv_args *a,
+                                    fc_err *e) {
+  fftconv_args_init(a);
+  a->u = (void *)t->du;
+  a->pre = (void *)t->dpre;
+  a->post = (void *)t->dpost;
+  a->k_hat = (void *)t->dkhat;
+  a->y = (void *)t->dy;
   size_t wb = fftconv_plan_workspace_bytes(pl);
   fftconv_status st = wb ? ensure(&t->dws, &t->ws_bytes, wb, "workspace", e) : FFTCONV_OK;
+  a->workspace = (void *)t->dws;
+  a->workspace_bytes = t->ws_bytes;
+  return st;
+}
+
+fftconv_status fc_testdata_forward(const fftconv_plan *pl, fc_testdata *t, fc_err *e) {
+  fftconv_args a;
+  fftconv_status st = testdata_args(pl, t, &a, e);
   if (st != FFTCONV_OK) return st;
-  a.workspace = (void *)t->dws;
-  a.workspace_bytes = t->ws_bytes;
   st = fftconv_forward(pl, &a, NULL);
   if (st != FFTCONV_OK) return fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
   return FFTCONV_OK;
@@ -302,14 +308,9 @@ typedef struct launch_run {
 
 static fftconv_status run_launch(void *arg, fc_err *e) {
   launch_run *r = arg;
-  fc_buffers b = {{0}};
-  b.p[FC_ARG_U] = r->t->du;
-  b.p[FC_ARG_PRE] = r->pl->shape.p.pre_gate ? r->t->dpre : 0;
-  b.p[FC_ARG_POST] = r->pl->shape.p.post_gate ? r->t->dpost : 0;
-  b.p[FC_ARG_KHAT] = r->t->dkhat;
-  b.p[FC_ARG_Y] = r->t->dy;
-  return fc_launch_only(&r->pl->manifest, &r->pl->mod, r->index, &r->pl->shape, &b, r->t->dws,
-                        NULL, e);
+  fftconv_args a;
+  fftconv_status st = testdata_args(r->pl, r->t, &a, e);
+  return st == FFTCONV_OK ? fc_plan_launch(r->pl, &a, r->index, NULL, e) : st;
 }
 
 fftconv_status fc_time_launches(const fftconv_plan *pl, fc_testdata *t, int warmup, int runs,
