@@ -219,25 +219,18 @@ static fftconv_status plan_module(xstate *x, fc_emit *em, int mi, int nwin, fc_e
     }
     int cubin = a < x->narch, ptx = a == x->narch;
     /* the cache's own cubin, when a winner of this kernel was tuned for sm */
-    const xwin *tuned = NULL;
+    xwin *tuned = NULL;
     for (int k = m->first; k < m->first + nwin && !tuned; k++)
-      if (x->w[k].sm == sm) tuned = &x->w[k];
-    if (tuned && cubin && !im->cubin) {
-      fc_cache_kernel_row row;
-      int found = 0;
-      fftconv_status st = fc_cache_get_kernel(x->cache, tuned->kernel_id, &row, &found, e);
-      if (st != FFTCONV_OK) return st;
-      if (found && row.k.cubin) {
-        im->cubin = (void *)row.k.cubin; /* the row malloc'd it: taken over */
-        im->cubin_size = row.k.cubin_size;
-        row.k.cubin = NULL;
-        if (row.k.ptx && !im->ptx) {
-          im->ptx = (char *)row.k.ptx;
-          im->ptx_size = strlen(row.k.ptx);
-          row.k.ptx = NULL;
-        }
+      if (x->w[k].sm == sm && x->w[k].cubin) tuned = &x->w[k];
+    if (tuned && cubin && !im->cubin && tuned->cubin) {
+      im->cubin = tuned->cubin; /* taken over */
+      im->cubin_size = tuned->cubin_size;
+      tuned->cubin = NULL;
+      if (tuned->ptx && !im->ptx) {
+        im->ptx = tuned->ptx;
+        im->ptx_size = strlen(tuned->ptx);
+        tuned->ptx = NULL;
       }
-      fc_cache_kernel_row_free(&row);
     }
     im->want_cubin |= cubin;
     im->want_ptx |= ptx;
@@ -303,6 +296,8 @@ static void free_state(xstate *x) {
     free(w->hash);
     free(w->params);
     free(w->mjson);
+    free(w->cubin);
+    free(w->ptx);
   }
   free(x->w);
   for (int i = 0; i < x->nm; i++) {
@@ -484,10 +479,18 @@ fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e
     for (int i = 0; i < x.nw && !found; i++) found = !strcmp(x.w[i].key, o->keys[k]);
     if (!found) say(&x, "no winner in the cache for %s: not exported\n", o->keys[k]);
   }
-  for (int i = 0; i < x.nw && st == FFTCONV_OK; i++) { /* launches: part of a kernel's identity */
+  /* each winner's kernel: its launches (part of a kernel's identity) and its binaries */
+  for (int i = 0; i < x.nw && st == FFTCONV_OK; i++) {
     fc_cache_kernel_row row;
     int found = 0;
     if ((st = fc_cache_get_kernel(x.cache, x.w[i].kernel_id, &row, &found, e)) != FFTCONV_OK) break;
+    if (found) { /* the row malloc'd them: taken over */
+      x.w[i].cubin = (void *)row.k.cubin;
+      x.w[i].cubin_size = row.k.cubin_size;
+      x.w[i].ptx = (char *)row.k.ptx;
+      row.k.cubin = NULL;
+      row.k.ptx = NULL;
+    }
     if (found && !(x.w[i].mjson = fc_manifest_json(&row.k.manifest)))
       st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
     else if (!found)

@@ -22,6 +22,10 @@ typedef struct xwin {
   double median_ms;
   int module;
   char *mjson;      /* its launch manifest (JSON) */
+  void *cubin;      /* its kernel's cubin and PTX as the cache holds them (NULL: none), read
+                       with the manifest; plan_module takes them over */
+  size_t cubin_size;
+  char *ptx;
 } xwin;
 
 /* One image of a module: the cached cubin, or a compilation. */
