@@ -164,16 +164,8 @@ static fftconv_status read_modules(fc_bundle *b, sqlite3 *db, const char *json, 
   fftconv_status st = FFTCONV_OK;
   int rc;
   while (st == FFTCONV_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    int i = b->nmod;
-    bundle_module *nm = realloc(b->mod, (size_t)(i + 1) * sizeof *nm);
-    if (!nm) {
-      st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-      break;
-    }
-    b->mod = nm;
+    int i = b->nmod++; /* fewer than the array's length: sized by bundle_arrays */
     bundle_module *m = &b->mod[i];
-    memset(m, 0, sizeof *m);
-    b->nmod++;
     int64_t bytes = -1, rev = 0;
     const char *file = col_text(s, 1), *fnv = col_text(s, 3), *ptx = col_text(s, 4);
     const char *params = col_text(s, 8), *launch = col_text(s, 9), *ctype = col_text(s, 10);
@@ -239,6 +231,29 @@ static fftconv_status read_modules(fc_bundle *b, sqlite3 *db, const char *json, 
   return st;
 }
 
+/* b->mod and b->ent, zeroed, as long as the manifest's "modules" and "entries" arrays. */
+static fftconv_status bundle_arrays(fc_bundle *b, sqlite3 *db, const char *json, fc_err *e) {
+  sqlite3_stmt *s = NULL;
+  const char *q = "SELECT json_type(?1,'$.modules'), json_array_length(?1,'$.modules'),"
+                  " json_type(?1,'$.entries'), json_array_length(?1,'$.entries')";
+  if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK ||
+      (sqlite3_bind_text(s, 1, json, -1, SQLITE_STATIC), sqlite3_step(s)) != SQLITE_ROW) {
+    fftconv_status st = bad(b, e, "cannot be read: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    return st;
+  }
+  const char *mt = col_text(s, 0), *et = col_text(s, 2);
+  int64_t nm = sqlite3_column_int64(s, 1), ne = sqlite3_column_int64(s, 3);
+  int arrays = mt && et && !strcmp(mt, "array") && !strcmp(et, "array");
+  sqlite3_finalize(s);
+  if (!arrays || nm > INT_MAX / 2 || ne > INT_MAX / 2)
+    return bad(b, e, "has no \"modules\" and \"entries\" arrays");
+  b->mod = calloc((size_t)(nm ? nm : 1), sizeof *b->mod);
+  b->ent = calloc((size_t)(ne ? ne : 1), sizeof *b->ent);
+  if (!b->mod || !b->ent) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
+  return FFTCONV_OK;
+}
+
 static int dtype_of(const char *s, fftconv_dtype *d) {
   for (int i = FFTCONV_FP32; i <= FFTCONV_BF16; i++)
     if (s && !strcmp(s, fftconv_dtype_name((fftconv_dtype)i))) {
@@ -266,16 +281,8 @@ static fftconv_status read_entries(fc_bundle *b, sqlite3 *db, const char *json, 
   fftconv_status st = FFTCONV_OK;
   int rc;
   while (st == FFTCONV_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    int i = b->nent;
-    bundle_entry *ne = realloc(b->ent, (size_t)(i + 1) * sizeof *ne);
-    if (!ne) {
-      st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-      break;
-    }
-    b->ent = ne;
+    int i = b->nent++; /* fewer than the array's length: sized by bundle_arrays */
     bundle_entry *x = &b->ent[i];
-    memset(x, 0, sizeof *x);
-    b->nent++;
     int64_t v[9] = {0}, mod = -1, sm = 0;
     int ok = copy_text(x->key, sizeof x->key, col_text(s, 1)) && col_int(s, 2, &mod);
     for (int k = 0; k < 5; k++) ok = ok && col_int(s, 3 + k, &v[k]);
@@ -415,6 +422,7 @@ fftconv_status fc_bundle_open(const char *path, const fftconv_bundle_image *img,
     }
     sqlite3_finalize(s);
   }
+  if (st == FFTCONV_OK) st = bundle_arrays(b, db, json, e);
   if (st == FFTCONV_OK) st = read_modules(b, db, json, b->where, img, e);
   if (st == FFTCONV_OK) st = read_entries(b, db, json, e);
   if (db) sqlite3_close(db);
@@ -477,7 +485,7 @@ const void *fc_bundle_module_data(const fc_bundle *b, int i, size_t *size) {
 /* ---- the store ---- */
 
 /* How well entry x suits the device: its own model first, then its compute capability. */
-static int suits(const fc_bundle *b, const bundle_entry *x, const fc_cache_config *cfg) {
+static int suits(const bundle_entry *x, const fc_cache_config *cfg) {
   return 2 * !strcmp(x->device, cfg->dev->name) + (x->sm == cfg->dev->sm);
 }
 
@@ -491,7 +499,7 @@ static fftconv_status bundle_lookup(void *impl, const fc_cache_config *cfg, cons
   for (int i = 0; i < b->nent; i++) { /* the problem's own entry */
     const bundle_entry *x = &b->ent[i];
     if (!b->mod[x->module].runs || strcmp(x->key, sh->key)) continue;
-    int s = suits(b, x, cfg);
+    int s = suits(x, cfg);
     if (s > bs || (s == bs && x->median_ms < b->ent[best].median_ms)) best = i, bs = s;
   }
   int exact = best >= 0;
@@ -507,7 +515,7 @@ static fftconv_status bundle_lookup(void *impl, const fc_cache_config *cfg, cons
       int n = 0;
       for (int i = 0; i < b->nent; i++) {
         const bundle_entry *x = &b->ent[i];
-        if (!b->mod[x->module].runs || suits(b, x, cfg) != level) continue;
+        if (!b->mod[x->module].runs || suits(x, cfg) != level) continue;
         c[n] = (fc_rank_candidate){x->p, x->median_ms, i};
         idx[n++] = i;
       }
