@@ -11,29 +11,21 @@
 #include <string.h>
 
 #include "fftconv.h"
-#include "hidden_nvrtc.h"
+#include "shipped.h"
 #include "run_tool.h"
 
 static char dir[] = "/tmp/fftconv-gpubundle-XXXXXX";
 static char cache[256];
 static char out[1 << 16];
 
+/* The problems tuned (rigor estimate). */
+static const char problems[] =
+    "--seqlen 2048 --batch 3 --heads 5 --dtype fp16 --mode circular --pregate --postgate --skip-d\n"
+    "--seqlen 4093 --batch 3 --heads 5 --dtype bf16 --pregate --postgate --skip-d\n"
+    "--seqlen 1024 --batch 3 --heads 5 --dtype fp32 --mode circular --pregate --postgate --skip-d\n";
+
 static void tune_or_skip(void) {
-  fftconv_ctx *probe = NULL;
-  if (fftconv_ctx_create(NULL, &probe) != FFTCONV_OK)
-    cr_skip_test("no GPU: %s", fftconv_ctx_error(NULL));
-  fftconv_ctx_destroy(probe);
-  cr_assert(mkdtemp(dir));
-  snprintf(cache, sizeof cache, "%s/cache.db", dir);
-  char set[256], args[1024];
-  snprintf(set, sizeof set, "%s/set.txt", dir);
-  FILE *f = fopen(set, "w");
-  fprintf(f, "--seqlen 2048 --batch 3 --heads 5 --dtype fp16 --mode circular --pregate --postgate --skip-d\n"
-             "--seqlen 4093 --batch 3 --heads 5 --dtype bf16 --pregate --postgate --skip-d\n"
-             "--seqlen 1024 --batch 3 --heads 5 --dtype fp32 --mode circular --pregate --postgate --skip-d\n");
-  fclose(f);
-  snprintf(args, sizeof args, "--cache %s --problems %s --rigor estimate --quiet", cache, set);
-  cr_assert_eq(run_tool("FFTCONV_TUNE", TUNE_BIN, args, out, sizeof out), 0, "%s", out);
+  tune_set_or_skip(dir, problems, TUNE_BIN, cache, sizeof cache);
 }
 
 static void export(const char *args) {
