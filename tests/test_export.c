@@ -544,6 +544,9 @@ Test(export, bad_bundles_are_refused_with_the_file_and_the_reason) {
   snprintf(p, sizeof p, "%s/manifest.json", nj);
   spit(p, "{\"format\": \"fftconv-bundle\", \"version\": 1,", 42);
   open_fails(nj, "notjson/manifest.json: is not JSON");
+  snprintf(p, sizeof p, "%s/manifest.json", nj);
+  spit(p, "{\"format\":\"fftconv-bundle\",\"version\":1,\"modules\":{},\"entries\":[]}", 65);
+  open_fails(nj, "notjson/manifest.json: has no \"modules\" and \"entries\" arrays");
   const char *newer = hand_bundle("newer", 2, "[\"sm_90\"]", "null");
   open_fails(newer, "newer/manifest.json: has format version 2, newer than this library reads (1)");
   const char *trunc = hand_bundle("truncated", 1, "[\"sm_90\"]", "null");
