@@ -35,7 +35,31 @@
 #define FC_BUNDLE_VERSION 1
 #define FC_BUNDLE_MANIFEST "manifest.json"
 
+/* Limits of the reader, checked before anything is allocated from a manifest's counts or sizes:
+   a bundle past them is refused by name, never read. They are well past what export writes
+   (one module a winning kernel, one entry a problem and device; a fatbin of a few MB). */
+#define FC_BUNDLE_MAX_MANIFEST (64ll << 20) /* manifest.json, bytes */
+#define FC_BUNDLE_MAX_FATBIN (256ll << 20)  /* one module's fatbin, bytes */
+#define FC_BUNDLE_MAX_MODULES 4096
+#define FC_BUNDLE_MAX_ENTRIES 65536
+#define FC_BUNDLE_MAX_CUBINS 8              /* a module's "cubins" */
+
 typedef struct fc_bundle fc_bundle;
+
+/* Whether dir is an fftconv bundle's directory, as export needs to know before it replaces one:
+   FFTCONV_OK only when dir is a directory (not a symbolic link to one) whose manifest.json is a
+   regular file (not a link), at most FC_BUNDLE_MAX_MANIFEST bytes, that reads as a JSON object
+   with "format": "fftconv-bundle" and an integer "version" of 1 or more (any version, newer
+   ones included). Otherwise FFTCONV_ERR_IO saying why (FFTCONV_ERR_NOMEM when memory runs out).
+   Reads nothing but the manifest; never blocks (a FIFO is refused, not opened for long). */
+fftconv_status fc_bundle_probe(const char *dir, fc_err *e);
+/* fc_bundle_probe, then the file names its "modules" name ("file"), malloc'd (free each and
+   *names), so that a writer replacing the bundle removes only the bundle's own files:
+   manifest.json and these. Every name is checked: not empty, at most 127 bytes, no '/', not
+   starting with '.', no control character, not manifest.json; more than
+   FC_BUNDLE_MAX_MODULES modules, or one name that fails, and the whole call fails (*names
+   NULL, *n 0). The files need not exist. */
+fftconv_status fc_bundle_probe_files(const char *dir, char ***names, int *n, fc_err *e);
 
 /* Opens and checks a bundle: path (a directory, or its manifest.json) or img (one compiled
    in), exactly one of them. Needs no GPU: every module is read and checked against its size
