@@ -132,23 +132,30 @@ fftconv_status fc_cache_get_kernel(fc_cache *c, int64_t id, fc_cache_kernel_row 
   cache_nbind_int(s, ":id", id);
   int rc = sqlite3_step(s);
   if (rc == SQLITE_ROW) {
+    fc_err re = {{0}};
     st = cache_read_row(s, &cache_kernels, cache_map(c, Q_KERNEL_GET, &cache_kernels, NULL), out,
-                        e);
+                        &re);
     char h[17];
     fc_cache_kernel *k = &out->k;
-    if (st == FFTCONV_OK && !k->source_hash && k->source) {
-      /* a schema-2 row: its hash is computed on demand */
-      cache_source_hash(k->source, strlen(k->source), h);
-      k->source_hash = h;
+    if (st != FFTCONV_OK) {
+      /* its strings and blobs still point into the statement: nothing of the row is ours to
+         free, so it is only zeroed */
+      memset(out, 0, sizeof *out);
+      st = fc_fail(e, st, "cache %s: kernel %lld: %s", c->path, (long long)id, re.msg);
+    } else {
+      if (!k->source_hash && k->source) { /* a schema-2 row: its hash is computed on demand */
+        cache_source_hash(k->source, strlen(k->source), h);
+        k->source_hash = h;
+      }
+      st = cache_row_own(&cache_kernels, out, e); /* on failure it freed what it copied */
+      if (st == FFTCONV_OK && (!k->tmpl || !k->hash || !k->params || !k->nvrtc))
+        st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: kernel %lld lacks its key", c->path,
+                     (long long)id);
+      if (st == FFTCONV_OK)
+        *found = 1;
+      else
+        fc_cache_kernel_row_free(out);
     }
-    if (st == FFTCONV_OK) st = cache_row_own(&cache_kernels, out, e);
-    if (st == FFTCONV_OK && (!k->tmpl || !k->hash || !k->params || !k->nvrtc))
-      st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: kernel %lld lacks its key", c->path,
-                   (long long)id);
-    if (st == FFTCONV_OK)
-      *found = 1;
-    else
-      fc_cache_kernel_row_free(out);
   } else if (rc != SQLITE_DONE) {
     st = cache_sqlfail(c, rc, "reading a kernel", e);
   }

@@ -166,13 +166,13 @@ fftconv_status cache_bind_row(sqlite3_stmt *s, const cache_table *t, const void 
     int k = sqlite3_bind_parameter_index(s, name);
     if (!k) continue;
     switch (c->type) {
-    case CT_TEXT: cache_bind_text(s, k, *CFIELD(row, c, const char *)); break;
+    case CT_TEXT: cache_bind_text(s, k, *CFIELD(row, c, char *)); break;
     case CT_CHARS: cache_bind_text(s, k, CFIELD(row, c, char)); break;
     case CT_INT: sqlite3_bind_int(s, k, *CFIELD(row, c, int)); break;
     case CT_INT64: sqlite3_bind_int64(s, k, *CFIELD(row, c, int64_t)); break;
     case CT_REAL: cache_bind_real(s, k, *CFIELD(row, c, double)); break;
     case CT_BLOB: {
-      const void *b = *CFIELD(row, c, const void *);
+      const void *b = *CFIELD(row, c, void *);
       size_t n = *(const size_t *)((const char *)row + c->aux);
       if (b)
         sqlite3_bind_blob64(s, k, b, n, SQLITE_STATIC);
@@ -301,12 +301,14 @@ fftconv_status cache_row_own(const cache_table *t, void *row, fc_err *e) {
     const cache_col *c = &t->col[i];
     if (c->type == CT_TEXT) {
       const char **f = FIELD(row, c, const char *);
-      if (*f && !(*f = strdup(*f))) oom = 1;
+      /* after a failure the rest still point into the statement: dropped, not copied, so
+         that cache_row_free below frees only copies */
+      if (*f && (oom || !(*f = strdup(*f)))) oom = 1, *f = NULL;
     } else if (c->type == CT_BLOB) {
       const void **f = FIELD(row, c, const void *);
       size_t n = *(size_t *)((char *)row + c->aux);
       if (*f) {
-        void *b = malloc(n ? n : 1);
+        void *b = oom ? NULL : malloc(n ? n : 1);
         if (b) memcpy(b, *f, n);
         else oom = 1;
         *f = b;
