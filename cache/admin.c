@@ -157,7 +157,9 @@ fftconv_status fc_cache_get_kernel(fc_cache *c, int64_t id, fc_cache_kernel_row 
         fc_cache_kernel_row_free(out);
     }
   } else if (rc != SQLITE_DONE) {
-    st = cache_sqlfail(c, rc, "reading a kernel", e);
+    char what[64];
+    snprintf(what, sizeof what, "reading kernel %lld", (long long)id);
+    st = cache_sqlfail(c, rc, what, e);
   }
   sqlite3_reset(s);
   return st;

@@ -33,6 +33,10 @@
 #include "util.h"
 
 #define FC_CACHE_ENV "FFTCONV_CACHE" /* overrides the default path */
+/* The largest value (text or blob) a cache connection reads or writes, in bytes: a cubin is
+   well under 1 MB. A damaged or hostile file with a larger value gets FFTCONV_ERR_IO ("string
+   or blob too big") from the statement that meets it, before anything is copied out of it. */
+#define FC_CACHE_MAX_VALUE (64 << 20)
 
 typedef struct fc_cache fc_cache;
 

@@ -44,6 +44,9 @@ fftconv_status cache_sqlfail(fc_cache *c, int rc, const char *what, fc_err *e) {
     return fc_fail(e, FFTCONV_ERR_IO, "cache %s: the disk is full: %s: %s", c->path, what, msg);
   case SQLITE_NOMEM:
     return fc_fail(e, FFTCONV_ERR_NOMEM, "cache %s: out of memory: %s", c->path, what);
+  case SQLITE_TOOBIG:
+    return fc_fail(e, FFTCONV_ERR_IO, "cache %s is damaged: %s: a value is larger than %d MB, "
+                   "the most a cache holds", c->path, what, FC_CACHE_MAX_VALUE >> 20);
   default:
     return fc_fail(e, FFTCONV_ERR_IO, "cache %s: %s: %s", c->path, what, msg);
   }

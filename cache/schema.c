@@ -289,6 +289,8 @@ static fftconv_status cache_connect(fc_cache *c, const char *name, int flags, fc
     return st;
   }
   sqlite3_extended_result_codes(c->db, 1);
+  /* a limit on every value read: checked by SQLite as it reads a row, before it is copied */
+  sqlite3_limit(c->db, SQLITE_LIMIT_LENGTH, FC_CACHE_MAX_VALUE);
   fc_cache_set_busy_timeout(c, c->busy_ms);
   return FFTCONV_OK;
 }
