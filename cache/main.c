@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,8 +87,11 @@ static const char usage[] =
     "      also writes the bundle as a C file (byte arrays and a fftconv_bundle_image named\n"
     "      NAME, default fftconv_bundle) to compile into an application\n"
     "      (fftconv_ctx_options.bundle_image), so it ships no files at all. DIR (and FILE)\n"
-    "      must not exist, unless --force, which replaces an earlier bundle (never a\n"
-    "      directory that is not one). --jobs: compile threads (default: one per core).\n"
+    "      must not exist, unless --force, which replaces only what export wrote: a\n"
+    "      bundle's directory (never a link) that holds nothing but manifest.json and the\n"
+    "      files it names, or an empty directory; a C file that starts with export's\n"
+    "      header. A failure, or SIGINT or SIGTERM, leaves both as they were. --jobs:\n"
+    "      compile threads (default: one per core).\n"
     "\n"
     "Options:\n"
     "  --cache PATH   the cache file; default $" FC_CACHE_ENV ", else\n"
@@ -469,6 +473,13 @@ static int cmd_merge(const char *path, int argc, char **argv) {
 
 /* ---- export ---- */
 
+/* SIGINT, SIGTERM, SIGHUP during an export: its temporary files go, then the signal takes
+   its default course (SA_RESETHAND; it is re-raised and delivered when the handler returns). */
+static void export_signal(int sig) {
+  fc_export_cleanup_on_signal();
+  raise(sig);
+}
+
 static int cmd_export(const char *path, int argc, char **argv) {
   fc_export_opts o = {.cache_path = path, .log = stdout};
   const char *problems = NULL;
@@ -524,6 +535,14 @@ static int cmd_export(const char *path, int argc, char **argv) {
     o.nkeys = np;
   }
   fc_export_result r;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = export_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
   fftconv_status st = fc_export(&o, &r, &e);
   for (int i = 0; keys && i < np; i++) free(keys[i]);
   free(keys);

@@ -60,6 +60,14 @@ static int add_arch(xstate *x, const char *norm, int sm) {
   return 1;
 }
 
+/* Another cubin architecture of --arch for compute capability sm than norm (sm_90 for
+   sm_90a): their kernels would be one, so the bundle would claim a cubin it lacks. */
+static const char *same_capability(const xstate *x, const char *norm, int sm) {
+  for (int i = 0; i < x->narch; i++)
+    if (x->arch_sm[i] == sm && strcmp(x->arch[i], norm)) return x->arch[i];
+  return NULL;
+}
+
 /* --arch: sm_XY (a cubin) and compute_XY (PTX), comma-separated. */
 static fftconv_status parse_archs(xstate *x, const char *list, fc_err *e) {
   char known[512];
@@ -72,6 +80,7 @@ static fftconv_status parse_archs(xstate *x, const char *list, fc_err *e) {
        a = strtok_r(NULL, ",", &save)) {
     int ptx = !strncmp(a, "compute_", 8), sm = 0;
     char norm[16];
+    const char *twin = NULL;
     any = 1;
     if (!fc_arch_normalize(ptx ? a + 8 : a, norm, &sm) || !known_arch(sm))
       st = fc_fail(e, FFTCONV_ERR_INVALID, "--arch: '%s' is not an architecture this build "
@@ -81,6 +90,10 @@ static fftconv_status parse_archs(xstate *x, const char *list, fc_err *e) {
                    "and %s)", x->ptx_sm, a);
     else if (ptx)
       x->ptx_sm = sm;
+    else if ((twin = same_capability(x, norm, sm)))
+      st = fc_fail(e, FFTCONV_ERR_INVALID, "--arch: %s and %s are both compute capability "
+                   "%d.%d, and the cache keeps one kernel a capability: give one of them", twin,
+                   norm, sm / 10, sm % 10);
     else if (!add_arch(x, norm, sm))
       st = fc_fail(e, FFTCONV_ERR_INVALID, "--arch: at most %d architectures", MAX_ARCHS);
   }
@@ -314,11 +327,50 @@ static void free_state(xstate *x) {
   fc_cache_close(x->cache);
 }
 
-static int c_identifier(const char *s) {
-  if (!s || !(isalpha((unsigned char)*s) || *s == '_')) return 0;
-  for (; *s; s++)
-    if (!isalnum((unsigned char)*s) && *s != '_') return 0;
-  return 1;
+/* Why s cannot be --c-name (NULL: it can). The C file declares s, s_f0..., s_manifest and
+   s_files at file scope, beside fftconv.h and the stddef.h and stdint.h it includes, and must
+   compile with -Wall -Werror. */
+static const char *c_name_problem(const char *s) {
+  static const char *const keywords[] = {
+      "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+      "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+      "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
+      "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas", "_Alignof",
+      "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
+      "_Thread_local", /* C23's, and GNU C's asm */ "alignas", "alignof", "bool", "constexpr",
+      "false", "nullptr", "static_assert", "thread_local", "true", "typeof", "typeof_unqual",
+      "_BitInt", "_Decimal32", "_Decimal64", "_Decimal128", "asm", NULL};
+  static const char *const taken[] = {"main", "NULL", "offsetof", "SIZE_MAX", "PTRDIFF_MIN",
+                                      "PTRDIFF_MAX", "SIG_ATOMIC_MIN", "SIG_ATOMIC_MAX",
+                                      "WCHAR_MIN", "WCHAR_MAX", "WINT_MIN", "WINT_MAX", NULL};
+  size_t n = strlen(s);
+  if (!n) return "is empty";
+  if (!(isalpha((unsigned char)*s) || *s == '_'))
+    return "is not a C identifier (letters, digits and '_', not starting with a digit)";
+  for (const char *p = s; *p; p++)
+    if (!(isalnum((unsigned char)*p) || *p == '_') || (unsigned char)*p >= 0x80)
+      return "is not a C identifier (letters, digits and '_', not starting with a digit)";
+  if (n > 128) return "is longer than 128 characters";
+  for (int i = 0; keywords[i]; i++)
+    if (!strcmp(s, keywords[i])) return "is a C keyword";
+  if (*s == '_') return "begins with '_': such names are reserved for the C implementation";
+  if (strstr(s, "__")) return "holds \"__\": such names are reserved for the C implementation";
+  if (!strncasecmp(s, "fc_", 3) || !strcasecmp(s, "fc"))
+    return "begins with fc_, the library's internal prefix: its names would clash";
+  if (!strncasecmp(s, "fftconv", 7) && strcmp(s, "fftconv_bundle"))
+    return "begins with fftconv, the library's prefix (only the default, fftconv_bundle, may): "
+           "its names would clash (fftconv_ctx_create, fftconv_bundle_image)";
+  if (n >= 2 && !strcmp(s + n - 2, "_t"))
+    return "ends in _t: such names are reserved for types (POSIX), as size_t is";
+  if ((!strncmp(s, "INT", 3) || !strncmp(s, "UINT", 4)) &&
+      ((n > 4 && !strcmp(s + n - 4, "_MAX")) || (n > 4 && !strcmp(s + n - 4, "_MIN")) ||
+       (n > 2 && !strcmp(s + n - 2, "_C"))))
+    return "is reserved for stdint.h's macros";
+  for (int i = 0; taken[i]; i++)
+    if (!strcmp(s, taken[i]))
+      return "is already defined where the C file is compiled (by stddef.h or stdint.h, which "
+             "fftconv.h includes, or as the program's main)";
+  return NULL;
 }
 
 /* What the filters were, for "matches nothing". */
@@ -388,9 +440,15 @@ static fftconv_status build_fatbins(xstate *x, fc_err *e) {
   for (int i = 0; i < x->nm; i++) {
     xmod *m = &x->m[i];
     fc_fatbin_image im[MAX_ARCHS + 1];
-    char ident[MAX_ARCHS + 1][96];
+    char ident[MAX_ARCHS + 1][128];
     int n = 0;
-    const char *tmpl = x->w[m->first].tmpl;
+    /* the template's name as file names and fatbin identifiers take it: [A-Za-z0-9_] (a
+       cache's names are not trusted to be the templates') */
+    char tmpl[101];
+    snprintf(tmpl, sizeof tmpl, "%s", x->w[m->first].tmpl);
+    for (char *p = tmpl; *p; p++)
+      if (!isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80) *p = '_';
+    if (!tmpl[0]) snprintf(tmpl, sizeof tmpl, "kernel");
     for (int k = 0; k < m->nimg; k++) { /* images are in ascending arch already */
       ximage *g = &m->img[k];
       if (!g->want_cubin || !g->cubin) continue;
@@ -420,7 +478,7 @@ static fftconv_status build_fatbins(xstate *x, fc_err *e) {
     fftconv_status st = fc_fatbin_build(im, n, !x->o->plain_cubins, &m->fatbin,
                                         &m->fatbin_size, e);
     if (st != FFTCONV_OK) return st;
-    snprintf(m->file, sizeof m->file, "k%03d_%.100s.fatbin", written++, tmpl);
+    snprintf(m->file, sizeof m->file, "k%03d_%s.fatbin", written++, tmpl);
   }
   return FFTCONV_OK;
 }
@@ -432,29 +490,26 @@ fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e
   double t0 = fc_now();
   if (!o || !o->out || !o->out[0])
     return fc_fail(e, FFTCONV_ERR_INVALID, "export: needs the bundle directory to write (--out DIR)");
-  const char *name = o->c_name ? o->c_name : "fftconv_bundle";
-  if (!c_identifier(name))
-    return fc_fail(e, FFTCONV_ERR_INVALID, "--c-name: '%s' is not a C identifier", name);
+  const char *name = o->c_name ? o->c_name : "fftconv_bundle", *why = c_name_problem(name);
+  if (why) {
+    char shown[80]; /* the name as given may hold anything: printable ASCII of it */
+    size_t k = 0;
+    for (const char *p = name; *p && k < 64; p++)
+      shown[k++] = *p >= 0x20 && *p < 0x7f ? *p : '?';
+    shown[k] = 0;
+    return fc_fail(e, FFTCONV_ERR_INVALID, "--c-name: '%s%s' %s", shown, *(name + k) ? "..." : "",
+                   why);
+  }
   xstate x = {.o = o, .r = r};
   fftconv_status st = FFTCONV_OK;
   if (o->archs && (st = parse_archs(&x, o->archs, e)) != FFTCONV_OK) return st;
-  struct stat sb;
-  if (stat(o->out, &sb) == 0) {
-    if (!o->force)
-      return fc_fail(e, FFTCONV_ERR_IO, "%s exists (give --force to replace it)", o->out);
-    if (!S_ISDIR(sb.st_mode) || !fc_export_replaceable(o->out))
-      return fc_fail(e, FFTCONV_ERR_IO, "%s exists and is not a bundle (no " FC_BUNDLE_MANIFEST
-                     " in it): not replaced, even with --force", o->out);
+  xplace pl;
+  st = fc_export_prepare(o, &pl, e);
+  if (st == FFTCONV_OK) st = fc_export_begin(&pl, e);
+  if (st != FFTCONV_OK) {
+    fc_export_finish(&pl);
+    return st;
   }
-  if (o->c_source && !o->force && stat(o->c_source, &sb) == 0)
-    return fc_fail(e, FFTCONV_ERR_IO, "--c-source %s exists (give --force to replace it)",
-                   o->c_source);
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.partial-%ld", o->out, (long)getpid());
-  fc_export_remove_dir(tmp);
-  if (mkdir(tmp, 0777) != 0)
-    return fc_fail(e, FFTCONV_ERR_IO, "cannot write the bundle %s: cannot create %s: %s",
-                   o->out, tmp, strerror(errno));
   fc_emit *em = NULL;
   fc_str mtext = {0};
   if ((st = fc_cache_open(o->cache_path, 0, &x.cache, e)) != FFTCONV_OK) goto done;
@@ -503,6 +558,7 @@ fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e
       add_arch(&x, a, x.w[i].sm);
     }
   }
+  if (st == FFTCONV_OK) st = fc_export_check_json(&x, e);
   if (st != FFTCONV_OK) goto done;
   qsort(x.w, (size_t)x.nw, sizeof *x.w, cmp_win);
   x.m = calloc((size_t)x.nw, sizeof *x.m);
@@ -541,14 +597,12 @@ fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e
     say(&x, "fatbins by %s; %s compressed\n", how, o->plain_cubins ? "PTX" : "cubins and PTX");
     st = build_fatbins(&x, e);
   }
+  if (st == FFTCONV_OK) st = fc_export_reserve(&pl, x.nm + 1, e);
   if (st != FFTCONV_OK) goto done;
   for (int i = 0; i < x.nm && st == FFTCONV_OK; i++) {
     xmod *m = &x.m[i];
     if (!m->fatbin) continue;
-    char p[4400];
-    snprintf(p, sizeof p, "%s/%s", tmp, m->file);
-    if (!fc_export_write_all(p, m->fatbin, m->fatbin_size))
-      st = fc_fail(e, FFTCONV_ERR_IO, "cannot write %s: %s", p, strerror(errno));
+    st = fc_export_put_file(&pl, m->file, m->fatbin, m->fatbin_size, e);
     r->modules++;
     r->bytes += (int64_t)m->fatbin_size;
     int end = i + 1 < x.nm ? x.m[i + 1].first : x.nw;
@@ -562,14 +616,12 @@ fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e
     st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
     goto done;
   }
-  char mp[4400];
-  snprintf(mp, sizeof mp, "%s/" FC_BUNDLE_MANIFEST, tmp);
-  if (!fc_export_write_all(mp, mtext.s, mtext.len)) {
-    st = fc_fail(e, FFTCONV_ERR_IO, "cannot write %s: %s", mp, strerror(errno));
+  if ((st = fc_export_put_file(&pl, FC_BUNDLE_MANIFEST, mtext.s, mtext.len, e)) != FFTCONV_OK)
     goto done;
-  }
   r->bytes += (int64_t)mtext.len;
   { /* what was written must read back as a bundle */
+    char tmp[8400];
+    fc_export_partial_path(&pl, tmp, sizeof tmp);
     fc_bundle *b = NULL;
     fc_err be = {{0}};
     if (fc_bundle_open(tmp, NULL, &b, &be) != FFTCONV_OK) {
@@ -578,32 +630,17 @@ fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e
     }
     fc_bundle_close(b);
   }
-  if (o->c_source && (st = fc_export_write_c(&x, mtext.s, mtext.len, o->c_source, name, e)) != FFTCONV_OK)
+  if (o->c_source &&
+      (st = fc_export_write_c(&pl, &x, mtext.s, mtext.len, name, e)) != FFTCONV_OK)
     goto done;
-  if (stat(o->out, &sb) == 0) { /* --force: the old bundle goes once the new one is in place */
-    char old[4200];
-    snprintf(old, sizeof old, "%s.old-%ld", o->out, (long)getpid());
-    fc_export_remove_dir(old);
-    if (rename(o->out, old) != 0) {
-      st = fc_fail(e, FFTCONV_ERR_IO, "cannot replace %s: %s", o->out, strerror(errno));
-      goto done;
-    }
-    if (rename(tmp, o->out) != 0) {
-      st = fc_fail(e, FFTCONV_ERR_IO, "cannot put the bundle at %s: %s", o->out, strerror(errno));
-      rename(old, o->out);
-      goto done;
-    }
-    fc_export_remove_dir(old);
-  } else if (rename(tmp, o->out) != 0) {
-    st = fc_fail(e, FFTCONV_ERR_IO, "cannot put the bundle at %s: %s", o->out, strerror(errno));
-    goto done;
-  }
+  fc_export_test_pause();
+  if ((st = fc_export_commit(&pl, e)) != FFTCONV_OK) goto done;
   r->seconds = fc_now() - t0;
   say(&x, "wrote %s: %d kernel%s for %d entr%s, %.2f MB%s%s, in %.1f s\n", o->out, r->modules,
       r->modules == 1 ? "" : "s", r->entries, r->entries == 1 ? "y" : "ies", (double)r->bytes / 1e6,
       o->c_source ? "; C source " : "", o->c_source ? o->c_source : "", r->seconds);
 done:
-  if (st != FFTCONV_OK) fc_export_remove_dir(tmp);
+  fc_export_finish(&pl);
   fc_str_free(&mtext);
   fc_emit_close(em);
   free_state(&x);

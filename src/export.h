@@ -4,9 +4,17 @@
  * and parameters for that architecture (when the family's check() accepts every problem it
  * serves there, and its launches are the same) and compiled by NVRTC; plus the PTX of the
  * lowest architecture, which the driver compiles for GPUs newer than every cubin. Fatbins are
- * built by fatbin.h. The directory is written under a temporary name and renamed into place,
- * so a failed export leaves what was there before. Same cache and options, same bytes.
- * Tuning side of the library. */
+ * built by fatbin.h. Same cache and options, same bytes. Tuning side of the library.
+ *
+ * What export writes, and what it may replace: the bundle is written in a temporary directory
+ * beside --out (OUT.partial-PID) and the C file under a temporary name beside --c-source, then
+ * both are renamed into place, never over something that appeared meanwhile. --force replaces
+ * only what export wrote: a directory (never a symbolic link) whose manifest.json reads as an
+ * fftconv bundle and that holds nothing else than the files its manifest names, or an empty
+ * directory; a regular file that starts with export's header. The new bundle is swapped in
+ * atomically, then the old one's files are removed one by one (what its manifest names). A
+ * failure, or a signal the program hands to fc_export_cleanup_on_signal, leaves the file
+ * system as it was. */
 #ifndef FC_EXPORT_H
 #define FC_EXPORT_H
 
@@ -47,10 +55,19 @@ typedef struct fc_export_result {
 } fc_export_result;
 
 /* Writes the bundle. FFTCONV_ERR_INVALID: a bad option (an unknown architecture, a bad C
-   name), the message naming it; FFTCONV_ERR_IO: the cache is missing or not a cache, nothing
-   matches the filters, the output exists (without force) or cannot be written;
+   name, --c-source the same path as --out or inside it, two architectures of one compute
+   capability), the message naming it; FFTCONV_ERR_IO: the cache is missing or not a cache,
+   nothing matches the filters, the output exists (without force), is not export's to replace
+   or cannot be written;
    FFTCONV_ERR_NO_COMPILER: a kernel must be compiled and there is no NVRTC, or no fatbin
    tool. */
 fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e);
+
+/* For the SIGINT and SIGTERM (and SIGHUP) handler of a program that runs fc_export: removes
+   the temporary directory and C file of the export in progress, if any. Async-signal-safe (it
+   only unlinks); the handler then re-raises the signal (the library never exits). fc_export
+   holds these signals back in its thread while it renames into place, so that a signal comes
+   before the renames (the temporary files go) or after them (the new files stay). */
+void fc_export_cleanup_on_signal(void);
 
 #endif
