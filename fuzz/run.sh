@@ -14,6 +14,8 @@ log="$scratch.log"
   -print_final_stats=1 -artifact_prefix="$scratch/crash-" "$@" "$scratch" "$seeds" >"$log" 2>&1
 rc=$?
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+# with -fork=N the workers' counts are summed in lines "#EXECS: cov: ..."
+[ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9][0-9]*\): cov:.*/\1/p' "$log" | tail -1)
 found=$(ls "$scratch" 2>/dev/null | grep -c '^crash-')
 inputs=$(ls "$scratch" | grep -vc '^crash-')
 echo "$name: ${execs:-0} runs in $secs s, $inputs new inputs, $found findings (exit $rc)"
