@@ -648,6 +648,31 @@ Test(export_hostile, c_source_taken_meanwhile_takes_the_bundle_back, .timeout = 
   }
 }
 
+/* --out is taken while an export that also replaces an earlier C file (--force) is paused:
+   it fails, and that C file is as it was (it goes in only after the bundle). */
+Test(export_hostile, a_failed_export_keeps_the_c_file, .timeout = 300) {
+  make_proto();
+  char cwd[256], ready[256], cmd[1024];
+  snprintf(cwd, sizeof cwd, "%s/work", dir);
+  cr_assert_eq(mkdir(cwd, 0777), 0);
+  snprintf(cmd, sizeof cmd, "cp %s %s/x.c", proto_c, cwd);
+  cr_assert_eq(system(cmd), 0);
+  pid_t a = start_paused(cwd, "--out b --c-source x.c --force --c-name other", NULL, ready,
+                         sizeof ready);
+  snprintf(cmd, sizeof cmd, "mkdir %s/b && echo mine > %s/b/mine.txt", cwd, cwd);
+  cr_assert_eq(system(cmd), 0);
+  fc_str before = {0}, after = {0};
+  snap(cwd, "", NULL, &before);
+  unlink(ready);
+  int st = wait_status(a);
+  cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+  snap(cwd, "", NULL, &after);
+  cr_assert_str_eq(after.s, before.s, "x.c, or b, changed:\n%s\nto\n%s", before.s, after.s);
+  cr_assert_null(leftover(cwd), "left %s", leftover(cwd));
+  fc_str_free(&before);
+  fc_str_free(&after);
+}
+
 /* --force: a file put into the old bundle while the export is paused makes it a bundle that
    is not export's alone any more: not replaced, nothing of it removed. */
 Test(export_hostile, old_bundle_changed_meanwhile_is_not_replaced, .timeout = 300) {
@@ -726,45 +751,49 @@ static void sql(const char *db, const char *q, const char *arg) {
   sqlite3_close(h);
 }
 
-/* A template name holding C code: the C file holds it only as bytes, compiles with -Wall
-   -Werror, defines nothing of it; the fatbin's file name is export's own. */
+/* A template name holding C code (one without '/', one with a path, newlines and a trigraph):
+   the C file holds it only as bytes, compiles with -Wall -Wextra -Werror and defines nothing
+   of it; the fatbin's file name is export's own. */
 Test(export_hostile, a_template_name_is_not_c_code, .timeout = 300) {
   small_cache(cache_db);
-  static const char evil[] = "x\"};\nint evil(void){return 1;}\n/*?\?=*/static const char *q={\"";
-  sql(cache_db, "UPDATE kernels SET template = ?1", evil);
-  static char out[16384];
-  char args[512];
-  snprintf(args, sizeof args, "--out b --c-source x.c --arch sm_90 --no-ptx");
-  cr_assert_eq(export_in(dir, NULL, cache_db, args, out, sizeof out), 0, "%s", out);
-  char cmd[2048], obj[256];
-  snprintf(obj, sizeof obj, "%s/x.o", dir);
-  snprintf(cmd, sizeof cmd, "%s -std=c11 -Wall -Wextra -Werror -c -I%s/src %s/x.c -o %s 2>&1 && "
-           "nm %s", C_COMPILER, SOURCE_DIR, dir, obj, obj);
-  FILE *f = popen(cmd, "r");
-  size_t n = fread(out, 1, sizeof out - 1, f);
-  out[n] = 0;
-  cr_assert_eq(pclose(f), 0, "%s", out);
-  cr_assert(!strstr(out, "evil"), "the C file defines the cache's code:\n%s", out);
-  cr_assert(strstr(out, "fftconv_bundle"), "%s", out);
-  char b[256];
-  snprintf(b, sizeof b, "%s/b", dir);
-  DIR *d = opendir(b);
-  cr_assert(d);
-  struct dirent *de;
-  int files = 0;
-  while ((de = readdir(d))) {
-    if (de->d_name[0] == '.') continue;
-    for (const char *p = de->d_name; *p; p++)
-      cr_assert(strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.", *p),
-                "file name '%s'", de->d_name);
-    files++;
+  static const char *const evil[] = {
+      "x\"};int evil(void){return 1;}static const char*q={\"",
+      "x\"};\nint evil(void){return 1;}\n/*?\?=*/char*q={\"../../y", NULL};
+  for (int k = 0; evil[k]; k++) {
+    sql(cache_db, "UPDATE kernels SET template = ?1", evil[k]);
+    static char out[16384];
+    char args[512], b[256];
+    snprintf(b, sizeof b, "%s/b%d", dir, k);
+    snprintf(args, sizeof args, "--out b%d --c-source x%d.c --arch sm_90 --no-ptx", k, k);
+    cr_assert_eq(export_in(dir, NULL, cache_db, args, out, sizeof out), 0, "%s", out);
+    char cmd[2048], obj[256];
+    snprintf(obj, sizeof obj, "%s/x%d.o", dir, k);
+    snprintf(cmd, sizeof cmd, "%s -std=c11 -Wall -Wextra -Werror -c -I%s/src %s/x%d.c -o %s "
+             "2>&1 && nm %s", C_COMPILER, SOURCE_DIR, dir, k, obj, obj);
+    FILE *f = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    cr_assert_eq(pclose(f), 0, "template name %d: the C file does not compile:\n%s", k, out);
+    cr_assert(!strstr(out, "evil"), "the C file defines the cache's code:\n%s", out);
+    cr_assert(strstr(out, "fftconv_bundle"), "%s", out);
+    DIR *d = opendir(b);
+    cr_assert(d);
+    struct dirent *de;
+    int files = 0;
+    while ((de = readdir(d))) {
+      if (de->d_name[0] == '.') continue;
+      for (const char *p = de->d_name; *p; p++)
+        cr_assert(strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.", *p),
+                  "file name '%s'", de->d_name);
+      files++;
+    }
+    closedir(d);
+    cr_assert_eq(files, 2);
+    fc_bundle *bd = NULL;
+    fc_err e = {{0}};
+    cr_assert_eq(fc_bundle_open(b, NULL, &bd, &e), FFTCONV_OK, "%s", e.msg);
+    fc_bundle_close(bd);
   }
-  closedir(d);
-  cr_assert_eq(files, 2);
-  fc_bundle *bd = NULL;
-  fc_err e = {{0}};
-  cr_assert_eq(fc_bundle_open(b, NULL, &bd, &e), FFTCONV_OK, "%s", e.msg);
-  fc_bundle_close(bd);
 }
 
 /* Parameters that would add keys of their own to the manifest: refused, nothing written. */
