@@ -15,14 +15,12 @@
 #include "kernel.h"
 #include "shape.h"
 
-#define BUNDLE_MAX_ARCHS 8
-
 typedef struct bundle_module {
   char file[128];
   const void *data; /* the fatbin: owned (read from a file) or the image's */
   size_t size;
   int ncubins;
-  char cubins[BUNDLE_MAX_ARCHS][16];
+  char cubins[FC_BUNDLE_MAX_CUBINS][16];
   char ptx[16];     /* "" when none */
   char tmpl[64];
   int revision;
@@ -43,9 +41,12 @@ typedef struct bundle_entry {
 
 struct fc_bundle {
   char where[4096];   /* the directory, or "compiled-in bundle" */
-  char mpath[4200];   /* the manifest's name in messages */
+  char mpath[4200];   /* the manifest's path */
+  char mname[4400];   /* the same for messages: control characters escaped */
   int owns_data;
+  int64_t total;      /* the fatbins' bytes so far, against FC_BUNDLE_MAX_TOTAL */
   int nmod, nent;
+  int cap_mod, cap_ent; /* the arrays' lengths: the manifest's counts, within the limits */
   bundle_module *mod;
   bundle_entry *ent;
   char desc[4800];
@@ -106,17 +107,20 @@ static const char *kind_of(mode_t m) {
    device may act, a link may lead out of the bundle; nothing of a link's target is looked at,
    so no message tells its size); then O_NOFOLLOW|O_NONBLOCK, and fstat must show the same
    regular file, so that one swapped in between is refused too. The descriptor and *size, or
-   -1 with the reason in why ("is a FIFO (named pipe), not a regular file"). */
-static int open_regular(const char *path, int64_t *size, char *why, size_t wlen) {
+   -1 with the reason in why: *refused 1 when the file is there and of the wrong kind ("is a
+   FIFO (named pipe), not a regular file: refused"), 0 when it could not be looked at
+   (strerror's words, errno kept). */
+static int open_regular(const char *path, int64_t *size, int *refused, char *why, size_t wlen) {
   struct stat ls, fs;
+  *refused = 0;
   if (lstat(path, &ls) != 0) {
-    snprintf(why, wlen, "%s", strerror(errno));
+    int err = errno;
+    snprintf(why, wlen, "%s", strerror(err));
+    errno = err;
     return -1;
   }
-  if (S_ISDIR(ls.st_mode)) { /* strerror's words: what a reader of the old message expects */
-    snprintf(why, wlen, "%s", strerror(EISDIR));
-    return -1;
-  }
+  *refused = 1;
+  errno = 0;
   if (S_ISLNK(ls.st_mode)) {
     snprintf(why, wlen, "is a symbolic link: refused (a bundle's files are read only as "
              "regular files, never through a link)");
@@ -128,14 +132,18 @@ static int open_regular(const char *path, int64_t *size, char *why, size_t wlen)
   }
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    snprintf(why, wlen, "%s", errno == ELOOP ? "became a symbolic link while it was opened: "
-             "refused" : strerror(errno));
+    int err = errno;
+    *refused = err == ELOOP;
+    snprintf(why, wlen, "%s", err == ELOOP ? "became a symbolic link while it was opened: "
+             "refused" : strerror(err));
+    errno = err;
     return -1;
   }
   if (fstat(fd, &fs) != 0 || !S_ISREG(fs.st_mode) || fs.st_dev != ls.st_dev ||
       fs.st_ino != ls.st_ino) {
     snprintf(why, wlen, "was replaced while it was opened: refused");
     close(fd);
+    errno = 0;
     return -1;
   }
   *size = (int64_t)fs.st_size;
@@ -186,8 +194,12 @@ static fftconv_status read_manifest(const char *path, const char *mname, char **
                                     fc_err *e) {
   char why[256];
   int64_t size = 0;
+  int refused = 0;
   *json = NULL;
-  int fd = open_regular(path, &size, why, sizeof why);
+  int fd = open_regular(path, &size, &refused, why, sizeof why);
+  if (fd < 0 && !strncmp(why, "is a directory", 14)) /* strerror's words, as before */
+    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s (a bundle's manifest is a regular file)",
+                   mname, strerror(EISDIR));
   if (fd < 0)
     return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s%s", mname, why,
                    errno == ENOENT ? " (not an fftconv bundle: fftconv-cache export writes one)"
@@ -209,12 +221,15 @@ static fftconv_status read_manifest(const char *path, const char *mname, char **
   return FFTCONV_OK;
 }
 
-static const char *col_text(sqlite3_stmt *s, int i);
+static const char *col_text(sqlite3_stmt *s, int i) {
+  return sqlite3_column_type(s, i) == SQLITE_TEXT ? (const char *)sqlite3_column_text(s, i)
+                                                  : NULL;
+}
 
 /* The manifest's head: a JSON object with "format": "fftconv-bundle" and an integer "version"
    of 1 or more, returned in *version (a newer one is the caller's to refuse). */
 static fftconv_status manifest_head(sqlite3 *db, const char *json, size_t jn, const char *mname,
-                                    int64_t *version, fc_err *e) {
+                                    const char *hint, int64_t *version, fc_err *e) {
   if (jn == 0)
     return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is empty (not an fftconv bundle manifest)",
                    mname);
@@ -239,9 +254,9 @@ static fftconv_status manifest_head(sqlite3 *db, const char *json, size_t jn, co
   } else if (!sqlite3_column_int(s, 0)) {
     int blank = 1;
     for (size_t i = 0; i < jn && blank; i++) blank = strchr(" \t\r\n", json[i]) != NULL;
-    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s", mname,
+    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s%s", mname,
                  blank ? "is empty (only white space; not an fftconv bundle manifest)"
-                       : "is not JSON (malformed)");
+                       : "is not JSON (malformed)", blank ? "" : hint);
   }
   sqlite3_finalize(s);
   s = NULL;
@@ -319,7 +334,7 @@ static fftconv_status probe(const char *dir, char ***names, int *nnames, fc_err 
   if (st == FFTCONV_OK && sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
     st = fc_fail(e, FFTCONV_ERR_NOMEM, "bundle: cannot open an in-memory SQLite connection");
   int64_t version = 0;
-  if (st == FFTCONV_OK) st = manifest_head(db, json, jn, mname, &version, e);
+  if (st == FFTCONV_OK) st = manifest_head(db, json, jn, mname, "", &version, e);
   sqlite3_stmt *s = NULL;
   if (st == FFTCONV_OK && names) {
     const char *q = "SELECT json_type(?1,'$.modules'), json_array_length(?1,'$.modules')";
@@ -384,63 +399,133 @@ static fftconv_status bad(fc_bundle *b, fc_err *e, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s", b->mpath, what);
+  return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s", b->mname, what);
 }
 
-/* The whole file at path, malloc'd (NUL-terminated; *n without it). NULL with errno set. */
-static char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  struct stat sb;
-  if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
-    fclose(f);
-    errno = EISDIR;
-    return NULL;
-  }
-  fc_str s = {0};
-  char chunk[65536];
-  size_t got;
-  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) fc_str_addn(&s, chunk, got);
-  int err = ferror(f) ? errno : 0;
-  fclose(f);
-  if (err || s.oom) {
-    fc_str_free(&s);
-    errno = err ? err : ENOMEM;
-    return NULL;
-  }
-  if (!s.s) fc_str_addn(&s, "", 0);
-  *n = s.len;
-  return s.s;
-}
-
-static const char *col_text(sqlite3_stmt *s, int i) {
-  return sqlite3_column_type(s, i) == SQLITE_TEXT ? (const char *)sqlite3_column_text(s, i)
-                                                  : NULL;
-}
-
-/* An integer column; 0 when it is not one. */
-static int col_int(sqlite3_stmt *s, int i, int64_t *v) {
-  if (sqlite3_column_type(s, i) != SQLITE_INTEGER) return 0;
-  *v = sqlite3_column_int64(s, i);
-  return 1;
-}
-
-static int copy_text(char *dst, size_t len, const char *src) {
-  if (!src || strlen(src) >= len) return 0;
-  memcpy(dst, src, strlen(src) + 1);
-  return 1;
-}
 
 static void hash_hex(const void *data, size_t n, char out[17]) {
   snprintf(out, 17, "%016" PRIx64, fc_hash64(FC_HASH64_INIT, data, n));
 }
 
-/* A module's fatbin: from the directory or from the image. */
+/* What a JSON type (json_type's word; NULL: absent) is called in messages. */
+static const char *jtype(const char *t) {
+  static const char *const names[][2] = {
+      {"text", "a string"},   {"integer", "an integer"}, {"real", "a number with a fraction"},
+      {"array", "an array"},  {"object", "an object"},   {"null", "null"},
+      {"true", "a boolean"}, {"false", "a boolean"}};
+  for (size_t i = 0; t && i < sizeof names / sizeof *names; i++)
+    if (!strcmp(t, names[i][0])) return names[i][1];
+  return t ? "of an unknown type" : "missing";
+}
+
+/* One element of "modules" or "entries" as a statement row reads it: column 0 its index,
+   1 its JSON type, then for field k its type (2 + 2k) and value (3 + 2k). Every refusal
+   names the element and the field ("entries[3].device") and says what was expected. */
+typedef struct jrow {
+  fc_bundle *b;
+  fc_err *e;
+  sqlite3_stmt *s;
+  const char *const *names; /* the fields, as in the statement */
+  char where[40];           /* "modules[3]" */
+} jrow;
+
+static const char *ftype(const jrow *r, int k) { return col_text(r->s, 2 + 2 * k); }
+
+/* Field k as a string of min (0 or 1) to max bytes. */
+static fftconv_status get_text(jrow *r, int k, size_t min, size_t max, const char **out) {
+  const char *t = ftype(r, k), *name = r->names[k];
+  char what[64];
+  snprintf(what, sizeof what, "a string of %s%zu characters", min ? "1 to " : "at most ", max);
+  if (!t) return bad(r->b, r->e, "%s has no \"%s\" (%s)", r->where, name, what);
+  if (strcmp(t, "text"))
+    return bad(r->b, r->e, "%s.%s is %s, not %s", r->where, name, jtype(t), what);
+  const char *v = (const char *)sqlite3_column_text(r->s, 3 + 2 * k);
+  size_t n = (size_t)sqlite3_column_bytes(r->s, 3 + 2 * k);
+  if (!v) return fc_fail(r->e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
+  if (n < min) return bad(r->b, r->e, "%s.%s is empty (%s)", r->where, name, what);
+  if (n > max)
+    return bad(r->b, r->e, "%s.%s is %zu characters, at most %zu", r->where, name, n, max);
+  /* a bundle's names and keys are printed later (plan descriptions, describe): a control
+     character in one is refused here rather than escaped at every place it is shown */
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+      return bad(r->b, r->e, "%s.%s holds a control character (\"%s\")", r->where, name, ESC(v));
+  *out = v;
+  return FFTCONV_OK;
+}
+
+/* Field k as an integer from lo to hi; hi_why, when given, says why hi is the most. */
+static fftconv_status get_int(jrow *r, int k, int64_t lo, int64_t hi, const char *hi_why,
+                              int64_t *v) {
+  const char *t = ftype(r, k), *name = r->names[k];
+  char what[80] = "an integer";
+  if (lo != INT64_MIN || hi != INT64_MAX)
+    snprintf(what, sizeof what, "an integer from %" PRId64 " to %" PRId64, lo, hi);
+  if (!t) return bad(r->b, r->e, "%s has no \"%s\" (%s)", r->where, name, what);
+  if (strcmp(t, "integer"))
+    return bad(r->b, r->e, "%s.%s is %s, not an integer", r->where, name, jtype(t));
+  *v = sqlite3_column_int64(r->s, 3 + 2 * k);
+  if (*v == INT64_MAX || *v == INT64_MIN) /* where SQLite saturates one that does not fit */
+    return bad(r->b, r->e, "%s.%s is a number past 64 bits, not %s", r->where, name, what);
+  if (*v > hi && hi_why)
+    return bad(r->b, r->e, "%s.%s is %" PRId64 ", more than %s (%" PRId64 ")", r->where, name,
+               *v, hi_why, hi);
+  if (*v < lo || *v > hi)
+    return bad(r->b, r->e, "%s.%s is %" PRId64 ", not from %" PRId64 " to %" PRId64, r->where,
+               name, *v, lo, hi);
+  return FFTCONV_OK;
+}
+
+/* Field k present and of JSON type want ("object", "array"). */
+static fftconv_status get_typed(jrow *r, int k, const char *want) {
+  const char *t = ftype(r, k);
+  if (!t) return bad(r->b, r->e, "%s has no \"%s\" (%s)", r->where, r->names[k], jtype(want));
+  if (strcmp(t, want))
+    return bad(r->b, r->e, "%s.%s is %s, not %s", r->where, r->names[k], jtype(t), jtype(want));
+  return FFTCONV_OK;
+}
+
+/* SELECT key, type, then each field's json_type and json_extract (lazily: an element that is
+   not an object has no fields), FROM json_each(?1, array). */
+static fftconv_status prepare_rows(fc_bundle *b, sqlite3 *db, const char *array,
+                                   const char *const *names, int n, sqlite3_stmt **s, fc_err *e) {
+  fc_str q = {0};
+  fc_str_add(&q, "SELECT key, type");
+  for (int k = 0; k < n; k++)
+    fc_str_add(&q, ", CASE WHEN type = 'object' THEN json_type(value,'$.%s') END,"
+               " CASE WHEN type = 'object' THEN json_extract(value,'$.%s') END", names[k],
+               names[k]);
+  fc_str_add(&q, " FROM json_each(?1,'$.%s') ORDER BY key", array);
+  if (q.oom) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
+  fftconv_status st = FFTCONV_OK;
+  if (sqlite3_prepare_v2(db, q.s, -1, s, NULL) != SQLITE_OK)
+    st = bad(b, e, "cannot read its %s: %s", array, sqlite3_errmsg(db));
+  fc_str_free(&q);
+  return st;
+}
+
+/* Whether every character of s is a lowercase hexadecimal digit. */
+static int all_hex(const char *s) {
+  for (; *s; s++)
+    if (!strchr("0123456789abcdef", *s)) return 0;
+  return 1;
+}
+
+/* A module's fatbin, of the bytes the manifest declares: from the image, or from the
+   directory, where it must be a regular file (no link, FIFO or device) whose size is compared
+   before a byte of it is read. */
 static fftconv_status module_data(fc_bundle *b, const char *dir, const fftconv_bundle_image *img,
-                                  bundle_module *m, fc_err *e) {
+                                  bundle_module *m, int64_t bytes, fc_err *e) {
+  if (b->total + bytes > FC_BUNDLE_MAX_TOTAL)
+    return bad(b, e, "its fatbins come to more than a bundle may hold (%lld bytes, 2 GiB) by "
+               "module %s: not read", FC_BUNDLE_MAX_TOTAL, m->file);
+  b->total += bytes;
   if (img) {
-    for (int i = 0; i < img->nfiles; i++)
-      if (img->files[i].name && !strcmp(img->files[i].name, m->file)) {
+    for (int i = 0; i < img->nfiles; i++) /* the names were checked by image_check */
+      if (!strcmp(img->files[i].name, m->file)) {
+        if ((int64_t)img->files[i].size != bytes)
+          return bad(b, e, "module %s is %zu bytes, the manifest says %" PRId64 " (truncated or "
+                     "replaced)", m->file, img->files[i].size, bytes);
         m->data = img->files[i].data;
         m->size = img->files[i].size;
         return FFTCONV_OK;
@@ -448,103 +533,164 @@ static fftconv_status module_data(fc_bundle *b, const char *dir, const fftconv_b
     return bad(b, e, "module %s is missing: the compiled-in bundle has no file of that name",
                m->file);
   }
-  char path[4400];
+  char path[4400], why[256];
   snprintf(path, sizeof path, "%s/%s", dir, m->file);
-  size_t n = 0;
-  char *data = slurp(path, &n);
-  if (!data)
-    return bad(b, e, "module %s is missing or unreadable (%s: %s)", m->file, path,
-               strerror(errno));
+  int64_t size = 0;
+  int refused = 0;
+  int fd = open_regular(path, &size, &refused, why, sizeof why);
+  if (fd < 0 && refused) return bad(b, e, "module %s %s", m->file, why);
+  if (fd < 0)
+    return bad(b, e, "module %s is missing or unreadable (%s: %s)", m->file,
+               ESC(path), why);
+  if (size != bytes) {
+    close(fd);
+    return bad(b, e, "module %s is %" PRId64 " bytes, the manifest says %" PRId64 " (truncated "
+               "or replaced): not read", m->file, size, bytes);
+  }
+  char *data = NULL;
+  int r = read_exactly(fd, (size_t)bytes, &data, why, sizeof why);
+  if (r == -2) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
+  if (r < 0) return bad(b, e, "module %s %s", m->file, why);
   m->data = data;
-  m->size = n;
+  m->size = (size_t)bytes;
+  return FFTCONV_OK;
+}
+
+/* Module i's "cubins" (an array of at most FC_BUNDLE_MAX_CUBINS strings sm_XY, counted before
+   a string is read) into m. c: SELECT type, value FROM json_each(?1). */
+static fftconv_status read_cubins(fc_bundle *b, sqlite3 *db, sqlite3_stmt *c, const char *arr,
+                                  int i, bundle_module *m, fc_err *e) {
+  sqlite3_stmt *n = NULL;
+  int64_t count = -1;
+  if (sqlite3_prepare_v2(db, "SELECT json_array_length(?1)", -1, &n, NULL) == SQLITE_OK &&
+      (sqlite3_bind_text(n, 1, arr, -1, SQLITE_STATIC), sqlite3_step(n)) == SQLITE_ROW)
+    count = sqlite3_column_int64(n, 0);
+  sqlite3_finalize(n);
+  if (count < 0) return bad(b, e, "cannot read modules[%d].cubins: %s", i, sqlite3_errmsg(db));
+  if (count > FC_BUNDLE_MAX_CUBINS)
+    return bad(b, e, "modules[%d].cubins names %" PRId64 " architectures, at most %d", i, count,
+               FC_BUNDLE_MAX_CUBINS);
+  sqlite3_reset(c);
+  sqlite3_bind_text(c, 1, arr, -1, SQLITE_STATIC);
+  fftconv_status st = FFTCONV_OK;
+  int rc;
+  for (int k = 0; st == FFTCONV_OK && (rc = sqlite3_step(c)) == SQLITE_ROW; k++) {
+    const char *t = col_text(c, 0), *one = col_text(c, 1);
+    char norm[16];
+    int v;
+    if (!t || strcmp(t, "text"))
+      st = bad(b, e, "modules[%d].cubins[%d] is %s, not a string (sm_XY)", i, k, jtype(t));
+    else if (strlen(one) >= 16 || strncmp(one, "sm_", 3) || !fc_arch_normalize(one, norm, &v))
+      st = bad(b, e, "modules[%d].cubins[%d] is \"%s\", not an architecture (sm_XY)", i, k,
+               ESC(one));
+    else if (m->ncubins < FC_BUNDLE_MAX_CUBINS) /* counted above: always */
+      snprintf(m->cubins[m->ncubins++], 16, "%s", norm);
+  }
+  if (st == FFTCONV_OK && rc != SQLITE_DONE)
+    st = bad(b, e, "cannot read modules[%d].cubins: %s", i, sqlite3_errmsg(db));
+  sqlite3_reset(c);
+  return st;
+}
+
+enum { MF_FILE, MF_BYTES, MF_FNV, MF_CUBINS, MF_PTX, MF_TEMPLATE, MF_REVISION, MF_HASH,
+       MF_PARAMS, MF_LAUNCH, MF_N };
+static const char *const mod_fields[MF_N] = {"file", "bytes", "fnv1a64", "cubins", "ptx",
+                                              "template", "revision", "hash", "params",
+                                              "launch"};
+
+/* Module r's fields into m, each checked: its fatbin is not yet read. */
+static fftconv_status module_fields(jrow *r, sqlite3 *db, sqlite3_stmt *cub, int i,
+                                    bundle_module *m, int64_t *bytes, const char **fnv) {
+  fc_bundle *b = r->b;
+  fc_err *e = r->e;
+  const char *type = col_text(r->s, 1), *v = NULL;
+  if (!type || strcmp(type, "object"))
+    return bad(b, e, "%s is %s, not an object", r->where, jtype(type));
+  fftconv_status st = get_text(r, MF_FILE, 1, sizeof m->file - 1, &v);
+  if (st != FFTCONV_OK) return st;
+  const char *why = bad_file_name(v, strlen(v));
+  if (why) return bad(b, e, "%s.file %s (\"%s\")", r->where, why, ESC(v));
+  memcpy(m->file, v, strlen(v) + 1);
+  if ((st = get_int(r, MF_BYTES, 1, FC_BUNDLE_MAX_FATBIN, "a fatbin may be", bytes)) != FFTCONV_OK)
+    return st;
+  if ((st = get_text(r, MF_FNV, 1, 64, fnv)) != FFTCONV_OK) return st;
+  if (strlen(*fnv) != 16 || !all_hex(*fnv))
+    return bad(b, e, "%s.fnv1a64 is \"%s\", not 16 lowercase hexadecimal digits (the FNV-1a "
+               "64 hash of its fatbin)", r->where, ESC(*fnv));
+  const char *pt = ftype(r, MF_PTX);
+  if (pt && strcmp(pt, "null")) {
+    char norm[16];
+    int ver;
+    if ((st = get_text(r, MF_PTX, 1, 15, &v)) != FFTCONV_OK) return st;
+    if (strncmp(v, "compute_", 8) || !fc_arch_normalize(v + 8, norm, &ver))
+      return bad(b, e, "%s.ptx is \"%s\", not an architecture (compute_XY) or null", r->where,
+                 ESC(v));
+    memcpy(m->ptx, v, strlen(v) + 1);
+  }
+  if ((st = get_text(r, MF_TEMPLATE, 1, sizeof m->tmpl - 1, &v)) != FFTCONV_OK) return st;
+  memcpy(m->tmpl, v, strlen(v) + 1);
+  int64_t rev = 0;
+  if ((st = get_int(r, MF_REVISION, 0, INT_MAX, NULL, &rev)) != FFTCONV_OK) return st;
+  m->revision = (int)rev;
+  if ((st = get_text(r, MF_HASH, 1, sizeof m->hash - 1, &v)) != FFTCONV_OK) return st;
+  memcpy(m->hash, v, strlen(v) + 1);
+  if ((st = get_typed(r, MF_PARAMS, "object")) != FFTCONV_OK) return st;
+  if (!(m->params = strdup((const char *)sqlite3_column_text(r->s, 3 + 2 * MF_PARAMS))))
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
+  if ((st = get_typed(r, MF_CUBINS, "array")) != FFTCONV_OK) return st;
+  if ((st = read_cubins(b, db, cub, (const char *)sqlite3_column_text(r->s, 3 + 2 * MF_CUBINS),
+                        i, m, e)) != FFTCONV_OK)
+    return st;
+  if (!m->ncubins && !m->ptx[0]) return bad(b, e, "module %s holds neither a cubin nor PTX", m->file);
+  if ((st = get_typed(r, MF_LAUNCH, "object")) != FFTCONV_OK) return st;
+  fc_err me = {{0}};
+  if (fc_manifest_parse((const char *)sqlite3_column_text(r->s, 3 + 2 * MF_LAUNCH), &m->manifest,
+                        &me) != FFTCONV_OK)
+    return bad(b, e, "module %s: its launch manifest is not valid: %s", m->file, ESC(me.msg));
   return FFTCONV_OK;
 }
 
 static fftconv_status read_modules(fc_bundle *b, sqlite3 *db, const char *json, const char *dir,
                                    const fftconv_bundle_image *img, fc_err *e) {
-  static const char q[] =
-      "SELECT m.key, json_extract(m.value,'$.file'), json_extract(m.value,'$.bytes'),"
-      " json_extract(m.value,'$.fnv1a64'), json_extract(m.value,'$.ptx'),"
-      " json_extract(m.value,'$.template'), json_extract(m.value,'$.revision'),"
-      " json_extract(m.value,'$.hash'), json(json_extract(m.value,'$.params')),"
-      " json(json_extract(m.value,'$.launch')), json_type(m.value,'$.cubins'),"
-      " (SELECT json_group_array(c.value) FROM json_each(m.value,'$.cubins') c)"
-      " FROM json_each(?1,'$.modules') m ORDER BY m.key";
-  sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
-    return bad(b, e, "cannot read its modules: %s", sqlite3_errmsg(db));
-  sqlite3_bind_text(s, 1, json, -1, SQLITE_STATIC);
-  fftconv_status st = FFTCONV_OK;
-  int rc;
+  sqlite3_stmt *s = NULL, *cub = NULL;
+  fftconv_status st = prepare_rows(b, db, "modules", mod_fields, MF_N, &s, e);
+  if (st == FFTCONV_OK &&
+      sqlite3_prepare_v2(db, "SELECT type, value FROM json_each(?1) ORDER BY key", -1, &cub,
+                         NULL) != SQLITE_OK)
+    st = bad(b, e, "cannot read its modules: %s", sqlite3_errmsg(db));
+  if (st == FFTCONV_OK) sqlite3_bind_text(s, 1, json, -1, SQLITE_STATIC);
+  int rc = SQLITE_DONE;
   while (st == FFTCONV_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    int i = b->nmod++; /* fewer than the array's length: sized by bundle_arrays */
+    if (b->nmod == b->cap_mod) { /* json_each gave more than json_array_length counted */
+      st = bad(b, e, "cannot read its modules: more than it counted");
+      break;
+    }
+    int i = b->nmod++;
     bundle_module *m = &b->mod[i];
-    int64_t bytes = -1, rev = 0;
-    const char *file = col_text(s, 1), *fnv = col_text(s, 3), *ptx = col_text(s, 4);
-    const char *params = col_text(s, 8), *launch = col_text(s, 9), *ctype = col_text(s, 10);
-    if (!copy_text(m->file, sizeof m->file, file) || strchr(file, '/') || file[0] == '.') {
-      st = bad(b, e, "modules[%d] has no usable \"file\" (a file name in the bundle)", i);
-    } else if (!col_int(s, 2, &bytes) || bytes < 0 || !fnv || strlen(fnv) != 16) {
-      st = bad(b, e, "modules[%d] (%s) lacks its \"bytes\" or \"fnv1a64\"", i, m->file);
-    } else if (!copy_text(m->tmpl, sizeof m->tmpl, col_text(s, 5)) || !col_int(s, 6, &rev) ||
-               !copy_text(m->hash, sizeof m->hash, col_text(s, 7)) || !params || !launch) {
-      st = bad(b, e, "modules[%d] (%s) lacks its \"template\", \"revision\", \"hash\", "
-               "\"params\" or \"launch\"", i, m->file);
-    } else if (!ctype || strcmp(ctype, "array") || (ptx && strncmp(ptx, "compute_", 8))) {
-      st = bad(b, e, "modules[%d] (%s): \"cubins\" must be an array of sm_XY and \"ptx\" "
-               "compute_XY or null", i, m->file);
-    }
-    if (st != FFTCONV_OK) break;
-    m->revision = (int)rev;
-    if (ptx) copy_text(m->ptx, sizeof m->ptx, ptx);
-    if (!(m->params = strdup(params))) {
-      st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-      break;
-    }
-    /* the cubins' archs: a JSON array of strings, rebuilt by json_group_array */
-    const char *arr = col_text(s, 11);
-    for (const char *p = arr ? strchr(arr, '"') : NULL; p && st == FFTCONV_OK;
-         p = strchr(p, '"')) {
-      const char *end = strchr(p + 1, '"');
-      char one[16], norm[16];
-      int v;
-      if (!end || end - p - 1 >= (int)sizeof one || m->ncubins == BUNDLE_MAX_ARCHS) break;
-      snprintf(one, sizeof one, "%.*s", (int)(end - p - 1), p + 1);
-      if (!fc_arch_normalize(one, norm, &v) || strncmp(one, "sm_", 3))
-        st = bad(b, e, "modules[%d] (%s): \"%s\" is not an architecture (sm_XY)", i, m->file,
-                 one);
-      else
-        snprintf(m->cubins[m->ncubins++], 16, "%s", norm);
-      p = end + 1;
-    }
-    if (st != FFTCONV_OK) break;
-    if (!m->ncubins && !m->ptx[0]) {
-      st = bad(b, e, "module %s holds neither a cubin nor PTX", m->file);
-      break;
-    }
-    fc_err me = {{0}};
-    if (fc_manifest_parse(launch, &m->manifest, &me) != FFTCONV_OK) {
-      st = bad(b, e, "module %s: its launch manifest is not valid: %s", m->file, me.msg);
-      break;
-    }
-    if ((st = module_data(b, dir, img, m, e)) != FFTCONV_OK) break;
+    jrow r = {b, e, s, mod_fields, {0}};
+    snprintf(r.where, sizeof r.where, "modules[%d]", i);
+    int64_t bytes = 0;
+    const char *fnv = NULL;
+    if ((st = module_fields(&r, db, cub, i, m, &bytes, &fnv)) != FFTCONV_OK) break;
+    char want[17];
+    snprintf(want, sizeof want, "%s", fnv); /* the row's text goes with the next step */
+    if ((st = module_data(b, dir, img, m, bytes, e)) != FFTCONV_OK) break;
     char h[17];
     hash_hex(m->data, m->size, h);
-    if ((int64_t)m->size != bytes)
-      st = bad(b, e, "module %s is %zu bytes, the manifest says %" PRId64 " (truncated or "
-               "replaced)", m->file, m->size, bytes);
-    else if (strcmp(h, fnv))
+    if (strcmp(h, want))
       st = bad(b, e, "module %s does not match its hash (FNV-1a %s, the manifest says %s): "
-               "it was altered", m->file, h, fnv);
+               "it was altered", m->file, h, want);
     m->runs = 1;
   }
   if (st == FFTCONV_OK && rc != SQLITE_DONE)
     st = bad(b, e, "cannot read its modules: %s", sqlite3_errmsg(db));
   sqlite3_finalize(s);
+  sqlite3_finalize(cub);
   return st;
 }
 
-/* b->mod and b->ent, zeroed, as long as the manifest's "modules" and "entries" arrays. */
+/* b->mod and b->ent, zeroed, as long as the manifest's "modules" and "entries" arrays: their
+   types and lengths are checked against the limits before anything is allocated. */
 static fftconv_status bundle_arrays(fc_bundle *b, sqlite3 *db, const char *json, fc_err *e) {
   sqlite3_stmt *s = NULL;
   const char *q = "SELECT json_type(?1,'$.modules'), json_array_length(?1,'$.modules'),"
@@ -557,13 +703,25 @@ static fftconv_status bundle_arrays(fc_bundle *b, sqlite3 *db, const char *json,
   }
   const char *mt = col_text(s, 0), *et = col_text(s, 2);
   int64_t nm = sqlite3_column_int64(s, 1), ne = sqlite3_column_int64(s, 3);
-  int arrays = mt && et && !strcmp(mt, "array") && !strcmp(et, "array");
+  char mts[40], ets[40];
+  snprintf(mts, sizeof mts, "%s", jtype(mt));
+  snprintf(ets, sizeof ets, "%s", jtype(et));
+  int marr = mt && !strcmp(mt, "array"), earr = et && !strcmp(et, "array");
   sqlite3_finalize(s);
-  if (!arrays || nm > INT_MAX / 2 || ne > INT_MAX / 2)
-    return bad(b, e, "has no \"modules\" and \"entries\" arrays");
+  if (!marr || !earr)
+    return bad(b, e, "has no \"modules\" and \"entries\" arrays (\"%s\" is %s)",
+               marr ? "entries" : "modules", marr ? ets : mts);
+  if (nm > FC_BUNDLE_MAX_MODULES)
+    return bad(b, e, "has %" PRId64 " modules, more than a bundle may hold (%d): not read", nm,
+               FC_BUNDLE_MAX_MODULES);
+  if (ne > FC_BUNDLE_MAX_ENTRIES)
+    return bad(b, e, "has %" PRId64 " entries, more than a bundle may hold (%d): not read", ne,
+               FC_BUNDLE_MAX_ENTRIES);
   b->mod = calloc((size_t)(nm ? nm : 1), sizeof *b->mod);
   b->ent = calloc((size_t)(ne ? ne : 1), sizeof *b->ent);
   if (!b->mod || !b->ent) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
+  b->cap_mod = (int)nm;
+  b->cap_ent = (int)ne;
   return FFTCONV_OK;
 }
 
@@ -576,62 +734,91 @@ static int dtype_of(const char *s, fftconv_dtype *d) {
   return 0;
 }
 
+enum { EF_PROBLEM, EF_MODULE, EF_SHAPE, EF_BATCH, EF_HEADS, EF_SEQLEN, EF_FILTER_LEN,
+       EF_FREQ_KEEP, EF_DTYPE, EF_MODE, EF_PRE_GATE, EF_POST_GATE, EF_SKIP_D, EF_DEVICE, EF_SM,
+       EF_MEDIAN, EF_N };
+static const char *const ent_fields[EF_N] = {
+    "problem",     "module",          "shape",          "shape.batch",     "shape.heads",
+    "shape.seqlen", "shape.filter_len", "shape.freq_keep", "shape.dtype",     "shape.mode",
+    "shape.pre_gate", "shape.post_gate", "shape.skip_d",  "device",          "sm",
+    "median_ms"};
+
+/* Entry r's fields into x, each checked. */
+static fftconv_status entry_fields(jrow *r, bundle_entry *x) {
+  fc_bundle *b = r->b;
+  fc_err *e = r->e;
+  const char *type = col_text(r->s, 1), *v = NULL;
+  if (!type || strcmp(type, "object"))
+    return bad(b, e, "%s is %s, not an object", r->where, jtype(type));
+  fftconv_status st = get_text(r, EF_PROBLEM, 1, sizeof x->key - 1, &v);
+  if (st != FFTCONV_OK) return st;
+  memcpy(x->key, v, strlen(v) + 1);
+  int64_t mod = 0;
+  if ((st = get_int(r, EF_MODULE, 0, INT_MAX, NULL, &mod)) != FFTCONV_OK) return st;
+  if (mod >= b->nmod)
+    return bad(b, e, "%s (%s) names module %" PRId64 ", and the bundle has %d", r->where,
+               ESC(x->key), mod, b->nmod);
+  x->module = (int)mod;
+  if ((st = get_typed(r, EF_SHAPE, "object")) != FFTCONV_OK) return st;
+  fftconv_problem *p = &x->p;
+  fftconv_problem_init(p);
+  int64_t *dims[] = {&p->batch, &p->heads, &p->seqlen, &p->filter_len, &p->freq_keep};
+  for (int k = 0; k < 5; k++) /* their ranges are fftconv_problem_check's, below */
+    if ((st = get_int(r, EF_BATCH + k, INT64_MIN, INT64_MAX, NULL, dims[k])) != FFTCONV_OK)
+      return st;
+  if ((st = get_text(r, EF_DTYPE, 1, 15, &v)) != FFTCONV_OK) return st;
+  if (!dtype_of(v, &p->dtype))
+    return bad(b, e, "%s.shape.dtype is \"%s\", not fp32, fp16 or bf16", r->where, ESC(v));
+  if ((st = get_text(r, EF_MODE, 1, 15, &v)) != FFTCONV_OK) return st;
+  if (strcmp(v, "causal") && strcmp(v, "circular"))
+    return bad(b, e, "%s.shape.mode is \"%s\", not causal or circular", r->where, ESC(v));
+  p->mode = strcmp(v, "causal") ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
+  int64_t g[3];
+  for (int k = 0; k < 3; k++)
+    if ((st = get_int(r, EF_PRE_GATE + k, 0, 1, NULL, &g[k])) != FFTCONV_OK) return st;
+  p->pre_gate = (int)g[0];
+  p->post_gate = (int)g[1];
+  p->skip_d = (int)g[2];
+  if ((st = get_text(r, EF_DEVICE, 0, sizeof x->device - 1, &v)) != FFTCONV_OK) return st;
+  memcpy(x->device, v, strlen(v) + 1);
+  int64_t sm = 0;
+  if ((st = get_int(r, EF_SM, 0, 9999, NULL, &sm)) != FFTCONV_OK) return st;
+  x->sm = (int)sm;
+  const char *mt = ftype(r, EF_MEDIAN);
+  double ms = sqlite3_column_double(r->s, 3 + 2 * EF_MEDIAN);
+  if (!mt)
+    return bad(b, e, "%s has no \"median_ms\" (a time in milliseconds: a number, 0 or more)",
+               r->where);
+  if (strcmp(mt, "integer") && strcmp(mt, "real"))
+    return bad(b, e, "%s.median_ms is %s, not a time in milliseconds (a number, 0 or more)",
+               r->where, jtype(mt));
+  if (!(ms >= 0 && ms <= 1e300))
+    return bad(b, e, "%s.median_ms is %g, not a time in milliseconds (a number, 0 or more)",
+               r->where, ms);
+  x->median_ms = ms;
+  char msg[512], key[256];
+  if (fftconv_problem_check(p, msg, sizeof msg) != FFTCONV_OK)
+    return bad(b, e, "%s (%s): its shape is not a valid problem: %s", r->where, ESC(x->key), msg);
+  fftconv_problem_key(p, key, sizeof key);
+  if (strcmp(key, x->key))
+    return bad(b, e, "%s: its key %s is not its shape's (%s)", r->where, ESC(x->key), key);
+  return FFTCONV_OK;
+}
+
 static fftconv_status read_entries(fc_bundle *b, sqlite3 *db, const char *json, fc_err *e) {
-  static const char q[] =
-      "SELECT key, json_extract(value,'$.problem'), json_extract(value,'$.module'),"
-      " json_extract(value,'$.shape.batch'), json_extract(value,'$.shape.heads'),"
-      " json_extract(value,'$.shape.seqlen'), json_extract(value,'$.shape.filter_len'),"
-      " json_extract(value,'$.shape.freq_keep'), json_extract(value,'$.shape.dtype'),"
-      " json_extract(value,'$.shape.mode'), json_extract(value,'$.shape.pre_gate'),"
-      " json_extract(value,'$.shape.post_gate'), json_extract(value,'$.shape.skip_d'),"
-      " json_extract(value,'$.device'), json_extract(value,'$.sm'),"
-      " json_extract(value,'$.median_ms')"
-      " FROM json_each(?1,'$.entries') ORDER BY key";
   sqlite3_stmt *s = NULL;
-  if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
-    return bad(b, e, "cannot read its entries: %s", sqlite3_errmsg(db));
-  sqlite3_bind_text(s, 1, json, -1, SQLITE_STATIC);
-  fftconv_status st = FFTCONV_OK;
-  int rc;
+  fftconv_status st = prepare_rows(b, db, "entries", ent_fields, EF_N, &s, e);
+  if (st == FFTCONV_OK) sqlite3_bind_text(s, 1, json, -1, SQLITE_STATIC);
+  int rc = SQLITE_DONE;
   while (st == FFTCONV_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    int i = b->nent++; /* fewer than the array's length: sized by bundle_arrays */
-    bundle_entry *x = &b->ent[i];
-    int64_t v[9] = {0}, mod = -1, sm = 0;
-    int ok = copy_text(x->key, sizeof x->key, col_text(s, 1)) && col_int(s, 2, &mod);
-    for (int k = 0; k < 5; k++) ok = ok && col_int(s, 3 + k, &v[k]);
-    for (int k = 0; k < 3; k++) ok = ok && col_int(s, 10 + k, &v[5 + k]);
-    ok = ok && copy_text(x->device, sizeof x->device, col_text(s, 13)) && col_int(s, 14, &sm);
-    fftconv_problem *p = &x->p;
-    fftconv_problem_init(p);
-    const char *mode = col_text(s, 9);
-    ok = ok && dtype_of(col_text(s, 8), &p->dtype) && mode &&
-         (!strcmp(mode, "causal") || !strcmp(mode, "circular"));
-    if (!ok) {
-      st = bad(b, e, "entries[%d] lacks a field (problem, module, shape, device, sm) or has "
-               "one of the wrong type", i);
+    if (b->nent == b->cap_ent) {
+      st = bad(b, e, "cannot read its entries: more than it counted");
       break;
     }
-    p->batch = v[0];
-    p->heads = v[1];
-    p->seqlen = v[2];
-    p->filter_len = v[3];
-    p->freq_keep = v[4];
-    p->mode = strcmp(mode, "causal") ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
-    p->pre_gate = v[5] != 0;
-    p->post_gate = v[6] != 0;
-    p->skip_d = v[7] != 0;
-    x->sm = (int)sm;
-    x->median_ms = sqlite3_column_double(s, 15);
-    char msg[512], key[256];
-    if (fftconv_problem_check(p, msg, sizeof msg) != FFTCONV_OK) {
-      st = bad(b, e, "entries[%d] (%s): its shape is not a valid problem: %s", i, x->key, msg);
-    } else if (fftconv_problem_key(p, key, sizeof key), strcmp(key, x->key)) {
-      st = bad(b, e, "entries[%d]: its key %s is not its shape's (%s)", i, x->key, key);
-    } else if (mod < 0 || mod >= b->nmod) {
-      st = bad(b, e, "entries[%d] (%s) names module %" PRId64 ", and the bundle has %d", i,
-               x->key, mod, b->nmod);
-    }
-    x->module = (int)mod;
+    int i = b->nent++;
+    jrow r = {b, e, s, ent_fields, {0}};
+    snprintf(r.where, sizeof r.where, "entries[%d]", i);
+    st = entry_fields(&r, &b->ent[i]);
   }
   if (st == FFTCONV_OK && rc != SQLITE_DONE)
     st = bad(b, e, "cannot read its entries: %s", sqlite3_errmsg(db));
@@ -661,6 +848,57 @@ static void bundle_archs(const fc_bundle *b, fc_str *out) {
   if (!out->len) fc_str_add(out, "nothing");
 }
 
+#define IMG "compiled-in bundle: its image "
+
+/* A compiled-in image's own fields, before any of its memory is read past what they promise:
+   its version, its manifest's pointer and size (no NUL inside the size it gives), its files'
+   count, pointers, names and sizes. */
+static fftconv_status image_check(const fftconv_bundle_image *img, fc_err *e) {
+  if (img->version > FFTCONV_BUNDLE_IMAGE_VERSION)
+    return fc_fail(e, FFTCONV_ERR_IO, IMG "is of version %d, newer than this library reads (%d):"
+                   " use a libfftconv as new as the fftconv-cache that wrote it", img->version,
+                   FFTCONV_BUNDLE_IMAGE_VERSION);
+  if (img->version < 1)
+    return fc_fail(e, FFTCONV_ERR_IO, IMG "is of version %d, which is no version (this library "
+                   "reads %d): not a bundle image fftconv-cache wrote", img->version,
+                   FFTCONV_BUNDLE_IMAGE_VERSION);
+  if (!img->manifest)
+    return fc_fail(e, FFTCONV_ERR_IO, IMG "has no manifest (its manifest is NULL)");
+  if (img->manifest_size == 0)
+    return fc_fail(e, FFTCONV_ERR_IO, IMG "has an empty manifest (manifest_size 0)");
+  if (img->manifest_size > (size_t)FC_BUNDLE_MAX_MANIFEST)
+    return fc_fail(e, FFTCONV_ERR_IO, IMG "has a manifest_size of %zu bytes, more than a "
+                   "manifest may be (%lld bytes, 64 MiB)", img->manifest_size,
+                   FC_BUNDLE_MAX_MANIFEST);
+  const char *nul = memchr(img->manifest, 0, img->manifest_size);
+  if (nul)
+    return fc_fail(e, FFTCONV_ERR_IO, IMG "has a manifest_size of %zu bytes, and its manifest's "
+                   "text ends at %zu: the two do not match", img->manifest_size,
+                   (size_t)(nul - img->manifest));
+  if (img->nfiles < 0 || img->nfiles > FC_BUNDLE_MAX_MODULES)
+    return fc_fail(e, FFTCONV_ERR_IO, IMG "has nfiles %d, not from 0 to %d", img->nfiles,
+                   FC_BUNDLE_MAX_MODULES);
+  if (img->nfiles && !img->files)
+    return fc_fail(e, FFTCONV_ERR_IO, IMG "has %d files and no array of them (files is NULL)",
+                   img->nfiles);
+  for (int i = 0; i < img->nfiles; i++) {
+    const fftconv_bundle_file *f = &img->files[i];
+    if (!f->name) return fc_fail(e, FFTCONV_ERR_IO, IMG "has files[%d] without a name (NULL)", i);
+    size_t n = strnlen(f->name, 128);
+    const char *why = n == 128 ? "is longer than 127 bytes" : bad_file_name(f->name, n);
+    if (why)
+      return fc_fail(e, FFTCONV_ERR_IO, IMG "has files[%d] whose name %s (\"%s\")", i, why,
+                     esc((char[200]){0}, 200, f->name, 120));
+    if (!f->data && f->size)
+      return fc_fail(e, FFTCONV_ERR_IO, IMG "has files[%d] (%s) of %zu bytes without data "
+                     "(NULL)", i, f->name, f->size);
+    if (f->size > (size_t)FC_BUNDLE_MAX_FATBIN)
+      return fc_fail(e, FFTCONV_ERR_IO, IMG "has files[%d] (%s) of %zu bytes, more than a "
+                     "fatbin may be (%lld)", i, f->name, f->size, FC_BUNDLE_MAX_FATBIN);
+  }
+  return FFTCONV_OK;
+}
+
 fftconv_status fc_bundle_open(const char *path, const fftconv_bundle_image *img,
                               fc_bundle **out, fc_err *e) {
   *out = NULL;
@@ -675,19 +913,22 @@ fftconv_status fc_bundle_open(const char *path, const fftconv_bundle_image *img,
   if (img) {
     snprintf(b->where, sizeof b->where, "compiled-in bundle");
     snprintf(b->mpath, sizeof b->mpath, "(compiled in) " FC_BUNDLE_MANIFEST);
-    if (img->version != FFTCONV_BUNDLE_IMAGE_VERSION || !img->manifest || img->nfiles < 0 ||
-        (img->nfiles && !img->files))
-      st = fc_fail(e, FFTCONV_ERR_IO, "compiled-in bundle: its image is of version %d (this "
-                   "library reads %d) or lacks its manifest or files", img->version,
-                   FFTCONV_BUNDLE_IMAGE_VERSION);
-    else if (!(json = strndup(img->manifest, img->manifest_size)))
+    snprintf(b->mname, sizeof b->mname, "%s", b->mpath);
+    if ((st = image_check(img, e)) != FFTCONV_OK) {
+    } else if (!(json = malloc(img->manifest_size + 1))) {
       st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-    else
-      jn = strlen(json);
+    } else {
+      memcpy(json, img->manifest, img->manifest_size);
+      json[jn = img->manifest_size] = 0;
+    }
   } else {
     struct stat sb;
-    if (stat(path, &sb) != 0) {
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s", path, strerror(errno));
+    if (!path[0] || strlen(path) >= sizeof b->where - 32) {
+      st = path[0] ? fc_fail(e, FFTCONV_ERR_IO, "bundle %s: the path is too long", ESC(path))
+                   : fc_fail(e, FFTCONV_ERR_IO, "bundle: no path given (an empty string)");
+    } else if (stat(path, &sb) != 0) {
+      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s", esc(b->mname, sizeof b->mname, path, 4096),
+                   strerror(errno));
     } else if (S_ISDIR(sb.st_mode)) {
       snprintf(b->where, sizeof b->where, "%s", path);
       snprintf(b->mpath, sizeof b->mpath, "%s/" FC_BUNDLE_MANIFEST, path);
@@ -695,46 +936,28 @@ fftconv_status fc_bundle_open(const char *path, const fftconv_bundle_image *img,
       const char *slash = strrchr(path, '/');
       snprintf(b->where, sizeof b->where, "%.*s", slash ? (int)(slash - path) : 1,
                slash ? path : ".");
+      if (slash == path) snprintf(b->where, sizeof b->where, "/");
       snprintf(b->mpath, sizeof b->mpath, "%s", path);
     }
-    if (st == FFTCONV_OK && !(json = slurp(b->mpath, &jn)))
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s%s", b->mpath, strerror(errno),
-                   errno == ENOENT ? " (not an fftconv bundle: fftconv-cache export writes "
-                                     "one)" : "");
+    if (st == FFTCONV_OK) {
+      esc(b->mname, sizeof b->mname, b->mpath, 4096);
+      st = read_manifest(b->mpath, b->mname, &json, &jn, e);
+    }
     b->owns_data = 1;
   }
   sqlite3 *db = NULL;
-  if (st == FFTCONV_OK && strlen(json) != jn)
-    st = bad(b, e, "is not JSON (it holds a NUL byte)");
   if (st == FFTCONV_OK && sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
     st = fc_fail(e, FFTCONV_ERR_NOMEM, "bundle: cannot open an in-memory SQLite connection");
-  if (st == FFTCONV_OK) {
-    sqlite3_stmt *s = NULL;
-    /* json_valid first: the other functions fail on malformed text */
-    const char *q = "SELECT json_valid(?1), CASE WHEN json_valid(?1) THEN json_type(?1) END,"
-                    " CASE WHEN json_type(?1) = 'object' THEN json_extract(?1,'$.format') END,"
-                    " CASE WHEN json_type(?1) = 'object' THEN json_type(?1,'$.version') END,"
-                    " CASE WHEN json_type(?1) = 'object' THEN json_extract(?1,'$.version') END";
-    if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK || (sqlite3_bind_text(s, 1, json,
-        -1, SQLITE_STATIC), sqlite3_step(s)) != SQLITE_ROW) {
-      st = bad(b, e, "is not JSON (%s)", sqlite3_errmsg(db));
-    } else if (!sqlite3_column_int(s, 0)) {
-      st = bad(b, e, "is not JSON%s", jn == 0 ? " (it is empty)" : "");
-    } else {
-      const char *type = col_text(s, 1), *format = col_text(s, 2), *vtype = col_text(s, 3);
-      int64_t version = sqlite3_column_int64(s, 4);
-      if (!type || strcmp(type, "object") || !format || strcmp(format, FC_BUNDLE_FORMAT))
-        st = bad(b, e, "is not an fftconv bundle manifest (no \"format\": \"" FC_BUNDLE_FORMAT
-                 "\")");
-      else if (!vtype || strcmp(vtype, "integer") || version < 1)
-        st = bad(b, e, "has no format \"version\" (a positive integer)");
-      else if (version > FC_BUNDLE_VERSION)
-        st = bad(b, e, "has format version %" PRId64 ", newer than this library reads (%d): "
-                 "use a libfftconv as new as the fftconv-cache that exported it",
-                 version, FC_BUNDLE_VERSION);
-    }
-    sqlite3_finalize(s);
-  }
+  int64_t version = 0;
+  char hint[120] = ""; /* a manifest_size short of the text cuts it: say which number to check */
+  if (img)
+    snprintf(hint, sizeof hint, " (is the image's manifest_size, %zu, the length of its text?)",
+             jn);
+  if (st == FFTCONV_OK) st = manifest_head(db, json, jn, b->mname, hint, &version, e);
+  if (st == FFTCONV_OK && version > FC_BUNDLE_VERSION)
+    st = bad(b, e, "has format version %" PRId64 ", newer than this library reads (%d): "
+             "use a libfftconv as new as the fftconv-cache that exported it",
+             version, FC_BUNDLE_VERSION);
   if (st == FFTCONV_OK) st = bundle_arrays(b, db, json, e);
   if (st == FFTCONV_OK) st = read_modules(b, db, json, b->where, img, e);
   if (st == FFTCONV_OK) st = read_entries(b, db, json, e);

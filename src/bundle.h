@@ -43,6 +43,7 @@
 #define FC_BUNDLE_MAX_MODULES 4096
 #define FC_BUNDLE_MAX_ENTRIES 65536
 #define FC_BUNDLE_MAX_CUBINS 8              /* a module's "cubins" */
+#define FC_BUNDLE_MAX_TOTAL (2ll << 30)     /* all of a bundle's fatbins together, bytes */
 
 typedef struct fc_bundle fc_bundle;
 
@@ -64,7 +65,20 @@ fftconv_status fc_bundle_probe_files(const char *dir, char ***names, int *n, fc_
 /* Opens and checks a bundle: path (a directory, or its manifest.json) or img (one compiled
    in), exactly one of them. Needs no GPU: every module is read and checked against its size
    and hash. Every failure is FFTCONV_ERR_IO with a message naming the file and what is wrong
-   (FFTCONV_ERR_NOMEM when memory runs out). */
+   (FFTCONV_ERR_NOMEM when memory runs out).
+   Its input is taken as hostile. The manifest and the fatbins are read only as regular files
+   in the bundle's directory: a symbolic link (even to a file in the bundle), a FIFO, a device,
+   a socket or a directory is refused by name without being read (a FIFO never blocks). The
+   manifest's size is checked against FC_BUNDLE_MAX_MANIFEST, and each fatbin's size (fstat)
+   against the manifest's "bytes", before a byte is read; then exactly that many bytes are
+   read, and a file that shrinks or grows meanwhile is refused. The counts of modules, entries
+   and cubins are checked against the limits above before anything is sized from them. Each
+   field is checked for presence, type, length and range, and a refusal says which field of
+   which element and what was expected ("entries[3].device is 300 characters, at most 255").
+   A string of the manifest's in a message is cut at 120 bytes with its control characters
+   escaped; control characters in names and keys are refused. A compiled-in image's own
+   fields (version, NULL pointers, manifest_size against its text, nfiles, names, sizes) are
+   checked before its memory is read. */
 fftconv_status fc_bundle_open(const char *path, const fftconv_bundle_image *img,
                               fc_bundle **out, fc_err *e);
 /* Marks which modules compute capability sm (90) can run: a cubin for it, or PTX at or below
