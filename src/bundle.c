@@ -2,7 +2,6 @@
 #include "bundle.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -12,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bundle_int.h"
 #include "kernel.h"
 #include "shape.h"
 
@@ -64,332 +64,7 @@ int fc_arch_runs_on(const char *arch, int sm) {
   return v / 10 == sm / 10 && v % 10 <= sm % 10;           /* sm_80 runs on 86, not on 90 */
 }
 
-/* ---- reading ---- */
-
-/* s for a message: at most max bytes of it, control characters and backslashes escaped (\n,
-   \x1b), "..." where it was cut. A manifest's strings are its writer's, or an attacker's: a
-   message never carries a terminal escape, or a megabyte of one. */
-static const char *esc(char *out, size_t len, const char *s, size_t max) {
-  size_t o = 0, i = 0;
-  if (!s) s = "(none)";
-  for (; s[i] && i < max; i++) {
-    unsigned char c = (unsigned char)s[i];
-    char one[8] = {(char)c, 0};
-    if (c == '\\') snprintf(one, sizeof one, "\\\\");
-    else if (c == '\n') snprintf(one, sizeof one, "\\n");
-    else if (c == '\t') snprintf(one, sizeof one, "\\t");
-    else if (c < 0x20 || c == 0x7f) snprintf(one, sizeof one, "\\x%02x", c);
-    size_t k = strlen(one);
-    if (o + k + 4 > len) break; /* room for "..." */
-    memcpy(out + o, one, k);
-    o += k;
-  }
-  if (s[i]) memcpy(out + o, "...", 3), o += 3;
-  out[o] = 0;
-  return out;
-}
-/* A string of the manifest's, for one message (the buffer lives to the end of the statement) */
-#define ESC(s) esc((char[200]){0}, 200, (s), 120)
-
-/* What a file that is not a regular one is, for the refusal. */
-static const char *kind_of(mode_t m) {
-  return S_ISDIR(m)    ? "a directory"
-         : S_ISLNK(m)  ? "a symbolic link"
-         : S_ISFIFO(m) ? "a FIFO (named pipe)"
-         : S_ISSOCK(m) ? "a socket"
-         : S_ISCHR(m)  ? "a character device"
-         : S_ISBLK(m)  ? "a block device"
-                       : "of an unknown kind";
-}
-
-/* Opens path to read as a regular file. lstat first, so that a symbolic link, a FIFO, a
-   device or a directory is refused without being opened (opening a FIFO blocks, opening a
-   device may act, a link may lead out of the bundle; nothing of a link's target is looked at,
-   so no message tells its size); then O_NOFOLLOW|O_NONBLOCK, and fstat must show the same
-   regular file, so that one swapped in between is refused too. The descriptor and *size, or
-   -1 with the reason in why: *refused 1 when the file is there and of the wrong kind ("is a
-   FIFO (named pipe), not a regular file: refused"), 0 when it could not be looked at
-   (strerror's words, errno kept). */
-static int open_regular(const char *path, int64_t *size, int *refused, char *why, size_t wlen) {
-  struct stat ls, fs;
-  *refused = 0;
-  if (lstat(path, &ls) != 0) {
-    int err = errno;
-    snprintf(why, wlen, "%s", strerror(err));
-    errno = err;
-    return -1;
-  }
-  *refused = 1;
-  errno = 0;
-  if (S_ISLNK(ls.st_mode)) {
-    snprintf(why, wlen, "is a symbolic link: refused (a bundle's files are read only as "
-             "regular files, never through a link)");
-    return -1;
-  }
-  if (!S_ISREG(ls.st_mode)) {
-    snprintf(why, wlen, "is %s, not a regular file: refused", kind_of(ls.st_mode));
-    return -1;
-  }
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    *refused = err == ELOOP;
-    snprintf(why, wlen, "%s", err == ELOOP ? "became a symbolic link while it was opened: "
-             "refused" : strerror(err));
-    errno = err;
-    return -1;
-  }
-  if (fstat(fd, &fs) != 0 || !S_ISREG(fs.st_mode) || fs.st_dev != ls.st_dev ||
-      fs.st_ino != ls.st_ino) {
-    snprintf(why, wlen, "was replaced while it was opened: refused");
-    close(fd);
-    errno = 0;
-    return -1;
-  }
-  *size = (int64_t)fs.st_size;
-  return fd;
-}
-
-/* Exactly n bytes of fd, malloc'd and NUL-terminated; closes fd. 0, or -1 with why (the file
-   is shorter or grew while it was read), or -2 when out of memory. */
-static int read_exactly(int fd, size_t n, char **out, char *why, size_t wlen) {
-  *out = NULL;
-  char *buf = malloc(n + 1);
-  if (!buf) {
-    close(fd);
-    return -2;
-  }
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = read(fd, buf + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      if (r < 0) snprintf(why, wlen, "cannot be read: %s", strerror(errno));
-      else snprintf(why, wlen, "shrank while it was read (%zu of %zu bytes)", got, n);
-      free(buf);
-      close(fd);
-      return -1;
-    }
-    got += (size_t)r;
-  }
-  char extra;
-  ssize_t r;
-  while ((r = read(fd, &extra, 1)) < 0 && errno == EINTR) {
-  }
-  close(fd);
-  if (r != 0) {
-    snprintf(why, wlen, "%s while it was read (it was %zu bytes)",
-             r > 0 ? "grew" : "could not be read to its end", n);
-    free(buf);
-    return -1;
-  }
-  buf[n] = 0;
-  *out = buf;
-  return 0;
-}
-
-/* The manifest at path (named mname in messages), its size checked before anything is
-   allocated: *json NUL-terminated, *n its length. */
-static fftconv_status read_manifest(const char *path, const char *mname, char **json, size_t *n,
-                                    fc_err *e) {
-  char why[256];
-  int64_t size = 0;
-  int refused = 0;
-  *json = NULL;
-  int fd = open_regular(path, &size, &refused, why, sizeof why);
-  if (fd < 0 && !strncmp(why, "is a directory", 14)) /* strerror's words, as before */
-    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s (a bundle's manifest is a regular file)",
-                   mname, strerror(EISDIR));
-  if (fd < 0)
-    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s%s", mname, why,
-                   errno == ENOENT ? " (not an fftconv bundle: fftconv-cache export writes one)"
-                                   : "");
-  if (size == 0) {
-    close(fd);
-    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is empty (not an fftconv bundle manifest)",
-                   mname);
-  }
-  if (size > FC_BUNDLE_MAX_MANIFEST) {
-    close(fd);
-    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is %" PRId64 " bytes, more than a manifest "
-                   "may be (%lld bytes, 64 MiB): not read", mname, size, FC_BUNDLE_MAX_MANIFEST);
-  }
-  int r = read_exactly(fd, (size_t)size, json, why, sizeof why);
-  if (r == -2) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-  if (r < 0) return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s", mname, why);
-  *n = (size_t)size;
-  return FFTCONV_OK;
-}
-
-static const char *col_text(sqlite3_stmt *s, int i) {
-  return sqlite3_column_type(s, i) == SQLITE_TEXT ? (const char *)sqlite3_column_text(s, i)
-                                                  : NULL;
-}
-
-/* The manifest's head: a JSON object with "format": "fftconv-bundle" and an integer "version"
-   of 1 or more, returned in *version (a newer one is the caller's to refuse). */
-static fftconv_status manifest_head(sqlite3 *db, const char *json, size_t jn, const char *mname,
-                                    const char *hint, int64_t *version, fc_err *e) {
-  if (jn == 0)
-    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is empty (not an fftconv bundle manifest)",
-                   mname);
-  if (strlen(json) != jn)
-    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not JSON (it holds a NUL byte at offset "
-                   "%zu)", mname, strlen(json));
-  /* SQLite's JSON functions end a string at an escaped NUL ("a\u0000b" reads as "a"): a
-     name or a key would be read as another, so the text holding one is refused whole */
-  for (size_t i = 0; i + 5 < jn; i++)
-    if (json[i] == '\\' && (json[i + 1] | 0x20) == 'u' && !strncmp(json + i + 2, "0000", 4))
-      return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: holds an escaped NUL character (\\u0000 at "
-                     "offset %zu): refused", mname, i);
-    else if (json[i] == '\\')
-      i++; /* the escaped character: "\\\\u0000" is a backslash and text */
-  sqlite3_stmt *s = NULL;
-  fftconv_status st = FFTCONV_OK;
-  /* json_valid in a statement of its own: the other functions raise an error on malformed
-     text wherever they appear in a statement, CASE or not */
-  if (sqlite3_prepare_v2(db, "SELECT json_valid(?1)", -1, &s, NULL) != SQLITE_OK ||
-      (sqlite3_bind_text(s, 1, json, (int)jn, SQLITE_STATIC), sqlite3_step(s)) != SQLITE_ROW) {
-    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not JSON (%s)", mname, sqlite3_errmsg(db));
-  } else if (!sqlite3_column_int(s, 0)) {
-    int blank = 1;
-    for (size_t i = 0; i < jn && blank; i++) blank = strchr(" \t\r\n", json[i]) != NULL;
-    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s%s", mname,
-                 blank ? "is empty (only white space; not an fftconv bundle manifest)"
-                       : "is not JSON (malformed)", blank ? "" : hint);
-  }
-  sqlite3_finalize(s);
-  s = NULL;
-  if (st != FFTCONV_OK) return st;
-  const char *q = "SELECT json_type(?1),"
-                  " CASE WHEN json_type(?1) = 'object' THEN json_type(?1,'$.format') END,"
-                  " CASE WHEN json_type(?1) = 'object' THEN json_extract(?1,'$.format') END,"
-                  " CASE WHEN json_type(?1) = 'object' THEN json_type(?1,'$.version') END,"
-                  " CASE WHEN json_type(?1) = 'object' THEN json_extract(?1,'$.version') END";
-  if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK ||
-      (sqlite3_bind_text(s, 1, json, (int)jn, SQLITE_STATIC), sqlite3_step(s)) != SQLITE_ROW) {
-    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not JSON (%s)", mname, sqlite3_errmsg(db));
-  } else {
-    const char *type = col_text(s, 0), *ftype = col_text(s, 1), *format = col_text(s, 2);
-    const char *vtype = col_text(s, 3);
-    *version = sqlite3_column_int64(s, 4);
-    if (!type || strcmp(type, "object"))
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not an fftconv bundle manifest (JSON %s%s, "
-                   "not an object)", mname, type && !strcmp(type, "array") ? "an " : "",
-                   type ? type : "?");
-    else if (!ftype || strcmp(ftype, "text") || !format || strcmp(format, FC_BUNDLE_FORMAT))
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not an fftconv bundle manifest (no "
-                   "\"format\": \"" FC_BUNDLE_FORMAT "\"%s%s%s)", mname,
-                   format ? "; its format is \"" : "", format ? ESC(format) : "",
-                   format ? "\"" : "");
-    else if (!vtype || strcmp(vtype, "integer") || *version < 1)
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: has no format \"version\" (a positive integer)",
-                   mname);
-  }
-  sqlite3_finalize(s);
-  return st;
-}
-
-/* A module's file name, as the manifest gives it: a plain name in the bundle's directory. NULL
-   when good, else what is wrong with it. */
-static const char *bad_file_name(const char *f, size_t bytes) {
-  if (!f) return "is not a string";
-  if (strlen(f) != bytes) return "holds a NUL character";
-  if (!f[0]) return "is empty (a file name in the bundle)";
-  if (bytes > 127) return "is longer than 127 bytes";
-  if (strchr(f, '/')) return "holds a '/' (a file name in the bundle, not a path)";
-  if (f[0] == '.') return "starts with '.' (a plain file name in the bundle)";
-  for (const char *p = f; *p; p++)
-    if ((unsigned char)*p < 0x20 || *p == 0x7f) return "holds a control character";
-  if (!strcmp(f, FC_BUNDLE_MANIFEST)) return "is the manifest's own name";
-  return NULL;
-}
-
-/* fc_bundle_probe and fc_bundle_probe_files: names NULL for the first. */
-static fftconv_status probe(const char *dir, char ***names, int *nnames, fc_err *e) {
-  if (names) *names = NULL, *nnames = 0;
-  if (!dir || !dir[0]) return fc_fail(e, FFTCONV_ERR_IO, "bundle: no directory given");
-  char d[4096], mname[4400];
-  size_t dl = strlen(dir);
-  if (dl >= sizeof d) return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: the path is too long", ESC(dir));
-  memcpy(d, dir, dl + 1);
-  while (dl > 1 && d[dl - 1] == '/') d[--dl] = 0; /* "b/" would make lstat follow a link b */
-  esc(mname, sizeof mname, d, 4000);
-  struct stat sb;
-  if (lstat(d, &sb) != 0)
-    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s", mname, strerror(errno));
-  if (S_ISLNK(sb.st_mode))
-    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is a symbolic link, not a bundle's directory",
-                   mname);
-  if (!S_ISDIR(sb.st_mode))
-    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is %s, not a bundle's directory", mname,
-                   S_ISREG(sb.st_mode) ? "a regular file" : kind_of(sb.st_mode));
-  char path[4200];
-  snprintf(path, sizeof path, "%s/" FC_BUNDLE_MANIFEST, d);
-  snprintf(mname + strlen(mname), sizeof mname - strlen(mname), "/" FC_BUNDLE_MANIFEST);
-  char *json = NULL;
-  size_t jn = 0;
-  fftconv_status st = read_manifest(path, mname, &json, &jn, e);
-  sqlite3 *db = NULL;
-  if (st == FFTCONV_OK && sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-    st = fc_fail(e, FFTCONV_ERR_NOMEM, "bundle: cannot open an in-memory SQLite connection");
-  int64_t version = 0;
-  if (st == FFTCONV_OK) st = manifest_head(db, json, jn, mname, "", &version, e);
-  sqlite3_stmt *s = NULL;
-  if (st == FFTCONV_OK && names) {
-    const char *q = "SELECT json_type(?1,'$.modules'), json_array_length(?1,'$.modules')";
-    if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK ||
-        (sqlite3_bind_text(s, 1, json, (int)jn, SQLITE_STATIC), sqlite3_step(s)) != SQLITE_ROW) {
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: cannot be read: %s", mname, sqlite3_errmsg(db));
-    } else {
-      const char *t = col_text(s, 0);
-      int64_t n = sqlite3_column_int64(s, 1);
-      if (!t || strcmp(t, "array"))
-        st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: has no \"modules\" array", mname);
-      else if (n > FC_BUNDLE_MAX_MODULES)
-        st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: has %" PRId64 " modules, more than a bundle "
-                     "may hold (%d)", mname, n, FC_BUNDLE_MAX_MODULES);
-      else if (!(*names = calloc((size_t)(n ? n : 1), sizeof **names)))
-        st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-    }
-    sqlite3_finalize(s);
-    s = NULL;
-    q = "SELECT key, json_extract(value,'$.file') FROM json_each(?1,'$.modules') ORDER BY key";
-    if (st == FFTCONV_OK && sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: cannot be read: %s", mname, sqlite3_errmsg(db));
-    if (st == FFTCONV_OK) sqlite3_bind_text(s, 1, json, (int)jn, SQLITE_STATIC);
-    int rc = SQLITE_DONE;
-    while (st == FFTCONV_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-      int i = *nnames;
-      const char *f = col_text(s, 1), *why = bad_file_name(f, (size_t)sqlite3_column_bytes(s, 1));
-      if (why)
-        st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: modules[%d].file %s%s%s%s", mname, i, why,
-                     f ? " (\"" : "", f ? ESC(f) : "", f ? "\")" : "");
-      else if (!((*names)[i] = strdup(f)))
-        st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-      else
-        (*nnames)++;
-    }
-    if (st == FFTCONV_OK && rc != SQLITE_DONE)
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: cannot be read: %s", mname, sqlite3_errmsg(db));
-    sqlite3_finalize(s);
-    if (st != FFTCONV_OK && *names) {
-      for (int i = 0; i < *nnames; i++) free((*names)[i]);
-      free(*names);
-      *names = NULL;
-      *nnames = 0;
-    }
-  }
-  if (db) sqlite3_close(db);
-  free(json);
-  return st;
-}
-
-fftconv_status fc_bundle_probe(const char *dir, fc_err *e) { return probe(dir, NULL, NULL, e); }
-
-fftconv_status fc_bundle_probe_files(const char *dir, char ***names, int *n, fc_err *e) {
-  return probe(dir, names, n, e);
-}
+/* ---- reading (the files and the manifest's head: bundle_file.c) ---- */
 
 static fftconv_status bad(fc_bundle *b, fc_err *e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -429,7 +104,7 @@ typedef struct jrow {
   char where[40];           /* "modules[3]" */
 } jrow;
 
-static const char *ftype(const jrow *r, int k) { return col_text(r->s, 2 + 2 * k); }
+static const char *ftype(const jrow *r, int k) { return fc_bundle_col_text(r->s, 2 + 2 * k); }
 
 /* Field k as a string of min (0 or 1) to max bytes. */
 static fftconv_status get_text(jrow *r, int k, size_t min, size_t max, const char **out) {
@@ -537,7 +212,7 @@ static fftconv_status module_data(fc_bundle *b, const char *dir, const fftconv_b
   snprintf(path, sizeof path, "%s/%s", dir, m->file);
   int64_t size = 0;
   int refused = 0;
-  int fd = open_regular(path, &size, &refused, why, sizeof why);
+  int fd = fc_bundle_open_regular(path, &size, &refused, why, sizeof why);
   if (fd < 0 && refused) return bad(b, e, "module %s %s", m->file, why);
   if (fd < 0)
     return bad(b, e, "module %s is missing or unreadable (%s: %s)", m->file,
@@ -548,7 +223,7 @@ static fftconv_status module_data(fc_bundle *b, const char *dir, const fftconv_b
                "or replaced): not read", m->file, size, bytes);
   }
   char *data = NULL;
-  int r = read_exactly(fd, (size_t)bytes, &data, why, sizeof why);
+  int r = fc_bundle_read_exactly(fd, (size_t)bytes, &data, why, sizeof why);
   if (r == -2) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
   if (r < 0) return bad(b, e, "module %s %s", m->file, why);
   m->data = data;
@@ -575,7 +250,7 @@ static fftconv_status read_cubins(fc_bundle *b, sqlite3 *db, sqlite3_stmt *c, co
   fftconv_status st = FFTCONV_OK;
   int rc;
   for (int k = 0; st == FFTCONV_OK && (rc = sqlite3_step(c)) == SQLITE_ROW; k++) {
-    const char *t = col_text(c, 0), *one = col_text(c, 1);
+    const char *t = fc_bundle_col_text(c, 0), *one = fc_bundle_col_text(c, 1);
     char norm[16];
     int v;
     if (!t || strcmp(t, "text"))
@@ -603,12 +278,12 @@ static fftconv_status module_fields(jrow *r, sqlite3 *db, sqlite3_stmt *cub, int
                                     bundle_module *m, int64_t *bytes, const char **fnv) {
   fc_bundle *b = r->b;
   fc_err *e = r->e;
-  const char *type = col_text(r->s, 1), *v = NULL;
+  const char *type = fc_bundle_col_text(r->s, 1), *v = NULL;
   if (!type || strcmp(type, "object"))
     return bad(b, e, "%s is %s, not an object", r->where, jtype(type));
   fftconv_status st = get_text(r, MF_FILE, 1, sizeof m->file - 1, &v);
   if (st != FFTCONV_OK) return st;
-  const char *why = bad_file_name(v, strlen(v));
+  const char *why = fc_bundle_bad_file_name(v, strlen(v));
   if (why) return bad(b, e, "%s.file %s (\"%s\")", r->where, why, ESC(v));
   memcpy(m->file, v, strlen(v) + 1);
   if ((st = get_int(r, MF_BYTES, 1, FC_BUNDLE_MAX_FATBIN, "a fatbin may be", bytes)) != FFTCONV_OK)
@@ -701,7 +376,7 @@ static fftconv_status bundle_arrays(fc_bundle *b, sqlite3 *db, const char *json,
     sqlite3_finalize(s);
     return st;
   }
-  const char *mt = col_text(s, 0), *et = col_text(s, 2);
+  const char *mt = fc_bundle_col_text(s, 0), *et = fc_bundle_col_text(s, 2);
   int64_t nm = sqlite3_column_int64(s, 1), ne = sqlite3_column_int64(s, 3);
   char mts[40], ets[40];
   snprintf(mts, sizeof mts, "%s", jtype(mt));
@@ -747,7 +422,7 @@ static const char *const ent_fields[EF_N] = {
 static fftconv_status entry_fields(jrow *r, bundle_entry *x) {
   fc_bundle *b = r->b;
   fc_err *e = r->e;
-  const char *type = col_text(r->s, 1), *v = NULL;
+  const char *type = fc_bundle_col_text(r->s, 1), *v = NULL;
   if (!type || strcmp(type, "object"))
     return bad(b, e, "%s is %s, not an object", r->where, jtype(type));
   fftconv_status st = get_text(r, EF_PROBLEM, 1, sizeof x->key - 1, &v);
@@ -885,10 +560,10 @@ static fftconv_status image_check(const fftconv_bundle_image *img, fc_err *e) {
     const fftconv_bundle_file *f = &img->files[i];
     if (!f->name) return fc_fail(e, FFTCONV_ERR_IO, IMG "has files[%d] without a name (NULL)", i);
     size_t n = strnlen(f->name, 128);
-    const char *why = n == 128 ? "is longer than 127 bytes" : bad_file_name(f->name, n);
+    const char *why = n == 128 ? "is longer than 127 bytes" : fc_bundle_bad_file_name(f->name, n);
     if (why)
       return fc_fail(e, FFTCONV_ERR_IO, IMG "has files[%d] whose name %s (\"%s\")", i, why,
-                     esc((char[200]){0}, 200, f->name, 120));
+                     fc_bundle_esc((char[200]){0}, 200, f->name, 120));
     if (!f->data && f->size)
       return fc_fail(e, FFTCONV_ERR_IO, IMG "has files[%d] (%s) of %zu bytes without data "
                      "(NULL)", i, f->name, f->size);
@@ -927,7 +602,7 @@ fftconv_status fc_bundle_open(const char *path, const fftconv_bundle_image *img,
       st = path[0] ? fc_fail(e, FFTCONV_ERR_IO, "bundle %s: the path is too long", ESC(path))
                    : fc_fail(e, FFTCONV_ERR_IO, "bundle: no path given (an empty string)");
     } else if (stat(path, &sb) != 0) {
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s", esc(b->mname, sizeof b->mname, path, 4096),
+      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s", fc_bundle_esc(b->mname, sizeof b->mname, path, 4096),
                    strerror(errno));
     } else if (S_ISDIR(sb.st_mode)) {
       snprintf(b->where, sizeof b->where, "%s", path);
@@ -940,8 +615,8 @@ fftconv_status fc_bundle_open(const char *path, const fftconv_bundle_image *img,
       snprintf(b->mpath, sizeof b->mpath, "%s", path);
     }
     if (st == FFTCONV_OK) {
-      esc(b->mname, sizeof b->mname, b->mpath, 4096);
-      st = read_manifest(b->mpath, b->mname, &json, &jn, e);
+      fc_bundle_esc(b->mname, sizeof b->mname, b->mpath, 4096);
+      st = fc_bundle_read_manifest(b->mpath, b->mname, &json, &jn, e);
     }
     b->owns_data = 1;
   }
@@ -953,7 +628,7 @@ fftconv_status fc_bundle_open(const char *path, const fftconv_bundle_image *img,
   if (img)
     snprintf(hint, sizeof hint, " (is the image's manifest_size, %zu, the length of its text?)",
              jn);
-  if (st == FFTCONV_OK) st = manifest_head(db, json, jn, b->mname, hint, &version, e);
+  if (st == FFTCONV_OK) st = fc_bundle_manifest_head(db, json, jn, b->mname, hint, &version, e);
   if (st == FFTCONV_OK && version > FC_BUNDLE_VERSION)
     st = bad(b, e, "has format version %" PRId64 ", newer than this library reads (%d): "
              "use a libfftconv as new as the fftconv-cache that exported it",
