@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "bundle_int.h"
 #include "kernel.h"
 
 static char dir[64];
@@ -254,6 +255,37 @@ Test(bundle_read, probe_files_refuses_names_a_writer_must_not_remove) {
     cr_assert(strstr(e.msg, cases[i].want), "%s: wanted '%s' in: %s", cases[i].file,
               cases[i].want, e.msg);
   }
+}
+
+/* ---- a file that changes between its size and its read ---- */
+
+Test(bundle_read, a_file_that_grows_or_shrinks_while_read_is_refused) {
+  char p[300], why[256];
+  snprintf(p, sizeof p, "%s/f", dir);
+  spit(p, fatbin, sizeof fatbin);
+  int64_t size = 0;
+  int refused = 0;
+  char *data = NULL;
+  int fd = fc_bundle_open_regular(p, &size, &refused, why, sizeof why);
+  cr_assert_geq(fd, 0, "%s", why);
+  cr_assert_eq(size, (int64_t)sizeof fatbin);
+  FILE *f = fopen(p, "ab"); /* grows after its size was taken */
+  cr_assert(f);
+  fputs("more", f);
+  fclose(f);
+  cr_assert_eq(fc_bundle_read_exactly(fd, (size_t)size, &data, why, sizeof why), -1);
+  cr_assert_null(data);
+  cr_assert(strstr(why, "grew while it was read (it was 60 bytes)"), "%s", why);
+  fd = fc_bundle_open_regular(p, &size, &refused, why, sizeof why);
+  cr_assert_geq(fd, 0, "%s", why);
+  cr_assert_eq(truncate(p, 10), 0); /* shrinks */
+  cr_assert_eq(fc_bundle_read_exactly(fd, (size_t)size, &data, why, sizeof why), -1);
+  cr_assert(strstr(why, "shrank while it was read (10 of 64 bytes)"), "%s", why);
+  fd = fc_bundle_open_regular(p, &size, &refused, why, sizeof why);
+  cr_assert_geq(fd, 0, "%s", why);
+  cr_assert_eq(fc_bundle_read_exactly(fd, (size_t)size, &data, why, sizeof why), 0, "%s", why);
+  cr_assert_eq(memcmp(data, fatbin, 10), 0);
+  free(data);
 }
 
 /* ---- the sweep: fc_bundle_open on bad bundles, one case a test ---- */
