@@ -1,6 +1,7 @@
 /* util: error text, growable strings, hashing, time, half/bfloat16 conversion, random. */
 #include "util.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,48 @@ fftconv_status fc_fail(fc_err *e, fftconv_status s, const char *fmt, ...) {
     va_end(ap);
   }
   return s;
+}
+
+int fc_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out, char *msg, size_t len) {
+  int ok = s != NULL, neg = s && *s == '-';
+  int64_t v = 0;
+  const char *p = s ? s + neg : "";
+  if (!*p) ok = 0;
+  /* Accumulated negatively: INT64_MIN has no positive counterpart. */
+  for (; ok && *p; p++)
+    if (*p < '0' || *p > '9' || __builtin_mul_overflow(v, 10, &v) ||
+        __builtin_sub_overflow(v, *p - '0', &v))
+      ok = 0;
+  if (ok && !neg && v == INT64_MIN) ok = 0;
+  if (ok && !neg) v = -v;
+  if (ok && (v < lo || v > hi)) ok = 0;
+  if (ok) {
+    *out = v;
+    return 1;
+  }
+  if (msg && len) {
+    char q[160];
+    fc_quote(s ? s : "", 100, q, sizeof q);
+    if (hi == INT64_MAX)
+      snprintf(msg, len, "'%s' is not an integer >= %" PRId64, q, lo);
+    else
+      snprintf(msg, len, "'%s' is not an integer from %" PRId64 " to %" PRId64, q, lo, hi);
+  }
+  return 0;
+}
+
+const char *fc_quote(const char *s, size_t max, char *buf, size_t len) {
+  size_t n = 0, i = 0;
+  if (!len) return buf;
+  for (; s[i] && i < max; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (n + 8 >= len) break; /* room for \xNN, "..." and the NUL */
+    if (c >= 0x20 && c < 0x7f) buf[n++] = (char)c;
+    else n += (size_t)snprintf(buf + n, len - n, "\\x%02x", c);
+  }
+  if (s[i] && n + 4 <= len) memcpy(buf + n, "...", 3), n += 3;
+  buf[n] = 0;
+  return buf;
 }
 
 static int str_reserve(fc_str *b, size_t extra) {

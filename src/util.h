@@ -31,6 +31,18 @@ void fc_str_addv(fc_str *b, const char *fmt, va_list ap);
 void fc_str_addn(fc_str *b, const char *s, size_t n);
 void fc_str_free(fc_str *b);
 
+/* Strictly a whole decimal integer from lo to hi: an optional '-' and digits, nothing else
+   (no space, '+', "0x" or trailing text), so that no flag means a number it was not given.
+   1 with *out set; else 0, *out untouched, and (msg not NULL) msg says "'TEXT' is not an
+   integer from LO to HI" (">= LO" when hi is INT64_MAX), TEXT as fc_quote gives it. Both
+   tools parse every integer flag and the problem files' values with it. */
+int fc_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out, char *msg, size_t len);
+
+/* Text from a user or a file, fit to be quoted in a message: printable ASCII as is, any
+   other byte as \xNN, at most max bytes of s (then "..."), so that a message never carries
+   control sequences or a megabyte of one word. Returns buf. */
+const char *fc_quote(const char *s, size_t max, char *buf, size_t len);
+
 /* 64-bit FNV-1a, chainable: h = fc_hash64(h, data, n), starting from FC_HASH64_INIT. */
 #define FC_HASH64_INIT 0xcbf29ce484222325ull
 uint64_t fc_hash64(uint64_t h, const void *data, size_t n);
