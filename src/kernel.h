@@ -128,13 +128,14 @@ const char *fc_phase_name(fc_phase p);                /* "prepare", "forward" */
 const char *fc_over_name(fc_over o);                  /* "one", "rows", "heads" */
 
 /* Sizes for a shape: workspace bytes (regions aligned, 0 when none), the offset of region i,
-   and the filter spectrum's bytes. */
+   and the filter spectrum's bytes; -1 when the count overflows int64 (a manifest's sizes
+   come from files: plan creation refuses such a plan). */
 int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows);
 int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int i);
 int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads);
 /* The bytes launch i moves at the least for shape s (struct fc_shape, shape.h): every buffer
    it reads or writes once (twice for both), the filter spectrum and workspace regions at
-   their sizes; 0 for no such launch. What the tuner prints beside each pass's time. */
+   their sizes; 0 for no such launch, -1 on overflow. What the tuner prints beside each pass's time. */
 struct fc_shape;
 int64_t fc_manifest_launch_bytes(const fc_manifest *m, int i, const struct fc_shape *s);
 /* The first launch of `phase`, or NULL. */

@@ -574,14 +574,29 @@ void fc_manifest_two_launch(fc_manifest *m, const char *fwd_entry, int threads, 
 
 /* ---- sizes ---- */
 
+/* Sizes are checked: a manifest's per-row and per-head bytes come from a cache row or a
+   bundle (up to INT64_MAX / 4 each), the rows from the problem (up to 2^40); a product that
+   wrapped would bind a workspace smaller than the kernel writes. -1 means it overflowed. */
 static int64_t align_up(int64_t x) {
+  if (x < 0 || x > INT64_MAX - (FC_WORKSPACE_ALIGN - 1)) return -1;
   return (x + FC_WORKSPACE_ALIGN - 1) / FC_WORKSPACE_ALIGN * FC_WORKSPACE_ALIGN;
+}
+
+/* fixed + n * each, or -1 when it overflows (or any is negative). */
+static int64_t fixed_plus(int64_t fixed, int64_t n, int64_t each) {
+  int64_t v;
+  if (fixed < 0 || n < 0 || each < 0 || __builtin_mul_overflow(n, each, &v) ||
+      __builtin_add_overflow(v, fixed, &v))
+    return -1;
+  return v;
 }
 
 int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int i) {
   int64_t off = 0;
-  for (int j = 0; j < i && j < m->nws; j++)
-    off = align_up(off + m->ws[j].fixed + rows * m->ws[j].per_row);
+  for (int j = 0; j < i && j < m->nws; j++) {
+    int64_t b = fixed_plus(m->ws[j].fixed, rows, m->ws[j].per_row);
+    if (b < 0 || __builtin_add_overflow(off, b, &off) || (off = align_up(off)) < 0) return -1;
+  }
   return off;
 }
 
@@ -590,24 +605,28 @@ int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows) {
 }
 
 int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads) {
-  return m->filter_fixed + heads * m->filter_per_head;
+  return fixed_plus(m->filter_fixed, heads, m->filter_per_head);
 }
 
 int64_t fc_manifest_launch_bytes(const fc_manifest *m, int i, const fc_shape *s) {
   if (i < 0 || i >= m->nlaunch) return 0;
   const fc_launch *l = &m->launch[i];
-  int64_t io = s->rows * s->p.seqlen * fftconv_dtype_size(s->p.dtype), total = 0;
+  int64_t io = fixed_plus(0, s->rows, s->p.seqlen), total = 0;
+  if (io < 0 || __builtin_mul_overflow(io, (int64_t)fftconv_dtype_size(s->p.dtype), &io))
+    return -1;
   for (int a = 0; a < FC_ARG_ROWS; a++) {
     int n = ((l->reads >> a) & 1) + ((l->writes >> a) & 1);
     if (!n) continue;
     int64_t b = 0;
     if (a == FC_ARG_U || a == FC_ARG_PRE || a == FC_ARG_POST || a == FC_ARG_Y) b = io;
-    else if (a == FC_ARG_K) b = s->p.heads * s->K * 4;
-    else if (a == FC_ARG_D) b = s->p.heads * 4;
+    else if (a == FC_ARG_K) b = fixed_plus(0, s->p.heads, s->K * 4);
+    else if (a == FC_ARG_D) b = fixed_plus(0, s->p.heads, 4);
     else if (a == FC_ARG_KHAT) b = fc_manifest_filter_bytes(m, s->p.heads);
     else if (a >= FC_ARG_WS && a - FC_ARG_WS < m->nws)
-      b = m->ws[a - FC_ARG_WS].fixed + s->rows * m->ws[a - FC_ARG_WS].per_row;
-    total += n * b;
+      b = fixed_plus(m->ws[a - FC_ARG_WS].fixed, s->rows, m->ws[a - FC_ARG_WS].per_row);
+    if (b < 0 || __builtin_mul_overflow(b, (int64_t)n, &b) ||
+        __builtin_add_overflow(total, b, &total))
+      return -1;
   }
   return total;
 }

@@ -139,16 +139,27 @@ const char *fftconv_ctx_error(const fftconv_ctx *c) { return thread_err.msg; }
 const char *fftconv_ctx_device(const fftconv_ctx *c) { return c ? c->device : ""; }
 
 int64_t fc_problem_device_bytes(const fftconv_problem *p) {
-  int64_t n = p->batch * p->heads * p->seqlen;
-  int64_t io = n * fftconv_dtype_size(p->dtype) * (2 + p->pre_gate + p->post_gate);
-  int64_t k = fc_filter_len(p);
-  return io + p->heads * k * 4 + p->heads * 4;
+  /* Checked: fftconv_problem_check keeps a problem's counts far from 2^63 (FC_MAX_ELEMENTS),
+     but a size that wrapped would pass the device-memory check below. */
+  int64_t n, io, kb, db, total;
+  if (__builtin_mul_overflow(p->batch, p->heads, &n) || __builtin_mul_overflow(n, p->seqlen, &n) ||
+      __builtin_mul_overflow(n, (int64_t)fftconv_dtype_size(p->dtype) *
+                                    (2 + p->pre_gate + p->post_gate), &io) ||
+      __builtin_mul_overflow(p->heads, fc_filter_len(p), &kb) ||
+      __builtin_mul_overflow(kb, 4, &kb) || __builtin_mul_overflow(p->heads, 4, &db) ||
+      __builtin_add_overflow(io, kb, &total) || __builtin_add_overflow(total, db, &total))
+    return -1;
+  return total;
 }
 
 fftconv_status fc_ctx_shape(fftconv_ctx *c, const fftconv_problem *p, fc_shape *s, fc_err *e) {
   fftconv_status st = fc_shape_resolve(p, FC_OP_FORWARD, s, e);
   if (st != FFTCONV_OK) return st;
   int64_t need = fc_problem_device_bytes(&s->p), have = c->gpu.info.total_mem;
+  if (need < 0)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "problem: its tensors' bytes (batch x heads x seqlen "
+                   "= %" PRId64 " x %" PRId64 " x %" PRId64 ") do not fit in 64 bits",
+                   s->p.batch, s->p.heads, s->p.seqlen);
   if (have > 0 && need > have)
     return fc_fail(e, FFTCONV_ERR_INVALID,
                    "problem: needs %" PRId64 " bytes of device memory for its tensors, the "
@@ -171,6 +182,10 @@ static fftconv_status plan_new(fftconv_ctx *c, const fc_shape *s, const fc_manif
     if (!fc_launch_grid_x(&m->launch[i], s))
       return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "batch x heads: %" PRId64 " rows need more "
                      "than 2^31 - 1 blocks in launch %s", s->rows, m->launch[i].entry);
+  if (fc_manifest_workspace_bytes(m, s->rows) < 0 || fc_manifest_filter_bytes(m, s->p.heads) < 0)
+    return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "%s: its workspace or filter spectrum for %" PRId64
+                   " rows of %" PRId64 " heads is more bytes than 64 bits count", tmpl, s->rows,
+                   s->p.heads);
   fftconv_plan *pl = calloc(1, sizeof *pl);
   if (!pl) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
   pl->ctx = c;

@@ -90,7 +90,8 @@ fftconv_status fc_plan_launch(const fftconv_plan *p, const fftconv_args *a, int 
 /* The cache configuration of the context (device, arch, NVRTC version). */
 fc_cache_config fc_ctx_cache_config(const fftconv_ctx *c);
 
-/* Device bytes a problem's I/O needs (u, gates and y and the filter tensors). */
+/* Device bytes a problem's I/O needs (u, gates and y and the filter tensors); -1 when that
+   count overflows int64 (never for a problem fftconv_problem_check accepts). */
 int64_t fc_problem_device_bytes(const fftconv_problem *p);
 
 /* The fftconv-tune command line that tunes p, into b (for messages). */

@@ -84,6 +84,10 @@ fftconv_status fftconv_problem_check(const fftconv_problem *p, char *msg, size_t
         "fftconv_problem_init)", p->size, sizeof *p);
   if (p->batch < 1) BAD("batch: %" PRId64 " is out of range (must be >= 1)", p->batch);
   if (p->heads < 1) BAD("heads: %" PRId64 " is out of range (must be >= 1)", p->heads);
+  /* The kernels take H as a 32-bit int (launch.c); a larger one would reach them cut. */
+  if (p->heads > INT32_MAX)
+    BAD("heads: %" PRId64 " is out of range (1 to 2147483647: the kernels take H as a 32-bit "
+        "int)", p->heads);
   if (p->batch > INT64_MAX / p->heads || p->batch * p->heads > (INT64_C(1) << 40))
     BAD("batch x heads: %" PRId64 " x %" PRId64 " is too many rows (at most 2^40)", p->batch,
         p->heads);
@@ -109,6 +113,15 @@ fftconv_status fftconv_problem_check(const fftconv_problem *p, char *msg, size_t
   if (p->freq_keep < 0 || p->freq_keep > n / 2 + 1)
     BAD("freq_keep: %" PRId64 " is out of range (1 to N/2 + 1 = %" PRId64
         " for FFT size N = %" PRId64 ", or 0 for all)", p->freq_keep, n / 2 + 1, n);
+  /* Every byte count of the problem is an int64 (fc_problem_device_bytes, a kernel's workspace
+     of rows x bytes a row, the memory floor): B x H x L elements, at most 2^40 x 2^22 by the
+     checks above, could pass 2^63 once counted in bytes. 2^48 elements (a tensor of 512 TiB
+     in fp16) is beyond any device and leaves every such count far from overflow. */
+  int64_t elems;
+  if (__builtin_mul_overflow(p->batch * p->heads, p->seqlen, &elems) || elems > FC_MAX_ELEMENTS)
+    BAD("batch x heads x seqlen: %" PRId64 " x %" PRId64 " x %" PRId64 " is more than 2^48 "
+        "elements (the most a problem may have, so that its sizes in bytes fit in 64 bits)",
+        p->batch, p->heads, p->seqlen);
   if ((p->pre_gate | p->post_gate | p->skip_d) & ~1)
     BAD("gate flags: pre_gate=%d post_gate=%d skip_d=%d (each must be 0 or 1)", p->pre_gate,
         p->post_gate, p->skip_d);

@@ -16,7 +16,8 @@ static int same_class(const fftconv_problem *want, const fftconv_problem *c) {
 
 /* max(rows, R) / min(rows, R): orders like |log rows - log R|, without logarithms. */
 static double rows_ratio(const fftconv_problem *want, const fftconv_problem *c) {
-  double a = (double)(want->batch * want->heads), b = (double)(c->batch * c->heads);
+  /* in double: a cache row's B and H could wrap an int64 product */
+  double a = (double)want->batch * (double)want->heads, b = (double)c->batch * (double)c->heads;
   return a > b ? a / b : b / a;
 }
 

@@ -24,6 +24,10 @@ typedef struct fc_shape {
   char key[256];     /* forward: fftconv_problem_key; another op: "<op>:" before it */
 } fc_shape;
 
+/* The most elements B x H x L a problem may have (fftconv_problem_check): 2^48 keeps every
+   count of its bytes, and of a kernel's workspace, far inside int64. */
+#define FC_MAX_ELEMENTS (INT64_C(1) << 48)
+
 /* K: filter_len, or seqlen when filter_len is 0. */
 int64_t fc_filter_len(const fftconv_problem *p);
 

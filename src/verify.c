@@ -15,7 +15,9 @@ double fc_tolerance(fftconv_dtype d) {
 }
 
 double fc_floor_ms(const fftconv_problem *p, double gbps) {
-  double bytes = (double)(p->batch * p->heads * p->seqlen) * fftconv_dtype_size(p->dtype) *
+  /* in double: a cache row's problem is not checked, and an int64 product could wrap */
+  double bytes = (double)p->batch * (double)p->heads * (double)p->seqlen *
+                 fftconv_dtype_size(p->dtype) *
                  (2 + p->pre_gate + p->post_gate);
   return bytes / (gbps * 1e9) * 1e3;
 }
