@@ -15,9 +15,6 @@
    (which must be given). */
 void fc_problem_defaults(fftconv_problem *p);
 
-/* A whole decimal integer >= lo into *out: 1, or 0 (out untouched) for anything else. */
-int fc_parse_i64(const char *s, int64_t lo, int64_t *out);
-
 /* Whether --name is a problem flag: 1 it takes a value, 0 it does not, -1 not one. Problem
    flags: seqlen batch heads dtype mode filter-len freq-keep (values), pregate postgate
    skip-d. */
@@ -28,10 +25,35 @@ int fc_problem_flag_arg(const char *name);
 int fc_problem_flag(fftconv_problem *p, const char *name, const char *arg, char *msg,
                     size_t len);
 
-/* Reads a problem-set file: one problem a line in flag form, '#' to the end of a line a
-   comment, blank lines skipped. *out is malloc'd. FFTCONV_ERR_IO when the file cannot be
-   read or holds no problem ("--problems PATH: No such file or directory", "PATH holds no
-   problem"); FFTCONV_ERR_INVALID for a bad line ("PATH:LINE: '--x' is not a problem flag"). */
+/* What a problem-set file may hold, checked before anything is allocated for it: a reader
+   of hostile input must not be made to ask for memory by a size it was told. The default set
+   is 32 lines of under 90 bytes; these are far beyond any real set. */
+#define FC_PROBLEM_FILE_MAX_BYTES (16 << 20) /* the whole file, 16 MiB */
+#define FC_PROBLEM_LINE_MAX 65536            /* bytes of one line, its comment included */
+#define FC_PROBLEM_FILE_MAX_PROBLEMS 100000
+
+/* Parses a problem set from memory: text[0 .. len) (NUL bytes included: they are an error,
+   not an end), name standing for the file in messages. One problem a line in flag form, '#'
+   to the end of a line a comment, blank lines skipped, lines ended by LF or CRLF; a UTF-8
+   byte-order mark at the very start is skipped (editors on Windows write one). *out is
+   malloc'd (NULL and *n = 0 on failure). Every failure names the line
+   ("NAME:LINE: '--x' is not a problem flag", "NAME:LINE: holds a NUL byte",
+   "NAME:LINE: is 70000 bytes long; a line may have at most 65536") and is
+   FFTCONV_ERR_INVALID (so is a text of more than FC_PROBLEM_FILE_MAX_BYTES), but
+   "NAME holds no problem" (FFTCONV_ERR_IO) and FFTCONV_ERR_NOMEM. The whole input
+   is the one argument a fuzz target needs. */
+fftconv_status fc_problem_file_parse(const char *text, size_t len, const char *name,
+                                     fftconv_problem **out, int *n, fc_err *e);
+
+/* Reads a problem-set file with fc_problem_file_parse. Only a regular file (a symbolic link
+   to one is followed: the path is the user's own) is opened, and it is fstat'ed before a
+   byte is read, so that a FIFO, a device or a directory is refused at once, never waited
+   on: "--problems PATH: is a FIFO, not a problem-set file". A file of more
+   than FC_PROBLEM_FILE_MAX_BYTES is refused before it is read (and one that grows past it
+   while read). FFTCONV_ERR_IO when the file cannot be opened or read ("--problems PATH: No
+   such file or directory"), is not a regular file, is too large or holds no problem;
+   FFTCONV_ERR_INVALID for a bad line; FFTCONV_ERR_NOMEM. The tools take every failure but
+   FFTCONV_ERR_NOMEM as bad input (exit status 2). */
 fftconv_status fc_problem_file_read(const char *path, fftconv_problem **out, int *n, fc_err *e);
 
 #endif

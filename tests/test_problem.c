@@ -1,11 +1,17 @@
 /* Problem validation: every bad field gives a message naming it, its value and the range;
+   byte counts that never wrap; strict integers; problem files parsed from memory;
    FFT sizes and keys; a context on a machine without a driver says why it cannot open; the
    names of the policy enums (policy.h) and a rigor's search settings. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fftconv.h"
+#include "kernel.h"
+#include "plan.h"
+#include "problem_file.h"
 #include "search.h"
+#include "verify.h"
 
 static fftconv_problem good(void) {
   fftconv_problem p;
@@ -212,4 +218,171 @@ Test(policy, result_status_names) {
   fc_result r;
   memset(&r, 0, sizeof r);
   cr_assert_eq(r.status, FC_RESULT_PENDING, "a zeroed result waits");
+}
+
+/* Every byte count of a problem the check accepts fits in int64 (issue 17, 11): B x H x L is
+   limited to 2^48 elements, and the size functions say -1 rather than wrap. Before, rows 2^40
+   of seqlen 2^21 passed the check and fc_problem_device_bytes wrapped, so the device-memory
+   check could pass a problem that cannot fit. */
+Test(problem, byte_sizes_never_wrap) {
+  fftconv_problem p = good();
+  p.batch = (int64_t)1 << 20;
+  p.heads = (int64_t)1 << 20; /* 2^40 rows: allowed */
+  p.seqlen = 2097152;         /* the longest causal problem */
+  p.pre_gate = p.post_gate = 1;
+  expect_bad(p, "batch x heads x seqlen", "2^48");
+  /* the size function itself, unchecked: -1, not a wrapped count */
+  cr_assert_eq(fc_problem_device_bytes(&p), -1);
+  /* the largest problem accepted: 2^48 elements, counted exactly */
+  p.batch = (int64_t)1 << 17;
+  p.heads = (int64_t)1 << 10;
+  p.seqlen = (int64_t)1 << 21;
+  char msg[512] = "";
+  cr_assert_eq(fftconv_problem_check(&p, msg, sizeof msg), FFTCONV_OK, "%s", msg);
+  int64_t io = ((int64_t)1 << 48) * 4 * 4, k = ((int64_t)1 << 10) * ((int64_t)1 << 21) * 4;
+  cr_assert_eq(fc_problem_device_bytes(&p), io + k + ((int64_t)1 << 10) * 4);
+  p.batch++;
+  expect_bad(p, "batch x heads x seqlen", "2^48");
+  /* H reaches the kernels as a 32-bit int */
+  p = good();
+  p.batch = 1;
+  p.heads = (int64_t)1 << 31;
+  p.seqlen = 256;
+  expect_bad(p, "heads", "1 to 2147483647");
+  /* a manifest's sizes come from files: rows x bytes a row that wrap are -1 */
+  fc_manifest m;
+  memset(&m, 0, sizeof m);
+  m.nws = 1;
+  m.ws[0].per_row = INT64_MAX / 4;
+  m.filter_per_head = INT64_MAX / 4;
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, (int64_t)1 << 40), -1);
+  cr_assert_eq(fc_manifest_workspace_offset(&m, 5, 1), -1);
+  cr_assert_eq(fc_manifest_filter_bytes(&m, 5), -1);
+  m.ws[0].per_row = 1000;
+  m.ws[0].fixed = INT64_MAX - 100; /* the alignment would carry it past */
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 0), -1);
+  m.ws[0].fixed = 0;
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 3), 3072);
+  /* and the memory floor of an unchecked problem (a cache row) is computed without a wrap */
+  p = good();
+  p.batch = p.heads = (int64_t)1 << 31;
+  p.seqlen = (int64_t)1 << 22;
+  cr_assert_gt(fc_floor_ms(&p, 1000), 0);
+}
+
+/* fc_parse_int: digits only, to the range, with the message both tools print (issue 17, 16:
+   "--device 4294967296" was device 0). */
+Test(problem, strict_integers) {
+  struct { const char *s; int64_t lo, hi; int ok; int64_t v; } cases[] = {
+      {"0", 0, 10, 1, 0},           {"10", 0, 10, 1, 10},    {"-3", -5, 5, 1, -3},
+      {"11", 0, 10, 0, 0},          {"-1", 0, 10, 0, 0},     {"4294967296", 0, INT32_MAX, 0, 0},
+      {"", 0, 10, 0, 0},            {"-", -5, 5, 0, 0},      {" 5", 0, 10, 0, 0},
+      {"5 ", 0, 10, 0, 0},          {"+5", 0, 10, 0, 0},     {"0x5", 0, 10, 0, 0},
+      {"5e0", 0, 10, 0, 0},         {"07", 0, 10, 1, 7},     {"9223372036854775807", 0, INT64_MAX, 1, INT64_MAX},
+      {"9223372036854775808", 0, INT64_MAX, 0, 0},
+      {"-9223372036854775808", INT64_MIN, 0, 1, INT64_MIN},
+      {"-9223372036854775809", INT64_MIN, 0, 0, 0},
+      {"99999999999999999999999", 1, INT64_MAX, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    int64_t v = 77;
+    char msg[256] = "";
+    int ok = fc_parse_int(cases[i].s, cases[i].lo, cases[i].hi, &v, msg, sizeof msg);
+    cr_assert_eq(ok, cases[i].ok, "'%s'", cases[i].s);
+    cr_assert_eq(v, ok ? cases[i].v : 77, "'%s': %lld", cases[i].s, (long long)v);
+    if (!ok) cr_assert(strstr(msg, "is not an integer"), "'%s': %s", cases[i].s, msg);
+  }
+  char msg[256];
+  int64_t v;
+  fc_parse_int("4294967296", 0, INT32_MAX, &v, msg, sizeof msg);
+  cr_assert_str_eq(msg, "'4294967296' is not an integer from 0 to 2147483647");
+  fc_parse_int("x", 1, INT64_MAX, &v, msg, sizeof msg);
+  cr_assert_str_eq(msg, "'x' is not an integer >= 1");
+  fc_parse_int("\033[2J", 1, INT64_MAX, &v, msg, sizeof msg); /* no control sequence echoed */
+  cr_assert_str_eq(msg, "'\\x1b[2J' is not an integer >= 1");
+  cr_assert_eq(fc_parse_int(NULL, 0, 1, &v, NULL, 0), 0);
+}
+
+/* Parses text as a problem file named "set": status, count and message. */
+static fftconv_status parse(const char *text, size_t len, int *n, char *msg, size_t msglen) {
+  fftconv_problem *ps = (fftconv_problem *)0x1;
+  fc_err e = {{0}};
+  fftconv_status st = fc_problem_file_parse(text, len, "set", &ps, n, &e);
+  snprintf(msg, msglen, "%s", st == FFTCONV_OK ? "" : e.msg);
+  if (st != FFTCONV_OK) cr_assert_null(ps);
+  free(ps);
+  return st;
+}
+
+/* The reader of problem files from memory (what a fuzz target calls), issue 17, 15: a UTF-8
+   byte-order mark is skipped; a NUL byte is an error naming its line, not the silent end of
+   the line; limits are checked before anything is allocated. */
+Test(problem_file, parse_from_memory) {
+  char msg[8192];
+  int n = -1;
+  static const char bom[] = "\xef\xbb\xbf--seqlen 256 --dtype fp32\r\n--seqlen 100 # c\n";
+  cr_assert_eq(parse(bom, sizeof bom - 1, &n, msg, sizeof msg), FFTCONV_OK, "%s", msg);
+  cr_assert_eq(n, 2);
+  /* a BOM anywhere else is a word like any other */
+  static const char bom2[] = "--seqlen 256\n\xef\xbb\xbf--seqlen 100\n";
+  cr_assert_eq(parse(bom2, sizeof bom2 - 1, &n, msg, sizeof msg), FFTCONV_ERR_INVALID);
+  cr_assert_str_eq(msg, "set:2: '\\xef\\xbb\\xbf--seqlen' is not a problem flag");
+  static const char nul[] = "--seqlen 256\n--seqlen 256\0 --dtype fp64\n";
+  cr_assert_eq(parse(nul, sizeof nul - 1, &n, msg, sizeof msg), FFTCONV_ERR_INVALID);
+  cr_assert_str_eq(msg, "set:2: holds a NUL byte");
+  cr_assert_eq(parse("", 0, &n, msg, sizeof msg), FFTCONV_ERR_IO);
+  cr_assert_str_eq(msg, "set holds no problem");
+  cr_assert_eq(parse("# only\n\n  \t\n", 11, &n, msg, sizeof msg), FFTCONV_ERR_IO);
+  cr_assert_eq(parse("--seqlen 300", 12, &n, msg, sizeof msg), FFTCONV_OK, "no final newline");
+  cr_assert_eq(n, 1);
+  struct { const char *text, *msg; } bad[] = {
+      {"--seqlen\n", "set:1: --seqlen needs a value"},
+      {"--batch 3\n", "set:1: --seqlen is required"},
+      {"--seqlen 256 --batch 0\n", "set:1: --batch: '0' is not an integer >= 1"},
+      {"--seqlen 256 --batch 99999999999999999999\n",
+       "set:1: --batch: '99999999999999999999' is not an integer >= 1"},
+      {"--seqlen 256 --heads 4294967296\n", "set:1: heads: 4294967296 is out of range *"},
+      {"--seqlen 2097152 --batch 1048576 --heads 1048576\n",
+       "set:1: batch x heads x seqlen: 1048576 x 1048576 x 2097152 is more than 2^48 *"},
+      {"--seqlen 256 --dtype \033[31mred\n",
+       "set:1: --dtype: '\\x1b[31mred' is not one of fp32, fp16, bf16"},
+      {"seqlen 256\n", "set:1: 'seqlen' is not a problem flag"},
+      {"--seqlen 256 -- \n", "set:1: '--' is not a problem flag"},
+      {"--seqlen 256\v--batch 2\n", "set:1: --seqlen: '256\\x0b--batch' is not an integer >= 1"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    cr_assert_eq(parse(bad[i].text, strlen(bad[i].text), &n, msg, sizeof msg),
+                 FFTCONV_ERR_INVALID, "%s", bad[i].text);
+    /* "...*": the message starts so; else it is the whole message */
+    size_t k = strlen(bad[i].msg);
+    int same = bad[i].msg[k - 1] == '*' ? !strncmp(msg, bad[i].msg, k - 1) : !strcmp(msg, bad[i].msg);
+    cr_assert(same, "'%s': '%s', wanted '%s'", bad[i].text, msg, bad[i].msg);
+  }
+  /* a word of a megabyte is quoted cut, not whole */
+  size_t big = 1 << 16;
+  char *w = malloc(big + 1);
+  memset(w, 'x', big);
+  w[big] = 0;
+  cr_assert_eq(parse(w, 60000, &n, msg, sizeof msg), FFTCONV_ERR_INVALID);
+  cr_assert_lt(strlen(msg), 200, "%s", msg);
+  /* a line of the limit is read (and its word refused); one over it is refused by its length,
+     before it is copied */
+  cr_assert_eq(parse(w, big, &n, msg, sizeof msg), FFTCONV_ERR_INVALID);
+  cr_assert(!strncmp(msg, "set:1: 'xxx", 11), "65536 bytes are allowed: %s", msg);
+  w = realloc(w, big + 2);
+  memset(w, ' ', big + 1);
+  cr_assert_eq(parse(w, big + 1, &n, msg, sizeof msg), FFTCONV_ERR_INVALID);
+  cr_assert_str_eq(msg, "set:1: is 65537 bytes long; a line may have at most 65536");
+  free(w);
+  /* the count of problems is limited too */
+  size_t line = strlen("--seqlen 256\n"), lines = FC_PROBLEM_FILE_MAX_PROBLEMS + 1;
+  char *many = malloc(line * lines);
+  for (size_t i = 0; i < lines; i++) memcpy(many + i * line, "--seqlen 256\n", line);
+  cr_assert_eq(parse(many, line * (lines - 1), &n, msg, sizeof msg), FFTCONV_OK, "%s", msg);
+  cr_assert_eq(n, FC_PROBLEM_FILE_MAX_PROBLEMS);
+  cr_assert_eq(parse(many, line * lines, &n, msg, sizeof msg), FFTCONV_ERR_INVALID);
+  cr_assert_str_eq(msg, "set:100001: more than 100000 problems; split the set");
+  free(many);
+  /* NULL text with no length is an empty set, not a crash */
+  cr_assert_eq(parse(NULL, 0, &n, msg, sizeof msg), FFTCONV_ERR_IO);
 }

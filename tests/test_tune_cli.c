@@ -38,7 +38,9 @@ Test(tune_cli, bad_flags_name_themselves) {
       {"--seqlen abc", "--seqlen: 'abc' is not an integer >= 1"},
       {"--seqlen 0", "--seqlen: '0' is not an integer >= 1"},
       {"--batch -2", "--batch: '-2' is not an integer >= 1"},
-      {"--runs 5", "--runs: '5' is not an integer >= 20"},
+      {"--runs 5", "--runs: '5' is not an integer from 20 to 1000000"},
+      {"--device 4294967296", "--device: '4294967296' is not an integer from 0 to 2147483647"},
+      {"--jobs 2 --seqlen ' 100'", "--seqlen: ' 100' is not an integer >= 1"},
       {"--bogus", "unknown option '--bogus'"},
       {"--seqlen", "--seqlen needs a value"},
       {"--arch sm_xx", "--arch: 'sm_xx' is not an architecture (expected sm_XY, e.g. sm_90)"},
@@ -47,7 +49,7 @@ Test(tune_cli, bad_flags_name_themselves) {
       {"--seqlen 1000 --freq-keep 4000", "freq_keep: 4000 is out of range *"},
       {"extra", "unexpected argument 'extra'"},
       {"--rigor sloppy", "--rigor: 'sloppy' is not one of estimate, sample, measure, exhaustive"},
-      {"--budget 0", "--budget: '0' is not an integer >= 1"},
+      {"--budget 0", "--budget: '0' is not an integer from 1 to 2147483647"},
       {"--screen 0.5", "--screen: '0.5' is not 0 or a number from 1 to 100"},
       {"--batch 3", "--seqlen is required for a problem given by flags"},
       {"--seqlen 256 --problems /dev/null",
@@ -255,7 +257,8 @@ Test(tune_cli, nothing_to_run_is_a_failure) {
 }
 
 /* --rigor sample: every family's default plus a covering sample, far fewer than exhaustive. An
-   explicit --rigor without a GPU keeps the plain compile-only check, with no quick check. */
+   explicit --rigor without a GPU keeps the plain compile-only check, with no quick check, and
+   then exits 3: a tuning run was asked for and nothing was tuned. */
 Test(tune_cli, rigor_sample_compiles_a_cover) {
   static char out[1 << 16];
   char dir[] = "/tmp/fftconv-emit-XXXXXX";
@@ -268,9 +271,12 @@ Test(tune_cli, rigor_sample_compiles_a_cover) {
   snprintf(args, sizeof args,
            "%s--rigor sample --seqlen 100 --batch 3 --heads 5 --dtype bf16 --pregate --emit-dir %s",
            gpu ? "--dry-run " : "", dir);
-  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  cr_assert_eq(run(args, out, sizeof out), gpu ? 0 : 3, "%s", out);
   cr_assert(strstr(out, "rigor sample"), "%s", out);
-  cr_assert_null(strstr(out, "nothing was tuned"), "%s", out);
+  cr_assert_null(strstr(out, "each family's default choice"), "no quick check: %s", out);
+  if (!gpu)
+    cr_assert(strstr(out, "fftconv-tune: nothing was tuned: no GPU (") &&
+                  strstr(out, "the compile-only check ran instead"), "%s", out);
   int compiled = 0, of = -1;
   const char *c = strstr(out, "compiled ");
   cr_assert(c && sscanf(c, "compiled %d of %d for sm_90", &compiled, &of) == 2, "%s", out);
@@ -312,7 +318,7 @@ Test(tune_cli, no_gpu_no_arguments_runs_the_quick_check) {
       "problems 16 (16 more of the set need the same kernels)",
       "rigor estimate (each family's default choice), sample for one problem",
       "compiled 13 of 13 for sm_90 (sample)",
-      "for the 32 default problems (16 of them need kernels of their own)",
+      "for the 32 problems of the default set (16 of them need kernels of their own)",
       "a sample of every family's space for B64.H768.L512.K512.F0.fp16.causal.pre.post.nod",
       "The full compile-only check compiles every candidate of the default set",
       "\n    fftconv-tune --dry-run --rigor exhaustive\n", "(an estimate from this run's"};
@@ -353,4 +359,55 @@ Test(tune_cli, arch_specific_target) {
       "   0 fp32 * compiled *",
       NULL};
   expect_lines(args, out, want);
+}
+
+/* A tuning run asked for without a usable GPU (issue 17, 14): the compile-only check still
+   runs, but the exit status is 3, as documented, not the 0 of success; --dry-run is 0. */
+Test(tune_cli, no_gpu_tuning_run_exits_3) {
+  fftconv_ctx *probe = NULL;
+  if (fftconv_ctx_create(NULL, &probe) == FFTCONV_OK) {
+    fftconv_ctx_destroy(probe);
+    cr_skip_test("a GPU is present: the run would tune");
+  }
+  static char out[1 << 16];
+  const char *args = "--quiet --rigor estimate --template monarch_fp32 --seqlen 256";
+  cr_assert_eq(run(args, out, sizeof out), 3, "%s", out);
+  const char *want[] = {
+      "fftconv-tune: no GPU to tune on: *",
+      "fftconv-tune: running the compile-only check instead (--dry-run)",
+      "device   * \\[compile only\\]",
+      "compile  sm_90, NVRTC *, * jobs; rigor estimate",
+      "problems 1",
+      "B8.H64.L256.K256.F0.fp16.causal.nopre.nopost.nod * compiled 1 of 1 for sm_90",
+      "", "   # fam *status*", "   0 fp32 * compiled *",
+      "fftconv-tune: nothing was tuned: no GPU (*); the compile-only check ran instead. To tune, "
+      "run fftconv-tune on a machine with an NVIDIA GPU and its driver.",
+      NULL};
+  expect_lines(args, out, want);
+  char dry[256];
+  snprintf(dry, sizeof dry, "--dry-run %s", args);
+  cr_assert_eq(run(dry, out, sizeof out), 0, "%s", out);
+}
+
+/* --set long without a GPU (issue 17, 13): the quick check reports on the long set and its
+   command of the full check names it; the exit status is 3 (a set was asked for). One family
+   keeps it short. */
+Test(tune_cli, no_gpu_quick_check_of_the_long_set) {
+  fftconv_ctx *probe = NULL;
+  if (fftconv_ctx_create(NULL, &probe) == FFTCONV_OK) {
+    fftconv_ctx_destroy(probe);
+    cr_skip_test("a GPU is present: --set long would tune it");
+  }
+  static char out[1 << 16];
+  cr_assert_eq(run("--set long --template monarch_long --quiet", out, sizeof out), 3, "%s", out);
+  const char *want[] = {
+      "(--dry-run --rigor exhaustive --set long checks every candidate)",
+      "each family's default choice for the 28 problems of the long set (",
+      "The full compile-only check compiles every candidate of the long set,",
+      "\n    fftconv-tune --dry-run --rigor exhaustive --set long --template monarch_long\n"};
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+    cr_assert(strstr(out, want[i]), "'%s' not in:\n%s", want[i], out);
+  cr_assert_null(strstr(out, "default set"), "%s", out);
+  cr_assert_null(strstr(out, "default problems"), "%s", out);
+  cr_assert_null(strstr(out, "FAILED"), "%s", out);
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "problem_file.h"
 #include "search.h"
 #include "trusted.h"
@@ -87,9 +88,13 @@ static const char *usage_text =
     "  -h, --help        this text\n"
     "\n"
     "exit status: 0 success, 1 a candidate failed to compile, a problem has no verified kernel\n"
-    "or no candidate at all (the families' reasons are printed), the cache could not be\n"
-    "written or NVRTC could not be loaded, 2 bad usage, 3 the GPU could not be used for a real\n"
-    "run, 130 interrupted (every finished measurement is kept).\n";
+    "or no candidate at all (the families' reasons are printed), the cache could not be used\n"
+    "(not a cache, not writable: said before any work, GPU or not) or NVRTC could not be\n"
+    "loaded, 2 bad usage or a bad problem file, 3 a tuning run was asked for (a problem,\n"
+    "--problems, --set, --rigor, --device, --cache, --budget, --runs, --warmup or --screen,\n"
+    "without --dry-run) and the GPU could not be used: the compile-only check ran instead and\n"
+    "nothing was tuned (with no arguments, the quick check's 0), 130 interrupted (every\n"
+    "finished measurement is kept).\n";
 
 static volatile sig_atomic_t stop_flag;
 
@@ -107,6 +112,12 @@ static int die_usage(const char *fmt, ...) {
   fprintf(stderr, "\n(see fftconv-tune --help)\n");
   va_end(ap);
   return 2;
+}
+
+/* A user's text fit for a message (fc_quote): one at a time, as die_usage is. */
+static const char *quoted(const char *s) {
+  static char buf[160];
+  return fc_quote(s, 100, buf, sizeof buf);
 }
 
 /* ---- problems ---- */
@@ -258,6 +269,67 @@ static int is_family(const char *name, char *known, size_t len) {
     if (w > 0 && (size_t)w < len - k) k += (size_t)w;
   }
   return found;
+}
+
+/* The parent directory of path into dir. */
+static void parent_dir(const char *path, char *dir, size_t len) {
+  snprintf(dir, len, "%s", path);
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/') dir[--n] = 0; /* "a/b/" is "a/b" */
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, len, ".");
+  else if (slash == dir) dir[1] = 0;
+  else *slash = 0;
+}
+
+/* Whether a tuning run could write the cache at path (NULL: the default, resolved into
+   buf), found without writing anything: the tuner without a GPU stores nothing, yet says at
+   once what a run on the machine with one would fail on. A file that is there must be a
+   regular file that opens as an fftconv cache (read-only, any schema version: nothing is
+   migrated) and may be written, as its directory; a missing one needs its nearest existing
+   ancestor to be a directory that may be written (fc_cache_open would create the rest).
+   0 with e set when not. Root passes every permission check here; fc_cache_open, on the
+   machine with the GPU, is the last word, and refuses before any work too. */
+static int cache_usable(const char *path, char *buf, size_t len, fc_err *e) {
+  if (path) snprintf(buf, len, "%s", path);
+  else if (fc_cache_default_path(buf, len, e) != FFTCONV_OK) return 0;
+  if (!buf[0]) return fc_fail(e, FFTCONV_ERR_INVALID, "cache path: '' is empty"), 0;
+  char dir[4096], q[520];
+  fc_quote(buf, 500, q, sizeof q);
+  struct stat sb;
+  if (stat(buf, &sb) == 0) {
+    if (!S_ISREG(sb.st_mode))
+      return fc_fail(e, FFTCONV_ERR_IO, "cache %s is not an fftconv cache: not a regular file",
+                     q), 0;
+    if (sb.st_size > 0) { /* an empty file is one a run makes a cache of */
+      fc_cache *c = NULL;
+      if (fc_cache_open(buf, FC_CACHE_READ_ANY_VERSION, &c, e) != FFTCONV_OK) return 0;
+      fc_cache_close(c);
+    }
+    if (access(buf, W_OK) != 0)
+      return fc_fail(e, FFTCONV_ERR_IO, "cache %s is read-only: %s", q, strerror(errno)), 0;
+    parent_dir(buf, dir, sizeof dir);
+  } else if (errno == ENOENT) {
+    /* the nearest ancestor that exists: a run creates the directories below it */
+    parent_dir(buf, dir, sizeof dir);
+    while (stat(dir, &sb) != 0 && errno == ENOENT && strcmp(dir, ".") && strcmp(dir, "/")) {
+      char up[4096];
+      parent_dir(dir, up, sizeof up);
+      snprintf(dir, sizeof dir, "%s", up);
+    }
+    if (stat(dir, &sb) != 0)
+      return fc_fail(e, FFTCONV_ERR_IO, "cache %s cannot be created: %s: %s", q, dir,
+                     strerror(errno)), 0;
+    if (!S_ISDIR(sb.st_mode))
+      return fc_fail(e, FFTCONV_ERR_IO, "cache %s cannot be created: %s is not a directory", q,
+                     dir), 0;
+  } else {
+    return fc_fail(e, FFTCONV_ERR_IO, "cache %s: %s", q, strerror(errno)), 0;
+  }
+  if (access(dir, W_OK | X_OK) != 0)
+    return fc_fail(e, FFTCONV_ERR_IO, "cache %s is read-only: its directory %s: %s", q, dir,
+                   strerror(errno)), 0;
+  return 1;
 }
 
 static int oom(void) {
@@ -509,7 +581,7 @@ static void quick_count(quick *q, const fc_search *sr) {
 }
 
 static void quick_report(const quick *q, const char *sample_key, const char *target, int64_t jobs,
-                         const char *tmpl, const char *arch) {
+                         const char *tmpl, const char *arch, const char *set) {
   char took[32], full[32];
   fmt_secs(fc_now() - q->t0, took, sizeof took);
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -519,18 +591,20 @@ static void quick_report(const quick *q, const char *sample_key, const char *tar
   fprintf(stderr, "\nfftconv-tune: nothing was tuned: no GPU (%s).\n", q->why);
   fprintf(stderr, "Instead %d kernels were compiled for %s in %s", q->kernels, target, took);
   if (q->failed) fprintf(stderr, ", and %d of them FAILED (logs above)", q->failed);
-  fprintf(stderr, ":\n  each family's default choice for the %d default problems (%d of them need "
-                  "kernels of their own)\n", q->nset, q->nset - q->nsame);
+  fprintf(stderr, ":\n  each family's default choice for the %d problems of the %s set (%d of them "
+                  "need kernels of their own)\n", q->nset, set, q->nset - q->nsame);
   if (sample_key[0])
     fprintf(stderr, "  and a sample of every family's space for %s\n  (its default plus "
                     "candidates until every factorization and parameter value has appeared).\n",
             sample_key);
-  fprintf(stderr, "The full compile-only check compiles every candidate of the default set, %d "
+  /* the command names the set it checked: the default set's needs no --set */
+  int other = strcmp(set, "default") != 0;
+  fprintf(stderr, "The full compile-only check compiles every candidate of the %s set, %d "
                   "kernels;\nabout %s here (an estimate from this run's %.1f s a kernel on %" PRId64
-                  " jobs):\n    fftconv-tune --dry-run --rigor exhaustive%s%s%s%s\n"
+                  " jobs):\n    fftconv-tune --dry-run --rigor exhaustive%s%s%s%s%s%s\n"
                   "To tune, run fftconv-tune on a machine with an NVIDIA GPU and its driver.\n",
-          q->exhaustive, full, per, par, tmpl ? " --template " : "", tmpl ? tmpl : "",
-          arch ? " --arch " : "", arch ? arch : "");
+          set, q->exhaustive, full, per, par, other ? " --set " : "", other ? set : "",
+          tmpl ? " --template " : "", tmpl ? tmpl : "", arch ? " --arch " : "", arch ? arch : "");
 }
 
 int main(int argc, char **argv) {
@@ -544,6 +618,10 @@ int main(int argc, char **argv) {
   int64_t device = 0, jobs = -1, runs = -1, warmup = -1, budget = 0;
   double screen = -1;
   int dry = 0, quiet = 0, table = 0, json = 0, have_problem_flag = 0, list_set = -1, set = -1;
+  /* Whether a tuning run was asked for: a problem, --set, or a flag that only tuning uses.
+     Without a usable GPU (and without --dry-run) such a run exits 3 after the compile-only
+     check; the bare command's quick check exits 0 (the README's first command). */
+  int tune_asked = 0;
   opterr = 0;
   int o;
   while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -551,15 +629,19 @@ int main(int argc, char **argv) {
     int r = problem_flag(&one, o, optarg, "");
     if (r < 0) return 2;
     if (r > 0) {
-      have_problem_flag = 1;
+      have_problem_flag = tune_asked = 1;
       continue;
     }
     switch (o) {
     case 'h': fputs(usage_text, stdout); return 0;
     case O_DEV: case O_JOBS: case O_RUNS: case O_WARM: case O_BUDGET: {
+      /* Each to the range its int (or the deadline's seconds) holds, with room to spare. */
       int64_t lo = o == O_RUNS ? 20 : (o == O_DEV || o == O_WARM) ? 0 : 1;
-      if (!fc_parse_i64(optarg, lo, &v))
-        return die_usage("--%s: '%s' is not an integer >= %" PRId64, opt_name(o), optarg, lo);
+      int64_t hi = o == O_JOBS ? 4096 : o == O_RUNS || o == O_WARM ? 1000000 : INT32_MAX;
+      char why[256];
+      if (!fc_parse_int(optarg, lo, hi, &v, why, sizeof why))
+        return die_usage("--%s: %s", opt_name(o), why);
+      if (o != O_JOBS) tune_asked = 1;
       if (o == O_DEV) device = v;
       if (o == O_JOBS) jobs = v;
       if (o == O_RUNS) runs = v;
@@ -570,29 +652,35 @@ int main(int argc, char **argv) {
     case O_RIGOR:
       if (!fc_rigor_parse(optarg, &rigor))
         return die_usage("--rigor: '%s' is not one of estimate, sample, measure, exhaustive",
-                         optarg);
-      have_rigor = 1;
+                         quoted(optarg));
+      have_rigor = tune_asked = 1;
       break;
     case O_SCREEN: {
       char *end;
       errno = 0;
       screen = strtod(optarg, &end);
-      if (errno || *end || end == optarg || !(screen == 0 || (screen >= 1 && screen <= 100)))
-        return die_usage("--screen: '%s' is not 0 or a number from 1 to 100", optarg);
+      /* a plain decimal: strtod would also take " 2", "0x2" and "2e0" */
+      if (errno || *end || end == optarg || optarg[0] < '0' || optarg[0] > '9' ||
+          strpbrk(optarg, "xXpPeE") || !(screen == 0 || (screen >= 1 && screen <= 100)))
+        return die_usage("--screen: '%s' is not 0 or a number from 1 to 100", quoted(optarg));
+      tune_asked = 1;
       break;
     }
-    case O_PROBLEMS: problems = optarg; break;
+    case O_PROBLEMS: problems = optarg, tune_asked = 1; break;
     case O_LISTDEF: list_set = 0; break;
     case O_SET:
     case O_LISTSET: {
       int k = find_set(optarg);
       if (k < 0) return die_usage("--%s: '%s' is not a problem set (known: default, long)",
-                                  opt_name(o), optarg);
-      if (o == O_SET) set = k;
+                                  opt_name(o), quoted(optarg));
+      if (o == O_SET) set = k, tune_asked = 1;
       else list_set = k;
       break;
     }
-    case O_CACHE: cache_path = optarg; break;
+    case O_CACHE:
+      if (!*optarg) return die_usage("--cache needs a value (a cache file path)");
+      cache_path = optarg, tune_asked = 1;
+      break;
     case O_TMPL: tmpl = optarg; break;
     case O_ARCH: arch = optarg; break;
     case O_DRY: dry = 1; break;
@@ -606,13 +694,13 @@ int main(int argc, char **argv) {
         return die_usage("unknown option -%s", s);
       }
       if (optopt >= O_SEQ) return die_usage("--%s needs a value", opt_name(optopt));
-      return die_usage("unknown option '%s'", argv[optind - 1]);
+      return die_usage("unknown option '%s'", quoted(argv[optind - 1]));
     }
   }
-  if (optind < argc) return die_usage("unexpected argument '%s'", argv[optind]);
+  if (optind < argc) return die_usage("unexpected argument '%s'", quoted(argv[optind]));
   char known[512];
   if (tmpl && !is_family(tmpl, known, sizeof known))
-    return die_usage("--template: '%s' is not a kernel family (known: %s)", tmpl, known);
+    return die_usage("--template: '%s' is not a kernel family (known: %s)", quoted(tmpl), known);
 
   if (list_set >= 0) {
     plist l = {0};
@@ -627,7 +715,8 @@ int main(int argc, char **argv) {
   int sm = 0;
   char target[16] = ""; /* --arch as NVRTC takes it, e.g. sm_90a */
   if (arch && !fc_arch_normalize(arch, target, &sm))
-    return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)", arch);
+    return die_usage("--arch: '%s' is not an architecture (expected sm_XY, e.g. sm_90)",
+                     quoted(arch));
   if (have_problem_flag + !!problems + (set >= 0) > 1)
     return die_usage("give one problem with flags, a file with --problems or a set with --set, "
                      "not two of them");
@@ -662,6 +751,8 @@ int main(int argc, char **argv) {
   fc_err e = {{0}};
   fc_device_info dev;
   quick q = {0};
+  int no_gpu = 0; /* a tuning run was asked for and the GPU cannot be used: exit status 3 */
+  char cpath[4096] = "";
   if (!dry) {
     fftconv_ctx_options co;
     fftconv_ctx_options_init(&co);
@@ -673,13 +764,37 @@ int main(int argc, char **argv) {
       /* The first command of a newcomer without a GPU: the quick check, not two hours. */
       q.on = !have_rigor && !have_problem_flag && !problems;
       snprintf(q.why, sizeof q.why, "%s", fftconv_ctx_error(NULL));
+      no_gpu = tune_asked;
+      /* Nothing will be stored, but a cache the run could not use is said now, before the
+         check, not on the machine with the GPU; the file is not created or changed. */
+      char cp[4096];
+      if (no_gpu && !cache_usable(cache_path, cp, sizeof cp, &e)) {
+        fprintf(stderr, "fftconv-tune: cannot write the cache: %s\n", e.msg);
+        rc = 1;
+        goto done;
+      }
       if (q.on)
         fprintf(stderr, "fftconv-tune: nothing will be tuned; checking instead that the kernels "
-                        "compile (about a minute; --dry-run --rigor exhaustive checks every "
-                        "candidate)\n");
+                        "compile (%s--dry-run --rigor exhaustive%s%s checks every candidate)\n",
+                set <= 0 ? "about a minute; " : "", set > 0 ? " --set " : "",
+                set > 0 ? sets[set].name : "");
       else
         fprintf(stderr, "fftconv-tune: running the compile-only check instead (--dry-run)\n");
       dry = 1;
+    } else {
+      /* Before any long work (the bandwidth, the compiles): a cache that cannot be written
+         ends the run now, and fc_cache_open leaves a file that is not a cache as it is. */
+      if (cache_path) snprintf(cpath, sizeof cpath, "%s", cache_path);
+      else if (fc_cache_default_path(cpath, sizeof cpath, &e) != FFTCONV_OK) {
+        fprintf(stderr, "fftconv-tune: %s\n", e.msg);
+        rc = 1;
+        goto done;
+      }
+      if (fc_cache_open(cpath, 1, &cache, &e) != FFTCONV_OK) {
+        fprintf(stderr, "fftconv-tune: cannot write the cache: %s\n", e.msg);
+        rc = 1;
+        goto done;
+      }
     }
   }
   if (ctx) {
@@ -710,20 +825,6 @@ int main(int argc, char **argv) {
   char nvrtc[16];
   fc_nvrtc_version_text(nvrtc, sizeof nvrtc);
 
-  char cpath[4096] = "";
-  if (!dry) {
-    if (cache_path) snprintf(cpath, sizeof cpath, "%s", cache_path);
-    else if (fc_cache_default_path(cpath, sizeof cpath, &e) != FFTCONV_OK) {
-      fprintf(stderr, "fftconv-tune: %s\n", e.msg);
-      rc = 1;
-      goto done;
-    }
-    if (fc_cache_open(cpath, 1, &cache, &e) != FFTCONV_OK) {
-      fprintf(stderr, "fftconv-tune: cannot write the cache: %s\n", e.msg);
-      rc = 1;
-      goto done;
-    }
-  }
   fc_cache_config cfg = {&dev, sm, nvrtc};
   /* The memory floor's bandwidth: measured once per device and kept in its cache row. */
   double gbps = NAN;
@@ -897,7 +998,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "fftconv-tune: the %" PRId64 " s budget is spent; %d problems not started "
                     "(run the same command again to go on)\n", budget, budget_hit);
   if (q.on && !stop_flag && !budget_hit)
-    quick_report(&q, q.sample >= 0 ? sum[q.sample].key : "", target, jobs, tmpl, arch);
+    quick_report(&q, q.sample >= 0 ? sum[q.sample].key : "", target, jobs, tmpl, arch,
+                 sets[set < 0 ? 0 : set].name);
+  if (no_gpu && !stop_flag) {
+    if (!q.on)
+      fprintf(stderr, "fftconv-tune: nothing was tuned: no GPU (%s); the compile-only check ran "
+                      "instead. To tune, run fftconv-tune on a machine with an NVIDIA GPU and its "
+                      "driver.\n", q.why);
+    rc = 3;
+  }
   if (stop_flag) {
     fprintf(stderr, "\nfftconv-tune: interrupted; every finished measurement is kept in %s; "
                     "run the same command again to resume\n", cpath[0] ? cpath : "(no cache)");
