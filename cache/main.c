@@ -1,5 +1,6 @@
 /* fftconv-cache: look into, clean and combine fftconv kernel caches.
-   Exit status: 0 done, 1 the cache or a file failed, 2 a usage error. */
+   Exit status: 0 done, 1 the cache or a file failed, 2 a usage error or bad input (a problem
+   file that cannot be used, as fftconv-tune says too). */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -98,7 +99,9 @@ static const char usage[] =
     "                 $XDG_CACHE_HOME/fftconv/cache.db, else ~/.cache/fftconv/cache.db\n"
     "  --help         this text\n"
     "\n"
-    "Exit status: 0 done, 1 the cache or a file could not be used, 2 a usage error.\n";
+    "Exit status: 0 done, 1 the cache or a file could not be used, 2 a usage error or a\n"
+    "problem file that cannot be used (missing, not a regular file, a bad line: as in\n"
+    "fftconv-tune).\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
@@ -292,14 +295,17 @@ static int cmd_show(const char *path, int argc, char **argv) {
       idtext = argv[i];
   }
   if (!idtext) return usage_error("show: needs a KERNEL_ID (a number that list shows)");
-  char *end;
-  errno = 0;
-  long long id = strtoll(idtext, &end, 10);
-  if (end == idtext || *end || (id < 1 && errno != ERANGE))
+  /* strictly digits (fc_parse_int): no space, '+' or tail that strtoll would let by */
+  int64_t v = 0;
+  char q[160];
+  fc_quote(idtext, 100, q, sizeof q);
+  if (!fc_parse_int(idtext, INT64_MIN, INT64_MAX, &v, NULL, 0) && *idtext &&
+      strspn(idtext, "0123456789") == strlen(idtext))
+    return usage_error("show: kernel id '%s' is out of range (1 to %lld)", q, LLONG_MAX);
+  if (v < 1)
     return usage_error("show: bad kernel id '%s' (expected a positive integer, as list shows)",
-                       idtext);
-  if (errno == ERANGE) /* strtoll clamps: the text is not the id it would read */
-    return usage_error("show: kernel id '%s' is out of range (1 to %lld)", idtext, LLONG_MAX);
+                       q);
+  long long id = v;
   fc_err e;
   fc_cache *c;
   if (fc_cache_open(path, 0, &c, &e) != FFTCONV_OK) return fail(&e);
@@ -453,6 +459,9 @@ static int cmd_merge(const char *path, int argc, char **argv) {
   trust t;
   trust_load(&t);
   fc_cache *c;
+  /* OTHER first, read-only: a merge from what is not a cache must not create this one */
+  if (fc_cache_open(other, 0, &c, &e) != FFTCONV_OK) return fail(&e);
+  fc_cache_close(c);
   if (fc_cache_open(path, 1, &c, &e) != FFTCONV_OK) return fail(&e);
   fc_cache_counts n;
   fc_cache_slimmed sl;
@@ -468,6 +477,8 @@ static int cmd_merge(const char *path, int argc, char **argv) {
     printf("slimmed: dropped the binaries of %" PRId64 " kernels that are no longer a winner or "
            "a finalist\n", sl.binaries);
   fc_cache_close(c);
+  /* a cache merged into itself is a usage error: nothing was read or written */
+  if (st == FFTCONV_ERR_INVALID) return usage_error("merge: %s", e.msg);
   return st == FFTCONV_OK ? 0 : fail(&e);
 }
 
@@ -511,10 +522,10 @@ static int cmd_export(const char *path, int argc, char **argv) {
   }
   if (!o.out) return usage_error("export: needs --out DIR, the bundle directory to write");
   if (jobs) {
-    char *end;
-    long j = strtol(jobs, &end, 10);
-    if (*end || j < 1 || j > 256)
-      return usage_error("export: --jobs: '%s' is not an integer in [1, 256]", jobs);
+    int64_t j;
+    char why[256];
+    if (!fc_parse_int(jobs, 1, 256, &j, why, sizeof why))
+      return usage_error("export: --jobs: %s", why);
     o.jobs = (int)j;
   }
   fc_err e;
@@ -523,8 +534,13 @@ static int cmd_export(const char *path, int argc, char **argv) {
   char **keys = NULL;
   if (problems) {
     fftconv_status st = fc_problem_file_read(problems, &ps, &np, &e);
+    /* a problem file that cannot be used is bad input, as fftconv-tune says (exit status 2) */
     if (st == FFTCONV_ERR_INVALID) return usage_error("export: %s", e.msg);
-    if (st != FFTCONV_OK) return fail(&e);
+    if (st == FFTCONV_ERR_NOMEM) return fail(&e);
+    if (st != FFTCONV_OK) {
+      fprintf(stderr, "fftconv-cache: export: %s\n", e.msg);
+      return EXIT_USAGE;
+    }
     keys = calloc((size_t)np, sizeof *keys);
     for (int i = 0; keys && i < np; i++) {
       char k[256];
@@ -569,6 +585,10 @@ int main(int argc, char **argv) {
       }
       path = argv[++i];
     } else if (!strncmp(argv[i], "--cache=", 8)) {
+      if (!argv[i][8]) { /* as --cache "" is */
+        free(rest);
+        return usage_error("--cache needs a value (a cache file path)");
+      }
       path = argv[i] + 8;
     } else if (!cmd) {
       if (argv[i][0] == '-') {

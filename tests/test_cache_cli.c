@@ -372,7 +372,7 @@ Test(cache_cli, merge_copies_keeps_the_newer_and_refuses_bad_files) {
 
   /* refusals: itself, a missing file, a damaged file (left as it is) */
   snprintf(args, sizeof args, "merge %s", path);
-  cr_assert_eq(runc(path, args, out, sizeof out), 1);
+  cr_assert_eq(runc(path, args, out, sizeof out), 2, "a usage error: %s", out);
   cr_assert(strstr(out, "into itself"), "%s", out);
   snprintf(args, sizeof args, "merge %s/missing.db", dir);
   cr_assert_eq(runc(path, args, out, sizeof out), 1);
