@@ -96,8 +96,8 @@ static void rm_tree(const char *d) {
   struct dirent *de;
   while ((de = readdir(dd))) {
     if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", d, de->d_name);
+    char p[1024];
+    if (snprintf(p, sizeof p, "%s/%s", d, de->d_name) >= (int)sizeof p) continue;
     struct stat sb;
     if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) rm_tree(p);
     else remove(p);
@@ -124,8 +124,8 @@ static uint64_t fingerprint(const char *d, uint64_t h) {
   closedir(dd);
   qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
   for (int i = 0; i < n; i++) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", d, names[i]);
+    char p[1024];
+    cr_assert_lt(snprintf(p, sizeof p, "%s/%s", d, names[i]), (int)sizeof p);
     struct stat sb;
     cr_assert_eq(lstat(p, &sb), 0, "%s", p);
     int64_t meta[4] = {(int64_t)sb.st_mode, (int64_t)sb.st_size, (int64_t)sb.st_mtim.tv_sec,
