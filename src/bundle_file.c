@@ -200,9 +200,12 @@ fftconv_status fc_bundle_manifest_head(sqlite3 *db, const char *json, size_t jn,
   } else if (!sqlite3_column_int(s, 0)) {
     int blank = 1;
     for (size_t i = 0; i < jn && blank; i++) blank = strchr(" \t\r\n", json[i]) != NULL;
+    int bom = jn >= 3 && !memcmp(json, "\xef\xbb\xbf", 3); /* an editor's, now and then */
     st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s%s", mname,
                  blank ? "is empty (only white space; not an fftconv bundle manifest)"
-                       : "is not JSON (malformed)", blank ? "" : hint);
+                 : bom ? "is not JSON (it starts with a UTF-8 byte-order mark, which JSON does "
+                         "not allow)"
+                       : "is not JSON (malformed)", blank || bom ? "" : hint);
   }
   sqlite3_finalize(s);
   s = NULL;

@@ -310,7 +310,8 @@ static const kv shape_kv[] = {
     {"post_gate", "1"}, {"skip_d", "1"}};
 
 /* v with its tokens expanded into out: @S<n> a JSON string of n x's, @Z<n> an array of n
-   zeros, @M the good module, @E the good entry; anything else as it is. */
+   zeros, @R<n> n good modules, @D<n> n arrays nested, @M the good module, @E the good entry;
+   anything else as it is. */
 static void expand(fc_str *out, const char *v);
 
 /* The JSON object of fields f (n of them), with field `field` replaced by value (NULL: left
@@ -378,6 +379,18 @@ static void expand(fc_str *out, const char *v) {
         for (long i = 0; i < n; i++) fc_str_addn(out, i ? ",0" : "0", i ? 2 : 1);
         fc_str_add(out, "]");
       }
+      p = end - 1;
+    } else if (p[0] == '@' && (p[1] == 'R' || p[1] == 'D')) {
+      char *end;
+      long n = strtol(p + 2, &end, 10);
+      for (long i = 0; i < n; i++) /* @R: n good modules; @D: n nested arrays */
+        if (p[1] == 'R') {
+          if (i) fc_str_add(out, ",");
+          object(out, mod_kv, sizeof mod_kv / sizeof *mod_kv, 'm', 0, NULL, NULL);
+        } else {
+          fc_str_add(out, "[");
+        }
+      for (long i = 0; p[1] == 'D' && i < n; i++) fc_str_add(out, "]");
       p = end - 1;
     } else if (p[0] == '@' && p[1] == 'M') {
       object(out, mod_kv, sizeof mod_kv / sizeof *mod_kv, 'm', 0, NULL, NULL);
@@ -458,6 +471,13 @@ static sweep_case sweep_cases[] = {
      "(\"entries\" is a string)", NULL},
     {"30 M modules (issue 17)", 't', NULL, HEAD "\"modules\":@Z30000000,\"entries\":[]}", F_NONE,
      "has 30000000 modules, more than a bundle may hold (4096): not read", NULL},
+    {"4096 modules, the most", 't', NULL, HEAD "\"modules\":[@R4096],\"entries\":[@E]}", F_NONE,
+     NULL, NULL},
+    {"arrays nested 100000 deep", 't', NULL, HEAD "\"modules\":@D100000,\"entries\":[]}", F_NONE,
+     "manifest.json: is not JSON (malformed)", NULL},
+    {"a byte-order mark", 't', NULL, "\xef\xbb\xbf" HEAD "\"modules\":[],\"entries\":[]}", F_NONE,
+     "manifest.json: is not JSON (it starts with a UTF-8 byte-order mark, which JSON does not "
+     "allow)", NULL},
     {"4097 modules", 't', NULL, HEAD "\"modules\":@Z4097,\"entries\":[]}", F_NONE,
      "has 4097 modules, more than a bundle may hold (4096)", NULL},
     {"65537 entries", 't', NULL, HEAD "\"modules\":[],\"entries\":@Z65537}", F_NONE,
