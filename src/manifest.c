@@ -415,15 +415,18 @@ fftconv_status fc_manifest_check(const fc_manifest *m, fc_err *e) {
     if (!is_ident(l->entry))
       return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: launch %d: entry '%s' is not a C "
                      "identifier", i, l->entry);
-    int threads = l->block[0] * l->block[1] * l->block[2];
-    if (l->block[0] < 1 || l->block[1] < 1 || l->block[2] < 1 || threads > 1024)
+    /* each factor bounded before the product, which then cannot overflow */
+    int in_range = 1;
+    for (int k = 0; k < 3; k++) in_range &= l->block[k] >= 1 && l->block[k] <= 1024;
+    if (!in_range || l->block[0] * l->block[1] * l->block[2] > 1024)
       return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: block %dx%dx%d (1 to 1024 threads)",
                      l->entry, l->block[0], l->block[1], l->block[2]);
     if (l->per < 1 || l->grid_y < 1 || l->grid_z < 1 || l->smem < 0)
       return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: grid per %d, y %d, z %d, smem %d",
                      l->entry, l->per, l->grid_y, l->grid_z, l->smem);
-    int cl = l->cluster[0] * l->cluster[1] * l->cluster[2];
-    if (l->cluster[0] < 1 || l->cluster[1] < 1 || l->cluster[2] < 1 || cl > 16 ||
+    in_range = 1;
+    for (int k = 0; k < 3; k++) in_range &= l->cluster[k] >= 1 && l->cluster[k] <= 16;
+    if (!in_range || l->cluster[0] * l->cluster[1] * l->cluster[2] > 16 ||
         l->grid_y % l->cluster[1] || l->grid_z % l->cluster[2])
       return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: cluster %dx%dx%d (at most 16 "
                      "blocks, dividing grid y %d and z %d)", l->entry, l->cluster[0],

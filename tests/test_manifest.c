@@ -88,6 +88,12 @@ Test(manifest, refusals) {
           "1 to 1024 threads");
   refused(L0 "\"block\":[64,1,1],\"cluster\":[32,1,1],\"smem\":0,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
           "at most 16");
+  /* factors whose product overflows int: each is bounded before it is multiplied (a fuzzer
+     found the product computed first, undefined behaviour under UBSan) */
+  refused(L0 "\"block\":[64,1,1],\"cluster\":[1,16,888888881],\"smem\":0,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
+          "at most 16");
+  refused(L0 "\"block\":[1,65536,65536],\"smem\":0,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
+          "1 to 1024 threads");
   refused(L0 "\"block\":[64,1,1],\"smem\":-1,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
           "outside");
   refused(L0 "\"block\":[64,1,1],\"smem\":0,\"smem\":0,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
