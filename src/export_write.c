@@ -83,6 +83,8 @@ void fc_export_manifest_text(const xstate *x, fc_str *b) {
                  p->filter_len, p->freq_keep, fftconv_dtype_name(p->dtype),
                  fftconv_mode_name(p->mode), p->pre_gate, p->post_gate, p->skip_d);
       json_str(b, m->manifest.filter_layout);
+      /* no overflow: the manifest reader bounds each region's bytes by INT64_MAX / 4 */
+      _Static_assert(FC_MAX_WORKSPACE <= 4, "the sums below need a bound of INT64_MAX / 4 a region");
       int64_t per_row = 0, fixed = 0;
       for (int r = 0; r < m->manifest.nws; r++) {
         per_row += m->manifest.ws[r].per_row;

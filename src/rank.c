@@ -3,6 +3,7 @@
 
 #include "shape.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 /* Whether c's kernel can run want at all, and was tuned for the same kind of problem. */
@@ -21,8 +22,10 @@ static double rows_ratio(const fftconv_problem *want, const fftconv_problem *c) 
   return a > b ? a / b : b / a;
 }
 
-static int64_t seqlen_gap(const fftconv_problem *want, const fftconv_problem *c) {
-  return llabs(want->seqlen - c->seqlen);
+/* In double: a candidate's seqlen comes from a cache row or a bundle, and the difference of
+   two hostile int64 values can overflow. */
+static double seqlen_gap(const fftconv_problem *want, const fftconv_problem *c) {
+  return fabs((double)want->seqlen - (double)c->seqlen);
 }
 
 /* < 0 when x is nearer to want than y. */
@@ -30,7 +33,7 @@ static int nearer(const fftconv_problem *want, const fc_rank_candidate *x,
                   const fc_rank_candidate *y) {
   double rx = rows_ratio(want, &x->shape), ry = rows_ratio(want, &y->shape);
   if (rx != ry) return rx < ry ? -1 : 1;
-  int64_t lx = seqlen_gap(want, &x->shape), ly = seqlen_gap(want, &y->shape);
+  double lx = seqlen_gap(want, &x->shape), ly = seqlen_gap(want, &y->shape);
   if (lx != ly) return lx < ly ? -1 : 1;
   if (x->median_ms != y->median_ms) return x->median_ms < y->median_ms ? -1 : 1;
   return (x->id > y->id) - (x->id < y->id);
