@@ -24,10 +24,21 @@
 static void say(const xstate *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const xstate *x, const char *fmt, ...) {
   if (!x->o->log) return;
+  char line[2048];
   va_list ap;
   va_start(ap, fmt);
-  vfprintf(x->o->log, fmt, ap);
+  int n = vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
+  if (n >= (int)sizeof line) /* a long cache string: cut, and the line still ends */
+    memcpy(line + sizeof line - 5, "...\n", 5);
+  /* template names, parameters and logs come from the cache: a control byte other than a
+     line break or tab (a terminal escape, say) is written as \xNN, never sent as it is */
+  for (const unsigned char *c = (const unsigned char *)line; *c; c++) {
+    if ((*c < 0x20 && *c != '\n' && *c != '\t') || *c == 0x7f)
+      fprintf(x->o->log, "\\x%02x", *c);
+    else
+      fputc(*c, x->o->log);
+  }
   fflush(x->o->log);
 }
 
@@ -112,6 +123,15 @@ static char *dup_or(xstate *x, const char *s) {
   return d;
 }
 
+/* Whether s fits a bundle's string field of at most max bytes: not empty, no control byte
+   (the bundle reader refuses such a field; a damaged or hostile cache can hold one). */
+static int holdable(const char *s, size_t max) {
+  if (!s || !*s || strlen(s) > max) return 0;
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+    if (*c < 0x20 || *c == 0x7f) return 0;
+  return 1;
+}
+
 static int collect(const fc_cache_entry *r, void *arg) {
   xstate *x = arg;
   const fc_export_opts *o = x->o;
@@ -120,6 +140,19 @@ static int collect(const fc_cache_entry *r, void *arg) {
     int in = 0;
     for (int i = 0; i < o->nkeys && !in; i++) in = !strcmp(o->keys[i], r->problem_key);
     if (!in) return 0;
+  }
+  /* the limits of the bundle reader's fields (bundle.c): checked here, so that such a winner
+     is left out by name instead of failing the read-back of the whole bundle */
+  const char *bad = !holdable(r->tmpl, 63)          ? "its template name"
+                    : !holdable(r->device, 255)     ? "its device name"
+                    : !holdable(r->problem_key, 255) ? "its problem key"
+                                                     : NULL;
+  if (bad) {
+    say(x, "left out: the winner of %.100s on %.100s (kernel %" PRId64 "): %s is empty, too "
+        "long or holds a control byte, which a bundle cannot hold\n",
+        r->problem_key ? r->problem_key : "?", r->device ? r->device : "?", r->kernel_id, bad);
+    x->unholdable++;
+    return 0;
   }
   if (x->nw == x->capw) {
     int cap = x->capw ? 2 * x->capw : 32;
@@ -517,6 +550,11 @@ fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e
   if ((st = fc_cache_list(x.cache, &f, collect, &x, e)) != FFTCONV_OK) goto done;
   if (x.nomem) {
     st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+    goto done;
+  }
+  if (!x.nw && x.unholdable) {
+    st = fc_fail(e, FFTCONV_ERR_IO, "nothing to export from cache %s: every winner was left "
+                 "out (see above)", fc_cache_path(x.cache));
     goto done;
   }
   if (!x.nw) {

@@ -71,6 +71,7 @@ typedef struct xstate {
   char arch[MAX_ARCHS][16];
   int ptx_sm;        /* the PTX's arch, 0: none */
   int nomem;
+  int unholdable;    /* winners left out: a string of theirs a bundle cannot hold */
 } xstate;
 
 /* A path export writes (--out, --c-source): as the user gave it (every message names it so),

@@ -751,14 +751,15 @@ static void sql(const char *db, const char *q, const char *arg) {
   sqlite3_close(h);
 }
 
-/* A template name holding C code (one without '/', one with a path, newlines and a trigraph):
-   the C file holds it only as bytes, compiles with -Wall -Wextra -Werror and defines nothing
-   of it; the fatbin's file name is export's own. */
+/* A template name holding C code (one without '/', one with a path and a trigraph): the C
+   file holds it only as bytes, compiles with -Wall -Wextra -Werror and defines nothing of it;
+   the fatbin's file name is export's own. One with line breaks, which no bundle field may
+   hold, is left out by name and, being the only winner, nothing is written. */
 Test(export_hostile, a_template_name_is_not_c_code, .timeout = 300) {
   small_cache(cache_db);
   static const char *const evil[] = {
       "x\"};int evil(void){return 1;}static const char*q={\"",
-      "x\"};\nint evil(void){return 1;}\n/*?\?=*/char*q={\"../../y", NULL};
+      "x\"};int evil(void){return 1;}/*?\?=*/char*q={\"../../y", NULL};
   for (int k = 0; evil[k]; k++) {
     sql(cache_db, "UPDATE kernels SET template = ?1", evil[k]);
     static char out[16384];
@@ -794,6 +795,25 @@ Test(export_hostile, a_template_name_is_not_c_code, .timeout = 300) {
     cr_assert_eq(fc_bundle_open(b, NULL, &bd, &e), FFTCONV_OK, "%s", e.msg);
     fc_bundle_close(bd);
   }
+}
+
+Test(export_hostile, a_template_name_with_line_breaks_is_left_out, .timeout = 300) {
+  small_cache(cache_db);
+  sql(cache_db, "UPDATE kernels SET template = ?1", "x\"};\nint evil(void){return 1;}\n");
+  static char out[16384];
+  cr_assert_eq(export_in(dir, NULL, cache_db, "--out b --c-source x.c --arch sm_90 --no-ptx",
+                         out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "left out: the winner of") && strstr(out, "its template name") &&
+            strstr(out, "every winner was left out"), "%s", out);
+  cr_assert(!strchr(out, '\r') && !strstr(out, "evil(void){return 1;}\n"),
+            "the name is printed escaped: %s", out);
+  cr_assert_null(leftover(dir), "left %s", leftover(dir));
+  char p[300];
+  struct stat sb;
+  snprintf(p, sizeof p, "%s/b", dir);
+  cr_assert_neq(lstat(p, &sb), 0, "the bundle was written");
+  snprintf(p, sizeof p, "%s/x.c", dir);
+  cr_assert_neq(lstat(p, &sb), 0, "the C file was written");
 }
 
 /* Parameters that would add keys of their own to the manifest: refused, nothing written. */
