@@ -567,7 +567,34 @@ static int cmd_export(const char *path, int argc, char **argv) {
   return st == FFTCONV_OK ? 0 : fail(&e);
 }
 
+/* Everything fftconv-cache prints passes through escape_write: the strings it prints come from
+   a cache file (template names, parameters, devices, messages, logs), which another program
+   may have written, and a control byte in one (a terminal escape sequence, a carriage return)
+   is written as \xNN instead of reaching the terminal. Line breaks and tabs pass. */
+static ssize_t escape_write(void *cookie, const char *buf, size_t n) {
+  FILE *to = cookie;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)buf[i];
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+      fprintf(to, "\\x%02x", c);
+    else
+      fputc(c, to);
+  }
+  return (ssize_t)n;
+}
+
+/* stream, replaced by one that escapes into the original (which stays open underneath) */
+static void escape_stream(FILE **stream, int line_buffered) {
+  cookie_io_functions_t io = {.write = escape_write};
+  FILE *f = fopencookie(*stream, "w", io);
+  if (!f) return; /* unescaped output rather than none */
+  setvbuf(f, NULL, line_buffered ? _IOLBF : _IONBF, 0);
+  *stream = f;
+}
+
 int main(int argc, char **argv) {
+  escape_stream(&stdout, 1);
+  escape_stream(&stderr, 0);
   const char *path = NULL, *cmd = NULL;
   char **rest = calloc((size_t)argc + 1, sizeof *rest);
   int nrest = 0;

@@ -129,10 +129,16 @@ static uint64_t fingerprint(void) {
   return h;
 }
 
+/* Runs fftconv-cache on the file; whatever the file holds, its output carries no control
+   byte but line breaks and tabs (strings from the cache are escaped as they are printed). */
 static int runc(const char *args, char *out, size_t len) {
   char a[1024];
   snprintf(a, sizeof a, "--cache %s %s", path, args);
-  return run_tool("FFTCONV_CACHE_BIN", CACHE_BIN, a, out, len);
+  int st = run_tool("FFTCONV_CACHE_BIN", CACHE_BIN, a, out, len);
+  for (const unsigned char *c = (const unsigned char *)out; *c; c++)
+    cr_assert(*c >= 0x20 || *c == '\n' || *c == '\t', "fftconv-cache %s printed byte 0x%02x: %s",
+              args, *c, out);
+  return st;
 }
 
 /* Nothing but the cache and its side files in the directory: export left nothing. */
@@ -217,6 +223,11 @@ static const damage_case cases[] = {
     {"parameters that are not JSON", "UPDATE kernels SET params = '{\"seqs\":' WHERE id = 1", 0},
     {"a template name with quotes and code",
      "UPDATE kernels SET template = 'x\"; int main(void){return 7;} //' WHERE id = 1", 0},
+    {"terminal escapes in strings", "UPDATE kernels SET template = 'monarch' || char(27) || "
+     "'[2J' || char(13), params = '{\"a\":\"' || char(27) || ']0;x' || char(7) || '\"}' "
+     "WHERE id = 1;"
+     "UPDATE devices SET model = 'GPU' || char(27) || '[31m'; UPDATE measurements SET "
+     "message = char(27) || 'c', status = 'verify-failed' WHERE id = 2", 0},
     {"a very long template name", "UPDATE kernels SET template = hex(zeroblob(5000)) WHERE id = 1",
      0},
     {"a negative revision", "UPDATE kernels SET revision = -5 WHERE id = 1", 0},
