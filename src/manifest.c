@@ -458,6 +458,14 @@ fftconv_status fc_manifest_check(const fc_manifest *m, fc_err *e) {
   if (!forward) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: no forward launch");
   if (!m->filter_layout[0])
     return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: the filter layout has no name");
+  /* a layout is named like "monarch_tc.pair.16x16x16": letters, digits, '_', '.' and '-'
+     only, so that the name is written back (fc_manifest_json, messages, bundles) as it is
+     (a fuzzer found a name of backslashes that the canonical text could not carry) */
+  for (const char *c = m->filter_layout; *c; c++)
+    if (!isalnum((unsigned char)*c) && !strchr("_.-", *c))
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: the filter layout '%.60s' holds a "
+                     "character other than letters, digits, '_', '.' and '-'",
+                     m->filter_layout);
   return FFTCONV_OK;
 }
 

@@ -94,6 +94,10 @@ Test(manifest, refusals) {
           "at most 16");
   refused(L0 "\"block\":[1,65536,65536],\"smem\":0,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
           "1 to 1024 threads");
+  refused(L0 L1 "\"workspace\":[],\"filter\":{\"layout\":\"f\\\\\\\\f\",\"per_head\":8,\"fixed\":0}}",
+          "holds a character other than");
+  refused(L0 L1 "\"workspace\":[],\"filter\":{\"layout\":\"a\\\"b\",\"per_head\":8,\"fixed\":0}}",
+          "holds a character other than");
   refused(L0 "\"block\":[64,1,1],\"smem\":-1,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
           "outside");
   refused(L0 "\"block\":[64,1,1],\"smem\":0,\"smem\":0,\"args\":[],\"reads\":[],\"writes\":[]}]," TAIL,
