@@ -4,6 +4,8 @@
  * about their sizes. Each case checks the status and the message, and that nothing blocks or
  * crashes: FIFOs are made, never opened for long, and every test has a timeout. */
 #include <criterion/criterion.h>
+
+#include "tree.h"
 #include <criterion/parameterized.h>
 
 #include <errno.h>
@@ -21,11 +23,6 @@
 
 static char dir[64];
 
-static void rm_tree(const char *d) {
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-  cr_assert_eq(system(cmd), 0);
-}
 
 static void setup(void) {
   snprintf(dir, sizeof dir, "/tmp/fftconv-bundle-read-XXXXXX");

@@ -6,6 +6,8 @@
    against its hash; the device's copy bandwidth; two processes writing one file; damaged,
    foreign and read-only files, which must be refused with their bytes untouched. */
 #include <criterion/criterion.h>
+
+#include "tree.h"
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -37,25 +39,6 @@ static void tmp_setup(void) {
   snprintf(path, sizeof path, "%s/cache.db", dir);
 }
 
-static void rm_tree(const char *d) {
-  DIR *dd = opendir(d);
-  if (!dd) return;
-  struct dirent *de;
-  while ((de = readdir(dd))) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", d, de->d_name);
-    struct stat sb;
-    if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-      chmod(p, 0755);
-      rm_tree(p);
-    } else {
-      remove(p);
-    }
-  }
-  closedir(dd);
-  rmdir(d);
-}
 
 static void tmp_teardown(void) {
   chmod(dir, 0755);

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 
 #include "run_tool.h"
+#include "tree.h"
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -27,19 +28,6 @@
 static char dir[64], path[128], other[128];
 static char hash[17], nvrtc[16];
 
-static void rm_tree(const char *d) {
-  DIR *dd = opendir(d);
-  if (!dd) return;
-  struct dirent *de;
-  while ((de = readdir(dd))) {
-    if (de->d_name[0] == '.') continue;
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", d, de->d_name);
-    remove(p);
-  }
-  closedir(dd);
-  rmdir(d);
-}
 
 static void setup(void) {
   snprintf(dir, sizeof dir, "/tmp/fftconv-cachecli-XXXXXX");

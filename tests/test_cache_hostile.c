@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 
 #include "run_tool.h"
+#include "tree.h"
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -25,21 +26,6 @@
 static char dir[64], path[128];
 static const char *HASH = "0123456789abcdef";
 
-static void rm_tree(const char *d) {
-  DIR *dd = opendir(d);
-  if (!dd) return;
-  struct dirent *de;
-  while ((de = readdir(dd))) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", d, de->d_name);
-    struct stat sb;
-    if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) rm_tree(p);
-    else remove(p);
-  }
-  closedir(dd);
-  rmdir(d);
-}
 
 static void setup(void) {
   snprintf(dir, sizeof dir, "/tmp/fftconv-hostile-cache-XXXXXX");

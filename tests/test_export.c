@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 
 #include "run_tool.h"
+#include "tree.h"
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -36,22 +37,6 @@
 
 static char dir[64], cache_db[128];
 
-static void rm_tree(const char *d) {
-  DIR *dd = opendir(d);
-  if (!dd) {
-    remove(d);
-    return;
-  }
-  struct dirent *de;
-  while ((de = readdir(dd))) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", d, de->d_name);
-    rm_tree(p);
-  }
-  closedir(dd);
-  rmdir(d);
-}
 
 static void setup(void) {
   snprintf(dir, sizeof dir, "/tmp/fftconv-export-XXXXXX");

@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 
 #include "run_tool.h"
+#include "tree.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,25 +42,6 @@
 
 static char dir[64], cache_db[128], proto[128], proto_c[128];
 
-static void rm_tree(const char *d) {
-  struct stat sb;
-  if (lstat(d, &sb) != 0) return;
-  if (S_ISDIR(sb.st_mode)) {
-    chmod(d, 0700);
-    DIR *dd = opendir(d);
-    struct dirent *de;
-    while (dd && (de = readdir(dd))) {
-      if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-      char p[1024];
-      snprintf(p, sizeof p, "%s/%s", d, de->d_name);
-      rm_tree(p);
-    }
-    if (dd) closedir(dd);
-    rmdir(d);
-  } else {
-    unlink(d);
-  }
-}
 
 static void setup(void) {
   snprintf(dir, sizeof dir, "/tmp/fftconv-hostile-XXXXXX");

@@ -7,6 +7,8 @@
    cannot be used), 3 the tuner asked to tune without a usable GPU, 0 only on success. */
 #include <criterion/criterion.h>
 
+#include "tree.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -90,21 +92,6 @@ static void setup(void) {
   cr_assert_eq(symlink("/nonexistent/fftconv", q), 0);
 }
 
-static void rm_tree(const char *d) {
-  DIR *dd = opendir(d);
-  if (!dd) return;
-  struct dirent *de;
-  while ((de = readdir(dd))) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    char p[1024];
-    if (snprintf(p, sizeof p, "%s/%s", d, de->d_name) >= (int)sizeof p) continue;
-    struct stat sb;
-    if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) rm_tree(p);
-    else remove(p);
-  }
-  closedir(dd);
-  rmdir(d);
-}
 
 static void teardown(void) { rm_tree(dir); }
 
