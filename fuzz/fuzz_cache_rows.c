@@ -42,13 +42,22 @@ static void exec(const char *sql) {
   if (sqlite3_exec(cache->db, sql, NULL, NULL, &err) != SQLITE_OK) die(sql, err ? err : "?");
 }
 
+static char path[128];
+
+/* The scratch cache goes with the process: closed (SQLite then removes its WAL and shared
+   memory files), then removed. */
+static void cleanup(void) {
+  fc_cache_close(cache);
+  cache = NULL;
+  unlink(path);
+}
+
 static void setup(void) {
-  char path[128];
   snprintf(path, sizeof path, "/tmp/fftconv-fuzz-rows-%ld.db", (long)getpid());
   unlink(path);
   fc_err e = {{0}};
   if (fc_cache_open(path, 1, &cache, &e) != FFTCONV_OK) die("open", e.msg);
-  unlink(path); /* gone when the process ends; the connection keeps it */
+  atexit(cleanup);
   fc_cache_set_busy_timeout(cache, 10);
   exec("PRAGMA synchronous = OFF"); /* a scratch file: speed over durability */
   static const unsigned char cubin[64] = {0x7f, 'E', 'L', 'F'};
