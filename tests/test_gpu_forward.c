@@ -118,10 +118,14 @@ Test(gpu_forward, argument_errors) {
   cr_assert_eq(fftconv_prepare_filter(pl, (void *)16, NULL, (void *)16, NULL), FFTCONV_ERR_INVALID);
   cr_assert(strstr(fftconv_ctx_error(c), "d: NULL"), "%s", fftconv_ctx_error(c));
   fftconv_plan_destroy(pl);
-  p.batch = (int64_t)1 << 20;
-  p.heads = (int64_t)1 << 19; /* 2^39 rows of 1024: far beyond any device */
+  p.batch = (int64_t)1 << 18;
+  p.heads = (int64_t)1 << 19; /* 2^37 rows of 1024: far beyond any device */
   cr_assert_eq(fftconv_plan_create(c, &p, &pl), FFTCONV_ERR_INVALID);
   cr_assert(strstr(fftconv_ctx_error(c), "bytes of device memory"), "%s", fftconv_ctx_error(c));
+  p.batch = (int64_t)1 << 20; /* 2^49 elements: refused before any size is computed */
+  cr_assert_eq(fftconv_plan_create(c, &p, &pl), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(c), "is more than 2^48 elements"), "%s",
+            fftconv_ctx_error(c));
   fftconv_ctx_destroy(c);
 }
 
