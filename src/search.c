@@ -2,6 +2,7 @@
 #include "search.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -12,14 +13,61 @@
 #include "candidate.h"
 #include "sample.h"
 
+/* --emit-dir: what proves that a file there is one fftconv-tune wrote (the first bytes of
+   every file it writes), so that a later run replaces only such a file. A source begins with
+   the emitter's own header; a log gets this line before it. */
+#define EMIT_SOURCE_HEAD "/* fftconv generated kernel: do not edit."
+#define EMIT_LOG_HEAD "/* fftconv-tune --emit-dir: NVRTC log */\n"
+
+static int emitted_here(int dirfd, const char *name) {
+  int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct stat sb;
+  char head[64] = {0};
+  int ok = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && read(fd, head, sizeof head - 1) > 0;
+  close(fd);
+  return ok && (!strncmp(head, EMIT_SOURCE_HEAD, strlen(EMIT_SOURCE_HEAD)) ||
+                !strncmp(head, EMIT_LOG_HEAD, strlen(EMIT_LOG_HEAD)));
+}
+
+static int write_text(int fd, const char *a, const char *b) {
+  const char *parts[2] = {a, b};
+  for (int k = 0; k < 2; k++)
+    for (size_t n = parts[k] ? strlen(parts[k]) : 0, off = 0; off < n;) {
+      ssize_t w = write(fd, parts[k] + off, n - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return 0;
+      off += (size_t)w;
+    }
+  return 1;
+}
+
+/* Writes DIR/NAME_III.EXT: under a temporary name created anew in DIR (never through a link),
+   then renamed into place, replacing only a file this tool wrote there before. */
 static fftconv_status write_file(const char *dir, const char *name, int i, const char *ext,
                                  const char *text, fc_err *e) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s_%03d.%s", dir, name, i, ext);
-  FILE *f = fopen(path, "w");
-  int ok = f && fputs(text ? text : "", f) >= 0;
-  if (f && fclose(f)) ok = 0;
-  return ok ? FFTCONV_OK : fc_fail(e, FFTCONV_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  char base[256], tmp[320];
+  snprintf(base, sizeof base, "%.200s_%03d.%s", name, i, ext);
+  snprintf(tmp, sizeof tmp, ".%s.partial-%ld", base, (long)getpid());
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return fc_fail(e, FFTCONV_ERR_IO, "--emit-dir %s: %s", dir, strerror(errno));
+  struct stat sb;
+  if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && !emitted_here(dfd, base)) {
+    close(dfd);
+    return fc_fail(e, FFTCONV_ERR_IO, "--emit-dir %s: %s exists and is not a file "
+                   "fftconv-tune wrote: not replaced (give a new or empty directory)", dir, base);
+  }
+  int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  int ok = fd >= 0 && write_text(fd, strcmp(ext, "log") ? NULL : EMIT_LOG_HEAD, text);
+  int err = errno;
+  if (fd >= 0 && close(fd) != 0 && ok) ok = 0, err = errno;
+  if (ok && renameat(dfd, tmp, dfd, base) != 0) ok = 0, err = errno;
+  if (!ok && fd >= 0) unlinkat(dfd, tmp, 0);
+  close(dfd);
+  return ok ? FFTCONV_OK
+            : fc_fail(e, FFTCONV_ERR_IO, "--emit-dir %s: cannot write %s: %s", dir, base,
+                      strerror(err));
 }
 
 void fc_search_defaults(fc_rigor r, fc_search_opts *o) {

@@ -7,6 +7,7 @@
 
 #include "fftconv.h"
 #include "run_tool.h"
+#include "tree.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,57 @@ Test(tune_cli, bad_flags_name_themselves) {
     const char *want[] = {files[i].line, NULL};
     expect_lines(files[i].args, out, want);
   }
+}
+
+/* --emit-dir writes each file under a new temporary name and renames it into place, replacing
+   only a file it wrote before: a link planted at one of its names is not followed (its target
+   keeps its bytes) and a file of someone else's is not replaced; a run into the directory it
+   wrote before replaces its own files. */
+Test(tune_cli, emit_dir_replaces_only_its_own_files) {
+  static char out[1 << 16];
+  char dir[] = "/tmp/fftconv-emit-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char args[256], p[512], q[512];
+  snprintf(args, sizeof args, "--dry-run --rigor estimate --seqlen 1024 --batch 2 --heads 2 "
+           "--dtype fp32 --template monarch_fp32 --emit-dir %s", dir);
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  snprintf(p, sizeof p, "%s/monarch_fp32_000.log", dir);
+  FILE *f = fopen(p, "r");
+  cr_assert(f, "%s", out);
+  char head[64] = "";
+  cr_assert(fgets(head, sizeof head, f));
+  fclose(f);
+  cr_assert_str_eq(head, "/* fftconv-tune --emit-dir: NVRTC log */\n");
+  cr_assert_eq(run(args, out, sizeof out), 0, "its own files are replaced: %s", out);
+  /* a link at the source's name, to a file of the user's */
+  snprintf(p, sizeof p, "%s/monarch_fp32_000.cu", dir);
+  snprintf(q, sizeof q, "%s/precious.txt", dir);
+  f = fopen(q, "w");
+  fputs("the user's\n", f);
+  fclose(f);
+  cr_assert_eq(remove(p), 0);
+  cr_assert_eq(symlink(q, p), 0);
+  cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "monarch_fp32_000.cu exists and is not a file fftconv-tune wrote: not "
+                   "replaced"), "%s", out);
+  f = fopen(q, "r");
+  char body[64] = "";
+  cr_assert(fgets(body, sizeof body, f));
+  fclose(f);
+  cr_assert_str_eq(body, "the user's\n", "the link's target was written");
+  /* a file of someone else's at that name */
+  cr_assert_eq(remove(p), 0);
+  cr_assert_eq(rename(q, p), 0);
+  cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+  f = fopen(p, "r");
+  cr_assert(fgets(body, sizeof body, f));
+  fclose(f);
+  cr_assert_str_eq(body, "the user's\n");
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  while ((de = readdir(d))) cr_assert(!strstr(de->d_name, ".partial-"), "%s left", de->d_name);
+  closedir(d);
+  rm_tree(dir);
 }
 
 Test(tune_cli, compile_only_check_and_emit_dir) {
