@@ -572,14 +572,7 @@ static int cmd_export(const char *path, int argc, char **argv) {
    may have written, and a control byte in one (a terminal escape sequence, a carriage return)
    is written as \xNN instead of reaching the terminal. Line breaks and tabs pass. */
 static ssize_t escape_write(void *cookie, const char *buf, size_t n) {
-  FILE *to = cookie;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)buf[i];
-    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
-      fprintf(to, "\\x%02x", c);
-    else
-      fputc(c, to);
-  }
+  fc_write_escaped(cookie, buf, n);
   return (ssize_t)n;
 }
 

@@ -31,14 +31,8 @@ static void say(const xstate *x, const char *fmt, ...) {
   va_end(ap);
   if (n >= (int)sizeof line) /* a long cache string: cut, and the line still ends */
     memcpy(line + sizeof line - 5, "...\n", 5);
-  /* template names, parameters and logs come from the cache: a control byte other than a
-     line break or tab (a terminal escape, say) is written as \xNN, never sent as it is */
-  for (const unsigned char *c = (const unsigned char *)line; *c; c++) {
-    if ((*c < 0x20 && *c != '\n' && *c != '\t') || *c == 0x7f)
-      fprintf(x->o->log, "\\x%02x", *c);
-    else
-      fputc(*c, x->o->log);
-  }
+  /* template names, parameters and logs come from the cache: never a terminal escape */
+  fc_write_escaped(x->o->log, line, strlen(line));
   fflush(x->o->log);
 }
 

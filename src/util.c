@@ -60,6 +60,16 @@ const char *fc_quote(const char *s, size_t max, char *buf, size_t len) {
   return buf;
 }
 
+void fc_write_escaped(FILE *f, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+      fprintf(f, "\\x%02x", c);
+    else
+      fputc(c, f);
+  }
+}
+
 static int str_reserve(fc_str *b, size_t extra) {
   if (b->oom) return 0;
   if (b->len + extra + 1 <= b->cap) return 1;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "fftconv.h"
 
@@ -42,6 +43,12 @@ int fc_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out, char *msg,
    other byte as \xNN, at most max bytes of s (then "..."), so that a message never carries
    control sequences or a megabyte of one word. Returns buf. */
 const char *fc_quote(const char *s, size_t max, char *buf, size_t len);
+
+/* Writes n bytes of s to f as text for a terminal: a control byte other than a line break or
+   a tab (a terminal escape, a carriage return, DEL) as \xNN, every other byte as it is. For
+   output that carries strings from a cache or a bundle, which another program may have
+   written. */
+void fc_write_escaped(FILE *f, const char *s, size_t n);
 
 /* 64-bit FNV-1a, chainable: h = fc_hash64(h, data, n), starting from FC_HASH64_INIT. */
 #define FC_HASH64_INIT 0xcbf29ce484222325ull
