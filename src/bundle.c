@@ -22,7 +22,7 @@ typedef struct bundle_module {
   int ncubins;
   char cubins[FC_BUNDLE_MAX_CUBINS][16];
   char ptx[16];     /* "" when none */
-  char tmpl[64];
+  char tmpl[FC_BUNDLE_MAX_TEMPLATE + 1];
   int revision;
   char hash[17];
   char *params;
@@ -31,10 +31,10 @@ typedef struct bundle_module {
 } bundle_module;
 
 typedef struct bundle_entry {
-  char key[256];
+  char key[FC_BUNDLE_MAX_KEY + 1];
   fftconv_problem p;
   int module;
-  char device[256];
+  char device[FC_BUNDLE_MAX_DEVICE + 1];
   int sm;
   double median_ms;
 } bundle_entry;

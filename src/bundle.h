@@ -43,6 +43,9 @@
 #define FC_BUNDLE_MAX_MODULES 4096
 #define FC_BUNDLE_MAX_ENTRIES 65536
 #define FC_BUNDLE_MAX_CUBINS 8              /* a module's "cubins" */
+#define FC_BUNDLE_MAX_TEMPLATE 63           /* a module's "template", bytes */
+#define FC_BUNDLE_MAX_KEY 255               /* an entry's "problem", bytes */
+#define FC_BUNDLE_MAX_DEVICE 255            /* an entry's "device", bytes */
 #define FC_BUNDLE_MAX_TOTAL (2ll << 30)     /* all of a bundle's fatbins together, bytes */
 
 typedef struct fc_bundle fc_bundle;

@@ -137,10 +137,10 @@ static int collect(const fc_cache_entry *r, void *arg) {
   }
   /* the limits of the bundle reader's fields (bundle.c): checked here, so that such a winner
      is left out by name instead of failing the read-back of the whole bundle */
-  const char *bad = !holdable(r->tmpl, 63)          ? "its template name"
-                    : !holdable(r->device, 255)     ? "its device name"
-                    : !holdable(r->problem_key, 255) ? "its problem key"
-                                                     : NULL;
+  const char *bad = !holdable(r->tmpl, FC_BUNDLE_MAX_TEMPLATE)        ? "its template name"
+                    : !holdable(r->device, FC_BUNDLE_MAX_DEVICE)       ? "its device name"
+                    : !holdable(r->problem_key, FC_BUNDLE_MAX_KEY)     ? "its problem key"
+                                                                       : NULL;
   if (bad) {
     say(x, "left out: the winner of %.100s on %.100s (kernel %" PRId64 "): %s is empty, too "
         "long or holds a control byte, which a bundle cannot hold\n",
