@@ -32,6 +32,18 @@ typedef struct seed {
   fftconv_mode mode;
 } seed;
 
+/* An entry of the bundle for problem p, served by module `module`. */
+static void entry(fc_str *b, const char *key, int module, const seed *s, const fftconv_problem *p,
+                  const char *layout) {
+  fc_str_add(b, "{\"problem\":\"%s\",\"module\":%d,\"shape\":{\"batch\":3,\"heads\":5,"
+             "\"seqlen\":%" PRId64 ",\"filter_len\":%" PRId64 ",\"freq_keep\":0,\"dtype\":"
+             "\"%s\",\"mode\":\"%s\",\"pre_gate\":1,\"post_gate\":1,\"skip_d\":%d},"
+             "\"filter_layout\":\"%s\",\"workspace_per_row\":0,\"workspace_fixed\":0,"
+             "\"device\":\"NVIDIA H100 80GB HBM3\",\"sms\":132,\"driver\":13000,\"sm\":90,"
+             "\"median_ms\":0.125}", key, module, s->seqlen, s->seqlen,
+             fftconv_dtype_name(s->dtype), fftconv_mode_name(s->mode), p->skip_d, layout);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: make-seeds DIR (writes DIR/manifest and DIR/bundle)\n");
@@ -89,39 +101,28 @@ int main(int argc, char **argv) {
     int fn = snprintf(fat, sizeof fat, "fatbin of %s %zu", s->tmpl, i);
     snprintf(file, sizeof file, "k%03d_%s.fatbin", nmod, s->tmpl);
     snprintf(h, sizeof h, "%016" PRIx64, fc_hash64(FC_HASH64_INIT, fat, (size_t)fn));
-    fc_str_add(&mods, "%s\n{\"file\":\"%s\",\"bytes\":%d,\"fnv1a64\":\"%s\",\"cubins\":"
+    fc_str mod = {0}, alone = {0}, in_all = {0};
+    fc_str_add(&mod, "{\"file\":\"%s\",\"bytes\":%d,\"fnv1a64\":\"%s\",\"cubins\":"
                "[\"sm_80\",\"sm_90\"],\"ptx\":\"compute_80\",\"template\":\"%s\",\"revision\":"
-               "%d,\"hash\":\"%s\",\"params\":%s,\"launch\":%s}", nmod ? "," : "", file, fn, h,
-               s->tmpl, k.info.revision, k.info.hash, params, launch);
+               "%d,\"hash\":\"%s\",\"params\":%s,\"launch\":%s}", file, fn, h, s->tmpl,
+               k.info.revision, k.info.hash, params, launch);
     char key[256];
     fftconv_problem_key(&p, key, sizeof key);
-    fc_str_add(&ents, "%s\n{\"problem\":\"%s\",\"module\":%d,\"shape\":{\"batch\":3,\"heads\":5,"
-               "\"seqlen\":%" PRId64 ",\"filter_len\":%" PRId64 ",\"freq_keep\":0,\"dtype\":"
-               "\"%s\",\"mode\":\"%s\",\"pre_gate\":1,\"post_gate\":1,\"skip_d\":%d},"
-               "\"filter_layout\":\"%s\",\"workspace_per_row\":0,\"workspace_fixed\":0,"
-               "\"device\":\"NVIDIA H100 80GB HBM3\",\"sms\":132,\"driver\":13000,\"sm\":90,"
-               "\"median_ms\":0.125}", nmod ? "," : "", key, nmod, s->seqlen, s->seqlen,
-               fftconv_dtype_name(s->dtype), fftconv_mode_name(s->mode), p.skip_d,
-               k.manifest.filter_layout);
+    entry(&alone, key, 0, s, &p, k.manifest.filter_layout);      /* its bundle of one */
+    entry(&in_all, key, nmod, s, &p, k.manifest.filter_layout);  /* the bundle of all */
+    fc_str_add(&mods, "%s\n%s", nmod ? "," : "", mod.s);
+    fc_str_add(&ents, "%s\n%s", nmod ? "," : "", in_all.s);
     fc_str_add(&files, "\n@@file %s\n%s", file, fat);
     nmod++;
-    /* each module alone is a bundle too */
     fc_str one = {0};
     fc_str_add(&one, "{\"format\":\"fftconv-bundle\",\"version\":1,\"generator\":\"fftconv\",\n"
-               "\"modules\":[%s],\n\"entries\":[%s]}\n\n@@file %s\n%s",
-               strchr(mods.s + (mods.len - strlen(strrchr(mods.s, '\n'))), '{'),
-               strchr(ents.s + (ents.len - strlen(strrchr(ents.s, '\n'))), '{'), file, fat);
-    /* (its module index is nmod - 1 in the whole bundle, 0 alone) */
-    char *idx = strstr(one.s, "\"module\":");
-    if (idx) {
-      char *num = idx + 9, *end = num;
-      while (*end >= '0' && *end <= '9') end++;
-      memmove(num + 1, end, strlen(end) + 1);
-      *num = '0';
-    }
+               "\"modules\":[%s],\n\"entries\":[%s]}\n\n@@file %s\n%s", mod.s, alone.s, file, fat);
     snprintf(name, sizeof name, "one-%s-%" PRId64, s->tmpl, s->seqlen);
     put(bd, name, one.s, strlen(one.s));
     fc_str_free(&one);
+    fc_str_free(&mod);
+    fc_str_free(&alone);
+    fc_str_free(&in_all);
     free(launch);
     free(params);
     fc_kernel_src_free(&k);
