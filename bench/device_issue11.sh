@@ -13,7 +13,7 @@ OUT=${OUT:-$PWD/device-out}; mkdir -p "$OUT"
 export LD_LIBRARY_PATH=$B/lib PATH=/usr/local/cuda/bin:$PATH
 export FFTCONV_TUNE=$B/bin/fftconv-tune FFTCONV_CACHE_BIN=$B/bin/fftconv-cache
 export FFTCONV_PLAN_CHILD=$B/bin/plan-child FFTCONV_SANITIZE_CHILD=$B/bin/sanitize-child
-export FFTCONV_INCLUDE=$PWD/src
+export FFTCONV_INCLUDE=$PWD/src/runtime
 tests=("$@"); [ ${#tests[@]} -gt 0 ] || tests=(test_gpu_bundle test_gpu_runtime test_gpu_api test_gpu_cache)
 S=$OUT/summary.txt
 echo "C compiler: $(command -v cc || echo none)" > "$S"

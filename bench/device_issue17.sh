@@ -14,7 +14,7 @@ OUT=${OUT:-$PWD/device-out}; mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
 export FFTCONV_TUNE=$B/bin/fftconv-tune FFTCONV_CACHE_BIN=$B/bin/fftconv-cache
 export FFTCONV_PLAN_CHILD=$B/bin/plan-child FFTCONV_SANITIZE_CHILD=$B/bin/sanitize-child
-export FFTCONV_INCLUDE=$PWD/src
+export FFTCONV_INCLUDE=$PWD/src/runtime
 S=$OUT/summary.txt
 : > "$S"
 # the fuzzers: workers per target, by how slow each input is (cache rows: ~400/s a core)

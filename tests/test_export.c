@@ -340,7 +340,7 @@ Test(export, bundle_for_sm80_and_sm90_with_ptx, .timeout = 600) {
   char prog[256], cmd[2048];
   snprintf(prog, sizeof prog, "%s/prog", dir);
   snprintf(cmd, sizeof cmd, "%s -std=c11 -Wall -Werror %s -o %s %s/tests/bundle_image_main.c %s "
-           "-I%s/src -L%s -lfftconv -Wl,-rpath,%s 2>&1", C_COMPILER, TEST_CFLAGS, prog,
+           "-I%s/src/runtime -L%s -lfftconv -Wl,-rpath,%s 2>&1", C_COMPILER, TEST_CFLAGS, prog,
            SOURCE_DIR, csrc, SOURCE_DIR, BUILD_DIR, BUILD_DIR);
   FILE *f = popen(cmd, "r");
   size_t n = fread(out, 1, sizeof out - 1, f);

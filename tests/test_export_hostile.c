@@ -392,7 +392,7 @@ static void check_made(const char *cwd, const char *made, const char *args) {
     size_t n = strlen(m);
     if (n > 2 && !strcmp(m + n - 2, ".c")) {
       char cmd[4096], out[8192];
-      snprintf(cmd, sizeof cmd, "%s -std=c11 -Wall -Wextra -Werror -fsyntax-only -I%s/src %s "
+      snprintf(cmd, sizeof cmd, "%s -std=c11 -Wall -Wextra -Werror -fsyntax-only -I%s/src/runtime %s "
                "2>&1", C_COMPILER, SOURCE_DIR, p);
       FILE *f = popen(cmd, "r");
       size_t k = fread(out, 1, sizeof out - 1, f);
@@ -751,7 +751,7 @@ Test(export_hostile, a_template_name_is_not_c_code, .timeout = 300) {
     cr_assert_eq(export_in(dir, NULL, cache_db, args, out, sizeof out), 0, "%s", out);
     char cmd[2048], obj[256];
     snprintf(obj, sizeof obj, "%s/x%d.o", dir, k);
-    snprintf(cmd, sizeof cmd, "%s -std=c11 -Wall -Wextra -Werror -c -I%s/src %s/x%d.c -o %s "
+    snprintf(cmd, sizeof cmd, "%s -std=c11 -Wall -Wextra -Werror -c -I%s/src/runtime %s/x%d.c -o %s "
              "2>&1 && nm %s", C_COMPILER, SOURCE_DIR, dir, k, obj, obj);
     FILE *f = popen(cmd, "r");
     size_t n = fread(out, 1, sizeof out - 1, f);

@@ -85,7 +85,7 @@ Test(gpu_bundle, tuned_exported_and_run_without_nvrtc, .timeout = 900) {
   char cmd[2048];
   snprintf(cmd, sizeof cmd, "%s -shared -fPIC -o %s/libbundle.so %s/bundle.c -I%s 2>&1",
            cc ? cc : C_COMPILER, dir, dir, getenv("FFTCONV_INCLUDE") ? getenv("FFTCONV_INCLUDE")
-                                                                   : SOURCE_DIR "/src");
+                                                                   : SOURCE_DIR "/src/runtime");
   FILE *f = popen(cmd, "r");
   size_t n = fread(out, 1, sizeof out - 1, f);
   out[n] = 0;
