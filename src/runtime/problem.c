@@ -130,6 +130,12 @@ fftconv_status fftconv_problem_check(const fftconv_problem *p, char *msg, size_t
 
 const char *fc_op_name(fc_op op) { return op == FC_OP_FORWARD ? "forward" : "?"; }
 
+int fc_op_find(const char *name) {
+  for (int op = 0; name && op < FC_OP_COUNT; op++)
+    if (!strcmp(name, fc_op_name((fc_op)op))) return op;
+  return -1;
+}
+
 fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s, fc_err *e) {
   memset(s, 0, sizeof *s);
   fftconv_status st = fftconv_problem_check(p, e ? e->msg : NULL, e ? sizeof e->msg : 0);

@@ -14,6 +14,8 @@
    the backward pass will add its own kernels for the same problem. */
 typedef enum fc_op { FC_OP_FORWARD = 0, FC_OP_COUNT } fc_op;
 const char *fc_op_name(fc_op op); /* "forward" */
+/* The op named `name`, or -1 when there is none (NULL included). */
+int fc_op_find(const char *name);
 
 typedef struct fc_shape {
   fftconv_problem p; /* as given, with filter_len resolved to K */
