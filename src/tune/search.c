@@ -73,6 +73,7 @@ static fftconv_status write_file(const char *dir, const char *name, int i, const
 void fc_search_defaults(fc_rigor r, fc_search_opts *o) {
   memset(o, 0, sizeof *o);
   o->rigor = r;
+  o->op = FC_OP_FORWARD;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   o->jobs = cpus > 0 ? (int)cpus : 1;
   /* >= 20 runs: the winner must have been timed that often (fc_search_run) */
