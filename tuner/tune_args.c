@@ -1,11 +1,13 @@
 /* tune_args.c: fftconv-tune's command line: the usage text, the options and their checks. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "families.h"
 #include "shape.h"
 #include "tune.h"
 
@@ -53,7 +55,7 @@ static const char *usage_head =
     "  --cache PATH      the kernel cache (default $FFTCONV_CACHE, else\n"
     "                    $XDG_CACHE_HOME/fftconv/cache.db, else ~/.cache/fftconv/cache.db)\n";
 
-/* --template's entry follows: one line a family, from the families' declarations. */
+/* --template's entry follows, from the families' declarations (usage_families). */
 static const char *usage_tail =
     "  --device N        CUDA device ordinal (default 0)\n"
     "  --arch sm_XY      compile target, sm_XY or sm_XYa for the arch-specific instructions\n"
@@ -91,14 +93,52 @@ static void known_ops(char *buf, size_t len) {
   }
 }
 
+/* An FFT size as the help writes it: 256, 64K, 4M. */
+static void size_text(int64_t n, char *buf, size_t len) {
+  if (n >= 1048576 && n % 1048576 == 0) snprintf(buf, len, "%" PRId64 "M", n / 1048576);
+  else if (n >= 1024 && n % 1024 == 0) snprintf(buf, len, "%" PRId64 "K", n / 1024);
+  else snprintf(buf, len, "%" PRId64, n);
+}
+
+/* Prints text from column 20 on (22 for the lines after the first), words wrapped within 94
+   columns. */
+static void wrapped(FILE *f, const char *text) {
+  enum { INDENT = 20, WIDTH = 94 };
+  int col = 0, lines = 0;
+  while (*text) {
+    size_t w = strcspn(text, " ");
+    if (col && col + 1 + (int)w > WIDTH) col = 0, fputc('\n', f);
+    if (!col) col = fprintf(f, "%*s%.*s", INDENT + 2 * (lines++ > 0), "", (int)w, text);
+    else col += fprintf(f, " %.*s", (int)w, text);
+    text += w;
+    text += strspn(text, " ");
+  }
+  fputc('\n', f);
+}
+
+/* --template's entry: the families of the build, each as it declares itself (families.h). */
+static void usage_families(FILE *f) {
+  fputs("  --template NAME   search one kernel family only; default: every family that can run\n"
+        "                    the problem. The families of this build:\n", f);
+  static const char *const dtypes[] = {"fp32", "fp16", "bf16"};
+  for (int i = 0; i < fc_nfamilies; i++) {
+    const fc_family_decl *d = &fc_families[i];
+    char line[1024], lo[32], hi[32];
+    size_text(d->min_n, lo, sizeof lo);
+    size_text(d->max_n, hi, sizeof hi);
+    int k = snprintf(line, sizeof line, "%s: %s; N = %s to %s,", d->name, d->doc, lo, hi);
+    for (int t = 0; t < 3; t++)
+      if (d->dtypes & 1u << t && k > 0 && (size_t)k < sizeof line)
+        k += snprintf(line + k, sizeof line - (size_t)k, " %s", dtypes[t]);
+    if (k > 0 && (size_t)k < sizeof line)
+      snprintf(line + k, sizeof line - (size_t)k, ", sm_%d and later", d->min_sm);
+    wrapped(f, line);
+  }
+}
+
 static void usage(FILE *f) {
   fputs(usage_head, f);
-  fputs("  --template NAME   search one kernel family only (monarch_tc: tensor cores, fp16 and\n"
-        "                    bf16; monarch_fp32: CUDA cores, every dtype; both up to N = 32K;\n"
-        "                    monarch_long: 64K to 4M in three passes through a workspace;\n"
-        "                    monarch_cluster: 64K and 128K in one pass over a thread-block\n"
-        "                    cluster, sm_90); default: every family that can run the problem\n",
-        f);
+  usage_families(f);
   char ops[256];
   known_ops(ops, sizeof ops);
   fprintf(f, "  --op NAME         the op to tune (default forward; known: %s)\n", ops);
@@ -159,14 +199,14 @@ static int problem_flag(fftconv_problem *p, int o, const char *arg, const char *
   return 1;
 }
 
-/* Whether name is a kernel family of this build (templates/<name>.lua, lib/ aside); known
-   gets the families' names, comma-separated. */
+/* Whether name is a kernel family of this build (families.h); known gets the families'
+   names, comma-separated. */
 static int is_family(const char *name, char *known, size_t len) {
   int found = 0;
   size_t k = 0;
   known[0] = 0;
-  for (int i = 0; i < fc_trusted_hashes(NULL); i++) {
-    const char *family = fc_trusted_template(i);
+  for (int i = 0; i < fc_nfamilies; i++) {
+    const char *family = fc_families[i].name;
     if (!strcmp(family, name)) found = 1;
     int w = snprintf(known + k, len - k, "%s%s", k ? ", " : "", family);
     if (w > 0 && (size_t)w < len - k) k += (size_t)w;
