@@ -131,8 +131,10 @@ typedef struct tune_run {
 
 extern volatile sig_atomic_t tune_stop_flag;
 
-/* Each returns 0 to go on, else (message printed) the run ends with r->rc. */
+/* The problems, the GPU (or the compile-only target), the cache and the header lines: 0 to go
+   on, else (message printed) the run ends with r->rc. */
 int tune_run_setup(tune_run *r);
+/* Searches, stores and reports each problem; then the closing lines (and --json's summary). */
 void tune_run_problems(tune_run *r);
 void tune_run_finish(tune_run *r);
 void tune_print_json(const tune_run *r);
