@@ -27,6 +27,16 @@ local family = {
   name = "monarch_cluster",
   revision = 1,
   doc = "long sequences in one pass over a thread-block cluster (sm_90, distributed shared memory)",
+  -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
+  -- family"): the runtime's table of families is generated from it at build time.
+  runs = {
+    ops = { "forward" },
+    dtypes = { "fp32", "fp16", "bf16" },
+    modes = { "causal", "circular" },
+    fft_size = { min = 65536, max = 131072 }, -- powers of two
+    min_sm = 90,
+    fallback = false, -- not a fallback: the heuristic miss policy never picks it
+  },
 }
 
 local N2S = { 256, 512, 1024, 2048, 4096 }

@@ -20,6 +20,16 @@ local family = {
   name = "monarch_fp32",
   revision = 2,
   doc = "fused Monarch FFT convolution, fp32 arithmetic on CUDA cores (exact fallback)",
+  -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
+  -- family"): the runtime's table of families is generated from it at build time.
+  runs = {
+    ops = { "forward" },
+    dtypes = { "fp32", "fp16", "bf16" },
+    modes = { "causal", "circular" },
+    fft_size = { min = 256, max = 32768 }, -- powers of two
+    min_sm = 70,
+    fallback = 2, -- the heuristic fallback tries families in this order
+  },
 }
 
 local SIZES = { 8, 16, 32, 64 }

@@ -27,6 +27,16 @@ local family = {
   name = "monarch_long",
   revision = 2,
   doc = "long sequences (64K..4M): three passes through a workspace, fp32 on CUDA cores",
+  -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
+  -- family"): the runtime's table of families is generated from it at build time.
+  runs = {
+    ops = { "forward" },
+    dtypes = { "fp32", "fp16", "bf16" },
+    modes = { "causal", "circular" },
+    fft_size = { min = 65536, max = 4194304 }, -- powers of two
+    min_sm = 70,
+    fallback = 3, -- the heuristic fallback tries families in this order
+  },
 }
 
 local N2S = { 512, 1024, 2048, 4096, 8192 }

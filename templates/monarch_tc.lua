@@ -46,6 +46,16 @@ local family = {
   revision = 2,
   doc = "fused Monarch FFT convolution, DFT stages as fp16/bf16 tensor-core products "
     .. "(mma.sync m16n8k16, fp32 accumulation)",
+  -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
+  -- family"): the runtime's table of families is generated from it at build time.
+  runs = {
+    ops = { "forward" },
+    dtypes = { "fp16", "bf16" },
+    modes = { "causal", "circular" },
+    fft_size = { min = 256, max = 32768 }, -- powers of two
+    min_sm = 80,
+    fallback = 1, -- the heuristic fallback tries families in this order
+  },
 }
 
 local SIZES = { 8, 16, 32 }

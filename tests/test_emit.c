@@ -9,6 +9,7 @@
 #include <lualib.h>
 
 #include "emit.h"
+#include "shape.h"
 
 /* ---- helpers ---- */
 
@@ -56,10 +57,16 @@ static void add(fc_emit *m, const char *name, const char *text) {
   cr_assert_eq(s, FFTCONV_OK, "add %s: %s", name, e.msg);
 }
 
+/* What a test template declares it runs (family_decl.h); one line, so that the line numbers
+   of the templates' errors stay where the tests expect them. */
+#define RUNS                                                                                  \
+  "runs = {ops = {'forward'}, dtypes = {'fp32', 'fp16'}, modes = {'causal'},"                  \
+  " fft_size = {min = 512, max = 8192}, min_sm = 75, fallback = false}"
+
 /* A well-behaved template; its emit() builds a trivial kernel from the params. */
 static const char GOOD[] =
     "local json = require \"lib.json\"\n"
-    "local T = {name = \"good\", revision = 3, doc = \"a test template\"}\n"
+    "local T = {name = \"good\", revision = 3, doc = \"a test template\", " RUNS "}\n"
     "function T.space(problem, device)\n"
     "  local out = {}\n"
     "  for _, t in ipairs({64, 128, 2048}) do\n"
@@ -91,7 +98,7 @@ static const char GOOD[] =
 static void add_body(fc_emit *m, const char *name, const char *fn, const char *body) {
   char text[4096];
   snprintf(text, sizeof text,
-           "local T = {name = \"%s\", revision = 1, doc = \"d\"}\n"
+           "local T = {name = \"%s\", revision = 1, doc = \"d\", " RUNS "}\n"
            "function T.%s(a, b, c)\n"
            "%s\n"
            "end\n"
@@ -623,7 +630,7 @@ Test(emit, info_hash_and_replacement) {
    returns {out = f()}. */
 static char *pattern_template(const char *name, const char *code) {
   static const char head[] =
-      "local T = {name = \"%s\", revision = 1, doc = \"d\"}\n"
+      "local T = {name = \"%s\", revision = 1, doc = \"d\", " RUNS "}\n"
       "local function f()\n";
   static const char tail[] =
       "\nend\n"
@@ -924,7 +931,7 @@ Test(emit, error_objects_that_are_not_strings) {
 /* A template sees the compile target as device.arch: "sm_90a" when asked, else sm_<sm>. */
 Test(emit, device_arch_reaches_lua) {
   static const char ARCHY[] =
-      "local T = {name = \"archy\", revision = 1, doc = \"reads device.arch\"}\n"
+      "local T = {name = \"archy\", revision = 1, doc = \"reads device.arch\", " RUNS "}\n"
       "function T.space(problem, device) return {} end\n"
       "function T.check(problem, device, params) return true end\n"
       "function T.default(problem, device) return {arch = device.arch, sm = device.sm} end\n"
@@ -944,5 +951,121 @@ Test(emit, device_arch_reaches_lua) {
   cr_assert_eq(fc_emit_default(m, "archy", &p, &d, &params, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_str_eq(params, "{\"arch\":\"sm_90a\",\"sm\":90}");
   free(params);
+  fc_emit_close(m);
+}
+
+/* ---- what a family declares it runs (family_decl.h) ---- */
+
+/* A new family is one file: added like any template, its declaration is read from it. */
+Test(emit, a_new_family_declares_what_it_runs) {
+  fc_emit *m = open_emit();
+  add(m, "good", GOOD);
+  fc_family_decl d;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_declaration(m, "good", &d, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(d.name, "good");
+  cr_assert_str_eq(d.doc, "a test template");
+  cr_assert_eq(d.ops, 1u << FC_OP_FORWARD);
+  cr_assert_eq(d.dtypes, 1u << FFTCONV_FP32 | 1u << FFTCONV_FP16);
+  cr_assert_eq(d.modes, 1u << FFTCONV_CAUSAL);
+  cr_assert_eq(d.min_n, 512);
+  cr_assert_eq(d.max_n, 8192);
+  cr_assert_eq(d.min_sm, 75);
+  cr_assert_eq(d.fallback, 0);
+  int listed = 0;
+  for (int i = 0; i < fc_emit_template_count(m); i++)
+    listed |= !strcmp(fc_emit_template_name(m, i), "good");
+  cr_assert(listed, "the new family is not listed");
+  cr_assert_eq(fc_emit_declaration(m, "nope", &d, &e), FFTCONV_ERR_INVALID);
+  fc_emit_close(m);
+}
+
+/* A bad declaration is FFTCONV_ERR_TEMPLATE naming the template, the field and what it
+   allows; the template is not run. */
+Test(emit, bad_declarations_name_the_field) {
+  static const char *const ok =
+      "ops = {'forward'}, dtypes = {'fp32'}, modes = {'causal'}, "
+      "fft_size = {min = 256, max = 1024}, min_sm = 70";
+  struct { const char *runs, *want; } cases[] = {
+      {NULL, "field 'runs' is missing (what the family runs: ops, dtypes, modes, fft_size, "
+             "min_sm, fallback)"},
+      {"3", "field 'runs' must be a table, got number"},
+      {"{%s, fallback = 1, fallbak = 2}", "field 'runs.fallbak' is not a declaration field"},
+      {"{ops = {}, dtypes = {'fp32'}, modes = {'causal'}, fft_size = {min = 256, max = 1024}, "
+       "min_sm = 70, fallback = 1}",
+       "field 'runs.ops' must be a non-empty list of forward, got an empty table"},
+      {"{ops = {'backward'}, dtypes = {'fp32'}, modes = {'causal'}, "
+       "fft_size = {min = 256, max = 1024}, min_sm = 70, fallback = 1}",
+       "field 'runs.ops': entry 1 is 'backward', not one of forward"},
+      {"{ops = {'forward'}, dtypes = {'fp32', 'fp8'}, modes = {'causal'}, "
+       "fft_size = {min = 256, max = 1024}, min_sm = 70, fallback = 1}",
+       "field 'runs.dtypes': entry 2 is 'fp8', not one of fp32, fp16, bf16"},
+      {"{ops = {'forward'}, dtypes = {'fp32'}, modes = {1}, "
+       "fft_size = {min = 256, max = 1024}, min_sm = 70, fallback = 1}",
+       "field 'runs.modes': entry 1 is a number, not one of causal, circular"},
+      {"{ops = {'forward'}, dtypes = {'fp32'}, modes = {'causal'}, min_sm = 70, fallback = 1}",
+       "field 'runs.fft_size' must be a table { min = N, max = N }, got nil"},
+      {"{ops = {'forward'}, dtypes = {'fp32'}, modes = {'causal'}, "
+       "fft_size = {min = 300, max = 1024}, min_sm = 70, fallback = 1}",
+       "field 'runs.fft_size.min' must be a power of two, got 300"},
+      {"{ops = {'forward'}, dtypes = {'fp32'}, modes = {'causal'}, "
+       "fft_size = {min = 1024, max = 512}, min_sm = 70, fallback = 1}",
+       "field 'runs.fft_size.max' must be a power of two from min (1024) to 1099511627776, "
+       "got 512"},
+      {"{ops = {'forward'}, dtypes = {'fp32'}, modes = {'causal'}, "
+       "fft_size = {min = 256, max = 1024}, min_sm = 7.5, fallback = 1}",
+       "field 'runs.min_sm' must be the compute capability x10 (80: sm_80), an integer from 10 "
+       "to 1000, got a fraction"},
+      {"{%s, fallback = true}", "field 'runs.fallback' must be false (not a fallback) or the "
+                                "fallback order, an integer from 1 to 100, got boolean"},
+      {"{%s, fallback = 0}", "field 'runs.fallback' must be false (not a fallback) or the "
+                             "fallback order, an integer from 1 to 100, got 0"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    fc_emit *m = open_emit();
+    char runs[512] = "", text[2048];
+    if (cases[i].runs) {
+      char r[400];
+      snprintf(r, sizeof r, cases[i].runs, ok);
+      snprintf(runs, sizeof runs, ", runs = %s", r);
+    }
+    snprintf(text, sizeof text,
+             "return {name = 'decl', revision = 1, doc = 'd'%s, space = type, check = type,\n"
+             "  default = type, layout = type, emit = type}\n", runs);
+    add(m, "decl", text);
+    fc_family_decl d;
+    fc_err e = {{0}};
+    cr_assert_eq(fc_emit_declaration(m, "decl", &d, &e), FFTCONV_ERR_TEMPLATE, "%s", text);
+    cr_assert(strstr(e.msg, "template 'decl' (templates/decl.lua): ") &&
+                  strstr(e.msg, cases[i].want),
+              "case %zu: got '%s', want '%s'", i, e.msg, cases[i].want);
+    fc_emit_close(m);
+  }
+}
+
+/* The runtime's table (families.h, generated at build time by gen-families) is what the
+   templates declare, family for family, in the template engine's order. */
+Test(emit, runtime_table_is_the_declarations) {
+  fc_emit *m = open_emit();
+  cr_assert_eq(fc_nfamilies, fc_emit_template_count(m));
+  int fallbacks = 0;
+  for (int i = 0; i < fc_nfamilies; i++) {
+    const fc_family_decl *g = &fc_families[i];
+    fc_family_decl d;
+    fc_err e = {{0}};
+    cr_assert_str_eq(g->name, fc_emit_template_name(m, i));
+    cr_assert_eq(fc_emit_declaration(m, g->name, &d, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert_str_eq(g->doc, d.doc);
+    cr_assert(g->ops == d.ops && g->dtypes == d.dtypes && g->modes == d.modes &&
+                  g->min_n == d.min_n && g->max_n == d.max_n && g->min_sm == d.min_sm &&
+                  g->fallback == d.fallback,
+              "%s: the generated table differs from the template's declaration", g->name);
+    fallbacks += g->fallback > 0;
+  }
+  cr_assert_geq(fallbacks, 1, "no family is a fallback");
+  /* the sizes the problem check reports come from the declarations */
+  cr_assert_eq(fc_supported_min_n(-1, 0), 256);
+  cr_assert_eq(fc_supported_max_n(FFTCONV_FP16, 80), 32768 * 128);
+  cr_assert_eq(fc_supported_max_n(FFTCONV_FP16, 0), 4194304);
   fc_emit_close(m);
 }

@@ -9,6 +9,8 @@
 #include "emit.h"
 #include "gpu.h"
 #include "sample.h"
+#include "search.h"
+#include "shape.h"
 
 static fc_candidate cand(const char *params, const char *reason) {
   fc_candidate c = {strdup(params), reason ? strdup(reason) : NULL};
@@ -166,4 +168,22 @@ Test(sample, families_every_value_default_and_deterministic) {
   }
   fc_emit_close(em);
   fc_emit_close(other);
+}
+
+/* The search tunes one op (fc_search_opts.op, forward by default) and refuses one that is not
+   an op before any template runs. */
+Test(sample, search_refuses_an_unknown_op) {
+  fc_search_opts o;
+  fc_search_defaults(FC_RIGOR_ESTIMATE, &o);
+  cr_assert_eq(o.op, FC_OP_FORWARD);
+  o.op = FC_OP_COUNT;
+  fc_device_info dev;
+  cr_assert(fc_device_info_for_arch(90, &dev));
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  fc_search s;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_search_run(NULL, &p, &dev, &o, &s, &e), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(e.msg, "op: 1 is not an op (known: 0 forward)"), "%s", e.msg);
+  fc_search_free(&s);
 }

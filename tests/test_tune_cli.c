@@ -25,7 +25,7 @@ Test(tune_cli, help_documents_every_flag) {
                          "--freq-keep", "--pregate", "--postgate", "--skip-d", "--device",
                          "--arch", "--dry-run", "--emit-dir", "--jobs", "--runs", "--template",
                          "--problems", "--rigor", "--budget", "--cache", "--json",
-                         "--list-default", "--table", "--screen", "--set", "--list-set"};
+                         "--list-default", "--table", "--screen", "--set", "--list-set", "--op"};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
     cr_assert(strstr(out, flags[i]), "--help does not mention %s", flags[i]);
 }
@@ -64,6 +64,8 @@ Test(tune_cli, bad_flags_name_themselves) {
       {"--seqlen 2097153", "seqlen: 2097153 is out of range in causal mode (1 to 2097152: *"},
       {"--dry-run --seqlen 256 --template nope",
        "--template: 'nope' is not a kernel family (known: *monarch_fp32*monarch_tc*)"},
+      {"--dry-run --seqlen 256 --op backward", "--op: 'backward' is not an op (known: forward)"},
+      {"--op", "--op needs a value"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     cr_assert_eq(run(cases[i].args, out, sizeof out), 2, "%s: exit status; %s", cases[i].args,
@@ -93,6 +95,15 @@ Test(tune_cli, bad_flags_name_themselves) {
    only a file it wrote before: a link planted at one of its names is not followed (its target
    keeps its bytes) and a file of someone else's is not replaced; a run into the directory it
    wrote before replaces its own files. */
+/* --op names the op to tune; forward is the default and, today, the only op. */
+Test(tune_cli, op_forward_is_accepted) {
+  static char out[1 << 16];
+  const char *args = "--dry-run --quiet --rigor estimate --jobs 2 --op forward "
+                     "--template monarch_fp32 --dtype fp32 --seqlen 256";
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "compiled 1 of 1 for sm_90"), "%s", out);
+}
+
 Test(tune_cli, emit_dir_replaces_only_its_own_files) {
   static char out[1 << 16];
   char dir[] = "/tmp/fftconv-emit-XXXXXX";

@@ -422,6 +422,8 @@ void emit_push_template(lua_State *L, emit_call *c) {
   emit_field(L, c, idx, "doc", LUA_TSTRING);
   static const char *const fns[] = {"space", "check", "default", "layout", "emit", NULL};
   for (int i = 0; fns[i]; i++) emit_field(L, c, idx, fns[i], LUA_TFUNCTION);
+  char msg[512];
+  if (fc_family_decl_read(L, idx, t->name, &t->decl, msg, sizeof msg)) emit_raise(L, "%s", msg);
   lua_settop(L, idx);
   lua_pushvalue(L, idx);
   lua_setfield(L, idx - 1, t->name);

@@ -11,6 +11,7 @@
  *   revision  integer, bumped by hand when generated code or its launch manifest changes
  *             meaning (the hash already changes with any text)
  *   doc       one line
+ *   runs      what it runs: ops, dtypes, modes, fft_size, min_sm, fallback (family_decl.h)
  *   space(problem, device, rigor)   -> array of parameter tables: every candidate for rigor
  *                                      "exhaustive", a pruned set for "measure"
  *   check(problem, device, params)  -> true | false, reason   (invalid is a skip, not an error)
@@ -45,6 +46,7 @@
 
 #include <stdint.h>
 
+#include "families.h"
 #include "fftconv.h"
 #include "kernel.h"
 #include "rigor.h"
@@ -78,6 +80,10 @@ typedef struct fc_template_info {
   char hash[17]; /* hex FNV-1a 64 of the template's text and every lib/ file */
 } fc_template_info;
 fftconv_status fc_emit_info(fc_emit *m, const char *tmpl, fc_template_info *out, fc_err *e);
+/* What the template declares it runs (its `runs` table, family_decl.h), checked when its file
+   is first loaded: a bad declaration is FFTCONV_ERR_TEMPLATE naming the template and field. */
+fftconv_status fc_emit_declaration(fc_emit *m, const char *tmpl, fc_family_decl *out,
+                                   fc_err *e);
 
 typedef struct fc_candidate {
   char *params; /* canonical JSON */

@@ -109,6 +109,13 @@ static int emit_info_body(lua_State *L) {
   return 0;
 }
 
+static int emit_decl_body(lua_State *L) {
+  emit_call *c = lua_touserdata(L, 1);
+  emit_push_template(L, c);
+  *c->decl = c->t->decl;
+  return 0;
+}
+
 /* check(problem, device, params) in a body whose stack holds the template at 2, the problem
    at 3, the device at 4 and the parameters at pidx: NULL when it accepts them, else its
    reason (malloc'd). what names the parameters in an error. */
@@ -357,6 +364,19 @@ fftconv_status fc_emit_info(fc_emit *m, const char *tmpl, fc_template_info *out,
   c.info = &info;
   s = emit_run(m, emit_info_body, &c, e);
   if (s == FFTCONV_OK) *out = info;
+  return s;
+}
+
+fftconv_status fc_emit_declaration(fc_emit *m, const char *tmpl, fc_family_decl *out,
+                                   fc_err *e) {
+  emit_call c;
+  fftconv_status s = emit_prepare(m, tmpl, NULL, 0, NULL, 0, &c, e);
+  if (s != FFTCONV_OK) return s;
+  if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_declaration: out is NULL");
+  fc_family_decl d;
+  c.decl = &d;
+  s = emit_run(m, emit_decl_body, &c, e);
+  if (s == FFTCONV_OK) *out = d;
   return s;
 }
 

@@ -8,6 +8,8 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "family_decl.h"
+
 #define EMIT_DEFAULT_BUDGET INT64_C(200000000)
 #define EMIT_HOOK_STEP 10000
 /* Templates build strings of a few hundred KiB; a gigabyte means a runaway template. */
@@ -21,6 +23,7 @@ typedef struct emit_tmpl {
   char *owned;  /* text, when it came from fc_emit_add_template */
   int loaded;   /* the registry holds the table this text returned */
   int revision; /* valid when loaded */
+  fc_family_decl decl; /* what it declares it runs (family_decl.h), valid when loaded */
 } emit_tmpl;
 
 typedef struct emit_lib {
@@ -61,6 +64,7 @@ typedef struct emit_call {
   char *json;
   fc_kernel_src *ks;
   fc_template_info *info;
+  fc_family_decl *decl;
 } emit_call;
 
 /* Shared by emit.c (the state, the sandbox, the template registry) and emit_call.c (the

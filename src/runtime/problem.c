@@ -4,30 +4,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "families.h"
 #include "fftconv.h"
 #include "shape.h"
 
-/* Every family of the build with what it runs: FFT sizes and I/O dtypes (bit
-   1 << fftconv_dtype), from which compute capability (see shape.h). */
-typedef struct fc_family_range {
-  const char *name;
-  int64_t min_n, max_n;
-  unsigned dtypes;
-  int min_sm;
-} fc_family_range;
-static const fc_family_range family_ranges[] = {
-    {"monarch_tc", 256, 32768, 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16, 80},
-    {"monarch_fp32", 256, 32768, 1u << FFTCONV_FP32 | 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16, 70},
-    {"monarch_long", 65536, 4194304, 1u << FFTCONV_FP32 | 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16,
-     70},
-    {"monarch_cluster", 65536, 131072,
-     1u << FFTCONV_FP32 | 1u << FFTCONV_FP16 | 1u << FFTCONV_BF16, 90},
-};
-
+/* The families of the build (families.h, from their declarations): the smallest or largest
+   FFT size of those that run dtype (-1: any) on sm (0: any). */
 static int64_t supported(int dtype, int sm, int want_max) {
   int64_t best = 0;
-  for (size_t i = 0; i < sizeof family_ranges / sizeof family_ranges[0]; i++) {
-    const fc_family_range *f = &family_ranges[i];
+  for (int i = 0; i < fc_nfamilies; i++) {
+    const fc_family_decl *f = &fc_families[i];
     if ((dtype >= 0 && !(f->dtypes & 1u << dtype)) || (sm && sm < f->min_sm)) continue;
     int64_t v = want_max ? f->max_n : f->min_n;
     if (!best || (want_max ? v > best : v < best)) best = v;

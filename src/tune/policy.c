@@ -7,11 +7,24 @@
 #include <string.h>
 
 #include "candidate.h"
+#include "families.h"
 #include "search.h"
 
-/* The heuristic fallback's families, in order of preference: the first whose default() can
-   run the problem is compiled. */
-static const char *const fallback_families[] = {"monarch_tc", "monarch_fp32", "monarch_long"};
+enum { MAX_FALLBACKS = 64 };
+
+/* The heuristic fallback's families, in the order they declare (runs.fallback, families.h):
+   the first whose default() can run the problem is compiled. Returns how many (<= max). */
+static int fallback_families(const fc_family_decl **out, int max) {
+  int n = 0;
+  for (int i = 0; i < fc_nfamilies; i++) {
+    const fc_family_decl *f = &fc_families[i];
+    if (!f->fallback || n == max) continue;
+    int k = n++;
+    for (; k > 0 && out[k - 1]->fallback > f->fallback; k--) out[k] = out[k - 1];
+    out[k] = f;
+  }
+  return n;
+}
 
 /* Tunes s now (rigor measure, few runs), storing into the cache when it can be written. */
 static fftconv_status quick_tune(fftconv_ctx *c, const fc_shape *sh, fftconv_plan **out,
@@ -57,9 +70,10 @@ static fftconv_status heuristic(fftconv_ctx *c, const fc_shape *s, fftconv_plan 
   fc_binary bin = {0};
   fc_device_info dev = fc_ctx_device(c);
   const char *tmpl = NULL;
-  int nf = (int)(sizeof fallback_families / sizeof *fallback_families);
+  const fc_family_decl *order[MAX_FALLBACKS];
+  int nf = fallback_families(order, MAX_FALLBACKS);
   for (int i = 0; i < nf; i++) {
-    tmpl = fallback_families[i];
+    tmpl = order[i]->name;
     st = fc_emit_default(em, tmpl, &s->p, &dev, &params, e);
     if (st != FFTCONV_ERR_UNSUPPORTED || i == nf - 1) break;
   }

@@ -73,6 +73,7 @@ static fftconv_status write_file(const char *dir, const char *name, int i, const
 void fc_search_defaults(fc_rigor r, fc_search_opts *o) {
   memset(o, 0, sizeof *o);
   o->rigor = r;
+  o->op = FC_OP_FORWARD;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   o->jobs = cpus > 0 ? (int)cpus : 1;
   /* >= 20 runs: the winner must have been timed that often (fc_search_run) */
@@ -245,9 +246,9 @@ static void why_none(fc_emit *em, const char *tmpl, const fftconv_problem *p,
   free(r);
 }
 
-/* The candidates of one family, or of every family when o->tmpl is NULL: space() for
-   measure/exhaustive, its sample (sample.h) for sample, default() alone for estimate (a
-   family that cannot run the problem contributes nothing). fam[i] names candidate i's family.
+/* The candidates of one family, or of every family when o->tmpl is NULL, of the families that
+   declare o->op (runs.ops): space() for measure/exhaustive, its sample (sample.h) for sample,
+   default() alone for estimate (a family that cannot run the problem contributes nothing). fam[i] names candidate i's family.
    why (len bytes) gets the reason of each family that contributes nothing runnable. */
 static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev,
                                  const fc_search_opts *o, fc_candidate **all, const char ***fam,
@@ -256,16 +257,28 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
   int nt = o->tmpl ? 1 : fc_emit_template_count(em);
   int estimate = o->rigor == FC_RIGOR_ESTIMATE;
   int sample = o->rigor == FC_RIGOR_SAMPLE;
+  if (o->op < 0 || o->op >= FC_OP_COUNT) {
+    char known[256] = "";
+    for (int op = 0; op < FC_OP_COUNT; op++)
+      snprintf(known + strlen(known), sizeof known - strlen(known), "%s%d %s", op ? ", " : "",
+               op, fc_op_name((fc_op)op));
+    return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is not an op (known: %s)", o->op, known);
+  }
   for (int t = 0; t < nt; t++) {
     const char *tmpl = o->tmpl ? o->tmpl : fc_emit_template_name(em, t);
     fc_candidate *cl = NULL;
     int n = 0;
-    fftconv_status st;
-    if (!estimate) {
+    fc_family_decl decl;
+    fftconv_status st = fc_emit_declaration(em, tmpl, &decl, e);
+    if (st == FFTCONV_OK && !(decl.ops & 1u << o->op)) { /* not a family of this op */
+      why_add(why, len, "%s: declares no %s kernel (runs.ops)", tmpl, fc_op_name((fc_op)o->op));
+      continue;
+    }
+    if (st == FFTCONV_OK && !estimate) {
       st = sample ? fc_sample_space(em, tmpl, p, dev, &cl, &n, e)
                   : fc_emit_space(em, tmpl, p, dev, o->rigor, &cl, &n, e);
       if (st == FFTCONV_OK) why_none(em, tmpl, p, dev, cl, n, why, len);
-    } else {
+    } else if (st == FFTCONV_OK) {
       char *params = NULL;
       st = fc_emit_default(em, tmpl, p, dev, &params, e);
       if (st == FFTCONV_ERR_UNSUPPORTED && !o->tmpl) {

@@ -42,6 +42,7 @@ typedef void (*fc_progress_fn)(void *arg, int done, int total, const fc_result *
 
 typedef struct fc_search_opts {
   const char *tmpl;       /* family, e.g. "monarch_fp32"; NULL: every family */
+  int op;                 /* fc_op, default FC_OP_FORWARD */
   fc_rigor rigor;
   int jobs;               /* parallel compilations */
   int runs, warmup;       /* timing of finalists (and of everything in exhaustive) */
@@ -62,8 +63,8 @@ typedef struct fc_search_opts {
 } fc_search_opts;
 
 /* The settings of a search of rigor r, every field: zeroes (no cache, no memo, no limit, every
-   family) but for the rigor, the timing (runs 30, warmup 5; measure: quick_runs 3, the cache's
-   FC_CACHE_FINALISTS finalists, screen 1.5, cutoff 1.5) and jobs (online CPUs). Callers start
+   family, the forward op) but for the rigor, the timing (runs 30, warmup 5; measure:
+   quick_runs 3, the cache's FC_CACHE_FINALISTS finalists, screen 1.5, cutoff 1.5) and jobs (online CPUs). Callers start
    here and set what they were asked for: the one place a rigor becomes numbers. */
 void fc_search_defaults(fc_rigor r, fc_search_opts *o);
 
