@@ -290,7 +290,7 @@ static int p_members(parser *ps, int depth, int32_t v) {
   if (at(&ps->x) == close) return ps->x.p++, 1;
   for (;;) {
     const char *key = NULL;
-    size_t kn = 0;
+    size_t kn = 0, keep_n = ps->d->n, keep_used = ps->d->used;
     p_ws(ps);
     if (object) {
       if (at(&ps->x) != '"') return p_fail(ps, FC_JSON_MALFORMED, "expected a key (a string)");
@@ -301,11 +301,14 @@ static int p_members(parser *ps, int depth, int32_t v) {
     }
     int32_t m;
     if (!p_value(ps, depth + 1, &m)) return 0;
-    ps->d->v[m].key = key, ps->d->v[m].key_n = kn;
-    if (last < 0) ps->d->v[v].first = m;
-    else ps->d->v[last].next = m;
-    last = m;
-    count++;
+    if (count++ >= ps->lim.max_members) { /* read, not kept */
+      ps->d->n = keep_n, ps->d->used = keep_used;
+    } else {
+      ps->d->v[m].key = key, ps->d->v[m].key_n = kn;
+      if (last < 0) ps->d->v[v].first = m;
+      else ps->d->v[last].next = m;
+      last = m;
+    }
     p_ws(ps);
     int c = at(&ps->x);
     ps->x.p++;

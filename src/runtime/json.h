@@ -65,7 +65,8 @@ typedef struct fc_json {
   int64_t i;         /* INT */
   double d;          /* INT and REAL: the number as a double */
   const char *s;     /* STRING: decoded, NUL-terminated (it may hold a NUL: see n) */
-  size_t n;          /* STRING: its bytes; ARRAY and OBJECT: their members */
+  size_t n;          /* STRING: its bytes; ARRAY and OBJECT: their members (those past
+                        max_members included, which fc_json_first and _next do not give) */
   const char *key;   /* a member of an object: its key, decoded; else NULL */
   size_t key_n;
   size_t off, len;   /* the value's text in the document: text[off, off + len) */
@@ -74,11 +75,15 @@ typedef struct fc_json {
 
 typedef struct fc_json_doc fc_json_doc;
 
-/* What fc_json_parse may take: the deepest nesting (1: scalars and one container) and the
-   most values (each member, element and the root count one). */
+/* What fc_json_parse may take: the deepest nesting (1: scalars and one container), the most
+   values kept (each member, element and the root count one) and the most members kept of one
+   array or object: the members past it are read (the text must be valid) but not kept, and
+   the container's n still counts them, so that a reader refuses a count past its own limit
+   by name without holding a value for each. */
 typedef struct fc_json_limits {
   int max_depth;
   size_t max_values;
+  size_t max_members;
 } fc_json_limits;
 
 enum { FC_JSON_OK = 0, FC_JSON_MALFORMED = -1, FC_JSON_TOO_MANY = -2, FC_JSON_NOMEM = -3 };

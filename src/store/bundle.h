@@ -95,8 +95,13 @@ int fc_bundle_modules(const fc_bundle *b);
 int fc_bundle_entries(const fc_bundle *b);
 /* Module i's fatbin (owned by the bundle) and what it holds. */
 const void *fc_bundle_module_data(const fc_bundle *b, int i, size_t *size);
-/* The bundle as a store; the store owns b from then on. NULL when out of memory (b closed). */
+/* The bundle as a store; the store owns b from then on. NULL when out of memory (b closed).
+   fc_store_set_device is fc_bundle_set_device. */
 fc_store *fc_bundle_store(fc_bundle *b);
+/* fc_bundle_open, then fc_bundle_store: the hook fftconv_ctx_create passes the runtime
+   (fc_ctx_hooks.bundle_open). */
+fftconv_status fc_bundle_open_store(const char *path, const fftconv_bundle_image *img,
+                                    fc_store **out, fc_err *e);
 
 /* Whether a cubin for arch ("sm_80", "sm_90a") or PTX for it ("compute_80") runs on compute
    capability sm: a cubin on the same major version at the same or a higher minor (sm_90a
