@@ -16,9 +16,9 @@
 
 /* The runtime: what an application that plans from a cache needs. */
 static const char *const runtime[] = {"fftconv", "util", "problem", "shape", "rigor", "kernel", "manifest",
-                                      "templates", "gpu", "launch", "plan", "cache", "schema",
+                                      "json", "templates", "gpu", "launch", "plan", "store_if", "cache", "schema",
                                       "lookup", "store", "cache_store", "rank", "trusted", "db", "columns", "history", "admin",
-                                      "bundle", "bundle_file", NULL};
+                                      "bundle", "bundle_file", "ctx_rt", NULL};
 /* What the runtime must not reach. */
 static const char *const upper[] = {"emit", "pattern", "compile", "reference", "verify",
                                     "sample", "search", "candidate", "policy", "source", NULL};
