@@ -3,12 +3,12 @@
  * launcher. No search, verification, reference, Lua, NVRTC or SQLite: the cache backend and
  * what a context does on a miss are hooks (fc_ctx_hooks) plugged in by fftconv_ctx_create:
  * libfftconv's (src/tune/policy.c) passes the SQLite cache and the miss policies,
- * libfftconv_rt's (ctx_rt.c) passes neither and plans from bundles only.
+ * libfftconv_rt's (src/store/ctx_rt.c) passes neither and plans from bundles only.
  *
  * Threads: a context may be used from several threads at once. Its lock guards the module
- * list, the store (an SQLite connection) and the policies' state (the template engine); plans are
- * immutable once created and may run concurrently from any thread (each makes the
- * context's device current). The error detail is per thread (fc_thread_err). */
+ * list, the stores (the cache's SQLite connection) and the policies' state (the template
+ * engine); plans are immutable once created and may run concurrently from any thread (each
+ * makes the context's device current). The error detail is per thread (fc_thread_err). */
 #ifndef FC_PLAN_H
 #define FC_PLAN_H
 
