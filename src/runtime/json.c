@@ -169,7 +169,8 @@ int fc_json_peek(fc_json_cur *r, char c) {
 int fc_json_string(fc_json_cur *r, char *out, size_t cap) {
   if (!fc_json_expect(r, '"')) return 0;
   r->p--;
-  lex x = {r->p, r->p + strlen(r->p), NULL};
+  if (!r->end) r->end = r->p + strlen(r->p);
+  lex x = {r->p, r->end, NULL};
   size_t n;
   int ok = lex_string(&x, r->escapes ? ESC_ALL : ESC_QUOTE_ONLY, out, cap, &n);
   r->p = x.p;
@@ -243,7 +244,7 @@ static int p_fail(parser *ps, int status, const char *what) {
 }
 
 static void p_ws(parser *ps) {
-  while (ps->x.p < ps->x.end && strchr(" \t\r\n", *ps->x.p) && *ps->x.p) ps->x.p++;
+  for (int c; (c = at(&ps->x)) == ' ' || c == '\t' || c == '\r' || c == '\n';) ps->x.p++;
 }
 
 /* A new value at the current position: its index, or -1. */

@@ -27,6 +27,7 @@ typedef struct fc_json_cur {
   int failed;
   int escapes;       /* 0: a string may hold only \" and \\ ("unsupported string escape");
                         1: every escape of JSON (\u0000 is refused: strings are C strings) */
+  const char *end;   /* the text's NUL: NULL until the first string finds it */
 } fc_json_cur;
 
 /* Records what went wrong at the current position (once: the first failure is kept) with

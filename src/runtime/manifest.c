@@ -283,7 +283,7 @@ fftconv_status fc_manifest_parse(const char *json, fc_manifest *m, fc_err *e) {
   if (!json) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: none");
   /* Two passes: the workspace regions first, so that launches can name them. */
   for (int pass = 0; pass < 2; pass++) {
-    fc_json_cur r = {json, json, "manifest", e, 0, 0};
+    fc_json_cur r = {json, json, "manifest", e, 0, 0, NULL};
     top_ctx c = {m, pass, 0, FC_MANIFEST_VERSION};
     if (!fc_json_object(&r, top_field, &c)) return FFTCONV_ERR_INVALID;
     fc_json_ws(&r);
