@@ -30,6 +30,7 @@
 #include "fftconv.h"
 #include "kernel.h"
 #include "shape.h"
+#include "store.h"
 #include "util.h"
 
 #define FC_CACHE_ENV "FFTCONV_CACHE" /* overrides the default path */
@@ -59,13 +60,8 @@ void fc_cache_close(fc_cache *c); /* accepts NULL */
 const char *fc_cache_path(const fc_cache *c);
 int fc_cache_schema_version(void); /* the version this build writes */
 
-/* What the cache needs of the running configuration. */
-typedef struct fc_cache_config {
-  const fc_device_info *dev; /* model = dev->name, dev->sms, dev->driver_version */
-  int sm;                    /* compile target */
-  const char *nvrtc;         /* "13.0"; NULL (no NVRTC: nothing is compiled) trusts kernels
-                                of every NVRTC version */
-} fc_cache_config;
+/* What the cache needs of the running configuration: the store's (store.h). */
+typedef fc_store_config fc_cache_config;
 
 typedef struct fc_cache_kernel {
   const char *tmpl;      /* template name */
@@ -131,27 +127,11 @@ fftconv_status fc_cache_update_winner(fc_cache *c, const fc_cache_config *cfg,
    winner of the nearest shape with the same FFT size, dtype, mode, gates, D flag, filter
    length relation (K == L or not) and freq_keep, differing in batch, heads or seqlen (closest
    in log(B*H), then in seqlen). A winner whose cubin is missing is not a hit. */
-typedef struct fc_cache_hit {
-  int64_t kernel_id;
-  int exact;             /* 1: the problem's own winner; 0: nearest shape */
-  char problem_key[256]; /* the key whose winner this is */
-  char tmpl[64];
-  int revision;
-  char hash[17];
-  char *params;          /* malloc'd */
-  void *cubin;           /* malloc'd */
-  size_t cubin_size;
-  fc_manifest manifest;  /* its launches */
-  double median_ms;
-  int cubin_borrowed;    /* 1: cubin belongs to the store (a bundle's fatbin, loaded once at
-                            open) and fc_cache_hit_free leaves it */
-  char rung[320];        /* how the store words the hit for describe, or "" (plan.c words a
-                            cache hit) */
-} fc_cache_hit;
+typedef fc_store_hit fc_cache_hit; /* the store's hit (store.h) */
 fftconv_status fc_cache_lookup(fc_cache *c, const fc_cache_config *cfg,
                                const fftconv_problem *p, const char *const *hashes, int nhashes,
                                fc_cache_hit *hit, int *found, fc_err *e);
-void fc_cache_hit_free(fc_cache_hit *h); /* frees members; accepts a zeroed hit */
+void fc_cache_hit_free(fc_cache_hit *h); /* fc_store_hit_free */
 /* The same for a shape resolved already (fc_shape_resolve): the runtime's path, which checks
    the problem once, at the API edge. */
 fftconv_status fc_cache_lookup_shape(fc_cache *c, const fc_cache_config *cfg, const fc_shape *s,
@@ -187,6 +167,10 @@ typedef struct fc_cache_slimmed {
    dry_run: counts only (works on a read-only open). */
 fftconv_status fc_cache_slim(fc_cache *c, int finalists, int dry_run, fc_cache_slimmed *out,
                              fc_err *e);
+
+/* The SQLite cache as a store (store.h); the store owns c from then on (fc_store_close
+   closes it). NULL when out of memory (c is closed then too). */
+fc_store *fc_cache_store(fc_cache *c);
 
 /* Gives back the file's free pages (VACUUM, then the WAL truncated) when they are at least
    `min_fraction` of it (0: always); *before and *after are the file's bytes (either may be

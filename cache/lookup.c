@@ -39,14 +39,7 @@ const char *const cache_lookup_sql[CACHE_NSTMT] = {NULL};
 
 /* ---- lookup ---- */
 
-void fc_cache_hit_free(fc_cache_hit *h) {
-  if (!h) return;
-  free(h->params);
-  if (!h->cubin_borrowed) free(h->cubin);
-  h->params = NULL;
-  h->cubin = NULL;
-  h->cubin_size = 0;
-}
+void fc_cache_hit_free(fc_cache_hit *h) { fc_store_hit_free(h); }
 
 /* Copies the current row of hit query q into hit. */
 static fftconv_status cache_hit_read(fc_cache *c, int q, fc_cache_hit *h, fc_err *e) {
@@ -244,7 +237,8 @@ static void cache_store_close(void *impl) {
 }
 
 fc_store *fc_cache_store(fc_cache *c) {
-  static const fc_store_ops ops = {cache_store_lookup, cache_store_describe, cache_store_close};
+  static const fc_store_ops ops = {cache_store_lookup, cache_store_describe, cache_store_close,
+                                   NULL};
   cache_store *s = c ? malloc(sizeof *s) : NULL;
   fc_store *out = s ? fc_store_new(&ops, s) : NULL;
   if (!out) {

@@ -1,22 +1,22 @@
-/* runtime-floor: a program built from the runtime layer alone (libfftconv_runtime, every
- * object of it, with SQLite): no Lua, no NVRTC, no FFTW, no search. It plans a problem from a
- * cache with the runtime's own context (no miss policy) and says what it got:
+/* runtime-floor: a program built from the runtime layers alone (src/runtime and src/store,
+ * every object of them, with libfftconv_rt's fftconv_ctx_create) and nothing else: no SQLite,
+ * no Lua, no NVRTC, no FFTW, no search. It plans a problem from a bundle and says what it got:
  *
- *   runtime-floor CACHE      -> "planned: <describe>" or "no plan: <reason>", exit 0 / 1
+ *   runtime-floor BUNDLE     -> "planned: <describe>" or "no plan: <reason>", exit 0 / 1
  *
- * Its link is the test: the build fails if a runtime object needs the tuning side. On a
- * machine without a GPU it reports the missing driver. */
+ * Its link is the test: the build fails if a runtime object needs the tuning side or the
+ * cache. On a machine without a GPU it reports the missing driver (or, first, a bad bundle). */
 #include <stdio.h>
 
-#include "plan.h"
+#include "fftconv.h"
 
 int main(int argc, char **argv) {
   fftconv_ctx_options o;
   fftconv_ctx_options_init(&o);
-  o.cache_path = argc > 1 ? argv[1] : NULL;
+  o.bundle_path = argc > 1 ? argv[1] : NULL;
   o.policy = FFTCONV_POLICY_TUNED_ONLY;
   fftconv_ctx *c = NULL;
-  if (fc_ctx_open(&o, NULL, "none", &c, fc_thread_err()) != FFTCONV_OK) {
+  if (fftconv_ctx_create(&o, &c) != FFTCONV_OK) {
     printf("no plan: %s\n", fftconv_ctx_error(NULL));
     return 1;
   }

@@ -594,6 +594,17 @@ static sweep_case sweep_cases[] = {
      "entries[0].median_ms is a string, not a time in milliseconds", NULL},
     {"median negative", 'e', "median_ms", "-1", F_NONE, "entries[0].median_ms is -1, not a time", NULL},
     {"median an integer", 'e', "median_ms", "2", F_NONE, NULL, NULL},
+    /* an entry's op (optional, forward when absent) and the JSON reader's strings */
+    {"op forward", 'e', "op", "\"forward\"", F_NONE, NULL, NULL},
+    {"op unknown", 'e', "op", "\"backward\"", F_NONE,
+     "entries[0].op is \"backward\", not an op this library knows (forward)", NULL},
+    {"op a number", 'e', "op", "1", F_NONE, "entries[0].op is an integer, not a string", NULL},
+    {"op empty", 'e', "op", "\"\"", F_NONE, "entries[0].op is empty", NULL},
+    {"device a surrogate pair", 'e', "device", "\"H200 \\ud83d\\ude00\"", F_NONE, NULL, NULL},
+    {"a lone surrogate", 't', NULL, HEAD "\"modules\":[],\"entries\":[],\"x\":\"\\ud800\"}", F_NONE,
+     "manifest.json: is not JSON (malformed): lone surrogate in \\u escape at byte", NULL},
+    {"a leading zero", 't', NULL, HEAD "\"modules\":[],\"entries\":[],\"x\":01}", F_NONE,
+     "manifest.json: is not JSON (malformed): expected ',' or '}' at byte", NULL},
     /* files that are not what the manifest says (defect 8) */
     {"fatbin a FIFO", 0, NULL, NULL, F_FIFO_FATBIN,
      "module " FATBIN " is a FIFO (named pipe), not a regular file: refused", NULL},

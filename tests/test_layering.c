@@ -1,6 +1,7 @@
 /* test_layering: the layers of the library, read from CMakeLists.txt itself (the
  * FC_LAYER_<layer>_SOURCES and FC_LAYER_<layer>_USES lists, FC_RUNTIME_LAYERS and
- * FC_TUNING_LAYERS, and the programs' add_executable lists), checked against the sources:
+ * FC_TUNING_LAYERS, the programs' add_executable lists, and other FC_*_SOURCES lists, whose
+ * files belong to their folder's layer: libfftconv_rt's context), checked against the sources:
  *  (a) every .c and .h under src/, cache/ and tuner/ belongs to a layer or a program;
  *  (b) each #include "x.h" of a layer's file resolves, as the compiler resolves it (the
  *      includer's folder, then the folders of the layers it USES), to a header of a layer its
@@ -53,6 +54,9 @@ typedef struct tree {
   int nl;
   char programs[MAXP][160]; /* the sources of add_executable, relative */
   int np;
+  char extra[MAXP][160];    /* other FC_*_SOURCES lists (libfftconv_rt's context): their
+                               folder's layer */
+  int nx;
   file f[MAXF];
   int nf;
 } tree;
@@ -126,7 +130,12 @@ static void take_set(tree *t, char a[][128], int n) {
     }
     return;
   }
-  if (strncmp(v, "FC_LAYER_", 9)) return;
+  if (strncmp(v, "FC_LAYER_", 9)) {
+    if (!strncmp(v, "FC_", 3) && k > 11 && !strcmp(v + k - 8, "_SOURCES"))
+      for (int i = 1; i < n; i++)
+        if (a[i][0] != '$' && t->nx < MAXP) snprintf(t->extra[t->nx++], 160, "%s", a[i]);
+    return;
+  }
   int src = k > 17 && !strcmp(v + k - 8, "_SOURCES"), uses = k > 14 && !strcmp(v + k - 5, "_USES");
   if (!src && !uses) return;
   char name[32];
@@ -145,7 +154,7 @@ static void take_set(tree *t, char a[][128], int n) {
 
 /* The layers and programs of a CMakeLists.txt text (comments dropped). */
 static void parse_cmake(tree *t, const char *text) {
-  t->nl = t->np = 0;
+  t->nl = t->np = t->nx = 0;
   char *s = strdup(text);
   cr_assert_not_null(s);
   for (char *c = s; *c; c++)
@@ -228,7 +237,9 @@ static void assign(tree *t) {
         if (!strcmp(t->l[l].sources[k], f->path) || !strcmp(t->l[l].sources[k], c)) f->layer = l;
     for (int p = 0; p < t->np && f->layer == NONE; p++)
       if (!strcmp(t->programs[p], f->path) || !strcmp(t->programs[p], c)) f->layer = PROGRAM;
-    if (f->layer != NONE || ends(f->name, ".c")) continue;
+    int extra = 0;
+    for (int x = 0; x < t->nx; x++) extra |= !strcmp(t->extra[x], f->path);
+    if (f->layer != NONE || (ends(f->name, ".c") && !extra)) continue;
     for (int l = 0; l < t->nl && f->layer == NONE; l++)
       if (!strcmp(t->l[l].dir, f->dir)) f->layer = l;
     for (int p = 0; p < t->np && f->layer == NONE; p++)

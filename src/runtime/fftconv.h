@@ -135,7 +135,9 @@ typedef struct fftconv_ctx_options {
 void fftconv_ctx_options_init(fftconv_ctx_options *o);
 
 /* Opens the device (its primary context, shared with the CUDA runtime). On failure *out is
-   NULL and fftconv_ctx_error(NULL) returns the reason on this thread. */
+   NULL and fftconv_ctx_error(NULL) returns the reason on this thread. In libfftconv_rt, the
+   runtime-only library, a context plans from its bundle only: no cache is read and every
+   policy fails a miss as FFTCONV_POLICY_TUNED_ONLY does. */
 fftconv_status fftconv_ctx_create(const fftconv_ctx_options *o, fftconv_ctx **out);
 void fftconv_ctx_destroy(fftconv_ctx *c); /* accepts NULL */
 /* The detail of the last failure of a call on this thread (an NVRTC log, a CUDA error name,

@@ -1,12 +1,13 @@
 /* manifest: the launch manifest's JSON form, its validation and its sizes (see kernel.h).
- * The reader is strict and small: objects, arrays, strings without escapes beyond \" and \\,
- * and integers are all a manifest holds. */
+ * The reader is strict and small, on json.h's cursor: objects, arrays, strings without
+ * escapes beyond \" and \\, and integers are all a manifest holds. */
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "kernel.h"
 #include "shape.h"
 
@@ -34,126 +35,34 @@ static const char *const over_names[] = {[FC_OVER_ONE] = "one", [FC_OVER_ROWS] =
 const char *fc_phase_name(fc_phase p) { return (unsigned)p < 2 ? phase_names[p] : "?"; }
 const char *fc_over_name(fc_over o) { return (unsigned)o < 3 ? over_names[o] : "?"; }
 
-/* ---- the reader ---- */
-
-typedef struct jr {
-  const char *s, *p;
-  fc_err *e;
-  int failed;
-} jr;
-
-static int jr_fail(jr *r, const char *what) {
-  if (!r->failed)
-    fc_fail(r->e, FFTCONV_ERR_INVALID, "manifest: %s at byte %td", what, r->p - r->s);
-  r->failed = 1;
-  return 0;
-}
-
-static void jr_ws(jr *r) {
-  while (*r->p == ' ' || *r->p == '\n' || *r->p == '\t' || *r->p == '\r') r->p++;
-}
-
-static int jr_char(jr *r, char c) {
-  jr_ws(r);
-  if (*r->p != c) {
-    char what[32];
-    snprintf(what, sizeof what, "expected '%c'", c);
-    return jr_fail(r, what);
-  }
-  r->p++;
-  return 1;
-}
-
-static int jr_peek(jr *r, char c) {
-  jr_ws(r);
-  return *r->p == c;
-}
-
-static int jr_string(jr *r, char *out, size_t cap) {
-  if (!jr_char(r, '"')) return 0;
-  size_t n = 0;
-  while (*r->p && *r->p != '"') {
-    char c = *r->p++;
-    if (c == '\\') {
-      c = *r->p++;
-      if (c != '"' && c != '\\') return jr_fail(r, "unsupported string escape");
-    }
-    if ((unsigned char)c < 0x20) return jr_fail(r, "control character in string");
-    if (n + 1 >= cap) return jr_fail(r, "string too long");
-    out[n++] = c;
-  }
-  out[n] = 0;
-  return jr_char(r, '"');
-}
-
-static int jr_int(jr *r, int64_t lo, int64_t hi, int64_t *out) {
-  jr_ws(r);
-  const char *b = r->p;
-  if (*r->p == '-') r->p++;
-  if (!isdigit((unsigned char)*r->p)) return jr_fail(r, "expected an integer");
-  while (isdigit((unsigned char)*r->p)) r->p++;
-  if (*r->p == '.' || *r->p == 'e' || *r->p == 'E') return jr_fail(r, "expected an integer");
-  if (r->p - b > 19) return jr_fail(r, "integer too large");
-  int64_t v = strtoll(b, NULL, 10);
-  if (v < lo || v > hi) {
-    r->p = b;
-    char what[96];
-    snprintf(what, sizeof what, "%" PRId64 " is outside [%" PRId64 ", %" PRId64 "]", v, lo, hi);
-    return jr_fail(r, what);
-  }
-  *out = v;
-  return 1;
-}
+/* ---- the reader (on json.h's cursor) ---- */
 
 /* Skips one value of any kind (keys of unknown purpose are errors, but the two passes over
    the top-level object each skip what the other reads). */
-static int jr_skip(jr *r, int depth) {
+static int jr_skip(fc_json_cur *r, int depth) {
   char tmp[256];
   int64_t v;
-  jr_ws(r);
-  if (depth > 16) return jr_fail(r, "nesting too deep");
-  if (*r->p == '"') return jr_string(r, tmp, sizeof tmp);
-  if (*r->p == '-' || isdigit((unsigned char)*r->p)) return jr_int(r, INT64_MIN, INT64_MAX, &v);
+  fc_json_ws(r);
+  if (depth > 16) return fc_json_fail(r, "nesting too deep");
+  if (*r->p == '"') return fc_json_string(r, tmp, sizeof tmp);
+  if (*r->p == '-' || isdigit((unsigned char)*r->p)) return fc_json_int(r, INT64_MIN, INT64_MAX, &v);
   char close = *r->p == '{' ? '}' : *r->p == '[' ? ']' : 0;
-  if (!close) return jr_fail(r, "expected a value");
+  if (!close) return fc_json_fail(r, "expected a value");
   r->p++;
-  for (int k = 0; !jr_peek(r, close); k++) {
-    if (k && !jr_char(r, ',')) return 0;
-    if (close == '}' && (!jr_string(r, tmp, sizeof tmp) || !jr_char(r, ':'))) return 0;
+  for (int k = 0; !fc_json_peek(r, close); k++) {
+    if (k && !fc_json_expect(r, ',')) return 0;
+    if (close == '}' && (!fc_json_string(r, tmp, sizeof tmp) || !fc_json_expect(r, ':'))) return 0;
     if (!jr_skip(r, depth + 1)) return 0;
   }
-  return jr_char(r, close);
-}
-
-/* Calls field(r, key, arg) for each member of an object, keys in any order; each known key
-   at most once (the caller's `seen` bits), unknown keys an error. */
-typedef int (*jr_field_fn)(jr *r, const char *key, void *arg);
-static int jr_object(jr *r, jr_field_fn field, void *arg) {
-  if (!jr_char(r, '{')) return 0;
-  for (int k = 0; !jr_peek(r, '}'); k++) {
-    char key[32];
-    const char *at = r->p;
-    if (k && !jr_char(r, ',')) return 0;
-    at = r->p;
-    if (!jr_string(r, key, sizeof key) || !jr_char(r, ':')) return 0;
-    int ok = field(r, key, arg);
-    if (ok < 0) {
-      r->p = at;
-      char what[80];
-      snprintf(what, sizeof what, "unknown or repeated key \"%s\"", key);
-      return jr_fail(r, what);
-    }
-    if (!ok) return 0;
-  }
-  return jr_char(r, '}');
+  return fc_json_expect(r, close);
 }
 
 /* An array of n integers in [1, INT32_MAX]; json.lua writes an empty Lua table as {}. */
 /* A string that must be one of names[0 .. n-1]: its index into *out. */
-static int jr_enum(jr *r, const char *const *names, int n, const char *field, int *out) {
+static int jr_enum(fc_json_cur *r, const char *const *names, int n, const char *field, int *out) {
   char s[16];
   const char *at = r->p;
-  if (!jr_string(r, s, sizeof s)) return 0;
+  if (!fc_json_string(r, s, sizeof s)) return 0;
   for (int i = 0; i < n; i++)
     if (!strcmp(s, names[i])) {
       *out = i;
@@ -163,18 +72,18 @@ static int jr_enum(jr *r, const char *const *names, int n, const char *field, in
   char what[96];
   snprintf(what, sizeof what, "%s '%s' is not one of %s, %s%s%s", field, s, names[0], names[1],
            n > 2 ? ", " : "", n > 2 ? names[2] : "");
-  return jr_fail(r, what);
+  return fc_json_fail(r, what);
 }
 
-static int jr_int3(jr *r, int *out) {
+static int jr_int3(fc_json_cur *r, int *out) {
   int64_t v;
-  if (!jr_char(r, '[')) return 0;
+  if (!fc_json_expect(r, '[')) return 0;
   for (int i = 0; i < 3; i++) {
-    if (i && !jr_char(r, ',')) return 0;
-    if (!jr_int(r, 1, INT32_MAX, &v)) return 0;
+    if (i && !fc_json_expect(r, ',')) return 0;
+    if (!fc_json_int(r, 1, INT32_MAX, &v)) return 0;
     out[i] = (int)v;
   }
-  return jr_char(r, ']');
+  return fc_json_expect(r, ']');
 }
 
 static int arg_lookup(const fc_manifest *m, const char *name) {
@@ -190,39 +99,39 @@ static int arg_lookup(const fc_manifest *m, const char *name) {
 
 /* A list of argument names into args (n of them), or a bit mask of buffers (mask non-NULL).
    An empty list may be written [] or {}. */
-static int jr_names(jr *r, const fc_manifest *m, uint8_t *args, int *n, uint32_t *mask) {
-  jr_ws(r);
+static int jr_names(fc_json_cur *r, const fc_manifest *m, uint8_t *args, int *n, uint32_t *mask) {
+  fc_json_ws(r);
   if (r->p[0] == '{') {
     r->p++;
     if (n) *n = 0;
     if (mask) *mask = 0;
-    return jr_char(r, '}');
+    return fc_json_expect(r, '}');
   }
-  if (!jr_char(r, '[')) return 0;
+  if (!fc_json_expect(r, '[')) return 0;
   int k = 0;
   if (mask) *mask = 0;
-  while (!jr_peek(r, ']')) {
-    if (k && !jr_char(r, ',')) return 0;
+  while (!fc_json_peek(r, ']')) {
+    if (k && !fc_json_expect(r, ',')) return 0;
     char name[48];
     const char *at = r->p;
-    if (!jr_string(r, name, sizeof name)) return 0;
+    if (!fc_json_string(r, name, sizeof name)) return 0;
     int a = arg_lookup(m, name);
     if (a < 0 || (mask && !FC_ARG_IS_BUFFER(a))) {
       r->p = at;
       char what[96];
       snprintf(what, sizeof what, "'%s' is not %s", name, mask ? "a buffer" : "an argument");
-      return jr_fail(r, what);
+      return fc_json_fail(r, what);
     }
     if (mask) {
       *mask |= 1u << a;
     } else {
-      if (k == FC_MAX_ARGS) return jr_fail(r, "too many arguments");
+      if (k == FC_MAX_ARGS) return fc_json_fail(r, "too many arguments");
       args[k] = (uint8_t)a;
     }
     k++;
   }
   if (n) *n = k;
-  return jr_char(r, ']');
+  return fc_json_expect(r, ']');
 }
 
 typedef struct launch_ctx {
@@ -237,11 +146,11 @@ static int once(unsigned *seen, int bit) {
   return 1;
 }
 
-static int grid_field(jr *r, const char *key, void *arg) {
+static int grid_field(fc_json_cur *r, const char *key, void *arg) {
   launch_ctx *c = arg;
   fc_launch *l = c->l;
   int64_t v;
-  int o;
+  int o = 0;
   if (!strcmp(key, "over") && once(&c->seen, 16)) {
     if (!jr_enum(r, over_names, 3, "grid.over", &o)) return 0;
     l->over = (fc_over)o;
@@ -251,31 +160,31 @@ static int grid_field(jr *r, const char *key, void *arg) {
              : !strcmp(key, "y") && once(&c->seen, 18) ? &l->grid_y
              : !strcmp(key, "z") && once(&c->seen, 19) ? &l->grid_z : NULL;
   if (!dst) return -1;
-  if (!jr_int(r, 1, dst == &l->per ? INT32_MAX : 65535, &v)) return 0;
+  if (!fc_json_int(r, 1, dst == &l->per ? INT32_MAX : 65535, &v)) return 0;
   *dst = (int)v;
   return 1;
 }
 
-static int launch_field(jr *r, const char *key, void *arg) {
+static int launch_field(fc_json_cur *r, const char *key, void *arg) {
   launch_ctx *c = arg;
   fc_launch *l = c->l;
   int64_t v;
-  int ph;
+  int ph = 0;
   static const char *const keys[] = {"entry", "phase", "grid", "block", "smem", "cluster",
                                      "args", "reads", "writes"};
   int k = 0;
   while (k < 9 && strcmp(keys[k], key)) k++;
   if (k == 9 || !once(&c->seen, k)) return -1;
   switch (k) {
-  case 0: return jr_string(r, l->entry, sizeof l->entry);
+  case 0: return fc_json_string(r, l->entry, sizeof l->entry);
   case 1:
     if (!jr_enum(r, phase_names, 2, "phase", &ph)) return 0;
     l->phase = (fc_phase)ph;
     return 1;
-  case 2: return jr_object(r, grid_field, c);
+  case 2: return fc_json_object(r, grid_field, c);
   case 3: return jr_int3(r, l->block);
   case 4:
-    if (!jr_int(r, 0, INT32_MAX, &v)) return 0;
+    if (!fc_json_int(r, 0, INT32_MAX, &v)) return 0;
     l->smem = (int)v;
     return 1;
   case 5: return jr_int3(r, l->cluster);
@@ -292,68 +201,68 @@ typedef struct top_ctx {
   int64_t version;
 } top_ctx;
 
-static int ws_field(jr *r, const char *key, void *arg) {
+static int ws_field(fc_json_cur *r, const char *key, void *arg) {
   top_ctx *c = arg;
   fc_workspace_region *w = &c->m->ws[c->m->nws];
-  if (!strcmp(key, "name") && once(&c->seen, 0)) return jr_string(r, w->name, sizeof w->name);
-  if (!strcmp(key, "per_row") && once(&c->seen, 1)) return jr_int(r, 0, INT64_MAX / 4, &w->per_row);
-  if (!strcmp(key, "fixed") && once(&c->seen, 2)) return jr_int(r, 0, INT64_MAX / 4, &w->fixed);
+  if (!strcmp(key, "name") && once(&c->seen, 0)) return fc_json_string(r, w->name, sizeof w->name);
+  if (!strcmp(key, "per_row") && once(&c->seen, 1)) return fc_json_int(r, 0, INT64_MAX / 4, &w->per_row);
+  if (!strcmp(key, "fixed") && once(&c->seen, 2)) return fc_json_int(r, 0, INT64_MAX / 4, &w->fixed);
   return -1;
 }
 
-static int filter_field(jr *r, const char *key, void *arg) {
+static int filter_field(fc_json_cur *r, const char *key, void *arg) {
   top_ctx *c = arg;
   fc_manifest *m = c->m;
   if (!strcmp(key, "layout") && once(&c->seen, 8))
-    return jr_string(r, m->filter_layout, sizeof m->filter_layout);
+    return fc_json_string(r, m->filter_layout, sizeof m->filter_layout);
   if (!strcmp(key, "per_head") && once(&c->seen, 9))
-    return jr_int(r, 0, INT64_MAX / 4, &m->filter_per_head);
+    return fc_json_int(r, 0, INT64_MAX / 4, &m->filter_per_head);
   if (!strcmp(key, "fixed") && once(&c->seen, 10))
-    return jr_int(r, 0, INT64_MAX / 4, &m->filter_fixed);
+    return fc_json_int(r, 0, INT64_MAX / 4, &m->filter_fixed);
   return -1;
 }
 
 /* An array of objects (or {} for none), each read by fn into slot *n. */
-static int jr_list(jr *r, int max, int *n, int (*one)(jr *r, void *arg, int i), void *arg) {
-  jr_ws(r);
+static int jr_list(fc_json_cur *r, int max, int *n, int (*one)(fc_json_cur *r, void *arg, int i), void *arg) {
+  fc_json_ws(r);
   if (r->p[0] == '{') {
     r->p++;
-    return jr_char(r, '}');
+    return fc_json_expect(r, '}');
   }
-  if (!jr_char(r, '[')) return 0;
-  for (int k = 0; !jr_peek(r, ']'); k++) {
-    if (k && !jr_char(r, ',')) return 0;
-    if (*n == max) return jr_fail(r, "too many entries");
+  if (!fc_json_expect(r, '[')) return 0;
+  for (int k = 0; !fc_json_peek(r, ']'); k++) {
+    if (k && !fc_json_expect(r, ',')) return 0;
+    if (*n == max) return fc_json_fail(r, "too many entries");
     if (!one(r, arg, *n)) return 0;
     (*n)++;
   }
-  return jr_char(r, ']');
+  return fc_json_expect(r, ']');
 }
 
-static int one_ws(jr *r, void *arg, int i) {
+static int one_ws(fc_json_cur *r, void *arg, int i) {
   top_ctx *c = arg;
   unsigned seen = c->seen;
   c->seen = 0;
-  int ok = jr_object(r, ws_field, c);
-  if (ok && !(c->seen & 1)) ok = jr_fail(r, "a workspace region without a name");
+  int ok = fc_json_object(r, ws_field, c);
+  if (ok && !(c->seen & 1)) ok = fc_json_fail(r, "a workspace region without a name");
   c->seen = seen;
   return ok;
 }
 
-static int one_launch(jr *r, void *arg, int i) {
+static int one_launch(fc_json_cur *r, void *arg, int i) {
   top_ctx *t = arg;
   fc_launch *l = &t->m->launch[i];
   l->grid_y = l->grid_z = l->block[1] = l->block[2] = 1;
   l->cluster[0] = l->cluster[1] = l->cluster[2] = 1;
   launch_ctx c = {t->m, l, 0};
-  if (!jr_object(r, launch_field, &c)) return 0;
+  if (!fc_json_object(r, launch_field, &c)) return 0;
   /* entry, phase, grid (over, per), block, smem, args; the rest have defaults */
   if ((c.seen & 0x5f) != 0x5f || (c.seen & (3u << 16)) != (3u << 16))
-    return jr_fail(r, "a launch needs entry, phase, grid.over, grid.per, block, smem and args");
+    return fc_json_fail(r, "a launch needs entry, phase, grid.over, grid.per, block, smem and args");
   return 1;
 }
 
-static int top_field(jr *r, const char *key, void *arg) {
+static int top_field(fc_json_cur *r, const char *key, void *arg) {
   top_ctx *c = arg;
   fc_manifest *m = c->m;
   if (!strcmp(key, "workspace")) {
@@ -362,10 +271,10 @@ static int top_field(jr *r, const char *key, void *arg) {
     return jr_skip(r, 0);
   }
   if (c->pass == 0) return jr_skip(r, 0);
-  if (!strcmp(key, "version") && once(&c->seen, 0)) return jr_int(r, 0, INT32_MAX, &c->version);
+  if (!strcmp(key, "version") && once(&c->seen, 0)) return fc_json_int(r, 0, INT32_MAX, &c->version);
   if (!strcmp(key, "launches") && once(&c->seen, 1))
     return jr_list(r, FC_MAX_LAUNCHES, &m->nlaunch, one_launch, c);
-  if (!strcmp(key, "filter") && once(&c->seen, 2)) return jr_object(r, filter_field, c);
+  if (!strcmp(key, "filter") && once(&c->seen, 2)) return fc_json_object(r, filter_field, c);
   return -1;
 }
 
@@ -374,12 +283,12 @@ fftconv_status fc_manifest_parse(const char *json, fc_manifest *m, fc_err *e) {
   if (!json) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: none");
   /* Two passes: the workspace regions first, so that launches can name them. */
   for (int pass = 0; pass < 2; pass++) {
-    jr r = {json, json, e, 0};
+    fc_json_cur r = {json, json, "manifest", e, 0, 0, NULL};
     top_ctx c = {m, pass, 0, FC_MANIFEST_VERSION};
-    if (!jr_object(&r, top_field, &c)) return FFTCONV_ERR_INVALID;
-    jr_ws(&r);
+    if (!fc_json_object(&r, top_field, &c)) return FFTCONV_ERR_INVALID;
+    fc_json_ws(&r);
     if (*r.p) {
-      jr_fail(&r, "text after the manifest");
+      fc_json_fail(&r, "text after the manifest");
       return FFTCONV_ERR_INVALID;
     }
     if (pass == 1 && c.version != FC_MANIFEST_VERSION)

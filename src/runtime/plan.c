@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bundle.h"
 #include "trusted.h"
 
 static _Thread_local fc_err thread_err;
@@ -24,8 +23,44 @@ void fftconv_args_init(fftconv_args *a) {
   a->size = sizeof *a;
 }
 
-fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const char *nvrtc,
-                           fftconv_ctx **out, fc_err *e) {
+/* The context's cache: the store of hooks->cache_open, or none with the reason in
+   c->cache_desc. A cache that cannot be opened is a miss, not an error. */
+static fftconv_status open_cache(fftconv_ctx *c, const fftconv_ctx_options *o, fc_err *e) {
+  const fc_ctx_hooks *h = &c->hooks;
+  fc_err ce = {{0}};
+  if (o->no_cache) {
+    snprintf(c->cache_desc, sizeof c->cache_desc, "none (disabled)");
+    return FFTCONV_OK;
+  }
+  if (!h->cache_open) {
+    const char *why = h->no_cache ? h->no_cache : "this library has no cache backend";
+    if (o->cache_path)
+      snprintf(c->cache_desc, sizeof c->cache_desc, "none (%.2000s; cache_path %.2000s is not "
+               "read)", why, o->cache_path);
+    else
+      snprintf(c->cache_desc, sizeof c->cache_desc, "none (%.4000s)", why);
+    return FFTCONV_OK;
+  }
+  if (o->cache_path) {
+    snprintf(c->cache_path, sizeof c->cache_path, "%s", o->cache_path);
+  } else if (!h->cache_default_path ||
+             h->cache_default_path(c->cache_path, sizeof c->cache_path, &ce) != FFTCONV_OK) {
+    c->cache_path[0] = 0;
+    snprintf(c->cache_desc, sizeof c->cache_desc, "none (%.4000s)",
+             h->cache_default_path ? ce.msg : "no default path");
+    return FFTCONV_OK;
+  }
+  fftconv_status st = h->cache_open(c->cache_path, &c->store, &ce);
+  if (st == FFTCONV_ERR_NOMEM) return fc_fail(e, st, "%s", ce.msg);
+  if (st == FFTCONV_OK)
+    snprintf(c->cache_desc, sizeof c->cache_desc, "%s", c->cache_path);
+  else
+    snprintf(c->cache_desc, sizeof c->cache_desc, "none (%.4000s)", ce.msg);
+  return FFTCONV_OK;
+}
+
+fftconv_status fc_ctx_open(const fftconv_ctx_options *o, const fc_ctx_hooks *hooks,
+                           const char *nvrtc, fftconv_ctx **out, fc_err *e) {
   fftconv_ctx_options def;
   if (!o) {
     fftconv_ctx_options_init(&def);
@@ -42,31 +77,29 @@ fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const 
                    "not both");
   /* A bundle is read and checked before the driver is asked for anything, so that a bad one
      is reported on any machine. */
-  fc_bundle *bundle = NULL;
+  fc_store *bundle = NULL;
   if (o->bundle_path || o->bundle_image) {
-    fftconv_status bs = fc_bundle_open(o->bundle_path, o->bundle_image, &bundle, e);
+    if (!hooks || !hooks->bundle_open)
+      return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "bundle: this program reads no bundle");
+    fftconv_status bs = hooks->bundle_open(o->bundle_path, o->bundle_image, &bundle, e);
     if (bs != FFTCONV_OK) return bs;
   }
   fftconv_ctx *c = calloc(1, sizeof *c);
   if (!c) {
-    fc_bundle_close(bundle);
+    fc_store_close(bundle);
     return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
   }
   fftconv_status st = fc_gpu_open(o->device, &c->gpu, e);
-  if (st == FFTCONV_OK && bundle) st = fc_bundle_set_device(bundle, c->gpu.info.sm, e);
+  if (st == FFTCONV_OK && bundle) st = fc_store_set_device(bundle, c->gpu.info.sm, e);
   if (st != FFTCONV_OK) {
     if (c->gpu.ctx) fc_gpu_close(&c->gpu);
-    fc_bundle_close(bundle);
+    fc_store_close(bundle);
     free(c);
     return st;
   }
-  snprintf(c->bundle_desc, sizeof c->bundle_desc, "%s", bundle ? fc_bundle_describe(bundle)
+  snprintf(c->bundle_desc, sizeof c->bundle_desc, "%s", bundle ? fc_store_describe(bundle)
                                                                : "none");
-  if (bundle && !(c->bundle = fc_bundle_store(bundle))) {
-    fc_gpu_close(&c->gpu);
-    free(c);
-    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-  }
+  c->bundle = bundle;
   const fc_device_info *d = &c->gpu.info;
   c->sm = d->sm;
   fc_device_arch(d, c->arch);
@@ -81,29 +114,13 @@ fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const 
   snprintf(c->device, sizeof c->device, "%s (sm_%d, %d SMs, driver %d.%d)", d->name, d->sm,
            d->sms, d->driver_version / 1000, d->driver_version % 1000 / 10);
   c->policy = o->policy;
-  c->miss = miss;
+  if (hooks) c->hooks = *hooks;
   snprintf(c->nvrtc, sizeof c->nvrtc, "%s", nvrtc ? nvrtc : "none");
   /* What the cache may be trusted for: the embedded templates as they are now. */
   c->nhashes = fc_trusted_hashes(&c->hashes);
-  /* A cache that cannot be opened is a miss: the reason is kept for describe and errors. */
-  fc_err ce = {{0}};
-  if (o->no_cache) {
-    snprintf(c->cache_desc, sizeof c->cache_desc, "none (disabled)");
-  } else if (o->cache_path) {
-    snprintf(c->cache_path, sizeof c->cache_path, "%s", o->cache_path);
-  } else if (fc_cache_default_path(c->cache_path, sizeof c->cache_path, &ce) != FFTCONV_OK) {
-    snprintf(c->cache_desc, sizeof c->cache_desc, "none (%.4000s)", ce.msg);
-  }
-  fc_cache *cache = NULL;
-  if (c->cache_path[0]) {
-    if (fc_cache_open(c->cache_path, 0, &cache, &ce) == FFTCONV_OK)
-      snprintf(c->cache_desc, sizeof c->cache_desc, "%s", c->cache_path);
-    else
-      snprintf(c->cache_desc, sizeof c->cache_desc, "none (%.4000s)", ce.msg);
-  }
-  if (cache && !(c->store = fc_cache_store(cache))) {
+  if ((st = open_cache(c, o, e)) != FFTCONV_OK) {
     fftconv_ctx_destroy(c);
-    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+    return st;
   }
   *out = c;
   return FFTCONV_OK;
@@ -113,9 +130,9 @@ const char *fftconv_ctx_cache(const fftconv_ctx *c) { return c ? c->cache_desc :
 
 const char *fftconv_ctx_bundle(const fftconv_ctx *c) { return c ? c->bundle_desc : ""; }
 
-fc_cache_config fc_ctx_cache_config(const fftconv_ctx *c) {
+fc_store_config fc_ctx_cache_config(const fftconv_ctx *c) {
   /* Without NVRTC no kernel can be compiled, so any NVRTC's kernels are trusted. */
-  fc_cache_config cfg = {&c->gpu.info, c->sm, strcmp(c->nvrtc, "none") ? c->nvrtc : NULL};
+  fc_store_config cfg = {&c->gpu.info, c->sm, strcmp(c->nvrtc, "none") ? c->nvrtc : NULL};
   return cfg;
 }
 
@@ -250,8 +267,8 @@ static fftconv_status cached_module(fftconv_ctx *c, int64_t kernel_id, const voi
    caller holds c->lock. */
 static fftconv_status plan_from_store(fftconv_ctx *c, fc_store *store, const fc_shape *s,
                                       fftconv_plan **out, fc_err *e) {
-  fc_cache_config cfg = fc_ctx_cache_config(c);
-  fc_cache_hit h = {0};
+  fc_store_config cfg = fc_ctx_cache_config(c);
+  fc_store_hit h = {0};
   int found = 0;
   fc_err ce = {{0}};
   if (fc_store_lookup(store, &cfg, s, c->hashes, c->nhashes, &h, &found, &ce) != FFTCONV_OK) {
@@ -277,7 +294,7 @@ static fftconv_status plan_from_store(fftconv_ctx *c, fc_store *store, const fc_
       st = plan_new(c, s, &h.manifest, h.tmpl, h.revision, h.hash, h.params, rung, c->arch, out, e);
     if (st == FFTCONV_OK) (*out)->mod = *mod; /* owned by the context */
   }
-  fc_cache_hit_free(&h);
+  fc_store_hit_free(&h);
   return st;
 }
 
@@ -311,19 +328,20 @@ fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fft
     pthread_mutex_unlock(&c->lock);
     if (st != FFTCONV_OK || *out) return st;
   }
-  if (c->policy == FFTCONV_POLICY_TUNED_ONLY || !c->miss) {
+  if (c->policy == FFTCONV_POLICY_TUNED_ONLY || !c->hooks.miss) {
+    if (c->hooks.no_kernel) return c->hooks.no_kernel(c, &s, out, e);
     fc_str cmd = {0};
     fc_tune_command(&s.p, c->cache_path, &cmd);
     fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "no tuned kernel for %s on %s in %s%s%scache %s (%s); "
             "run: %s", s.key, c->device, c->bundle ? "bundle " : "",
             c->bundle ? c->bundle_desc : "", c->bundle ? " or " : "", c->cache_desc,
-            c->miss ? "tuned kernels only" : "this program plans from the cache only",
+            c->hooks.miss ? "tuned kernels only" : "this program plans from the cache only",
             cmd.s ? cmd.s : "fftconv-tune");
     fc_str_free(&cmd);
     return FFTCONV_ERR_UNSUPPORTED;
   }
   pthread_mutex_lock(&c->lock); /* the policies share the context's template engine */
-  st = c->miss(c, &s, out, e);
+  st = c->hooks.miss(c, &s, out, e);
   pthread_mutex_unlock(&c->lock);
   return st;
 }

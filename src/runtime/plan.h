@@ -1,24 +1,25 @@
 /* plan: the runtime. Contexts, plans from a stored kernel (a bundle, then the cache), the
  * problem's check against the device, prepare_filter and forward through the generic
- * launcher. No search, verification, reference, Lua or NVRTC: what a context does on a miss
- * is a policy (src/policy.h) plugged in by fftconv_ctx_create.
+ * launcher. No search, verification, reference, Lua, NVRTC or SQLite: the cache backend and
+ * what a context does on a miss are hooks (fc_ctx_hooks) plugged in by fftconv_ctx_create:
+ * libfftconv's (src/tune/policy.c) passes the SQLite cache and the miss policies,
+ * libfftconv_rt's (src/store/ctx_rt.c) passes neither and plans from bundles only.
  *
  * Threads: a context may be used from several threads at once. Its lock guards the module
- * list, the store (an SQLite connection) and the policies' state (the template engine); plans are
- * immutable once created and may run concurrently from any thread (each makes the
- * context's device current). The error detail is per thread (fc_thread_err). */
+ * list, the stores (the cache's SQLite connection) and the policies' state (the template
+ * engine); plans are immutable once created and may run concurrently from any thread (each
+ * makes the context's device current). The error detail is per thread (fc_thread_err). */
 #ifndef FC_PLAN_H
 #define FC_PLAN_H
 
 #include <pthread.h>
 
-#include "cache.h"
 #include "fftconv.h"
 #include "gpu.h"
 #include "kernel.h"
 #include "launch.h"
 #include "shape.h"
-#include "store.h"
+#include "store_if.h"
 
 /* A module loaded from a stored kernel, shared by the context's plans. A list, so that a
    plan's pointer stays valid while other threads add modules. */
@@ -32,13 +33,32 @@ typedef struct fc_ctx_module {
 typedef fftconv_status (*fc_miss_fn)(fftconv_ctx *c, const fc_shape *s, fftconv_plan **out,
                                      fc_err *e);
 
+/* What a context gets from the layers above the runtime. Every member may be NULL. */
+typedef struct fc_ctx_hooks {
+  /* The bundle of bundle_path or bundle_image (exactly one given), read and checked, as a
+     store; its failure is fftconv_ctx_create's. NULL: this library reads no bundle. */
+  fftconv_status (*bundle_open)(const char *path, const fftconv_bundle_image *img,
+                                fc_store **out, fc_err *e);
+  /* The cache's default path into buf (FFTCONV_OK), or why there is none in e. */
+  fftconv_status (*cache_default_path)(char *buf, size_t len, fc_err *e);
+  /* The cache at path, opened read-only, as a store; on failure e says why (then the context
+     has no cache: a miss). NULL: this library has no cache backend. */
+  fftconv_status (*cache_open)(const char *path, fc_store **out, fc_err *e);
+  /* Without cache_open: why there is no cache, for fftconv_ctx_cache ("none (WHY)"). */
+  const char *no_cache;
+  fc_miss_fn miss;      /* the miss policies (fftconv_policy); NULL: stored kernels only */
+  /* Words the error of a miss that no policy answers (tuned-only, or no miss); NULL: the
+     runtime's own, which names the fftconv-tune command that would tune the problem. */
+  fc_miss_fn no_kernel;
+} fc_ctx_hooks;
+
 struct fftconv_ctx {
   fc_gpu gpu;
   int sm;                        /* compile target's compute capability */
   char arch[16];                 /* compile target, "sm_90" or "sm_90a" */
   char device[320];
   fftconv_policy policy;
-  fc_miss_fn miss;               /* NULL: plans come from the cache only */
+  fc_ctx_hooks hooks;            /* the cache backend and the miss policies */
   void *upper;                   /* the policies' state (the template engine) */
   void (*upper_free)(void *);
   pthread_mutex_t lock;          /* mods, store, upper */
@@ -67,9 +87,10 @@ struct fftconv_plan {
 /* This thread's error detail: what fftconv_ctx_error returns. */
 fc_err *fc_thread_err(void);
 
-/* A context with the given miss policy (NULL: none) and NVRTC version ("none" when absent). */
-fftconv_status fc_ctx_open(const fftconv_ctx_options *o, fc_miss_fn miss, const char *nvrtc,
-                           fftconv_ctx **out, fc_err *e);
+/* A context with the given hooks (NULL: none; no cache, no miss policy) and NVRTC version
+   ("none" when absent). */
+fftconv_status fc_ctx_open(const fftconv_ctx_options *o, const fc_ctx_hooks *hooks,
+                           const char *nvrtc, fftconv_ctx **out, fc_err *e);
 
 /* The shape of p, checked against the device's memory. */
 fftconv_status fc_ctx_shape(fftconv_ctx *c, const fftconv_problem *p, fc_shape *s, fc_err *e);
@@ -87,8 +108,8 @@ fftconv_status fc_plan_from_cubin(fftconv_ctx *c, const fc_shape *s, const fc_ma
 fftconv_status fc_plan_launch(const fftconv_plan *p, const fftconv_args *a, int only,
                               CUstream s, fc_err *e);
 
-/* The cache configuration of the context (device, arch, NVRTC version). */
-fc_cache_config fc_ctx_cache_config(const fftconv_ctx *c);
+/* The store configuration of the context (device, arch, NVRTC version). */
+fc_store_config fc_ctx_cache_config(const fftconv_ctx *c);
 
 /* Device bytes a problem's I/O needs (u, gates and y and the filter tensors); -1 when that
    count overflows int64 (never for a problem fftconv_problem_check accepts). */

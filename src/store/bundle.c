@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "bundle_int.h"
+#include "json.h"
 #include "kernel.h"
 #include "shape.h"
 
@@ -33,6 +33,7 @@ typedef struct bundle_module {
 typedef struct bundle_entry {
   char key[FC_BUNDLE_MAX_KEY + 1];
   fftconv_problem p;
+  fc_op op;         /* "op", "forward" when absent */
   int module;
   char device[FC_BUNDLE_MAX_DEVICE + 1];
   int sm;
@@ -46,7 +47,6 @@ struct fc_bundle {
   int owns_data;
   int64_t total;      /* the fatbins' bytes so far, against FC_BUNDLE_MAX_TOTAL */
   int nmod, nent;
-  int cap_mod, cap_ent; /* the arrays' lengths: the manifest's counts, within the limits */
   bundle_module *mod;
   bundle_entry *ent;
   char desc[4800];
@@ -82,41 +82,43 @@ static void hash_hex(const void *data, size_t n, char out[17]) {
   snprintf(out, 17, "%016" PRIx64, fc_hash64(FC_HASH64_INIT, data, n));
 }
 
-/* What a JSON type (json_type's word; NULL: absent) is called in messages. */
-static const char *jtype(const char *t) {
-  static const char *const names[][2] = {
-      {"text", "a string"},   {"integer", "an integer"}, {"real", "a number with a fraction"},
-      {"array", "an array"},  {"object", "an object"},   {"null", "null"},
-      {"true", "a boolean"}, {"false", "a boolean"}};
-  for (size_t i = 0; t && i < sizeof names / sizeof *names; i++)
-    if (!strcmp(t, names[i][0])) return names[i][1];
-  return t ? "of an unknown type" : "missing";
+/* What a JSON type is called in messages ("an object"). */
+static const char *jtype(fc_json_type t) {
+  const fc_json v = {.type = t};
+  return fc_json_what(&v);
 }
 
-/* One element of "modules" or "entries" as a statement row reads it: column 0 its index,
-   1 its JSON type, then for field k its type (2 + 2k) and value (3 + 2k). Every refusal
-   names the element and the field ("entries[3].device") and says what was expected. */
+/* One element of "modules" or "entries": every refusal names the element and the field
+   ("entries[3].device") and says what was expected. */
 typedef struct jrow {
   fc_bundle *b;
   fc_err *e;
-  sqlite3_stmt *s;
-  const char *const *names; /* the fields, as in the statement */
+  const fc_json_doc *d;
+  const fc_json *obj;       /* the element, an object */
+  const char *const *names; /* the fields; "shape.batch" is a member of a member */
   char where[40];           /* "modules[3]" */
 } jrow;
 
-static const char *ftype(const jrow *r, int k) { return fc_bundle_col_text(r->s, 2 + 2 * k); }
+/* Field k, or NULL when it is missing. */
+static const fc_json *field(const jrow *r, int k) {
+  const char *name = r->names[k], *dot = strchr(name, '.');
+  if (!dot) return fc_json_get(r->d, r->obj, name);
+  char outer[32];
+  snprintf(outer, sizeof outer, "%.*s", (int)(dot - name), name);
+  return fc_json_get(r->d, fc_json_get(r->d, r->obj, outer), dot + 1);
+}
 
 /* Field k as a string of min (0 or 1) to max bytes. */
 static fftconv_status get_text(jrow *r, int k, size_t min, size_t max, const char **out) {
-  const char *t = ftype(r, k), *name = r->names[k];
+  const fc_json *t = field(r, k);
+  const char *name = r->names[k];
   char what[64];
   snprintf(what, sizeof what, "a string of %s%zu characters", min ? "1 to " : "at most ", max);
   if (!t) return bad(r->b, r->e, "%s has no \"%s\" (%s)", r->where, name, what);
-  if (strcmp(t, "text"))
-    return bad(r->b, r->e, "%s.%s is %s, not %s", r->where, name, jtype(t), what);
-  const char *v = (const char *)sqlite3_column_text(r->s, 3 + 2 * k);
-  size_t n = (size_t)sqlite3_column_bytes(r->s, 3 + 2 * k);
-  if (!v) return fc_fail(r->e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
+  if (t->type != FC_JSON_STRING)
+    return bad(r->b, r->e, "%s.%s is %s, not %s", r->where, name, fc_json_what(t), what);
+  const char *v = t->s;
+  size_t n = t->n;
   if (n < min) return bad(r->b, r->e, "%s.%s is empty (%s)", r->where, name, what);
   if (n > max)
     return bad(r->b, r->e, "%s.%s is %zu characters, at most %zu", r->where, name, n, max);
@@ -132,16 +134,17 @@ static fftconv_status get_text(jrow *r, int k, size_t min, size_t max, const cha
 /* Field k as an integer from lo to hi; hi_why, when given, says why hi is the most. */
 static fftconv_status get_int(jrow *r, int k, int64_t lo, int64_t hi, const char *hi_why,
                               int64_t *v) {
-  const char *t = ftype(r, k), *name = r->names[k];
+  const fc_json *t = field(r, k);
+  const char *name = r->names[k];
   char what[80] = "an integer";
   if (lo != INT64_MIN || hi != INT64_MAX)
     snprintf(what, sizeof what, "an integer from %" PRId64 " to %" PRId64, lo, hi);
   if (!t) return bad(r->b, r->e, "%s has no \"%s\" (%s)", r->where, name, what);
-  if (strcmp(t, "integer"))
-    return bad(r->b, r->e, "%s.%s is %s, not an integer", r->where, name, jtype(t));
-  *v = sqlite3_column_int64(r->s, 3 + 2 * k);
-  if (*v == INT64_MAX || *v == INT64_MIN) /* where SQLite saturates one that does not fit */
+  if (t->type != FC_JSON_INT)
+    return bad(r->b, r->e, "%s.%s is %s, not an integer", r->where, name, fc_json_what(t));
+  if (t->big)
     return bad(r->b, r->e, "%s.%s is a number past 64 bits, not %s", r->where, name, what);
+  *v = t->i;
   if (*v > hi && hi_why)
     return bad(r->b, r->e, "%s.%s is %" PRId64 ", more than %s (%" PRId64 ")", r->where, name,
                *v, hi_why, hi);
@@ -151,32 +154,15 @@ static fftconv_status get_int(jrow *r, int k, int64_t lo, int64_t hi, const char
   return FFTCONV_OK;
 }
 
-/* Field k present and of JSON type want ("object", "array"). */
-static fftconv_status get_typed(jrow *r, int k, const char *want) {
-  const char *t = ftype(r, k);
+/* Field k present and of JSON type want (an object, an array): *out. */
+static fftconv_status get_typed(jrow *r, int k, fc_json_type want, const fc_json **out) {
+  const fc_json *t = field(r, k);
   if (!t) return bad(r->b, r->e, "%s has no \"%s\" (%s)", r->where, r->names[k], jtype(want));
-  if (strcmp(t, want))
-    return bad(r->b, r->e, "%s.%s is %s, not %s", r->where, r->names[k], jtype(t), jtype(want));
+  if (t->type != want)
+    return bad(r->b, r->e, "%s.%s is %s, not %s", r->where, r->names[k], fc_json_what(t),
+               jtype(want));
+  *out = t;
   return FFTCONV_OK;
-}
-
-/* SELECT key, type, then each field's json_type and json_extract (lazily: an element that is
-   not an object has no fields), FROM json_each(?1, array). */
-static fftconv_status prepare_rows(fc_bundle *b, sqlite3 *db, const char *array,
-                                   const char *const *names, int n, sqlite3_stmt **s, fc_err *e) {
-  fc_str q = {0};
-  fc_str_add(&q, "SELECT key, type");
-  for (int k = 0; k < n; k++)
-    fc_str_add(&q, ", CASE WHEN type = 'object' THEN json_type(value,'$.%s') END,"
-               " CASE WHEN type = 'object' THEN json_extract(value,'$.%s') END", names[k],
-               names[k]);
-  fc_str_add(&q, " FROM json_each(?1,'$.%s') ORDER BY key", array);
-  if (q.oom) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-  fftconv_status st = FFTCONV_OK;
-  if (sqlite3_prepare_v2(db, q.s, -1, s, NULL) != SQLITE_OK)
-    st = bad(b, e, "cannot read its %s: %s", array, sqlite3_errmsg(db));
-  fc_str_free(&q);
-  return st;
 }
 
 /* Whether every character of s is a lowercase hexadecimal digit. */
@@ -232,39 +218,26 @@ static fftconv_status module_data(fc_bundle *b, const char *dir, const fftconv_b
 }
 
 /* Module i's "cubins" (an array of at most FC_BUNDLE_MAX_CUBINS strings sm_XY, counted before
-   a string is read) into m. c: SELECT type, value FROM json_each(?1). */
-static fftconv_status read_cubins(fc_bundle *b, sqlite3 *db, sqlite3_stmt *c, const char *arr,
-                                  int i, bundle_module *m, fc_err *e) {
-  sqlite3_stmt *n = NULL;
-  int64_t count = -1;
-  if (sqlite3_prepare_v2(db, "SELECT json_array_length(?1)", -1, &n, NULL) == SQLITE_OK &&
-      (sqlite3_bind_text(n, 1, arr, -1, SQLITE_STATIC), sqlite3_step(n)) == SQLITE_ROW)
-    count = sqlite3_column_int64(n, 0);
-  sqlite3_finalize(n);
-  if (count < 0) return bad(b, e, "cannot read modules[%d].cubins: %s", i, sqlite3_errmsg(db));
-  if (count > FC_BUNDLE_MAX_CUBINS)
-    return bad(b, e, "modules[%d].cubins names %" PRId64 " architectures, at most %d", i, count,
+   a string is read) into m. */
+static fftconv_status read_cubins(fc_bundle *b, const fc_json_doc *d, const fc_json *arr, int i,
+                                  bundle_module *m, fc_err *e) {
+  if (arr->n > FC_BUNDLE_MAX_CUBINS)
+    return bad(b, e, "modules[%d].cubins names %zu architectures, at most %d", i, arr->n,
                FC_BUNDLE_MAX_CUBINS);
-  sqlite3_reset(c);
-  sqlite3_bind_text(c, 1, arr, -1, SQLITE_STATIC);
-  fftconv_status st = FFTCONV_OK;
-  int rc;
-  for (int k = 0; st == FFTCONV_OK && (rc = sqlite3_step(c)) == SQLITE_ROW; k++) {
-    const char *t = fc_bundle_col_text(c, 0), *one = fc_bundle_col_text(c, 1);
+  int k = 0;
+  for (const fc_json *c = fc_json_first(d, arr); c; c = fc_json_next(d, c), k++) {
     char norm[16];
     int v;
-    if (!t || strcmp(t, "text"))
-      st = bad(b, e, "modules[%d].cubins[%d] is %s, not a string (sm_XY)", i, k, jtype(t));
-    else if (strlen(one) >= 16 || strncmp(one, "sm_", 3) || !fc_arch_normalize(one, norm, &v))
-      st = bad(b, e, "modules[%d].cubins[%d] is \"%s\", not an architecture (sm_XY)", i, k,
-               ESC(one));
-    else if (m->ncubins < FC_BUNDLE_MAX_CUBINS) /* counted above: always */
+    if (c->type != FC_JSON_STRING)
+      return bad(b, e, "modules[%d].cubins[%d] is %s, not a string (sm_XY)", i, k,
+                 fc_json_what(c));
+    if (c->n >= 16 || strncmp(c->s, "sm_", 3) || !fc_arch_normalize(c->s, norm, &v))
+      return bad(b, e, "modules[%d].cubins[%d] is \"%s\", not an architecture (sm_XY)", i, k,
+                 ESC(c->s));
+    if (m->ncubins < FC_BUNDLE_MAX_CUBINS) /* counted above: always */
       snprintf(m->cubins[m->ncubins++], 16, "%s", norm);
   }
-  if (st == FFTCONV_OK && rc != SQLITE_DONE)
-    st = bad(b, e, "cannot read modules[%d].cubins: %s", i, sqlite3_errmsg(db));
-  sqlite3_reset(c);
-  return st;
+  return FFTCONV_OK;
 }
 
 enum { MF_FILE, MF_BYTES, MF_FNV, MF_CUBINS, MF_PTX, MF_TEMPLATE, MF_REVISION, MF_HASH,
@@ -274,13 +247,14 @@ static const char *const mod_fields[MF_N] = {"file", "bytes", "fnv1a64", "cubins
                                               "launch"};
 
 /* Module r's fields into m, each checked: its fatbin is not yet read. */
-static fftconv_status module_fields(jrow *r, sqlite3 *db, sqlite3_stmt *cub, int i,
-                                    bundle_module *m, int64_t *bytes, const char **fnv) {
+static fftconv_status module_fields(jrow *r, int i, bundle_module *m, int64_t *bytes,
+                                    const char **fnv) {
   fc_bundle *b = r->b;
   fc_err *e = r->e;
-  const char *type = fc_bundle_col_text(r->s, 1), *v = NULL;
-  if (!type || strcmp(type, "object"))
-    return bad(b, e, "%s is %s, not an object", r->where, jtype(type));
+  const char *v = NULL;
+  const fc_json *o = NULL;
+  if (r->obj->type != FC_JSON_OBJECT)
+    return bad(b, e, "%s is %s, not an object", r->where, fc_json_what(r->obj));
   fftconv_status st = get_text(r, MF_FILE, 1, sizeof m->file - 1, &v);
   if (st != FFTCONV_OK) return st;
   const char *why = fc_bundle_bad_file_name(v, strlen(v));
@@ -292,8 +266,8 @@ static fftconv_status module_fields(jrow *r, sqlite3 *db, sqlite3_stmt *cub, int
   if (strlen(*fnv) != 16 || !all_hex(*fnv))
     return bad(b, e, "%s.fnv1a64 is \"%s\", not 16 lowercase hexadecimal digits (the FNV-1a "
                "64 hash of its fatbin)", r->where, ESC(*fnv));
-  const char *pt = ftype(r, MF_PTX);
-  if (pt && strcmp(pt, "null")) {
+  const fc_json *pt = field(r, MF_PTX);
+  if (pt && pt->type != FC_JSON_NULL) {
     char norm[16];
     int ver;
     if ((st = get_text(r, MF_PTX, 1, 15, &v)) != FFTCONV_OK) return st;
@@ -309,94 +283,66 @@ static fftconv_status module_fields(jrow *r, sqlite3 *db, sqlite3_stmt *cub, int
   m->revision = (int)rev;
   if ((st = get_text(r, MF_HASH, 1, sizeof m->hash - 1, &v)) != FFTCONV_OK) return st;
   memcpy(m->hash, v, strlen(v) + 1);
-  if ((st = get_typed(r, MF_PARAMS, "object")) != FFTCONV_OK) return st;
-  if (!(m->params = strdup((const char *)sqlite3_column_text(r->s, 3 + 2 * MF_PARAMS))))
+  if ((st = get_typed(r, MF_PARAMS, FC_JSON_OBJECT, &o)) != FFTCONV_OK) return st;
+  if (!(m->params = fc_json_compact(r->d, o)))
     return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-  if ((st = get_typed(r, MF_CUBINS, "array")) != FFTCONV_OK) return st;
-  if ((st = read_cubins(b, db, cub, (const char *)sqlite3_column_text(r->s, 3 + 2 * MF_CUBINS),
-                        i, m, e)) != FFTCONV_OK)
-    return st;
+  if ((st = get_typed(r, MF_CUBINS, FC_JSON_ARRAY, &o)) != FFTCONV_OK) return st;
+  if ((st = read_cubins(b, r->d, o, i, m, e)) != FFTCONV_OK) return st;
   if (!m->ncubins && !m->ptx[0]) return bad(b, e, "module %s holds neither a cubin nor PTX", m->file);
-  if ((st = get_typed(r, MF_LAUNCH, "object")) != FFTCONV_OK) return st;
+  if ((st = get_typed(r, MF_LAUNCH, FC_JSON_OBJECT, &o)) != FFTCONV_OK) return st;
+  char *launch = fc_json_compact(r->d, o);
+  if (!launch) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
   fc_err me = {{0}};
-  if (fc_manifest_parse((const char *)sqlite3_column_text(r->s, 3 + 2 * MF_LAUNCH), &m->manifest,
-                        &me) != FFTCONV_OK)
+  st = fc_manifest_parse(launch, &m->manifest, &me);
+  free(launch);
+  if (st != FFTCONV_OK)
     return bad(b, e, "module %s: its launch manifest is not valid: %s", m->file, ESC(me.msg));
   return FFTCONV_OK;
 }
 
-static fftconv_status read_modules(fc_bundle *b, sqlite3 *db, const char *json, const char *dir,
-                                   const fftconv_bundle_image *img, fc_err *e) {
-  sqlite3_stmt *s = NULL, *cub = NULL;
-  fftconv_status st = prepare_rows(b, db, "modules", mod_fields, MF_N, &s, e);
-  if (st == FFTCONV_OK &&
-      sqlite3_prepare_v2(db, "SELECT type, value FROM json_each(?1) ORDER BY key", -1, &cub,
-                         NULL) != SQLITE_OK)
-    st = bad(b, e, "cannot read its modules: %s", sqlite3_errmsg(db));
-  if (st == FFTCONV_OK) sqlite3_bind_text(s, 1, json, -1, SQLITE_STATIC);
-  int rc = SQLITE_DONE;
-  while (st == FFTCONV_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    if (b->nmod == b->cap_mod) { /* json_each gave more than json_array_length counted */
-      st = bad(b, e, "cannot read its modules: more than it counted");
-      break;
-    }
+static fftconv_status read_modules(fc_bundle *b, const fc_json_doc *d, const fc_json *arr,
+                                   const char *dir, const fftconv_bundle_image *img, fc_err *e) {
+  fftconv_status st = FFTCONV_OK;
+  for (const fc_json *el = fc_json_first(d, arr); el && st == FFTCONV_OK; el = fc_json_next(d, el)) {
     int i = b->nmod++;
     bundle_module *m = &b->mod[i];
-    jrow r = {b, e, s, mod_fields, {0}};
+    jrow r = {b, e, d, el, mod_fields, {0}};
     snprintf(r.where, sizeof r.where, "modules[%d]", i);
     int64_t bytes = 0;
     const char *fnv = NULL;
-    if ((st = module_fields(&r, db, cub, i, m, &bytes, &fnv)) != FFTCONV_OK) break;
-    char want[17];
-    snprintf(want, sizeof want, "%s", fnv); /* the row's text goes with the next step */
+    if ((st = module_fields(&r, i, m, &bytes, &fnv)) != FFTCONV_OK) break;
     if ((st = module_data(b, dir, img, m, bytes, e)) != FFTCONV_OK) break;
     char h[17];
     hash_hex(m->data, m->size, h);
-    if (strcmp(h, want))
+    if (strcmp(h, fnv))
       st = bad(b, e, "module %s does not match its hash (FNV-1a %s, the manifest says %s): "
-               "it was altered", m->file, h, want);
+               "it was altered", m->file, h, fnv);
     m->runs = 1;
   }
-  if (st == FFTCONV_OK && rc != SQLITE_DONE)
-    st = bad(b, e, "cannot read its modules: %s", sqlite3_errmsg(db));
-  sqlite3_finalize(s);
-  sqlite3_finalize(cub);
   return st;
 }
 
 /* b->mod and b->ent, zeroed, as long as the manifest's "modules" and "entries" arrays: their
    types and lengths are checked against the limits before anything is allocated. */
-static fftconv_status bundle_arrays(fc_bundle *b, sqlite3 *db, const char *json, fc_err *e) {
-  sqlite3_stmt *s = NULL;
-  const char *q = "SELECT json_type(?1,'$.modules'), json_array_length(?1,'$.modules'),"
-                  " json_type(?1,'$.entries'), json_array_length(?1,'$.entries')";
-  if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK ||
-      (sqlite3_bind_text(s, 1, json, -1, SQLITE_STATIC), sqlite3_step(s)) != SQLITE_ROW) {
-    fftconv_status st = bad(b, e, "cannot be read: %s", sqlite3_errmsg(db));
-    sqlite3_finalize(s);
-    return st;
-  }
-  const char *mt = fc_bundle_col_text(s, 0), *et = fc_bundle_col_text(s, 2);
-  int64_t nm = sqlite3_column_int64(s, 1), ne = sqlite3_column_int64(s, 3);
-  char mts[40], ets[40];
-  snprintf(mts, sizeof mts, "%s", jtype(mt));
-  snprintf(ets, sizeof ets, "%s", jtype(et));
-  int marr = mt && !strcmp(mt, "array"), earr = et && !strcmp(et, "array");
-  sqlite3_finalize(s);
+static fftconv_status bundle_arrays(fc_bundle *b, const fc_json_doc *d, const fc_json **mods,
+                                    const fc_json **ents, fc_err *e) {
+  const fc_json *root = fc_json_root(d);
+  const fc_json *ma = fc_json_get(d, root, "modules"), *ea = fc_json_get(d, root, "entries");
+  int marr = ma && ma->type == FC_JSON_ARRAY, earr = ea && ea->type == FC_JSON_ARRAY;
   if (!marr || !earr)
     return bad(b, e, "has no \"modules\" and \"entries\" arrays (\"%s\" is %s)",
-               marr ? "entries" : "modules", marr ? ets : mts);
-  if (nm > FC_BUNDLE_MAX_MODULES)
-    return bad(b, e, "has %" PRId64 " modules, more than a bundle may hold (%d): not read", nm,
+               marr ? "entries" : "modules", fc_json_what(marr ? ea : ma));
+  if (ma->n > FC_BUNDLE_MAX_MODULES)
+    return bad(b, e, "has %zu modules, more than a bundle may hold (%d): not read", ma->n,
                FC_BUNDLE_MAX_MODULES);
-  if (ne > FC_BUNDLE_MAX_ENTRIES)
-    return bad(b, e, "has %" PRId64 " entries, more than a bundle may hold (%d): not read", ne,
+  if (ea->n > FC_BUNDLE_MAX_ENTRIES)
+    return bad(b, e, "has %zu entries, more than a bundle may hold (%d): not read", ea->n,
                FC_BUNDLE_MAX_ENTRIES);
-  b->mod = calloc((size_t)(nm ? nm : 1), sizeof *b->mod);
-  b->ent = calloc((size_t)(ne ? ne : 1), sizeof *b->ent);
+  b->mod = calloc(ma->n ? ma->n : 1, sizeof *b->mod);
+  b->ent = calloc(ea->n ? ea->n : 1, sizeof *b->ent);
   if (!b->mod || !b->ent) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-  b->cap_mod = (int)nm;
-  b->cap_ent = (int)ne;
+  *mods = ma;
+  *ents = ea;
   return FFTCONV_OK;
 }
 
@@ -410,21 +356,69 @@ static int dtype_of(const char *s, fftconv_dtype *d) {
 }
 
 enum { EF_PROBLEM, EF_MODULE, EF_SHAPE, EF_BATCH, EF_HEADS, EF_SEQLEN, EF_FILTER_LEN,
-       EF_FREQ_KEEP, EF_DTYPE, EF_MODE, EF_PRE_GATE, EF_POST_GATE, EF_SKIP_D, EF_DEVICE, EF_SM,
-       EF_MEDIAN, EF_N };
+       EF_FREQ_KEEP, EF_DTYPE, EF_MODE, EF_PRE_GATE, EF_POST_GATE, EF_SKIP_D, EF_OP, EF_DEVICE,
+       EF_SM, EF_MEDIAN, EF_N };
 static const char *const ent_fields[EF_N] = {
     "problem",     "module",          "shape",          "shape.batch",     "shape.heads",
     "shape.seqlen", "shape.filter_len", "shape.freq_keep", "shape.dtype",     "shape.mode",
-    "shape.pre_gate", "shape.post_gate", "shape.skip_d",  "device",          "sm",
-    "median_ms"};
+    "shape.pre_gate", "shape.post_gate", "shape.skip_d",  "op",              "device",
+    "sm",          "median_ms"};
+
+/* The problem of entry r: its "shape" (every field of the problem) into p, each field
+   checked for presence and type; the ranges are fftconv_problem_check's (the caller's). */
+static fftconv_status entry_problem(jrow *r, fftconv_problem *p) {
+  const fc_json *o = NULL;
+  const char *v = NULL;
+  fftconv_status st = get_typed(r, EF_SHAPE, FC_JSON_OBJECT, &o);
+  if (st != FFTCONV_OK) return st;
+  fftconv_problem_init(p);
+  int64_t *dims[] = {&p->batch, &p->heads, &p->seqlen, &p->filter_len, &p->freq_keep};
+  for (int k = 0; k < 5; k++) /* their ranges are fftconv_problem_check's */
+    if ((st = get_int(r, EF_BATCH + k, INT64_MIN, INT64_MAX, NULL, dims[k])) != FFTCONV_OK)
+      return st;
+  if ((st = get_text(r, EF_DTYPE, 1, 15, &v)) != FFTCONV_OK) return st;
+  if (!dtype_of(v, &p->dtype))
+    return bad(r->b, r->e, "%s.shape.dtype is \"%s\", not fp32, fp16 or bf16", r->where, ESC(v));
+  if ((st = get_text(r, EF_MODE, 1, 15, &v)) != FFTCONV_OK) return st;
+  if (strcmp(v, "causal") && strcmp(v, "circular"))
+    return bad(r->b, r->e, "%s.shape.mode is \"%s\", not causal or circular", r->where, ESC(v));
+  p->mode = strcmp(v, "causal") ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
+  int64_t g[3];
+  for (int k = 0; k < 3; k++)
+    if ((st = get_int(r, EF_PRE_GATE + k, 0, 1, NULL, &g[k])) != FFTCONV_OK) return st;
+  p->pre_gate = (int)g[0];
+  p->post_gate = (int)g[1];
+  p->skip_d = (int)g[2];
+  return FFTCONV_OK;
+}
+
+/* Entry r's "op": optional, "forward" when absent. */
+static fftconv_status entry_op(jrow *r, fc_op *op) {
+  const char *v = NULL;
+  *op = FC_OP_FORWARD;
+  if (!field(r, EF_OP)) return FFTCONV_OK;
+  fftconv_status st = get_text(r, EF_OP, 1, 31, &v);
+  if (st != FFTCONV_OK) return st;
+  int found = fc_op_find(v);
+  if (found >= 0) {
+    *op = (fc_op)found;
+    return FFTCONV_OK;
+  }
+  fc_str known = {0};
+  for (int k = 0; k < FC_OP_COUNT; k++) fc_str_add(&known, "%s%s", k ? ", " : "", fc_op_name((fc_op)k));
+  st = bad(r->b, r->e, "%s.op is \"%s\", not an op this library knows (%s)", r->where, ESC(v),
+           known.s ? known.s : "?");
+  fc_str_free(&known);
+  return st;
+}
 
 /* Entry r's fields into x, each checked. */
 static fftconv_status entry_fields(jrow *r, bundle_entry *x) {
   fc_bundle *b = r->b;
   fc_err *e = r->e;
-  const char *type = fc_bundle_col_text(r->s, 1), *v = NULL;
-  if (!type || strcmp(type, "object"))
-    return bad(b, e, "%s is %s, not an object", r->where, jtype(type));
+  const char *v = NULL;
+  if (r->obj->type != FC_JSON_OBJECT)
+    return bad(b, e, "%s is %s, not an object", r->where, fc_json_what(r->obj));
   fftconv_status st = get_text(r, EF_PROBLEM, 1, sizeof x->key - 1, &v);
   if (st != FFTCONV_OK) return st;
   memcpy(x->key, v, strlen(v) + 1);
@@ -434,70 +428,45 @@ static fftconv_status entry_fields(jrow *r, bundle_entry *x) {
     return bad(b, e, "%s (%s) names module %" PRId64 ", and the bundle has %d", r->where,
                ESC(x->key), mod, b->nmod);
   x->module = (int)mod;
-  if ((st = get_typed(r, EF_SHAPE, "object")) != FFTCONV_OK) return st;
   fftconv_problem *p = &x->p;
-  fftconv_problem_init(p);
-  int64_t *dims[] = {&p->batch, &p->heads, &p->seqlen, &p->filter_len, &p->freq_keep};
-  for (int k = 0; k < 5; k++) /* their ranges are fftconv_problem_check's, below */
-    if ((st = get_int(r, EF_BATCH + k, INT64_MIN, INT64_MAX, NULL, dims[k])) != FFTCONV_OK)
-      return st;
-  if ((st = get_text(r, EF_DTYPE, 1, 15, &v)) != FFTCONV_OK) return st;
-  if (!dtype_of(v, &p->dtype))
-    return bad(b, e, "%s.shape.dtype is \"%s\", not fp32, fp16 or bf16", r->where, ESC(v));
-  if ((st = get_text(r, EF_MODE, 1, 15, &v)) != FFTCONV_OK) return st;
-  if (strcmp(v, "causal") && strcmp(v, "circular"))
-    return bad(b, e, "%s.shape.mode is \"%s\", not causal or circular", r->where, ESC(v));
-  p->mode = strcmp(v, "causal") ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
-  int64_t g[3];
-  for (int k = 0; k < 3; k++)
-    if ((st = get_int(r, EF_PRE_GATE + k, 0, 1, NULL, &g[k])) != FFTCONV_OK) return st;
-  p->pre_gate = (int)g[0];
-  p->post_gate = (int)g[1];
-  p->skip_d = (int)g[2];
+  if ((st = entry_problem(r, p)) != FFTCONV_OK) return st;
+  if ((st = entry_op(r, &x->op)) != FFTCONV_OK) return st;
   if ((st = get_text(r, EF_DEVICE, 0, sizeof x->device - 1, &v)) != FFTCONV_OK) return st;
   memcpy(x->device, v, strlen(v) + 1);
   int64_t sm = 0;
   if ((st = get_int(r, EF_SM, 0, 9999, NULL, &sm)) != FFTCONV_OK) return st;
   x->sm = (int)sm;
-  const char *mt = ftype(r, EF_MEDIAN);
-  double ms = sqlite3_column_double(r->s, 3 + 2 * EF_MEDIAN);
+  const fc_json *mt = field(r, EF_MEDIAN);
   if (!mt)
     return bad(b, e, "%s has no \"median_ms\" (a time in milliseconds: a number, 0 or more)",
                r->where);
-  if (strcmp(mt, "integer") && strcmp(mt, "real"))
+  if (mt->type != FC_JSON_INT && mt->type != FC_JSON_REAL)
     return bad(b, e, "%s.median_ms is %s, not a time in milliseconds (a number, 0 or more)",
-               r->where, jtype(mt));
+               r->where, fc_json_what(mt));
+  double ms = mt->d;
   if (!(ms >= 0 && ms <= 1e300))
     return bad(b, e, "%s.median_ms is %g, not a time in milliseconds (a number, 0 or more)",
                r->where, ms);
   x->median_ms = ms;
-  char msg[512], key[256];
+  char msg[512];
   if (fftconv_problem_check(p, msg, sizeof msg) != FFTCONV_OK)
     return bad(b, e, "%s (%s): its shape is not a valid problem: %s", r->where, ESC(x->key), msg);
-  fftconv_problem_key(p, key, sizeof key);
-  if (strcmp(key, x->key))
-    return bad(b, e, "%s: its key %s is not its shape's (%s)", r->where, ESC(x->key), key);
+  fc_shape sh;
+  fc_shape_resolve(p, x->op, &sh, NULL); /* checked above: it resolves */
+  if (strcmp(sh.key, x->key))
+    return bad(b, e, "%s: its key %s is not its shape's (%s)", r->where, ESC(x->key), sh.key);
   return FFTCONV_OK;
 }
 
-static fftconv_status read_entries(fc_bundle *b, sqlite3 *db, const char *json, fc_err *e) {
-  sqlite3_stmt *s = NULL;
-  fftconv_status st = prepare_rows(b, db, "entries", ent_fields, EF_N, &s, e);
-  if (st == FFTCONV_OK) sqlite3_bind_text(s, 1, json, -1, SQLITE_STATIC);
-  int rc = SQLITE_DONE;
-  while (st == FFTCONV_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    if (b->nent == b->cap_ent) {
-      st = bad(b, e, "cannot read its entries: more than it counted");
-      break;
-    }
+static fftconv_status read_entries(fc_bundle *b, const fc_json_doc *d, const fc_json *arr,
+                                   fc_err *e) {
+  fftconv_status st = FFTCONV_OK;
+  for (const fc_json *el = fc_json_first(d, arr); el && st == FFTCONV_OK; el = fc_json_next(d, el)) {
     int i = b->nent++;
-    jrow r = {b, e, s, ent_fields, {0}};
+    jrow r = {b, e, d, el, ent_fields, {0}};
     snprintf(r.where, sizeof r.where, "entries[%d]", i);
     st = entry_fields(&r, &b->ent[i]);
   }
-  if (st == FFTCONV_OK && rc != SQLITE_DONE)
-    st = bad(b, e, "cannot read its entries: %s", sqlite3_errmsg(db));
-  sqlite3_finalize(s);
   return st;
 }
 
@@ -620,23 +589,22 @@ fftconv_status fc_bundle_open(const char *path, const fftconv_bundle_image *img,
     }
     b->owns_data = 1;
   }
-  sqlite3 *db = NULL;
-  if (st == FFTCONV_OK && sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-    st = fc_fail(e, FFTCONV_ERR_NOMEM, "bundle: cannot open an in-memory SQLite connection");
   int64_t version = 0;
   char hint[120] = ""; /* a manifest_size short of the text cuts it: say which number to check */
   if (img)
     snprintf(hint, sizeof hint, " (is the image's manifest_size, %zu, the length of its text?)",
              jn);
-  if (st == FFTCONV_OK) st = fc_bundle_manifest_head(db, json, jn, b->mname, hint, &version, e);
+  fc_json_doc *doc = NULL;
+  const fc_json *mods = NULL, *ents = NULL;
+  if (st == FFTCONV_OK) st = fc_bundle_manifest_head(json, jn, b->mname, hint, &doc, &version, e);
   if (st == FFTCONV_OK && version > FC_BUNDLE_VERSION)
     st = bad(b, e, "has format version %" PRId64 ", newer than this library reads (%d): "
              "use a libfftconv as new as the fftconv-cache that exported it",
              version, FC_BUNDLE_VERSION);
-  if (st == FFTCONV_OK) st = bundle_arrays(b, db, json, e);
-  if (st == FFTCONV_OK) st = read_modules(b, db, json, b->where, img, e);
-  if (st == FFTCONV_OK) st = read_entries(b, db, json, e);
-  if (db) sqlite3_close(db);
+  if (st == FFTCONV_OK) st = bundle_arrays(b, doc, &mods, &ents, e);
+  if (st == FFTCONV_OK) st = read_modules(b, doc, mods, b->where, img, e);
+  if (st == FFTCONV_OK) st = read_entries(b, doc, ents, e);
+  fc_json_free(doc);
   free(json);
   fc_str archs = {0};
   if (st == FFTCONV_OK) bundle_archs(b, &archs);
@@ -696,12 +664,12 @@ const void *fc_bundle_module_data(const fc_bundle *b, int i, size_t *size) {
 /* ---- the store ---- */
 
 /* How well entry x suits the device: its own model first, then its compute capability. */
-static int suits(const bundle_entry *x, const fc_cache_config *cfg) {
+static int suits(const bundle_entry *x, const fc_store_config *cfg) {
   return 2 * !strcmp(x->device, cfg->dev->name) + (x->sm == cfg->dev->sm);
 }
 
-static fftconv_status bundle_lookup(void *impl, const fc_cache_config *cfg, const fc_shape *sh,
-                                    const char *const *hashes, int nhashes, fc_cache_hit *hit,
+static fftconv_status bundle_lookup(void *impl, const fc_store_config *cfg, const fc_shape *sh,
+                                    const char *const *hashes, int nhashes, fc_store_hit *hit,
                                     int *found, fc_err *e) {
   fc_bundle *b = impl;
   memset(hit, 0, sizeof *hit);
@@ -709,7 +677,7 @@ static fftconv_status bundle_lookup(void *impl, const fc_cache_config *cfg, cons
   int best = -1, bs = -1;
   for (int i = 0; i < b->nent; i++) { /* the problem's own entry */
     const bundle_entry *x = &b->ent[i];
-    if (!b->mod[x->module].runs || strcmp(x->key, sh->key)) continue;
+    if (!b->mod[x->module].runs || x->op != sh->op || strcmp(x->key, sh->key)) continue;
     int s = suits(x, cfg);
     if (s > bs || (s == bs && x->median_ms < b->ent[best].median_ms)) best = i, bs = s;
   }
@@ -726,7 +694,7 @@ static fftconv_status bundle_lookup(void *impl, const fc_cache_config *cfg, cons
       int n = 0;
       for (int i = 0; i < b->nent; i++) {
         const bundle_entry *x = &b->ent[i];
-        if (!b->mod[x->module].runs || suits(x, cfg) != level) continue;
+        if (!b->mod[x->module].runs || x->op != sh->op || suits(x, cfg) != level) continue;
         c[n] = (fc_rank_candidate){x->p, x->median_ms, i};
         idx[n++] = i;
       }
@@ -767,9 +735,24 @@ static const char *bundle_store_describe(const void *impl) {
 
 static void bundle_store_close(void *impl) { fc_bundle_close(impl); }
 
+static fftconv_status bundle_store_device(void *impl, int sm, fc_err *e) {
+  return fc_bundle_set_device(impl, sm, e);
+}
+
 fc_store *fc_bundle_store(fc_bundle *b) {
-  static const fc_store_ops ops = {bundle_lookup, bundle_store_describe, bundle_store_close};
+  static const fc_store_ops ops = {bundle_lookup, bundle_store_describe, bundle_store_close,
+                                   bundle_store_device};
   fc_store *s = fc_store_new(&ops, b);
   if (!s) fc_bundle_close(b);
   return s;
+}
+
+fftconv_status fc_bundle_open_store(const char *path, const fftconv_bundle_image *img,
+                                    fc_store **out, fc_err *e) {
+  fc_bundle *b = NULL;
+  *out = NULL;
+  fftconv_status st = fc_bundle_open(path, img, &b, e);
+  if (st != FFTCONV_OK) return st;
+  if (!(*out = fc_bundle_store(b))) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  return FFTCONV_OK;
 }

@@ -1,7 +1,7 @@
 /* bundle: precompiled kernels shipped without a compiler or a cache file, as fftconv-cache
- * export writes them. A store backend (store.h) beside the SQLite cache. Runtime layer: it
- * reads the manifest with SQLite's JSON functions (an in-memory connection, no file) and
- * hands the driver whole fatbins; no Lua, no NVRTC.
+ * export writes them. A store backend (store.h) beside the SQLite cache. Store layer, part
+ * of libfftconv_rt: it reads the manifest with the runtime's JSON reader (json.h) and hands
+ * the driver whole fatbins; no SQLite, Lua or NVRTC.
  *
  * A bundle is a directory:
  *   manifest.json     the format below
@@ -15,13 +15,15 @@
  *                "cubins":["sm_80","sm_90"],"ptx":"compute_80" (or null),
  *                "template":"monarch_tc","revision":2,"hash":"16 hex","params":{...},
  *                "launch":{the launch manifest, kernel.h}}, ...],
- *    "entries":[{"problem":KEY,"module":INDEX,
+ *    "entries":[{"problem":KEY,"module":INDEX,"op":"forward" (optional; forward when absent),
  *                "shape":{"batch":B,"heads":H,"seqlen":L,"filter_len":K,"freq_keep":F,
  *                         "dtype":"fp16","mode":"circular","pre_gate":1,"post_gate":1,
  *                         "skip_d":0},
  *                "filter_layout":NAME,"workspace_per_row":BYTES,"workspace_fixed":BYTES,
  *                "device":MODEL,"sms":132,"driver":13000,"sm":90,"median_ms":T}, ...]}
  * Entries are the winners exported: a problem key may appear once per device it was tuned on.
+ * An entry's op is resolved with fc_op_find (an unknown one is refused by name) and its key
+ * is its shape's for that op; a lookup takes only the entries of the shape's op.
  * A module's bytes and FNV-1a 64 hash are checked when the bundle is opened, so a truncated
  * or altered fatbin is refused before the driver sees it. */
 #ifndef FC_BUNDLE_H
@@ -95,8 +97,13 @@ int fc_bundle_modules(const fc_bundle *b);
 int fc_bundle_entries(const fc_bundle *b);
 /* Module i's fatbin (owned by the bundle) and what it holds. */
 const void *fc_bundle_module_data(const fc_bundle *b, int i, size_t *size);
-/* The bundle as a store; the store owns b from then on. NULL when out of memory (b closed). */
+/* The bundle as a store; the store owns b from then on. NULL when out of memory (b closed).
+   fc_store_set_device is fc_bundle_set_device. */
 fc_store *fc_bundle_store(fc_bundle *b);
+/* fc_bundle_open, then fc_bundle_store: the hook fftconv_ctx_create passes the runtime
+   (fc_ctx_hooks.bundle_open). */
+fftconv_status fc_bundle_open_store(const char *path, const fftconv_bundle_image *img,
+                                    fc_store **out, fc_err *e);
 
 /* Whether a cubin for arch ("sm_80", "sm_90a") or PTX for it ("compute_80") runs on compute
    capability sm: a cubin on the same major version at the same or a higher minor (sm_90a

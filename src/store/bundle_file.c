@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,75 +166,75 @@ fftconv_status fc_bundle_read_manifest(const char *path, const char *mname, char
   return FFTCONV_OK;
 }
 
-const char *fc_bundle_col_text(sqlite3_stmt *s, int i) {
-  return sqlite3_column_type(s, i) == SQLITE_TEXT ? (const char *)sqlite3_column_text(s, i)
-                                                  : NULL;
+/* The root's type as JSON names it, for "is not an fftconv bundle manifest (JSON ...)". */
+static const char *json_word(const fc_json *v) {
+  static const char *const words[] = {[FC_JSON_NULL] = "null", [FC_JSON_FALSE] = "false",
+                                      [FC_JSON_TRUE] = "true", [FC_JSON_INT] = "integer",
+                                      [FC_JSON_REAL] = "real", [FC_JSON_STRING] = "text",
+                                      [FC_JSON_ARRAY] = "an array", [FC_JSON_OBJECT] = "object"};
+  return v ? words[v->type] : "?";
 }
 
 /* The manifest's head: a JSON object with "format": "fftconv-bundle" and an integer "version"
    of 1 or more, returned in *version (a newer one is the caller's to refuse). */
-fftconv_status fc_bundle_manifest_head(sqlite3 *db, const char *json, size_t jn, const char *mname,
-                                    const char *hint, int64_t *version, fc_err *e) {
+fftconv_status fc_bundle_manifest_head(const char *json, size_t jn, const char *mname,
+                                       const char *hint, fc_json_doc **doc, int64_t *version,
+                                       fc_err *e) {
+  *doc = NULL;
   if (jn == 0)
     return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is empty (not an fftconv bundle manifest)",
                    mname);
   if (strlen(json) != jn)
     return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not JSON (it holds a NUL byte at offset "
                    "%zu)", mname, strlen(json));
-  /* SQLite's JSON functions end a string at an escaped NUL ("a\u0000b" reads as "a"): a
-     name or a key would be read as another, so the text holding one is refused whole */
+  /* a name or a key holding a NUL would read as a shorter one wherever it is used as a C
+     string: the text holding an escaped NUL is refused whole */
   for (size_t i = 0; i + 5 < jn; i++)
     if (json[i] == '\\' && (json[i + 1] | 0x20) == 'u' && !strncmp(json + i + 2, "0000", 4))
       return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: holds an escaped NUL character (\\u0000 at "
                      "offset %zu): refused", mname, i);
     else if (json[i] == '\\')
       i++; /* the escaped character: "\\\\u0000" is a backslash and text */
-  sqlite3_stmt *s = NULL;
-  fftconv_status st = FFTCONV_OK;
-  /* json_valid in a statement of its own: the other functions raise an error on malformed
-     text wherever they appear in a statement, CASE or not */
-  if (sqlite3_prepare_v2(db, "SELECT json_valid(?1)", -1, &s, NULL) != SQLITE_OK ||
-      (sqlite3_bind_text(s, 1, json, (int)jn, SQLITE_STATIC), sqlite3_step(s)) != SQLITE_ROW) {
-    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not JSON (%s)", mname, sqlite3_errmsg(db));
-  } else if (!sqlite3_column_int(s, 0)) {
+  char why[160];
+  const fc_json_limits lim = {FC_BUNDLE_JSON_DEPTH, FC_BUNDLE_JSON_VALUES,
+                              FC_BUNDLE_MAX_ENTRIES + 1};
+  int r = fc_json_parse(json, jn, &lim, doc, why, sizeof why);
+  if (r == FC_JSON_NOMEM) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
+  if (r == FC_JSON_TOO_MANY)
+    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: holds more JSON values than a bundle may "
+                   "(%u; %s): not read", mname, FC_BUNDLE_JSON_VALUES, why);
+  if (r != FC_JSON_OK) {
     int blank = 1;
     for (size_t i = 0; i < jn && blank; i++) blank = strchr(" \t\r\n", json[i]) != NULL;
     int bom = jn >= 3 && !memcmp(json, "\xef\xbb\xbf", 3); /* an editor's, now and then */
-    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s%s", mname,
-                 blank ? "is empty (only white space; not an fftconv bundle manifest)"
-                 : bom ? "is not JSON (it starts with a UTF-8 byte-order mark, which JSON does "
-                         "not allow)"
-                       : "is not JSON (malformed)", blank || bom ? "" : hint);
+    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: %s%s%s%s", mname,
+                   blank ? "is empty (only white space; not an fftconv bundle manifest)"
+                   : bom ? "is not JSON (it starts with a UTF-8 byte-order mark, which JSON does "
+                           "not allow)"
+                         : "is not JSON (malformed)", blank || bom ? "" : hint,
+                   blank || bom ? "" : ": ", blank || bom ? "" : why);
   }
-  sqlite3_finalize(s);
-  s = NULL;
-  if (st != FFTCONV_OK) return st;
-  const char *q = "SELECT json_type(?1),"
-                  " CASE WHEN json_type(?1) = 'object' THEN json_type(?1,'$.format') END,"
-                  " CASE WHEN json_type(?1) = 'object' THEN json_extract(?1,'$.format') END,"
-                  " CASE WHEN json_type(?1) = 'object' THEN json_type(?1,'$.version') END,"
-                  " CASE WHEN json_type(?1) = 'object' THEN json_extract(?1,'$.version') END";
-  if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK ||
-      (sqlite3_bind_text(s, 1, json, (int)jn, SQLITE_STATIC), sqlite3_step(s)) != SQLITE_ROW) {
-    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not JSON (%s)", mname, sqlite3_errmsg(db));
+  const fc_json *root = fc_json_root(*doc);
+  const fc_json *format = fc_json_get(*doc, root, "format"), *ver = fc_json_get(*doc, root, "version");
+  fftconv_status st = FFTCONV_OK;
+  if (root->type != FC_JSON_OBJECT)
+    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not an fftconv bundle manifest (JSON %s, "
+                 "not an object)", mname, json_word(root));
+  else if (!format || format->type != FC_JSON_STRING || strcmp(format->s, FC_BUNDLE_FORMAT)) {
+    int text = format && format->type == FC_JSON_STRING;
+    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not an fftconv bundle manifest (no "
+                 "\"format\": \"" FC_BUNDLE_FORMAT "\"%s%s%s)", mname,
+                 text ? "; its format is \"" : "", text ? ESC(format->s) : "", text ? "\"" : "");
+  } else if (!ver || ver->type != FC_JSON_INT || ver->i < 1) {
+    st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: has no format \"version\" (a positive integer)",
+                 mname);
   } else {
-    const char *type = fc_bundle_col_text(s, 0), *ftype = fc_bundle_col_text(s, 1), *format = fc_bundle_col_text(s, 2);
-    const char *vtype = fc_bundle_col_text(s, 3);
-    *version = sqlite3_column_int64(s, 4);
-    if (!type || strcmp(type, "object"))
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not an fftconv bundle manifest (JSON %s%s, "
-                   "not an object)", mname, type && !strcmp(type, "array") ? "an " : "",
-                   type ? type : "?");
-    else if (!ftype || strcmp(ftype, "text") || !format || strcmp(format, FC_BUNDLE_FORMAT))
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: is not an fftconv bundle manifest (no "
-                   "\"format\": \"" FC_BUNDLE_FORMAT "\"%s%s%s)", mname,
-                   format ? "; its format is \"" : "", format ? ESC(format) : "",
-                   format ? "\"" : "");
-    else if (!vtype || strcmp(vtype, "integer") || *version < 1)
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: has no format \"version\" (a positive integer)",
-                   mname);
+    *version = ver->i;
   }
-  sqlite3_finalize(s);
+  if (st != FFTCONV_OK) {
+    fc_json_free(*doc);
+    *doc = NULL;
+  }
   return st;
 }
 
@@ -252,6 +251,40 @@ const char *fc_bundle_bad_file_name(const char *f, size_t bytes) {
     if ((unsigned char)*p < 0x20 || *p == 0x7f) return "holds a control character";
   if (!strcmp(f, FC_BUNDLE_MANIFEST)) return "is the manifest's own name";
   return NULL;
+}
+
+/* The file names of a manifest's "modules" (see fc_bundle_probe_files). */
+static fftconv_status probe_names(const fc_json_doc *d, const char *mname, char ***names,
+                                  int *nnames, fc_err *e) {
+  const fc_json *mods = fc_json_get(d, fc_json_root(d), "modules");
+  if (!mods || mods->type != FC_JSON_ARRAY)
+    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: has no \"modules\" array", mname);
+  if (mods->n > FC_BUNDLE_MAX_MODULES)
+    return fc_fail(e, FFTCONV_ERR_IO, "bundle %s: has %zu modules, more than a bundle may hold "
+                   "(%d)", mname, mods->n, FC_BUNDLE_MAX_MODULES);
+  if (!(*names = calloc(mods->n ? mods->n : 1, sizeof **names)))
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
+  fftconv_status st = FFTCONV_OK;
+  for (const fc_json *m = fc_json_first(d, mods); m && st == FFTCONV_OK; m = fc_json_next(d, m)) {
+    int i = *nnames;
+    const fc_json *fj = fc_json_get(d, m, "file");
+    const char *f = fj && fj->type == FC_JSON_STRING ? fj->s : NULL;
+    const char *why = fc_bundle_bad_file_name(f, f ? fj->n : 0);
+    if (why)
+      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: modules[%d].file %s%s%s%s", mname, i, why,
+                   f ? " (\"" : "", f ? ESC(f) : "", f ? "\")" : "");
+    else if (!((*names)[i] = strdup(f)))
+      st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
+    else
+      (*nnames)++;
+  }
+  if (st != FFTCONV_OK) {
+    for (int i = 0; i < *nnames; i++) free((*names)[i]);
+    free(*names);
+    *names = NULL;
+    *nnames = 0;
+  }
+  return st;
 }
 
 /* fc_bundle_probe and fc_bundle_probe_files: names NULL for the first. */
@@ -279,57 +312,11 @@ static fftconv_status probe(const char *dir, char ***names, int *nnames, fc_err 
   char *json = NULL;
   size_t jn = 0;
   fftconv_status st = fc_bundle_read_manifest(path, mname, &json, &jn, e);
-  sqlite3 *db = NULL;
-  if (st == FFTCONV_OK && sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-    st = fc_fail(e, FFTCONV_ERR_NOMEM, "bundle: cannot open an in-memory SQLite connection");
   int64_t version = 0;
-  if (st == FFTCONV_OK) st = fc_bundle_manifest_head(db, json, jn, mname, "", &version, e);
-  sqlite3_stmt *s = NULL;
-  if (st == FFTCONV_OK && names) {
-    const char *q = "SELECT json_type(?1,'$.modules'), json_array_length(?1,'$.modules')";
-    if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK ||
-        (sqlite3_bind_text(s, 1, json, (int)jn, SQLITE_STATIC), sqlite3_step(s)) != SQLITE_ROW) {
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: cannot be read: %s", mname, sqlite3_errmsg(db));
-    } else {
-      const char *t = fc_bundle_col_text(s, 0);
-      int64_t n = sqlite3_column_int64(s, 1);
-      if (!t || strcmp(t, "array"))
-        st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: has no \"modules\" array", mname);
-      else if (n > FC_BUNDLE_MAX_MODULES)
-        st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: has %" PRId64 " modules, more than a bundle "
-                     "may hold (%d)", mname, n, FC_BUNDLE_MAX_MODULES);
-      else if (!(*names = calloc((size_t)(n ? n : 1), sizeof **names)))
-        st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-    }
-    sqlite3_finalize(s);
-    s = NULL;
-    q = "SELECT key, json_extract(value,'$.file') FROM json_each(?1,'$.modules') ORDER BY key";
-    if (st == FFTCONV_OK && sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: cannot be read: %s", mname, sqlite3_errmsg(db));
-    if (st == FFTCONV_OK) sqlite3_bind_text(s, 1, json, (int)jn, SQLITE_STATIC);
-    int rc = SQLITE_DONE;
-    while (st == FFTCONV_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-      int i = *nnames;
-      const char *f = fc_bundle_col_text(s, 1), *why = fc_bundle_bad_file_name(f, (size_t)sqlite3_column_bytes(s, 1));
-      if (why)
-        st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: modules[%d].file %s%s%s%s", mname, i, why,
-                     f ? " (\"" : "", f ? ESC(f) : "", f ? "\")" : "");
-      else if (!((*names)[i] = strdup(f)))
-        st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory reading a bundle");
-      else
-        (*nnames)++;
-    }
-    if (st == FFTCONV_OK && rc != SQLITE_DONE)
-      st = fc_fail(e, FFTCONV_ERR_IO, "bundle %s: cannot be read: %s", mname, sqlite3_errmsg(db));
-    sqlite3_finalize(s);
-    if (st != FFTCONV_OK && *names) {
-      for (int i = 0; i < *nnames; i++) free((*names)[i]);
-      free(*names);
-      *names = NULL;
-      *nnames = 0;
-    }
-  }
-  if (db) sqlite3_close(db);
+  fc_json_doc *doc = NULL;
+  if (st == FFTCONV_OK) st = fc_bundle_manifest_head(json, jn, mname, "", &doc, &version, e);
+  if (st == FFTCONV_OK && names) st = probe_names(doc, mname, names, nnames, e);
+  fc_json_free(doc);
   free(json);
   return st;
 }

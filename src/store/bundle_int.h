@@ -3,10 +3,10 @@
 #ifndef FC_BUNDLE_INT_H
 #define FC_BUNDLE_INT_H
 
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "json.h"
 #include "util.h"
 
 /* s for a message, in out: at most max bytes of it, control characters and backslashes
@@ -27,12 +27,16 @@ int fc_bundle_read_exactly(int fd, size_t n, char **out, char *why, size_t wlen)
    before it is allocated. */
 fftconv_status fc_bundle_read_manifest(const char *path, const char *mname, char **json,
                                        size_t *n, fc_err *e);
-/* A text column, or NULL when the column is not text. */
-const char *fc_bundle_col_text(sqlite3_stmt *s, int i);
-/* The manifest's head: JSON, an object, "format": "fftconv-bundle", an integer "version" of 1
-   or more into *version. hint is added to the malformed-JSON refusal. */
-fftconv_status fc_bundle_manifest_head(sqlite3 *db, const char *json, size_t jn,
-                                       const char *mname, const char *hint, int64_t *version,
+/* How the manifest is parsed (json.h): nesting far deeper than export writes, every value
+   of the largest bundle the limits allow, and the members of one array counted past the
+   largest count a bundle may hold (so that a longer array is refused by its count). */
+#define FC_BUNDLE_JSON_DEPTH 64
+#define FC_BUNDLE_JSON_VALUES (4u << 20)
+/* The manifest's head: JSON (parsed into *doc, the caller's to free), an object,
+   "format": "fftconv-bundle", an integer "version" of 1 or more into *version. hint is added
+   to the malformed-JSON refusal. */
+fftconv_status fc_bundle_manifest_head(const char *json, size_t jn, const char *mname,
+                                       const char *hint, fc_json_doc **doc, int64_t *version,
                                        fc_err *e);
 /* NULL when f (bytes long) is a plain file name in a bundle, else what is wrong with it. */
 const char *fc_bundle_bad_file_name(const char *f, size_t bytes);

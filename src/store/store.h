@@ -1,39 +1,14 @@
-/* store: where the runtime finds a tuned kernel. A store answers one question, lookup: the
- * trusted winner for a problem on the running configuration, exact or of the nearest shape.
- * The SQLite cache is one backend (fc_cache_store, cache/lookup.c); an exported bundle of
- * fatbins (fc_bundle_store, bundle.h) is the other, behind the same three calls. Backends build an fc_store from
- * a table of functions (fc_store_new) and share the nearest-shape rule (fc_rank_nearest), so
- * that every backend picks the same neighbour. */
+/* store: where the runtime finds a tuned kernel, as the store layer sees it: the store
+ * interface (store_if.h, in the runtime, which plans from it) and the nearest-shape rule
+ * every backend shares (fc_rank_nearest), so that every backend picks the same neighbour.
+ * An exported bundle of fatbins (fc_bundle_store, bundle.h) is one backend; the SQLite cache
+ * (fc_cache_store, cache/cache.h) is the other, plugged in from above (fc_ctx_hooks,
+ * plan.h): this header and the runtime know no backend's header. */
 #ifndef FC_STORE_H
 #define FC_STORE_H
 
-#include "cache.h"
-
-typedef struct fc_store fc_store;
-
-/* hit and found as fc_cache_lookup's, for a resolved shape (nothing is checked again);
-   hashes: the trusted template hashes (fc_trusted_hashes). */
-fftconv_status fc_store_lookup(fc_store *s, const fc_cache_config *cfg, const fc_shape *sh,
-                               const char *const *hashes, int nhashes, fc_cache_hit *hit,
-                               int *found, fc_err *e);
-const char *fc_store_describe(const fc_store *s); /* e.g. "cache /path/cache.db" */
-void fc_store_close(fc_store *s);                 /* accepts NULL; closes what it owns */
-
-/* The SQLite cache as a store; the store owns c from then on (fc_store_close closes it).
-   NULL when out of memory (c is closed then too). */
-fc_store *fc_cache_store(fc_cache *c);
-
-/* ---- for backends ---- */
-
-typedef struct fc_store_ops {
-  fftconv_status (*lookup)(void *impl, const fc_cache_config *cfg, const fc_shape *sh,
-                           const char *const *hashes, int nhashes, fc_cache_hit *hit,
-                           int *found, fc_err *e);
-  const char *(*describe)(const void *impl);
-  void (*close)(void *impl);
-} fc_store_ops;
-/* NULL when out of memory (impl is not closed then). */
-fc_store *fc_store_new(const fc_store_ops *ops, void *impl);
+#include "fftconv.h"
+#include "store_if.h"
 
 /* Nearest shape (rank.c). A candidate is the problem a winner was tuned for. It can stand in
    for `want` when it has the same FFT size, dtype, mode, gates, D flag, freq_keep and filter

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "candidate.h"
 #include "families.h"
 #include "search.h"
@@ -91,8 +92,22 @@ fftconv_status fc_policy_miss(fftconv_ctx *c, const fc_shape *s, fftconv_plan **
   return heuristic(c, s, out, e);
 }
 
+/* The SQLite cache at path, read-only, as the context's store. */
+static fftconv_status open_cache_store(const char *path, fc_store **out, fc_err *e) {
+  fc_cache *cache = NULL;
+  *out = NULL;
+  fftconv_status st = fc_cache_open(path, 0, &cache, e);
+  if (st != FFTCONV_OK) return st == FFTCONV_ERR_NOMEM ? FFTCONV_ERR_IO : st; /* a miss */
+  if (!(*out = fc_cache_store(cache))) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  return FFTCONV_OK;
+}
+
 fftconv_status fftconv_ctx_create(const fftconv_ctx_options *o, fftconv_ctx **out) {
+  static const fc_ctx_hooks hooks = {.bundle_open = fc_bundle_open_store,
+                                     .cache_default_path = fc_cache_default_path,
+                                     .cache_open = open_cache_store,
+                                     .miss = fc_policy_miss};
   char nvrtc[16];
   fc_nvrtc_version_text(nvrtc, sizeof nvrtc); /* "none" without NVRTC */
-  return fc_ctx_open(o, fc_policy_miss, nvrtc, out, fc_thread_err());
+  return fc_ctx_open(o, &hooks, nvrtc, out, fc_thread_err());
 }
