@@ -135,19 +135,11 @@ fftconv_status fftconv_problem_check(const fftconv_problem *p, char *msg, size_t
   return FFTCONV_OK;
 }
 
-const char *fc_op_name(fc_op op) { return op == FC_OP_FORWARD ? "forward" : "?"; }
-
-int fc_op_find(const char *name) {
-  for (int op = 0; name && op < FC_OP_COUNT; op++)
-    if (!strcmp(name, fc_op_name((fc_op)op))) return op;
-  return -1;
-}
-
 fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s, fc_err *e) {
   memset(s, 0, sizeof *s);
   fftconv_status st = fftconv_problem_check(p, e ? e->msg : NULL, e ? sizeof e->msg : 0);
   if (st != FFTCONV_OK) return st;
-  if ((unsigned)op >= FC_OP_COUNT) return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is unknown", op);
+  if (!fc_op_get(op)) return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is unknown", op);
   s->p = *p;
   s->op = op;
   s->K = s->p.filter_len = fc_filter_len(p);
