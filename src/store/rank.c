@@ -51,7 +51,7 @@ int fc_rank_nearest_op(int op, const fftconv_problem *want, const fc_rank_candid
                        const int *ops, int n) {
   int best = -1;
   for (int i = 0; want && c && i < n; i++)
-    if ((ops ? ops[i] : FC_OP_FORWARD) == op && same_class(want, &c[i].shape) &&
+    if ((!ops || ops[i] == op) && same_class(want, &c[i].shape) &&
         (best < 0 || nearer(want, &c[i], &c[best]) < 0))
       best = i;
   return best;
