@@ -153,7 +153,12 @@ int64_t fc_problem_device_bytes(const fftconv_problem *p) {
 }
 
 fftconv_status fc_ctx_shape(fftconv_ctx *c, const fftconv_problem *p, fc_shape *s, fc_err *e) {
-  fftconv_status st = fc_shape_resolve(p, FC_OP_FORWARD, s, e);
+  return fc_ctx_shape_op(c, FC_OP_FORWARD, p, s, e);
+}
+
+fftconv_status fc_ctx_shape_op(fftconv_ctx *c, int op, const fftconv_problem *p, fc_shape *s,
+                               fc_err *e) {
+  fftconv_status st = fc_shape_resolve(p, op, s, e);
   if (st != FFTCONV_OK) return st;
   int64_t need = fc_problem_device_bytes(&s->p), have = c->gpu.info.total_mem;
   if (need < 0)
