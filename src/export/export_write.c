@@ -22,6 +22,8 @@
 #include "bundle.h"
 #include "export_int.h"
 
+#include "fields.h"
+
 #ifndef FFTCONV_VERSION
 #define FFTCONV_VERSION "unknown"
 #endif
@@ -30,6 +32,21 @@
 #define C_HEADER "/* fftconv bundle, written by fftconv-cache export: do not edit.\n"
 
 /* ---- writing ---- */
+
+/* A problem's fields as the field table names them (fields.c), e.g. {"batch":8,...,
+   "dtype":"fp16",...,"skip_d":0}. */
+static void json_shape(fc_str *b, const fftconv_problem *p) {
+  for (int i = 0; i < FC_NFIELDS; i++) {
+    const fc_field *f = &fc_fields[i];
+    int64_t v = fc_field_get(p, f);
+    fc_str_add(b, "%s\"%s\":", i ? "," : "{", f->json);
+    if (f->type == FC_FIELD_DTYPE || f->type == FC_FIELD_MODE)
+      fc_str_add(b, "\"%s\"", fc_field_enum_name(f, v));
+    else
+      fc_str_add(b, "%" PRId64, v);
+  }
+  fc_str_add(b, "}");
+}
 
 static void json_str(fc_str *b, const char *s) {
   fc_str_add(b, "\"");
@@ -74,14 +91,14 @@ void fc_export_manifest_text(const xstate *x, fc_str *b) {
     for (int k = m->first; k < end; k++) {
       const xwin *w = &x->w[k];
       const fftconv_problem *p = &w->p;
+      char op[40];
       fc_str_add(b, "%s\n{\"problem\":", n++ ? "," : "");
       json_str(b, w->key);
-      fc_str_add(b, ",\"module\":%d,\"shape\":{\"batch\":%" PRId64 ",\"heads\":%" PRId64
-                 ",\"seqlen\":%" PRId64 ",\"filter_len\":%" PRId64 ",\"freq_keep\":%" PRId64
-                 ",\"dtype\":\"%s\",\"mode\":\"%s\",\"pre_gate\":%d,\"post_gate\":%d,"
-                 "\"skip_d\":%d},\"filter_layout\":", idx, p->batch, p->heads, p->seqlen,
-                 p->filter_len, p->freq_keep, fftconv_dtype_name(p->dtype),
-                 fftconv_mode_name(p->mode), p->pre_gate, p->post_gate, p->skip_d);
+      fc_str_add(b, ",\"op\":");
+      json_str(b, fc_key_op_name(w->key, op, sizeof op));
+      fc_str_add(b, ",\"module\":%d,\"shape\":", idx);
+      json_shape(b, p);
+      fc_str_add(b, ",\"filter_layout\":");
       json_str(b, m->manifest.filter_layout);
       /* no overflow: the manifest reader bounds each region's bytes by INT64_MAX / 4 */
       _Static_assert(FC_MAX_WORKSPACE <= 4, "the sums below need a bound of INT64_MAX / 4 a region");

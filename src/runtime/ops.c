@@ -1,5 +1,6 @@
 /* ops: the table of operations (see shape.h). Forward is built in; fc_op_register adds
  * others. */
+#include <stdio.h>
 #include <string.h>
 
 #include "shape.h"
@@ -47,4 +48,16 @@ int fc_op_register(const fc_op_def *d, fc_err *e) {
   }
   ops[nops] = *d;
   return nops++;
+}
+
+const char *fc_key_op_name(const char *key, char *buf, size_t len) {
+  const char *colon = key ? strchr(key, ':') : NULL;
+  size_t n = colon ? (size_t)(colon - key) : 0;
+  if (!colon || !n || n >= len) {
+    snprintf(buf, len, "%s", colon ? "?" : fc_op_name(FC_OP_FORWARD));
+    return buf;
+  }
+  memcpy(buf, key, n);
+  buf[n] = 0;
+  return buf;
 }

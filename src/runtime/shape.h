@@ -40,6 +40,10 @@ int fc_op_count(void);
 const char *fc_op_name(fc_op op); /* "forward"; "?" for none */
 /* The op named `name`, or -1 when there is none (NULL included). */
 int fc_op_find(const char *name);
+/* The op name a shape key carries: the text before ':', or "forward" for a key without one
+   (a forward key is the bare problem key); "?" when it does not fit. Into buf; returns buf.
+   For rows that hold only the key (cache listings, exports). */
+const char *fc_key_op_name(const char *key, char *buf, size_t len);
 /* Internal: adds an op (tests add one that only a test family implements). d must outlive
    the process's use of it. Returns its index, or -1 with e set (a bad or taken name, or
    FC_MAX_OPS reached). Not thread-safe: call before any context or search uses ops. */
