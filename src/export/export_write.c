@@ -21,7 +21,6 @@
 
 #include "bundle.h"
 #include "export_int.h"
-
 #include "fields.h"
 
 #ifndef FFTCONV_VERSION
@@ -32,21 +31,6 @@
 #define C_HEADER "/* fftconv bundle, written by fftconv-cache export: do not edit.\n"
 
 /* ---- writing ---- */
-
-/* A problem's fields as the field table names them (fields.c), e.g. {"batch":8,...,
-   "dtype":"fp16",...,"skip_d":0}. */
-static void json_shape(fc_str *b, const fftconv_problem *p) {
-  for (int i = 0; i < FC_NFIELDS; i++) {
-    const fc_field *f = &fc_fields[i];
-    int64_t v = fc_field_get(p, f);
-    fc_str_add(b, "%s\"%s\":", i ? "," : "{", f->json);
-    if (f->type == FC_FIELD_DTYPE || f->type == FC_FIELD_MODE)
-      fc_str_add(b, "\"%s\"", fc_field_enum_name(f, v));
-    else
-      fc_str_add(b, "%" PRId64, v);
-  }
-  fc_str_add(b, "}");
-}
 
 static void json_str(fc_str *b, const char *s) {
   fc_str_add(b, "\"");
@@ -97,7 +81,7 @@ void fc_export_manifest_text(const xstate *x, fc_str *b) {
       fc_str_add(b, ",\"op\":");
       json_str(b, fc_key_op_name(w->key, op, sizeof op));
       fc_str_add(b, ",\"module\":%d,\"shape\":", idx);
-      json_shape(b, p);
+      fc_fields_json(p, b);
       fc_str_add(b, ",\"filter_layout\":");
       json_str(b, m->manifest.filter_layout);
       /* no overflow: the manifest reader bounds each region's bytes by INT64_MAX / 4 */

@@ -145,3 +145,16 @@ const char *fc_field_enum_list(const fc_field *f, char *buf, size_t len) {
                           fc_field_enum_name(f, i));
   return buf;
 }
+
+void fc_fields_json(const fftconv_problem *p, fc_str *b) {
+  for (int i = 0; i < FC_NFIELDS; i++) {
+    const fc_field *f = &fc_fields[i];
+    int64_t v = fc_field_get(p, f);
+    fc_str_add(b, "%s\"%s\":", i ? "," : "{", f->json);
+    if (f->type == FC_FIELD_DTYPE || f->type == FC_FIELD_MODE)
+      fc_str_add(b, "\"%s\"", fc_field_enum_name(f, v));
+    else
+      fc_str_add(b, "%" PRId64, v);
+  }
+  fc_str_add(b, "}");
+}

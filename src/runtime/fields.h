@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "fftconv.h"
+#include "util.h"
 
 /* X(name, type): every field after `size`, in the struct's order. columns.c builds the
    cache's shape columns from it; fields.c the table. */
@@ -85,5 +86,9 @@ const char *fc_field_enum_name(const fc_field *f, int64_t v);
 int fc_field_enum_find(const fc_field *f, const char *name, int64_t *v);
 /* "fp32, fp16, bf16": an enum field's names, into buf. */
 const char *fc_field_enum_list(const fc_field *f, char *buf, size_t len);
+/* The problem as a JSON object of its fields by their JSON names, as stored (filter_len
+   not resolved): {"batch":8,...,"dtype":"fp16","mode":"causal","pre_gate":0,...}. What
+   bundle manifests carry as an entry's "shape". Appended to b. */
+void fc_fields_json(const fftconv_problem *p, fc_str *b);
 
 #endif
