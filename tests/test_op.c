@@ -321,3 +321,43 @@ Test(op, export_writes_the_op_of_each_entry) {
                         "nopost.nod\",\"op\":\"" OP_NAME "\",\"module\":1,"), "%s", t.s);
   fc_str_free(&t);
 }
+
+/* A family's manifest can name the arguments and phases an op adds (kernel.h's tables): they
+   parse, are written back as they were read, and are described by name; the launcher refuses
+   what it cannot bind. */
+Test(op, a_manifest_names_the_arguments_and_phases_of_a_new_op) {
+  fc_err e = {{0}};
+  const fc_arg_def dy = {"dy", FC_ARG_BUFFER, NULL}, sc = {"S", FC_ARG_SCALAR, "int"};
+  int a_dy = fc_arg_register(&dy, &e), a_s = fc_arg_register(&sc, &e);
+  cr_assert_geq(a_dy, FC_ARG_COUNT, "%s", e.msg);
+  cr_assert_gt(a_s, a_dy, "%s", e.msg);
+  int ph = fc_phase_register("backward", &e);
+  cr_assert_eq(ph, 2, "%s", e.msg);
+  cr_assert_eq(fc_arg_register(&dy, &e), -1);
+  const fc_arg_def bad = {"T", FC_ARG_SCALAR, "float"};
+  cr_assert_eq(fc_arg_register(&bad, &e), -1);
+  cr_assert(strstr(e.msg, "int or long long"), "%s", e.msg);
+  cr_assert_eq(fc_arg_find("rows"), FC_ARG_ROWS);
+  cr_assert_str_eq(fc_arg_get(FC_ARG_ROWS)->ctype, "long long");
+  cr_assert(fc_arg_is_buffer(a_dy) && !fc_arg_is_buffer(a_s));
+  const char *text =
+      "{\"version\":1,\"launches\":[{\"entry\":\"bwd\",\"phase\":\"backward\",\"grid\":{\"over\":"
+      "\"rows\",\"per\":1,\"y\":1,\"z\":1},\"block\":[128,1,1],\"smem\":0,\"cluster\":[1,1,1],"
+      "\"args\":[\"dy\",\"u\",\"S\"],\"reads\":[\"u\",\"dy\"],\"writes\":[]},{\"entry\":\"fwd\","
+      "\"phase\":\"forward\",\"grid\":{\"over\":\"rows\",\"per\":1,\"y\":1,\"z\":1},\"block\":"
+      "[128,1,1],\"smem\":0,\"cluster\":[1,1,1],\"args\":[\"u\",\"y\",\"rows\"],\"reads\":[\"u\"],"
+      "\"writes\":[\"y\"]}],\"workspace\":[],\"filter\":{\"layout\":\"t.v1\",\"per_head\":0,"
+      "\"fixed\":0}}";
+  fc_manifest m;
+  cr_assert_eq(fc_manifest_parse(text, &m, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(m.launch[0].phase, ph);
+  cr_assert_eq(m.launch[0].args[0], a_dy);
+  cr_assert_eq(m.launch[0].args[2], a_s);
+  char *back = fc_manifest_json(&m);
+  cr_assert_str_eq(back, text);
+  free(back);
+  fc_str d = {0};
+  fc_manifest_describe(&m, "", &d);
+  cr_assert(strstr(d.s, "bwd (backward): grid rows/1, 128 threads, 0 B smem; u dy ->"), "%s", d.s);
+  fc_str_free(&d);
+}
