@@ -263,7 +263,7 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
     int n = 0;
     fftconv_status st;
     if (!estimate) {
-      st = sample ? fc_sample_space(em, tmpl, p, dev, &cl, &n, e)
+      st = sample ? fc_sample_space_op(em, tmpl, o->op, p, dev, &cl, &n, e)
                   : fc_emit_space_op(em, tmpl, o->op, p, dev, o->rigor, &cl, &n, e);
       if (st == FFTCONV_OK) why_none(em, tmpl, o->op, p, dev, cl, n, why, len);
     } else {
