@@ -360,4 +360,19 @@ Test(op, a_manifest_names_the_arguments_and_phases_of_a_new_op) {
   fc_manifest_describe(&m, "", &d);
   cr_assert(strstr(d.s, "bwd (backward): grid rows/1, 128 threads, 0 B smem; u dy ->"), "%s", d.s);
   fc_str_free(&d);
+  /* the op table says which arguments and phases an op's kernels use */
+  cr_assert_eq(fc_op_check_manifest(FC_OP_FORWARD, &m, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "launch bwd is of phase backward, which op forward does not have"),
+            "%s", e.msg);
+  m.launch[0].phase = FC_PHASE_FORWARD;
+  cr_assert_eq(fc_op_check_manifest(FC_OP_FORWARD, &m, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(e.msg, "takes argument dy, which op forward does not use"), "%s", e.msg);
+  static const char *const any_phase[] = {"forward", "backward", NULL};
+  static const fc_op_def loose = {"loose_op", NULL, any_phase, NULL};
+  int op = fc_op_register(&loose, &e);
+  cr_assert_gt(op, 0, "%s", e.msg);
+  cr_assert_eq(fc_op_check_manifest(op, &m, &e), FFTCONV_OK, "%s", e.msg);
+  fc_manifest two;
+  fc_manifest_two_launch(&two, "f", 128, 0, 1, "p", 64, 0, 1, 8, 0, "x.v1");
+  cr_assert_eq(fc_op_check_manifest(FC_OP_FORWARD, &two, &e), FFTCONV_OK, "%s", e.msg);
 }

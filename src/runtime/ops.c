@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernel.h"
 #include "shape.h"
 
 static const char *const forward_args[] = {"u", "pre", "post", "y", "k", "d", "k_hat", "ws",
@@ -60,4 +61,32 @@ const char *fc_key_op_name(const char *key, char *buf, size_t len) {
   memcpy(buf, key, n);
   buf[n] = 0;
   return buf;
+}
+
+static int listed(const char *const *list, const char *name) {
+  if (!list) return 1;
+  for (; *list; list++)
+    if (!strcmp(*list, name)) return 1;
+  return 0;
+}
+
+fftconv_status fc_op_check_manifest(fc_op op, const fc_manifest *m, fc_err *e) {
+  const fc_op_def *d = fc_op_get(op);
+  if (!d) return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is unknown", op);
+  for (int i = 0; i < m->nlaunch; i++) {
+    const fc_launch *l = &m->launch[i];
+    const char *ph = fc_phase_name(l->phase);
+    if (!listed(d->phases, ph))
+      return fc_fail(e, FFTCONV_ERR_TEMPLATE, "manifest: launch %s is of phase %s, which op %s "
+                     "does not have", l->entry, ph, d->name);
+    for (int a = 0; a < l->nargs; a++) {
+      int k = l->args[a];
+      const char *name = k >= FC_ARG_WS && k < FC_ARG_WS + FC_MAX_WORKSPACE ? "ws"
+                                                                             : fc_arg_name(k, m);
+      if (!listed(d->args, name))
+        return fc_fail(e, FFTCONV_ERR_TEMPLATE, "manifest: launch %s takes argument %s, which "
+                       "op %s does not use", l->entry, fc_arg_name(k, m), d->name);
+    }
+  }
+  return FFTCONV_OK;
 }

@@ -44,6 +44,11 @@ int fc_op_find(const char *name);
    (a forward key is the bare problem key); "?" when it does not fit. Into buf; returns buf.
    For rows that hold only the key (cache listings, exports). */
 const char *fc_key_op_name(const char *key, char *buf, size_t len);
+/* Whether a launch manifest (kernel.h) uses only the arguments ("ws" for any workspace
+   region) and phases of op's entry: FFTCONV_ERR_TEMPLATE naming the launch and the name. The
+   search checks every candidate's manifest against the op it searches for. */
+struct fc_manifest;
+fftconv_status fc_op_check_manifest(fc_op op, const struct fc_manifest *m, fc_err *e);
 /* Internal: adds an op (tests add one that only a test family implements). d must outlive
    the process's use of it. Returns its index, or -1 with e set (a bad or taken name, or
    FC_MAX_OPS reached). Not thread-safe: call before any context or search uses ops. */

@@ -551,6 +551,7 @@ static fftconv_status emit_all(run_state *rs, fc_emit *em, const fc_candidate *c
     }
     fc_result *r = &s->r[s->n];
     fftconv_status st = fc_emit_kernel(em, fam[i], cl[i].params, rs->dev, &r->src, e);
+    if (st == FFTCONV_OK) st = fc_op_check_manifest(o->op, &r->src.manifest, e);
     if (st != FFTCONV_OK) return st;
     r->params = strdup(r->src.params);
     rfam[s->n] = fam[i];
