@@ -60,7 +60,8 @@ typedef enum cache_ctype {
   CT_MANIFEST, /* fc_manifest, stored as its JSON text */
   CT_DTYPE,    /* fftconv_dtype, stored by name */
   CT_MODE,     /* fftconv_mode, stored by name */
-  CT_OP,       /* fc_op (int), stored by name; a name this process does not know reads -1 */
+  CT_OP,       /* cache_shape.op only: stored by name; a name this process does not know
+                  reads -1 and is written back as its key's prefix */
 } cache_ctype;
 
 enum {

@@ -197,7 +197,15 @@ fftconv_status cache_bind_row(sqlite3_stmt *s, const cache_table *t, const void 
     }
     case CT_DTYPE: cache_bind_text(s, k, fftconv_dtype_name(*CFIELD(row, c, fftconv_dtype))); break;
     case CT_MODE: cache_bind_text(s, k, fftconv_mode_name(*CFIELD(row, c, fftconv_mode))); break;
-    case CT_OP: cache_bind_text(s, k, fc_op_name(*CFIELD(row, c, int))); break;
+    case CT_OP: { /* an op this process does not know (a merged row): the key says which */
+      const cache_shape *sh =
+          (const cache_shape *)(CFIELD(row, c, char) - offsetof(cache_shape, op));
+      char opname[64];
+      sqlite3_bind_text(s, k, sh->op >= 0 ? fc_op_name(sh->op)
+                                          : fc_key_op_name(sh->key, opname, sizeof opname),
+                        -1, SQLITE_TRANSIENT);
+      break;
+    }
     }
   }
   return FFTCONV_OK;

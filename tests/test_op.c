@@ -376,3 +376,42 @@ Test(op, a_manifest_names_the_arguments_and_phases_of_a_new_op) {
   fc_manifest_two_launch(&two, "f", 128, 0, 1, "p", 64, 0, 1, 8, 0, "x.v1");
   cr_assert_eq(fc_op_check_manifest(FC_OP_FORWARD, &two, &e), FFTCONV_OK, "%s", e.msg);
 }
+
+/* A row of an op this process does not know (merged from another build's cache) keeps its
+   op: the key says which. */
+Test(op, a_merged_row_of_an_unknown_op_keeps_it) {
+  int op = test_op();
+  char other[160];
+  snprintf(other, sizeof other, "%s/other.db", dir);
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_open(other, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info d;
+  cr_assert(fc_device_info_for_arch(90, &d));
+  snprintf(d.name, sizeof d.name, "NVIDIA H100");
+  d.driver_version = 13000;
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fc_cache_kernel k = kernel();
+  int64_t id = 0;
+  cr_assert_eq(fc_cache_put_kernel(c, &k, &id, &e), FFTCONV_OK, "%s", e.msg);
+  fftconv_problem p = problem(8, 64, 4096);
+  fc_cache_measurement m = {.problem = &p, .op = op, .kernel_id = id, .status = "ok",
+                            .median_ms = 0.5, .p10_ms = 0.5, .p90_ms = 0.5, .runs = 20,
+                            .rel_err = 0, .rigor = "measure"};
+  cr_assert_eq(fc_cache_put_measurement(c, &cfg, &m, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_close(c);
+  sqlite3 *db;
+  cr_assert_eq(sqlite3_open(other, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(db, "UPDATE measurements SET op = 'ghost', problem_key = "
+                                "replace(problem_key, '" OP_NAME ":', 'ghost:')",
+                            NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  cr_assert_eq(fc_cache_open(path, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  const char *hashes[] = {HASH};
+  fc_cache_counts n;
+  cr_assert_eq(fc_cache_merge(c, other, hashes, 1, "13.0", &n, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements WHERE op = 'ghost' AND "
+                             "problem_key LIKE 'ghost:%'"), 1);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM winners WHERE op = 'ghost'"), 1);
+}
