@@ -97,13 +97,13 @@ static int flags_in_range(const fftconv_problem *p, char *msg, size_t msglen) {
   for (int i = 0; i < FC_NFIELDS; i++)
     if (fc_fields[i].type == FC_FIELD_FLAG) bad |= (int)fc_field_get(p, &fc_fields[i]) & ~1;
   if (!bad) return 1;
-  fc_str b = {0};
-  fc_str_add(&b, "gate flags:");
-  for (int i = 0; i < FC_NFIELDS; i++)
+  char list[160] = "";
+  size_t n = 0;
+  for (int i = 0; i < FC_NFIELDS && n < sizeof list; i++)
     if (fc_fields[i].type == FC_FIELD_FLAG)
-      fc_str_add(&b, " %s=%d", fc_fields[i].name, (int)fc_field_get(p, &fc_fields[i]));
-  if (msg) snprintf(msg, msglen, "%s (each must be 0 or 1)", b.s ? b.s : "gate flags:");
-  fc_str_free(&b);
+      n += (size_t)snprintf(list + n, sizeof list - n, " %s=%d", fc_fields[i].name,
+                            (int)fc_field_get(p, &fc_fields[i]));
+  if (msg) snprintf(msg, msglen, "gate flags:%s (each must be 0 or 1)", list);
   return 0;
 }
 
