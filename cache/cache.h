@@ -90,6 +90,7 @@ fftconv_status fc_cache_put_kernel(fc_cache *c, const fc_cache_kernel *k, int64_
 
 typedef struct fc_cache_measurement {
   const fftconv_problem *problem;
+  int op;                /* the problem's op (shape.h); 0: forward */
   int64_t kernel_id;
   const char *status;    /* "ok", "compile-failed", "verify-failed", "launch-failed" */
   const char *message;   /* why, or NULL */
@@ -115,6 +116,11 @@ fftconv_status fc_cache_measured(fc_cache *c, const fc_cache_config *cfg,
                                  const fftconv_problem *p, const char *hash, const char *params,
                                  int *found, fc_err *e);
 
+/* The same for an op (shape.h); fc_cache_measured is this for FC_OP_FORWARD. */
+fftconv_status fc_cache_measured_op(fc_cache *c, const fc_cache_config *cfg, int op,
+                                    const fftconv_problem *p, const char *hash,
+                                    const char *params, int *found, fc_err *e);
+
 /* Recomputes the winner of (device of cfg, problem): the trusted "ok" measurement with the
    smallest median whose kernel has a cubin (trusted: kernel hash in `hashes` (n of them; the
    current template hashes), kernel nvrtc/sm as cfg). No such measurement: no winner row.
@@ -122,6 +128,10 @@ fftconv_status fc_cache_measured(fc_cache *c, const fc_cache_config *cfg,
 fftconv_status fc_cache_update_winner(fc_cache *c, const fc_cache_config *cfg,
                                       const fftconv_problem *p, const char *const *hashes,
                                       int nhashes, int64_t *kernel_id, fc_err *e);
+/* The same for an op; fc_cache_update_winner is this for FC_OP_FORWARD. */
+fftconv_status fc_cache_update_winner_op(fc_cache *c, const fc_cache_config *cfg, int op,
+                                         const fftconv_problem *p, const char *const *hashes,
+                                         int nhashes, int64_t *kernel_id, fc_err *e);
 
 /* A trusted winner for the problem on cfg's device: the exact problem key first, else the
    winner of the nearest shape with the same FFT size, dtype, mode, gates, D flag, filter

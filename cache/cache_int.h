@@ -17,7 +17,7 @@
 
 #include "cache.h"
 
-#define CACHE_VERSION 4
+#define CACHE_VERSION 5
 #define CACHE_BUSY_MS 10000
 
 /* The device of the running configuration, as a join condition on d. */
@@ -60,6 +60,8 @@ typedef enum cache_ctype {
   CT_MANIFEST, /* fc_manifest, stored as its JSON text */
   CT_DTYPE,    /* fftconv_dtype, stored by name */
   CT_MODE,     /* fftconv_mode, stored by name */
+  CT_OP,       /* cache_shape.op only: stored by name; a name this process does not know
+                  reads -1 and is written back as its key's prefix */
 } cache_ctype;
 
 enum {
@@ -90,6 +92,7 @@ typedef struct cache_table {
 /* The problem's key and the shape stored beside it (filter_len resolved: never 0). */
 typedef struct cache_shape {
   char key[256];
+  int op;    /* fc_op (shape.h) */
   fftconv_problem p;
   int64_t n; /* FFT size */
 } cache_shape;
@@ -155,7 +158,7 @@ struct fc_cache {
 };
 
 /* ---- history.c ---- */
-extern const char cache_schema_v4[]; /* what a new file gets: version CACHE_VERSION */
+extern const char cache_schema_v5[]; /* what a new file gets: version CACHE_VERSION */
 /* cache_migrations[v] takes a file from version v to v + 1 */
 extern const char *const cache_migrations[CACHE_VERSION];
 
@@ -182,7 +185,7 @@ void cache_bind_dev(sqlite3_stmt *s, const fc_cache_config *cfg);
 fftconv_status cache_pragma_int(fc_cache *c, const char *sql, int64_t *v, fc_err *e);
 
 /* ---- store.c ---- */
-fftconv_status cache_shape_of(const fftconv_problem *p, cache_shape *sh, fc_err *e);
+fftconv_status cache_shape_of(int op, const fftconv_problem *p, cache_shape *sh, fc_err *e);
 /* The row id of a kernel (0: none) and of a device by their keys, inside the caller's
    transaction. A missing device is created (*added 1); a device without a copy bandwidth
    takes d's. */

@@ -184,11 +184,12 @@ static fftconv_status cache_device(fc_cache *c, const fc_cache_config *cfg, int6
 
 /* ---- measurements and winners ---- */
 
-fftconv_status cache_shape_of(const fftconv_problem *p, cache_shape *sh, fc_err *e) {
+fftconv_status cache_shape_of(int op, const fftconv_problem *p, cache_shape *sh, fc_err *e) {
   fc_shape s;
-  fftconv_status st = fc_shape_resolve(p, FC_OP_FORWARD, &s, e);
+  fftconv_status st = fc_shape_resolve(p, op, &s, e);
   if (st != FFTCONV_OK) return st;
   snprintf(sh->key, sizeof sh->key, "%s", s.key);
+  sh->op = s.op;
   sh->p = s.p;
   sh->n = s.N;
   return FFTCONV_OK;
@@ -204,7 +205,7 @@ fftconv_status fc_cache_put_measurement(fc_cache *c, const fc_cache_config *cfg,
                       .median_ms = m->median_ms, .p10_ms = m->p10_ms, .p90_ms = m->p90_ms,
                       .runs = m->runs, .rel_err = m->rel_err, .rigor = m->rigor,
                       .measured_at = cache_wall()};
-  if ((st = cache_shape_of(m->problem, &r.sh, e)) != FFTCONV_OK) return st;
+  if ((st = cache_shape_of(m->op, m->problem, &r.sh, e)) != FFTCONV_OK) return st;
   if ((st = cache_begin(c, 1, e)) != FFTCONV_OK) return st;
   if ((st = cache_device(c, cfg, &r.device, e)) != FFTCONV_OK) goto done;
   if (m->kernel) {
@@ -222,13 +223,19 @@ done:
 fftconv_status fc_cache_measured(fc_cache *c, const fc_cache_config *cfg,
                                  const fftconv_problem *p, const char *hash, const char *params,
                                  int *found, fc_err *e) {
+  return fc_cache_measured_op(c, cfg, FC_OP_FORWARD, p, hash, params, found, e);
+}
+
+fftconv_status fc_cache_measured_op(fc_cache *c, const fc_cache_config *cfg, int op,
+                                    const fftconv_problem *p, const char *hash,
+                                    const char *params, int *found, fc_err *e) {
   fftconv_status st = cache_check_cfg(c, cfg, e);
   if (st != FFTCONV_OK) return st;
   if (!found || !hash || !params)
     return fc_fail(e, FFTCONV_ERR_INVALID, "cache measured: NULL argument");
   *found = 0;
   cache_shape sh;
-  if ((st = cache_shape_of(p, &sh, e)) != FFTCONV_OK) return st;
+  if ((st = cache_shape_of(op, p, &sh, e)) != FFTCONV_OK) return st;
   sqlite3_stmt *s = cache_stmt(c, Q_MEASURED, &st, e);
   if (!s) return st;
   cache_bind_dev(s, cfg);
@@ -285,12 +292,18 @@ fftconv_status cache_rewin(fc_cache *c, int64_t dev, const char *key, const char
 fftconv_status fc_cache_update_winner(fc_cache *c, const fc_cache_config *cfg,
                                       const fftconv_problem *p, const char *const *hashes,
                                       int nhashes, int64_t *kernel_id, fc_err *e) {
+  return fc_cache_update_winner_op(c, cfg, FC_OP_FORWARD, p, hashes, nhashes, kernel_id, e);
+}
+
+fftconv_status fc_cache_update_winner_op(fc_cache *c, const fc_cache_config *cfg, int op,
+                                         const fftconv_problem *p, const char *const *hashes,
+                                         int nhashes, int64_t *kernel_id, fc_err *e) {
   fftconv_status st = cache_check_cfg(c, cfg, e);
   if (st != FFTCONV_OK) return st;
   if (kernel_id) *kernel_id = 0;
   cache_shape sh;
   fc_str hl = {0};
-  if ((st = cache_shape_of(p, &sh, e)) != FFTCONV_OK) return st;
+  if ((st = cache_shape_of(op, p, &sh, e)) != FFTCONV_OK) return st;
   if ((st = cache_hash_list(hashes, nhashes, &hl, e)) != FFTCONV_OK) {
     fc_str_free(&hl);
     return st;

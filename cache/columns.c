@@ -5,6 +5,8 @@
  * CREATE text of each schema version stays literal in schema.c: it is history. */
 #include "cache_int.h"
 
+#include "fields.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,17 +55,20 @@ static const cache_col kernel_cols[] = {
     COL(fc_cache_kernel_row, "created", CT_REAL, created, 0),
 };
 
-/* The problem shape stored beside a problem key, in measurements and winners alike. */
+/* The problem shape stored beside a problem key, in measurements and winners alike: the key,
+   the op, every field of the problem (fields.h's FC_PROBLEM_FIELDS, by its name and type;
+   filter_len resolved) and the FFT size. */
+#define CT_OF_FC_FIELD_INT64 CT_INT64
+#define CT_OF_FC_FIELD_DTYPE CT_DTYPE
+#define CT_OF_FC_FIELD_MODE CT_MODE
+#define CT_OF_FC_FIELD_FLAG CT_INT
+#define SHAPE_FIELD(name, type) {#name, CT_OF_##type, offsetof(SHAPE_T, sh.p.name), 0, 0},
 #define SHAPE_COLS(T)                                                                        \
   COLN(T, "problem_key", CT_CHARS, sh.key, sizeof ((T *)0)->sh.key, CC_KEY),                 \
-  COL(T, "batch", CT_INT64, sh.p.batch, 0), COL(T, "heads", CT_INT64, sh.p.heads, 0),        \
-  COL(T, "seqlen", CT_INT64, sh.p.seqlen, 0),                                                \
-  COL(T, "filter_len", CT_INT64, sh.p.filter_len, 0),                                        \
-  COL(T, "freq_keep", CT_INT64, sh.p.freq_keep, 0), COL(T, "fft_size", CT_INT64, sh.n, 0),   \
-  COL(T, "dtype", CT_DTYPE, sh.p.dtype, 0), COL(T, "mode", CT_MODE, sh.p.mode, 0),           \
-  COL(T, "pre_gate", CT_INT, sh.p.pre_gate, 0), COL(T, "post_gate", CT_INT, sh.p.post_gate, 0), \
-  COL(T, "skip_d", CT_INT, sh.p.skip_d, 0)
+  COL(T, "op", CT_OP, sh.op, 0), FC_PROBLEM_FIELDS(SHAPE_FIELD)                              \
+  COL(T, "fft_size", CT_INT64, sh.n, 0)
 
+#define SHAPE_T cache_meas_row
 static const cache_col measurement_cols[] = {
     COL(cache_meas_row, "id", CT_INT64, id, CC_ID),
     COL(cache_meas_row, "device", CT_INT64, device, CC_KEY),
@@ -80,6 +85,8 @@ static const cache_col measurement_cols[] = {
     COL(cache_meas_row, "measured_at", CT_REAL, measured_at, 0),
 };
 
+#undef SHAPE_T
+#define SHAPE_T cache_win_row
 static const cache_col winner_cols[] = {
     COL(cache_win_row, "id", CT_INT64, id, CC_ID),
     COL(cache_win_row, "device", CT_INT64, device, CC_KEY),
@@ -88,6 +95,8 @@ static const cache_col winner_cols[] = {
     COL(cache_win_row, "median_ms", CT_REAL, median_ms, 0),
     COL(cache_win_row, "chosen_at", CT_REAL, chosen_at, CC_NOLOOKUP),
 };
+
+#undef SHAPE_T
 
 #define TABLE(idx, name, cols) {idx, name, cols, (int)(sizeof cols / sizeof cols[0])}
 const cache_table cache_devices = TABLE(0, "devices", device_cols);
@@ -188,6 +197,15 @@ fftconv_status cache_bind_row(sqlite3_stmt *s, const cache_table *t, const void 
     }
     case CT_DTYPE: cache_bind_text(s, k, fftconv_dtype_name(*CFIELD(row, c, fftconv_dtype))); break;
     case CT_MODE: cache_bind_text(s, k, fftconv_mode_name(*CFIELD(row, c, fftconv_mode))); break;
+    case CT_OP: { /* an op this process does not know (a merged row): the key says which */
+      const cache_shape *sh =
+          (const cache_shape *)(CFIELD(row, c, char) - offsetof(cache_shape, op));
+      char opname[64];
+      sqlite3_bind_text(s, k, sh->op >= 0 ? fc_op_name(sh->op)
+                                          : fc_key_op_name(sh->key, opname, sizeof opname),
+                        -1, SQLITE_TRANSIENT);
+      break;
+    }
     }
   }
   return FFTCONV_OK;
@@ -290,6 +308,7 @@ fftconv_status cache_read_row(sqlite3_stmt *s, const cache_table *t, const short
                                                                   : FFTCONV_CAUSAL;
       break;
     }
+    case CT_OP: *FIELD(row, c, int) = fc_op_find(cache_col_text(s, j)); break;
     }
   }
   return FFTCONV_OK;

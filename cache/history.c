@@ -298,10 +298,8 @@ static const char cache_schema_v3[] =
     "CREATE INDEX winners_shape ON winners(device, fft_size, dtype, mode, pre_gate, post_gate,"
     " skip_d, freq_keep, batch, heads, seqlen, filter_len, median_ms, kernel);\n";
 
-/* Version 4 as a fresh file gets it. Must describe the same tables as version 1 followed by
-   every migration (a test compares the two column by column); new columns go last in a
-   migration, so they may sit anywhere here. */
-const char cache_schema_v4[] =
+/* Version 4 as a fresh file got it. */
+static const char cache_schema_v4[] =
     "CREATE TABLE devices (\n"
     "  id INTEGER PRIMARY KEY,          -- row id, referenced by measurements and winners\n"
     "  model TEXT NOT NULL,             -- the driver's device name\n"
@@ -394,6 +392,104 @@ const char cache_schema_v4[] =
     "CREATE INDEX winners_shape ON winners(device, fft_size, dtype, mode, pre_gate, post_gate,"
     " skip_d, freq_keep, batch, heads, seqlen, filter_len, median_ms, kernel);\n";
 
+/* Version 5 as a fresh file gets it. Must describe the same tables as version 1 followed by
+   every migration (a test compares the two column by column); new columns go last in a
+   migration, so they may sit anywhere here. */
+const char cache_schema_v5[] =
+    "CREATE TABLE devices (\n"
+    "  id INTEGER PRIMARY KEY,          -- row id, referenced by measurements and winners\n"
+    "  model TEXT NOT NULL,             -- the driver's device name\n"
+    "  sms INTEGER NOT NULL,            -- multiprocessor count (tells MIG slices apart)\n"
+    "  driver_version INTEGER NOT NULL, -- CUDA driver version, e.g. 13000\n"
+    "  sm INTEGER NOT NULL,             -- compute capability, major*10 + minor\n"
+    "  smem_optin INTEGER NOT NULL,     -- opt-in shared memory per block, bytes\n"
+    "  l2_bytes INTEGER NOT NULL,       -- L2 cache, bytes\n"
+    "  total_mem INTEGER NOT NULL,      -- device memory, bytes\n"
+    "  copy_gbps REAL,                  -- device-to-device copy, GB/s read + written\n"
+    "  created REAL NOT NULL,           -- unix seconds when first seen\n"
+    "  UNIQUE (model, sms, driver_version)\n"
+    ");\n"
+    "CREATE TABLE kernels (\n"
+    "  id INTEGER PRIMARY KEY,          -- row id, referenced by measurements and winners\n"
+    "  template TEXT NOT NULL,          -- template name, e.g. monarch_fp32\n"
+    "  revision INTEGER NOT NULL,       -- the template's hand-bumped revision\n"
+    "  hash TEXT NOT NULL,              -- FNV-1a 64 (16 hex) of the template and lib/ text\n"
+    "  params TEXT NOT NULL,            -- canonical JSON parameters\n"
+    "  sm INTEGER NOT NULL,             -- compile target, major*10 + minor\n"
+    "  nvrtc TEXT NOT NULL,             -- NVRTC version that compiled it, e.g. 13.0\n"
+    "  source TEXT,                     -- CUDA source; NULL: not kept (re-emitted on demand)\n"
+    "  source_hash TEXT,                -- FNV-1a 64 (16 hex) of the emitted source text\n"
+    "  cubin BLOB,                      -- NULL: compilation failed, or binary_dropped\n"
+    "  ptx TEXT,                        -- NULL unless asked for\n"
+    "  log TEXT,                        -- NVRTC log with the ptxas report\n"
+    "  binary_dropped REAL,             -- unix seconds when slimming dropped cubin, PTX, log\n"
+    "  registers INTEGER,               -- per thread, forward entry\n"
+    "  smem_static INTEGER,             -- static shared memory, bytes\n"
+    "  stack INTEGER,                   -- stack frame, bytes\n"
+    "  spill_stores INTEGER,            -- bytes\n"
+    "  spill_loads INTEGER,             -- bytes\n"
+    "  compile_seconds REAL,            -- NVRTC wall time\n"
+    "  manifest TEXT NOT NULL DEFAULT '', -- launch manifest JSON (kernel.h); '' never parses\n"
+    "  created REAL NOT NULL,           -- unix seconds\n"
+    "  UNIQUE (hash, params, sm, nvrtc)\n"
+    ");\n"
+    "CREATE TABLE measurements (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE, -- measured on\n"
+    "  problem_key TEXT NOT NULL,       -- fftconv_problem_key, \"<op>:\" before it but for forward\n"
+    "  op TEXT NOT NULL DEFAULT 'forward', -- the operation (forward, ...)\n"
+    "  batch INTEGER NOT NULL,          -- B\n"
+    "  heads INTEGER NOT NULL,          -- H\n"
+    "  seqlen INTEGER NOT NULL,         -- L\n"
+    "  filter_len INTEGER NOT NULL,     -- K, resolved (never 0)\n"
+    "  freq_keep INTEGER NOT NULL,      -- F, 0 for dense\n"
+    "  fft_size INTEGER NOT NULL,       -- N\n"
+    "  dtype TEXT NOT NULL,             -- fp32, fp16, bf16\n"
+    "  mode TEXT NOT NULL,              -- causal, circular\n"
+    "  pre_gate INTEGER NOT NULL,       -- 0 or 1\n"
+    "  post_gate INTEGER NOT NULL,      -- 0 or 1\n"
+    "  skip_d INTEGER NOT NULL,         -- 0 or 1\n"
+    "  kernel INTEGER NOT NULL REFERENCES kernels(id) ON DELETE CASCADE, -- the candidate\n"
+    "  status TEXT NOT NULL,            -- ok, compile-failed, verify-failed, launch-failed\n"
+    "  message TEXT,                    -- why it failed, or NULL\n"
+    "  median_ms REAL,                  -- NULL unless timed\n"
+    "  p10_ms REAL,                     -- 10th percentile\n"
+    "  p90_ms REAL,                     -- 90th percentile\n"
+    "  runs INTEGER NOT NULL,           -- timed runs behind the figures\n"
+    "  rel_err REAL,                    -- relative L2 error of verification; NULL: none/NaN\n"
+    "  rigor TEXT,                      -- estimate, measure, exhaustive; NULL: from schema 1\n"
+    "  measured_at REAL NOT NULL,       -- unix seconds; merge keeps the later\n"
+    "  UNIQUE (device, problem_key, kernel)\n"
+    ");\n"
+    "CREATE TABLE winners (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE, -- measured on\n"
+    "  problem_key TEXT NOT NULL,       -- fftconv_problem_key, \"<op>:\" before it but for forward\n"
+    "  op TEXT NOT NULL DEFAULT 'forward', -- the operation (forward, ...)\n"
+    "  batch INTEGER NOT NULL,          -- B (the shape columns serve nearest-shape lookup)\n"
+    "  heads INTEGER NOT NULL,          -- H\n"
+    "  seqlen INTEGER NOT NULL,         -- L\n"
+    "  filter_len INTEGER NOT NULL,     -- K, resolved\n"
+    "  freq_keep INTEGER NOT NULL,      -- F\n"
+    "  fft_size INTEGER NOT NULL,       -- N\n"
+    "  dtype TEXT NOT NULL,             -- fp32, fp16, bf16\n"
+    "  mode TEXT NOT NULL,              -- causal, circular\n"
+    "  pre_gate INTEGER NOT NULL,       -- 0 or 1\n"
+    "  post_gate INTEGER NOT NULL,      -- 0 or 1\n"
+    "  skip_d INTEGER NOT NULL,         -- 0 or 1\n"
+    "  kernel INTEGER NOT NULL REFERENCES kernels(id) ON DELETE CASCADE, -- the fastest\n"
+    "  median_ms REAL NOT NULL,         -- its median\n"
+    "  chosen_at REAL NOT NULL,         -- unix seconds of the last recomputation\n"
+    "  UNIQUE (device, problem_key)\n"
+    ");\n"
+    /* show and the cascades of prune look measurements and winners up by kernel */
+    "CREATE INDEX measurements_kernel ON measurements(kernel);\n"
+    "CREATE INDEX winners_kernel ON winners(kernel);\n"
+    /* nearest-shape lookup: everything that must be equal, then the columns it ranks the
+       few candidates by, so that the scan never leaves the index */
+    "CREATE INDEX winners_shape ON winners(device, op, fft_size, dtype, mode, pre_gate, post_gate,"
+    " skip_d, freq_keep, batch, heads, seqlen, filter_len, median_ms, kernel);\n";
+
 /* Version 1 -> 2: the k_hat table size (templates that keep twiddle tables in k_hat), the
    search rigor of a measurement, and the indexes nearest-shape lookup and prune need. */
 static const char cache_migrate_v2[] =
@@ -435,9 +531,19 @@ static const char cache_migrate_v4[] =
     "ALTER TABLE kernels DROP COLUMN fwd_entry;\n"
     "ALTER TABLE kernels DROP COLUMN prep_entry;\n";
 
+/* Version 4 -> 5: the op is part of the shape. Every row of a version-4 file is a forward
+   row (its key, without an "<op>:" prefix, is already a forward key); nearest-shape lookup
+   requires the same op, so the index leads with it. O(1) per column: no row is rewritten. */
+static const char cache_migrate_v5[] =
+    "ALTER TABLE measurements ADD COLUMN op TEXT NOT NULL DEFAULT 'forward';\n"
+    "ALTER TABLE winners ADD COLUMN op TEXT NOT NULL DEFAULT 'forward';\n"
+    "DROP INDEX winners_shape;\n"
+    "CREATE INDEX winners_shape ON winners(device, op, fft_size, dtype, mode, pre_gate, post_gate,"
+    " skip_d, freq_keep, batch, heads, seqlen, filter_len, median_ms, kernel);\n";
+
 /* migrations[v] takes a file from version v to v + 1 */
-const char *const cache_migrations[CACHE_VERSION] = {NULL, cache_migrate_v2,
-                                                            cache_migrate_v3, cache_migrate_v4};
+const char *const cache_migrations[CACHE_VERSION] = {NULL, cache_migrate_v2, cache_migrate_v3,
+                                                     cache_migrate_v4, cache_migrate_v5};
 
 const char *fc_cache_schema_sql(int version) {
   switch (version) {
@@ -445,6 +551,7 @@ const char *fc_cache_schema_sql(int version) {
   case 2: return cache_schema_v2;
   case 3: return cache_schema_v3;
   case 4: return cache_schema_v4;
+  case 5: return cache_schema_v5;
   default: return NULL;
   }
 }

@@ -3,6 +3,8 @@
 #include "cache_int.h"
 #include "store.h"
 
+#include "fields.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,17 +22,20 @@ static void gen_hit(fc_str *b, const char *which) {
 static void gen_hit_exact(fc_str *b) { gen_hit(b, "w.problem_key = :key"); }
 static void gen_hit_id(fc_str *b) { gen_hit(b, "w.id = :id"); }
 
-/* The candidates of nearest-shape lookup: same N, dtype, mode, gates, D, F and K == L
-   relation, from the covering index alone (no key, no bookkeeping). cache_near ranks them in
-   C with fc_rank_nearest, the rule every store shares, and Q_HIT_ID applies the trust
-   rule. */
+/* The candidates of nearest-shape lookup: same op and N, every must-match field of the field
+   table (fields.c: dtype, mode, gates, D, F) equal and the same K == L relation, from the
+   covering index alone (no key, no bookkeeping). cache_near ranks them in C with
+   fc_rank_nearest_op, the rule every store shares, and Q_HIT_ID applies the trust rule. */
 static void gen_near(fc_str *b) {
   fc_str_add(b, "SELECT ");
   cache_sql_cols(b, &cache_winners, "w", CC_KEY | CC_NOLOOKUP);
   fc_str_add(b, " FROM devices d JOIN winners w ON w.device = d.id WHERE " CACHE_DEV
-                " AND w.fft_size = :n AND w.dtype = :dtype AND w.mode = :mode "
-                "AND w.pre_gate = :pre AND w.post_gate = :post AND w.skip_d = :skipd "
-                "AND w.freq_keep = :f AND (w.filter_len = w.seqlen) = :full");
+                " AND w.op = :op AND w.fft_size = :n");
+  for (int i = 0; i < FC_NFIELDS; i++) {
+    const fc_field *f = &fc_fields[i];
+    if (f->rank == FC_RANK_MATCH) fc_str_add(b, " AND w.%s = :%s", f->name, f->name);
+    if (f->rank == FC_RANK_FULL) fc_str_add(b, " AND (w.%s = w.seqlen) = :%s", f->name, f->name);
+  }
 }
 
 const cache_gen_fn cache_lookup_gen[CACHE_NSTMT] = {
@@ -110,14 +115,22 @@ static fftconv_status cache_near(fc_cache *c, const fc_cache_config *cfg,
   sqlite3_stmt *s = cache_stmt(c, Q_NEAR, &st, e);
   if (!s) return st;
   cache_bind_dev(s, cfg);
+  cache_nbind_text(s, ":op", fc_op_name(sh->op));
   cache_nbind_int(s, ":n", sh->n);
-  cache_nbind_text(s, ":dtype", fftconv_dtype_name(p->dtype));
-  cache_nbind_text(s, ":mode", fftconv_mode_name(p->mode));
-  cache_nbind_int(s, ":pre", p->pre_gate);
-  cache_nbind_int(s, ":post", p->post_gate);
-  cache_nbind_int(s, ":skipd", p->skip_d);
-  cache_nbind_int(s, ":f", p->freq_keep);
-  cache_nbind_int(s, ":full", sh->p.filter_len == p->seqlen);
+  for (int i = 0; i < FC_NFIELDS; i++) {
+    const fc_field *f = &fc_fields[i];
+    char name[64];
+    snprintf(name, sizeof name, ":%s", f->name);
+    int64_t v = fc_field_resolved(&sh->p, f);
+    if (f->rank == FC_RANK_FULL)
+      cache_nbind_int(s, name, v == p->seqlen);
+    else if (f->rank != FC_RANK_MATCH)
+      continue;
+    else if (f->type == FC_FIELD_DTYPE || f->type == FC_FIELD_MODE)
+      cache_nbind_text(s, name, fc_field_enum_name(f, v));
+    else
+      cache_nbind_int(s, name, v);
+  }
   const short *map = cache_map(c, Q_NEAR, &cache_winners, "w");
   cache_cand stack[64], *v = stack;
   fc_rank_candidate rstack[64], *rv = rstack;
@@ -149,7 +162,7 @@ static fftconv_status cache_near(fc_cache *c, const fc_cache_config *cfg,
   for (int i = 0; st == FFTCONV_OK && i < n; i++) rv[i] = v[i].r;
   /* the nearest first; one that fails the trust rule leaves the running */
   while (st == FFTCONV_OK && !*found) {
-    int i = fc_rank_nearest(p, rv, n);
+    int i = fc_rank_nearest_op(sh->op, p, rv, NULL, n); /* Q_NEAR kept only sh->op's */
     if (i < 0) break;
     st = cache_hit_get(c, cfg, list, NULL, v[i].winner, hit, found, e);
     v[i] = v[--n];
@@ -180,7 +193,7 @@ fftconv_status fc_cache_lookup_shape(fc_cache *c, const fc_cache_config *cfg, co
   memset(hit, 0, sizeof *hit);
   *found = 0;
   const fftconv_problem *p = &s->p;
-  cache_shape sh = {.p = s->p, .n = s->N};
+  cache_shape sh = {.op = s->op, .p = s->p, .n = s->N};
   snprintf(sh.key, sizeof sh.key, "%s", s->key);
   /* the trusted-hash list on the stack: lookup sits on plan_create's path */
   char buf[1024];

@@ -187,7 +187,7 @@ static fftconv_status cache_upgrade(fc_cache *c, fc_err *e) {
   st = cache_judge(c, app, ver, objs, e);
   if (st != FFTCONV_OK) goto done;
   if (objs == 0) {
-    if (sqlite3_exec(c->db, cache_schema_v4, NULL, NULL, &err) != SQLITE_OK) goto sqlfail;
+    if (sqlite3_exec(c->db, cache_schema_v5, NULL, NULL, &err) != SQLITE_OK) goto sqlfail;
     ver = CACHE_VERSION;
   }
   for (; ver < CACHE_VERSION; ver++) {

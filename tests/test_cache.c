@@ -218,8 +218,8 @@ Test(cache, creates_its_directory_and_schema_then_reopens) {
   cr_assert_str_eq(fc_cache_path(c), deep);
   fc_cache_close(c);
   cr_assert_eq(sql_int(deep, "PRAGMA application_id"), FC_CACHE_APP_ID);
-  cr_assert_eq(sql_int(deep, "PRAGMA user_version"), 4);
-  cr_assert_eq(fc_cache_schema_version(), 4);
+  cr_assert_eq(sql_int(deep, "PRAGMA user_version"), 5);
+  cr_assert_eq(fc_cache_schema_version(), 5);
   cr_assert_eq(sql_int(deep, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                              "name IN ('devices', 'kernels', 'measurements', 'winners')"), 4);
   cr_assert_eq(sql_int(deep, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
@@ -1178,7 +1178,7 @@ Test(cache, garbage_and_truncated_files_are_refused_untouched) {
   expect_refused(p, 0, "is not an fftconv cache");
   fc_cache *c = open_cache(p, 1);
   fc_cache_close(c);
-  cr_assert_eq(sql_int(p, "PRAGMA user_version"), 4);
+  cr_assert_eq(sql_int(p, "PRAGMA user_version"), 5);
 }
 
 Test(cache, foreign_sqlite_files_are_refused_untouched) {
@@ -1193,9 +1193,9 @@ Test(cache, foreign_sqlite_files_are_refused_untouched) {
 
 Test(cache, newer_schema_is_refused_untouched) {
   fill_small(path);
-  sql_exec(path, "PRAGMA user_version = 5");
+  sql_exec(path, "PRAGMA user_version = 6");
   char want[256];
-  snprintf(want, sizeof want, "cache %s has schema version 5; this build reads up to 4", path);
+  snprintf(want, sizeof want, "cache %s has schema version 6; this build reads up to 5", path);
   refused_untouched(path, want);
 }
 
@@ -1228,7 +1228,7 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   const char *v1 = fc_cache_schema_sql(1);
   cr_assert_not_null(v1);
   cr_assert_null(strstr(v1, "khat_table"), "version 1 had no khat_table");
-  cr_assert_null(fc_cache_schema_sql(5));
+  cr_assert_null(fc_cache_schema_sql(6));
   cr_assert_null(fc_cache_schema_sql(0));
   char *err = NULL;
   cr_assert_eq(sqlite3_exec(db, v1, NULL, NULL, &err), SQLITE_OK, "%s", err);
@@ -1253,7 +1253,7 @@ Test(cache, version_1_file_is_migrated_with_its_rows) {
   expect_refused(path, 0, "schema version 1");
   fc_cache *c = open_cache(path, 1);
   fc_cache_close(c);
-  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 4, "migrated through 2 and 3 to 4");
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 5, "migrated through 2, 3 and 4 to 5");
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements WHERE rigor IS NULL"), 1);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source = '// v1 source'"), 1);
 
@@ -1337,7 +1337,7 @@ Test(cache, version_2_file_is_migrated_in_place_and_slimming_drops_its_sources) 
   expect_refused(path, 0, "schema version 2");
   fc_cache *c = open_cache(path, 1);
   fc_cache_close(c);
-  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 4);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 5);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM pragma_integrity_check "
                              "WHERE integrity_check = 'ok'"), 1);
   cr_assert_eq(sql_int(path, "SELECT \"notnull\" FROM pragma_table_info('kernels') "

@@ -558,7 +558,7 @@ Test(cache_cli, prune_slims_an_old_fat_cache_and_says_how_much) {
   int64_t slim = file_bytes(path);
   cr_assert_lt(slim, 8 * 100000 + 200000, "%lld bytes left of %lld", (long long)slim,
                (long long)fat);
-  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 4);
+  cr_assert_eq(sql_int(path, "PRAGMA user_version"), 5);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE source IS NOT NULL"), 0);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels WHERE cubin IS NOT NULL"), 8);
   cr_assert_eq(sql_int(path, "SELECT count(*) FROM measurements"), 40, "every measurement stays");

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "families.h"
+#include "fields.h"
+#include "problem_file.h"
 #include "shape.h"
 #include "tune.h"
 
@@ -29,17 +31,10 @@ static const char *usage_head =
     "prints the command of the full check. Otherwise, without a driver or with --dry-run, it\n"
     "compiles every candidate of --rigor (default exhaustive) for --arch instead.\n"
     "\n"
-    "problem (one problem; omit all of these for the default set):\n"
-    "  --seqlen L        sequence length\n"
-    "  --batch B         batch size (default 8)\n"
-    "  --heads H         heads, i.e. channels (default 64)\n"
-    "  --dtype T         I/O dtype: fp32, fp16 or bf16 (default fp16)\n"
-    "  --mode M          causal (FFT size >= L+K-1) or circular (FFT size L) (default causal)\n"
-    "  --filter-len K    filter length, 1..L (default L)\n"
-    "  --freq-keep F     keep the lowest F frequency bins of the filter (default all)\n"
-    "  --pregate         multiply u by a pre gate\n"
-    "  --postgate        multiply the result by a post gate\n"
-    "  --skip-d          add the D * u skip term\n"
+    "problem (one problem; omit all of these for the default set):\n";
+
+/* The problem's flags follow, from the field table (fc_problem_flags_help), then the sets. */
+static const char *usage_sets =
     "  --problems FILE   a problem set: one problem a line, written with the flags above;\n"
     "                    '#' starts a comment\n"
     "  --set NAME        a named problem set: default (the default) or long\n"
@@ -87,7 +82,7 @@ static const char *usage_tail =
 static void known_ops(char *buf, size_t len) {
   size_t k = 0;
   buf[0] = 0;
-  for (int op = 0; op < FC_OP_COUNT; op++) {
+  for (int op = 0; op < fc_op_count(); op++) {
     int w = snprintf(buf + k, len - k, "%s%s", k ? ", " : "", fc_op_name((fc_op)op));
     if (w > 0 && (size_t)w < len - k) k += (size_t)w;
   }
@@ -138,6 +133,11 @@ static void usage_families(FILE *f) {
 
 static void usage(FILE *f) {
   fputs(usage_head, f);
+  fc_str flags = {0};
+  fc_problem_flags_help(&flags);
+  if (flags.s) fputs(flags.s, f);
+  fc_str_free(&flags);
+  fputs(usage_sets, f);
   usage_families(f);
   char ops[256];
   known_ops(ops, sizeof ops);
@@ -165,14 +165,11 @@ int tune_oom(void) {
   return 1;
 }
 
-enum { O_SEQ = 256, O_BATCH, O_HEADS, O_DTYPE, O_MODE, O_K, O_F, O_PRE, O_POST, O_D,
-       O_PROBLEMS, O_LISTDEF, O_SET, O_LISTSET, O_RIGOR, O_BUDGET, O_CACHE, O_TMPL, O_DEV, O_ARCH, O_JOBS,
+/* The problem's flags are the field table's (fields.h): option O_FIELD + i is field i. */
+enum { O_FIELD = 256, O_PROBLEMS = O_FIELD + FC_NFIELDS, O_LISTDEF, O_SET, O_LISTSET, O_RIGOR, O_BUDGET, O_CACHE, O_TMPL, O_DEV, O_ARCH, O_JOBS,
        O_RUNS, O_WARM, O_DRY, O_EMIT, O_TABLE, O_JSON, O_QUIET, O_SCREEN, O_OP };
-static const struct option opts[] = {
-    {"seqlen", 1, 0, O_SEQ},       {"batch", 1, 0, O_BATCH},     {"heads", 1, 0, O_HEADS},
-    {"dtype", 1, 0, O_DTYPE},      {"mode", 1, 0, O_MODE},       {"filter-len", 1, 0, O_K},
-    {"freq-keep", 1, 0, O_F},      {"pregate", 0, 0, O_PRE},     {"postgate", 0, 0, O_POST},
-    {"skip-d", 0, 0, O_D},         {"problems", 1, 0, O_PROBLEMS},
+static const struct option fixed_opts[] = {
+    {"problems", 1, 0, O_PROBLEMS},
     {"list-default", 0, 0, O_LISTDEF}, {"set", 1, 0, O_SET},  {"list-set", 1, 0, O_LISTSET},
     {"rigor", 1, 0, O_RIGOR}, {"budget", 1, 0, O_BUDGET},
     {"cache", 1, 0, O_CACHE},      {"template", 1, 0, O_TMPL},   {"device", 1, 0, O_DEV},
@@ -182,6 +179,15 @@ static const struct option opts[] = {
     {"screen", 1, 0, O_SCREEN},    {"op", 1, 0, O_OP},
     {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
 
+static struct option opts[FC_NFIELDS + sizeof fixed_opts / sizeof *fixed_opts];
+
+/* getopt's table: the field table's flags, then the tuner's own options. */
+static void build_opts(void) {
+  for (int i = 0; i < FC_NFIELDS; i++)
+    opts[i] = (struct option){fc_fields[i].flag, fc_fields[i].flag_arg ? 1 : 0, 0, O_FIELD + i};
+  memcpy(opts + FC_NFIELDS, fixed_opts, sizeof fixed_opts);
+}
+
 static const char *opt_name(int o) {
   for (const struct option *x = opts; x->name; x++)
     if (x->val == o) return x->name;
@@ -190,7 +196,7 @@ static const char *opt_name(int o) {
 
 /* Applies one problem flag to p; 0 if o is not a problem flag, -1 (message printed) if bad. */
 static int problem_flag(fftconv_problem *p, int o, const char *arg, const char *where) {
-  if (o < O_SEQ || o > O_D) return 0;
+  if (o < O_FIELD || o >= O_FIELD + FC_NFIELDS) return 0;
   char msg[512];
   if (fc_problem_flag(p, opt_name(o), arg, msg, sizeof msg) < 0) {
     tune_die_usage("%s%s", where, msg);
@@ -293,11 +299,11 @@ static int option(tune_args *a, int o, char **argv) {
   case O_JSON: a->json = 1; return -1;
   case O_QUIET: a->quiet = 1; return -1;
   default:
-    if (optopt && optopt < O_SEQ) {
+    if (optopt && optopt < O_FIELD) {
       char s[2] = {(char)optopt, 0};
       return tune_die_usage("unknown option -%s", s);
     }
-    if (optopt >= O_SEQ) return tune_die_usage("--%s needs a value", opt_name(optopt));
+    if (optopt >= O_FIELD) return tune_die_usage("--%s needs a value", opt_name(optopt));
     return tune_die_usage("unknown option '%s'", tune_quoted(argv[optind - 1]));
   }
 }
@@ -311,6 +317,7 @@ int tune_parse_args(int argc, char **argv, tune_args *a) {
   a->screen = -1;
   a->list_set = a->set = -1;
   opterr = 0;
+  build_opts();
   int o;
   while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     int r = problem_flag(&a->one, o, optarg, "");

@@ -266,8 +266,8 @@ static void tally(tune_run *r, const fftconv_problem *p, summary *S, const fc_se
 static void winner(tune_run *r, const fftconv_problem *p, summary *S, const fc_search *sr) {
   fc_err e = {{0}};
   if (r->cache) {
-    if (fc_cache_update_winner(r->cache, &r->cfg, p, r->hashes, r->nhashes, &S->kernel, &e) !=
-        FFTCONV_OK) {
+    if (fc_cache_update_winner_op(r->cache, &r->cfg, r->a->op, p, r->hashes, r->nhashes,
+                                  &S->kernel, &e) != FFTCONV_OK) {
       fprintf(stderr, "fftconv-tune: %s: %s\n", S->key, e.msg);
       r->rc = 1;
     }
@@ -279,9 +279,10 @@ static void winner(tune_run *r, const fftconv_problem *p, summary *S, const fc_s
       r->rc = 1;
     }
     fc_cache_hit h = {0};
+    fc_shape sh;
     int found = 0;
-    if (S->kernel &&
-        fc_cache_lookup(r->cache, &r->cfg, p, r->hashes, r->nhashes, &h, &found, &e) ==
+    if (S->kernel && fc_shape_resolve(p, r->a->op, &sh, &e) == FFTCONV_OK &&
+        fc_cache_lookup_shape(r->cache, &r->cfg, &sh, r->hashes, r->nhashes, &h, &found, &e) ==
             FFTCONV_OK &&
         found && h.exact) {
       S->params = strdup(h.params);
@@ -335,7 +336,11 @@ static void report(tune_run *r, const fftconv_problem *p, const summary *S, cons
 static int run_problem(tune_run *r, int pi) {
   fftconv_problem *p = &r->pl.p[pi];
   summary *S = &r->sum[pi];
-  fftconv_problem_key(p, S->key, sizeof S->key);
+  fc_shape sh; /* the key under which the op's kernels are stored: forward's is the problem's */
+  if (fc_shape_resolve(p, r->a->op, &sh, NULL) == FFTCONV_OK)
+    snprintf(S->key, sizeof S->key, "%s", sh.key);
+  else
+    fftconv_problem_key(p, S->key, sizeof S->key);
   if (r->a->budget && fc_now() > r->g.t0 + (double)r->a->budget) {
     r->budget_hit = r->pl.n - pi;
     return 1;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fields.h"
 #include "tune.h"
 
 int plist_add(plist *l, const fftconv_problem *p) {
@@ -74,14 +75,10 @@ int tune_find_set(const char *name) {
 }
 
 static void print_problem_flags(FILE *f, const fftconv_problem *p) {
-  fprintf(f, "--seqlen %" PRId64 " --batch %" PRId64 " --heads %" PRId64 " --dtype %s --mode %s",
-          p->seqlen, p->batch, p->heads, fftconv_dtype_name(p->dtype), fftconv_mode_name(p->mode));
-  if (p->filter_len && p->filter_len != p->seqlen) fprintf(f, " --filter-len %" PRId64, p->filter_len);
-  if (p->freq_keep) fprintf(f, " --freq-keep %" PRId64, p->freq_keep);
-  if (p->pre_gate) fputs(" --pregate", f);
-  if (p->post_gate) fputs(" --postgate", f);
-  if (p->skip_d) fputs(" --skip-d", f);
-  fputc('\n', f);
+  fc_str b = {0};
+  fc_fields_flags(p, &b);
+  fprintf(f, "%s\n", b.s ? b.s + 1 : ""); /* without the first space */
+  fc_str_free(&b);
 }
 
 int tune_read_problems(const char *path, plist *l) {

@@ -96,6 +96,16 @@ fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem
                              const fc_device_info *d, fc_rigor rigor, fc_candidate **out,
                              int *n, fc_err *e);
 void fc_candidates_free(fc_candidate *c, int n);
+/* space, default and check for an op other than forward (shape.h): the template sees its name
+   as problem.op. The functions without _op are these for FC_OP_FORWARD. */
+fftconv_status fc_emit_space_op(fc_emit *m, const char *tmpl, int op, const fftconv_problem *p,
+                                const fc_device_info *d, fc_rigor rigor, fc_candidate **out,
+                                int *n, fc_err *e);
+fftconv_status fc_emit_default_op(fc_emit *m, const char *tmpl, int op, const fftconv_problem *p,
+                                  const fc_device_info *d, char **params, fc_err *e);
+fftconv_status fc_emit_check_op(fc_emit *m, const char *tmpl, int op, const fftconv_problem *p,
+                                const fc_device_info *d, const char *params, char **reason,
+                                fc_err *e);
 /* default(): the heuristic choice, as canonical JSON in *params (malloc'd);
    FFTCONV_ERR_UNSUPPORTED with the template's reason when it returns nil. */
 fftconv_status fc_emit_default(fc_emit *m, const char *tmpl, const fftconv_problem *p,

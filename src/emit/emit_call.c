@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fields.h"
 #include "shape.h"
 
 /* ---- C -> Lua ---- */
@@ -17,24 +18,21 @@ static void emit_setint(lua_State *L, const char *k, int64_t v) {
   lua_setfield(L, -2, k);
 }
 
-static void emit_push_problem(lua_State *L, const fftconv_problem *p) {
-  lua_createtable(L, 0, 12);
-  emit_setint(L, "batch", p->batch);
-  emit_setint(L, "heads", p->heads);
-  emit_setint(L, "seqlen", p->seqlen);
-  emit_setint(L, "filter_len", fc_filter_len(p));
-  emit_setint(L, "freq_keep", p->freq_keep);
+/* The problem table a template sees: every field of fields.c by its name (filter_len
+   resolved; enums by name, flags as booleans), fft_size, and op, the op's name. */
+static void emit_push_problem(lua_State *L, const fftconv_problem *p, fc_op op) {
+  lua_createtable(L, 0, FC_NFIELDS + 2);
+  for (int i = 0; i < FC_NFIELDS; i++) {
+    const fc_field *f = &fc_fields[i];
+    int64_t v = fc_field_resolved(p, f);
+    if (f->type == FC_FIELD_INT64) lua_pushinteger(L, (lua_Integer)v);
+    else if (f->type == FC_FIELD_FLAG) lua_pushboolean(L, (int)v);
+    else lua_pushstring(L, fc_field_enum_name(f, v));
+    lua_setfield(L, -2, f->name);
+  }
   emit_setint(L, "fft_size", fftconv_problem_fft_size(p));
-  lua_pushstring(L, fftconv_dtype_name(p->dtype));
-  lua_setfield(L, -2, "dtype");
-  lua_pushstring(L, fftconv_mode_name(p->mode));
-  lua_setfield(L, -2, "mode");
-  lua_pushboolean(L, p->pre_gate);
-  lua_setfield(L, -2, "pre_gate");
-  lua_pushboolean(L, p->post_gate);
-  lua_setfield(L, -2, "post_gate");
-  lua_pushboolean(L, p->skip_d);
-  lua_setfield(L, -2, "skip_d");
+  lua_pushstring(L, fc_op_name(op));
+  lua_setfield(L, -2, "op");
 }
 
 static void emit_push_device(lua_State *L, const fc_device_info *d) {
@@ -143,7 +141,7 @@ static int emit_space_body(lua_State *L) {
   emit_call *c = lua_touserdata(L, 1);
   const char *tn = c->t->name;
   emit_push_template(L, c);      /* 2 */
-  emit_push_problem(L, c->p);    /* 3 */
+  emit_push_problem(L, c->p, c->op);    /* 3 */
   emit_push_device(L, c->d);     /* 4 */
   emit_push_json(L);             /* 5 */
   lua_getfield(L, 2, "space");
@@ -179,7 +177,7 @@ static int emit_space_body(lua_State *L) {
 static int emit_check_body(lua_State *L) {
   emit_call *c = lua_touserdata(L, 1);
   emit_push_template(L, c);   /* 2 */
-  emit_push_problem(L, c->p); /* 3 */
+  emit_push_problem(L, c->p, c->op); /* 3 */
   emit_push_device(L, c->d);  /* 4 */
   emit_push_json(L);          /* 5 */
   emit_decode(L, c, 5);       /* 6 */
@@ -190,7 +188,7 @@ static int emit_check_body(lua_State *L) {
 static int emit_default_body(lua_State *L) {
   emit_call *c = lua_touserdata(L, 1);
   emit_push_template(L, c);   /* 2 */
-  emit_push_problem(L, c->p); /* 3 */
+  emit_push_problem(L, c->p, c->op); /* 3 */
   emit_push_device(L, c->d);  /* 4 */
   emit_push_json(L);          /* 5 */
   lua_getfield(L, 2, "default");
@@ -338,7 +336,9 @@ static int emit_kernel_body(lua_State *L) {
 static fftconv_status emit_prepare(fc_emit *m, const char *tmpl, const fftconv_problem *p,
                                    int need_p, const fc_device_info *d, int need_d,
                                    emit_call *c, fc_err *e) {
+  int op = c->op;
   memset(c, 0, sizeof *c);
+  c->op = op;
   if (!m) return fc_fail(e, FFTCONV_ERR_INVALID, "emit: NULL fc_emit");
   if (!tmpl) return fc_fail(e, FFTCONV_ERR_INVALID, "emit: NULL template name");
   if (need_p) {
@@ -346,6 +346,8 @@ static fftconv_status emit_prepare(fc_emit *m, const char *tmpl, const fftconv_p
     if (fftconv_problem_check(p, msg, sizeof msg) != FFTCONV_OK)
       return fc_fail(e, FFTCONV_ERR_INVALID, "%s", msg);
   }
+  if (need_p && !fc_op_get(c->op))
+    return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is unknown", c->op);
   if (need_d && !d) return fc_fail(e, FFTCONV_ERR_INVALID, "emit: NULL device info");
   c->m = m;
   c->p = p;
@@ -356,7 +358,7 @@ static fftconv_status emit_prepare(fc_emit *m, const char *tmpl, const fftconv_p
 }
 
 fftconv_status fc_emit_info(fc_emit *m, const char *tmpl, fc_template_info *out, fc_err *e) {
-  emit_call c;
+  emit_call c = {0};
   fftconv_status s = emit_prepare(m, tmpl, NULL, 0, NULL, 0, &c, e);
   if (s != FFTCONV_OK) return s;
   if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_info: out is NULL");
@@ -369,7 +371,7 @@ fftconv_status fc_emit_info(fc_emit *m, const char *tmpl, fc_template_info *out,
 
 fftconv_status fc_emit_declaration(fc_emit *m, const char *tmpl, fc_family_decl *out,
                                    fc_err *e) {
-  emit_call c;
+  emit_call c = {0};
   fftconv_status s = emit_prepare(m, tmpl, NULL, 0, NULL, 0, &c, e);
   if (s != FFTCONV_OK) return s;
   if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_declaration: out is NULL");
@@ -392,13 +394,19 @@ void fc_candidates_free(fc_candidate *c, int n) {
 fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem *p,
                              const fc_device_info *d, fc_rigor rigor, fc_candidate **out,
                              int *n, fc_err *e) {
+  return fc_emit_space_op(m, tmpl, FC_OP_FORWARD, p, d, rigor, out, n, e);
+}
+
+fftconv_status fc_emit_space_op(fc_emit *m, const char *tmpl, int op, const fftconv_problem *p,
+                                const fc_device_info *d, fc_rigor rigor, fc_candidate **out,
+                                int *n, fc_err *e) {
   if (out) *out = NULL;
   if (n) *n = 0;
   if (!out || !n) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_space: NULL output");
   if (rigor != FC_RIGOR_MEASURE && rigor != FC_RIGOR_EXHAUSTIVE)
     return fc_fail(e, FFTCONV_ERR_INVALID, "rigor: '%s' is not one of measure, exhaustive",
                    fc_rigor_name(rigor));
-  emit_call c;
+  emit_call c = {.op = op};
   fftconv_status s = emit_prepare(m, tmpl, p, 1, d, 1, &c, e);
   if (s != FFTCONV_OK) return s;
   c.rigor = fc_rigor_name(rigor); /* space() takes the name */
@@ -414,9 +422,14 @@ fftconv_status fc_emit_space(fc_emit *m, const char *tmpl, const fftconv_problem
 
 fftconv_status fc_emit_default(fc_emit *m, const char *tmpl, const fftconv_problem *p,
                                const fc_device_info *d, char **params, fc_err *e) {
+  return fc_emit_default_op(m, tmpl, FC_OP_FORWARD, p, d, params, e);
+}
+
+fftconv_status fc_emit_default_op(fc_emit *m, const char *tmpl, int op, const fftconv_problem *p,
+                                  const fc_device_info *d, char **params, fc_err *e) {
   if (!params) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_default: NULL output");
   *params = NULL;
-  emit_call c;
+  emit_call c = {.op = op};
   fftconv_status s = emit_prepare(m, tmpl, p, 1, d, 1, &c, e);
   if (s != FFTCONV_OK) return s;
   c.unsupported = NULL;
@@ -436,9 +449,15 @@ fftconv_status fc_emit_default(fc_emit *m, const char *tmpl, const fftconv_probl
 fftconv_status fc_emit_check(fc_emit *m, const char *tmpl, const fftconv_problem *p,
                              const fc_device_info *d, const char *params, char **reason,
                              fc_err *e) {
+  return fc_emit_check_op(m, tmpl, FC_OP_FORWARD, p, d, params, reason, e);
+}
+
+fftconv_status fc_emit_check_op(fc_emit *m, const char *tmpl, int op, const fftconv_problem *p,
+                                const fc_device_info *d, const char *params, char **reason,
+                                fc_err *e) {
   if (!reason) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_check: NULL output");
   *reason = NULL;
-  emit_call c;
+  emit_call c = {.op = op};
   fftconv_status s = emit_prepare(m, tmpl, p, 1, d, 1, &c, e);
   if (s != FFTCONV_OK) return s;
   if (!params) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_check: NULL params");
@@ -454,7 +473,7 @@ fftconv_status fc_emit_kernel(fc_emit *m, const char *tmpl, const char *params,
                               const fc_device_info *d, fc_kernel_src *out, fc_err *e) {
   if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_kernel: NULL output");
   memset(out, 0, sizeof *out);
-  emit_call c;
+  emit_call c = {0};
   fftconv_status s = emit_prepare(m, tmpl, NULL, 0, d, 1, &c, e);
   if (s != FFTCONV_OK) return s;
   if (!params) return fc_fail(e, FFTCONV_ERR_INVALID, "fc_emit_kernel: NULL params");

@@ -53,6 +53,7 @@ typedef struct emit_call {
   fc_emit *m;
   emit_tmpl *t;
   const fftconv_problem *p;
+  int op; /* the problem's op (shape.h), problem.op in Lua */
   const fc_device_info *d;
   const char *params;
   const char *rigor; /* space()'s third argument */

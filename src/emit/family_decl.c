@@ -8,9 +8,9 @@
 #include "fftconv.h"
 #include "shape.h"
 
-/* The names a declaration may use, by enum value. */
-static const char *const op_names[] = {"forward"};
-_Static_assert(sizeof op_names / sizeof *op_names == FC_OP_COUNT, "an op without its name");
+/* The names a declaration may use, by enum value; the ops' are the op table's (ops.c), the
+   built-in ones and any an op registered (a test family's). */
+_Static_assert(FC_MAX_OPS <= 32, "ops are bits of fc_family_decl.ops");
 static const char *const dtype_names[] = {"fp32", "fp16", "bf16"};
 _Static_assert(FFTCONV_FP32 == 0 && FFTCONV_FP16 == 1 && FFTCONV_BF16 == 2, "dtype names");
 static const char *const mode_names[] = {"causal", "circular"};
@@ -161,8 +161,11 @@ static int known_fields(reader *r, int idx) {
 
 static int read_runs(reader *r, int idx, fc_family_decl *d) {
   lua_Integer sm;
+  const char *op_names[FC_MAX_OPS];
+  int nops = fc_op_count() < FC_MAX_OPS ? fc_op_count() : FC_MAX_OPS;
+  for (int k = 0; k < nops; k++) op_names[k] = fc_op_name(k);
   if (known_fields(r, idx) ||
-      name_set(r, idx, "ops", op_names, FC_OP_COUNT, &d->ops) ||
+      name_set(r, idx, "ops", op_names, nops, &d->ops) ||
       name_set(r, idx, "dtypes", dtype_names, 3, &d->dtypes) ||
       name_set(r, idx, "modes", mode_names, 2, &d->modes) || fft_sizes(r, idx, d) ||
       int_field(r, idx, "min_sm", "runs.min_sm", MIN_SM, MAX_SM,

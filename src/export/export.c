@@ -510,6 +510,157 @@ static fftconv_status build_fatbins(xstate *x, fc_err *e) {
   return FFTCONV_OK;
 }
 
+/* --c-name: a C identifier that no symbol of the library takes; the message when not. */
+static fftconv_status check_c_name(const char *name, fc_err *e) {
+  const char *why = c_name_problem(name);
+  if (!why) return FFTCONV_OK;
+  char shown[80]; /* the name as given may hold anything: printable ASCII of it */
+  size_t k = 0;
+  for (const char *p = name; *p && k < 64; p++)
+    shown[k++] = *p >= 0x20 && *p < 0x7f ? *p : '?';
+  shown[k] = 0;
+  return fc_fail(e, FFTCONV_ERR_INVALID, "--c-name: '%s%s' %s", shown, *(name + k) ? "..." : "",
+                 why);
+}
+
+/* Winner i's kernel: its launches (part of a kernel's identity) and its binaries. */
+static fftconv_status read_kernel(xstate *x, int i, fc_err *e) {
+  fc_cache_kernel_row row;
+  int found = 0;
+  fftconv_status st = fc_cache_get_kernel(x->cache, x->w[i].kernel_id, &row, &found, e);
+  if (st != FFTCONV_OK) return st;
+  if (found) { /* the row malloc'd them: taken over */
+    x->w[i].cubin = (void *)row.k.cubin;
+    x->w[i].cubin_size = row.k.cubin_size;
+    x->w[i].ptx = (char *)row.k.ptx;
+    row.k.cubin = NULL;
+    row.k.ptx = NULL;
+  }
+  if (found && !(x->w[i].mjson = fc_manifest_json(&row.k.manifest)))
+    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  else if (!found)
+    st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: winner %s names kernel %" PRId64 ", which "
+                 "it does not have", fc_cache_path(x->cache), x->w[i].key, x->w[i].kernel_id);
+  fc_cache_kernel_row_free(&row);
+  if (st == FFTCONV_OK && !x->o->archs) {
+    char a[16];
+    snprintf(a, sizeof a, "sm_%d", x->w[i].sm);
+    add_arch(x, a, x->w[i].sm);
+  }
+  return st;
+}
+
+/* The winners the filters select, from the cache, each with its kernel. */
+static fftconv_status gather_winners(xstate *x, fc_err *e) {
+  const fc_export_opts *o = x->o;
+  fftconv_status st = fc_cache_open(o->cache_path, 0, &x->cache, e);
+  if (st != FFTCONV_OK) return st;
+  fc_cache_filter f = {.device = o->device};
+  if ((st = fc_cache_list(x->cache, &f, collect, x, e)) != FFTCONV_OK) return st;
+  if (x->nomem) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  if (!x->nw && x->unholdable)
+    return fc_fail(e, FFTCONV_ERR_IO, "nothing to export from cache %s: every winner was left "
+                   "out (see above)", fc_cache_path(x->cache));
+  if (!x->nw) {
+    fc_str what = {0};
+    filters_text(o, &what);
+    st = fc_fail(e, FFTCONV_ERR_IO, "no winner in cache %s%s%s%s", fc_cache_path(x->cache),
+                 what.s ? " matches" : " (tune first: fftconv-tune)", what.s ? what.s : "",
+                 "");
+    fc_str_free(&what);
+    return st;
+  }
+  x->r->winners = x->nw;
+  for (int k = 0; o->keys && k < o->nkeys; k++) { /* --problems: say which have no winner */
+    int found = 0;
+    for (int i = 0; i < x->nw && !found; i++) found = !strcmp(x->w[i].key, o->keys[k]);
+    if (!found) say(x, "no winner in the cache for %s: not exported\n", o->keys[k]);
+  }
+  for (int i = 0; i < x->nw && st == FFTCONV_OK; i++) st = read_kernel(x, i, e);
+  if (st == FFTCONV_OK) st = fc_export_check_json(x, e);
+  return st;
+}
+
+/* Winners sorted so that those of one kernel are adjacent, each group a module; then says
+   what will be exported. */
+static fftconv_status group_modules(xstate *x, fc_err *e) {
+  qsort(x->w, (size_t)x->nw, sizeof *x->w, cmp_win);
+  x->m = calloc((size_t)x->nw, sizeof *x->m);
+  if (!x->m) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  for (int i = 0; i < x->nw; i++) {
+    if (i == 0 || !same_kernel(&x->w[i], &x->w[i - 1])) {
+      x->m[x->nm].first = i;
+      fc_manifest_parse(x->w[i].mjson, &x->m[x->nm].manifest, NULL);
+      x->nm++;
+    }
+    x->w[i].module = x->nm - 1;
+  }
+  fc_str archs = {0};
+  for (int a = 0; a < x->narch; a++) fc_str_add(&archs, "%s%s", a ? ", " : "", x->arch[a]);
+  say(x, "export: %d winner%s of cache %s, %d kernel%s; cubins for %s%s", x->nw,
+      x->nw == 1 ? "" : "s", fc_cache_path(x->cache), x->nm, x->nm == 1 ? "" : "s",
+      archs.s ? archs.s : "no architecture", x->ptx_sm || !x->o->no_ptx ? ", PTX of " : "");
+  if (x->ptx_sm) say(x, "compute_%d\n", x->ptx_sm);
+  else if (!x->o->no_ptx) say(x, "the lowest\n");
+  else say(x, "\n");
+  fc_str_free(&archs);
+  return FFTCONV_OK;
+}
+
+/* Each module's images (cached or compiled now) into its fatbin. */
+static fftconv_status make_fatbins(xstate *x, fc_err *e) {
+  fc_emit *em = NULL;
+  fftconv_status st = fc_emit_open(&em, e);
+  for (int i = 0; i < x->nm && st == FFTCONV_OK; i++) {
+    int end = i + 1 < x->nm ? x->m[i + 1].first : x->nw;
+    st = plan_module(x, em, i, end - x->m[i].first, e);
+  }
+  if (st == FFTCONV_OK) st = compile_missing(x, e);
+  if (st == FFTCONV_OK) {
+    char how[1200];
+    fc_fatbin_backend(how, sizeof how);
+    say(x, "fatbins by %s; %s compressed\n", how,
+        x->o->plain_cubins ? "PTX" : "cubins and PTX");
+    st = build_fatbins(x, e);
+  }
+  fc_emit_close(em);
+  return st;
+}
+
+/* The fatbins and manifest.json into the partial bundle, which must read back as a bundle;
+   then the C source when asked for. mtext gets the manifest's text. */
+static fftconv_status write_bundle(xstate *x, xplace *pl, const char *name, fc_str *mtext,
+                                   fc_err *e) {
+  fc_export_result *r = x->r;
+  fftconv_status st = fc_export_reserve(pl, x->nm + 1, e);
+  for (int i = 0; i < x->nm && st == FFTCONV_OK; i++) {
+    xmod *m = &x->m[i];
+    if (!m->fatbin) continue;
+    st = fc_export_put_file(pl, m->file, m->fatbin, m->fatbin_size, e);
+    r->modules++;
+    r->bytes += (int64_t)m->fatbin_size;
+    int end = i + 1 < x->nm ? x->m[i + 1].first : x->nw;
+    r->entries += end - m->first;
+  }
+  if (st == FFTCONV_OK && !r->modules)
+    st = fc_fail(e, FFTCONV_ERR_IO, "nothing to export: every kernel was left out (see above)");
+  if (st != FFTCONV_OK) return st;
+  fc_export_manifest_text(x, mtext);
+  if (mtext->oom) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  if ((st = fc_export_put_file(pl, FC_BUNDLE_MANIFEST, mtext->s, mtext->len, e)) != FFTCONV_OK)
+    return st;
+  r->bytes += (int64_t)mtext->len;
+  char tmp[8400]; /* what was written must read back as a bundle */
+  fc_export_partial_path(pl, tmp, sizeof tmp);
+  fc_bundle *b = NULL;
+  fc_err be = {{0}};
+  if (fc_bundle_open(tmp, NULL, &b, &be) != FFTCONV_OK)
+    return fc_fail(e, FFTCONV_ERR_IO, "the bundle written does not read back: %s", be.msg);
+  fc_bundle_close(b);
+  if (x->o->c_source) st = fc_export_write_c(pl, x, mtext->s, mtext->len, name, e);
+  return st;
+}
+
 fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e) {
   fc_export_result dummy;
   if (!r) r = &dummy;
@@ -517,18 +668,10 @@ fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e
   double t0 = fc_now();
   if (!o || !o->out || !o->out[0])
     return fc_fail(e, FFTCONV_ERR_INVALID, "export: needs the bundle directory to write (--out DIR)");
-  const char *name = o->c_name ? o->c_name : "fftconv_bundle", *why = c_name_problem(name);
-  if (why) {
-    char shown[80]; /* the name as given may hold anything: printable ASCII of it */
-    size_t k = 0;
-    for (const char *p = name; *p && k < 64; p++)
-      shown[k++] = *p >= 0x20 && *p < 0x7f ? *p : '?';
-    shown[k] = 0;
-    return fc_fail(e, FFTCONV_ERR_INVALID, "--c-name: '%s%s' %s", shown, *(name + k) ? "..." : "",
-                   why);
-  }
+  const char *name = o->c_name ? o->c_name : "fftconv_bundle";
+  fftconv_status st = check_c_name(name, e);
+  if (st != FFTCONV_OK) return st;
   xstate x = {.o = o, .r = r};
-  fftconv_status st = FFTCONV_OK;
   if (o->archs && (st = parse_archs(&x, o->archs, e)) != FFTCONV_OK) return st;
   xplace pl;
   st = fc_export_prepare(o, &pl, e);
@@ -537,133 +680,10 @@ fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e
     fc_export_finish(&pl);
     return st;
   }
-  fc_emit *em = NULL;
   fc_str mtext = {0};
-  if ((st = fc_cache_open(o->cache_path, 0, &x.cache, e)) != FFTCONV_OK) goto done;
-  fc_cache_filter f = {.device = o->device};
-  if ((st = fc_cache_list(x.cache, &f, collect, &x, e)) != FFTCONV_OK) goto done;
-  if (x.nomem) {
-    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-    goto done;
-  }
-  if (!x.nw && x.unholdable) {
-    st = fc_fail(e, FFTCONV_ERR_IO, "nothing to export from cache %s: every winner was left "
-                 "out (see above)", fc_cache_path(x.cache));
-    goto done;
-  }
-  if (!x.nw) {
-    fc_str what = {0};
-    filters_text(o, &what);
-    st = fc_fail(e, FFTCONV_ERR_IO, "no winner in cache %s%s%s%s", fc_cache_path(x.cache),
-                 what.s ? " matches" : " (tune first: fftconv-tune)", what.s ? what.s : "",
-                 "");
-    fc_str_free(&what);
-    goto done;
-  }
-  r->winners = x.nw;
-  for (int k = 0; o->keys && k < o->nkeys; k++) { /* --problems: say which have no winner */
-    int found = 0;
-    for (int i = 0; i < x.nw && !found; i++) found = !strcmp(x.w[i].key, o->keys[k]);
-    if (!found) say(&x, "no winner in the cache for %s: not exported\n", o->keys[k]);
-  }
-  /* each winner's kernel: its launches (part of a kernel's identity) and its binaries */
-  for (int i = 0; i < x.nw && st == FFTCONV_OK; i++) {
-    fc_cache_kernel_row row;
-    int found = 0;
-    if ((st = fc_cache_get_kernel(x.cache, x.w[i].kernel_id, &row, &found, e)) != FFTCONV_OK) break;
-    if (found) { /* the row malloc'd them: taken over */
-      x.w[i].cubin = (void *)row.k.cubin;
-      x.w[i].cubin_size = row.k.cubin_size;
-      x.w[i].ptx = (char *)row.k.ptx;
-      row.k.cubin = NULL;
-      row.k.ptx = NULL;
-    }
-    if (found && !(x.w[i].mjson = fc_manifest_json(&row.k.manifest)))
-      st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-    else if (!found)
-      st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: winner %s names kernel %" PRId64 ", which "
-                   "it does not have", fc_cache_path(x.cache), x.w[i].key, x.w[i].kernel_id);
-    fc_cache_kernel_row_free(&row);
-    if (st == FFTCONV_OK && !o->archs) {
-      char a[16];
-      snprintf(a, sizeof a, "sm_%d", x.w[i].sm);
-      add_arch(&x, a, x.w[i].sm);
-    }
-  }
-  if (st == FFTCONV_OK) st = fc_export_check_json(&x, e);
-  if (st != FFTCONV_OK) goto done;
-  qsort(x.w, (size_t)x.nw, sizeof *x.w, cmp_win);
-  x.m = calloc((size_t)x.nw, sizeof *x.m);
-  if (!x.m) {
-    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-    goto done;
-  }
-  for (int i = 0; i < x.nw; i++) {
-    if (i == 0 || !same_kernel(&x.w[i], &x.w[i - 1])) {
-      x.m[x.nm].first = i;
-      fc_manifest_parse(x.w[i].mjson, &x.m[x.nm].manifest, NULL);
-      x.nm++;
-    }
-    x.w[i].module = x.nm - 1;
-  }
-  {
-    fc_str archs = {0};
-    for (int a = 0; a < x.narch; a++) fc_str_add(&archs, "%s%s", a ? ", " : "", x.arch[a]);
-    say(&x, "export: %d winner%s of cache %s, %d kernel%s; cubins for %s%s", x.nw,
-        x.nw == 1 ? "" : "s", fc_cache_path(x.cache), x.nm, x.nm == 1 ? "" : "s",
-        archs.s ? archs.s : "no architecture", x.ptx_sm || !o->no_ptx ? ", PTX of " : "");
-    if (x.ptx_sm) say(&x, "compute_%d\n", x.ptx_sm);
-    else if (!o->no_ptx) say(&x, "the lowest\n");
-    else say(&x, "\n");
-    fc_str_free(&archs);
-  }
-  if ((st = fc_emit_open(&em, e)) != FFTCONV_OK) goto done;
-  for (int i = 0; i < x.nm && st == FFTCONV_OK; i++) {
-    int end = i + 1 < x.nm ? x.m[i + 1].first : x.nw;
-    st = plan_module(&x, em, i, end - x.m[i].first, e);
-  }
-  if (st == FFTCONV_OK) st = compile_missing(&x, e);
-  if (st == FFTCONV_OK) {
-    char how[1200];
-    fc_fatbin_backend(how, sizeof how);
-    say(&x, "fatbins by %s; %s compressed\n", how, o->plain_cubins ? "PTX" : "cubins and PTX");
-    st = build_fatbins(&x, e);
-  }
-  if (st == FFTCONV_OK) st = fc_export_reserve(&pl, x.nm + 1, e);
-  if (st != FFTCONV_OK) goto done;
-  for (int i = 0; i < x.nm && st == FFTCONV_OK; i++) {
-    xmod *m = &x.m[i];
-    if (!m->fatbin) continue;
-    st = fc_export_put_file(&pl, m->file, m->fatbin, m->fatbin_size, e);
-    r->modules++;
-    r->bytes += (int64_t)m->fatbin_size;
-    int end = i + 1 < x.nm ? x.m[i + 1].first : x.nw;
-    r->entries += end - m->first;
-  }
-  if (st == FFTCONV_OK && !r->modules)
-    st = fc_fail(e, FFTCONV_ERR_IO, "nothing to export: every kernel was left out (see above)");
-  if (st != FFTCONV_OK) goto done;
-  fc_export_manifest_text(&x, &mtext);
-  if (mtext.oom) {
-    st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-    goto done;
-  }
-  if ((st = fc_export_put_file(&pl, FC_BUNDLE_MANIFEST, mtext.s, mtext.len, e)) != FFTCONV_OK)
-    goto done;
-  r->bytes += (int64_t)mtext.len;
-  { /* what was written must read back as a bundle */
-    char tmp[8400];
-    fc_export_partial_path(&pl, tmp, sizeof tmp);
-    fc_bundle *b = NULL;
-    fc_err be = {{0}};
-    if (fc_bundle_open(tmp, NULL, &b, &be) != FFTCONV_OK) {
-      st = fc_fail(e, FFTCONV_ERR_IO, "the bundle written does not read back: %s", be.msg);
-      goto done;
-    }
-    fc_bundle_close(b);
-  }
-  if (o->c_source &&
-      (st = fc_export_write_c(&pl, &x, mtext.s, mtext.len, name, e)) != FFTCONV_OK)
+  if ((st = gather_winners(&x, e)) != FFTCONV_OK || (st = group_modules(&x, e)) != FFTCONV_OK ||
+      (st = make_fatbins(&x, e)) != FFTCONV_OK ||
+      (st = write_bundle(&x, &pl, name, &mtext, e)) != FFTCONV_OK)
     goto done;
   fc_export_test_pause();
   if ((st = fc_export_commit(&pl, e)) != FFTCONV_OK) goto done;
@@ -674,7 +694,6 @@ fftconv_status fc_export(const fc_export_opts *o, fc_export_result *r, fc_err *e
 done:
   fc_export_finish(&pl);
   fc_str_free(&mtext);
-  fc_emit_close(em);
   free_state(&x);
   return st;
 }

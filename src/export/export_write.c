@@ -21,6 +21,7 @@
 
 #include "bundle.h"
 #include "export_int.h"
+#include "fields.h"
 
 #ifndef FFTCONV_VERSION
 #define FFTCONV_VERSION "unknown"
@@ -74,14 +75,14 @@ void fc_export_manifest_text(const xstate *x, fc_str *b) {
     for (int k = m->first; k < end; k++) {
       const xwin *w = &x->w[k];
       const fftconv_problem *p = &w->p;
+      char op[40];
       fc_str_add(b, "%s\n{\"problem\":", n++ ? "," : "");
       json_str(b, w->key);
-      fc_str_add(b, ",\"module\":%d,\"shape\":{\"batch\":%" PRId64 ",\"heads\":%" PRId64
-                 ",\"seqlen\":%" PRId64 ",\"filter_len\":%" PRId64 ",\"freq_keep\":%" PRId64
-                 ",\"dtype\":\"%s\",\"mode\":\"%s\",\"pre_gate\":%d,\"post_gate\":%d,"
-                 "\"skip_d\":%d},\"filter_layout\":", idx, p->batch, p->heads, p->seqlen,
-                 p->filter_len, p->freq_keep, fftconv_dtype_name(p->dtype),
-                 fftconv_mode_name(p->mode), p->pre_gate, p->post_gate, p->skip_d);
+      fc_str_add(b, ",\"op\":");
+      json_str(b, fc_key_op_name(w->key, op, sizeof op));
+      fc_str_add(b, ",\"module\":%d,\"shape\":", idx);
+      fc_fields_json(p, b);
+      fc_str_add(b, ",\"filter_layout\":");
       json_str(b, m->manifest.filter_layout);
       /* no overflow: the manifest reader bounds each region's bytes by INT64_MAX / 4 */
       _Static_assert(FC_MAX_WORKSPACE <= 4, "the sums below need a bound of INT64_MAX / 4 a region");

@@ -42,17 +42,18 @@ typedef enum fftconv_status {
 typedef enum fftconv_dtype { FFTCONV_FP32 = 0, FFTCONV_FP16, FFTCONV_BF16 } fftconv_dtype;
 typedef enum fftconv_mode { FFTCONV_CAUSAL = 0, FFTCONV_CIRCULAR } fftconv_mode;
 
-/* The problem. Start from fftconv_problem_init, then set fields. */
+/* The problem. Start from fftconv_problem_init, then set fields. Each field's range and
+   default are stated once, in the library's field table (src/runtime/fields.c):
+   fftconv_problem_check's message names the field and its allowed range; README.md ("What
+   is computed") gives them in words. */
 typedef struct fftconv_problem {
   size_t size;        /* sizeof(fftconv_problem), set by fftconv_problem_init: checked by the
                          library, so that a binding built against another version is refused */
-  int64_t batch;      /* B >= 1 */
-  int64_t heads;      /* H >= 1 */
-  int64_t seqlen;     /* L >= 1; circular mode: a power of two in [256, 4194304];
-                         causal mode: at most 2097152 */
-  int64_t filter_len; /* K, 1 <= K <= L; K < L is a partial convolution. 0 means K = L */
-  int64_t freq_keep;  /* F: keep filter bins f with min(f, N - f) < F, 1 <= F <= N/2 + 1;
-                         0 keeps all (dense) */
+  int64_t batch;      /* B */
+  int64_t heads;      /* H */
+  int64_t seqlen;     /* L; its range depends on mode and dtype */
+  int64_t filter_len; /* K; K < L is a partial convolution, 0 means K = L */
+  int64_t freq_keep;  /* F: keep filter bins f with min(f, N - f) < F; 0 keeps all (dense) */
   fftconv_dtype dtype;
   fftconv_mode mode;
   int pre_gate;       /* 1: u is multiplied by pre before the convolution */
@@ -60,7 +61,8 @@ typedef struct fftconv_problem {
   int skip_d;         /* 1: the D * v skip term is present (D given to prepare_filter) */
 } fftconv_problem;
 
-void fftconv_problem_init(fftconv_problem *p); /* B=H=1, L=1024, fp32, causal, no gates */
+/* Sets size and every field to its default (the field table's). */
+void fftconv_problem_init(fftconv_problem *p);
 
 /* Checks every field. On failure writes a message naming the field, its value and the
    allowed range into msg (if msg) and returns FFTCONV_ERR_INVALID. */

@@ -71,9 +71,36 @@ typedef enum fc_arg {
   FC_ARG_N,
   FC_ARG_COUNT
 } fc_arg;
-#define FC_ARG_IS_BUFFER(a) ((a) < FC_ARG_ROWS)
+#define FC_ARG_IS_BUFFER(a) fc_arg_is_buffer(a)
 
+/* The argument table (args.c): the built-in names above, at their enum values, and those an
+   op adds (fc_arg_register), from FC_ARG_COUNT on. A buffer is a device pointer; a scalar's
+   C type is what the kernel's parameter is declared as. Buffers take a bit of a launch's
+   reads/writes masks, so every argument index is below FC_MAX_ARG_DEFS. */
+#define FC_MAX_ARG_DEFS 32
+typedef enum fc_arg_kind { FC_ARG_BUFFER = 0, FC_ARG_SCALAR } fc_arg_kind;
+typedef struct fc_arg_def {
+  const char *name;  /* as manifests name it; NULL for a workspace slot ("ws:NAME") */
+  fc_arg_kind kind;
+  const char *ctype; /* scalars: "long long" or "int"; buffers: NULL */
+} fc_arg_def;
+const fc_arg_def *fc_arg_get(int a); /* NULL for none (a workspace slot included) */
+int fc_arg_count(void);              /* entries, workspace slots included */
+int fc_arg_find(const char *name);   /* the index of a named argument, or -1 */
+int fc_arg_is_buffer(int a);         /* a buffer or a workspace slot */
+/* Internal: adds an argument an op's kernels take. Returns its index, or -1 with e set (a
+   bad or taken name, a scalar type other than int and long long, or a full table). */
+int fc_arg_register(const fc_arg_def *d, fc_err *e);
+
+/* The phases, by name (args.c): prepare and forward are built in, an op may add its own. A
+   manifest names a launch's phase; the plan runs them by index. */
 typedef enum fc_phase { FC_PHASE_PREPARE = 0, FC_PHASE_FORWARD } fc_phase;
+#define FC_MAX_PHASES 8
+extern const char *fc_phase_names[FC_MAX_PHASES];
+int fc_phase_count(void);
+int fc_phase_find(const char *name); /* -1: none */
+/* Internal: adds a phase; its index, or -1 with e set. */
+int fc_phase_register(const char *name, fc_err *e);
 typedef enum fc_over { FC_OVER_ONE = 0, FC_OVER_ROWS, FC_OVER_HEADS } fc_over;
 
 typedef struct fc_launch {

@@ -148,6 +148,9 @@ static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, in
     void *args[FC_MAX_ARGS];
     for (int a = 0; a < l->nargs; a++) {
       int k = l->args[a];
+      if (k >= FC_ARG_COUNT) /* an op's own argument (fc_arg_register): nothing binds it yet */
+        return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "launch %s: argument '%s' has no binding "
+                       "in the launcher", l->entry, fc_arg_name(k, mf));
       args[a] = FC_ARG_IS_BUFFER(k) ? (void *)&buf[k] : k == FC_ARG_ROWS ? (void *)&rows
                                                                         : (void *)&ints[k];
     }

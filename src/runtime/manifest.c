@@ -11,28 +11,10 @@
 #include "kernel.h"
 #include "shape.h"
 
-static const char *const arg_names[FC_ARG_COUNT] = {
-    [FC_ARG_U] = "u",       [FC_ARG_PRE] = "pre",   [FC_ARG_POST] = "post", [FC_ARG_Y] = "y",
-    [FC_ARG_K] = "k",       [FC_ARG_D] = "d",       [FC_ARG_KHAT] = "k_hat",
-    [FC_ARG_ROWS] = "rows", [FC_ARG_L] = "L",       [FC_ARG_H] = "H",       [FC_ARG_KLEN] = "K",
-    [FC_ARG_F] = "F",       [FC_ARG_N] = "N"};
-
-const char *fc_arg_name(int a, const fc_manifest *m) {
-  if (a >= FC_ARG_WS && a < FC_ARG_WS + FC_MAX_WORKSPACE) {
-    static _Thread_local char buf[40];
-    int i = a - FC_ARG_WS;
-    snprintf(buf, sizeof buf, "ws:%s", m && i < m->nws ? m->ws[i].name : "?");
-    return buf;
-  }
-  return a >= 0 && a < FC_ARG_COUNT && arg_names[a] ? arg_names[a] : "?";
-}
-
-static const char *const phase_names[] = {[FC_PHASE_PREPARE] = "prepare",
-                                          [FC_PHASE_FORWARD] = "forward"};
+#define phase_names ((const char *const *)fc_phase_names) /* args.c */
 static const char *const over_names[] = {[FC_OVER_ONE] = "one", [FC_OVER_ROWS] = "rows",
                                          [FC_OVER_HEADS] = "heads"};
 
-const char *fc_phase_name(fc_phase p) { return (unsigned)p < 2 ? phase_names[p] : "?"; }
 const char *fc_over_name(fc_over o) { return (unsigned)o < 3 ? over_names[o] : "?"; }
 
 /* ---- the reader (on json.h's cursor) ---- */
@@ -92,9 +74,7 @@ static int arg_lookup(const fc_manifest *m, const char *name) {
       if (!strcmp(m->ws[i].name, name + 3)) return FC_ARG_WS + i;
     return -1;
   }
-  for (int a = 0; a < FC_ARG_COUNT; a++)
-    if (arg_names[a] && !strcmp(arg_names[a], name)) return a;
-  return -1;
+  return fc_arg_find(name);
 }
 
 /* A list of argument names into args (n of them), or a bit mask of buffers (mask non-NULL).
@@ -178,7 +158,7 @@ static int launch_field(fc_json_cur *r, const char *key, void *arg) {
   switch (k) {
   case 0: return fc_json_string(r, l->entry, sizeof l->entry);
   case 1:
-    if (!jr_enum(r, phase_names, 2, "phase", &ph)) return 0;
+    if (!jr_enum(r, phase_names, fc_phase_count(), "phase", &ph)) return 0;
     l->phase = (fc_phase)ph;
     return 1;
   case 2: return fc_json_object(r, grid_field, c);
@@ -342,7 +322,7 @@ fftconv_status fc_manifest_check(const fc_manifest *m, fc_err *e) {
                      l->cluster[1], l->cluster[2], l->grid_y, l->grid_z);
     uint32_t argmask = 0;
     for (int a = 0; a < l->nargs; a++) {
-      if (l->args[a] >= FC_ARG_COUNT ||
+      if (l->args[a] >= fc_arg_count() ||
           (l->args[a] >= FC_ARG_WS + m->nws && l->args[a] < FC_ARG_ROWS))
         return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: argument %d is unknown", l->entry,
                        a);
@@ -387,7 +367,7 @@ static void names_json(fc_str *b, const fc_manifest *m, const uint8_t *args, int
   if (args) {
     for (int i = 0; i < n; i++) fc_str_add(b, "%s\"%s\"", i ? "," : "", fc_arg_name(args[i], m));
   } else {
-    for (int a = 0; a < FC_ARG_ROWS; a++)
+    for (int a = 0; a < FC_MAX_ARG_DEFS; a++)
       if (mask & 1u << a) fc_str_add(b, "%s\"%s\"", k++ ? "," : "", fc_arg_name(a, m));
   }
   fc_str_add(b, "]");
@@ -434,10 +414,10 @@ void fc_manifest_describe(const fc_manifest *m, const char *indent, fc_str *b) {
     if (l->cluster[0] * l->cluster[1] * l->cluster[2] > 1)
       fc_str_add(b, ", cluster %dx%dx%d", l->cluster[0], l->cluster[1], l->cluster[2]);
     fc_str_add(b, ";");
-    for (int a = 0; a < FC_ARG_ROWS; a++)
+    for (int a = 0; a < FC_MAX_ARG_DEFS; a++)
       if (l->reads & 1u << a) fc_str_add(b, " %s", fc_arg_name(a, m));
     fc_str_add(b, " ->");
-    for (int a = 0; a < FC_ARG_ROWS; a++)
+    for (int a = 0; a < FC_MAX_ARG_DEFS; a++)
       if (l->writes & 1u << a) fc_str_add(b, " %s", fc_arg_name(a, m));
     fc_str_add(b, "\n");
   }
@@ -534,7 +514,7 @@ int64_t fc_manifest_launch_bytes(const fc_manifest *m, int i, const fc_shape *s)
   int64_t io = fixed_plus(0, s->rows, s->p.seqlen), total = 0;
   if (io < 0 || __builtin_mul_overflow(io, (int64_t)fftconv_dtype_size(s->p.dtype), &io))
     return -1;
-  for (int a = 0; a < FC_ARG_ROWS; a++) {
+  for (int a = 0; a < FC_MAX_ARG_DEFS; a++) {
     int n = ((l->reads >> a) & 1) + ((l->writes >> a) & 1);
     if (!n) continue;
     int64_t b = 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fields.h"
 #include "trusted.h"
 
 static _Thread_local fc_err thread_err;
@@ -170,7 +171,12 @@ int64_t fc_problem_device_bytes(const fftconv_problem *p) {
 }
 
 fftconv_status fc_ctx_shape(fftconv_ctx *c, const fftconv_problem *p, fc_shape *s, fc_err *e) {
-  fftconv_status st = fc_shape_resolve(p, FC_OP_FORWARD, s, e);
+  return fc_ctx_shape_op(c, FC_OP_FORWARD, p, s, e);
+}
+
+fftconv_status fc_ctx_shape_op(fftconv_ctx *c, int op, const fftconv_problem *p, fc_shape *s,
+                               fc_err *e) {
+  fftconv_status st = fc_shape_resolve(p, op, s, e);
   if (st != FFTCONV_OK) return st;
   int64_t need = fc_problem_device_bytes(&s->p), have = c->gpu.info.total_mem;
   if (need < 0)
@@ -299,15 +305,8 @@ static fftconv_status plan_from_store(fftconv_ctx *c, fc_store *store, const fc_
 }
 
 void fc_tune_command(const fftconv_problem *p, const char *cache, fc_str *b) {
-  fc_str_add(b, "fftconv-tune --seqlen %" PRId64 " --batch %" PRId64 " --heads %" PRId64
-                " --dtype %s --mode %s", p->seqlen, p->batch, p->heads,
-             fftconv_dtype_name(p->dtype), fftconv_mode_name(p->mode));
-  if (p->pre_gate) fc_str_add(b, " --pregate");
-  if (p->post_gate) fc_str_add(b, " --postgate");
-  if (p->skip_d) fc_str_add(b, " --skip-d");
-  if (p->filter_len && p->filter_len != p->seqlen)
-    fc_str_add(b, " --filter-len %" PRId64, p->filter_len);
-  if (p->freq_keep) fc_str_add(b, " --freq-keep %" PRId64, p->freq_keep);
+  fc_str_add(b, "fftconv-tune");
+  fc_fields_flags(p, b);
   if (cache && cache[0]) fc_str_add(b, " --cache %s", cache);
 }
 

@@ -94,6 +94,9 @@ fftconv_status fc_ctx_open(const fftconv_ctx_options *o, const fc_ctx_hooks *hoo
 
 /* The shape of p, checked against the device's memory. */
 fftconv_status fc_ctx_shape(fftconv_ctx *c, const fftconv_problem *p, fc_shape *s, fc_err *e);
+/* The same for an op (shape.h); fc_ctx_shape is this for FC_OP_FORWARD. */
+fftconv_status fc_ctx_shape_op(fftconv_ctx *c, int op, const fftconv_problem *p, fc_shape *s,
+                               fc_err *e);
 
 /* A plan running `cubin` (its own module) with manifest m; describe reads
    "<tmpl> r<rev> (<hash>) <params> [<rung>; <arch>]". */

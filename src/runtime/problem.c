@@ -6,6 +6,7 @@
 
 #include "families.h"
 #include "fftconv.h"
+#include "fields.h"
 #include "shape.h"
 
 /* The families of the build (families.h, from their declarations): the smallest or largest
@@ -27,14 +28,8 @@ int64_t fc_supported_max_n(int dtype, int sm) { return supported(dtype, sm, 1); 
 void fftconv_problem_init(fftconv_problem *p) {
   memset(p, 0, sizeof *p);
   p->size = sizeof *p;
-  p->batch = 1;
-  p->heads = 1;
-  p->seqlen = 1024;
-  p->dtype = FFTCONV_FP32;
-  p->mode = FFTCONV_CAUSAL;
+  for (int i = 0; i < FC_NFIELDS; i++) fc_field_set(p, &fc_fields[i], fc_fields[i].init_default);
 }
-
-static int is_pow2(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
 
 int64_t fc_filter_len(const fftconv_problem *p) {
   return p->filter_len == 0 ? p->seqlen : p->filter_len;
@@ -63,42 +58,57 @@ int64_t fftconv_problem_fft_size(const fftconv_problem *p) {
     return FFTCONV_ERR_INVALID;                      \
   } while (0)
 
+/* A field's static range (fields.h): 1 in range, else 0 with the message. The flags are
+   reported together, after every other field. */
+static int field_in_range(const fftconv_problem *p, const fc_field *f, char *msg, size_t msglen) {
+  int64_t v = fc_field_get(p, f);
+  if (f->min > f->max || f->type == FC_FIELD_FLAG || (v >= f->min && v <= f->max)) return 1;
+  if (!msg) return 0;
+  char names[64];
+  if (f->type != FC_FIELD_INT64)
+    snprintf(msg, msglen, "%s: %d is not one of %s", f->name, (int)v,
+             fc_field_enum_list(f, names, sizeof names));
+  else if (v < f->min)
+    snprintf(msg, msglen, "%s: %" PRId64 " is out of range (must be >= %" PRId64 ")", f->name, v,
+             f->min);
+  else
+    snprintf(msg, msglen, "%s: %" PRId64 " is out of range (%" PRId64 " to %" PRId64 ": %s)",
+             f->name, v, f->min, f->max, f->max_note);
+  return 0;
+}
+
+/* "gate flags: pre_gate=1 post_gate=2 skip_d=0 (each must be 0 or 1)" when one is not. */
+static int flags_in_range(const fftconv_problem *p, char *msg, size_t msglen) {
+  int bad = 0;
+  for (int i = 0; i < FC_NFIELDS; i++)
+    if (fc_fields[i].type == FC_FIELD_FLAG) bad |= (int)fc_field_get(p, &fc_fields[i]) & ~1;
+  if (!bad) return 1;
+  char list[160] = "";
+  size_t n = 0;
+  for (int i = 0; i < FC_NFIELDS && n < sizeof list; i++)
+    if (fc_fields[i].type == FC_FIELD_FLAG)
+      n += (size_t)snprintf(list + n, sizeof list - n, " %s=%d", fc_fields[i].name,
+                            (int)fc_field_get(p, &fc_fields[i]));
+  if (msg) snprintf(msg, msglen, "gate flags:%s (each must be 0 or 1)", list);
+  return 0;
+}
+
 fftconv_status fftconv_problem_check(const fftconv_problem *p, char *msg, size_t msglen) {
   if (!p) BAD("problem: NULL");
   if (p->size != sizeof *p)
     BAD("problem: size is %zu, this library's fftconv_problem has %zu bytes (start from "
         "fftconv_problem_init)", p->size, sizeof *p);
-  if (p->batch < 1) BAD("batch: %" PRId64 " is out of range (must be >= 1)", p->batch);
-  if (p->heads < 1) BAD("heads: %" PRId64 " is out of range (must be >= 1)", p->heads);
-  /* The kernels take H as a 32-bit int (launch.c); a larger one would reach them cut. */
-  if (p->heads > INT32_MAX)
-    BAD("heads: %" PRId64 " is out of range (1 to 2147483647: the kernels take H as a 32-bit "
-        "int)", p->heads);
+  /* every static range first (fields.c), so that the ranges that depend on other fields see
+     valid ones */
+  for (int i = 0; i < FC_NFIELDS; i++)
+    if (!field_in_range(p, &fc_fields[i], msg, msglen)) return FFTCONV_ERR_INVALID;
+  if (!flags_in_range(p, msg, msglen)) return FFTCONV_ERR_INVALID;
   if (p->batch > INT64_MAX / p->heads || p->batch * p->heads > (INT64_C(1) << 40))
     BAD("batch x heads: %" PRId64 " x %" PRId64 " is too many rows (at most 2^40)", p->batch,
         p->heads);
-  if ((unsigned)p->dtype > FFTCONV_BF16)
-    BAD("dtype: %d is not one of fp32, fp16, bf16", (int)p->dtype);
-  if ((unsigned)p->mode > FFTCONV_CIRCULAR)
-    BAD("mode: %d is not one of causal, circular", (int)p->mode);
-  if (p->seqlen < 1) BAD("seqlen: %" PRId64 " is out of range (must be >= 1)", p->seqlen);
-  /* The range is what this build's families run for the dtype (shape.h). */
-  int64_t min_n = fc_supported_min_n(p->dtype, 0), max_n = fc_supported_max_n(p->dtype, 0);
-  if (p->mode == FFTCONV_CIRCULAR) {
-    if (!is_pow2(p->seqlen) || p->seqlen < min_n || p->seqlen > max_n)
-      BAD("seqlen: %" PRId64 " is not supported in circular mode (a power of two from %" PRId64
-          " to %" PRId64 ")", p->seqlen, min_n, max_n);
-  } else if (p->seqlen > max_n / 2) {
-    BAD("seqlen: %" PRId64 " is out of range in causal mode (1 to %" PRId64 ": the FFT size 2L "
-        "must be at most %" PRId64 ")", p->seqlen, max_n / 2, max_n);
-  }
-  if (p->filter_len < 0 || p->filter_len > p->seqlen)
-    BAD("filter_len: %" PRId64 " is out of range (1 to seqlen = %" PRId64 ", or 0 for seqlen)",
-        p->filter_len, p->seqlen);
-  int64_t n = fft_size(p, min_n);
-  if (p->freq_keep < 0 || p->freq_keep > n / 2 + 1)
-    BAD("freq_keep: %" PRId64 " is out of range (1 to N/2 + 1 = %" PRId64
-        " for FFT size N = %" PRId64 ", or 0 for all)", p->freq_keep, n / 2 + 1, n);
+  for (int i = 0; i < FC_NFIELDS; i++)
+    if (fc_fields[i].dyn_check && !fc_fields[i].dyn_check(p, msg, msglen))
+      return FFTCONV_ERR_INVALID;
   /* Every byte count of the problem is an int64 (fc_problem_device_bytes, a kernel's workspace
      of rows x bytes a row, the memory floor): B x H x L elements, at most 2^40 x 2^22 by the
      checks above, could pass 2^63 once counted in bytes. 2^48 elements (a tensor of 512 TiB
@@ -108,25 +118,14 @@ fftconv_status fftconv_problem_check(const fftconv_problem *p, char *msg, size_t
     BAD("batch x heads x seqlen: %" PRId64 " x %" PRId64 " x %" PRId64 " is more than 2^48 "
         "elements (the most a problem may have, so that its sizes in bytes fit in 64 bits)",
         p->batch, p->heads, p->seqlen);
-  if ((p->pre_gate | p->post_gate | p->skip_d) & ~1)
-    BAD("gate flags: pre_gate=%d post_gate=%d skip_d=%d (each must be 0 or 1)", p->pre_gate,
-        p->post_gate, p->skip_d);
   return FFTCONV_OK;
-}
-
-const char *fc_op_name(fc_op op) { return op == FC_OP_FORWARD ? "forward" : "?"; }
-
-int fc_op_find(const char *name) {
-  for (int op = 0; name && op < FC_OP_COUNT; op++)
-    if (!strcmp(name, fc_op_name((fc_op)op))) return op;
-  return -1;
 }
 
 fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s, fc_err *e) {
   memset(s, 0, sizeof *s);
   fftconv_status st = fftconv_problem_check(p, e ? e->msg : NULL, e ? sizeof e->msg : 0);
   if (st != FFTCONV_OK) return st;
-  if ((unsigned)op >= FC_OP_COUNT) return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is unknown", op);
+  if (!fc_op_get(op)) return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is unknown", op);
   s->p = *p;
   s->op = op;
   s->K = s->p.filter_len = fc_filter_len(p);
@@ -138,12 +137,24 @@ fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s,
   return FFTCONV_OK;
 }
 
+/* The parts of fields.h joined by '.', e.g. "B64.H768.L4096.K4096.F0.fp16.circular.pre.post.nod". */
 int fftconv_problem_key(const fftconv_problem *p, char *buf, size_t len) {
-  return snprintf(buf, len, "B%" PRId64 ".H%" PRId64 ".L%" PRId64 ".K%" PRId64 ".F%" PRId64
-                  ".%s.%s.%s.%s.%s", p->batch, p->heads, p->seqlen, fc_filter_len(p), p->freq_keep,
-                  fftconv_dtype_name(p->dtype), fftconv_mode_name(p->mode),
-                  p->pre_gate ? "pre" : "nopre", p->post_gate ? "post" : "nopost",
-                  p->skip_d ? "d" : "nod");
+  int n = 0;
+  for (int i = 0; i < FC_NFIELDS; i++) {
+    const fc_field *f = &fc_fields[i];
+    int64_t v = fc_field_resolved(p, f);
+    const char *dot = i ? "." : "";
+    size_t at = (size_t)n < len ? (size_t)n : len, room = len - at;
+    char *to = buf ? buf + at : NULL;
+    if (!to) room = 0;
+    int k;
+    if (f->type == FC_FIELD_INT64) k = snprintf(to, room, "%s%s%" PRId64, dot, f->key_on, v);
+    else if (f->type == FC_FIELD_FLAG) k = snprintf(to, room, "%s%s", dot, v ? f->key_on : f->key_off);
+    else k = snprintf(to, room, "%s%s", dot, fc_field_enum_name(f, v));
+    if (k < 0) return k;
+    n += k;
+  }
+  return n;
 }
 
 const char *fftconv_dtype_name(fftconv_dtype d) {

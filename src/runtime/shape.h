@@ -10,16 +10,53 @@
 #include "fftconv.h"
 #include "util.h"
 
-/* The operation a kernel computes for a problem; part of the key. Only forward exists now;
-   the backward pass will add its own kernels for the same problem. */
-typedef enum fc_op { FC_OP_FORWARD = 0, FC_OP_COUNT } fc_op;
-const char *fc_op_name(fc_op op); /* "forward" */
+/* The operation a kernel computes for a problem: an index into the op table (ops.c). Forward
+   is built in; the backward pass will add its own kernels for the same problem. A non-forward
+   op's key is "<op>:" before the problem key; the cache, the ranking, the emission problem
+   table (problem.op), verification, the search and export all carry it. */
+typedef int fc_op;
+#define FC_OP_FORWARD 0
+#define FC_MAX_OPS 8
+
+struct fc_ref_inputs; /* reference.h (tuning layer) */
+/* An op's fp64 reference: y from the inputs (src/tune/reference.h's form). */
+typedef fftconv_status (*fc_op_reference_fn)(const fftconv_problem *p,
+                                             const struct fc_ref_inputs *in, double *y,
+                                             fc_err *e);
+typedef struct fc_op_def {
+  const char *name;          /* "forward"; a C identifier */
+  /* The kernel arguments (kernel.h's table, by name) and phases its launches may use, each
+     list NULL-terminated; NULL: any. */
+  const char *const *args;
+  const char *const *phases;
+  /* What verification compares against. NULL: the built-in FFTW reference of forward
+     (fc_reference), which the runtime layer cannot name: it links no FFTW. */
+  fc_op_reference_fn reference;
+} fc_op_def;
+
+/* The op's entry, or NULL when there is none. */
+const fc_op_def *fc_op_get(fc_op op);
+int fc_op_count(void);
+const char *fc_op_name(fc_op op); /* "forward"; "?" for none */
 /* The op named `name`, or -1 when there is none (NULL included). */
 int fc_op_find(const char *name);
+/* The op name a shape key carries: the text before ':', or "forward" for a key without one
+   (a forward key is the bare problem key); "?" when it does not fit. Into buf; returns buf.
+   For rows that hold only the key (cache listings, exports). */
+const char *fc_key_op_name(const char *key, char *buf, size_t len);
+/* Whether a launch manifest (kernel.h) uses only the arguments ("ws" for any workspace
+   region) and phases of op's entry: FFTCONV_ERR_TEMPLATE naming the launch and the name. The
+   search checks every candidate's manifest against the op it searches for. */
+struct fc_manifest;
+fftconv_status fc_op_check_manifest(fc_op op, const struct fc_manifest *m, fc_err *e);
+/* Internal: adds an op (tests add one that only a test family implements). d must outlive
+   the process's use of it. Returns its index, or -1 with e set (a bad or taken name, or
+   FC_MAX_OPS reached). Not thread-safe: call before any context or search uses ops. */
+int fc_op_register(const fc_op_def *d, fc_err *e);
 
 typedef struct fc_shape {
   fftconv_problem p; /* as given, with filter_len resolved to K */
-  fc_op op;
+  fc_op op;          /* index into the op table */
   int64_t rows;      /* B * H */
   int64_t K;         /* filter length */
   int64_t N;         /* FFT size */

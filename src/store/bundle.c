@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bundle_int.h"
+#include "fields.h"
 #include "json.h"
 #include "kernel.h"
 #include "shape.h"
@@ -346,50 +347,53 @@ static fftconv_status bundle_arrays(fc_bundle *b, const fc_json_doc *d, const fc
   return FFTCONV_OK;
 }
 
-static int dtype_of(const char *s, fftconv_dtype *d) {
-  for (int i = FFTCONV_FP32; i <= FFTCONV_BF16; i++)
-    if (s && !strcmp(s, fftconv_dtype_name((fftconv_dtype)i))) {
-      *d = (fftconv_dtype)i;
-      return 1;
-    }
-  return 0;
-}
+enum { EF_PROBLEM, EF_MODULE, EF_SHAPE, EF_OP, EF_DEVICE, EF_SM, EF_MEDIAN, EF_N };
+static const char *const ent_fields[EF_N] = {"problem", "module", "shape",    "op",
+                                             "device",  "sm",     "median_ms"};
 
-enum { EF_PROBLEM, EF_MODULE, EF_SHAPE, EF_BATCH, EF_HEADS, EF_SEQLEN, EF_FILTER_LEN,
-       EF_FREQ_KEEP, EF_DTYPE, EF_MODE, EF_PRE_GATE, EF_POST_GATE, EF_SKIP_D, EF_OP, EF_DEVICE,
-       EF_SM, EF_MEDIAN, EF_N };
-static const char *const ent_fields[EF_N] = {
-    "problem",     "module",          "shape",          "shape.batch",     "shape.heads",
-    "shape.seqlen", "shape.filter_len", "shape.freq_keep", "shape.dtype",     "shape.mode",
-    "shape.pre_gate", "shape.post_gate", "shape.skip_d",  "op",              "device",
-    "sm",          "median_ms"};
+/* Problem field k of the shape row r (names "shape.<json name>") into p: an integer (its range
+   is fftconv_problem_check's, the caller's), a switch 0 or 1, or an enum's name. */
+static fftconv_status shape_field(jrow *r, int k, fftconv_problem *p) {
+  const fc_field *f = &fc_fields[k];
+  int64_t v = 0;
+  fftconv_status st;
+  if (f->type == FC_FIELD_INT64) {
+    st = get_int(r, k, INT64_MIN, INT64_MAX, NULL, &v);
+  } else if (f->type == FC_FIELD_FLAG) {
+    st = get_int(r, k, 0, 1, NULL, &v);
+  } else {
+    const char *t = NULL;
+    if ((st = get_text(r, k, 1, 15, &t)) != FFTCONV_OK) return st;
+    if (!fc_field_enum_find(f, t, &v)) {
+      char list[64], words[80]; /* "fp32, fp16, bf16" as "fp32, fp16 or bf16" */
+      fc_field_enum_list(f, list, sizeof list);
+      const char *last = strrchr(list, ',');
+      snprintf(words, sizeof words, "%.*s%s%s", last ? (int)(last - list) : (int)strlen(list),
+               list, last ? " or" : "", last ? last + 1 : "");
+      return bad(r->b, r->e, "%s.%s is \"%s\", not %s", r->where, r->names[k], ESC(t), words);
+    }
+  }
+  if (st == FFTCONV_OK) fc_field_set(p, f, v);
+  return st;
+}
 
 /* The problem of entry r: its "shape" (every field of the problem) into p, each field
    checked for presence and type; the ranges are fftconv_problem_check's (the caller's). */
 static fftconv_status entry_problem(jrow *r, fftconv_problem *p) {
   const fc_json *o = NULL;
-  const char *v = NULL;
   fftconv_status st = get_typed(r, EF_SHAPE, FC_JSON_OBJECT, &o);
   if (st != FFTCONV_OK) return st;
   fftconv_problem_init(p);
-  int64_t *dims[] = {&p->batch, &p->heads, &p->seqlen, &p->filter_len, &p->freq_keep};
-  for (int k = 0; k < 5; k++) /* their ranges are fftconv_problem_check's */
-    if ((st = get_int(r, EF_BATCH + k, INT64_MIN, INT64_MAX, NULL, dims[k])) != FFTCONV_OK)
-      return st;
-  if ((st = get_text(r, EF_DTYPE, 1, 15, &v)) != FFTCONV_OK) return st;
-  if (!dtype_of(v, &p->dtype))
-    return bad(r->b, r->e, "%s.shape.dtype is \"%s\", not fp32, fp16 or bf16", r->where, ESC(v));
-  if ((st = get_text(r, EF_MODE, 1, 15, &v)) != FFTCONV_OK) return st;
-  if (strcmp(v, "causal") && strcmp(v, "circular"))
-    return bad(r->b, r->e, "%s.shape.mode is \"%s\", not causal or circular", r->where, ESC(v));
-  p->mode = strcmp(v, "causal") ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
-  int64_t g[3];
-  for (int k = 0; k < 3; k++)
-    if ((st = get_int(r, EF_PRE_GATE + k, 0, 1, NULL, &g[k])) != FFTCONV_OK) return st;
-  p->pre_gate = (int)g[0];
-  p->post_gate = (int)g[1];
-  p->skip_d = (int)g[2];
-  return FFTCONV_OK;
+  char buf[FC_NFIELDS][48];
+  const char *names[FC_NFIELDS];
+  for (int k = 0; k < FC_NFIELDS; k++) {
+    snprintf(buf[k], sizeof buf[k], "shape.%s", fc_fields[k].json);
+    names[k] = buf[k];
+  }
+  jrow s = *r; /* the same entry, its fields named by the field table */
+  s.names = names;
+  for (int k = 0; k < FC_NFIELDS && st == FFTCONV_OK; k++) st = shape_field(&s, k, p);
+  return st;
 }
 
 /* Entry r's "op": optional, "forward" when absent. */
@@ -405,7 +409,7 @@ static fftconv_status entry_op(jrow *r, fc_op *op) {
     return FFTCONV_OK;
   }
   fc_str known = {0};
-  for (int k = 0; k < FC_OP_COUNT; k++) fc_str_add(&known, "%s%s", k ? ", " : "", fc_op_name((fc_op)k));
+  for (int k = 0; k < fc_op_count(); k++) fc_str_add(&known, "%s%s", k ? ", " : "", fc_op_name((fc_op)k));
   st = bad(r->b, r->e, "%s.op is \"%s\", not an op this library knows (%s)", r->where, ESC(v),
            known.s ? known.s : "?");
   fc_str_free(&known);

@@ -21,5 +21,11 @@ typedef struct fc_rank_candidate {
   int64_t id;            /* the backend's id of the winner's kernel */
 } fc_rank_candidate;
 int fc_rank_nearest(const fftconv_problem *want, const fc_rank_candidate *c, int n);
+/* The same for an op: ops[i] is the op candidate i was tuned for, and only one of op `op`
+   stands in; ops NULL: the backend kept only op's candidates (the cache does, in SQL).
+   fc_rank_nearest is fc_rank_nearest_op(FC_OP_FORWARD, want, c, NULL, n), for backends that
+   hold forward shapes alone. The fields that must match are fields.c's FC_RANK_MATCH ones. */
+int fc_rank_nearest_op(int op, const fftconv_problem *want, const fc_rank_candidate *c,
+                       const int *ops, int n);
 
 #endif

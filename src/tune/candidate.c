@@ -36,9 +36,15 @@ fftconv_status fc_plan_from_src(fftconv_ctx *c, const fc_shape *s, const fc_kern
 fftconv_status fc_plan_from_binary(fftconv_ctx *c, const fftconv_problem *p,
                                    const fc_kernel_src *src, const fc_binary *bin,
                                    const char *rung, fftconv_plan **out) {
+  return fc_plan_from_binary_op(c, FC_OP_FORWARD, p, src, bin, rung, out);
+}
+
+fftconv_status fc_plan_from_binary_op(fftconv_ctx *c, int op, const fftconv_problem *p,
+                                      const fc_kernel_src *src, const fc_binary *bin,
+                                      const char *rung, fftconv_plan **out) {
   fc_err *e = fc_thread_err();
   fc_shape s;
-  fftconv_status st = fc_ctx_shape(c, p, &s, e);
+  fftconv_status st = fc_ctx_shape_op(c, op, p, &s, e);
   if (st != FFTCONV_OK) return st;
   return fc_plan_from_src(c, &s, src, bin, rung, out, e);
 }

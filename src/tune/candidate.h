@@ -25,5 +25,9 @@ fftconv_status fc_plan_from_src(fftconv_ctx *c, const fc_shape *s, const fc_kern
 fftconv_status fc_plan_from_binary(fftconv_ctx *c, const fftconv_problem *p,
                                    const fc_kernel_src *src, const fc_binary *bin,
                                    const char *rung, fftconv_plan **out);
+/* The same for an op (shape.h). */
+fftconv_status fc_plan_from_binary_op(fftconv_ctx *c, int op, const fftconv_problem *p,
+                                      const fc_kernel_src *src, const fc_binary *bin,
+                                      const char *rung, fftconv_plan **out);
 
 #endif

@@ -37,6 +37,7 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fc_shape *sh, fftconv_pla
   fc_device_info dev = fc_ctx_device(c);
   fc_search_opts o;
   fc_search_defaults(FC_RIGOR_MEASURE, &o);
+  o.op = sh->op;
   o.jobs = 8, o.runs = 20, o.warmup = 2, o.finalists = 2; /* few runs: the caller waits */
   o.cache = w, o.cfg = &cfg;
   fc_search s;
@@ -50,7 +51,7 @@ static fftconv_status quick_tune(fftconv_ctx *c, const fc_shape *sh, fftconv_pla
     if (st == FFTCONV_OK && w) {
       int64_t kid;
       fc_err ue = {{0}};
-      fc_cache_update_winner(w, &cfg, &sh->p, c->hashes, c->nhashes, &kid, &ue);
+      fc_cache_update_winner_op(w, &cfg, sh->op, &sh->p, c->hashes, c->nhashes, &kid, &ue);
       fc_cache_slimmed sl; /* as the tuner does: binaries of winners and finalists only */
       fc_cache_slim(w, FC_CACHE_FINALISTS, 0, &sl, &ue);
     }
@@ -75,7 +76,7 @@ static fftconv_status heuristic(fftconv_ctx *c, const fc_shape *s, fftconv_plan 
   int nf = fallback_families(order, MAX_FALLBACKS);
   for (int i = 0; i < nf; i++) {
     tmpl = order[i]->name;
-    st = fc_emit_default(em, tmpl, &s->p, &dev, &params, e);
+    st = fc_emit_default_op(em, tmpl, s->op, &s->p, &dev, &params, e);
     if (st != FFTCONV_ERR_UNSUPPORTED || i == nf - 1) break;
   }
   if (st == FFTCONV_OK) st = fc_emit_kernel(em, tmpl, params, &dev, &src, e);

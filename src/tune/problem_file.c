@@ -1,6 +1,8 @@
 /* problem_file: problems in the tuner's flag form (see problem_file.h). */
 #include "problem_file.h"
 
+#include "fields.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -10,70 +12,53 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const struct {
-  const char *name;
-  int arg;
-} flags[] = {{"seqlen", 1},    {"batch", 1},   {"heads", 1},    {"dtype", 1},
-             {"mode", 1},      {"filter-len", 1}, {"freq-keep", 1}, {"pregate", 0},
-             {"postgate", 0},  {"skip-d", 0}};
-
 void fc_problem_defaults(fftconv_problem *p) {
   fftconv_problem_init(p);
-  p->batch = 8;
-  p->heads = 64;
-  p->seqlen = 0; /* must be given */
-  p->dtype = FFTCONV_FP16;
+  for (int i = 0; i < FC_NFIELDS; i++) fc_field_set(p, &fc_fields[i], fc_fields[i].flag_default);
 }
 
 int fc_problem_flag_arg(const char *name) {
-  for (size_t i = 0; name && i < sizeof flags / sizeof flags[0]; i++)
-    if (!strcmp(flags[i].name, name)) return flags[i].arg;
-  return -1;
+  const fc_field *f = fc_field_by_flag(name);
+  return f ? f->flag_arg != NULL : -1;
+}
+
+void fc_problem_flags_help(fc_str *b) {
+  for (int i = 0; i < FC_NFIELDS; i++) {
+    const fc_field *f = &fc_fields[i];
+    char left[40];
+    snprintf(left, sizeof left, "--%s%s%s", f->flag, f->flag_arg ? " " : "",
+             f->flag_arg ? f->flag_arg : "");
+    fc_str_add(b, "  %-16s  %s\n", left, f->help);
+  }
 }
 
 int fc_problem_flag(fftconv_problem *p, const char *name, const char *arg, char *msg,
                     size_t len) {
-  int takes = fc_problem_flag_arg(name);
-  if (takes < 0) return 0;
+  const fc_field *f = fc_field_by_flag(name);
+  if (!f) return 0;
   char q[160];
-  if (takes && !arg) {
+  if (f->flag_arg && !arg) {
     snprintf(msg, len, "--%s needs a value", name);
     return -1;
   }
-  if (!strcmp(name, "pregate")) p->pre_gate = 1;
-  else if (!strcmp(name, "postgate")) p->post_gate = 1;
-  else if (!strcmp(name, "skip-d")) p->skip_d = 1;
-  else if (!strcmp(name, "dtype")) {
-    if (!strcmp(arg, "fp32")) p->dtype = FFTCONV_FP32;
-    else if (!strcmp(arg, "fp16")) p->dtype = FFTCONV_FP16;
-    else if (!strcmp(arg, "bf16")) p->dtype = FFTCONV_BF16;
-    else {
-      snprintf(msg, len, "--dtype: '%s' is not one of fp32, fp16, bf16",
-               fc_quote(arg, 100, q, sizeof q));
+  int64_t v = 1;
+  if (f->type == FC_FIELD_DTYPE || f->type == FC_FIELD_MODE) {
+    if (!fc_field_enum_find(f, arg, &v)) {
+      char names[64];
+      snprintf(msg, len, "--%s: '%s' is not one of %s", name, fc_quote(arg, 100, q, sizeof q),
+               fc_field_enum_list(f, names, sizeof names));
       return -1;
     }
-  } else if (!strcmp(name, "mode")) {
-    if (!strcmp(arg, "causal")) p->mode = FFTCONV_CAUSAL;
-    else if (!strcmp(arg, "circular")) p->mode = FFTCONV_CIRCULAR;
-    else {
-      snprintf(msg, len, "--mode: '%s' is not one of causal, circular",
-               fc_quote(arg, 100, q, sizeof q));
-      return -1;
-    }
-  } else {
-    /* The upper bounds are fftconv_problem_check's, which names the field and its range. */
-    int64_t lo = (!strcmp(name, "filter-len") || !strcmp(name, "freq-keep")) ? 0 : 1, v;
+  } else if (f->type == FC_FIELD_INT64) {
+    /* The upper bounds are fftconv_problem_check's, which names the field and its range; the
+       lower bound is the static one, 0 where the range depends on other fields. */
     char why[256];
-    if (!fc_parse_int(arg, lo, INT64_MAX, &v, why, sizeof why)) {
+    if (!fc_parse_int(arg, f->min > f->max ? 0 : f->min, INT64_MAX, &v, why, sizeof why)) {
       snprintf(msg, len, "--%s: %s", name, why);
       return -1;
     }
-    if (!strcmp(name, "seqlen")) p->seqlen = v;
-    else if (!strcmp(name, "batch")) p->batch = v;
-    else if (!strcmp(name, "heads")) p->heads = v;
-    else if (!strcmp(name, "filter-len")) p->filter_len = v;
-    else p->freq_keep = v;
   }
+  fc_field_set(p, f, v);
   return 1;
 }
 

@@ -11,14 +11,18 @@
 #include "fftconv.h"
 #include "util.h"
 
-/* A problem as a line without a flag starts: B=8, H=64, fp16, causal, no gates, seqlen 0
-   (which must be given). */
+/* A problem as a line without a flag starts: each field's flag default (fields.c): B=8,
+   H=64, fp16, causal, no gates, seqlen 0 (which must be given). */
 void fc_problem_defaults(fftconv_problem *p);
 
-/* Whether --name is a problem flag: 1 it takes a value, 0 it does not, -1 not one. Problem
-   flags: seqlen batch heads dtype mode filter-len freq-keep (values), pregate postgate
-   skip-d. */
+/* Whether --name is a problem flag: 1 it takes a value, 0 it does not, -1 not one. The
+   problem flags are the field table's (fields.c): seqlen batch heads filter-len freq-keep
+   dtype mode (values), pregate postgate skip-d. */
 int fc_problem_flag_arg(const char *name);
+
+/* The problem flags' help lines, one a flag, from the field table (fields.c), in the form
+   of fftconv-tune --help: "  --seqlen L          sequence length\n". Appended to b. */
+void fc_problem_flags_help(fc_str *b);
 
 /* Applies --name [arg] to p. Returns 1 applied, 0 name is not a problem flag, -1 a bad value:
    msg then says so, e.g. "--dtype: 'fp8' is not one of fp32, fp16, bf16". */

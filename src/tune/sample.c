@@ -154,17 +154,23 @@ done:
 
 fftconv_status fc_sample_space(fc_emit *m, const char *tmpl, const fftconv_problem *p,
                                const fc_device_info *d, fc_candidate **out, int *n, fc_err *e) {
+  return fc_sample_space_op(m, tmpl, 0, p, d, out, n, e);
+}
+
+fftconv_status fc_sample_space_op(fc_emit *m, const char *tmpl, int op, const fftconv_problem *p,
+                                  const fc_device_info *d, fc_candidate **out, int *n,
+                                  fc_err *e) {
   *out = NULL;
   *n = 0;
   fc_candidate *c = NULL;
   int nc = 0, valid = 0, *pick = NULL, npick = 0;
   char *dflt = NULL;
-  fftconv_status st = fc_emit_space(m, tmpl, p, d, FC_RIGOR_EXHAUSTIVE, &c, &nc, e);
+  fftconv_status st = fc_emit_space_op(m, tmpl, op, p, d, FC_RIGOR_EXHAUSTIVE, &c, &nc, e);
   if (st != FFTCONV_OK) return st;
   for (int i = 0; i < nc; i++) valid += !c[i].reason;
   /* No default: the family cannot run the problem, and then nothing in its space is valid
      either (an error with valid candidates is the template's bug, reported). */
-  st = fc_emit_default(m, tmpl, p, d, &dflt, e);
+  st = fc_emit_default_op(m, tmpl, op, p, d, &dflt, e);
   if (st != FFTCONV_OK && (st == FFTCONV_ERR_UNSUPPORTED || !valid)) st = FFTCONV_OK;
   if (st == FFTCONV_OK) st = fc_sample(c, nc, dflt, &pick, &npick, e);
   fc_candidate *s = NULL;

@@ -26,5 +26,9 @@ fftconv_status fc_sample(const fc_candidate *c, int n, const char *dflt, int **p
    fc_candidates_free. */
 fftconv_status fc_sample_space(fc_emit *m, const char *tmpl, const fftconv_problem *p,
                                const fc_device_info *d, fc_candidate **out, int *n, fc_err *e);
+/* The same for an op (shape.h); fc_sample_space is this for forward (0). */
+fftconv_status fc_sample_space_op(fc_emit *m, const char *tmpl, int op, const fftconv_problem *p,
+                                  const fc_device_info *d, fc_candidate **out, int *n,
+                                  fc_err *e);
 
 #endif

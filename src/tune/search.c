@@ -124,7 +124,8 @@ static fftconv_status store_measurement(const fc_search_opts *o, const fftconv_p
      have slimmed its row since store_kernel, and a winner needs its cubin */
   fc_cache_kernel k = kernel_row(o, r);
   fc_cache_measurement m = {
-      .problem = p, .kernel_id = r->kernel_id, .status = fc_result_status_name(r->status),
+      .problem = p, .op = o->op, .kernel_id = r->kernel_id,
+      .status = fc_result_status_name(r->status),
       .message = r->detail[0] ? r->detail : NULL, .median_ms = is_ok(r) ? r->t.median_ms : NAN,
       .p10_ms = is_ok(r) ? r->t.p10_ms : NAN, .p90_ms = is_ok(r) ? r->t.p90_ms : NAN,
       .runs = r->t.runs, .rel_err = r->err, .rigor = fc_rigor_name(o->rigor),
@@ -133,13 +134,13 @@ static fftconv_status store_measurement(const fc_search_opts *o, const fftconv_p
 }
 
 /* Verifies r on the miniature; OK (not yet timed) when it passes. */
-static void verify(fftconv_ctx *ctx, const fftconv_problem *mini, fc_testdata *small,
+static void verify(fftconv_ctx *ctx, int op, const fftconv_problem *mini, fc_testdata *small,
                    fc_result *r) {
   double tol = fc_tolerance(mini->dtype);
   fc_err e = {{0}};
   fftconv_plan *vp = NULL;
   r->err = INFINITY;
-  fftconv_status st = fc_plan_from_binary(ctx, mini, &r->src, &r->bin, "candidate", &vp);
+  fftconv_status st = fc_plan_from_binary_op(ctx, op, mini, &r->src, &r->bin, "candidate", &vp);
   if (st != FFTCONV_OK) snprintf(e.msg, sizeof e.msg, "%s", fftconv_ctx_error(ctx));
   else st = fc_verify_plan(vp, small, &r->err, &e);
   if (st != FFTCONV_OK) {
@@ -155,11 +156,11 @@ static void verify(fftconv_ctx *ctx, const fftconv_problem *mini, fc_testdata *s
   fftconv_plan_destroy(vp);
 }
 
-static void timeit(fftconv_ctx *ctx, const fftconv_problem *p, fc_testdata *full, int warmup,
-                   int runs, fc_result *r) {
+static void timeit(fftconv_ctx *ctx, int op, const fftconv_problem *p, fc_testdata *full,
+                   int warmup, int runs, fc_result *r) {
   fc_err e = {{0}};
   fftconv_plan *tp = NULL;
-  fftconv_status st = fc_plan_from_binary(ctx, p, &r->src, &r->bin, "candidate", &tp);
+  fftconv_status st = fc_plan_from_binary_op(ctx, op, p, &r->src, &r->bin, "candidate", &tp);
   if (st != FFTCONV_OK) snprintf(e.msg, sizeof e.msg, "%s", fftconv_ctx_error(ctx));
   else st = fc_time_plan(tp, full, warmup, runs, &r->t, &e);
   if (st != FFTCONV_OK) {
@@ -210,7 +211,7 @@ static int by_reason(const void *a, const void *b) {
 /* Appends to why the reason family tmpl has nothing to run, when none of its n candidates cl
    passed check(): the most common of check()'s reasons, or default()'s when space() proposed
    none. */
-static void why_none(fc_emit *em, const char *tmpl, const fftconv_problem *p,
+static void why_none(fc_emit *em, const char *tmpl, int op, const fftconv_problem *p,
                      const fc_device_info *dev, const fc_candidate *cl, int n, char *why,
                      size_t len) {
   for (int i = 0; i < n; i++)
@@ -218,7 +219,7 @@ static void why_none(fc_emit *em, const char *tmpl, const fftconv_problem *p,
   if (n <= 0) {
     fc_err de = {{0}};
     char *params = NULL;
-    if (fc_emit_default(em, tmpl, p, dev, &params, &de) == FFTCONV_ERR_UNSUPPORTED)
+    if (fc_emit_default_op(em, tmpl, op, p, dev, &params, &de) == FFTCONV_ERR_UNSUPPORTED)
       why_add(why, len, "%s: space() proposes no candidate; %s", tmpl, de.msg);
     else
       why_add(why, len, "%s: space() proposes no candidate", tmpl);
@@ -248,7 +249,8 @@ static void why_none(fc_emit *em, const char *tmpl, const fftconv_problem *p,
 
 /* The candidates of one family, or of every family when o->tmpl is NULL, of the families that
    declare o->op (runs.ops): space() for measure/exhaustive, its sample (sample.h) for sample,
-   default() alone for estimate (a family that cannot run the problem contributes nothing). fam[i] names candidate i's family.
+   default() alone for estimate (a family that cannot run the problem contributes nothing).
+   fam[i] names candidate i's family.
    why (len bytes) gets the reason of each family that contributes nothing runnable. */
 static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev,
                                  const fc_search_opts *o, fc_candidate **all, const char ***fam,
@@ -257,9 +259,9 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
   int nt = o->tmpl ? 1 : fc_emit_template_count(em);
   int estimate = o->rigor == FC_RIGOR_ESTIMATE;
   int sample = o->rigor == FC_RIGOR_SAMPLE;
-  if (o->op < 0 || o->op >= FC_OP_COUNT) {
+  if (o->op < 0 || o->op >= fc_op_count()) {
     char known[256] = "";
-    for (int op = 0; op < FC_OP_COUNT; op++)
+    for (int op = 0; op < fc_op_count(); op++)
       snprintf(known + strlen(known), sizeof known - strlen(known), "%s%d %s", op ? ", " : "",
                op, fc_op_name((fc_op)op));
     return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is not an op (known: %s)", o->op, known);
@@ -275,12 +277,12 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
       continue;
     }
     if (st == FFTCONV_OK && !estimate) {
-      st = sample ? fc_sample_space(em, tmpl, p, dev, &cl, &n, e)
-                  : fc_emit_space(em, tmpl, p, dev, o->rigor, &cl, &n, e);
-      if (st == FFTCONV_OK) why_none(em, tmpl, p, dev, cl, n, why, len);
+      st = sample ? fc_sample_space_op(em, tmpl, o->op, p, dev, &cl, &n, e)
+                  : fc_emit_space_op(em, tmpl, o->op, p, dev, o->rigor, &cl, &n, e);
+      if (st == FFTCONV_OK) why_none(em, tmpl, o->op, p, dev, cl, n, why, len);
     } else if (st == FFTCONV_OK) {
       char *params = NULL;
-      st = fc_emit_default(em, tmpl, p, dev, &params, e);
+      st = fc_emit_default_op(em, tmpl, o->op, p, dev, &params, e);
       if (st == FFTCONV_ERR_UNSUPPORTED && !o->tmpl) {
         why_add(why, len, "%s", e ? e->msg : tmpl);
         continue;
@@ -466,7 +468,7 @@ static fftconv_status verify_set(run_state *rs, const int *sel, int nsel, fc_err
     fc_result *r = &rs->s->r[sel[j]];
     if (r->status == FC_RESULT_CACHED || r->status == FC_RESULT_SCREENED) continue;
     if (r->status == FC_RESULT_COMPILED && stopping(rs->o)) r->status = FC_RESULT_NOT_RUN;
-    if (r->status == FC_RESULT_COMPILED) verify(rs->ctx, &rs->mini, &rs->small, r);
+    if (r->status == FC_RESULT_COMPILED) verify(rs->ctx, rs->o->op, &rs->mini, &rs->small, r);
     if (r->status == FC_RESULT_NOT_RUN) {
       rs->s->not_run++;
       continue;
@@ -496,12 +498,12 @@ static fftconv_status time_set(run_state *rs, const int *sel, int nsel, fc_err *
     }
     int cut = 0;
     if (rs->measure && o->cutoff > 0 && isfinite(rs->best_quick)) {
-      timeit(rs->ctx, rs->p, &rs->full, 1, 1, r);
+      timeit(rs->ctx, o->op, rs->p, &rs->full, 1, 1, r);
       cut = is_ok(r) && r->t.median_ms > o->cutoff * rs->best_quick;
       if (cut) rs->s->cut++;
     }
     if (!cut && is_ok(r))
-      timeit(rs->ctx, rs->p, &rs->full, rs->measure ? 1 : o->warmup,
+      timeit(rs->ctx, o->op, rs->p, &rs->full, rs->measure ? 1 : o->warmup,
              rs->measure ? o->quick_runs : o->runs, r);
     if (is_ok(r) && !cut) {
       rs->order[rs->nok++] = r;
@@ -541,13 +543,160 @@ static int cached_ms_row(const fc_cache_entry *x, void *arg) {
 static double default_ms(run_state *rs, const fc_result *r) {
   if (is_ok(r) && r->t.runs > 0) return r->t.median_ms;
   if (r->status != FC_RESULT_CACHED || !rs->o->cache) return NAN;
-  char key[256];
-  fftconv_problem_key(rs->p, key, sizeof key);
-  cached_ms c = {rs->o, r, key, NAN};
-  fc_cache_filter f = {.problem = key, .all = 1};
+  fc_shape sh;
+  if (fc_shape_resolve(rs->p, rs->o->op, &sh, NULL) != FFTCONV_OK) return NAN;
+  cached_ms c = {rs->o, r, sh.key, NAN};
+  fc_cache_filter f = {.problem = sh.key, .all = 1};
   fc_err e = {{0}};
   if (fc_cache_list(rs->o->cache, &f, cached_ms_row, &c, &e) != FFTCONV_OK) return NAN;
   return c.ms;
+}
+
+/* Emits every candidate check() accepted into s->r (rfam[i] its family) and marks the ones
+   this configuration has measured already (resume). */
+static fftconv_status emit_all(run_state *rs, fc_emit *em, const fc_candidate *cl,
+                               const char **fam, int ncl, const char **rfam, fc_err *e) {
+  fc_search *s = rs->s;
+  const fc_search_opts *o = rs->o;
+  for (int i = 0; i < ncl; i++) {
+    if (cl[i].reason) {
+      s->skipped++;
+      continue;
+    }
+    fc_result *r = &s->r[s->n];
+    fftconv_status st = fc_emit_kernel(em, fam[i], cl[i].params, rs->dev, &r->src, e);
+    if (st == FFTCONV_OK) st = fc_op_check_manifest(o->op, &r->src.manifest, e);
+    if (st != FFTCONV_OK) return st;
+    r->params = strdup(r->src.params);
+    rfam[s->n] = fam[i];
+    s->n++;
+    if (rs->ctx && o->cache) { /* resume: measured before under this configuration */
+      int found = 0;
+      if ((st = fc_cache_measured_op(o->cache, o->cfg, o->op, rs->p, r->src.info.hash,
+                                     r->params, &found, e)) != FFTCONV_OK)
+        return st;
+      if (found) r->status = FC_RESULT_CACHED, s->cached++;
+    }
+  }
+  return FFTCONV_OK;
+}
+
+/* Writes every candidate's source into o->emit_dir, when there is one. */
+static fftconv_status emit_sources(const fc_search_opts *o, const fc_search *s, fc_err *e) {
+  if (!o->emit_dir) return FFTCONV_OK;
+  if (mkdir(o->emit_dir, 0777) && errno != EEXIST)
+    return fc_fail(e, FFTCONV_ERR_IO, "emit dir %s: %s", o->emit_dir, strerror(errno));
+  for (int i = 0; i < s->n; i++) {
+    fftconv_status st = write_file(o->emit_dir, s->r[i].src.info.name, i, "cu",
+                                   s->r[i].src.source, e);
+    if (st != FFTCONV_OK) return st;
+  }
+  return FFTCONV_OK;
+}
+
+/* The screen's stage 0: isdef[i] when candidate i is its family's default. Returns whether
+   the screen applies (several families with a default each). */
+static int mark_defaults(run_state *rs, fc_emit *em, const char **rfam, int *isdef) {
+  const fc_search_opts *o = rs->o;
+  fc_search *s = rs->s;
+  if (!rs->ctx || !rs->measure || !(o->screen > 0) || o->tmpl) return 0;
+  int families = 0, ndef = 0;
+  for (int i = 0; i < s->n; i++) {
+    if (i > 0 && !strcmp(rfam[i - 1], rfam[i])) continue; /* a family's candidates are
+                                                               contiguous: its first one */
+    families++;
+    char *dp = NULL;
+    fc_err de = {{0}};
+    if (fc_emit_default_op(em, rfam[i], o->op, rs->p, rs->dev, &dp, &de) != FFTCONV_OK)
+      continue;
+    for (int j = 0; j < s->n; j++)
+      if (!strcmp(rfam[j], rfam[i]) && !strcmp(s->r[j].params, dp)) isdef[j] = 1;
+    free(dp);
+  }
+  for (int i = 0; i < s->n; i++) ndef += isdef[i];
+  return families > 1 && ndef > 1;
+}
+
+/* After stage 0: leaves out each family whose default is over `screen` x the fastest
+   default, and says so in s->screen_note. */
+static void screen_families(run_state *rs, const char **rfam, const int *isdef, double *dms) {
+  fc_search *s = rs->s;
+  double best = INFINITY;
+  for (int i = 0; i < s->n; i++) {
+    dms[i] = isdef[i] ? default_ms(rs, &s->r[i]) : NAN;
+    if (dms[i] < best) best = dms[i];
+  }
+  size_t k = 0;
+  for (int i = 0; i < s->n && isfinite(best); i++) {
+    double ms = dms[i];
+    if (!(ms > rs->o->screen * best)) continue;
+    int left = 0;
+    for (int j = 0; j < s->n; j++)
+      if (!isdef[j] && !strcmp(rfam[j], rfam[i]) && s->r[j].status == FC_RESULT_PENDING)
+        s->r[j].status = FC_RESULT_SCREENED, left++;
+    s->screened += left;
+    rs->total -= left;
+    int w = snprintf(s->screen_note + k, sizeof s->screen_note - k,
+                     "%s%s: default %.4f ms is %.1fx the fastest default (%.4f ms); "
+                     "%d candidates not searched", k ? "; " : "", rfam[i], ms, ms / best, best,
+                     left);
+    if (w > 0 && (size_t)w < sizeof s->screen_note - k) k += (size_t)w;
+  }
+}
+
+/* Test data, once: the miniature for verification (with the op's reference), the full shape
+   for timing. */
+static fftconv_status make_data(run_state *rs, fc_err *e) {
+  if (rs->have_data) return FFTCONV_OK;
+  const fftconv_problem *p = rs->p;
+  rs->mini = *p;
+  rs->mini.batch = p->batch < 3 ? p->batch : 3;
+  rs->mini.heads = p->heads < 5 ? p->heads : 5;
+  fftconv_status st = fc_testdata_make_op(NULL, rs->o->op, &rs->mini, 1,
+                                          FC_TD_REFERENCE | FC_TD_DEVICE, &rs->small, e);
+  if (st == FFTCONV_OK)
+    st = fc_testdata_make_op(&rs->ctx->gpu, rs->o->op, p, 2, FC_TD_DEVICE, &rs->full, e);
+  rs->have_data = st == FFTCONV_OK;
+  return st;
+}
+
+/* One stage of the search over the selected candidates: compile (logs into emit_dir), then
+   with a device verify and time. */
+static fftconv_status run_stage(run_state *rs, const int *sel, int nsel, fc_err *e) {
+  const fc_search_opts *o = rs->o;
+  fftconv_status st = compile_set(rs, sel, nsel, e);
+  for (int j = 0; st == FFTCONV_OK && o->emit_dir && j < nsel; j++) {
+    fc_result *r = &rs->s->r[sel[j]];
+    if (r->bin.log) st = write_file(o->emit_dir, r->src.info.name, sel[j], "log", r->bin.log, e);
+  }
+  if (st != FFTCONV_OK || !rs->ctx) return st;
+  if ((st = make_data(rs, e)) != FFTCONV_OK) return st;
+  if ((st = verify_set(rs, sel, nsel, e)) != FFTCONV_OK) return st;
+  return time_set(rs, sel, nsel, e);
+}
+
+/* The finalists (measure: the fastest of the quick round, timed again with `runs`), then the
+   winner: fully timed, verified. */
+static fftconv_status finish(run_state *rs, fc_err *e) {
+  const fc_search_opts *o = rs->o;
+  fc_search *s = rs->s;
+  if (rs->measure) {
+    qsort(rs->order, (size_t)rs->nok, sizeof *rs->order, by_median);
+    for (int j = 0; j < rs->nok; j++) {
+      fc_result *r = rs->order[j];
+      if (j < o->finalists && !stopping(o))
+        timeit(rs->ctx, o->op, rs->p, &rs->full, o->warmup, o->runs, r);
+      fftconv_status st = store_measurement(o, rs->p, r, e);
+      if (st != FFTCONV_OK) return st;
+      progress(rs, r);
+    }
+  }
+  for (int i = 0; i < s->n; i++)
+    if (is_ok(&s->r[i]) && s->r[i].t.runs >= (o->runs < 20 ? o->runs : 20) &&
+        (s->best < 0 || s->r[i].t.median_ms < s->r[s->best].t.median_ms))
+      s->best = i;
+  s->interrupted = o->stop && *o->stop;
+  return FFTCONV_OK;
 }
 
 fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
@@ -562,6 +711,7 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
   int *sel = NULL, *isdef = NULL;
   double *dms = NULL;
   run_state rs = {.ctx = ctx, .p = p, .dev = dev, .o = o, .s = s, .best_quick = INFINITY};
+  if (!fc_op_get(o->op)) return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is unknown", o->op);
   fftconv_status st = ctx ? fc_ctx_emit(ctx, &em) : fc_emit_open(&em, e);
   if (st != FFTCONV_OK) {
     if (ctx) fc_fail(e, st, "%s", fftconv_ctx_error(ctx));
@@ -580,32 +730,9 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
     st = fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
     goto done;
   }
-  for (int i = 0; i < ncl; i++) {
-    if (cl[i].reason) {
-      s->skipped++;
-      continue;
-    }
-    fc_result *r = &s->r[s->n];
-    if ((st = fc_emit_kernel(em, fam[i], cl[i].params, dev, &r->src, e)) != FFTCONV_OK)
-      goto done;
-    r->params = strdup(r->src.params);
-    rfam[s->n] = fam[i];
-    s->n++;
-    if (ctx && o->cache) { /* resume: measured before under this configuration */
-      int found = 0;
-      if ((st = fc_cache_measured(o->cache, o->cfg, p, r->src.info.hash, r->params, &found, e)) !=
-          FFTCONV_OK)
-        goto done;
-      if (found) r->status = FC_RESULT_CACHED, s->cached++;
-    }
-  }
-  if (o->emit_dir && mkdir(o->emit_dir, 0777) && errno != EEXIST) {
-    st = fc_fail(e, FFTCONV_ERR_IO, "emit dir %s: %s", o->emit_dir, strerror(errno));
+  if ((st = emit_all(&rs, em, cl, fam, ncl, rfam, e)) != FFTCONV_OK ||
+      (st = emit_sources(o, s, e)) != FFTCONV_OK)
     goto done;
-  }
-  for (int i = 0; o->emit_dir && i < s->n; i++)
-    if ((st = write_file(o->emit_dir, s->r[i].src.info.name, i, "cu", s->r[i].src.source, e)))
-      goto done;
 
   /* Past the budget or interrupted: nothing more starts, the rest waits for a resume. */
   if (ctx && stopping(o)) {
@@ -618,88 +745,16 @@ fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
 
   /* The screen: each family's default goes first (stage 0), the rest after (stage 1). */
   rs.measure = o->rigor == FC_RIGOR_MEASURE && o->quick_runs > 0;
-  int families = 0, screen = 0;
-  if (ctx && rs.measure && o->screen > 0 && !o->tmpl) {
-    for (int i = 0; i < s->n; i++) {
-      if (i > 0 && !strcmp(rfam[i - 1], rfam[i])) continue; /* a family's candidates are
-                                                                 contiguous: its first one */
-      families++;
-      char *dp = NULL;
-      fc_err de = {{0}};
-      if (fc_emit_default(em, rfam[i], p, dev, &dp, &de) != FFTCONV_OK) continue;
-      for (int j = 0; j < s->n; j++)
-        if (!strcmp(rfam[j], rfam[i]) && !strcmp(s->r[j].params, dp)) isdef[j] = 1;
-      free(dp);
-    }
-    int ndef = 0;
-    for (int i = 0; i < s->n; i++) ndef += isdef[i];
-    screen = families > 1 && ndef > 1;
-  }
+  int screen = mark_defaults(&rs, em, rfam, isdef);
   rs.total = s->n - s->cached;
   for (int stage = screen ? 0 : 1; stage < 2; stage++) {
     int nsel = 0;
     for (int i = 0; i < s->n; i++)
       if (!screen || isdef[i] == (stage == 0)) sel[nsel++] = i;
-    if ((st = compile_set(&rs, sel, nsel, e)) != FFTCONV_OK) goto done;
-    for (int j = 0; o->emit_dir && j < nsel; j++) {
-      fc_result *r = &s->r[sel[j]];
-      if (r->bin.log && (st = write_file(o->emit_dir, r->src.info.name, sel[j], "log", r->bin.log, e)))
-        goto done;
-    }
-    if (!ctx) continue;
-    if (!rs.have_data) {
-      /* Test data: the miniature for verification, the full shape for timing. */
-      rs.mini = *p;
-      rs.mini.batch = p->batch < 3 ? p->batch : 3;
-      rs.mini.heads = p->heads < 5 ? p->heads : 5;
-      if ((st = fc_testdata_make(&rs.mini, 1, FC_TD_REFERENCE | FC_TD_DEVICE, &rs.small, e)) ||
-          (st = fc_testdata_make_on(&ctx->gpu, p, 2, FC_TD_DEVICE, &rs.full, e)))
-        goto done;
-      rs.have_data = 1;
-    }
-    if ((st = verify_set(&rs, sel, nsel, e)) != FFTCONV_OK) goto done;
-    if ((st = time_set(&rs, sel, nsel, e)) != FFTCONV_OK) goto done;
-    if (stage == 0) {
-      /* Leave out each family whose default is over `screen` x the fastest default. */
-      double best = INFINITY;
-      for (int i = 0; i < s->n; i++) {
-        dms[i] = isdef[i] ? default_ms(&rs, &s->r[i]) : NAN;
-        if (dms[i] < best) best = dms[i];
-      }
-      size_t k = 0;
-      for (int i = 0; i < s->n && isfinite(best); i++) {
-        double ms = dms[i];
-        if (!(ms > o->screen * best)) continue;
-        int left = 0;
-        for (int j = 0; j < s->n; j++)
-          if (!isdef[j] && !strcmp(rfam[j], rfam[i]) && s->r[j].status == FC_RESULT_PENDING)
-            s->r[j].status = FC_RESULT_SCREENED, left++;
-        s->screened += left;
-        rs.total -= left;
-        int w = snprintf(s->screen_note + k, sizeof s->screen_note - k,
-                         "%s%s: default %.4f ms is %.1fx the fastest default (%.4f ms); "
-                         "%d candidates not searched", k ? "; " : "", rfam[i], ms, ms / best,
-                         best, left);
-        if (w > 0 && (size_t)w < sizeof s->screen_note - k) k += (size_t)w;
-      }
-    }
+    if ((st = run_stage(&rs, sel, nsel, e)) != FFTCONV_OK) goto done;
+    if (ctx && stage == 0) screen_families(&rs, rfam, isdef, dms);
   }
-  if (!ctx) goto done;
-
-  if (rs.measure) { /* the finalists: the fastest of the quick round, timed again with `runs` */
-    qsort(rs.order, (size_t)rs.nok, sizeof *rs.order, by_median);
-    for (int j = 0; j < rs.nok; j++) {
-      fc_result *r = rs.order[j];
-      if (j < o->finalists && !stopping(o)) timeit(ctx, p, &rs.full, o->warmup, o->runs, r);
-      if ((st = store_measurement(o, p, r, e)) != FFTCONV_OK) goto done;
-      progress(&rs, r);
-    }
-  }
-  for (int i = 0; i < s->n; i++) /* the winner: fully timed, verified */
-    if (is_ok(&s->r[i]) && s->r[i].t.runs >= (o->runs < 20 ? o->runs : 20) &&
-        (s->best < 0 || s->r[i].t.median_ms < s->r[s->best].t.median_ms))
-      s->best = i;
-  s->interrupted = o->stop && *o->stop;
+  if (ctx) st = finish(&rs, e);
 done:
   free(rs.order);
   free(sel);

@@ -42,7 +42,7 @@ typedef void (*fc_progress_fn)(void *arg, int done, int total, const fc_result *
 
 typedef struct fc_search_opts {
   const char *tmpl;       /* family, e.g. "monarch_fp32"; NULL: every family */
-  int op;                 /* fc_op, default FC_OP_FORWARD */
+  int op;                 /* the op searched for (shape.h: fc_op_find(name)); 0: forward */
   fc_rigor rigor;
   int jobs;               /* parallel compilations */
   int runs, warmup;       /* timing of finalists (and of everything in exhaustive) */

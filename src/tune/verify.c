@@ -135,10 +135,18 @@ fftconv_status fc_testdata_make(const fftconv_problem *p, uint64_t seed, int fla
 
 fftconv_status fc_testdata_make_on(const fc_gpu *g, const fftconv_problem *p, uint64_t seed,
                                    int flags, fc_testdata *t, fc_err *e) {
+  return fc_testdata_make_op(g, FC_OP_FORWARD, p, seed, flags, t, e);
+}
+
+fftconv_status fc_testdata_make_op(const fc_gpu *g, int op, const fftconv_problem *p,
+                                   uint64_t seed, int flags, fc_testdata *t, fc_err *e) {
   memset(t, 0, sizeof *t);
   fftconv_status st = fftconv_problem_check(p, e ? e->msg : NULL, e ? sizeof e->msg : 0);
   if (st != FFTCONV_OK) return st;
+  const fc_op_def *od = fc_op_get(op);
+  if (!od) return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is unknown", op);
   t->p = *p;
+  t->op = op;
   t->n = (size_t)(p->batch * p->heads * p->seqlen);
   t->klen = fc_filter_len(p);
   fc_rng r = {seed * 0x9e3779b97f4a7c15ull + 1};
@@ -158,7 +166,8 @@ fftconv_status fc_testdata_make_on(const fc_gpu *g, const fftconv_problem *p, ui
       return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory for the test data");
     }
     fc_ref_inputs in = {t->u, t->pre, t->post, t->k, t->d};
-    st = fc_reference(p, &in, t->ref, e);
+    /* the op's own reference; forward's (NULL in the op table) is FFTW's, here */
+    st = od->reference ? od->reference(p, &in, t->ref, e) : fc_reference(p, &in, t->ref, e);
   }
   if (st == FFTCONV_OK && (flags & FC_TD_DEVICE) && !(flags & FC_TD_REFERENCE) && g) {
     st = fill_device(g, seed * 4 + 0, 1.0, t->n, p->dtype, &t->du, e);

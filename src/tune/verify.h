@@ -9,6 +9,7 @@
 
 typedef struct fc_testdata {
   fftconv_problem p;
+  int op;                     /* the op (shape.h) whose reference ref is */
   size_t n;                   /* B * H * L */
   int64_t klen;               /* K */
   double *u, *pre, *post;     /* host, rounded to the I/O dtype; gates NULL when absent */
@@ -30,6 +31,10 @@ fftconv_status fc_testdata_make(const fftconv_problem *p, uint64_t seed, int fla
    hash of the index: fast for the large shapes that are only timed). */
 fftconv_status fc_testdata_make_on(const fc_gpu *g, const fftconv_problem *p, uint64_t seed,
                                    int flags, fc_testdata *t, fc_err *e);
+/* The same for an op (shape.h): ref is the op table's reference (fc_op_def.reference; the
+   FFTW one for forward). fc_testdata_make_on is this for FC_OP_FORWARD. */
+fftconv_status fc_testdata_make_op(const fc_gpu *g, int op, const fftconv_problem *p,
+                                   uint64_t seed, int flags, fc_testdata *t, fc_err *e);
 void fc_testdata_free(fc_testdata *t);
 
 /* prepare_filter into a poisoned k_hat, forward into a NaN-poisoned y, relative L2 error of
