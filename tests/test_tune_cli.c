@@ -212,15 +212,15 @@ Test(tune_cli, default_set_and_problem_files) {
   for (char *p = out; (p = strstr(p, "--seqlen")); p++) lines++;
   cr_assert_eq(lines, 32, "%s", out);
   cr_assert(strstr(out, "--batch 64 --heads 768 --seqlen 16384 --dtype bf16 --mode causal --pregate --postgate"), "%s", out);
-  cr_assert(strstr(out, "--seqlen 32768 --batch 64 --heads 768 --dtype fp16 --mode circular --pregate --postgate"), "%s", out);
+  cr_assert(strstr(out, "--batch 64 --heads 768 --seqlen 32768 --dtype fp16 --mode circular --pregate --postgate"), "%s", out);
   /* The long set: 64K .. 4M with FlashFFTConv's reduced batches, both modes and dtypes. */
   cr_assert_eq(run("--list-set long", out, sizeof out), 0, "%s", out);
   lines = 0;
   for (char *p = out; (p = strstr(p, "--seqlen")); p++) lines++;
   cr_assert_eq(lines, 28, "%s", out);
-  cr_assert(strstr(out, "--seqlen 65536 --batch 8 --heads 768 --dtype fp16 --mode circular --pregate --postgate"), "%s", out);
-  cr_assert(strstr(out, "--seqlen 4194304 --batch 8 --heads 16 --dtype bf16 --mode circular --pregate --postgate"), "%s", out);
-  cr_assert(strstr(out, "--seqlen 2097152 --batch 8 --heads 16 --dtype bf16 --mode causal --pregate --postgate"), "%s", out);
+  cr_assert(strstr(out, "--batch 8 --heads 768 --seqlen 65536 --dtype fp16 --mode circular --pregate --postgate"), "%s", out);
+  cr_assert(strstr(out, "--batch 8 --heads 16 --seqlen 4194304 --dtype bf16 --mode circular --pregate --postgate"), "%s", out);
+  cr_assert(strstr(out, "--batch 8 --heads 16 --seqlen 2097152 --dtype bf16 --mode causal --pregate --postgate"), "%s", out);
 
   char path[] = "/tmp/fftconv-set-XXXXXX";
   int fd = mkstemp(path);
