@@ -3,8 +3,9 @@
  * the driver compiles), and a --c-source file built into a shared object. Then, for each, a
  * process of its own (plan-child) with no cache and NVRTC hidden from the loader plans every
  * problem from the bundle, exact and nearest shape, runs forward with NaN-poisoned outputs and
- * checks it against the fp64 reference; NVRTC is never loaded. Skips with a message where no
- * GPU is present. */
+ * checks it against the fp64 reference; NVRTC is never loaded. rt-forward, a program linked
+ * against libfftconv_rt alone, plans from the first bundle and checks its forward pass too.
+ * Skips with a message where no GPU is present. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,24 @@ static void plan_from(const char *what, const char *from) {
   expect_lines(what, out, want);
 }
 
+/* rt-forward, linked against libfftconv_rt alone (no SQLite, Lua, NVRTC or FFTW in the
+   process), plans 1024 fp32 circular from `bundle` for batch b and checks forward against the
+   directly summed convolution. */
+static void rt_forward(const char *bundle, int b, const char *rung) {
+  const char *bin = getenv("FFTCONV_RT_FORWARD");
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s %s 1024 %d 2>&1", bin ? bin : RT_FORWARD, bundle, b);
+  FILE *f = popen(cmd, "r");
+  cr_assert(f);
+  size_t n = fread(out, 1, sizeof out - 1, f);
+  out[n] = 0;
+  int rc = pclose(f);
+  cr_log_info("%s:\n%s", cmd, out);
+  cr_assert_eq(rc, 0, "%s:\n%s", cmd, out);
+  cr_assert(strstr(out, rung), "%s: no '%s' in:\n%s", cmd, rung, out);
+  cr_assert(strstr(out, ": ok\n"), "%s:\n%s", cmd, out);
+}
+
 Test(gpu_bundle, tuned_exported_and_run_without_nvrtc, .timeout = 900) {
   tune_or_skip();
   char args[1024], path[512];
@@ -73,6 +92,9 @@ Test(gpu_bundle, tuned_exported_and_run_without_nvrtc, .timeout = 900) {
   cr_assert(strstr(out, "cubins for sm_80, sm_90, PTX of the lowest"), "%s", out);
   snprintf(path, sizeof path, "--bundle %s/full", dir);
   plan_from("cubins sm_80, sm_90 and PTX", path);
+  snprintf(path, sizeof path, "%s/full", dir);
+  rt_forward(path, 3, "[bundle: tuned on ");
+  rt_forward(path, 2, "[bundle: nearest, tuned for B3.H5.L1024.");
 
   snprintf(args, sizeof args, "--out %s/ptx --arch compute_80", dir);
   export(args);
