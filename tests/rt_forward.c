@@ -16,20 +16,28 @@
 
 #include "fftconv.h"
 
-typedef int (*cu_fn)();
-static cu_fn cu_init, cu_dev_get, cu_retain, cu_set, cu_alloc, cu_free, cu_htod, cu_dtoh, cu_sync;
+/* The driver calls used, with their CUDA 12/13 signatures (CUdeviceptr is 64 bits). */
+static int (*cu_init)(unsigned);
+static int (*cu_dev_get)(int *, int);
+static int (*cu_retain)(void **, int);
+static int (*cu_set)(void *);
+static int (*cu_alloc)(unsigned long long *, size_t);
+static int (*cu_htod)(unsigned long long, const void *, size_t);
+static int (*cu_dtoh)(void *, unsigned long long, size_t);
+static int (*cu_sync)(void);
 
 static int load_cuda(void) {
   void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!h) return 0;
-  struct { cu_fn *f; const char *name; } t[] = {
-      {&cu_init, "cuInit"}, {&cu_dev_get, "cuDeviceGet"},
-      {&cu_retain, "cuDevicePrimaryCtxRetain"}, {&cu_set, "cuCtxSetCurrent"},
-      {&cu_alloc, "cuMemAlloc_v2"}, {&cu_free, "cuMemFree_v2"}, {&cu_htod, "cuMemcpyHtoD_v2"},
-      {&cu_dtoh, "cuMemcpyDtoH_v2"}, {&cu_sync, "cuCtxSynchronize"}};
-  for (size_t i = 0; i < sizeof t / sizeof *t; i++)
-    if (!(*t[i].f = (cu_fn)dlsym(h, t[i].name))) return 0;
-  return 1;
+  *(void **)&cu_init = dlsym(h, "cuInit");
+  *(void **)&cu_dev_get = dlsym(h, "cuDeviceGet");
+  *(void **)&cu_retain = dlsym(h, "cuDevicePrimaryCtxRetain");
+  *(void **)&cu_set = dlsym(h, "cuCtxSetCurrent");
+  *(void **)&cu_alloc = dlsym(h, "cuMemAlloc_v2");
+  *(void **)&cu_htod = dlsym(h, "cuMemcpyHtoD_v2");
+  *(void **)&cu_dtoh = dlsym(h, "cuMemcpyDtoH_v2");
+  *(void **)&cu_sync = dlsym(h, "cuCtxSynchronize");
+  return cu_init && cu_dev_get && cu_retain && cu_set && cu_alloc && cu_htod && cu_dtoh && cu_sync;
 }
 
 /* A device copy of n floats (host NULL: uninitialised, poisoned by the caller). */
