@@ -2,6 +2,7 @@
  * version), and the open-time checks that keep a foreign, damaged or newer file untouched
  * (see cache.h). */
 #include "cache_int.h"
+#include "fields.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -177,6 +178,52 @@ static fftconv_status cache_source_nullable(fc_cache *c, fc_err *e) {
 
 /* Creates or migrates the schema, in one BEGIN IMMEDIATE transaction. The file is looked at
    again inside it: another process may have created or migrated it since we looked. */
+/* The problem's fields (fields.h) as columns of the shape tables: a field added to the table
+   after a file's schema was written has no column there. With add, each missing one is added
+   (ALTER TABLE ... ADD COLUMN, its value in every existing row fftconv_problem_init's
+   default, which is what the rows meant); without, the first missing one is named in e:
+   FFTCONV_ERR_IO, for a read-only open. A new field needs no schema version of its own. */
+static fftconv_status cache_field_columns(fc_cache *c, int add, fc_err *e) {
+  static const char *const tables[] = {"measurements", "winners"};
+  sqlite3_stmt *q = NULL;
+  if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                         -1, &q, NULL) != SQLITE_OK)
+    return fc_fail(e, FFTCONV_ERR_IO, "cache %s: %s", c->path, sqlite3_errmsg(c->db));
+  fftconv_status st = FFTCONV_OK;
+  for (int t = 0; t < 2 && st == FFTCONV_OK; t++)
+    for (int i = 0; i < FC_NFIELDS && st == FFTCONV_OK; i++) {
+      const fc_field *f = &fc_fields[i];
+      sqlite3_reset(q);
+      sqlite3_bind_text(q, 1, tables[t], -1, SQLITE_STATIC);
+      sqlite3_bind_text(q, 2, f->name, -1, SQLITE_STATIC);
+      if (sqlite3_step(q) != SQLITE_ROW) {
+        st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: %s", c->path, sqlite3_errmsg(c->db));
+        break;
+      }
+      if (sqlite3_column_int64(q, 0) > 0) continue;
+      if (!add) {
+        st = fc_fail(e, FFTCONV_ERR_IO, "cache %s has no column for the problem field %s (added "
+                     "after it was written); open it writable once (fftconv-tune, fftconv-cache "
+                     "prune) to add it", c->path, f->name);
+        break;
+      }
+      char sql[256], *err = NULL;
+      const char *en = fc_field_enum_name(f, f->init_default);
+      if (en)
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s TEXT NOT NULL DEFAULT '%s'",
+                 tables[t], f->name, en);
+      else
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT %" PRId64,
+                 tables[t], f->name, f->init_default);
+      if (sqlite3_exec(c->db, sql, NULL, NULL, &err) != SQLITE_OK)
+        st = fc_fail(e, FFTCONV_ERR_IO, "cache %s: adding the column of the problem field %s: %s",
+                     c->path, f->name, err ? err : sqlite3_errmsg(c->db));
+      sqlite3_free(err);
+    }
+  sqlite3_finalize(q);
+  return st;
+}
+
 static fftconv_status cache_upgrade(fc_cache *c, fc_err *e) {
   int64_t app = 0, ver = 0, objs = 0;
   char *err = NULL;
@@ -463,6 +510,7 @@ fftconv_status fc_cache_open(const char *path, int writable, fc_cache **out, fc_
                    (long long)ver, CACHE_VERSION);
       goto fail;
     }
+    if (!any_version && (st = cache_field_columns(c, 0, e)) != FFTCONV_OK) goto fail;
   } else {
     /* Only now, with the file known to be ours or empty, may anything write to it. */
     /* NORMAL is durable across a crash of the process (a tuner killed by a bad kernel keeps
@@ -474,6 +522,13 @@ fftconv_status fc_cache_open(const char *path, int writable, fc_cache **out, fc_
     if (objs == 0 || ver < CACHE_VERSION) {
       if ((st = cache_upgrade(c, e)) != FFTCONV_OK) goto fail;
     }
+    /* the write lock only when a column is missing: a writer of the file (a tuner) must not
+       hold up every other writable open */
+    fc_err probe = {{0}};
+    if (cache_field_columns(c, 0, &probe) != FFTCONV_OK &&
+        ((st = cache_begin(c, 1, e)) != FFTCONV_OK ||
+         (st = cache_end(c, cache_field_columns(c, 1, e), e)) != FFTCONV_OK))
+      goto fail;
   }
   {
     char *err = NULL;

@@ -206,6 +206,27 @@ static void expect_refused(const char *p, int writable, const char *why) {
 
 /* ---- schema ---- */
 
+/* A problem field added to the field table after a file was written has no column there
+   (simulated: one dropped): a read-only open names it, a writable one adds it, its value in the
+   rows already there fftconv_problem_init's default; no schema version is needed for it. */
+Test(cache, a_field_added_later_gets_its_column_on_a_writable_open) {
+  fc_cache *c = open_cache(path, 1);
+  fc_cache_kernel k = kernel("0123456789abcdef", "{\"a\":1}", "13.0", 90, 1);
+  put_kernel(c, &k);
+  fc_cache_close(c);
+  sql_exec(path, "ALTER TABLE measurements DROP COLUMN heads");
+  const char *has = "SELECT count(*) FROM pragma_table_info('measurements') WHERE name = 'heads'";
+  cr_assert_eq(sql_int(path, has), 0);
+  expect_refused(path, 0, "has no column for the problem field heads");
+  c = open_cache(path, 1);
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM pragma_table_info('measurements') "
+                             "WHERE name = 'heads' AND dflt_value = '1' AND \"notnull\" = 1"), 1);
+  c = open_cache(path, 0); /* read-only: now it has every column */
+  fc_cache_close(c);
+  cr_assert_eq(sql_int(path, "SELECT count(*) FROM kernels"), 1, "a row was lost");
+}
+
 Test(cache, creates_its_directory_and_schema_then_reopens) {
   char deep[256];
   snprintf(deep, sizeof deep, "%s/a/b/cache.db", dir);
