@@ -66,6 +66,10 @@ typedef struct fc_field {
      key_off; DTYPE, MODE the value's name. Parts are joined by '.' in table order. */
   const char *key_on, *key_off;
   fc_field_rank rank;
+  /* 1: the key part is written only when the value is not init_default, so that a field added
+     after keys were stored leaves every earlier key (cache rows, bundle entries) as it was.
+     The fields of the first key have 0: their parts are always written. */
+  int key_when_set;
 } fc_field;
 
 /* The table, FC_NFIELDS entries in the struct's order. */

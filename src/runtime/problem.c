@@ -143,7 +143,8 @@ int fftconv_problem_key(const fftconv_problem *p, char *buf, size_t len) {
   for (int i = 0; i < FC_NFIELDS; i++) {
     const fc_field *f = &fc_fields[i];
     int64_t v = fc_field_resolved(p, f);
-    const char *dot = i ? "." : "";
+    if (f->key_when_set && fc_field_get(p, f) == f->init_default) continue;
+    const char *dot = n ? "." : "";
     size_t at = (size_t)n < len ? (size_t)n : len, room = len - at;
     char *to = buf ? buf + at : NULL;
     if (!to) room = 0;
