@@ -352,11 +352,14 @@ static const char *const ent_fields[EF_N] = {"problem", "module", "shape",    "o
                                              "device",  "sm",     "median_ms"};
 
 /* Problem field k of the shape row r (names "shape.<json name>") into p: an integer (its range
-   is fftconv_problem_check's, the caller's), a switch 0 or 1, or an enum's name. */
+   is fftconv_problem_check's, the caller's), a switch 0 or 1, or an enum's name. A field
+   added after the first key (key_when_set) may be absent: an older bundle's entry, whose
+   problem had init's default there. */
 static fftconv_status shape_field(jrow *r, int k, fftconv_problem *p) {
   const fc_field *f = &fc_fields[k];
   int64_t v = 0;
   fftconv_status st;
+  if (f->key_when_set && !field(r, k)) return FFTCONV_OK; /* a field newer than the bundle */
   if (f->type == FC_FIELD_INT64) {
     st = get_int(r, k, INT64_MIN, INT64_MAX, NULL, &v);
   } else if (f->type == FC_FIELD_FLAG) {
