@@ -18,7 +18,19 @@
   _Static_assert(offsetof(fftconv_problem, n) > offsetof(fftconv_problem, size), #n " after size");
 FC_PROBLEM_FIELDS(CHECK_AT)
 #undef CHECK_AT
-_Static_assert(FC_NFIELDS == 10, "fields.h lists every field of fftconv_problem");
+/* where each listed field ends: nothing of the struct may come after the last of them */
+#define END_AT(n, t) offsetof(fftconv_problem, n) + sizeof ((fftconv_problem *)0)->n,
+static const size_t field_end[] = {FC_PROBLEM_FIELDS(END_AT)};
+#undef END_AT
+
+Test(fields, the_list_reaches_the_end_of_the_struct) {
+  size_t end = 0;
+  for (size_t i = 0; i < sizeof field_end / sizeof *field_end; i++)
+    if (field_end[i] > end) end = field_end[i];
+  cr_assert_lt(sizeof(fftconv_problem) - end, _Alignof(fftconv_problem),
+               "fftconv_problem has %zu bytes after its last listed field: a field missing from "
+               "FC_PROBLEM_FIELDS", sizeof(fftconv_problem) - end);
+}
 
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
