@@ -1,47 +1,51 @@
 #!/usr/bin/env bash
-# device_issue18.sh: one call on a lent GPU machine for the structure issue (18): every GPU
-# suite on the restructured library (test_gpu_forward without its eight monarch_tc grids,
-# which only re-verify kernels the emit digest shows unchanged), the CLI suites with a GPU
-# present, the runtime-only library planning from a bundle on the GPU, and bench-plan of this
-# tree beside the one of the tree before the issue (BASE), in the same call.
+# device_issue18.sh: one call on a lent GPU machine for the structure issue (18): the GPU
+# suites on the restructured library (test_gpu_forward without its eight monarch_tc grids,
+# which only re-verify kernels the emit digest shows unchanged), rt-forward (libfftconv_rt
+# alone, run by test_gpu_bundle), and bench-plan of this tree beside the one of the tree
+# before the issue (bin/bench-plan-base), alternating, in the same call.
 #
-#   bench/device_issue18.sh BUNDLE [BASE]
-# BUNDLE: this build's tests and tools (../shared/tools/device-bundle); BASE: a bundle holding
-# the bench-plan of the tree before the change. Logs go to $OUT (or ./device-out); a summary
-# is printed last.
+#   [TESTS="..."] [BENCH=0] bench/device_issue18.sh BUNDLE
+# BUNDLE: this build's tests and tools (../shared/tools/device-bundle), or a directory holding
+# them as b.tar.xz (unpacked first with Python: the carry limit is 64 MiB and the machine has
+# no xz). TESTS: the suites to run (default: the GPU suites). Logs go to $OUT (or
+# ./device-out); a summary is printed last.
 set -uo pipefail
-B=${1:?bundle dir} BASE=${2:-}
+B=${1:?bundle dir}
+if [ -f "$B/b.tar.xz" ] && [ ! -d "$B/bin" ]; then
+  (cd "$B" && python3 -c "import tarfile; tarfile.open('b.tar.xz').extractall('.')")
+fi
 OUT=${OUT:-$PWD/device-out}; mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
 export FFTCONV_TUNE=$B/bin/fftconv-tune FFTCONV_CACHE_BIN=$B/bin/fftconv-cache
 export FFTCONV_PLAN_CHILD=$B/bin/plan-child FFTCONV_SANITIZE_CHILD=$B/bin/sanitize-child
-export FFTCONV_INCLUDE=$PWD/src/runtime
+export FFTCONV_RT_FORWARD=$B/bin/rt-forward FFTCONV_INCLUDE=$PWD/src/runtime
 S=$OUT/summary.txt
 : > "$S"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >> "$S" 2>&1
+bench() {
+  [ "${BENCH:-1}" = 1 ] || return 0
+  for side in base new; do
+    bin=$B/bin/bench-plan; [ $side = base ] && bin=$B/bin/bench-plan-base
+    [ -x "$bin" ] && LD_LIBRARY_PATH=$B/lib timeout 120 "$bin" > "$OUT/bench_plan_${side}_$1.txt" 2>&1
+  done
+}
+bench 1
 if [ -n "${TESTS:-}" ]; then
   eval "tests=($TESTS)"
 else
   tests=(test_gpu_api test_gpu_runtime test_gpu_cache test_gpu_bundle test_gpu_sanitize
-         "test_gpu_forward --filter gpu_forward/*" "test_gpu_forward --filter gpu_candidates/*"
-         test_gpu_long)
+         "test_gpu_forward --filter gpu_forward/*" test_gpu_long
+         "test_gpu_forward --filter gpu_candidates/*")
 fi
-export FFTCONV_RT_FORWARD=$B/bin/rt-forward
 for t in "${tests[@]}"; do
   t0=$SECONDS
-  set -- $t
+  set -f; set -- $t; set +f
   [ -x "$B/bin/$1" ] || { echo "$t: not in the bundle" >> "$S"; continue; }
   log=$OUT/$1${3:+_$(printf %s "$3" | tr -c 'a-z' _)}.log
-  LD_LIBRARY_PATH=$B/lib timeout 300 "$B/bin/$@" --verbose=1 > "$log" 2>&1
+  LD_LIBRARY_PATH=$B/lib timeout 240 "$B/bin/$@" --verbose=1 > "$log" 2>&1
   echo "$t rc=$? $(( SECONDS - t0 )) s: $(grep -a 'Synthesis' "$log" | tail -1)" >> "$S"
 done
-if [ "${BENCH:-1}" = 1 ]; then
-  for i in 1 2; do # the tree before the issue and this one, twice each, alternating
-    for side in base new; do
-      bin=$B/bin/bench-plan; [ $side = base ] && bin=$B/bin/bench-plan-base
-      [ -x "$bin" ] && LD_LIBRARY_PATH=$B/lib "$bin" > "$OUT/bench_plan_${side}_$i.txt" 2>&1
-    done
-  done
-fi
+bench 2
 echo; cat "$S"
 for f in "$OUT"/bench_plan_*.txt; do [ -f "$f" ] && { echo "== $(basename "$f")"; grep '^|' "$f"; }; done
