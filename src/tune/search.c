@@ -259,13 +259,6 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
   int nt = o->tmpl ? 1 : fc_emit_template_count(em);
   int estimate = o->rigor == FC_RIGOR_ESTIMATE;
   int sample = o->rigor == FC_RIGOR_SAMPLE;
-  if (o->op < 0 || o->op >= fc_op_count()) {
-    char known[256] = "";
-    for (int op = 0; op < fc_op_count(); op++)
-      snprintf(known + strlen(known), sizeof known - strlen(known), "%s%d %s", op ? ", " : "",
-               op, fc_op_name((fc_op)op));
-    return fc_fail(e, FFTCONV_ERR_INVALID, "op: %d is not an op (known: %s)", o->op, known);
-  }
   for (int t = 0; t < nt; t++) {
     const char *tmpl = o->tmpl ? o->tmpl : fc_emit_template_name(em, t);
     fc_candidate *cl = NULL;
