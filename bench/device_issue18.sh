@@ -49,3 +49,4 @@ done
 bench 2
 echo; cat "$S"
 for f in "$OUT"/bench_plan_*.txt; do [ -f "$f" ] && { echo "== $(basename "$f")"; grep '^|' "$f"; }; done
+exit 0
