@@ -10,6 +10,14 @@
 -- folds it back; the inverse passes run in reverse and leave the result in natural order.
 -- k_hat (from the prep kernel) holds a twiddle table W_N^j, j < M, then per head the M + 1
 -- filter bins 0..M, scaled by 1/(2N) with the frequency mask and the D term folded in.
+--
+-- The backward (op "backward", README "The backward pass") is the same passes in the other
+-- direction: a block per head takes the rows of every batch in order, transforms v = pre*u
+-- and g = post*dy as its two sequences, multiplies v's spectrum by the filter's (z, for dpost)
+-- and g's by its conjugate (the adjoint, dv, for du and dpre), runs the inverse passes on
+-- both, and adds conj(V) G into a half spectrum in shared memory; after the last batch the
+-- inverse passes turn that sum (masked as the filter was) into dk's lags. Every sum over the
+-- batch runs in a fixed order in fp32: no atomics, the same bits on every run.
 local fft = require "lib.fft"
 local tpl = require "lib.tpl"
 local io_ = require "lib.io"
@@ -23,7 +31,7 @@ local family = {
   -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
   -- family"): the runtime's table of families is generated from it at build time.
   runs = {
-    ops = { "forward" },
+    ops = { "forward", "backward" },
     dtypes = { "fp32", "fp16", "bf16" },
     modes = { "causal", "circular" },
     fft_size = { min = 256, max = 32768 }, -- powers of two
@@ -55,6 +63,9 @@ function family.space(problem, device, rigor)
   local m = problem.fft_size // 2
   local dfts, seqss = DFTS, SEQS
   if rigor == "measure" then dfts, seqss = { "radix" }, { 1, 2 } end
+  -- the backward's two sequences are a row's v and g (and its prep's, two heads)
+  local backward = problem.op == "backward"
+  if backward then seqss = { 2 } end
   local out = {}
   for _, order in ipairs(ORDERS) do
     for _, factors in ipairs(fft.factorizations(m, SIZES, order)) do
@@ -64,7 +75,7 @@ function family.space(problem, device, rigor)
             out[#out + 1] = {
               fft_size = problem.fft_size, factors = factors, dft = dft, seqs = seqs,
               threads = threads, dtype = problem.dtype, pre_gate = problem.pre_gate,
-              post_gate = problem.post_gate,
+              post_gate = problem.post_gate, op = backward and "backward" or nil,
             }
           end
         end
@@ -74,8 +85,15 @@ function family.space(problem, device, rigor)
   return out
 end
 
--- Shared memory a block: its sequences' M complex fp32 values each.
+-- Shared memory a block: its sequences' M complex fp32 values each; the backward's also the
+-- M + 1 bins of its sum over the batch.
 local function smem_bytes(params)
+  local m = params.fft_size // 2
+  if params.op == "backward" then return (params.seqs * m + m + 1) * 8 end
+  return params.seqs * m * 8
+end
+-- The prep kernel's: its heads' sequences.
+local function prep_smem_bytes(params)
   return params.seqs * (params.fft_size // 2) * 8
 end
 
@@ -99,7 +117,10 @@ function family.check(problem, device, params)
     return false, string.format("about %d registers x %d threads exceed %d", regs,
       params.threads, device.regs_per_block)
   end
-  if params.seqs > 1 and params.seqs > problem.batch * problem.heads then
+  if params.op == "backward" and params.seqs ~= 2 then
+    return false, "the backward transforms two sequences a block (v and g)"
+  end
+  if params.op ~= "backward" and params.seqs > 1 and params.seqs > problem.batch * problem.heads then
     return false, "more sequences per block than rows"
   end
   return true
@@ -122,6 +143,14 @@ end
 -- natural order, is the same for every candidate of an FFT size.
 function family.layout(params, device)
   local m, smem = params.fft_size // 2, smem_bytes(params)
+  if params.op == "backward" then
+    return manifest.prepare_backward({
+      prep = { threads = params.threads, smem = prep_smem_bytes(params), per = params.seqs },
+      bwd = { threads = params.threads, smem = smem, per = 1 },
+      filter = { layout = "monarch_fp32.half", per_head = manifest.FLOAT2 * (m + 1),
+                 fixed = manifest.FLOAT2 * m },
+    })
+  end
   return manifest.prepare_forward({
     prep = { threads = params.threads, smem = smem, per = params.seqs },
     fwd = { threads = params.threads, smem = smem, per = params.seqs },
@@ -261,6 +290,140 @@ static __device__ __forceinline__ void fft_inv(cf *s, const cf *__restrict__ tab
 @ end
 }
 
+@ if op == "backward" then
+// 2 X[k] and 2 X[k + M], the bins of the N real samples, from their packed M-point spectrum
+// Z at k (za) and M - k (zb); w = W_N^k.
+static __device__ __forceinline__ void split(cf za, cf zb, cf w, cf &x0, cf &x1) {
+  cf e = cadd(za, cconj(zb));
+  cf o = csub(za, cconj(zb));
+  o = cf{o.i, -o.r};
+  cf wo = cmul(w, o);
+  x0 = cadd(e, wo);
+  x1 = csub(e, wo);
+}
+// The inverse passes' input at k from the products at bins k (y0) and k + M (y1).
+static __device__ __forceinline__ cf fold(cf y0, cf y1, cf w) {
+  cf dif = cmulc(csub(y0, y1), w);
+  return cf{y0.r + y1.r - dif.i, y0.i + y1.i + dif.r};
+}
+// Whether filter bin f (< N) is kept by the frequency mask F (0: all).
+static __device__ __forceinline__ bool kept(int f, int F) {
+  return F == 0 || (f < N - f ? f : N - f) < F;
+}
+
+// One block per head h: for b = 0 .. B-1 in order, v = pre*u and g = post*dy of row b*H + h
+// as sequences 0 and 1; z (with D*v) = IFFT(V K) and dv (with D*g) = IFFT(G conj(K)); then
+// dpost = dy*z, du = dv*pre, dpre = dv*u, and P += conj(V) G over the half spectrum 0..M (in
+// s + 2M, each bin owned by one thread). After the batch, dk = the first K lags of IFFT(P)
+// masked as the filter was, and dd = the sum of g*v (each thread's in a fixed order, then a
+// fixed tree). An output that is NULL is not computed; inputs only it needs are not read.
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
+            const io_t *__restrict__ post, const io_t *__restrict__ dy,
+            const cf *__restrict__ k_hat, io_t *__restrict__ du, io_t *__restrict__ dpre,
+            io_t *__restrict__ dpost, float *__restrict__ dk, float *__restrict__ dd,
+            long long rows, int L, int H, int K, int F) {
+  extern __shared__ cf s[];
+  float *sv = (float *)s, *sg = (float *)(s + M);
+  cf *acc = s + 2 * M;
+  const int h = blockIdx.x;
+  const long long B = rows / H;
+  const cf *tab = k_hat;
+  const cf *kh = k_hat + M + (long long)h * (M + 1);
+  const bool want_z = dpost != 0, want_dv = du != 0 || dpre != 0;
+  const bool want_p = dk != 0, want_vg = dd != 0;
+  const bool need_v = want_z || want_p || want_vg, need_g = want_dv || want_p || want_vg;
+  float vg = 0.0f;
+  if (want_p)
+    for (int f = threadIdx.x; f <= M; f += THREADS) acc[f] = cf{0.0f, 0.0f};
+  for (long long b = 0; b < B; b++) {
+    const long long row = b * H + h;
+    for (int n = threadIdx.x; n < N; n += THREADS) {
+      float v = 0.0f, g = 0.0f;
+      if (n < L) {
+        long long i = row * L + n;
+        if (need_v) {
+          v = ld(u, i);
+@   if pre_gate then
+          v *= ld(pre, i);
+@   end
+        }
+        if (need_g) {
+          g = ld(dy, i);
+@   if post_gate then
+          g *= ld(post, i);
+@   end
+        }
+      }
+      vg += v * g;
+      sv[n] = v;
+      sg[n] = g;
+    }
+    __syncthreads();
+    fft_fwd_tw_table(s, tab);
+    for (int t = threadIdx.x; t < M / 2 + 1; t += THREADS) {
+      int k = t, kk = (M - t) & (M - 1);
+      cf w = tab[k], ww = tab[kk];
+      cf ka = kh[k], kb = k == 0 ? kh[M] : cconj(kh[M - k]);
+      cf kka = kh[kk], kkb = cconj(kh[k]);
+      cf v0, v1, vv0, vv1, g0, g1, gg0, gg1;
+      split(s[fpos(k)], s[fpos(kk)], w, v0, v1);
+      split(s[fpos(kk)], s[fpos(k)], ww, vv0, vv1);
+      split(s[M + fpos(k)], s[M + fpos(kk)], w, g0, g1);
+      split(s[M + fpos(kk)], s[M + fpos(k)], ww, gg0, gg1);
+      if (want_p) {
+        acc[k] = cadd(acc[k], cmulc(g0, v0));
+        if (kk != k) acc[kk] = cadd(acc[kk], cmulc(gg0, vv0));
+        if (k == 0) acc[M] = cadd(acc[M], cmulc(g1, v1));
+      }
+      s[fpos(k)] = fold(cmul(v0, ka), cmul(v1, kb), w);
+      s[M + fpos(k)] = fold(cmulc(g0, ka), cmulc(g1, kb), w);
+      if (kk != k) {
+        s[fpos(kk)] = fold(cmul(vv0, kka), cmul(vv1, kkb), ww);
+        s[M + fpos(kk)] = fold(cmulc(gg0, kka), cmulc(gg1, kkb), ww);
+      }
+    }
+    __syncthreads();
+    if (want_z || want_dv) fft_inv(s, tab);
+    for (int n = threadIdx.x; n < L && (want_z || want_dv); n += THREADS) {
+      long long i = row * L + n;
+      if (want_z) st(dpost, i, ld(dy, i) * sv[n]);
+      float dv = sg[n];
+@   if pre_gate then
+      if (du) st(du, i, dv * ld(pre, i));
+@   else
+      if (du) st(du, i, dv);
+@   end
+      if (dpre) st(dpre, i, dv * ld(u, i));
+    }
+    __syncthreads();
+  }
+  if (want_p) {
+    // dk: the masked sum's inverse (1/(4N): the split bins are twice the spectrum's)
+    const float scale = 1.0f / (4.0f * N);
+    for (int k = threadIdx.x; k < M; k += THREADS) {
+      cf y0 = kept(k, F) ? cscale(acc[k], scale) : cf{0.0f, 0.0f};
+      cf y1 = k == 0 ? acc[M] : cconj(acc[M - k]);
+      y1 = kept(k + M, F) ? cscale(y1, scale) : cf{0.0f, 0.0f};
+      s[fpos(k)] = fold(y0, y1, tab[k]);
+      s[M + k] = cf{0.0f, 0.0f};
+    }
+    __syncthreads();
+    fft_inv(s, tab);
+    for (int j = threadIdx.x; j < K; j += THREADS) dk[(long long)h * K + j] = sv[j];
+    __syncthreads();
+  }
+  if (want_vg) {
+    sv[threadIdx.x] = vg;
+    __syncthreads();
+    for (int w = THREADS / 2; w > 0; w /= 2) {
+      if (threadIdx.x < w) sv[threadIdx.x] += sv[threadIdx.x + w];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) dd[h] = sv[0];
+  }
+}
+@ else
 // From Z = FFT_M(even + i odd) at a and M - a to the inverse input at a: the spectrum X of
 // the N real samples at a and a + M, times the filter bins ka and kb, folded back.
 static __device__ __forceinline__ cf spectral(cf za, cf zb, cf w, cf ka, cf kb) {
@@ -323,6 +486,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     }
   }
 }
+@ end
 
 // k_hat: the twiddle table (block 0), then per head the bins 0..M of the N-point spectrum
 // of the zero-padded filter, masked to min(f, N - f) < F (F = 0: all), plus D, over 2N.
@@ -384,7 +548,7 @@ function family.emit(params)
     passes = passes, radices = radices, fft = fft,
     pos_k = fft.digit_pos_expr(params.factors, "k"),
     pre_gate = params.pre_gate, post_gate = params.post_gate,
-    io_functions = io_.functions(params.dtype),
+    io_functions = io_.functions(params.dtype), op = params.op or "forward",
   }, "=templates/monarch_fp32.lua (KERNEL text)")
 end
 

@@ -329,12 +329,12 @@ Test(op, export_writes_the_op_of_each_entry) {
    what it cannot bind. */
 Test(op, a_manifest_names_the_arguments_and_phases_of_a_new_op) {
   fc_err e = {{0}};
-  const fc_arg_def dy = {"dy", FC_ARG_BUFFER, NULL}, sc = {"S", FC_ARG_SCALAR, "int"};
+  const fc_arg_def dy = {"dz", FC_ARG_BUFFER, NULL}, sc = {"S", FC_ARG_SCALAR, "int"};
   int a_dy = fc_arg_register(&dy, &e), a_s = fc_arg_register(&sc, &e);
   cr_assert_geq(a_dy, FC_ARG_COUNT, "%s", e.msg);
   cr_assert_gt(a_s, a_dy, "%s", e.msg);
-  int ph = fc_phase_register("backward", &e);
-  cr_assert_eq(ph, 2, "%s", e.msg);
+  int ph = fc_phase_register("sideways", &e);
+  cr_assert_eq(ph, FC_PHASE_BACKWARD + 1, "%s", e.msg);
   cr_assert_eq(fc_arg_register(&dy, &e), -1);
   const fc_arg_def bad = {"T", FC_ARG_SCALAR, "float"};
   cr_assert_eq(fc_arg_register(&bad, &e), -1);
@@ -343,9 +343,9 @@ Test(op, a_manifest_names_the_arguments_and_phases_of_a_new_op) {
   cr_assert_str_eq(fc_arg_get(FC_ARG_ROWS)->ctype, "long long");
   cr_assert(fc_arg_is_buffer(a_dy) && !fc_arg_is_buffer(a_s));
   const char *text =
-      "{\"version\":1,\"launches\":[{\"entry\":\"bwd\",\"phase\":\"backward\",\"grid\":{\"over\":"
+      "{\"version\":1,\"launches\":[{\"entry\":\"bwd\",\"phase\":\"sideways\",\"grid\":{\"over\":"
       "\"rows\",\"per\":1,\"y\":1,\"z\":1},\"block\":[128,1,1],\"smem\":0,\"cluster\":[1,1,1],"
-      "\"args\":[\"dy\",\"u\",\"S\"],\"reads\":[\"u\",\"dy\"],\"writes\":[]},{\"entry\":\"fwd\","
+      "\"args\":[\"dz\",\"u\",\"S\"],\"reads\":[\"u\",\"dz\"],\"writes\":[]},{\"entry\":\"fwd\","
       "\"phase\":\"forward\",\"grid\":{\"over\":\"rows\",\"per\":1,\"y\":1,\"z\":1},\"block\":"
       "[128,1,1],\"smem\":0,\"cluster\":[1,1,1],\"args\":[\"u\",\"y\",\"rows\"],\"reads\":[\"u\"],"
       "\"writes\":[\"y\"]}],\"workspace\":[],\"filter\":{\"layout\":\"t.v1\",\"per_head\":0,"
@@ -360,16 +360,16 @@ Test(op, a_manifest_names_the_arguments_and_phases_of_a_new_op) {
   free(back);
   fc_str d = {0};
   fc_manifest_describe(&m, "", &d);
-  cr_assert(strstr(d.s, "bwd (backward): grid rows/1, 128 threads, 0 B smem; u dy ->"), "%s", d.s);
+  cr_assert(strstr(d.s, "bwd (sideways): grid rows/1, 128 threads, 0 B smem; u dz ->"), "%s", d.s);
   fc_str_free(&d);
   /* the op table says which arguments and phases an op's kernels use */
   cr_assert_eq(fc_op_check_manifest(FC_OP_FORWARD, &m, &e), FFTCONV_ERR_TEMPLATE);
-  cr_assert(strstr(e.msg, "launch bwd is of phase backward, which op forward does not have"),
+  cr_assert(strstr(e.msg, "launch bwd is of phase sideways, which op forward does not have"),
             "%s", e.msg);
   m.launch[0].phase = FC_PHASE_FORWARD;
   cr_assert_eq(fc_op_check_manifest(FC_OP_FORWARD, &m, &e), FFTCONV_ERR_TEMPLATE);
-  cr_assert(strstr(e.msg, "takes argument dy, which op forward does not use"), "%s", e.msg);
-  static const char *const any_phase[] = {"forward", "backward", NULL};
+  cr_assert(strstr(e.msg, "takes argument dz, which op forward does not use"), "%s", e.msg);
+  static const char *const any_phase[] = {"forward", "sideways", NULL};
   static const fc_op_def loose = {"loose_op", NULL, any_phase, NULL};
   int op = fc_op_register(&loose, &e);
   cr_assert_gt(op, 0, "%s", e.msg);

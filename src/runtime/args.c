@@ -14,7 +14,10 @@ static fc_arg_def args[FC_MAX_ARG_DEFS] = {
     /* FC_ARG_WS ..: workspace slots, named by the manifest's regions */
     [FC_ARG_ROWS] = {"rows", FC_ARG_SCALAR, "long long"}, [FC_ARG_L] = {"L", FC_ARG_SCALAR, "int"},
     [FC_ARG_H] = {"H", FC_ARG_SCALAR, "int"},         [FC_ARG_KLEN] = {"K", FC_ARG_SCALAR, "int"},
-    [FC_ARG_F] = {"F", FC_ARG_SCALAR, "int"},         [FC_ARG_N] = {"N", FC_ARG_SCALAR, "int"}};
+    [FC_ARG_F] = {"F", FC_ARG_SCALAR, "int"},         [FC_ARG_N] = {"N", FC_ARG_SCALAR, "int"},
+    [FC_ARG_DY] = {"dy", FC_ARG_BUFFER, NULL},        [FC_ARG_DU] = {"du", FC_ARG_BUFFER, NULL},
+    [FC_ARG_DPRE] = {"dpre", FC_ARG_BUFFER, NULL},    [FC_ARG_DPOST] = {"dpost", FC_ARG_BUFFER, NULL},
+    [FC_ARG_DK] = {"dk", FC_ARG_BUFFER, NULL},        [FC_ARG_DD] = {"dd", FC_ARG_BUFFER, NULL}};
 static int nargs = FC_ARG_COUNT;
 
 static int is_ws(int a) { return a >= FC_ARG_WS && a < FC_ARG_WS + FC_MAX_WORKSPACE; }
@@ -63,8 +66,9 @@ int fc_arg_register(const fc_arg_def *d, fc_err *e) {
 }
 
 const char *fc_phase_names[FC_MAX_PHASES] = {[FC_PHASE_PREPARE] = "prepare",
-                                             [FC_PHASE_FORWARD] = "forward"};
-static int nphases = 2;
+                                             [FC_PHASE_FORWARD] = "forward",
+                                             [FC_PHASE_BACKWARD] = "backward"};
+static int nphases = 3;
 
 int fc_phase_count(void) { return nphases; }
 

@@ -169,7 +169,8 @@ const char *fftconv_ctx_bundle(const fftconv_ctx *c);
    that is missing, unreadable or corrupt is a miss, never a wrong kernel. */
 fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fftconv_plan **out);
 void fftconv_plan_destroy(fftconv_plan *p); /* accepts NULL */
-/* Template, revision, parameters and the rung the kernel came from. */
+/* Template, revision, parameters and the rung the kernel came from; then, after "; backward: ",
+   the same of the backward kernel, or why there is none. */
 const char *fftconv_plan_describe(const fftconv_plan *p);
 /* Bytes of device memory fftconv_prepare_filter writes (the filter spectrum, in the kernel's
    own layout). */
@@ -201,6 +202,49 @@ void fftconv_args_init(fftconv_args *a); /* zeroes a and sets its size */
 /* Runs the convolution; asynchronous on s, allocates nothing: a kernel that needs scratch
    (several passes over long sequences) takes it from a->workspace. */
 fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fftconv_stream s);
+
+/* ---- the backward pass ----
+   With v = pre * u, z = (v conv k)[0:L] + D * v, y = post * z and g = dy * post, the
+   gradients of sum(y * dy):
+     dpost = dy * z;  dv = (the convolution's adjoint applied to g) + D * g;
+     du = dv * pre;  dpre = dv * u;
+     dk[h] = sum over b of the first K lags of the correlation of v and g (the frequency mask's
+             adjoint folded in);  dD[h] = sum over b and t of g * v.
+   z is recomputed, not stored. The same plan and the same prepared k_hat serve both
+   directions: fftconv_plan_filter_bytes covers what both need. */
+typedef struct fftconv_backward_args {
+  size_t size;       /* sizeof(fftconv_backward_args), set by fftconv_backward_args_init */
+  const void *u;     /* (B, H, L) I/O dtype: needed for dpre, dpost, dk and dd */
+  const void *pre;   /* (B, H, L) when the problem has pre_gate, else NULL */
+  const void *post;  /* (B, H, L) when the problem has post_gate, else NULL */
+  const void *dy;    /* (B, H, L) I/O dtype: the gradient of y, always needed */
+  const void *k_hat; /* from fftconv_prepare_filter with this plan */
+  /* The outputs; NULL: not wanted, neither computed nor written (and the inputs only it
+     needs may be NULL). du, dpre, dpost: (B, H, L) I/O dtype (dpre only with a pre gate,
+     dpost only with a post gate); dk (H, K) and dd (H) fp32 (dd only with the D term), each
+     overwritten with the sum over the batch, computed in fp32 in a fixed order: the same bits
+     on every run. None may alias another buffer. */
+  void *du, *dpre, *dpost;
+  float *dk, *dd;
+  void *workspace;   /* device scratch of fftconv_plan_backward_workspace_bytes, if not 0 */
+  size_t workspace_bytes;
+} fftconv_backward_args;
+
+void fftconv_backward_args_init(fftconv_backward_args *a); /* zeroes a and sets its size */
+
+/* Bytes of device scratch fftconv_backward needs (0: none, or no backward kernel). */
+size_t fftconv_plan_backward_workspace_bytes(const fftconv_plan *p);
+
+/* FFTCONV_OK when the plan has a backward kernel; otherwise the reason it has none (no
+   family runs this problem's backward, no tuned kernel under a tuned-only policy, a failed
+   compile) as the status, with the detail in fftconv_ctx_error. */
+fftconv_status fftconv_plan_backward_status(const fftconv_plan *p);
+
+/* Runs the backward pass; asynchronous on s, allocates nothing, may run concurrently with
+   other calls of the plan. A plan without a backward kernel fails with the reason
+   (fftconv_plan_backward_status). */
+fftconv_status fftconv_backward(const fftconv_plan *p, const fftconv_backward_args *a,
+                                fftconv_stream s);
 
 #ifdef __cplusplus
 }

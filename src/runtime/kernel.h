@@ -14,7 +14,8 @@
  *    "workspace":[{"name":"a","per_row":BYTES,"fixed":BYTES}, ...],
  *    "filter":{"layout":"NAME","per_head":BYTES,"fixed":BYTES}}
  *   grid.x = ceil(count / per), count = B*H ("rows"), H ("heads") or 1 ("one").
- *   Argument names (fc_arg): buffers u pre post y k d k_hat and "ws:NAME" (a workspace region,
+ *   Argument names (fc_arg): buffers u pre post y k d k_hat, the backward's dy du dpre dpost
+ *   dk dd, and "ws:NAME" (a workspace region,
  *   at an offset the launcher resolves); scalars rows (long long) and L H K F N (int).
  *   reads and writes name the buffers a launch reads and writes; each must be an argument.
  *   A cluster other than [1,1,1] is launched with cuLaunchKernelEx; grid.x must be a multiple
@@ -69,6 +70,8 @@ typedef enum fc_arg {
   FC_ARG_WS, /* .. FC_ARG_WS + FC_MAX_WORKSPACE - 1 */
   FC_ARG_ROWS = FC_ARG_WS + FC_MAX_WORKSPACE, FC_ARG_L, FC_ARG_H, FC_ARG_KLEN, FC_ARG_F,
   FC_ARG_N,
+  /* the backward's buffers (fftconv_backward_args), after the first ABI's */
+  FC_ARG_DY, FC_ARG_DU, FC_ARG_DPRE, FC_ARG_DPOST, FC_ARG_DK, FC_ARG_DD,
   FC_ARG_COUNT
 } fc_arg;
 #define FC_ARG_IS_BUFFER(a) fc_arg_is_buffer(a)
@@ -94,7 +97,7 @@ int fc_arg_register(const fc_arg_def *d, fc_err *e);
 
 /* The phases, by name (args.c): prepare and forward are built in, an op may add its own. A
    manifest names a launch's phase; the plan runs them by index. */
-typedef enum fc_phase { FC_PHASE_PREPARE = 0, FC_PHASE_FORWARD } fc_phase;
+typedef enum fc_phase { FC_PHASE_PREPARE = 0, FC_PHASE_FORWARD, FC_PHASE_BACKWARD } fc_phase;
 #define FC_MAX_PHASES 8
 extern const char *fc_phase_names[FC_MAX_PHASES];
 int fc_phase_count(void);

@@ -129,7 +129,7 @@ int64_t fc_launch_grid_x(const fc_launch *l, const fc_shape *s) {
 static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, int phase, int only,
                                    const fc_shape *s, const fc_buffers *b, CUdeviceptr workspace,
                                    CUstream st, fc_err *e) {
-  CUdeviceptr buf[FC_ARG_ROWS];
+  CUdeviceptr buf[FC_ARG_COUNT];
   memcpy(buf, b->p, sizeof buf);
   for (int i = 0; i < mf->nws; i++)
     buf[FC_ARG_WS + i] = workspace + (CUdeviceptr)fc_manifest_workspace_offset(mf, s->rows, i);

@@ -29,7 +29,7 @@ void fc_module_unload(fc_module *m); /* accepts NULL and a zeroed module */
 /* The device addresses a phase may bind, indexed by fc_arg (workspace regions are filled in
    by the launcher from `workspace`). */
 typedef struct fc_buffers {
-  CUdeviceptr p[FC_ARG_ROWS];
+  CUdeviceptr p[FC_ARG_COUNT]; /* scalars' slots unused */
 } fc_buffers;
 
 /* Grid of launch l for shape s: x = ceil(count / per) rounded up to a multiple of the

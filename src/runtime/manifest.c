@@ -332,19 +332,20 @@ fftconv_status fc_manifest_check(const fc_manifest *m, fc_err *e) {
       return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: reads or writes a buffer that is "
                      "not one of its arguments", l->entry);
     uint32_t inputs = 1u << FC_ARG_U | 1u << FC_ARG_PRE | 1u << FC_ARG_POST | 1u << FC_ARG_K |
-                      1u << FC_ARG_D;
+                      1u << FC_ARG_D | 1u << FC_ARG_DY;
     if (l->writes & inputs)
       return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: writes an input buffer", l->entry);
     if (l->phase == FC_PHASE_PREPARE &&
         (argmask & (1u << FC_ARG_U | 1u << FC_ARG_Y | 1u << FC_ARG_PRE | 1u << FC_ARG_POST)))
       return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: a prepare launch takes u, y or a "
                      "gate", l->entry);
-    if (l->phase == FC_PHASE_FORWARD && (l->writes & 1u << FC_ARG_KHAT))
-      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: a forward launch writes k_hat",
-                     l->entry);
-    forward += l->phase == FC_PHASE_FORWARD;
+    if (l->phase != FC_PHASE_PREPARE && (l->writes & 1u << FC_ARG_KHAT))
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: a %s launch writes k_hat",
+                     l->entry, fc_phase_name(l->phase));
+    forward += l->phase != FC_PHASE_PREPARE;
   }
-  if (!forward) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: no forward launch");
+  /* every op's kernel runs after its filter is prepared: forward, backward, or an op's own */
+  if (!forward) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: no launch but prepare ones");
   if (!m->filter_layout[0])
     return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: the filter layout has no name");
   /* a layout is named like "monarch_tc.pair.16x16x16": letters, digits, '_', '.' and '-'

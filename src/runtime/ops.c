@@ -9,9 +9,14 @@
 static const char *const forward_args[] = {"u", "pre", "post", "y", "k", "d", "k_hat", "ws",
                                            "rows", "L", "H", "K", "F", "N", NULL};
 static const char *const forward_phases[] = {"prepare", "forward", NULL};
+static const char *const backward_args[] = {"u", "pre", "post", "dy", "du", "dpre", "dpost",
+                                            "dk", "dd", "k", "d", "k_hat", "ws", "rows", "L",
+                                            "H", "K", "F", "N", NULL};
+static const char *const backward_phases[] = {"prepare", "backward", NULL};
 
-static fc_op_def ops[FC_MAX_OPS] = {{"forward", forward_args, forward_phases, NULL}};
-static int nops = 1;
+static fc_op_def ops[FC_MAX_OPS] = {{"forward", forward_args, forward_phases, NULL},
+                                    {"backward", backward_args, backward_phases, NULL}};
+static int nops = 2;
 
 const fc_op_def *fc_op_get(fc_op op) { return op >= 0 && op < nops ? &ops[op] : NULL; }
 

@@ -24,6 +24,11 @@ void fftconv_args_init(fftconv_args *a) {
   a->size = sizeof *a;
 }
 
+void fftconv_backward_args_init(fftconv_backward_args *a) {
+  memset(a, 0, sizeof *a);
+  a->size = sizeof *a;
+}
+
 /* The context's cache: the store of hooks->cache_open, or none with the reason in
    c->cache_desc. A cache that cannot be opened is a miss, not an error. */
 static fftconv_status open_cache(fftconv_ctx *c, const fftconv_ctx_options *o, fc_err *e) {
@@ -310,6 +315,67 @@ void fc_tune_command(const fftconv_problem *p, const char *cache, fc_str *b) {
   if (cache && cache[0]) fc_str_add(b, " --cache %s", cache);
 }
 
+/* The plan of a resolved shape (any op): the bundle, then the cache, then the miss policy. */
+static fftconv_status plan_for_shape(fftconv_ctx *c, const fc_shape *s, fftconv_plan **out,
+                                     fc_err *e) {
+  fftconv_status st;
+  for (int i = 0; i < 2; i++) { /* the bundle first, then the cache */
+    fc_store *store = i ? c->store : c->bundle;
+    if (!store) continue;
+    pthread_mutex_lock(&c->lock);
+    st = plan_from_store(c, store, s, out, e);
+    pthread_mutex_unlock(&c->lock);
+    if (st != FFTCONV_OK || *out) return st;
+  }
+  if (c->policy == FFTCONV_POLICY_TUNED_ONLY || !c->hooks.miss) {
+    if (c->hooks.no_kernel) return c->hooks.no_kernel(c, s, out, e);
+    fc_str cmd = {0};
+    fc_tune_command(&s->p, c->cache_path, &cmd);
+    if (s->op != FC_OP_FORWARD) fc_str_add(&cmd, " --op %s", fc_op_name(s->op));
+    fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "no tuned kernel for %s on %s in %s%s%scache %s (%s); "
+            "run: %s", s->key, c->device, c->bundle ? "bundle " : "",
+            c->bundle ? c->bundle_desc : "", c->bundle ? " or " : "", c->cache_desc,
+            c->hooks.miss ? "tuned kernels only" : "this program plans from the cache only",
+            cmd.s ? cmd.s : "fftconv-tune");
+    fc_str_free(&cmd);
+    return FFTCONV_ERR_UNSUPPORTED;
+  }
+  pthread_mutex_lock(&c->lock); /* the policies share the context's template engine */
+  st = c->hooks.miss(c, s, out, e);
+  pthread_mutex_unlock(&c->lock);
+  return st;
+}
+
+/* The backward of forward plan pl, found or built as the forward was; its absence is kept
+   with the reason, not returned: the forward plan stands. Then the description of both. */
+static fftconv_status attach_backward(fftconv_ctx *c, const fftconv_problem *p,
+                                      fftconv_plan *pl) {
+  fc_err be = {{0}};
+  fc_shape bs;
+  fftconv_status st = fc_ctx_shape_op(c, FC_OP_BACKWARD, p, &bs, &be);
+  if (st == FFTCONV_OK) st = plan_for_shape(c, &bs, &pl->bwd, &be);
+  fc_str d = {0};
+  fc_str_add(&d, "%s; backward: ", pl->describe);
+  if (st == FFTCONV_OK) {
+    if (strcmp(pl->bwd->manifest.filter_layout, pl->manifest.filter_layout)) {
+      int64_t f = fc_manifest_filter_bytes(&pl->manifest, pl->shape.p.heads);
+      pl->bwd_khat_offset = (f + FC_WORKSPACE_ALIGN - 1) / FC_WORKSPACE_ALIGN * FC_WORKSPACE_ALIGN;
+    }
+    fc_str_add(&d, "%s", pl->bwd->describe);
+  } else {
+    pl->bwd_status = st;
+    pl->bwd_why = strdup(be.msg);
+    fc_str_add(&d, "none (%s)", be.msg);
+  }
+  if (!d.s || (st != FFTCONV_OK && !pl->bwd_why)) {
+    fc_str_free(&d);
+    return fc_fail(&thread_err, FFTCONV_ERR_NOMEM, "out of host memory");
+  }
+  free(pl->describe);
+  pl->describe = d.s;
+  return FFTCONV_OK;
+}
+
 fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fftconv_plan **out) {
   fc_err *e = &thread_err;
   if (!out) return fc_fail(e, FFTCONV_ERR_INVALID, "out: NULL");
@@ -318,45 +384,32 @@ fftconv_status fftconv_plan_create(fftconv_ctx *c, const fftconv_problem *p, fft
   fc_shape s;
   fftconv_status st = fc_ctx_shape(c, p, &s, e);
   if (st == FFTCONV_OK) st = fc_gpu_bind(&c->gpu, e); /* this thread may be new to the device */
-  if (st != FFTCONV_OK) return st;
-  for (int i = 0; i < 2; i++) { /* the bundle first, then the cache */
-    fc_store *store = i ? c->store : c->bundle;
-    if (!store) continue;
-    pthread_mutex_lock(&c->lock);
-    st = plan_from_store(c, store, &s, out, e);
-    pthread_mutex_unlock(&c->lock);
-    if (st != FFTCONV_OK || *out) return st;
+  if (st == FFTCONV_OK) st = plan_for_shape(c, &s, out, e);
+  if (st == FFTCONV_OK && (st = attach_backward(c, p, *out)) != FFTCONV_OK) {
+    fftconv_plan_destroy(*out);
+    *out = NULL;
   }
-  if (c->policy == FFTCONV_POLICY_TUNED_ONLY || !c->hooks.miss) {
-    if (c->hooks.no_kernel) return c->hooks.no_kernel(c, &s, out, e);
-    fc_str cmd = {0};
-    fc_tune_command(&s.p, c->cache_path, &cmd);
-    fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "no tuned kernel for %s on %s in %s%s%scache %s (%s); "
-            "run: %s", s.key, c->device, c->bundle ? "bundle " : "",
-            c->bundle ? c->bundle_desc : "", c->bundle ? " or " : "", c->cache_desc,
-            c->hooks.miss ? "tuned kernels only" : "this program plans from the cache only",
-            cmd.s ? cmd.s : "fftconv-tune");
-    fc_str_free(&cmd);
-    return FFTCONV_ERR_UNSUPPORTED;
-  }
-  pthread_mutex_lock(&c->lock); /* the policies share the context's template engine */
-  st = c->hooks.miss(c, &s, out, e);
-  pthread_mutex_unlock(&c->lock);
   return st;
 }
 
 void fftconv_plan_destroy(fftconv_plan *p) {
   if (!p) return;
+  fftconv_plan_destroy(p->bwd);
   if (p->owns_module) fc_module_unload(&p->mod);
   free(p->params);
   free(p->describe);
+  free(p->bwd_why);
   free(p);
 }
 
 const char *fftconv_plan_describe(const fftconv_plan *p) { return p ? p->describe : ""; }
 
 size_t fftconv_plan_filter_bytes(const fftconv_plan *p) {
-  return p ? (size_t)fc_manifest_filter_bytes(&p->manifest, p->shape.p.heads) : 0;
+  if (!p) return 0;
+  int64_t heads = p->shape.p.heads;
+  if (p->bwd && p->bwd_khat_offset)
+    return (size_t)(p->bwd_khat_offset + fc_manifest_filter_bytes(&p->bwd->manifest, heads));
+  return (size_t)fc_manifest_filter_bytes(&p->manifest, heads);
 }
 
 size_t fftconv_plan_workspace_bytes(const fftconv_plan *p) {
@@ -377,9 +430,15 @@ fftconv_status fftconv_prepare_filter(const fftconv_plan *p, const void *k, cons
   b.p[FC_ARG_D] = (CUdeviceptr)d;
   b.p[FC_ARG_KHAT] = (CUdeviceptr)k_hat;
   fftconv_status st = fc_gpu_bind(&p->ctx->gpu, e);
-  if (st != FFTCONV_OK) return st;
-  return fc_launch_phase(&p->manifest, &p->mod, FC_PHASE_PREPARE, &p->shape, &b, 0,
+  if (st == FFTCONV_OK)
+    st = fc_launch_phase(&p->manifest, &p->mod, FC_PHASE_PREPARE, &p->shape, &b, 0,
                          (CUstream)s, e);
+  if (st == FFTCONV_OK && p->bwd && p->bwd_khat_offset) { /* the backward's own layout */
+    b.p[FC_ARG_KHAT] = (CUdeviceptr)k_hat + (CUdeviceptr)p->bwd_khat_offset;
+    st = fc_launch_phase(&p->bwd->manifest, &p->bwd->mod, FC_PHASE_PREPARE, &p->bwd->shape, &b,
+                         0, (CUstream)s, e);
+  }
+  return st;
 }
 
 fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fftconv_stream s) {
@@ -389,6 +448,9 @@ fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fft
   if (a->size != sizeof *a)
     return fc_fail(e, FFTCONV_ERR_INVALID, "args: size is %zu, this library's fftconv_args "
                    "has %zu bytes (start from fftconv_args_init)", a->size, sizeof *a);
+  if (p->shape.op != FC_OP_FORWARD)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "plan: its kernel computes %s, not forward",
+                   fc_op_name(p->shape.op));
   if (!a->u) return fc_fail(e, FFTCONV_ERR_INVALID, "u: NULL");
   if (!a->y) return fc_fail(e, FFTCONV_ERR_INVALID, "y: NULL");
   if (!a->k_hat) return fc_fail(e, FFTCONV_ERR_INVALID, "k_hat: NULL (see fftconv_prepare_filter)");
@@ -419,4 +481,84 @@ fftconv_status fc_plan_launch(const fftconv_plan *p, const fftconv_args *a, int 
                           (CUdeviceptr)a->workspace, s, e);
   return fc_launch_phase(&p->manifest, &p->mod, FC_PHASE_FORWARD, &p->shape, &b,
                          (CUdeviceptr)a->workspace, s, e);
+}
+
+/* The plan that runs p's backward: p itself when its kernel is a backward one. */
+static const fftconv_plan *backward_of(const fftconv_plan *p) {
+  return p->shape.op == FC_OP_BACKWARD ? p : p->bwd;
+}
+
+fftconv_status fftconv_plan_backward_status(const fftconv_plan *p) {
+  fc_err *e = &thread_err;
+  if (!p) return fc_fail(e, FFTCONV_ERR_INVALID, "plan: NULL");
+  if (backward_of(p)) return FFTCONV_OK;
+  return fc_fail(e, p->bwd_status ? p->bwd_status : FFTCONV_ERR_UNSUPPORTED,
+                 "plan has no backward kernel: %s", p->bwd_why ? p->bwd_why : "not planned");
+}
+
+size_t fftconv_plan_backward_workspace_bytes(const fftconv_plan *p) {
+  const fftconv_plan *b = p ? backward_of(p) : NULL;
+  return b ? (size_t)fc_manifest_workspace_bytes(&b->manifest, b->shape.rows) : 0;
+}
+
+/* The backward's arguments against the problem: each output asked for has what it needs. */
+static fftconv_status check_backward_args(const fftconv_problem *pr,
+                                          const fftconv_backward_args *a, fc_err *e) {
+  if (!a->dy) return fc_fail(e, FFTCONV_ERR_INVALID, "dy: NULL (the gradient of y is required)");
+  if (!a->k_hat)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "k_hat: NULL (see fftconv_prepare_filter)");
+  if (a->dpre && !pr->pre_gate)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "dpre: asked for, but the problem has no pre gate");
+  if (a->dpost && !pr->post_gate)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "dpost: asked for, but the problem has no post gate");
+  if (a->dd && !pr->skip_d)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "dd: asked for, but the problem has no D term "
+                   "(skip_d)");
+  const char *needs_u = a->dpre ? "dpre" : a->dpost ? "dpost" : a->dk ? "dk" : a->dd ? "dd" : NULL;
+  if (needs_u && !a->u)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "u: NULL, but %s is asked for and needs it", needs_u);
+  if (pr->pre_gate && !a->pre && (a->du || needs_u))
+    return fc_fail(e, FFTCONV_ERR_INVALID, "pre: NULL, but the problem has a pre gate and %s is "
+                   "asked for", a->du ? "du" : needs_u);
+  if (pr->post_gate && !a->post && (a->du || a->dpre || a->dk || a->dd))
+    return fc_fail(e, FFTCONV_ERR_INVALID, "post: NULL, but the problem has a post gate and %s "
+                   "is asked for", a->du ? "du" : a->dpre ? "dpre" : a->dk ? "dk" : "dd");
+  return FFTCONV_OK;
+}
+
+fftconv_status fftconv_backward(const fftconv_plan *p, const fftconv_backward_args *a,
+                                fftconv_stream s) {
+  fc_err *e = &thread_err;
+  if (!p) return fc_fail(e, FFTCONV_ERR_INVALID, "plan: NULL");
+  if (!a) return fc_fail(e, FFTCONV_ERR_INVALID, "args: NULL");
+  if (a->size != sizeof *a)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "args: size is %zu, this library's "
+                   "fftconv_backward_args has %zu bytes (start from fftconv_backward_args_init)",
+                   a->size, sizeof *a);
+  const fftconv_plan *b = backward_of(p);
+  if (!b) return fftconv_plan_backward_status(p);
+  fftconv_status st = check_backward_args(&p->shape.p, a, e);
+  if (st != FFTCONV_OK) return st;
+  if (!a->du && !a->dpre && !a->dpost && !a->dk && !a->dd) return FFTCONV_OK; /* nothing asked */
+  size_t need = fftconv_plan_backward_workspace_bytes(p);
+  if (need && (!a->workspace || a->workspace_bytes < need))
+    return fc_fail(e, FFTCONV_ERR_INVALID, "workspace: %s %zu bytes, the backward needs %zu (see "
+                   "fftconv_plan_backward_workspace_bytes)", a->workspace ? "has" : "NULL,",
+                   a->workspace ? a->workspace_bytes : 0, need);
+  const fftconv_problem *pr = &p->shape.p;
+  fc_buffers buf = {{0}};
+  int need_u = a->dpre || a->dpost || a->dk || a->dd;
+  buf.p[FC_ARG_U] = need_u ? (CUdeviceptr)a->u : 0;
+  buf.p[FC_ARG_PRE] = pr->pre_gate ? (CUdeviceptr)a->pre : 0;
+  buf.p[FC_ARG_POST] = pr->post_gate ? (CUdeviceptr)a->post : 0;
+  buf.p[FC_ARG_DY] = (CUdeviceptr)a->dy;
+  buf.p[FC_ARG_KHAT] = (CUdeviceptr)a->k_hat + (CUdeviceptr)(b == p ? 0 : p->bwd_khat_offset);
+  buf.p[FC_ARG_DU] = (CUdeviceptr)a->du;
+  buf.p[FC_ARG_DPRE] = (CUdeviceptr)a->dpre;
+  buf.p[FC_ARG_DPOST] = (CUdeviceptr)a->dpost;
+  buf.p[FC_ARG_DK] = (CUdeviceptr)a->dk;
+  buf.p[FC_ARG_DD] = (CUdeviceptr)a->dd;
+  if ((st = fc_gpu_bind(&p->ctx->gpu, e)) != FFTCONV_OK) return st;
+  return fc_launch_phase(&b->manifest, &b->mod, FC_PHASE_BACKWARD, &b->shape, &buf,
+                         (CUdeviceptr)a->workspace, (CUstream)s, e);
 }

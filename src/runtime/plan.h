@@ -82,6 +82,14 @@ struct fftconv_plan {
   char tmpl[64];
   char *params;    /* canonical JSON */
   char *describe;
+  /* A forward plan's backward (fftconv_backward): a plan of op backward for the same problem,
+     found or built with the forward, or NULL with bwd_status and bwd_why saying why not.
+     bwd_khat_offset: where its filter spectrum starts in k_hat (0: it shares the forward's
+     layout). A plan of op backward (the tuner's candidates) is its own backward. */
+  struct fftconv_plan *bwd;
+  fftconv_status bwd_status;
+  char *bwd_why;
+  int64_t bwd_khat_offset;
 };
 
 /* This thread's error detail: what fftconv_ctx_error returns. */

@@ -16,6 +16,7 @@
    table (problem.op), verification, the search and export all carry it. */
 typedef int fc_op;
 #define FC_OP_FORWARD 0
+#define FC_OP_BACKWARD 1 /* fftconv_backward: built in beside forward */
 #define FC_MAX_OPS 8
 
 struct fc_ref_inputs; /* reference.h (tuning layer) */

@@ -89,7 +89,8 @@ static fftconv_status heuristic(fftconv_ctx *c, const fc_shape *s, fftconv_plan 
 }
 
 fftconv_status fc_policy_miss(fftconv_ctx *c, const fc_shape *s, fftconv_plan **out, fc_err *e) {
-  if (c->policy == FFTCONV_POLICY_QUICK_TUNE) return quick_tune(c, s, out, e);
+  /* a quick tune verifies against the forward reference only: other ops take the heuristic */
+  if (c->policy == FFTCONV_POLICY_QUICK_TUNE && s->op == FC_OP_FORWARD) return quick_tune(c, s, out, e);
   return heuristic(c, s, out, e);
 }
 

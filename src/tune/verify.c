@@ -128,6 +128,49 @@ static fftconv_status upload(const double *a, fc_rng *r, double scale, size_t n,
   return res == CUDA_SUCCESS ? FFTCONV_OK : fc_cuda_check(res, "uploading test data", e);
 }
 
+/* The outputs of the backward a problem has (du, dpre, dpost, dk, dd), by index. */
+static int has_grad(const fftconv_problem *p, int i) {
+  return i == 1 ? p->pre_gate : i == 2 ? p->post_gate : i == 4 ? p->skip_d : 1;
+}
+
+/* Op backward's host data: dy, and the fp64 gradients of every output the problem has. */
+static fftconv_status backward_reference(fc_testdata *t, fc_rng *r, const fc_ref_inputs *in,
+                                         fc_err *e) {
+  const fftconv_problem *p = &t->p;
+  size_t n[5] = {t->n, t->n, t->n, (size_t)(p->heads * t->klen), (size_t)p->heads};
+  free(t->ref); /* a backward has no y */
+  t->ref = NULL;
+  if (!(t->dy_host = random_array(r, t->n, p->dtype, 1.0)))
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory for the test data");
+  for (int i = 0; i < 5; i++) {
+    t->grad_n[i] = has_grad(p, i) ? n[i] : 0;
+    if (t->grad_n[i] && !(t->gref[i] = malloc(n[i] * sizeof(double))))
+      return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory for the test data");
+  }
+  fc_ref_grads g = {t->gref[0], t->gref[1], t->gref[2], t->gref[3], t->gref[4]};
+  return fc_reference_backward(p, in, t->dy_host, &g, e);
+}
+
+/* Op backward's device data: dy (from the host copy, or drawn on g's device) and the
+   outputs. */
+static fftconv_status backward_buffers(const fc_gpu *g, fc_testdata *t, fc_rng *r, int flags,
+                                       uint64_t seed, fc_err *e) {
+  const fftconv_problem *p = &t->p;
+  fftconv_status st;
+  if (t->dy_host) st = upload(t->dy_host, r, 1.0, t->n, p->dtype, &t->ddy_in, e);
+  else if (g) st = fill_device(g, seed * 4 + 5, 1.0, t->n, p->dtype, &t->ddy_in, e);
+  else st = upload(NULL, r, 1.0, t->n, p->dtype, &t->ddy_in, e);
+  size_t n[5] = {t->n, t->n, t->n, (size_t)(p->heads * t->klen), (size_t)p->heads};
+  for (int i = 0; i < 5 && st == FFTCONV_OK; i++) {
+    t->grad_n[i] = has_grad(p, i) ? n[i] : 0;
+    size_t es = i < 3 ? (size_t)fftconv_dtype_size(p->dtype) : 4;
+    if (t->grad_n[i])
+      st = fc_cuda_check(fc_cu.MemAlloc(&t->dgrad[i], n[i] * es), "allocating gradients", e);
+  }
+  (void)flags;
+  return st;
+}
+
 fftconv_status fc_testdata_make(const fftconv_problem *p, uint64_t seed, int flags,
                                 fc_testdata *t, fc_err *e) {
   return fc_testdata_make_on(NULL, p, seed, flags, t, e);
@@ -166,8 +209,9 @@ fftconv_status fc_testdata_make_op(const fc_gpu *g, int op, const fftconv_proble
       return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory for the test data");
     }
     fc_ref_inputs in = {t->u, t->pre, t->post, t->k, t->d};
-    /* the op's own reference; forward's (NULL in the op table) is FFTW's, here */
-    st = od->reference ? od->reference(p, &in, t->ref, e) : fc_reference(p, &in, t->ref, e);
+    /* the op's own reference; forward's and backward's (NULL in the op table) are FFTW's */
+    if (op == FC_OP_BACKWARD) st = backward_reference(t, &r, &in, e);
+    else st = od->reference ? od->reference(p, &in, t->ref, e) : fc_reference(p, &in, t->ref, e);
   }
   if (st == FFTCONV_OK && (flags & FC_TD_DEVICE) && !(flags & FC_TD_REFERENCE) && g) {
     st = fill_device(g, seed * 4 + 0, 1.0, t->n, p->dtype, &t->du, e);
@@ -193,11 +237,19 @@ fftconv_status fc_testdata_make_op(const fc_gpu *g, int op, const fftconv_proble
       st = fc_cuda_check(fc_cu.MemAlloc(&t->dy, t->n * (size_t)fftconv_dtype_size(p->dtype)),
                          "allocating y", e);
   }
+  if (st == FFTCONV_OK && (flags & FC_TD_DEVICE) && op == FC_OP_BACKWARD)
+    st = backward_buffers(g, t, &r, flags, seed, e);
   if (st != FFTCONV_OK) fc_testdata_free(t);
   return st;
 }
 
 void fc_testdata_free(fc_testdata *t) {
+  free(t->dy_host);
+  for (int i = 0; i < 5; i++) {
+    free(t->gref[i]);
+    if (t->dgrad[i]) fc_cu.MemFree(t->dgrad[i]);
+  }
+  if (t->ddy_in) fc_cu.MemFree(t->ddy_in);
   free(t->u);
   free(t->pre);
   free(t->post);
@@ -248,9 +300,86 @@ fftconv_status fc_testdata_forward(const fftconv_plan *pl, fc_testdata *t, fc_er
   return FFTCONV_OK;
 }
 
+/* The backward arguments of t's device buffers: every output the problem has. */
+static fftconv_status testdata_bwd_args(const fftconv_plan *pl, fc_testdata *t,
+                                        fftconv_backward_args *a, fc_err *e) {
+  fftconv_backward_args_init(a);
+  a->u = (void *)t->du;
+  a->pre = (void *)t->dpre;
+  a->post = (void *)t->dpost;
+  a->dy = (void *)t->ddy_in;
+  a->k_hat = (void *)t->dkhat;
+  a->du = (void *)t->dgrad[0];
+  a->dpre = (void *)t->dgrad[1];
+  a->dpost = (void *)t->dgrad[2];
+  a->dk = (float *)t->dgrad[3];
+  a->dd = (float *)t->dgrad[4];
+  size_t wb = fftconv_plan_backward_workspace_bytes(pl);
+  fftconv_status st = wb ? ensure(&t->dws, &t->ws_bytes, wb, "workspace", e) : FFTCONV_OK;
+  a->workspace = (void *)t->dws;
+  a->workspace_bytes = t->ws_bytes;
+  return st;
+}
+
+static fftconv_status testdata_backward(const fftconv_plan *pl, fc_testdata *t, fc_err *e) {
+  fftconv_backward_args a;
+  fftconv_status st = testdata_bwd_args(pl, t, &a, e);
+  if (st != FFTCONV_OK) return st;
+  st = fftconv_backward(pl, &a, NULL);
+  if (st != FFTCONV_OK) return fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
+  return FFTCONV_OK;
+}
+
+/* fc_verify_plan for a backward plan: the largest relative error of the five gradients. */
+static fftconv_status verify_backward(const fftconv_plan *pl, fc_testdata *t, double *rel_err,
+                                      fc_err *e) {
+  if (!t->dy_host || !t->ddy_in)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "test data: made without FC_TD_REFERENCE | "
+                   "FC_TD_DEVICE for op backward");
+  size_t kb = fftconv_plan_filter_bytes(pl);
+  fftconv_status st = ensure(&t->dkhat, &t->khat_bytes, kb, "k_hat", e);
+  if (st != FFTCONV_OK) return st;
+  FC_CU(e, fc_cu.MemsetD8(t->dkhat, 0xff, t->khat_bytes));
+  for (int i = 0; i < 5; i++)
+    if (t->dgrad[i])
+      FC_CU(e, fc_cu.MemsetD8(t->dgrad[i], 0xff,
+                              t->grad_n[i] * (i < 3 ? (size_t)fftconv_dtype_size(t->p.dtype) : 4)));
+  size_t wb = fftconv_plan_backward_workspace_bytes(pl);
+  if (wb) {
+    if ((st = ensure(&t->dws, &t->ws_bytes, wb, "workspace", e)) != FFTCONV_OK) return st;
+    FC_CU(e, fc_cu.MemsetD8(t->dws, 0xff, wb));
+  }
+  st = fftconv_prepare_filter(pl, (void *)t->dk, (void *)t->dd, (void *)t->dkhat, NULL);
+  if (st != FFTCONV_OK) return fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
+  if ((st = testdata_backward(pl, t, e)) != FFTCONV_OK) return st;
+  FC_CU(e, fc_cu.CtxSynchronize());
+  double worst = 0;
+  for (int i = 0; i < 5; i++) {
+    if (!t->grad_n[i]) continue;
+    fftconv_dtype dt = i < 3 ? t->p.dtype : FFTCONV_FP32;
+    size_t n = t->grad_n[i], es = (size_t)fftconv_dtype_size(dt);
+    void *h = malloc(n * es);
+    double *got = malloc(n * sizeof *got);
+    CUresult r = h && got ? fc_cu.MemcpyDtoH(h, t->dgrad[i], n * es) : CUDA_SUCCESS;
+    if (h && got && r == CUDA_SUCCESS)
+      for (size_t j = 0; j < n; j++)
+        got[j] = dt == FFTCONV_FP32   ? ((float *)h)[j]
+                 : dt == FFTCONV_FP16 ? fc_f16_to_f32(((uint16_t *)h)[j])
+                                      : fc_bf16_to_f32(((uint16_t *)h)[j]);
+    double err = h && got && r == CUDA_SUCCESS ? fc_rel_l2(t->gref[i], got, n) : INFINITY;
+    free(h);
+    free(got);
+    if (r != CUDA_SUCCESS) return fc_cuda_check(r, "downloading gradients", e);
+    if (!(err <= worst)) worst = err; /* NaN and +inf stay */
+  }
+  *rel_err = worst;
+  return FFTCONV_OK;
+}
+
 fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *rel_err,
                               fc_err *e) {
   *rel_err = INFINITY;
+  if (pl->shape.op == FC_OP_BACKWARD) return verify_backward(pl, t, rel_err, e);
   if (!t->ref || !t->du)
     return fc_fail(e, FFTCONV_ERR_INVALID, "test data: made without FC_TD_REFERENCE | FC_TD_DEVICE");
   size_t kb = fftconv_plan_filter_bytes(pl);
@@ -295,6 +424,7 @@ typedef struct plan_run {
 
 static fftconv_status run_plan(void *arg, fc_err *e) {
   plan_run *r = arg;
+  if (r->pl->shape.op == FC_OP_BACKWARD) return testdata_backward(r->pl, r->t, e);
   return fc_testdata_forward(r->pl, r->t, e);
 }
 

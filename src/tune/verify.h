@@ -18,6 +18,12 @@ typedef struct fc_testdata {
   void *y_host;               /* download buffer */
   CUdeviceptr du, dpre, dpost, dk, dd, dy, dkhat, dscrub, dws;
   size_t khat_bytes, scrub_bytes, ws_bytes; /* dws: the plan's workspace, grown on demand */
+  /* op backward: the gradient of y (host dy_host, device ddy_in), the fp64 reference
+     gradients (du, dpre, dpost, dk, dd; NULL where the problem has no such output; ref stays
+     NULL) and the device outputs they are checked against */
+  double *dy_host, *gref[5];
+  CUdeviceptr ddy_in, dgrad[5];
+  size_t grad_n[5];
 } fc_testdata;
 
 /* Random inputs (uniform in [-1, 1), never zeros; the filter scaled by 1/sqrt(K)) from seed.
@@ -38,7 +44,9 @@ fftconv_status fc_testdata_make_op(const fc_gpu *g, int op, const fftconv_proble
 void fc_testdata_free(fc_testdata *t);
 
 /* prepare_filter into a poisoned k_hat, forward into a NaN-poisoned y, relative L2 error of
-   y against the reference (+inf if any element is NaN or unwritten). */
+   y against the reference (+inf if any element is NaN or unwritten). A plan of op backward
+   is run backward into NaN-poisoned outputs (every one the problem has) and the error is the
+   largest of the five gradients'. */
 fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *rel_err, fc_err *e);
 
 /* One forward of pl on t's device buffers (u, gates, k_hat, y; the workspace allocated as
@@ -49,7 +57,8 @@ typedef struct fc_timing {
   double median_ms, p10_ms, p90_ms;
   int runs;
 } fc_timing;
-/* forward timed with CUDA events, `runs` times after `warmup`, the L2 scrubbed before each. */
+/* forward (backward, for a plan of that op, every output asked for) timed with CUDA events,
+   `runs` times after `warmup`, the L2 scrubbed before each. */
 fftconv_status fc_time_plan(const fftconv_plan *pl, fc_testdata *t, int warmup, int runs,
                             fc_timing *out, fc_err *e);
 

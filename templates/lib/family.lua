@@ -10,6 +10,11 @@ function common.matches(problem, params)
   if params.pre_gate ~= problem.pre_gate or params.post_gate ~= problem.post_gate then
     return false, "gates differ from the problem's"
   end
+  -- parameters without op are forward's (every forward candidate's table predates the op)
+  if (params.op or "forward") ~= (problem.op or "forward") then
+    return false, string.format("parameters for op %s, the problem is %s", params.op or "forward",
+      problem.op or "forward")
+  end
   return true
 end
 

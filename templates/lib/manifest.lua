@@ -25,4 +25,19 @@ function manifest.prepare_forward(m)
   }
 end
 
+-- The launches of the backward: fftconv_prep as the forward's (the same spectrum, so one
+-- prepared k_hat serves both directions), then fftconv_bwd, a block per `per` heads, looping
+-- over the batch. m = { prep = {...}, bwd = { threads, smem, per }, filter = {...} }.
+function manifest.prepare_backward(m)
+  local t = manifest.prepare_forward({ prep = m.prep, fwd = m.bwd, filter = m.filter })
+  t.launches[2] = {
+    entry = "fftconv_bwd", phase = "backward", grid = { over = "heads", per = m.bwd.per },
+    block = { m.bwd.threads, 1, 1 }, smem = m.bwd.smem,
+    args = { "u", "pre", "post", "dy", "k_hat", "du", "dpre", "dpost", "dk", "dd", "rows", "L",
+             "H", "K", "F" },
+    reads = { "u", "pre", "post", "dy", "k_hat" },
+    writes = { "du", "dpre", "dpost", "dk", "dd" } }
+  return t
+end
+
 return manifest

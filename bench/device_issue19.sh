@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# device_issue19.sh: one call on a lent GPU machine for the backward issue (19): the GPU
+# suites (default: test_gpu_backward and the API suites the plan's backward touches), then,
+# with SANITIZE=1, compute-sanitizer's four tools on the backward's odd-shape test.
+#
+#   [TESTS="..."] [SANITIZE=1] bench/device_issue19.sh BUNDLE
+# BUNDLE: a directory of this build's tests and tools (../shared/tools/device-bundle), or
+# one holding them as b.tar.xz (unpacked with Python: the machine has no xz). Logs go to
+# $OUT (or ./device-out); a summary is printed last.
+set -uo pipefail
+B=${1:?bundle dir}
+if [ -f "$B/b.tar.xz" ] && [ ! -d "$B/bin" ]; then
+  (cd "$B" && python3 -c "import tarfile; tarfile.open('b.tar.xz').extractall('.')")
+fi
+OUT=${OUT:-$PWD/device-out}; mkdir -p "$OUT"
+export PATH=/usr/local/cuda/bin:$PATH
+export FFTCONV_TUNE=$B/bin/fftconv-tune FFTCONV_CACHE_BIN=$B/bin/fftconv-cache
+export FFTCONV_PLAN_CHILD=$B/bin/plan-child FFTCONV_SANITIZE_CHILD=$B/bin/sanitize-child
+export FFTCONV_RT_FORWARD=$B/bin/rt-forward FFTCONV_INCLUDE=$PWD/src/runtime
+export FFTCONV_CACHE=$OUT/cache.db
+S=$OUT/summary.txt
+: > "$S"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >> "$S" 2>&1
+if [ -n "${TESTS:-}" ]; then
+  eval "tests=($TESTS)"
+else
+  tests=(test_gpu_backward test_gpu_api test_gpu_runtime test_gpu_cache)
+fi
+for t in "${tests[@]}"; do
+  t0=$SECONDS
+  set -f; set -- $t; set +f
+  [ -x "$B/bin/$1" ] || { echo "$t: not in the bundle" >> "$S"; continue; }
+  log=$OUT/$1${3:+_$(printf %s "$3" | tr -c 'a-z' _)}.log
+  LD_LIBRARY_PATH=$B/lib timeout 300 "$B/bin/$@" --verbose=1 > "$log" 2>&1
+  echo "$t rc=$? $(( SECONDS - t0 )) s: $(grep -a 'Synthesis' "$log" | tail -1)" >> "$S"
+  grep -a -E 'FAIL|assert|error' "$log" | head -5 >> "$S"
+done
+if [ "${SANITIZE:-0}" = 1 ]; then
+  for tool in memcheck racecheck synccheck initcheck; do
+    t0=$SECONDS
+    log=$OUT/sanitize_$tool.log
+    LD_LIBRARY_PATH=$B/lib timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 \
+      --print-limit 20 "$B/bin/test_gpu_backward" --filter 'gpu_backward/odd_shapes*' -j1 \
+      > "$log" 2>&1
+    echo "sanitize $tool rc=$? $(( SECONDS - t0 )) s: $(grep -a -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)" >> "$S"
+  done
+fi
+echo; cat "$S"
+exit 0

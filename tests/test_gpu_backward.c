@@ -1,0 +1,359 @@
+/* GPU: the backward pass (fftconv_backward) through the public API against the fp64 reference
+   (fc_reference_backward): random inputs (never zeros), NaN-poisoned outputs and k_hat, odd
+   shapes (B = 3, H = 5, L not a power of two, K < L, F > 0, D), every dtype, both modes, every
+   combination of the outputs asked for (one not asked for stays poisoned); dk and dd the same
+   bits on two runs; the refusals. Skips with a message where no GPU is present. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpu_check.h"
+#include "reference.h"
+
+enum { O_DU = 1, O_DPRE = 2, O_DPOST = 4, O_DK = 8, O_DD = 16, O_ALL = 31 };
+
+typedef struct bwd_case {
+  fftconv_problem p;
+  size_t n, nk;           /* B*H*L, H*K */
+  double *u, *pre, *post, *dy, *k, *d;
+  double *ref[5];         /* du dpre dpost (n), dk (nk), dd (H) */
+  CUdeviceptr du_in, dpre_in, dpost_in, ddy, dk_in, dd_in, khat, ws;
+  CUdeviceptr out[5];
+  size_t out_bytes[5];
+} bwd_case;
+
+static double rnd(uint64_t *s) {
+  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+  double v = (double)(*s >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+  return fabs(v) < 1e-3 ? 0.5 : v;
+}
+
+static double round_dt(fftconv_dtype dt, double v) {
+  if (dt == FFTCONV_FP16) return fc_f16_to_f32(fc_f32_to_f16((float)v));
+  if (dt == FFTCONV_BF16) return fc_bf16_to_f32(fc_f32_to_bf16((float)v));
+  return (float)v;
+}
+
+static double *host_random(uint64_t *s, size_t n, fftconv_dtype dt, double scale) {
+  double *a = malloc(n * sizeof *a);
+  cr_assert(a);
+  for (size_t i = 0; i < n; i++) a[i] = round_dt(dt, rnd(s) * scale);
+  return a;
+}
+
+static CUdeviceptr upload(const double *a, size_t n, fftconv_dtype dt) {
+  size_t es = (size_t)fftconv_dtype_size(dt);
+  void *h = malloc(n * es);
+  cr_assert(h);
+  for (size_t i = 0; i < n; i++) {
+    if (dt == FFTCONV_FP32) ((float *)h)[i] = (float)a[i];
+    else if (dt == FFTCONV_FP16) ((uint16_t *)h)[i] = fc_f32_to_f16((float)a[i]);
+    else ((uint16_t *)h)[i] = fc_f32_to_bf16((float)a[i]);
+  }
+  CUdeviceptr d = 0;
+  cr_assert_eq(fc_cu.MemAlloc(&d, n * es), CUDA_SUCCESS);
+  cr_assert_eq(fc_cu.MemcpyHtoD(d, h, n * es), CUDA_SUCCESS);
+  free(h);
+  return d;
+}
+
+static double *download(CUdeviceptr d, size_t n, fftconv_dtype dt) {
+  size_t es = (size_t)fftconv_dtype_size(dt);
+  void *h = malloc(n * es);
+  double *a = malloc(n * sizeof *a);
+  cr_assert(h && a);
+  cr_assert_eq(fc_cu.MemcpyDtoH(h, d, n * es), CUDA_SUCCESS);
+  for (size_t i = 0; i < n; i++)
+    a[i] = dt == FFTCONV_FP32   ? ((float *)h)[i]
+           : dt == FFTCONV_FP16 ? fc_f16_to_f32(((uint16_t *)h)[i])
+                                : fc_bf16_to_f32(((uint16_t *)h)[i]);
+  free(h);
+  return a;
+}
+
+static void case_make(bwd_case *c, const fftconv_problem *p, uint64_t seed) {
+  memset(c, 0, sizeof *c);
+  c->p = *p;
+  int64_t K = fc_filter_len(p);
+  c->n = (size_t)(p->batch * p->heads * p->seqlen);
+  c->nk = (size_t)(p->heads * K);
+  uint64_t s = seed * 0x9e3779b97f4a7c15ull + 7;
+  c->u = host_random(&s, c->n, p->dtype, 1.0);
+  c->pre = p->pre_gate ? host_random(&s, c->n, p->dtype, 1.0) : NULL;
+  c->post = p->post_gate ? host_random(&s, c->n, p->dtype, 1.0) : NULL;
+  c->dy = host_random(&s, c->n, p->dtype, 1.0);
+  c->k = host_random(&s, c->nk, FFTCONV_FP32, 1.0 / sqrt((double)K));
+  c->d = p->skip_d ? host_random(&s, (size_t)p->heads, FFTCONV_FP32, 1.0) : NULL;
+  size_t counts[5] = {c->n, c->n, c->n, c->nk, (size_t)p->heads};
+  for (int i = 0; i < 5; i++) c->ref[i] = malloc(counts[i] * sizeof(double));
+  fc_ref_inputs in = {c->u, c->pre, c->post, c->k, c->d};
+  fc_ref_grads g = {c->ref[0], p->pre_gate ? c->ref[1] : NULL, p->post_gate ? c->ref[2] : NULL,
+                    c->ref[3], p->skip_d ? c->ref[4] : NULL};
+  fc_err e = {{0}};
+  cr_assert_eq(fc_reference_backward(p, &in, c->dy, &g, &e), FFTCONV_OK, "%s", e.msg);
+  c->du_in = upload(c->u, c->n, p->dtype);
+  c->dpre_in = p->pre_gate ? upload(c->pre, c->n, p->dtype) : 0;
+  c->dpost_in = p->post_gate ? upload(c->post, c->n, p->dtype) : 0;
+  c->ddy = upload(c->dy, c->n, p->dtype);
+  c->dk_in = upload(c->k, c->nk, FFTCONV_FP32);
+  c->dd_in = p->skip_d ? upload(c->d, (size_t)p->heads, FFTCONV_FP32) : 0;
+  size_t es = (size_t)fftconv_dtype_size(p->dtype);
+  size_t bytes[5] = {c->n * es, c->n * es, c->n * es, c->nk * 4, (size_t)p->heads * 4};
+  for (int i = 0; i < 5; i++) {
+    c->out_bytes[i] = bytes[i];
+    cr_assert_eq(fc_cu.MemAlloc(&c->out[i], bytes[i]), CUDA_SUCCESS);
+  }
+}
+
+static void case_free(bwd_case *c) {
+  free(c->u), free(c->pre), free(c->post), free(c->dy), free(c->k), free(c->d);
+  for (int i = 0; i < 5; i++) {
+    free(c->ref[i]);
+    if (c->out[i]) fc_cu.MemFree(c->out[i]);
+  }
+  CUdeviceptr d[] = {c->du_in, c->dpre_in, c->dpost_in, c->ddy, c->dk_in, c->dd_in, c->khat, c->ws};
+  for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
+    if (d[i]) fc_cu.MemFree(d[i]);
+}
+
+/* The outputs of `mask` the problem can have. */
+static int possible(const fftconv_problem *p, int mask) {
+  if (!p->pre_gate) mask &= ~O_DPRE;
+  if (!p->post_gate) mask &= ~O_DPOST;
+  if (!p->skip_d) mask &= ~O_DD;
+  return mask;
+}
+
+static void args_for(bwd_case *c, int mask, fftconv_backward_args *a) {
+  fftconv_backward_args_init(a);
+  a->u = (void *)c->du_in;
+  a->pre = (void *)c->dpre_in;
+  a->post = (void *)c->dpost_in;
+  a->dy = (void *)c->ddy;
+  a->k_hat = (void *)c->khat;
+  a->du = mask & O_DU ? (void *)c->out[0] : NULL;
+  a->dpre = mask & O_DPRE ? (void *)c->out[1] : NULL;
+  a->dpost = mask & O_DPOST ? (void *)c->out[2] : NULL;
+  a->dk = mask & O_DK ? (float *)c->out[3] : NULL;
+  a->dd = mask & O_DD ? (float *)c->out[4] : NULL;
+  a->workspace = (void *)c->ws;
+}
+
+/* Plans p, prepares the filter into a poisoned k_hat and allocates the workspace. */
+static fftconv_plan *case_plan(fftconv_ctx *ctx, bwd_case *c, const char *key) {
+  fftconv_plan *pl = NULL;
+  cr_assert_eq(fftconv_plan_create(ctx, &c->p, &pl), FFTCONV_OK, "%s: %s", key,
+               fftconv_ctx_error(ctx));
+  cr_assert_eq(fftconv_plan_backward_status(pl), FFTCONV_OK, "%s: %s (%s)", key,
+               fftconv_ctx_error(ctx), fftconv_plan_describe(pl));
+  size_t kb = fftconv_plan_filter_bytes(pl), wb = fftconv_plan_backward_workspace_bytes(pl);
+  cr_assert_eq(fc_cu.MemAlloc(&c->khat, kb), CUDA_SUCCESS);
+  cr_assert_eq(fc_cu.MemsetD8(c->khat, 0xff, kb), CUDA_SUCCESS);
+  if (wb) cr_assert_eq(fc_cu.MemAlloc(&c->ws, wb), CUDA_SUCCESS);
+  cr_assert_eq(fftconv_prepare_filter(pl, (void *)c->dk_in, (void *)c->dd_in, (void *)c->khat,
+                                      NULL), FFTCONV_OK, "%s", fftconv_ctx_error(ctx));
+  return pl;
+}
+
+static const char *const out_names[5] = {"du", "dpre", "dpost", "dk", "dd"};
+
+/* Runs the backward for `mask` into poisoned outputs; each asked for within its bound, each
+   not asked for still poisoned. Returns the worst relative error. */
+static double run_mask(fftconv_plan *pl, bwd_case *c, int mask, const char *key) {
+  for (int i = 0; i < 5; i++)
+    cr_assert_eq(fc_cu.MemsetD8(c->out[i], 0xff, c->out_bytes[i]), CUDA_SUCCESS);
+  fftconv_backward_args a;
+  args_for(c, mask, &a);
+  a.workspace_bytes = fftconv_plan_backward_workspace_bytes(pl);
+  cr_assert_eq(fftconv_backward(pl, &a, NULL), FFTCONV_OK, "%s: %s", key,
+               fftconv_ctx_error(pl->ctx));
+  cr_assert_eq(fc_cu.CtxSynchronize(), CUDA_SUCCESS, "%s", key);
+  double tol = fc_tolerance(c->p.dtype), worst = 0;
+  size_t counts[5] = {c->n, c->n, c->n, c->nk, (size_t)c->p.heads};
+  for (int i = 0; i < 5; i++) {
+    fftconv_dtype dt = i < 3 ? c->p.dtype : FFTCONV_FP32;
+    double *got = download(c->out[i], counts[i], dt);
+    if (mask & (1 << i)) {
+      double err = fc_rel_l2(c->ref[i], got, counts[i]);
+      /* dk and dd are sums over the batch in fp32 of inputs in the I/O dtype: the I/O
+         dtype's bound, and fp32's (1e-5) for fp32 I/O */
+      cr_assert(err <= tol, "%s: %s relative error %.3e > %.0e (outputs 0x%x) with %s", key,
+                out_names[i], err, tol, mask, fftconv_plan_describe(pl));
+      if (err > worst) worst = err;
+    } else {
+      for (size_t j = 0; j < counts[i]; j++)
+        cr_assert(isnan(got[j]), "%s: %s[%zu] = %g written though not asked for (outputs 0x%x)",
+                  key, out_names[i], j, got[j], mask);
+    }
+    free(got);
+  }
+  return worst;
+}
+
+static void check_backward(fftconv_ctx *ctx, const fftconv_problem *p, uint64_t seed,
+                           int every_mask) {
+  char key[256];
+  fftconv_problem_key(p, key, sizeof key);
+  bwd_case c;
+  case_make(&c, p, seed);
+  fftconv_plan *pl = case_plan(ctx, &c, key);
+  double worst = run_mask(pl, &c, possible(p, O_ALL), key);
+  if (every_mask)
+    for (int m = 1; m < O_ALL; m++)
+      if (possible(p, m) == m) run_mask(pl, &c, m, key);
+  cr_log_info("%s: worst gradient error %.2e with %s", key, worst, fftconv_plan_describe(pl));
+  fftconv_plan_destroy(pl);
+  case_free(&c);
+}
+
+static fftconv_problem odd_problem(fftconv_dtype dt, fftconv_mode mode) {
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3;
+  p.heads = 5;
+  p.mode = mode;
+  p.seqlen = mode == FFTCONV_CAUSAL ? 1000 : 1024;
+  p.dtype = dt;
+  p.pre_gate = p.post_gate = p.skip_d = 1;
+  return p;
+}
+
+/* Every dtype, both modes, gates and D; every combination of outputs for fp32. */
+Test(gpu_backward, odd_shapes_every_dtype_and_output) {
+  fftconv_ctx *c = ctx_or_skip();
+  for (int dt = 0; dt < 3; dt++)
+    for (int mode = 0; mode < 2; mode++) {
+      fftconv_problem p = odd_problem((fftconv_dtype)dt, (fftconv_mode)mode);
+      check_backward(c, &p, (uint64_t)(dt * 10 + mode), dt == FFTCONV_FP32);
+    }
+  fftconv_ctx_destroy(c);
+}
+
+/* K < L, F > 0, no gates or no D, another N; every output combination. */
+Test(gpu_backward, partial_sparse_and_ungated) {
+  fftconv_ctx *c = ctx_or_skip();
+  for (int dt = 0; dt < 3; dt++) {
+    fftconv_problem p = odd_problem((fftconv_dtype)dt, FFTCONV_CAUSAL);
+    p.filter_len = 300;
+    check_backward(c, &p, 40 + (uint64_t)dt, 1);
+    p.filter_len = 0;
+    p.freq_keep = 101;
+    check_backward(c, &p, 50 + (uint64_t)dt, 0);
+    p.freq_keep = 0;
+    p.pre_gate = 0;
+    p.skip_d = 0;
+    check_backward(c, &p, 60 + (uint64_t)dt, 1);
+    p.post_gate = 0;
+    p.pre_gate = 1;
+    p.seqlen = 3001; /* N = 8192 */
+    check_backward(c, &p, 70 + (uint64_t)dt, 0);
+    p = odd_problem((fftconv_dtype)dt, FFTCONV_CIRCULAR);
+    p.seqlen = 256;
+    p.filter_len = 77;
+    p.freq_keep = 40;
+    check_backward(c, &p, 80 + (uint64_t)dt, 0);
+  }
+  fftconv_ctx_destroy(c);
+}
+
+/* dk and dd: the same bits on two runs (fixed-order sums, no atomics). */
+Test(gpu_backward, dk_and_dd_are_deterministic) {
+  fftconv_ctx *ctx = ctx_or_skip();
+  fftconv_problem p = odd_problem(FFTCONV_FP16, FFTCONV_CAUSAL);
+  p.batch = 16;
+  p.heads = 7;
+  p.seqlen = 4000;
+  bwd_case c;
+  case_make(&c, &p, 5);
+  fftconv_plan *pl = case_plan(ctx, &c, "determinism");
+  fftconv_backward_args a;
+  args_for(&c, O_ALL, &a);
+  a.workspace_bytes = fftconv_plan_backward_workspace_bytes(pl);
+  void *first[2] = {malloc(c.out_bytes[3]), malloc(c.out_bytes[4])};
+  void *again[2] = {malloc(c.out_bytes[3]), malloc(c.out_bytes[4])};
+  for (int run = 0; run < 2; run++) {
+    cr_assert_eq(fftconv_backward(pl, &a, NULL), FFTCONV_OK, "%s", fftconv_ctx_error(ctx));
+    for (int i = 0; i < 2; i++)
+      cr_assert_eq(fc_cu.MemcpyDtoH(run ? again[i] : first[i], c.out[3 + i], c.out_bytes[3 + i]),
+                   CUDA_SUCCESS);
+  }
+  cr_assert_eq(memcmp(first[0], again[0], c.out_bytes[3]), 0, "dk differs between two runs");
+  cr_assert_eq(memcmp(first[1], again[1], c.out_bytes[4]), 0, "dd differs between two runs");
+  for (int i = 0; i < 2; i++) free(first[i]), free(again[i]);
+  fftconv_plan_destroy(pl);
+  case_free(&c);
+  fftconv_ctx_destroy(ctx);
+}
+
+/* Bad arguments are refused with the field named, before anything runs. */
+Test(gpu_backward, refusals_name_the_argument) {
+  fftconv_ctx *ctx = ctx_or_skip();
+  fftconv_problem p = odd_problem(FFTCONV_FP32, FFTCONV_CAUSAL);
+  p.pre_gate = 0;
+  bwd_case c;
+  case_make(&c, &p, 9);
+  fftconv_plan *pl = case_plan(ctx, &c, "refusals");
+  fftconv_backward_args a;
+  args_for(&c, O_ALL & ~O_DPRE, &a);
+  a.size = 8;
+  cr_assert_eq(fftconv_backward(pl, &a, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(ctx), "args: size is 8"), "%s", fftconv_ctx_error(ctx));
+  args_for(&c, O_ALL & ~O_DPRE, &a);
+  a.dy = NULL;
+  cr_assert_eq(fftconv_backward(pl, &a, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(ctx), "dy: NULL"), "%s", fftconv_ctx_error(ctx));
+  args_for(&c, O_ALL & ~O_DPRE, &a);
+  a.dpre = (void *)c.out[1];
+  cr_assert_eq(fftconv_backward(pl, &a, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(ctx), "dpre: asked for, but the problem has no pre gate"),
+            "%s", fftconv_ctx_error(ctx));
+  args_for(&c, O_DK, &a);
+  a.u = NULL;
+  cr_assert_eq(fftconv_backward(pl, &a, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(ctx), "u: NULL, but dk is asked for"), "%s",
+            fftconv_ctx_error(ctx));
+  args_for(&c, O_DU, &a);
+  a.post = NULL;
+  cr_assert_eq(fftconv_backward(pl, &a, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(ctx), "post: NULL, but the problem has a post gate and du"),
+            "%s", fftconv_ctx_error(ctx));
+  /* du alone reads neither u nor (without a pre gate) pre: NULL is fine */
+  args_for(&c, O_DU, &a);
+  a.u = NULL;
+  a.workspace_bytes = fftconv_plan_backward_workspace_bytes(pl);
+  cr_assert_eq(fftconv_backward(pl, &a, NULL), FFTCONV_OK, "%s", fftconv_ctx_error(ctx));
+  cr_assert_eq(fc_cu.CtxSynchronize(), CUDA_SUCCESS);
+  cr_assert_eq(fftconv_plan_backward_status(NULL), FFTCONV_ERR_INVALID);
+  fftconv_plan_destroy(pl);
+  case_free(&c);
+  fftconv_ctx_destroy(ctx);
+}
+
+/* A problem no family runs backward (N = 64K: monarch_long has no backward yet) still plans
+   its forward; the backward says why it cannot run, and so does describe. */
+Test(gpu_backward, a_plan_without_backward_says_why) {
+  fftconv_ctx *ctx = ctx_or_skip();
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 1;
+  p.heads = 1;
+  p.seqlen = 32768; /* causal: N = 65536 */
+  fftconv_plan *pl = NULL;
+  cr_assert_eq(fftconv_plan_create(ctx, &p, &pl), FFTCONV_OK, "%s", fftconv_ctx_error(ctx));
+  cr_assert_neq(fftconv_plan_backward_status(pl), FFTCONV_OK);
+  cr_assert(strstr(fftconv_ctx_error(ctx), "plan has no backward kernel: "), "%s",
+            fftconv_ctx_error(ctx));
+  cr_assert(strstr(fftconv_plan_describe(pl), "; backward: none ("), "%s",
+            fftconv_plan_describe(pl));
+  fftconv_backward_args a;
+  fftconv_backward_args_init(&a);
+  a.dy = a.k_hat = a.u = (void *)1;
+  a.du = (void *)1;
+  cr_assert_neq(fftconv_backward(pl, &a, NULL), FFTCONV_OK);
+  cr_assert(strstr(fftconv_ctx_error(ctx), "plan has no backward kernel: "), "%s",
+            fftconv_ctx_error(ctx));
+  fftconv_plan_destroy(pl);
+  fftconv_ctx_destroy(ctx);
+}
