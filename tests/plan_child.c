@@ -101,6 +101,22 @@ int main(int argc, char **argv) {
     } else if (st != FFTCONV_OK || !(err <= fc_tolerance(p.dtype))) {
       printf("fail %s %s: %s (error %.3e)\n", key, fftconv_status_string(st), e.msg, err);
       bad = 1;
+    } else if (fftconv_plan_backward_status(pl) == FFTCONV_OK) {
+      /* the plan's backward too, against the fp64 gradients */
+      double berr = -1;
+      st = fc_testdata_make_op(NULL, FC_OP_BACKWARD, &p, 12, FC_TD_REFERENCE | FC_TD_DEVICE, &t,
+                               &e);
+      if (st == FFTCONV_OK) {
+        st = fc_verify_backward(pl, &t, &berr, &e);
+        fc_testdata_free(&t);
+      }
+      if (st != FFTCONV_OK || !(berr <= fc_tolerance(p.dtype))) {
+        printf("fail %s backward %s: %s (error %.3e)\n", key, fftconv_status_string(st), e.msg,
+               berr);
+        bad = 1;
+      } else {
+        printf("ok %s err=%.3e bwd_err=%.3e\n", fftconv_plan_describe(pl), err, berr);
+      }
     } else {
       printf("ok %s err=%.3e\n", fftconv_plan_describe(pl), err);
     }

@@ -3,8 +3,10 @@
  * parameters given), emitted, compiled with NVRTC, then prepare_filter and forward on random
  * inputs with B=3, H=5, gates and D, checked against the fp64 reference.
  *
- *   sanitize-child FAMILY N MODE DTYPE [TEXT...]
+ *   sanitize-child [--backward] FAMILY N MODE DTYPE [TEXT...]
  *
+ * --backward runs the family's backward kernel instead (fftconv_backward, every output),
+ * checked against the fp64 reference gradients.
  * With TEXT arguments the kernel is the first candidate of the family's exhaustive space whose
  * parameter JSON contains every TEXT (e.g. '"real":"half"'), instead of the default.
  * MODE circular runs L = N; causal runs L = N/2 - 3 (not a multiple of 8, so the scalar I/O
@@ -24,8 +26,14 @@ static int fail(const char *what, const char *msg) {
 }
 
 int main(int argc, char **argv) {
+  int op = FC_OP_FORWARD;
+  if (argc > 1 && !strcmp(argv[1], "--backward")) {
+    op = FC_OP_BACKWARD;
+    argv++, argc--;
+  }
   if (argc < 5) {
-    fprintf(stderr, "usage: sanitize-child FAMILY N circular|causal fp32|fp16|bf16 [TEXT...]\n");
+    fprintf(stderr, "usage: sanitize-child [--backward] FAMILY N circular|causal "
+                    "fp32|fp16|bf16 [TEXT...]\n");
     return 2;
   }
   const char *family = argv[1];
@@ -48,12 +56,12 @@ int main(int argc, char **argv) {
   if (fc_ctx_emit(ctx, &em) != FFTCONV_OK) return fail("templates", fftconv_ctx_error(ctx));
   fc_err e = {{0}};
   char *params = NULL;
-  if (argc == 5 && fc_emit_default(em, family, &p, &ctx->gpu.info, &params, &e) != FFTCONV_OK)
+  if (argc == 5 && fc_emit_default_op(em, family, op, &p, &ctx->gpu.info, &params, &e) != FFTCONV_OK)
     return fail(family, e.msg);
   if (argc > 5) {
     fc_candidate *cl = NULL;
     int ncl = 0;
-    if (fc_emit_space(em, family, &p, &ctx->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl, &ncl, &e) != FFTCONV_OK)
+    if (fc_emit_space_op(em, family, op, &p, &ctx->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl, &ncl, &e) != FFTCONV_OK)
       return fail(family, e.msg);
     for (int i = 0; i < ncl && !params; i++) {
       int all = !cl[i].reason;
@@ -70,10 +78,10 @@ int main(int argc, char **argv) {
   if (fc_compile(src.source, src.name, ctx->arch, 0, &bin, &e) != FFTCONV_OK)
     return fail("compile", e.msg);
   fftconv_plan *pl = NULL;
-  if (fc_plan_from_binary(ctx, &p, &src, &bin, "sanitize", &pl) != FFTCONV_OK)
+  if (fc_plan_from_binary_op(ctx, op, &p, &src, &bin, "sanitize", &pl) != FFTCONV_OK)
     return fail("plan", fftconv_ctx_error(ctx));
   fc_testdata t;
-  if (fc_testdata_make(&p, 7, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e) != FFTCONV_OK)
+  if (fc_testdata_make_op(ctx ? &ctx->gpu : NULL, op, &p, 7, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e) != FFTCONV_OK)
     return fail("test data", e.msg);
   double err = INFINITY;
   if (fc_verify_plan(pl, &t, &err, &e) != FFTCONV_OK) return fail("run", e.msg);
@@ -83,7 +91,8 @@ int main(int argc, char **argv) {
     snprintf(msg, sizeof msg, "%s: relative error %.3e over %.0e", key, err, fc_tolerance(p.dtype));
     return fail(family, msg);
   }
-  printf("ok %s %s err %.2e %s\n", family, key, err, src.params);
+  printf("ok %s%s %s err %.2e %s\n", family, op == FC_OP_BACKWARD ? " backward" : "", key, err,
+         src.params);
   fc_testdata_free(&t);
   fftconv_plan_destroy(pl);
   fc_binary_free(&bin);

@@ -7,7 +7,8 @@
      value of every other parameter has appeared) of one problem of that size, whose dtype,
      gates and mode rotate with the size so that each dtype the family runs and each
      combination of gates appear,
-   compile with NVRTC and carry both entries. New families are covered without a change here. */
+   compile with NVRTC and carry both entries; the same for the backward of every family that
+   declares it (op backward). New families are covered without a change here. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "emit.h"
 #include "gpu.h"
 #include "sample.h"
+#include "shape.h"
 
 static fftconv_problem problem(int64_t n, int dtype, int pre, int post, int causal) {
   fftconv_problem p;
@@ -59,28 +61,30 @@ static void compile_sampled(int sm) {
     int64_t i = 0;
     for (int64_t n = 256; n <= 4194304; n *= 2, i++) {
       plist *l = calloc(1, sizeof *l);
-      int runs[3], nrun = 0;
-      for (int dt = FFTCONV_FP32; dt <= FFTCONV_BF16; dt++) {
-        fftconv_problem p = problem(n, dt, 1, 1, 0);
-        char *params = NULL;
-        fftconv_status st = fc_emit_default(em, fam, &p, &dev, &params, &e);
-        if (st == FFTCONV_ERR_UNSUPPORTED) continue;
-        cr_assert_eq(st, FFTCONV_OK, "%s N=%lld: %s", fam, (long long)n, e.msg);
-        runs[nrun++] = dt;
-        if (dt == FFTCONV_FP32) free(params); /* not in the default set */
-        else add(l, params);
-      }
-      defaults += l->n;
-      if (nrun) {
-        int g = (int)(i % 4);
-        fftconv_problem p = problem(n, runs[(i + i / 4) % nrun], g & 1, g >> 1, (int)(i / 2) % 2);
-        fc_candidate *c = NULL;
-        int nc = 0;
-        cr_assert_eq(fc_sample_space(em, fam, &p, &dev, &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
-        cr_assert_gt(nc, 0, "%s N=%lld: an empty sample", fam, (long long)n);
-        sampled += nc;
-        for (int j = 0; j < nc; j++) add(l, strdup(c[j].params));
-        fc_candidates_free(c, nc);
+      for (int op = FC_OP_FORWARD; op <= FC_OP_BACKWARD; op++) {
+        int runs[3], nrun = 0;
+        for (int dt = FFTCONV_FP32; dt <= FFTCONV_BF16; dt++) {
+          fftconv_problem p = problem(n, dt, 1, 1, 0);
+          char *params = NULL;
+          fftconv_status st = fc_emit_default_op(em, fam, op, &p, &dev, &params, &e);
+          if (st == FFTCONV_ERR_UNSUPPORTED) continue;
+          cr_assert_eq(st, FFTCONV_OK, "%s N=%lld op %d: %s", fam, (long long)n, op, e.msg);
+          runs[nrun++] = dt;
+          if (dt == FFTCONV_FP32) free(params); /* not in the default set */
+          else add(l, params), defaults++;
+        }
+        if (nrun) {
+          int g = (int)(i % 4);
+          fftconv_problem p = problem(n, runs[(i + i / 4) % nrun], g & 1, g >> 1, (int)(i / 2) % 2);
+          fc_candidate *c = NULL;
+          int nc = 0;
+          cr_assert_eq(fc_sample_space_op(em, fam, op, &p, &dev, &c, &nc, &e), FFTCONV_OK, "%s",
+                       e.msg);
+          cr_assert_gt(nc, 0, "%s N=%lld op %d: an empty sample", fam, (long long)n, op);
+          sampled += nc;
+          for (int j = 0; j < nc; j++) add(l, strdup(c[j].params));
+          fc_candidates_free(c, nc);
+        }
       }
       char what[32];
       snprintf(what, sizeof what, "N=%lld", (long long)n);

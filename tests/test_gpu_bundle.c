@@ -64,6 +64,9 @@ static void plan_from(const char *what, const char *from) {
       "nvrtc reachable: *", /* the system may have it: FFTCONV_NVRTC points the library away */
       NULL};
   expect_lines(what, out, want);
+  /* the backward was tuned and exported too: planned from the bundle and verified */
+  cr_expect(strstr(out, "; backward: monarch_fp32 r") && strstr(out, "bwd_err="),
+            "%s: no backward from the bundle:\n%s", what, out);
 }
 
 /* rt-forward, linked against libfftconv_rt alone (no SQLite, Lua, NVRTC or FFTW in the

@@ -96,6 +96,29 @@ Test(tune_cli, bad_flags_name_themselves) {
    keeps its bytes) and a file of someone else's is not replaced; a run into the directory it
    wrote before replaces its own files. */
 /* --op names the op to tune; forward is the default and, today, the only op. */
+/* --op both (the default) tunes each problem's backward after its forward; a backward that no
+   family runs (monarch_fp32's ends at N = 16K) is said on its line and fails only a run that
+   asked for the backward alone. */
+Test(tune_cli, op_both_tunes_the_backward_beside_the_forward) {
+  static char out[1 << 16];
+  const char *both = "--dry-run --quiet --rigor estimate --jobs 2 --template monarch_fp32 "
+                     "--dtype fp32 --mode circular --seqlen 32768";
+  cr_assert_eq(run(both, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "backward:B8.H64.L32768.K32768.F0.fp32.circular.nopre.nopost.nod"),
+            "%s", out);
+  cr_assert(strstr(out, "no candidate: template 'monarch_fp32' cannot run this problem: needs "),
+            "%s", out);
+  const char *alone = "--dry-run --quiet --rigor estimate --jobs 2 --template monarch_fp32 "
+                      "--dtype fp32 --mode circular --seqlen 32768 --op backward";
+  cr_assert_eq(run(alone, out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "template 'monarch_fp32' cannot run this problem"), "%s", out);
+  const char *fits = "--dry-run --quiet --rigor estimate --jobs 2 --template monarch_fp32 "
+                     "--dtype bf16 --seqlen 3000 --pregate --postgate --skip-d --op backward";
+  cr_assert_eq(run(fits, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "backward:B8.H64.L3000.K3000.F0.bf16.causal.pre.post.d"), "%s", out);
+  cr_assert(strstr(out, "compiled 1 of 1 for sm_90"), "%s", out);
+}
+
 Test(tune_cli, op_forward_is_accepted) {
   static char out[1 << 16];
   const char *args = "--dry-run --quiet --rigor estimate --jobs 2 --op forward "
@@ -237,7 +260,9 @@ Test(tune_cli, default_set_and_problem_files) {
       "compile  sm_90, NVRTC *, * jobs; rigor measure",
       "problems 2",
       "B3.H5.L100.K100.F0.fp16.causal.nopre.nopost.nod * compiled * of * for sm_90",
+      "backward:B3.H5.L100.K100.F0.fp16.causal.nopre.nopost.nod compiled * of * for sm_90",
       "B8.H64.L256.K256.F0.fp32.circular.pre.nopost.nod * compiled * of * for sm_90",
+      "backward:B8.H64.L256.K256.F0.fp32.circular.pre.nopost.nod compiled * of * for sm_90",
       NULL};
   expect_lines(args, out, want);
 
@@ -287,7 +312,9 @@ Test(tune_cli, long_problem_lines) {
       "compile  sm_90, NVRTC *, * jobs; rigor estimate",
       "problems 2",
       "B3.H5.L100.K100.F0.fp16.causal.nopre.nopost.nod * compiled 1 of 1 for sm_90",
+      "backward:B3.H5.L100.K100.F0.fp16.causal.nopre.nopost.nod compiled 1 of 1 for sm_90",
       "B8.H64.L256.K256.F0.fp32.circular.nopre.nopost.nod * compiled 1 of 1 for sm_90",
+      "backward:B8.H64.L256.K256.F0.fp32.circular.nopre.nopost.nod compiled 1 of 1 for sm_90",
       NULL};
   expect_lines(args, out, want);
 
@@ -315,6 +342,8 @@ Test(tune_cli, nothing_to_run_is_a_failure) {
       "problems 1",
       "B8.H64.L256.K256.F0.fp32.causal.nopre.nopost.nod * no candidate: monarch_tc: check() "
       "rejects all * candidates: tensor-core kernels need fp16 or bf16 I/O, not fp32",
+      "backward:B8.H64.L256.K256.F0.fp32.causal.nopre.nopost.nod no candidate: monarch_tc: "
+      "declares no backward kernel (runs.ops)",
       NULL};
   expect_lines(args, out, want);
 }
@@ -410,7 +439,7 @@ Test(tune_cli, without_nvrtc_says_so) {
 Test(tune_cli, arch_specific_target) {
   static char out[1 << 16];
   const char *args = "--dry-run --quiet --arch 90a --seqlen 256 --mode circular --template "
-                     "monarch_fp32 --rigor estimate";
+                     "monarch_fp32 --rigor estimate --op forward";
   cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
   const char *want[] = {
       "device   * \\[compile only\\]",
@@ -433,7 +462,7 @@ Test(tune_cli, no_gpu_tuning_run_exits_3) {
     cr_skip_test("a GPU is present: the run would tune");
   }
   static char out[1 << 16];
-  const char *args = "--quiet --rigor estimate --template monarch_fp32 --seqlen 256";
+  const char *args = "--quiet --rigor estimate --template monarch_fp32 --seqlen 256 --op forward";
   cr_assert_eq(run(args, out, sizeof out), 3, "%s", out);
   const char *want[] = {
       "fftconv-tune: no GPU to tune on: *",

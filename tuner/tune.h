@@ -19,7 +19,8 @@ typedef struct tune_args {
   const char *tmpl, *arch, *emit_dir, *problems, *cache_path;
   fc_rigor rigor;
   int have_rigor;
-  int op; /* --op: an fc_op */
+  unsigned ops; /* --op: bit 1 << fc_op of each op to tune (default forward and backward) */
+  int ops_given; /* --op was given: the quick check tunes forward only unless asked */
   /* -1: not given; fc_search_defaults decides */
   int64_t device, jobs, runs, warmup, budget;
   double screen;
@@ -82,6 +83,7 @@ typedef struct summary {
   char *params;
   fc_manifest manifest; /* the winner's launch manifest, when params is set */
   char *why; /* nothing to run, and why */
+  int op; /* the fc_op searched */
   double ms, floor_ms;
   int n, measured, cached, failed, not_run, screened, reused, cut;
   int64_t kernel;
@@ -112,6 +114,7 @@ typedef struct tune_run {
   fc_rigor rigor;
   int64_t jobs;
   plist pl;
+  int nops, ops[8]; /* the ops tuned for each problem, in order; r->sum[pi * nops + i] */
   fftconv_ctx *ctx;
   fc_cache *cache;
   summary *sum;

@@ -141,7 +141,8 @@ static void usage(FILE *f) {
   usage_families(f);
   char ops[256];
   known_ops(ops, sizeof ops);
-  fprintf(f, "  --op NAME         the op to tune (default forward; known: %s)\n", ops);
+  fprintf(f, "  --op NAME         the op to tune: %s, or both (forward and backward, the\n"
+             "                    default: training needs both)\n", ops);
   fputs(usage_tail, f);
 }
 
@@ -260,13 +261,20 @@ static int set_option(tune_args *a, int o, const char *arg) {
 }
 
 static int op_option(tune_args *a, const char *arg) {
+  if (!strcmp(arg, "both")) {
+    a->ops = 1u << FC_OP_FORWARD | 1u << FC_OP_BACKWARD;
+    a->ops_given = 1;
+    return -1;
+  }
   int op = fc_op_find(arg);
   if (op < 0) {
     char ops[256];
     known_ops(ops, sizeof ops);
-    return tune_die_usage("--op: '%s' is not an op (known: %s)", tune_quoted(arg), ops);
+    return tune_die_usage("--op: '%s' is not an op (known: %s, or both: forward and backward)",
+                          tune_quoted(arg), ops);
   }
-  a->op = op;
+  a->ops = 1u << op;
+  a->ops_given = 1;
   return -1;
 }
 
@@ -312,7 +320,7 @@ int tune_parse_args(int argc, char **argv, tune_args *a) {
   memset(a, 0, sizeof *a);
   fc_problem_defaults(&a->one);
   a->rigor = FC_RIGOR_MEASURE;
-  a->op = FC_OP_FORWARD;
+  a->ops = 1u << FC_OP_FORWARD | 1u << FC_OP_BACKWARD;
   a->jobs = a->runs = a->warmup = -1;
   a->screen = -1;
   a->list_set = a->set = -1;

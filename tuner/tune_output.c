@@ -159,11 +159,13 @@ void tune_print_json(const tune_run *r) {
   json_str(stdout, r->nvrtc);
   if (isfinite(r->gbps)) printf(",\"copy_gbps\":%.1f", r->gbps);
   printf(",\"interrupted\":%s,\"problems\":[", tune_stop_flag ? "true" : "false");
-  for (int i = 0; i < r->pl.n; i++) {
+  for (int i = 0, k = 0; i < r->pl.n * r->nops; i++) {
     const summary *S = &r->sum[i];
     if (!S->key[0]) continue;
-    printf("%s{\"key\":", i ? "," : "");
+    printf("%s{\"key\":", k++ ? "," : "");
     json_str(stdout, S->key);
+    printf(",\"op\":");
+    json_str(stdout, fc_op_name(S->op));
     printf(",\"candidates\":%d,\"measured\":%d,\"cached\":%d,\"failed\":%d,\"not_run\":%d,"
            "\"screened\":%d,\"reused\":%d,\"cut\":%d", S->n, S->measured, S->cached, S->failed,
            S->not_run, S->screened, S->reused, S->cut);

@@ -202,11 +202,15 @@ int tune_run_setup(tune_run *r) {
   const tune_args *a = r->a;
   r->dry = a->dry;
   if (load_problems(r)) return r->rc;
+  r->nops = 0;
+  for (int op = 0; op < fc_op_count() && op < 8; op++)
+    if (a->ops & 1u << op) r->ops[r->nops++] = op;
   fc_err e = {{0}};
   if (!r->dry && open_gpu(r, &e)) return r->rc;
   if (pick_device(r)) return r->rc;
   if (r->q.on && !quick_reduce(&r->q, &r->pl, &r->dev, a->tmpl))
     return r->rc = 1; /* quick_reduce said why */
+  if (r->q.on && !a->ops_given) r->nops = 1; /* the quick check: forward's kernels */
   fc_nvrtc_version_text(r->nvrtc, sizeof r->nvrtc);
   r->cfg = (fc_cache_config){&r->dev, r->sm, r->nvrtc};
   bandwidth(r, &e);
@@ -216,17 +220,18 @@ int tune_run_setup(tune_run *r) {
   signal(SIGINT, on_sigint);
   r->g = (prog){isatty(2), a->quiet, 0, r->pl.n, fc_now(), ""};
   r->q.t0 = r->g.t0;
-  if (!(r->sum = calloc((size_t)r->pl.n, sizeof *r->sum))) return r->rc = tune_oom();
+  if (!(r->sum = calloc((size_t)r->pl.n * (size_t)r->nops, sizeof *r->sum)))
+    return r->rc = tune_oom();
   /* Kernels compiled for one problem serve the next ones of the same FFT size. */
   if (!r->dry) r->memo = fc_bin_memo_new((size_t)1 << 30);
   return 0;
 }
 
 /* The search's settings for problem pi: the rigor's, then what was asked for. */
-static void search_opts(tune_run *r, int pi, fc_search_opts *so) {
+static void search_opts(tune_run *r, int pi, int op, fc_search_opts *so) {
   const tune_args *a = r->a;
   fc_search_defaults(r->q.on && pi == r->q.sample ? FC_RIGOR_SAMPLE : r->rigor, so);
-  so->tmpl = a->tmpl, so->jobs = (int)r->jobs, so->op = a->op;
+  so->tmpl = a->tmpl, so->jobs = (int)r->jobs, so->op = op;
   if (a->runs >= 0) so->runs = (int)a->runs;
   if (a->warmup >= 0) so->warmup = (int)a->warmup;
   if (a->screen >= 0) so->screen = a->screen;
@@ -244,7 +249,7 @@ static void tally(tune_run *r, const fftconv_problem *p, summary *S, const fc_se
   S->screened = sr->screened;
   S->reused = sr->reused;
   S->cut = sr->cut;
-  S->floor_ms = isfinite(r->gbps) ? fc_floor_ms(p, r->gbps) : NAN;
+  S->floor_ms = isfinite(r->gbps) ? fc_floor_ms_op(p, S->op, r->gbps) : NAN;
   for (int i = 0; i < sr->n; i++) {
     fc_result_status st = sr->r[i].status;
     if (fc_result_status_measured(st)) S->measured++;
@@ -266,7 +271,7 @@ static void tally(tune_run *r, const fftconv_problem *p, summary *S, const fc_se
 static void winner(tune_run *r, const fftconv_problem *p, summary *S, const fc_search *sr) {
   fc_err e = {{0}};
   if (r->cache) {
-    if (fc_cache_update_winner_op(r->cache, &r->cfg, r->a->op, p, r->hashes, r->nhashes,
+    if (fc_cache_update_winner_op(r->cache, &r->cfg, S->op, p, r->hashes, r->nhashes,
                                   &S->kernel, &e) != FFTCONV_OK) {
       fprintf(stderr, "fftconv-tune: %s: %s\n", S->key, e.msg);
       r->rc = 1;
@@ -281,7 +286,7 @@ static void winner(tune_run *r, const fftconv_problem *p, summary *S, const fc_s
     fc_cache_hit h = {0};
     fc_shape sh;
     int found = 0;
-    if (S->kernel && fc_shape_resolve(p, r->a->op, &sh, &e) == FFTCONV_OK &&
+    if (S->kernel && fc_shape_resolve(p, S->op, &sh, &e) == FFTCONV_OK &&
         fc_cache_lookup_shape(r->cache, &r->cfg, &sh, r->hashes, r->nhashes, &h, &found, &e) ==
             FFTCONV_OK &&
         found && h.exact) {
@@ -332,26 +337,36 @@ static void report(tune_run *r, const fftconv_problem *p, const summary *S, cons
   fflush(out);
 }
 
-/* Problem pi: searched, stored, reported. 1 when the run must stop. */
-static int run_problem(tune_run *r, int pi) {
+/* Problem pi's op oi: searched, stored, reported. 1 when the run must stop. */
+static int run_problem(tune_run *r, int pi, int oi) {
   fftconv_problem *p = &r->pl.p[pi];
-  summary *S = &r->sum[pi];
+  summary *S = &r->sum[pi * r->nops + oi];
+  S->op = r->ops[oi];
   fc_shape sh; /* the key under which the op's kernels are stored: forward's is the problem's */
-  if (fc_shape_resolve(p, r->a->op, &sh, NULL) == FFTCONV_OK)
+  if (fc_shape_resolve(p, S->op, &sh, NULL) == FFTCONV_OK)
     snprintf(S->key, sizeof S->key, "%s", sh.key);
   else
     fftconv_problem_key(p, S->key, sizeof S->key);
   if (r->a->budget && fc_now() > r->g.t0 + (double)r->a->budget) {
-    r->budget_hit = r->pl.n - pi;
+    r->budget_hit = r->pl.n - pi;  /* problems, each with its ops */
     return 1;
   }
   r->g.problem = pi;
   r->g.key = S->key;
   fc_search_opts so;
-  search_opts(r, pi, &so);
+  search_opts(r, pi, S->op, &so);
   fc_search sr;
   fc_err e = {{0}};
   fftconv_status sst = fc_search_run(r->dry ? NULL : r->ctx, p, &r->dev, &so, &sr, &e);
+  if (sst == FFTCONV_ERR_UNSUPPORTED && S->op == FC_OP_BACKWARD && r->nops > 1) {
+    /* the built-in choice (rigor estimate) of a family that cannot run this backward: said on
+       the problem's line, not a failure (see below) */
+    fc_search_free(&sr);
+    memset(&sr, 0, sizeof sr);
+    S->why = strdup(e.msg);
+    report(r, p, S, &sr, &so);
+    return 0;
+  }
   if (sst != FFTCONV_OK) {
     if (r->g.tty && !r->a->quiet) fputc('\n', stderr);
     fprintf(stderr, "fftconv-tune: %s: %s\n", S->key, e.msg);
@@ -361,10 +376,14 @@ static int run_problem(tune_run *r, int pi) {
   }
   tally(r, p, S, &sr);
   winner(r, p, S, &sr);
-  if (!r->dry && !S->params && !tune_stop_flag && !S->not_run) r->rc = r->rc ? r->rc : 1;
+  /* A backward tuned beside its forward (--op both) that no family runs yet is not a
+     failure: the forward stands, and the line says why there is no backward. */
+  int no_backward = !sr.n && S->op == FC_OP_BACKWARD && r->nops > 1;
+  if (!r->dry && !S->params && !tune_stop_flag && !S->not_run && !no_backward)
+    r->rc = r->rc ? r->rc : 1;
   if (!sr.n) { /* nothing checked or tuned: a failure, with the families' reasons */
     S->why = strdup(sr.why[0] ? sr.why : "no kernel family proposed one");
-    r->rc = r->rc ? r->rc : 1;
+    if (!no_backward) r->rc = r->rc ? r->rc : 1;
   }
   report(r, p, S, &sr, &so);
   fc_search_free(&sr);
@@ -372,8 +391,10 @@ static int run_problem(tune_run *r, int pi) {
 }
 
 void tune_run_problems(tune_run *r) {
+  /* a problem's ops together, so that a run cut short has both directions of what it did */
   for (int pi = 0; pi < r->pl.n && !tune_stop_flag; pi++)
-    if (run_problem(r, pi)) break;
+    for (int oi = 0; oi < r->nops && !tune_stop_flag; oi++)
+      if (run_problem(r, pi, oi)) return;
 }
 
 void tune_run_finish(tune_run *r) {
@@ -392,7 +413,7 @@ void tune_run_finish(tune_run *r) {
     fprintf(stderr, "fftconv-tune: the %" PRId64 " s budget is spent; %d problems not started "
                     "(run the same command again to go on)\n", a->budget, r->budget_hit);
   if (r->q.on && !tune_stop_flag && !r->budget_hit)
-    quick_report(&r->q, r->q.sample >= 0 ? r->sum[r->q.sample].key : "", r->target, r->jobs,
+    quick_report(&r->q, r->q.sample >= 0 ? r->sum[r->q.sample * r->nops].key : "", r->target, r->jobs,
                  a->tmpl, a->arch, tune_set_name(a->set < 0 ? 0 : a->set));
   if (r->no_gpu && !tune_stop_flag) {
     if (!r->q.on)
@@ -410,7 +431,7 @@ void tune_run_finish(tune_run *r) {
 }
 
 void tune_run_free(tune_run *r) {
-  for (int i = 0; r->sum && i < r->pl.n; i++) free(r->sum[i].params), free(r->sum[i].why);
+  for (int i = 0; r->sum && i < r->pl.n * r->nops; i++) free(r->sum[i].params), free(r->sum[i].why);
   free(r->sum);
   free(r->pl.p);
   fc_bin_memo_free(r->memo);

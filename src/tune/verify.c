@@ -14,6 +14,14 @@ double fc_tolerance(fftconv_dtype d) {
   return d == FFTCONV_FP32 ? 1e-5 : d == FFTCONV_FP16 ? 1e-3 : 8e-3;
 }
 
+double fc_floor_ms_op(const fftconv_problem *p, int op, double gbps) {
+  if (op != FC_OP_BACKWARD) return fc_floor_ms(p, gbps);
+  /* u and dy read, du written; each gate read and its gradient written */
+  double bytes = (double)p->batch * (double)p->heads * (double)p->seqlen *
+                 fftconv_dtype_size(p->dtype) * (3 + 2 * p->pre_gate + 2 * p->post_gate);
+  return bytes / (gbps * 1e9) * 1e3;
+}
+
 double fc_floor_ms(const fftconv_problem *p, double gbps) {
   /* in double: a cache row's problem is not checked, and an int64 product could wrap */
   double bytes = (double)p->batch * (double)p->heads * (double)p->seqlen *
@@ -330,8 +338,7 @@ static fftconv_status testdata_backward(const fftconv_plan *pl, fc_testdata *t, 
   return FFTCONV_OK;
 }
 
-/* fc_verify_plan for a backward plan: the largest relative error of the five gradients. */
-static fftconv_status verify_backward(const fftconv_plan *pl, fc_testdata *t, double *rel_err,
+fftconv_status fc_verify_backward(const fftconv_plan *pl, fc_testdata *t, double *rel_err,
                                       fc_err *e) {
   if (!t->dy_host || !t->ddy_in)
     return fc_fail(e, FFTCONV_ERR_INVALID, "test data: made without FC_TD_REFERENCE | "
@@ -379,7 +386,7 @@ static fftconv_status verify_backward(const fftconv_plan *pl, fc_testdata *t, do
 fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *rel_err,
                               fc_err *e) {
   *rel_err = INFINITY;
-  if (pl->shape.op == FC_OP_BACKWARD) return verify_backward(pl, t, rel_err, e);
+  if (pl->shape.op == FC_OP_BACKWARD) return fc_verify_backward(pl, t, rel_err, e);
   if (!t->ref || !t->du)
     return fc_fail(e, FFTCONV_ERR_INVALID, "test data: made without FC_TD_REFERENCE | FC_TD_DEVICE");
   size_t kb = fftconv_plan_filter_bytes(pl);

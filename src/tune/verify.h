@@ -49,6 +49,12 @@ void fc_testdata_free(fc_testdata *t);
    largest of the five gradients'. */
 fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *rel_err, fc_err *e);
 
+/* The backward of pl (a forward plan's, or a backward plan itself) on t (made for op
+   backward) into NaN-poisoned outputs: the largest relative error of the gradients the
+   problem has. */
+fftconv_status fc_verify_backward(const fftconv_plan *pl, fc_testdata *t, double *rel_err,
+                                  fc_err *e);
+
 /* One forward of pl on t's device buffers (u, gates, k_hat, y; the workspace allocated as
    the plan needs), on the default stream. */
 fftconv_status fc_testdata_forward(const fftconv_plan *pl, fc_testdata *t, fc_err *e);
@@ -78,5 +84,8 @@ double fc_tolerance(fftconv_dtype d);
 
 /* The bytes that must move (u, gates and y once each) and the floor time at `gbps` GB/s. */
 double fc_floor_ms(const fftconv_problem *p, double gbps);
+/* The same for an op: backward moves u, dy and du, and each gate and its gradient (dk and dd
+   are per head: not counted). */
+double fc_floor_ms_op(const fftconv_problem *p, int op, double gbps);
 
 #endif
