@@ -72,6 +72,17 @@ fftconv_status fftconv_problem_check(const fftconv_problem *p, char *msg, size_t
    Returns 0 for an invalid problem. */
 int64_t fftconv_problem_fft_size(const fftconv_problem *p);
 
+/* The two directions of a problem (fftconv_forward, fftconv_backward). */
+typedef enum fftconv_op { FFTCONV_OP_FORWARD = 0, FFTCONV_OP_BACKWARD } fftconv_op;
+/* Sizes from the problem alone, with no GPU and no plan (a framework's shape inference):
+   bytes of k_hat that suffice for every plan of p, both directions included (a plan's own
+   fftconv_plan_filter_bytes is at most this, often less), and bytes of workspace that
+   suffice for op (likewise at least fftconv_plan_workspace_bytes or
+   fftconv_plan_backward_workspace_bytes). 0 for a problem fftconv_problem_check refuses. A
+   kernel whose manifest would need more is refused at plan creation. */
+size_t fftconv_problem_filter_bytes(const fftconv_problem *p);
+size_t fftconv_problem_workspace_bytes(const fftconv_problem *p, fftconv_op op);
+
 /* Canonical text key, e.g. "B64.H768.L4096.K4096.F0.fp16.circular.pre.post.nod".
    Returns the length it needs (like snprintf). */
 int fftconv_problem_key(const fftconv_problem *p, char *buf, size_t len);

@@ -214,6 +214,9 @@ static fftconv_status plan_new(fftconv_ctx *c, const fc_shape *s, const fc_manif
     return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "%s: its workspace or filter spectrum for %" PRId64
                    " rows of %" PRId64 " heads is more bytes than 64 bits count", tmpl, s->rows,
                    s->p.heads);
+  fc_err be = {{0}};
+  if (!fc_manifest_within_bounds(m, s->op, s, &be))
+    return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "%s (%s): %s", tmpl, fc_op_name(s->op), be.msg);
   fftconv_plan *pl = calloc(1, sizeof *pl);
   if (!pl) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
   pl->ctx = c;

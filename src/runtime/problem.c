@@ -7,6 +7,7 @@
 #include "families.h"
 #include "fftconv.h"
 #include "fields.h"
+#include "kernel.h"
 #include "shape.h"
 
 /* The families of the build (families.h, from their declarations): the smallest or largest
@@ -50,6 +51,49 @@ int64_t fc_fft_size_of(const fftconv_problem *p) {
 int64_t fftconv_problem_fft_size(const fftconv_problem *p) {
   if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
   return fc_fft_size_of(p);
+}
+
+static int64_t align_up(int64_t v) {
+  return (v + FC_WORKSPACE_ALIGN - 1) / FC_WORKSPACE_ALIGN * FC_WORKSPACE_ALIGN;
+}
+
+/* Every count below is far inside int64: a checked problem has B*H*L <= 2^48. */
+size_t fftconv_problem_filter_bytes(const fftconv_problem *p) {
+  if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
+  int64_t n = fc_fft_size_of(p), h = p->heads;
+  /* the forward's layout, then the backward's when it is another (plan.c, attach_backward) */
+  int64_t fwd = FC_FILTER_FIXED_MAX(n) + h * FC_FILTER_PER_HEAD_MAX(FC_OP_FORWARD, n);
+  int64_t bwd = FC_FILTER_FIXED_MAX(n) + h * FC_FILTER_PER_HEAD_MAX(FC_OP_BACKWARD, n);
+  return (size_t)(align_up(fwd) + bwd);
+}
+
+size_t fftconv_problem_workspace_bytes(const fftconv_problem *p, fftconv_op op) {
+  if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
+  if (op != FFTCONV_OP_FORWARD && op != FFTCONV_OP_BACKWARD) return 0;
+  int64_t n = fc_fft_size_of(p), rows = p->batch * p->heads;
+  int o = op == FFTCONV_OP_FORWARD ? FC_OP_FORWARD : FC_OP_BACKWARD;
+  return (size_t)(FC_WORKSPACE_FIXED_MAX(o, n) + rows * FC_WORKSPACE_PER_ROW_MAX(o, n));
+}
+
+int fc_manifest_within_bounds(const fc_manifest *m, int op, const fc_shape *s, fc_err *e) {
+  int64_t n = s->N, o = op == FC_OP_FORWARD ? FC_OP_FORWARD : FC_OP_BACKWARD;
+  if (m->filter_fixed > FC_FILTER_FIXED_MAX(n) ||
+      m->filter_per_head > FC_FILTER_PER_HEAD_MAX(o, n)) {
+    fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "its filter spectrum (%" PRId64 " B + %" PRId64
+            " B a head) is more than fftconv_problem_filter_bytes promises for N = %" PRId64
+            " (%" PRId64 " B + %" PRId64 " B a head)", m->filter_fixed, m->filter_per_head, n,
+            (int64_t)FC_FILTER_FIXED_MAX(n), (int64_t)FC_FILTER_PER_HEAD_MAX(o, n));
+    return 0;
+  }
+  int64_t ws = fc_manifest_workspace_bytes(m, s->rows);
+  int64_t most = FC_WORKSPACE_FIXED_MAX(o, n) + s->rows * FC_WORKSPACE_PER_ROW_MAX(o, n);
+  if (ws < 0 || ws > most) {
+    fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "its workspace (%" PRId64 " B for %" PRId64 " rows) is "
+            "more than fftconv_problem_workspace_bytes promises (%" PRId64 " B)", ws, s->rows,
+            most);
+    return 0;
+  }
+  return 1;
 }
 
 #define BAD(...)                                     \

@@ -1,0 +1,96 @@
+/* The sizes a problem alone answers (fftconv_problem_filter_bytes, _workspace_bytes), with no
+   GPU: every kernel a family can choose, forward and backward, at every FFT size and both I/O
+   dtype kinds, needs no more than they promise (what plan creation enforces); refusals. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emit.h"
+#include "gpu.h"
+#include "kernel.h"
+#include "sample.h"
+#include "shape.h"
+
+static fftconv_problem problem(int64_t n, fftconv_dtype dt, int causal, int64_t b, int64_t h) {
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = b;
+  p.heads = h;
+  p.dtype = dt;
+  p.mode = causal ? FFTCONV_CAUSAL : FFTCONV_CIRCULAR;
+  p.seqlen = causal ? n / 2 : n;
+  p.pre_gate = p.post_gate = p.skip_d = 1;
+  return p;
+}
+
+/* The manifest of params within the bounds of p's shape for op; returns 1 when checked. */
+static int within(fc_emit *em, const char *fam, int op, const fftconv_problem *p,
+                  const fc_device_info *dev, const char *params) {
+  fc_err e = {{0}};
+  fc_kernel_src src = {0};
+  cr_assert_eq(fc_emit_kernel(em, fam, params, dev, &src, &e), FFTCONV_OK, "%s: %s", params,
+               e.msg);
+  fc_shape s;
+  cr_assert_eq(fc_shape_resolve(p, op, &s, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(fc_manifest_within_bounds(&src.manifest, op, &s, &e), "%s %s %s: %s", fam,
+            fc_op_name(op), params, e.msg);
+  /* and so within what the public queries say for the problem */
+  int64_t f = fc_manifest_filter_bytes(&src.manifest, p->heads);
+  cr_assert_leq(f, (int64_t)fftconv_problem_filter_bytes(p), "%s %s", fam, params);
+  int64_t w = fc_manifest_workspace_bytes(&src.manifest, s.rows);
+  cr_assert_leq(w, (int64_t)fftconv_problem_workspace_bytes(
+                       p, op == FC_OP_FORWARD ? FFTCONV_OP_FORWARD : FFTCONV_OP_BACKWARD),
+                "%s %s", fam, params);
+  fc_kernel_src_free(&src);
+  return 1;
+}
+
+Test(sizes, every_family_default_and_sample_within_the_problem_bounds) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  cr_assert(fc_device_info_for_arch(90, &dev));
+  int checked[2] = {0, 0};
+  for (int t = 0; t < fc_emit_template_count(em); t++) {
+    const char *fam = fc_emit_template_name(em, t);
+    for (int64_t n = 256; n <= 4194304; n *= 2)
+      for (int op = FC_OP_FORWARD; op <= FC_OP_BACKWARD; op++)
+        for (int dt = FFTCONV_FP32; dt <= FFTCONV_FP16; dt++) {
+          fftconv_problem p = problem(n, (fftconv_dtype)dt, (int)(n / 256) % 2, 3, 5);
+          char *params = NULL;
+          if (fc_emit_default_op(em, fam, op, &p, &dev, &params, &e) != FFTCONV_OK) continue;
+          checked[op] += within(em, fam, op, &p, &dev, params);
+          free(params);
+          fc_candidate *c = NULL;
+          int nc = 0;
+          cr_assert_eq(fc_sample_space_op(em, fam, op, &p, &dev, &c, &nc, &e), FFTCONV_OK, "%s",
+                       e.msg);
+          for (int i = 0; i < nc; i++) checked[op] += within(em, fam, op, &p, &dev, c[i].params);
+          fc_candidates_free(c, nc);
+        }
+  }
+  fc_emit_close(em);
+  cr_assert_gt(checked[0], 100, "forward: %d kernels checked", checked[0]);
+  cr_assert_gt(checked[1], 10, "backward: %d kernels checked", checked[1]);
+  cr_log_info("%d forward and %d backward kernels within the bounds", checked[0], checked[1]);
+}
+
+/* The queries need no GPU and refuse what fftconv_problem_check refuses. */
+Test(sizes, the_queries_take_a_problem_alone) {
+  fftconv_problem p = problem(4096, FFTCONV_FP16, 1, 64, 768);
+  /* N = 4096: the forward's largest layout and the backward's, and monarch_long's workspace */
+  int64_t n = 4096, h = 768;
+  cr_assert_eq(fftconv_problem_filter_bytes(&p),
+               (size_t)((4 * n + h * (12 * n + 8) + 255) / 256 * 256 + 4 * n + h * (4 * n + 8)));
+  cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_FORWARD),
+               (size_t)(4 * n + 1024 + 64 * h * 4 * n));
+  cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_BACKWARD), 0);
+  cr_assert_eq(fftconv_problem_workspace_bytes(&p, (fftconv_op)7), 0);
+  p.seqlen = 0;
+  cr_assert_eq(fftconv_problem_filter_bytes(&p), 0);
+  cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_FORWARD), 0);
+  p.seqlen = 2048;
+  p.size = 3; /* another version's struct */
+  cr_assert_eq(fftconv_problem_filter_bytes(&p), 0);
+}
