@@ -12,14 +12,7 @@
 # ./device-out); a summary is printed last.
 set -uo pipefail
 B=${1:?bundle dir}
-if [ -f "$B/b.tar.xz" ] && [ ! -d "$B/bin" ]; then
-  (cd "$B" && python3 -c "import tarfile; tarfile.open('b.tar.xz').extractall('.')")
-fi
-OUT=${OUT:-$PWD/device-out}; mkdir -p "$OUT"
-export PATH=/usr/local/cuda/bin:$PATH
-export FFTCONV_TUNE=$B/bin/fftconv-tune FFTCONV_CACHE_BIN=$B/bin/fftconv-cache
-export FFTCONV_PLAN_CHILD=$B/bin/plan-child FFTCONV_SANITIZE_CHILD=$B/bin/sanitize-child
-export FFTCONV_RT_FORWARD=$B/bin/rt-forward FFTCONV_INCLUDE=$PWD/src/runtime
+. "$(dirname "$0")/device_env.sh"
 S=$OUT/summary.txt
 : > "$S"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >> "$S" 2>&1

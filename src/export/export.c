@@ -288,7 +288,12 @@ static fftconv_status plan_module(xstate *x, fc_emit *em, int mi, int nwin, fc_e
       if (fc_template_hash(w0->tmpl, tmpl_hash, &te) != FFTCONV_OK || strcmp(tmpl_hash, w0->hash))
         why = "its template is not this build's (it changed since it was tuned)";
       for (int k = m->first; !why && k < m->first + nwin; k++) {
-        if (fc_emit_check(em, w0->tmpl, &x->w[k].p, &d, w0->params, &reason, &te) != FFTCONV_OK)
+        char opname[64]; /* checked for the op it was tuned for (the key says which) */
+        int op = fc_op_find(fc_key_op_name(x->w[k].key, opname, sizeof opname));
+        if (op < 0)
+          why = "its op is not one this build knows";
+        else if (fc_emit_check_op(em, w0->tmpl, op, &x->w[k].p, &d, w0->params, &reason, &te) !=
+                 FFTCONV_OK)
           why = te.msg;
         else if (reason)
           why = reason;

@@ -210,9 +210,8 @@ fftconv_status fc_testdata_make_op(const fc_gpu *g, int op, const fftconv_proble
     t->k = random_array(&r, nk, FFTCONV_FP32, ks);
     t->d = p->skip_d ? random_array(&r, (size_t)p->heads, FFTCONV_FP32, 1.0) : NULL;
     t->ref = malloc(t->n * sizeof *t->ref);
-    t->y_host = malloc(t->n * 4);
     if (!t->u || (p->pre_gate && !t->pre) || (p->post_gate && !t->post) || !t->k ||
-        (p->skip_d && !t->d) || !t->ref || !t->y_host) {
+        (p->skip_d && !t->d) || !t->ref) {
       fc_testdata_free(t);
       return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory for the test data");
     }
@@ -264,7 +263,6 @@ void fc_testdata_free(fc_testdata *t) {
   free(t->k);
   free(t->d);
   free(t->ref);
-  free(t->y_host);
   CUdeviceptr dev[] = {t->du, t->dpre, t->dpost, t->dk, t->dd, t->dy, t->dkhat, t->dscrub, t->dws};
   for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++)
     if (dev[i]) fc_cu.MemFree(dev[i]);
@@ -338,49 +336,75 @@ static fftconv_status testdata_backward(const fftconv_plan *pl, fc_testdata *t, 
   return FFTCONV_OK;
 }
 
+/* Values of dtype dt in h as doubles. */
+static void to_doubles(const void *h, size_t n, fftconv_dtype dt, double *out) {
+  for (size_t j = 0; j < n; j++)
+    out[j] = dt == FFTCONV_FP32   ? ((const float *)h)[j]
+             : dt == FFTCONV_FP16 ? fc_f16_to_f32(((const uint16_t *)h)[j])
+                                  : fc_bf16_to_f32(((const uint16_t *)h)[j]);
+}
+
+/* What every check does first: k_hat and the workspace (ws bytes) allocated and poisoned
+   (0xff bytes are NaN in fp32, fp16 and bf16 alike: a pass must write what the next one
+   reads), then the filter prepared into k_hat. */
+static fftconv_status poisoned_prepare(const fftconv_plan *pl, fc_testdata *t, size_t ws,
+                                       fc_err *e) {
+  fftconv_status st = ensure(&t->dkhat, &t->khat_bytes, fftconv_plan_filter_bytes(pl), "k_hat", e);
+  if (st != FFTCONV_OK) return st;
+  FC_CU(e, fc_cu.MemsetD8(t->dkhat, 0xff, t->khat_bytes));
+  if (ws) {
+    if ((st = ensure(&t->dws, &t->ws_bytes, ws, "workspace", e)) != FFTCONV_OK) return st;
+    FC_CU(e, fc_cu.MemsetD8(t->dws, 0xff, ws));
+  }
+  st = fftconv_prepare_filter(pl, (void *)t->dk, (void *)t->dd, (void *)t->dkhat, NULL);
+  return st == FFTCONV_OK ? st : fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
+}
+
+/* The relative error of device array d (n values of dtype dt) against ref; +inf when any is
+   NaN or unwritten. */
+static fftconv_status error_of(CUdeviceptr d, size_t n, fftconv_dtype dt, const double *ref,
+                               double *err, fc_err *e) {
+  size_t es = (size_t)fftconv_dtype_size(dt);
+  void *h = malloc(n * es);
+  double *got = malloc(n * sizeof *got);
+  if (!h || !got) {
+    free(h);
+    free(got);
+    return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
+  }
+  CUresult r = fc_cu.MemcpyDtoH(h, d, n * es);
+  if (r == CUDA_SUCCESS) {
+    to_doubles(h, n, dt, got);
+    *err = fc_rel_l2(ref, got, n);
+  }
+  free(h);
+  free(got);
+  return r == CUDA_SUCCESS ? FFTCONV_OK : fc_cuda_check(r, "downloading a result", e);
+}
+
 fftconv_status fc_verify_backward(const fftconv_plan *pl, fc_testdata *t, double *rel_err,
-                                      fc_err *e) {
+                                  fc_err *e) {
+  *rel_err = INFINITY;
   if (!t->dy_host || !t->ddy_in)
     return fc_fail(e, FFTCONV_ERR_INVALID, "test data: made without FC_TD_REFERENCE | "
                    "FC_TD_DEVICE for op backward");
-  size_t kb = fftconv_plan_filter_bytes(pl);
-  fftconv_status st = ensure(&t->dkhat, &t->khat_bytes, kb, "k_hat", e);
-  if (st != FFTCONV_OK) return st;
-  FC_CU(e, fc_cu.MemsetD8(t->dkhat, 0xff, t->khat_bytes));
   for (int i = 0; i < 5; i++)
     if (t->dgrad[i])
       FC_CU(e, fc_cu.MemsetD8(t->dgrad[i], 0xff,
                               t->grad_n[i] * (i < 3 ? (size_t)fftconv_dtype_size(t->p.dtype) : 4)));
-  size_t wb = fftconv_plan_backward_workspace_bytes(pl);
-  if (wb) {
-    if ((st = ensure(&t->dws, &t->ws_bytes, wb, "workspace", e)) != FFTCONV_OK) return st;
-    FC_CU(e, fc_cu.MemsetD8(t->dws, 0xff, wb));
-  }
-  st = fftconv_prepare_filter(pl, (void *)t->dk, (void *)t->dd, (void *)t->dkhat, NULL);
-  if (st != FFTCONV_OK) return fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
-  if ((st = testdata_backward(pl, t, e)) != FFTCONV_OK) return st;
+  fftconv_status st = poisoned_prepare(pl, t, fftconv_plan_backward_workspace_bytes(pl), e);
+  if (st == FFTCONV_OK) st = testdata_backward(pl, t, e);
+  if (st != FFTCONV_OK) return st;
   FC_CU(e, fc_cu.CtxSynchronize());
   double worst = 0;
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 5 && st == FFTCONV_OK; i++) {
     if (!t->grad_n[i]) continue;
-    fftconv_dtype dt = i < 3 ? t->p.dtype : FFTCONV_FP32;
-    size_t n = t->grad_n[i], es = (size_t)fftconv_dtype_size(dt);
-    void *h = malloc(n * es);
-    double *got = malloc(n * sizeof *got);
-    CUresult r = h && got ? fc_cu.MemcpyDtoH(h, t->dgrad[i], n * es) : CUDA_SUCCESS;
-    if (h && got && r == CUDA_SUCCESS)
-      for (size_t j = 0; j < n; j++)
-        got[j] = dt == FFTCONV_FP32   ? ((float *)h)[j]
-                 : dt == FFTCONV_FP16 ? fc_f16_to_f32(((uint16_t *)h)[j])
-                                      : fc_bf16_to_f32(((uint16_t *)h)[j]);
-    double err = h && got && r == CUDA_SUCCESS ? fc_rel_l2(t->gref[i], got, n) : INFINITY;
-    free(h);
-    free(got);
-    if (r != CUDA_SUCCESS) return fc_cuda_check(r, "downloading gradients", e);
+    double err = INFINITY;
+    st = error_of(t->dgrad[i], t->grad_n[i], i < 3 ? t->p.dtype : FFTCONV_FP32, t->gref[i], &err, e);
     if (!(err <= worst)) worst = err; /* NaN and +inf stay */
   }
-  *rel_err = worst;
-  return FFTCONV_OK;
+  if (st == FFTCONV_OK) *rel_err = worst;
+  return st;
 }
 
 fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *rel_err,
@@ -389,34 +413,12 @@ fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *re
   if (pl->shape.op == FC_OP_BACKWARD) return fc_verify_backward(pl, t, rel_err, e);
   if (!t->ref || !t->du)
     return fc_fail(e, FFTCONV_ERR_INVALID, "test data: made without FC_TD_REFERENCE | FC_TD_DEVICE");
-  size_t kb = fftconv_plan_filter_bytes(pl);
-  fftconv_status st = ensure(&t->dkhat, &t->khat_bytes, kb, "k_hat", e);
+  FC_CU(e, fc_cu.MemsetD8(t->dy, 0xff, t->n * (size_t)fftconv_dtype_size(t->p.dtype)));
+  fftconv_status st = poisoned_prepare(pl, t, fftconv_plan_workspace_bytes(pl), e);
+  if (st == FFTCONV_OK) st = fc_testdata_forward(pl, t, e);
   if (st != FFTCONV_OK) return st;
-  size_t ybytes = t->n * (size_t)fftconv_dtype_size(t->p.dtype);
-  /* 0xff bytes are NaN in fp32, fp16 and bf16 alike. */
-  FC_CU(e, fc_cu.MemsetD8(t->dkhat, 0xff, t->khat_bytes));
-  FC_CU(e, fc_cu.MemsetD8(t->dy, 0xff, ybytes));
-  size_t wb = fftconv_plan_workspace_bytes(pl); /* poisoned too: a pass must write what the
-                                                   next one reads */
-  if (wb) {
-    if ((st = ensure(&t->dws, &t->ws_bytes, wb, "workspace", e)) != FFTCONV_OK) return st;
-    FC_CU(e, fc_cu.MemsetD8(t->dws, 0xff, wb));
-  }
-  st = fftconv_prepare_filter(pl, (void *)t->dk, (void *)t->dd, (void *)t->dkhat, NULL);
-  if (st != FFTCONV_OK) return fc_fail(e, st, "%s", fftconv_ctx_error(pl->ctx));
-  if ((st = fc_testdata_forward(pl, t, e)) != FFTCONV_OK) return st;
   FC_CU(e, fc_cu.CtxSynchronize());
-  FC_CU(e, fc_cu.MemcpyDtoH(t->y_host, t->dy, ybytes));
-  double *got = malloc(t->n * sizeof *got);
-  if (!got) return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory");
-  for (size_t i = 0; i < t->n; i++) {
-    if (t->p.dtype == FFTCONV_FP32) got[i] = ((float *)t->y_host)[i];
-    else if (t->p.dtype == FFTCONV_FP16) got[i] = fc_f16_to_f32(((uint16_t *)t->y_host)[i]);
-    else got[i] = fc_bf16_to_f32(((uint16_t *)t->y_host)[i]);
-  }
-  *rel_err = fc_rel_l2(t->ref, got, t->n);
-  free(got);
-  return FFTCONV_OK;
+  return error_of(t->dy, t->n, t->p.dtype, t->ref, rel_err, e);
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -15,7 +15,6 @@ typedef struct fc_testdata {
   double *u, *pre, *post;     /* host, rounded to the I/O dtype; gates NULL when absent */
   double *k, *d;              /* host, rounded to fp32; d NULL when absent */
   double *ref;                /* the fp64 reference output */
-  void *y_host;               /* download buffer */
   CUdeviceptr du, dpre, dpost, dk, dd, dy, dkhat, dscrub, dws;
   size_t khat_bytes, scrub_bytes, ws_bytes; /* dws: the plan's workspace, grown on demand */
   /* op backward: the gradient of y (host dy_host, device ddy_in), the fp64 reference
