@@ -33,6 +33,7 @@
 #include "compile.h"
 #include "emit.h"
 #include "gpu.h"
+#include "shape.h"
 #include "trusted.h"
 
 static char dir[64], cache_db[128];
@@ -101,13 +102,13 @@ static char nvrtc[16];
 
 /* The family's default kernel for p on d, compiled for d's arch, stored as the winner of p on
    d (hash: the template's, or a stale one). Returns the kernel's id. */
-static int64_t tuned(fc_cache *c, const fc_device_info *d, const fftconv_problem *p,
-                     const char *tmpl, const char *stale_hash) {
+static int64_t tuned_op(fc_cache *c, const fc_device_info *d, const fftconv_problem *p,
+                        const char *tmpl, const char *stale_hash, int op) {
   fc_emit *m;
   fc_err e = {{0}};
   cr_assert_eq(fc_emit_open(&m, &e), FFTCONV_OK, "%s", e.msg);
   char *params = NULL;
-  cr_assert_eq(fc_emit_default(m, tmpl, p, d, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_default_op(m, tmpl, op, p, d, &params, &e), FFTCONV_OK, "%s", e.msg);
   fc_kernel_src src = {0};
   cr_assert_eq(fc_emit_kernel(m, tmpl, params, d, &src, &e), FFTCONV_OK, "%s", e.msg);
   fc_emit_close(m);
@@ -123,7 +124,7 @@ static int64_t tuned(fc_cache *c, const fc_device_info *d, const fftconv_problem
   int64_t id = 0;
   cr_assert_eq(fc_cache_put_kernel(c, &k, &id, &e), FFTCONV_OK, "%s", e.msg);
   fc_cache_config cfg = {d, d->sm, nvrtc};
-  fc_cache_measurement ms = {.problem = p, .kernel_id = id, .status = "ok", .median_ms = 0.25,
+  fc_cache_measurement ms = {.problem = p, .op = op, .kernel_id = id, .status = "ok", .median_ms = 0.25,
                              .p10_ms = 0.24, .p90_ms = 0.26, .runs = 20, .rel_err = 1e-4,
                              .rigor = "measure"};
   cr_assert_eq(fc_cache_put_measurement(c, &cfg, &ms, &e), FFTCONV_OK, "%s", e.msg);
@@ -133,13 +134,18 @@ static int64_t tuned(fc_cache *c, const fc_device_info *d, const fftconv_problem
   for (int i = 0; i < nh && i < 15; i++) with_stale[i] = hashes[i];
   with_stale[nh < 15 ? nh : 15] = hash;
   int64_t kid = 0;
-  cr_assert_eq(fc_cache_update_winner(c, &cfg, p, with_stale, nh < 15 ? nh + 1 : 16, &kid, &e),
-               FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_cache_update_winner_op(c, &cfg, op, p, with_stale, nh < 15 ? nh + 1 : 16, &kid,
+                                         &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_eq(kid, id, "winner of %s", tmpl);
   free(params);
   fc_kernel_src_free(&src);
   fc_binary_free(&bin);
   return id;
+}
+
+static int64_t tuned(fc_cache *c, const fc_device_info *d, const fftconv_problem *p,
+                     const char *tmpl, const char *stale_hash) {
+  return tuned_op(c, d, p, tmpl, stale_hash, FC_OP_FORWARD);
 }
 
 /* The cache of the export tests, with real cubins: an fp16 causal problem tuned on an H200
@@ -228,6 +234,34 @@ static void same_files(const char *a, const char *b) {
   }
   closedir(d);
   cr_assert_gt(n, 1);
+}
+
+/* A backward winner is exported for every architecture its family accepts, checked as the
+   backward it is (it was once checked as a forward and left out for sm_80 and the PTX:
+   "parameters for op backward, the problem is forward"). */
+Test(export, a_backward_kernel_for_every_arch, .timeout = 600) {
+  fc_nvrtc_version_text(nvrtc, sizeof nvrtc);
+  fc_cache *c = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_cache_open(cache_db, 1, &c, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info h100 = device("NVIDIA H100 80GB HBM3", 90);
+  fftconv_problem p = problem(3, 5, 1000, FFTCONV_FP16, FFTCONV_CAUSAL);
+  tuned_op(c, &h100, &p, "monarch_fp32", NULL, FC_OP_BACKWARD);
+  fc_cache_close(c);
+  static char out[65536];
+  char args[1024], b[256];
+  snprintf(b, sizeof b, "%s/bwd", dir);
+  snprintf(args, sizeof args, "export --out %s --arch sm_90,sm_80", b);
+  cr_assert_eq(runc(args, out, sizeof out), 0, "%s", out);
+  cr_assert(!strstr(out, "left out"), "%s", out);
+  char mp[512];
+  snprintf(mp, sizeof mp, "%s/manifest.json", b);
+  char *json = slurp(mp, NULL);
+  cr_assert(strstr(json, "\"op\":\"backward\""), "%s", json);
+  free(json);
+  char mods[4096];
+  modules_of(b, mods, sizeof mods);
+  cr_assert(strstr(mods, "[\"sm_80\",\"sm_90\"] compute_80"), "%s", mods);
 }
 
 Test(export, bundle_for_sm80_and_sm90_with_ptx, .timeout = 600) {
