@@ -49,7 +49,7 @@ local family = {
   -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
   -- family"): the runtime's table of families is generated from it at build time.
   runs = {
-    ops = { "forward" },
+    ops = { "forward", "backward" },
     dtypes = { "fp16", "bf16" },
     modes = { "causal", "circular" },
     fft_size = { min = 256, max = 32768 }, -- powers of two
@@ -105,7 +105,33 @@ local VARIANTS = {
 -- (four from N = 8192, where 32-point stages cost registers), 4 or 8 warps (16 from 16384),
 -- blocks of at most 16384 points unless a single pair is bigger, of the variants only
 -- cp.async loads with one pair a block, and "half" only for an odd batch.
+-- The backward (op "backward"): a block per head over its batch pairs, v and g as the block's
+-- two units (see the kernel text). Its candidates: the factorizations and 4 or 8 warps; the
+-- other choices are the base ones.
+local function backward_space(problem, rigor)
+  local n, out = problem.fft_size, {}
+  local orders = rigor == "measure" and (n >= 8192 and { 2, 3, 4 } or { 2, 3 }) or ORDERS
+  for _, order in ipairs(orders) do
+    for _, factors in ipairs(fft.factorizations(n, SIZES, order)) do
+      for _, warps in ipairs({ 4, 8 }) do
+        out[#out + 1] = {
+          fft_size = n, factors = factors, warps = warps, pairs = 2, real = "pair",
+          smem = "swizzle", load = "plain", group = "row", op = "backward",
+          dtype = problem.dtype, pre_gate = problem.pre_gate, post_gate = problem.post_gate,
+        }
+      end
+    end
+  end
+  return out
+end
+
+-- The backward's shared memory: its two units' planes and the batch sum, N fp32 complex bins.
+local function backward_smem(params)
+  return layout.smem_bytes(params) + 8 * params.fft_size
+end
+
 function family.space(problem, device, rigor)
+  if problem.op == "backward" then return backward_space(problem, rigor) end
   local n = problem.fft_size
   local orders, warpss, pairss = ORDERS, WARPS, PAIRS
   local variants = VARIANTS
@@ -185,24 +211,31 @@ function family.check(problem, device, params)
   local np = params.factors[#params.factors]
   if pts // np < 16 then return false, "the row pass needs 16 rows or more" end
   local threads = params.warps * 32
-  ok, why = common.fits(device, layout.smem_bytes(params), threads)
+  local backward = params.op == "backward"
+  if backward and (params.pairs ~= 2 or params.real ~= "pair" or params.load ~= "plain"
+                   or params.group ~= "row" or params.smem ~= "swizzle") then
+    return false, "the backward runs two units (v and g), \"pair\", plain loads, row grouping "
+      .. "and swizzled shared memory"
+  end
+  ok, why = common.fits(device, backward and backward_smem(params) or layout.smem_bytes(params),
+                        threads)
   if not ok then return false, why end
   -- The compiler fits a block's threads into the register file, spilling a little if it
   -- must; more than 40% over that cap would spill too much.
-  local regs = regs_estimate(params)
+  local regs = regs_estimate(params) + (backward and np or 0) -- the backward keeps g's row
   local cap = math.min(MAX_REGS, device.regs_per_block // threads)
   if regs > 1.4 * cap or regs > MAX_REGS then
     return false, string.format("about %d registers a thread; %d threads get at most %d",
       regs, threads, cap)
   end
   -- Warps with nothing to do in the row pass are wasted, except in the smallest block.
-  local row_tasks = params.pairs * pts // np // 16
+  local row_tasks = (backward and 1 or params.pairs) * pts // np // 16
   if params.warps > row_tasks and params.warps > WARPS[1] then
     return false, string.format("%d warps but only %d row-pass tiles", params.warps, row_tasks)
   end
   local pairs_total = ((problem.batch + 1) // 2) * problem.heads
   if params.real == "half" then pairs_total = problem.batch * problem.heads end
-  if params.pairs > 1 and params.pairs > pairs_total then
+  if not backward and params.pairs > 1 and params.pairs > pairs_total then
     return false, "more pairs per block than row pairs"
   end
   return true
@@ -211,6 +244,11 @@ end
 -- The heuristic choice: fewest passes, smallest largest factor, 8 warps, one pair per block
 -- unless the block would be tiny. nil, reason when the family cannot run the problem.
 function family.default(problem, device)
+  -- The tensor-core backward is new: it is searched (every candidate verified against the fp64
+  -- gradients before it can win), not yet the built-in choice, which is monarch_fp32's.
+  if problem.op == "backward" then
+    return nil, "the tensor-core backward is chosen by tuning only (fftconv-tune --op backward)"
+  end
   return common.best(family, problem, device, function(params)
     local maxf = 0
     for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
@@ -232,6 +270,14 @@ end
 -- Prepare: a block of PREP_THREADS a head. Forward: a block of `warps` warps per `pairs`
 -- units, two rows a unit for "pair", one for "half".
 function family.layout(params, device)
+  if params.op == "backward" then
+    return manifest.prepare_backward({
+      prep = { threads = PREP_THREADS, smem = 0, per = 1 },
+      bwd = { threads = params.warps * 32, smem = backward_smem(params), per = 1 },
+      filter = { layout = filter_layout(params), fixed = 0,
+                 per_head = manifest.FLOAT2 * layout.khat_per_head(params) },
+    })
+  end
   return manifest.prepare_forward({
     prep = { threads = PREP_THREADS, smem = 0, per = 1 },
     fwd = { threads = params.warps * 32, smem = layout.smem_bytes(params),
@@ -262,6 +308,260 @@ ${include(half.passes)}
 ${include(rows.stage)}
 @ end
 
+@ if direction == "backward" then
+// The backward. A block per head h takes its batch pairs in order: unit 0 holds v = pre * u
+// and unit 1 g = post * dy of rows (2 bp, h) and (2 bp + 1, h) as the real and imaginary
+// planes. The forward passes run on both units; the row pass takes each 16-row tile of both,
+// adds conj(Zv) Zg into the batch sum P (fp32, in the passes' bin order, each bin owned by
+// one lane of one task: the same lane on every pair, so the sum runs in a fixed order), and
+// sends Zv k (z, with D v) and Zg conj(k) (dv, with D g: the adjoint) through the inverse
+// row DFTs; the inverse passes follow. Re of the inverse of conj(Xv) Xg is the sum of the two
+// rows' correlations of v and g, so after the batch dk is the real part of P's inverse (an
+// fp32 radix-2 transform in natural order, the frequency mask applied), and dd the sum of
+// g * v (each thread's in a fixed order, then a fixed tree). An output that is NULL is not
+// written.
+
+// Eight operands of dy at gi, times the post gate; zeros past L.
+static __device__ __forceinline__ uint4 load8g(const io_t *__restrict__ dy,
+                                               const io_t *__restrict__ post, long long gi,
+                                               int n0, int L, bool vec) {
+  if (vec) {
+@   if post_gate then
+    return mul8(*(const uint4 *)(dy + gi), *(const uint4 *)(post + gi));
+@   else
+    return *(const uint4 *)(dy + gi);
+@   end
+  }
+  float f[8];
+#pragma unroll
+  for (int k = 0; k < 8; k++) {
+    f[k] = 0.0f;
+    if (n0 + k < L) {
+@   if post_gate then
+      f[k] = ld(dy, gi + k) * ld(post, gi + k);
+@   else
+      f[k] = ld(dy, gi + k);
+@   end
+    }
+  }
+  return uint4{pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7])};
+}
+
+// The sum of the products of eight operand pairs, in fp32.
+static __device__ __forceinline__ float dot8(uint4 a, uint4 b) {
+  const u32 x[4] = {a.x, a.y, a.z, a.w}, y[4] = {b.x, b.y, b.z, b.w};
+  float s = 0.0f;
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    const float2 p = unpack2(x[k]), q = unpack2(y[k]);
+    s += p.x * q.x + p.y * q.y;
+  }
+  return s;
+}
+
+// Eight operands s times m (m NULL: s itself) to samples n0 .. n0+7 at gi; none past L.
+static __device__ __forceinline__ void store8m(io_t *__restrict__ y, const io_t *__restrict__ m,
+                                               long long gi, int n0, int L, bool vec, uint4 s) {
+  if (vec) {
+    *(uint4 *)(y + gi) = m ? mul8(s, *(const uint4 *)(m + gi)) : s;
+    return;
+  }
+  const u32 w[4] = {s.x, s.y, s.z, s.w};
+#pragma unroll
+  for (int k = 0; k < 8; k++)
+    if (n0 + k < L) {
+      const float2 t2 = unpack2(w[k / 2]);
+      const float f = k & 1 ? t2.y : t2.x;
+      st(y, gi + k, m ? f * ld(m, gi + k) : f);
+    }
+}
+
+// The backward's row pass over the tiles of both units (see above); acc: whether dk is wanted.
+template <int R, int TN, int TS>
+static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
+                                                    const float2 *__restrict__ kp, float2 *P,
+                                                    bool sum) {
+  const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  constexpr u32 TILES = N / R / 16;
+  for (u32 task = warp; task < TILES; task += WARPS) {
+    const u32 r0 = task * 16;
+    float zg[R / 4][4];
+    {
+      // unit 1: g's spectrum Zg, kept; conj(Zg conj(k)) = conj(Zg) k through the inverse
+      const u32 pb = sb + PAIR_BYTES;
+      ${include(dft.row_tile)}
+#pragma unroll
+      for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+          const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
+          const float4 kk = *(const float4 *)(kp + j);
+          const float zr0 = acc[2 * cc][2 * hr], zi0 = acc[2 * cc + 1][2 * hr];
+          const float zr1 = acc[2 * cc][2 * hr + 1], zi1 = acc[2 * cc + 1][2 * hr + 1];
+          zg[2 * cc][2 * hr] = zr0, zg[2 * cc + 1][2 * hr] = zi0;
+          zg[2 * cc][2 * hr + 1] = zr1, zg[2 * cc + 1][2 * hr + 1] = zi1;
+          a[cc][hr] = pack2(zr0 * kk.x + zi0 * kk.y, zr1 * kk.z + zi1 * kk.w);
+          a[cc][2 + hr] = pack2(zr0 * kk.y - zi0 * kk.x, zr1 * kk.w - zi1 * kk.z);
+        }
+      row_dft(acc, a, d);
+      __syncwarp();  // the tile is stored where it was read: every lane's ldmatrix is done
+#pragma unroll
+      for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+          ${include(dft.epilogue, {pass = "row"})}
+        }
+    }
+    {
+      // unit 0: v's spectrum Zv; P += conj(Zv) Zg; conj(Zv k) through the inverse
+      const u32 pb = sb;
+      ${include(dft.row_tile)}
+#pragma unroll
+      for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+          const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
+          const float4 kk = *(const float4 *)(kp + j);
+          const float zr0 = acc[2 * cc][2 * hr], zi0 = acc[2 * cc + 1][2 * hr];
+          const float zr1 = acc[2 * cc][2 * hr + 1], zi1 = acc[2 * cc + 1][2 * hr + 1];
+          if (sum) {
+            const float gr0 = zg[2 * cc][2 * hr], gi0 = zg[2 * cc + 1][2 * hr];
+            const float gr1 = zg[2 * cc][2 * hr + 1], gi1 = zg[2 * cc + 1][2 * hr + 1];
+            float4 p = *(float4 *)(P + j);
+            p.x += zr0 * gr0 + zi0 * gi0, p.y += zr0 * gi0 - zi0 * gr0;
+            p.z += zr1 * gr1 + zi1 * gi1, p.w += zr1 * gi1 - zi1 * gr1;
+            *(float4 *)(P + j) = p;
+          }
+          a[cc][hr] = pack2(zr0 * kk.x - zi0 * kk.y, zr1 * kk.z - zi1 * kk.w);
+          a[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
+        }
+      row_dft(acc, a, d);
+      __syncwarp();
+#pragma unroll
+      for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+          ${include(dft.epilogue, {pass = "row"})}
+        }
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
+            const io_t *__restrict__ post, const io_t *__restrict__ dy,
+            const float2 *__restrict__ k_hat, io_t *__restrict__ du, io_t *__restrict__ dpre,
+            io_t *__restrict__ dpost, float *__restrict__ dk, float *__restrict__ dd,
+            long long rows, int L, int H, int K, int F) {
+  const u32 sb = (u32)__cvta_generic_to_shared(smem);
+  float2 *P = (float2 *)(smem + 2 * PAIR_BYTES);
+  const int h = blockIdx.x;
+  const long long B = rows / H, BP = (B + 1) / 2;
+  const float2 *__restrict__ kp = k_hat + (long long)h * N;
+  // Causal with L <= N/2: the top half of the first pass's input is zero.
+  const bool zero_top = L <= N / 2;
+  const int kmax = zero_top && ${n1} >= 16 ? ${n1} / 16 : ${n1} / 8;
+  const int zchunks = zero_top && ${n1} >= 16 ? N / 16 : N / 8;
+  const bool vec = (L & 7) == 0 &&
+                   (((unsigned long long)u | (unsigned long long)pre | (unsigned long long)post |
+                     (unsigned long long)dy | (unsigned long long)du | (unsigned long long)dpre |
+                     (unsigned long long)dpost) & 15) == 0;
+@   for _, r in ipairs(radices) do
+  Dft<${r}> d${r};
+  d${r}.init();
+@   end
+  const bool sum = dk != 0;
+  for (int j = threadIdx.x; j < N && sum; j += THREADS) P[j] = float2{0.0f, 0.0f};
+  float vg = 0.0f;
+  for (long long bp = 0; bp < BP; bp++) {
+    for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
+      const int pl = i / zchunks, n0 = (i % zchunks) * 8;
+      const long long b = 2 * bp + pl;
+      uint4 v = uint4{0u, 0u, 0u, 0u}, gv = uint4{0u, 0u, 0u, 0u};
+      if (b < B && n0 < L) {
+        const long long gi = (b * H + h) * L + n0;
+        v = load8(u, pre, gi, n0, L, vec);
+        gv = load8g(dy, post, gi, n0, L, vec);
+        vg += dot8(v, gv);
+      }
+      *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = v;
+      *(uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = gv;
+    }
+    __syncthreads();
+@   for i = 1, #passes - 1 do
+@     local p = passes[i]
+    col_pass<${p.r}, ${p.s}, ${p.r}, ${p.s}>(sb, d${p.r}, ${i == 1 and "kmax" or p.r // 8}, ${p.r // 8});
+    __syncthreads();
+@   end
+@   local last, prev = passes[#passes], passes[#passes - 1]
+    row_pass_bwd<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, P, sum);
+    __syncthreads();
+@   for i = #passes - 1, 1, -1 do
+@     local p = passes[i]
+@     if i > 1 then
+    col_pass<${p.r}, ${p.s}, ${passes[i - 1].r}, ${passes[i - 1].s}>(sb, d${p.r}, ${p.r // 8}, ${p.r // 8});
+@     else
+    col_pass<${p.r}, ${p.s}, 0, 1>(sb, d${p.r}, ${p.r // 8}, kmax);
+@     end
+    __syncthreads();
+@   end
+    // Store: z (unit 0) and dv (unit 1), kept conjugated: the imaginary plane negated.
+    const int lchunks = L >= N ? N / 8 : (L + 7) / 8;
+    for (int i = threadIdx.x; i < 2 * lchunks; i += THREADS) {
+      const int pl = i / lchunks, n0 = (i % lchunks) * 8;
+      const long long b = 2 * bp + pl;
+      if (b >= B) continue;
+      const long long gi = (b * H + h) * L + n0;
+      const u32 neg = pl ? 0x80008000u : 0u;
+      uint4 z = *(const uint4 *)(smem + pl * PLANE_BYTES + swz(n0));
+      uint4 w = *(const uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0));
+      z = uint4{z.x ^ neg, z.y ^ neg, z.z ^ neg, z.w ^ neg};
+      w = uint4{w.x ^ neg, w.y ^ neg, w.z ^ neg, w.w ^ neg};
+      if (dpost) store8m(dpost, dy, gi, n0, L, vec, z);
+@   if pre_gate then
+      if (du) store8m(du, pre, gi, n0, L, vec, w);
+@   else
+      if (du) store8m(du, nullptr, gi, n0, L, vec, w);
+@   end
+      if (dpre) store8m(dpre, u, gi, n0, L, vec, w);
+    }
+    __syncthreads();
+  }
+  if (sum) {
+    // dk: the inverse of P in natural order (bins of the mask kept), by radix-2 steps on X
+    float2 *X = (float2 *)smem;
+    for (int j = threadIdx.x; j < N; j += THREADS) {
+      const int f = ${freq_expr};
+      const int fm = f < N - f ? f : N - f;
+      X[__brev((unsigned)f) >> (32 - ${logn})] = (F == 0 || fm < F) ? P[j] : float2{0.0f, 0.0f};
+    }
+    __syncthreads();
+    for (int len = 2; len <= N; len <<= 1) {
+      for (int q = threadIdx.x; q < N / 2; q += THREADS) {
+        const int half = len >> 1, k = q % half, i0 = (q / half) * len + k, i1 = i0 + half;
+        float sn, cs;
+        sincospif(2.0f * (float)k / (float)len, &sn, &cs);
+        const float2 a = X[i0], bb = cmul(X[i1], float2{cs, sn});
+        X[i0] = float2{a.x + bb.x, a.y + bb.y};
+        X[i1] = float2{a.x - bb.x, a.y - bb.y};
+      }
+      __syncthreads();
+    }
+    for (int j = threadIdx.x; j < K; j += THREADS) dk[(long long)h * K + j] = X[j].x;
+    __syncthreads();
+  }
+  if (dd) {
+    float *red = (float *)P;
+    red[threadIdx.x] = vg;
+    __syncthreads();
+    for (int w = THREADS / 2; w > 0; w /= 2) {
+      if (threadIdx.x < w) red[threadIdx.x] += red[threadIdx.x + w];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) dd[h] = red[0];
+  }
+}
+@ else
 extern "C" __global__ void __launch_bounds__(THREADS)
 fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
             const io_t *__restrict__ post, const float2 *__restrict__ k_hat,
@@ -321,6 +621,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
   }
 }
+@ end
 
 ${include(prep.kernel)}
 ]==]
@@ -339,7 +640,8 @@ function family.emit(params)
     op = params.dtype, op_ptx = params.dtype == "fp16" and "f16" or "bf16",
     cvt = params.dtype == "fp16" and "f16" or "bf16", fold = layout.fold(n),
     pre_gate = params.pre_gate, post_gate = params.post_gate,
-    io_functions = io_.functions(params.dtype),
+    io_functions = io_.functions(params.dtype), direction = params.op or "forward",
+    logn = fft.log2(params.fft_size),
   }
   for k, v in pairs(prep.names(params)) do env[k] = v end
   return tpl.render(KERNEL, env, "=templates/monarch_tc.lua (KERNEL text)")

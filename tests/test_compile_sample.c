@@ -100,3 +100,34 @@ static void compile_sampled(int sm) {
 
 Test(compile_sample, sm80) { compile_sampled(80); }
 Test(compile_sample, sm90) { compile_sampled(90); }
+
+/* monarch_tc's backward is searched, not a built-in choice (its default() declines), so the
+   samples above leave it out: compile a spread of its candidates (every third valid one)
+   at the sizes where its shared memory fits, both dtypes and modes, gated or not. */
+Test(compile_sample, tc_backward) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  cr_assert(fc_device_info_for_arch(90, &dev));
+  int total = 0;
+  for (int64_t n = 256, i = 0; n <= 8192; n *= 2, i++) {
+    fftconv_problem p = problem(n, i % 2 ? FFTCONV_BF16 : FFTCONV_FP16, (int)(i % 2), 1, (int)i % 2);
+    fc_candidate *c = NULL;
+    int nc = 0;
+    cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                  &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
+    plist *l = calloc(1, sizeof *l);
+    for (int j = 0, valid = 0; j < nc; j++)
+      if (!c[j].reason && valid++ % 3 == 0) add(l, strdup(c[j].params));
+    fc_candidates_free(c, nc);
+    cr_assert_gt(l->n, 0, "N=%lld: no valid tc backward candidate", (long long)n);
+    char what[32];
+    snprintf(what, sizeof what, "backward N=%lld", (long long)n);
+    total += compile_list(em, "monarch_tc", l->p, l->n, &dev, what);
+    for (int j = 0; j < l->n; j++) free(l->p[j]);
+    free(l);
+  }
+  cr_log_info("monarch_tc backward: %d kernels compiled", total);
+  fc_emit_close(em);
+}

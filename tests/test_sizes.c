@@ -70,6 +70,20 @@ Test(sizes, every_family_default_and_sample_within_the_problem_bounds) {
           fc_candidates_free(c, nc);
         }
   }
+  /* a backward that only the search chooses (monarch_tc's declines to be the default): its
+     whole searched space */
+  for (int64_t n = 256; n <= 32768; n *= 2)
+    for (int dt = FFTCONV_FP16; dt <= FFTCONV_BF16; dt++) {
+      fftconv_problem p = problem(n, (fftconv_dtype)dt, (int)(n / 256) % 2, 3, 5);
+      fc_candidate *c = NULL;
+      int nc = 0;
+      cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev,
+                                    FC_RIGOR_MEASURE, &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
+      for (int i = 0; i < nc; i++)
+        if (!c[i].reason) checked[1] += within(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev,
+                                               c[i].params);
+      fc_candidates_free(c, nc);
+    }
   fc_emit_close(em);
   cr_assert_gt(checked[0], 100, "forward: %d kernels checked", checked[0]);
   cr_assert_gt(checked[1], 10, "backward: %d kernels checked", checked[1]);
@@ -82,7 +96,7 @@ Test(sizes, the_queries_take_a_problem_alone) {
   /* N = 4096: the forward's largest layout and the backward's, and monarch_long's workspace */
   int64_t n = 4096, h = 768;
   cr_assert_eq(fftconv_problem_filter_bytes(&p),
-               (size_t)((4 * n + h * (12 * n + 8) + 255) / 256 * 256 + 4 * n + h * (4 * n + 8)));
+               (size_t)((4 * n + h * (12 * n + 8) + 255) / 256 * 256 + 4 * n + h * (8 * n + 8)));
   cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_FORWARD),
                (size_t)(4 * n + 1024 + 64 * h * 4 * n));
   cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_BACKWARD), 0);

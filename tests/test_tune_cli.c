@@ -180,7 +180,8 @@ Test(tune_cli, compile_only_check_and_emit_dir) {
   cr_assert(mkdtemp(dir));
   char args[256];
   snprintf(args, sizeof args,
-           "--dry-run --seqlen 100 --batch 3 --heads 5 --dtype bf16 --pregate --emit-dir %s", dir);
+           "--dry-run --op forward --seqlen 100 --batch 3 --heads 5 --dtype bf16 --pregate "
+           "--emit-dir %s", dir);
   cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
   /* Every family: 16 monarch_fp32 candidates and the tensor-core ones, all compiled. */
   int compiled = 0, of = -1;
@@ -343,7 +344,7 @@ Test(tune_cli, nothing_to_run_is_a_failure) {
       "B8.H64.L256.K256.F0.fp32.causal.nopre.nopost.nod * no candidate: monarch_tc: check() "
       "rejects all * candidates: tensor-core kernels need fp16 or bf16 I/O, not fp32",
       "backward:B8.H64.L256.K256.F0.fp32.causal.nopre.nopost.nod no candidate: monarch_tc: "
-      "declares no backward kernel (runs.ops)",
+      "check() rejects all * candidates: tensor-core kernels need fp16 or bf16 I/O, not fp32",
       NULL};
   expect_lines(args, out, want);
 }
@@ -361,7 +362,8 @@ Test(tune_cli, rigor_sample_compiles_a_cover) {
   fftconv_ctx_destroy(probe);
   char args[256];
   snprintf(args, sizeof args,
-           "%s--rigor sample --seqlen 100 --batch 3 --heads 5 --dtype bf16 --pregate --emit-dir %s",
+           "%s--rigor sample --op forward --seqlen 100 --batch 3 --heads 5 --dtype bf16 --pregate "
+           "--emit-dir %s",
            gpu ? "--dry-run " : "", dir);
   cr_assert_eq(run(args, out, sizeof out), gpu ? 0 : 3, "%s", out);
   cr_assert(strstr(out, "rigor sample"), "%s", out);

@@ -71,10 +71,11 @@ typedef struct fc_shape {
 /* The most a kernel's manifest may ask for an FFT size n (what fftconv_problem_filter_bytes
    and fftconv_problem_workspace_bytes promise): a filter spectrum of fixed + H * per_head
    bytes, the forward's layouts (monarch_tc's "half": 12n + 8 a head) and the backward's
-   (monarch_fp32's: 4n + 8 a head) each within these, and a workspace of fixed + rows *
+   (monarch_tc's "pair": 8n, monarch_fp32's: 4n + 8 a head) each within these, and a
+   workspace of fixed + rows *
    per_row (monarch_long's fp32 half pairs: 4n each). */
 #define FC_FILTER_FIXED_MAX(n) (4 * (n))
-#define FC_FILTER_PER_HEAD_MAX(op, n) ((op) == FC_OP_FORWARD ? 12 * (n) + 8 : 4 * (n) + 8)
+#define FC_FILTER_PER_HEAD_MAX(op, n) ((op) == FC_OP_FORWARD ? 12 * (n) + 8 : 8 * (n) + 8)
 #define FC_WORKSPACE_FIXED_MAX(op, n) ((op) == FC_OP_FORWARD ? 4 * (n) + 1024 : 0)
 #define FC_WORKSPACE_PER_ROW_MAX(op, n) ((op) == FC_OP_FORWARD ? 4 * (n) : 0)
 /* Whether manifest m of op for shape s is within those bounds; 0 with e saying which. */

@@ -77,6 +77,7 @@ static __device__ __forceinline__ u32 swz(u32 j) {
 @ end
 
 extern __shared__ __align__(16) unsigned char smem[];
+@ if direction ~= "backward" then
 static __device__ __forceinline__ unsigned char *smem_base() { return smem; }
 
 // Pair c holds batches 2 bp and 2 bp + 1 of head h (BP = ceil(B / 2) pairs a head).
@@ -88,6 +89,7 @@ static __device__ __forceinline__ long long pair_bp(long long c, long long BP, i
 // group "row": consecutive pairs are consecutive heads, as the rows are laid out.
 static __device__ __forceinline__ long long pair_head(long long c, long long BP, int H) { return c % H; }
 static __device__ __forceinline__ long long pair_bp(long long c, long long BP, int H) { return c / H; }
+@ end
 @ end
 ]==], "=templates/lib/tc_layout.lua (planes)")
 

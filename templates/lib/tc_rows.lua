@@ -59,6 +59,7 @@ static __device__ __forceinline__ uint4 load8(const io_t *__restrict__ u,
   return uint4{pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7])};
 }
 
+@ if direction ~= "backward" then
 // Eight operands s, times the post gate, to samples n0 .. n0+7 at gi; none past L.
 static __device__ __forceinline__ void store8(io_t *__restrict__ y, const io_t *__restrict__ post,
                                               long long gi, int n0, int L, bool vec, uint4 s) {
@@ -82,6 +83,7 @@ static __device__ __forceinline__ void store8(io_t *__restrict__ y, const io_t *
 @ end
     }
 }
+@ end
 
 #define UNROLL 4
 ]==], "=templates/lib/tc_rows.lua (functions)")
