@@ -357,3 +357,67 @@ Test(gpu_backward, a_plan_without_backward_says_why) {
   fftconv_plan_destroy(pl);
   fftconv_ctx_destroy(ctx);
 }
+
+/* Every candidate of a family's backward space (what the tuner may choose) against the fp64
+   gradients through the tuner's own verification (fc_verify_plan of a backward plan: every
+   output the problem has, NaN-poisoned). */
+static void every_backward_candidate(fftconv_ctx *c, const char *family, fftconv_problem p) {
+  char key[256];
+  fftconv_problem_key(&p, key, sizeof key);
+  fc_emit *em;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
+  fc_candidate *cl;
+  int ncl;
+  cr_assert_eq(fc_emit_space_op(em, family, FC_OP_BACKWARD, &p, &c->gpu.info, FC_RIGOR_EXHAUSTIVE,
+                                &cl, &ncl, &e), FFTCONV_OK, "%s", e.msg);
+  fc_testdata t;
+  cr_assert_eq(fc_testdata_make_op(&c->gpu, FC_OP_BACKWARD, &p, 21, FC_TD_REFERENCE | FC_TD_DEVICE,
+                                   &t, &e), FFTCONV_OK, "%s", e.msg);
+  int n = 0;
+  double worst = 0;
+  for (int i = 0; i < ncl; i++) {
+    if (cl[i].reason) continue;
+    fc_kernel_src src = {0};
+    fc_binary bin = {0};
+    cr_assert_eq(fc_emit_kernel(em, family, cl[i].params, &c->gpu.info, &src, &e), FFTCONV_OK,
+                 "%s", e.msg);
+    cr_assert_eq(fc_compile(src.source, src.name, c->arch, 0, &bin, &e), FFTCONV_OK,
+                 "%s: %s", cl[i].params, e.msg);
+    fftconv_plan *pl;
+    cr_assert_eq(fc_plan_from_binary_op(c, FC_OP_BACKWARD, &p, &src, &bin, "candidate", &pl),
+                 FFTCONV_OK, "%s", fftconv_ctx_error(c));
+    double err = INFINITY;
+    cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert(err <= fc_tolerance(p.dtype), "%s: %s: worst gradient error %.3e", key,
+              cl[i].params, err);
+    if (err > worst) worst = err;
+    fftconv_plan_destroy(pl);
+    fc_binary_free(&bin);
+    fc_kernel_src_free(&src);
+    n++;
+  }
+  cr_assert_gt(n, 0, "%s: no %s backward candidate", key, family);
+  cr_log_info("%s: %d %s backward candidates, worst error %.2e", key, n, family, worst);
+  fc_testdata_free(&t);
+  fc_candidates_free(cl, ncl);
+}
+
+/* monarch_tc's backward (searched only): every candidate at odd shapes, both dtypes and modes;
+   monarch_fp32's at one size. */
+Test(gpu_backward, every_candidate_verifies, .timeout = 900) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p = odd_problem(FFTCONV_FP16, FFTCONV_CAUSAL);
+  p.filter_len = 300;
+  every_backward_candidate(c, "monarch_tc", p);
+  p = odd_problem(FFTCONV_BF16, FFTCONV_CIRCULAR);
+  p.freq_keep = 100;
+  every_backward_candidate(c, "monarch_tc", p);
+  p = odd_problem(FFTCONV_FP16, FFTCONV_CAUSAL);
+  p.seqlen = 4001; /* N = 8192: the largest the tensor-core backward runs */
+  p.batch = 4;
+  every_backward_candidate(c, "monarch_tc", p);
+  p = odd_problem(FFTCONV_FP32, FFTCONV_CAUSAL);
+  every_backward_candidate(c, "monarch_fp32", p);
+  fftconv_ctx_destroy(c);
+}
