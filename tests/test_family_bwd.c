@@ -1,0 +1,148 @@
+/* The backward of the kernel families on the CPU: what each family's backward refuses and
+   why, that forward and backward candidates never mix, the backward manifest (its phase, its
+   arguments by name, the prepare launch and filter layout it shares with the forward), and
+   that monarch_tc's backward stays out of the heuristic until it has run on a GPU. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emit.h"
+#include "gpu.h"
+#include "kernel.h"
+#include "shape.h"
+
+static fftconv_problem problem(int64_t n, fftconv_dtype dt) {
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3;
+  p.heads = 5;
+  p.seqlen = n;
+  p.mode = FFTCONV_CIRCULAR;
+  p.dtype = dt;
+  p.pre_gate = p.post_gate = p.skip_d = 1;
+  return p;
+}
+
+static fc_emit *em;
+static fc_device_info dev;
+static void open_emit(void) {
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(fc_device_info_for_arch(90, &dev));
+}
+static void close_emit(void) { fc_emit_close(em); }
+TestSuite(family_bwd, .init = open_emit, .fini = close_emit);
+
+/* monarch_fp32's backward: the built-in choice up to 16K; at 32K its two sequences and the
+   batch sum (12N + 8 bytes) exceed sm_90's shared memory, and it says so. */
+Test(family_bwd, fp32_default_and_its_limit) {
+  fc_err e = {{0}};
+  char *params = NULL;
+  fftconv_problem p = problem(16384, FFTCONV_FP16);
+  cr_assert_eq(fc_emit_default_op(em, "monarch_fp32", FC_OP_BACKWARD, &p, &dev, &params, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(strstr(params, "\"op\":\"backward\"") && strstr(params, "\"seqs\":2"), "%s", params);
+  fc_kernel_src src = {0};
+  cr_assert_eq(fc_emit_kernel(em, "monarch_fp32", params, &dev, &src, &e), FFTCONV_OK, "%s",
+               e.msg);
+  cr_assert_eq(src.manifest.launch[1].smem, 12 * 16384 + 8);
+  fc_kernel_src_free(&src);
+  free(params);
+  p = problem(32768, FFTCONV_FP16);
+  cr_assert_eq(fc_emit_default_op(em, "monarch_fp32", FC_OP_BACKWARD, &p, &dev, &params, &e),
+               FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "needs 393224 bytes of shared memory, the device allows"), "%s", e.msg);
+}
+
+/* A forward candidate is refused for a backward problem and the other way round. */
+Test(family_bwd, ops_never_mix) {
+  fc_err e = {{0}};
+  fftconv_problem p = problem(1024, FFTCONV_FP16);
+  char *fwd = NULL, *bwd = NULL, *reason = NULL;
+  cr_assert_eq(fc_emit_default_op(em, "monarch_fp32", FC_OP_FORWARD, &p, &dev, &fwd, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_default_op(em, "monarch_fp32", FC_OP_BACKWARD, &p, &dev, &bwd, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_check_op(em, "monarch_fp32", FC_OP_BACKWARD, &p, &dev, fwd, &reason, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(reason && strstr(reason, "parameters for op forward, the problem is backward"),
+            "%s", reason ? reason : "(accepted)");
+  free(reason);
+  reason = NULL;
+  cr_assert_eq(fc_emit_check_op(em, "monarch_fp32", FC_OP_FORWARD, &p, &dev, bwd, &reason, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(reason && strstr(reason, "parameters for op backward, the problem is forward"),
+            "%s", reason ? reason : "(accepted)");
+  free(reason);
+  free(fwd);
+  free(bwd);
+}
+
+/* The backward manifest: a prepare launch like the forward's (the same filter layout, so one
+   prepared k_hat serves both) and fftconv_bwd over heads with the backward's arguments. */
+Test(family_bwd, manifest_of_the_backward) {
+  fc_err e = {{0}};
+  fftconv_problem p = problem(2048, FFTCONV_BF16);
+  char *fwd = NULL, *bwd = NULL;
+  cr_assert_eq(fc_emit_default_op(em, "monarch_fp32", FC_OP_FORWARD, &p, &dev, &fwd, &e), FFTCONV_OK);
+  cr_assert_eq(fc_emit_default_op(em, "monarch_fp32", FC_OP_BACKWARD, &p, &dev, &bwd, &e), FFTCONV_OK);
+  fc_kernel_src f = {0}, b = {0};
+  cr_assert_eq(fc_emit_kernel(em, "monarch_fp32", fwd, &dev, &f, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_kernel(em, "monarch_fp32", bwd, &dev, &b, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_str_eq(b.manifest.filter_layout, f.manifest.filter_layout);
+  cr_assert_eq(b.manifest.filter_per_head, f.manifest.filter_per_head);
+  cr_assert_eq(b.manifest.nlaunch, 2);
+  cr_assert_eq(b.manifest.launch[0].phase, FC_PHASE_PREPARE);
+  const fc_launch *l = &b.manifest.launch[1];
+  cr_assert_str_eq(l->entry, "fftconv_bwd");
+  cr_assert_eq(l->phase, FC_PHASE_BACKWARD);
+  cr_assert_eq(l->over, FC_OVER_HEADS);
+  static const char *const want[] = {"u", "pre", "post", "dy", "k_hat", "du", "dpre", "dpost",
+                                     "dk", "dd", "rows", "L", "H", "K", "F"};
+  cr_assert_eq(l->nargs, 15);
+  for (int i = 0; i < 15; i++) cr_assert_str_eq(fc_arg_name(l->args[i], &b.manifest), want[i]);
+  cr_assert_eq(fc_op_check_manifest(FC_OP_BACKWARD, &b.manifest, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_op_check_manifest(FC_OP_FORWARD, &b.manifest, &e), FFTCONV_ERR_TEMPLATE);
+  cr_assert(strstr(b.source, "fftconv_bwd(") && !strstr(b.source, "fftconv_fwd("), "one kernel");
+  cr_assert(strstr(f.source, "fftconv_fwd(") && !strstr(f.source, "fftconv_bwd("), "one kernel");
+  fc_kernel_src_free(&f);
+  fc_kernel_src_free(&b);
+  free(fwd);
+  free(bwd);
+}
+
+/* monarch_tc's backward: searched (its space is valid for fp16 and bf16 up to 8K), never the
+   built-in choice; refused for fp32 I/O and past 8K (16N bytes of shared memory). */
+Test(family_bwd, tc_backward_is_searched_not_defaulted) {
+  fc_err e = {{0}};
+  char *params = NULL;
+  fftconv_problem p = problem(4096, FFTCONV_FP16);
+  cr_assert_eq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
+               FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "chosen by tuning only"), "%s", e.msg);
+  int64_t sizes[] = {4096, 8192, 16384};
+  int valid[3] = {0, 0, 0};
+  for (int s = 0; s < 3; s++) {
+    p = problem(sizes[s], FFTCONV_BF16);
+    fc_candidate *c = NULL;
+    int n = 0;
+    cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev,
+                                  FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+    for (int i = 0; i < n; i++) {
+      if (!c[i].reason) valid[s]++;
+      cr_assert(strstr(c[i].params, "\"op\":\"backward\""), "%s", c[i].params);
+    }
+    fc_candidates_free(c, n);
+  }
+  cr_assert(valid[0] > 0 && valid[1] > 0, "%d, %d", valid[0], valid[1]);
+  cr_assert_eq(valid[2], 0, "16K: the planes and the batch sum exceed shared memory");
+  p = problem(4096, FFTCONV_FP32);
+  fc_candidate *c = NULL;
+  int n = 0;
+  cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_MEASURE, &c,
+                                &n, &e), FFTCONV_OK, "%s", e.msg);
+  for (int i = 0; i < n; i++)
+    cr_assert(c[i].reason && strstr(c[i].reason, "need fp16 or bf16"), "%s",
+              c[i].reason ? c[i].reason : "(accepted)");
+  fc_candidates_free(c, n);
+}
