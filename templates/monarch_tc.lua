@@ -287,6 +287,34 @@ function family.layout(params, device)
   })
 end
 
+-- What both kernels run, forward and backward alike: the DFT matrices in registers, the
+-- forward column passes (the first skips the zero top half of a causal input) and the inverse
+-- ones (the last computes only the outputs below L).
+local dft_matrices = tpl.piece([==[
+@ for _, r in ipairs(radices) do
+Dft<${r}> d${r};
+d${r}.init();
+@ end
+]==], "=templates/monarch_tc.lua (dft_matrices)")
+local cols_forward = tpl.piece([==[
+@ for i = 1, #passes - 1 do
+@   local p = passes[i]
+col_pass<${p.r}, ${p.s}, ${p.r}, ${p.s}>(sb, d${p.r}, ${i == 1 and "kmax" or p.r // 8}, ${p.r // 8});
+__syncthreads();
+@ end
+]==], "=templates/monarch_tc.lua (cols_forward)")
+local cols_inverse = tpl.piece([==[
+@ for i = #passes - 1, 1, -1 do
+@   local p = passes[i]
+@   if i > 1 then
+col_pass<${p.r}, ${p.s}, ${passes[i - 1].r}, ${passes[i - 1].s}>(sb, d${p.r}, ${p.r // 8}, ${p.r // 8});
+@   else
+col_pass<${p.r}, ${p.s}, 0, 1>(sb, d${p.r}, ${p.r // 8}, kmax);
+@   end
+__syncthreads();
+@ end
+]==], "=templates/monarch_tc.lua (cols_inverse)")
+
 local KERNEL = [==[
 ${io_functions}
 
@@ -466,10 +494,7 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
                    (((unsigned long long)u | (unsigned long long)pre | (unsigned long long)post |
                      (unsigned long long)dy | (unsigned long long)du | (unsigned long long)dpre |
                      (unsigned long long)dpost) & 15) == 0;
-@   for _, r in ipairs(radices) do
-  Dft<${r}> d${r};
-  d${r}.init();
-@   end
+  ${include(dft_matrices)}
   const bool sum = dk != 0;
   for (int j = threadIdx.x; j < N && sum; j += THREADS) P[j] = float2{0.0f, 0.0f};
   float vg = 0.0f;
@@ -488,23 +513,11 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
       *(uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = gv;
     }
     __syncthreads();
-@   for i = 1, #passes - 1 do
-@     local p = passes[i]
-    col_pass<${p.r}, ${p.s}, ${p.r}, ${p.s}>(sb, d${p.r}, ${i == 1 and "kmax" or p.r // 8}, ${p.r // 8});
-    __syncthreads();
-@   end
+    ${include(cols_forward)}
 @   local last, prev = passes[#passes], passes[#passes - 1]
     row_pass_bwd<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, P, sum);
     __syncthreads();
-@   for i = #passes - 1, 1, -1 do
-@     local p = passes[i]
-@     if i > 1 then
-    col_pass<${p.r}, ${p.s}, ${passes[i - 1].r}, ${passes[i - 1].s}>(sb, d${p.r}, ${p.r // 8}, ${p.r // 8});
-@     else
-    col_pass<${p.r}, ${p.s}, 0, 1>(sb, d${p.r}, ${p.r // 8}, kmax);
-@     end
-    __syncthreads();
-@   end
+    ${include(cols_inverse)}
     // Store: z (unit 0) and dv (unit 1), kept conjugated: the imaginary plane negated.
     const int lchunks = L >= N ? N / 8 : (L + 7) / 8;
     for (int i = threadIdx.x; i < 2 * lchunks; i += THREADS) {
@@ -583,20 +596,13 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   if (vec && blockIdx.x * (long long)PAIRS < pairs)
     stage(sb, blockIdx.x, u, pre, pairs, B, BP, H, L, zchunks);
 @ end
-@ for _, r in ipairs(radices) do
-  Dft<${r}> d${r};
-  d${r}.init();
-@ end
+  ${include(dft_matrices)}
   for (long long grp = blockIdx.x; grp * PAIRS < pairs; grp += gridDim.x) {
     const long long c0 = grp * PAIRS;
     // Load: row (2 bp, h) into the real plane, (2 bp + 1, h) into the imaginary one.
     ${include(rows.load)}
     __syncthreads();
-@ for i = 1, #passes - 1 do
-@   local p = passes[i]
-    col_pass<${p.r}, ${p.s}, ${p.r}, ${p.s}>(sb, d${p.r}, ${i == 1 and "kmax" or p.r // 8}, ${p.r // 8});
-    __syncthreads();
-@ end
+    ${include(cols_forward)}
 @ local last, prev = passes[#passes], passes[#passes - 1]
 @ if real == "half" then
     row_fwd_half<${last.r}>(sb, d${last.r});
@@ -608,15 +614,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     row_pass<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, k_hat, c0, BP, H);
 @ end
     __syncthreads();
-@ for i = #passes - 1, 1, -1 do
-@   local p = passes[i]
-@   if i > 1 then
-    col_pass<${p.r}, ${p.s}, ${passes[i - 1].r}, ${passes[i - 1].s}>(sb, d${p.r}, ${p.r // 8}, ${p.r // 8});
-@   else
-    col_pass<${p.r}, ${p.s}, 0, 1>(sb, d${p.r}, ${p.r // 8}, kmax);
-@   end
-    __syncthreads();
-@ end
+    ${include(cols_inverse)}
     ${include(rows.store)}
     __syncthreads();
   }
@@ -632,6 +630,7 @@ function family.emit(params)
   local n = layout.points(params)
   local env = {
     layout = layout, ops = ops, dft = dft, rows = rows, half = half, prep = prep,
+    dft_matrices = dft_matrices, cols_forward = cols_forward, cols_inverse = cols_inverse,
     n = n, nr = params.fft_size, pairs = params.pairs, warps = params.warps,
     passes = dft.passes(params.factors, n), radices = fft.distinct(params.factors),
     n1 = params.factors[1], real = params.real, khat = layout.khat_per_head(params),
