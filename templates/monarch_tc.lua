@@ -349,31 +349,7 @@ ${include(rows.stage)}
 // g * v (each thread's in a fixed order, then a fixed tree). An output that is NULL is not
 // written.
 
-// Eight operands of dy at gi, times the post gate; zeros past L.
-static __device__ __forceinline__ uint4 load8g(const io_t *__restrict__ dy,
-                                               const io_t *__restrict__ post, long long gi,
-                                               int n0, int L, bool vec) {
-  if (vec) {
-@   if post_gate then
-    return mul8(*(const uint4 *)(dy + gi), *(const uint4 *)(post + gi));
-@   else
-    return *(const uint4 *)(dy + gi);
-@   end
-  }
-  float f[8];
-#pragma unroll
-  for (int k = 0; k < 8; k++) {
-    f[k] = 0.0f;
-    if (n0 + k < L) {
-@   if post_gate then
-      f[k] = ld(dy, gi + k) * ld(post, gi + k);
-@   else
-      f[k] = ld(dy, gi + k);
-@   end
-    }
-  }
-  return uint4{pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7])};
-}
+${include(rows.load8_fn, {fn = "load8g", x = "dy", gate = "post", gated = post_gate})}
 
 // The sum of the products of eight operand pairs, in fp32.
 static __device__ __forceinline__ float dot8(uint4 a, uint4 b) {

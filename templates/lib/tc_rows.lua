@@ -20,6 +20,38 @@ const long long c = c0 + q, b = 2 * pair_bp(c, BP, H) + pl;
 ]==], "=templates/lib/tc_rows.lua (decode)")
 own.row_offset = "(b * H + pair_head(c, BP, H)) * L + n0"
 
+-- load8 (and the backward's load8g): eight samples of x at gi, times a gate when `gated`, as
+-- operands. Names: fn, x, gate (the parameters' names), gated.
+own.load8_fn = tpl.piece([==[
+// Samples n0 .. n0+7 of a row at gi, times the ${gate} gate, as eight operands; zeros past L.
+// vec: 16-byte loads (L a multiple of 8, aligned pointers), else one sample at a time.
+static __device__ __forceinline__ uint4 ${fn}(const io_t *__restrict__ ${x},
+                                              const io_t *__restrict__ ${gate}, long long gi, int n0,
+                                              int L, bool vec) {
+  if (vec) {
+@ if gated then
+    return mul8(*(const uint4 *)(${x} + gi), *(const uint4 *)(${gate} + gi));
+@ else
+    return *(const uint4 *)(${x} + gi);
+@ end
+  }
+  float f[8];
+#pragma unroll
+  for (int k = 0; k < 8; k++) {
+    f[k] = 0.0f;
+    if (n0 + k < L) {
+@ if gated then
+      f[k] = ld(${x}, gi + k) * ld(${gate}, gi + k);
+@ else
+      f[k] = ld(${x}, gi + k);
+@ end
+    }
+  }
+  return uint4{pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7])};
+}
+]==], "=templates/lib/tc_rows.lua (load8_fn)")
+rows.load8_fn = own.load8_fn
+
 -- Gated products of operands; load8 and store8, one chunk between a row and eight operands.
 rows.functions = tpl.piece([==[
 // Products of operand pairs, rounded once (as the fp32 product rounded to ${op} would be).
@@ -32,32 +64,7 @@ static __device__ __forceinline__ uint4 mul8(uint4 x, uint4 p) {
   return uint4{mul2(x.x, p.x), mul2(x.y, p.y), mul2(x.z, p.z), mul2(x.w, p.w)};
 }
 
-// Samples n0 .. n0+7 of a row at gi, times the pre gate, as eight operands; zeros past L.
-// vec: 16-byte loads (L a multiple of 8, aligned pointers), else one sample at a time.
-static __device__ __forceinline__ uint4 load8(const io_t *__restrict__ u,
-                                              const io_t *__restrict__ pre, long long gi, int n0,
-                                              int L, bool vec) {
-  if (vec) {
-@ if pre_gate then
-    return mul8(*(const uint4 *)(u + gi), *(const uint4 *)(pre + gi));
-@ else
-    return *(const uint4 *)(u + gi);
-@ end
-  }
-  float f[8];
-#pragma unroll
-  for (int k = 0; k < 8; k++) {
-    f[k] = 0.0f;
-    if (n0 + k < L) {
-@ if pre_gate then
-      f[k] = ld(u, gi + k) * ld(pre, gi + k);
-@ else
-      f[k] = ld(u, gi + k);
-@ end
-    }
-  }
-  return uint4{pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7])};
-}
+${include(load8_fn, {fn = "load8", x = "u", gate = "pre", gated = pre_gate})}
 
 @ if direction ~= "backward" then
 // Eight operands s, times the post gate, to samples n0 .. n0+7 at gi; none past L.
@@ -86,7 +93,7 @@ static __device__ __forceinline__ void store8(io_t *__restrict__ y, const io_t *
 @ end
 
 #define UNROLL 4
-]==], "=templates/lib/tc_rows.lua (functions)")
+]==], "=templates/lib/tc_rows.lua (functions)", own)
 
 -- load "async": staging the next group's rows with cp.async.
 rows.stage = tpl.piece([==[
