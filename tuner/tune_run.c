@@ -358,14 +358,15 @@ static int run_problem(tune_run *r, int pi, int oi) {
   fc_search sr;
   fc_err e = {{0}};
   fftconv_status sst = fc_search_run(r->dry ? NULL : r->ctx, p, &r->dev, &so, &sr, &e);
-  if (sst == FFTCONV_ERR_UNSUPPORTED && S->op == FC_OP_BACKWARD && r->nops > 1) {
-    /* the built-in choice (rigor estimate) of a family that cannot run this backward: said on
-       the problem's line, not a failure (see below) */
+  /* A backward tuned beside its forward (--op both) that no family runs yet is not a
+     failure: the forward stands, and the line says why there is no backward. With --template
+     and rigor estimate the search says so as an error (the family's default() refuses):
+     that is the same answer, an empty search with its reason. */
+  int beside = S->op == FC_OP_BACKWARD && r->nops > 1;
+  if (sst == FFTCONV_ERR_UNSUPPORTED && beside) {
     fc_search_free(&sr);
-    memset(&sr, 0, sizeof sr);
-    S->why = strdup(e.msg);
-    report(r, p, S, &sr, &so);
-    return 0;
+    snprintf(sr.why, sizeof sr.why, "%.1000s", e.msg);
+    sst = FFTCONV_OK;
   }
   if (sst != FFTCONV_OK) {
     if (r->g.tty && !r->a->quiet) fputc('\n', stderr);
@@ -376,9 +377,7 @@ static int run_problem(tune_run *r, int pi, int oi) {
   }
   tally(r, p, S, &sr);
   winner(r, p, S, &sr);
-  /* A backward tuned beside its forward (--op both) that no family runs yet is not a
-     failure: the forward stands, and the line says why there is no backward. */
-  int no_backward = !sr.n && S->op == FC_OP_BACKWARD && r->nops > 1;
+  int no_backward = !sr.n && beside;
   if (!r->dry && !S->params && !tune_stop_flag && !S->not_run && !no_backward)
     r->rc = r->rc ? r->rc : 1;
   if (!sr.n) { /* nothing checked or tuned: a failure, with the families' reasons */
