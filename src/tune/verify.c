@@ -137,45 +137,46 @@ static fftconv_status upload(const double *a, fc_rng *r, double scale, size_t n,
 }
 
 /* The outputs of the backward a problem has (du, dpre, dpost, dk, dd), by index. */
-static int has_grad(const fftconv_problem *p, int i) {
-  return i == 1 ? p->pre_gate : i == 2 ? p->post_gate : i == 4 ? p->skip_d : 1;
+static void grad_sizes(fc_testdata *t) {
+  const fftconv_problem *p = &t->p;
+  size_t n[5] = {t->n, t->n, t->n, (size_t)(p->heads * t->klen), (size_t)p->heads};
+  int has[5] = {1, p->pre_gate, p->post_gate, 1, p->skip_d};
+  for (int i = 0; i < 5; i++) t->grad_n[i] = has[i] ? n[i] : 0;
+}
+
+/* Bytes of an element of gradient i: the I/O dtype's for du, dpre, dpost; fp32 for dk, dd. */
+static size_t grad_es(const fc_testdata *t, int i) {
+  return i < 3 ? (size_t)fftconv_dtype_size(t->p.dtype) : 4;
 }
 
 /* Op backward's host data: dy, and the fp64 gradients of every output the problem has. */
 static fftconv_status backward_reference(fc_testdata *t, fc_rng *r, const fc_ref_inputs *in,
                                          fc_err *e) {
   const fftconv_problem *p = &t->p;
-  size_t n[5] = {t->n, t->n, t->n, (size_t)(p->heads * t->klen), (size_t)p->heads};
   free(t->ref); /* a backward has no y */
   t->ref = NULL;
   if (!(t->dy_host = random_array(r, t->n, p->dtype, 1.0)))
     return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory for the test data");
-  for (int i = 0; i < 5; i++) {
-    t->grad_n[i] = has_grad(p, i) ? n[i] : 0;
-    if (t->grad_n[i] && !(t->gref[i] = malloc(n[i] * sizeof(double))))
+  for (int i = 0; i < 5; i++)
+    if (t->grad_n[i] && !(t->gref[i] = malloc(t->grad_n[i] * sizeof(double))))
       return fc_fail(e, FFTCONV_ERR_NOMEM, "out of host memory for the test data");
-  }
   fc_ref_grads g = {t->gref[0], t->gref[1], t->gref[2], t->gref[3], t->gref[4]};
   return fc_reference_backward(p, in, t->dy_host, &g, e);
 }
 
 /* Op backward's device data: dy (from the host copy, or drawn on g's device) and the
    outputs. */
-static fftconv_status backward_buffers(const fc_gpu *g, fc_testdata *t, fc_rng *r, int flags,
+static fftconv_status backward_buffers(const fc_gpu *g, fc_testdata *t, fc_rng *r,
                                        uint64_t seed, fc_err *e) {
   const fftconv_problem *p = &t->p;
   fftconv_status st;
   if (t->dy_host) st = upload(t->dy_host, r, 1.0, t->n, p->dtype, &t->ddy_in, e);
   else if (g) st = fill_device(g, seed * 4 + 5, 1.0, t->n, p->dtype, &t->ddy_in, e);
   else st = upload(NULL, r, 1.0, t->n, p->dtype, &t->ddy_in, e);
-  size_t n[5] = {t->n, t->n, t->n, (size_t)(p->heads * t->klen), (size_t)p->heads};
-  for (int i = 0; i < 5 && st == FFTCONV_OK; i++) {
-    t->grad_n[i] = has_grad(p, i) ? n[i] : 0;
-    size_t es = i < 3 ? (size_t)fftconv_dtype_size(p->dtype) : 4;
+  for (int i = 0; i < 5 && st == FFTCONV_OK; i++)
     if (t->grad_n[i])
-      st = fc_cuda_check(fc_cu.MemAlloc(&t->dgrad[i], n[i] * es), "allocating gradients", e);
-  }
-  (void)flags;
+      st = fc_cuda_check(fc_cu.MemAlloc(&t->dgrad[i], t->grad_n[i] * grad_es(t, i)),
+                         "allocating gradients", e);
   return st;
 }
 
@@ -200,6 +201,7 @@ fftconv_status fc_testdata_make_op(const fc_gpu *g, int op, const fftconv_proble
   t->op = op;
   t->n = (size_t)(p->batch * p->heads * p->seqlen);
   t->klen = fc_filter_len(p);
+  if (op == FC_OP_BACKWARD) grad_sizes(t);
   fc_rng r = {seed * 0x9e3779b97f4a7c15ull + 1};
   size_t nk = (size_t)(p->heads * t->klen);
   double ks = 1.0 / sqrt((double)t->klen);
@@ -245,7 +247,7 @@ fftconv_status fc_testdata_make_op(const fc_gpu *g, int op, const fftconv_proble
                          "allocating y", e);
   }
   if (st == FFTCONV_OK && (flags & FC_TD_DEVICE) && op == FC_OP_BACKWARD)
-    st = backward_buffers(g, t, &r, flags, seed, e);
+    st = backward_buffers(g, t, &r, seed, e);
   if (st != FFTCONV_OK) fc_testdata_free(t);
   return st;
 }
@@ -390,8 +392,7 @@ fftconv_status fc_verify_backward(const fftconv_plan *pl, fc_testdata *t, double
                    "FC_TD_DEVICE for op backward");
   for (int i = 0; i < 5; i++)
     if (t->dgrad[i])
-      FC_CU(e, fc_cu.MemsetD8(t->dgrad[i], 0xff,
-                              t->grad_n[i] * (i < 3 ? (size_t)fftconv_dtype_size(t->p.dtype) : 4)));
+      FC_CU(e, fc_cu.MemsetD8(t->dgrad[i], 0xff, t->grad_n[i] * grad_es(t, i)));
   fftconv_status st = poisoned_prepare(pl, t, fftconv_plan_backward_workspace_bytes(pl), e);
   if (st == FFTCONV_OK) st = testdata_backward(pl, t, e);
   if (st != FFTCONV_OK) return st;
