@@ -37,7 +37,7 @@ static int within(fc_emit *em, const char *fam, int op, const fftconv_problem *p
   /* and so within what the public queries say for the problem */
   int64_t f = fc_manifest_filter_bytes(&src.manifest, p->heads);
   cr_assert_leq(f, (int64_t)fftconv_problem_filter_bytes(p), "%s %s", fam, params);
-  int64_t w = fc_manifest_workspace_bytes(&src.manifest, s.rows);
+  int64_t w = fc_manifest_workspace_bytes(&src.manifest, s.rows, p->heads);
   cr_assert_leq(w, (int64_t)fftconv_problem_workspace_bytes(
                        p, op == FC_OP_FORWARD ? FFTCONV_OP_FORWARD : FFTCONV_OP_BACKWARD),
                 "%s %s", fam, params);

@@ -85,7 +85,7 @@ int fc_manifest_within_bounds(const fc_manifest *m, int op, const fc_shape *s, f
             (int64_t)FC_FILTER_FIXED_MAX(n), (int64_t)FC_FILTER_PER_HEAD_MAX(o, n));
     return 0;
   }
-  int64_t ws = fc_manifest_workspace_bytes(m, s->rows);
+  int64_t ws = fc_manifest_workspace_bytes(m, s->rows, s->p.heads);
   int64_t most = FC_WORKSPACE_FIXED_MAX(o, n) + s->rows * FC_WORKSPACE_PER_ROW_MAX(o, n);
   if (ws < 0 || ws > most) {
     fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "its workspace (%" PRId64 " B for %" PRId64 " rows) is "
