@@ -537,6 +537,27 @@ Test(emit, missing_or_bad_fields) {
                 strstr(k.source, "\"args\":[\"u\",\"ws:a\",\"y\",\"rows\"]"),
             "%s", k.source);
   fc_kernel_src_free(&k);
+  /* per_head passes through: a literal region's, and lib.manifest's region() (left out at 0) */
+  add_body(m, "lay", "layout",
+           "  local mf = require 'lib.manifest'\n"
+           "  return {version = 1, filter = {layout = 'f', per_head = 16, fixed = 0},\n"
+           "    workspace = {{name = 'a', per_row = 64, fixed = 0, per_head = 48},\n"
+           "      mf.region('b', {fixed = 8, per_head = 0}), mf.region('c', {per_head = 32})},\n"
+           "    launches = {{entry = 'k', phase = 'forward', grid = {over = 'rows', per = 1},\n"
+           "      block = {32, 1, 1}, smem = 0, args = {'u', 'ws:a', 'ws:b', 'ws:c', 'y', 'rows'},\n"
+           "      reads = {'u'}, writes = {'y', 'ws:a', 'ws:b', 'ws:c'}}}}");
+  cr_assert_eq(fc_emit_kernel(m, "lay", "{}", &d, &k, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(k.manifest.nws, 3);
+  cr_assert_eq(k.manifest.ws[0].per_head, 48);
+  cr_assert_eq(k.manifest.ws[1].per_head, 0);
+  cr_assert_eq(k.manifest.ws[1].fixed, 8);
+  cr_assert_eq(k.manifest.ws[2].per_head, 32);
+  cr_assert_eq(k.manifest.ws[2].per_row, 0);
+  cr_assert(strstr(k.source, "{\"name\":\"a\",\"per_row\":64,\"fixed\":0,\"per_head\":48},"
+                             "{\"name\":\"b\",\"per_row\":0,\"fixed\":8},"
+                             "{\"name\":\"c\",\"per_row\":0,\"fixed\":0,\"per_head\":32}"),
+            "%s", k.source);
+  fc_kernel_src_free(&k);
   add_body(m, "lay", "layout",
            "  return {version = 1, filter = {layout = 'f', per_head = 16},\n"
            "    launches = {{entry = 'k', phase = 'forward', grid = {over = 'rows', per = 1},\n"

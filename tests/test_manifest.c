@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "shape.h"
 
 static fc_manifest two(void) {
   fc_manifest m;
@@ -24,7 +25,7 @@ Test(manifest, two_launch_round_trips) {
   cr_assert_str_eq(j, j2);
   cr_assert(strstr(j, "\"args\":[\"u\",\"pre\",\"post\",\"k_hat\",\"y\",\"rows\",\"L\",\"H\"]"), "%s", j);
   cr_assert_eq(fc_manifest_filter_bytes(&m, 5), 5 * 4097 * 8);
-  cr_assert_eq(fc_manifest_workspace_bytes(&m, 100), 0);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 100, 7), 0);
   cr_assert_eq(fc_manifest_max_smem(&m, FC_PHASE_FORWARD), 20480);
   free(j);
   free(j2);
@@ -47,8 +48,9 @@ Test(manifest, template_form) {
   cr_assert_eq(m.launch[0].args[2], FC_ARG_WS);
   cr_assert_eq(m.nws, 2);
   /* region a: 10 + 3 * 1000 = 3010 -> 3072; b starts there: 3072 + 24 -> 3328 */
-  cr_assert_eq(fc_manifest_workspace_offset(&m, 3, 1), 3072);
-  cr_assert_eq(fc_manifest_workspace_bytes(&m, 3), 3328);
+  cr_assert_eq(m.ws[0].per_head, 0); /* absent: 0 */
+  cr_assert_eq(fc_manifest_workspace_offset(&m, 3, 5, 1), 3072);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 3, 5), 3328);
   const char *empty = "{\"filter\":{\"layout\":\"x\",\"per_head\":8},\"launches\":[{\"args\":{},"
                       "\"block\":[1,1,1],\"entry\":\"f\",\"grid\":{\"over\":\"one\",\"per\":1},"
                       "\"phase\":\"forward\",\"reads\":{},\"smem\":0,\"writes\":{}}],"
@@ -120,4 +122,122 @@ Test(manifest, describe) {
   cr_assert(strstr(b.s, "  fftconv_fwd (forward): grid rows/2, 256 threads, 20480 B smem; u pre post k_hat -> y\n"), "%s", b.s);
   cr_assert(strstr(b.s, "filter monarch_fp32.v1: 0 B + 32776 B a head"), "%s", b.s);
   fc_str_free(&b);
+}
+
+/* A region of bytes a head (per_head, a backward's reduction over the batch): read, written
+   only when not 0, described, sized fixed + rows * per_row + heads * per_head. */
+#define PH_HEAD                                                                              \
+  "{\"filter\":{\"layout\":\"x\",\"per_head\":64},\"launches\":[{\"args\":[\"u\",\"y\","  \
+  "\"ws:a\",\"ws:b\",\"rows\"],\"block\":[128,1,1],\"entry\":\"f\",\"grid\":{\"over\":"     \
+  "\"rows\",\"per\":1},\"phase\":\"forward\",\"reads\":[\"u\",\"ws:a\"],\"smem\":0,"        \
+  "\"writes\":[\"y\",\"ws:a\",\"ws:b\"]}],\"version\":1,\"workspace\":"
+
+Test(manifest, workspace_per_head) {
+  const char *j = PH_HEAD "[{\"fixed\":10,\"name\":\"a\",\"per_head\":100,\"per_row\":1000},"
+                          "{\"fixed\":0,\"name\":\"b\",\"per_row\":8}]}";
+  fc_manifest m, back;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_manifest_parse(j, &m, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(m.nws, 2);
+  cr_assert_eq(m.ws[0].per_head, 100);
+  cr_assert_eq(m.ws[1].per_head, 0); /* absent: 0 */
+  /* rows 3, heads 2: region a 10 + 3 * 1000 + 2 * 100 = 3210 -> 3328; b there, 24 -> 3584 */
+  cr_assert_eq(fc_manifest_region_bytes(&m, 3, 2, 0), 3210);
+  cr_assert_eq(fc_manifest_region_bytes(&m, 3, 2, 1), 24);
+  cr_assert_eq(fc_manifest_region_bytes(&m, 3, 2, 2), -1); /* no such region */
+  cr_assert_eq(fc_manifest_workspace_offset(&m, 3, 2, 0), 0);
+  cr_assert_eq(fc_manifest_workspace_offset(&m, 3, 2, 1), 3328);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 3, 2), 3584);
+  /* the heads move it: 2 more heads are 200 more bytes of a, past the next 256 */
+  cr_assert_eq(fc_manifest_workspace_offset(&m, 3, 4, 1), 3584);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 3, 0), 3072 + 256);
+
+  /* written back only where not 0, and read back the same */
+  char *out = fc_manifest_json(&m);
+  cr_assert_not_null(out);
+  cr_assert(strstr(out, "\"workspace\":[{\"name\":\"a\",\"per_row\":1000,\"fixed\":10,"
+                        "\"per_head\":100},{\"name\":\"b\",\"per_row\":8,\"fixed\":0}]"),
+            "%s", out);
+  cr_assert_eq(fc_manifest_parse(out, &back, &e), FFTCONV_OK, "%s: %s", e.msg, out);
+  cr_assert_eq(memcmp(&m, &back, sizeof m), 0, "parse(json(m)) differs from m: %s", out);
+  free(out);
+
+  /* described with " + P B a head" only where there is one */
+  fc_str b = {0};
+  fc_manifest_describe(&m, "  ", &b);
+  cr_assert(strstr(b.s, "  workspace a: 10 B + 1000 B a row + 100 B a head\n"), "%s", b.s);
+  cr_assert(strstr(b.s, "  workspace b: 0 B + 8 B a row\n"), "%s", b.s);
+  fc_str_free(&b);
+
+  /* the bytes a launch moves count the heads' share of a region it reads and writes */
+  fc_shape s;
+  memset(&s, 0, sizeof s);
+  fftconv_problem_init(&s.p);
+  s.p.batch = 3, s.p.heads = 2, s.p.seqlen = 16, s.p.dtype = FFTCONV_FP32;
+  s.rows = 6, s.K = 16, s.N = 16;
+  int64_t with = fc_manifest_launch_bytes(&m, 0, &s);
+  m.ws[0].per_head = 0;
+  int64_t without = fc_manifest_launch_bytes(&m, 0, &s);
+  cr_assert_gt(without, 0);
+  cr_assert_eq(with - without, 2 * 2 * 100, "%lld vs %lld", (long long)with, (long long)without);
+}
+
+/* A manifest without per_head is written as before the field: no "per_head" in a region. */
+Test(manifest, workspace_without_per_head_writes_as_before) {
+  const char *j = PH_HEAD "[{\"fixed\":10,\"name\":\"a\",\"per_row\":1000},"
+                          "{\"fixed\":0,\"name\":\"b\",\"per_head\":0,\"per_row\":8}]}";
+  fc_manifest m;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_manifest_parse(j, &m, &e), FFTCONV_OK, "%s", e.msg);
+  char *out = fc_manifest_json(&m);
+  cr_assert_not_null(out);
+  cr_assert(strstr(out, "\"workspace\":[{\"name\":\"a\",\"per_row\":1000,\"fixed\":10},"
+                        "{\"name\":\"b\",\"per_row\":8,\"fixed\":0}],\"filter\""),
+            "%s", out);
+  free(out);
+}
+
+Test(manifest, workspace_per_head_refusals) {
+  refused(PH_HEAD "[{\"name\":\"a\",\"per_head\":-1}]}", "outside");
+  refused(PH_HEAD "[{\"name\":\"a\",\"per_head\":2305843009213693952}]}", "outside"); /* 2^61 */
+  refused(PH_HEAD "[{\"name\":\"a\",\"per_head\":1.5}]}", "");
+  refused(PH_HEAD "[{\"name\":\"a\",\"per_head\":\"8\"}]}", "");
+  refused(PH_HEAD "[{\"name\":\"a\",\"per_head\":8,\"per_head\":8}]}", "repeated key \"per_head\"");
+  /* the largest accepted, as per_row's */
+  fc_manifest m;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_manifest_parse(PH_HEAD "[{\"name\":\"a\",\"per_head\":2305843009213693951},"
+                                         "{\"name\":\"b\"}]}", &m, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(m.ws[0].per_head, INT64_MAX / 4);
+}
+
+/* Sizes that wrap int64 are -1, the heads' term and the sum of the three alike. */
+Test(manifest, workspace_per_head_overflow) {
+  fc_manifest m;
+  memset(&m, 0, sizeof m);
+  m.nws = 2;
+  m.ws[0].per_head = INT64_MAX / 4;
+  /* 3 heads: 3 * (2^61 - 1), aligned up to 3 * 2^61; 5 heads wrap */
+  cr_assert_eq(fc_manifest_workspace_offset(&m, 1, 3, 1), 3 * ((int64_t)1 << 61));
+  cr_assert_eq(fc_manifest_workspace_offset(&m, 1, 5, 1), -1);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 1, 5), -1);
+  cr_assert_eq(fc_manifest_region_bytes(&m, 1, 5, 0), -1);
+  /* each product fits, their sum does not: rows * per_row = 2 (2^61 - 1), heads * per_head
+     = 3 (2^61 - 1), the sum 5 (2^61 - 1) > 2^63 - 1 */
+  m.ws[0].per_row = INT64_MAX / 4;
+  m.ws[0].per_head = INT64_MAX / 4;
+  cr_assert_eq(fc_manifest_region_bytes(&m, 2, 1, 0), 3 * (INT64_MAX / 4));
+  cr_assert_eq(fc_manifest_region_bytes(&m, 2, 3, 0), -1);
+  cr_assert_eq(fc_manifest_workspace_offset(&m, 2, 3, 1), -1);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 2, 3), -1);
+  /* and the fixed bytes on top: fixed + rows * per_row fits, + heads * per_head wraps */
+  m.ws[0].per_row = 0;
+  m.ws[0].fixed = INT64_MAX - 10;
+  m.ws[0].per_head = 11;
+  cr_assert_eq(fc_manifest_region_bytes(&m, 0, 0, 0), INT64_MAX - 10);
+  cr_assert_eq(fc_manifest_region_bytes(&m, 0, 1, 0), -1);
+  /* negative counts are -1, not a smaller workspace */
+  m.ws[0].fixed = 0;
+  cr_assert_eq(fc_manifest_region_bytes(&m, 0, -1, 0), -1);
 }

@@ -255,14 +255,14 @@ Test(problem, byte_sizes_never_wrap) {
   m.nws = 1;
   m.ws[0].per_row = INT64_MAX / 4;
   m.filter_per_head = INT64_MAX / 4;
-  cr_assert_eq(fc_manifest_workspace_bytes(&m, (int64_t)1 << 40), -1);
-  cr_assert_eq(fc_manifest_workspace_offset(&m, 5, 1), -1);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, (int64_t)1 << 40, 1), -1);
+  cr_assert_eq(fc_manifest_workspace_offset(&m, 5, 1, 1), -1);
   cr_assert_eq(fc_manifest_filter_bytes(&m, 5), -1);
   m.ws[0].per_row = 1000;
   m.ws[0].fixed = INT64_MAX - 100; /* the alignment would carry it past */
-  cr_assert_eq(fc_manifest_workspace_bytes(&m, 0), -1);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 0, 0), -1);
   m.ws[0].fixed = 0;
-  cr_assert_eq(fc_manifest_workspace_bytes(&m, 3), 3072);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 3, 1), 3072);
   /* and the memory floor of an unchecked problem (a cache row) is computed without a wrap */
   p = good();
   p.batch = p.heads = (int64_t)1 << 31;

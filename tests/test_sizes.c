@@ -37,7 +37,7 @@ static int within(fc_emit *em, const char *fam, int op, const fftconv_problem *p
   /* and so within what the public queries say for the problem */
   int64_t f = fc_manifest_filter_bytes(&src.manifest, p->heads);
   cr_assert_leq(f, (int64_t)fftconv_problem_filter_bytes(p), "%s %s", fam, params);
-  int64_t w = fc_manifest_workspace_bytes(&src.manifest, s.rows);
+  int64_t w = fc_manifest_workspace_bytes(&src.manifest, s.rows, p->heads);
   cr_assert_leq(w, (int64_t)fftconv_problem_workspace_bytes(
                        p, op == FC_OP_FORWARD ? FFTCONV_OP_FORWARD : FFTCONV_OP_BACKWARD),
                 "%s %s", fam, params);
@@ -93,13 +93,15 @@ Test(sizes, every_family_default_and_sample_within_the_problem_bounds) {
 /* The queries need no GPU and refuse what fftconv_problem_check refuses. */
 Test(sizes, the_queries_take_a_problem_alone) {
   fftconv_problem p = problem(4096, FFTCONV_FP16, 1, 64, 768);
-  /* N = 4096: the forward's largest layout and the backward's, and monarch_long's workspace */
+  /* N = 4096: the forward's largest layout and the backward's, monarch_long's workspace, and
+     the backward's: a complex fp32 row a row and a spectrum and sums a head */
   int64_t n = 4096, h = 768;
   cr_assert_eq(fftconv_problem_filter_bytes(&p),
                (size_t)((4 * n + h * (12 * n + 8) + 255) / 256 * 256 + 4 * n + h * (8 * n + 8)));
   cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_FORWARD),
                (size_t)(4 * n + 1024 + 64 * h * 4 * n));
-  cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_BACKWARD), 0);
+  cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_BACKWARD),
+               (size_t)(64 * h * 8 * n + h * 9 * n));
   cr_assert_eq(fftconv_problem_workspace_bytes(&p, (fftconv_op)7), 0);
   p.seqlen = 0;
   cr_assert_eq(fftconv_problem_filter_bytes(&p), 0);
@@ -107,4 +109,60 @@ Test(sizes, the_queries_take_a_problem_alone) {
   p.seqlen = 2048;
   p.size = 3; /* another version's struct */
   cr_assert_eq(fftconv_problem_filter_bytes(&p), 0);
+}
+
+/* A manifest is held to those bounds at plan creation (fc_manifest_within_bounds): a
+   backward's workspace of 8n a row and 9n a head is within them, a byte more a row or a head
+   is not; the forward's has no bytes a head to spare beyond its fixed slack. */
+Test(sizes, a_workspace_past_the_bounds_is_refused) {
+  fftconv_problem p = problem(4096, FFTCONV_FP16, 1, 3, 5);
+  fc_err e = {{0}};
+  fc_shape s;
+  cr_assert_eq(fc_shape_resolve(&p, FC_OP_BACKWARD, &s, &e), FFTCONV_OK, "%s", e.msg);
+  int64_t n = s.N;
+  cr_assert_eq(n % 256, 0);
+  fc_manifest m;
+  memset(&m, 0, sizeof m);
+  m.nws = 1;
+  strcpy(m.ws[0].name, "a");
+  m.ws[0].per_row = 8 * n;
+  m.ws[0].per_head = 9 * n;
+  cr_assert(fc_manifest_within_bounds(&m, FC_OP_BACKWARD, &s, &e), "%s", e.msg);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, s.rows, p.heads),
+               (int64_t)fftconv_problem_workspace_bytes(&p, FFTCONV_OP_BACKWARD));
+  m.ws[0].per_head++;
+  e.msg[0] = 0;
+  cr_assert_not(fc_manifest_within_bounds(&m, FC_OP_BACKWARD, &s, &e));
+  cr_assert(strstr(e.msg, "its workspace") && strstr(e.msg, "5 heads"), "%s", e.msg);
+  m.ws[0].per_head--;
+  m.ws[0].per_row++;
+  cr_assert_not(fc_manifest_within_bounds(&m, FC_OP_BACKWARD, &s, &e));
+  m.ws[0].per_row--;
+  m.ws[0].fixed = 1; /* the backward has no fixed bytes */
+  cr_assert_not(fc_manifest_within_bounds(&m, FC_OP_BACKWARD, &s, &e));
+  /* split in two regions, the first a multiple of 256: the same bytes, within */
+  m.ws[0].fixed = 0;
+  m.nws = 2;
+  strcpy(m.ws[1].name, "b");
+  m.ws[0].per_head = 0;
+  m.ws[1].per_head = 9 * n;
+  cr_assert(fc_manifest_within_bounds(&m, FC_OP_BACKWARD, &s, &e), "%s", e.msg);
+  /* a wrap is refused, not taken for a small workspace */
+  m.ws[1].per_head = INT64_MAX / 4;
+  cr_assert_not(fc_manifest_within_bounds(&m, FC_OP_BACKWARD, &s, &e));
+
+  /* the forward: monarch_long's 4n a row and 4n fixed within, n a head past it */
+  cr_assert_eq(fc_shape_resolve(&p, FC_OP_FORWARD, &s, &e), FFTCONV_OK, "%s", e.msg);
+  memset(&m, 0, sizeof m);
+  m.nws = 1;
+  strcpy(m.ws[0].name, "z");
+  m.ws[0].per_row = m.ws[0].fixed = 4 * n;
+  cr_assert(fc_manifest_within_bounds(&m, FC_OP_FORWARD, &s, &e), "%s", e.msg);
+  m.ws[0].per_head = n;
+  cr_assert_not(fc_manifest_within_bounds(&m, FC_OP_FORWARD, &s, &e));
+  /* and the backward's bounds are not the forward's */
+  m.ws[0].per_head = 0;
+  m.ws[0].fixed = 0;
+  m.ws[0].per_row = 8 * n;
+  cr_assert_not(fc_manifest_within_bounds(&m, FC_OP_FORWARD, &s, &e));
 }

@@ -86,13 +86,17 @@ void fc_export_manifest_text(const xstate *x, fc_str *b) {
       json_str(b, m->manifest.filter_layout);
       /* no overflow: the manifest reader bounds each region's bytes by INT64_MAX / 4 */
       _Static_assert(FC_MAX_WORKSPACE <= 4, "the sums below need a bound of INT64_MAX / 4 a region");
-      int64_t per_row = 0, fixed = 0;
+      int64_t per_row = 0, fixed = 0, per_head = 0;
       for (int r = 0; r < m->manifest.nws; r++) {
         per_row += m->manifest.ws[r].per_row;
         fixed += m->manifest.ws[r].fixed;
+        per_head += m->manifest.ws[r].per_head;
       }
-      fc_str_add(b, ",\"workspace_per_row\":%" PRId64 ",\"workspace_fixed\":%" PRId64
-                 ",\"device\":", per_row, fixed);
+      fc_str_add(b, ",\"workspace_per_row\":%" PRId64 ",\"workspace_fixed\":%" PRId64,
+                 per_row, fixed);
+      /* only when not 0: an entry without it is byte for byte what it was before */
+      if (per_head) fc_str_add(b, ",\"workspace_per_head\":%" PRId64, per_head);
+      fc_str_add(b, ",\"device\":");
       json_str(b, w->device);
       fc_str_add(b, ",\"sms\":%d,\"driver\":%d,\"sm\":%d,\"median_ms\":%.6f}", w->sms, w->driver,
                  w->device_sm, isfinite(w->median_ms) ? w->median_ms : 0.0);

@@ -79,7 +79,11 @@ typedef enum fftconv_op { FFTCONV_OP_FORWARD = 0, FFTCONV_OP_BACKWARD } fftconv_
    fftconv_plan_filter_bytes is at most this, often less), and bytes of workspace that
    suffice for op (likewise at least fftconv_plan_workspace_bytes or
    fftconv_plan_backward_workspace_bytes). 0 for a problem fftconv_problem_check refuses. A
-   kernel whose manifest would need more is refused at plan creation. */
+   kernel whose manifest would need more is refused at plan creation. With n the FFT size
+   (fftconv_problem_fft_size), B the batch and H the heads, the workspace bound is
+   fixed + B*H * per_row + H * per_head bytes: forward 4n + 1024 + B*H * 4n; backward
+   B*H * 8n + H * 9n (a complex fp32 row a row; a complex fp32 spectrum a head, summed over
+   the batch, and its per-row sums). */
 size_t fftconv_problem_filter_bytes(const fftconv_problem *p);
 size_t fftconv_problem_workspace_bytes(const fftconv_problem *p, fftconv_op op);
 

@@ -11,7 +11,7 @@
  *                 "grid":{"over":"rows"|"heads"|"one","per":P,"y":Y,"z":Z},
  *                 "block":[X,Y,Z], "smem":BYTES, "cluster":[X,Y,Z],
  *                 "args":[NAME...], "reads":[BUFFER...], "writes":[BUFFER...]}, ...],
- *    "workspace":[{"name":"a","per_row":BYTES,"fixed":BYTES}, ...],
+ *    "workspace":[{"name":"a","per_row":BYTES,"fixed":BYTES[,"per_head":BYTES]}, ...],
  *    "filter":{"layout":"NAME","per_head":BYTES,"fixed":BYTES}}
  *   grid.x = ceil(count / per), count = B*H ("rows"), H ("heads") or 1 ("one").
  *   Argument names (fc_arg): buffers u pre post y k d k_hat, the backward's dy du dpre dpost
@@ -20,6 +20,9 @@
  *   reads and writes name the buffers a launch reads and writes; each must be an argument.
  *   A cluster other than [1,1,1] is launched with cuLaunchKernelEx; grid.x must be a multiple
  *   of cluster[0] (and y, z of theirs).
+ *   A workspace region is `fixed + rows * per_row + H * per_head` bytes; per_head (optional,
+ *   default 0, written only when not 0) is for what is kept once a head, e.g. a backward's
+ *   fp32 spectrum summed over the batch.
  *   The filter spectrum (k_hat) is `fixed + H * per_head` bytes in the named layout: kernels
  *   with the same layout name can share one prepared spectrum. */
 #ifndef FC_KERNEL_H
@@ -122,7 +125,8 @@ typedef struct fc_launch {
 
 typedef struct fc_workspace_region {
   char name[32];
-  int64_t per_row, fixed; /* bytes: fixed + rows * per_row */
+  int64_t per_row, fixed; /* bytes: fixed + rows * per_row + heads * per_head */
+  int64_t per_head;       /* bytes a head (0: none), e.g. a reduction over the batch */
 } fc_workspace_region;
 
 typedef struct fc_manifest {
@@ -157,11 +161,14 @@ const char *fc_arg_name(int a, const fc_manifest *m); /* "u", "rows", "ws:a", ..
 const char *fc_phase_name(fc_phase p);                /* "prepare", "forward" */
 const char *fc_over_name(fc_over o);                  /* "one", "rows", "heads" */
 
-/* Sizes for a shape: workspace bytes (regions aligned, 0 when none), the offset of region i,
-   and the filter spectrum's bytes; -1 when the count overflows int64 (a manifest's sizes
-   come from files: plan creation refuses such a plan). */
-int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows);
-int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int i);
+/* Sizes for a shape: workspace bytes (regions aligned, 0 when none), the offset of region i
+   (rows = B * H, heads = H), and the filter spectrum's bytes; -1 when the count overflows
+   int64 (a manifest's sizes come from files: plan creation refuses such a plan). */
+int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows, int64_t heads);
+int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int64_t heads, int i);
+/* Bytes of workspace region i alone: fixed + rows * per_row + heads * per_head, -1 on
+   overflow or for no such region. */
+int64_t fc_manifest_region_bytes(const fc_manifest *m, int64_t rows, int64_t heads, int i);
 int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads);
 /* The bytes launch i moves at the least for shape s (struct fc_shape, shape.h): every buffer
    it reads or writes once (twice for both), the filter spectrum and workspace regions at

@@ -132,7 +132,8 @@ static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, in
   CUdeviceptr buf[FC_ARG_COUNT];
   memcpy(buf, b->p, sizeof buf);
   for (int i = 0; i < mf->nws; i++)
-    buf[FC_ARG_WS + i] = workspace + (CUdeviceptr)fc_manifest_workspace_offset(mf, s->rows, i);
+    buf[FC_ARG_WS + i] =
+        workspace + (CUdeviceptr)fc_manifest_workspace_offset(mf, s->rows, s->p.heads, i);
   long long rows = s->rows;
   int ints[FC_ARG_COUNT] = {0};
   ints[FC_ARG_L] = (int)s->p.seqlen;

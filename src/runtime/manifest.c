@@ -187,6 +187,8 @@ static int ws_field(fc_json_cur *r, const char *key, void *arg) {
   if (!strcmp(key, "name") && once(&c->seen, 0)) return fc_json_string(r, w->name, sizeof w->name);
   if (!strcmp(key, "per_row") && once(&c->seen, 1)) return fc_json_int(r, 0, INT64_MAX / 4, &w->per_row);
   if (!strcmp(key, "fixed") && once(&c->seen, 2)) return fc_json_int(r, 0, INT64_MAX / 4, &w->fixed);
+  if (!strcmp(key, "per_head") && once(&c->seen, 3))
+    return fc_json_int(r, 0, INT64_MAX / 4, &w->per_head);
   return -1;
 }
 
@@ -392,9 +394,14 @@ char *fc_manifest_json(const fc_manifest *m) {
     fc_str_add(&b, "}");
   }
   fc_str_add(&b, "],\"workspace\":[");
-  for (int i = 0; i < m->nws; i++)
-    fc_str_add(&b, "%s{\"name\":\"%s\",\"per_row\":%" PRId64 ",\"fixed\":%" PRId64 "}",
+  /* per_head only when not 0: the text of a manifest without it (every forward's, which
+     the emitted source and emit-digest carry) stays what it was before the field. */
+  for (int i = 0; i < m->nws; i++) {
+    fc_str_add(&b, "%s{\"name\":\"%s\",\"per_row\":%" PRId64 ",\"fixed\":%" PRId64,
                i ? "," : "", m->ws[i].name, m->ws[i].per_row, m->ws[i].fixed);
+    if (m->ws[i].per_head) fc_str_add(&b, ",\"per_head\":%" PRId64, m->ws[i].per_head);
+    fc_str_add(&b, "}");
+  }
   fc_str_add(&b, "],\"filter\":{\"layout\":\"%s\",\"per_head\":%" PRId64 ",\"fixed\":%" PRId64
              "}}", m->filter_layout, m->filter_per_head, m->filter_fixed);
   if (b.oom) {
@@ -422,9 +429,12 @@ void fc_manifest_describe(const fc_manifest *m, const char *indent, fc_str *b) {
       if (l->writes & 1u << a) fc_str_add(b, " %s", fc_arg_name(a, m));
     fc_str_add(b, "\n");
   }
-  for (int i = 0; i < m->nws; i++)
-    fc_str_add(b, "%sworkspace %s: %" PRId64 " B + %" PRId64 " B a row\n", indent,
+  for (int i = 0; i < m->nws; i++) {
+    fc_str_add(b, "%sworkspace %s: %" PRId64 " B + %" PRId64 " B a row", indent,
                m->ws[i].name, m->ws[i].fixed, m->ws[i].per_row);
+    if (m->ws[i].per_head) fc_str_add(b, " + %" PRId64 " B a head", m->ws[i].per_head);
+    fc_str_add(b, "\n");
+  }
   fc_str_add(b, "%sfilter %s: %" PRId64 " B + %" PRId64 " B a head\n", indent, m->filter_layout,
              m->filter_fixed, m->filter_per_head);
 }
@@ -476,8 +486,9 @@ void fc_manifest_two_launch(fc_manifest *m, const char *fwd_entry, int threads, 
 /* ---- sizes ---- */
 
 /* Sizes are checked: a manifest's per-row and per-head bytes come from a cache row or a
-   bundle (up to INT64_MAX / 4 each), the rows from the problem (up to 2^40); a product that
-   wrapped would bind a workspace smaller than the kernel writes. -1 means it overflowed. */
+   bundle (up to INT64_MAX / 4 each), the rows and heads from the problem (up to 2^40); a
+   product that wrapped would bind a workspace smaller than the kernel writes. -1 means it
+   overflowed. */
 static int64_t align_up(int64_t x) {
   if (x < 0 || x > INT64_MAX - (FC_WORKSPACE_ALIGN - 1)) return -1;
   return (x + FC_WORKSPACE_ALIGN - 1) / FC_WORKSPACE_ALIGN * FC_WORKSPACE_ALIGN;
@@ -492,17 +503,24 @@ static int64_t fixed_plus(int64_t fixed, int64_t n, int64_t each) {
   return v;
 }
 
-int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int i) {
+int64_t fc_manifest_region_bytes(const fc_manifest *m, int64_t rows, int64_t heads, int i) {
+  if (i < 0 || i >= m->nws) return -1;
+  const fc_workspace_region *w = &m->ws[i];
+  int64_t b = fixed_plus(w->fixed, rows, w->per_row);
+  return b < 0 ? -1 : fixed_plus(b, heads, w->per_head);
+}
+
+int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int64_t heads, int i) {
   int64_t off = 0;
   for (int j = 0; j < i && j < m->nws; j++) {
-    int64_t b = fixed_plus(m->ws[j].fixed, rows, m->ws[j].per_row);
+    int64_t b = fc_manifest_region_bytes(m, rows, heads, j);
     if (b < 0 || __builtin_add_overflow(off, b, &off) || (off = align_up(off)) < 0) return -1;
   }
   return off;
 }
 
-int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows) {
-  return m->nws ? fc_manifest_workspace_offset(m, rows, m->nws) : 0;
+int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows, int64_t heads) {
+  return m->nws ? fc_manifest_workspace_offset(m, rows, heads, m->nws) : 0;
 }
 
 int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads) {
@@ -524,7 +542,7 @@ int64_t fc_manifest_launch_bytes(const fc_manifest *m, int i, const fc_shape *s)
     else if (a == FC_ARG_D) b = fixed_plus(0, s->p.heads, 4);
     else if (a == FC_ARG_KHAT) b = fc_manifest_filter_bytes(m, s->p.heads);
     else if (a >= FC_ARG_WS && a - FC_ARG_WS < m->nws)
-      b = fixed_plus(m->ws[a - FC_ARG_WS].fixed, s->rows, m->ws[a - FC_ARG_WS].per_row);
+      b = fc_manifest_region_bytes(m, s->rows, s->p.heads, a - FC_ARG_WS);
     if (b < 0 || __builtin_mul_overflow(b, (int64_t)n, &b) ||
         __builtin_add_overflow(total, b, &total))
       return -1;

@@ -210,7 +210,8 @@ static fftconv_status plan_new(fftconv_ctx *c, const fc_shape *s, const fc_manif
     if (!fc_launch_grid_x(&m->launch[i], s))
       return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "batch x heads: %" PRId64 " rows need more "
                      "than 2^31 - 1 blocks in launch %s", s->rows, m->launch[i].entry);
-  if (fc_manifest_workspace_bytes(m, s->rows) < 0 || fc_manifest_filter_bytes(m, s->p.heads) < 0)
+  if (fc_manifest_workspace_bytes(m, s->rows, s->p.heads) < 0 ||
+      fc_manifest_filter_bytes(m, s->p.heads) < 0)
     return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "%s: its workspace or filter spectrum for %" PRId64
                    " rows of %" PRId64 " heads is more bytes than 64 bits count", tmpl, s->rows,
                    s->p.heads);
@@ -416,7 +417,9 @@ size_t fftconv_plan_filter_bytes(const fftconv_plan *p) {
 }
 
 size_t fftconv_plan_workspace_bytes(const fftconv_plan *p) {
-  return p ? (size_t)fc_manifest_workspace_bytes(&p->manifest, p->shape.rows) : 0;
+  return p ? (size_t)fc_manifest_workspace_bytes(&p->manifest, p->shape.rows,
+                                                 p->shape.p.heads)
+           : 0;
 }
 
 fftconv_status fftconv_prepare_filter(const fftconv_plan *p, const void *k, const void *d,
@@ -501,7 +504,9 @@ fftconv_status fftconv_plan_backward_status(const fftconv_plan *p) {
 
 size_t fftconv_plan_backward_workspace_bytes(const fftconv_plan *p) {
   const fftconv_plan *b = p ? backward_of(p) : NULL;
-  return b ? (size_t)fc_manifest_workspace_bytes(&b->manifest, b->shape.rows) : 0;
+  return b ? (size_t)fc_manifest_workspace_bytes(&b->manifest, b->shape.rows,
+                                                 b->shape.p.heads)
+           : 0;
 }
 
 /* The backward's arguments against the problem: each output asked for has what it needs. */

@@ -70,9 +70,10 @@ size_t fftconv_problem_filter_bytes(const fftconv_problem *p) {
 size_t fftconv_problem_workspace_bytes(const fftconv_problem *p, fftconv_op op) {
   if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
   if (op != FFTCONV_OP_FORWARD && op != FFTCONV_OP_BACKWARD) return 0;
-  int64_t n = fc_fft_size_of(p), rows = p->batch * p->heads;
+  int64_t n = fc_fft_size_of(p), rows = p->batch * p->heads, h = p->heads;
   int o = op == FFTCONV_OP_FORWARD ? FC_OP_FORWARD : FC_OP_BACKWARD;
-  return (size_t)(FC_WORKSPACE_FIXED_MAX(o, n) + rows * FC_WORKSPACE_PER_ROW_MAX(o, n));
+  return (size_t)(FC_WORKSPACE_FIXED_MAX(o, n) + rows * FC_WORKSPACE_PER_ROW_MAX(o, n) +
+                  h * FC_WORKSPACE_PER_HEAD_MAX(o, n));
 }
 
 int fc_manifest_within_bounds(const fc_manifest *m, int op, const fc_shape *s, fc_err *e) {
@@ -85,12 +86,13 @@ int fc_manifest_within_bounds(const fc_manifest *m, int op, const fc_shape *s, f
             (int64_t)FC_FILTER_FIXED_MAX(n), (int64_t)FC_FILTER_PER_HEAD_MAX(o, n));
     return 0;
   }
-  int64_t ws = fc_manifest_workspace_bytes(m, s->rows);
-  int64_t most = FC_WORKSPACE_FIXED_MAX(o, n) + s->rows * FC_WORKSPACE_PER_ROW_MAX(o, n);
+  int64_t ws = fc_manifest_workspace_bytes(m, s->rows, s->p.heads);
+  int64_t most = FC_WORKSPACE_FIXED_MAX(o, n) + s->rows * FC_WORKSPACE_PER_ROW_MAX(o, n) +
+                 s->p.heads * FC_WORKSPACE_PER_HEAD_MAX(o, n);
   if (ws < 0 || ws > most) {
-    fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "its workspace (%" PRId64 " B for %" PRId64 " rows) is "
-            "more than fftconv_problem_workspace_bytes promises (%" PRId64 " B)", ws, s->rows,
-            most);
+    fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "its workspace (%" PRId64 " B for %" PRId64 " rows, %"
+            PRId64 " heads) is more than fftconv_problem_workspace_bytes promises (%" PRId64
+            " B)", ws, s->rows, s->p.heads, most);
     return 0;
   }
   return 1;

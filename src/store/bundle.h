@@ -20,6 +20,7 @@
  *                         "dtype":"fp16","mode":"circular","pre_gate":1,"post_gate":1,
  *                         "skip_d":0},
  *                "filter_layout":NAME,"workspace_per_row":BYTES,"workspace_fixed":BYTES,
+ *                ["workspace_per_head":BYTES,] (only when not 0)
  *                "device":MODEL,"sms":132,"driver":13000,"sm":90,"median_ms":T}, ...]}
  * Entries are the winners exported: a problem key may appear once per device it was tuned on.
  * An entry's op is resolved with fc_op_find (an unknown one is refused by name) and its key

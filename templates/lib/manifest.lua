@@ -3,6 +3,16 @@ local manifest = {}
 
 manifest.FLOAT2 = 8 -- bytes of a float2, the unit of the filter spectra
 
+-- A workspace region as layout() returns it in `workspace`: a name (a C identifier, the
+-- "ws:NAME" arguments') and its bytes, fixed + rows * per_row + heads * per_head, each term
+-- optional (0). per_head is what is kept once a head (a backward's fp32 spectrum summed over
+-- the batch); it is left out when 0, as the manifest's JSON leaves it (src/runtime/kernel.h).
+function manifest.region(name, bytes)
+  local r = { name = name, per_row = bytes.per_row or 0, fixed = bytes.fixed or 0 }
+  if (bytes.per_head or 0) ~= 0 then r.per_head = bytes.per_head end
+  return r
+end
+
 -- The launches of the first kernel ABI, in launch order: fftconv_prep, a block per `per`
 -- heads, turns the filter k (and D) into the spectrum k_hat; fftconv_fwd, a block per `per`
 -- rows, convolves. m = { prep = { threads, smem, per }, fwd = { threads, smem, per },
