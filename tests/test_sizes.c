@@ -94,14 +94,14 @@ Test(sizes, every_family_default_and_sample_within_the_problem_bounds) {
 Test(sizes, the_queries_take_a_problem_alone) {
   fftconv_problem p = problem(4096, FFTCONV_FP16, 1, 64, 768);
   /* N = 4096: the forward's largest layout and the backward's, monarch_long's workspace, and
-     the backward's: a complex fp32 row a row and a spectrum and sums a head */
+     the backward's: a complex fp32 row and its sums a row and a spectrum a head */
   int64_t n = 4096, h = 768;
   cr_assert_eq(fftconv_problem_filter_bytes(&p),
                (size_t)((4 * n + h * (12 * n + 8) + 255) / 256 * 256 + 4 * n + h * (8 * n + 8)));
   cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_FORWARD),
                (size_t)(4 * n + 1024 + 64 * h * 4 * n));
   cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_BACKWARD),
-               (size_t)(64 * h * 8 * n + h * 9 * n));
+               (size_t)(64 * h * (8 * n + n / 16) + h * 8 * n));
   cr_assert_eq(fftconv_problem_workspace_bytes(&p, (fftconv_op)7), 0);
   p.seqlen = 0;
   cr_assert_eq(fftconv_problem_filter_bytes(&p), 0);
@@ -112,7 +112,7 @@ Test(sizes, the_queries_take_a_problem_alone) {
 }
 
 /* A manifest is held to those bounds at plan creation (fc_manifest_within_bounds): a
-   backward's workspace of 8n a row and 9n a head is within them, a byte more a row or a head
+   backward's workspace of 8n + n/16 a row and 8n a head is within them, a byte more a row or a head
    is not; the forward's has no bytes a head to spare beyond its fixed slack. */
 Test(sizes, a_workspace_past_the_bounds_is_refused) {
   fftconv_problem p = problem(4096, FFTCONV_FP16, 1, 3, 5);
@@ -125,8 +125,8 @@ Test(sizes, a_workspace_past_the_bounds_is_refused) {
   memset(&m, 0, sizeof m);
   m.nws = 1;
   strcpy(m.ws[0].name, "a");
-  m.ws[0].per_row = 8 * n;
-  m.ws[0].per_head = 9 * n;
+  m.ws[0].per_row = 8 * n + n / 16;
+  m.ws[0].per_head = 8 * n;
   cr_assert(fc_manifest_within_bounds(&m, FC_OP_BACKWARD, &s, &e), "%s", e.msg);
   cr_assert_eq(fc_manifest_workspace_bytes(&m, s.rows, p.heads),
                (int64_t)fftconv_problem_workspace_bytes(&p, FFTCONV_OP_BACKWARD));
@@ -145,7 +145,7 @@ Test(sizes, a_workspace_past_the_bounds_is_refused) {
   m.nws = 2;
   strcpy(m.ws[1].name, "b");
   m.ws[0].per_head = 0;
-  m.ws[1].per_head = 9 * n;
+  m.ws[1].per_head = 8 * n;
   cr_assert(fc_manifest_within_bounds(&m, FC_OP_BACKWARD, &s, &e), "%s", e.msg);
   /* a wrap is refused, not taken for a small workspace */
   m.ws[1].per_head = INT64_MAX / 4;

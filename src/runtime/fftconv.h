@@ -82,8 +82,8 @@ typedef enum fftconv_op { FFTCONV_OP_FORWARD = 0, FFTCONV_OP_BACKWARD } fftconv_
    kernel whose manifest would need more is refused at plan creation. With n the FFT size
    (fftconv_problem_fft_size), B the batch and H the heads, the workspace bound is
    fixed + B*H * per_row + H * per_head bytes: forward 4n + 1024 + B*H * 4n; backward
-   B*H * 8n + H * 9n (a complex fp32 row a row; a complex fp32 spectrum a head, summed over
-   the batch, and its per-row sums). */
+   B*H * (8n + n/16) + H * 8n (a complex fp32 row a row and its partial sums; a complex fp32
+   spectrum a head, summed over the batch). */
 size_t fftconv_problem_filter_bytes(const fftconv_problem *p);
 size_t fftconv_problem_workspace_bytes(const fftconv_problem *p, fftconv_op op);
 

@@ -73,13 +73,13 @@ typedef struct fc_shape {
    bytes, the forward's layouts (monarch_tc's "half": 12n + 8 a head) and the backward's
    (monarch_tc's "pair": 8n, monarch_fp32's: 4n + 8 a head) each within these, and a
    workspace of fixed + rows * per_row + H * per_head: the forward's, monarch_long's fp32 half
-   pairs (4n a row); the backward's, a complex fp32 row a row (8n) and, for a reduction over
-   the batch, a complex fp32 spectrum a head plus its per-row sums (9n a head). */
+   pairs (4n a row); the backward's, a complex fp32 row a row and its partial sums (8n +
+   n/16) and, for a reduction over the batch, a complex fp32 spectrum a head (8n). */
 #define FC_FILTER_FIXED_MAX(n) (4 * (n))
 #define FC_FILTER_PER_HEAD_MAX(op, n) ((op) == FC_OP_FORWARD ? 12 * (n) + 8 : 8 * (n) + 8)
 #define FC_WORKSPACE_FIXED_MAX(op, n) ((op) == FC_OP_FORWARD ? 4 * (n) + 1024 : 0)
-#define FC_WORKSPACE_PER_ROW_MAX(op, n) ((op) == FC_OP_FORWARD ? 4 * (n) : 8 * (n))
-#define FC_WORKSPACE_PER_HEAD_MAX(op, n) ((op) == FC_OP_FORWARD ? 0 : 9 * (n))
+#define FC_WORKSPACE_PER_ROW_MAX(op, n) ((op) == FC_OP_FORWARD ? 4 * (n) : 8 * (n) + (n) / 16)
+#define FC_WORKSPACE_PER_HEAD_MAX(op, n) ((op) == FC_OP_FORWARD ? 0 : 8 * (n))
 /* Whether manifest m of op for shape s is within those bounds; 0 with e saying which. */
 struct fc_manifest;
 int fc_manifest_within_bounds(const struct fc_manifest *m, int op, const fc_shape *s,
