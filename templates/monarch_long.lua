@@ -18,6 +18,24 @@
 -- The workspace holds a pair's N complex values in fp32, or in the I/O dtype ("half": half
 -- the traffic; pass A's 1/N1 keeps fp16 values within the inputs' range).
 -- k_hat: lib/long_parts.lua's (shared with monarch_cluster), written by two prepare launches.
+--
+-- The backward (op "backward", README "The backward pass") is the same passes in the other
+-- direction, on the same spectrum. A row travels alone, as x = v + i g (v = pre u, g = post
+-- dy), so that one complex transform carries both of its real sequences:
+--   pass A (fftconv_bcols_fwd): the forward's pass A for that one row, and the block's sum of
+--     g v (dd's share of its columns: in the time domain, since the same sum taken over P's
+--     bins loses about sqrt(L) times more to rounding) into vg;
+--   pass B (fftconv_brows): a block per head and workspace rows a, N1 - a, over the batch in
+--     order: the row DFTs, V and G separated with the mirror bins, W = K V + i conj(K) G
+--     (whose inverse is (z + D v) + i dv: both real) and P += conj(V) G in shared memory (each
+--     bin owned by one thread, so the sum is in a fixed order), the inverse DFTs back in place;
+--     after the batch, P masked as the filter was and its inverse row DFTs into the per-head
+--     workspace p;
+--   pass C (fftconv_bcols_inv): the forward's pass C: dpost = dy (z + D v), du = dv pre and
+--     dpre = dv u below L;
+--   pass D (fftconv_bdk): P's inverse twiddles and column DFTs: dk, the first K lags; dd, the
+--     head's vg over the batch and the columns, added in order.
+-- An output not asked for is not written, and inputs only it needs are not read.
 local tpl = require "lib.tpl"
 local common = require "lib.family"
 local stockham = require "lib.stockham"
@@ -30,16 +48,21 @@ local family = {
   -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
   -- family"): the runtime's table of families is generated from it at build time.
   runs = {
-    ops = { "forward" },
+    ops = { "forward", "backward" },
     dtypes = { "fp32", "fp16", "bf16" },
     modes = { "causal", "circular" },
-    fft_size = { min = 65536, max = 4194304 }, -- powers of two
+    fft_size = { min = 32768, max = 4194304 }, -- powers of two: the backward's from 32K,
+                                                -- the forward's from 64K (BWD_MIN_N)
     min_sm = 70,
     fallback = 3, -- the heuristic fallback tries families in this order
   },
 }
 
 local N2S = { 512, 1024, 2048, 4096, 8192 }
+local N2S_BWD = { 512, 1024, 2048, 4096 } -- the backward's row pass holds four rows
+-- The backward also runs N = 32K, where the one-block families have none.
+local BWD_MIN_N = 32768
+local function min_n(op) return op == "backward" and BWD_MIN_N or parts.MIN_N end
 local TILES = { 8, 16, 32 }
 local THREADS = { 128, 256, 512 }
 local THREADS_ROWS = { 256, 512, 1024 }
@@ -48,16 +71,20 @@ local MAX_REGS_CF = 32 -- complex registers a thread may hold in one FFT stage
 local function n1_of(params) return params.fft_size // params.n2 end
 local function ws_bytes(params) return params.ws == "fp32" and 8 or 4 end
 local function cols_smem(params) return n1_of(params) * params.tile * 8 end
-local function rows_smem(params) return 2 * parts.row_stride(params.n2) * 8 end
+local function rows_smem(params)
+  -- the backward's also holds P's two rows
+  return (params.op == "backward" and 4 or 2) * parts.row_stride(params.n2) * 8
+end
 
 function family.space(problem, device, rigor)
   local n = problem.fft_size
   local out = {}
-  if n < parts.MIN_N or n > parts.MAX_N then return out end
-  local wss = problem.dtype == "fp32" and { "fp32" } or { "fp32", "half" }
+  if n < min_n(problem.op) or n > parts.MAX_N then return out end
+  local backward = problem.op == "backward"
+  local wss = (problem.dtype == "fp32" or backward) and { "fp32" } or { "fp32", "half" }
   local tiles, tcs, trs = TILES, THREADS, THREADS_ROWS
   if rigor == "measure" then tiles, tcs, trs = { 16, 32 }, { 256, 512 }, { 512, 1024 } end
-  for _, n2 in ipairs(N2S) do
+  for _, n2 in ipairs(backward and N2S_BWD or N2S) do
     local n1 = n // n2
     if n1 >= 16 and n1 <= 2048 then
       for _, tile in ipairs(tiles) do
@@ -67,7 +94,7 @@ function family.space(problem, device, rigor)
               out[#out + 1] = {
                 fft_size = n, n2 = n2, tile = tile, threads_cols = tc, threads_rows = tr,
                 ws = ws, dtype = problem.dtype, pre_gate = problem.pre_gate,
-                post_gate = problem.post_gate,
+                post_gate = problem.post_gate, op = backward and "backward" or nil,
               }
             end
           end
@@ -82,11 +109,15 @@ function family.check(problem, device, params)
   local ok, why = common.matches(problem, params)
   if not ok then return false, why end
   local n = params.fft_size
-  why = parts.split_refusal(n, params.n2)
+  why = parts.split_refusal(n, params.n2, min_n(params.op))
   if why then return false, why end
   if params.ws ~= "fp32" and params.ws ~= "half" then return false, "ws must be fp32 or half" end
   if params.ws == "half" and params.dtype == "fp32" then
     return false, "a half workspace needs fp16 or bf16 I/O"
+  end
+  if params.op == "backward" then
+    if params.ws ~= "fp32" then return false, "the backward's workspace is fp32" end
+    if params.n2 > 4096 then return false, "the backward's rows are at most 4096 long" end
   end
   local n2, n1 = params.n2, n1_of(params)
   if params.tile < 1 or params.tile > n2 or params.tile & (params.tile - 1) ~= 0 then
@@ -110,17 +141,49 @@ function family.check(problem, device, params)
   return true
 end
 
--- The heuristic: rows of 4096 (or the nearest), 16 columns a block, 256 threads for the
--- column passes and 512 for the row pass, fp32 workspace.
+-- The heuristic: rows of 4096 (the backward's: 2048, whose four rows leave room for three
+-- blocks an SM) or the nearest, 16 columns a block, 256 threads for the column passes and 512
+-- for the row pass, fp32 workspace.
 function family.default(problem, device)
+  local best_n2 = problem.op == "backward" and 11 or 12
   return common.best(family, problem, device, function(params)
-    local d = math.abs(math.log(params.n2, 2) - 12)
+    local d = math.abs(math.log(params.n2, 2) - best_n2)
     return d * 100 + math.abs(params.tile - 16) + math.abs(params.threads_cols - 256) / 16
       + math.abs(params.threads_rows - 512) / 16 + (params.ws == "fp32" and 0 or 1000)
   end)
 end
 
+-- The backward's passes (see the top): z, a row's N complex values; vg, a row's sums of g v,
+-- one a column block; p, a head's P.
+local function backward_layout(params)
+  local n, n2, n1 = params.fft_size, params.n2, n1_of(params)
+  local tc, tr = params.threads_cols, params.threads_rows
+  local outs = { "du", "dpre", "dpost", "dk", "dd" }
+  return parts.manifest(n1, n2, {
+      { entry = "fftconv_bcols_fwd", phase = "backward", grid = { over = "rows", per = 1, y = n2 // params.tile },
+        block = { tc, 1, 1 }, smem = cols_smem(params),
+        args = { "u", "pre", "post", "dy", "ws:z", "ws:vg", outs[1], outs[2], outs[3], outs[4],
+                 outs[5], "rows", "L" },
+        reads = { "u", "pre", "post", "dy" }, writes = { "ws:z", "ws:vg" } },
+      { entry = "fftconv_brows", phase = "backward", grid = { over = "heads", per = 1, y = n1 // 2 + 1 },
+        block = { tr, 1, 1 }, smem = rows_smem(params),
+        args = { "k_hat", "ws:z", "ws:p", "rows", "H", "F" },
+        reads = { "k_hat", "ws:z" }, writes = { "ws:z", "ws:p" } },
+      { entry = "fftconv_bcols_inv", phase = "backward", grid = { over = "rows", per = 1, y = n2 // params.tile },
+        block = { tc, 1, 1 }, smem = cols_smem(params),
+        args = { "ws:z", "u", "pre", "dy", "du", "dpre", "dpost", "rows", "L" },
+        reads = { "ws:z", "u", "pre", "dy" }, writes = { "du", "dpre", "dpost" } },
+      { entry = "fftconv_bdk", phase = "backward", grid = { over = "heads", per = 1, y = n2 // params.tile },
+        block = { tc, 1, 1 }, smem = cols_smem(params),
+        args = { "ws:p", "ws:vg", "dk", "dd", "rows", "H", "K" },
+        reads = { "ws:p", "ws:vg" }, writes = { "dk", "dd" } },
+    }, { { name = "z", per_row = 8 * n, fixed = 0 },
+         { name = "vg", per_row = 4 * (n2 // params.tile), fixed = 0 },
+         { name = "p", per_row = 0, per_head = 8 * n, fixed = 0 } })
+end
+
 function family.layout(params, device)
+  if params.op == "backward" then return backward_layout(params) end
   local n, n2, n1 = params.fft_size, params.n2, n1_of(params)
   local half_pair = n * ws_bytes(params) // 2
   local tc, tr = params.threads_cols, params.threads_rows
@@ -170,6 +233,199 @@ ${fft_rows_fwd}
 
 ${fft_rows_inv}
 
+@ if op == "backward" then
+// Whether filter bin f (< N) is kept by the frequency mask F (0: all).
+static __device__ __forceinline__ bool kept(int f, int F) {
+  return F == 0 || (f < N - f ? f : N - f) < F;
+}
+
+// The backward's product of workspace rows a and b = N1 - a (b = a for a = 0 and N1/2) of one
+// row x = v + i g after their forward DFTs, at ra and rb (padded), in place; P's rows at pa
+// and pb. One thread takes bin k = (a, e) and its mirror N - k (as filter_pair):
+//   V = (X[k] + conj X[N-k]) / 2, G = (X[k] - conj X[N-k]) / 2i,
+//   W[k] = K V + i conj(K) G, W[N-k] = conj(K V) + i conj(conj(K) G), P[k] += conj(V) G and
+//   P[N-k] += its conjugate (v, g and k real: their spectra are Hermitian). A bin that is its
+//   own mirror (k = 0, N/2) is written and summed once.
+static __device__ __forceinline__ void bwd_pair(cf *ra, cf *rb, cf *pa, cf *pb, int a, int b,
+                                                const cf *__restrict__ kh, int tid, int nthr) {
+  cf *rm = a == b ? ra : rb, *pm = a == b ? pa : pb;
+  for (int t = tid; t < (a == b ? N2 / 2 + 1 : N2); t += nthr) {
+    int e = t, me = a == 0 ? (N2 - e) & (N2 - 1) : N2 - 1 - e;
+    if (a == b && a != 0 && e == N2 / 2) continue; // row N1/2: slots below N2/2 pair them all
+    cf z0 = ra[PAD(e)], z1 = cconj(rm[PAD(me)]);
+    cf v = cscale(cadd(z0, z1), 0.5f), d = csub(z0, z1);
+    cf g = cf{0.5f * d.i, -0.5f * d.r};
+    cf k = kh[(long long)a * N2 + e];
+    cf y = cmul(k, v), dv = cmul(cconj(k), g);
+    cf pk = cmul(cconj(v), g);
+    ra[PAD(e)] = cf{y.r - dv.i, y.i + dv.r};
+    pa[PAD(e)] = cadd(pa[PAD(e)], pk);
+    if (rm != ra || me != e) {
+      rm[PAD(me)] = cf{y.r + dv.i, dv.r - y.i};
+      pm[PAD(me)] = cadd(pm[PAD(me)], cconj(pk));
+    }
+  }
+}
+
+// Pass A of the backward: row r as x = v + i g (v read only when dpost, dk or dd is asked for;
+// g only when du, dpre, dk or dd is); N1-point DFTs down columns n2 in [blockIdx.y TILE,
+// +TILE), times W_N^(n2 k1) / N1, into Z[r][k1][n2]; when dd is asked for, the block's sum of
+// g v (each thread's in order, then its warp's by shuffles, then the warps' in order) into
+// vg[r][blockIdx.y].
+extern "C" __global__ void __launch_bounds__(TC)
+fftconv_bcols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
+                  const io_t *__restrict__ post, const io_t *__restrict__ dy,
+                  ws_t *__restrict__ z, float *__restrict__ vg, const io_t *du,
+                  const io_t *dpre, const io_t *dpost, const float *dk, const float *dd,
+                  long long rows, int L) {
+  extern __shared__ cf s[];
+  __shared__ float wsum[TC / 32];
+  const long long r = blockIdx.x;
+  const int c0 = blockIdx.y * TILE;
+  const bool need_v = dpost || dk || dd, need_g = du || dpre || dk || dd;
+  float t = 0.0f;
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int n = (i / TILE) * N2 + c0 + i % TILE;
+    cf x = cf{0.0f, 0.0f};
+    if (n < L) {
+      long long g = r * L + n;
+@   if pre_gate then
+      if (need_v) x.r = ld(u, g) * ld(pre, g);
+@   else
+      if (need_v) x.r = ld(u, g);
+@   end
+@   if post_gate then
+      if (need_g) x.i = ld(dy, g) * ld(post, g);
+@   else
+      if (need_g) x.i = ld(dy, g);
+@   end
+    }
+    t += x.r * x.i;
+    s[i] = x;
+  }
+  if (dd) {
+    for (int o = 16; o > 0; o /= 2) t += __shfl_down_sync(0xffffffffu, t, o);
+    if (threadIdx.x % 32 == 0) wsum[threadIdx.x / 32] = t;
+  }
+  __syncthreads();
+  if (dd && threadIdx.x == 0) {
+    float b = 0.0f;
+    for (int w = 0; w < TC / 32; w++) b += wsum[w];
+    vg[r * (N2 / TILE) + blockIdx.y] = b;
+  }
+  fft_cols_fwd(s);
+  ws_t *zp = z + r * N;
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int k1 = i / TILE, n2 = c0 + i % TILE;
+    stw(zp, (long long)k1 * N2 + n2, cscale(cmul(s[i], twiddle(k1 * n2, -1.0f)), 1.0f / N1));
+  }
+}
+
+// Pass B of the backward: head h = blockIdx.x, workspace rows a = blockIdx.y and b = N1 - a,
+// rows b H + h for b = 0 .. B-1 in order (see bwd_pair); then P masked, through the inverse
+// row DFTs, into p[h].
+extern "C" __global__ void __launch_bounds__(TR)
+fftconv_brows(const cf *__restrict__ k_hat, ws_t *__restrict__ z, cf *__restrict__ p,
+              long long rows, int H, int F) {
+  extern __shared__ cf s[];
+  cf *acc = s + 2 * RSTRIDE;
+  const int h = blockIdx.x, a = blockIdx.y, b = (N1 - a) & (N1 - 1);
+  const long long B = rows / H;
+  const cf *kh = k_hat + (long long)h * N;
+  for (int i = threadIdx.x; i < 2 * RSTRIDE; i += TR) acc[i] = cf{0.0f, 0.0f};
+  for (long long bi = 0; bi < B; bi++) {
+    ws_t *zp = z + (bi * H + h) * (long long)N;
+    for (int i = threadIdx.x; i < 2 * N2; i += TR) {
+      int q = i / N2, e = i % N2;
+      s[q * RSTRIDE + PAD(e)] = ldw(zp, (long long)(q ? b : a) * N2 + e);
+    }
+    __syncthreads();
+    fft_rows_fwd(s);
+    bwd_pair(s, s + RSTRIDE, acc, acc + RSTRIDE, a, b, kh, threadIdx.x, TR);
+    __syncthreads();
+    fft_rows_inv(s);
+    for (int i = threadIdx.x; i < 2 * N2; i += TR) {
+      int q = i / N2, e = i % N2;
+      if (q == 0 || b != a) stw(zp, (long long)(q ? b : a) * N2 + e, s[q * RSTRIDE + PAD(e)]);
+    }
+    __syncthreads();
+  }
+  for (int e = threadIdx.x; e < N2; e += TR) {
+    if (!kept(a + N1 * e, F)) acc[PAD(e)] = cf{0.0f, 0.0f};
+    if (!kept(b + N1 * e, F)) acc[RSTRIDE + PAD(e)] = cf{0.0f, 0.0f};
+  }
+  __syncthreads();
+  fft_rows_inv(acc);
+  cf *pp = p + (long long)h * N;
+  for (int i = threadIdx.x; i < 2 * N2; i += TR) {
+    int q = i / N2, e = i % N2;
+    if (q == 0 || b != a) pp[(long long)(q ? b : a) * N2 + e] = acc[q * RSTRIDE + PAD(e)];
+  }
+}
+
+// Pass C of the backward: times W_N^(-n2 k1), N1-point inverse DFTs down the columns: Re is
+// z + D v, Im is dv; below L, dpost = dy (z + D v), du = dv pre, dpre = dv u.
+extern "C" __global__ void __launch_bounds__(TC)
+fftconv_bcols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ u,
+                  const io_t *__restrict__ pre, const io_t *__restrict__ dy,
+                  io_t *__restrict__ du, io_t *__restrict__ dpre, io_t *__restrict__ dpost,
+                  long long rows, int L) {
+  extern __shared__ cf s[];
+  if (!du && !dpre && !dpost) return;
+  const long long r = blockIdx.x;
+  const int c0 = blockIdx.y * TILE;
+  const ws_t *zp = z + r * N;
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int k1 = i / TILE, n2 = c0 + i % TILE;
+    s[i] = cmul(ldw(zp, (long long)k1 * N2 + n2), twiddle(k1 * n2, 1.0f));
+  }
+  __syncthreads();
+  fft_cols_inv(s);
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int n = (i / TILE) * N2 + c0 + i % TILE;
+    if (n >= L) continue;
+    long long g = r * L + n;
+    cf x = s[i];
+    if (dpost) st(dpost, g, ld(dy, g) * x.r);
+@   if pre_gate then
+    if (du) st(du, g, x.i * ld(pre, g));
+@   else
+    if (du) st(du, g, x.i);
+@   end
+    if (dpre) st(dpre, g, x.i * ld(u, g));
+  }
+}
+
+// Pass D of the backward: head h = blockIdx.x's P (inverse row DFTs done) times W_N^(-n2 k1),
+// N1-point inverse DFTs down columns [blockIdx.y TILE, +TILE): dk, the first K lags, times
+// N1 / N2 (P's bins carry pass A's 1/N1 twice; the inverse is 1/N); dd = the head's vg over
+// the batch and the column blocks, in order.
+extern "C" __global__ void __launch_bounds__(TC)
+fftconv_bdk(const cf *__restrict__ p, const float *__restrict__ vg, float *__restrict__ dk,
+            float *__restrict__ dd, long long rows, int H, int K) {
+  extern __shared__ cf s[];
+  const int h = blockIdx.x, c0 = blockIdx.y * TILE;
+  const float scale = (float)N1 / (float)N2;
+  if (dd && blockIdx.y == 0 && threadIdx.x == 0) {
+    float t = 0.0f;
+    for (long long r = h; r < rows; r += H)
+      for (int c = 0; c < N2 / TILE; c++) t += vg[r * (N2 / TILE) + c];
+    dd[h] = t;
+  }
+  if (!dk || c0 >= K) return; // every lag of these columns is past K
+  const cf *pp = p + (long long)h * N;
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int k1 = i / TILE, n2 = c0 + i % TILE;
+    s[i] = cmul(pp[(long long)k1 * N2 + n2], twiddle(k1 * n2, 1.0f));
+  }
+  __syncthreads();
+  fft_cols_inv(s);
+  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
+    int n = (i / TILE) * N2 + c0 + i % TILE;
+    if (n < K) dk[(long long)h * K + n] = s[i].r * scale;
+  }
+}
+@ else
 // Pass A: rows 2p and 2p+1 as z = u_a + i u_b; N1-point DFTs down columns
 // n2 in [blockIdx.y TILE, +TILE), times W_N^(n2 k1) / N1, into Z[p][k1][n2].
 extern "C" __global__ void __launch_bounds__(TC)
@@ -232,6 +488,7 @@ fftconv_cols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ post, io_t
   fft_cols_inv(s);
   store_cols<TILE, TC>(s, post, y, r0, two, c0, L);
 }
+@ end
 
 ]]
 
@@ -240,7 +497,7 @@ function family.emit(params)
   local n1 = n // n2
   local tc, tr, tile = params.threads_cols, params.threads_rows, params.tile
   local env = parts.env(params, n2, {
-    tile = tile, tc = tc, tr = tr, ws = params.ws,
+    tile = tile, tc = tc, tr = tr, ws = params.ws, op = params.op or "forward",
     ws_doc = params.ws == "fp32" and "fp32" or (params.dtype .. " (the I/O dtype)"),
     fft_cols_fwd = stockham.fn("fft_cols_fwd", n1, tile, tile, 1, tc, -1),
     fft_cols_inv = stockham.fn("fft_cols_inv", n1, tile, tile, 1, tc, 1),

@@ -18,11 +18,12 @@ parts.PREP_TC, parts.PREP_TR = 256, 512
 -- A padded row of n2 complex values: one spare every 8 (see stockham.fn).
 function parts.row_stride(n2) return n2 + n2 // 8 end
 
--- Why the split N = N1 x n2 cannot be used (nil when it can): N in the long range, n2 a power
--- of two of at least 64 dividing N, N1 at least 16.
-function parts.split_refusal(n, n2)
-  if n < parts.MIN_N or n > parts.MAX_N then
-    return string.format("FFT size %d is outside %d..%d", n, parts.MIN_N, parts.MAX_N)
+-- Why the split N = N1 x n2 cannot be used (nil when it can): N in the long range (from
+-- min_n when given), n2 a power of two of at least 64 dividing N, N1 at least 16.
+function parts.split_refusal(n, n2, min_n)
+  min_n = min_n or parts.MIN_N
+  if n < min_n or n > parts.MAX_N then
+    return string.format("FFT size %d is outside %d..%d", n, min_n, parts.MAX_N)
   end
   if n2 < 64 or n % n2 ~= 0 or n2 & (n2 - 1) ~= 0 then
     return "n2 must be a power of two dividing the FFT size"
