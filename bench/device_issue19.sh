@@ -39,7 +39,7 @@ if [ "${SANITIZE:-0}" = 1 ]; then
       > "$log" 2>&1
     echo "sanitize $tool rc=$? $(( SECONDS - t0 )) s: $(grep -a -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)" >> "$S"
   done
-  IFS=';' read -ra cases <<< "${SAN_CASES:---backward monarch_tc 256 circular fp16 op=backward;--backward monarch_tc 2048 causal bf16 op=backward;--backward monarch_tc 8192 circular fp16 op=backward}"
+  IFS=";" read -ra cases <<< "${SAN_CASES:---backward monarch_tc 256 circular fp16 \"op\":\"backward\";--backward monarch_long 65536 causal fp16}"
   for c in "${cases[@]}"; do
     for tool in memcheck racecheck synccheck initcheck; do
       t0=$SECONDS

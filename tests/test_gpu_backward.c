@@ -9,8 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "gpu_check.h"
+#include "run_tool.h"
 #include "reference.h"
+#include "sample.h"
 
 enum { O_DU = 1, O_DPRE = 2, O_DPOST = 4, O_DK = 8, O_DD = 16, O_ALL = 31 };
 
@@ -331,20 +335,35 @@ Test(gpu_backward, refusals_name_the_argument) {
   fftconv_ctx_destroy(ctx);
 }
 
-/* A problem no family runs backward (N = 64K: monarch_long has no backward yet) still plans
-   its forward; the backward says why it cannot run, and so does describe. */
-Test(gpu_backward, a_plan_without_backward_says_why) {
-  fftconv_ctx *ctx = ctx_or_skip();
+/* A plan whose backward cannot be found (a tuned-only context whose cache holds the forward
+   alone: every N has a backward family now) still runs its forward; the backward says why it
+   cannot run, naming the command that tunes it, and so does describe. */
+Test(gpu_backward, a_plan_without_backward_says_why, .timeout = 300) {
+  fftconv_ctx *probe = ctx_or_skip();
+  fftconv_ctx_destroy(probe);
+  char dir[] = "/tmp/fc-bwd-XXXXXX", cache[64], args[256], out[1 << 14];
+  cr_assert(mkdtemp(dir));
+  snprintf(cache, sizeof cache, "%s/c.db", dir);
+  snprintf(args, sizeof args, "--cache %s --op forward --batch 1 --heads 1 --seqlen 1000 "
+           "--rigor estimate --quiet", cache);
+  cr_assert_eq(run_tool("FFTCONV_TUNE", TUNE_BIN, args, out, sizeof out), 0, "%s", out);
+  fftconv_ctx_options o;
+  fftconv_ctx_options_init(&o);
+  o.cache_path = cache;
+  o.policy = FFTCONV_POLICY_TUNED_ONLY;
+  fftconv_ctx *ctx = NULL;
+  cr_assert_eq(fftconv_ctx_create(&o, &ctx), FFTCONV_OK, "%s", fftconv_ctx_error(NULL));
   fftconv_problem p;
   fftconv_problem_init(&p);
   p.batch = 1;
   p.heads = 1;
-  p.seqlen = 32768; /* causal: N = 65536 */
+  p.seqlen = 1000;
+  p.dtype = FFTCONV_FP16; /* the tuner's default */
   fftconv_plan *pl = NULL;
   cr_assert_eq(fftconv_plan_create(ctx, &p, &pl), FFTCONV_OK, "%s", fftconv_ctx_error(ctx));
   cr_assert_neq(fftconv_plan_backward_status(pl), FFTCONV_OK);
-  cr_assert(strstr(fftconv_ctx_error(ctx), "plan has no backward kernel: "), "%s",
-            fftconv_ctx_error(ctx));
+  cr_assert(strstr(fftconv_ctx_error(ctx), "plan has no backward kernel: ") &&
+            strstr(fftconv_ctx_error(ctx), "fftconv-tune"), "%s", fftconv_ctx_error(ctx));
   cr_assert(strstr(fftconv_plan_describe(pl), "; backward: none ("), "%s",
             fftconv_plan_describe(pl));
   fftconv_backward_args a;
@@ -356,12 +375,15 @@ Test(gpu_backward, a_plan_without_backward_says_why) {
             fftconv_ctx_error(ctx));
   fftconv_plan_destroy(pl);
   fftconv_ctx_destroy(ctx);
+  unlink(cache);
+  rmdir(dir);
 }
 
 /* Every candidate of a family's backward space (what the tuner may choose) against the fp64
    gradients through the tuner's own verification (fc_verify_plan of a backward plan: every
    output the problem has, NaN-poisoned). */
-static void every_backward_candidate(fftconv_ctx *c, const char *family, fftconv_problem p) {
+static void every_backward_candidate_of(fftconv_ctx *c, const char *family, fftconv_problem p,
+                                       fc_rigor rigor) {
   char key[256];
   fftconv_problem_key(&p, key, sizeof key);
   fc_emit *em;
@@ -369,8 +391,12 @@ static void every_backward_candidate(fftconv_ctx *c, const char *family, fftconv
   cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
   fc_candidate *cl;
   int ncl;
-  cr_assert_eq(fc_emit_space_op(em, family, FC_OP_BACKWARD, &p, &c->gpu.info, FC_RIGOR_EXHAUSTIVE,
-                                &cl, &ncl, &e), FFTCONV_OK, "%s", e.msg);
+  if (rigor == FC_RIGOR_SAMPLE)
+    cr_assert_eq(fc_sample_space_op(em, family, FC_OP_BACKWARD, &p, &c->gpu.info, &cl, &ncl, &e),
+                 FFTCONV_OK, "%s", e.msg);
+  else
+    cr_assert_eq(fc_emit_space_op(em, family, FC_OP_BACKWARD, &p, &c->gpu.info, rigor, &cl, &ncl,
+                                  &e), FFTCONV_OK, "%s", e.msg);
   fc_testdata t;
   cr_assert_eq(fc_testdata_make_op(&c->gpu, FC_OP_BACKWARD, &p, 21, FC_TD_REFERENCE | FC_TD_DEVICE,
                                    &t, &e), FFTCONV_OK, "%s", e.msg);
@@ -403,6 +429,10 @@ static void every_backward_candidate(fftconv_ctx *c, const char *family, fftconv
   fc_candidates_free(cl, ncl);
 }
 
+static void every_backward_candidate(fftconv_ctx *c, const char *family, fftconv_problem p) {
+  every_backward_candidate_of(c, family, p, FC_RIGOR_EXHAUSTIVE);
+}
+
 /* monarch_tc's backward (searched only): every candidate at odd shapes, both dtypes and modes;
    monarch_fp32's at one size. */
 Test(gpu_backward, every_candidate_verifies, .timeout = 900) {
@@ -419,5 +449,43 @@ Test(gpu_backward, every_candidate_verifies, .timeout = 900) {
   every_backward_candidate(c, "monarch_tc", p);
   p = odd_problem(FFTCONV_FP32, FFTCONV_CAUSAL);
   every_backward_candidate(c, "monarch_fp32", p);
+  fftconv_ctx_destroy(c);
+}
+
+/* monarch_long's backward (N = 32K .. 4M, the plan's choice there): odd shapes with K < L,
+   F > 0 and D in both modes and every dtype, every output combination once; then a sample of
+   its space (every split, tile and thread count appears) at two sizes. */
+Test(gpu_backward, long_odd_shapes, .timeout = 900) {
+  fftconv_ctx *c = ctx_or_skip();
+  for (int dt = 0; dt < 3; dt++) {
+    fftconv_problem p = odd_problem((fftconv_dtype)dt, FFTCONV_CAUSAL);
+    p.seqlen = 40001; /* N = 131072 */
+    p.filter_len = 30001;
+    check_backward(c, &p, 90 + (uint64_t)dt, dt == FFTCONV_FP32);
+    p = odd_problem((fftconv_dtype)dt, FFTCONV_CIRCULAR);
+    p.seqlen = 65536;
+    p.freq_keep = 5000;
+    p.pre_gate = 0;
+    check_backward(c, &p, 95 + (uint64_t)dt, 0);
+    p = odd_problem((fftconv_dtype)dt, FFTCONV_CAUSAL);
+    p.seqlen = 16001; /* N = 32768: the backward's smallest */
+    p.filter_len = 999;
+    p.freq_keep = 3000;
+    check_backward(c, &p, 85 + (uint64_t)dt, 0);
+  }
+  fftconv_ctx_destroy(c);
+}
+
+Test(gpu_backward, long_candidates_verify, .timeout = 900) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p = odd_problem(FFTCONV_BF16, FFTCONV_CAUSAL);
+  p.seqlen = 32001; /* N = 65536 */
+  p.filter_len = 2000;
+  every_backward_candidate_of(c, "monarch_long", p, FC_RIGOR_SAMPLE);
+  p = odd_problem(FFTCONV_FP16, FFTCONV_CIRCULAR);
+  p.batch = 2;
+  p.heads = 3;
+  p.seqlen = 1 << 20;
+  every_backward_candidate_of(c, "monarch_long", p, FC_RIGOR_SAMPLE);
   fftconv_ctx_destroy(c);
 }

@@ -119,3 +119,11 @@ Test(gpu_sanitize, long_fp32) { sanitize("monarch_long 65536 circular fp32 '\"ti
 Test(gpu_sanitize, bwd_fp32_small) { sanitize("--backward monarch_fp32 256 circular fp16"); }
 Test(gpu_sanitize, bwd_fp32_middle) { sanitize("--backward monarch_fp32 4096 causal bf16"); }
 Test(gpu_sanitize, bwd_fp32_largest) { sanitize("--backward monarch_fp32 16384 circular fp32"); }
+/* the tensor-core backward (searched only: its candidates picked by their parameters) */
+Test(gpu_sanitize, bwd_tc_small) { sanitize("--backward monarch_tc 256 circular fp16 '\"op\":\"backward\"'"); }
+Test(gpu_sanitize, bwd_tc_middle) { sanitize("--backward monarch_tc 2048 causal bf16 '\"op\":\"backward\"'"); }
+Test(gpu_sanitize, bwd_tc_largest) { sanitize("--backward monarch_tc 8192 circular fp16 '\"op\":\"backward\"'"); }
+/* the long backward's four passes (the per-head sum over the batch in the row pass) */
+Test(gpu_sanitize, bwd_long_smallest) { sanitize("--backward monarch_long 32768 circular bf16"); }
+Test(gpu_sanitize, bwd_long_causal) { sanitize("--backward monarch_long 131072 causal fp16"); }
+Test(gpu_sanitize, bwd_long_fp32) { sanitize("--backward monarch_long 65536 circular fp32 '\"n2\":512'"); }
