@@ -243,11 +243,16 @@ end
 
 -- The heuristic choice: fewest passes, smallest largest factor, 8 warps, one pair per block
 -- unless the block would be tiny. nil, reason when the family cannot run the problem.
+-- The backward's: factors of at most 16 (the winners on the H100 at 256 to 8192, bench/NOTES.md
+-- section 13), fewest passes among those, 4 warps below N = 2048 and 8 from there.
 function family.default(problem, device)
-  -- The tensor-core backward is new: it is searched (every candidate verified against the fp64
-  -- gradients before it can win), not yet the built-in choice, which is monarch_fp32's.
   if problem.op == "backward" then
-    return nil, "the tensor-core backward is chosen by tuning only (fftconv-tune --op backward)"
+    local warps = problem.fft_size >= 2048 and 8 or 4
+    return common.best(family, problem, device, function(params)
+      local maxf = 0
+      for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
+      return math.abs(maxf - 16) * 10 + #params.factors + math.abs(params.warps - warps)
+    end)
   end
   return common.best(family, problem, device, function(params)
     local maxf = 0
@@ -472,6 +477,8 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
                      (unsigned long long)dpost) & 15) == 0;
   ${include(dft_matrices)}
   const bool sum = dk != 0;
+  // an input only an output not asked for needs may be NULL: not read
+  const bool need_v = dpost || dk || dd, need_g = du || dpre || dk || dd;
   for (int j = threadIdx.x; j < N && sum; j += THREADS) P[j] = float2{0.0f, 0.0f};
   float vg = 0.0f;
   for (long long bp = 0; bp < BP; bp++) {
@@ -481,8 +488,8 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
       uint4 v = uint4{0u, 0u, 0u, 0u}, gv = uint4{0u, 0u, 0u, 0u};
       if (b < B && n0 < L) {
         const long long gi = (b * H + h) * L + n0;
-        v = load8(u, pre, gi, n0, L, vec);
-        gv = load8g(dy, post, gi, n0, L, vec);
+        if (need_v) v = load8(u, pre, gi, n0, L, vec);
+        if (need_g) gv = load8g(dy, post, gi, n0, L, vec);
         vg += dot8(v, gv);
       }
       *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = v;

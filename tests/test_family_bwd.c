@@ -1,7 +1,8 @@
 /* The backward of the kernel families on the CPU: what each family's backward refuses and
    why, that forward and backward candidates never mix, the backward manifest (its phase, its
-   arguments by name, the prepare launch and filter layout it shares with the forward), and
-   that monarch_tc's backward stays out of the heuristic until it has run on a GPU. */
+   arguments by name, the prepare launch and filter layout it shares with the forward), the
+   tensor-core backward's built-in choice, and monarch_long's backward manifest (its per-head
+   workspace) and range. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,15 +112,22 @@ Test(family_bwd, manifest_of_the_backward) {
   free(bwd);
 }
 
-/* monarch_tc's backward: searched (its space is valid for fp16 and bf16 up to 8K), never the
-   built-in choice; refused for fp32 I/O and past 8K (16N bytes of shared memory). */
-Test(family_bwd, tc_backward_is_searched_not_defaulted) {
+/* monarch_tc's backward: its space is valid for fp16 and bf16 up to 8K; the built-in choice
+   there (factors of at most 16, fewest passes: 16x16x16 at 4096, 8 warps from 2048); refused
+   for fp32 I/O and past 8K (16N bytes of shared memory), where the default says why. */
+Test(family_bwd, tc_backward_default_and_its_limits) {
   fc_err e = {{0}};
   char *params = NULL;
   fftconv_problem p = problem(4096, FFTCONV_FP16);
   cr_assert_eq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
-               FFTCONV_ERR_UNSUPPORTED);
-  cr_assert(strstr(e.msg, "chosen by tuning only"), "%s", e.msg);
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(strstr(params, "\"factors\":[16,16,16]") && strstr(params, "\"warps\":8") &&
+                strstr(params, "\"op\":\"backward\""), "%s", params);
+  free(params);
+  params = NULL;
+  p = problem(16384, FFTCONV_FP16);
+  cr_assert_neq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
+                FFTCONV_OK, "%s", params ? params : "");
   int64_t sizes[] = {4096, 8192, 16384};
   int valid[3] = {0, 0, 0};
   for (int s = 0; s < 3; s++) {
@@ -145,4 +153,59 @@ Test(family_bwd, tc_backward_is_searched_not_defaulted) {
     cr_assert(c[i].reason && strstr(c[i].reason, "need fp16 or bf16"), "%s",
               c[i].reason ? c[i].reason : "(accepted)");
   fc_candidates_free(c, n);
+}
+
+/* monarch_long's backward: the built-in choice from 32K (where its forward does not run) to
+   4M; four backward launches after the forward's two prepare launches (a layout of its own
+   split), a complex row and the column sums a row and one spectrum a head of workspace. */
+Test(family_bwd, long_backward_manifest_and_range) {
+  fc_err e = {{0}};
+  char *params = NULL;
+  fftconv_problem p = problem(32768, FFTCONV_FP16);
+  cr_assert_neq(fc_emit_default_op(em, "monarch_long", FC_OP_FORWARD, &p, &dev, &params, &e),
+                FFTCONV_OK);
+  free(params);
+  params = NULL;
+  cr_assert_eq(fc_emit_default_op(em, "monarch_long", FC_OP_BACKWARD, &p, &dev, &params, &e),
+               FFTCONV_OK, "%s", e.msg);
+  free(params);
+  params = NULL;
+  p = problem(1 << 20, FFTCONV_BF16);
+  char *fwd = NULL;
+  cr_assert_eq(fc_emit_default_op(em, "monarch_long", FC_OP_FORWARD, &p, &dev, &fwd, &e), FFTCONV_OK);
+  cr_assert_eq(fc_emit_default_op(em, "monarch_long", FC_OP_BACKWARD, &p, &dev, &params, &e),
+               FFTCONV_OK, "%s", e.msg);
+  fc_kernel_src f = {0}, b = {0};
+  cr_assert_eq(fc_emit_kernel(em, "monarch_long", fwd, &dev, &f, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_kernel(em, "monarch_long", params, &dev, &b, &e), FFTCONV_OK, "%s", e.msg);
+  const fc_manifest *m = &b.manifest;
+  cr_assert_eq(m->nlaunch, 6);
+  /* the backward's default split (rows of 2048) is not the forward's (4096): the plan keeps
+     both spectra (plan.c, attach_backward); a layout is named by its split */
+  cr_assert_str_eq(f.manifest.filter_layout, "monarch_long.full.256x4096");
+  cr_assert_str_eq(m->filter_layout, "monarch_long.full.512x2048");
+  const char *entries[] = {"fftconv_prep_cols", "fftconv_prep_rows", "fftconv_bcols_fwd",
+                           "fftconv_brows", "fftconv_bcols_inv", "fftconv_bdk"};
+  for (int i = 0; i < 6; i++) {
+    cr_assert_str_eq(m->launch[i].entry, entries[i]);
+    cr_assert_eq(m->launch[i].phase, i < 2 ? FC_PHASE_PREPARE : FC_PHASE_BACKWARD);
+  }
+  int64_t n = 1 << 20;
+  cr_assert_eq(m->nws, 3);
+  cr_assert_eq(m->ws[0].per_row, 8 * n);
+  cr_assert(m->ws[1].per_row > 0 && m->ws[1].per_row <= n / 16);
+  cr_assert_eq(m->ws[2].per_head, 8 * n);
+  cr_assert_eq(m->ws[2].per_row, 0);
+  /* past 4096 points a row the row pass's four rows do not fit: none of those candidates */
+  fc_candidate *c = NULL;
+  int nc = 0;
+  cr_assert_eq(fc_emit_space_op(em, "monarch_long", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_gt(nc, 0);
+  for (int i = 0; i < nc; i++) cr_assert_null(strstr(c[i].params, "\"n2\":8192"), "%s", c[i].params);
+  fc_candidates_free(c, nc);
+  fc_kernel_src_free(&f);
+  fc_kernel_src_free(&b);
+  free(fwd);
+  free(params);
 }
