@@ -405,12 +405,12 @@ def bench_backward(a, torch, fc, ctx, stream, timeit, gbps, FlashFFTConv, tdt):
     print(f"times in ms scaled to B={a.batch} H={a.heads}; above N=32768 measured at B x H as "
           f"listed (FlashFFTConv's reduced batches); errors on B=2 H={hs}\n")
     print("| mode | N | L | measured B x H | fftconv fwd ms | fftconv bwd ms | "
-          "fftconv fwd+bwd ms | (fwd+bwd)/fwd | bwd %floor | FFC fwd+bwd ms | "
+          "fftconv fwd+bwd ms | p10-p90 | (fwd+bwd)/fwd | bwd %floor | FFC fwd+bwd ms | p10-p90 | "
           "FFC (fwd+bwd)/fwd | FFC/fftconv | rfft32 fwd+bwd ms | rfft32/fftconv | "
           "err du/dpre/dpost/dk fftconv | err du/dk FFC | err du/dk rfft32 | dk bitwise-equal | "
           "kernels (fwd ; bwd) |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-          "---|---|")
+    print("|---|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+          "---:|---|---|")
     logs = []
     for (mode, n, L, B, H, tf, tb, tfb, fl, xf, xfb, tr, eo, ex, er, same, desc,
          why) in rows:
@@ -421,7 +421,9 @@ def bench_backward(a, torch, fc, ctx, stream, timeit, gbps, FlashFFTConv, tdt):
             bwd = f"none ({' '.join(why.split())[:300]})"
         eq = "-" if same is None else ("yes" if same else "NO")
         print(f"| {mode} | {n} | {L} | {B}x{H} | {tf[0]:.4f} | {tb[0]:.4f} | {tfb[0]:.4f} | "
+              f"{tfb[1]:.4f}-{tfb[2]:.4f} | "
               f"{tfb[0] / tf[0]:.2f}x | {100 * fl / tb[0]:.1f}% | {xfb[0]:.4f} | "
+              f"{xfb[1]:.4f}-{xfb[2]:.4f} | "
               f"{xfb[0] / xf[0]:.2f}x | {xfb[0] / tfb[0]:.2f}x | {tr[0]:.4f} | "
               f"{tr[0] / tfb[0]:.2f}x | {eo[0]:.1e}/{eo[1]:.1e}/{eo[2]:.1e}/{eo[3]:.1e} | "
               f"{ex[0]:.1e}/{ex[3]:.1e} | {er[0]:.1e}/{er[3]:.1e} | {eq} | "
