@@ -106,28 +106,34 @@ local VARIANTS = {
 -- blocks of at most 16384 points unless a single pair is bigger, of the variants only
 -- cp.async loads with one pair a block, and "half" only for an odd batch.
 -- The backward (op "backward"): a block per head over its batch pairs, v and g as the block's
--- two units (see the kernel text). Its candidates: the factorizations and 4 or 8 warps; the
--- other choices are the base ones.
+-- two units (see the kernel text). Its candidates: the factorizations and 4 or 8 warps, and
+-- where the batch sum lives: in shared memory (no `acc`), or in a per-head workspace region
+-- (acc = "ws": L2-resident, 8N bytes a head; it frees 8N bytes of shared memory, so N = 16K
+-- runs and smaller blocks fit more to an SM); the other choices are the base ones.
 local function backward_space(problem, rigor)
   local n, out = problem.fft_size, {}
   local orders = rigor == "measure" and (n >= 8192 and { 2, 3, 4 } or { 2, 3 }) or ORDERS
   for _, order in ipairs(orders) do
     for _, factors in ipairs(fft.factorizations(n, SIZES, order)) do
       for _, warps in ipairs({ 4, 8 }) do
-        out[#out + 1] = {
-          fft_size = n, factors = factors, warps = warps, pairs = 2, real = "pair",
-          smem = "swizzle", load = "plain", group = "row", op = "backward",
-          dtype = problem.dtype, pre_gate = problem.pre_gate, post_gate = problem.post_gate,
-        }
+        for _, acc in ipairs({ false, "ws" }) do
+          out[#out + 1] = {
+            fft_size = n, factors = factors, warps = warps, pairs = 2, real = "pair",
+            smem = "swizzle", load = "plain", group = "row", op = "backward",
+            dtype = problem.dtype, pre_gate = problem.pre_gate, post_gate = problem.post_gate,
+            acc = acc or nil,
+          }
+        end
       end
     end
   end
   return out
 end
 
--- The backward's shared memory: its two units' planes and the batch sum, N fp32 complex bins.
+-- The backward's shared memory: its two units' planes, and the batch sum's N fp32 complex
+-- bins unless they are in the workspace.
 local function backward_smem(params)
-  return layout.smem_bytes(params) + 8 * params.fft_size
+  return layout.smem_bytes(params) + (params.acc == "ws" and 0 or 8 * params.fft_size)
 end
 
 function family.space(problem, device, rigor)
@@ -217,6 +223,9 @@ function family.check(problem, device, params)
     return false, "the backward runs two units (v and g), \"pair\", plain loads, row grouping "
       .. "and swizzled shared memory"
   end
+  if params.acc ~= nil and not (backward and params.acc == "ws") then
+    return false, "acc is the backward's, and only \"ws\" (absent: shared memory)"
+  end
   ok, why = common.fits(device, backward and backward_smem(params) or layout.smem_bytes(params),
                         threads)
   if not ok then return false, why end
@@ -248,11 +257,19 @@ end
 function family.default(problem, device)
   if problem.op == "backward" then
     local warps = problem.fft_size >= 2048 and 8 or 4
-    return common.best(family, problem, device, function(params)
+    local best, why = common.best(family, problem, device, function(params)
       local maxf = 0
       for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
       return math.abs(maxf - 16) * 10 + #params.factors + math.abs(params.warps - warps)
+        + (params.acc and 1000 or 0)
     end)
+    -- the batch sum in the workspace has not run on a GPU yet: searched (verified first), not
+    -- the built-in choice
+    if best and best.acc then
+      return nil, "the tensor-core backward with its batch sum in the workspace is chosen by "
+        .. "tuning only (fftconv-tune --op backward)"
+    end
+    return best, why
   end
   return common.best(family, problem, device, function(params)
     local maxf = 0
@@ -276,12 +293,19 @@ end
 -- units, two rows a unit for "pair", one for "half".
 function family.layout(params, device)
   if params.op == "backward" then
-    return manifest.prepare_backward({
+    local m = manifest.prepare_backward({
       prep = { threads = PREP_THREADS, smem = 0, per = 1 },
       bwd = { threads = params.warps * 32, smem = backward_smem(params), per = 1 },
       filter = { layout = filter_layout(params), fixed = 0,
                  per_head = manifest.FLOAT2 * layout.khat_per_head(params) },
     })
+    if params.acc == "ws" then -- the batch sum: a head's N fp32 complex bins
+      local l = m.launches[2]
+      l.args[#l.args + 1] = "ws:p"
+      l.writes[#l.writes + 1] = "ws:p"
+      m.workspace = { { name = "p", per_row = 0, per_head = 8 * params.fft_size, fixed = 0 } }
+    end
+    return m
   end
   return manifest.prepare_forward({
     prep = { threads = PREP_THREADS, smem = 0, per = 1 },
@@ -461,9 +485,16 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
             const io_t *__restrict__ post, const io_t *__restrict__ dy,
             const float2 *__restrict__ k_hat, io_t *__restrict__ du, io_t *__restrict__ dpre,
             io_t *__restrict__ dpost, float *__restrict__ dk, float *__restrict__ dd,
+@   if acc == "ws" then
+            long long rows, int L, int H, int K, int F, float2 *__restrict__ pws) {
+  const u32 sb = (u32)__cvta_generic_to_shared(smem);
+  // the batch sum in the workspace (each bin read and written by one thread only)
+  float2 *P = pws + (long long)blockIdx.x * N;
+@   else
             long long rows, int L, int H, int K, int F) {
   const u32 sb = (u32)__cvta_generic_to_shared(smem);
   float2 *P = (float2 *)(smem + 2 * PAIR_BYTES);
+@   end
   const int h = blockIdx.x;
   const long long B = rows / H, BP = (B + 1) / 2;
   const float2 *__restrict__ kp = k_hat + (long long)h * N;
@@ -547,7 +578,11 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
   }
   if (dd) {
+@   if acc == "ws" then
+    float *red = (float *)smem; // the planes are free after the batch
+@   else
     float *red = (float *)P;
+@   end
     red[threadIdx.x] = vg;
     __syncthreads();
     for (int w = THREADS / 2; w > 0; w /= 2) {
@@ -623,6 +658,7 @@ function family.emit(params)
     cvt = params.dtype == "fp16" and "f16" or "bf16", fold = layout.fold(n),
     pre_gate = params.pre_gate, post_gate = params.post_gate,
     io_functions = io_.functions(params.dtype), direction = params.op or "forward",
+    acc = params.acc or "smem",
     logn = fft.log2(params.fft_size),
   }
   for k, v in pairs(prep.names(params)) do env[k] = v end

@@ -112,9 +112,11 @@ Test(family_bwd, manifest_of_the_backward) {
   free(bwd);
 }
 
-/* monarch_tc's backward: its space is valid for fp16 and bf16 up to 8K; the built-in choice
-   there (factors of at most 16, fewest passes: 16x16x16 at 4096, 8 warps from 2048); refused
-   for fp32 I/O and past 8K (16N bytes of shared memory), where the default says why. */
+/* monarch_tc's backward: its space is valid for fp16 and bf16 up to 8K with the batch sum in
+   shared memory, and up to 16K with it in the workspace (acc "ws"); the built-in choice up to
+   8K (factors of at most 16, fewest passes: 16x16x16 at 4096, 8 warps from 2048, the sum in
+   shared memory); at 16K only tuning picks it, and the default says why; refused for fp32 I/O
+   and at 32K. */
 Test(family_bwd, tc_backward_default_and_its_limits) {
   fc_err e = {{0}};
   char *params = NULL;
@@ -123,14 +125,16 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
                FFTCONV_OK, "%s", e.msg);
   cr_assert(strstr(params, "\"factors\":[16,16,16]") && strstr(params, "\"warps\":8") &&
                 strstr(params, "\"op\":\"backward\""), "%s", params);
+  cr_assert_null(strstr(params, "\"acc\""), "%s", params);
   free(params);
   params = NULL;
   p = problem(16384, FFTCONV_FP16);
   cr_assert_neq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
                 FFTCONV_OK, "%s", params ? params : "");
-  int64_t sizes[] = {4096, 8192, 16384};
-  int valid[3] = {0, 0, 0};
-  for (int s = 0; s < 3; s++) {
+  cr_assert(strstr(e.msg, "chosen by tuning only"), "%s", e.msg);
+  int64_t sizes[] = {4096, 8192, 16384, 32768};
+  int valid[4] = {0, 0, 0, 0}, valid_smem[4] = {0, 0, 0, 0};
+  for (int s = 0; s < 4; s++) {
     p = problem(sizes[s], FFTCONV_BF16);
     fc_candidate *c = NULL;
     int n = 0;
@@ -138,12 +142,36 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
                                   FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK, "%s", e.msg);
     for (int i = 0; i < n; i++) {
       if (!c[i].reason) valid[s]++;
+      if (!c[i].reason && !strstr(c[i].params, "\"acc\":\"ws\"")) valid_smem[s]++;
       cr_assert(strstr(c[i].params, "\"op\":\"backward\""), "%s", c[i].params);
     }
     fc_candidates_free(c, n);
   }
-  cr_assert(valid[0] > 0 && valid[1] > 0, "%d, %d", valid[0], valid[1]);
-  cr_assert_eq(valid[2], 0, "16K: the planes and the batch sum exceed shared memory");
+  cr_assert(valid_smem[0] > 0 && valid_smem[1] > 0, "%d, %d", valid_smem[0], valid_smem[1]);
+  cr_assert_eq(valid_smem[2], 0, "16K: the planes and the batch sum exceed shared memory");
+  cr_assert_gt(valid[2], 0, "16K: the batch sum in the workspace fits");
+  cr_assert_eq(valid[3], 0, "32K: the planes alone exceed shared memory");
+  /* the workspace variant's manifest: a per-head region the launch writes, its last argument */
+  p = problem(16384, FFTCONV_FP16);
+  fc_candidate *c16 = NULL;
+  int n16 = 0;
+  cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                &c16, &n16, &e), FFTCONV_OK, "%s", e.msg);
+  int i16 = 0;
+  while (i16 < n16 && c16[i16].reason) i16++;
+  cr_assert_lt(i16, n16);
+  fc_kernel_src ks = {0};
+  cr_assert_eq(fc_emit_kernel(em, "monarch_tc", c16[i16].params, &dev, &ks, &e), FFTCONV_OK, "%s",
+               e.msg);
+  const fc_launch *bl = &ks.manifest.launch[1];
+  cr_assert_eq(ks.manifest.nws, 1);
+  cr_assert_eq(ks.manifest.ws[0].per_head, 8 * 16384);
+  cr_assert_eq(ks.manifest.ws[0].per_row, 0);
+  cr_assert_eq(bl->args[bl->nargs - 1], FC_ARG_WS);
+  cr_assert(bl->writes & (1u << FC_ARG_WS));
+  cr_assert(strstr(ks.source, "float2 *__restrict__ pws"), "the kernel takes the sum's region");
+  fc_kernel_src_free(&ks);
+  fc_candidates_free(c16, n16);
   p = problem(4096, FFTCONV_FP32);
   fc_candidate *c = NULL;
   int n = 0;

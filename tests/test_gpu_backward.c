@@ -433,7 +433,8 @@ static void every_backward_candidate(fftconv_ctx *c, const char *family, fftconv
   every_backward_candidate_of(c, family, p, FC_RIGOR_EXHAUSTIVE);
 }
 
-/* monarch_tc's backward (searched only): every candidate at odd shapes, both dtypes and modes;
+/* monarch_tc's backward: every candidate at odd shapes, both dtypes and modes (each size up to
+   8K has both places for the batch sum), a covering sample at 16K (the workspace's only);
    monarch_fp32's at one size. */
 Test(gpu_backward, every_candidate_verifies, .timeout = 900) {
   fftconv_ctx *c = ctx_or_skip();
@@ -447,6 +448,10 @@ Test(gpu_backward, every_candidate_verifies, .timeout = 900) {
   p.seqlen = 4001; /* N = 8192: the largest the tensor-core backward runs */
   p.batch = 4;
   every_backward_candidate(c, "monarch_tc", p);
+  p = odd_problem(FFTCONV_BF16, FFTCONV_CAUSAL);
+  p.seqlen = 8001; /* N = 16384: only with the batch sum in the workspace (acc "ws") */
+  p.filter_len = 5000;
+  every_backward_candidate_of(c, "monarch_tc", p, FC_RIGOR_SAMPLE);
   p = odd_problem(FFTCONV_FP32, FFTCONV_CAUSAL);
   every_backward_candidate(c, "monarch_fp32", p);
   fftconv_ctx_destroy(c);

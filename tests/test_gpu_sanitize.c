@@ -123,6 +123,9 @@ Test(gpu_sanitize, bwd_fp32_largest) { sanitize("--backward monarch_fp32 16384 c
 Test(gpu_sanitize, bwd_tc_small) { sanitize("--backward monarch_tc 256 circular fp16 '\"op\":\"backward\"'"); }
 Test(gpu_sanitize, bwd_tc_middle) { sanitize("--backward monarch_tc 2048 causal bf16 '\"op\":\"backward\"'"); }
 Test(gpu_sanitize, bwd_tc_largest) { sanitize("--backward monarch_tc 8192 circular fp16 '\"op\":\"backward\"'"); }
+/* the tensor-core backward with its batch sum in the workspace (L2; the only one at 16K) */
+Test(gpu_sanitize, bwd_tc_ws_middle) { sanitize("--backward monarch_tc 2048 circular bf16 '\"acc\":\"ws\"'"); }
+Test(gpu_sanitize, bwd_tc_ws_largest) { sanitize("--backward monarch_tc 16384 causal fp16 '\"acc\":\"ws\"'"); }
 /* the long backward's four passes (the per-head sum over the batch in the row pass) */
 Test(gpu_sanitize, bwd_long_smallest) { sanitize("--backward monarch_long 32768 circular bf16"); }
 Test(gpu_sanitize, bwd_long_causal) { sanitize("--backward monarch_long 131072 causal fp16"); }
