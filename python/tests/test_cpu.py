@@ -1,0 +1,208 @@
+"""The Python package on a machine without a GPU (CI): it imports, finds libfftconv, answers
+sizes from a problem alone, propagates shapes through fake tensors (forward and every
+gradient), traces under torch.compile(fullgraph=True) with no graph break, matches
+FlashFFTConv's module signature, and refuses bad input with a ValueError or TypeError naming
+the argument."""
+import inspect
+
+import pytest
+
+import fftconv
+
+torch = pytest.importorskip("torch")
+from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
+
+
+def test_imports_and_finds_its_library():
+    from fftconv import _capi
+    _capi.lib()  # raises, naming the places it looked, when libfftconv is missing
+    assert fftconv.__version__
+
+
+def test_a_missing_library_says_where_it_looked(monkeypatch, tmp_path):
+    from fftconv import _capi
+    monkeypatch.setattr(_capi, "_lib", None)
+    monkeypatch.setattr(_capi, "package_dir", lambda: str(tmp_path))
+    monkeypatch.setenv("FFTCONV_LIB", str(tmp_path / "nope.so"))
+    with pytest.raises(RuntimeError, match="nope.so .no such file.*FFTCONV_LIB"):
+        _capi.lib()
+
+
+def test_sizes_from_the_problem_alone():
+    s = fftconv.problem_sizes(64, 768, 4096, dtype="fp16", causal=False, pre=True, post=True)
+    n, h = 4096, 768
+    # the library's bounds (README, "sizes"): the forward's and the backward's filter layouts
+    assert s["filter"] == (4 * n + h * (12 * n + 8) + 255) // 256 * 256 + 4 * n + h * (8 * n + 8)
+    assert s["forward"] == 4 * n + 1024 + 64 * h * 4 * n
+    assert s["backward"] == 64 * h * (8 * n + n // 16) + h * 8 * n
+    with pytest.raises(ValueError, match="seqlen"):
+        fftconv.problem_sizes(1, 1, 0)
+
+
+def fake_inputs(B=3, H=5, L=1000, K=None, dtype=torch.float16, gates=True, D=True, grad=False,
+                dev="cuda"):
+    u = torch.empty(B, H, L, device=dev, dtype=dtype, requires_grad=grad)
+    k = torch.empty(H, K or L, device=dev, requires_grad=grad)
+    pre = torch.empty(B, H, L, device=dev, dtype=dtype, requires_grad=grad) if gates else None
+    post = torch.empty(B, H, L, device=dev, dtype=dtype, requires_grad=grad) if gates else None
+    d = torch.empty(H, device=dev, requires_grad=grad) if D else None
+    return u, k, pre, post, d
+
+
+# Fake CUDA tensors carry the forward; the autograd engine wants a real device for CUDA
+# tensors, so the gradients' shapes are checked on the meta device (shape inference, which
+# fft_conv accepts) and, for CUDA, through the backward op's fake implementation.
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("causal", [True, False])
+def test_fake_shapes_forward_and_gradients(dtype, causal):
+    L = 1000 if causal else 1024
+    with FakeTensorMode():
+        u, k, pre, post, d = fake_inputs(L=L, K=300, dtype=dtype)
+        y = fftconv.fft_conv(u, k, pre, post, d, causal=causal)
+        assert y.shape == u.shape and y.dtype == dtype and y.device == u.device
+        _, k_hat = torch.ops.fftconv.conv_fwd(u, k, pre, post, d, causal, 0)
+        du, dk, dpre, dpost, dd = torch.ops.fftconv.conv_bwd(y, u, k_hat, pre, post, 300, True,
+                                                             causal, 0, [True] * 5)
+        assert du.shape == u.shape and dk.shape == k.shape and dd.shape == d.shape
+        assert dk.dtype == dd.dtype == torch.float32 and du.dtype == dtype
+    u, k, pre, post, d = fake_inputs(L=L, K=300, dtype=dtype, grad=True, dev="meta")
+    y = fftconv.fft_conv(u, k, pre, post, d, causal=causal)
+    assert y.shape == u.shape and y.dtype == dtype and y.device == u.device
+    gu, gk, gpre, gpost, gd = torch.autograd.grad(y.sum(), (u, k, pre, post, d))
+    assert gu.shape == u.shape and gu.dtype == dtype
+    assert gk.shape == k.shape and gk.dtype == torch.float32
+    assert gpre.shape == pre.shape and gpost.shape == post.shape
+    assert gd.shape == d.shape and gd.dtype == torch.float32
+
+
+def test_only_the_gradients_asked_for():
+    u, k, pre, post, d = fake_inputs(dev="meta")
+    k.requires_grad_(True)
+    y = fftconv.fft_conv(u, k, pre, post, d)
+    (gk,) = torch.autograd.grad(y.sum(), (k,))
+    assert gk.shape == k.shape
+    with FakeTensorMode():  # an unwanted gradient comes back empty from the op
+        u, k, pre, post, d = fake_inputs()
+        y, k_hat = torch.ops.fftconv.conv_fwd(u, k, pre, post, d, True, 0)
+        outs = torch.ops.fftconv.conv_bwd(y, u, k_hat, pre, post, 1000, True, True, 0,
+                                          [False, True, False, False, False])
+        assert [t.numel() for t in outs] == [0, 5 * 1000, 0, 0, 0]
+
+
+def test_the_spectrum_is_computed_once_and_shared():
+    """The forward op returns k_hat (sized from the problem alone) for the backward to reuse."""
+    with FakeTensorMode():
+        u, k, pre, post, d = fake_inputs()
+        y, k_hat = torch.ops.fftconv.conv_fwd(u, k, pre, post, d, True, 0)
+        assert k_hat.dtype == torch.uint8
+        assert k_hat.numel() == fftconv.problem_sizes(3, 5, 1000, dtype="fp16", pre=True,
+                                                      post=True, D=True)["filter"]
+
+
+def test_torch_compile_fullgraph_traces_forward_and_backward():
+    def block(u, k, pre, post, d):
+        y = fftconv.fft_conv(torch.nn.functional.gelu(u), k, pre, post, d)
+        return (y * 2).float().sum()
+
+    compiled = torch.compile(block, fullgraph=True, backend="aot_eager")
+    with FakeTensorMode():  # CUDA tensors: the forward graph
+        u, k, pre, post, d = fake_inputs()
+        assert compiled(u, k, pre, post, d).shape == ()
+    u, k, pre, post, d = fake_inputs(grad=True, dev="meta")  # and the joint graph
+    loss = compiled(u, k, pre, post, d)
+    loss.backward()
+    assert k.grad is not None and k.grad.shape == k.shape and u.grad.shape == u.shape
+
+
+def test_flashfftconv_module_signature():
+    init = inspect.signature(fftconv.FlashFFTConv.__init__)
+    assert list(init.parameters) == ["self", "seqlen", "dtype", "use_32_butterfly"]
+    assert init.parameters["dtype"].default is torch.float16
+    assert init.parameters["use_32_butterfly"].default is True
+    fwd = inspect.signature(fftconv.FlashFFTConv.forward)
+    assert list(fwd.parameters) == ["self", "u", "k", "pregate", "postgate"]
+    assert fwd.parameters["pregate"].default is None and fwd.parameters["postgate"].default is None
+
+
+@pytest.mark.parametrize("L,K,n", [(1000, 1000, 2048), (2048, 2048, 2048), (1000, 1500, 2048),
+                                   (4001, 4001, 8192), (300, 4000, 4096)])
+def test_flashfftconv_module_shapes(L, K, n):
+    """Causal (L + K - 1 <= seqlen), circular (L = seqlen) and the wrapped case (neither)."""
+    m = fftconv.FlashFFTConv(n, dtype=torch.bfloat16)
+    u = torch.empty(2, 3, L, device="meta", dtype=torch.bfloat16, requires_grad=True)
+    k = torch.empty(3, K, device="meta", requires_grad=True)
+    g = torch.empty(2, 3, L, device="meta", dtype=torch.bfloat16)
+    y = m(u, k, g, g)
+    assert y.shape == u.shape
+    gu, gk = torch.autograd.grad(y.float().sum(), (u, k))
+    assert gu.shape == u.shape and gk.shape == k.shape
+
+
+def test_flashfftconv_module_refusals():
+    with pytest.raises(ValueError, match="seqlen: 1000, must be a power of two"):
+        fftconv.FlashFFTConv(1000)
+    with pytest.raises(ValueError, match="seqlen: 8388608"):
+        fftconv.FlashFFTConv(1 << 23)
+    with pytest.raises(TypeError, match="dtype"):
+        fftconv.FlashFFTConv(1024, dtype=torch.float32)
+    with FakeTensorMode():
+        m = fftconv.FlashFFTConv(1024)
+        with pytest.raises(ValueError, match="u: length L = 2048 is more than seqlen = 1024"):
+            m(torch.empty(1, 2, 2048, device="cuda", dtype=torch.float16),
+              torch.empty(2, 100, device="cuda"))
+        with pytest.raises(TypeError, match="this module was made for torch.float16"):
+            m(torch.empty(1, 2, 512, device="cuda", dtype=torch.bfloat16),
+              torch.empty(2, 100, device="cuda"))
+        with pytest.raises(ValueError, match="k: length K = 2000, must be 1 to seqlen = 1024"):
+            m(torch.empty(1, 2, 512, device="cuda", dtype=torch.float16),
+              torch.empty(2, 2000, device="cuda"))
+
+
+def test_bad_inputs_name_the_argument():
+    def cpu(*s, dtype=torch.float16):
+        return torch.empty(*s, dtype=dtype)
+
+    # CPU tensors: refused before any work, never copied
+    with pytest.raises(ValueError, match="u: must be on a CUDA device, got cpu"):
+        fftconv.fft_conv(cpu(2, 3, 64), cpu(3, 64, dtype=torch.float32))
+    with pytest.raises(TypeError, match="u: expected a torch.Tensor"):
+        fftconv.fft_conv([1, 2, 3], None)
+    with FakeTensorMode():
+        u, k, pre, post, d = fake_inputs()
+        with pytest.raises(TypeError, match="k: dtype torch.float16, must be float32"):
+            fftconv.fft_conv(u, k.half())
+        with pytest.raises(TypeError, match="u: dtype torch.int32 is not one of"):
+            fftconv.fft_conv(u.int(), k)
+        with pytest.raises(TypeError, match="pre: dtype torch.bfloat16, must be u's"):
+            fftconv.fft_conv(u, k, pre.bfloat16())
+        with pytest.raises(ValueError, match=r"u: expected of shape \(B, H, L\) \(3 dimensions\)"):
+            fftconv.fft_conv(u[0], k)
+        with pytest.raises(ValueError, match="k: 4 heads, u has H = 5"):
+            fftconv.fft_conv(u, k[:4])
+        with pytest.raises(ValueError, match="k: length K = 1001, must be 1 to L = 1000"):
+            fftconv.fft_conv(u, torch.empty(5, 1001, device="cuda"))
+        with pytest.raises(ValueError, match=r"post: shape \(3, 5, 999\), must be u's"):
+            fftconv.fft_conv(u, k, None, post[..., 1:].contiguous())
+        with pytest.raises(ValueError, match="D: 4 heads"):
+            fftconv.fft_conv(u, k, D=d[:4])
+        with pytest.raises(ValueError, match="u: must be contiguous"):
+            fftconv.fft_conv(u.transpose(0, 1), k[:3])
+        with pytest.raises(ValueError, match="freq_keep"):
+            fftconv.fft_conv(u, k, freq_keep=-1)
+        # the library's own range checks, through the fake implementation: the field named
+        with pytest.raises(ValueError, match="seqlen"):
+            big = torch.empty(1, 1, 3 << 21, device="cuda", dtype=torch.float16)
+            fftconv.fft_conv(big, torch.empty(1, 3 << 21, device="cuda"), causal=False)
+        with pytest.raises(ValueError, match="freq_keep"):
+            fftconv.fft_conv(u, k, freq_keep=1 << 20)
+
+
+def test_tensors_on_two_devices():
+    with FakeTensorMode():
+        u, k, pre, post, d = fake_inputs()
+        try:
+            k1 = torch.empty(5, 1000, device="cuda:1")
+        except Exception as ex:  # a fake second device needs torch to believe in it
+            pytest.skip(f"no fake cuda:1 here: {ex}")
+        with pytest.raises(ValueError, match="k: on cuda:1, but u is on cuda:0"):
+            fftconv.fft_conv(u, k1)

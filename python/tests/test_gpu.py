@@ -1,0 +1,160 @@
+"""The Python package on a GPU (run on the device; skips without CUDA): fft_conv and every
+gradient against float64 autograd at odd shapes for every dtype and both modes, only the
+gradients asked for, the FlashFFTConv-compatible module against torch.fft, torch.compile
+fullgraph, CUDA graph capture and replay, torch.library.opcheck, and two streams."""
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+if not torch.cuda.is_available():
+    pytest.skip("no CUDA device: the GPU half runs on the device", allow_module_level=True)
+
+import fftconv  # noqa: E402
+from fftconv import _capi  # noqa: E402
+
+TOL = {torch.float32: 1e-5, torch.float16: 1e-3, torch.bfloat16: 8e-3}
+DEV = "cuda"
+
+
+def fft_size(B, H, L, K, F, dtype, causal):
+    p = _capi.problem(B, H, L, K, F, {torch.float32: "fp32", torch.float16: "fp16",
+                                       torch.bfloat16: "bf16"}[dtype], causal, True, True, True)
+    return int(_capi.lib().fftconv_problem_fft_size(p))
+
+
+def reference(u, k, pre, post, d, causal, F, n):
+    """float64 torch.fft: y = post * (first L of (pre u) conv k + D pre u), the filter's bins
+    with min(f, n - f) >= F zeroed (F = 0: none)."""
+    L = u.shape[-1]
+    v = u.double() * (pre.double() if pre is not None else 1)
+    kf = torch.fft.rfft(k.double(), n=n)
+    if F:
+        kf = kf * (torch.arange(kf.shape[-1], device=kf.device) < F)
+    z = torch.fft.irfft(torch.fft.rfft(v, n=n) * kf, n=n)[..., :L]
+    if d is not None:
+        z = z + d.double()[:, None] * v
+    return z * (post.double() if post is not None else 1)
+
+
+def rel(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm()).item()
+
+
+def inputs(B, H, L, K, dtype, seed, gates=True, D=True):
+    g = torch.Generator(device=DEV).manual_seed(seed)
+
+    def r(*s, dt=dtype, scale=1.0):
+        return (torch.randn(*s, device=DEV, generator=g) * scale).to(dt).requires_grad_(True)
+
+    u = r(B, H, L)
+    k = r(H, K, dt=torch.float32, scale=1 / math.sqrt(K))
+    pre = r(B, H, L) if gates else None
+    post = r(B, H, L) if gates else None
+    d = r(H, dt=torch.float32) if D else None
+    return u, k, pre, post, d
+
+
+CASES = [  # (B, H, L, K, F, causal)
+    (3, 5, 1000, 1000, 0, True), (3, 5, 1000, 300, 0, True), (3, 5, 1024, 1024, 0, False),
+    (3, 5, 256, 77, 40, False), (3, 5, 3001, 3001, 101, True), (2, 3, 40001, 30001, 0, True),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("case", CASES)
+def test_forward_and_every_gradient_against_float64(dtype, case):
+    B, H, L, K, F, causal = case
+    u, k, pre, post, d = inputs(B, H, L, K, dtype, seed=L + K)
+    n = fft_size(B, H, L, K, F, dtype, causal)
+    y = fftconv.fft_conv(u, k, pre, post, d, causal=causal, freq_keep=F or None)
+    leaves = [t.detach().double().requires_grad_(True) for t in (u, k, pre, post, d)]
+    yr = reference(*leaves, causal, F, n)
+    assert rel(y, yr) <= TOL[dtype]
+    dy = torch.randn_like(yr)
+    got = torch.autograd.grad(y, (u, k, pre, post, d), dy.to(dtype))
+    want = torch.autograd.grad(yr, leaves, dy)
+    for name, a, b in zip(("du", "dk", "dpre", "dpost", "dD"), got, want):
+        assert a.dtype == (torch.float32 if name in ("dk", "dD") else dtype), name
+        assert rel(a, b) <= TOL[dtype], f"{name}: {rel(a, b):.3e}"
+
+
+def test_only_the_gradients_asked_for():
+    u, k, pre, post, d = inputs(2, 3, 1000, 1000, torch.float16, seed=1)
+    u.requires_grad_(False)
+    pre.requires_grad_(False)
+    y = fftconv.fft_conv(u, k, pre, post, d)
+    gk, gpost, gd = torch.autograd.grad(y.float().sum(), (k, post, d))
+    assert gk.shape == k.shape and gpost.shape == post.shape and gd.shape == d.shape
+
+
+@pytest.mark.parametrize("n", [256, 1024, 4096, 16384, 65536, 1 << 20, 1 << 22])
+def test_flashfftconv_module_against_torch_fft(n):
+    B, H = (2, 4) if n <= 65536 else (1, 2)
+    m = fftconv.FlashFFTConv(n, dtype=torch.bfloat16)
+    for L, K in ((n // 2, n // 2), (n, n), (n // 2 + 7, n // 2)):
+        u, k, pre, post, _ = inputs(B, H, L, K, torch.bfloat16, seed=n + L, D=False)
+        y = m(u, k, pre, post)
+        leaves = [t.detach().double() for t in (u, k, pre, post)]
+        # FlashFFTConv's definition: circular of size n, cut to L
+        yr = torch.fft.irfft(torch.fft.rfft(leaves[0] * leaves[2], n=n) *
+                             torch.fft.rfft(leaves[1], n=n), n=n)[..., :L] * leaves[3]
+        assert rel(y, yr) <= TOL[torch.bfloat16], (n, L, K)
+
+
+def test_torch_compile_fullgraph():
+    u, k, pre, post, d = inputs(2, 3, 1000, 1000, torch.float16, seed=2)
+
+    def f(u, k, pre, post, d):
+        return fftconv.fft_conv(torch.tanh(u), k, pre, post, d).float().square().sum()
+
+    eager = f(u, k, pre, post, d)
+    ge = torch.autograd.grad(eager, (u, k))
+    comp = torch.compile(f, fullgraph=True)(u, k, pre, post, d)
+    gc = torch.autograd.grad(comp, (u, k))
+    assert rel(comp, eager) < 1e-3
+    for a, b in zip(gc, ge):
+        assert rel(a, b) < 1e-3
+
+
+def test_cuda_graph_capture_and_replay():
+    u, k, pre, post, d = (t.detach() for t in inputs(2, 3, 1000, 1000, torch.float16, seed=3))
+    y0 = fftconv.fft_conv(u, k, pre, post, d)  # the plan is made before the capture
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.stream(s):
+        with torch.cuda.graph(g, stream=s):
+            y = fftconv.fft_conv(u, k, pre, post, d)
+    torch.cuda.current_stream().wait_stream(s)
+    u.copy_(torch.randn_like(u))
+    g.replay()
+    torch.cuda.synchronize()
+    assert rel(y, fftconv.fft_conv(u, k, pre, post, d)) == 0.0
+    assert rel(y0, y) > 0
+    # a new shape cannot make its plan during a capture: said clearly
+    g2 = torch.cuda.CUDAGraph()
+    with pytest.raises(RuntimeError, match="cannot be made while a CUDA graph is being captured"):
+        with torch.cuda.graph(g2):
+            fftconv.fft_conv(u[:, :, :999].contiguous(), k[:, :999].contiguous())
+
+
+def test_opcheck():
+    u, k, pre, post, d = inputs(2, 3, 1000, 1000, torch.float16, seed=4)
+    torch.library.opcheck(torch.ops.fftconv.conv_fwd.default, (u, k, pre, post, d, True, 0))
+
+
+def test_two_streams():
+    a = inputs(2, 3, 1000, 1000, torch.float16, seed=5)
+    b = inputs(2, 3, 1000, 1000, torch.float16, seed=6)
+    a, b = [t.detach() for t in a], [t.detach() for t in b]
+    ya, yb = fftconv.fft_conv(*a), fftconv.fft_conv(*b)
+    s1, s2 = torch.cuda.Stream(), torch.cuda.Stream()
+    s1.wait_stream(torch.cuda.current_stream())
+    s2.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s1):
+        y1 = fftconv.fft_conv(*a)
+    with torch.cuda.stream(s2):
+        y2 = fftconv.fft_conv(*b)
+    torch.cuda.synchronize()
+    assert torch.equal(y1, ya) and torch.equal(y2, yb)
