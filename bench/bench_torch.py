@@ -46,31 +46,9 @@ import os
 import sys
 
 
-class Problem(C.Structure):
-    _fields_ = [("size", C.c_size_t), ("batch", C.c_int64), ("heads", C.c_int64), ("seqlen", C.c_int64),
-                ("filter_len", C.c_int64), ("freq_keep", C.c_int64), ("dtype", C.c_int),
-                ("mode", C.c_int), ("pre_gate", C.c_int), ("post_gate", C.c_int),
-                ("skip_d", C.c_int)]
-
-
-class CtxOptions(C.Structure):
-    _fields_ = [("size", C.c_size_t), ("device", C.c_int), ("arch", C.c_char_p), ("cache_path", C.c_char_p),
-                ("no_cache", C.c_int), ("policy", C.c_int), ("bundle_path", C.c_char_p),
-                ("bundle_image", C.c_void_p)]
-
-
-class Args(C.Structure):
-    _fields_ = [("size", C.c_size_t), ("u", C.c_void_p), ("pre", C.c_void_p),
-                ("post", C.c_void_p), ("k_hat", C.c_void_p), ("y", C.c_void_p),
-                ("workspace", C.c_void_p), ("workspace_bytes", C.c_size_t)]
-
-
-class BackwardArgs(C.Structure):
-    _fields_ = [("size", C.c_size_t), ("u", C.c_void_p), ("pre", C.c_void_p),
-                ("post", C.c_void_p), ("dy", C.c_void_p), ("k_hat", C.c_void_p),
-                ("du", C.c_void_p), ("dpre", C.c_void_p), ("dpost", C.c_void_p),
-                ("dk", C.POINTER(C.c_float)), ("dd", C.POINTER(C.c_float)),
-                ("workspace", C.c_void_p), ("workspace_bytes", C.c_size_t)]
+# The C API's structs: the Python package's (python/fftconv/_capi.py), one definition
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from fftconv._capi import Args, BackwardArgs, CtxOptions, Problem  # noqa: E402
 
 
 DTYPES = {"fp32": 0, "fp16": 1, "bf16": 2}
@@ -213,7 +191,7 @@ class GatedRun:
             b.u, b.pre, b.post, b.dy = u.data_ptr(), pre.data_ptr(), post.data_ptr(), dy.data_ptr()
             b.k_hat = self.k_hat.data_ptr()
             b.du, b.dpre, b.dpost = self.du.data_ptr(), self.dpre.data_ptr(), self.dpost.data_ptr()
-            b.dk = C.cast(self.dk.data_ptr(), C.POINTER(C.c_float))
+            b.dk = self.dk.data_ptr()
             b.dd = None
             b.workspace, b.workspace_bytes = self.ws.data_ptr(), self.ws.numel()
 
