@@ -55,8 +55,11 @@ def conv_fwd(u: torch.Tensor, k: torch.Tensor, pre: Optional[torch.Tensor],
 
 @conv_fwd.register_fake
 def _(u, k, pre, post, d, causal, freq_keep):
-    p = _problem(u, k, pre, post, d is not None, causal, freq_keep)
-    return torch.empty_like(u), u.new_empty((_capi.filter_bytes(p),), dtype=torch.uint8)
+    if all(isinstance(x, int) for x in (*u.shape, k.shape[1])):
+        nbytes = _capi.filter_bytes(_problem(u, k, pre, post, d is not None, causal, freq_keep))
+    else:  # symbolic shapes (torch.compile dynamic=True): the library sizes it at run time
+        nbytes = torch.library.get_ctx().new_dynamic_size()
+    return torch.empty_like(u), u.new_empty((nbytes,), dtype=torch.uint8)
 
 
 # ---- the backward ----

@@ -114,6 +114,24 @@ def test_torch_compile_fullgraph_traces_forward_and_backward():
     assert k.grad is not None and k.grad.shape == k.shape and u.grad.shape == u.shape
 
 
+def test_torch_compile_dynamic_shapes():
+    """Symbolic B, H, L: the spectrum's size is left to run time (an unbacked size), so three
+    lengths share one graph instead of specializing on each."""
+    from torch._dynamo.utils import counters
+
+    def f(u, k):
+        return fftconv.fft_conv(u, k) * 2
+
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(f, fullgraph=True, backend="eager", dynamic=True)
+    with FakeTensorMode():
+        for L in (1000, 1500, 1700):
+            u = torch.empty(2, 3, L, device="cuda", dtype=torch.float16)
+            assert compiled(u, torch.empty(3, L, device="cuda")).shape == u.shape
+    assert counters["stats"]["unique_graphs"] == 1
+
+
 def test_flashfftconv_module_signature():
     init = inspect.signature(fftconv.FlashFFTConv.__init__)
     assert list(init.parameters) == ["self", "seqlen", "dtype", "use_32_butterfly"]
