@@ -1,0 +1,1 @@
+"""fftconv: long FFT convolutions on NVIDIA GPUs."""
