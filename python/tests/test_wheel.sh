@@ -38,6 +38,9 @@ import fftconv
 d = os.path.dirname(fftconv.__file__)
 lib, bindir = os.listdir(os.path.join(d, "lib")), os.listdir(os.path.join(d, "bin"))
 print("test_wheel: fftconv/ %s, lib/ %s, bin/ %s" % (sorted(os.listdir(d)), sorted(lib), sorted(bindir)))
+# the package finds its own copy of the library (no FFTCONV_LIB) and answers sizes with no GPU
+os.environ.pop("FFTCONV_LIB", None)
+print("test_wheel: sizes", fftconv.problem_sizes(2, 3, 1000, pre=True, post=True))
 if sorted(lib) != ["libfftconv.so"]:
     sys.exit("fftconv/lib holds %s, not libfftconv.so alone" % lib)
 if sorted(bindir) != ["fftconv-cache", "fftconv-tune"]:
