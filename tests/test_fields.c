@@ -1,6 +1,6 @@
 /* test_fields: the table of the problem's fields (src/runtime/fields.c) against what states
  * them elsewhere: the public header's struct (names, order, types, offsets), the ctypes
- * mirror in bench/bench_torch.py, and what the table drives (init, check, key, flags). */
+ * mirror in python/fftconv/_capi.py, and what the table drives (init, check, key, flags). */
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <stddef.h>
@@ -98,11 +98,12 @@ Test(fields, the_public_header_states_the_same_fields) {
   free(h);
 }
 
-/* bench/bench_torch.py's ctypes mirror: class Problem's _fields_. */
+/* The Python package's ctypes mirror (python/fftconv/_capi.py, which bench_torch.py imports
+   too): class Problem's _fields_. */
 Test(fields, the_python_mirror_states_the_same_fields) {
-  char *py = slurp(SOURCE_DIR "/bench/bench_torch.py");
+  char *py = slurp(SOURCE_DIR "/python/fftconv/_capi.py");
   char *a = strstr(py, "class Problem(C.Structure):");
-  cr_assert(a, "no class Problem in bench_torch.py");
+  cr_assert(a, "no class Problem in python/fftconv/_capi.py");
   a = strstr(a, "_fields_ = [");
   cr_assert(a);
   char *b = strstr(a, "]\n");
@@ -118,13 +119,13 @@ Test(fields, the_python_mirror_states_the_same_fields) {
       cr_assert_str_eq(ctype, "c_size_t");
       continue;
     }
-    cr_assert_lt(i, FC_NFIELDS, "bench_torch.py has a field the table lacks: %s", name);
+    cr_assert_lt(i, FC_NFIELDS, "_capi.py has a field the table lacks: %s", name);
     cr_assert_str_eq(name, fc_fields[i].name, "field %d", i);
     /* enums are ints in C (the header's enums have no negative or large values) */
     cr_assert_str_eq(ctype, fc_fields[i].type == FC_FIELD_INT64 ? "c_int64" : "c_int", "%s",
                      name);
   }
-  cr_assert_eq(i, FC_NFIELDS, "bench_torch.py has %d fields, the table %d", i, FC_NFIELDS);
+  cr_assert_eq(i, FC_NFIELDS, "_capi.py has %d fields, the table %d", i, FC_NFIELDS);
   free(py);
 }
 
