@@ -29,6 +29,11 @@ def use_bundle(path):
     _bundle = os.fspath(path) if path is not None else None
 
 
+def current_bundle():
+    """The bundle plans are made from now (None: the cache alone)."""
+    return _bundle
+
+
 def _key(p):
     return (p.batch, p.heads, p.seqlen, p.filter_len, p.freq_keep, p.dtype, p.mode, p.pre_gate,
             p.post_gate, p.skip_d)

@@ -1,10 +1,13 @@
-"""fft_conv as torch custom ops: the forward (y and the filter spectrum k_hat, computed once a
-call and shared with the backward), the backward (each gradient only when its input needs
-it), their fake implementations (shapes from the problem alone: no GPU needed) and the
-autograd registration. Runs on the caller's current CUDA stream; workspace and k_hat come
-from torch's caching allocator; nothing waits on the host."""
+"""fft_conv as torch ops, defined with torch.library: the forward (y and the filter spectrum
+k_hat, computed once a call and shared with the backward), the backward (each gradient only
+when its input needs it), their fake implementations (shapes from the problem alone: no GPU
+needed) and the autograd registration. Runs on the caller's current CUDA stream; workspace
+and k_hat come from torch's caching allocator; nothing waits on the host.
+
+Two forward ops share one implementation: conv_fwd, with the autograd registration, when an
+input requires grad, and conv_fwd_infer, without it, otherwise: the Python autograd kernel
+costs about 4 us a call even when nothing requires grad (bench/NOTES.md, experiment 16)."""
 import ctypes as C
-from typing import List, Optional, Tuple
 
 import torch
 
@@ -12,83 +15,91 @@ from . import _capi, _runtime
 
 IO_DTYPES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
+_lib = torch.library.Library("fftconv", "DEF")
+_FWD_SCHEMA = ("(Tensor u, Tensor k, Tensor? pre, Tensor? post, Tensor? d, bool causal, "
+               "int freq_keep) -> (Tensor, Tensor)")
+_lib.define("conv_fwd" + _FWD_SCHEMA)
+_lib.define("conv_fwd_infer" + _FWD_SCHEMA)
+_lib.define("conv_bwd(Tensor dy, Tensor u, Tensor k_hat, Tensor? pre, Tensor? post, "
+            "int filter_len, bool has_d, bool causal, int freq_keep, bool[] needs) -> "
+            "(Tensor, Tensor, Tensor, Tensor, Tensor)")
+
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
 
 def _stream(device):
-    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
-    return raw(device) if raw is not None else torch.cuda.current_stream(device).cuda_stream
+    if _raw_stream is not None:
+        return _raw_stream(device)
+    return torch.cuda.current_stream(device).cuda_stream
 
 
 def _ptr(t):
     return None if t is None else t.data_ptr()
 
 
-def _problem(u, k, pre, post, has_d, causal, freq_keep):
-    B, H, L = u.shape
-    return _capi.problem(B, H, L, k.shape[1], freq_keep, IO_DTYPES[u.dtype], causal,
-                         pre is not None, post is not None, has_d)
+class _Shape:
+    """What one problem on one device needs, found once: its plan and sizes."""
+    __slots__ = ("plan", "ctx", "filter_bytes", "fwd_ws", "bwd_ws")
+
+
+_shapes = {}  # (device, bundle, problem's fields) -> _Shape
+
+
+def _shape(device, B, H, L, K, F, dtype, causal, pre, post, has_d):
+    key = (device, _runtime.current_bundle(), B, H, L, K, F, dtype, causal, pre, post, has_d)
+    s = _shapes.get(key)
+    if s is None:
+        p = _capi.problem(B, H, L, K, F, IO_DTYPES[dtype], causal, pre, post, has_d)
+        plan, ctx = _runtime.plan(device, p, torch.cuda.is_current_stream_capturing())
+        lib = _capi.lib()
+        s = _Shape()
+        s.plan, s.ctx = plan, ctx
+        s.filter_bytes = _capi.filter_bytes(p)
+        s.fwd_ws = lib.fftconv_plan_workspace_bytes(plan)
+        s.bwd_ws = lib.fftconv_plan_backward_workspace_bytes(plan)
+        _shapes[key] = s
+    return s
 
 
 # ---- the forward ----
 
-@torch.library.custom_op("fftconv::conv_fwd", mutates_args=(), device_types="cuda")
-def conv_fwd(u: torch.Tensor, k: torch.Tensor, pre: Optional[torch.Tensor],
-             post: Optional[torch.Tensor], d: Optional[torch.Tensor], causal: bool,
-             freq_keep: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    p = _problem(u, k, pre, post, d is not None, causal, freq_keep)
+def _fwd_cuda(u, k, pre, post, d, causal, freq_keep):
+    B, H, L = u.shape
     dev = u.device.index
-    plan, ctx = _runtime.plan(dev, p, torch.cuda.is_current_stream_capturing())
-    L = _capi.lib()
-    s = _stream(dev)
-    k_hat = torch.empty(_capi.filter_bytes(p), dtype=torch.uint8, device=u.device)
-    _capi.check(L.fftconv_prepare_filter(plan, k.data_ptr(), _ptr(d), k_hat.data_ptr(), s), ctx,
-                "fftconv_prepare_filter")
+    s = _shape(dev, B, H, L, k.shape[1], freq_keep, u.dtype, causal, pre is not None,
+               post is not None, d is not None)
+    lib = _capi.lib()
+    st = _stream(dev)
+    k_hat = torch.empty(s.filter_bytes, dtype=torch.uint8, device=u.device)
+    _capi.check(lib.fftconv_prepare_filter(s.plan, k.data_ptr(), _ptr(d), k_hat.data_ptr(), st),
+                s.ctx, "fftconv_prepare_filter")
     y = torch.empty_like(u)
     a = _capi.Args()
-    L.fftconv_args_init(C.byref(a))
+    lib.fftconv_args_init(C.byref(a))
     a.u, a.pre, a.post, a.k_hat, a.y = u.data_ptr(), _ptr(pre), _ptr(post), k_hat.data_ptr(), y.data_ptr()
-    nws = L.fftconv_plan_workspace_bytes(plan)
-    ws = torch.empty(nws, dtype=torch.uint8, device=u.device) if nws else None
-    a.workspace, a.workspace_bytes = _ptr(ws), nws
-    _capi.check(L.fftconv_forward(plan, C.byref(a), s), ctx, "fftconv_forward")
+    ws = torch.empty(s.fwd_ws, dtype=torch.uint8, device=u.device) if s.fwd_ws else None
+    a.workspace, a.workspace_bytes = _ptr(ws), s.fwd_ws
+    _capi.check(lib.fftconv_forward(s.plan, C.byref(a), st), s.ctx, "fftconv_forward")
     return y, k_hat
 
 
-@conv_fwd.register_fake
-def _(u, k, pre, post, d, causal, freq_keep):
-    if all(isinstance(x, int) for x in (*u.shape, k.shape[1])):
-        nbytes = _capi.filter_bytes(_problem(u, k, pre, post, d is not None, causal, freq_keep))
+def _fwd_fake(u, k, pre, post, d, causal, freq_keep):
+    B, H, L = u.shape
+    if all(isinstance(x, int) for x in (B, H, L, k.shape[1])):
+        p = _capi.problem(B, H, L, k.shape[1], freq_keep, IO_DTYPES[u.dtype], causal,
+                          pre is not None, post is not None, d is not None)
+        nbytes = _capi.filter_bytes(p)
     else:  # symbolic shapes (torch.compile dynamic=True): the library sizes it at run time
         nbytes = torch.library.get_ctx().new_dynamic_size()
     return torch.empty_like(u), u.new_empty((nbytes,), dtype=torch.uint8)
 
 
+for _name in ("conv_fwd", "conv_fwd_infer"):
+    _lib.impl(_name, _fwd_cuda, "CUDA")
+    torch.library.register_fake("fftconv::" + _name, _fwd_fake, lib=_lib)
+
+
 # ---- the backward ----
-
-@torch.library.custom_op("fftconv::conv_bwd", mutates_args=(), device_types="cuda")
-def conv_bwd(dy: torch.Tensor, u: torch.Tensor, k_hat: torch.Tensor, pre: Optional[torch.Tensor],
-             post: Optional[torch.Tensor], filter_len: int, has_d: bool, causal: bool,
-             freq_keep: int, needs: List[bool]
-             ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """needs: whether du, dk, dpre, dpost, dD are wanted; an unwanted one is returned empty."""
-    B, H, Lq = u.shape
-    p = _capi.problem(B, H, Lq, filter_len, freq_keep, IO_DTYPES[u.dtype], causal,
-                      pre is not None, post is not None, has_d)
-    dev = u.device.index
-    plan, ctx = _runtime.plan(dev, p, torch.cuda.is_current_stream_capturing())
-    L = _capi.lib()
-    _capi.check(L.fftconv_plan_backward_status(plan), ctx, "fftconv backward")
-    du, dk, dpre, dpost, dd = _bwd_outputs(u, filter_len, needs)
-    a = _capi.BackwardArgs()
-    L.fftconv_backward_args_init(C.byref(a))
-    a.u, a.pre, a.post, a.dy, a.k_hat = u.data_ptr(), _ptr(pre), _ptr(post), dy.data_ptr(), k_hat.data_ptr()
-    a.du, a.dk, a.dpre, a.dpost, a.dd = (t.data_ptr() if t.numel() else None
-                                         for t in (du, dk, dpre, dpost, dd))
-    nws = L.fftconv_plan_backward_workspace_bytes(plan)
-    ws = torch.empty(nws, dtype=torch.uint8, device=u.device) if nws else None
-    a.workspace, a.workspace_bytes = _ptr(ws), nws
-    _capi.check(L.fftconv_backward(plan, C.byref(a), _stream(dev)), ctx, "fftconv_backward")
-    return du, dk, dpre, dpost, dd
-
 
 def _bwd_outputs(u, filter_len, needs):
     B, H, Lq = u.shape
@@ -101,9 +112,31 @@ def _bwd_outputs(u, filter_len, needs):
     return du, dk, dpre, dpost, dd
 
 
-@conv_bwd.register_fake
-def _(dy, u, k_hat, pre, post, filter_len, has_d, causal, freq_keep, needs):
-    return _bwd_outputs(u, filter_len, needs)
+def _bwd_cuda(dy, u, k_hat, pre, post, filter_len, has_d, causal, freq_keep, needs):
+    """needs: whether du, dk, dpre, dpost, dD are wanted; an unwanted one is returned empty."""
+    B, H, L = u.shape
+    dev = u.device.index
+    s = _shape(dev, B, H, L, filter_len, freq_keep, u.dtype, causal, pre is not None,
+               post is not None, has_d)
+    lib = _capi.lib()
+    _capi.check(lib.fftconv_plan_backward_status(s.plan), s.ctx, "fftconv backward")
+    du, dk, dpre, dpost, dd = _bwd_outputs(u, filter_len, needs)
+    a = _capi.BackwardArgs()
+    lib.fftconv_backward_args_init(C.byref(a))
+    a.u, a.pre, a.post, a.dy, a.k_hat = u.data_ptr(), _ptr(pre), _ptr(post), dy.data_ptr(), k_hat.data_ptr()
+    a.du, a.dk, a.dpre, a.dpost, a.dd = (t.data_ptr() if t.numel() else None
+                                         for t in (du, dk, dpre, dpost, dd))
+    ws = torch.empty(s.bwd_ws, dtype=torch.uint8, device=u.device) if s.bwd_ws else None
+    a.workspace, a.workspace_bytes = _ptr(ws), s.bwd_ws
+    _capi.check(lib.fftconv_backward(s.plan, C.byref(a), _stream(dev)), s.ctx, "fftconv_backward")
+    return du, dk, dpre, dpost, dd
+
+
+_lib.impl("conv_bwd", _bwd_cuda, "CUDA")
+torch.library.register_fake(
+    "fftconv::conv_bwd",
+    lambda dy, u, k_hat, pre, post, filter_len, has_d, causal, freq_keep, needs:
+    _bwd_outputs(u, filter_len, needs), lib=_lib)
 
 
 # ---- autograd ----
@@ -123,13 +156,18 @@ def _backward(ctx, dy, _dk_hat):
              bool(g[3]) and post is not None, bool(g[4]) and has_d]
     if not any(needs):
         return None, None, None, None, None, None, None
-    du, dk, dpre, dpost, dd = conv_bwd(dy.contiguous(), u, k_hat, pre, post, filter_len, has_d,
-                                       causal, freq_keep, needs)
+    du, dk, dpre, dpost, dd = torch.ops.fftconv.conv_bwd(dy.contiguous(), u, k_hat, pre, post,
+                                                         filter_len, has_d, causal, freq_keep,
+                                                         needs)
     return (du if needs[0] else None, dk if needs[1] else None, dpre if needs[2] else None,
             dpost if needs[3] else None, dd if needs[4] else None, None, None)
 
 
-conv_fwd.register_autograd(_backward, setup_context=_setup)
+torch.library.register_autograd("fftconv::conv_fwd", _backward, setup_context=_setup, lib=_lib)
+
+conv_fwd = torch.ops.fftconv.conv_fwd.default
+conv_fwd_infer = torch.ops.fftconv.conv_fwd_infer.default
+conv_bwd = torch.ops.fftconv.conv_bwd.default
 
 
 # ---- the functional op ----
@@ -186,6 +224,13 @@ def check_inputs(u, k, pre=None, post=None, D=None, max_k=None):
             raise ValueError(f"D: {D.shape[0]} heads, u has H = {H}")
 
 
+def forward_op(*tensors):
+    """conv_fwd (with autograd) when an input requires grad, else conv_fwd_infer."""
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        return conv_fwd
+    return conv_fwd_infer
+
+
 def fft_conv(u, k, pre=None, post=None, D=None, *, causal=True, freq_keep=None):
     """y = post * (conv(pre * u, k) + D * (pre * u)), the convolution along the last axis.
 
@@ -198,5 +243,5 @@ def fft_conv(u, k, pre=None, post=None, D=None, *, causal=True, freq_keep=None):
     check_inputs(u, k, pre, post, D)
     if freq_keep is not None and (not isinstance(freq_keep, int) or freq_keep < 1):
         raise ValueError(f"freq_keep: {freq_keep!r}, must be None or a positive int")
-    y, _ = conv_fwd(u, k, pre, post, D, bool(causal), int(freq_keep or 0))
+    y, _ = forward_op(u, k, pre, post, D)(u, k, pre, post, D, bool(causal), int(freq_keep or 0))
     return y

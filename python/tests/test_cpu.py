@@ -239,3 +239,17 @@ def test_the_hyena_example_runs_its_reference():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "associative recall, L = 256" in out.stdout and "step time torch" in out.stdout
+
+
+def test_inference_skips_the_autograd_kernel():
+    """No input requiring grad (or no_grad): the op without the autograd registration, whose
+    Python kernel would cost about 4 us a call; otherwise the one with it."""
+    from fftconv.ops import conv_fwd, conv_fwd_infer, forward_op
+    u, k, pre, post, d = fake_inputs(dev="meta")
+    assert forward_op(u, k, pre, post, d) is conv_fwd_infer
+    k.requires_grad_(True)
+    assert forward_op(u, k, pre, post, d) is conv_fwd
+    with torch.no_grad():
+        assert forward_op(u, k, pre, post, d) is conv_fwd_infer
+        assert fftconv.fft_conv(u, k, pre, post, d).grad_fn is None
+    assert fftconv.fft_conv(u, k, pre, post, d).grad_fn is not None

@@ -142,6 +142,12 @@ def test_cuda_graph_capture_and_replay():
 def test_opcheck():
     u, k, pre, post, d = inputs(2, 3, 1000, 1000, torch.float16, seed=4)
     torch.library.opcheck(torch.ops.fftconv.conv_fwd.default, (u, k, pre, post, d, True, 0))
+    plain = [t.detach() for t in (u, k, pre, post, d)]
+    torch.library.opcheck(torch.ops.fftconv.conv_fwd_infer.default, (*plain, True, 0))
+    y, k_hat = torch.ops.fftconv.conv_fwd_infer(*plain, True, 0)
+    torch.library.opcheck(torch.ops.fftconv.conv_bwd.default,
+                          (torch.randn_like(y), plain[0], k_hat, plain[2], plain[3], 1000, True,
+                           True, 0, [True, True, True, True, True]))
 
 
 def test_two_streams():
