@@ -124,6 +124,17 @@ REDUCED_HEADS = {65536: 768, 131072: 384, 262144: 192, 524288: 96, 1048576: 48,
                  2097152: 32, 4194304: 16}
 
 
+def shapes(a):
+    """(mode, N, L, B, H, scale) of each table row: L = N circular, N/2 causal; B x H reduced
+    above 32K as FlashFFTConv's benchmark does; scale takes times back to --batch x --heads."""
+    for mode in a.modes.split(","):
+        for n in map(int, a.sizes.split(",")):
+            B, H = a.batch, a.heads
+            if n > 32768 and n in REDUCED_HEADS:
+                B, H = 8, min(a.heads, REDUCED_HEADS[n])
+            yield mode, n, n if mode == "circular" else n // 2, B, H, a.batch * a.heads / (B * H)
+
+
 def one_kernel_summary(text):
     """'monarch_tc 16x16x16 warps=4 pairs=1 [tuned]' from one kernel's description
     ("template rN (hash) {params} [rung; arch]"); the text itself if it is not one."""
@@ -301,85 +312,78 @@ def bench_backward(a, torch, fc, ctx, stream, timeit, gbps, FlashFFTConv, tdt):
         return " ".join(str(text).split()).replace("|", "\\|")
 
     rows, notes = [], []
-    for mode in a.modes.split(","):
-        for n in map(int, a.sizes.split(",")):
-            L = n if mode == "circular" else n // 2
-            B, H = a.batch, a.heads
-            if n > 32768 and n in REDUCED_HEADS:
-                B, H = 8, min(a.heads, REDUCED_HEADS[n])
-            scale = a.batch * a.heads / (B * H)
+    for mode, n, L, B, H, scale in shapes(a):
+        def scaled(t):
+            return tuple(x * scale for x in t)
 
-            def scaled(t):
-                return tuple(x * scale for x in t)
+        u, pre, post, dy = (torch.randn(B, H, L, device=dev).to(tdt) for _ in range(4))
+        k = torch.randn(H, L, device=dev) / math.sqrt(L)
+        plan = fc.plan(ctx, B, H, L, a.dtype, mode)
+        desc = fc.lib.fftconv_plan_describe(plan).decode()
+        run = GatedRun(fc, ctx, plan, u, pre, post, k, dy, stream)
+        why = run.why
 
-            u, pre, post, dy = (torch.randn(B, H, L, device=dev).to(tdt) for _ in range(4))
-            k = torch.randn(H, L, device=dev) / math.sqrt(L)
-            plan = fc.plan(ctx, B, H, L, a.dtype, mode)
-            desc = fc.lib.fftconv_plan_describe(plan).decode()
-            run = GatedRun(fc, ctx, plan, u, pre, post, k, dy, stream)
-            why = run.why
+        def fwd():
+            run.prepare()
+            run.forward()
 
-            def fwd():
-                run.prepare()
-                run.forward()
+        def fwd_bwd():
+            run.prepare()
+            run.forward()
+            run.backward()
 
-            def fwd_bwd():
-                run.prepare()
-                run.forward()
-                run.backward()
-
-            t_fwd = scaled(timeit(fwd))  # also leaves k_hat prepared for the backward alone
-            t_bwd, t_fb, same = nan3, nan3, None
-            if run.bwd_ok:
-                try:
-                    t_bwd = scaled(timeit(run.backward))
-                    t_fb = scaled(timeit(fwd_bwd))
-                    # determinism: dk of two backward runs, bit for bit
-                    run.backward()
-                    dk1 = run.dk.clone()
-                    run.backward()
-                    same = torch.equal(dk1.view(torch.int32), run.dk.view(torch.int32))
-                    del dk1
-                except RuntimeError as ex:
-                    why = f"backward failed: {ex}"
-                    t_bwd, t_fb, same = nan3, nan3, None
-            torch.cuda.synchronize()
-            del run
-            fc.lib.fftconv_plan_destroy(plan)
-            torch.cuda.empty_cache()
-
-            t_ffc_f, t_ffc_fb, ffc = nan3, nan3, None
-            if FlashFFTConv:
-                try:
-                    ffc = FlashFFTConv(n, dtype=tdt).to(dev)
-                    t_ffc_f = scaled(timeit(lambda: ffc(u, k, pre, post)))
-                    ls = leaves(u, pre, post, k)
-                    t_ffc_fb = scaled(timeit(lambda: ffc_step(ffc, *ls, dy)))
-                except Exception as ex:  # FlashFFTConv's: an unsupported size, out of memory
-                    notes.append(f"{mode} N={n} FlashFFTConv: {ex}")
-                ls = None
-                torch.cuda.empty_cache()
-            t_r32 = nan3
+        t_fwd = scaled(timeit(fwd))  # also leaves k_hat prepared for the backward alone
+        t_bwd, t_fb, same = nan3, nan3, None
+        if run.bwd_ok:
             try:
-                ls = leaves(u, pre, post, k)
-                t_r32 = scaled(timeit(lambda: rfft32_step(n, L, *ls, dy)))
-            except torch.cuda.OutOfMemoryError as ex:
-                notes.append(f"{mode} N={n} rfft32 autograd: {ex}")
-            ls = None
-            del u, pre, post, dy, k
-            torch.cuda.empty_cache()
+                t_bwd = scaled(timeit(run.backward))
+                t_fb = scaled(timeit(fwd_bwd))
+                # determinism: dk of two backward runs, bit for bit
+                run.backward()
+                dk1 = run.dk.clone()
+                run.backward()
+                same = torch.equal(dk1.view(torch.int32), run.dk.view(torch.int32))
+                del dk1
+            except RuntimeError as ex:
+                why = f"backward failed: {ex}"
+                t_bwd, t_fb, same = nan3, nan3, None
+        torch.cuda.synchronize()
+        del run
+        fc.lib.fftconv_plan_destroy(plan)
+        torch.cuda.empty_cache()
 
-            e_ours, e_ffc, e_r32 = errors(mode, n, L, ffc, notes)
-            ffc = None
+        t_ffc_f, t_ffc_fb, ffc = nan3, nan3, None
+        if FlashFFTConv:
+            try:
+                ffc = FlashFFTConv(n, dtype=tdt).to(dev)
+                t_ffc_f = scaled(timeit(lambda: ffc(u, k, pre, post)))
+                ls = leaves(u, pre, post, k)
+                t_ffc_fb = scaled(timeit(lambda: ffc_step(ffc, *ls, dy)))
+            except Exception as ex:  # FlashFFTConv's: an unsupported size, out of memory
+                notes.append(f"{mode} N={n} FlashFFTConv: {ex}")
+            ls = None
             torch.cuda.empty_cache()
-            floor = a.batch * a.heads * L * es * 7 / (gbps * 1e9) * 1e3
-            rows.append((mode, n, L, B, H, t_fwd, t_bwd, t_fb, floor, t_ffc_f, t_ffc_fb, t_r32,
-                         e_ours, e_ffc, e_r32, same, desc, why))
-            print(f"{mode:8s} N={n:7d} B={B} H={H}  fftconv fwd {t_fwd[0]:9.4f} ms  bwd "
-                  f"{t_bwd[0]:9.4f}  fwd+bwd {t_fb[0]:9.4f}  FFC fwd+bwd {t_ffc_fb[0]:9.4f}  "
-                  f"rfft32 {t_r32[0]:9.4f}  err du {e_ours[0]:.1e} dk {e_ours[3]:.1e}"
-                  + (f"  no backward: {' '.join(why.split())}" if why else ""), file=sys.stderr,
-                  flush=True)
+        t_r32 = nan3
+        try:
+            ls = leaves(u, pre, post, k)
+            t_r32 = scaled(timeit(lambda: rfft32_step(n, L, *ls, dy)))
+        except torch.cuda.OutOfMemoryError as ex:
+            notes.append(f"{mode} N={n} rfft32 autograd: {ex}")
+        ls = None
+        del u, pre, post, dy, k
+        torch.cuda.empty_cache()
+
+        e_ours, e_ffc, e_r32 = errors(mode, n, L, ffc, notes)
+        ffc = None
+        torch.cuda.empty_cache()
+        floor = a.batch * a.heads * L * es * 7 / (gbps * 1e9) * 1e3
+        rows.append((mode, n, L, B, H, t_fwd, t_bwd, t_fb, floor, t_ffc_f, t_ffc_fb, t_r32,
+                     e_ours, e_ffc, e_r32, same, desc, why))
+        print(f"{mode:8s} N={n:7d} B={B} H={H}  fftconv fwd {t_fwd[0]:9.4f} ms  bwd "
+              f"{t_bwd[0]:9.4f}  fwd+bwd {t_fb[0]:9.4f}  FFC fwd+bwd {t_ffc_fb[0]:9.4f}  "
+              f"rfft32 {t_r32[0]:9.4f}  err du {e_ours[0]:.1e} dk {e_ours[3]:.1e}"
+              + (f"  no backward: {' '.join(why.split())}" if why else ""), file=sys.stderr,
+              flush=True)
     print(f"times in ms scaled to B={a.batch} H={a.heads}; above N=32768 measured at B x H as "
           f"listed (FlashFFTConv's reduced batches); errors on B=2 H={hs}\n")
     print("| mode | N | L | measured B x H | fftconv fwd ms | fftconv bwd ms | "
@@ -484,88 +488,82 @@ def main():
     print(f"problem  gated (pre, post), {a.dtype} I/O, B={a.batch} H={a.heads}, median of "
           f"{a.runs} runs, L2 scrubbed\n")
     rows = []
-    for mode in a.modes.split(","):
-        for n in map(int, a.sizes.split(",")):
-            L = n if mode == "circular" else n // 2
-            B, H = a.batch, a.heads
-            if n > 32768 and n in REDUCED_HEADS:
-                B, H = 8, min(a.heads, REDUCED_HEADS[n])
-            scale = a.batch * a.heads / (B * H)
-            u = torch.randn(B, H, L, device=dev).to(tdt)
-            pre = torch.randn(B, H, L, device=dev).to(tdt)
-            post = torch.randn(B, H, L, device=dev).to(tdt)
-            k = torch.randn(H, L, device=dev) / math.sqrt(L)
-            out = torch.empty_like(u)
-            plan = fc.plan(ctx, B, H, L, a.dtype, mode)
-            desc = fc.lib.fftconv_plan_describe(plan).decode()
-            k_hat = torch.empty(fc.lib.fftconv_plan_filter_bytes(plan), dtype=torch.uint8,
-                                device=dev)
-            fc.check(ctx, fc.lib.fftconv_prepare_filter(plan, k.data_ptr(), None,
-                                                          k_hat.data_ptr(), stream), "prepare")
-            ws = torch.empty(max(1, fc.lib.fftconv_plan_workspace_bytes(plan)), dtype=torch.uint8,
-                             device=dev)
-            args = Args()
-            fc.lib.fftconv_args_init(C.byref(args))
-            args.u, args.pre, args.post = u.data_ptr(), pre.data_ptr(), post.data_ptr()
-            args.k_hat, args.y = k_hat.data_ptr(), out.data_ptr()
-            args.workspace, args.workspace_bytes = ws.data_ptr(), ws.numel()
+    for mode, n, L, B, H, scale in shapes(a):
+        u = torch.randn(B, H, L, device=dev).to(tdt)
+        pre = torch.randn(B, H, L, device=dev).to(tdt)
+        post = torch.randn(B, H, L, device=dev).to(tdt)
+        k = torch.randn(H, L, device=dev) / math.sqrt(L)
+        out = torch.empty_like(u)
+        plan = fc.plan(ctx, B, H, L, a.dtype, mode)
+        desc = fc.lib.fftconv_plan_describe(plan).decode()
+        k_hat = torch.empty(fc.lib.fftconv_plan_filter_bytes(plan), dtype=torch.uint8,
+                            device=dev)
+        fc.check(ctx, fc.lib.fftconv_prepare_filter(plan, k.data_ptr(), None,
+                                                      k_hat.data_ptr(), stream), "prepare")
+        ws = torch.empty(max(1, fc.lib.fftconv_plan_workspace_bytes(plan)), dtype=torch.uint8,
+                         device=dev)
+        args = Args()
+        fc.lib.fftconv_args_init(C.byref(args))
+        args.u, args.pre, args.post = u.data_ptr(), pre.data_ptr(), post.data_ptr()
+        args.k_hat, args.y = k_hat.data_ptr(), out.data_ptr()
+        args.workspace, args.workspace_bytes = ws.data_ptr(), ws.numel()
 
-            def ours():
-                fc.check(ctx, fc.lib.fftconv_forward(plan, C.byref(args), stream), "forward")
+        def ours():
+            fc.check(ctx, fc.lib.fftconv_forward(plan, C.byref(args), stream), "forward")
 
-            k_f = torch.fft.rfft(k, n=n)
+        k_f = torch.fft.rfft(k, n=n)
 
-            def rfft32():
-                v = u.float() * pre.float()
-                z = torch.fft.irfft(torch.fft.rfft(v, n=n) * k_f, n=n)[..., :L]
-                return (z * post.float()).to(tdt)
+        def rfft32():
+            v = u.float() * pre.float()
+            z = torch.fft.irfft(torch.fft.rfft(v, n=n) * k_f, n=n)[..., :L]
+            return (z * post.float()).to(tdt)
 
-            def torch_fft():
-                v = u.float() * pre.float()
-                z = torch.fft.irfft(torch.fft.rfft(v, n=n) * torch.fft.rfft(k, n=n), n=n)[..., :L]
-                return (z * post.float()).to(tdt)
+        def torch_fft():
+            v = u.float() * pre.float()
+            z = torch.fft.irfft(torch.fft.rfft(v, n=n) * torch.fft.rfft(k, n=n), n=n)[..., :L]
+            return (z * post.float()).to(tdt)
 
-            def scaled(t):
-                return tuple(x * scale for x in t)
+        def scaled(t):
+            return tuple(x * scale for x in t)
 
-            t_ours = scaled(timeit(ours))
-            t_r32 = scaled(timeit(rfft32))
-            t_tf = (math.nan,) * 3 if a.no_torch_fft else scaled(timeit(torch_fft))
-            t_ffc, e_ffc, ffc_out = (math.nan,) * 3, math.nan, None
-            if FlashFFTConv:
-                ffc = FlashFFTConv(n, dtype=tdt).to(dev)
+        t_ours = scaled(timeit(ours))
+        t_r32 = scaled(timeit(rfft32))
+        t_tf = (math.nan,) * 3 if a.no_torch_fft else scaled(timeit(torch_fft))
+        t_ffc, e_ffc, ffc_out = (math.nan,) * 3, math.nan, None
+        if FlashFFTConv:
+            ffc = FlashFFTConv(n, dtype=tdt).to(dev)
 
-                def flash():
-                    return ffc(u, k, pre, post)
+            def flash():
+                return ffc(u, k, pre, post)
 
-                t_ffc = scaled(timeit(flash))
-                ffc_out = flash()
-            # Accuracy on the first rows against float64.
-            ours()
-            torch.cuda.synchronize()
-            r = min(a.check_rows, B * H)
-            uf, pf, qf = (t.reshape(B * H, L)[:r].double() for t in (u, pre, post))
-            kf = k.double()[torch.arange(r, device=dev) % H]
-            ref = torch.fft.irfft(torch.fft.rfft(uf * pf, n=n) * torch.fft.rfft(kf, n=n), n=n)
-            ref = ref[..., :L] * qf
+            t_ffc = scaled(timeit(flash))
+            ffc_out = flash()
+        # Accuracy on the first rows against float64.
+        ours()
+        torch.cuda.synchronize()
+        r = min(a.check_rows, B * H)
+        uf, pf, qf = (t.reshape(B * H, L)[:r].double() for t in (u, pre, post))
+        kf = k.double()[torch.arange(r, device=dev) % H]
+        ref = torch.fft.irfft(torch.fft.rfft(uf * pf, n=n) * torch.fft.rfft(kf, n=n), n=n)
+        ref = ref[..., :L] * qf
 
-            def err(t):
-                d = t.reshape(B * H, L)[:r].double() - ref
-                return (d.norm() / ref.norm()).item()
+        def err(t):
+            d = t.reshape(B * H, L)[:r].double() - ref
+            return (d.norm() / ref.norm()).item()
 
-            e_ours, e_r32 = err(out), err(rfft32())
-            if ffc_out is not None:
-                e_ffc = err(ffc_out)
-            floor = a.batch * a.heads * L * 8 / (gbps * 1e9) * 1e3
-            rows.append((mode, n, L, B, H, t_ours, t_r32, t_tf, t_ffc, floor, e_ours, e_r32,
-                         e_ffc, desc))
-            print(f"{mode:8s} N={n:7d} B={B} H={H}  fftconv {t_ours[0]:9.4f} ms  rfft32 "
-                  f"{t_r32[0]:9.4f}  FFC {t_ffc[0]:9.4f}  err {e_ours:.1e} FFC {e_ffc:.1e}",
-                  file=sys.stderr, flush=True)
-            fc.lib.fftconv_plan_destroy(plan)
-            del u, pre, post, k, out, k_hat, k_f, ws, ffc_out
-            ffc = None
-            torch.cuda.empty_cache()
+        e_ours, e_r32 = err(out), err(rfft32())
+        if ffc_out is not None:
+            e_ffc = err(ffc_out)
+        floor = a.batch * a.heads * L * 8 / (gbps * 1e9) * 1e3
+        rows.append((mode, n, L, B, H, t_ours, t_r32, t_tf, t_ffc, floor, e_ours, e_r32,
+                     e_ffc, desc))
+        print(f"{mode:8s} N={n:7d} B={B} H={H}  fftconv {t_ours[0]:9.4f} ms  rfft32 "
+              f"{t_r32[0]:9.4f}  FFC {t_ffc[0]:9.4f}  err {e_ours:.1e} FFC {e_ffc:.1e}",
+              file=sys.stderr, flush=True)
+        fc.lib.fftconv_plan_destroy(plan)
+        del u, pre, post, k, out, k_hat, k_f, ws, ffc_out
+        ffc = None
+        torch.cuda.empty_cache()
     print(f"times in ms scaled to B={a.batch} H={a.heads}; above N=32768 measured at B x H as "
           "listed (FlashFFTConv's reduced batches)\n")
     print("| mode | N | L | measured B x H | fftconv ms | p10-p90 | FlashFFTConv ms | "
