@@ -170,6 +170,9 @@ int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int64_t
    overflow or for no such region. */
 int64_t fc_manifest_region_bytes(const fc_manifest *m, int64_t rows, int64_t heads, int i);
 int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads);
+/* x rounded up to FC_WORKSPACE_ALIGN (where a workspace region, or a second filter layout
+   after the first, starts); -1 for x negative or past what int64 rounds. */
+int64_t fc_workspace_align(int64_t x);
 /* The bytes launch i moves at the least for shape s (struct fc_shape, shape.h): every buffer
    it reads or writes once (twice for both), the filter spectrum and workspace regions at
    their sizes; 0 for no such launch, -1 on overflow. What the tuner prints beside each pass's time. */

@@ -489,7 +489,7 @@ void fc_manifest_two_launch(fc_manifest *m, const char *fwd_entry, int threads, 
    bundle (up to INT64_MAX / 4 each), the rows and heads from the problem (up to 2^40); a
    product that wrapped would bind a workspace smaller than the kernel writes. -1 means it
    overflowed. */
-static int64_t align_up(int64_t x) {
+int64_t fc_workspace_align(int64_t x) {
   if (x < 0 || x > INT64_MAX - (FC_WORKSPACE_ALIGN - 1)) return -1;
   return (x + FC_WORKSPACE_ALIGN - 1) / FC_WORKSPACE_ALIGN * FC_WORKSPACE_ALIGN;
 }
@@ -514,7 +514,7 @@ int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int64_t
   int64_t off = 0;
   for (int j = 0; j < i && j < m->nws; j++) {
     int64_t b = fc_manifest_region_bytes(m, rows, heads, j);
-    if (b < 0 || __builtin_add_overflow(off, b, &off) || (off = align_up(off)) < 0) return -1;
+    if (b < 0 || __builtin_add_overflow(off, b, &off) || (off = fc_workspace_align(off)) < 0) return -1;
   }
   return off;
 }

@@ -363,7 +363,7 @@ static fftconv_status attach_backward(fftconv_ctx *c, const fftconv_problem *p,
   if (st == FFTCONV_OK) {
     if (strcmp(pl->bwd->manifest.filter_layout, pl->manifest.filter_layout)) {
       int64_t f = fc_manifest_filter_bytes(&pl->manifest, pl->shape.p.heads);
-      pl->bwd_khat_offset = (f + FC_WORKSPACE_ALIGN - 1) / FC_WORKSPACE_ALIGN * FC_WORKSPACE_ALIGN;
+      pl->bwd_khat_offset = fc_workspace_align(f);
     }
     fc_str_add(&d, "%s", pl->bwd->describe);
   } else {
@@ -509,6 +509,12 @@ size_t fftconv_plan_backward_workspace_bytes(const fftconv_plan *p) {
            : 0;
 }
 
+/* The first output asked for that needs u (dpre, dpost, dk and dd do; du does not), or NULL:
+   without one, u is neither required nor read. */
+static const char *output_needing_u(const fftconv_backward_args *a) {
+  return a->dpre ? "dpre" : a->dpost ? "dpost" : a->dk ? "dk" : a->dd ? "dd" : NULL;
+}
+
 /* The backward's arguments against the problem: each output asked for has what it needs. */
 static fftconv_status check_backward_args(const fftconv_problem *pr,
                                           const fftconv_backward_args *a, fc_err *e) {
@@ -522,7 +528,7 @@ static fftconv_status check_backward_args(const fftconv_problem *pr,
   if (a->dd && !pr->skip_d)
     return fc_fail(e, FFTCONV_ERR_INVALID, "dd: asked for, but the problem has no D term "
                    "(skip_d)");
-  const char *needs_u = a->dpre ? "dpre" : a->dpost ? "dpost" : a->dk ? "dk" : a->dd ? "dd" : NULL;
+  const char *needs_u = output_needing_u(a);
   if (needs_u && !a->u)
     return fc_fail(e, FFTCONV_ERR_INVALID, "u: NULL, but %s is asked for and needs it", needs_u);
   if (pr->pre_gate && !a->pre && (a->du || needs_u))
@@ -555,8 +561,7 @@ fftconv_status fftconv_backward(const fftconv_plan *p, const fftconv_backward_ar
                    a->workspace ? a->workspace_bytes : 0, need);
   const fftconv_problem *pr = &p->shape.p;
   fc_buffers buf = {{0}};
-  int need_u = a->dpre || a->dpost || a->dk || a->dd;
-  buf.p[FC_ARG_U] = need_u ? (CUdeviceptr)a->u : 0;
+  buf.p[FC_ARG_U] = output_needing_u(a) ? (CUdeviceptr)a->u : 0;
   buf.p[FC_ARG_PRE] = pr->pre_gate ? (CUdeviceptr)a->pre : 0;
   buf.p[FC_ARG_POST] = pr->post_gate ? (CUdeviceptr)a->post : 0;
   buf.p[FC_ARG_DY] = (CUdeviceptr)a->dy;

@@ -53,10 +53,6 @@ int64_t fftconv_problem_fft_size(const fftconv_problem *p) {
   return fc_fft_size_of(p);
 }
 
-static int64_t align_up(int64_t v) {
-  return (v + FC_WORKSPACE_ALIGN - 1) / FC_WORKSPACE_ALIGN * FC_WORKSPACE_ALIGN;
-}
-
 /* Every count below is far inside int64: a checked problem has B*H*L <= 2^48. */
 size_t fftconv_problem_filter_bytes(const fftconv_problem *p) {
   if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
@@ -64,16 +60,21 @@ size_t fftconv_problem_filter_bytes(const fftconv_problem *p) {
   /* the forward's layout, then the backward's when it is another (plan.c, attach_backward) */
   int64_t fwd = FC_FILTER_FIXED_MAX(n) + h * FC_FILTER_PER_HEAD_MAX(FC_OP_FORWARD, n);
   int64_t bwd = FC_FILTER_FIXED_MAX(n) + h * FC_FILTER_PER_HEAD_MAX(FC_OP_BACKWARD, n);
-  return (size_t)(align_up(fwd) + bwd);
+  return (size_t)(fc_workspace_align(fwd) + bwd);
+}
+
+/* The most workspace any kernel of op (FC_OP_FORWARD or FC_OP_BACKWARD) may ask for at FFT
+   size n: what fftconv_problem_workspace_bytes promises and plan creation holds to. */
+static int64_t workspace_most(int op, int64_t n, int64_t rows, int64_t heads) {
+  return FC_WORKSPACE_FIXED_MAX(op, n) + rows * FC_WORKSPACE_PER_ROW_MAX(op, n) +
+         heads * FC_WORKSPACE_PER_HEAD_MAX(op, n);
 }
 
 size_t fftconv_problem_workspace_bytes(const fftconv_problem *p, fftconv_op op) {
   if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
   if (op != FFTCONV_OP_FORWARD && op != FFTCONV_OP_BACKWARD) return 0;
-  int64_t n = fc_fft_size_of(p), rows = p->batch * p->heads, h = p->heads;
   int o = op == FFTCONV_OP_FORWARD ? FC_OP_FORWARD : FC_OP_BACKWARD;
-  return (size_t)(FC_WORKSPACE_FIXED_MAX(o, n) + rows * FC_WORKSPACE_PER_ROW_MAX(o, n) +
-                  h * FC_WORKSPACE_PER_HEAD_MAX(o, n));
+  return (size_t)workspace_most(o, fc_fft_size_of(p), p->batch * p->heads, p->heads);
 }
 
 int fc_manifest_within_bounds(const fc_manifest *m, int op, const fc_shape *s, fc_err *e) {
@@ -87,8 +88,7 @@ int fc_manifest_within_bounds(const fc_manifest *m, int op, const fc_shape *s, f
     return 0;
   }
   int64_t ws = fc_manifest_workspace_bytes(m, s->rows, s->p.heads);
-  int64_t most = FC_WORKSPACE_FIXED_MAX(o, n) + s->rows * FC_WORKSPACE_PER_ROW_MAX(o, n) +
-                 s->p.heads * FC_WORKSPACE_PER_HEAD_MAX(o, n);
+  int64_t most = workspace_most((int)o, n, s->rows, s->p.heads);
   if (ws < 0 || ws > most) {
     fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "its workspace (%" PRId64 " B for %" PRId64 " rows, %"
             PRId64 " heads) is more than fftconv_problem_workspace_bytes promises (%" PRId64
