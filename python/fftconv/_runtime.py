@@ -15,9 +15,9 @@ from . import _capi
 
 _lock = threading.Lock()
 _ctxs = {}    # (device index, bundle) -> ctx
-_plans = {}   # (device index, bundle, problem key) -> plan
+_shapes = {}  # (device index, bundle, problem's fields) -> Shape
 _bundle = os.environ.get("FFTCONV_BUNDLE") or None
-_warned = set()
+_warned = False
 
 
 def use_bundle(path):
@@ -27,16 +27,6 @@ def use_bundle(path):
     if path is not None and not os.path.exists(path):
         raise ValueError(f"use_bundle: {path}: no such file or directory")
     _bundle = os.fspath(path) if path is not None else None
-
-
-def current_bundle():
-    """The bundle plans are made from now (None: the cache alone)."""
-    return _bundle
-
-
-def _key(p):
-    return (p.batch, p.heads, p.seqlen, p.filter_len, p.freq_keep, p.dtype, p.mode, p.pre_gate,
-            p.post_gate, p.skip_d)
 
 
 def context(device):
@@ -57,39 +47,47 @@ def context(device):
         return _ctxs[k]
 
 
-def plan(device, p, capturing):
-    """The plan of problem p on device; made once (never during a CUDA graph capture)."""
-    k = (device, _bundle, _key(p))
-    pl = _plans.get(k)
-    if pl is not None:
-        return pl
+class Shape:
+    """What one problem on one device needs, found once: its plan (with its context) and the
+    bytes of its filter spectrum and of each direction's workspace."""
+    __slots__ = ("plan", "ctx", "filter_bytes", "fwd_ws", "bwd_ws")
+
+
+def shape(device, fields, capturing):
+    """The Shape of the problem whose _capi.problem arguments are fields, on device: a dict
+    lookup after the first call, which makes the plan (never during a CUDA graph capture)."""
+    k = (device, _bundle, fields)
+    s = _shapes.get(k)
+    if s is not None:
+        return s
     if capturing:
         raise RuntimeError(
             "fftconv: no plan yet for this shape on cuda:%d, and a plan cannot be made while a "
             "CUDA graph is being captured (it compiles or loads a kernel): run the call once "
             "before the capture" % device)
+    p = _capi.problem(*fields)
     ctx = context(device)
     with _lock:
-        pl = _plans.get(k)
-        if pl is None:
+        s = _shapes.get(k)
+        if s is None:
             L = _capi.lib()
             out = C.c_void_p()
-            st = L.fftconv_plan_create(ctx, C.byref(p), C.byref(out))
-            _capi.check(st, ctx, "fftconv plan")
-            pl = (out, ctx)
-            _plans[k] = pl
-            desc = L.fftconv_plan_describe(out).decode()
-            _warn_untuned(p, desc)
-    return pl
+            _capi.check(L.fftconv_plan_create(ctx, C.byref(p), C.byref(out)), ctx, "fftconv plan")
+            s = Shape()
+            s.plan, s.ctx = out, ctx
+            s.filter_bytes = _capi.filter_bytes(p)
+            s.fwd_ws = L.fftconv_plan_workspace_bytes(out)
+            s.bwd_ws = L.fftconv_plan_backward_workspace_bytes(out)
+            _shapes[k] = s
+            _warn_untuned(p, L.fftconv_plan_describe(out).decode())
+    return s
 
 
 def _warn_untuned(p, desc):
-    if "[heuristic" not in desc:
+    global _warned
+    if "[heuristic" not in desc or _warned:
         return
-    sig = (p.dtype, p.mode, p.seqlen)
-    if _warned:
-        return  # once a process
-    _warned.add(sig)
+    _warned = True  # once a process
     dt = [k for k, v in _capi.DTYPES.items() if v == p.dtype][0]
     mode = "causal" if p.mode == _capi.CAUSAL else "circular"
     warnings.warn(
@@ -98,9 +96,3 @@ def _warn_untuned(p, desc):
         f"{p.seqlen} --dtype {dt} --mode {mode}" + (" --pregate" if p.pre_gate else "")
         + (" --postgate" if p.post_gate else "") + (" --skip-d" if p.skip_d else "")
         + " (or with no flags for the default set)", RuntimeWarning, stacklevel=4)
-
-
-def describe(device, p):
-    """fftconv_plan_describe of the plan for p on device (made if needed)."""
-    pl, _ = plan(device, p, False)
-    return _capi.lib().fftconv_plan_describe(pl).decode()

@@ -37,28 +37,9 @@ def _ptr(t):
     return None if t is None else t.data_ptr()
 
 
-class _Shape:
-    """What one problem on one device needs, found once: its plan and sizes."""
-    __slots__ = ("plan", "ctx", "filter_bytes", "fwd_ws", "bwd_ws")
-
-
-_shapes = {}  # (device, bundle, problem's fields) -> _Shape
-
-
 def _shape(device, B, H, L, K, F, dtype, causal, pre, post, has_d):
-    key = (device, _runtime.current_bundle(), B, H, L, K, F, dtype, causal, pre, post, has_d)
-    s = _shapes.get(key)
-    if s is None:
-        p = _capi.problem(B, H, L, K, F, IO_DTYPES[dtype], causal, pre, post, has_d)
-        plan, ctx = _runtime.plan(device, p, torch.cuda.is_current_stream_capturing())
-        lib = _capi.lib()
-        s = _Shape()
-        s.plan, s.ctx = plan, ctx
-        s.filter_bytes = _capi.filter_bytes(p)
-        s.fwd_ws = lib.fftconv_plan_workspace_bytes(plan)
-        s.bwd_ws = lib.fftconv_plan_backward_workspace_bytes(plan)
-        _shapes[key] = s
-    return s
+    return _runtime.shape(device, (B, H, L, K, F, IO_DTYPES[dtype], causal, pre, post, has_d),
+                          torch.cuda.is_current_stream_capturing())
 
 
 # ---- the forward ----

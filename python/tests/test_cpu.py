@@ -253,3 +253,16 @@ def test_inference_skips_the_autograd_kernel():
         assert forward_op(u, k, pre, post, d) is conv_fwd_infer
         assert fftconv.fft_conv(u, k, pre, post, d).grad_fn is None
     assert fftconv.fft_conv(u, k, pre, post, d).grad_fn is not None
+
+
+def test_a_plan_says_why_it_cannot_be_made():
+    """Without a GPU driver the plan's context fails with the library's reason; during a CUDA
+    graph capture no plan is made at all, and the error says to run the shape first."""
+    from fftconv import _capi, _runtime
+    fields = (2, 3, 1000, 1000, 0, "fp16", True, True, True, False)
+    with pytest.raises(RuntimeError, match="cannot be made while a CUDA graph is being captured"):
+        _runtime.shape(0, fields, True)
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the plan would be made")
+    with pytest.raises(_capi.FFTConvError, match="fftconv context on cuda:0: .*driver"):
+        _runtime.shape(0, fields, False)
