@@ -101,9 +101,9 @@ static void compile_sampled(int sm) {
 Test(compile_sample, sm80) { compile_sampled(80); }
 Test(compile_sample, sm90) { compile_sampled(90); }
 
-/* monarch_tc's backward is searched, not a built-in choice (its default() declines), so the
-   samples above leave it out: compile a spread of its candidates (every third valid one)
-   at the sizes where its shared memory fits, both dtypes and modes, gated or not. */
+/* monarch_tc's backward, more widely than the samples above (its default and a covering
+   sample): every third valid candidate of its exhaustive space at the sizes it runs, both
+   dtypes and modes, gated or not, the workspace-sum variants among them. */
 Test(compile_sample, tc_backward) {
   fc_emit *em = NULL;
   fc_err e = {{0}};
