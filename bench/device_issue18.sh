@@ -31,14 +31,7 @@ else
          "test_gpu_forward --filter gpu_forward/*" test_gpu_long
          "test_gpu_forward --filter gpu_candidates/*")
 fi
-for t in "${tests[@]}"; do
-  t0=$SECONDS
-  set -f; set -- $t; set +f
-  [ -x "$B/bin/$1" ] || { echo "$t: not in the bundle" >> "$S"; continue; }
-  log=$OUT/$1${3:+_$(printf %s "$3" | tr -c 'a-z' _)}.log
-  LD_LIBRARY_PATH=$B/lib timeout 240 "$B/bin/$@" --verbose=1 > "$log" 2>&1
-  echo "$t rc=$? $(( SECONDS - t0 )) s: $(grep -a 'Synthesis' "$log" | tail -1)" >> "$S"
-done
+run_suites "$S" 240 "${tests[@]}"
 bench 2
 echo; cat "$S"
 for f in "$OUT"/bench_plan_*.txt; do [ -f "$f" ] && { echo "== $(basename "$f")"; grep '^|' "$f"; }; done

@@ -21,15 +21,7 @@ if [ -n "${TESTS:-}" ]; then
 else
   tests=(test_gpu_backward test_gpu_api test_gpu_runtime test_gpu_cache)
 fi
-for t in "${tests[@]}"; do
-  t0=$SECONDS
-  set -f; set -- $t; set +f
-  [ -x "$B/bin/$1" ] || { echo "$t: not in the bundle" >> "$S"; continue; }
-  log=$OUT/$1${3:+_$(printf %s "$3" | tr -c 'a-z' _)}.log
-  LD_LIBRARY_PATH=$B/lib timeout 300 "$B/bin/$@" --verbose=1 > "$log" 2>&1
-  echo "$t rc=$? $(( SECONDS - t0 )) s: $(grep -a 'Synthesis' "$log" | tail -1)" >> "$S"
-  grep -a -E 'FAIL|assert|error' "$log" | head -5 >> "$S"
-done
+run_suites "$S" 300 "${tests[@]}"
 if [ "${SANITIZE:-0}" = 1 ]; then
   for tool in memcheck racecheck synccheck initcheck; do
     t0=$SECONDS
