@@ -48,6 +48,7 @@ import sys
 
 # The C API's structs: the Python package's (python/fftconv/_capi.py), one definition
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from fftconv import _capi  # noqa: E402
 from fftconv._capi import Args, BackwardArgs, CtxOptions, Problem  # noqa: E402
 
 
@@ -60,37 +61,7 @@ class FFTConv:
     """A thin ctypes binding of src/fftconv.h."""
 
     def __init__(self, path):
-        lib = C.CDLL(path)
-        lib.fftconv_ctx_create.argtypes = [C.POINTER(CtxOptions), C.POINTER(C.c_void_p)]
-        lib.fftconv_ctx_error.restype = C.c_char_p
-        lib.fftconv_ctx_error.argtypes = [C.c_void_p]
-        lib.fftconv_ctx_device.restype = C.c_char_p
-        lib.fftconv_ctx_device.argtypes = [C.c_void_p]
-        lib.fftconv_ctx_cache.restype = C.c_char_p
-        lib.fftconv_ctx_cache.argtypes = [C.c_void_p]
-        lib.fftconv_ctx_destroy.argtypes = [C.c_void_p]
-        lib.fftconv_problem_init.argtypes = [C.POINTER(Problem)]
-        lib.fftconv_plan_create.argtypes = [C.c_void_p, C.POINTER(Problem), C.POINTER(C.c_void_p)]
-        lib.fftconv_plan_describe.restype = C.c_char_p
-        lib.fftconv_plan_describe.argtypes = [C.c_void_p]
-        lib.fftconv_plan_filter_bytes.restype = C.c_size_t
-        lib.fftconv_plan_filter_bytes.argtypes = [C.c_void_p]
-        lib.fftconv_plan_workspace_bytes.restype = C.c_size_t
-        lib.fftconv_plan_workspace_bytes.argtypes = [C.c_void_p]
-        lib.fftconv_ctx_options_init.argtypes = [C.POINTER(CtxOptions)]
-        lib.fftconv_args_init.argtypes = [C.POINTER(Args)]
-        lib.fftconv_plan_destroy.argtypes = [C.c_void_p]
-        lib.fftconv_prepare_filter.argtypes = [C.c_void_p, C.c_void_p, C.c_void_p, C.c_void_p,
-                                               C.c_void_p]
-        lib.fftconv_forward.argtypes = [C.c_void_p, C.POINTER(Args), C.c_void_p]
-        lib.fftconv_backward_args_init.argtypes = [C.POINTER(BackwardArgs)]
-        lib.fftconv_plan_backward_workspace_bytes.restype = C.c_size_t
-        lib.fftconv_plan_backward_workspace_bytes.argtypes = [C.c_void_p]
-        lib.fftconv_plan_backward_status.restype = C.c_int
-        lib.fftconv_plan_backward_status.argtypes = [C.c_void_p]
-        lib.fftconv_backward.restype = C.c_int
-        lib.fftconv_backward.argtypes = [C.c_void_p, C.POINTER(BackwardArgs), C.c_void_p]
-        self.lib = lib
+        self.lib = _capi.load(path)  # the package's prototypes of the C API
 
     def context(self, cache=None, policy="fallback"):
         o = CtxOptions()

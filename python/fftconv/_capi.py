@@ -79,6 +79,8 @@ _SIGNATURES = {
     "fftconv_ctx_create": (C.c_int, [C.POINTER(CtxOptions), C.POINTER(C.c_void_p)]),
     "fftconv_ctx_destroy": (None, [C.c_void_p]),
     "fftconv_ctx_error": (C.c_char_p, [C.c_void_p]),
+    "fftconv_ctx_device": (C.c_char_p, [C.c_void_p]),
+    "fftconv_ctx_cache": (C.c_char_p, [C.c_void_p]),
     "fftconv_plan_create": (C.c_int, [C.c_void_p, C.POINTER(Problem), C.POINTER(C.c_void_p)]),
     "fftconv_plan_destroy": (None, [C.c_void_p]),
     "fftconv_plan_describe": (C.c_char_p, [C.c_void_p]),
@@ -98,6 +100,16 @@ _lib = None
 _lock = threading.Lock()
 
 
+def load(path):
+    """libfftconv at path (ctypes.CDLL's OSError when it cannot be loaded), its functions'
+    prototypes set."""
+    handle = C.CDLL(path)
+    for name, (res, args) in _SIGNATURES.items():
+        fn = getattr(handle, name)
+        fn.restype, fn.argtypes = res, args
+    return handle
+
+
 def lib():
     """libfftconv, loaded once; RuntimeError naming every place looked when it is missing."""
     global _lib
@@ -111,14 +123,10 @@ def lib():
                     tried.append(f"{path} (no such file)")
                     continue
                 try:
-                    handle = C.CDLL(path)
+                    _lib = load(path)
                 except OSError as ex:
                     tried.append(f"{path} ({ex})")
                     continue
-                for name, (res, args) in _SIGNATURES.items():
-                    fn = getattr(handle, name)
-                    fn.restype, fn.argtypes = res, args
-                _lib = handle
                 break
             if _lib is None:
                 raise RuntimeError("libfftconv.so could not be loaded; tried: " + "; ".join(tried)
