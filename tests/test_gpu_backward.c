@@ -291,6 +291,56 @@ Test(gpu_backward, dk_and_dd_are_deterministic) {
   fftconv_ctx_destroy(ctx);
 }
 
+/* fftconv_prepare_filter_sized into a buffer of the problem's bound (what a framework sizes
+   before a plan exists): every byte is a function of k and d (two buffers poisoned
+   differently come out equal, the rest zero), the backward runs from it, and a buffer smaller
+   than the plan's is refused by name. At a size whose two directions share one layout (1000,
+   monarch_tc) and at one where they do not (N = 32K: the forward on tensor cores, the backward monarch_long). */
+Test(gpu_backward, a_sized_filter_buffer_is_every_byte_written) {
+  fftconv_ctx *ctx = ctx_or_skip();
+  int64_t lens[2] = {1000, 16000};
+  for (int i = 0; i < 2; i++) {
+    fftconv_problem p = odd_problem(FFTCONV_FP16, FFTCONV_CAUSAL);
+    p.seqlen = lens[i];
+    bwd_case c;
+    case_make(&c, &p, 11 + (uint64_t)i);
+    fftconv_plan *pl = case_plan(ctx, &c, "sized");
+    size_t need = fftconv_plan_filter_bytes(pl), total = fftconv_problem_filter_bytes(&p);
+    cr_assert(total >= need, "the problem's bound %zu is below the plan's %zu", total, need);
+    CUdeviceptr buf[2];
+    unsigned char *host[2];
+    for (int j = 0; j < 2; j++) {
+      cr_assert_eq(fc_cu.MemAlloc(&buf[j], total), CUDA_SUCCESS);
+      cr_assert_eq(fc_cu.MemsetD8(buf[j], j ? 0x5a : 0xff, total), CUDA_SUCCESS);
+      cr_assert_eq(fftconv_prepare_filter_sized(pl, (void *)c.dk_in, (void *)c.dd_in,
+                                                (void *)buf[j], total, NULL),
+                   FFTCONV_OK, "%s", fftconv_ctx_error(ctx));
+      host[j] = malloc(total);
+      cr_assert(host[j]);
+      cr_assert_eq(fc_cu.MemcpyDtoH(host[j], buf[j], total), CUDA_SUCCESS);
+    }
+    for (size_t b = 0; b < total; b++)
+      cr_assert_eq(host[0][b], host[1][b], "L = %lld: byte %zu of %zu (the plan's %zu) depends "
+                   "on what the buffer held (%s)", (long long)lens[i], b, total, need,
+                   fftconv_plan_describe(pl));
+    for (size_t b = need; b < total; b++) cr_assert_eq(host[0][b], 0, "byte %zu not zeroed", b);
+    cr_assert_eq(fc_cu.MemFree(c.khat), CUDA_SUCCESS);
+    c.khat = buf[0];
+    run_mask(pl, &c, O_ALL, "sized");
+    cr_assert_eq(fftconv_prepare_filter_sized(pl, (void *)c.dk_in, (void *)c.dd_in,
+                                              (void *)buf[1], need - 1, NULL),
+                 FFTCONV_ERR_INVALID);
+    cr_assert(strstr(fftconv_ctx_error(ctx), "k_hat_bytes"), "%s", fftconv_ctx_error(ctx));
+    cr_log_info("L = %lld: %zu of %zu bytes hold spectra (%s)", (long long)lens[i], need, total,
+                fftconv_plan_describe(pl));
+    cr_assert_eq(fc_cu.MemFree(buf[1]), CUDA_SUCCESS);
+    for (int j = 0; j < 2; j++) free(host[j]);
+    fftconv_plan_destroy(pl);
+    case_free(&c);
+  }
+  fftconv_ctx_destroy(ctx);
+}
+
 /* Bad arguments are refused with the field named, before anything runs. */
 Test(gpu_backward, refusals_name_the_argument) {
   fftconv_ctx *ctx = ctx_or_skip();

@@ -90,6 +90,8 @@ _SIGNATURES = {
     "fftconv_plan_backward_status": (C.c_int, [C.c_void_p]),
     "fftconv_prepare_filter": (C.c_int, [C.c_void_p, C.c_void_p, C.c_void_p, C.c_void_p,
                                          C.c_void_p]),
+    "fftconv_prepare_filter_sized": (C.c_int, [C.c_void_p, C.c_void_p, C.c_void_p,
+                                               C.c_void_p, C.c_size_t, C.c_void_p]),
     "fftconv_args_init": (None, [C.POINTER(Args)]),
     "fftconv_forward": (C.c_int, [C.c_void_p, C.POINTER(Args), C.c_void_p]),
     "fftconv_backward_args_init": (None, [C.POINTER(BackwardArgs)]),

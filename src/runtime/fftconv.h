@@ -201,6 +201,13 @@ size_t fftconv_plan_workspace_bytes(const fftconv_plan *p);
 fftconv_status fftconv_prepare_filter(const fftconv_plan *p, const void *k, const void *d,
                                       void *k_hat, fftconv_stream s);
 
+/* The same into a buffer of k_hat_bytes (at least fftconv_plan_filter_bytes: a framework that
+   sizes it before a plan exists takes fftconv_problem_filter_bytes): the bytes that hold no
+   spectrum (the alignment between the two directions' layouts and the rest of the buffer) are
+   zeroed on s too, so every byte of the buffer is a function of k and d alone. */
+fftconv_status fftconv_prepare_filter_sized(const fftconv_plan *p, const void *k, const void *d,
+                                            void *k_hat, size_t k_hat_bytes, fftconv_stream s);
+
 typedef struct fftconv_args {
   size_t size;       /* sizeof(fftconv_args), set by fftconv_args_init */
   const void *u;     /* (B, H, L) I/O dtype */

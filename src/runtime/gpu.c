@@ -50,6 +50,7 @@ static const gpu_sym gpu_syms[] = {
     GPU_SYM(MemcpyDtoD, "cuMemcpyDtoD_v2"),
     GPU_SYM(MemsetD32, "cuMemsetD32_v2"),
     GPU_SYM(MemsetD8, "cuMemsetD8_v2"),
+    GPU_SYM(MemsetD8Async, "cuMemsetD8Async"),
     GPU_SYM(ModuleLoadData, "cuModuleLoadData"),
     GPU_SYM(ModuleUnload, "cuModuleUnload"),
     GPU_SYM(ModuleGetFunction, "cuModuleGetFunction"),

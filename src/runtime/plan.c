@@ -447,6 +447,25 @@ fftconv_status fftconv_prepare_filter(const fftconv_plan *p, const void *k, cons
   return st;
 }
 
+fftconv_status fftconv_prepare_filter_sized(const fftconv_plan *p, const void *k, const void *d,
+                                            void *k_hat, size_t k_hat_bytes, fftconv_stream s) {
+  fc_err *e = &thread_err;
+  if (!p) return fc_fail(e, FFTCONV_ERR_INVALID, "plan: NULL");
+  size_t need = fftconv_plan_filter_bytes(p);
+  if (k_hat_bytes < need)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "k_hat_bytes: %zu, must be at least "
+                   "fftconv_plan_filter_bytes (%zu)", k_hat_bytes, need);
+  fftconv_status st = fftconv_prepare_filter(p, k, d, k_hat, s);
+  if (st != FFTCONV_OK) return st;
+  CUdeviceptr base = (CUdeviceptr)k_hat;
+  size_t fwd = (size_t)fc_manifest_filter_bytes(&p->manifest, p->shape.p.heads);
+  if (p->bwd && p->bwd_khat_offset && (size_t)p->bwd_khat_offset > fwd)
+    FC_CU(e, fc_cu.MemsetD8Async(base + fwd, 0, (size_t)p->bwd_khat_offset - fwd, (CUstream)s));
+  if (k_hat_bytes > need)
+    FC_CU(e, fc_cu.MemsetD8Async(base + need, 0, k_hat_bytes - need, (CUstream)s));
+  return FFTCONV_OK;
+}
+
 fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fftconv_stream s) {
   fc_err *e = &thread_err;
   if (!p) return fc_fail(e, FFTCONV_ERR_INVALID, "plan: NULL");
