@@ -30,8 +30,10 @@ def problem_sizes(batch, heads, seqlen, *, filter_len=None, freq_keep=None, dtyp
 def __getattr__(name):  # torch is imported only when the torch parts are used
     if name in ("fft_conv", "check_inputs"):
         from . import ops
-        return getattr(ops, name)
-    if name == "FlashFFTConv":
-        from .module import FlashFFTConv
-        return FlashFFTConv
-    raise AttributeError(f"module 'fftconv' has no attribute {name!r}")
+        value = getattr(ops, name)
+    elif name == "FlashFFTConv":
+        from .module import FlashFFTConv as value
+    else:
+        raise AttributeError(f"module 'fftconv' has no attribute {name!r}")
+    globals()[name] = value  # found once: later lookups skip this function
+    return value

@@ -5,7 +5,10 @@ No torch here: the library is found and loaded on first use (never at import), s
 package imports on any machine; one without libfftconv gets an error saying where it looked.
 """
 import ctypes as C
+import ctypes.util
+import glob
 import os
+import sys
 import threading
 
 DTYPES = {"fp32": 0, "fp16": 1, "bf16": 2}
@@ -112,13 +115,56 @@ def load(path):
     return handle
 
 
+NVRTC = "libnvrtc.so.13"  # the major version libfftconv is built for
+
+
+def _toolkit_dirs():
+    home = [os.environ.get(v) for v in ("CUDA_HOME", "CUDA_PATH")]
+    roots = [h for h in home if h] + ["/usr/local/cuda"]
+    return [os.path.join(r, sub) for r in roots
+            for sub in ("lib64", "lib", "targets/x86_64-linux/lib")]
+
+
+def _wheel_dirs():
+    """Where torch's CUDA wheels put their libraries: site-packages/nvidia/<pkg>/lib (cu13:
+    nvidia/cu13/lib; older: nvidia/cuda_nvrtc/lib)."""
+    out = []
+    for base in sys.path:
+        for lib_dir in sorted(glob.glob(os.path.join(base or ".", "nvidia", "*", "lib"))):
+            out.append(lib_dir)
+    return out
+
+
+def find_nvrtc():
+    """The NVRTC to name to libfftconv through FFTCONV_NVRTC, or None where it finds one by
+    itself (FFTCONV_NVRTC already set; the loader's path, LD_LIBRARY_PATH or ldconfig, has
+    it) or none is anywhere. Looked for in that order: the loader's path, the CUDA toolkit
+    ($CUDA_HOME, $CUDA_PATH, /usr/local/cuda), then the copy torch's CUDA wheels carry."""
+    if os.environ.get("FFTCONV_NVRTC"):
+        return None
+    path_dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+    if any(os.path.exists(os.path.join(d, NVRTC)) for d in path_dirs):
+        return None
+    if ctypes.util.find_library("nvrtc"):  # ldconfig's cache
+        return None
+    for d in _toolkit_dirs() + _wheel_dirs():
+        if os.path.exists(os.path.join(d, NVRTC)):
+            return os.path.join(d, NVRTC)
+    return None
+
+
 def lib():
-    """libfftconv, loaded once; RuntimeError naming every place looked when it is missing."""
+    """libfftconv, loaded once; RuntimeError naming every place looked when it is missing.
+    NVRTC, which it loads when it first compiles, is pointed at the CUDA toolkit's or torch's
+    own copy when the loader cannot find one (find_nvrtc)."""
     global _lib
     if _lib is not None:
         return _lib
     with _lock:
         if _lib is None:
+            nvrtc = find_nvrtc()
+            if nvrtc:
+                os.environ["FFTCONV_NVRTC"] = nvrtc
             tried = []
             for path in candidates():
                 if not os.path.exists(path):

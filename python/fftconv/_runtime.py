@@ -50,7 +50,12 @@ def context(device):
 class Shape:
     """What one problem on one device needs, found once: its plan (with its context) and the
     bytes of its filter spectrum and of each direction's workspace."""
-    __slots__ = ("plan", "ctx", "filter_bytes", "fwd_ws", "bwd_ws")
+    __slots__ = ("plan", "ctx", "filter_bytes", "fwd_ws", "bwd_ws", "bwd_status")
+
+
+def lookup(device, fields):
+    """The Shape already made for fields on device, or None."""
+    return _shapes.get((device, _bundle, fields))
 
 
 def shape(device, fields, capturing):
@@ -78,6 +83,7 @@ def shape(device, fields, capturing):
             s.filter_bytes = _capi.filter_bytes(p)
             s.fwd_ws = L.fftconv_plan_workspace_bytes(out)
             s.bwd_ws = L.fftconv_plan_backward_workspace_bytes(out)
+            s.bwd_status = L.fftconv_plan_backward_status(out)
             _shapes[k] = s
             _warn_untuned(p, L.fftconv_plan_describe(out).decode())
     return s

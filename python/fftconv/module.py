@@ -3,7 +3,7 @@ changes only its import (from flashfftconv import FlashFFTConv -> from fftconv i
 FlashFFTConv)."""
 import torch
 
-from .ops import check_inputs, forward_op
+from .ops import check_inputs, forward
 
 MIN_SEQLEN, MAX_SEQLEN = 256, 4194304
 
@@ -40,15 +40,12 @@ class FlashFFTConv(torch.nn.Module):
         if L + K - 1 <= n:
             # causal: taps past L never reach the first L outputs
             kk = k if K <= L else k[:, :L].contiguous()
-            y, _ = forward_op(u, kk, pregate, postgate)(u, kk, pregate, postgate, None, True, 0)
-            return y
+            return forward(u, kk, pregate, postgate, None, True, 0)
         if L == n:
-            y, _ = forward_op(u, k, pregate, postgate)(u, k, pregate, postgate, None, False, 0)
-            return y
+            return forward(u, k, pregate, postgate, None, False, 0)
         # the wrapped case: zero-padded to seqlen, circular, cut to L
         pad = (0, n - L)
         up = torch.nn.functional.pad(u, pad)
         pre = torch.nn.functional.pad(pregate, pad) if pregate is not None else None
         post = torch.nn.functional.pad(postgate, pad) if postgate is not None else None
-        y, _ = forward_op(up, k, pre, post)(up, k, pre, post, None, False, 0)
-        return y[..., :L]
+        return forward(up, k, pre, post, None, False, 0)[..., :L]

@@ -8,12 +8,14 @@ Two forward ops share one implementation: conv_fwd, with the autograd registrati
 input requires grad, and conv_fwd_infer, without it, otherwise: the Python autograd kernel
 costs about 4 us a call even when nothing requires grad (bench/NOTES.md, experiment 16)."""
 import ctypes as C
+import threading
 
 import torch
 
 from . import _capi, _runtime
 
 IO_DTYPES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+_F32 = torch.float32
 
 _lib = torch.library.Library("fftconv", "DEF")
 _FWD_SCHEMA = ("(Tensor u, Tensor k, Tensor? pre, Tensor? post, Tensor? d, bool causal, "
@@ -38,29 +40,92 @@ def _ptr(t):
 
 
 def _shape(device, B, H, L, K, F, dtype, causal, pre, post, has_d):
-    return _runtime.shape(device, (B, H, L, K, F, IO_DTYPES[dtype], causal, pre, post, has_d),
-                          torch.cuda.is_current_stream_capturing())
+    fields = (B, H, L, K, F, IO_DTYPES[dtype], causal, pre, post, has_d)
+    s = _runtime.lookup(device, fields)
+    if s is None:  # the first call of this shape: the plan is made (never during a capture)
+        s = _runtime.shape(device, fields, torch.cuda.is_current_stream_capturing())
+    return s
+
+
+_tls = threading.local()  # each thread's args structs (filled in full by every call), scratch
+_capturing = getattr(torch._C, "_cuda_isCurrentStreamCapturing",
+                     torch.cuda.is_current_stream_capturing)
+_SCRATCH_MOST = 1 << 22
+
+
+def _scratch(dev, stream, nbytes, device):
+    """This thread's k_hat scratch on (device, stream), for the plain call, where k_hat lives
+    only between its two launches: reused from call to call (torch.empty costs about 2 us;
+    the launches of one thread on one stream run in order, so a reuse waits for the last
+    use), at most 4 MiB; None (allocate) for more, or during a CUDA graph capture."""
+    if nbytes > _SCRATCH_MOST or _capturing():
+        return None
+    try:
+        cache = _tls.scratch
+    except AttributeError:
+        cache = _tls.scratch = {}
+    t = cache.get((dev, stream))
+    if t is None or t.numel() < nbytes:
+        t = cache[(dev, stream)] = torch.empty(max(nbytes, 1 << 16), dtype=torch.uint8,
+                                               device=device)
+    return t
+
+
+def _fwd_args():
+    try:
+        return _tls.fwd
+    except AttributeError:
+        a = _capi.Args()
+        _capi.lib().fftconv_args_init(C.byref(a))
+        _tls.fwd = (a, C.byref(a))
+        return _tls.fwd
+
+
+def _bwd_args():
+    try:
+        return _tls.bwd
+    except AttributeError:
+        a = _capi.BackwardArgs()
+        _capi.lib().fftconv_backward_args_init(C.byref(a))
+        _tls.bwd = (a, C.byref(a))
+        return _tls.bwd
 
 
 # ---- the forward ----
 
-def _fwd_cuda(u, k, pre, post, d, causal, freq_keep):
+def _fwd_cuda(u, k, pre, post, d, causal, freq_keep, exposed=True):
+    """y and k_hat; exposed=False: k_hat is only this call's scratch (the plain call), so the
+    bytes past the plan's spectra need not be zeroed."""
     B, H, L = u.shape
-    dev = u.device.index
+    dev = u.get_device()
     s = _shape(dev, B, H, L, k.shape[1], freq_keep, u.dtype, causal, pre is not None,
                post is not None, d is not None)
     lib = _capi.lib()
     st = _stream(dev)
-    k_hat = torch.empty(s.filter_bytes, dtype=torch.uint8, device=u.device)
-    _capi.check(lib.fftconv_prepare_filter(s.plan, k.data_ptr(), _ptr(d), k_hat.data_ptr(), st),
-                s.ctx, "fftconv_prepare_filter")
+    # the problem's bound, so that its size is known with no plan (fake); an op's output has
+    # every byte written (those past the plan's spectra zeroed): a function of k and d alone
+    if exposed:
+        k_hat = torch.empty(s.filter_bytes, dtype=torch.uint8, device=u.device)
+        r = lib.fftconv_prepare_filter_sized(s.plan, k.data_ptr(), _ptr(d), k_hat.data_ptr(),
+                                             s.filter_bytes, st)
+    else:
+        k_hat = _scratch(dev, st, s.filter_bytes, u.device)
+        if k_hat is None:
+            k_hat = torch.empty(s.filter_bytes, dtype=torch.uint8, device=u.device)
+        r = lib.fftconv_prepare_filter(s.plan, k.data_ptr(), _ptr(d), k_hat.data_ptr(), st)
+    if r:
+        _capi.check(r, s.ctx, "fftconv_prepare_filter")
     y = torch.empty_like(u)
-    a = _capi.Args()
-    lib.fftconv_args_init(C.byref(a))
+    a, ref = _fwd_args()
     a.u, a.pre, a.post, a.k_hat, a.y = u.data_ptr(), _ptr(pre), _ptr(post), k_hat.data_ptr(), y.data_ptr()
-    ws = torch.empty(s.fwd_ws, dtype=torch.uint8, device=u.device) if s.fwd_ws else None
-    a.workspace, a.workspace_bytes = _ptr(ws), s.fwd_ws
-    _capi.check(lib.fftconv_forward(s.plan, C.byref(a), st), s.ctx, "fftconv_forward")
+    if s.fwd_ws:
+        ws = torch.empty(s.fwd_ws, dtype=torch.uint8, device=u.device)
+        a.workspace, a.workspace_bytes = ws.data_ptr(), s.fwd_ws
+    else:
+        a.workspace, a.workspace_bytes = None, 0
+    r = lib.fftconv_forward(s.plan, ref, st)
+    if r:
+        _capi.check(r, s.ctx, "fftconv_forward")
     return y, k_hat
 
 
@@ -96,20 +161,22 @@ def _bwd_outputs(u, filter_len, needs):
 def _bwd_cuda(dy, u, k_hat, pre, post, filter_len, has_d, causal, freq_keep, needs):
     """needs: whether du, dk, dpre, dpost, dD are wanted; an unwanted one is returned empty."""
     B, H, L = u.shape
-    dev = u.device.index
+    dev = u.get_device()
     s = _shape(dev, B, H, L, filter_len, freq_keep, u.dtype, causal, pre is not None,
                post is not None, has_d)
     lib = _capi.lib()
-    _capi.check(lib.fftconv_plan_backward_status(s.plan), s.ctx, "fftconv backward")
+    if s.bwd_status:  # asked again for the reason, which the context holds for this thread
+        _capi.check(lib.fftconv_plan_backward_status(s.plan), s.ctx, "fftconv backward")
     du, dk, dpre, dpost, dd = _bwd_outputs(u, filter_len, needs)
-    a = _capi.BackwardArgs()
-    lib.fftconv_backward_args_init(C.byref(a))
+    a, ref = _bwd_args()
     a.u, a.pre, a.post, a.dy, a.k_hat = u.data_ptr(), _ptr(pre), _ptr(post), dy.data_ptr(), k_hat.data_ptr()
     a.du, a.dk, a.dpre, a.dpost, a.dd = (t.data_ptr() if t.numel() else None
                                          for t in (du, dk, dpre, dpost, dd))
     ws = torch.empty(s.bwd_ws, dtype=torch.uint8, device=u.device) if s.bwd_ws else None
     a.workspace, a.workspace_bytes = _ptr(ws), s.bwd_ws
-    _capi.check(lib.fftconv_backward(s.plan, C.byref(a), _stream(dev)), s.ctx, "fftconv_backward")
+    r = lib.fftconv_backward(s.plan, ref, _stream(dev))
+    if r:
+        _capi.check(r, s.ctx, "fftconv_backward")
     return du, dk, dpre, dpost, dd
 
 
@@ -173,9 +240,35 @@ def _same(name, t, u, shape=True):
         raise ValueError(f"{name}: shape {tuple(t.shape)}, must be u's {tuple(u.shape)}")
 
 
+def _all_fine(u, k, pre, post, D, max_k):
+    """True when CUDA inputs pass every check below, from as few attribute reads as can tell
+    (a call's common case); False (or AttributeError) sends them through the checks, which
+    say what is wrong."""
+    if not (u.is_cuda and k.is_cuda and u.is_contiguous() and k.is_contiguous()):
+        return False
+    dt, shp, ks = u.dtype, u.shape, k.shape
+    if dt not in IO_DTYPES or k.dtype is not _F32 or len(shp) != 3 or len(ks) != 2:
+        return False
+    dev = u.get_device()
+    if ks[0] != shp[1] or not 1 <= ks[1] <= (shp[2] if max_k is None else max_k) or \
+            k.get_device() != dev:
+        return False
+    for g in (pre, post):
+        if g is not None and (g.dtype is not dt or g.shape != shp or g.get_device() != dev or
+                              not g.is_contiguous()):
+            return False
+    return D is None or (D.dtype is _F32 and D.dim() == 1 and D.shape[0] == shp[1] and
+                         D.get_device() == dev and D.is_contiguous())
+
+
 def check_inputs(u, k, pre=None, post=None, D=None, max_k=None):
     """The checks fft_conv makes before any work: TypeError or ValueError naming the argument
     and what is allowed. K may be up to max_k (default L)."""
+    try:
+        if _all_fine(u, k, pre, post, D, max_k):
+            return
+    except AttributeError:  # not a tensor: said below
+        pass
     _tensor("u", u, 3, "of shape (B, H, L)")
     if u.dtype not in IO_DTYPES:
         raise TypeError(f"u: dtype {u.dtype} is not one of float32, float16, bfloat16")
@@ -205,6 +298,36 @@ def check_inputs(u, k, pre=None, post=None, D=None, max_k=None):
             raise ValueError(f"D: {D.shape[0]} heads, u has H = {H}")
 
 
+_Tensor = torch.Tensor
+_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
+_dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 0)
+_function_modes = getattr(torch._C, "_is_torch_function_mode_enabled", lambda: False)
+_profiling = getattr(torch._C._autograd, "_profiler_enabled", lambda: False)
+
+
+def _direct(*tensors):
+    """Whether the forward may be run as a plain call, not through the dispatcher: eagerly
+    (not traced), on plain CUDA tensors none of which needs a gradient, with nothing that
+    watches ops (a torch function or dispatch mode, functorch, the profiler). The result is
+    the same; the dispatcher's few microseconds a call are saved (bench/NOTES.md, 17)."""
+    if torch.compiler.is_compiling():
+        return False
+    grad = torch.is_grad_enabled()
+    for t in tensors:
+        if t is not None and (type(t) is not _Tensor or (grad and t.requires_grad)):
+            return False
+    return tensors[0].is_cuda and not (_function_modes() or _dispatch_modes() or
+                                       _functorch_active() or _profiling())
+
+
+def forward(u, k, pre, post, d, causal, freq_keep):
+    """y of the forward op that fits: a plain call (_direct), conv_fwd_infer (traced, or
+    watched, with no gradient) or conv_fwd (with the autograd registration)."""
+    if _direct(u, k, pre, post, d):
+        return _fwd_cuda(u, k, pre, post, d, causal, freq_keep, exposed=False)[0]
+    return forward_op(u, k, pre, post, d)(u, k, pre, post, d, causal, freq_keep)[0]
+
+
 def forward_op(*tensors):
     """conv_fwd (with autograd) when an input requires grad, else conv_fwd_infer."""
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
@@ -224,5 +347,4 @@ def fft_conv(u, k, pre=None, post=None, D=None, *, causal=True, freq_keep=None):
     check_inputs(u, k, pre, post, D)
     if freq_keep is not None and (not isinstance(freq_keep, int) or freq_keep < 1):
         raise ValueError(f"freq_keep: {freq_keep!r}, must be None or a positive int")
-    y, _ = forward_op(u, k, pre, post, D)(u, k, pre, post, D, bool(causal), int(freq_keep or 0))
-    return y
+    return forward(u, k, pre, post, D, bool(causal), int(freq_keep or 0))

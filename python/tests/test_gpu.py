@@ -3,6 +3,10 @@ gradient against float64 autograd at odd shapes for every dtype and both modes, 
 gradients asked for, the FlashFFTConv-compatible module against torch.fft, torch.compile
 fullgraph, CUDA graph capture and replay, torch.library.opcheck, and two streams."""
 import math
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -71,9 +75,9 @@ def test_forward_and_every_gradient_against_float64(dtype, case):
     leaves = [t.detach().double().requires_grad_(True) for t in (u, k, pre, post, d)]
     yr = reference(*leaves, causal, F, n)
     assert rel(y, yr) <= TOL[dtype]
-    dy = torch.randn_like(yr)
-    got = torch.autograd.grad(y, (u, k, pre, post, d), dy.to(dtype))
-    want = torch.autograd.grad(yr, leaves, dy)
+    dy = torch.randn_like(y)  # in the I/O dtype, as autograd hands it over; fp64 from it
+    got = torch.autograd.grad(y, (u, k, pre, post, d), dy)
+    want = torch.autograd.grad(yr, leaves, dy.double())
     for name, a, b in zip(("du", "dk", "dpre", "dpost", "dD"), got, want):
         assert a.dtype == (torch.float32 if name in ("dk", "dD") else dtype), name
         assert rel(a, b) <= TOL[dtype], f"{name}: {rel(a, b):.3e}"
@@ -164,3 +168,116 @@ def test_two_streams():
         y2 = fftconv.fft_conv(*b)
     torch.cuda.synchronize()
     assert torch.equal(y1, ya) and torch.equal(y2, yb)
+
+
+def test_the_plain_call_and_the_op_agree_and_the_profiler_sees_the_op():
+    """With no gradient, fft_conv runs the forward as a plain call (skipping the dispatcher);
+    its result is the op's, bit for bit, and under the profiler it goes through the op."""
+    u, k, pre, post, d = (t.detach() for t in inputs(3, 5, 1000, 700, torch.bfloat16, seed=7))
+    y = fftconv.fft_conv(u, k, pre, post, d)
+    y_op, _ = torch.ops.fftconv.conv_fwd_infer(u, k, pre, post, d, True, 0)
+    assert torch.equal(y, y_op)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        y2 = fftconv.fft_conv(u, k, pre, post, d)
+    assert torch.equal(y, y2)
+    assert any("fftconv::conv_fwd_infer" in e.name for e in prof.events())
+
+
+def test_every_byte_of_the_spectrum_is_a_function_of_the_filter():
+    """k_hat (the problem's bound of bytes) holds the same bytes on every call, whatever the
+    allocator hands out: what opcheck and a saved graph compare."""
+    for L, K in ((1000, 1000), (16000, 5000)):  # one layout for both directions; two
+        u, k, pre, post, d = (t.detach() for t in inputs(2, 3, L, K, torch.float16, seed=L))
+        nbytes = fftconv.problem_sizes(2, 3, L, filter_len=K, dtype="fp16", pre=True, post=True,
+                                       D=True)["filter"]
+        got = []
+        for fill in (0x5A, 0xA5):  # the allocator hands k_hat this block, poisoned
+            junk = torch.full((nbytes,), fill, dtype=torch.uint8, device=DEV)
+            del junk
+            _, k_hat = torch.ops.fftconv.conv_fwd_infer(u, k, pre, post, d, True, 0)
+            assert k_hat.numel() == nbytes
+            got.append(k_hat.cpu())
+            del k_hat
+        assert torch.equal(got[0], got[1]), L
+
+
+def _tool(env, name):
+    exe = os.environ.get(env) or os.path.join(_capi.package_dir(), "bin", name)
+    if not os.path.exists(exe):
+        pytest.skip(f"{name} not found (set {env} or install the package)")
+    return exe
+
+
+def test_a_bundle_with_no_nvrtc(tmp_path):
+    """A shape tuned (built-in choice, both ops) into a cache, exported as a bundle, then run
+    forward and backward from the bundle in a process where NVRTC cannot be loaded and no
+    cache exists: same numbers as float64 torch.fft, no compile, no warning."""
+    db, out = tmp_path / "tuned.db", tmp_path / "bundle"
+    subprocess.run([_tool("FFTCONV_TUNE", "fftconv-tune"), "--batch", "2", "--heads", "3",
+                    "--seqlen", "1000", "--dtype", "bf16", "--mode", "causal", "--pregate",
+                    "--postgate", "--skip-d", "--op", "both", "--rigor", "estimate", "--cache",
+                    str(db), "--quiet"], check=True, timeout=600)
+    subprocess.run([_tool("FFTCONV_CACHE_BIN", "fftconv-cache"), "--cache", str(db), "export",
+                    "--out", str(out)], check=True, timeout=600)
+    child = textwrap.dedent("""
+        import warnings, torch, fftconv
+        from fftconv import _capi
+        warnings.simplefilter("error")
+        g = torch.Generator(device="cuda").manual_seed(1)
+        r = lambda *s, dt=torch.bfloat16: torch.randn(*s, device="cuda", generator=g).to(dt)
+        u, pre, post = (r(2, 3, 1000).requires_grad_(True) for _ in range(3))
+        k = (r(3, 1000, dt=torch.float32) / 32).requires_grad_(True)
+        d = r(3, dt=torch.float32).requires_grad_(True)
+        y = fftconv.fft_conv(u, k, pre, post, d)
+        gu, gk = torch.autograd.grad(y.float().square().sum(), (u, k))
+        x = [t.detach().double().requires_grad_(True) for t in (u, k, pre, post, d)]
+        v = x[0] * x[2]
+        z = torch.fft.irfft(torch.fft.rfft(v, n=2048) * torch.fft.rfft(x[1], n=2048), n=2048)
+        yr = (z[..., :1000] + x[4][:, None] * v) * x[3]
+        ru, rk = torch.autograd.grad(yr.square().sum(), (x[0], x[1]))
+        rel = lambda a, b: ((a.double() - b).norm() / b.norm()).item()
+        errs = (rel(y, yr), rel(gu, ru), rel(gk, rk))
+        assert max(errs) < 8e-3, errs
+        from fftconv import _runtime
+        (s,) = _runtime._shapes.values()
+        desc = _capi.lib().fftconv_plan_describe(s.plan).decode()
+        assert "bundle" in desc, desc
+        print("ok", errs, desc)
+    """)
+    env = dict(os.environ, FFTCONV_NVRTC=str(tmp_path / "no-such-libnvrtc.so"),
+               FFTCONV_BUNDLE=str(out), FFTCONV_CACHE=str(tmp_path / "no-cache.db"))
+    if not os.environ.get("FFTCONV_TEST_INSTALLED"):  # this checkout's package, as here
+        here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
+    r = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+
+
+def test_the_plain_calls_scratch_across_streams_and_threads():
+    """The plain call reuses a k_hat scratch per thread and stream: calls with two filters
+    interleaved on two streams and from two threads give what one call each gives."""
+    import threading
+    a = [t.detach() for t in inputs(2, 3, 1000, 1000, torch.float16, seed=8)]
+    b = [t.detach() for t in inputs(2, 3, 1000, 1000, torch.float16, seed=9)]
+    ya, yb = fftconv.fft_conv(*a), fftconv.fft_conv(*b)
+    s1, s2 = torch.cuda.Stream(), torch.cuda.Stream()
+    outs = {}
+
+    def work(name, args, stream):
+        with torch.cuda.stream(stream):
+            outs[name] = [fftconv.fft_conv(*args) for _ in range(20)]
+        stream.synchronize()
+
+    for st in (s1, s2):
+        st.wait_stream(torch.cuda.current_stream())
+    th = [threading.Thread(target=work, args=("a", a, s1)),
+          threading.Thread(target=work, args=("b", b, s1)),
+          threading.Thread(target=work, args=("c", a, s2))]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    torch.cuda.synchronize()
+    assert all(torch.equal(y, ya) for y in outs["a"] + outs["c"])
+    assert all(torch.equal(y, yb) for y in outs["b"])
