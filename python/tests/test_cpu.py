@@ -4,6 +4,7 @@ gradient), traces under torch.compile(fullgraph=True) with no graph break, match
 FlashFFTConv's module signature, and refuses bad input with a ValueError or TypeError naming
 the argument."""
 import inspect
+import os
 
 import pytest
 
@@ -266,3 +267,47 @@ def test_a_plan_says_why_it_cannot_be_made():
         pytest.skip("a GPU is present: the plan would be made")
     with pytest.raises(_capi.FFTConvError, match="fftconv context on cuda:0: .*driver"):
         _runtime.shape(0, fields, False)
+
+
+def test_nvrtc_is_found_in_torchs_wheels(monkeypatch, tmp_path):
+    """No NVRTC on the loader's path or in a toolkit: the copy of torch's CUDA wheels (site-
+    packages/nvidia/*/lib) is named to the library; one on the loader's path, or
+    FFTCONV_NVRTC set, is left to the library."""
+    from fftconv import _capi
+    wheel = tmp_path / "site" / "nvidia" / "cu13" / "lib"
+    wheel.mkdir(parents=True)
+    (wheel / _capi.NVRTC).write_bytes(b"")
+    monkeypatch.delenv("FFTCONV_NVRTC", raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(_capi.ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(_capi, "_toolkit_dirs", lambda: [str(tmp_path / "no-toolkit")])
+    monkeypatch.setattr(_capi.sys, "path", [str(tmp_path / "site")])
+    assert _capi.find_nvrtc() == str(wheel / _capi.NVRTC)
+    toolkit = tmp_path / "cuda" / "lib64"
+    toolkit.mkdir(parents=True)
+    (toolkit / _capi.NVRTC).write_bytes(b"")
+    monkeypatch.setattr(_capi, "_toolkit_dirs", lambda: [str(toolkit)])
+    assert _capi.find_nvrtc() == str(toolkit / _capi.NVRTC)  # the toolkit's first
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(wheel))
+    assert _capi.find_nvrtc() is None  # the loader finds it
+    monkeypatch.setenv("FFTCONV_NVRTC", "/x/libnvrtc.so.13")
+    assert _capi.find_nvrtc() is None
+
+
+def test_the_library_compiles_with_torchs_nvrtc(tmp_path):
+    """torch's own NVRTC (its CUDA wheels' copy, where installed) compiles fftconv's kernels:
+    fftconv-tune --dry-run with FFTCONV_NVRTC pointing at it, no GPU needed."""
+    import subprocess
+    from fftconv import _capi
+    found = [os.path.join(d, _capi.NVRTC) for d in _capi._wheel_dirs()
+             if os.path.exists(os.path.join(d, _capi.NVRTC))]
+    tune = os.environ.get("FFTCONV_TUNE")
+    if not found or not tune:
+        pytest.skip("no NVRTC 13 in torch's wheels here, or no FFTCONV_TUNE")
+    r = subprocess.run([tune, "--dry-run", "--template", "monarch_tc", "--seqlen", "1000",
+                        "--batch", "1", "--heads", "2", "--rigor", "estimate", "--op", "forward",
+                        "--cache", str(tmp_path / "c.db"), "--quiet"],
+                       env=dict(os.environ, FFTCONV_NVRTC=found[0]), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "compiled 1 of 1" in r.stdout, r.stdout + r.stderr
