@@ -9,7 +9,7 @@
 set -uo pipefail
 B=${1:?bundle dir}
 . "$(dirname "$0")/device_env.sh"
-export FFTCONV_LIB=$B/bin/libfftconv.so FFTCONV_CACHE=$OUT/cache.db
+export FFTCONV_LIB=$(cd "$B" && pwd)/bin/libfftconv.so FFTCONV_CACHE=$OUT/cache.db
 S=$OUT/summary20.txt
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" > "$S" 2>&1
 t0=$SECONDS
