@@ -39,17 +39,19 @@ def _ptr(t):
     return None if t is None else t.data_ptr()
 
 
+_capturing = getattr(torch._C, "_cuda_isCurrentStreamCapturing",
+                     torch.cuda.is_current_stream_capturing)
+
+
 def _shape(device, B, H, L, K, F, dtype, causal, pre, post, has_d):
     fields = (B, H, L, K, F, IO_DTYPES[dtype], causal, pre, post, has_d)
     s = _runtime.lookup(device, fields)
     if s is None:  # the first call of this shape: the plan is made (never during a capture)
-        s = _runtime.shape(device, fields, torch.cuda.is_current_stream_capturing())
+        s = _runtime.shape(device, fields, _capturing())
     return s
 
 
 _tls = threading.local()  # each thread's args structs (filled in full by every call), scratch
-_capturing = getattr(torch._C, "_cuda_isCurrentStreamCapturing",
-                     torch.cuda.is_current_stream_capturing)
 _SCRATCH_MOST = 1 << 22
 
 
@@ -71,24 +73,16 @@ def _scratch(dev, stream, nbytes, device):
     return t
 
 
-def _fwd_args():
+def _args(name, struct, init):
+    """This thread's args struct `name` (struct, set up by the C init function named init)
+    and a reference to it, made on the thread's first call."""
     try:
-        return _tls.fwd
+        return getattr(_tls, name)
     except AttributeError:
-        a = _capi.Args()
-        _capi.lib().fftconv_args_init(C.byref(a))
-        _tls.fwd = (a, C.byref(a))
-        return _tls.fwd
-
-
-def _bwd_args():
-    try:
-        return _tls.bwd
-    except AttributeError:
-        a = _capi.BackwardArgs()
-        _capi.lib().fftconv_backward_args_init(C.byref(a))
-        _tls.bwd = (a, C.byref(a))
-        return _tls.bwd
+        a = struct()
+        getattr(_capi.lib(), init)(C.byref(a))
+        setattr(_tls, name, (a, C.byref(a)))
+        return getattr(_tls, name)
 
 
 # ---- the forward ----
@@ -116,7 +110,7 @@ def _fwd_cuda(u, k, pre, post, d, causal, freq_keep, exposed=True):
     if r:
         _capi.check(r, s.ctx, "fftconv_prepare_filter")
     y = torch.empty_like(u)
-    a, ref = _fwd_args()
+    a, ref = _args("fwd", _capi.Args, "fftconv_args_init")
     a.u, a.pre, a.post, a.k_hat, a.y = u.data_ptr(), _ptr(pre), _ptr(post), k_hat.data_ptr(), y.data_ptr()
     if s.fwd_ws:
         ws = torch.empty(s.fwd_ws, dtype=torch.uint8, device=u.device)
@@ -168,7 +162,7 @@ def _bwd_cuda(dy, u, k_hat, pre, post, filter_len, has_d, causal, freq_keep, nee
     if s.bwd_status:  # asked again for the reason, which the context holds for this thread
         _capi.check(lib.fftconv_plan_backward_status(s.plan), s.ctx, "fftconv backward")
     du, dk, dpre, dpost, dd = _bwd_outputs(u, filter_len, needs)
-    a, ref = _bwd_args()
+    a, ref = _args("bwd", _capi.BackwardArgs, "fftconv_backward_args_init")
     a.u, a.pre, a.post, a.dy, a.k_hat = u.data_ptr(), _ptr(pre), _ptr(post), dy.data_ptr(), k_hat.data_ptr()
     a.du, a.dk, a.dpre, a.dpost, a.dd = (t.data_ptr() if t.numel() else None
                                          for t in (du, dk, dpre, dpost, dd))
@@ -309,7 +303,8 @@ def _direct(*tensors):
     """Whether the forward may be run as a plain call, not through the dispatcher: eagerly
     (not traced), on plain CUDA tensors none of which needs a gradient, with nothing that
     watches ops (a torch function or dispatch mode, functorch, the profiler). The result is
-    the same; the dispatcher's few microseconds a call are saved (bench/NOTES.md, 17)."""
+    the same; k_hat, seen by no one, comes from a reused scratch and is not zeroed past the
+    spectra, which saves about 5 us a call (bench/NOTES.md, 17)."""
     if torch.compiler.is_compiling():
         return False
     grad = torch.is_grad_enabled()
