@@ -106,27 +106,59 @@ local VARIANTS = {
 -- blocks of at most 16384 points unless a single pair is bigger, of the variants only
 -- cp.async loads with one pair a block, and "half" only for an odd batch.
 -- The backward (op "backward"): a block per head over its batch pairs, v and g as the block's
--- two units (see the kernel text). Its candidates: the factorizations and 4 or 8 warps, and
--- where the batch sum lives: in shared memory (no `acc`), or in a per-head workspace region
--- (acc = "ws": L2-resident, 8N bytes a head; it frees 8N bytes of shared memory, so N = 16K
--- runs and smaller blocks fit more to an SM); the other choices are the base ones.
-local function backward_space(problem, rigor)
+-- two units (see the kernel text). Its candidates: the factorizations; 4 or 8 warps (16 too
+-- from N = 16384); where the batch sum P lives: in shared memory (no `acc`), or (acc = "ws")
+-- its first p_smem bins there and the rest in a per-head workspace region kept in L2, with
+-- p_smem the most that leaves room for 1, 2 or 3 blocks an SM (0 included: N = 16K runs, and
+-- smaller blocks fit more to an SM); and split, the blocks a head's batch is cut into (1, 2
+-- or 4 below 8K: more blocks in flight, where one a head leaves the last wave part empty). The other choices are the base ones. The main job's search
+-- ("measure") has the workspace's sum from 8K, where shared memory starts to bind (below,
+-- the sum in shared memory won every time it was timed), and no 4 warps at 16K (bench/NOTES.md
+-- sections 18 and 19), p_smem only the most and 0, and split 1 or 4 below 8K.
+local function p_smem_choices(n, factors, planes, device)
+  local tile = 16 * factors[#factors]
+  local out, seen = {}, {}
+  for blocks = 1, 3 do
+    local room = math.min(device.smem_optin, device.smem_per_sm // blocks - 1024) - planes
+    local p = math.max(0, math.min(n, room // 8 // tile * tile))
+    if p < n and not seen[p] then out[#out + 1], seen[p] = p, true end
+  end
+  if not seen[0] then out[#out + 1] = 0 end
+  return out
+end
+
+local function backward_space(problem, device, rigor)
   local n, out = problem.fft_size, {}
-  local orders = rigor == "measure" and (n >= 8192 and { 2, 3, 4 } or { 2, 3 }) or ORDERS
-  -- the main job's search ("measure") has the workspace's sum from 8K, where shared memory
-  -- starts to bind (at 16K it is the only place); below, the sum in shared memory won every
-  -- time it was timed and the search stays half as long
-  local accs = (rigor ~= "measure" or n >= 8192) and { false, "ws" } or { false }
+  local measure = rigor == "measure"
+  local orders = measure and (n >= 8192 and { 2, 3, 4 } or { 2, 3 }) or ORDERS
+  local accs = (not measure or n >= 8192) and { false, "ws" } or { false }
+  local warpss = n < 16384 and { 4, 8 } or measure and { 8, 16 } or { 4, 8, 16 }
+  local splits = n >= 8192 and { 1 } or not measure and { 1, 2, 4 } or { 1, 4 }
+  local function p_choices(factors, planes)
+    local all = p_smem_choices(n, factors, planes, device)
+    if not measure or #all == 1 then return all end
+    return { all[1], 0 } -- the most that fits beside the planes, and none
+  end
   for _, order in ipairs(orders) do
     for _, factors in ipairs(fft.factorizations(n, SIZES, order)) do
-      for _, warps in ipairs({ 4, 8 }) do
+      local base = {
+        fft_size = n, factors = factors, pairs = 2, real = "pair", smem = "swizzle",
+        load = "plain", group = "row", op = "backward", dtype = problem.dtype,
+        pre_gate = problem.pre_gate, post_gate = problem.post_gate,
+      }
+      local planes = layout.smem_bytes(base)
+      for _, warps in ipairs(warpss) do
         for _, acc in ipairs(accs) do
-          out[#out + 1] = {
-            fft_size = n, factors = factors, warps = warps, pairs = 2, real = "pair",
-            smem = "swizzle", load = "plain", group = "row", op = "backward",
-            dtype = problem.dtype, pre_gate = problem.pre_gate, post_gate = problem.post_gate,
-            acc = acc or nil,
-          }
+          for _, p_smem in ipairs(acc and p_choices(factors, planes) or { false }) do
+            for _, split in ipairs(splits) do
+              local c = {}
+              for k, v in pairs(base) do c[k] = v end
+              c.warps, c.acc = warps, acc or nil
+              c.p_smem = (p_smem and p_smem > 0) and p_smem or nil
+              c.split = split > 1 and split or nil
+              out[#out + 1] = c
+            end
+          end
         end
       end
     end
@@ -137,11 +169,12 @@ end
 -- The backward's shared memory: its two units' planes, and the batch sum's N fp32 complex
 -- bins unless they are in the workspace.
 local function backward_smem(params)
-  return layout.smem_bytes(params) + (params.acc == "ws" and 0 or 8 * params.fft_size)
+  return layout.smem_bytes(params)
+    + 8 * (params.acc == "ws" and (params.p_smem or 0) or params.fft_size)
 end
 
 function family.space(problem, device, rigor)
-  if problem.op == "backward" then return backward_space(problem, rigor) end
+  if problem.op == "backward" then return backward_space(problem, device, rigor) end
   local n = problem.fft_size
   local orders, warpss, pairss = ORDERS, WARPS, PAIRS
   local variants = VARIANTS
@@ -230,6 +263,20 @@ function family.check(problem, device, params)
   if params.acc ~= nil and not (backward and params.acc == "ws") then
     return false, "acc is the backward's, and only \"ws\" (absent: shared memory)"
   end
+  if (params.p_smem ~= nil or params.split ~= nil) and not backward then
+    return false, "p_smem and split are the backward's"
+  end
+  if params.p_smem ~= nil and (params.acc ~= "ws" or math.type(params.p_smem) ~= "integer"
+      or params.p_smem < 0 or params.p_smem >= n
+      or params.p_smem % (16 * params.factors[#params.factors]) ~= 0) then
+    return false, "p_smem: the batch sum's bins in shared memory with acc \"ws\", whole row "
+      .. "tiles (16 times the last factor) below N"
+  end
+  local bp = (problem.batch + 1) // 2
+  if params.split ~= nil and (math.type(params.split) ~= "integer" or params.split < 2
+      or params.split > bp) then
+    return false, string.format("split: 2 to the batch's %d row pairs (absent: 1)", bp)
+  end
   ok, why = common.fits(device, backward and backward_smem(params) or layout.smem_bytes(params),
                         threads)
   if not ok then return false, why end
@@ -257,23 +304,20 @@ end
 -- The heuristic choice: fewest passes, smallest largest factor, 8 warps, one pair per block
 -- unless the block would be tiny. nil, reason when the family cannot run the problem.
 -- The backward's: factors of at most 16 (the winners on the H100 at 256 to 8192, bench/NOTES.md
--- section 13), fewest passes among those, 4 warps below N = 2048 and 8 from there.
+-- section 13), fewest passes among those, 4 warps below N = 2048, 8 from there and 16 from
+-- 16384 (section 19), and the batch sum in the workspace from N = 8192 (where it won every time
+-- it was timed, section 18; at 16K shared memory cannot hold it).
 function family.default(problem, device)
   if problem.op == "backward" then
-    local warps = problem.fft_size >= 2048 and 8 or 4
-    local best, why = common.best(family, problem, device, function(params)
+    local n = problem.fft_size
+    local warps = n >= 16384 and 16 or n >= 2048 and 8 or 4
+    local ws = problem.fft_size >= 8192
+    return common.best(family, problem, device, function(params)
       local maxf = 0
       for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
       return math.abs(maxf - 16) * 10 + #params.factors + math.abs(params.warps - warps)
-        + (params.acc and 1000 or 0)
+        + (((params.acc == "ws") ~= ws) and 1000 or 0)
     end)
-    -- the batch sum in the workspace has not run on a GPU yet: searched (verified first), not
-    -- the built-in choice
-    if best and best.acc then
-      return nil, "the tensor-core backward with its batch sum in the workspace is chosen by "
-        .. "tuning only (fftconv-tune --op backward)"
-    end
-    return best, why
   end
   return common.best(family, problem, device, function(params)
     local maxf = 0
@@ -303,11 +347,29 @@ function family.layout(params, device)
       filter = { layout = filter_layout(params), fixed = 0,
                  per_head = manifest.FLOAT2 * layout.khat_per_head(params) },
     })
-    if params.acc == "ws" then -- the batch sum: a head's N fp32 complex bins
-      local l = m.launches[2]
+    local n, split = params.fft_size, params.split or 1
+    local l = m.launches[2]
+    l.grid.y = split
+    m.workspace = {}
+    if params.acc == "ws" and split == 1 then -- the batch sum's bins past p_smem
       l.args[#l.args + 1] = "ws:p"
       l.writes[#l.writes + 1] = "ws:p"
-      m.workspace = { { name = "p", per_row = 0, per_head = 8 * params.fft_size, fixed = 0 } }
+      m.workspace[#m.workspace + 1] = { name = "p", per_row = 0, fixed = 0,
+                                        per_head = 8 * (n - (params.p_smem or 0)) }
+    end
+    if split > 1 then -- each block's share of P (all of it) and dd; fftconv_bdk adds them up
+      l.args[#l.args + 1] = "ws:part"
+      l.args[#l.args + 1] = "ws:vgp"
+      l.writes = { "du", "dpre", "dpost", "ws:part", "ws:vgp" }
+      m.workspace[#m.workspace + 1] = { name = "part", per_row = 0, fixed = 0,
+                                        per_head = split * 8 * n }
+      m.workspace[#m.workspace + 1] = { name = "vgp", per_row = 0, fixed = 0,
+                                        per_head = split * 4 }
+      m.launches[3] = {
+        entry = "fftconv_bdk", phase = "backward", grid = { over = "heads", per = 1 },
+        block = { params.warps * 32, 1, 1 }, smem = 8 * n,
+        args = { "ws:part", "ws:vgp", "dk", "dd", "H", "K", "F" },
+        reads = { "ws:part", "ws:vgp" }, writes = { "dk", "dd" } }
     end
     return m
   end
@@ -348,6 +410,36 @@ __syncthreads();
 @ end
 ]==], "=templates/monarch_tc.lua (cols_inverse)")
 
+-- The backward's dk: the inverse of P in natural order (the bins of the mask kept), by
+-- radix-2 steps on X (shared memory, 8N bytes); `bin` sets pj, bin j of P, from where P is.
+local dk_transform = tpl.piece([==[
+// dk: the inverse of P in natural order (bins of the mask kept), by radix-2 steps on X
+float2 *X = (float2 *)smem;
+for (int j = threadIdx.x; j < N; j += THREADS) {
+  const int f = ${freq_expr};
+  const int fm = f < N - f ? f : N - f;
+  float2 pj = float2{0.0f, 0.0f};
+  if (F == 0 || fm < F) {
+    ${bin}
+  }
+  X[__brev((unsigned)f) >> (32 - ${logn})] = pj;
+}
+__syncthreads();
+for (int len = 2; len <= N; len <<= 1) {
+  for (int q = threadIdx.x; q < N / 2; q += THREADS) {
+    const int half = len >> 1, k = q % half, i0 = (q / half) * len + k, i1 = i0 + half;
+    float sn, cs;
+    sincospif(2.0f * (float)k / (float)len, &sn, &cs);
+    const float2 a = X[i0], bb = cmul(X[i1], float2{cs, sn});
+    X[i0] = float2{a.x + bb.x, a.y + bb.y};
+    X[i1] = float2{a.x - bb.x, a.y - bb.y};
+  }
+  __syncthreads();
+}
+for (int j = threadIdx.x; j < K; j += THREADS) dk[(long long)h * K + j] = X[j].x;
+__syncthreads();
+]==], "=templates/monarch_tc.lua (dk_transform)")
+
 local KERNEL = [==[
 ${io_functions}
 
@@ -380,7 +472,12 @@ ${include(rows.stage)}
 // rows' correlations of v and g, so after the batch dk is the real part of P's inverse (an
 // fp32 radix-2 transform in natural order, the frequency mask applied), and dd the sum of
 // g * v from the inputs in fp32 (each thread's in a fixed order, then a fixed tree). An
-// output that is NULL is not written.
+// output that is NULL is not written. With SPLIT > 1 a head's batch is cut into SPLIT shares,
+// a block each (more blocks in flight where a head's batch in one block leaves the GPU's last
+// wave part empty); each writes its share of P and of dd to the workspace and fftconv_bdk
+// adds them in share order, so the result is the same on every run.
+#define P_SMEM ${p_smem}
+#define SPLIT ${split}
 
 ${include(rows.load8_fn, {fn = "load8g", x = "dy", gate = "post", gated = post_gate})}
 
@@ -437,11 +534,41 @@ static __device__ __forceinline__ float dot_vg(const io_t *__restrict__ u,
   return s;
 }
 
+// L2 policies. What a block keeps across its batch, k_hat and the workspace's part of P, is
+// loaded and stored "evict last"; what it reads for the last time (the gates and dy again, for
+// the outputs) and what it writes are streamed ("evict first"), so that the first does not
+// leave L2 for the second (bench/NOTES.md, section 19).
+static __device__ __forceinline__ unsigned long long l2_keep() {
+  unsigned long long p;
+  asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
+  return p;
+}
+static __device__ __forceinline__ float4 ld_keep(const float2 *a, unsigned long long pol) {
+  float4 v;
+  asm volatile("ld.global.L2::cache_hint.v4.f32 {%0, %1, %2, %3}, [%4], %5;"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "l"(a), "l"(pol) : "memory");
+  return v;
+}
+static __device__ __forceinline__ void st_keep(float2 *a, float4 v, unsigned long long pol) {
+  asm volatile("st.global.L2::cache_hint.v4.f32 [%0], {%1, %2, %3, %4}, %5;"
+               :: "l"(a), "f"(v.x), "f"(v.y), "f"(v.z), "f"(v.w), "l"(pol) : "memory");
+}
+static __device__ __forceinline__ uint4 ld_stream(const io_t *a) {
+  uint4 v;
+  asm volatile("ld.global.cs.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(a) : "memory");
+  return v;
+}
+static __device__ __forceinline__ void st_stream(io_t *a, uint4 v) {
+  asm volatile("st.global.cs.v4.u32 [%0], {%1, %2, %3, %4};"
+               :: "l"(a), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+}
+
 // Eight operands s times m (m NULL: s itself) to samples n0 .. n0+7 at gi; none past L.
 static __device__ __forceinline__ void store8m(io_t *__restrict__ y, const io_t *__restrict__ m,
                                                long long gi, int n0, int L, bool vec, uint4 s) {
   if (vec) {
-    *(uint4 *)(y + gi) = m ? mul8(s, *(const uint4 *)(m + gi)) : s;
+    st_stream(y + gi, m ? mul8(s, ld_stream(m + gi)) : s);
     return;
   }
   const u32 w[4] = {s.x, s.y, s.z, s.w};
@@ -457,12 +584,15 @@ static __device__ __forceinline__ void store8m(io_t *__restrict__ y, const io_t 
 // The backward's row pass over the tiles of both units (see above); acc: whether dk is wanted.
 template <int R, int TN, int TS>
 static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
-                                                    const float2 *__restrict__ kp, float2 *P,
-                                                    bool sum) {
+                                                    const float2 *__restrict__ kp, float2 *Ps,
+                                                    float2 *Pg, bool sum,
+                                                    unsigned long long keep) {
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / R / 16;
+  static_assert(P_SMEM % (16 * R) == 0, "P's shared part is whole tiles");
   for (u32 task = warp; task < TILES; task += WARPS) {
     const u32 r0 = task * 16;
+    const bool ps = r0 * R < P_SMEM; // this tile's bins of P: in shared memory, or the workspace
     float zg[R / 4][4];
     {
       // unit 1: g's spectrum Zg, kept; conj(Zg conj(k)) = conj(Zg) k through the inverse
@@ -473,7 +603,7 @@ static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
           const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
-          const float4 kk = *(const float4 *)(kp + j);
+          const float4 kk = ld_keep(kp + j, keep);
           const float zr0 = acc[2 * cc][2 * hr], zi0 = acc[2 * cc + 1][2 * hr];
           const float zr1 = acc[2 * cc][2 * hr + 1], zi1 = acc[2 * cc + 1][2 * hr + 1];
           zg[2 * cc][2 * hr] = zr0, zg[2 * cc + 1][2 * hr] = zi0;
@@ -499,16 +629,17 @@ static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
           const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
-          const float4 kk = *(const float4 *)(kp + j);
+          const float4 kk = ld_keep(kp + j, keep);
           const float zr0 = acc[2 * cc][2 * hr], zi0 = acc[2 * cc + 1][2 * hr];
           const float zr1 = acc[2 * cc][2 * hr + 1], zi1 = acc[2 * cc + 1][2 * hr + 1];
           if (sum) {
             const float gr0 = zg[2 * cc][2 * hr], gi0 = zg[2 * cc + 1][2 * hr];
             const float gr1 = zg[2 * cc][2 * hr + 1], gi1 = zg[2 * cc + 1][2 * hr + 1];
-            float4 p = *(float4 *)(P + j);
+            float4 p = ps ? *(const float4 *)(Ps + j) : ld_keep(Pg + (j - P_SMEM), keep);
             p.x += zr0 * gr0 + zi0 * gi0, p.y += zr0 * gi0 - zi0 * gr0;
             p.z += zr1 * gr1 + zi1 * gi1, p.w += zr1 * gi1 - zi1 * gr1;
-            *(float4 *)(P + j) = p;
+            if (ps) *(float4 *)(Ps + j) = p;
+            else st_keep(Pg + (j - P_SMEM), p, keep);
           }
           a[cc][hr] = pack2(zr0 * kk.x - zi0 * kk.y, zr1 * kk.z - zi1 * kk.w);
           a[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
@@ -530,18 +661,24 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
             const io_t *__restrict__ post, const io_t *__restrict__ dy,
             const float2 *__restrict__ k_hat, io_t *__restrict__ du, io_t *__restrict__ dpre,
             io_t *__restrict__ dpost, float *__restrict__ dk, float *__restrict__ dd,
-@   if acc == "ws" then
-            long long rows, int L, int H, int K, int F, float2 *__restrict__ pws) {
+            long long rows, int L, int H, int K, int F${ws_args}) {
   const u32 sb = (u32)__cvta_generic_to_shared(smem);
-  // the batch sum in the workspace (each bin read and written by one thread only)
-  float2 *P = pws + (long long)blockIdx.x * N;
-@   else
-            long long rows, int L, int H, int K, int F) {
-  const u32 sb = (u32)__cvta_generic_to_shared(smem);
-  float2 *P = (float2 *)(smem + 2 * PAIR_BYTES);
-@   end
   const int h = blockIdx.x;
+  // this block's share of head h's batch (SPLIT blocks a head, blockIdx.y the share)
+  const long long blk = (long long)h * SPLIT + blockIdx.y;
+  // the batch sum P: its first P_SMEM bins in shared memory after the planes, the rest in the
+  // workspace (each bin read and written by one thread only)
+  float2 *const Ps = (float2 *)(smem + 2 * PAIR_BYTES);
+@   if acc == "ws" and split > 1 then
+  float2 *const Pg = part + blk * N + P_SMEM; // the share's own slot holds the rest
+@   elseif acc == "ws" then
+  float2 *const Pg = pws + blk * (N - P_SMEM);
+@   else
+  float2 *const Pg = nullptr;
+@   end
+  const unsigned long long keep = l2_keep();
   const long long B = rows / H, BP = (B + 1) / 2;
+  const long long bp0 = BP * blockIdx.y / SPLIT, bp1 = BP * (blockIdx.y + 1) / SPLIT;
   const float2 *__restrict__ kp = k_hat + (long long)h * N;
   // Causal with L <= N/2: the top half of the first pass's input is zero.
   const bool zero_top = L <= N / 2;
@@ -555,9 +692,12 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   const bool sum = dk != 0;
   // an input only an output not asked for needs may be NULL: not read
   const bool need_v = dpost || dk || dd, need_g = du || dpre || dk || dd;
-  for (int j = threadIdx.x; j < N && sum; j += THREADS) P[j] = float2{0.0f, 0.0f};
+  for (int j = threadIdx.x; j < N && sum; j += THREADS) {
+    if (j < P_SMEM) Ps[j] = float2{0.0f, 0.0f};
+    else Pg[j - P_SMEM] = float2{0.0f, 0.0f};
+  }
   float vg = 0.0f;
-  for (long long bp = 0; bp < BP; bp++) {
+  for (long long bp = bp0; bp < bp1; bp++) {
     for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
       const int pl = i / zchunks, n0 = (i % zchunks) * 8;
       const long long b = 2 * bp + pl;
@@ -574,7 +714,7 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
     ${include(cols_forward)}
 @   local last, prev = passes[#passes], passes[#passes - 1]
-    row_pass_bwd<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, P, sum);
+    row_pass_bwd<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, Ps, Pg, sum, keep);
     __syncthreads();
     ${include(cols_inverse)}
     // Store: z (unit 0) and dv (unit 1), kept conjugated: the imaginary plane negated.
@@ -599,44 +739,47 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     }
     __syncthreads();
   }
-  if (sum) {
-    // dk: the inverse of P in natural order (bins of the mask kept), by radix-2 steps on X
-    float2 *X = (float2 *)smem;
-    for (int j = threadIdx.x; j < N; j += THREADS) {
-      const int f = ${freq_expr};
-      const int fm = f < N - f ? f : N - f;
-      X[__brev((unsigned)f) >> (32 - ${logn})] = (F == 0 || fm < F) ? P[j] : float2{0.0f, 0.0f};
-    }
-    __syncthreads();
-    for (int len = 2; len <= N; len <<= 1) {
-      for (int q = threadIdx.x; q < N / 2; q += THREADS) {
-        const int half = len >> 1, k = q % half, i0 = (q / half) * len + k, i1 = i0 + half;
-        float sn, cs;
-        sincospif(2.0f * (float)k / (float)len, &sn, &cs);
-        const float2 a = X[i0], bb = cmul(X[i1], float2{cs, sn});
-        X[i0] = float2{a.x + bb.x, a.y + bb.y};
-        X[i1] = float2{a.x - bb.x, a.y - bb.y};
-      }
-      __syncthreads();
-    }
-    for (int j = threadIdx.x; j < K; j += THREADS) dk[(long long)h * K + j] = X[j].x;
-    __syncthreads();
-  }
-  if (dd) {
-@   if acc == "ws" then
-    float *red = (float *)smem; // the planes are free after the batch
+@   if split > 1 then
+  // this block's share of P and of dd, summed in share order by fftconv_bdk (the bins past
+  // P_SMEM are there already)
+  for (int j = threadIdx.x; j < P_SMEM && sum; j += THREADS) part[blk * N + j] = Ps[j];
 @   else
-    float *red = (float *)P;
+  if (sum) {
+    ${include(dk_transform, {bin = "pj = j < P_SMEM ? Ps[j] : Pg[j - P_SMEM];"})}
+  }
 @   end
+  if (dd) {
+    float *red = (float *)smem; // the planes are free after the batch
     red[threadIdx.x] = vg;
     __syncthreads();
     for (int w = THREADS / 2; w > 0; w /= 2) {
       if (threadIdx.x < w) red[threadIdx.x] += red[threadIdx.x + w];
       __syncthreads();
     }
+@   if split > 1 then
+    if (threadIdx.x == 0) vgp[blk] = red[0];
+@   else
     if (threadIdx.x == 0) dd[h] = red[0];
+@   end
   }
 }
+@   if split > 1 then
+
+// dk and dd from the SPLIT shares of each head, added in share order (the same bits every run).
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_bdk(const float2 *__restrict__ part, const float *__restrict__ vgp,
+            float *__restrict__ dk, float *__restrict__ dd, int H, int K, int F) {
+  const int h = blockIdx.x;
+  if (dk) {
+    ${include(dk_transform, {bin = "for (int s = 0; s < SPLIT; s++) { const float2 q = part[((long long)h * SPLIT + s) * N + j]; pj.x += q.x, pj.y += q.y; }"})}
+  }
+  if (dd && threadIdx.x == 0) {
+    float t = 0.0f;
+    for (int s = 0; s < SPLIT; s++) t += vgp[(long long)h * SPLIT + s];
+    dd[h] = t;
+  }
+}
+@   end
 @ else
 extern "C" __global__ void __launch_bounds__(THREADS)
 fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
@@ -694,6 +837,7 @@ function family.emit(params)
   local env = {
     layout = layout, ops = ops, dft = dft, rows = rows, half = half, prep = prep,
     dft_matrices = dft_matrices, cols_forward = cols_forward, cols_inverse = cols_inverse,
+    dk_transform = dk_transform,
     n = n, nr = params.fft_size, pairs = params.pairs, warps = params.warps,
     passes = dft.passes(params.factors, n), radices = fft.distinct(params.factors),
     n1 = params.factors[1], real = params.real, khat = layout.khat_per_head(params),
@@ -704,6 +848,11 @@ function family.emit(params)
     pre_gate = params.pre_gate, post_gate = params.post_gate,
     io_functions = io_.functions(params.dtype), direction = params.op or "forward",
     acc = params.acc or "smem",
+    p_smem = params.acc == "ws" and (params.p_smem or 0) or params.fft_size,
+    split = params.split or 1,
+    ws_args = ((params.acc == "ws" and (params.split or 1) == 1) and ", float2 *__restrict__ pws"
+               or "")
+      .. ((params.split or 1) > 1 and ", float2 *__restrict__ part, float *__restrict__ vgp" or ""),
     logn = fft.log2(params.fft_size),
   }
   for k, v in pairs(prep.names(params)) do env[k] = v end

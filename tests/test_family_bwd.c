@@ -114,9 +114,9 @@ Test(family_bwd, manifest_of_the_backward) {
 
 /* monarch_tc's backward: its space is valid for fp16 and bf16 up to 8K with the batch sum in
    shared memory, and up to 16K with it in the workspace (acc "ws"); the built-in choice up to
-   8K (factors of at most 16, fewest passes: 16x16x16 at 4096, 8 warps from 2048, the sum in
-   shared memory); at 16K only tuning picks it, and the default says why; refused for fp32 I/O
-   and at 32K. */
+   16K (factors of at most 16, fewest passes: 16x16x16 at 4096, 8 warps from 2048 and 16 at
+   16K, the sum in shared memory below 8K and in the workspace from there); refused for fp32
+   I/O and at 32K. */
 Test(family_bwd, tc_backward_default_and_its_limits) {
   fc_err e = {{0}};
   char *params = NULL;
@@ -128,10 +128,16 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
   cr_assert_null(strstr(params, "\"acc\""), "%s", params);
   free(params);
   params = NULL;
-  p = problem(16384, FFTCONV_FP16);
-  cr_assert_neq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
-                FFTCONV_OK, "%s", params ? params : "");
-  cr_assert(strstr(e.msg, "chosen by tuning only"), "%s", e.msg);
+  int64_t ws_sizes[] = {8192, 16384};
+  const char *ws_warps[] = {"\"warps\":8", "\"warps\":16"};
+  for (int s = 0; s < 2; s++) {
+    p = problem(ws_sizes[s], FFTCONV_FP16);
+    cr_assert_eq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
+                 FFTCONV_OK, "%s", e.msg);
+    cr_assert(strstr(params, "\"acc\":\"ws\"") && strstr(params, ws_warps[s]), "%s", params);
+    free(params);
+    params = NULL;
+  }
   int64_t sizes[] = {4096, 8192, 16384, 32768};
   int valid[4] = {0, 0, 0, 0}, valid_smem[4] = {0, 0, 0, 0};
   for (int s = 0; s < 4; s++) {
@@ -158,7 +164,7 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
   cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
                                 &c16, &n16, &e), FFTCONV_OK, "%s", e.msg);
   int i16 = 0;
-  while (i16 < n16 && c16[i16].reason) i16++;
+  while (i16 < n16 && (c16[i16].reason || strstr(c16[i16].params, "p_smem"))) i16++;
   cr_assert_lt(i16, n16);
   fc_kernel_src ks = {0};
   cr_assert_eq(fc_emit_kernel(em, "monarch_tc", c16[i16].params, &dev, &ks, &e), FFTCONV_OK, "%s",
@@ -170,6 +176,19 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
   cr_assert_eq(bl->args[bl->nargs - 1], FC_ARG_WS);
   cr_assert(bl->writes & (1u << FC_ARG_WS));
   cr_assert(strstr(ks.source, "float2 *__restrict__ pws"), "the kernel takes the sum's region");
+  fc_kernel_src_free(&ks);
+  /* with p_smem, the region holds only the bins past it, and shared memory the rest: as much
+     as fits beside the planes (16K's planes are 128 KiB) */
+  int ip = 0;
+  while (ip < n16 && (c16[ip].reason || !strstr(c16[ip].params, "\"p_smem\""))) ip++;
+  cr_assert_lt(ip, n16, "16K: a candidate keeps part of the sum in shared memory");
+  int p_smem = atoi(strstr(c16[ip].params, "\"p_smem\":") + strlen("\"p_smem\":"));
+  cr_assert(p_smem > 0 && p_smem < 16384, "%s", c16[ip].params);
+  cr_assert_eq(fc_emit_kernel(em, "monarch_tc", c16[ip].params, &dev, &ks, &e), FFTCONV_OK,
+               "%s", e.msg);
+  cr_assert_eq(ks.manifest.ws[0].per_head, 8 * (16384 - p_smem));
+  cr_assert_eq(ks.manifest.launch[1].smem, 131072 + 8 * p_smem);
+  cr_assert_leq(ks.manifest.launch[1].smem, dev.smem_optin);
   fc_kernel_src_free(&ks);
   fc_candidates_free(c16, n16);
   /* the main job's search ("measure") has the workspace's sum from 8K on, not below */
@@ -195,6 +214,54 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
   for (int i = 0; i < n; i++)
     cr_assert(c[i].reason && strstr(c[i].reason, "need fp16 or bf16"), "%s",
               c[i].reason ? c[i].reason : "(accepted)");
+  fc_candidates_free(c, n);
+}
+
+/* monarch_tc's split: a head's batch cut into shares, a block each (grid.y), each writing its
+   share of P and dd to the workspace, and fftconv_bdk adding them; at most one share a row
+   pair (B = 3 has 2: split 4 is refused with the range), and the shares' slot holds the
+   workspace part of P when acc is "ws" (no region of its own). */
+Test(family_bwd, tc_split_shares_and_their_sum) {
+  fc_err e = {{0}};
+  fftconv_problem p = problem(1024, FFTCONV_FP16);
+  p.batch = 16;
+  fc_candidate *c = NULL;
+  int n = 0;
+  cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  int seen = 0;
+  for (int i = 0; i < n; i++) {
+    const char *sp = strstr(c[i].params, "\"split\":");
+    if (c[i].reason || !sp) continue;
+    int split = atoi(sp + strlen("\"split\":"));
+    int ws = strstr(c[i].params, "\"acc\":\"ws\"") != NULL;
+    fc_kernel_src ks = {0};
+    cr_assert_eq(fc_emit_kernel(em, "monarch_tc", c[i].params, &dev, &ks, &e), FFTCONV_OK, "%s",
+                 e.msg);
+    cr_assert_eq(ks.manifest.nlaunch, 3, "%s", c[i].params);
+    cr_assert_eq(ks.manifest.launch[1].grid_y, split);
+    cr_assert_str_eq(ks.manifest.launch[2].entry, "fftconv_bdk");
+    cr_assert_eq(ks.manifest.nws, 2, "%s: part and vgp only", c[i].params);
+    cr_assert_eq(ks.manifest.ws[0].per_head, (int64_t)split * 8 * 1024);
+    cr_assert_eq(ks.manifest.ws[1].per_head, (int64_t)split * 4);
+    cr_assert(strstr(ks.source, "fftconv_bdk(") && !strstr(ks.source, "pws"), "%s", c[i].params);
+    cr_assert(!ws || strstr(ks.source, "part + blk * N + P_SMEM"), "%s", c[i].params);
+    fc_kernel_src_free(&ks);
+    seen |= 1 << split;
+  }
+  cr_assert_eq(seen, 1 << 2 | 1 << 4, "split 2 and 4 both valid at B = 16: %x", seen);
+  fc_candidates_free(c, n);
+  p.batch = 3;
+  cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  int refused = 0;
+  for (int i = 0; i < n; i++)
+    if (strstr(c[i].params, "\"split\":4")) {
+      cr_assert(c[i].reason && strstr(c[i].reason, "split: 2 to the batch's 2 row pairs"), "%s",
+                c[i].reason ? c[i].reason : c[i].params);
+      refused++;
+    }
+  cr_assert_gt(refused, 0);
   fc_candidates_free(c, n);
 }
 

@@ -126,6 +126,11 @@ Test(gpu_sanitize, bwd_tc_largest) { sanitize("--backward monarch_tc 8192 circul
 /* the tensor-core backward with its batch sum in the workspace (L2; the only one at 16K) */
 Test(gpu_sanitize, bwd_tc_ws_middle) { sanitize("--backward monarch_tc 2048 circular bf16 '\"acc\":\"ws\"'"); }
 Test(gpu_sanitize, bwd_tc_ws_largest) { sanitize("--backward monarch_tc 16384 causal fp16 '\"acc\":\"ws\"'"); }
+/* the batch sum partly in shared memory (p_smem), and a head's batch in shares (split) with
+   fftconv_bdk adding them, the sum in shared memory and in the shares' workspace slots */
+Test(gpu_sanitize, bwd_tc_p_smem) { sanitize("--backward monarch_tc 16384 circular bf16 '\"p_smem\"'"); }
+Test(gpu_sanitize, bwd_tc_split) { sanitize("--backward monarch_tc 1024 causal fp16 '\"split\":2'"); }
+Test(gpu_sanitize, bwd_tc_ws_split) { sanitize("--backward monarch_tc 4096 circular bf16 '\"acc\":\"ws\"' '\"split\":2'"); }
 /* the long backward's four passes (the per-head sum over the batch in the row pass) */
 Test(gpu_sanitize, bwd_long_smallest) { sanitize("--backward monarch_long 32768 circular bf16"); }
 Test(gpu_sanitize, bwd_long_causal) { sanitize("--backward monarch_long 131072 causal fp16"); }

@@ -50,7 +50,8 @@ static void summarize(const fc_result *r, char *out, size_t len) {
       n2 > 0)
     snprintf(fac, sizeof fac, "%lldx%lld", n / n2, n2); /* the outer split N1 x N2 */
   static const char *keys[] = {"dft",  "seqs",         "threads",      "warps", "pairs", "real",
-                               "load", "threads_cols", "threads_rows", "tile",  "ws",    "cluster", "acc",  NULL};
+                               "load", "threads_cols", "threads_rows", "tile",  "ws",    "cluster",
+                               "acc",  "p_smem",       "split",        NULL};
   size_t k = 0;
   for (int i = 0; keys[i]; i++) {
     char pat[32];

@@ -62,7 +62,7 @@ int fc_arch_normalize(const char *in, char out[16], int *sm);
 
 #define FC_MANIFEST_VERSION 1
 #define FC_MAX_LAUNCHES 8
-#define FC_MAX_ARGS 16
+#define FC_MAX_ARGS 20
 #define FC_MAX_WORKSPACE 4
 #define FC_WORKSPACE_ALIGN 256 /* each workspace region starts at a multiple of this */
 
