@@ -10,7 +10,8 @@
  * With TEXT arguments the kernel is the first candidate of the family's exhaustive space whose
  * parameter JSON contains every TEXT (e.g. '"real":"half"'), instead of the default.
  * MODE circular runs L = N; causal runs L = N/2 - 3 (not a multiple of 8, so the scalar I/O
- * paths run too). Prints "ok ..." and exits 0 when the result is within tolerance; 1 with a
+ * paths run too). The direct family runs a filter of 7 taps (it takes short filters only).
+ * Prints "ok ..." and exits 0 when the result is within tolerance; 1 with a
  * message on any failure; 2 on bad usage. */
 #include <math.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ int main(int argc, char **argv) {
   p.dtype = !strcmp(argv[4], "fp32") ? FFTCONV_FP32
             : !strcmp(argv[4], "bf16") ? FFTCONV_BF16 : FFTCONV_FP16;
   p.pre_gate = p.post_gate = p.skip_d = 1;
+  if (!strcmp(family, "direct")) p.filter_len = 7; /* short filters only */
   char msg[512];
   if (fftconv_problem_check(&p, msg, sizeof msg) != FFTCONV_OK) return fail("problem", msg);
 

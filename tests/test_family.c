@@ -284,3 +284,81 @@ Test(family, long_families_manifest_and_pass_bytes) {
   fc_kernel_src_free(&s);
   fc_emit_close(em);
 }
+
+/* The direct family (short filters, time domain): a space only for K <= 64 taps without a
+   frequency mask; check() names the field and its range; the manifest (taps a head as the
+   filter, a block per row looping over the row's tiles); the default declines until the
+   kernels have run on a GPU; and its candidates compile for every dtype, both modes. */
+Test(family, direct_short_filters) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  fftconv_problem p = problem(1024, FFTCONV_FP16, 1);
+  p.mode = FFTCONV_CAUSAL;
+  p.seqlen = 1020; /* N = 2048: 1020 + 7 - 1 > 1024 */
+  fc_candidate *c = NULL;
+  int n = 0;
+  p.filter_len = 65; /* one tap too many: no candidate at all */
+  cr_assert_eq(fc_emit_space(em, "direct", &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK);
+  cr_assert_eq(n, 0);
+  fc_candidates_free(c, n);
+  p.filter_len = 7;
+  p.freq_keep = 100; /* a frequency mask is not a short filter */
+  cr_assert_eq(fc_emit_space(em, "direct", &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK);
+  cr_assert_eq(n, 0);
+  fc_candidates_free(c, n);
+  p.freq_keep = 0;
+  cr_assert_eq(fc_emit_space(em, "direct", &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK);
+  cr_assert_eq(n, 6, "per 8 or 16, 128 to 512 threads");
+  for (int i = 0; i < n; i++) cr_assert_null(c[i].reason, "%s: %s", c[i].params, c[i].reason);
+  /* a candidate of 7 taps for a problem of 9 is refused, naming taps */
+  char *why = NULL;
+  p.filter_len = 9;
+  cr_assert_eq(fc_emit_check(em, "direct", &p, &dev, c[0].params, &why, &e), FFTCONV_OK);
+  cr_assert(why && strstr(why, "taps: 7, the problem's filter has 9"), "%s", why ? why : "");
+  free(why);
+  p.filter_len = 7;
+  char *dflt = NULL;
+  cr_assert_eq(fc_emit_default(em, "direct", &p, &dev, &dflt, &e), FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "chosen by tuning only"), "%s", e.msg);
+  fc_kernel_src s = {0};
+  cr_assert_eq(fc_emit_kernel(em, "direct", c[0].params, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
+  const fc_manifest *m = &s.manifest;
+  cr_assert_eq(m->nlaunch, 2);
+  cr_assert_eq(m->launch[0].over, FC_OVER_HEADS);
+  cr_assert_eq(m->launch[1].over, FC_OVER_ROWS);
+  cr_assert_eq(m->launch[1].per, 1);
+  cr_assert_eq(m->launch[1].grid_y, 2, "N = 2048 over tiles of 8 x 128 outputs");
+  cr_assert_str_eq(m->filter_layout, "direct.taps7");
+  cr_assert_eq(m->filter_per_head, 7 * 4);
+  cr_assert_eq(m->nws, 0);
+  fc_kernel_src_free(&s);
+  fc_candidates_free(c, n);
+  /* every candidate compiles: 1, 4, 7 and 64 taps, every dtype, both modes, gated or not */
+  static const int64_t taps[] = {1, 4, 7, 64};
+  int compiled = 0;
+  for (int t = 0; t < 4; t++)
+    for (int dt = FFTCONV_FP32; dt <= FFTCONV_BF16; dt++) {
+      fftconv_problem q = problem(1024, (fftconv_dtype)dt, (t + dt) % 2);
+      q.mode = (t + dt) % 2 ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
+      q.filter_len = taps[t];
+      cr_assert_eq(fc_emit_space(em, "direct", &q, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e),
+                   FFTCONV_OK, "%s", e.msg);
+      cr_assert_eq(n, 6);
+      for (int i = 0; i < n; i += (t == 3 ? 1 : 3)) {
+        cr_assert_eq(fc_emit_kernel(em, "direct", c[i].params, &dev, &s, &e), FFTCONV_OK, "%s",
+                     e.msg);
+        fc_binary b = {0};
+        cr_assert_eq(fc_compile(s.source, s.name, "sm_90", 0, &b, &e), FFTCONV_OK, "%s: %s",
+                     c[i].params, e.msg);
+        fc_binary_free(&b);
+        fc_kernel_src_free(&s);
+        compiled++;
+      }
+      fc_candidates_free(c, n);
+    }
+  cr_log_info("direct: %d candidates compiled", compiled);
+  fc_emit_close(em);
+}

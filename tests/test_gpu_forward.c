@@ -186,3 +186,35 @@ Test(gpu_candidates, circular_32768_fp16) {
   p.pre_gate = p.post_gate = 1;
   every_candidate(p);
 }
+
+/* The direct family (short filters in the time domain), every candidate against the fp64
+   reference: K = 1, 3, 4, 7, 16 and 64 taps; causal at L = 1000 (not a multiple of a tile, nor
+   of 8: the scalar path) and at L = 4096 (the vector path), circular at L = 1024 (the halo
+   wraps to the row's end); every dtype, gates and D on for fp16 and fp32, off for bf16;
+   B = 3, H = 5. */
+static void direct_grid(int64_t taps) {
+  fftconv_ctx *c = ctx_or_skip();
+  for (int dt = FFTCONV_FP32; dt <= FFTCONV_BF16; dt++)
+    for (int shape = 0; shape < 3; shape++) {
+      fftconv_problem p;
+      fftconv_problem_init(&p);
+      p.batch = 3;
+      p.heads = 5;
+      p.dtype = (fftconv_dtype)dt;
+      p.mode = shape == 2 ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
+      p.seqlen = shape == 0 ? 1000 : shape == 1 ? 4096 : 1024;
+      p.filter_len = taps;
+      p.pre_gate = p.post_gate = p.skip_d = dt != FFTCONV_BF16;
+      every_candidate_in(c, "direct", p);
+    }
+  fftconv_ctx_destroy(c);
+}
+
+#define DIRECT_GRID(k) \
+  Test(gpu_candidates_direct, taps_##k) { direct_grid(k); }
+DIRECT_GRID(1)
+DIRECT_GRID(3)
+DIRECT_GRID(4)
+DIRECT_GRID(7)
+DIRECT_GRID(16)
+DIRECT_GRID(64)

@@ -44,6 +44,8 @@ static void summarize(const fc_result *r, char *out, size_t len) {
     for (; *f && *f != ']' && j + 2 < sizeof fac; f++) fac[j++] = *f == ',' ? 'x' : *f;
     fac[j] = 0;
   }
+  const char *tv = strstr(json, "\"taps\":");
+  if (tv) snprintf(fac, sizeof fac, "%d taps", atoi(tv + 7)); /* direct: no FFT */
   long long n = 0, n2 = 0;
   const char *nv = strstr(json, "\"fft_size\":"), *n2v = strstr(json, "\"n2\":");
   if (!f && nv && n2v && sscanf(nv + 11, "%lld", &n) == 1 && sscanf(n2v + 5, "%lld", &n2) == 1 &&
@@ -51,7 +53,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
     snprintf(fac, sizeof fac, "%lldx%lld", n / n2, n2); /* the outer split N1 x N2 */
   static const char *keys[] = {"dft",  "seqs",         "threads",      "warps", "pairs", "real",
                                "load", "threads_cols", "threads_rows", "tile",  "ws",    "cluster",
-                               "acc",  "p_smem",       "split",        NULL};
+                               "acc",  "p_smem",       "split",        "per",   NULL};
   size_t k = 0;
   for (int i = 0; keys[i]; i++) {
     char pat[32];
