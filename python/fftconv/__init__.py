@@ -3,6 +3,7 @@
     import fftconv
     y = fftconv.fft_conv(u, k, pre, post, D, causal=True)   # differentiable, torch.compile-able
     conv = fftconv.FlashFFTConv(seqlen, dtype=torch.bfloat16)  # FlashFFTConv's module, drop-in
+    short = fftconv.FlashDepthWiseConv1d(H, 3, 2, w, b)  # its depthwise conv1d module, drop-in
 
 Tune once per GPU with `python -m fftconv.tune`; plans come from that cache, or from a bundle
 (fftconv.use_bundle(path) or $FFTCONV_BUNDLE). libfftconv.so is the package's own copy, or
@@ -12,7 +13,8 @@ from ._capi import FFTConvError
 from ._runtime import use_bundle
 
 __version__ = "0.1.0"
-__all__ = ["fft_conv", "FlashFFTConv", "use_bundle", "FFTConvError", "problem_sizes"]
+__all__ = ["fft_conv", "FlashFFTConv", "FlashDepthWiseConv1d", "use_bundle", "FFTConvError",
+           "problem_sizes"]
 
 
 def problem_sizes(batch, heads, seqlen, *, filter_len=None, freq_keep=None, dtype="fp16",
@@ -33,6 +35,8 @@ def __getattr__(name):  # torch is imported only when the torch parts are used
         value = getattr(ops, name)
     elif name == "FlashFFTConv":
         from .module import FlashFFTConv as value
+    elif name == "FlashDepthWiseConv1d":
+        from .module import FlashDepthWiseConv1d as value
     else:
         raise AttributeError(f"module 'fftconv' has no attribute {name!r}")
     globals()[name] = value  # found once: later lookups skip this function

@@ -49,3 +49,81 @@ class FlashFFTConv(torch.nn.Module):
         pre = torch.nn.functional.pad(pregate, pad) if pregate is not None else None
         post = torch.nn.functional.pad(postgate, pad) if postgate is not None else None
         return forward(up, k, pre, post, None, False, 0)[..., :L]
+
+
+class FlashDepthWiseConv1d(torch.nn.Module):
+    """FlashFFTConv's FlashDepthWiseConv1d on fftconv: the same constructor and forward.
+
+    FlashDepthWiseConv1d(channels, kernel_size, padding, weights, bias, is_bhl=True,
+    device=None, dtype=None): weights (channels, kernel_size) (or (channels, 1, kernel_size),
+    as torch.nn.Conv1d keeps them), bias (channels,), both kept as parameters. forward(x):
+    x (B, channels, L) (is_bhl) or (B, L, channels); the result is torch.nn.functional.conv1d(x,
+    weights, bias, padding=padding, groups=channels), of length L + 2 padding - kernel_size + 1,
+    in the layout and dtype of x. On CUDA it runs fftconv's causal convolution of x padded on
+    both sides with the flipped taps, whose outputs from kernel_size - 1 on are conv1d's
+    (padding = kernel_size - 1, the causal depthwise convolution Hyena blocks use, pads the
+    right side only), then adds the bias; with autograd in x, weights and bias. The filter
+    taps are fp32 in fftconv (the weights are cast for the call, gradients flow back). Off
+    CUDA it is conv1d itself."""
+
+    def __init__(self, channels, kernel_size, padding, weights, bias, is_bhl=True, device=None,
+                 dtype=None):
+        super().__init__()
+        for name, v in (("channels", channels), ("kernel_size", kernel_size),
+                        ("padding", padding)):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
+        if channels < 1 or kernel_size < 1 or padding < 0:
+            raise ValueError(f"channels {channels}, kernel_size {kernel_size}, padding {padding}:"
+                             " channels and kernel_size must be >= 1, padding >= 0")
+        w = torch.as_tensor(weights).detach()
+        if w.dim() == 3 and w.shape[1] == 1:
+            w = w[:, 0]
+        if tuple(w.shape) != (channels, kernel_size):
+            raise ValueError(f"weights: shape {tuple(weights.shape)}, must be (channels, "
+                             f"kernel_size) = ({channels}, {kernel_size})")
+        b = torch.as_tensor(bias).detach()
+        if tuple(b.shape) != (channels,):
+            raise ValueError(f"bias: shape {tuple(b.shape)}, must be (channels,) = ({channels},)")
+        kw = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+        self.d, self.k, self.padding, self.is_bhl = channels, kernel_size, padding, is_bhl
+        self.weights = torch.nn.Parameter(w.clone().to(**kw).contiguous())
+        self.bias = torch.nn.Parameter(b.clone().to(**kw).contiguous())
+
+    def forward(self, x):
+        if not isinstance(x, torch.Tensor) or x.dim() != 3:
+            raise TypeError("x: expected a tensor of shape (B, channels, L)"
+                            + ("" if self.is_bhl else " as (B, L, channels)"))
+        u = x if self.is_bhl else x.transpose(1, 2)
+        if u.shape[1] != self.d:
+            raise ValueError(f"x: {u.shape[1]} channels, this module has {self.d}")
+        K, P, L = self.k, self.padding, u.shape[-1]
+        if L + 2 * P < K:
+            raise ValueError(f"x: length L = {L} with padding {P} is shorter than kernel_size {K}")
+        if not u.is_cuda:
+            y = torch.nn.functional.conv1d(u, self.weights.unsqueeze(1).to(u.dtype),
+                                           self.bias.to(u.dtype), padding=P, groups=self.d)
+        else:
+            y = depthwise(u, self.weights, self.bias, P)
+        return y if self.is_bhl else y.transpose(1, 2)
+
+
+def depthwise(u, weights, bias, padding, conv=None):
+    """conv1d(u, weights, bias, padding, groups=H) through a causal convolution (conv, default
+    fftconv's fft_conv): u (B, H, L), weights (H, K). With u_p, u padded by `padding` on both
+    sides, conv1d's output t is sum_j w[j] u_p[t + j] = (flip(w) * u_p)[t + K - 1], the causal
+    convolution at t + K - 1; the left padding's first K - 1 zeros are the causal convolution's
+    own, so only the rest is padded."""
+    from .ops import fft_conv
+    conv = conv or fft_conv
+    K = weights.shape[-1]
+    left, right = padding - (K - 1), padding
+    up = u
+    if left > 0 or right > 0:
+        up = torch.nn.functional.pad(u, (max(left, 0), right)).contiguous()
+    # lags at or past the padded length reach no output: fft_conv takes K <= L
+    k = torch.flip(weights, (-1,)).float()[..., :up.shape[-1]].contiguous()
+    y = conv(up.contiguous(), k, causal=True)
+    if left < 0:  # less padding than the causal K - 1: drop the outputs it would not have
+        y = y[..., -left:]
+    return y + bias.to(y.dtype)[None, :, None]

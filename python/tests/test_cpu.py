@@ -177,6 +177,70 @@ def test_flashfftconv_module_refusals():
               torch.empty(2, 2000, device="cuda"))
 
 
+def test_depthwise_module_signature():
+    init = inspect.signature(fftconv.FlashDepthWiseConv1d.__init__)
+    assert list(init.parameters) == ["self", "channels", "kernel_size", "padding", "weights",
+                                     "bias", "is_bhl", "device", "dtype"]
+    assert init.parameters["is_bhl"].default is True
+    assert list(inspect.signature(fftconv.FlashDepthWiseConv1d.forward).parameters) == ["self",
+                                                                                       "x"]
+
+
+def _causal64(u, k, causal=True):
+    """The causal convolution by its definition, in float64: y[t] = sum_j k[j] u[t - j]."""
+    assert causal
+    L, K = u.shape[-1], k.shape[-1]
+    assert K <= L, "fft_conv takes K <= L"
+    y = torch.zeros(u.shape, dtype=torch.float64)
+    for j in range(K):
+        y[..., j:] += k[:, j, None].double() * u[..., :L - j].double()
+    return y
+
+
+@pytest.mark.parametrize("K,P,L", [(3, 2, 40), (4, 3, 17), (7, 0, 33), (7, 3, 33), (5, 9, 12),
+                                   (3, 1, 1), (1, 0, 8), (64, 63, 100)])
+def test_depthwise_is_conv1d_through_a_causal_convolution(K, P, L):
+    """The module's mapping (flipped taps, the padding beyond the causal K - 1, the outputs
+    before it dropped, the bias) against conv1d, with the causal convolution computed by its
+    definition in float64: padding below, at and above K - 1, an input shorter than K."""
+    from fftconv.module import depthwise
+    g = torch.Generator().manual_seed(K * 100 + P * 10 + L)
+    H = 5
+    u = torch.randn(3, H, L, generator=g, dtype=torch.float64)
+    w = torch.randn(H, K, generator=g, dtype=torch.float64)
+    b = torch.randn(H, generator=g, dtype=torch.float64)
+    want = torch.nn.functional.conv1d(u, w[:, None, :], b, padding=P, groups=H)
+    got = depthwise(u, w, b, P, conv=_causal64)
+    assert got.shape == want.shape
+    # the taps go to fft_conv in fp32 (its filters are fp32): that rounding, no more
+    assert torch.allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_depthwise_module_off_cuda_is_conv1d_and_refuses_bad_input():
+    H, K = 4, 3
+    w, b = torch.randn(H, 1, K), torch.randn(H)  # torch.nn.Conv1d's weight shape is accepted
+    m = fftconv.FlashDepthWiseConv1d(H, K, K - 1, w, b)
+    assert m.weights.shape == (H, K) and m.bias.shape == (H,)
+    x = torch.randn(2, H, 50)
+    want = torch.nn.functional.conv1d(x, w, b, padding=K - 1, groups=H)
+    assert torch.allclose(m(x), want)
+    t = fftconv.FlashDepthWiseConv1d(H, K, 1, w, b, is_bhl=False)
+    assert torch.allclose(t(x.transpose(1, 2)),
+                          torch.nn.functional.conv1d(x, w, b, padding=1, groups=H).transpose(1, 2))
+    with pytest.raises(ValueError, match=r"weights: shape \(4, 2\), must be \(channels, kernel_size\)"):
+        fftconv.FlashDepthWiseConv1d(H, K, 0, torch.randn(H, 2), b)
+    with pytest.raises(ValueError, match=r"bias: shape \(3,\), must be \(channels,\)"):
+        fftconv.FlashDepthWiseConv1d(H, K, 0, w, torch.randn(3))
+    with pytest.raises(ValueError, match="padding -1"):
+        fftconv.FlashDepthWiseConv1d(H, K, -1, w, b)
+    with pytest.raises(TypeError, match="kernel_size: expected an int"):
+        fftconv.FlashDepthWiseConv1d(H, 3.0, 0, w, b)
+    with pytest.raises(ValueError, match="x: 5 channels, this module has 4"):
+        m(torch.randn(2, 5, 50))
+    with pytest.raises(ValueError, match="shorter than kernel_size"):
+        fftconv.FlashDepthWiseConv1d(H, K, 0, w, b)(torch.randn(2, H, 2))
+
+
 def test_bad_inputs_name_the_argument():
     def cpu(*s, dtype=torch.float16):
         return torch.empty(*s, dtype=dtype)

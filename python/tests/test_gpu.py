@@ -1,6 +1,7 @@
 """The Python package on a GPU (run on the device; skips without CUDA): fft_conv and every
 gradient against float64 autograd at odd shapes for every dtype and both modes, only the
-gradients asked for, the FlashFFTConv-compatible module against torch.fft, torch.compile
+gradients asked for, the FlashFFTConv-compatible module against torch.fft, the
+FlashDepthWiseConv1d-compatible one against conv1d with gradients, torch.compile
 fullgraph, CUDA graph capture and replay, torch.library.opcheck, and two streams."""
 import math
 import os
@@ -104,6 +105,34 @@ def test_flashfftconv_module_against_torch_fft(n):
         yr = torch.fft.irfft(torch.fft.rfft(leaves[0] * leaves[2], n=n) *
                              torch.fft.rfft(leaves[1], n=n), n=n)[..., :L] * leaves[3]
         assert rel(y, yr) <= TOL[torch.bfloat16], (n, L, K)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("K,P,L,bhl", [(3, 2, 1000, True), (4, 3, 4096, False), (7, 0, 999, True),
+                                       (64, 63, 2048, True), (16, 20, 301, False)])
+def test_depthwise_module_against_conv1d_with_gradients(dtype, K, P, L, bhl):
+    """FlashDepthWiseConv1d against float64 conv1d (groups = channels, bias, padding), the
+    output and the gradients of x, weights and bias: padding at, below and above K - 1, L odd
+    and not, both layouts, every dtype."""
+    B, H = 3, 5
+    g = torch.Generator(device=DEV).manual_seed(K * 1000 + P + L)
+    w = torch.randn(H, K, device=DEV, generator=g) / K
+    b = torch.randn(H, device=DEV, generator=g)
+    m = fftconv.FlashDepthWiseConv1d(H, K, P, w, b, is_bhl=bhl)
+    x = torch.randn(B, H, L, device=DEV, generator=g).to(dtype)
+    xin = (x if bhl else x.transpose(1, 2).contiguous()).requires_grad_(True)
+    y = m(xin)
+    x64 = x.double().requires_grad_(True)
+    w64, b64 = w.double().requires_grad_(True), b.double().requires_grad_(True)
+    want = torch.nn.functional.conv1d(x64, w64[:, None, :], b64, padding=P, groups=H)
+    got = y if bhl else y.transpose(1, 2)
+    assert got.dtype == dtype and got.shape == want.shape
+    assert rel(got, want) <= TOL[dtype]
+    dy = torch.randn(want.shape, device=DEV, generator=g).to(dtype)
+    gx, gw, gb = torch.autograd.grad(y, (xin, m.weights, m.bias), dy if bhl else dy.transpose(1, 2))
+    wx, ww, wb = torch.autograd.grad(want, (x64, w64, b64), dy.double())
+    assert rel(gx if bhl else gx.transpose(1, 2), wx) <= TOL[dtype]
+    assert rel(gw, ww) <= TOL[dtype] and rel(gb, wb) <= TOL[dtype]
 
 
 def test_torch_compile_fullgraph():
