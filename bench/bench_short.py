@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""bench_short.py: short filters (K taps, K <= 64), the depthwise convolutions Hyena blocks put
+before the long one: fftconv against cuDNN's conv1d and FlashFFTConv's FlashDepthWiseConv1d on
+the same tensors, in one run on one GPU.
+
+For each K and L (x of shape (B, H, L), B x H x L about 2^27 elements, H = 768 where that
+fits), it times with CUDA events after warm-up and a 256 MiB L2 scrub before each run
+(median, 10th and 90th percentile of --runs):
+  fftconv   fftconv.fft_conv(x, flip(w), causal=True), the causal depthwise convolution
+            (conv1d with padding K - 1, its first L outputs), planned from --cache (tune the
+            shapes first: --tune runs fftconv-tune on each, every family, the direct one
+            included) or the built-in choice
+  conv1d    torch.nn.functional.conv1d(x, w, padding=K - 1, groups=H)[..., :L] (cuDNN)
+  FFC       with --flashfftconv: FlashDepthWiseConv1d(H, K, K - 1, w, b=0) from FlashFFTConv
+            (its directory on PYTHONPATH; ../shared/tools/ffc-kit builds it)
+and prints the shape, dtype, device, each time, each baseline's time over fftconv's, the
+fraction of the memory floor (x read and y written once, over the copy bandwidth measured in
+this run) and each method's relative L2 error against float64 conv1d on the first rows.
+
+  python3 bench/bench_short.py --cache /tmp/short.db --tune build/fftconv-tune
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+
+TOTAL = 1 << 27
+
+
+def shape(L):
+    H = max(1, min(768, TOTAL // L))
+    return max(1, TOTAL // (H * L)), H
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--taps", default="3,4,7,16,64")
+    ap.add_argument("--lengths", default="1024,16384,262144,1048576")
+    ap.add_argument("--dtype", choices=["fp16", "bf16", "fp32"], default="fp16")
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--cache", help="kernel cache (default: libfftconv's); sets FFTCONV_CACHE")
+    ap.add_argument("--tune", metavar="FFTCONV_TUNE",
+                    help="run this fftconv-tune on each shape (forward) into --cache first")
+    ap.add_argument("--flashfftconv", action="store_true")
+    a = ap.parse_args()
+    if a.cache:
+        os.environ["FFTCONV_CACHE"] = a.cache
+    import torch
+    import fftconv
+    dt = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[a.dtype]
+    dev = "cuda"
+    FFC = None
+    if a.flashfftconv:
+        from flashfftconv import FlashDepthWiseConv1d as FFC
+    scrub = torch.empty(256 << 20, dtype=torch.uint8, device=dev)
+
+    def timeit(fn):
+        for _ in range(3):
+            fn()
+        ts = []
+        for _ in range(a.runs):
+            scrub.zero_()
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            fn()
+            e.record()
+            torch.cuda.synchronize()
+            ts.append(s.elapsed_time(e))
+        ts.sort()
+        return ts[len(ts) // 2], ts[len(ts) // 10], ts[(len(ts) * 9) // 10]
+
+    big = torch.empty(1 << 30, dtype=torch.uint8, device=dev)
+    dst = torch.empty_like(big)
+    copy_ms = timeit(lambda: dst.copy_(big))[0]
+    gbps = 2 * big.numel() / copy_ms / 1e6
+    del big, dst
+    print(f"device {torch.cuda.get_device_name()}  dtype {a.dtype}  copy bandwidth {gbps:.0f} "
+          f"GB/s  runs {a.runs}")
+    print("| K | L | B x H | fftconv ms (p10-p90) | conv1d ms | conv1d/fftconv | FFC ms | "
+          "FFC/fftconv | fftconv %floor | err fftconv | err conv1d | err FFC |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for K in map(int, a.taps.split(",")):
+        for L in map(int, a.lengths.split(",")):
+            B, H = shape(L)
+            if a.tune:
+                subprocess.run([a.tune, "--op", "forward", "--batch", str(B), "--heads", str(H),
+                                "--seqlen", str(L), "--filter-len", str(K), "--mode", "causal",
+                                "--dtype", a.dtype, "--quiet"] +
+                               (["--cache", a.cache] if a.cache else []), check=False)
+            g = torch.Generator(device=dev).manual_seed(K * 7 + L)
+            x = torch.randn(B, H, L, device=dev, generator=g).to(dt)
+            w = torch.randn(H, K, device=dev, generator=g) / K
+            kf = torch.flip(w, (-1,)).contiguous()
+            wt = w.to(dt)[:, None, :]
+            ours = lambda: fftconv.fft_conv(x, kf, causal=True)  # noqa: E731
+            cud = lambda: torch.nn.functional.conv1d(x, wt, padding=K - 1, groups=H)[..., :L]  # noqa: E731
+            t_o, t_c = timeit(ours), timeit(cud)
+            rows = min(B, 2)
+            ref = torch.nn.functional.conv1d(x[:rows].double(), w.double()[:, None, :],
+                                             padding=K - 1, groups=H)[..., :L]
+
+            def err(y):
+                return ((y[:rows].double() - ref).norm() / ref.norm()).item()
+
+            e_o, e_c = err(ours()), err(cud())
+            t_f, e_f = (float("nan"),) * 3, float("nan")
+            if FFC is not None:
+                m = FFC(H, K, K - 1, w.to(dt), torch.zeros(H, device=dev, dtype=dt)).to(dev)
+                ffc = lambda: m(x)  # noqa: E731
+                t_f = timeit(ffc)
+                e_f = err(ffc()[..., :L])
+            floor_ms = 2 * x.numel() * x.element_size() / gbps / 1e6
+            print(f"| {K} | {L} | {B}x{H} | {t_o[0]:.4f} ({t_o[1]:.4f}-{t_o[2]:.4f}) | "
+                  f"{t_c[0]:.4f} | {t_c[0] / t_o[0]:.2f}x | {t_f[0]:.4f} | "
+                  f"{t_f[0] / t_o[0]:.2f}x | {100 * floor_ms / t_o[0]:.1f}% | {e_o:.1e} | "
+                  f"{e_c:.1e} | {e_f:.1e} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
