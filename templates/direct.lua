@@ -13,6 +13,11 @@
 -- folded into tap 0 by the prepare kernel) sit in shared memory, read by every thread at
 -- once (a broadcast). Circular mode (L = N) wraps; causal mode (N >= L + K - 1) does not.
 -- The frequency mask (freq_keep) is not a short filter: refused.
+--
+-- The backward (op "backward") runs the same tiles with g = post * dy staged beside v (its
+-- halo after the tile): z for dpost, the adjoint dv = sum_j k[j] g[t + j] for du and dpre, and
+-- each tile's sums of g[t] v[t - j] a lag into the workspace, which fftconv_bdk adds over the
+-- batch in a fixed order into dk and dD (see the kernel text).
 local tpl = require "lib.tpl"
 local io_ = require "lib.io"
 local common = require "lib.family"
@@ -23,7 +28,7 @@ local family = {
   revision = 1,
   doc = "short filters (K <= 64) in the time domain, fp32 on CUDA cores",
   runs = {
-    ops = { "forward" },
+    ops = { "forward", "backward" },
     dtypes = { "fp32", "fp16", "bf16" },
     modes = { "causal", "circular" },
     fft_size = { min = 256, max = 4194304 }, -- powers of two
@@ -45,22 +50,37 @@ end
 
 local function halo(params) return (params.taps - 1 + 7) // 8 * 8 end
 
--- Shared memory: the taps, then the staged samples with one skew word every 32.
-local function smem_bytes(params)
+-- Shared memory: the taps, then the staged samples with one skew word every 32 (the backward:
+-- v's and g's, and a warp's partial sums of each lag of dk).
+local function staged(params)
   local span = params.threads * params.per + halo(params)
-  return 4 * (params.taps + span + span // 32 + 1)
+  return span + span // 32 + 1
+end
+local function smem_bytes(params)
+  if params.op == "backward" then
+    return 4 * (params.taps + 2 * staged(params) + params.threads // 32 * params.taps)
+  end
+  return 4 * (params.taps + staged(params))
+end
+
+-- The tiles of a row the grid covers: N over the tile (L <= N).
+local function tiles(params)
+  local tile = params.threads * params.per
+  return (params.fft_size + tile - 1) // tile
 end
 
 -- Every block shape, for the taps of the problem; empty when the filter is not short.
 function family.space(problem, device, rigor)
   local k = taps_of(problem)
-  if k > MAX_TAPS or problem.freq_keep ~= 0 or problem.op == "backward" then return {} end
+  if k > MAX_TAPS or problem.freq_keep ~= 0 then return {} end
+  local backward = problem.op == "backward"
   local out = {}
   for _, per in ipairs(PERS) do
     for _, threads in ipairs(THREADS) do
       out[#out + 1] = {
         fft_size = problem.fft_size, taps = k, per = per, threads = threads,
         dtype = problem.dtype, pre_gate = problem.pre_gate, post_gate = problem.post_gate,
+        op = backward and "backward" or nil,
       }
     end
   end
@@ -88,8 +108,8 @@ function family.check(problem, device, params)
   return common.fits(device, smem_bytes(params), params.threads)
 end
 
--- Declines until its kernels have run on a GPU: the search still tries every candidate,
--- verifying it first.
+-- Declines until its kernels have run on a GPU (both directions): the search still tries
+-- every candidate, verifying it first.
 function family.default(problem, device)
   local best, why = common.best(family, problem, device, function(params)
     return math.abs(params.threads - 256) + math.abs(params.per - 8)
@@ -101,14 +121,30 @@ end
 
 -- The prepare kernel writes a head's taps (fp32, D folded into tap 0); the forward runs a
 -- block per row over the row's tiles (grid.y of them at a time).
+-- The backward: a block per row over its tiles (du, dpre, dpost, and each tile's sums of g
+-- times v at every lag into the workspace), then fftconv_bdk, a block a head, adds a head's
+-- tile sums over the batch in a fixed order into dk (and dD, lag 0's sum: D is tap 0's).
 function family.layout(params, device)
-  local tile = params.threads * params.per
-  local m = manifest.prepare_forward({
-    prep = { threads = PREP_THREADS, smem = 0, per = 1 },
-    fwd = { threads = params.threads, smem = smem_bytes(params), per = 1 },
-    filter = { layout = "direct.taps" .. params.taps, per_head = 4 * params.taps, fixed = 0 },
-  })
-  m.launches[2].grid.y = math.min(MAX_GRID_Y, (params.fft_size + tile - 1) // tile)
+  local filter = { layout = "direct.taps" .. params.taps, per_head = 4 * params.taps, fixed = 0 }
+  local prep = { threads = PREP_THREADS, smem = 0, per = 1 }
+  local run = { threads = params.threads, smem = smem_bytes(params), per = 1 }
+  local y = math.min(MAX_GRID_Y, tiles(params))
+  if params.op == "backward" then
+    local m = manifest.prepare_backward({ prep = prep, bwd = run, filter = filter })
+    local l = m.launches[2]
+    l.grid = { over = "rows", per = 1, y = y }
+    l.args[#l.args + 1] = "ws:part"
+    l.writes = { "du", "dpre", "dpost", "ws:part" }
+    m.launches[3] = {
+      entry = "fftconv_bdk", phase = "backward", grid = { over = "heads", per = 1 },
+      block = { params.threads, 1, 1 }, smem = 4 * params.threads,
+      args = { "ws:part", "dk", "dd", "rows", "L", "H" },
+      reads = { "ws:part" }, writes = { "dk", "dd" } }
+    m.workspace = { { name = "part", fixed = 0, per_row = 4 * params.taps * tiles(params) } }
+    return m
+  end
+  local m = manifest.prepare_forward({ prep = prep, fwd = run, filter = filter })
+  m.launches[2].grid.y = y
   return m
 end
 
@@ -176,6 +212,30 @@ extern __shared__ float smem[];
 // Staged sample q (q < SPAN) at a skewed index: a thread's reads, PER apart, hit distinct banks.
 static __device__ __forceinline__ int sk(int q) { return q + (q >> 5); }
 
+// Eight samples of a row, x times the gate m (NULL: none) at p0 .. p0 + 7, as fp32 into f:
+// 16-byte loads where all eight are in [0, L) and vec allows; else one at a time, wrapping
+// into the row in circular mode and zero outside it otherwise (and everywhere when !on).
+static __device__ __forceinline__ void stage8(const io_t *__restrict__ x,
+                                              const io_t *__restrict__ m, long long p0, int L,
+                                              bool circ, bool vec, bool on, float f[8]) {
+  if (on && vec && p0 >= 0 && p0 + 8 <= L) {
+    ld8(x, p0, f);
+    if (m) {
+      float g[8];
+      ld8(m, p0, g);
+#pragma unroll
+      for (int i = 0; i < 8; i++) f[i] *= g[i];
+    }
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < 8; i++) {
+    long long p = p0 + i;
+    if (circ) p = p < 0 ? p + L : p >= L ? p - L : p;
+    f[i] = on && p >= 0 && p < L ? (m ? ld(x, p) * ld(m, p) : ld(x, p)) : 0.0f;
+  }
+}
+
 // The taps of head h: k's K values in fp32, D added to the first (y's D v term is tap 0's).
 extern "C" __global__ void __launch_bounds__(${prep_threads})
 fftconv_prep(const float *__restrict__ k, const float *__restrict__ d,
@@ -185,6 +245,7 @@ fftconv_prep(const float *__restrict__ k, const float *__restrict__ d,
     k_hat[(long long)h * K + j] = k[(long long)h * Kp + j] + (j == 0 && d ? d[h] : 0.0f);
 }
 
+@ if op == "forward" then
 // y = post * (sum over j < K of tap j times v at t - j), v = pre * u; circular when L = N.
 extern "C" __global__ void __launch_bounds__(THREADS)
 fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
@@ -209,31 +270,8 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   for (long long t0 = (long long)blockIdx.y * TILE; t0 < L; t0 += (long long)gridDim.y * TILE) {
     // Stage v over [t0 - HALO, t0 + TILE), eight samples a thread at a time.
     for (int q = 8 * threadIdx.x; q < SPAN; q += 8 * THREADS) {
-      const long long p0 = t0 - HALO + q;
       float f[8];
-      if (vec && p0 >= 0 && p0 + 8 <= L) {
-        ld8(ur, p0, f);
-@ if pre_gate then
-        float g[8];
-        ld8(pr, p0, g);
-#pragma unroll
-        for (int i = 0; i < 8; i++) f[i] *= g[i];
-@ end
-      } else {
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-          long long p = p0 + i;
-          if (p < 0 && circ) p += L;
-          f[i] = 0.0f;
-          if (p >= 0 && p < L) {
-@ if pre_gate then
-            f[i] = ld(ur, p) * ld(pr, p);
-@ else
-            f[i] = ld(ur, p);
-@ end
-          }
-        }
-      }
+      stage8(ur, ${pre_gate and "pr" or "nullptr"}, t0 - HALO + q, L, circ, vec, true, f);
 #pragma unroll
       for (int i = 0; i < 8; i++) vs[sk(q + i)] = f[i];
     }
@@ -282,6 +320,163 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
   }
 }
+@ else
+#define T ${tiles}
+#define WARPS (THREADS / 32)
+
+// The backward of one row, a tile at a time: v = pre * u staged over the tile and the HALO
+// before it, g = post * dy over the tile and the HALO after it; each thread's PER outputs
+// slide two windows, z = sum_j k[j] v[t - j] (dpost = dy z; D is in tap 0) and the adjoint
+// dv = sum_j k[j] g[t + j] (du = pre dv, dpre = u dv), and, when dk or dD is asked for, add
+// g[t] v[t - j] over their outputs for each lag j, summed over the warp by shuffles and over
+// the warps in order into the workspace: part[j][h][b][tile].
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
+            const io_t *__restrict__ post, const io_t *__restrict__ dy,
+            const float *__restrict__ k_hat, io_t *__restrict__ du, io_t *__restrict__ dpre,
+            io_t *__restrict__ dpost, float *__restrict__ dk, float *__restrict__ dd,
+            long long rows, int L, int H, int Kp, int F, float *__restrict__ part) {
+  const long long row = blockIdx.x;
+  if (row >= rows) return;
+  const int h = (int)(row % H);
+  const long long b = row / H, B = rows / H;
+  float *const taps = smem, *const vs = smem + K, *const gs = vs + ${staged};
+  float *const red = gs + ${staged};
+  const bool circ = L == N;
+  const bool sums = dk || dd;
+  // an input only an output not asked for needs may be NULL: not read
+  const bool need_v = dpost || sums, need_g = du || dpre || sums;
+  const long long off = row * L;
+  const bool vec = (L & 7) == 0 &&
+                   (((unsigned long long)u | (unsigned long long)pre | (unsigned long long)post |
+                     (unsigned long long)dy | (unsigned long long)du | (unsigned long long)dpre |
+                     (unsigned long long)dpost) & 15) == 0;
+  for (int j = threadIdx.x; j < K; j += THREADS) taps[j] = k_hat[(long long)h * K + j];
+  const long long TL = (L + TILE - 1) / TILE;
+  for (long long tile = blockIdx.y; tile < TL; tile += gridDim.y) {
+    const long long t0 = tile * TILE;
+    // Stage v over [t0 - HALO, t0 + TILE) and g over [t0, t0 + TILE + HALO).
+    for (int q = 8 * threadIdx.x; q < SPAN; q += 8 * THREADS) {
+      float f[8], e[8];
+      stage8(u + off, ${pre_gate and "pre + off" or "nullptr"}, t0 - HALO + q, L, circ, vec,
+             need_v, f);
+      stage8(dy + off, ${post_gate and "post + off" or "nullptr"}, t0 + q, L, circ, vec, need_g,
+             e);
+#pragma unroll
+      for (int i = 0; i < 8; i++) vs[sk(q + i)] = f[i], gs[sk(q + i)] = e[i];
+    }
+    __syncthreads();
+    const int base = threadIdx.x * PER, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    float z[PER], dv[PER], go[PER], wv[PER], wg[PER];
+#pragma unroll
+    for (int i = 0; i < PER; i++) {
+      z[i] = 0.0f, dv[i] = 0.0f;
+      wv[i] = vs[sk(HALO + base + i)], wg[i] = gs[sk(base + i)];
+      go[i] = t0 + base + i < L ? wg[i] : 0.0f; // g at this thread's outputs, none past L
+    }
+#pragma unroll
+    for (int j = 0; j < K; j++) {
+      const float kj = taps[j];
+#pragma unroll
+      for (int i = 0; i < PER; i++) z[i] += kj * wv[i], dv[i] += kj * wg[i];
+      if (sums) {
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < PER; i++) s += go[i] * wv[i];
+#pragma unroll
+        for (int w = 16; w > 0; w >>= 1) s += __shfl_xor_sync(0xffffffffu, s, w);
+        if (lane == 0) red[warp * K + j] = s;
+      }
+      if (j + 1 < K) {
+#pragma unroll
+        for (int i = PER - 1; i > 0; i--) wv[i] = wv[i - 1];
+        wv[0] = vs[sk(HALO + base - j - 1)];
+#pragma unroll
+        for (int i = 0; i + 1 < PER; i++) wg[i] = wg[i + 1];
+        wg[PER - 1] = gs[sk(base + PER + j)];
+      }
+    }
+#pragma unroll
+    for (int c = 0; c < PER; c += 8) {
+      const long long t = t0 + base + c;
+      if (t >= L) break;
+      if (vec) { // L is a multiple of 8, so are t and t + 8 <= L
+        float m[8], o[8];
+        if (dpost) {
+          ld8(dy + off, t, m);
+#pragma unroll
+          for (int i = 0; i < 8; i++) o[i] = z[c + i] * m[i];
+          st8(dpost + off, t, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]);
+        }
+        if (du) {
+@ if pre_gate then
+          ld8(pre + off, t, m);
+#pragma unroll
+          for (int i = 0; i < 8; i++) o[i] = dv[c + i] * m[i];
+@ else
+#pragma unroll
+          for (int i = 0; i < 8; i++) o[i] = dv[c + i];
+@ end
+          st8(du + off, t, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]);
+        }
+        if (dpre) {
+          ld8(u + off, t, m);
+#pragma unroll
+          for (int i = 0; i < 8; i++) o[i] = dv[c + i] * m[i];
+          st8(dpre + off, t, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]);
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+          if (t + i < L) {
+            if (dpost) st(dpost, off + t + i, z[c + i] * ld(dy, off + t + i));
+@ if pre_gate then
+            if (du) st(du, off + t + i, dv[c + i] * ld(pre, off + t + i));
+@ else
+            if (du) st(du, off + t + i, dv[c + i]);
+@ end
+            if (dpre) st(dpre, off + t + i, dv[c + i] * ld(u, off + t + i));
+          }
+      }
+    }
+    if (sums) {
+      __syncthreads();
+      for (int j = threadIdx.x; j < K; j += THREADS) {
+        float s = 0.0f;
+        for (int w = 0; w < WARPS; w++) s += red[w * K + j];
+        part[(((long long)j * H + h) * B + b) * T + tile] = s;
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// dk[h][j] and dd[h] (lag 0's sum: D is tap 0's) from the tiles' sums, over the batch and the
+// row's tiles in a fixed order: each thread a fixed stride of them, then a fixed tree.
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_bdk(const float *__restrict__ part, float *__restrict__ dk, float *__restrict__ dd,
+            long long rows, int L, int H) {
+  if (!dk && !dd) return;
+  const int h = blockIdx.x;
+  const long long B = rows / H, TL = (L + TILE - 1) / TILE;
+  for (int j = 0; j < (dk ? K : 1); j++) {
+    const float *__restrict__ pj = part + ((long long)j * H + h) * B * T;
+    float s = 0.0f;
+    for (long long q = threadIdx.x; q < B * TL; q += THREADS) s += pj[(q / TL) * T + q % TL];
+    smem[threadIdx.x] = s;
+    __syncthreads();
+    for (int w = THREADS / 2; w > 0; w >>= 1) {
+      if (threadIdx.x < w) smem[threadIdx.x] += smem[threadIdx.x + w];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+      if (dk) dk[(long long)h * K + j] = smem[0];
+      if (dd && j == 0) dd[h] = smem[0];
+    }
+    __syncthreads();
+  }
+}
+@ end
 ]==]
 
 function family.emit(params)
@@ -291,7 +486,8 @@ function family.emit(params)
     n = params.fft_size, taps = params.taps, per = params.per, threads = params.threads,
     halo = halo(params), prep_threads = PREP_THREADS, pre_gate = params.pre_gate,
     post_gate = params.post_gate, io_functions = io_.functions(params.dtype),
-    vec_functions = vec,
+    vec_functions = vec, op = params.op or "forward", staged = staged(params),
+    tiles = tiles(params),
   }, "=templates/direct.lua (KERNEL text)")
 end
 

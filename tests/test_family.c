@@ -285,10 +285,23 @@ Test(family, long_families_manifest_and_pass_bytes) {
   fc_emit_close(em);
 }
 
+/* A direct candidate's kernels, emitted and compiled for sm_90. */
+static void compile_direct(fc_emit *em, const fc_device_info *dev, const char *params) {
+  fc_err e = {{0}};
+  fc_kernel_src s = {0};
+  cr_assert_eq(fc_emit_kernel(em, "direct", params, dev, &s, &e), FFTCONV_OK, "%s", e.msg);
+  fc_binary b = {0};
+  cr_assert_eq(fc_compile(s.source, s.name, "sm_90", 0, &b, &e), FFTCONV_OK, "%s: %s", params,
+               e.msg);
+  fc_binary_free(&b);
+  fc_kernel_src_free(&s);
+}
+
 /* The direct family (short filters, time domain): a space only for K <= 64 taps without a
    frequency mask; check() names the field and its range; the manifest (taps a head as the
    filter, a block per row looping over the row's tiles); the default declines until the
-   kernels have run on a GPU; and its candidates compile for every dtype, both modes. */
+   kernels have run on a GPU; its candidates compile for every dtype, both modes; and its
+   backward's manifest and candidates. */
 Test(family, direct_short_filters) {
   fc_emit *em = NULL;
   fc_err e = {{0}};
@@ -347,18 +360,31 @@ Test(family, direct_short_filters) {
       cr_assert_eq(fc_emit_space(em, "direct", &q, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e),
                    FFTCONV_OK, "%s", e.msg);
       cr_assert_eq(n, 6);
-      for (int i = 0; i < n; i += (t == 3 ? 1 : 3)) {
-        cr_assert_eq(fc_emit_kernel(em, "direct", c[i].params, &dev, &s, &e), FFTCONV_OK, "%s",
-                     e.msg);
-        fc_binary b = {0};
-        cr_assert_eq(fc_compile(s.source, s.name, "sm_90", 0, &b, &e), FFTCONV_OK, "%s: %s",
-                     c[i].params, e.msg);
-        fc_binary_free(&b);
-        fc_kernel_src_free(&s);
-        compiled++;
-      }
+      for (int i = 0; i < n; i += (t == 3 ? 1 : 3)) compile_direct(em, &dev, c[i].params);
+      compiled += t == 3 ? n : (n + 2) / 3;
       fc_candidates_free(c, n);
     }
   cr_log_info("direct: %d candidates compiled", compiled);
+  /* the backward: the same space under op backward, its manifest (a block per row over its
+     tiles writing each tile's lag sums to the workspace, then fftconv_bdk a head), and its
+     candidates compile */
+  p.filter_len = 7;
+  cr_assert_eq(fc_emit_space_op(em, "direct", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE, &c,
+                                &n, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(n, 6);
+  cr_assert(strstr(c[0].params, "\"op\":\"backward\""), "%s", c[0].params);
+  cr_assert_eq(fc_emit_kernel(em, "direct", c[0].params, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_op_check_manifest(FC_OP_BACKWARD, &s.manifest, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(s.manifest.nlaunch, 3);
+  cr_assert_str_eq(s.manifest.launch[1].entry, "fftconv_bwd");
+  cr_assert_eq(s.manifest.launch[1].grid_y, 2);
+  cr_assert_str_eq(s.manifest.launch[2].entry, "fftconv_bdk");
+  cr_assert_eq(s.manifest.launch[2].over, FC_OVER_HEADS);
+  cr_assert_eq(s.manifest.nws, 1);
+  cr_assert_eq(s.manifest.ws[0].per_row, 4 * 7 * 2, "7 lags of 2 tiles a row");
+  cr_assert_str_eq(s.manifest.filter_layout, "direct.taps7", "one prepared filter, both ways");
+  fc_kernel_src_free(&s);
+  for (int i = 0; i < n; i++) compile_direct(em, &dev, c[i].params);
+  fc_candidates_free(c, n);
   fc_emit_close(em);
 }

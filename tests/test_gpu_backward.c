@@ -507,6 +507,26 @@ Test(gpu_backward, every_candidate_verifies, .timeout = 900) {
   fftconv_ctx_destroy(c);
 }
 
+/* The direct family's backward (short filters): every candidate against the fp64 gradients,
+   K = 1, 3, 7 and 64 taps, causal at L = 1000 (scalar paths) and 4096 (vector paths) and
+   circular at 1024 (both halos wrap), every dtype, gates and D on except for bf16. */
+Test(gpu_backward, direct_every_candidate_verifies, .timeout = 900) {
+  fftconv_ctx *c = ctx_or_skip();
+  static const int64_t taps[] = {1, 3, 7, 64};
+  for (int t = 0; t < 4; t++)
+    for (int dt = FFTCONV_FP32; dt <= FFTCONV_BF16; dt++)
+      for (int shape = 0; shape < 3; shape++) {
+        fftconv_problem p = odd_problem((fftconv_dtype)dt,
+                                        shape == 2 ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL);
+        p.seqlen = shape == 0 ? 1000 : shape == 1 ? 4096 : 1024;
+        p.filter_len = taps[t];
+        p.freq_keep = 0;
+        p.pre_gate = p.post_gate = p.skip_d = dt != FFTCONV_BF16;
+        every_backward_candidate(c, "direct", p);
+      }
+  fftconv_ctx_destroy(c);
+}
+
 /* monarch_long's backward (N = 32K .. 4M, the plan's choice there): odd shapes with K < L,
    F > 0 and D in both modes and every dtype, every output combination once; then a sample of
    its space (every split, tile and thread count appears) at two sizes. */

@@ -118,6 +118,8 @@ Test(gpu_sanitize, long_fp32) { sanitize("monarch_long 65536 circular fp32 '\"ti
 /* the direct family (7 taps): the staged halo, causal and wrapping, scalar and vector paths */
 Test(gpu_sanitize, direct_causal) { sanitize("direct 1024 causal fp16 '\"per\":16'"); }
 Test(gpu_sanitize, direct_circular) { sanitize("direct 1024 circular bf16 '\"per\":8'"); }
+Test(gpu_sanitize, bwd_direct_causal) { sanitize("--backward direct 1024 causal fp16 '\"per\":8'"); }
+Test(gpu_sanitize, bwd_direct_circular) { sanitize("--backward direct 1024 circular fp32 '\"per\":16'"); }
 /* the backward (one block per head over the batch; dk's and dd's fixed-order sums) */
 Test(gpu_sanitize, bwd_fp32_small) { sanitize("--backward monarch_fp32 256 circular fp16"); }
 Test(gpu_sanitize, bwd_fp32_middle) { sanitize("--backward monarch_fp32 4096 causal bf16"); }
