@@ -2,7 +2,8 @@
    problem set; a second run measures nothing new; a program linking libfftconv then gets the
    tuned winner (a hit loads the stored cubin), the nearest shape's winner for another batch
    size, a clear error under the tuned-only policy for an untuned problem, and correct
-   results from each. Skips with a message where no GPU is present. */
+   results from each; a candidate that faults stops the search without failing the ones after
+   it. Skips with a message where no GPU is present. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache.h"
+#include "emit.h"
+#include "gpu_check.h"
 #include "plan.h"
+#include "search.h"
 #include "verify.h"
 
 static char dir[] = "/tmp/fftconv-gpucache-XXXXXX";
@@ -176,4 +181,81 @@ Test(gpu_cache, screen_memo_and_measured_floor) {
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);
+}
+
+/* A family whose second candidate writes to an address no allocation has: the first two are
+   verified and stored (the first fails verification: it writes nothing; the second faults and
+   loses the context), the search stops there with an error naming the faulting candidate and
+   the lost context, and the third is neither run nor stored as failed, so a run again resumes
+   with it. */
+static const char FAULTY[] =
+    "local manifest = require \"lib.manifest\"\n"
+    "local T = {name = \"faulty\", revision = 1, doc = \"test: the second candidate faults\"}\n"
+    "T.runs = {ops = {\"forward\"}, dtypes = {\"fp16\"}, modes = {\"causal\", \"circular\"},\n"
+    "          fft_size = {min = 256, max = 65536}, min_sm = 70, fallback = false}\n"
+    "function T.space(problem, device)\n"
+    "  local out = {}\n"
+    "  for i, fault in ipairs({false, true, false}) do\n"
+    "    out[i] = {fft_size = problem.fft_size, dtype = problem.dtype, id = i, fault = fault,\n"
+    "              pre_gate = problem.pre_gate, post_gate = problem.post_gate}\n"
+    "  end\n"
+    "  return out\n"
+    "end\n"
+    "function T.check(problem, device, params) return true end\n"
+    "function T.default(problem, device) return T.space(problem, device)[1] end\n"
+    "function T.layout(params, device)\n"
+    "  return manifest.prepare_forward({prep = {threads = 32, smem = 0, per = 1},\n"
+    "    fwd = {threads = 32, smem = 0, per = 1},\n"
+    "    filter = {layout = \"faulty\", per_head = 8, fixed = 0}})\n"
+    "end\n"
+    "function T.emit(params)\n"
+    "  return 'extern \"C\" __global__ void fftconv_prep(const float *k, const float *d, '\n"
+    "    .. 'float *k_hat, int H, int K, int F) {}\\n'\n"
+    "    .. 'extern \"C\" __global__ void fftconv_fwd(const unsigned short *u, '\n"
+    "    .. 'const unsigned short *pre, const unsigned short *post, const float *k_hat, '\n"
+    "    .. 'unsigned short *y, long long rows, int L, int H) {\\n'\n"
+    "    .. (params.fault and '  *(volatile int *)(1ull << 47) = 1;\\n' or '')\n"
+    "    .. '}\\n// candidate ' .. params.id .. '\\n'\n"
+    "end\n"
+    "return T\n";
+
+Test(gpu_cache, a_faulting_candidate_stops_the_search_and_nothing_after_it_is_stored) {
+  fftconv_ctx *c = ctx_or_skip();
+  fc_emit *em;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
+  cr_assert_eq(fc_emit_add_template(em, "faulty", FAULTY, &e), FFTCONV_OK, "%s", e.msg);
+  char fdir[] = "/tmp/fftconv-fault-XXXXXX", fpath[64];
+  cr_assert(mkdtemp(fdir));
+  snprintf(fpath, sizeof fpath, "%s/cache.db", fdir);
+  fc_cache *fc = NULL;
+  cr_assert_eq(fc_cache_open(fpath, 1, &fc, &e), FFTCONV_OK, "%s", e.msg);
+  fc_cache_config cfg = fc_ctx_cache_config(c);
+  fc_search_opts o;
+  fc_search_defaults(FC_RIGOR_EXHAUSTIVE, &o);
+  o.tmpl = "faulty", o.cache = fc, o.cfg = &cfg, o.runs = 20, o.warmup = 1;
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 2, p.heads = 3, p.seqlen = 1024, p.dtype = FFTCONV_FP16;
+  fc_search s;
+  cr_assert_eq(fc_search_run(c, &p, &c->gpu.info, &o, &s, &e), FFTCONV_ERR_CUDA);
+  cr_assert(s.context_lost);
+  cr_assert(strstr(e.msg, "\"fault\":true") && strstr(e.msg, "the GPU context is lost") &&
+                strstr(e.msg, "resumes after it"), "%s", e.msg);
+  cr_assert_eq(s.n, 3);
+  cr_assert_eq(s.r[0].status, FC_RESULT_VERIFY_FAILED, "%s", s.r[0].detail);
+  cr_assert_eq(s.r[1].status, FC_RESULT_LAUNCH_FAILED, "%s", s.r[1].detail);
+  cr_assert_eq(s.r[2].status, FC_RESULT_COMPILED, "not run");
+  for (int i = 0; i < 3; i++) {
+    int found = -1;
+    cr_assert_eq(fc_cache_measured(fc, &cfg, &p, s.r[i].src.info.hash, s.r[i].params, &found,
+                                   &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert_eq(found, i < 2, "candidate %d: %s", i + 1, found ? "stored" : "not stored");
+  }
+  fc_search_free(&s);
+  fc_cache_close(fc);
+  unlink(fpath);
+  rmdir(fdir);
+  /* the context is gone: destroying it must still return */
+  fftconv_ctx_destroy(c);
 }

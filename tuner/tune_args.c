@@ -72,11 +72,12 @@ static const char *usage_tail =
     "exit status: 0 success, 1 a candidate failed to compile, a problem has no verified kernel\n"
     "or no candidate at all (the families' reasons are printed), the cache could not be used\n"
     "(not a cache, not writable: said before any work, GPU or not) or NVRTC could not be\n"
-    "loaded, 2 bad usage or a bad problem file, 3 a tuning run was asked for (a problem,\n"
-    "--problems, --set, --rigor, --device, --cache, --budget, --runs, --warmup or --screen,\n"
-    "without --dry-run) and the GPU could not be used: the compile-only check ran instead and\n"
-    "nothing was tuned (with no arguments, the quick check's 0), 130 interrupted (every\n"
-    "finished measurement is kept).\n";
+    "loaded, or a candidate's fault lost the GPU context (the run stops there; run it again\n"
+    "to resume after that candidate), 2 bad usage or a bad problem file, 3 a tuning run was\n"
+    "asked for (a problem, --problems, --set, --rigor, --device, --cache, --budget, --runs,\n"
+    "--warmup or --screen, without --dry-run) and the GPU could not be used: the compile-only\n"
+    "check ran instead and nothing was tuned (with no arguments, the quick check's 0), 130\n"
+    "interrupted (every finished measurement is kept).\n";
 
 /* The ops fc_op_find knows, comma-separated. */
 static void known_ops(char *buf, size_t len) {

@@ -371,9 +371,11 @@ static int run_problem(tune_run *r, int pi, int oi) {
   if (sst != FFTCONV_OK) {
     if (r->g.tty && !r->a->quiet) fputc('\n', stderr);
     fprintf(stderr, "fftconv-tune: %s: %s\n", S->key, e.msg);
+    int lost = sr.context_lost;
     fc_search_free(&sr);
     r->rc = 1;
-    return sst == FFTCONV_ERR_IO; /* the cache cannot be written: stop, keep what is stored */
+    /* the cache cannot be written, or the GPU context is lost: stop, keep what is stored */
+    return sst == FFTCONV_ERR_IO || lost;
   }
   tally(r, p, S, &sr);
   winner(r, p, S, &sr);

@@ -92,14 +92,16 @@ typedef struct fc_search {
   char screen_note[512]; /* which families were screened out and why, or "" */
   double compile_seconds;
   int interrupted;
+  int context_lost; /* a candidate's fault lost the GPU context: the error names it, and no
+                       later search on that context can run (fftconv-tune stops) */
   char why[1024]; /* why each family that proposed no runnable candidate did not (check()'s
                      most common reason, or default()'s), "; "-separated: with n == 0, why
                      there is nothing to run */
 } fc_search;
 
 /* ctx NULL: compile-only for dev's arch (fc_device_arch). Fails only on errors that stop it
-   (template errors, no memory, no NVRTC, test data, the cache); candidates' failures are
-   recorded in their results. */
+   (template errors, no memory, no NVRTC, test data, the cache, a candidate's fault that lost
+   the context: s->context_lost); candidates' failures are recorded in their results. */
 fftconv_status fc_search_run(fftconv_ctx *ctx, const fftconv_problem *p,
                              const fc_device_info *dev, const fc_search_opts *o, fc_search *s,
                              fc_err *e);
