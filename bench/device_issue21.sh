@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # device_issue21.sh: the short filters (issue 21) on a lent GPU machine, in one call: the
-# direct family's GPU tests (every candidate at K = 1 to 64 against fp64, the sanitizer
-# cases), the depthwise module's GPU tests (against float64 conv1d with gradients), then
+# direct family's GPU tests (every candidate of both directions at K = 1 to 64 against fp64,
+# the sanitizer cases), the tuner's stop on a faulting candidate, the depthwise module's GPU
+# tests (against float64 conv1d with gradients), then
 # bench/bench_short.py, tuning each shape first (fftconv-tune, every family), against cuDNN's
 # conv1d and, with FlashFFTConv built from .ffc (../shared/tools/ffc-kit .ffc; FFC=0 leaves
 # it out), FlashDepthWiseConv1d. Logs go to $OUT; a summary is printed last.
@@ -15,7 +16,8 @@ S=$OUT/summary21.txt
 : > "$S"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader >> "$S" 2>&1
 run_suites "$S" 400 "test_gpu_forward --filter gpu_candidates_direct/*" \
-  "test_gpu_sanitize --filter gpu_sanitize/direct_*"
+  "test_gpu_backward --filter gpu_backward/direct*" "test_gpu_sanitize --filter gpu_sanitize/*direct*" \
+  "test_gpu_cache --filter gpu_cache/a_fault*"
 export FFTCONV_LIB=$(cd "$B" && pwd)/bin/libfftconv.so FFTCONV_CACHE=$OUT/short.db
 LD_LIBRARY_PATH=$B/lib timeout 300 python3 -m pytest -q -p no:cacheprovider \
   python/tests/test_gpu.py -k depthwise > "$OUT/pytest_depthwise.log" 2>&1
