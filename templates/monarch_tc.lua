@@ -111,10 +111,12 @@ local VARIANTS = {
 -- its first p_smem bins there and the rest in a per-head workspace region kept in L2, with
 -- p_smem the most that leaves room for 1, 2 or 3 blocks an SM (0 included: N = 16K runs, and
 -- smaller blocks fit more to an SM); and split, the blocks a head's batch is cut into (1, 2
--- or 4 below 8K: more blocks in flight, where one a head leaves the last wave part empty). The other choices are the base ones. The main job's search
--- ("measure") has the workspace's sum from 8K, where shared memory starts to bind (below,
--- the sum in shared memory won every time it was timed), and no 4 warps at 16K (bench/NOTES.md
--- sections 18 and 19), p_smem only the most and 0, and split 1 or 4 below 8K.
+-- or 4 below 8K: more blocks in flight, where one a head leaves the last wave part empty).
+-- The other choices are the base ones. The main job's search ("measure") has the workspace's
+-- sum from 8K, where shared memory starts to bind (below, the sum in shared memory won every
+-- time it was timed), no 4 warps at 16K, one p_smem (the most beside a block alone on its SM
+-- where the whole sum does not fit there, else 0) and split 1 or 4 up to 2K only: what won
+-- (bench/NOTES.md, experiments 18 and 19).
 local function p_smem_choices(n, factors, planes, device)
   local tile = 16 * factors[#factors]
   local out, seen = {}, {}
@@ -133,11 +135,15 @@ local function backward_space(problem, device, rigor)
   local orders = measure and (n >= 8192 and { 2, 3, 4 } or { 2, 3 }) or ORDERS
   local accs = (not measure or n >= 8192) and { false, "ws" } or { false }
   local warpss = n < 16384 and { 4, 8 } or measure and { 8, 16 } or { 4, 8, 16 }
-  local splits = n >= 8192 and { 1 } or not measure and { 1, 2, 4 } or { 1, 4 }
+  local splits = n >= 8192 and { 1 } or not measure and { 1, 2, 4 } or n <= 2048 and { 1, 4 }
+    or { 1 }
   local function p_choices(factors, planes)
     local all = p_smem_choices(n, factors, planes, device)
-    if not measure or #all == 1 then return all end
-    return { all[1], 0 } -- the most that fits beside the planes, and none
+    if not measure then return all end
+    -- what won on the H100 (experiment 19): as much as fits beside the planes of a block alone
+    -- on its SM (16K), else none (8K, where two or three blocks an SM beat a bigger share)
+    local room = math.min(device.smem_optin, device.smem_per_sm - 1024) - planes
+    return { room // 8 < n and all[1] or 0 }
   end
   for _, order in ipairs(orders) do
     for _, factors in ipairs(fft.factorizations(n, SIZES, order)) do
