@@ -13,8 +13,8 @@ from ._capi import FFTConvError
 from ._runtime import use_bundle
 
 __version__ = "0.1.0"
-__all__ = ["fft_conv", "FlashFFTConv", "FlashDepthWiseConv1d", "use_bundle", "FFTConvError",
-           "problem_sizes"]
+__all__ = ["fft_conv", "FlashFFTConv", "FlashDepthWiseConv1d", "PartialFFTConv",
+           "FrequencySparseFFTConv", "use_bundle", "FFTConvError", "problem_sizes"]
 
 
 def problem_sizes(batch, heads, seqlen, *, filter_len=None, freq_keep=None, dtype="fp16",
@@ -35,8 +35,9 @@ def __getattr__(name):  # torch is imported only when the torch parts are used
         value = getattr(ops, name)
     elif name == "FlashFFTConv":
         from .module import FlashFFTConv as value
-    elif name == "FlashDepthWiseConv1d":
-        from .module import FlashDepthWiseConv1d as value
+    elif name in ("FlashDepthWiseConv1d", "PartialFFTConv", "FrequencySparseFFTConv"):
+        from . import module
+        value = getattr(module, name)
     else:
         raise AttributeError(f"module 'fftconv' has no attribute {name!r}")
     globals()[name] = value  # found once: later lookups skip this function

@@ -127,3 +127,66 @@ def depthwise(u, weights, bias, padding, conv=None):
     if left < 0:  # less padding than the causal K - 1: drop the outputs it would not have
         y = y[..., -left:]
     return y + bias.to(y.dtype)[None, :, None]
+
+
+def _fft_reference(x, k, n, keep=None):
+    """FlashFFTConv's sparse_conv.py formula: irfft(rfft(x, n) * rfft(k, n), n)[..., :L] in
+    fp32 (bins from keep on zeroed), in x's dtype: what the two modules below compute where
+    fftconv's FFT sizes cannot (off CUDA, L not a power of two, K > L)."""
+    L = x.shape[-1]
+    kf = torch.fft.rfft(k.float(), n=n)
+    if keep is not None:
+        kf = kf * (torch.arange(kf.shape[-1], device=kf.device) < keep)
+    return torch.fft.irfft(torch.fft.rfft(x.float(), n=n) * kf, n=n)[..., :L].to(x.dtype)
+
+
+def _positive_int(name, v):
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise TypeError(f"{name}: expected an int, got {type(v).__name__}")
+    if v < 1:
+        raise ValueError(f"{name}: {v}, must be >= 1")
+
+
+class PartialFFTConv(torch.nn.Module):
+    """FlashFFTConv's PartialFFTConv (its sparse_conv.py) on fftconv: the same constructor and
+    forward. forward(x, k): x (B, H, L), k (H, K); the causal convolution of x with the first
+    N_partial taps of k (FlashFFTConv's FFT of size 2L), in x's dtype, differentiable in x and
+    k. On CUDA with those taps at most L it is fftconv's causal convolution with a filter of
+    min(N_partial, K) taps (the `direct` family's for 64 or fewer, once tuned); otherwise the
+    formula itself in fp32 torch.fft (taps past L wrap in a 2L-point FFT)."""
+
+    def __init__(self, N_partial):
+        super().__init__()
+        _positive_int("N_partial", N_partial)
+        self.N_partial = N_partial
+
+    def forward(self, x, k):
+        L = x.shape[-1]
+        kk = k[..., :self.N_partial]
+        if not x.is_cuda or kk.shape[-1] > L:
+            return _fft_reference(x, kk, 2 * L)
+        from .ops import fft_conv
+        return fft_conv(x.contiguous(), kk.float().contiguous(), causal=True)
+
+
+class FrequencySparseFFTConv(torch.nn.Module):
+    """FlashFFTConv's FrequencySparseFFTConv (its sparse_conv.py) on fftconv: the same
+    constructor and forward. forward(x, k): x (B, H, L), k (H, K); the convolution through an
+    FFT of size 2L with the filter's bins from N_partial // 2 on zeroed, cut to L, in x's
+    dtype, differentiable in x and k. When 2L is the FFT size fftconv's causal problem takes (L
+    a power of two, 2 <= K <= L) it is fft_conv(x, k, causal=True, freq_keep=N_partial // 2)
+    (the kernels skip no work yet: issue 21); otherwise the formula itself in fp32 torch.fft."""
+
+    def __init__(self, N_partial):
+        super().__init__()
+        _positive_int("N_partial", N_partial)
+        self.N_partial = N_partial
+
+    def forward(self, x, k):
+        L, K, keep = x.shape[-1], k.shape[-1], self.N_partial // 2
+        if (not x.is_cuda or L & (L - 1) or not 2 <= K <= L or 2 * L > MAX_SEQLEN
+                or keep == 0):  # freq_keep 0 would keep every bin
+            return _fft_reference(x, k, 2 * L, keep)
+        from .ops import fft_conv
+        return fft_conv(x.contiguous(), k.float().contiguous(), causal=True,
+                        freq_keep=min(keep, L + 1))

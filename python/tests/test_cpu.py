@@ -241,6 +241,60 @@ def test_depthwise_module_off_cuda_is_conv1d_and_refuses_bad_input():
         fftconv.FlashDepthWiseConv1d(H, K, 0, w, b)(torch.randn(2, H, 2))
 
 
+def _masked64(n):
+    """fft_conv as fftconv defines it at FFT size n, in float64 torch.fft: the first L outputs
+    of the circular convolution of the zero-padded x with k, the filter's bins f with min(f,
+    n - f) >= freq_keep zeroed (none when freq_keep is None)."""
+    def conv(x, k, causal=True, freq_keep=None):
+        assert causal and k.dtype == torch.float32 and k.shape[-1] <= x.shape[-1]
+        kf = torch.fft.rfft(k.double(), n=n)
+        if freq_keep:
+            kf = kf * (torch.arange(kf.shape[-1]) < freq_keep)
+        return torch.fft.irfft(torch.fft.rfft(x.double(), n=n) * kf, n=n)[..., :x.shape[-1]]
+    return conv
+
+
+@pytest.mark.parametrize("L,K,NP", [(256, 256, 64), (256, 100, 300), (1024, 7, 3), (64, 64, 1)])
+def test_sparse_modules_are_flashfftconvs_formulas(monkeypatch, L, K, NP):
+    """PartialFFTConv and FrequencySparseFFTConv hand fft_conv what makes FlashFFTConv's
+    formulas (an FFT of size 2L; the first N_partial taps; bins from N_partial // 2 zeroed):
+    checked with fft_conv replaced by its definition in float64 at fftconv's FFT size for the
+    problem (2L for these), against the formulas themselves."""
+    from fftconv import module, ops
+    g = torch.Generator().manual_seed(L + K + NP)
+    x = torch.randn(2, 3, L, generator=g, dtype=torch.float64)
+    k = torch.randn(3, K, generator=g)
+    monkeypatch.setattr(ops, "fft_conv", _masked64(2 * L))
+    cuda = torch.Tensor.is_cuda
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda t: True))
+    try:
+        part = module.PartialFFTConv(NP)(x, k)
+        sparse = module.FrequencySparseFFTConv(NP)(x, k)
+    finally:
+        monkeypatch.setattr(torch.Tensor, "is_cuda", cuda)
+    kp = k[..., :NP].double()
+    want_part = torch.fft.irfft(torch.fft.rfft(x, n=2 * L) * torch.fft.rfft(kp, n=2 * L),
+                                n=2 * L)[..., :L]
+    kf = torch.fft.rfft(k.double(), n=2 * L)
+    kf[..., NP // 2:] = 0
+    want_sparse = torch.fft.irfft(torch.fft.rfft(x, n=2 * L) * kf, n=2 * L)[..., :L]
+    assert torch.allclose(part.double(), want_part, atol=1e-9)
+    assert torch.allclose(sparse.double(), want_sparse, atol=1e-9)
+
+
+def test_sparse_modules_signatures_and_refusals():
+    for cls in (fftconv.PartialFFTConv, fftconv.FrequencySparseFFTConv):
+        assert list(inspect.signature(cls.__init__).parameters) == ["self", "N_partial"]
+        assert list(inspect.signature(cls.forward).parameters) == ["self", "x", "k"]
+        with pytest.raises(ValueError, match="N_partial: 0, must be >= 1"):
+            cls(0)
+        with pytest.raises(TypeError, match="N_partial: expected an int"):
+            cls(2.5)
+        # off CUDA: the formula itself, in x's dtype
+        x, k = torch.randn(1, 2, 100, dtype=torch.bfloat16), torch.randn(2, 100)
+        assert cls(40)(x, k).dtype == torch.bfloat16
+
+
 def test_bad_inputs_name_the_argument():
     def cpu(*s, dtype=torch.float16):
         return torch.empty(*s, dtype=dtype)

@@ -1,7 +1,8 @@
 """The Python package on a GPU (run on the device; skips without CUDA): fft_conv and every
 gradient against float64 autograd at odd shapes for every dtype and both modes, only the
 gradients asked for, the FlashFFTConv-compatible module against torch.fft, the
-FlashDepthWiseConv1d-compatible one against conv1d with gradients, torch.compile
+FlashDepthWiseConv1d-compatible one against conv1d with gradients, PartialFFTConv and
+FrequencySparseFFTConv against FlashFFTConv's formulas with gradients, torch.compile
 fullgraph, CUDA graph capture and replay, torch.library.opcheck, and two streams."""
 import math
 import os
@@ -133,6 +134,35 @@ def test_depthwise_module_against_conv1d_with_gradients(dtype, K, P, L, bhl):
     wx, ww, wb = torch.autograd.grad(want, (x64, w64, b64), dy.double())
     assert rel(gx if bhl else gx.transpose(1, 2), wx) <= TOL[dtype]
     assert rel(gw, ww) <= TOL[dtype] and rel(gb, wb) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("L,K,NP", [(1024, 1024, 256), (4096, 4096, 64), (1000, 1000, 300),
+                                    (2048, 500, 4000)])
+def test_sparse_modules_against_the_formulas_with_gradients(dtype, L, K, NP):
+    """PartialFFTConv and FrequencySparseFFTConv against FlashFFTConv's formulas in float64
+    (an FFT of size 2L; the first N_partial taps; the bins from N_partial // 2 zeroed), the
+    output and the gradients of x and k: fftconv's kernels where L is a power of two, the
+    formula's fp32 path where it is not (L = 1000) or N_partial > L."""
+    B, H = 3, 5
+    g = torch.Generator(device=DEV).manual_seed(L + K + NP)
+    x = torch.randn(B, H, L, device=DEV, generator=g).to(dtype).requires_grad_(True)
+    k = (torch.randn(H, K, device=DEV, generator=g) / K ** 0.5).requires_grad_(True)
+    dy = torch.randn(B, H, L, device=DEV, generator=g).to(dtype)
+    x64, k64 = x.detach().double().requires_grad_(True), k.detach().double().requires_grad_(True)
+    n = 2 * L
+    want_p = torch.fft.irfft(torch.fft.rfft(x64, n=n) * torch.fft.rfft(k64[..., :NP], n=n),
+                             n=n)[..., :L]
+    mask = torch.arange(n // 2 + 1, device=DEV) < NP // 2
+    want_s = torch.fft.irfft(torch.fft.rfft(x64, n=n) * torch.fft.rfft(k64, n=n) * mask,
+                             n=n)[..., :L]
+    for mod, want in ((fftconv.PartialFFTConv(NP), want_p),
+                      (fftconv.FrequencySparseFFTConv(NP), want_s)):
+        y = mod(x, k)
+        assert y.dtype == dtype and rel(y, want) <= TOL[dtype], type(mod).__name__
+        gx, gk = torch.autograd.grad(y, (x, k), dy)
+        wx, wk = torch.autograd.grad(want, (x64, k64), dy.double())
+        assert rel(gx, wx) <= TOL[dtype] and rel(gk, wk) <= TOL[dtype], type(mod).__name__
 
 
 def test_torch_compile_fullgraph():
