@@ -241,3 +241,15 @@ Test(manifest, workspace_per_head_overflow) {
   m.ws[0].fixed = 0;
   cr_assert_eq(fc_manifest_region_bytes(&m, 0, -1, 0), -1);
 }
+
+/* The main launch (whose entry's resources the tuner reports): the first forward launch, the
+   first backward one in a backward kernel, none in a manifest of prepare launches only. */
+Test(manifest, main_launch) {
+  fc_manifest m;
+  fc_manifest_two_launch(&m, "fftconv_fwd", 128, 0, 1, "fftconv_prep", 64, 0, 1, 8, 0, "x");
+  cr_assert_eq(fc_manifest_main(&m), &m.launch[1]);
+  m.launch[1].phase = FC_PHASE_BACKWARD;
+  cr_assert_eq(fc_manifest_main(&m), &m.launch[1]);
+  m.nlaunch = 1;
+  cr_assert_null(fc_manifest_main(&m));
+}

@@ -80,7 +80,7 @@ void print_table(const fc_search *sr, double floor_ms) {
     const fc_result *c = &sr->r[i];
     char sum[160];
     summarize(c, sum, sizeof sum);
-    const fc_launch *fw = fc_manifest_first(&c->src.manifest, FC_PHASE_FORWARD);
+    const fc_launch *fw = fc_manifest_main(&c->src.manifest);
     const fc_entry_info *fe = c->bin.cubin && fw ? fc_binary_entry(&c->bin, fw->entry) : NULL;
     printf("%4d %s %5d %6d  %-14s", i, sum, fe ? fe->registers : 0,
            fe ? fe->spill_stores + fe->spill_loads : 0,

@@ -180,6 +180,10 @@ struct fc_shape;
 int64_t fc_manifest_launch_bytes(const fc_manifest *m, int i, const struct fc_shape *s);
 /* The first launch of `phase`, or NULL. */
 const fc_launch *fc_manifest_first(const fc_manifest *m, fc_phase phase);
+/* The kernel's main launch: its first forward launch, or for a backward kernel (which has
+   none) its first backward one; NULL when it has neither. Its entry's registers, shared memory
+   and spills are what the tuner reports and stores for the kernel. */
+const fc_launch *fc_manifest_main(const fc_manifest *m);
 /* The largest dynamic shared memory of any launch of `phase` (-1: of any phase). */
 int fc_manifest_max_smem(const fc_manifest *m, int phase);
 

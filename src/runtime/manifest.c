@@ -563,3 +563,8 @@ const fc_launch *fc_manifest_first(const fc_manifest *m, fc_phase phase) {
     if (m->launch[i].phase == phase) return &m->launch[i];
   return NULL;
 }
+
+const fc_launch *fc_manifest_main(const fc_manifest *m) {
+  const fc_launch *l = fc_manifest_first(m, FC_PHASE_FORWARD);
+  return l ? l : fc_manifest_first(m, FC_PHASE_BACKWARD);
+}

@@ -97,8 +97,8 @@ static int stopping(const fc_search_opts *o) {
 
 /* The kernel row for a candidate (compiled or not). */
 static fc_cache_kernel kernel_row(const fc_search_opts *o, const fc_result *r) {
-  /* resources: of the (first) forward launch's entry */
-  const fc_launch *fw = fc_manifest_first(&r->src.manifest, FC_PHASE_FORWARD);
+  /* resources: of the main launch's entry (the first forward one, or backward one) */
+  const fc_launch *fw = fc_manifest_main(&r->src.manifest);
   const fc_entry_info *fe = fw ? fc_binary_entry(&r->bin, fw->entry) : NULL;
   fc_cache_kernel k = {
       .tmpl = r->src.info.name, .revision = r->src.info.revision, .hash = r->src.info.hash,
