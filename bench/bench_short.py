@@ -8,8 +8,8 @@ fits), it times with CUDA events after warm-up and a 256 MiB L2 scrub before eac
 (median, 10th and 90th percentile of --runs):
   fftconv   fftconv.fft_conv(x, flip(w), causal=True), the causal depthwise convolution
             (conv1d with padding K - 1, its first L outputs), planned from --cache (tune the
-            shapes first: --tune runs fftconv-tune on each, every family, the direct one
-            included) or the built-in choice
+            shapes first: --tune runs fftconv-tune on each, the direct family's candidates
+            by default, --template all for every family) or the built-in choice
   conv1d    torch.nn.functional.conv1d(x, w, padding=K - 1, groups=H)[..., :L] (cuDNN)
   FFC       with --flashfftconv: FlashDepthWiseConv1d(H, K, K - 1, w, b=0) from FlashFFTConv
             (its directory on PYTHONPATH; ../shared/tools/ffc-kit builds it)
@@ -43,6 +43,9 @@ def main():
     ap.add_argument("--cache", help="kernel cache (default: libfftconv's); sets FFTCONV_CACHE")
     ap.add_argument("--tune", metavar="FFTCONV_TUNE",
                     help="run this fftconv-tune on each shape (forward) into --cache first")
+    ap.add_argument("--template", default="direct",
+                    help="the family --tune searches (default direct: an FFT family's search "
+                         "at every shape takes minutes; 'all' searches every family)")
     ap.add_argument("--flashfftconv", action="store_true")
     a = ap.parse_args()
     if a.cache:
@@ -88,6 +91,7 @@ def main():
                 subprocess.run([a.tune, "--op", "forward", "--batch", str(B), "--heads", str(H),
                                 "--seqlen", str(L), "--filter-len", str(K), "--mode", "causal",
                                 "--dtype", a.dtype, "--quiet"] +
+                               (["--template", a.template] if a.template != "all" else []) +
                                (["--cache", a.cache] if a.cache else []), check=False)
             g = torch.Generator(device=dev).manual_seed(K * 7 + L)
             x = torch.randn(B, H, L, device=dev, generator=g).to(dt)

@@ -3,7 +3,7 @@
 # direct family's GPU tests (every candidate of both directions at K = 1 to 64 against fp64,
 # the sanitizer cases), the tuner's stop on a faulting candidate, the depthwise module's GPU
 # tests (against float64 conv1d with gradients), then
-# bench/bench_short.py, tuning each shape first (fftconv-tune, every family), against cuDNN's
+# bench/bench_short.py, tuning each shape first (fftconv-tune, the direct family), against cuDNN's
 # conv1d and, with FlashFFTConv built from .ffc (../shared/tools/ffc-kit .ffc; FFC=0 leaves
 # it out), FlashDepthWiseConv1d. Logs go to $OUT; a summary is printed last.
 #
