@@ -12,6 +12,7 @@
 
 #include "candidate.h"
 #include "sample.h"
+#include "trial.h"
 
 /* --emit-dir: what proves that a file there is one fftconv-tune wrote (the first bytes of
    every file it writes), so that a later run replaces only such a file. A source begins with
@@ -133,21 +134,6 @@ static fftconv_status store_measurement(const fc_search_opts *o, const fftconv_p
   return fc_cache_put_measurement(o->cache, o->cfg, &m, e);
 }
 
-/* After r failed to run: whether the context survived. An error a launch left pending is
-   returned by one synchronize and cleared; a fault in the kernel (an illegal address, a trap)
-   is sticky and every later call fails, which would fail every candidate after r. Then r's
-   detail says so and the search stops (context_lost_error), r stored as the failure it is. */
-static int context_lost(fc_result *r) {
-  if (fc_cu.CtxSynchronize() == CUDA_SUCCESS) return 0;
-  CUresult again = fc_cu.CtxSynchronize();
-  if (again == CUDA_SUCCESS) return 0;
-  fc_err why = {{0}};
-  fc_cuda_check(again, "cuCtxSynchronize", &why);
-  size_t k = strlen(r->detail);
-  snprintf(r->detail + k, sizeof r->detail - k, "; the GPU context is lost (%.200s)", why.msg);
-  return 1;
-}
-
 /* The error that ends a search whose context a candidate's fault lost: the candidates after
    it would all fail. What was measured is stored; a run again (resume) skips r, stored as
    failed, and measures the rest. */
@@ -162,50 +148,6 @@ static fftconv_status context_lost_error(fc_search *s, const fc_search_opts *o,
                  "launch would fail); what was measured is kept%s", key, r->params,
                  r->src.info.name, r->detail,
                  o->cache ? ", and a run again resumes after it (it is stored as failed)" : "");
-}
-
-/* Verifies r on the miniature; OK (not yet timed) when it passes. 1 when r's failure lost the
-   context. */
-static int verify(fftconv_ctx *ctx, int op, const fftconv_problem *mini, fc_testdata *small,
-                  fc_result *r) {
-  double tol = fc_tolerance(mini->dtype);
-  fc_err e = {{0}};
-  fftconv_plan *vp = NULL;
-  r->err = INFINITY;
-  fftconv_status st = fc_plan_from_binary_op(ctx, op, mini, &r->src, &r->bin, "candidate", &vp);
-  if (st != FFTCONV_OK) snprintf(e.msg, sizeof e.msg, "%s", fftconv_ctx_error(ctx));
-  else st = fc_verify_plan(vp, small, &r->err, &e);
-  int lost = 0;
-  if (st != FFTCONV_OK) {
-    r->status = FC_RESULT_LAUNCH_FAILED;
-    snprintf(r->detail, sizeof r->detail, "%.250s", e.msg);
-    lost = context_lost(r);
-  } else if (!(r->err <= tol)) {
-    r->status = FC_RESULT_VERIFY_FAILED;
-    snprintf(r->detail, sizeof r->detail, "relative error %.2e > %.0e", r->err, tol);
-  } else {
-    r->status = FC_RESULT_OK;
-  }
-  fftconv_plan_destroy(vp);
-  return lost;
-}
-
-/* Times r on the full shape; 1 when a failure lost the context (as verify). */
-static int timeit(fftconv_ctx *ctx, int op, const fftconv_problem *p, fc_testdata *full,
-                  int warmup, int runs, fc_result *r) {
-  fc_err e = {{0}};
-  fftconv_plan *tp = NULL;
-  fftconv_status st = fc_plan_from_binary_op(ctx, op, p, &r->src, &r->bin, "candidate", &tp);
-  if (st != FFTCONV_OK) snprintf(e.msg, sizeof e.msg, "%s", fftconv_ctx_error(ctx));
-  else st = fc_time_plan(tp, full, warmup, runs, &r->t, &e);
-  int lost = 0;
-  if (st != FFTCONV_OK) {
-    r->status = FC_RESULT_LAUNCH_FAILED;
-    snprintf(r->detail, sizeof r->detail, "%.250s", e.msg);
-    lost = context_lost(r);
-  }
-  fftconv_plan_destroy(tp);
-  return lost;
 }
 
 static int by_median(const void *a, const void *b) {
@@ -500,7 +442,7 @@ static fftconv_status verify_set(run_state *rs, const int *sel, int nsel, fc_err
     if (r->status == FC_RESULT_COMPILED && stopping(rs->o)) r->status = FC_RESULT_NOT_RUN;
     int lost = 0;
     if (r->status == FC_RESULT_COMPILED)
-      lost = verify(rs->ctx, rs->o->op, &rs->mini, &rs->small, r);
+      lost = fc_trial_verify(rs->ctx, rs->o->op, &rs->mini, &rs->small, r);
     if (r->status == FC_RESULT_NOT_RUN) {
       rs->s->not_run++;
       continue;
@@ -531,12 +473,12 @@ static fftconv_status time_set(run_state *rs, const int *sel, int nsel, fc_err *
     }
     int cut = 0, lost = 0;
     if (rs->measure && o->cutoff > 0 && isfinite(rs->best_quick)) {
-      lost = timeit(rs->ctx, o->op, rs->p, &rs->full, 1, 1, r);
+      lost = fc_trial_time(rs->ctx, o->op, rs->p, &rs->full, 1, 1, r);
       cut = is_ok(r) && r->t.median_ms > o->cutoff * rs->best_quick;
       if (cut) rs->s->cut++;
     }
     if (!cut && is_ok(r))
-      lost = timeit(rs->ctx, o->op, rs->p, &rs->full, rs->measure ? 1 : o->warmup,
+      lost = fc_trial_time(rs->ctx, o->op, rs->p, &rs->full, rs->measure ? 1 : o->warmup,
                     rs->measure ? o->quick_runs : o->runs, r);
     if (lost) {
       if ((st = store_measurement(o, rs->p, r, e)) != FFTCONV_OK) return st;
@@ -724,7 +666,7 @@ static fftconv_status finish(run_state *rs, fc_err *e) {
       fc_result *r = rs->order[j];
       int lost = 0;
       if (j < o->finalists && !stopping(o))
-        lost = timeit(rs->ctx, o->op, rs->p, &rs->full, o->warmup, o->runs, r);
+        lost = fc_trial_time(rs->ctx, o->op, rs->p, &rs->full, o->warmup, o->runs, r);
       fftconv_status st = store_measurement(o, rs->p, r, e);
       if (st != FFTCONV_OK) return st;
       progress(rs, r);

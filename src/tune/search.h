@@ -29,9 +29,9 @@
 #include "cache.h"
 #include "candidate.h"
 #include "rigor.h"
+#include "trial.h"
 #include "verify.h"
 
-typedef struct fc_result fc_result;
 
 /* Compiled binaries kept across the problems of one run, keyed by template hash, parameters
    and arch, up to max_bytes of cubins (the oldest go first). Used from one thread. */
@@ -67,18 +67,6 @@ typedef struct fc_search_opts {
    quick_runs 3, the cache's FC_CACHE_FINALISTS finalists, screen 1.5, cutoff 1.5) and jobs (online CPUs). Callers start
    here and set what they were asked for: the one place a rigor becomes numbers. */
 void fc_search_defaults(fc_rigor r, fc_search_opts *o);
-
-struct fc_result {
-  char *params;       /* canonical JSON */
-  fc_kernel_src src;
-  fc_binary bin;
-  fc_result_status status; /* policy.h; a compile-only search leaves COMPILED or
-                              COMPILE_FAILED */
-  char detail[512];   /* why it failed */
-  double err;         /* relative L2 error on the miniature */
-  fc_timing t;
-  int64_t kernel_id;  /* its cache row, 0 without a cache */
-};
 
 typedef struct fc_search {
   fc_result *r;
