@@ -22,6 +22,7 @@ local tpl = require "lib.tpl"
 local io_ = require "lib.io"
 local common = require "lib.family"
 local manifest = require "lib.manifest"
+local pack16 = require "lib.pack16"
 
 local family = {
   name = "direct",
@@ -148,9 +149,10 @@ function family.layout(params, device)
   return m
 end
 
--- Eight samples at a time, as fp32: loads and stores of 8 aligned elements of the I/O dtype.
-local VEC = {
-  fp32 = [[
+-- Eight samples at a time, as fp32: loads and stores of 8 aligned elements of the I/O dtype
+-- (16-bit ones through lib/pack16.lua's pairs).
+local vec_functions = tpl.piece([==[
+@ if dtype == "fp32" then
 static __device__ __forceinline__ void ld8(const io_t *p, long long i, float f[8]) {
   const float4 a = *(const float4 *)(p + i), b = *(const float4 *)(p + i + 4);
   f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w;
@@ -159,45 +161,29 @@ static __device__ __forceinline__ void st8(io_t *p, long long i, float a, float 
                                            float d, float e, float f, float g, float h) {
   *(float4 *)(p + i) = float4{a, b, c, d};
   *(float4 *)(p + i + 4) = float4{e, f, g, h};
-}]],
-  fp16 = [[
-static __device__ __forceinline__ float lo16(unsigned w) {
-  float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"((unsigned short)(w & 0xffffu))); return f;
 }
-static __device__ __forceinline__ float hi16(unsigned w) {
-  float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"((unsigned short)(w >> 16))); return f;
-}
-static __device__ __forceinline__ unsigned pack16(float a, float b) {
-  unsigned short x, y;
-  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(x) : "f"(a));
-  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(y) : "f"(b));
-  return (unsigned)x | ((unsigned)y << 16);
-}]],
-  bf16 = [[
-static __device__ __forceinline__ float lo16(unsigned w) { return __uint_as_float(w << 16); }
-static __device__ __forceinline__ float hi16(unsigned w) { return __uint_as_float(w & 0xffff0000u); }
-static __device__ __forceinline__ unsigned pack16(float a, float b) {
-  unsigned short x, y;
-  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(x) : "f"(a));
-  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(y) : "f"(b));
-  return (unsigned)x | ((unsigned)y << 16);
-}]],
-}
-local VEC16 = [[
+@ else
+typedef unsigned int u32;
+${include(pack16.functions, {op = dtype, cvt = dtype == "fp16" and "f16" or "bf16"})}
 static __device__ __forceinline__ void ld8(const io_t *p, long long i, float f[8]) {
   const uint4 r = *(const uint4 *)(p + i);
-  const unsigned w[4] = {r.x, r.y, r.z, r.w};
+  const u32 w[4] = {r.x, r.y, r.z, r.w};
 #pragma unroll
-  for (int k = 0; k < 4; k++) f[2 * k] = lo16(w[k]), f[2 * k + 1] = hi16(w[k]);
+  for (int k = 0; k < 4; k++) {
+    const float2 t = unpack2(w[k]);
+    f[2 * k] = t.x, f[2 * k + 1] = t.y;
+  }
 }
 static __device__ __forceinline__ void st8(io_t *p, long long i, float a, float b, float c,
                                            float d, float e, float f, float g, float h) {
-  *(uint4 *)(p + i) = uint4{pack16(a, b), pack16(c, d), pack16(e, f), pack16(g, h)};
-}]]
+  *(uint4 *)(p + i) = uint4{pack2(a, b), pack2(c, d), pack2(e, f), pack2(g, h)};
+}
+@ end
+]==], "=templates/direct.lua (vec_functions)", { pack16 = pack16 })
 
 local KERNEL = [==[
 ${io_functions}
-${vec_functions}
+${include(vec_functions)}
 
 #define N ${n}
 #define K ${taps}
@@ -480,14 +466,12 @@ fftconv_bdk(const float *__restrict__ part, float *__restrict__ dk, float *__res
 ]==]
 
 function family.emit(params)
-  local vec = VEC[params.dtype]
-  if params.dtype ~= "fp32" then vec = vec .. "\n" .. VEC16 end
   return tpl.render(KERNEL, {
     n = params.fft_size, taps = params.taps, per = params.per, threads = params.threads,
     halo = halo(params), prep_threads = PREP_THREADS, pre_gate = params.pre_gate,
     post_gate = params.post_gate, io_functions = io_.functions(params.dtype),
-    vec_functions = vec, op = params.op or "forward", staged = staged(params),
-    tiles = tiles(params),
+    vec_functions = vec_functions, dtype = params.dtype, op = params.op or "forward",
+    staged = staged(params), tiles = tiles(params),
   }, "=templates/direct.lua (KERNEL text)")
 end
 

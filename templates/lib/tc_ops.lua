@@ -1,27 +1,14 @@
 -- lib/tc_ops.lua: monarch_tc's register and shared-memory primitives: fp32 pairs packed into
--- fp16/bf16 operand registers and back, complex products, mma.sync m16n8k16, ldmatrix and
--- st.shared. Names the text uses: op (the dtype), cvt and op_ptx (its PTX spellings).
+-- fp16/bf16 operand registers and back (lib/pack16.lua), complex products, mma.sync m16n8k16,
+-- ldmatrix and st.shared. Names the text uses: op (the dtype), cvt and op_ptx (its PTX
+-- spellings).
 local tpl = require "lib.tpl"
+local pack16 = require "lib.pack16"
 
 local ops = {}
 
 ops.functions = tpl.piece([==[
-// Two fp32 values as one register of two ${op} operands (lo in the low half).
-static __device__ __forceinline__ u32 pack2(float lo, float hi) {
-  u32 r;
-  asm("cvt.rn.${cvt}x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-  return r;
-}
-static __device__ __forceinline__ float2 unpack2(u32 v) {
-@ if op == "fp16" then
-  float lo, hi;
-  asm("{.reg .b16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;}"
-      : "=f"(lo), "=f"(hi) : "r"(v));
-  return float2{lo, hi};
-@ else
-  return float2{__uint_as_float(v << 16), __uint_as_float(v & 0xffff0000u)};
-@ end
-}
+${include(pack16.functions)}
 static __device__ __forceinline__ float2 cmul(float2 a, float2 b) {
   return float2{a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x};
 }
@@ -49,6 +36,6 @@ static __device__ __forceinline__ void ldsm2t(u32 &r0, u32 &r1, u32 addr) {
 static __device__ __forceinline__ void sts32(u32 addr, u32 v) {
   asm volatile("st.shared.b32 [%0], %1;" :: "r"(addr), "r"(v) : "memory");
 }
-]==], "=templates/lib/tc_ops.lua (functions)")
+]==], "=templates/lib/tc_ops.lua (functions)", { pack16 = pack16 })
 
 return ops
