@@ -117,12 +117,18 @@ local VARIANTS = {
 -- time it was timed), no 4 warps at 16K, one p_smem (the most beside a block alone on its SM
 -- where the whole sum does not fit there, else 0) and split 1 or 4 up to 2K only: what won
 -- (bench/NOTES.md, experiments 18 and 19).
-local function p_smem_choices(n, factors, planes, device)
+-- The most bins of the sum (whole row tiles, at most n) that fit beside the planes when
+-- `blocks` blocks share an SM.
+local function p_smem_fit(n, factors, planes, device, blocks)
   local tile = 16 * factors[#factors]
+  local room = math.min(device.smem_optin, device.smem_per_sm // blocks - 1024) - planes
+  return math.max(0, math.min(n, room // 8 // tile * tile))
+end
+
+local function p_smem_choices(n, factors, planes, device)
   local out, seen = {}, {}
   for blocks = 1, 3 do
-    local room = math.min(device.smem_optin, device.smem_per_sm // blocks - 1024) - planes
-    local p = math.max(0, math.min(n, room // 8 // tile * tile))
+    local p = p_smem_fit(n, factors, planes, device, blocks)
     if p < n and not seen[p] then out[#out + 1], seen[p] = p, true end
   end
   if not seen[0] then out[#out + 1] = 0 end
@@ -138,12 +144,11 @@ local function backward_space(problem, device, rigor)
   local splits = n >= 8192 and { 1 } or not measure and { 1, 2, 4 } or n <= 2048 and { 1, 4 }
     or { 1 }
   local function p_choices(factors, planes)
-    local all = p_smem_choices(n, factors, planes, device)
-    if not measure then return all end
+    if not measure then return p_smem_choices(n, factors, planes, device) end
     -- what won on the H100 (experiment 19): as much as fits beside the planes of a block alone
     -- on its SM (16K), else none (8K, where two or three blocks an SM beat a bigger share)
-    local room = math.min(device.smem_optin, device.smem_per_sm - 1024) - planes
-    return { room // 8 < n and all[1] or 0 }
+    local p = p_smem_fit(n, factors, planes, device, 1)
+    return { p < n and p or 0 }
   end
   for _, order in ipairs(orders) do
     for _, factors in ipairs(fft.factorizations(n, SIZES, order)) do
