@@ -25,6 +25,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from bench_torch import copy_gbps, event_timer  # noqa: E402  (the same timing and floor)
 
 TOTAL = 1 << 27
 
@@ -57,28 +58,8 @@ def main():
     FFC = None
     if a.flashfftconv:
         from flashfftconv import FlashDepthWiseConv1d as FFC
-    scrub = torch.empty(256 << 20, dtype=torch.uint8, device=dev)
-
-    def timeit(fn):
-        for _ in range(3):
-            fn()
-        ts = []
-        for _ in range(a.runs):
-            scrub.zero_()
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record()
-            fn()
-            e.record()
-            torch.cuda.synchronize()
-            ts.append(s.elapsed_time(e))
-        ts.sort()
-        return ts[len(ts) // 2], ts[len(ts) // 10], ts[(len(ts) * 9) // 10]
-
-    big = torch.empty(1 << 30, dtype=torch.uint8, device=dev)
-    dst = torch.empty_like(big)
-    copy_ms = timeit(lambda: dst.copy_(big))[0]
-    gbps = 2 * big.numel() / copy_ms / 1e6
-    del big, dst
+    timeit = event_timer(torch, a.runs, dev)
+    gbps = copy_gbps(torch, timeit, dev)
     print(f"device {torch.cuda.get_device_name()}  dtype {a.dtype}  copy bandwidth {gbps:.0f} "
           f"GB/s  runs {a.runs}")
     print("| K | L | B x H | fftconv ms (p10-p90) | conv1d ms | conv1d/fftconv | FFC ms | "

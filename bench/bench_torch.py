@@ -106,6 +106,37 @@ def shapes(a):
             yield mode, n, n if mode == "circular" else n // 2, B, H, a.batch * a.heads / (B * H)
 
 
+def event_timer(torch, runs, dev):
+    """timeit(fn) -> (median, p10, p90) ms of `runs` CUDA-event timings of fn, after 3 calls
+    of warm-up, with a 256 MiB L2 scrub before each timed call."""
+    scrub = torch.empty(256 << 20, dtype=torch.uint8, device=dev)
+
+    def timeit(fn):
+        for _ in range(3):
+            fn()
+        times = []
+        for _ in range(runs):
+            scrub.zero_()
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            fn()
+            e.record()
+            e.synchronize()
+            times.append(s.elapsed_time(e))
+        times.sort()
+        n = len(times)
+        return times[n // 2], times[(n - 1) // 10], times[n - 1 - (n - 1) // 10]
+    return timeit
+
+
+def copy_gbps(torch, timeit, dev):
+    """The device-to-device copy bandwidth (1 GiB read and written), GB/s: the floor's."""
+    x = torch.empty(1 << 28, dtype=torch.float32, device=dev)
+    y = torch.empty_like(x)
+    ms = timeit(lambda: y.copy_(x))[0]
+    return 2 * x.numel() * 4 / (ms * 1e-3) / 1e9
+
+
 def one_kernel_summary(text):
     """'monarch_tc 16x16x16 warps=4 pairs=1 [tuned]' from one kernel's description
     ("template rN (hash) {params} [rung; arch]"); the text itself if it is not one."""
@@ -426,29 +457,8 @@ def main():
         from flashfftconv import FlashFFTConv
     ctx = fc.context(a.cache, a.policy)
     stream = torch.cuda.current_stream().cuda_stream
-    scrub = torch.empty(256 << 20, dtype=torch.uint8, device=dev)
-
-    def timeit(fn):
-        for _ in range(3):
-            fn()
-        times = []
-        for _ in range(a.runs):
-            scrub.zero_()
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record()
-            fn()
-            e.record()
-            e.synchronize()
-            times.append(s.elapsed_time(e))
-        times.sort()
-        n = len(times)
-        return times[n // 2], times[(n - 1) // 10], times[n - 1 - (n - 1) // 10]
-
-    x = torch.empty(1 << 28, dtype=torch.float32, device=dev)  # 1 GiB
-    y = torch.empty_like(x)
-    ms = timeit(lambda: y.copy_(x))[0]
-    gbps = 2 * x.numel() * 4 / (ms * 1e-3) / 1e9
-    del x, y
+    timeit = event_timer(torch, a.runs, dev)
+    gbps = copy_gbps(torch, timeit, dev)
     print(f"device   {fc.lib.fftconv_ctx_device(ctx).decode()}; torch {torch.__version__}")
     print(f"cache    {fc.lib.fftconv_ctx_cache(ctx).decode()} (policy {a.policy})")
     print(f"copy     {gbps:.0f} GB/s device-to-device (read + write): the floor's bandwidth")
