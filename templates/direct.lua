@@ -23,6 +23,7 @@ local io_ = require "lib.io"
 local common = require "lib.family"
 local manifest = require "lib.manifest"
 local pack16 = require "lib.pack16"
+local tc_ops = require "lib.tc_ops"
 
 local family = {
   name = "direct",
@@ -34,13 +35,15 @@ local family = {
     modes = { "causal", "circular" },
     fft_size = { min = 256, max = 4194304 }, -- powers of two
     min_sm = 70,
-    fallback = false, -- chosen by tuning only (its default declines: not yet run on a GPU)
+    fallback = 1, -- the heuristic fallback tries families in this order: taps first
   },
 }
 
 local MAX_TAPS = 64
 local PERS = { 8, 16 }
 local THREADS = { 128, 256, 512 }
+local MMA_THREADS = { 128, 256 }
+local MMA_HI_ONLY = 32 -- taps from which the tensor-core forward is also offered without lo
 local PREP_THREADS = 64
 local MAX_GRID_Y = 65535
 
@@ -57,17 +60,29 @@ local function staged(params)
   local span = params.threads * params.per + halo(params)
   return span + span // 32 + 1
 end
+-- The tensor-core forward (params.mma): the taps (fp32, padded to 16 bytes), the staged samples
+-- as I/O-dtype operands in rows of 16 (the tile and the H16 = K - 1 rounded up to 16 before
+-- it), and the tile's fp32 outputs in rows of 16 at a stride of 20 words.
+local function h16(params) return (params.taps - 1 + 15) // 16 * 16 end
+local function mma_smem_bytes(params)
+  local tile = params.threads * params.per
+  return 4 * ((params.taps + 3) // 4 * 4) + 2 * (tile + h16(params)) + 80 * (tile // 16)
+end
+
 local function smem_bytes(params)
+  if params.mma then return mma_smem_bytes(params) end
   if params.op == "backward" then
     return 4 * (params.taps + 2 * staged(params) + params.threads // 32 * params.taps)
   end
   return 4 * (params.taps + staged(params))
 end
 
--- The tiles of a row the grid covers: N over the tile (L <= N).
+-- The tiles of a row: its length over the tile. A candidate is made for the problem's
+-- length (params.seqlen), so the grid has no block past the row's end (in causal mode
+-- N >= L + K - 1 and half of N's tiles or more would be empty).
 local function tiles(params)
   local tile = params.threads * params.per
-  return (params.fft_size + tile - 1) // tile
+  return (params.seqlen + tile - 1) // tile
 end
 
 -- Every block shape, for the taps of the problem; empty when the filter is not short.
@@ -79,10 +94,27 @@ function family.space(problem, device, rigor)
   for _, per in ipairs(PERS) do
     for _, threads in ipairs(THREADS) do
       out[#out + 1] = {
-        fft_size = problem.fft_size, taps = k, per = per, threads = threads,
+        fft_size = problem.fft_size, seqlen = problem.seqlen, taps = k, per = per,
+        threads = threads,
         dtype = problem.dtype, pre_gate = problem.pre_gate, post_gate = problem.post_gate,
         op = backward and "backward" or nil,
       }
+    end
+  end
+  -- the tensor-core forward, for 16-bit I/O on sm_80 and later
+  if not backward and problem.dtype ~= "fp32" and device.sm >= 80 then
+    for _, lo in ipairs(k >= MMA_HI_ONLY and { true, false } or { true }) do
+      for _, per in ipairs(PERS) do
+        for _, threads in ipairs(MMA_THREADS) do
+          local c = {
+            fft_size = problem.fft_size, seqlen = problem.seqlen, taps = k, per = per,
+            threads = threads, mma = true, dtype = problem.dtype,
+            pre_gate = problem.pre_gate, post_gate = problem.post_gate,
+          }
+          if not lo then c.lo = false end -- absent: hi + lo
+          out[#out + 1] = c
+        end
+      end
     end
   end
   return out
@@ -95,6 +127,10 @@ function family.check(problem, device, params)
   if problem.freq_keep ~= 0 then
     return false, "freq_keep: a frequency mask is not a short filter (direct takes F = 0)"
   end
+  if params.seqlen ~= problem.seqlen then
+    return false, string.format("seqlen: %s, the problem's length is %d", tostring(params.seqlen),
+      problem.seqlen)
+  end
   if params.taps ~= k then
     return false, string.format("taps: %s, the problem's filter has %d", tostring(params.taps), k)
   end
@@ -106,18 +142,36 @@ function family.check(problem, device, params)
   for _, v in ipairs(THREADS) do threads_ok = threads_ok or params.threads == v end
   if not per_ok then return false, "per: 8 or 16 outputs a thread" end
   if not threads_ok then return false, "threads: 128, 256 or 512" end
+  if params.mma then
+    if params.dtype == "fp32" then return false, "mma: tensor cores take fp16 or bf16 I/O" end
+    if params.op == "backward" then return false, "mma: the forward only" end
+    if params.lo == false and params.taps < MMA_HI_ONLY then
+      return false, string.format("lo: false is offered from %d taps", MMA_HI_ONLY)
+    end
+    if device.sm < 80 then
+      return false, string.format("mma: needs sm_80 or later, the device is sm_%d", device.sm)
+    end
+  end
   return common.fits(device, smem_bytes(params), params.threads)
 end
 
--- Declines until its kernels have run on a GPU (both directions): the search still tries
--- every candidate, verifying it first.
+-- The built-in choice, from what won on an H100 (bench/NOTES.md, issue 21): 128 threads; on
+-- CUDA cores eight outputs a thread; from 16 taps (16-bit I/O) on tensor cores with 16 a
+-- thread (8 for rows of 1024 or less, so that a row still fills a tile), the taps' lo kept.
 function family.default(problem, device)
-  local best, why = common.best(family, problem, device, function(params)
-    return math.abs(params.threads - 256) + math.abs(params.per - 8)
+  local k = taps_of(problem)
+  if k > MAX_TAPS then
+    return nil, string.format("filter_len: %d taps, direct runs 1 to %d", k, MAX_TAPS)
+  end
+  if problem.freq_keep ~= 0 then
+    return nil, "freq_keep: a frequency mask is not a short filter (direct takes F = 0)"
+  end
+  local mma = k >= 16 and problem.dtype ~= "fp32" and problem.op ~= "backward" and device.sm >= 80
+  local per = mma and problem.seqlen > 1024 and 16 or 8
+  return common.best(family, problem, device, function(params)
+    return math.abs(params.threads - 128) + math.abs(params.per - per)
+      + ((params.mma or false) ~= mma and 1000 or 0) + (params.lo == false and 1000 or 0)
   end)
-  if not best then return nil, why end
-  return nil, "the direct kernels are chosen by tuning only (fftconv-tune) until they have run "
-    .. "on a GPU"
 end
 
 -- The prepare kernel writes a head's taps (fp32, D folded into tap 0); the forward runs a
@@ -164,7 +218,11 @@ static __device__ __forceinline__ void st8(io_t *p, long long i, float a, float 
 }
 @ else
 typedef unsigned int u32;
+@ if mma then
+${include(tc_ops.functions, {op = dtype, cvt = dtype == "fp16" and "f16" or "bf16", op_ptx = dtype == "fp16" and "f16" or "bf16"})}
+@ else
 ${include(pack16.functions, {op = dtype, cvt = dtype == "fp16" and "f16" or "bf16"})}
+@ end
 static __device__ __forceinline__ void ld8(const io_t *p, long long i, float f[8]) {
   const uint4 r = *(const uint4 *)(p + i);
   const u32 w[4] = {r.x, r.y, r.z, r.w};
@@ -179,7 +237,7 @@ static __device__ __forceinline__ void st8(io_t *p, long long i, float a, float 
   *(uint4 *)(p + i) = uint4{pack2(a, b), pack2(c, d), pack2(e, f), pack2(g, h)};
 }
 @ end
-]==], "=templates/direct.lua (vec_functions)", { pack16 = pack16 })
+]==], "=templates/direct.lua (vec_functions)", { pack16 = pack16, tc_ops = tc_ops })
 
 local KERNEL = [==[
 ${io_functions}
@@ -222,6 +280,55 @@ static __device__ __forceinline__ void stage8(const io_t *__restrict__ x,
   }
 }
 
+// Stages x * m (m NULL: none) over [t0 + lo, t0 + lo + TILE + HALO_) (lo = -HALO_ puts the
+// halo before the tile, lo = 0 after it), eight samples at a time handed to put(o - lo, f) for
+// the samples at t0 + o: zero outside the row in causal mode and wrapped in circular mode
+// (everywhere zero when !on). The tile's TILE samples are PER / 8 chunks of eight a thread,
+// coalesced; in a tile whose chunks all lie inside the row (every tile but the edges) their
+// loads are issued together, before any is used, so that a thread has PER / 8 16-byte loads
+// of each array in flight (bench/NOTES.md, issue 21: zeroing the chunks past a causal row's
+// end one by one instead made every tile slower).
+template <int HALO_, class Put>
+static __device__ __forceinline__ void stage_tile(Put put, const io_t *__restrict__ x,
+                                                  const io_t *__restrict__ m, long long t0,
+                                                  int lo, int L, bool circ, bool vec, bool on) {
+  float f[PER / 8][8];
+  if (on && vec && t0 + TILE <= L) {
+#pragma unroll
+    for (int c = 0; c < PER / 8; c++) ld8(x, t0 + 8 * (threadIdx.x + c * THREADS), f[c]);
+    if (m) {
+      float g[PER / 8][8];
+#pragma unroll
+      for (int c = 0; c < PER / 8; c++) ld8(m, t0 + 8 * (threadIdx.x + c * THREADS), g[c]);
+#pragma unroll
+      for (int c = 0; c < PER / 8; c++)
+#pragma unroll
+        for (int i = 0; i < 8; i++) f[c][i] *= g[c][i];
+    }
+  } else {
+#pragma unroll
+    for (int c = 0; c < PER / 8; c++)
+      stage8(x, m, t0 + 8 * (threadIdx.x + c * THREADS), L, circ, vec, on, f[c]);
+  }
+#pragma unroll
+  for (int c = 0; c < PER / 8; c++) put(8 * (threadIdx.x + c * THREADS) - lo, f[c]);
+  if (8 * threadIdx.x < HALO_) { // the halo: HALO_ / 8 chunks before the tile or after it
+    const int o = (lo < 0 ? lo : TILE) + 8 * threadIdx.x;
+    float h[8];
+    stage8(x, m, t0 + o, L, circ, vec, on, h);
+    put(o - lo, h);
+  }
+}
+
+// Eight fp32 samples into the skewed fp32 staging s at q.
+struct put_f32 {
+  float *s;
+  __device__ __forceinline__ void operator()(int q, const float f[8]) const {
+#pragma unroll
+    for (int i = 0; i < 8; i++) s[sk(q + i)] = f[i];
+  }
+};
+
 // The taps of head h: k's K values in fp32, D added to the first (y's D v term is tap 0's).
 extern "C" __global__ void __launch_bounds__(${prep_threads})
 fftconv_prep(const float *__restrict__ k, const float *__restrict__ d,
@@ -231,7 +338,138 @@ fftconv_prep(const float *__restrict__ k, const float *__restrict__ d,
     k_hat[(long long)h * K + j] = k[(long long)h * Kp + j] + (j == 0 && d ? d[h] : 0.0f);
 }
 
-@ if op == "forward" then
+@ if op == "forward" and mma then
+#define H16 ${h16}
+#define KS (H16 / 16 + 1)
+#define ROWS ((TILE + H16) / 16)
+#define UNITS (PER / 8)
+#define TAPS_PAD ((K + 3) / 4 * 4)
+
+// The tensor-core forward. With x[q] = v[t0 - H16 + q] staged, output t0 + 16 a + b is
+// sum over m < H16 + 16 of x[16 a + m] T[m][b], T[m][b] = k[H16 + b - m] (zero outside the
+// taps): a product of W, the staged samples as rows of 16 (W[r][c] = x[16 r + c]), and a
+// Toeplitz matrix of the taps, whose k-step s reads rows a + s of W: each 16 x 16 block of
+// outputs is KS = H16 / 16 + 1 steps of an ldmatrix and mma.sync m16n8k16 on its two halves.
+// The taps are fp32, split into two 16-bit operands (hi + lo) so that the products keep
+// their precision (lo = false, offered from 32 taps where the products bind: the hi operand
+// alone, the taps rounded to the I/O dtype as cuDNN's conv1d has them); the sums are fp32. The outputs go through shared memory as fp32 (rows of
+// 16 at a stride of 20 words) and leave eight at a time, times post, in 16-byte stores.
+
+// W row r's 16-byte half c (the rows' halves swapped every four rows: an ldmatrix's eight
+// rows fall in distinct banks), as a byte offset.
+static __device__ __forceinline__ u32 xoff(int r, int c) {
+  return 32u * r + 16u * (c ^ ((r >> 2) & 1));
+}
+struct put_x {
+  char *xs;
+  __device__ __forceinline__ void operator()(int q, const float f[8]) const {
+    *(uint4 *)(xs + xoff(q >> 4, (q >> 3) & 1)) =
+        uint4{pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7])};
+  }
+};
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
+            const io_t *__restrict__ post, const float *__restrict__ k_hat,
+            io_t *__restrict__ y, long long rows, int L, int H) {
+  const long long row = blockIdx.x;
+  if (row >= rows) return;
+  float *const taps = smem;
+  char *const xs = (char *)(smem + TAPS_PAD);
+  float *const ys = (float *)(xs + 32 * ROWS);
+  const u32 xb = (u32)__cvta_generic_to_shared(xs);
+  const int h = (int)(row % H);
+  const bool circ = L == N;
+  const io_t *__restrict__ ur = u + row * L;
+@ if pre_gate then
+  const io_t *__restrict__ pr = pre + row * L;
+@ end
+@ if post_gate then
+  const io_t *__restrict__ po = post + row * L;
+@ end
+  io_t *__restrict__ yr = y + row * L;
+  const bool vec = (L & 7) == 0 && (((unsigned long long)u | (unsigned long long)pre |
+                                     (unsigned long long)post | (unsigned long long)y) & 15) == 0;
+  for (int j = threadIdx.x; j < K; j += THREADS) taps[j] = k_hat[(long long)h * K + j];
+  __syncthreads();
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+  // B operands: T's rows 16 s + 2 t (+1) and 16 s + 2 t + 8 (+1), column 8 n + g; hi and lo
+  u32 bh[KS][2][2], bl[KS][2][2];
+#pragma unroll
+  for (int s = 0; s < KS; s++)
+#pragma unroll
+    for (int n = 0; n < 2; n++)
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const int j = H16 + 8 * n + g - (16 * s + 2 * t + 8 * r); // tap of T[m][b]; T[m+1][b]: j - 1
+        const float a = j >= 0 && j < K ? taps[j] : 0.0f;
+        const float b = j - 1 >= 0 && j - 1 < K ? taps[j - 1] : 0.0f;
+        bh[s][n][r] = pack2(a, b);
+        const float2 e = unpack2(bh[s][n][r]);
+        bl[s][n][r] = pack2(a - e.x, b - e.y);
+      }
+  for (long long t0 = (long long)blockIdx.y * TILE; t0 < L; t0 += (long long)gridDim.y * TILE) {
+    stage_tile<H16>(put_x{xs}, ur, ${pre_gate and "pr" or "nullptr"}, t0, -H16, L, circ, vec,
+                    true);
+    __syncthreads();
+#pragma unroll
+    for (int un = 0; un < UNITS; un++) {
+      const int ra = 16 * (warp * UNITS + un); // this unit's first row of outputs
+      float acc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+#pragma unroll
+      for (int s = 0; s < KS; s++) {
+        u32 a[4];
+        ldsm4(a, xb + xoff(ra + s + (lane & 15), lane >> 4));
+#pragma unroll
+        for (int n = 0; n < 2; n++) {
+          // T's block (s, n) holds taps H16 + 8 n - 16 s - 15 .. H16 + 8 n - 16 s + 7: none
+          // of them (small K) is a block of zeros, skipped
+          if (H16 + 8 * n - 16 * s + 7 < 0 || H16 + 8 * n - 16 * s - 15 >= K) continue;
+          mma(acc[n], a[0], a[1], a[2], a[3], bh[s][n][0], bh[s][n][1]);
+@   if lo then
+          mma(acc[n], a[0], a[1], a[2], a[3], bl[s][n][0], bl[s][n][1]);
+@   end
+        }
+      }
+#pragma unroll
+      for (int n = 0; n < 2; n++) {
+        *(float2 *)(ys + 20 * (ra + g) + 8 * n + 2 * t) = float2{acc[n][0], acc[n][1]};
+        *(float2 *)(ys + 20 * (ra + g + 8) + 8 * n + 2 * t) = float2{acc[n][2], acc[n][3]};
+      }
+    }
+    __syncthreads();
+    // Outputs t0 + o, o = 8 (threadIdx.x + c THREADS): eight at a time, coalesced.
+#pragma unroll
+    for (int c = 0; c < PER / 8; c++) {
+      const int o = 8 * (threadIdx.x + c * THREADS);
+      const long long tt = t0 + o;
+      const float4 p = *(const float4 *)(ys + 20 * (o >> 4) + (o & 15));
+      const float4 q = *(const float4 *)(ys + 20 * (o >> 4) + (o & 15) + 4);
+      float acc[8] = {p.x, p.y, p.z, p.w, q.x, q.y, q.z, q.w};
+      if (vec && tt + 8 <= L) {
+@ if post_gate then
+        float gp[8];
+        ld8(po, tt, gp);
+#pragma unroll
+        for (int i = 0; i < 8; i++) acc[i] *= gp[i];
+@ end
+        st8(yr, tt, acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
+      } else {
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+          if (tt + i < L) {
+@ if post_gate then
+            st(yr, tt + i, acc[i] * ld(po, tt + i));
+@ else
+            st(yr, tt + i, acc[i]);
+@ end
+          }
+      }
+    }
+    __syncthreads();
+  }
+}
+@ elseif op == "forward" then
 // y = post * (sum over j < K of tap j times v at t - j), v = pre * u; circular when L = N.
 extern "C" __global__ void __launch_bounds__(THREADS)
 fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
@@ -254,16 +492,21 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
                                      (unsigned long long)post | (unsigned long long)y) & 15) == 0;
   for (int j = threadIdx.x; j < K; j += THREADS) taps[j] = k_hat[(long long)h * K + j];
   for (long long t0 = (long long)blockIdx.y * TILE; t0 < L; t0 += (long long)gridDim.y * TILE) {
-    // Stage v over [t0 - HALO, t0 + TILE), eight samples a thread at a time.
-    for (int q = 8 * threadIdx.x; q < SPAN; q += 8 * THREADS) {
-      float f[8];
-      stage8(ur, ${pre_gate and "pr" or "nullptr"}, t0 - HALO + q, L, circ, vec, true, f);
-#pragma unroll
-      for (int i = 0; i < 8; i++) vs[sk(q + i)] = f[i];
-    }
-    __syncthreads();
+    // (the grid has a block for each of the row's tiles, up to 65535 of them)
+    // Stage v over [t0 - HALO, t0 + TILE).
+    stage_tile<HALO>(put_f32{vs}, ur, ${pre_gate and "pr" or "nullptr"}, t0, -HALO, L, circ, vec,
+                     true);
     // Outputs t0 + o, o = base .. base + PER - 1: w[i] is v at o + i - j for tap j.
     const int base = threadIdx.x * PER;
+    const bool whole = vec && t0 + base + PER <= L; // this thread's outputs: 16-byte stores
+@ if post_gate then
+    float gp[PER]; // post at the outputs, loaded while the others stage
+    if (whole) {
+#pragma unroll
+      for (int c = 0; c < PER; c += 8) ld8(po, t0 + base + c, gp + c);
+    }
+@ end
+    __syncthreads();
     float acc[PER], w[PER];
 #pragma unroll
     for (int i = 0; i < PER; i++) acc[i] = 0.0f, w[i] = vs[sk(HALO + base + i)];
@@ -278,29 +521,27 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
         w[0] = vs[sk(HALO + base - j - 1)];
       }
     }
+    if (whole) {
 #pragma unroll
-    for (int c = 0; c < PER; c += 8) {
-      const long long t = t0 + base + c;
-      if (t >= L) break;
-      if (vec) { // L is a multiple of 8, so are t and t + 8 <= L
+      for (int c = 0; c < PER; c += 8) {
 @ if post_gate then
-        float g[8];
-        ld8(po, t, g);
 #pragma unroll
-        for (int i = 0; i < 8; i++) acc[c + i] *= g[i];
+        for (int i = 0; i < 8; i++) acc[c + i] *= gp[c + i];
 @ end
-        st8(yr, t, acc[c], acc[c + 1], acc[c + 2], acc[c + 3], acc[c + 4], acc[c + 5],
-            acc[c + 6], acc[c + 7]);
-      } else {
+        st8(yr, t0 + base + c, acc[c], acc[c + 1], acc[c + 2], acc[c + 3], acc[c + 4],
+            acc[c + 5], acc[c + 6], acc[c + 7]);
+      }
+    } else {
 #pragma unroll
-        for (int i = 0; i < 8; i++)
-          if (t + i < L) {
+      for (int i = 0; i < PER; i++) {
+        const long long t = t0 + base + i;
+        if (t < L) {
 @ if post_gate then
-            st(yr, t + i, acc[c + i] * ld(po, t + i));
+          st(yr, t, acc[i] * ld(po, t));
 @ else
-            st(yr, t + i, acc[c + i]);
+          st(yr, t, acc[i]);
 @ end
-          }
+        }
       }
     }
     __syncthreads();
@@ -342,15 +583,10 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   for (long long tile = blockIdx.y; tile < TL; tile += gridDim.y) {
     const long long t0 = tile * TILE;
     // Stage v over [t0 - HALO, t0 + TILE) and g over [t0, t0 + TILE + HALO).
-    for (int q = 8 * threadIdx.x; q < SPAN; q += 8 * THREADS) {
-      float f[8], e[8];
-      stage8(u + off, ${pre_gate and "pre + off" or "nullptr"}, t0 - HALO + q, L, circ, vec,
-             need_v, f);
-      stage8(dy + off, ${post_gate and "post + off" or "nullptr"}, t0 + q, L, circ, vec, need_g,
-             e);
-#pragma unroll
-      for (int i = 0; i < 8; i++) vs[sk(q + i)] = f[i], gs[sk(q + i)] = e[i];
-    }
+    stage_tile<HALO>(put_f32{vs}, u + off, ${pre_gate and "pre + off" or "nullptr"}, t0, -HALO, L,
+                     circ, vec, need_v);
+    stage_tile<HALO>(put_f32{gs}, dy + off, ${post_gate and "post + off" or "nullptr"}, t0, 0, L,
+                     circ, vec, need_g);
     __syncthreads();
     const int base = threadIdx.x * PER, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     float z[PER], dv[PER], go[PER], wv[PER], wg[PER];
@@ -471,7 +707,8 @@ function family.emit(params)
     halo = halo(params), prep_threads = PREP_THREADS, pre_gate = params.pre_gate,
     post_gate = params.post_gate, io_functions = io_.functions(params.dtype),
     vec_functions = vec_functions, dtype = params.dtype, op = params.op or "forward",
-    staged = staged(params), tiles = tiles(params),
+    staged = staged(params), tiles = tiles(params), mma = params.mma or false, h16 = h16(params),
+    lo = params.lo ~= false,
   }, "=templates/direct.lua (KERNEL text)")
 end
 

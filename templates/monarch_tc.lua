@@ -54,7 +54,7 @@ local family = {
     modes = { "causal", "circular" },
     fft_size = { min = 256, max = 32768 }, -- powers of two
     min_sm = 80,
-    fallback = 1, -- the heuristic fallback tries families in this order
+    fallback = 2, -- the heuristic fallback tries families in this order
   },
 }
 

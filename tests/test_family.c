@@ -299,8 +299,7 @@ static void compile_direct(fc_emit *em, const fc_device_info *dev, const char *p
 
 /* The direct family (short filters, time domain): a space only for K <= 64 taps without a
    frequency mask; check() names the field and its range; the manifest (taps a head as the
-   filter, a block per row looping over the row's tiles); the default declines until the
-   kernels have run on a GPU; its candidates compile for every dtype, both modes; and its
+   filter, a block per row and tile of the problem's length); the built-in choice; its candidates compile for every dtype, both modes; and its
    backward's manifest and candidates. */
 Test(family, direct_short_filters) {
   fc_emit *em = NULL;
@@ -324,7 +323,10 @@ Test(family, direct_short_filters) {
   fc_candidates_free(c, n);
   p.freq_keep = 0;
   cr_assert_eq(fc_emit_space(em, "direct", &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK);
-  cr_assert_eq(n, 6, "per 8 or 16, 128 to 512 threads");
+  cr_assert_eq(n, 10, "per 8 or 16, 128 to 512 threads; and on tensor cores 128 or 256");
+  int mmas = 0;
+  for (int i = 0; i < n; i++) mmas += strstr(c[i].params, "\"mma\":true") != NULL;
+  cr_assert_eq(mmas, 4);
   for (int i = 0; i < n; i++) cr_assert_null(c[i].reason, "%s: %s", c[i].params, c[i].reason);
   /* a candidate of 7 taps for a problem of 9 is refused, naming taps */
   char *why = NULL;
@@ -333,9 +335,29 @@ Test(family, direct_short_filters) {
   cr_assert(why && strstr(why, "taps: 7, the problem's filter has 9"), "%s", why ? why : "");
   free(why);
   p.filter_len = 7;
+  /* a candidate is made for the problem's length: one for 1020 refused for 1019 (N 2048) */
+  p.seqlen = 1019;
+  cr_assert_eq(fc_emit_check(em, "direct", &p, &dev, c[0].params, &why, &e), FFTCONV_OK);
+  cr_assert(why && strstr(why, "seqlen: 1020, the problem's length is 1019"), "%s",
+            why ? why : "");
+  free(why);
+  p.seqlen = 1020;
+  /* the built-in choice: 8 outputs a thread, 128 threads at this length; none past 64 taps */
   char *dflt = NULL;
+  cr_assert_eq(fc_emit_default(em, "direct", &p, &dev, &dflt, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(strstr(dflt, "\"per\":8") && strstr(dflt, "\"threads\":128"), "%s", dflt);
+  free(dflt);
+  dflt = NULL;
+  p.filter_len = 16; /* from 16 taps, fp16: on tensor cores */
+  cr_assert_eq(fc_emit_default(em, "direct", &p, &dev, &dflt, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(strstr(dflt, "\"mma\":true") && strstr(dflt, "\"per\":8") && !strstr(dflt, "\"lo\""),
+            "%s", dflt);
+  free(dflt);
+  dflt = NULL;
+  p.filter_len = 65;
   cr_assert_eq(fc_emit_default(em, "direct", &p, &dev, &dflt, &e), FFTCONV_ERR_UNSUPPORTED);
-  cr_assert(strstr(e.msg, "chosen by tuning only"), "%s", e.msg);
+  cr_assert(strstr(e.msg, "filter_len: 65 taps, direct runs 1 to 64"), "%s", e.msg);
+  p.filter_len = 7;
   fc_kernel_src s = {0};
   cr_assert_eq(fc_emit_kernel(em, "direct", c[0].params, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
   const fc_manifest *m = &s.manifest;
@@ -343,7 +365,7 @@ Test(family, direct_short_filters) {
   cr_assert_eq(m->launch[0].over, FC_OVER_HEADS);
   cr_assert_eq(m->launch[1].over, FC_OVER_ROWS);
   cr_assert_eq(m->launch[1].per, 1);
-  cr_assert_eq(m->launch[1].grid_y, 2, "N = 2048 over tiles of 8 x 128 outputs");
+  cr_assert_eq(m->launch[1].grid_y, 1, "L = 1020 in one tile of 8 x 128 outputs (not N's 2)");
   cr_assert_str_eq(m->filter_layout, "direct.taps7");
   cr_assert_eq(m->filter_per_head, 7 * 4);
   cr_assert_eq(m->nws, 0);
@@ -359,7 +381,8 @@ Test(family, direct_short_filters) {
       q.filter_len = taps[t];
       cr_assert_eq(fc_emit_space(em, "direct", &q, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e),
                    FFTCONV_OK, "%s", e.msg);
-      cr_assert_eq(n, 6);
+      cr_assert_eq(n, dt == FFTCONV_FP32 ? 6 : taps[t] >= 32 ? 14 : 10,
+                   "tensor cores for 16-bit I/O only, without lo from 32 taps");
       for (int i = 0; i < n; i += (t == 3 ? 1 : 3)) compile_direct(em, &dev, c[i].params);
       compiled += t == 3 ? n : (n + 2) / 3;
       fc_candidates_free(c, n);
@@ -377,11 +400,11 @@ Test(family, direct_short_filters) {
   cr_assert_eq(fc_op_check_manifest(FC_OP_BACKWARD, &s.manifest, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_eq(s.manifest.nlaunch, 3);
   cr_assert_str_eq(s.manifest.launch[1].entry, "fftconv_bwd");
-  cr_assert_eq(s.manifest.launch[1].grid_y, 2);
+  cr_assert_eq(s.manifest.launch[1].grid_y, 1);
   cr_assert_str_eq(s.manifest.launch[2].entry, "fftconv_bdk");
   cr_assert_eq(s.manifest.launch[2].over, FC_OVER_HEADS);
   cr_assert_eq(s.manifest.nws, 1);
-  cr_assert_eq(s.manifest.ws[0].per_row, 4 * 7 * 2, "7 lags of 2 tiles a row");
+  cr_assert_eq(s.manifest.ws[0].per_row, 4 * 7 * 1, "7 lags of the row's one tile");
   cr_assert_str_eq(s.manifest.filter_layout, "direct.taps7", "one prepared filter, both ways");
   fc_kernel_src_free(&s);
   for (int i = 0; i < n; i++) compile_direct(em, &dev, c[i].params);

@@ -118,6 +118,9 @@ Test(gpu_sanitize, long_fp32) { sanitize("monarch_long 65536 circular fp32 '\"ti
 /* the direct family (7 taps): the staged halo, causal and wrapping, scalar and vector paths */
 Test(gpu_sanitize, direct_causal) { sanitize("direct 1024 causal fp16 '\"per\":16'"); }
 Test(gpu_sanitize, direct_circular) { sanitize("direct 1024 circular bf16 '\"per\":8'"); }
+/* its tensor-core forward: the staged rows read by ldmatrix, the outputs through shared memory */
+Test(gpu_sanitize, direct_mma_causal) { sanitize("direct 4096 causal fp16 '\"mma\":true' '\"per\":8'"); }
+Test(gpu_sanitize, direct_mma_circular) { sanitize("direct 1024 circular bf16 '\"mma\":true' '\"per\":16'"); }
 Test(gpu_sanitize, bwd_direct_causal) { sanitize("--backward direct 1024 causal fp16 '\"per\":8'"); }
 Test(gpu_sanitize, bwd_direct_circular) { sanitize("--backward direct 1024 circular fp32 '\"per\":16'"); }
 /* the backward (one block per head over the batch; dk's and dd's fixed-order sums) */

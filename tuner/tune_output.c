@@ -53,7 +53,8 @@ static void summarize(const fc_result *r, char *out, size_t len) {
     snprintf(fac, sizeof fac, "%lldx%lld", n / n2, n2); /* the outer split N1 x N2 */
   static const char *keys[] = {"dft",  "seqs",         "threads",      "warps", "pairs", "real",
                                "load", "threads_cols", "threads_rows", "tile",  "ws",    "cluster",
-                               "acc",  "p_smem",       "split",        "per",   NULL};
+                               "acc",  "p_smem",       "split",        "per",   "mma",
+                               "lo",   NULL};
   size_t k = 0;
   for (int i = 0; keys[i]; i++) {
     char pat[32];
@@ -63,6 +64,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
     v += strlen(pat);
     char val[24] = "?";
     if (*v == '"') sscanf(v + 1, "%23[^\"]", val);
+    else if (*v == 't' || *v == 'f') sscanf(v, "%23[a-z]", val); /* true, false */
     else sscanf(v, "%23[0-9]", val);
     int w = snprintf(rest + k, sizeof rest - k, "%s%s=%s", k ? " " : "", keys[i], val);
     if (w > 0 && (size_t)w < sizeof rest - k) k += (size_t)w;
