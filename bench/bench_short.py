@@ -11,8 +11,11 @@ fits), it times with CUDA events after warm-up and a 256 MiB L2 scrub before eac
             shapes first: --tune runs fftconv-tune on each, the direct family's candidates
             by default, --template all for every family) or the built-in choice
   conv1d    torch.nn.functional.conv1d(x, w, padding=K - 1, groups=H)[..., :L] (cuDNN)
+  FFT       fftconv of the same problem with the filter zero-padded to L taps (the dense FFT
+            families' built-in choice): what a short filter cost before the direct kernels
   FFC       with --flashfftconv: FlashDepthWiseConv1d(H, K, K - 1, w, b=0) from FlashFFTConv
-            (its directory on PYTHONPATH; ../shared/tools/ffc-kit builds it)
+            (its directory on PYTHONPATH; ../shared/tools/ffc-kit builds it); it takes odd K
+            only ("Filter size must be odd number"), so even K shows n/a
 and prints the shape, dtype, device, each time, each baseline's time over fftconv's, the
 fraction of the memory floor (x read and y written once, over the copy bandwidth measured in
 this run) and each method's relative L2 error against float64 conv1d on the first rows.
@@ -33,6 +36,17 @@ TOTAL = 1 << 27
 def shape(L):
     H = max(1, min(768, TOTAL // L))
     return max(1, TOTAL // (H * L)), H
+
+
+def plan_of(fftconv, x, k):
+    """The description of the plan fft_conv(x, k, causal=True) runs (its family and
+    parameters, tuned or built in)."""
+    from fftconv import _capi, _runtime
+    B, H, L = x.shape
+    for (dev, _, fields), sh in list(_runtime._shapes.items()):
+        if dev == x.get_device() and fields[:4] == (B, H, L, k.shape[1]):
+            return _capi.lib().fftconv_plan_describe(sh.plan).decode()
+    return "no plan found"
 
 
 def main():
@@ -62,9 +76,10 @@ def main():
     gbps = copy_gbps(torch, timeit, dev)
     print(f"device {torch.cuda.get_device_name()}  dtype {a.dtype}  copy bandwidth {gbps:.0f} "
           f"GB/s  runs {a.runs}")
-    print("| K | L | B x H | fftconv ms (p10-p90) | conv1d ms | conv1d/fftconv | FFC ms | "
-          "FFC/fftconv | fftconv %floor | err fftconv | err conv1d | err FFC |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| K | L | B x H | fftconv ms (p10-p90) | conv1d ms | conv1d/fftconv | FFT ms | "
+          "FFT/fftconv | FFC ms | FFC/fftconv | fftconv %floor | err fftconv | err conv1d | "
+          "err FFC |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for K in map(int, a.taps.split(",")):
         for L in map(int, a.lengths.split(",")):
             B, H = shape(L)
@@ -90,15 +105,21 @@ def main():
                 return ((y[:rows].double() - ref).norm() / ref.norm()).item()
 
             e_o, e_c = err(ours()), err(cud())
+            print(f"K={K} L={L}: {plan_of(fftconv, x, kf)}", file=sys.stderr, flush=True)
+            kd = torch.zeros(H, L, device=dev)
+            kd[:, :K] = kf
+            t_d = timeit(lambda: fftconv.fft_conv(x, kd, causal=True))
+            del kd
             t_f, e_f = (float("nan"),) * 3, float("nan")
-            if FFC is not None:
+            if FFC is not None and K % 2:
                 m = FFC(H, K, K - 1, w.to(dt), torch.zeros(H, device=dev, dtype=dt)).to(dev)
                 ffc = lambda: m(x)  # noqa: E731
                 t_f = timeit(ffc)
                 e_f = err(ffc()[..., :L])
             floor_ms = 2 * x.numel() * x.element_size() / gbps / 1e6
             print(f"| {K} | {L} | {B}x{H} | {t_o[0]:.4f} ({t_o[1]:.4f}-{t_o[2]:.4f}) | "
-                  f"{t_c[0]:.4f} | {t_c[0] / t_o[0]:.2f}x | {t_f[0]:.4f} | "
+                  f"{t_c[0]:.4f} | {t_c[0] / t_o[0]:.2f}x | {t_d[0]:.4f} | "
+                  f"{t_d[0] / t_o[0]:.2f}x | {t_f[0]:.4f} | "
                   f"{t_f[0] / t_o[0]:.2f}x | {100 * floor_ms / t_o[0]:.1f}% | {e_o:.1e} | "
                   f"{e_c:.1e} | {e_f:.1e} |", flush=True)
 

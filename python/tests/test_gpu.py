@@ -245,7 +245,7 @@ def test_the_plain_call_and_the_op_agree_and_the_profiler_sees_the_op():
 def test_every_byte_of_the_spectrum_is_a_function_of_the_filter():
     """k_hat (the problem's bound of bytes) holds the same bytes on every call, whatever the
     allocator hands out: what opcheck and a saved graph compare."""
-    for L, K in ((1000, 1000), (16000, 5000)):  # one layout for both directions; two
+    for L, K in ((1000, 1000), (16000, 5000), (1000, 3)):  # FFT layouts; the taps of direct
         u, k, pre, post, d = (t.detach() for t in inputs(2, 3, L, K, torch.float16, seed=L))
         nbytes = fftconv.problem_sizes(2, 3, L, filter_len=K, dtype="fp16", pre=True, post=True,
                                        D=True)["filter"]
