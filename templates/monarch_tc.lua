@@ -66,15 +66,6 @@ local MAX_REGS = 255
 
 local PREP_THREADS = 256 -- the prepare kernel's block: its launch bounds and its launch
 
--- Registers a thread needs, roughly: the DFT matrices (3 (n/8)^2 each), the row pass's
--- operands and accumulators, addressing.
-local function regs_estimate(params)
-  local r = 0
-  for _, f in ipairs(fft.distinct(params.factors)) do r = r + 3 * (f // 8) ^ 2 end
-  local np = params.factors[#params.factors]
-  return math.tointeger(r + 2.5 * np + 48)
-end
-
 -- The named choices: nil when every one is a value the kernel text knows, else a reason.
 local CHOICES = { real = { "pair", "half" }, smem = { "swizzle", "pad" }, load = { "plain", "async" },
                   group = { "row", "head" } }
@@ -254,16 +245,9 @@ function family.check(problem, device, params)
   if params.real == "half" and (params.load ~= "plain" or params.group ~= "row") then
     return false, "real \"half\" runs with plain loads and row grouping only"
   end
-  local pts, prod = layout.points(params), 1
-  for _, f in ipairs(params.factors) do
-    if f ~= 8 and f ~= 16 and f ~= 32 then return false, "factors must be 8, 16 or 32" end
-    prod = prod * f
-  end
-  if prod ~= pts or #params.factors < 2 then
-    return false, string.format("factors must be two or more and multiply to %d", pts)
-  end
-  local np = params.factors[#params.factors]
-  if pts // np < 16 then return false, "the row pass needs 16 rows or more" end
+  ok, why = layout.check_factors(params)
+  if not ok then return false, why end
+  local pts, np = layout.points(params), params.factors[#params.factors]
   local threads = params.warps * 32
   local backward = params.op == "backward"
   if backward and (params.pairs ~= 2 or params.real ~= "pair" or params.load ~= "plain"
@@ -293,7 +277,7 @@ function family.check(problem, device, params)
   if not ok then return false, why end
   -- The compiler fits a block's threads into the register file, spilling a little if it
   -- must; more than 40% over that cap would spill too much.
-  local regs = regs_estimate(params) + (backward and np or 0) -- the backward keeps g's row
+  local regs = layout.regs_estimate(params) + (backward and np or 0) -- the backward keeps g's row
   local cap = math.min(MAX_REGS, device.regs_per_block // threads)
   if regs > 1.4 * cap or regs > MAX_REGS then
     return false, string.format("about %d registers a thread; %d threads get at most %d",
@@ -392,34 +376,6 @@ function family.layout(params, device)
                per_head = manifest.FLOAT2 * layout.khat_per_head(params) },
   })
 end
-
--- What both kernels run, forward and backward alike: the DFT matrices in registers, the
--- forward column passes (the first skips the zero top half of a causal input) and the inverse
--- ones (the last computes only the outputs below L).
-local dft_matrices = tpl.piece([==[
-@ for _, r in ipairs(radices) do
-Dft<${r}> d${r};
-d${r}.init();
-@ end
-]==], "=templates/monarch_tc.lua (dft_matrices)")
-local cols_forward = tpl.piece([==[
-@ for i = 1, #passes - 1 do
-@   local p = passes[i]
-col_pass<${p.r}, ${p.s}, ${p.r}, ${p.s}>(sb, d${p.r}, ${i == 1 and "kmax" or p.r // 8}, ${p.r // 8});
-__syncthreads();
-@ end
-]==], "=templates/monarch_tc.lua (cols_forward)")
-local cols_inverse = tpl.piece([==[
-@ for i = #passes - 1, 1, -1 do
-@   local p = passes[i]
-@   if i > 1 then
-col_pass<${p.r}, ${p.s}, ${passes[i - 1].r}, ${passes[i - 1].s}>(sb, d${p.r}, ${p.r // 8}, ${p.r // 8});
-@   else
-col_pass<${p.r}, ${p.s}, 0, 1>(sb, d${p.r}, ${p.r // 8}, kmax);
-@   end
-__syncthreads();
-@ end
-]==], "=templates/monarch_tc.lua (cols_inverse)")
 
 -- The backward's dk: the inverse of P in natural order (the bins of the mask kept), by
 -- radix-2 steps on X (shared memory, 8N bytes); `bin` sets pj, bin j of P, from where P is.
@@ -847,13 +803,13 @@ function family.emit(params)
   local n = layout.points(params)
   local env = {
     layout = layout, ops = ops, dft = dft, rows = rows, half = half, prep = prep,
-    dft_matrices = dft_matrices, cols_forward = cols_forward, cols_inverse = cols_inverse,
+    dft_matrices = dft.matrices, cols_forward = dft.cols_forward, cols_inverse = dft.cols_inverse,
     dk_transform = dk_transform,
     n = n, nr = params.fft_size, pairs = params.pairs, warps = params.warps,
     passes = dft.passes(params.factors, n), radices = fft.distinct(params.factors),
     n1 = params.factors[1], real = params.real, khat = layout.khat_per_head(params),
     pos_k = fft.digit_pos_expr(params.factors, "k"), prep_threads = PREP_THREADS,
-    smem_layout = params.smem, load = params.load, group = params.group,
+    smem_layout = params.smem, load = params.load, group = params.group, seg = false,
     op = params.dtype, op_ptx = params.dtype == "fp16" and "f16" or "bf16",
     cvt = params.dtype == "fp16" and "f16" or "bf16", fold = layout.fold(n),
     pre_gate = params.pre_gate, post_gate = params.post_gate,

@@ -3,9 +3,15 @@
 -- valid candidate.
 local common = {}
 
--- The parameters are this problem's: its FFT size, I/O dtype and gates.
+-- The parameters are this problem's: its FFT size, I/O dtype, gates and op.
 function common.matches(problem, params)
   if params.fft_size ~= problem.fft_size then return false, "fft_size differs from the problem's" end
+  return common.matches_io(problem, params)
+end
+
+-- The same without the FFT size, for a family whose transform is not the problem's (overlap_tc's
+-- segments): the I/O dtype, the gates and the op.
+function common.matches_io(problem, params)
   if params.dtype ~= problem.dtype then return false, "dtype differs from the problem's" end
   if params.pre_gate ~= problem.pre_gate or params.post_gate ~= problem.post_gate then
     return false, "gates differ from the problem's"

@@ -195,4 +195,33 @@ static __device__ __forceinline__ void row_pass(u32 sb, const Dft<R> &d,
 ]==], "=templates/lib/tc_dft.lua (functions)",
   { epilogue = dft.epilogue, row_tile = dft.row_tile })
 
+-- What monarch_tc's kernels (and overlap_tc's) run, forward and backward alike: the DFT
+-- matrices in registers, the forward column passes (the first reads `kmax` 8-row groups: a
+-- causal input's zero top half is skipped) and the inverse ones (the last computes `kmax`
+-- 8-row groups of outputs: those below L). Names: passes, radices.
+dft.matrices = tpl.piece([==[
+@ for _, r in ipairs(radices) do
+Dft<${r}> d${r};
+d${r}.init();
+@ end
+]==], "=templates/lib/tc_dft.lua (matrices)")
+dft.cols_forward = tpl.piece([==[
+@ for i = 1, #passes - 1 do
+@   local p = passes[i]
+col_pass<${p.r}, ${p.s}, ${p.r}, ${p.s}>(sb, d${p.r}, ${i == 1 and "kmax" or p.r // 8}, ${p.r // 8});
+__syncthreads();
+@ end
+]==], "=templates/lib/tc_dft.lua (cols_forward)")
+dft.cols_inverse = tpl.piece([==[
+@ for i = #passes - 1, 1, -1 do
+@   local p = passes[i]
+@   if i > 1 then
+col_pass<${p.r}, ${p.s}, ${passes[i - 1].r}, ${passes[i - 1].s}>(sb, d${p.r}, ${p.r // 8}, ${p.r // 8});
+@   else
+col_pass<${p.r}, ${p.s}, 0, 1>(sb, d${p.r}, ${p.r // 8}, kmax);
+@   end
+__syncthreads();
+@ end
+]==], "=templates/lib/tc_dft.lua (cols_inverse)")
+
 return dft

@@ -39,6 +39,32 @@ function layout.fold(n)
   return #terms > 0 and "(" .. table.concat(terms, " ^ ") .. ") & 7u" or "0u"
 end
 
+-- Registers a thread needs, roughly: the DFT matrices (3 (n/8)^2 each), the row pass's
+-- operands and accumulators, addressing.
+function layout.regs_estimate(params)
+  local r = 0
+  for _, f in ipairs(fft.distinct(params.factors)) do r = r + 3 * (f // 8) ^ 2 end
+  local np = params.factors[#params.factors]
+  return math.tointeger(r + 2.5 * np + 48)
+end
+
+-- The factorization: two or more factors of 8, 16 or 32 whose product is the points, and a
+-- row pass of 16 rows or more. true, or false and the reason.
+function layout.check_factors(params)
+  local pts, prod = layout.points(params), 1
+  for _, f in ipairs(params.factors) do
+    if f ~= 8 and f ~= 16 and f ~= 32 then return false, "factors must be 8, 16 or 32" end
+    prod = prod * f
+  end
+  if prod ~= pts or #params.factors < 2 then
+    return false, string.format("factors must be two or more and multiply to %d", pts)
+  end
+  if pts // params.factors[#params.factors] < 16 then
+    return false, "the row pass needs 16 rows or more"
+  end
+  return true
+end
+
 -- The sizes as macros: N, NR, PAIRS, WARPS, THREADS, PLANE_BYTES, PAIR_BYTES.
 layout.defines = tpl.piece([==[
 #define N ${n}    // complex points the passes transform
@@ -81,7 +107,11 @@ extern __shared__ __align__(16) unsigned char smem[];
 static __device__ __forceinline__ unsigned char *smem_base() { return smem; }
 
 // Pair c holds batches 2 bp and 2 bp + 1 of head h (BP = ceil(B / 2) pairs a head).
-@ if group == "head" then
+@ if group == "seg" then
+// group "seg" (overlap_tc): unit c is segment pair c % BP of row c / BP (BP: segment pairs a
+// row), so its head is that row's.
+static __device__ __forceinline__ long long pair_head(long long c, long long BP, int H) { return (c / BP) % H; }
+@ elseif group == "head" then
 // group "head": consecutive pairs share a head, so a block's pairs read the same filter bins.
 static __device__ __forceinline__ long long pair_head(long long c, long long BP, int H) { return c / BP; }
 static __device__ __forceinline__ long long pair_bp(long long c, long long BP, int H) { return c % BP; }
