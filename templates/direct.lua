@@ -33,7 +33,8 @@ local family = {
     ops = { "forward", "backward" },
     dtypes = { "fp32", "fp16", "bf16" },
     modes = { "causal", "circular" },
-    fft_size = { min = 256, max = 4194304 }, -- powers of two
+    fft_size = { min = 256, max = 1099511627776 }, -- the problem's: any length ...
+    max_taps = 64, -- ... with a filter of at most this many taps
     min_sm = 70,
     fallback = 1, -- the heuristic fallback tries families in this order: taps first
   },

@@ -60,7 +60,8 @@ Test(tune_cli, bad_flags_name_themselves) {
       {"--set huge", "--set: 'huge' is not a problem set (known: default, long)"},
       {"--list-set", "--list-set needs a value"},
       {"--mode circular --seqlen 8388608",
-       "seqlen: 8388608 is not supported in circular mode (a power of two from 256 to 4194304)"},
+       "seqlen: 8388608 is not supported in circular mode (a power of two from 256 to 4194304; "
+       "up to 2^40 with filter_len at most 64)"},
       {"--seqlen 2097153", "seqlen: 2097153 is out of range in causal mode (1 to 2097152: *"},
       {"--dry-run --seqlen 256 --template nope",
        "--template: 'nope' is not a kernel family (known: *monarch_fp32*monarch_tc*)"},

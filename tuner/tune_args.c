@@ -122,7 +122,10 @@ static void usage_families(FILE *f) {
     char line[1024], lo[32], hi[32];
     size_text(d->min_n, lo, sizeof lo);
     size_text(d->max_n, hi, sizeof hi);
-    int k = snprintf(line, sizeof line, "%s: %s; N = %s to %s,", d->name, d->doc, lo, hi);
+    int k = d->max_taps
+                ? snprintf(line, sizeof line, "%s: %s; rows of any length with at most %lld taps,",
+                           d->name, d->doc, (long long)d->max_taps)
+                : snprintf(line, sizeof line, "%s: %s; N = %s to %s,", d->name, d->doc, lo, hi);
     for (int t = 0; t < 3; t++)
       if (d->dtypes & 1u << t && k > 0 && (size_t)k < sizeof line)
         k += snprintf(line + k, sizeof line - (size_t)k, " %s", dtypes[t]);

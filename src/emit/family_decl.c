@@ -16,8 +16,8 @@ _Static_assert(FFTCONV_FP32 == 0 && FFTCONV_FP16 == 1 && FFTCONV_BF16 == 2, "dty
 static const char *const mode_names[] = {"causal", "circular"};
 _Static_assert(FFTCONV_CAUSAL == 0 && FFTCONV_CIRCULAR == 1, "mode names");
 
-static const char *const fields[] = {"ops", "dtypes", "modes", "fft_size", "min_sm", "fallback",
-                                     NULL};
+static const char *const fields[] = {"ops",    "dtypes",   "modes",    "fft_size",
+                                     "min_sm", "fallback", "max_taps", NULL};
 
 enum { MAX_N_LOG2 = 40, MIN_SM = 10, MAX_SM = 1000, MAX_RANK = 100 };
 
@@ -140,6 +140,20 @@ static int fallback(reader *r, int idx, fc_family_decl *d) {
   return 0;
 }
 
+/* max_taps: absent (any filter) or a positive count of taps. */
+static int max_taps(reader *r, int idx, fc_family_decl *d) {
+  lua_State *L = r->L;
+  int t = raw_field(L, idx, "max_taps");
+  lua_pop(L, 1);
+  if (t == LUA_TNIL) return d->max_taps = 0, 0;
+  lua_Integer v;
+  if (int_field(r, idx, "max_taps", "runs.max_taps", 1, (lua_Integer)1 << 40,
+                "absent (any filter) or the most taps a filter may have, an integer", &v))
+    return -1;
+  d->max_taps = v;
+  return 0;
+}
+
 /* Every key of runs is a declaration field: a misspelt one is an error, not ignored. */
 static int known_fields(reader *r, int idx) {
   lua_State *L = r->L;
@@ -170,7 +184,7 @@ static int read_runs(reader *r, int idx, fc_family_decl *d) {
       name_set(r, idx, "modes", mode_names, 2, &d->modes) || fft_sizes(r, idx, d) ||
       int_field(r, idx, "min_sm", "runs.min_sm", MIN_SM, MAX_SM,
                 "the compute capability x10 (80: sm_80), an integer", &sm) ||
-      fallback(r, idx, d))
+      fallback(r, idx, d) || max_taps(r, idx, d))
     return -1;
   d->min_sm = (int)sm;
   return 0;

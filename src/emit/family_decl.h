@@ -5,6 +5,8 @@
  *     dtypes = { "fp16", "bf16" },          -- I/O dtypes: fp32, fp16, bf16
  *     modes = { "causal", "circular" },
  *     fft_size = { min = 256, max = 32768 }, -- FFT sizes N, powers of two
+ *     max_taps = 16384,                     -- optional: only filters of at most this many
+ *                                           --   taps (a short or partial filter's family)
  *     min_sm = 80,                          -- oldest compute capability, x10
  *     fallback = 1,                         -- heuristic fallback order (1 first), or false
  *   }

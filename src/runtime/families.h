@@ -15,6 +15,8 @@ typedef struct fc_family_decl {
   unsigned dtypes; /* bit 1 << fftconv_dtype of each I/O dtype */
   unsigned modes;  /* bit 1 << fftconv_mode of each mode */
   int64_t min_n, max_n; /* the FFT sizes, powers of two */
+  int64_t max_taps; /* 0: any filter; else it runs only filters of at most this many taps (and
+                       then max_n is the problem's FFT size, for long causal rows) */
   int min_sm;      /* the oldest compute capability, x10 (80: sm_80) */
   int fallback;    /* the heuristic fallback's order, 1 first; 0: not a fallback */
 } fc_family_decl;

@@ -10,20 +10,44 @@
 
 static int is_pow2(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
 
-/* seqlen by mode: what this build's families run for the dtype (shape.h). */
+/* seqlen by mode: what this build's families run for the dtype and the filter (shape.h): the
+   dense families any filter up to their largest FFT, the families with a taps limit (direct,
+   overlap_tc) longer rows with a short filter. */
 static int seqlen_check(const fftconv_problem *p, char *msg, size_t len) {
   int64_t min_n = fc_supported_min_n(p->dtype, 0), max_n = fc_supported_max_n(p->dtype, 0);
+  /* filter_len is checked after seqlen: one out of range is taken as 1 tap here, so that its
+     own check reports it */
+  int64_t K = p->filter_len == 0 ? p->seqlen
+              : p->filter_len >= 1 && p->filter_len <= p->seqlen ? p->filter_len : 1;
+  int64_t taps = fc_taps_limit(p->dtype, (int)p->mode);
+  int64_t max_k = fc_supported_max_n_taps(p->dtype, 0, (int)p->mode, K);
+  int64_t max_t = taps ? fc_supported_max_n_taps(p->dtype, 0, (int)p->mode, taps) : 0;
+  char more[160] = "";
+  if (max_t > max_n) {
+    int64_t most = p->mode == FFTCONV_CIRCULAR ? max_t : max_t / 2;
+    snprintf(more, sizeof more, "; up to 2^%d with filter_len at most %" PRId64,
+             63 - __builtin_clzll((unsigned long long)most), taps);
+  }
   if (p->mode == FFTCONV_CIRCULAR) {
-    if (!is_pow2(p->seqlen) || p->seqlen < min_n || p->seqlen > max_n) {
+    if (!is_pow2(p->seqlen) || p->seqlen < min_n || p->seqlen > max_k) {
       if (msg)
         snprintf(msg, len, "seqlen: %" PRId64 " is not supported in circular mode (a power of "
-                 "two from %" PRId64 " to %" PRId64 ")", p->seqlen, min_n, max_n);
+                 "two from %" PRId64 " to %" PRId64 "%s)", p->seqlen, min_n, max_n, more);
       return 0;
     }
-  } else if (p->seqlen > max_n / 2) {
+  } else {
+    /* the dense families: L <= N/2 for their largest N, as they take any filter; past that, a
+       family with a taps limit whose FFT sizes (the problem's) reach L + K - 1 */
+    if (p->seqlen <= max_n / 2) return 1;
+    if (max_k > max_n && p->seqlen <= max_k) {
+      int64_t n = min_n;
+      while (n < p->seqlen + K - 1 && n <= max_k) n *= 2;
+      if (n <= max_k) return 1;
+    }
     if (msg)
       snprintf(msg, len, "seqlen: %" PRId64 " is out of range in causal mode (1 to %" PRId64
-               ": the FFT size 2L must be at most %" PRId64 ")", p->seqlen, max_n / 2, max_n);
+               ": the FFT size 2L must be at most %" PRId64 "%s; filter_len is %" PRId64 ")",
+               p->seqlen, max_n / 2, max_n, more, K);
     return 0;
   }
   return 1;
@@ -39,6 +63,13 @@ static int filter_len_check(const fftconv_problem *p, char *msg, size_t len) {
 
 static int freq_keep_check(const fftconv_problem *p, char *msg, size_t len) {
   int64_t n = fc_fft_size_of(p);
+  if (n > fc_supported_max_n(p->dtype, 0) && p->freq_keep != 0) {
+    if (msg)
+      snprintf(msg, len, "freq_keep: %" PRId64 " is out of range: must be 0 (all) when the FFT "
+               "size N = %" PRId64 " is past %" PRId64 ", which only short and partial filters "
+               "run", p->freq_keep, n, fc_supported_max_n(p->dtype, 0));
+    return 0;
+  }
   if (p->freq_keep >= 0 && p->freq_keep <= n / 2 + 1) return 1;
   if (msg)
     snprintf(msg, len, "freq_keep: %" PRId64 " is out of range (1 to N/2 + 1 = %" PRId64
@@ -59,7 +90,8 @@ const fc_field fc_fields[FC_NFIELDS] = {
                         FC_RANK_DISTANCE},
     /* >= 1 first; the rest by mode, once dtype and mode are known to be valid */
     [FC_FIELD_seqlen] = {"seqlen", FC_FIELD_INT64, AT(seqlen), 1, INT64_MAX, NULL,
-                         "circular: a power of two in [256, 4194304]; causal: at most 2097152",
+                         "circular: a power of two in [256, 4194304]; causal: at most 2097152 "
+                         "(longer with a short or partial filter)",
                          seqlen_check, 1024, 0, "seqlen", "L", "sequence length", "seqlen",
                          "L", NULL, FC_RANK_DISTANCE},
     [FC_FIELD_filter_len] = {"filter_len", FC_FIELD_INT64, AT(filter_len), DYN, NULL,

@@ -192,11 +192,11 @@ fftconv_status fc_ctx_shape_op(fftconv_ctx *c, int op, const fftconv_problem *p,
     return fc_fail(e, FFTCONV_ERR_INVALID,
                    "problem: needs %" PRId64 " bytes of device memory for its tensors, the "
                    "device has %" PRId64, need, have);
-  int64_t max_n = fc_supported_max_n(s->p.dtype, c->sm);
+  int64_t max_n = fc_supported_max_n_taps(s->p.dtype, c->sm, (int)s->p.mode, s->K);
   if (s->N > max_n)
     return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "problem: FFT size %" PRId64 " is beyond what "
-                   "this build runs for %s on %s (at most %" PRId64 ")", s->N,
-                   fftconv_dtype_name(s->p.dtype), c->arch, max_n);
+                   "this build runs for %s on %s with %" PRId64 " taps (at most %" PRId64 ")",
+                   s->N, fftconv_dtype_name(s->p.dtype), c->arch, s->K, max_n);
   return FFTCONV_OK;
 }
 

@@ -11,20 +11,39 @@
 #include "shape.h"
 
 /* The families of the build (families.h, from their declarations): the smallest or largest
-   FFT size of those that run dtype (-1: any) on sm (0: any). */
-static int64_t supported(int dtype, int sm, int want_max) {
+   FFT size of those that run dtype (-1: any) on sm (0: any) in mode (-1: any) a filter of K
+   taps (0: those that run any filter, and no others). */
+static int64_t supported(int dtype, int sm, int want_max, int mode, int64_t K) {
   int64_t best = 0;
   for (int i = 0; i < fc_nfamilies; i++) {
     const fc_family_decl *f = &fc_families[i];
     if ((dtype >= 0 && !(f->dtypes & 1u << dtype)) || (sm && sm < f->min_sm)) continue;
+    if ((mode >= 0 && !(f->modes & 1u << mode)) || (f->max_taps && (!K || K > f->max_taps)))
+      continue;
     int64_t v = want_max ? f->max_n : f->min_n;
     if (!best || (want_max ? v > best : v < best)) best = v;
   }
   return best;
 }
 
-int64_t fc_supported_min_n(int dtype, int sm) { return supported(dtype, sm, 0); }
-int64_t fc_supported_max_n(int dtype, int sm) { return supported(dtype, sm, 1); }
+int64_t fc_supported_min_n(int dtype, int sm) { return supported(dtype, sm, 0, -1, 0); }
+int64_t fc_supported_max_n(int dtype, int sm) { return supported(dtype, sm, 1, -1, 0); }
+int64_t fc_supported_max_n_taps(int dtype, int sm, int mode, int64_t K) {
+  return supported(dtype, sm, 1, mode, K);
+}
+
+int64_t fc_taps_limit(int dtype, int mode) {
+  int64_t most = 0;
+  for (int i = 0; i < fc_nfamilies; i++) {
+    const fc_family_decl *f = &fc_families[i];
+    if (f->max_taps > most && f->dtypes & 1u << dtype && f->modes & 1u << mode) most = f->max_taps;
+  }
+  return most;
+}
+
+int64_t fc_bound_n(const fftconv_problem *p, int64_t n) {
+  return n > fc_supported_max_n(p->dtype, 0) ? FC_TAPS_FAMILY_MAX_N : n;
+}
 
 void fftconv_problem_init(fftconv_problem *p) {
   memset(p, 0, sizeof *p);
@@ -56,7 +75,7 @@ int64_t fftconv_problem_fft_size(const fftconv_problem *p) {
 /* Every count below is far inside int64: a checked problem has B*H*L <= 2^48. */
 size_t fftconv_problem_filter_bytes(const fftconv_problem *p) {
   if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
-  int64_t n = fc_fft_size_of(p), h = p->heads;
+  int64_t n = fc_bound_n(p, fc_fft_size_of(p)), h = p->heads;
   /* the forward's layout, then the backward's when it is another (plan.c, attach_backward) */
   int64_t fwd = FC_FILTER_FIXED_MAX(n) + h * FC_FILTER_PER_HEAD_MAX(FC_OP_FORWARD, n);
   int64_t bwd = FC_FILTER_FIXED_MAX(n) + h * FC_FILTER_PER_HEAD_MAX(FC_OP_BACKWARD, n);
@@ -65,7 +84,10 @@ size_t fftconv_problem_filter_bytes(const fftconv_problem *p) {
 
 /* The most workspace any kernel of op (FC_OP_FORWARD or FC_OP_BACKWARD) may ask for at FFT
    size n: what fftconv_problem_workspace_bytes promises and plan creation holds to. */
-static int64_t workspace_most(int op, int64_t n, int64_t rows, int64_t heads) {
+static int64_t workspace_most(const fftconv_problem *p, int op, int64_t n, int64_t rows,
+                              int64_t heads) {
+  if (n > fc_supported_max_n(p->dtype, 0)) /* only the families with a taps limit run it */
+    return op == FC_OP_FORWARD ? 0 : rows * FC_TAPS_WORKSPACE_PER_ROW_MAX(p->seqlen, fc_filter_len(p));
   return FC_WORKSPACE_FIXED_MAX(op, n) + rows * FC_WORKSPACE_PER_ROW_MAX(op, n) +
          heads * FC_WORKSPACE_PER_HEAD_MAX(op, n);
 }
@@ -74,11 +96,11 @@ size_t fftconv_problem_workspace_bytes(const fftconv_problem *p, fftconv_op op) 
   if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
   if (op != FFTCONV_OP_FORWARD && op != FFTCONV_OP_BACKWARD) return 0;
   int o = op == FFTCONV_OP_FORWARD ? FC_OP_FORWARD : FC_OP_BACKWARD;
-  return (size_t)workspace_most(o, fc_fft_size_of(p), p->batch * p->heads, p->heads);
+  return (size_t)workspace_most(p, o, fc_fft_size_of(p), p->batch * p->heads, p->heads);
 }
 
 int fc_manifest_within_bounds(const fc_manifest *m, int op, const fc_shape *s, fc_err *e) {
-  int64_t n = s->N, o = op == FC_OP_FORWARD ? FC_OP_FORWARD : FC_OP_BACKWARD;
+  int64_t n = fc_bound_n(&s->p, s->N), o = op == FC_OP_FORWARD ? FC_OP_FORWARD : FC_OP_BACKWARD;
   if (m->filter_fixed > FC_FILTER_FIXED_MAX(n) ||
       m->filter_per_head > FC_FILTER_PER_HEAD_MAX(o, n)) {
     fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "its filter spectrum (%" PRId64 " B + %" PRId64
@@ -88,7 +110,7 @@ int fc_manifest_within_bounds(const fc_manifest *m, int op, const fc_shape *s, f
     return 0;
   }
   int64_t ws = fc_manifest_workspace_bytes(m, s->rows, s->p.heads);
-  int64_t most = workspace_most((int)o, n, s->rows, s->p.heads);
+  int64_t most = workspace_most(&s->p, (int)o, s->N, s->rows, s->p.heads);
   if (ws < 0 || ws > most) {
     fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "its workspace (%" PRId64 " B for %" PRId64 " rows, %"
             PRId64 " heads) is more than fftconv_problem_workspace_bytes promises (%" PRId64

@@ -101,5 +101,24 @@ fftconv_status fc_shape_resolve(const fftconv_problem *p, fc_op op, fc_shape *s,
    any template runs, for problem checks and messages. */
 int64_t fc_supported_min_n(int dtype, int sm);
 int64_t fc_supported_max_n(int dtype, int sm);
+/* The largest FFT size of a problem in mode (-1: any) with a filter of K taps that a family
+   runs, those with a taps limit (runs.max_taps: direct, overlap_tc) included: they run causal
+   rows past the dense families' FFT sizes, their own transforms being short. 0 when none. */
+int64_t fc_supported_max_n_taps(int dtype, int sm, int mode, int64_t K);
+
+/* The most taps a family with a taps limit runs for dtype in mode; 0 when none has one. */
+int64_t fc_taps_limit(int dtype, int mode);
+
+/* The largest FFT a family with a taps limit transforms (overlap_tc's segments; direct's
+   taps are fewer): what the size bounds below use for a problem whose FFT size n is past
+   every dense family's, which only those families run. */
+#define FC_TAPS_FAMILY_MAX_N INT64_C(32768)
+/* The workspace a row of a problem past the dense families may need with K taps of a row of
+   L: direct's backward, each tile's K lag sums in fp32 (tiles of at least 1024 outputs). */
+#define FC_TAPS_WORKSPACE_PER_ROW_MAX(L, K) (4 * (K) * (((L) + 1023) / 1024))
+/* The FFT size the spectrum bounds use for problem p of FFT size n: n, or
+   FC_TAPS_FAMILY_MAX_N past the dense families' largest (the workspace bound is then
+   FC_TAPS_WORKSPACE_PER_ROW_MAX a row, and none for the forward). */
+int64_t fc_bound_n(const fftconv_problem *p, int64_t n);
 
 #endif
