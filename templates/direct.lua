@@ -240,6 +240,32 @@ static __device__ __forceinline__ void st8(io_t *p, long long i, float a, float 
 @ end
 ]==], "=templates/direct.lua (vec_functions)", { pack16 = pack16, tc_ops = tc_ops })
 
+-- The forward kernels' entry and their row's setup (both variants): the row's pointers, whether
+-- 16-byte accesses are possible, and the taps into shared memory (`taps`, declared before).
+local fwd_head = tpl.piece([==[
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
+            const io_t *__restrict__ post, const float *__restrict__ k_hat,
+            io_t *__restrict__ y, long long rows, int L, int H) {
+  const long long row = blockIdx.x;
+  if (row >= rows) return;
+]==], "=templates/direct.lua (fwd_head)")
+local fwd_rows = tpl.piece([==[
+const int h = (int)(row % H);
+const bool circ = L == N;
+const io_t *__restrict__ ur = u + row * L;
+@ if pre_gate then
+const io_t *__restrict__ pr = pre + row * L;
+@ end
+@ if post_gate then
+const io_t *__restrict__ po = post + row * L;
+@ end
+io_t *__restrict__ yr = y + row * L;
+const bool vec = (L & 7) == 0 && (((unsigned long long)u | (unsigned long long)pre |
+                                   (unsigned long long)post | (unsigned long long)y) & 15) == 0;
+for (int j = threadIdx.x; j < K; j += THREADS) taps[j] = k_hat[(long long)h * K + j];
+]==], "=templates/direct.lua (fwd_rows)")
+
 local KERNEL = [==[
 ${io_functions}
 ${include(vec_functions)}
@@ -369,29 +395,12 @@ struct put_x {
   }
 };
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
-            const io_t *__restrict__ post, const float *__restrict__ k_hat,
-            io_t *__restrict__ y, long long rows, int L, int H) {
-  const long long row = blockIdx.x;
-  if (row >= rows) return;
+${include(fwd_head)}
   float *const taps = smem;
   char *const xs = (char *)(smem + TAPS_PAD);
   float *const ys = (float *)(xs + 32 * ROWS);
   const u32 xb = (u32)__cvta_generic_to_shared(xs);
-  const int h = (int)(row % H);
-  const bool circ = L == N;
-  const io_t *__restrict__ ur = u + row * L;
-@ if pre_gate then
-  const io_t *__restrict__ pr = pre + row * L;
-@ end
-@ if post_gate then
-  const io_t *__restrict__ po = post + row * L;
-@ end
-  io_t *__restrict__ yr = y + row * L;
-  const bool vec = (L & 7) == 0 && (((unsigned long long)u | (unsigned long long)pre |
-                                     (unsigned long long)post | (unsigned long long)y) & 15) == 0;
-  for (int j = threadIdx.x; j < K; j += THREADS) taps[j] = k_hat[(long long)h * K + j];
+  ${include(fwd_rows)}
   __syncthreads();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
   // B operands: T's rows 16 s + 2 t (+1) and 16 s + 2 t + 8 (+1), column 8 n + g; hi and lo
@@ -472,26 +481,9 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
 }
 @ elseif op == "forward" then
 // y = post * (sum over j < K of tap j times v at t - j), v = pre * u; circular when L = N.
-extern "C" __global__ void __launch_bounds__(THREADS)
-fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
-            const io_t *__restrict__ post, const float *__restrict__ k_hat,
-            io_t *__restrict__ y, long long rows, int L, int H) {
-  const long long row = blockIdx.x;
-  if (row >= rows) return;
+${include(fwd_head)}
   float *const taps = smem, *const vs = smem + K;
-  const int h = (int)(row % H);
-  const bool circ = L == N;
-  const io_t *__restrict__ ur = u + row * L;
-@ if pre_gate then
-  const io_t *__restrict__ pr = pre + row * L;
-@ end
-@ if post_gate then
-  const io_t *__restrict__ po = post + row * L;
-@ end
-  io_t *__restrict__ yr = y + row * L;
-  const bool vec = (L & 7) == 0 && (((unsigned long long)u | (unsigned long long)pre |
-                                     (unsigned long long)post | (unsigned long long)y) & 15) == 0;
-  for (int j = threadIdx.x; j < K; j += THREADS) taps[j] = k_hat[(long long)h * K + j];
+  ${include(fwd_rows)}
   for (long long t0 = (long long)blockIdx.y * TILE; t0 < L; t0 += (long long)gridDim.y * TILE) {
     // (the grid has a block for each of the row's tiles, up to 65535 of them)
     // Stage v over [t0 - HALO, t0 + TILE).
@@ -707,7 +699,8 @@ function family.emit(params)
     n = params.fft_size, taps = params.taps, per = params.per, threads = params.threads,
     halo = halo(params), prep_threads = PREP_THREADS, pre_gate = params.pre_gate,
     post_gate = params.post_gate, io_functions = io_.functions(params.dtype),
-    vec_functions = vec_functions, dtype = params.dtype, op = params.op or "forward",
+    vec_functions = vec_functions, fwd_head = fwd_head, fwd_rows = fwd_rows,
+    dtype = params.dtype, op = params.op or "forward",
     staged = staged(params), tiles = tiles(params), mma = params.mma or false, h16 = h16(params),
     lo = params.lo ~= false,
   }, "=templates/direct.lua (KERNEL text)")
