@@ -36,7 +36,7 @@ local family = {
     modes = { "causal", "circular" },
     fft_size = { min = 256, max = 32768 }, -- powers of two
     min_sm = 70,
-    fallback = 3, -- the heuristic fallback tries families in this order
+    fallback = 4, -- the heuristic fallback tries families in this order
   },
 }
 

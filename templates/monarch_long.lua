@@ -54,7 +54,7 @@ local family = {
     fft_size = { min = 32768, max = 4194304 }, -- powers of two: the backward's from 32K,
                                                 -- the forward's from 64K (BWD_MIN_N)
     min_sm = 70,
-    fallback = 4, -- the heuristic fallback tries families in this order
+    fallback = 5, -- the heuristic fallback tries families in this order
   },
 }
 

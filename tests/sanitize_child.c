@@ -10,7 +10,8 @@
  * With TEXT arguments the kernel is the first candidate of the family's exhaustive space whose
  * parameter JSON contains every TEXT (e.g. '"real":"half"'), instead of the default.
  * MODE circular runs L = N; causal runs L = N/2 - 3 (not a multiple of 8, so the scalar I/O
- * paths run too). The direct family runs a filter of 7 taps (it takes short filters only).
+ * paths run too); causal8 runs L = N/2 (the vector paths). The direct family runs a filter of
+ * 7 taps (it takes short filters only), overlap_tc one of 100 (partial filters only).
  * Prints "ok ..." and exits 0 when the result is within tolerance; 1 with a
  * message on any failure; 2 on bad usage. */
 #include <math.h>
@@ -33,7 +34,7 @@ int main(int argc, char **argv) {
     argv++, argc--;
   }
   if (argc < 5) {
-    fprintf(stderr, "usage: sanitize-child [--backward] FAMILY N circular|causal "
+    fprintf(stderr, "usage: sanitize-child [--backward] FAMILY N circular|causal|causal8 "
                     "fp32|fp16|bf16 [TEXT...]\n");
     return 2;
   }
@@ -43,12 +44,14 @@ int main(int argc, char **argv) {
   fftconv_problem_init(&p);
   p.batch = 3;
   p.heads = 5;
-  p.mode = !strcmp(argv[3], "causal") ? FFTCONV_CAUSAL : FFTCONV_CIRCULAR;
-  p.seqlen = p.mode == FFTCONV_CAUSAL ? n / 2 - 3 : n;
+  const int even = !strcmp(argv[3], "causal8");
+  p.mode = even || !strcmp(argv[3], "causal") ? FFTCONV_CAUSAL : FFTCONV_CIRCULAR;
+  p.seqlen = p.mode == FFTCONV_CAUSAL ? n / 2 - (even ? 0 : 3) : n;
   p.dtype = !strcmp(argv[4], "fp32") ? FFTCONV_FP32
             : !strcmp(argv[4], "bf16") ? FFTCONV_BF16 : FFTCONV_FP16;
   p.pre_gate = p.post_gate = p.skip_d = 1;
   if (!strcmp(family, "direct")) p.filter_len = 7; /* short filters only */
+  if (!strcmp(family, "overlap_tc")) p.filter_len = 100; /* partial filters only */
   char msg[512];
   if (fftconv_problem_check(&p, msg, sizeof msg) != FFTCONV_OK) return fail("problem", msg);
 

@@ -411,3 +411,120 @@ Test(family, direct_short_filters) {
   fc_candidates_free(c, n);
   fc_emit_close(em);
 }
+
+/* The overlap-save family (partial causal filters): a space only for causal problems with at
+   most 16384 taps and no frequency mask, segment sizes M from 2K (a segment keeps at least
+   half of what it reads) up to the first that holds the row; check() names the field and its
+   range; the manifest (monarch_tc's spectrum at size M, a block per row and group of segment
+   pairs, no workspace); the built-in choice (M near 4K); and candidates of every segment size
+   compile, both dtypes, gated or not. */
+Test(family, overlap_partial_filters) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  fftconv_problem p = problem(1024, FFTCONV_FP16, 1);
+  p.mode = FFTCONV_CAUSAL;
+  p.seqlen = 1000000;
+  fc_candidate *c = NULL;
+  int n = 0;
+  p.filter_len = 16385; /* one tap too many */
+  cr_assert_eq(fc_emit_space(em, "overlap_tc", &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK);
+  cr_assert_eq(n, 0);
+  fc_candidates_free(c, n);
+  p.filter_len = 1024;
+  p.freq_keep = 100; /* a frequency mask is not a partial filter */
+  cr_assert_eq(fc_emit_space(em, "overlap_tc", &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK);
+  cr_assert_eq(n, 0);
+  fc_candidates_free(c, n);
+  p.freq_keep = 0;
+  cr_assert_eq(fc_emit_space(em, "overlap_tc", &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK);
+  int sizes[6] = {0}, valid = 0;
+  for (int i = 0; i < n; i++) {
+    int m = 0, seg = 0;
+    const char *f = strstr(c[i].params, "\"fft_size\":"), *g = strstr(c[i].params, "\"segment\":");
+    cr_assert(f && g, "%s", c[i].params);
+    m = atoi(f + 11), seg = atoi(g + 10);
+    cr_assert_eq(seg, m - 1024, "%s: K - 1 = 1023 rounded up to 8", c[i].params);
+    for (int k = 0; k < 5; k++) sizes[k] += m == 2048 << k;
+    valid += !c[i].reason;
+  }
+  for (int k = 0; k < 5; k++) cr_assert_gt(sizes[k], 0, "M = %d offered", 2048 << k);
+  cr_assert_gt(valid, 20);
+  /* refusals name the field */
+  char *why = NULL;
+  int first = 0;
+  while (c[first].reason) first++;
+  p.filter_len = 1000;
+  cr_assert_eq(fc_emit_check(em, "overlap_tc", &p, &dev, c[first].params, &why, &e), FFTCONV_OK);
+  cr_assert(why && strstr(why, "taps: 1024, the problem's filter has 1000"), "%s", why ? why : "");
+  free(why);
+  p.filter_len = 1024;
+  p.seqlen = 999999;
+  cr_assert_eq(fc_emit_check(em, "overlap_tc", &p, &dev, c[first].params, &why, &e), FFTCONV_OK);
+  cr_assert(why && strstr(why, "seqlen: 1000000, the problem's length is 999999"), "%s",
+            why ? why : "");
+  free(why);
+  p.seqlen = 1000000;
+  p.mode = FFTCONV_CIRCULAR;
+  p.seqlen = 1048576;
+  cr_assert_eq(fc_emit_check(em, "overlap_tc", &p, &dev, c[first].params, &why, &e), FFTCONV_OK);
+  cr_assert(why && strstr(why, "mode: overlap-save runs causal problems only"), "%s", why ? why : "");
+  free(why);
+  p.mode = FFTCONV_CAUSAL;
+  p.seqlen = 1000000;
+  fc_candidates_free(c, n);
+  /* the built-in choice: M = 4096 for 1024 taps (3072 outputs a segment) */
+  char *dflt = NULL;
+  cr_assert_eq(fc_emit_default(em, "overlap_tc", &p, &dev, &dflt, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(strstr(dflt, "\"fft_size\":4096") && strstr(dflt, "\"segment\":3072"), "%s", dflt);
+  fc_kernel_src s = {0};
+  cr_assert_eq(fc_emit_kernel(em, "overlap_tc", dflt, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
+  const fc_manifest *m = &s.manifest;
+  cr_assert_eq(m->nlaunch, 2);
+  cr_assert_eq(m->launch[1].over, FC_OVER_ROWS);
+  /* 1,000,000 / 3072: 326 segments, 163 pairs, in groups of the candidate's pairs */
+  cr_assert(m->launch[1].grid_y == 163 || m->launch[1].grid_y == 82 || m->launch[1].grid_y == 41,
+            "grid_y %d", m->launch[1].grid_y);
+  cr_assert_eq(m->filter_per_head, 8 * 4096);
+  cr_assert(!strncmp(m->filter_layout, "monarch_tc.pair.", 16), "%s", m->filter_layout);
+  cr_assert_eq(m->nws, 0);
+  fc_kernel_src_free(&s);
+  free(dflt);
+  dflt = NULL;
+  p.filter_len = 20000;
+  cr_assert_eq(fc_emit_default(em, "overlap_tc", &p, &dev, &dflt, &e), FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "filter_len: 20000 taps, overlap_tc runs 1 to 16384"), "%s", e.msg);
+  /* candidates of every segment size compile: K = 1, 100 and 16384, fp16 gated and bf16 */
+  static const int64_t taps[] = {1, 100, 16384};
+  int compiled = 0;
+  for (int t = 0; t < 3; t++)
+    for (int dt = FFTCONV_FP16; dt <= FFTCONV_BF16; dt++) {
+      fftconv_problem q = problem(1024, (fftconv_dtype)dt, dt == FFTCONV_FP16);
+      q.mode = FFTCONV_CAUSAL;
+      q.seqlen = 100003;
+      q.filter_len = taps[t];
+      cr_assert_eq(fc_emit_space(em, "overlap_tc", &q, &dev, FC_RIGOR_MEASURE, &c, &n, &e),
+                   FFTCONV_OK, "%s", e.msg);
+      int last_m = 0;
+      for (int i = 0; i < n; i++) {
+        const int mm = atoi(strstr(c[i].params, "\"fft_size\":") + 11);
+        if (c[i].reason || mm == last_m) continue; /* one of each size */
+        last_m = mm;
+        fc_kernel_src ks = {0};
+        cr_assert_eq(fc_emit_kernel(em, "overlap_tc", c[i].params, &dev, &ks, &e), FFTCONV_OK,
+                     "%s", e.msg);
+        fc_binary b = {0};
+        cr_assert_eq(fc_compile(ks.source, ks.name, "sm_90", 0, &b, &e), FFTCONV_OK, "%s: %s",
+                     c[i].params, e.msg);
+        fc_binary_free(&b);
+        fc_kernel_src_free(&ks);
+        compiled++;
+      }
+      fc_candidates_free(c, n);
+    }
+  cr_assert_geq(compiled, 8);
+  cr_log_info("overlap_tc: %d candidates compiled", compiled);
+  fc_emit_close(em);
+}

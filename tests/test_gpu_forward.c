@@ -218,3 +218,28 @@ DIRECT_GRID(4)
 DIRECT_GRID(7)
 DIRECT_GRID(16)
 DIRECT_GRID(64)
+
+/* The overlap-save family (partial causal filters), every candidate against the fp64
+   reference, B = 3, H = 5: K = 1 at L = 10,001 (not a multiple of 8 nor of a segment: the
+   scalar path), fp16 with gates and D; K = 100 at L = 65,536 (the vector path, several
+   segments a row, groups of segment pairs), bf16; K = 1024 at both, bf16 then fp16 gated;
+   K = 4099 at 65,536, fp16 gated (a filter is at most L/4 taps). */
+static void overlap_check(int64_t taps, int64_t seqlen, fftconv_dtype dt) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3;
+  p.heads = 5;
+  p.dtype = dt;
+  p.seqlen = seqlen;
+  p.filter_len = taps;
+  p.pre_gate = p.post_gate = p.skip_d = dt == FFTCONV_FP16;
+  every_candidate_in(c, "overlap_tc", p);
+  fftconv_ctx_destroy(c);
+}
+
+Test(gpu_candidates_overlap, taps_1) { overlap_check(1, 10001, FFTCONV_FP16); }
+Test(gpu_candidates_overlap, taps_100) { overlap_check(100, 65536, FFTCONV_BF16); }
+Test(gpu_candidates_overlap, taps_1024_odd) { overlap_check(1024, 10001, FFTCONV_BF16); }
+Test(gpu_candidates_overlap, taps_1024) { overlap_check(1024, 65536, FFTCONV_FP16); }
+Test(gpu_candidates_overlap, taps_4099) { overlap_check(4099, 65536, FFTCONV_FP16); }

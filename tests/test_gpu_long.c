@@ -4,8 +4,8 @@
    (fp32 at 64K and 1M), B = 3, H = 5 (B = H = 1 at 4M), gates and D on and off; causal
    L = 100,003 and 1,000,000; a partial filter (K = 4099 at N = 1M); and every candidate of
    the long family at 64K and 1M and of the cluster family at 64K and 128K, fp16, with the
-   tuner's verification. Skips with a message
-   where no GPU is present. */
+   tuner's verification; and one problem past 2^31 elements (direct and overlap_tc). Skips
+   with a message where no GPU is present. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -89,3 +89,87 @@ static void every_cluster_candidate(int64_t n, fftconv_mode mode) {
 Test(gpu_long_candidates, cluster_64k_circular) { every_cluster_candidate(65536, FFTCONV_CIRCULAR); }
 Test(gpu_long_candidates, cluster_64k_causal) { every_cluster_candidate(65536, FFTCONV_CAUSAL); }
 Test(gpu_long_candidates, cluster_128k_circular) { every_cluster_candidate(131072, FFTCONV_CIRCULAR); }
+
+/* A 16-bit value of dtype as a double. */
+static double half_bits(uint16_t h, fftconv_dtype dt) {
+  if (dt == FFTCONV_BF16) {
+    uint32_t w = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &w, sizeof f);
+    return f;
+  }
+  int ex = (h >> 10) & 31, man = h & 1023;
+  double v = ex == 0 ? ldexp(man, -24) : ex == 31 ? NAN : ldexp(1024 + man, ex - 25);
+  return h & 0x8000 ? -v : v;
+}
+
+/* n 16-bit values of buffer d from element i, as doubles. */
+static void fetch(CUdeviceptr d, int64_t i, int64_t n, fftconv_dtype dt, double *out) {
+  uint16_t buf[1100];
+  cr_assert_leq(n, 1100);
+  cr_assert_eq(fc_cu.MemcpyDtoH(buf, d + (CUdeviceptr)(2 * i), (size_t)(2 * n)), CUDA_SUCCESS);
+  for (int64_t j = 0; j < n; j++) out[j] = half_bits(buf[j], dt);
+}
+
+/* One problem of B x H x L past 2^31 elements (FlashFFTConv crashes there): 64-bit offsets
+   everywhere. B = 1, H = 2, L = 2^30 + 1000, fp16, gated with D: the built-in choice for
+   K = 3 (direct) and K = 1024 (overlap_tc), run through the public API into a NaN-poisoned
+   y, checked at 600 positions a row (the first, around K, the middle, the last 16 and random
+   ones, past element 2^31 in row 1) against the definition summed in fp64. The full fp64
+   reference of 2^31 elements would not fit the test's time. */
+Test(gpu_long, past_2_31_elements, .timeout = 600) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p = problem(1, 2, ((int64_t)1 << 30) + 1000, FFTCONV_CAUSAL, FFTCONV_FP16, 1);
+  if (c->gpu.info.total_mem < ((int64_t)20 << 30)) cr_skip_test("needs 20 GB of device memory");
+  static const int64_t taps[] = {3, 1024};
+  fc_err e = {{0}};
+  for (int ti = 0; ti < 2; ti++) {
+    p.filter_len = taps[ti];
+    const int64_t K = taps[ti], L = p.seqlen;
+    fftconv_plan *pl = NULL;
+    cr_assert_eq(fftconv_plan_create(c, &p, &pl), FFTCONV_OK, "%s", fftconv_ctx_error(c));
+    fc_testdata t;
+    cr_assert_eq(fc_testdata_make_on(&c->gpu, &p, 7 + (uint64_t)ti, FC_TD_DEVICE, &t, &e),
+                 FFTCONV_OK, "%s", e.msg);
+    cr_assert_gt(t.n, (size_t)1 << 31);
+    cr_assert_eq(fc_cu.MemsetD8(t.dy, 0xff, 2 * t.n), CUDA_SUCCESS); /* NaN */
+    cr_assert_eq(fftconv_prepare_filter(pl, (void *)t.dk, (void *)t.dd, (void *)t.dkhat, NULL),
+                 FFTCONV_OK, "%s", fftconv_ctx_error(c));
+    cr_assert_eq(fc_testdata_forward(pl, &t, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert_eq(fc_cu.CtxSynchronize(), CUDA_SUCCESS);
+    float kf[2 * 1024], df[2];
+    cr_assert_eq(fc_cu.MemcpyDtoH(kf, t.dk, sizeof(float) * (size_t)(2 * K)), CUDA_SUCCESS);
+    cr_assert_eq(fc_cu.MemcpyDtoH(df, t.dd, sizeof df), CUDA_SUCCESS);
+    double num = 0, den = 0, u[1100], pre[1100], post, y;
+    uint64_t r = 12345;
+    for (int64_t row = 0; row < 2; row++)
+      for (int s = 0; s < 600; s++) {
+        int64_t pos;
+        if (s < 3) pos = s;
+        else if (s < 8) pos = K - 3 + s;
+        else if (s < 9) pos = L / 2;
+        else if (s < 25) pos = L - 1 - (s - 9);
+        else pos = (int64_t)((r = r * 6364136223846793005u + 1442695040888963407u) >> 34) % L;
+        const int64_t from = pos - K + 1 < 0 ? 0 : pos - K + 1, cnt = pos - from + 1;
+        const int64_t base = row * L;
+        fetch(t.du, base + from, cnt, p.dtype, u);
+        fetch(t.dpre, base + from, cnt, p.dtype, pre);
+        fetch(t.dpost, base + pos, 1, p.dtype, &post);
+        fetch(t.dy, base + pos, 1, p.dtype, &y);
+        double z = df[row] * u[cnt - 1] * pre[cnt - 1];
+        for (int64_t j = 0; j < cnt; j++) z += kf[row * K + j] * u[cnt - 1 - j] * pre[cnt - 1 - j];
+        const double ref = post * z;
+        cr_assert(isfinite(y), "K = %lld: y[%lld] of row %lld is not written (NaN)", (long long)K,
+                  (long long)pos, (long long)row);
+        num += (y - ref) * (y - ref), den += ref * ref;
+      }
+    const double err = sqrt(num / den);
+    cr_log_info("K = %lld, %zu elements: error %.2e at 1200 positions with %s", (long long)K,
+                t.n, err, fftconv_plan_describe(pl));
+    cr_assert(err <= fc_tolerance(p.dtype), "K = %lld: relative error %.3e with %s", (long long)K,
+              err, fftconv_plan_describe(pl));
+    fc_testdata_free(&t);
+    fftconv_plan_destroy(pl);
+  }
+  fftconv_ctx_destroy(c);
+}

@@ -121,6 +121,11 @@ Test(gpu_sanitize, direct_circular) { sanitize("direct 1024 circular bf16 '\"per
 /* its tensor-core forward: the staged rows read by ldmatrix, the outputs through shared memory */
 Test(gpu_sanitize, direct_mma_causal) { sanitize("direct 4096 causal fp16 '\"mma\":true' '\"per\":8'"); }
 Test(gpu_sanitize, direct_mma_circular) { sanitize("direct 1024 circular bf16 '\"mma\":true' '\"per\":16'"); }
+/* overlap_tc (100 taps): segments overlapping the row's start and end, scalar and vector
+   paths, a block of one and of two segment pairs, the next group staged with cp.async */
+Test(gpu_sanitize, overlap_causal) { sanitize("overlap_tc 8192 causal fp16 '\"fft_size\":256' '\"pairs\":1'"); }
+Test(gpu_sanitize, overlap_causal8) { sanitize("overlap_tc 8192 causal8 bf16 '\"fft_size\":512' '\"pairs\":2'"); }
+Test(gpu_sanitize, overlap_async) { sanitize("overlap_tc 8192 causal8 fp16 '\"load\":\"async\"' '\"pairs\":2'"); }
 Test(gpu_sanitize, bwd_direct_causal) { sanitize("--backward direct 1024 causal fp16 '\"per\":8'"); }
 Test(gpu_sanitize, bwd_direct_circular) { sanitize("--backward direct 1024 circular fp32 '\"per\":16'"); }
 /* the backward (one block per head over the batch; dk's and dd's fixed-order sums) */

@@ -90,6 +90,47 @@ Test(problem, each_bad_field_is_named) {
   expect_bad(p, "batch x heads", "2^40");
 }
 
+/* Causal rows past the dense families' FFT sizes run with a short or partial filter (direct up
+   to 64 taps, overlap_tc up to 16384 for 16-bit I/O): the check takes them, names the filter
+   in its refusals, refuses a frequency mask there, and the size bounds stay those of the
+   short transforms (no N-sized spectrum or workspace for a 64M row). */
+Test(problem, long_rows_with_short_filters) {
+  fftconv_problem p = good();
+  p.dtype = FFTCONV_FP16;
+  p.batch = 1;
+  p.heads = 768;
+  p.seqlen = (int64_t)64 << 20;
+  p.filter_len = 16384;
+  char msg[512] = "";
+  cr_assert_eq(fftconv_problem_check(&p, msg, sizeof msg), FFTCONV_OK, "%s", msg);
+  cr_assert_eq(fftconv_problem_fft_size(&p), (int64_t)128 << 20);
+  size_t fb = fftconv_problem_filter_bytes(&p);
+  cr_assert(fb > 0 && fb < ((size_t)1 << 30), "filter bytes %zu", fb);
+  cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_FORWARD), 0);
+  p.filter_len = 16385;
+  expect_bad(p, "seqlen", "with filter_len at most 16384");
+  p.filter_len = 0;
+  expect_bad(p, "seqlen", "1 to 2097152");
+  p.filter_len = 3;
+  p.seqlen = 4500000; /* N = 8M, past the dense families: direct */
+  cr_assert_eq(fftconv_problem_check(&p, msg, sizeof msg), FFTCONV_OK, "%s", msg);
+  p.freq_keep = 5;
+  expect_bad(p, "freq_keep", "must be 0");
+  p.freq_keep = 0;
+  p.dtype = FFTCONV_FP32; /* only direct runs fp32 past 2M */
+  p.filter_len = 64;
+  cr_assert_eq(fftconv_problem_check(&p, msg, sizeof msg), FFTCONV_OK, "%s", msg);
+  p.filter_len = 65;
+  expect_bad(p, "seqlen", "with filter_len at most 64");
+  /* circular: a power of two past 4M with a short filter (direct wraps) */
+  p.mode = FFTCONV_CIRCULAR;
+  p.seqlen = 8388608;
+  p.filter_len = 7;
+  cr_assert_eq(fftconv_problem_check(&p, msg, sizeof msg), FFTCONV_OK, "%s", msg);
+  p.filter_len = 100;
+  expect_bad(p, "seqlen", "power of two from 256 to 4194304");
+}
+
 Test(problem, fft_size) {
   fftconv_problem p = good();
   cr_assert_eq(fftconv_problem_fft_size(&p), 2048); /* L + K - 1 = 1999 */

@@ -45,7 +45,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
     fac[j] = 0;
   }
   const char *tv = strstr(json, "\"taps\":");
-  if (tv) snprintf(fac, sizeof fac, "%d taps", atoi(tv + 7)); /* direct: no FFT */
+  if (tv && !f) snprintf(fac, sizeof fac, "%d taps", atoi(tv + 7)); /* direct: no FFT */
   long long n = 0, n2 = 0;
   const char *nv = strstr(json, "\"fft_size\":"), *n2v = strstr(json, "\"n2\":");
   if (!f && nv && n2v && sscanf(nv + 11, "%lld", &n) == 1 && sscanf(n2v + 5, "%lld", &n2) == 1 &&
@@ -54,7 +54,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
   static const char *keys[] = {"dft",  "seqs",         "threads",      "warps", "pairs", "real",
                                "load", "threads_cols", "threads_rows", "tile",  "ws",    "cluster",
                                "acc",  "p_smem",       "split",        "per",   "mma",
-                               "lo",   NULL};
+                               "lo",   "segment",      NULL};
   size_t k = 0;
   for (int i = 0; keys[i]; i++) {
     char pat[32];

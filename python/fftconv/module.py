@@ -152,8 +152,9 @@ class PartialFFTConv(torch.nn.Module):
     forward. forward(x, k): x (B, H, L), k (H, K); the causal convolution of x with the first
     N_partial taps of k (FlashFFTConv's FFT of size 2L), in x's dtype, differentiable in x and
     k. On CUDA with those taps at most L it is fftconv's causal convolution with a filter of
-    min(N_partial, K) taps (the `direct` family's for 64 or fewer, once tuned); otherwise the
-    formula itself in fp32 torch.fft (taps past L wrap in a 2L-point FFT)."""
+    min(N_partial, K) taps (the `direct` family's for 64 or fewer, `overlap_tc`'s by
+    overlap-save for up to 16384 and L/4, once tuned; rows past 2M with such filters too);
+    otherwise the formula itself in fp32 torch.fft (taps past L wrap in a 2L-point FFT)."""
 
     def __init__(self, N_partial):
         super().__init__()

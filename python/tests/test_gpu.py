@@ -138,12 +138,13 @@ def test_depthwise_module_against_conv1d_with_gradients(dtype, K, P, L, bhl):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("L,K,NP", [(1024, 1024, 256), (4096, 4096, 64), (1000, 1000, 300),
-                                    (2048, 500, 4000)])
+                                    (2048, 500, 4000), (65536, 2048, 1024)])
 def test_sparse_modules_against_the_formulas_with_gradients(dtype, L, K, NP):
     """PartialFFTConv and FrequencySparseFFTConv against FlashFFTConv's formulas in float64
     (an FFT of size 2L; the first N_partial taps; the bins from N_partial // 2 zeroed), the
     output and the gradients of x and k: fftconv's kernels where L is a power of two, the
-    formula's fp32 path where it is not (L = 1000) or N_partial > L."""
+    formula's fp32 path where it is not (L = 1000) or N_partial > L. At L = 64K the partial
+    forward (1024 taps) is overlap_tc's by overlap-save, its backward the dense family's."""
     B, H = 3, 5
     g = torch.Generator(device=DEV).manual_seed(L + K + NP)
     x = torch.randn(B, H, L, device=DEV, generator=g).to(dtype).requires_grad_(True)

@@ -12,10 +12,22 @@ local own = {} -- the names the pieces below see beside the template's
 -- n0 .. n0+7 of plane pl of the block's unit q (plane 0: row (2 bp, h), plane 1: row
 -- (2 bp + 1, h)); with `row`, also the unit's pair c and the row's batch b, whose sample n0
 -- is at row_offset in u, pre, post and y.
+-- `from`: the plane position of the first chunk (0 but for seg's stores).
+-- With `seg` (overlap_tc) the unit is segment pair sp = grp0 + q of row `row` (SPR pairs a
+-- row), plane pl segment 2 sp + pl, and plane position n0 (from `from`) is sequence position
+-- t0: segment j's N samples start at j SEG - (N - SEG), its last SEG outputs are its own.
 own.decode = tpl.piece([==[
+@ if seg then
+const int q = i / (2 * ${chunks}), pl = (i / ${chunks}) & 1;
+const int n0 = ${from} + (i % ${chunks}) * 8;
+@   if row then
+const long long sp = grp0 + q, t0 = (2 * sp + pl) * SEG - (N - SEG) + n0;
+@   end
+@ else
 const int q = i / (2 * ${chunks}), pl = (i / ${chunks}) & 1, n0 = (i % ${chunks}) * 8;
-@ if row then
+@   if row then
 const long long c = c0 + q, b = 2 * pair_bp(c, BP, H) + pl;
+@   end
 @ end
 ]==], "=templates/lib/tc_rows.lua (decode)")
 own.row_offset = "(b * H + pair_head(c, BP, H)) * L + n0"
@@ -106,6 +118,18 @@ static __device__ __forceinline__ void cp16(u32 dst, const void *src, u32 bytes)
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" :: "r"(dst), "l"(src), "r"(bytes)
                : "memory");
 }
+@ if seg then
+// Starts copying group grp's segments of row `row`; chunks outside the row (or segment pairs
+// past its last) are zero-filled.
+static __device__ __forceinline__ void stage(u32 sb, long long row, long long grp,
+                                             const io_t *u, const io_t *pre, int L, int zchunks) {
+  const long long grp0 = grp * PAIRS;
+  const int total = PAIRS * 2 * zchunks;
+  for (int i = threadIdx.x; i < total; i += THREADS) {
+    ${include(decode, {chunks = "zchunks", row = true, from = 0})}
+    const bool ok = sp < SPR && t0 >= 0 && t0 < L;
+    const long long gi = ok ? row * L + t0 : 0;
+@ else
 // Starts copying group grp's rows; chunks past L or past the last row are zero-filled.
 static __device__ __forceinline__ void stage(u32 sb, long long grp, const io_t *u, const io_t *pre,
                                              long long pairs, long long B, long long BP, int H,
@@ -113,9 +137,10 @@ static __device__ __forceinline__ void stage(u32 sb, long long grp, const io_t *
   const long long c0 = grp * PAIRS;
   const int total = PAIRS * 2 * zchunks;
   for (int i = threadIdx.x; i < total; i += THREADS) {
-    ${include(decode, {chunks = "zchunks", row = true})}
+    ${include(decode, {chunks = "zchunks", row = true, from = 0})}
     const bool ok = c < pairs && b < B && n0 < L;
     const long long gi = ok ? ${row_offset} : 0;
+@ end
     cp16(sb + STAGE_OFF + i * 16, u + gi, ok ? 16 : 0);
 @   if pre_gate then
     cp16(sb + STAGE_OFF + STAGE_PRE + i * 16, pre + gi, ok ? 16 : 0);
@@ -167,17 +192,21 @@ own.load_plain = tpl.piece([==[
     for (int e = 0; e < UNROLL; e++) {
       const int i = i0 + e * THREADS;
       v[e] = uint4{0u, 0u, 0u, 0u};
-      ${include(decode, {chunks = "zchunks", row = true})}
+      ${include(decode, {chunks = "zchunks", row = true, from = 0})}
+@ if seg then
+      if (i < total && sp < SPR && t0 >= 0 && t0 < L) v[e] = load8(u, pre, row * L + t0, (int)t0, L, vec);
+@ else
       if (i < total && c < pairs && b < B && n0 < L) {
         const long long gi = ${row_offset};
         v[e] = load8(u, pre, gi, n0, L, vec);
       }
+@ end
     }
 #pragma unroll
     for (int e = 0; e < UNROLL; e++) {
       const int i = i0 + e * THREADS;
       if (i < total) {
-        ${include(decode, {chunks = "zchunks", row = false})}
+        ${include(decode, {chunks = "zchunks", row = false, from = 0})}
         *(uint4 *)(smem + q * PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = v[e];
       }
     }
@@ -195,7 +224,7 @@ if (vec) {
   __syncthreads();
   const int total = PAIRS * 2 * zchunks;
   for (int i = threadIdx.x; i < total; i += THREADS) {
-    ${include(decode, {chunks = "zchunks", row = false})}
+    ${include(decode, {chunks = "zchunks", row = false, from = 0})}
 @   if pre_gate then
     const uint4 v = mul8(*(const uint4 *)(smem + STAGE_OFF + i * 16),
                          *(const uint4 *)(smem + STAGE_OFF + STAGE_PRE + i * 16));
@@ -205,8 +234,12 @@ if (vec) {
     *(uint4 *)(smem + q * PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = v;
   }
   __syncthreads();  // the staging area is free and the planes are complete
+@   if seg then
+  if (grp + gridDim.y < NG) stage(sb, row, grp + gridDim.y, u, pre, L, zchunks);
+@   else
   if ((grp + gridDim.x) * PAIRS < pairs)
     stage(sb, grp + gridDim.x, u, pre, pairs, B, BP, H, L, zchunks);
+@   end
 } else
 ${include(load_plain)}
 @ else
@@ -239,15 +272,26 @@ rows.store = tpl.piece([==[
 // Store: the real plane to row (2 bp, h), minus the imaginary one (the data is kept
 // conjugated) to (2 bp + 1, h), times the post gate.
 {
+@ if seg then
+  // overlap_tc: each segment's last SEG outputs, up to L
+  const int lchunks = SEG / 8;
+@ else
   const int lchunks = L >= N ? N / 8 : (L + 7) / 8;
+@ end
   const int total = PAIRS * 2 * lchunks;
   for (int i = threadIdx.x; i < total; i += THREADS) {
-    ${include(decode, {chunks = "lchunks", row = true})}
+@ if seg then
+    ${include(decode, {chunks = "lchunks", row = true, from = "(N - SEG)"})}
+    if (sp >= SPR || t0 >= L) continue;
+    const long long gi = row * L + t0;
+@ else
+    ${include(decode, {chunks = "lchunks", row = true, from = 0})}
     if (c >= pairs || b >= B) continue;
     const long long gi = ${row_offset};
+@ end
     const uint4 s = *(const uint4 *)(smem + q * PAIR_BYTES + pl * PLANE_BYTES + swz(n0));
     const u32 neg = pl ? 0x80008000u : 0u;  // the sign bits of both halves
-    store8(y, post, gi, n0, L, vec, uint4{s.x ^ neg, s.y ^ neg, s.z ^ neg, s.w ^ neg});
+    store8(y, post, gi, ${seg and "(int)t0" or "n0"}, L, vec, uint4{s.x ^ neg, s.y ^ neg, s.z ^ neg, s.w ^ neg});
   }
 }
 @ end
