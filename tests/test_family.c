@@ -409,6 +409,21 @@ Test(family, direct_short_filters) {
   fc_kernel_src_free(&s);
   for (int i = 0; i < n; i++) compile_direct(em, &dev, c[i].params);
   fc_candidates_free(c, n);
+  /* past the dense families (2^31 elements in two rows): the backward's workspace of tile sums
+     stays within what fftconv_problem_workspace_bytes promises (found on the GPU: it was 232
+     bytes over, the region's alignment) */
+  fftconv_problem lp = problem(1024, FFTCONV_FP16, 1);
+  lp.mode = FFTCONV_CAUSAL;
+  lp.batch = 1, lp.heads = 2, lp.seqlen = ((int64_t)1 << 30) + 1000, lp.filter_len = 3;
+  fc_shape sh;
+  cr_assert_eq(fc_shape_resolve(&lp, FC_OP_BACKWARD, &sh, &e), FFTCONV_OK, "%s", e.msg);
+  char *bp = NULL;
+  cr_assert_eq(fc_emit_default_op(em, "direct", FC_OP_BACKWARD, &lp, &dev, &bp, &e), FFTCONV_OK,
+               "%s", e.msg);
+  cr_assert_eq(fc_emit_kernel(em, "direct", bp, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(fc_manifest_within_bounds(&s.manifest, FC_OP_BACKWARD, &sh, &e), "%s", e.msg);
+  fc_kernel_src_free(&s);
+  free(bp);
   fc_emit_close(em);
 }
 

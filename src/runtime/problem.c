@@ -87,7 +87,9 @@ size_t fftconv_problem_filter_bytes(const fftconv_problem *p) {
 static int64_t workspace_most(const fftconv_problem *p, int op, int64_t n, int64_t rows,
                               int64_t heads) {
   if (n > fc_supported_max_n(p->dtype, 0)) /* only the families with a taps limit run it */
-    return op == FC_OP_FORWARD ? 0 : rows * FC_TAPS_WORKSPACE_PER_ROW_MAX(p->seqlen, fc_filter_len(p));
+    return op == FC_OP_FORWARD
+               ? 0 /* one region, aligned as a manifest's regions are */
+               : fc_workspace_align(rows * FC_TAPS_WORKSPACE_PER_ROW_MAX(p->seqlen, fc_filter_len(p)));
   return FC_WORKSPACE_FIXED_MAX(op, n) + rows * FC_WORKSPACE_PER_ROW_MAX(op, n) +
          heads * FC_WORKSPACE_PER_HEAD_MAX(op, n);
 }
