@@ -114,7 +114,8 @@ static void fetch(CUdeviceptr d, int64_t i, int64_t n, fftconv_dtype dt, double 
 /* One problem of B x H x L past 2^31 elements (FlashFFTConv crashes there): 64-bit offsets
    everywhere. B = 1, H = 2, L = 2^30 + 1000, fp16, gated with D: the built-in choice for
    K = 3 (direct) and K = 1024 (overlap_tc), run through the public API into a NaN-poisoned
-   y, checked at 600 positions a row (the first, around K, the middle, the last 16 and random
+   y (the spectrum from fftconv_prepare_filter_forward, the inference call), checked at 600
+   positions a row (the first, around K, the middle, the last 16 and random
    ones, past element 2^31 in row 1) against the definition summed in fp64. The full fp64
    reference of 2^31 elements would not fit the test's time. */
 Test(gpu_long, past_2_31_elements, .timeout = 600) {
@@ -133,7 +134,13 @@ Test(gpu_long, past_2_31_elements, .timeout = 600) {
                  FFTCONV_OK, "%s", e.msg);
     cr_assert_gt(t.n, (size_t)1 << 31);
     cr_assert_eq(fc_cu.MemsetD8(t.dy, 0xff, 2 * t.n), CUDA_SUCCESS); /* NaN */
-    cr_assert_eq(fftconv_prepare_filter(pl, (void *)t.dk, (void *)t.dd, (void *)t.dkhat, NULL),
+    /* the forward's spectrum alone (inference), into a NaN-poisoned buffer of its size */
+    t.khat_bytes = fftconv_plan_forward_filter_bytes(pl);
+    cr_assert(t.khat_bytes > 0 && t.khat_bytes <= fftconv_plan_filter_bytes(pl));
+    cr_assert_eq(fc_cu.MemAlloc(&t.dkhat, t.khat_bytes), CUDA_SUCCESS);
+    cr_assert_eq(fc_cu.MemsetD8(t.dkhat, 0xff, t.khat_bytes), CUDA_SUCCESS);
+    cr_assert_eq(fftconv_prepare_filter_forward(pl, (void *)t.dk, (void *)t.dd, (void *)t.dkhat,
+                                                NULL),
                  FFTCONV_OK, "%s", fftconv_ctx_error(c));
     cr_assert_eq(fc_testdata_forward(pl, &t, &e), FFTCONV_OK, "%s", e.msg);
     cr_assert_eq(fc_cu.CtxSynchronize(), CUDA_SUCCESS);

@@ -50,7 +50,8 @@ def context(device):
 class Shape:
     """What one problem on one device needs, found once: its plan (with its context) and the
     bytes of its filter spectrum and of each direction's workspace."""
-    __slots__ = ("plan", "ctx", "filter_bytes", "fwd_ws", "bwd_ws", "bwd_status")
+    __slots__ = ("plan", "ctx", "filter_bytes", "fwd_filter_bytes", "fwd_ws", "bwd_ws",
+                 "bwd_status")
 
 
 def lookup(device, fields):
@@ -81,6 +82,7 @@ def shape(device, fields, capturing):
             s = Shape()
             s.plan, s.ctx = out, ctx
             s.filter_bytes = _capi.filter_bytes(p)
+            s.fwd_filter_bytes = L.fftconv_plan_forward_filter_bytes(out)
             s.fwd_ws = L.fftconv_plan_workspace_bytes(out)
             s.bwd_ws = L.fftconv_plan_backward_workspace_bytes(out)
             s.bwd_status = L.fftconv_plan_backward_status(out)

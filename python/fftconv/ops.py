@@ -88,8 +88,8 @@ def _args(name, struct, init):
 # ---- the forward ----
 
 def _fwd_cuda(u, k, pre, post, d, causal, freq_keep, exposed=True):
-    """y and k_hat; exposed=False: k_hat is only this call's scratch (the plain call), so the
-    bytes past the plan's spectra need not be zeroed."""
+    """y and k_hat; exposed=False: k_hat is only this call's scratch (the plain call, which no
+    backward follows), so only the forward's spectrum is prepared and nothing is zeroed."""
     B, H, L = u.shape
     dev = u.get_device()
     s = _shape(dev, B, H, L, k.shape[1], freq_keep, u.dtype, causal, pre is not None,
@@ -102,11 +102,12 @@ def _fwd_cuda(u, k, pre, post, d, causal, freq_keep, exposed=True):
         k_hat = torch.empty(s.filter_bytes, dtype=torch.uint8, device=u.device)
         r = lib.fftconv_prepare_filter_sized(s.plan, k.data_ptr(), _ptr(d), k_hat.data_ptr(),
                                              s.filter_bytes, st)
-    else:
-        k_hat = _scratch(dev, st, s.filter_bytes, u.device)
+    else:  # the forward's spectrum alone: no backward will read it
+        k_hat = _scratch(dev, st, s.fwd_filter_bytes, u.device)
         if k_hat is None:
-            k_hat = torch.empty(s.filter_bytes, dtype=torch.uint8, device=u.device)
-        r = lib.fftconv_prepare_filter(s.plan, k.data_ptr(), _ptr(d), k_hat.data_ptr(), st)
+            k_hat = torch.empty(s.fwd_filter_bytes, dtype=torch.uint8, device=u.device)
+        r = lib.fftconv_prepare_filter_forward(s.plan, k.data_ptr(), _ptr(d), k_hat.data_ptr(),
+                                               st)
     if r:
         _capi.check(r, s.ctx, "fftconv_prepare_filter")
     y = torch.empty_like(u)

@@ -201,6 +201,13 @@ size_t fftconv_plan_workspace_bytes(const fftconv_plan *p);
 fftconv_status fftconv_prepare_filter(const fftconv_plan *p, const void *k, const void *d,
                                       void *k_hat, fftconv_stream s);
 
+/* The forward's spectrum alone, for inference: into k_hat of at least
+   fftconv_plan_forward_filter_bytes, which fftconv_forward takes and fftconv_backward must
+   not (the backward's layout, another family's and maybe a far longer FFT, is not written). */
+fftconv_status fftconv_prepare_filter_forward(const fftconv_plan *p, const void *k,
+                                              const void *d, void *k_hat, fftconv_stream s);
+size_t fftconv_plan_forward_filter_bytes(const fftconv_plan *p);
+
 /* The same into a buffer of k_hat_bytes (at least fftconv_plan_filter_bytes: a framework that
    sizes it before a plan exists takes fftconv_problem_filter_bytes): the bytes that hold no
    spectrum (the alignment between the two directions' layouts and the rest of the buffer) are

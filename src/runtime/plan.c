@@ -422,8 +422,9 @@ size_t fftconv_plan_workspace_bytes(const fftconv_plan *p) {
            : 0;
 }
 
-fftconv_status fftconv_prepare_filter(const fftconv_plan *p, const void *k, const void *d,
-                                      void *k_hat, fftconv_stream s) {
+/* Both directions' layouts, or (both = 0) the forward's alone. */
+static fftconv_status prepare(const fftconv_plan *p, const void *k, const void *d, void *k_hat,
+                              fftconv_stream s, int both) {
   fc_err *e = &thread_err;
   if (!p) return fc_fail(e, FFTCONV_ERR_INVALID, "plan: NULL");
   if (!k) return fc_fail(e, FFTCONV_ERR_INVALID, "k: NULL (the (H, K) fp32 filter is required)");
@@ -439,12 +440,26 @@ fftconv_status fftconv_prepare_filter(const fftconv_plan *p, const void *k, cons
   if (st == FFTCONV_OK)
     st = fc_launch_phase(&p->manifest, &p->mod, FC_PHASE_PREPARE, &p->shape, &b, 0,
                          (CUstream)s, e);
-  if (st == FFTCONV_OK && p->bwd && p->bwd_khat_offset) { /* the backward's own layout */
+  if (st == FFTCONV_OK && both && p->bwd && p->bwd_khat_offset) { /* the backward's layout */
     b.p[FC_ARG_KHAT] = (CUdeviceptr)k_hat + (CUdeviceptr)p->bwd_khat_offset;
     st = fc_launch_phase(&p->bwd->manifest, &p->bwd->mod, FC_PHASE_PREPARE, &p->bwd->shape, &b,
                          0, (CUstream)s, e);
   }
   return st;
+}
+
+fftconv_status fftconv_prepare_filter(const fftconv_plan *p, const void *k, const void *d,
+                                      void *k_hat, fftconv_stream s) {
+  return prepare(p, k, d, k_hat, s, 1);
+}
+
+fftconv_status fftconv_prepare_filter_forward(const fftconv_plan *p, const void *k,
+                                              const void *d, void *k_hat, fftconv_stream s) {
+  return prepare(p, k, d, k_hat, s, 0);
+}
+
+size_t fftconv_plan_forward_filter_bytes(const fftconv_plan *p) {
+  return p ? (size_t)fc_manifest_filter_bytes(&p->manifest, p->shape.p.heads) : 0;
 }
 
 fftconv_status fftconv_prepare_filter_sized(const fftconv_plan *p, const void *k, const void *d,
