@@ -197,6 +197,12 @@ Test(context, create_says_why_it_cannot_open) {
             "%s", fftconv_ctx_error(NULL));
   fftconv_ctx_destroy(NULL);
   fftconv_plan_destroy(NULL);
+  /* with no plan: sizes 0, the prepares refuse, naming the plan */
+  cr_assert_eq(fftconv_plan_filter_bytes(NULL), 0);
+  cr_assert_eq(fftconv_plan_forward_filter_bytes(NULL), 0);
+  cr_assert_eq(fftconv_prepare_filter_forward(NULL, (void *)16, NULL, (void *)16, NULL),
+               FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(NULL), "plan: NULL"), "%s", fftconv_ctx_error(NULL));
 }
 
 /* Rigor names are the flags' and the cache's words; every name parses back to its value. */
