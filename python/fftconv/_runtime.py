@@ -103,4 +103,6 @@ def _warn_untuned(p, desc):
         f"once with: python -m fftconv.tune --batch {p.batch} --heads {p.heads} --seqlen "
         f"{p.seqlen} --dtype {dt} --mode {mode}" + (" --pregate" if p.pre_gate else "")
         + (" --postgate" if p.post_gate else "") + (" --skip-d" if p.skip_d else "")
+        + (f" --filter-len {p.filter_len}" if p.filter_len not in (0, p.seqlen) else "")
+        + (f" --freq-keep {p.freq_keep}" if p.freq_keep else "")
         + " (or with no flags for the default set)", RuntimeWarning, stacklevel=4)

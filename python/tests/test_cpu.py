@@ -40,6 +40,30 @@ def test_sizes_from_the_problem_alone():
         fftconv.problem_sizes(1, 1, 0)
 
 
+def test_sizes_of_a_long_row_with_a_partial_filter():
+    """Past the dense families' 2M (a causal row of 16M with 1024 taps, overlap_tc's): the
+    spectrum bound is the short transforms', and the forward needs no workspace."""
+    s = fftconv.problem_sizes(1, 8, 1 << 24, filter_len=1024, dtype="fp16", causal=True)
+    assert 0 < s["filter"] < 8 * 20 * 32768 * 2 and s["forward"] == 0
+    with pytest.raises(ValueError, match="with filter_len at most 16384"):
+        fftconv.problem_sizes(1, 8, 1 << 24, filter_len=16385, dtype="fp16", causal=True)
+
+
+def test_the_untuned_warning_names_the_whole_problem(monkeypatch):
+    """The tune command the warning suggests is for this problem: a partial filter's taps and
+    a frequency mask included (before, they were left out: it tuned K = L)."""
+    from fftconv import _capi, _runtime
+    for K, F, want, absent in ((1024, 0, "--filter-len 1024", "--freq-keep"),
+                               (0, 37, "--freq-keep 37", "--filter-len"),
+                               (65536, 0, "--pregate", "--filter-len")):
+        monkeypatch.setattr(_runtime, "_warned", False)
+        p = _capi.problem(2, 768, 65536, K, F, "fp16", True, True, True, False)
+        with pytest.warns(RuntimeWarning) as rec:
+            _runtime._warn_untuned(p, "direct r1 {} [heuristic; sm_90]")
+        msg = str(rec[0].message)
+        assert want in msg and absent not in msg, msg
+
+
 def fake_inputs(B=3, H=5, L=1000, K=None, dtype=torch.float16, gates=True, D=True, grad=False,
                 dev="cuda"):
     u = torch.empty(B, H, L, device=dev, dtype=dtype, requires_grad=grad)
