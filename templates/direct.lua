@@ -48,10 +48,7 @@ local MMA_HI_ONLY = 32 -- taps from which the tensor-core forward is also offere
 local PREP_THREADS = 64
 local MAX_GRID_Y = 65535
 
--- The problem's taps: filter_len, or seqlen when it is 0.
-local function taps_of(problem)
-  return problem.filter_len ~= 0 and problem.filter_len or problem.seqlen
-end
+local taps_of = common.taps
 
 local function halo(params) return (params.taps - 1 + 7) // 8 * 8 end
 
@@ -128,13 +125,8 @@ function family.check(problem, device, params)
   if problem.freq_keep ~= 0 then
     return false, "freq_keep: a frequency mask is not a short filter (direct takes F = 0)"
   end
-  if params.seqlen ~= problem.seqlen then
-    return false, string.format("seqlen: %s, the problem's length is %d", tostring(params.seqlen),
-      problem.seqlen)
-  end
-  if params.taps ~= k then
-    return false, string.format("taps: %s, the problem's filter has %d", tostring(params.taps), k)
-  end
+  ok, why = common.matches_taps(problem, params)
+  if not ok then return false, why end
   if k > MAX_TAPS then
     return false, string.format("filter_len: %d taps, direct runs 1 to %d", k, MAX_TAPS)
   end

@@ -62,7 +62,6 @@ local SIZES = { 8, 16, 32 }
 local ORDERS = { 2, 3, 4 }
 local WARPS = { 4, 8, 16 }
 local PAIRS = { 1, 2, 4, 8 }
-local MAX_REGS = 255
 
 local PREP_THREADS = 256 -- the prepare kernel's block: its launch bounds and its launch
 
@@ -231,14 +230,9 @@ end
 
 function family.check(problem, device, params)
   local n = params.fft_size
-  if params.dtype ~= "fp16" and params.dtype ~= "bf16" then
-    return false, "tensor-core kernels need fp16 or bf16 I/O, not " .. tostring(params.dtype)
-  end
-  if device.sm < 80 then
-    return false, string.format("mma.sync m16n8k16 with fp32 accumulation needs sm_80, not sm_%d",
-      device.sm)
-  end
-  local ok, why = common.matches(problem, params)
+  local ok, why = layout.check_device(params, device)
+  if not ok then return false, why end
+  ok, why = common.matches(problem, params)
   if not ok then return false, why end
   ok, why = choices_valid(params)
   if not ok then return false, why end
@@ -275,14 +269,9 @@ function family.check(problem, device, params)
   ok, why = common.fits(device, backward and backward_smem(params) or layout.smem_bytes(params),
                         threads)
   if not ok then return false, why end
-  -- The compiler fits a block's threads into the register file, spilling a little if it
-  -- must; more than 40% over that cap would spill too much.
-  local regs = layout.regs_estimate(params) + (backward and np or 0) -- the backward keeps g's row
-  local cap = math.min(MAX_REGS, device.regs_per_block // threads)
-  if regs > 1.4 * cap or regs > MAX_REGS then
-    return false, string.format("about %d registers a thread; %d threads get at most %d",
-      regs, threads, cap)
-  end
+  -- the backward keeps g's row in registers too
+  ok, why = layout.check_regs(layout.regs_estimate(params) + (backward and np or 0), threads, device)
+  if not ok then return false, why end
   -- Warps with nothing to do in the row pass are wasted, except in the smallest block.
   local row_tasks = (backward and 1 or params.pairs) * pts // np // 16
   if params.warps > row_tasks and params.warps > WARPS[1] then

@@ -48,12 +48,22 @@ local family = {
 local SIZES = { 8, 16, 32 }
 local ORDERS = { 2, 3, 4 }
 local MIN_M, MAX_M = 256, 32768
-local MAX_REGS = 255
 local MAX_GRID_Y = 65535
 local PREP_THREADS = 256
 
-local function taps_of(problem)
-  return problem.filter_len ~= 0 and problem.filter_len or problem.seqlen
+local taps_of = common.taps
+
+-- Why the problem's filter is not a partial one overlap_tc runs (at most MAX_TAPS taps and
+-- L/4), or nil.
+local function taps_refusal(problem)
+  local k = taps_of(problem)
+  if k > MAX_TAPS then
+    return string.format("filter_len: %d taps, overlap_tc runs 1 to %d", k, MAX_TAPS)
+  end
+  if 4 * k > problem.seqlen then
+    return string.format("filter_len: %d taps of a row of %d, overlap_tc runs partial "
+      .. "filters, at most L/4 taps (a longer filter is the dense FFT's)", k, problem.seqlen)
+  end
 end
 
 -- The outputs a segment of M samples keeps with K taps.
@@ -84,8 +94,8 @@ end
 
 function family.space(problem, device, rigor)
   local k = taps_of(problem)
-  if problem.mode ~= "causal" or problem.freq_keep ~= 0 or k > MAX_TAPS
-      or 4 * k > problem.seqlen or (problem.op or "forward") ~= "forward" then
+  if problem.mode ~= "causal" or problem.freq_keep ~= 0 or taps_refusal(problem)
+      or (problem.op or "forward") ~= "forward" then
     return {}
   end
   local measure = rigor == "measure"
@@ -118,34 +128,19 @@ function family.space(problem, device, rigor)
 end
 
 function family.check(problem, device, params)
-  if params.dtype ~= "fp16" and params.dtype ~= "bf16" then
-    return false, "tensor-core kernels need fp16 or bf16 I/O, not " .. tostring(params.dtype)
-  end
-  if device.sm < 80 then
-    return false, string.format("mma.sync m16n8k16 with fp32 accumulation needs sm_80, not sm_%d",
-      device.sm)
-  end
-  local ok, why = common.matches_io(problem, params)
+  local ok, why = layout.check_device(params, device)
+  if not ok then return false, why end
+  ok, why = common.matches_io(problem, params)
   if not ok then return false, why end
   if problem.mode ~= "causal" then return false, "mode: overlap-save runs causal problems only" end
   if problem.freq_keep ~= 0 then
     return false, "freq_keep: a frequency mask is not a partial filter (overlap_tc takes F = 0)"
   end
   local k = taps_of(problem)
-  if k > MAX_TAPS then
-    return false, string.format("filter_len: %d taps, overlap_tc runs 1 to %d", k, MAX_TAPS)
-  end
-  if 4 * k > problem.seqlen then
-    return false, string.format("filter_len: %d taps of a row of %d, overlap_tc runs partial "
-      .. "filters, at most L/4 taps (a longer filter is the dense FFT's)", k, problem.seqlen)
-  end
-  if params.seqlen ~= problem.seqlen then
-    return false, string.format("seqlen: %s, the problem's length is %d", tostring(params.seqlen),
-      problem.seqlen)
-  end
-  if params.taps ~= k then
-    return false, string.format("taps: %s, the problem's filter has %d", tostring(params.taps), k)
-  end
+  local refused = taps_refusal(problem)
+  if refused then return false, refused end
+  ok, why = common.matches_taps(problem, params)
+  if not ok then return false, why end
   local m = params.fft_size
   if math.type(m) ~= "integer" or m < MIN_M or m > MAX_M or m & (m - 1) ~= 0 then
     return false, string.format("fft_size: the segment FFT, a power of two from %d to %d",
@@ -160,11 +155,8 @@ function family.check(problem, device, params)
   local threads = params.warps * 32
   ok, why = common.fits(device, layout.smem_bytes(params), threads)
   if not ok then return false, why end
-  local regs, cap = layout.regs_estimate(params), math.min(MAX_REGS, device.regs_per_block // threads)
-  if regs > 1.4 * cap or regs > MAX_REGS then
-    return false, string.format("about %d registers a thread; %d threads get at most %d",
-      regs, threads, cap)
-  end
+  ok, why = layout.check_regs(layout.regs_estimate(params), threads, device)
+  if not ok then return false, why end
   local np = params.factors[#params.factors]
   local row_tasks = params.pairs * m // np // 16
   if params.warps > row_tasks and params.warps > 4 then
@@ -187,13 +179,8 @@ end
 -- 8 warps, about 4096 points a block.
 function family.default(problem, device)
   local k = taps_of(problem)
-  if k > MAX_TAPS then
-    return nil, string.format("filter_len: %d taps, overlap_tc runs 1 to %d", k, MAX_TAPS)
-  end
-  if 4 * k > problem.seqlen then
-    return nil, string.format("filter_len: %d taps of a row of %d, overlap_tc runs partial "
-      .. "filters, at most L/4 taps", k, problem.seqlen)
-  end
+  local refused = taps_refusal(problem)
+  if refused then return nil, refused end
   local target = 1024
   while target < 4 * k and target < MAX_M do target = target * 2 end
   return common.best(family, problem, device, function(params)

@@ -24,6 +24,25 @@ function common.matches_io(problem, params)
   return true
 end
 
+-- The problem's taps: filter_len, or seqlen when it is 0.
+function common.taps(problem)
+  return problem.filter_len ~= 0 and problem.filter_len or problem.seqlen
+end
+
+-- A candidate made for the problem's length and taps (direct's, overlap_tc's: their grids and
+-- halos are the problem's own) is this problem's.
+function common.matches_taps(problem, params)
+  if params.seqlen ~= problem.seqlen then
+    return false, string.format("seqlen: %s, the problem's length is %d", tostring(params.seqlen),
+      problem.seqlen)
+  end
+  local k = common.taps(problem)
+  if params.taps ~= k then
+    return false, string.format("taps: %s, the problem's filter has %d", tostring(params.taps), k)
+  end
+  return true
+end
+
 -- A block of `threads` threads with `smem` bytes of dynamic shared memory fits the device:
 -- its own opt-in shared-memory limit and its threads per block.
 function common.fits(device, smem, threads)

@@ -48,6 +48,32 @@ function layout.regs_estimate(params)
   return math.tointeger(r + 2.5 * np + 48)
 end
 
+-- The device and I/O a tensor-core kernel needs: fp16 or bf16 operands, mma.sync m16n8k16 with
+-- fp32 accumulation (sm_80). true, or false and the reason.
+function layout.check_device(params, device)
+  if params.dtype ~= "fp16" and params.dtype ~= "bf16" then
+    return false, "tensor-core kernels need fp16 or bf16 I/O, not " .. tostring(params.dtype)
+  end
+  if device.sm < 80 then
+    return false, string.format("mma.sync m16n8k16 with fp32 accumulation needs sm_80, not sm_%d",
+      device.sm)
+  end
+  return true
+end
+
+-- The compiler fits a block's threads into the register file, spilling a little if it must;
+-- more than 40% over that cap (or over 255 a thread) would spill too much. true, or false and
+-- the reason, for about `regs` registers a thread in blocks of `threads`.
+local MAX_REGS = 255
+function layout.check_regs(regs, threads, device)
+  local cap = math.min(MAX_REGS, device.regs_per_block // threads)
+  if regs > 1.4 * cap or regs > MAX_REGS then
+    return false, string.format("about %d registers a thread; %d threads get at most %d",
+      regs, threads, cap)
+  end
+  return true
+end
+
 -- The factorization: two or more factors of 8, 16 or 32 whose product is the points, and a
 -- row pass of 16 rows or more. true, or false and the reason.
 function layout.check_factors(params)
