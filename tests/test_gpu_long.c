@@ -90,25 +90,13 @@ Test(gpu_long_candidates, cluster_64k_circular) { every_cluster_candidate(65536,
 Test(gpu_long_candidates, cluster_64k_causal) { every_cluster_candidate(65536, FFTCONV_CAUSAL); }
 Test(gpu_long_candidates, cluster_128k_circular) { every_cluster_candidate(131072, FFTCONV_CIRCULAR); }
 
-/* A 16-bit value of dtype as a double. */
-static double half_bits(uint16_t h, fftconv_dtype dt) {
-  if (dt == FFTCONV_BF16) {
-    uint32_t w = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &w, sizeof f);
-    return f;
-  }
-  int ex = (h >> 10) & 31, man = h & 1023;
-  double v = ex == 0 ? ldexp(man, -24) : ex == 31 ? NAN : ldexp(1024 + man, ex - 25);
-  return h & 0x8000 ? -v : v;
-}
-
 /* n 16-bit values of buffer d from element i, as doubles. */
 static void fetch(CUdeviceptr d, int64_t i, int64_t n, fftconv_dtype dt, double *out) {
   uint16_t buf[1100];
   cr_assert_leq(n, 1100);
   cr_assert_eq(fc_cu.MemcpyDtoH(buf, d + (CUdeviceptr)(2 * i), (size_t)(2 * n)), CUDA_SUCCESS);
-  for (int64_t j = 0; j < n; j++) out[j] = half_bits(buf[j], dt);
+  for (int64_t j = 0; j < n; j++)
+    out[j] = dt == FFTCONV_BF16 ? fc_bf16_to_f32(buf[j]) : fc_f16_to_f32(buf[j]);
 }
 
 /* One problem of B x H x L past 2^31 elements (FlashFFTConv crashes there): 64-bit offsets
