@@ -34,6 +34,23 @@ from bench_short import plan_of, shape  # noqa: E402
 from bench_torch import copy_gbps, event_timer  # noqa: E402  (the same timing and floor)
 
 
+def ffc_sparse(a, name):
+    """FlashFFTConv's sparse_conv.py class `name` (PartialFFTConv, FrequencySparseFFTConv): from
+    the installed package with --flashfftconv, from the file in --flashfftconv-src's tree (it
+    needs no CUDA extension), else None."""
+    if a.flashfftconv:
+        import flashfftconv.sparse_conv as mod
+        return getattr(mod, name)
+    if a.flashfftconv_src:
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            "ffc_sparse_conv", os.path.join(a.flashfftconv_src, "flashfftconv", "sparse_conv.py"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return getattr(mod, name)
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--taps", default="1024,4096,16384")
@@ -58,16 +75,7 @@ def main():
     import fftconv
     dt = {"fp16": torch.float16, "bf16": torch.bfloat16}[a.dtype]
     dev = "cuda"
-    FFC = None
-    if a.flashfftconv:
-        from flashfftconv.sparse_conv import PartialFFTConv as FFC
-    elif a.flashfftconv_src:
-        import importlib.util
-        spec = importlib.util.spec_from_file_location(
-            "ffc_sparse_conv", os.path.join(a.flashfftconv_src, "flashfftconv", "sparse_conv.py"))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        FFC = mod.PartialFFTConv
+    FFC = ffc_sparse(a, "PartialFFTConv")
     timeit = event_timer(torch, a.runs, dev)
     gbps = copy_gbps(torch, timeit, dev)
     print(f"device {torch.cuda.get_device_name()}  dtype {a.dtype}  gated (pre, post)  copy "

@@ -80,13 +80,57 @@ local function choices_valid(params)
   return true
 end
 
+-- A frequency band (params.band; README, "Frequency-sparse filters"): a low-pass mask F keeps
+-- the row pass's columns c < a and c >= R - a, a = ceil(F R / N) (R its radix), so the forward
+-- kernel computes and reads only `band` groups of 8 slots (4 columns at each end a group).
+-- D, which prepare_filter adds to every bin, is taken off the band's bins and D v added at the
+-- store instead (params.skip_d: the problem has D).
+-- The fewest groups that hold the mask's columns, or nil without a mask.
+local function band_need(problem, params)
+  local f, n, r = problem.freq_keep, params.fft_size, params.factors[#params.factors]
+  if f == 0 then return nil end
+  return ((f * r + n - 1) // n + 3) // 4
+end
+
+-- The factors whose DFT matrices the kernel holds: with a band the row pass has its own.
+local function radix_users(params)
+  if not params.band then return params.factors end
+  return { table.unpack(params.factors, 1, #params.factors - 1) }
+end
+
+-- Why `params.band` cannot serve the problem, or nil.
+local function band_refusal(problem, params)
+  local b, r = params.band, params.factors[#params.factors]
+  if math.type(b) ~= "integer" or b < 1 then
+    return "band: the groups of 8 row-pass columns kept, a positive integer (absent: every column)"
+  end
+  if params.op == "backward" or params.real ~= "pair" then
+    return "band: the forward kernel with real \"pair\" only"
+  end
+  if b >= r // 8 then
+    return string.format("band: %d groups of 8 are every column of the %d-point row pass (at "
+      .. "most %d)", b, r, r // 8 - 1)
+  end
+  if problem.freq_keep == 0 then return "band: the problem keeps every frequency (freq_keep 0)" end
+  if (params.skip_d == true) ~= problem.skip_d then
+    return "band: skip_d differs from the problem's (with D the band adds D v at the store)"
+  end
+  local need = band_need(problem, params)
+  if b < need then
+    return string.format("band: freq_keep %d keeps %d columns at each end of the %d-point row "
+      .. "pass; %d groups hold %d", problem.freq_keep,
+      (problem.freq_keep * r + params.fft_size - 1) // params.fft_size, r, b, 4 * b)
+  end
+  return nil
+end
+
 -- The variants beside the base one (swizzled shared memory, plain loads, consecutive heads in a
 -- block): cp.async double buffering of the next group's rows; a block's pairs from one head (its
 -- filter bins read once for all of them); padded instead of swizzled shared memory. They are
 -- tried with the middle block shapes only (4 or 8 warps; 1 or 2 pairs, 2 or 4 for "head").
 local VARIANTS = {
   { smem = "swizzle", load = "async", group = "row", pairs = { 1, 2 } },
-  { smem = "swizzle", load = "plain", group = "head", pairs = { 2, 4 } },
+  { smem = "swizzle", load = "plain", group = "head", pairs = { 1, 2, 4 } },
   { smem = "swizzle", load = "async", group = "head", pairs = { 2, 4 } },
   { smem = "pad", load = "plain", group = "row", pairs = { 1, 2 } },
 }
@@ -94,7 +138,7 @@ local VARIANTS = {
 -- rigor "measure" prunes to what has won on the H100 (bench/NOTES.md): two or three passes
 -- (four from N = 8192, where 32-point stages cost registers), 4 or 8 warps (16 from 16384),
 -- blocks of at most 16384 points unless a single pair is bigger, of the variants only
--- cp.async loads with one pair a block, and "half" only for an odd batch.
+-- group "head" with one pair a block, and "half" only for an odd batch.
 -- The backward (op "backward"): a block per head over its batch pairs, v and g as the block's
 -- two units (see the kernel text). Its candidates: the factorizations; 4 or 8 warps (16 too
 -- from N = 16384); where the batch sum P lives: in shared memory (no `acc`), or (acc = "ws")
@@ -167,6 +211,16 @@ local function backward_space(problem, device, rigor)
   return out
 end
 
+-- The forward's shared memory: the planes (and staging), then for "pair" the group's row
+-- offsets (rows.bases: 8 bytes a row) and with a band and D each row's D (4 bytes a row), in
+-- the dynamic allocation (a static array beside a 48 KB dynamic one would pass the limit that
+-- needs no opt-in).
+local function forward_smem(params)
+  local s = layout.smem_bytes(params)
+  if params.real == "half" then return s end
+  return s + 16 * params.pairs + ((params.band and params.skip_d) and 8 * params.pairs or 0)
+end
+
 -- The backward's shared memory: its two units' planes, and the batch sum's N fp32 complex
 -- bins unless they are in the workspace.
 local function backward_smem(params)
@@ -186,7 +240,9 @@ function family.space(problem, device, rigor)
     for _, p in ipairs(PAIRS) do
       if p == 1 or p * n <= 16384 then pairss[#pairss + 1] = p end
     end
-    variants = { { smem = "swizzle", load = "async", group = "row", pairs = { 1 } } }
+    -- consecutive blocks on one head keep its k_hat in L2 (bench/NOTES.md, 22): that, not
+    -- cp.async (which the profiled winners never took), is the variant measured
+    variants = { { smem = "swizzle", load = "plain", group = "head", pairs = { 1 } } }
   end
   local out = {}
   local function add(factors, warps, pairs, v)
@@ -208,6 +264,20 @@ function family.space(problem, device, rigor)
             for _, pairs in ipairs(v.pairs) do add(factors, warps, pairs, v) end
           end
         end
+      end
+    end
+  end
+  -- A low-pass mask: each "pair" candidate also with the fewest groups of its band.
+  if problem.freq_keep > 0 then
+    for i = 1, #out do
+      local c = out[i]
+      local need = c.real == "pair" and band_need(problem, c)
+      if need and need < c.factors[#c.factors] // 8 then
+        local b = {}
+        for k, v in pairs(c) do b[k] = v end
+        b.band = need
+        b.skip_d = problem.skip_d or nil
+        out[#out + 1] = b
       end
     end
   end
@@ -266,11 +336,22 @@ function family.check(problem, device, params)
       or params.split > bp) then
     return false, string.format("split: 2 to the batch's %d row pairs (absent: 1)", bp)
   end
-  ok, why = common.fits(device, backward and backward_smem(params) or layout.smem_bytes(params),
+  ok, why = common.fits(device, backward and backward_smem(params) or forward_smem(params),
                         threads)
   if not ok then return false, why end
-  -- the backward keeps g's row in registers too
-  ok, why = layout.check_regs(layout.regs_estimate(params) + (backward and np or 0), threads, device)
+  local regs = layout.regs_estimate(params) + (backward and np or 0) -- g's row too
+  if params.skip_d ~= nil and params.band == nil then
+    return false, "skip_d: a band's parameter (the dense kernels take D in k_hat)"
+  end
+  if params.band ~= nil then
+    why = band_refusal(problem, params)
+    if why then return false, why end
+    -- the row pass's own fragments, for the band's slots only
+    local only_row = true
+    for i = 1, #params.factors - 1 do only_row = only_row and params.factors[i] ~= np end
+    regs = regs + 6 * params.band * (np // 8) - (only_row and 3 * (np // 8) ^ 2 or 0)
+  end
+  ok, why = layout.check_regs(regs, threads, device)
   if not ok then return false, why end
   -- Warps with nothing to do in the row pass are wasted, except in the smallest block.
   local row_tasks = (backward and 1 or params.pairs) * pts // np // 16
@@ -309,7 +390,7 @@ function family.default(problem, device)
     return #params.factors * 100 + maxf + math.abs(params.warps - 8)
       + math.abs(params.pairs * problem.fft_size - 4096) / 1024
       + ((params.load == "plain" and params.smem == "swizzle" and params.group == "row"
-          and params.real == "pair") and 0 or 1000)
+          and params.real == "pair") and 0 or 1000) - (params.band and 50 or 0)
   end)
 end
 
@@ -359,7 +440,7 @@ function family.layout(params, device)
   end
   return manifest.prepare_forward({
     prep = { threads = PREP_THREADS, smem = 0, per = 1 },
-    fwd = { threads = params.warps * 32, smem = layout.smem_bytes(params),
+    fwd = { threads = params.warps * 32, smem = forward_smem(params),
             per = params.real == "half" and params.pairs or 2 * params.pairs },
     filter = { layout = filter_layout(params), fixed = 0,
                per_head = manifest.FLOAT2 * layout.khat_per_head(params) },
@@ -406,6 +487,10 @@ ${include(ops.functions)}
 ${include(layout.planes)}
 
 ${include(dft.functions)}
+@ if band > 0 then
+
+${include(dft.band_functions)}
+@ end
 
 ${include(rows.functions)}
 @ if real == "half" then
@@ -640,6 +725,7 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   const bool zero_top = L <= N / 2;
   const int kmax = zero_top && ${n1} >= 16 ? ${n1} / 16 : ${n1} / 8;
   const int zchunks = zero_top && ${n1} >= 16 ? N / 16 : N / 8;
+  const int zsh = zero_top && ${n1} >= 16 ? ${logn - 4} : ${logn - 3};  // log2(zchunks)
   const bool vec = (L & 7) == 0 &&
                    (((unsigned long long)u | (unsigned long long)pre | (unsigned long long)post |
                      (unsigned long long)dy | (unsigned long long)du | (unsigned long long)dpre |
@@ -655,7 +741,7 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   float vg = 0.0f;
   for (long long bp = bp0; bp < bp1; bp++) {
     for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
-      const int pl = i / zchunks, n0 = (i % zchunks) * 8;
+      const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;  // no division per chunk
       const long long b = 2 * bp + pl;
       uint4 v = uint4{0u, 0u, 0u, 0u}, gv = uint4{0u, 0u, 0u, 0u};
       if (b < B && n0 < L) {
@@ -674,11 +760,12 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
     ${include(cols_inverse)}
     // Store: z (unit 0) and dv (unit 1), kept conjugated: the imaginary plane negated.
-    const int lchunks = L >= N ? N / 8 : (L + 7) / 8;
-    for (int i = threadIdx.x; i < 2 * lchunks; i += THREADS) {
-      const int pl = i / lchunks, n0 = (i % lchunks) * 8;
+    // N/16 chunks a plane hold every output below L <= N/2, else N/8; those past L skipped
+    const int ssh = L <= N / 2 ? ${logn - 4} : ${logn - 3};
+    for (int i = threadIdx.x; i < 2 << ssh; i += THREADS) {
+      const int pl = i >> ssh, n0 = (i & ((1 << ssh) - 1)) * 8;
       const long long b = 2 * bp + pl;
-      if (b >= B) continue;
+      if (b >= B || n0 >= L) continue;
       const long long gi = (b * H + h) * L + n0;
       const u32 neg = pl ? 0x80008000u : 0u;
       uint4 z = *(const uint4 *)(smem + pl * PLANE_BYTES + swz(n0));
@@ -752,6 +839,14 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   const bool zero_top = L <= NR / 2;
   const int kmax = zero_top && ${n1} >= 16 ? ${n1} / 16 : ${n1} / 8;
   const int zchunks = zero_top && ${n1} >= 16 ? N / 16 : N / 8;  // chunks the first pass reads
+@ if real ~= "half" then
+  const int zsh = zero_top && ${n1} >= 16 ? ${logn_pts - 4} : ${logn_pts - 3};  // log2(zchunks)
+  // the group's row offsets (rows.bases), and with a band and D each row's D, after the planes
+  long long *const rbase = (long long *)(smem + ${rbase_off});
+@   if band_d then
+  float *const rowd = (float *)(smem + ${rbase_off} + 16 * PAIRS);
+@   end
+@ end
   const bool vec = (L & 7) == 0 && (((unsigned long long)u | (unsigned long long)pre |
                                      (unsigned long long)post | (unsigned long long)y) & 15) == 0;
 @ if load == "async" then
@@ -759,8 +854,15 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     stage(sb, blockIdx.x, u, pre, pairs, B, BP, H, L, zchunks);
 @ end
   ${include(dft_matrices)}
+@ if band > 0 then
+  DftBand<${passes[#passes].r}, ${band}> dband;
+  dband.init();
+@ end
   for (long long grp = blockIdx.x; grp * PAIRS < pairs; grp += gridDim.x) {
     const long long c0 = grp * PAIRS;
+@ if real ~= "half" then
+    ${include(rows.bases)}
+@ end
     // Load: row (2 bp, h) into the real plane, (2 bp + 1, h) into the imaginary one.
     ${include(rows.load)}
     __syncthreads();
@@ -772,6 +874,8 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     spectral_pass(k_hat, c0, H);
     __syncthreads();
     row_inv_half<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r});
+@ elseif band > 0 then
+    row_pass_band<${last.r}, ${band}, ${prev.r}, ${prev.s}>(sb, dband, k_hat, c0, BP, H);
 @ else
     row_pass<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, k_hat, c0, BP, H);
 @ end
@@ -795,7 +899,8 @@ function family.emit(params)
     dft_matrices = dft.matrices, cols_forward = dft.cols_forward, cols_inverse = dft.cols_inverse,
     dk_transform = dk_transform,
     n = n, nr = params.fft_size, pairs = params.pairs, warps = params.warps,
-    passes = dft.passes(params.factors, n), radices = fft.distinct(params.factors),
+    passes = dft.passes(params.factors, n), radices = fft.distinct(radix_users(params)),
+    band = params.band or 0, band_d = params.band ~= nil and params.skip_d == true,
     n1 = params.factors[1], real = params.real, khat = layout.khat_per_head(params),
     pos_k = fft.digit_pos_expr(params.factors, "k"), prep_threads = PREP_THREADS,
     smem_layout = params.smem, load = params.load, group = params.group, seg = false,
@@ -809,7 +914,7 @@ function family.emit(params)
     ws_args = ((params.acc == "ws" and (params.split or 1) == 1) and ", float2 *__restrict__ pws"
                or "")
       .. ((params.split or 1) > 1 and ", float2 *__restrict__ part, float *__restrict__ vgp" or ""),
-    logn = fft.log2(params.fft_size),
+    logn = fft.log2(params.fft_size), logn_pts = fft.log2(n), rbase_off = layout.smem_bytes(params),
   }
   for k, v in pairs(prep.names(params)) do env[k] = v end
   return tpl.render(KERNEL, env, "=templates/monarch_tc.lua (KERNEL text)")

@@ -269,7 +269,7 @@ function family.emit(params)
     n = n, nr = n, pairs = params.pairs, warps = params.warps,
     passes = dft.passes(params.factors, n), radices = fft.distinct(params.factors),
     n1 = params.factors[1], real = "pair", khat = n, prep_threads = PREP_THREADS,
-    smem_layout = "swizzle", load = params.load or "plain", group = "seg", seg = true,
+    smem_layout = "swizzle", load = params.load or "plain", group = "seg", seg = true, band_d = false,
     segment = params.segment, spr = seg_pairs(params), ng = groups(params),
     op = params.dtype, op_ptx = params.dtype == "fp16" and "f16" or "bf16",
     cvt = params.dtype == "fp16" and "f16" or "bf16", fold = layout.fold(n),

@@ -41,7 +41,10 @@ static inline double check_problem(fftconv_ctx *c, const fftconv_problem *p, uin
 
 /* Every candidate the family enumerates for a problem (the exhaustive space: every variant
    the tuner can choose) verifies, not only the winner. */
-static inline void every_candidate_in(fftconv_ctx *c, const char *family, fftconv_problem p) {
+/* Every valid candidate of `family` for p whose parameters hold `want` (NULL: all), compiled,
+   run into a poisoned output and checked against the fp64 reference. */
+static inline void every_candidate_with(fftconv_ctx *c, const char *family, fftconv_problem p,
+                                        const char *want) {
   char key[256];
   fftconv_problem_key(&p, key, sizeof key);
   fc_emit *em;
@@ -56,7 +59,7 @@ static inline void every_candidate_in(fftconv_ctx *c, const char *family, fftcon
   fftconv_status *st = calloc((size_t)ncl, sizeof *st);
   int n = 0;
   for (int i = 0; i < ncl; i++)
-    if (!cl[i].reason) {
+    if (!cl[i].reason && (!want || strstr(cl[i].params, want))) {
       cr_assert_eq(fc_emit_kernel(em, family, cl[i].params, &c->gpu.info, &src[n], &e),
                    FFTCONV_OK, "%s", e.msg);
       n++;
@@ -82,12 +85,17 @@ static inline void every_candidate_in(fftconv_ctx *c, const char *family, fftcon
     fc_kernel_src_free(&src[i]);
     fc_binary_free(&bin[i]);
   }
-  cr_log_info("%s: %d %s candidates verified, worst error %.2e", key, n, family, worst);
+  cr_log_info("%s: %d %s candidates%s%s verified, worst error %.2e", key, n, family,
+              want ? " with " : "", want ? want : "", worst);
   fc_testdata_free(&t);
   free(src);
   free(bin);
   free(st);
   fc_candidates_free(cl, ncl);
+}
+
+static inline void every_candidate_in(fftconv_ctx *c, const char *family, fftconv_problem p) {
+  every_candidate_with(c, family, p, NULL);
 }
 
 #endif

@@ -11,7 +11,8 @@
  * parameter JSON contains every TEXT (e.g. '"real":"half"'), instead of the default.
  * MODE circular runs L = N; causal runs L = N/2 - 3 (not a multiple of 8, so the scalar I/O
  * paths run too); causal8 runs L = N/2 (the vector paths). The direct family runs a filter of
- * 7 taps (it takes short filters only), overlap_tc one of 100 (partial filters only).
+ * 7 taps (it takes short filters only), overlap_tc one of 100 (partial filters only). A
+ * TEXT naming "band" (monarch_tc's banded row pass) runs the mask freq_keep = N/8.
  * Prints "ok ..." and exits 0 when the result is within tolerance; 1 with a
  * message on any failure; 2 on bad usage. */
 #include <math.h>
@@ -52,6 +53,8 @@ int main(int argc, char **argv) {
   p.pre_gate = p.post_gate = p.skip_d = 1;
   if (!strcmp(family, "direct")) p.filter_len = 7; /* short filters only */
   if (!strcmp(family, "overlap_tc")) p.filter_len = 100; /* partial filters only */
+  for (int a = 5; a < argc; a++)
+    if (strstr(argv[a], "\"band\"")) p.freq_keep = n / 8; /* a low-pass mask */
   char msg[512];
   if (fftconv_problem_check(&p, msg, sizeof msg) != FFTCONV_OK) return fail("problem", msg);
 

@@ -101,6 +101,27 @@ static void compile_sampled(int sm) {
 Test(compile_sample, sm80) { compile_sampled(80); }
 Test(compile_sample, sm90) { compile_sampled(90); }
 
+/* Every `every`-th valid candidate of monarch_tc's exhaustive space for p and op whose
+   parameters hold `want` (NULL: any), compiled with NVRTC; at least one when `must`. How many. */
+static int compile_every(fc_emit *em, int op, const fftconv_problem *p, const fc_device_info *dev,
+                         const char *want, int every, int must, const char *what) {
+  fc_err e = {{0}};
+  fc_candidate *c = NULL;
+  int nc = 0;
+  cr_assert_eq(fc_emit_space_op(em, "monarch_tc", op, p, dev, FC_RIGOR_EXHAUSTIVE, &c, &nc, &e),
+               FFTCONV_OK, "%s", e.msg);
+  plist *l = calloc(1, sizeof *l);
+  for (int j = 0, valid = 0; j < nc; j++)
+    if (!c[j].reason && (!want || strstr(c[j].params, want)) && valid++ % every == 0)
+      add(l, strdup(c[j].params));
+  fc_candidates_free(c, nc);
+  if (must) cr_assert_gt(l->n, 0, "%s: no candidate", what);
+  int total = l->n ? compile_list(em, "monarch_tc", l->p, l->n, dev, what) : 0;
+  for (int j = 0; j < l->n; j++) free(l->p[j]);
+  free(l);
+  return total;
+}
+
 /* monarch_tc's backward, more widely than the samples above (its default and a covering
    sample; none at 16K, where its default declines): every third valid candidate of its
    exhaustive space at each size it runs, 256 to 16K (there, the workspace sum only), both
@@ -114,21 +135,30 @@ Test(compile_sample, tc_backward) {
   int total = 0;
   for (int64_t n = 256, i = 0; n <= 16384; n *= 2, i++) { /* 16K: the workspace sum only */
     fftconv_problem p = problem(n, i % 2 ? FFTCONV_BF16 : FFTCONV_FP16, (int)(i % 2), 1, (int)i % 2);
-    fc_candidate *c = NULL;
-    int nc = 0;
-    cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
-                                  &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
-    plist *l = calloc(1, sizeof *l);
-    for (int j = 0, valid = 0; j < nc; j++)
-      if (!c[j].reason && valid++ % 3 == 0) add(l, strdup(c[j].params));
-    fc_candidates_free(c, nc);
-    cr_assert_gt(l->n, 0, "N=%lld: no valid tc backward candidate", (long long)n);
     char what[32];
     snprintf(what, sizeof what, "backward N=%lld", (long long)n);
-    total += compile_list(em, "monarch_tc", l->p, l->n, &dev, what);
-    for (int j = 0; j < l->n; j++) free(l->p[j]);
-    free(l);
+    total += compile_every(em, FC_OP_BACKWARD, &p, &dev, NULL, 3, 1, what);
   }
   cr_log_info("monarch_tc backward: %d kernels compiled", total);
+  fc_emit_close(em);
+}
+
+/* monarch_tc's banded candidates (a low-pass mask, freq_keep N/8, no D): every tenth valid one
+   of its exhaustive space at each size, 256 to 32K, both dtypes and modes, for sm_90. */
+Test(compile_sample, tc_band) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  cr_assert(fc_device_info_for_arch(90, &dev));
+  int total = 0;
+  for (int64_t n = 256, i = 0; n <= 32768; n *= 2, i++) {
+    fftconv_problem p = problem(n, i % 2 ? FFTCONV_BF16 : FFTCONV_FP16, 1, (int)(i % 2), (int)(i / 2) % 2);
+    p.freq_keep = n / 8;
+    char what[32];
+    snprintf(what, sizeof what, "band N=%lld", (long long)n);
+    total += compile_every(em, FC_OP_FORWARD, &p, &dev, "\"band\"", 10, n >= 1024, what);
+  }
+  cr_log_info("monarch_tc banded: %d kernels compiled", total);
   fc_emit_close(em);
 }

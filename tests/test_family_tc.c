@@ -175,6 +175,103 @@ Test(family_tc, space_holds_every_variant) {
   fc_emit_close(em);
 }
 
+/* How many candidates of p's exhaustive space hold `want` in their parameters: valid ones in
+   *valid, refused ones in *refused. */
+static void with(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev,
+                 const char *want, int *valid, int *refused) {
+  fc_candidate *c = NULL;
+  int n = 0;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_space(em, FAMILY, p, dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK,
+               "%s", e.msg);
+  *valid = *refused = 0;
+  for (int i = 0; i < n; i++)
+    if (strstr(c[i].params, want)) c[i].reason ? (*refused)++ : (*valid)++;
+  fc_candidates_free(c, n);
+}
+
+/* Why check() refuses `params` with one field replaced (`from` by `to`), for p. */
+static char *refusal(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev,
+                     const char *params, const char *from, const char *to) {
+  const char *at = strstr(params, from);
+  cr_assert(at, "%s has no %s", params, from);
+  char *edited = malloc(strlen(params) + strlen(to) + 1);
+  sprintf(edited, "%.*s%s%s", (int)(at - params), params, to, at + strlen(from));
+  char *why = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_check(em, FAMILY, p, dev, edited, &why, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(why, "%s accepted", edited);
+  free(edited);
+  return why;
+}
+
+/* A low-pass mask (freq_keep F) gives each "pair" candidate a banded copy: the row pass keeps
+   `band` groups of 8 columns (4 at each end), the fewest that hold the columns the mask keeps
+   (a = ceil(F R / N) at each end, R the last factor). None without a mask; with D, each says
+   skip_d (D v is added at its store). check() refuses a band too narrow for F, one as wide as
+   the row, skip_d without a band or unlike the problem's; the default takes a band; the
+   banded text has the pruned row pass. */
+Test(family_tc, band_for_a_low_pass_mask) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  fftconv_problem p = problem(4096, FFTCONV_FP16);
+  int valid, refused;
+  with(em, &p, &dev, "\"band\"", &valid, &refused);
+  cr_assert_eq(valid + refused, 0, "a band without a mask");
+  p.freq_keep = 512; /* N / 8: a = 2 columns of 16, 4 of 32: one group */
+  with(em, &p, &dev, "\"band\":1", &valid, &refused);
+  cr_assert_gt(valid, 0);
+  with(em, &p, &dev, "\"band\":2", &valid, &refused);
+  cr_assert_eq(valid + refused, 0, "a band wider than the mask needs");
+  int all;
+  with(em, &p, &dev, "\"skip_d\"", &valid, &refused);
+  cr_assert_eq(valid + refused, 0, "skip_d without D");
+  p.skip_d = 1; /* D: the band takes it off its bins and adds D v at the store */
+  with(em, &p, &dev, "\"band\"", &all, &refused);
+  with(em, &p, &dev, "\"skip_d\":true", &valid, &refused);
+  cr_assert(valid > 0 && valid == all, "%d banded candidates, %d with skip_d", all, valid);
+  p.skip_d = 0;
+  p.freq_keep = 600; /* a = 3 of 16 (one group), 5 of 32 (two: every column but 16) */
+  with(em, &p, &dev, "\"factors\":[16,16,16],\"fft_size\":4096,\"group\":\"row\",\"load\":\"plain\",\"pairs\":1,\"post_gate\":true,\"pre_gate\":true,\"real\":\"pair\",\"smem\":\"swizzle\",\"warps\":4", &valid, &refused);
+  cr_assert_eq(valid, 2, "dense and banded 16x16x16");
+
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(strstr(params, "\"band\":1"), "the default takes no band: %s", params);
+  fc_kernel_src s = {0};
+  cr_assert_eq(fc_emit_kernel(em, FAMILY, params, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(strstr(s.source, "row_pass_band<"), "%s", params);
+  fc_kernel_src_free(&s);
+
+  /* 16x16x16 with F = 600: the band's 4 columns each end hold the mask's 3 */
+  const char *dense = "{\"dtype\":\"fp16\",\"factors\":[16,16,16],\"fft_size\":4096,"
+                      "\"group\":\"row\",\"load\":\"plain\",\"pairs\":1,\"post_gate\":true,"
+                      "\"pre_gate\":true,\"real\":\"pair\",\"smem\":\"swizzle\",\"warps\":4}";
+  char *why = refusal(em, &p, &dev, dense, "\"warps\":4", "\"warps\":4,\"band\":2");
+  cr_assert(strstr(why, "every column of the 16-point row pass"), "%s", why);
+  free(why);
+  p.freq_keep = 1500; /* a = 6 of 16: one group holds 4 */
+  why = refusal(em, &p, &dev, dense, "\"warps\":4", "\"warps\":4,\"band\":1");
+  cr_assert(strstr(why, "freq_keep 1500 keeps 6 columns"), "%s", why);
+  free(why);
+  why = refusal(em, &p, &dev, dense, "\"warps\":4", "\"warps\":4,\"band\":0");
+  cr_assert(strstr(why, "positive integer"), "%s", why);
+  free(why);
+  why = refusal(em, &p, &dev, dense, "\"warps\":4", "\"warps\":4,\"skip_d\":true");
+  cr_assert(strstr(why, "a band's parameter"), "%s", why);
+  free(why);
+  p.freq_keep = 512;
+  p.skip_d = 1;
+  why = refusal(em, &p, &dev, dense, "\"warps\":4", "\"warps\":4,\"band\":1");
+  cr_assert(strstr(why, "skip_d differs"), "%s", why);
+  free(why);
+  free(params);
+  fc_emit_close(em);
+}
+
 /* Checks launch i of a manifest: entry, phase, grid over/per, a 1-D block, smem and the
    kernel's argument list (the first kernel ABI's, by name). */
 static void launch_is(const fc_manifest *m, int i, const char *entry, fc_phase phase,
@@ -214,11 +311,12 @@ Test(family_tc, manifest_of_known_candidates) {
     const char *filter;
     int64_t per_head;
   } want[] = {
-      /* two planes of 8192 fp16 operands (32 KB) and a staging area for u and pre (64 KB) */
+      /* two planes of 8192 fp16 operands (32 KB), a staging area for u and pre (64 KB) and
+         the group's two row offsets (16 bytes) */
       {"{\"dtype\":\"fp16\",\"factors\":[16,16,32],\"fft_size\":8192,\"group\":\"row\","
        "\"load\":\"async\",\"pairs\":1,\"post_gate\":true,\"pre_gate\":true,\"real\":\"pair\","
        "\"smem\":\"swizzle\",\"warps\":8}",
-       256, 2, 98304, "monarch_tc.pair.16x16x32", 8192 * 8},
+       256, 2, 98304 + 16, "monarch_tc.pair.16x16x32", 8192 * 8},
       /* two units of 4096 points: planes (16 KB) and an fp32 scratch (32 KB) each */
       {"{\"dtype\":\"bf16\",\"factors\":[16,16,16],\"fft_size\":8192,\"group\":\"row\","
        "\"load\":\"plain\",\"pairs\":2,\"post_gate\":false,\"pre_gate\":false,\"real\":\"half\","

@@ -243,3 +243,28 @@ Test(gpu_candidates_overlap, taps_100) { overlap_check(100, 65536, FFTCONV_BF16)
 Test(gpu_candidates_overlap, taps_1024_odd) { overlap_check(1024, 10001, FFTCONV_BF16); }
 Test(gpu_candidates_overlap, taps_1024) { overlap_check(1024, 65536, FFTCONV_FP16); }
 Test(gpu_candidates_overlap, taps_4099) { overlap_check(4099, 65536, FFTCONV_FP16); }
+
+/* monarch_tc's banded candidates (a low-pass mask: the row pass computes only the columns it
+   keeps), every one against the fp64 reference, B = 3, H = 5: F = N/8 at circular 4096, fp16
+   gated with D (D v added at the store); F = 1000 at causal L = 4093 (N = 8192: the band's edge columns partly masked), bf16;
+   F = 100 at circular 1024, fp16 gated with D; F = 4096 at causal L = 16381 (N = 32768), fp16. */
+static void band_check(int64_t seqlen, fftconv_mode mode, int64_t keep, fftconv_dtype dt,
+                       int gates) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3;
+  p.heads = 5;
+  p.dtype = dt;
+  p.mode = mode;
+  p.seqlen = seqlen;
+  p.freq_keep = keep;
+  p.pre_gate = p.post_gate = p.skip_d = gates;
+  every_candidate_with(c, "monarch_tc", p, "\"band\"");
+  fftconv_ctx_destroy(c);
+}
+
+Test(gpu_candidates_band, circular_4096) { band_check(4096, FFTCONV_CIRCULAR, 512, FFTCONV_FP16, 1); }
+Test(gpu_candidates_band, causal_4093) { band_check(4093, FFTCONV_CAUSAL, 1000, FFTCONV_BF16, 0); }
+Test(gpu_candidates_band, circular_1024) { band_check(1024, FFTCONV_CIRCULAR, 100, FFTCONV_FP16, 1); }
+Test(gpu_candidates_band, causal_16381) { band_check(16381, FFTCONV_CAUSAL, 4096, FFTCONV_FP16, 0); }

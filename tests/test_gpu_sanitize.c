@@ -125,6 +125,10 @@ Test(gpu_sanitize, direct_mma_circular) { sanitize("direct 1024 circular bf16 '\
    paths, a block of one and of two segment pairs, the next group staged with cp.async */
 Test(gpu_sanitize, overlap_causal) { sanitize("overlap_tc 8192 causal fp16 '\"fft_size\":256' '\"pairs\":1'"); }
 Test(gpu_sanitize, overlap_causal8) { sanitize("overlap_tc 8192 causal8 bf16 '\"fft_size\":512' '\"pairs\":2'"); }
+/* monarch_tc's banded row pass (freq_keep N/8): the scalar causal path with 2 pairs a block,
+   and the 32-point row pass with cp.async loads. */
+Test(gpu_sanitize, band_causal) { sanitize("monarch_tc 4096 causal fp16 '\"band\":1' '\"factors\":[16,16,16]' '\"pairs\":2'"); }
+Test(gpu_sanitize, band_async) { sanitize("monarch_tc 4096 circular bf16 '\"band\":1' '\"factors\":[8,16,32]' '\"load\":\"async\"'"); }
 Test(gpu_sanitize, overlap_async) { sanitize("overlap_tc 8192 causal8 fp16 '\"load\":\"async\"' '\"pairs\":2'"); }
 Test(gpu_sanitize, bwd_direct_causal) { sanitize("--backward direct 1024 causal fp16 '\"per\":8'"); }
 Test(gpu_sanitize, bwd_direct_circular) { sanitize("--backward direct 1024 circular fp32 '\"per\":16'"); }

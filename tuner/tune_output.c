@@ -54,7 +54,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
   static const char *keys[] = {"dft",  "seqs",         "threads",      "warps", "pairs", "real",
                                "load", "threads_cols", "threads_rows", "tile",  "ws",    "cluster",
                                "acc",  "p_smem",       "split",        "per",   "mma",
-                               "lo",   "segment",      NULL};
+                               "lo",   "segment",      "band",  NULL};
   size_t k = 0;
   for (int i = 0; keys[i]; i++) {
     char pat[32];

@@ -44,17 +44,22 @@ sts32(pb + swz(j), pack2(z0.x, z1.x));
 sts32(pb + PLANE_BYTES + swz(j), pack2(z0.y, z1.y));
 ]==], "=templates/lib/tc_dft.lua (epilogue)")
 
--- The row DFT of a 16-row tile of unit q's planes (rows r0 .. r0+15, from pb): its rows read
--- as A fragments a with ldmatrix, times the DFT matrix d, into the accumulators acc.
-dft.row_tile = tpl.piece([==[
+-- A 16-row tile of unit q's planes (rows r0 .. r0+15, from pb) read as A fragments a with
+-- ldmatrix.
+dft.row_load = tpl.piece([==[
 u32 a[R / 8][4];
 #pragma unroll
 for (int ki = 0; ki < R / 8; ki++)
   ldsm4(a[ki], pb + (lane >> 4) * PLANE_BYTES +
                    swz((r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * R + 8 * ki));
+]==], "=templates/lib/tc_dft.lua (row_load)")
+
+-- The row DFT of such a tile: its A fragments times the DFT matrix d, into the accumulators acc.
+dft.row_tile = tpl.piece([==[
+${include(row_load)}
 float acc[R / 4][4];
 row_dft(acc, a, d);
-]==], "=templates/lib/tc_dft.lua (row_tile)")
+]==], "=templates/lib/tc_dft.lua (row_tile)", { row_load = dft.row_load })
 
 -- Roots and twiddles, the DFT matrices, the column pass, the row DFT and the row pass.
 dft.functions = tpl.piece([==[
@@ -194,6 +199,133 @@ static __device__ __forceinline__ void row_pass(u32 sb, const Dft<R> &d,
 }
 ]==], "=templates/lib/tc_dft.lua (functions)",
   { epilogue = dft.epilogue, row_tile = dft.row_tile })
+
+-- A frequency band (the low-pass mask freq_keep F, README "Frequency-sparse filters"): column c
+-- of a row-pass row is the frequency digit of weight N / R, the highest, so the mask keeps
+-- whole columns: c < a and c >= R - a, a = ceil(F R / N). BAND groups of 8 slots hold the
+-- columns c < 4 BAND and c >= R - 4 BAND; the forward row DFTs compute only those outputs, the
+-- filter bins only those are read, and the inverse row DFTs take only those inputs (the rest
+-- are zero: masked). The DFT fragments for the pruned products are their own registers.
+dft.band_functions = tpl.piece([==[
+@ if band_d then
+// z + d v for eight operands each (the D term the banded row pass leaves out).
+static __device__ __forceinline__ uint4 add_dv(uint4 z, uint4 v, float d) {
+  const u32 zz[4] = {z.x, z.y, z.z, z.w}, vv[4] = {v.x, v.y, v.z, v.w};
+  u32 o[4];
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    const float2 a = unpack2(zz[k]), b = unpack2(vv[k]);
+    o[k] = pack2(a.x + d * b.x, a.y + d * b.y);
+  }
+  return uint4{o[0], o[1], o[2], o[3]};
+}
+@ end
+// The column of slot s of a banded row.
+template <int R, int BAND>
+static __device__ __forceinline__ int band_col(int s) {
+  return s < 4 * BAND ? s : R - 8 * BAND + s;
+}
+// exp(-2 pi i k j / R) / sqrt(R) for inputs j and j + 1, as operand pairs (c, s, -s).
+template <int R>
+static __device__ __forceinline__ void dft_pair(int k, int j, u32 &c, u32 &s, u32 &ns) {
+  constexpr float SC = R == 8 ? 0.353553390593f : R == 16 ? 0.25f : 0.176776695297f;
+  float s0, c0, s1, c1;
+  sincospif(-2.0f * (float)((k * j) % R) / R, &s0, &c0);
+  sincospif(-2.0f * (float)((k * (j + 1)) % R) / R, &s1, &c1);
+  c = pack2(c0 * SC, c1 * SC);
+  s = pack2(s0 * SC, s1 * SC);
+  ns = pack2(-s0 * SC, -s1 * SC);
+}
+// The B fragments of the banded row DFTs: f* the forward's (slot group cc of outputs, input
+// group ki), i* the inverse's (output group cc, slot group ki of inputs).
+template <int R, int BAND>
+struct DftBand {
+  u32 fc[BAND][R / 8], fs[BAND][R / 8], fns[BAND][R / 8];
+  u32 ic[R / 8][BAND], is[R / 8][BAND], ins[R / 8][BAND];
+  __device__ __forceinline__ void init() {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int cc = 0; cc < BAND; cc++)
+#pragma unroll
+      for (int ki = 0; ki < R / 8; ki++)
+        dft_pair<R>(band_col<R, BAND>(8 * cc + g), 8 * ki + 2 * t, fc[cc][ki], fs[cc][ki],
+                    fns[cc][ki]);
+#pragma unroll
+    for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+      for (int ki = 0; ki < BAND; ki++)
+        dft_pair<R>(8 * cc + g, band_col<R, BAND>(8 * ki + 2 * t), ic[cc][ki], is[cc][ki],
+                    ins[cc][ki]);
+  }
+};
+
+// row_pass for a band: the same tiles, BAND / (R / 8) of the forward's and the inverse's
+// products and of the filter bins.
+template <int R, int BAND, int TN, int TS>
+static __device__ __forceinline__ void row_pass_band(u32 sb, const DftBand<R, BAND> &d,
+                                                     const float2 *__restrict__ k_hat,
+                                                     long long c0, long long BP, int H) {
+  const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  constexpr u32 TILES = N / R / 16;
+  for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
+    const u32 q = task / TILES, r0 = (task % TILES) * 16;
+    const float2 *__restrict__ kp = k_hat + pair_head(c0 + q, BP, H) * N;
+    const u32 pb = sb + q * PAIR_BYTES;
+    ${include(row_load)}
+    float bacc[2 * BAND][4];
+#pragma unroll
+    for (int u = 0; u < 2 * BAND; u++) bacc[u][0] = bacc[u][1] = bacc[u][2] = bacc[u][3] = 0.0f;
+#pragma unroll
+    for (int cc = 0; cc < BAND; cc++)
+#pragma unroll
+      for (int ki = 0; ki < R / 8; ki++) {
+        mma(bacc[2 * cc], a[ki][0], a[ki][1], a[ki][2], a[ki][3], d.fc[cc][ki], d.fns[cc][ki]);
+        mma(bacc[2 * cc + 1], a[ki][0], a[ki][1], a[ki][2], a[ki][3], d.fs[cc][ki], d.fc[cc][ki]);
+      }
+    // y = conj(z k_hat) on the band's slots, straight into A fragments. With D, every bin
+    // of k_hat holds D beside the masked spectrum (the one at column R/2 of row 0, frequency
+    // N/2, outside the band, is D alone): taken off here, D v is added at the store.
+@ if band_d then
+    const float dd = kp[R / 2].x;
+@ end
+    u32 b[BAND][4];
+#pragma unroll
+    for (int cc = 0; cc < BAND; cc++)
+#pragma unroll
+      for (int hr = 0; hr < 2; hr++) {
+        const u32 j = (r0 + g + 8 * hr) * R + band_col<R, BAND>(8 * cc + 2 * t);
+@ if band_d then
+        float4 kk = *(const float4 *)(kp + j);
+        kk.x -= dd, kk.z -= dd;
+@ else
+        const float4 kk = *(const float4 *)(kp + j);
+@ end
+        const float zr0 = bacc[2 * cc][2 * hr], zi0 = bacc[2 * cc + 1][2 * hr];
+        const float zr1 = bacc[2 * cc][2 * hr + 1], zi1 = bacc[2 * cc + 1][2 * hr + 1];
+        b[cc][hr] = pack2(zr0 * kk.x - zi0 * kk.y, zr1 * kk.z - zi1 * kk.w);
+        b[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
+      }
+    float acc[R / 4][4];
+#pragma unroll
+    for (int u = 0; u < R / 4; u++) acc[u][0] = acc[u][1] = acc[u][2] = acc[u][3] = 0.0f;
+#pragma unroll
+    for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+      for (int ki = 0; ki < BAND; ki++) {
+        mma(acc[2 * cc], b[ki][0], b[ki][1], b[ki][2], b[ki][3], d.ic[cc][ki], d.ins[cc][ki]);
+        mma(acc[2 * cc + 1], b[ki][0], b[ki][1], b[ki][2], b[ki][3], d.is[cc][ki], d.ic[cc][ki]);
+      }
+    __syncwarp();  // the tile is stored where it was read: every lane's ldmatrix is done
+#pragma unroll
+    for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+      for (int hr = 0; hr < 2; hr++) {
+        ${include(epilogue, {pass = "row"})}
+      }
+  }
+}
+]==], "=templates/lib/tc_dft.lua (band_functions)",
+  { epilogue = dft.epilogue, row_load = dft.row_load })
 
 -- What monarch_tc's kernels (and overlap_tc's) run, forward and backward alike: the DFT
 -- matrices in registers, the forward column passes (the first reads `kmax` 8-row groups: a

@@ -32,6 +32,32 @@ const long long c = c0 + q, b = 2 * pair_bp(c, BP, H) + pl;
 ]==], "=templates/lib/tc_rows.lua (decode)")
 own.row_offset = "(b * H + pair_head(c, BP, H)) * L + n0"
 
+-- The forward's "pair" decode (not seg): `sh` is log2 of the chunks a plane (a power of two),
+-- so q, pl and n0 are shifts and masks, and with `row` the row's offset comes from rbase (the
+-- group's table, rows.bases), not from a division by H per chunk (bench/NOTES.md, 22a).
+own.decode_fast = tpl.piece([==[
+const int q = i >> (${sh} + 1), pl = (i >> ${sh}) & 1, n0 = (i & ((1 << ${sh}) - 1)) * 8;
+@ if row then
+const long long base = i < total ? rbase[2 * q + pl] : -1;  // -1: no row
+@ end
+]==], "=templates/lib/tc_rows.lua (decode_fast)")
+
+-- The group's row offsets for decode_fast (plane pl of unit q at 2 q + pl; -1: no such row),
+-- and with band_d each row's D: written by 2 PAIRS threads, then a barrier. The forward
+-- kernel points rbase (and rowd) into shared memory after the planes.
+rows.bases = tpl.piece([==[
+if (threadIdx.x < 2 * PAIRS) {
+  const int q = threadIdx.x >> 1, pl = threadIdx.x & 1;
+  const long long c = c0 + q, b = 2 * pair_bp(c, BP, H) + pl;
+  const bool ok = c < pairs && b < B;
+  rbase[threadIdx.x] = ok ? (b * H + pair_head(c, BP, H)) * L : -1;
+@ if band_d then
+  rowd[threadIdx.x] = ok ? k_hat[pair_head(c, BP, H) * N + ${passes[#passes].r // 2}].x : 0.0f;
+@ end
+}
+__syncthreads();
+]==], "=templates/lib/tc_rows.lua (bases)")
+
 -- load8 (and the backward's load8g): eight samples of x at gi, times a gate when `gated`, as
 -- operands. Names: fn, x, gate (the parameters' names), gated.
 own.load8_fn = tpl.piece([==[
@@ -192,21 +218,23 @@ own.load_plain = tpl.piece([==[
     for (int e = 0; e < UNROLL; e++) {
       const int i = i0 + e * THREADS;
       v[e] = uint4{0u, 0u, 0u, 0u};
-      ${include(decode, {chunks = "zchunks", row = true, from = 0})}
 @ if seg then
+      ${include(decode, {chunks = "zchunks", row = true, from = 0})}
       if (i < total && sp < SPR && t0 >= 0 && t0 < L) v[e] = load8(u, pre, row * L + t0, (int)t0, L, vec);
 @ else
-      if (i < total && c < pairs && b < B && n0 < L) {
-        const long long gi = ${row_offset};
-        v[e] = load8(u, pre, gi, n0, L, vec);
-      }
+      ${include(decode_fast, {sh = "zsh", row = true})}
+      if (i < total && base >= 0 && n0 < L) v[e] = load8(u, pre, base + n0, n0, L, vec);
 @ end
     }
 #pragma unroll
     for (int e = 0; e < UNROLL; e++) {
       const int i = i0 + e * THREADS;
       if (i < total) {
+@ if seg then
         ${include(decode, {chunks = "zchunks", row = false, from = 0})}
+@ else
+        ${include(decode_fast, {sh = "zsh", row = false})}
+@ end
         *(uint4 *)(smem + q * PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = v[e];
       }
     }
@@ -224,7 +252,11 @@ if (vec) {
   __syncthreads();
   const int total = PAIRS * 2 * zchunks;
   for (int i = threadIdx.x; i < total; i += THREADS) {
+@   if seg then
     ${include(decode, {chunks = "zchunks", row = false, from = 0})}
+@   else
+    ${include(decode_fast, {sh = "zsh", row = false})}
+@   end
 @   if pre_gate then
     const uint4 v = mul8(*(const uint4 *)(smem + STAGE_OFF + i * 16),
                          *(const uint4 *)(smem + STAGE_OFF + STAGE_PRE + i * 16));
@@ -275,23 +307,32 @@ rows.store = tpl.piece([==[
 @ if seg then
   // overlap_tc: each segment's last SEG outputs, up to L
   const int lchunks = SEG / 8;
-@ else
-  const int lchunks = L >= N ? N / 8 : (L + 7) / 8;
-@ end
   const int total = PAIRS * 2 * lchunks;
+@ else
+  // chunks a plane: N/16 (every output below L <= N/2) or N/8, a power of two; past L skipped
+  const int ssh = L <= N / 2 ? ${logn_pts - 4} : ${logn_pts - 3};
+  const int total = PAIRS * 2 << ssh;
+@ end
   for (int i = threadIdx.x; i < total; i += THREADS) {
 @ if seg then
     ${include(decode, {chunks = "lchunks", row = true, from = "(N - SEG)"})}
     if (sp >= SPR || t0 >= L) continue;
     const long long gi = row * L + t0;
 @ else
-    ${include(decode, {chunks = "lchunks", row = true, from = 0})}
-    if (c >= pairs || b >= B) continue;
-    const long long gi = ${row_offset};
+    ${include(decode_fast, {sh = "ssh", row = true})}
+    if (base < 0 || n0 >= L) continue;
+    const long long gi = base + n0;
 @ end
     const uint4 s = *(const uint4 *)(smem + q * PAIR_BYTES + pl * PLANE_BYTES + swz(n0));
     const u32 neg = pl ? 0x80008000u : 0u;  // the sign bits of both halves
+@ if band_d then
+    // a banded row pass with D: D v added here (D from k_hat's bin N/2, outside the band)
+    const uint4 z = add_dv(uint4{s.x ^ neg, s.y ^ neg, s.z ^ neg, s.w ^ neg},
+                           load8(u, pre, gi, n0, L, vec), rowd[2 * q + pl]);
+    store8(y, post, gi, n0, L, vec, z);
+@ else
     store8(y, post, gi, ${seg and "(int)t0" or "n0"}, L, vec, uint4{s.x ^ neg, s.y ^ neg, s.z ^ neg, s.w ^ neg});
+@ end
   }
 }
 @ end
