@@ -245,6 +245,17 @@ Test(family_tc, band_for_a_low_pass_mask) {
   cr_assert_eq(fc_emit_kernel(em, FAMILY, params, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert(strstr(s.source, "row_pass_band<"), "%s", params);
   fc_kernel_src_free(&s);
+  /* with D: the store adds D v, each row's D in shared memory after the row offsets (16 bytes
+     and 8 bytes a pair beside the planes) */
+  const char *d16 = "{\"band\":1,\"dtype\":\"fp16\",\"factors\":[16,16,16],\"fft_size\":4096,"
+                    "\"group\":\"row\",\"load\":\"plain\",\"pairs\":2,\"post_gate\":true,"
+                    "\"pre_gate\":true,\"real\":\"pair\",\"skip_d\":true,\"smem\":\"swizzle\","
+                    "\"warps\":4}";
+  cr_assert_eq(fc_emit_kernel(em, FAMILY, d16, &dev, &s, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(strstr(s.source, "add_dv("), "%s", d16);
+  cr_assert_eq(s.manifest.launch[1].smem, 2 * 4 * 4096 + 2 * (16 + 8), "smem %d",
+               s.manifest.launch[1].smem);
+  fc_kernel_src_free(&s);
 
   /* 16x16x16 with F = 600: the band's 4 columns each end hold the mask's 3 */
   const char *dense = "{\"dtype\":\"fp16\",\"factors\":[16,16,16],\"fft_size\":4096,"
