@@ -128,6 +128,12 @@ Test(family_tc, emission_is_deterministic_and_self_describing) {
   cr_assert(strstr(s1.source, " * template: monarch_tc revision "));
   cr_assert(strstr(s1.source, params));
   cr_assert(strstr(s1.source, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"));
+  /* The load and store loops decode a chunk with shifts and read the row from the group's
+     table (bench/NOTES.md, 22a): the pair's batch is divided out once a group, in `bases`. */
+  int divides = 0;
+  for (const char *at = s1.source; (at = strstr(at, "pair_bp(c, BP, H)")); at++) divides++;
+  cr_assert_eq(divides, 1, "the pair's batch decoded %d times", divides);
+  cr_assert(strstr(s1.source, "rbase[2 * q + pl]"));
   /* The filter spectrum is in the kernel's layout: N complex bins a head, no shared table. */
   cr_assert_eq(s1.manifest.filter_per_head, 8192 * 8);
   cr_assert_eq(s1.manifest.filter_fixed, 0);
