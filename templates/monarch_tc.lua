@@ -653,13 +653,7 @@ static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
           a[cc][2 + hr] = pack2(zr0 * kk.y - zi0 * kk.x, zr1 * kk.w - zi1 * kk.z);
         }
       row_dft(acc, a, d);
-      __syncwarp();  // the tile is stored where it was read: every lane's ldmatrix is done
-#pragma unroll
-      for (int cc = 0; cc < R / 8; cc++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-          ${include(dft.epilogue, {pass = "row"})}
-        }
+      ${include(dft.row_store)}
     }
     {
       // unit 0: v's spectrum Zv; P += conj(Zv) Zg; conj(Zv k) through the inverse
@@ -686,13 +680,7 @@ static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
           a[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
         }
       row_dft(acc, a, d);
-      __syncwarp();
-#pragma unroll
-      for (int cc = 0; cc < R / 8; cc++)
-#pragma unroll
-        for (int hr = 0; hr < 2; hr++) {
-          ${include(dft.epilogue, {pass = "row"})}
-        }
+      ${include(dft.row_store)}
     }
   }
 }

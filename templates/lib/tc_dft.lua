@@ -61,6 +61,18 @@ float acc[R / 4][4];
 row_dft(acc, a, d);
 ]==], "=templates/lib/tc_dft.lua (row_tile)", { row_load = dft.row_load })
 
+-- The end of a row-pass tile: its accumulators acc (every output column) through the
+-- epilogue, back where the tile was read.
+dft.row_store = tpl.piece([==[
+__syncwarp();  // the tile is stored where it was read: every lane's ldmatrix is done
+#pragma unroll
+for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+  for (int hr = 0; hr < 2; hr++) {
+    ${include(epilogue, {pass = "row"})}
+  }
+]==], "=templates/lib/tc_dft.lua (row_store)", { epilogue = dft.epilogue })
+
 -- Roots and twiddles, the DFT matrices, the column pass, the row DFT and the row pass.
 dft.functions = tpl.piece([==[
 // W_B^e = exp(-2 pi i e / B) for 0 <= e < B, from an angle in (-pi, pi].
@@ -188,17 +200,11 @@ static __device__ __forceinline__ void row_pass(u32 sb, const Dft<R> &d,
         a[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
       }
     row_dft(acc, a, d);
-    __syncwarp();  // the tile is stored where it was read: every lane's ldmatrix is done
-#pragma unroll
-    for (int cc = 0; cc < R / 8; cc++)
-#pragma unroll
-      for (int hr = 0; hr < 2; hr++) {
-        ${include(epilogue, {pass = "row"})}
-      }
+    ${include(row_store)}
   }
 }
 ]==], "=templates/lib/tc_dft.lua (functions)",
-  { epilogue = dft.epilogue, row_tile = dft.row_tile })
+  { epilogue = dft.epilogue, row_tile = dft.row_tile, row_store = dft.row_store })
 
 -- A frequency band (the low-pass mask freq_keep F, README "Frequency-sparse filters"): column c
 -- of a row-pass row is the frequency digit of weight N / R, the highest, so the mask keeps
@@ -315,17 +321,11 @@ static __device__ __forceinline__ void row_pass_band(u32 sb, const DftBand<R, BA
         mma(acc[2 * cc], b[ki][0], b[ki][1], b[ki][2], b[ki][3], d.ic[cc][ki], d.ins[cc][ki]);
         mma(acc[2 * cc + 1], b[ki][0], b[ki][1], b[ki][2], b[ki][3], d.is[cc][ki], d.ic[cc][ki]);
       }
-    __syncwarp();  // the tile is stored where it was read: every lane's ldmatrix is done
-#pragma unroll
-    for (int cc = 0; cc < R / 8; cc++)
-#pragma unroll
-      for (int hr = 0; hr < 2; hr++) {
-        ${include(epilogue, {pass = "row"})}
-      }
+    ${include(row_store)}
   }
 }
 ]==], "=templates/lib/tc_dft.lua (band_functions)",
-  { epilogue = dft.epilogue, row_load = dft.row_load })
+  { row_load = dft.row_load, row_store = dft.row_store })
 
 -- What monarch_tc's kernels (and overlap_tc's) run, forward and backward alike: the DFT
 -- matrices in registers, the forward column passes (the first reads `kmax` 8-row groups: a
