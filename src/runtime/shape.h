@@ -71,11 +71,13 @@ typedef struct fc_shape {
 /* The most a kernel's manifest may ask for an FFT size n (what fftconv_problem_filter_bytes
    and fftconv_problem_workspace_bytes promise): a filter spectrum of fixed + H * per_head
    bytes, the forward's layouts (monarch_tc's "half": 12n + 8 a head) and the backward's
-   (monarch_tc's "pair": 8n, monarch_fp32's: 4n + 8 a head) each within these, and a
+   (monarch_tc's "pair": 8n, monarch_fp32's: 4n + 8 a head) each within these, the fixed
+   part monarch_fp32's twiddles (4n) or, up to n = 32K, monarch_tc's twiddle tables (8 bytes
+   for each of n + n/n_1 + ... positions, under 9.2n: lib/tc_layout.lua), and a
    workspace of fixed + rows * per_row + H * per_head: the forward's, monarch_long's fp32 half
    pairs (4n a row); the backward's, a complex fp32 row a row and its partial sums (8n +
    n/16) and, for a reduction over the batch, a complex fp32 spectrum a head (8n). */
-#define FC_FILTER_FIXED_MAX(n) (4 * (n))
+#define FC_FILTER_FIXED_MAX(n) ((n) <= 32768 ? 10 * (n) : 4 * (n))
 #define FC_FILTER_PER_HEAD_MAX(op, n) ((op) == FC_OP_FORWARD ? 12 * (n) + 8 : 8 * (n) + 8)
 #define FC_WORKSPACE_FIXED_MAX(op, n) ((op) == FC_OP_FORWARD ? 4 * (n) + 1024 : 0)
 #define FC_WORKSPACE_PER_ROW_MAX(op, n) ((op) == FC_OP_FORWARD ? 4 * (n) : 8 * (n) + (n) / 16)
