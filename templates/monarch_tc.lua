@@ -169,6 +169,32 @@ local function p_smem_choices(n, factors, planes, device)
   return out
 end
 
+-- Where the space offers twiddle "table" beside the computed twiddles (bench/NOTES.md, 23, on
+-- the H200): "pair" kernels whose factors are all at most 16 and N at most 8192. There the
+-- tables won on most block shapes (1.03x at 1K, 1.12x at 8K causal, 1.15x for the 4K
+-- backward's winner); with a 32-point pass the variant's registers cut the blocks an SM holds
+-- (0.62x to 0.85x), and at 32K the first table (256 KB) does not stay in L1 (0.93x). Both
+-- variants are searched where it is offered: neither won every shape.
+local function table_offered(params)
+  if params.real ~= "pair" or params.fft_size > 8192 then return false end
+  for _, f in ipairs(params.factors) do
+    if f > 16 then return false end
+  end
+  return true
+end
+
+-- Each candidate of `out` that table_offered() takes, again with twiddle "table".
+local function add_tables(out)
+  for i = 1, #out do
+    if table_offered(out[i]) then
+      local c = {}
+      for k, v in pairs(out[i]) do c[k] = v end
+      c.twiddle = "table"
+      out[#out + 1] = c
+    end
+  end
+end
+
 local function backward_space(problem, device, rigor)
   local n, out = problem.fft_size, {}
   local measure = rigor == "measure"
@@ -208,6 +234,7 @@ local function backward_space(problem, device, rigor)
       end
     end
   end
+  add_tables(out)
   return out
 end
 
@@ -267,6 +294,7 @@ function family.space(problem, device, rigor)
       end
     end
   end
+  add_tables(out)
   -- A low-pass mask: each "pair" candidate also with the fewest groups of its band.
   if problem.freq_keep > 0 then
     for i = 1, #out do
@@ -306,6 +334,10 @@ function family.check(problem, device, params)
   if not ok then return false, why end
   ok, why = choices_valid(params)
   if not ok then return false, why end
+  if params.twiddle ~= nil and (params.twiddle ~= "table" or params.real ~= "pair") then
+    return false, "twiddle: \"table\" (read from tables in the filter buffer) with real "
+      .. "\"pair\" only; absent: computed where used"
+  end
   if params.real == "half" and (params.load ~= "plain" or params.group ~= "row") then
     return false, "real \"half\" runs with plain loads and row grouping only"
   end
@@ -371,7 +403,8 @@ end
 -- The backward's: factors of at most 16 (the winners on the H100 at 256 to 8192, bench/NOTES.md
 -- section 13), fewest passes among those, 4 warps below N = 2048, 8 from there and 16 from
 -- 16384 (section 19), and the batch sum in the workspace from N = 8192 (where it won every time
--- it was timed, section 18; at 16K shared memory cannot hold it).
+-- it was timed, section 18; at 16K shared memory cannot hold it). Both take the twiddle tables
+-- where the space offers them (section 23).
 function family.default(problem, device)
   if problem.op == "backward" then
     local n = problem.fft_size
@@ -381,7 +414,7 @@ function family.default(problem, device)
       local maxf = 0
       for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
       return math.abs(maxf - 16) * 10 + #params.factors + math.abs(params.warps - warps)
-        + (((params.acc == "ws") ~= ws) and 1000 or 0)
+        + (((params.acc == "ws") ~= ws) and 1000 or 0) - (params.twiddle and 0.5 or 0)
     end)
   end
   return common.best(family, problem, device, function(params)
@@ -391,8 +424,21 @@ function family.default(problem, device)
       + math.abs(params.pairs * problem.fft_size - 4096) / 1024
       + ((params.load == "plain" and params.smem == "swizzle" and params.group == "row"
           and params.real == "pair") and 0 or 1000) - (params.band and 50 or 0)
+      - (params.twiddle and 0.5 or 0)
   end)
 end
+
+-- Where a kernel's twiddles come from: with twiddle "table" the filter buffer starts with the
+-- tables (lib/tc_layout.lua, twiddle_tables) and the heads' bins follow them; else (nullptr)
+-- each is a sine and a cosine computed where it is used.
+local tw_split = tpl.piece([==[
+@ if twiddle == "table" then
+const float2 *__restrict__ const tw = k_hat;  // the twiddle tables, then the heads' bins
+k_hat += ${tw_entries};
+@ else
+const float2 *__restrict__ const tw = nullptr;  // twiddles from sines and cosines
+@ end
+]==], "=templates/monarch_tc.lua (tw_split)")
 
 -- The filter layout's name says which kernels can share one prepared spectrum: "pair" holds
 -- the bins in the order its forward passes leave them, which the factorization decides;
@@ -400,6 +446,13 @@ end
 local function filter_layout(params)
   if params.real == "half" then return "monarch_tc.half" end
   return "monarch_tc.pair." .. table.concat(params.factors, "x")
+    .. (params.twiddle == "table" and ".tw" or "")
+end
+
+-- The filter buffer's fixed part: the twiddle tables, if any.
+local function filter_fixed(params)
+  local _, entries = layout.twiddle_tables(params)
+  return manifest.FLOAT2 * entries
 end
 
 -- Prepare: a block of PREP_THREADS a head. Forward: a block of `warps` warps per `pairs`
@@ -409,7 +462,7 @@ function family.layout(params, device)
     local m = manifest.prepare_backward({
       prep = { threads = PREP_THREADS, smem = 0, per = 1 },
       bwd = { threads = params.warps * 32, smem = backward_smem(params), per = 1 },
-      filter = { layout = filter_layout(params), fixed = 0,
+      filter = { layout = filter_layout(params), fixed = filter_fixed(params),
                  per_head = manifest.FLOAT2 * layout.khat_per_head(params) },
     })
     local n, split = params.fft_size, params.split or 1
@@ -442,7 +495,7 @@ function family.layout(params, device)
     prep = { threads = PREP_THREADS, smem = 0, per = 1 },
     fwd = { threads = params.warps * 32, smem = forward_smem(params),
             per = params.real == "half" and params.pairs or 2 * params.pairs },
-    filter = { layout = filter_layout(params), fixed = 0,
+    filter = { layout = filter_layout(params), fixed = filter_fixed(params),
                per_head = manifest.FLOAT2 * layout.khat_per_head(params) },
   })
 end
@@ -627,7 +680,8 @@ template <int R, int TN, int TS>
 static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
                                                     const float2 *__restrict__ kp, float2 *Ps,
                                                     float2 *Pg, bool sum,
-                                                    unsigned long long keep) {
+                                                    unsigned long long keep,
+                                                    const float2 *__restrict__ tw) {
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / R / 16;
   static_assert(P_SMEM % (16 * R) == 0, "P's shared part is whole tiles");
@@ -708,6 +762,7 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   const unsigned long long keep = l2_keep();
   const long long B = rows / H, BP = (B + 1) / 2;
   const long long bp0 = BP * blockIdx.y / SPLIT, bp1 = BP * (blockIdx.y + 1) / SPLIT;
+  ${include(tw_split)}
   const float2 *__restrict__ kp = k_hat + (long long)h * N;
   // Causal with L <= N/2: the top half of the first pass's input is zero.
   const bool zero_top = L <= N / 2;
@@ -744,7 +799,7 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
     ${include(cols_forward)}
 @   local last, prev = passes[#passes], passes[#passes - 1]
-    row_pass_bwd<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, Ps, Pg, sum, keep);
+    row_pass_bwd<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, Ps, Pg, sum, keep, tw);
     __syncthreads();
     ${include(cols_inverse)}
     // Store: z (unit 0) and dv (unit 1), kept conjugated: the imaginary plane negated.
@@ -817,6 +872,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
             const io_t *__restrict__ post, const float2 *__restrict__ k_hat,
             io_t *__restrict__ y, long long rows, int L, int H) {
   const u32 sb = (u32)__cvta_generic_to_shared(smem);
+  ${include(tw_split)}
 @ if real == "half" then
   // Units are rows: unit c is row c, its head c % H (BP, pair_* unused).
   const long long B = rows, BP = 1, pairs = rows;
@@ -861,11 +917,11 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
     spectral_pass(k_hat, c0, H);
     __syncthreads();
-    row_inv_half<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r});
+    row_inv_half<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, tw);
 @ elseif band > 0 then
-    row_pass_band<${last.r}, ${band}, ${prev.r}, ${prev.s}>(sb, dband, k_hat, c0, BP, H);
+    row_pass_band<${last.r}, ${band}, ${prev.r}, ${prev.s}>(sb, dband, k_hat, c0, BP, H, tw);
 @ else
-    row_pass<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, k_hat, c0, BP, H);
+    row_pass<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, k_hat, c0, BP, H, tw);
 @ end
     __syncthreads();
     ${include(cols_inverse)}
@@ -903,7 +959,9 @@ function family.emit(params)
                or "")
       .. ((params.split or 1) > 1 and ", float2 *__restrict__ part, float *__restrict__ vgp" or ""),
     logn = fft.log2(params.fft_size), logn_pts = fft.log2(n), rbase_off = layout.smem_bytes(params),
+    twiddle = params.twiddle or "sincos", tw_split = tw_split,
   }
+  env.tw_tables, env.tw_entries = layout.twiddle_tables(params)
   for k, v in pairs(prep.names(params)) do env[k] = v end
   return tpl.render(KERNEL, env, "=templates/monarch_tc.lua (KERNEL text)")
 end

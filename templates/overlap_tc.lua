@@ -238,6 +238,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   const long long id = (long long)blockIdx.y * gridDim.x + blockIdx.x;
   const long long row = id / gridDim.y, BP = SPR;
   const int kmax = ${n1} / 8, zchunks = N / 8;  // segments are whole: no zero half to skip
+  const float2 *__restrict__ const tw = nullptr;  // twiddles from sines and cosines
   const bool vec = (L & 7) == 0 && (((unsigned long long)u | (unsigned long long)pre |
                                      (unsigned long long)post | (unsigned long long)y) & 15) == 0;
 @ if load == "async" then
@@ -251,7 +252,7 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
     ${include(dft.cols_forward)}
 @ local last, prev = passes[#passes], passes[#passes - 1]
-    row_pass<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, k_hat, c0, BP, H);
+    row_pass<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, k_hat, c0, BP, H, tw);
     __syncthreads();
     ${include(dft.cols_inverse)}
     ${include(rows.store)}
@@ -270,6 +271,7 @@ function family.emit(params)
     passes = dft.passes(params.factors, n), radices = fft.distinct(params.factors),
     n1 = params.factors[1], real = "pair", khat = n, prep_threads = PREP_THREADS,
     smem_layout = "swizzle", load = params.load or "plain", group = "seg", seg = true, band_d = false,
+    twiddle = "sincos", -- its k_hat (monarch_tc's layout without tables) holds no twiddle tables
     segment = params.segment, spr = seg_pairs(params), ng = groups(params),
     op = params.dtype, op_ptx = params.dtype == "fp16" and "f16" or "bf16",
     cvt = params.dtype == "fp16" and "f16" or "bf16", fold = layout.fold(n),

@@ -9,6 +9,7 @@
 
 #include "emit.h"
 #include "gpu.h"
+#include "shape.h"
 
 #define FAMILY "monarch_tc"
 
@@ -134,9 +135,28 @@ Test(family_tc, emission_is_deterministic_and_self_describing) {
   for (const char *at = s1.source; (at = strstr(at, "pair_bp(c, BP, H)")); at++) divides++;
   cr_assert_eq(divides, 1, "the pair's batch decoded %d times", divides);
   cr_assert(strstr(s1.source, "rbase[2 * q + pl]"));
-  /* The filter spectrum is in the kernel's layout: N complex bins a head, no shared table. */
+  /* The filter spectrum is in the kernel's layout: N complex bins a head, and (this default
+     has 32-point passes) no twiddle tables. */
   cr_assert_eq(s1.manifest.filter_per_head, 8192 * 8);
   cr_assert_eq(s1.manifest.filter_fixed, 0);
+  cr_assert(!strstr(params, "\"twiddle\""), "%s", params);
+  fc_kernel_src_free(&s1);
+  /* With twiddle "table" the tables lead the buffer (bench/NOTES.md, 23): one a column pass,
+     n_i S_i = N / (n_1 ... n_(i-1)) complex values each, which the prepare kernel writes and
+     the passes read in place of sines: 8192 + 8192 / 16 + 8192 / 128 values for 16x8x8x8. */
+  const char *tab = "{\"dtype\":\"bf16\",\"factors\":[16,8,8,8],\"fft_size\":8192,"
+                    "\"group\":\"row\",\"load\":\"plain\",\"pairs\":1,\"post_gate\":true,"
+                    "\"pre_gate\":true,\"real\":\"pair\",\"smem\":\"swizzle\","
+                    "\"twiddle\":\"table\",\"warps\":8}";
+  cr_assert_eq(fc_emit_kernel(a, FAMILY, tab, &dev, &s1, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(s1.manifest.filter_per_head, 8192 * 8);
+  cr_assert_eq(s1.manifest.filter_fixed, 8 * (8192 + 512 + 64), "%lld bytes of tables",
+               (long long)s1.manifest.filter_fixed);
+  cr_assert_str_eq(s1.manifest.filter_layout, "monarch_tc.pair.16x8x8x8.tw");
+  cr_assert(strstr(s1.source, "tw_pair<"));
+  cr_assert(!strstr(s1.source, "twiddle<TN, TS>(j") && !strstr(s1.source, "root<R * S>(k"),
+            "a kernel with tables computes no twiddle");
+  cr_assert(strstr(s1.source, "swz_join(s0, lst[mi])"), "its column passes join addresses");
   free(params);
   fc_kernel_src_free(&s1);
   fc_kernel_src_free(&s2);
@@ -241,7 +261,7 @@ Test(family_tc, band_for_a_low_pass_mask) {
   cr_assert(valid > 0 && valid == all, "%d banded candidates, %d with skip_d", all, valid);
   p.skip_d = 0;
   p.freq_keep = 600; /* a = 3 of 16 (one group), 5 of 32 (two: every column but 16) */
-  with(em, &p, &dev, "\"factors\":[16,16,16],\"fft_size\":4096,\"group\":\"row\",\"load\":\"plain\",\"pairs\":1,\"post_gate\":true,\"pre_gate\":true,\"real\":\"pair\",\"smem\":\"swizzle\",\"warps\":4", &valid, &refused);
+  with(em, &p, &dev, "\"factors\":[16,16,16],\"fft_size\":4096,\"group\":\"row\",\"load\":\"plain\",\"pairs\":1,\"post_gate\":true,\"pre_gate\":true,\"real\":\"pair\",\"smem\":\"swizzle\",\"twiddle\":\"table\",\"warps\":4", &valid, &refused);
   cr_assert_eq(valid, 2, "dense and banded 16x16x16");
 
   char *params = NULL;
@@ -362,5 +382,70 @@ Test(family_tc, manifest_of_known_candidates) {
     cr_assert(strstr(s.source, "__launch_bounds__(256)\nfftconv_prep("), "%.300s", s.source);
     fc_kernel_src_free(&s);
   }
+  fc_emit_close(em);
+}
+
+/* Twiddle tables (bench/NOTES.md, 23): offered beside the computed twiddles for "pair"
+   kernels of factors at most 16 up to N = 8192, forward and backward; never with a 32-point
+   pass, above 8192, or for "half"; check() refuses an unknown value and "half" with one. */
+Test(family_tc, twiddle_tables_where_they_won) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  int valid, refused, all;
+  fftconv_problem p = problem(4096, FFTCONV_FP16);
+  p.batch = 3; /* odd: "half" candidates too */
+  with(em, &p, &dev, "\"factors\":[16,16,16]", &all, &refused);
+  with(em, &p, &dev, "\"factors\":[16,16,16],\"fft_size\":4096,\"group\":\"row\",\"load\":"
+       "\"plain\",\"pairs\":1,\"post_gate\":true,\"pre_gate\":true,\"real\":\"pair\",\"smem\":"
+       "\"swizzle\",\"twiddle\":\"table\"", &valid, &refused);
+  cr_assert_gt(valid, 0, "16x16x16 with tables");
+  with(em, &p, &dev, "\"twiddle\":\"table\"", &valid, &refused);
+  cr_assert_gt(valid, 0);
+  int with32 = 0, total = 0;
+  {
+    fc_candidate *c = NULL;
+    int n = 0;
+    cr_assert_eq(fc_emit_space(em, FAMILY, &p, &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e), FFTCONV_OK,
+                 "%s", e.msg);
+    for (int i = 0; i < n; i++)
+      if (strstr(c[i].params, "\"twiddle\":\"table\"")) {
+        total++;
+        if (strstr(c[i].params, "32")) with32 += strstr(c[i].params, "\"fft_size\":32") == NULL;
+        cr_assert(strstr(c[i].params, "\"real\":\"pair\""), "%s", c[i].params);
+      }
+    fc_candidates_free(c, n);
+  }
+  cr_assert_eq(with32, 0, "no table candidate with a 32-point pass");
+  cr_assert_gt(total, 0);
+  {
+    fc_candidate *c = NULL;
+    int n = 0, tables = 0;
+    cr_assert_eq(fc_emit_space_op(em, FAMILY, FC_OP_BACKWARD, &p, &dev, FC_RIGOR_MEASURE, &c, &n,
+                                  &e), FFTCONV_OK, "%s", e.msg);
+    for (int i = 0; i < n; i++) tables += strstr(c[i].params, "\"twiddle\":\"table\"") != NULL;
+    fc_candidates_free(c, n);
+    cr_assert_gt(tables, 0, "the backward's tables");
+  }
+  p = problem(16384, FFTCONV_FP16);
+  with(em, &p, &dev, "\"twiddle\"", &valid, &refused);
+  cr_assert_eq(valid + refused, 0, "none above 8192");
+
+  p = problem(4096, FFTCONV_FP16);
+  const char *base = "{\"dtype\":\"fp16\",\"factors\":[16,16,16],\"fft_size\":4096,\"group\":"
+                     "\"row\",\"load\":\"plain\",\"pairs\":1,\"post_gate\":true,\"pre_gate\":"
+                     "true,\"real\":\"pair\",\"smem\":\"swizzle\",\"twiddle\":\"table\","
+                     "\"warps\":4}";
+  char *why = refusal(em, &p, &dev, base, "\"twiddle\":\"table\"", "\"twiddle\":\"sines\"");
+  cr_assert(strstr(why, "twiddle: \"table\""), "%s", why);
+  free(why);
+  why = refusal(em, &p, &dev, base, "\"factors\":[16,16,16],\"fft_size\":4096,\"group\":\"row\","
+                "\"load\":\"plain\",\"pairs\":1,\"post_gate\":true,\"pre_gate\":true,\"real\":"
+                "\"pair\"", "\"factors\":[16,8,16],\"fft_size\":4096,\"group\":\"row\",\"load\":"
+                "\"plain\",\"pairs\":1,\"post_gate\":true,\"pre_gate\":true,\"real\":\"half\"");
+  cr_assert(strstr(why, "twiddle") && strstr(why, "pair"), "%s", why);
+  free(why);
   fc_emit_close(em);
 }

@@ -25,6 +25,13 @@ dft.epilogue = tpl.piece([==[
 @ if pass == "col" then
 const u32 j = j0 + (8 * mi + g) * S + 2 * t;
 float2 z0 = {acc[0], acc[2]}, z1 = {acc[1], acc[3]};
+@   if twiddle == "table" then
+if constexpr (TN != 0) {  // its own twiddle (TN == R, TS == S) or the forward pass TN's
+  const float4 w = tw_pair<TN * TS>(tw, j);
+  z0 = cmul(z0, float2{w.x, w.y});
+  z1 = cmul(z1, float2{w.z, w.w});
+}
+@   else
 if constexpr (TN == R && TS == S) {  // this pass's own twiddle: W_{RS}^(k r)
   const u32 k = 8 * mi + g, r = j0 % S + 2 * t;
   z0 = cmul(z0, root<R * S>(k * r));
@@ -33,15 +40,34 @@ if constexpr (TN == R && TS == S) {  // this pass's own twiddle: W_{RS}^(k r)
   z0 = cmul(z0, twiddle<TN, TS>(j));
   z1 = cmul(z1, twiddle<TN, TS>(j + 1));
 }
+@   end
 @ else
 const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
 float2 z0 = {acc[2 * cc][2 * hr], acc[2 * cc + 1][2 * hr]};
 float2 z1 = {acc[2 * cc][2 * hr + 1], acc[2 * cc + 1][2 * hr + 1]};
+@   if twiddle == "table" then
+{
+  const float4 w = tw_pair<TN * TS>(tw, j);
+  z0 = cmul(z0, float2{w.x, w.y});
+  z1 = cmul(z1, float2{w.z, w.w});
+}
+@   else
 z0 = cmul(z0, twiddle<TN, TS>(j));
 z1 = cmul(z1, twiddle<TN, TS>(j + 1));
+@   end
 @ end
+@ if twiddle == "table" then
+@   if pass == "col" then
+const u32 sj = swz_join(s0, lst[mi]);  // swz(j)
+@   else
+const u32 sj = swz(j);
+@   end
+sts32(pb + sj, pack2(z0.x, z1.x));
+sts32(pb + PLANE_BYTES + sj, pack2(z0.y, z1.y));
+@ else
 sts32(pb + swz(j), pack2(z0.x, z1.x));
 sts32(pb + PLANE_BYTES + swz(j), pack2(z0.y, z1.y));
+@ end
 ]==], "=templates/lib/tc_dft.lua (epilogue)")
 
 -- A 16-row tile of unit q's planes (rows r0 .. r0+15, from pb) read as A fragments a with
@@ -88,6 +114,21 @@ template <int TN, int TS>
 static __device__ __forceinline__ float2 twiddle(u32 j) {
   return root<TN * TS>(((j / TS) % TN) * (j % TS));
 }
+@ if twiddle == "table" then
+// The twiddles of positions j and j + 1 (j even) for the passes whose twiddles repeat every
+// M = TN TS positions, from their table in the filter buffer (lib/tc_layout.lua,
+// twiddle_tables): one 16-byte load in place of two sines and cosines.
+template <u32 M>
+static __device__ __forceinline__ float4 tw_pair(const float2 *__restrict__ tw, u32 j) {
+  constexpr u32 OFF =
+@   for _, t in ipairs(tw_tables) do
+      M == ${t.m} ? ${t.off} :
+@   end
+      ~0u;
+  static_assert(OFF != ~0u, "a twiddle table for every column pass");
+  return __ldg((const float4 *)(tw + OFF + (j & (M - 1))));
+}
+@ end
 
 // The R-point DFT matrix exp(-2 pi i k j / R) / sqrt(R) as mma fragments: block (mi, ki) of the real
 // embedding [[C, -S], [S, C]] (rows: Re out 8mi.., Im out 8mi..; columns: Re in 8ki..,
@@ -119,12 +160,35 @@ struct Dft {
 // blocks of R S. KMAX: 8-row groups of input that may be nonzero; MMAX: 8-row groups of
 // output that are needed. Outputs get twiddle<TN, TS> (TN = 0: none).
 template <int R, int S, int TN, int TS>
-static __device__ __forceinline__ void col_pass(u32 sb, const Dft<R> &d, int kmax, int mmax) {
+static __device__ __forceinline__ void col_pass(u32 sb, const Dft<R> &d, int kmax, int mmax,
+                                                const float2 *__restrict__ tw) {
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / (8 * R);
+@ if twiddle == "table" then
+  // A task's tile starts at j0, whose bits are apart from those of a row's k S and a column's
+  // offset: its addresses join swz(j0) with the lane's parts, computed here once (swz_join).
+  u32 lrd[R == 8 ? 1 : R / 16], lst[R / 8];
+#pragma unroll
+  for (int ki = 0; ki < (R == 8 ? 1 : R / 16); ki++)
+    lrd[ki] = swz((R == 8 ? (lane & 7) : 8 * (2 * ki + (lane >> 4)) + (lane & 7)) * S);
+#pragma unroll
+  for (int mi = 0; mi < R / 8; mi++) lst[mi] = swz((8 * mi + g) * S + 2 * t);
+@ end
   for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
     const u32 q = task / TILES, rem = task % TILES;
     const u32 j0 = (rem / (S / 8)) * R * S + (rem % (S / 8)) * 8;
+@ if twiddle == "table" then
+    const u32 pb = sb + q * PAIR_BYTES, s0 = swz(j0);
+    u32 b[R / 8][2];
+    if constexpr (R == 8) {
+      ldsm2t(b[0][0], b[0][1], pb + ((lane >> 3) & 1) * PLANE_BYTES + swz_join(s0, lrd[0]));
+    } else {
+#pragma unroll
+      for (int ki = 0; ki < R / 8; ki += 2) {
+        if (ki < kmax) {
+          u32 r[4];
+          ldsm4t(r, pb + ((lane >> 3) & 1) * PLANE_BYTES + swz_join(s0, lrd[ki / 2]));
+@ else
     const u32 pb = sb + q * PAIR_BYTES;
     u32 b[R / 8][2];
     if constexpr (R == 8) {
@@ -136,6 +200,7 @@ static __device__ __forceinline__ void col_pass(u32 sb, const Dft<R> &d, int kma
           u32 r[4];
           ldsm4t(r, pb + ((lane >> 3) & 1) * PLANE_BYTES +
                         swz(j0 + (8 * (ki + (lane >> 4)) + (lane & 7)) * S));
+@ end
           b[ki][0] = r[0];
           b[ki][1] = r[1];
           b[(ki + 1) % (R / 8)][0] = r[2];
@@ -179,7 +244,8 @@ static __device__ __forceinline__ void row_dft(float (&acc)[R / 4][4], const u32
 template <int R, int TN, int TS>
 static __device__ __forceinline__ void row_pass(u32 sb, const Dft<R> &d,
                                                 const float2 *__restrict__ k_hat,
-                                                long long c0, long long BP, int H) {
+                                                long long c0, long long BP, int H,
+                                                const float2 *__restrict__ tw) {
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / R / 16;
   for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
@@ -270,7 +336,8 @@ struct DftBand {
 template <int R, int BAND, int TN, int TS>
 static __device__ __forceinline__ void row_pass_band(u32 sb, const DftBand<R, BAND> &d,
                                                      const float2 *__restrict__ k_hat,
-                                                     long long c0, long long BP, int H) {
+                                                     long long c0, long long BP, int H,
+                                                     const float2 *__restrict__ tw) {
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / R / 16;
   for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
@@ -340,7 +407,7 @@ d${r}.init();
 dft.cols_forward = tpl.piece([==[
 @ for i = 1, #passes - 1 do
 @   local p = passes[i]
-col_pass<${p.r}, ${p.s}, ${p.r}, ${p.s}>(sb, d${p.r}, ${i == 1 and "kmax" or p.r // 8}, ${p.r // 8});
+col_pass<${p.r}, ${p.s}, ${p.r}, ${p.s}>(sb, d${p.r}, ${i == 1 and "kmax" or p.r // 8}, ${p.r // 8}, tw);
 __syncthreads();
 @ end
 ]==], "=templates/lib/tc_dft.lua (cols_forward)")
@@ -348,9 +415,9 @@ dft.cols_inverse = tpl.piece([==[
 @ for i = #passes - 1, 1, -1 do
 @   local p = passes[i]
 @   if i > 1 then
-col_pass<${p.r}, ${p.s}, ${passes[i - 1].r}, ${passes[i - 1].s}>(sb, d${p.r}, ${p.r // 8}, ${p.r // 8});
+col_pass<${p.r}, ${p.s}, ${passes[i - 1].r}, ${passes[i - 1].s}>(sb, d${p.r}, ${p.r // 8}, ${p.r // 8}, tw);
 @   else
-col_pass<${p.r}, ${p.s}, 0, 1>(sb, d${p.r}, ${p.r // 8}, kmax);
+col_pass<${p.r}, ${p.s}, 0, 1>(sb, d${p.r}, ${p.r // 8}, kmax, tw);
 @   end
 __syncthreads();
 @ end

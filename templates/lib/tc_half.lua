@@ -69,7 +69,8 @@ static __device__ __forceinline__ void spectral_pass(const float2 *__restrict__ 
 // The inverse row pass of "half": conj of the spectral pass's output, R-point DFTs, the
 // twiddle of the next inverse pass, into the planes.
 template <int R, int TN, int TS>
-static __device__ __forceinline__ void row_inv_half(u32 sb, const Dft<R> &d) {
+static __device__ __forceinline__ void row_inv_half(u32 sb, const Dft<R> &d,
+                                                    const float2 *__restrict__ tw) {
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / R / 16;
   for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {

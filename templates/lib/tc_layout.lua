@@ -31,6 +31,24 @@ function layout.khat_per_head(params)
   return params.real == "half" and n + n // 2 + 1 or n
 end
 
+-- The twiddle tables (params.twiddle "table", "pair" only): one a column pass i of the N-point
+-- FFT, M_i = n_i S_i fp32 complex values W_M^((e / S_i) (e % S_i)), e < M_i, the twiddle of
+-- every output position j with j % M_i = e (its own in the forward, the next inverse pass's
+-- and the row pass's too). Largest first, so the first starts the filter buffer and every
+-- table is 16-byte aligned (M_i is even). Returns the list of {m, r, s, off} and the total.
+function layout.twiddle_tables(params)
+  if params.twiddle ~= "table" then return {}, 0 end
+  local stride, out, off = params.fft_size, {}, 0
+  for i = 1, #params.factors - 1 do
+    local r = params.factors[i]
+    stride = stride // r
+    out[#out + 1] = { m = r * stride, r = r, s = stride, off = off }
+    off = off + r * stride
+  end
+  assert(stride == params.factors[#params.factors])
+  return out, off
+end
+
 -- The swizzle's fold3(c >> 3) for chunk indices of log2(n / 8) bits: the XOR of the 3-bit
 -- groups above the lowest.
 function layout.fold(n)
@@ -118,6 +136,8 @@ static __device__ __forceinline__ u32 swz(u32 j) {
   const u32 c = j >> 3;
   return ((c + (c >> 3)) << 4) | ((j & 7) << 1);
 }
+// swz(a | b) for a and b with no bit in common, from swz(a) and swz(b): padding adds up.
+static __device__ __forceinline__ u32 swz_join(u32 sa, u32 sb) { return sa + sb; }
 @ else
 // Byte offset of operand j in a plane: chunk c = j / 8 becomes c ^ fold3(c >> 3), fold3 the
 // XOR of its 3-bit groups, so 8 chunks at any power-of-two chunk stride land in 8 different
@@ -126,6 +146,9 @@ static __device__ __forceinline__ u32 swz(u32 j) {
   const u32 c = j >> 3;
   return ((c ^ (${fold})) << 4) | ((j & 7) << 1);
 }
+// swz(a | b) for a and b with no bit in common, from swz(a) and swz(b): the swizzle is linear
+// over GF(2) (shifts, masks and XORs), so a pass computes a lane's part once and a task's once.
+static __device__ __forceinline__ u32 swz_join(u32 sa, u32 sb) { return sa ^ sb; }
 @ end
 
 extern __shared__ __align__(16) unsigned char smem[];

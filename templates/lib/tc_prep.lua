@@ -37,6 +37,18 @@ fftconv_prep(const float *__restrict__ k, const float *__restrict__ d, float2 *_
              int H, int K, int F) {
   const int h = blockIdx.x;
   if (h >= H) return;
+@ if twiddle == "table" then
+  // The twiddle tables (lib/tc_layout.lua, twiddle_tables) lead the buffer, from exact roots;
+  // the heads' blocks share the entries. The heads' bins follow.
+@   for _, t in ipairs(tw_tables) do
+  for (int e = h * blockDim.x + threadIdx.x; e < ${t.m}; e += H * blockDim.x) {
+    double s, c;
+    sincospi(-2.0 * (double)((e / ${t.s}) * (e % ${t.s})) / ${t.m}, &s, &c);
+    k_hat[${t.off} + e] = float2{(float)c, (float)s};
+  }
+@   end
+  k_hat += ${tw_entries};
+@ end
   float2 *x = k_hat + (long long)h * ${khat};
 @ for _, r in ipairs(prep_radices) do
   __shared__ float2 roots${r}[${r}];
