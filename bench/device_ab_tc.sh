@@ -3,7 +3,9 @@
 # on one GPU: first the new build's GPU tests of what it touches (SUITES, run_suites' form,
 # ';'-separated), then for each problem both builds' searches (fftconv-tune --rigor measure
 # --template monarch_tc, gated fp16, B = 64, H = 768, each into its own cache) alternating
-# A, B, A, B: each build's winner's median and the ratio. Logs go to $OUT; a table last.
+# A, B, A, B: each build's winner's median and the ratio, and candidate by candidate (rows of
+# the two searches paired) the geometric mean, least and most of A/B. Logs go to $OUT; a
+# table last.
 #
 #   [SUITES="..."] [PROBLEMS="forward:circular:4096 backward:circular:4096 ..."]
 #   bench/device_ab_tc.sh BUNDLE_A BUNDLE_B
@@ -42,11 +44,34 @@ def best(path):
     if win:
         f = re.search(r'"factors":\[([0-9,]+)\]', win); w = re.search(r'"warps":(\d+)', win)
         pr = re.search(r'"pairs":(\d+)', win); ld = re.search(r'"load":"(\w+)"', win)
-        win = f"{f.group(1).replace(',', 'x') if f else '?'} w{w.group(1) if w else '?'} p{pr.group(1) if pr else '?'} {ld.group(1) if ld else ''}"
+        gr = re.search(r'"group":"(\w+)"', win); tw = re.search(r'"twiddle":"(\w+)"', win)
+        win = (f"{f.group(1).replace(',', 'x') if f else '?'} w{w.group(1) if w else '?'} "
+               f"p{pr.group(1) if pr else '?'} {ld.group(1) if ld else ''} "
+               f"{gr.group(1) if gr else ''}{' ' + tw.group(1) if tw else ''}")
     return ms, win
+# every candidate's median, keyed by its row as --table shows it and its occurrence among
+# rows shown alike (a space's variants of one shape come in the same order in both builds;
+# candidates a build adds at the end of its space have no partner)
+def rows(path):
+    out, seen = {}, {}
+    for line in open(path, errors="replace"):
+        m = re.match(r"^ +\d+ tc +(.*?) +(\d+) +(\d+) +ok +(\d+\.\d+) ", line)
+        if not m: continue
+        key = m.group(1)
+        seen[key] = seen.get(key, 0) + 1
+        out[(key, seen[key])] = float(m.group(4))
+    return out
 a, b = best(sys.argv[1]), best(sys.argv[2])
 r = f"{a[0] / b[0]:.3f}" if a[0] and b[0] else "-"
 print(f"| {sys.argv[3]} | {sys.argv[4]} | {sys.argv[5]} | {a[0]} | {a[1]} | {b[0]} | {b[1]} | {r} |")
+ra, rb = rows(sys.argv[1]), rows(sys.argv[2])
+both = [k for k in ra if k in rb]
+if both:
+    import math
+    q = [ra[k] / rb[k] for k in both]
+    print(f"|   | candidate by candidate: {len(both)} paired, A/B geomean "
+          f"{math.exp(sum(map(math.log, q)) / len(q)):.3f}, min {min(q):.3f}, max {max(q):.3f}; "
+          f"{len(rb) - len(both)} only in B, {len(ra) - len(both)} only in A |")
 PY
 done
 echo; cat "$S"
