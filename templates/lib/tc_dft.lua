@@ -25,13 +25,18 @@ dft.epilogue = tpl.piece([==[
 @ if pass == "col" then
 const u32 j = j0 + (8 * mi + g) * S + 2 * t;
 float2 z0 = {acc[0], acc[2]}, z1 = {acc[1], acc[3]};
-@   if twiddle == "table" then
-if constexpr (TN != 0) {  // its own twiddle (TN == R, TS == S) or the forward pass TN's
+@ else
+const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
+float2 z0 = {acc[2 * cc][2 * hr], acc[2 * cc + 1][2 * hr]};
+float2 z1 = {acc[2 * cc][2 * hr + 1], acc[2 * cc + 1][2 * hr + 1]};
+@ end
+@ if twiddle == "table" then
+if constexpr (TN != 0) {  // a column pass's own (TN == R, TS == S) or forward pass TN's
   const float4 w = tw_pair<TN * TS>(tw, j);
   z0 = cmul(z0, float2{w.x, w.y});
   z1 = cmul(z1, float2{w.z, w.w});
 }
-@   else
+@ elseif pass == "col" then
 if constexpr (TN == R && TS == S) {  // this pass's own twiddle: W_{RS}^(k r)
   const u32 k = 8 * mi + g, r = j0 % S + 2 * t;
   z0 = cmul(z0, root<R * S>(k * r));
@@ -40,34 +45,17 @@ if constexpr (TN == R && TS == S) {  // this pass's own twiddle: W_{RS}^(k r)
   z0 = cmul(z0, twiddle<TN, TS>(j));
   z1 = cmul(z1, twiddle<TN, TS>(j + 1));
 }
-@   end
 @ else
-const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
-float2 z0 = {acc[2 * cc][2 * hr], acc[2 * cc + 1][2 * hr]};
-float2 z1 = {acc[2 * cc][2 * hr + 1], acc[2 * cc + 1][2 * hr + 1]};
-@   if twiddle == "table" then
-{
-  const float4 w = tw_pair<TN * TS>(tw, j);
-  z0 = cmul(z0, float2{w.x, w.y});
-  z1 = cmul(z1, float2{w.z, w.w});
-}
-@   else
 z0 = cmul(z0, twiddle<TN, TS>(j));
 z1 = cmul(z1, twiddle<TN, TS>(j + 1));
-@   end
 @ end
-@ if twiddle == "table" then
-@   if pass == "col" then
+@ if pass == "col" and twiddle == "table" then
 const u32 sj = swz_join(s0, lst[mi]);  // swz(j)
-@   else
+@ else
 const u32 sj = swz(j);
-@   end
+@ end
 sts32(pb + sj, pack2(z0.x, z1.x));
 sts32(pb + PLANE_BYTES + sj, pack2(z0.y, z1.y));
-@ else
-sts32(pb + swz(j), pack2(z0.x, z1.x));
-sts32(pb + PLANE_BYTES + swz(j), pack2(z0.y, z1.y));
-@ end
 ]==], "=templates/lib/tc_dft.lua (epilogue)")
 
 -- A 16-row tile of unit q's planes (rows r0 .. r0+15, from pb) read as A fragments a with
@@ -79,6 +67,14 @@ for (int ki = 0; ki < R / 8; ki++)
   ldsm4(a[ki], pb + (lane >> 4) * PLANE_BYTES +
                    swz((r0 + (lane & 7) + ((lane >> 3) & 1) * 8) * R + 8 * ki));
 ]==], "=templates/lib/tc_dft.lua (row_load)")
+
+-- Which tile a row-pass task is: unit q, rows r0 .. r0+15; its head's filter bins kp and its
+-- planes pb.
+dft.row_task = tpl.piece([==[
+const u32 q = task / TILES, r0 = (task % TILES) * 16;
+const float2 *__restrict__ kp = k_hat + pair_head(c0 + q, BP, H) * N;
+const u32 pb = sb + q * PAIR_BYTES;
+]==], "=templates/lib/tc_dft.lua (row_task)")
 
 -- The row DFT of such a tile: its A fragments times the DFT matrix d, into the accumulators acc.
 dft.row_tile = tpl.piece([==[
@@ -177,30 +173,24 @@ static __device__ __forceinline__ void col_pass(u32 sb, const Dft<R> &d, int kma
   for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
     const u32 q = task / TILES, rem = task % TILES;
     const u32 j0 = (rem / (S / 8)) * R * S + (rem % (S / 8)) * 8;
-@ if twiddle == "table" then
-    const u32 pb = sb + q * PAIR_BYTES, s0 = swz(j0);
-    u32 b[R / 8][2];
-    if constexpr (R == 8) {
-      ldsm2t(b[0][0], b[0][1], pb + ((lane >> 3) & 1) * PLANE_BYTES + swz_join(s0, lrd[0]));
-    } else {
-#pragma unroll
-      for (int ki = 0; ki < R / 8; ki += 2) {
-        if (ki < kmax) {
-          u32 r[4];
-          ldsm4t(r, pb + ((lane >> 3) & 1) * PLANE_BYTES + swz_join(s0, lrd[ki / 2]));
-@ else
     const u32 pb = sb + q * PAIR_BYTES;
+@ local joined = twiddle == "table"
+@ if joined then
+    const u32 s0 = swz(j0);
+@ end
+@ local rd8 = joined and "swz_join(s0, lrd[0])" or "swz(j0 + (lane & 7) * S)"
+@ local rd16 = joined and "swz_join(s0, lrd[ki / 2])"
+@   or "swz(j0 + (8 * (ki + (lane >> 4)) + (lane & 7)) * S)"
     u32 b[R / 8][2];
     if constexpr (R == 8) {
-      ldsm2t(b[0][0], b[0][1], pb + ((lane >> 3) & 1) * PLANE_BYTES + swz(j0 + (lane & 7) * S));
+      ldsm2t(b[0][0], b[0][1], pb + ((lane >> 3) & 1) * PLANE_BYTES + ${rd8});
     } else {
 #pragma unroll
       for (int ki = 0; ki < R / 8; ki += 2) {
         if (ki < kmax) {
           u32 r[4];
           ldsm4t(r, pb + ((lane >> 3) & 1) * PLANE_BYTES +
-                        swz(j0 + (8 * (ki + (lane >> 4)) + (lane & 7)) * S));
-@ end
+                        ${rd16});
           b[ki][0] = r[0];
           b[ki][1] = r[1];
           b[(ki + 1) % (R / 8)][0] = r[2];
@@ -249,9 +239,7 @@ static __device__ __forceinline__ void row_pass(u32 sb, const Dft<R> &d,
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / R / 16;
   for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
-    const u32 q = task / TILES, r0 = (task % TILES) * 16;
-    const float2 *__restrict__ kp = k_hat + pair_head(c0 + q, BP, H) * N;
-    const u32 pb = sb + q * PAIR_BYTES;
+    ${include(row_task)}
     ${include(row_tile)}
     // y = conj(z k_hat), straight into A fragments: {Re row g, Re row g+8, Im g, Im g+8}.
 #pragma unroll
@@ -270,7 +258,8 @@ static __device__ __forceinline__ void row_pass(u32 sb, const Dft<R> &d,
   }
 }
 ]==], "=templates/lib/tc_dft.lua (functions)",
-  { epilogue = dft.epilogue, row_tile = dft.row_tile, row_store = dft.row_store })
+  { epilogue = dft.epilogue, row_tile = dft.row_tile, row_store = dft.row_store,
+    row_task = dft.row_task })
 
 -- A frequency band (the low-pass mask freq_keep F, README "Frequency-sparse filters"): column c
 -- of a row-pass row is the frequency digit of weight N / R, the highest, so the mask keeps
@@ -341,9 +330,7 @@ static __device__ __forceinline__ void row_pass_band(u32 sb, const DftBand<R, BA
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / R / 16;
   for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
-    const u32 q = task / TILES, r0 = (task % TILES) * 16;
-    const float2 *__restrict__ kp = k_hat + pair_head(c0 + q, BP, H) * N;
-    const u32 pb = sb + q * PAIR_BYTES;
+    ${include(row_task)}
     ${include(row_load)}
     float bacc[2 * BAND][4];
 #pragma unroll
@@ -392,7 +379,7 @@ static __device__ __forceinline__ void row_pass_band(u32 sb, const DftBand<R, BA
   }
 }
 ]==], "=templates/lib/tc_dft.lua (band_functions)",
-  { row_load = dft.row_load, row_store = dft.row_store })
+  { row_load = dft.row_load, row_store = dft.row_store, row_task = dft.row_task })
 
 -- What monarch_tc's kernels (and overlap_tc's) run, forward and backward alike: the DFT
 -- matrices in registers, the forward column passes (the first reads `kmax` 8-row groups: a
