@@ -28,7 +28,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from bench_partial import ffc_sparse  # noqa: E402
+from bench_partial import ffc_sparse, time_ffc  # noqa: E402
 from bench_short import plan_of  # noqa: E402
 from bench_torch import copy_gbps, event_timer  # noqa: E402  (the same timing and floor)
 
@@ -104,13 +104,7 @@ def main():
             t_d = timeit(dense)
             t_f, e_f = (float("nan"),) * 3, float("nan")
             if FFC is not None and causal:
-                m = FFC(2 * F)
-                ffc = lambda: post * m(pre * u, k)  # noqa: E731
-                try:
-                    t_f, e_f = timeit(ffc), err(ffc())
-                except torch.OutOfMemoryError:
-                    print(f"L={L}: FFC out of memory", file=sys.stderr)
-                torch.cuda.empty_cache()
+                t_f, e_f = time_ffc(torch, FFC(2 * F), u, k, pre, post, timeit, err, f"L={L}")
             floor_ms = 4 * u.numel() * u.element_size() / gbps / 1e6
             print(f"| {mode} | {L} | {N} | {F} | {t_o[0]:.4f} ({t_o[1]:.4f}-{t_o[2]:.4f}) | "
                   f"{100 * floor_ms / t_o[0]:.1f}% | {t_d[0]:.4f} | {t_d[0] / t_o[0]:.2f}x | "

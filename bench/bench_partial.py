@@ -51,6 +51,19 @@ def ffc_sparse(a, name):
     return None
 
 
+def time_ffc(torch, m, u, k, pre, post, timeit, err, what):
+    """FlashFFTConv's module m on the gated problem post * m(pre * u, k): its timing and error,
+    NaN where it runs out of memory (said on stderr, naming `what`)."""
+    ffc = lambda: post * m(pre * u, k)  # noqa: E731
+    try:
+        return timeit(ffc), err(ffc())
+    except torch.OutOfMemoryError:
+        print(f"{what}: FFC out of memory", file=sys.stderr)
+        return (float("nan"),) * 3, float("nan")
+    finally:
+        torch.cuda.empty_cache()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--taps", default="1024,4096,16384")
@@ -124,13 +137,7 @@ def main():
                 del kd
             t_f, e_f = (float("nan"),) * 3, float("nan")
             if FFC is not None:
-                m = FFC(K)
-                ffc = lambda: post * m(pre * u, k)  # noqa: E731
-                try:
-                    t_f, e_f = timeit(ffc), err(ffc())
-                except torch.OutOfMemoryError:
-                    print(f"K={K} L={L}: FFC out of memory", file=sys.stderr)
-                torch.cuda.empty_cache()
+                t_f, e_f = time_ffc(torch, FFC(K), u, k, pre, post, timeit, err, f"K={K} L={L}")
             floor_ms = 4 * u.numel() * u.element_size() / gbps / 1e6
             print(f"| {K} | {L} | {B}x{H} | {t_o[0]:.4f} ({t_o[1]:.4f}-{t_o[2]:.4f}) | "
                   f"{100 * floor_ms / t_o[0]:.1f}% | {t_d[0]:.4f} | {t_d[0] / t_o[0]:.2f}x | "
