@@ -126,6 +126,18 @@ static __device__ __forceinline__ float4 tw_pair(const float2 *__restrict__ tw, 
 }
 @ end
 
+// exp(-2 pi i k j / R) / sqrt(R) for inputs j and j + 1, as operand pairs (c, s, -s).
+template <int R>
+static __device__ __forceinline__ void dft_pair(int k, int j, u32 &c, u32 &s, u32 &ns) {
+  constexpr float SC = R == 8 ? 0.353553390593f : R == 16 ? 0.25f : 0.176776695297f;
+  float s0, c0, s1, c1;
+  sincospif(-2.0f * (float)((k * j) % R) / R, &s0, &c0);
+  sincospif(-2.0f * (float)((k * (j + 1)) % R) / R, &s1, &c1);
+  c = pack2(c0 * SC, c1 * SC);
+  s = pack2(s0 * SC, s1 * SC);
+  ns = pack2(-s0 * SC, -s1 * SC);
+}
+
 // The R-point DFT matrix exp(-2 pi i k j / R) / sqrt(R) as mma fragments: block (mi, ki) of the real
 // embedding [[C, -S], [S, C]] (rows: Re out 8mi.., Im out 8mi..; columns: Re in 8ki..,
 // Im in 8ki..) is the A fragment {c, s, -s, c}; the same registers give the B fragments of
@@ -138,17 +150,8 @@ struct Dft {
 #pragma unroll
     for (int mi = 0; mi < R / 8; mi++)
 #pragma unroll
-      for (int ki = 0; ki < R / 8; ki++) {
-        const int k = 8 * mi + g, j = 8 * ki + 2 * t;
-        constexpr float SC = R == 8 ? 0.353553390593f : R == 16 ? 0.25f : 0.176776695297f;
-        float s0, c0, s1, c1;
-        sincospif(-2.0f * (float)((k * j) % R) / R, &s0, &c0);
-        sincospif(-2.0f * (float)((k * (j + 1)) % R) / R, &s1, &c1);
-        s0 *= SC, c0 *= SC, s1 *= SC, c1 *= SC;
-        c[mi][ki] = pack2(c0, c1);
-        s[mi][ki] = pack2(s0, s1);
-        ns[mi][ki] = pack2(-s0, -s1);
-      }
+      for (int ki = 0; ki < R / 8; ki++)
+        dft_pair<R>(8 * mi + g, 8 * ki + 2 * t, c[mi][ki], s[mi][ki], ns[mi][ki]);
   }
 };
 
@@ -285,17 +288,6 @@ static __device__ __forceinline__ uint4 add_dv(uint4 z, uint4 v, float d) {
 template <int R, int BAND>
 static __device__ __forceinline__ int band_col(int s) {
   return s < 4 * BAND ? s : R - 8 * BAND + s;
-}
-// exp(-2 pi i k j / R) / sqrt(R) for inputs j and j + 1, as operand pairs (c, s, -s).
-template <int R>
-static __device__ __forceinline__ void dft_pair(int k, int j, u32 &c, u32 &s, u32 &ns) {
-  constexpr float SC = R == 8 ? 0.353553390593f : R == 16 ? 0.25f : 0.176776695297f;
-  float s0, c0, s1, c1;
-  sincospif(-2.0f * (float)((k * j) % R) / R, &s0, &c0);
-  sincospif(-2.0f * (float)((k * (j + 1)) % R) / R, &s1, &c1);
-  c = pack2(c0 * SC, c1 * SC);
-  s = pack2(s0 * SC, s1 * SC);
-  ns = pack2(-s0 * SC, -s1 * SC);
 }
 // The B fragments of the banded row DFTs: f* the forward's (slot group cc of outputs, input
 // group ki), i* the inverse's (output group cc, slot group ki of inputs).
