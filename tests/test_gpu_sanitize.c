@@ -148,6 +148,8 @@ Test(gpu_sanitize, bwd_tc_ws_largest) { sanitize("--backward monarch_tc 16384 ca
 Test(gpu_sanitize, bwd_tc_p_smem) { sanitize("--backward monarch_tc 16384 circular bf16 '\"p_smem\"'"); }
 Test(gpu_sanitize, bwd_tc_split) { sanitize("--backward monarch_tc 1024 causal fp16 '\"split\":2'"); }
 Test(gpu_sanitize, bwd_tc_ws_split) { sanitize("--backward monarch_tc 4096 circular bf16 '\"acc\":\"ws\"' '\"split\":2'"); }
+/* the backward's passes reading the twiddle tables */
+Test(gpu_sanitize, bwd_tc_table) { sanitize("--backward monarch_tc 4096 causal fp16 '\"twiddle\":\"table\"'"); }
 /* the long backward's four passes (the per-head sum over the batch in the row pass) */
 Test(gpu_sanitize, bwd_long_smallest) { sanitize("--backward monarch_long 32768 circular bf16"); }
 Test(gpu_sanitize, bwd_long_causal) { sanitize("--backward monarch_long 131072 causal fp16"); }
