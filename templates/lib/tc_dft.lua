@@ -163,7 +163,8 @@ static __device__ __forceinline__ void col_pass(u32 sb, const Dft<R> &d, int kma
                                                 const float2 *__restrict__ tw) {
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / (8 * R);
-@ if twiddle == "table" then
+@ local joined = twiddle == "table"
+@ if joined then
   // A task's tile starts at j0, whose bits are apart from those of a row's k S and a column's
   // offset: its addresses join swz(j0) with the lane's parts, computed here once (swz_join).
   u32 lrd[R == 8 ? 1 : R / 16], lst[R / 8];
@@ -177,7 +178,6 @@ static __device__ __forceinline__ void col_pass(u32 sb, const Dft<R> &d, int kma
     const u32 q = task / TILES, rem = task % TILES;
     const u32 j0 = (rem / (S / 8)) * R * S + (rem % (S / 8)) * 8;
     const u32 pb = sb + q * PAIR_BYTES;
-@ local joined = twiddle == "table"
 @ if joined then
     const u32 s0 = swz(j0);
 @ end
