@@ -1,6 +1,6 @@
 /* emit-digest: one line per candidate of every family for every problem of a problem-set
- * file (the tuner's --problems format), exhaustive rigor, for a compile target: the
- * template, the parameters, the FNV-1a 64 of the emitted CUDA (the header comment's template
+ * file (the tuner's --problems format) and both ops (forward, then backward), exhaustive
+ * rigor, for a compile target: the op, the template, the parameters, the FNV-1a 64 of the emitted CUDA (the header comment's template
  * hash blanked, so that a change of a template's text that changes no code shows as none)
  * and of the launch manifest, and the default choice of each family. A structural change must
  * leave this list unchanged; see README.md, "Refactoring without changing a kernel".
@@ -13,6 +13,7 @@
 #include "emit.h"
 #include "gpu.h"
 #include "problem_file.h"
+#include "shape.h"
 
 static uint64_t fnv(const char *s, size_t n) {
   uint64_t h = 1469598103934665603ull;
@@ -59,18 +60,22 @@ int main(int argc, char **argv) {
   int bad = 0;
   long count = 0;
   for (int i = 0; i < np; i++) {
-    char key[256];
-    fftconv_problem_key(&ps[i], key, sizeof key);
-    for (int t = 0; t < fc_emit_template_count(em); t++) {
-      const char *tmpl = fc_emit_template_name(em, t);
+    char pkey[256];
+    fftconv_problem_key(&ps[i], pkey, sizeof pkey);
+    for (int t = 0; t < 2 * fc_emit_template_count(em); t++) {
+      const int op = t & 1 ? FC_OP_BACKWARD : FC_OP_FORWARD;
+      const char *tmpl = fc_emit_template_name(em, t / 2);
+      char key[300];
+      snprintf(key, sizeof key, "%s %s", pkey, op ? "backward" : "forward");
       char *def = NULL;
       fc_err de = {{0}};
-      fftconv_status ds = fc_emit_default(em, tmpl, &ps[i], &dev, &def, &de);
+      fftconv_status ds = fc_emit_default_op(em, tmpl, op, &ps[i], &dev, &def, &de);
       printf("%s %s default %s\n", key, tmpl, ds == FFTCONV_OK ? def : fftconv_status_string(ds));
       free(def);
       fc_candidate *c = NULL;
       int n = 0;
-      if (fc_emit_space(em, tmpl, &ps[i], &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e) != FFTCONV_OK) {
+      if (fc_emit_space_op(em, tmpl, op, &ps[i], &dev, FC_RIGOR_EXHAUSTIVE, &c, &n, &e) !=
+          FFTCONV_OK) {
         printf("%s %s space-error %s\n", key, tmpl, e.msg);
         bad = 1;
         continue;
