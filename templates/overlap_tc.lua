@@ -276,7 +276,7 @@ function family.emit(params)
     op = params.dtype, op_ptx = params.dtype == "fp16" and "f16" or "bf16",
     cvt = params.dtype == "fp16" and "f16" or "bf16", fold = layout.fold(n),
     pre_gate = params.pre_gate, post_gate = params.post_gate,
-    io_functions = io_.functions(params.dtype), direction = "forward",
+    io_functions = io_.functions(params.dtype), direction = "forward", col_units = false,
   }
   for k, v in pairs(prep.names(params)) do env[k] = v end
   return tpl.render(KERNEL, env, "=templates/overlap_tc.lua (KERNEL text)")

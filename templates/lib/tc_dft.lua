@@ -158,7 +158,13 @@ struct Dft {
 // One column pass over every pair of the block, in place: R-point DFTs at stride S within
 // blocks of R S. KMAX: 8-row groups of input that may be nonzero; MMAX: 8-row groups of
 // output that are needed. Outputs get twiddle<TN, TS> (TN = 0: none).
+@ if col_units then
+// U: the units it runs on, the block's first U (overlap_tc's backward: its inverse passes
+// leave out the third unit, whose spectrum only P reads).
+template <int R, int S, int TN, int TS, int U = PAIRS>
+@ else
 template <int R, int S, int TN, int TS>
+@ end
 static __device__ __forceinline__ void col_pass(u32 sb, const Dft<R> &d, int kmax, int mmax,
                                                 const float2 *__restrict__ tw) {
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -174,7 +180,7 @@ static __device__ __forceinline__ void col_pass(u32 sb, const Dft<R> &d, int kma
 #pragma unroll
   for (int mi = 0; mi < R / 8; mi++) lst[mi] = swz((8 * mi + g) * S + 2 * t);
 @ end
-  for (u32 task = warp; task < PAIRS * TILES; task += WARPS) {
+  for (u32 task = warp; task < ${col_units and "U" or "PAIRS"} * TILES; task += WARPS) {
     const u32 q = task / TILES, rem = task % TILES;
     const u32 j0 = (rem / (S / 8)) * R * S + (rem % (S / 8)) * 8;
     const u32 pb = sb + q * PAIR_BYTES;
@@ -391,12 +397,13 @@ __syncthreads();
 @ end
 ]==], "=templates/lib/tc_dft.lua (cols_forward)")
 dft.cols_inverse = tpl.piece([==[
+@ local inv_units = col_units and ", " .. col_units or ""
 @ for i = #passes - 1, 1, -1 do
 @   local p = passes[i]
 @   if i > 1 then
-col_pass<${p.r}, ${p.s}, ${passes[i - 1].r}, ${passes[i - 1].s}>(sb, d${p.r}, ${p.r // 8}, ${p.r // 8}, tw);
+col_pass<${p.r}, ${p.s}, ${passes[i - 1].r}, ${passes[i - 1].s}${inv_units}>(sb, d${p.r}, ${p.r // 8}, ${p.r // 8}, tw);
 @   else
-col_pass<${p.r}, ${p.s}, 0, 1>(sb, d${p.r}, ${p.r // 8}, kmax, tw);
+col_pass<${p.r}, ${p.s}, 0, 1${inv_units}>(sb, d${p.r}, ${p.r // 8}, kmax, tw);
 @   end
 __syncthreads();
 @ end
