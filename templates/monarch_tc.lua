@@ -468,7 +468,6 @@ function family.layout(params, device)
     })
     local n, split = params.fft_size, params.split or 1
     local l = m.launches[2]
-    l.grid.y = split
     m.workspace = {}
     if params.acc == "ws" and split == 1 then -- the batch sum's bins past p_smem
       l.args[#l.args + 1] = "ws:p"
@@ -476,21 +475,8 @@ function family.layout(params, device)
       m.workspace[#m.workspace + 1] = { name = "p", per_row = 0, fixed = 0,
                                         per_head = 8 * (n - (params.p_smem or 0)) }
     end
-    if split > 1 then -- each block's share of P (all of it) and dd; fftconv_bdk adds them up
-      l.args[#l.args + 1] = "ws:part"
-      l.args[#l.args + 1] = "ws:vgp"
-      l.writes = { "du", "dpre", "dpost", "ws:part", "ws:vgp" }
-      m.workspace[#m.workspace + 1] = { name = "part", per_row = 0, fixed = 0,
-                                        per_head = split * 8 * n }
-      m.workspace[#m.workspace + 1] = { name = "vgp", per_row = 0, fixed = 0,
-                                        per_head = split * 4 }
-      m.launches[3] = {
-        entry = "fftconv_bdk", phase = "backward", grid = { over = "heads", per = 1 },
-        block = { params.warps * 32, 1, 1 }, smem = 8 * n,
-        args = { "ws:part", "ws:vgp", "dk", "dd", "H", "K", "F" },
-        reads = { "ws:part", "ws:vgp" }, writes = { "dk", "dd" } }
-    end
-    return m
+    -- with split > 1 each block's share of P (all of it) and dd; fftconv_bdk adds them up
+    return manifest.backward_shares(m, split, n, params.warps * 32)
   end
   return manifest.prepare_forward({
     prep = { threads = PREP_THREADS, smem = 0, per = 1 },

@@ -16,6 +16,9 @@
 -- order (the grid is rows x groups, the linear block index row-major), so that neighbours,
 -- which share their overlap, run together. k_hat is monarch_tc's spectrum for FFT size M.
 -- M (fft_size of the parameters; the problem's own FFT size is not used) is searched.
+--
+-- The backward (op "backward") cuts the rows the same way, a block per head (and share of its
+-- work) over its rows' segment pairs; see its kernel text.
 local fft = require "lib.fft"
 local tpl = require "lib.tpl"
 local io_ = require "lib.io"
@@ -26,6 +29,7 @@ local ops = require "lib.tc_ops"
 local dft = require "lib.tc_dft"
 local rows = require "lib.tc_rows"
 local prep = require "lib.tc_prep"
+local bwd = require "lib.tc_bwd"
 
 local MAX_TAPS = 16384
 
@@ -35,7 +39,7 @@ local family = {
   doc = "partial causal filters (K <= 16384) by overlap-save, segment FFTs of size M on "
     .. "tensor cores (monarch_tc's passes)",
   runs = {
-    ops = { "forward" },
+    ops = { "forward", "backward" },
     dtypes = { "fp16", "bf16" },
     modes = { "causal" },
     fft_size = { min = 256, max = 1099511627776 }, -- the problem's: any length
@@ -76,6 +80,42 @@ local function seg_pairs(params)
 end
 local function groups(params) return (seg_pairs(params) + params.pairs - 1) // params.pairs end
 
+-- The backward's segment pairs a row: its dv outputs lie N - SEG before its z outputs, so the
+-- segments reach L + N - SEG.
+local function bwd_seg_pairs(params)
+  local segs = (params.seqlen + params.fft_size - params.segment + params.segment - 1)
+    // params.segment
+  return (segs + 1) // 2
+end
+
+-- The backward's shared memory: three units (v, g, and g's own samples, for dk) and the sum P,
+-- N fp32 complex bins.
+local function bwd_smem(m)
+  return layout.smem_bytes({ fft_size = m, pairs = 3, smem = "swizzle", real = "pair" }) + 8 * m
+end
+
+-- The backward's shares a head (split, a power of two): its work is batch x segment pairs,
+-- cut so that the grid has about BWD_BLOCKS blocks (a few a streaming multiprocessor), no
+-- share empty on the problem's batch; measure takes that and a quarter of it.
+local BWD_BLOCKS, MAX_SPLIT = 1024, 256
+local function bwd_splits(problem, params, measure)
+  local items = problem.batch * bwd_seg_pairs(params)
+  local top = 1
+  while top < MAX_SPLIT and top * 2 <= items and top * problem.heads < BWD_BLOCKS do top = top * 2 end
+  local out = {}
+  if measure then
+    if top >= 4 then out[#out + 1] = top // 4 end
+    out[#out + 1] = top
+  else
+    local sp = 1
+    while sp <= top do
+      out[#out + 1] = sp
+      sp = sp * 2
+    end
+  end
+  return out
+end
+
 -- The segment sizes worth trying: M a power of two from 256 to 32768 whose segment keeps at
 -- least half of it, up to the first that holds the whole row in one segment.
 local function sizes(problem)
@@ -92,13 +132,44 @@ local function sizes(problem)
   return out
 end
 
+-- The backward's candidates: the segment sizes whose block fits (three units and P: M up to
+-- 8192 on a 227 KB device), the factorizations, 4 or 8 warps, and the shares a head.
+local function backward_space(problem, device, measure)
+  local k, out = taps_of(problem), {}
+  local ms = {}
+  for _, m in ipairs(sizes(problem)) do
+    if bwd_smem(m) <= device.smem_optin and (not measure or #ms < 2) then ms[#ms + 1] = m end
+  end
+  for _, m in ipairs(ms) do
+    local orders = measure and (m >= 8192 and { 2, 3, 4 } or { 2, 3 }) or ORDERS
+    for _, order in ipairs(orders) do
+      for _, factors in ipairs(fft.factorizations(m, SIZES, order)) do
+        for _, warps in ipairs({ 4, 8 }) do
+          local c = {
+            fft_size = m, segment = segment_of(m, k), seqlen = problem.seqlen, taps = k,
+            factors = factors, warps = warps, op = "backward", dtype = problem.dtype,
+            pre_gate = problem.pre_gate, post_gate = problem.post_gate,
+          }
+          for _, split in ipairs(bwd_splits(problem, c, measure)) do
+            local cs = {}
+            for key, v in pairs(c) do cs[key] = v end
+            cs.split = split > 1 and split or nil
+            out[#out + 1] = cs
+          end
+        end
+      end
+    end
+  end
+  return out
+end
+
 function family.space(problem, device, rigor)
   local k = taps_of(problem)
-  if problem.mode ~= "causal" or problem.freq_keep ~= 0 or taps_refusal(problem)
-      or (problem.op or "forward") ~= "forward" then
+  if problem.mode ~= "causal" or problem.freq_keep ~= 0 or taps_refusal(problem) then
     return {}
   end
   local measure = rigor == "measure"
+  if (problem.op or "forward") == "backward" then return backward_space(problem, device, measure) end
   local ms = sizes(problem)
   if measure and #ms > 3 then ms = { ms[1], ms[2], ms[3] } end
   local out = {}
@@ -127,6 +198,32 @@ function family.space(problem, device, rigor)
   return out
 end
 
+-- The backward's own choices: no pairs or load (one segment pair a block at a time), 4 or 8
+-- warps, split a power of two (absent: 1), and a block that fits.
+local function check_backward(device, params)
+  if params.pairs ~= nil or params.load ~= nil then
+    return false, "pairs and load are the forward's (the backward takes one segment pair at a time)"
+  end
+  if params.warps ~= 4 and params.warps ~= 8 then return false, "warps: 4 or 8" end
+  local split = params.split
+  if split ~= nil and (math.type(split) ~= "integer" or split < 2 or split > MAX_SPLIT
+      or split & (split - 1) ~= 0) then
+    return false, string.format("split: the shares of a head's work, a power of two from 2 to %d "
+      .. "(absent: 1)", MAX_SPLIT)
+  end
+  local threads = params.warps * 32
+  local ok, why = common.fits(device, bwd_smem(params.fft_size), threads)
+  if not ok then return false, why .. " (the backward's three units and its sum P)" end
+  local np = params.factors[#params.factors]
+  ok, why = layout.check_regs(layout.regs_estimate(params) + np, threads, device)
+  if not ok then return false, why end
+  local tiles = params.fft_size // np // 16
+  if params.warps > tiles and params.warps > 4 then
+    return false, string.format("%d warps but only %d row-pass tiles", params.warps, tiles)
+  end
+  return true
+end
+
 function family.check(problem, device, params)
   local ok, why = layout.check_device(params, device)
   if not ok then return false, why end
@@ -152,6 +249,14 @@ function family.check(problem, device, params)
   end
   ok, why = layout.check_factors(params)
   if not ok then return false, why end
+  if math.type(params.warps) ~= "integer" or params.warps < 1 then
+    return false, "warps: a positive integer"
+  end
+  if params.op == "backward" then return check_backward(device, params) end
+  if params.split ~= nil then return false, "split is the backward's" end
+  if params.pairs ~= 1 and params.pairs ~= 2 and params.pairs ~= 4 then
+    return false, "pairs: 1, 2 or 4 segment pairs a block"
+  end
   local threads = params.warps * 32
   ok, why = common.fits(device, layout.smem_bytes(params), threads)
   if not ok then return false, why end
@@ -164,9 +269,6 @@ function family.check(problem, device, params)
   end
   if params.load ~= nil and params.load ~= "async" then
     return false, "load: \"async\" (cp.async staging of the next group) or absent (plain loads)"
-  end
-  if params.pairs ~= 1 and params.pairs ~= 2 and params.pairs ~= 4 then
-    return false, "pairs: 1, 2 or 4 segment pairs a block"
   end
   if params.pairs > 1 and params.pairs > seg_pairs(params) then
     return false, "more segment pairs a block than a row has"
@@ -181,6 +283,10 @@ function family.default(problem, device)
   local k = taps_of(problem)
   local refused = taps_refusal(problem)
   if refused then return nil, refused end
+  if problem.op == "backward" then
+    return nil, "overlap_tc's backward is the tuner's choice only: it has not run on a GPU yet, "
+      .. "so the built-in choice leaves it to the tuner, which verifies every candidate"
+  end
   local target = 1024
   while target < 4 * k and target < MAX_M do target = target * 2 end
   return common.best(family, problem, device, function(params)
@@ -196,11 +302,21 @@ end
 -- monarch_tc's kernels of the same factors). Forward: a block per row and group of segment
 -- pairs (grid.y groups, looping when a row has more).
 function family.layout(params, device)
+  local filter = { layout = "monarch_tc.pair." .. table.concat(params.factors, "x"), fixed = 0,
+                   per_head = manifest.FLOAT2 * params.fft_size }
+  if params.op == "backward" then
+    -- a block per head and share of its work (grid.y); with shares, fftconv_bdk after it
+    local m = manifest.prepare_backward({
+      prep = { threads = PREP_THREADS, smem = 0, per = 1 },
+      bwd = { threads = params.warps * 32, smem = bwd_smem(params.fft_size), per = 1 },
+      filter = filter,
+    })
+    return manifest.backward_shares(m, params.split or 1, params.fft_size, params.warps * 32)
+  end
   local m = manifest.prepare_forward({
     prep = { threads = PREP_THREADS, smem = 0, per = 1 },
     fwd = { threads = params.warps * 32, smem = layout.smem_bytes(params), per = 1 },
-    filter = { layout = "monarch_tc.pair." .. table.concat(params.factors, "x"), fixed = 0,
-               per_head = manifest.FLOAT2 * params.fft_size },
+    filter = filter,
   })
   m.launches[2].grid.y = math.min(MAX_GRID_Y, groups(params))
   return m
@@ -219,6 +335,135 @@ ${include(dft.functions)}
 
 ${include(rows.functions)}
 
+@ if direction == "backward" then
+// The backward. Segment j's window is the N samples from j SEG - EDGE (zero before 0 and from
+// L on), EDGE = N - SEG >= K - 1; a block takes head h's segment pairs, row after row of its
+// share of the batch, two segments as the real and imaginary planes of three units: v = pre u
+// (unit 0) and g = post dy (unit 1) over the window, and g's own samples, the window's last
+// SEG (unit 2; zero elsewhere). The passes are monarch_tc's backward (lib/tc_bwd.lua) at size
+// N: z = v * k is right at the window's last SEG positions (no wrap reaches them), the
+// segment's own outputs, and dv = the correlation of g with k at its first SEG positions
+// (N - K + 1 of them see no wrap), the outputs EDGE before them; so each sample's z and dv are
+// written once, by one segment, and the segments reach L + EDGE. P adds conj(Zv) times the
+// spectrum of g's own samples: the segment's terms g[t] v[t - j], j < K <= EDGE + 1, with no
+// wrap and no sample counted twice, so dk is P's inverse below K as in monarch_tc; dd sums
+// g v over the own samples. Unit 2 takes no inverse passes. With SPLIT > 1 a head's work
+// (batch x segment pairs) is cut into SPLIT shares, a block each, added by fftconv_bdk.
+#define P_SMEM N  // P in shared memory, after the units
+#define SPLIT ${split}
+#define SEG ${segment}     // a segment's own outputs
+#define EDGE (N - SEG)     // the window's samples before them
+#define SPR ${spr}LL       // segment pairs a row
+
+${include(bwd.helpers)}
+
+${include(bwd.row_pass)}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
+            const io_t *__restrict__ post, const io_t *__restrict__ dy,
+            const float2 *__restrict__ k_hat, io_t *__restrict__ du, io_t *__restrict__ dpre,
+            io_t *__restrict__ dpost, float *__restrict__ dk, float *__restrict__ dd,
+            long long rows, int L, int H, int K, int F${ws_args}) {
+  const u32 sb = (u32)__cvta_generic_to_shared(smem);
+  const int h = blockIdx.x;
+  const long long blk = (long long)h * SPLIT + blockIdx.y;  // this block's share of head h
+  float2 *const Ps = (float2 *)(smem + PAIRS * PAIR_BYTES);
+  float2 *const Pg = nullptr;  // P_SMEM = N: no part of P in the workspace
+  const unsigned long long keep = l2_keep();
+  const long long B = rows / H, work = B * SPR;
+  const long long w0 = work * blockIdx.y / SPLIT, w1 = work * (blockIdx.y + 1) / SPLIT;
+  const float2 *__restrict__ const tw = nullptr;  // twiddles from sines and cosines
+  const float2 *__restrict__ kp = k_hat + (long long)h * N;
+  const int kmax = ${n1} / 8;  // windows are whole
+  const bool vec = (L & 7) == 0 &&
+                   (((unsigned long long)u | (unsigned long long)pre | (unsigned long long)post |
+                     (unsigned long long)dy | (unsigned long long)du | (unsigned long long)dpre |
+                     (unsigned long long)dpost) & 15) == 0;
+  ${include(dft.matrices)}
+  const bool sum = dk != 0;
+  // an input only an output not asked for needs may be NULL: not read
+  const bool need_v = dpost || dk || dd, need_g = du || dpre || dk || dd;
+  for (int j = threadIdx.x; j < N && sum; j += THREADS) Ps[j] = float2{0.0f, 0.0f};
+  float vg = 0.0f;
+  for (long long w = w0; w < w1; w++) {
+    const long long b = w / SPR, sp = w % SPR, row = b * H + h;
+    for (int i = threadIdx.x; i < 2 * (N / 8); i += THREADS) {
+      const int pl = i >> ${logn - 3}, n0 = (i & (N / 8 - 1)) * 8;
+      const long long t0 = (2 * sp + pl) * SEG - EDGE + n0;
+      uint4 v = uint4{0u, 0u, 0u, 0u}, gv = v, go = v;
+      if (t0 >= 0 && t0 < L) {
+        const long long gi = row * L + t0;
+        if (need_v) v = load8(u, pre, gi, (int)t0, L, vec);
+        if (need_g) gv = load8g(dy, post, gi, (int)t0, L, vec);
+        if (n0 >= EDGE) {  // the segment's own samples
+          if (sum) go = gv;
+          if (dd) vg += dot_vg(u, pre, dy, post, gi, (int)t0, L, vec);
+        }
+      }
+      *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = v;
+      *(uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = gv;
+      *(uint4 *)(smem + 2 * PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = go;
+    }
+    __syncthreads();
+    ${include(dft.cols_forward)}
+@ local last, prev = passes[#passes], passes[#passes - 1]
+    row_pass_bwd<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, Ps, Pg, sum, keep, tw);
+    __syncthreads();
+    ${include(dft.cols_inverse)}
+    // Store: z from unit 0's last SEG positions, dv from unit 1's first SEG, both kept
+    // conjugated (the imaginary plane negated); samples outside the row skipped.
+    for (int i = threadIdx.x; i < 2 * (SEG / 8); i += THREADS) {
+      const int pl = i / (SEG / 8), n0 = (i % (SEG / 8)) * 8;
+      const long long tz = (2 * sp + pl) * SEG + n0, tv = tz - EDGE;
+      const u32 neg = pl ? 0x80008000u : 0u;
+      if (dpost && tz < L) {
+        uint4 z = *(const uint4 *)(smem + pl * PLANE_BYTES + swz(EDGE + n0));
+        z = uint4{z.x ^ neg, z.y ^ neg, z.z ^ neg, z.w ^ neg};
+        store8m(dpost, dy, row * L + tz, (int)tz, L, vec, z);
+      }
+      if ((du || dpre) && tv >= 0 && tv < L) {
+        uint4 d = *(const uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0));
+        d = uint4{d.x ^ neg, d.y ^ neg, d.z ^ neg, d.w ^ neg};
+        const long long gi = row * L + tv;
+@ if pre_gate then
+        if (du) store8m(du, pre, gi, (int)tv, L, vec, d);
+@ else
+        if (du) store8m(du, nullptr, gi, (int)tv, L, vec, d);
+@ end
+        if (dpre) store8m(dpre, u, gi, (int)tv, L, vec, d);
+      }
+    }
+    __syncthreads();
+  }
+@ if split > 1 then
+  // this block's share of P and of dd, added in share order by fftconv_bdk
+  for (int j = threadIdx.x; j < N && sum; j += THREADS) part[blk * N + j] = Ps[j];
+@ else
+  if (sum) {
+    ${include(bwd.dk_transform, {bin = "pj = Ps[j];"})}
+  }
+@ end
+  if (dd) {
+    float *red = (float *)smem;  // the planes are free after the work
+    red[threadIdx.x] = vg;
+    __syncthreads();
+    for (int s = THREADS / 2; s > 0; s /= 2) {
+      if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
+      __syncthreads();
+    }
+@ if split > 1 then
+    if (threadIdx.x == 0) vgp[blk] = red[0];
+@ else
+    if (threadIdx.x == 0) dd[h] = red[0];
+@ end
+  }
+}
+@ if split > 1 then
+
+${include(bwd.bdk)}
+@ end
+@ else
 #define SEG ${segment}  // outputs a segment keeps: the last SEG of its N
 #define SPR ${spr}LL    // segment pairs a row
 #define NG ${ng}LL      // groups of PAIRS segment pairs a row
@@ -259,24 +504,31 @@ fftconv_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     __syncthreads();
   }
 }
+@ end
 
 ${include(prep.kernel)}
 ]==]
 
 function family.emit(params)
   local n = params.fft_size
+  local backward = params.op == "backward"
+  local split = params.split or 1
   local env = {
     layout = layout, ops = ops, dft = dft, rows = rows, prep = prep,
-    n = n, nr = n, pairs = params.pairs, warps = params.warps,
+    n = n, nr = n, pairs = backward and 3 or params.pairs, warps = params.warps,
     passes = dft.passes(params.factors, n), radices = fft.distinct(params.factors),
     n1 = params.factors[1], real = "pair", khat = n, prep_threads = PREP_THREADS,
     smem_layout = "swizzle", load = params.load or "plain", group = "seg", seg = true, band_d = false,
     twiddle = "sincos", -- its k_hat (monarch_tc's layout without tables) holds no twiddle tables
-    segment = params.segment, spr = seg_pairs(params), ng = groups(params),
+    segment = params.segment, spr = backward and bwd_seg_pairs(params) or seg_pairs(params),
+    ng = not backward and groups(params) or nil, split = split, bwd = bwd, own_g = true,
+    ws_args = split > 1 and ", float2 *__restrict__ part, float *__restrict__ vgp" or "",
+    logn = fft.log2(n),
     op = params.dtype, op_ptx = params.dtype == "fp16" and "f16" or "bf16",
     cvt = params.dtype == "fp16" and "f16" or "bf16", fold = layout.fold(n),
     pre_gate = params.pre_gate, post_gate = params.post_gate,
-    io_functions = io_.functions(params.dtype), direction = "forward", col_units = false,
+    io_functions = io_.functions(params.dtype), direction = backward and "backward" or "forward",
+    col_units = backward and 2 or false, -- the backward's unit 2 takes no inverse passes
   }
   for k, v in pairs(prep.names(params)) do env[k] = v end
   return tpl.render(KERNEL, env, "=templates/overlap_tc.lua (KERNEL text)")

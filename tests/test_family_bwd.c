@@ -1,12 +1,13 @@
 /* The backward of the kernel families on the CPU: what each family's backward refuses and
    why, that forward and backward candidates never mix, the backward manifest (its phase, its
    arguments by name, the prepare launch and filter layout it shares with the forward), the
-   tensor-core backward's built-in choice, and monarch_long's backward manifest (its per-head
-   workspace) and range. */
+   tensor-core backward's built-in choice, monarch_long's backward manifest (its per-head
+   workspace) and range, and overlap_tc's backward (its space, manifest and compile). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "compile.h"
 #include "emit.h"
 #include "gpu.h"
 #include "kernel.h"
@@ -318,4 +319,105 @@ Test(family_bwd, long_backward_manifest_and_range) {
   fc_kernel_src_free(&b);
   free(fwd);
   free(params);
+}
+
+/* overlap_tc's backward: segment sizes whose three units and sum P fit (M = 2048 to 8192 at
+   K = 1024; none at K = 8000, whose segments need M = 16384); split sized to the heads; its
+   refusals; a manifest with fftconv_bdk and the shares' workspace exactly when split > 1; a
+   built-in choice that declines (the tuner's only until it has run on a GPU); and a candidate
+   of every segment size and share count compiles. */
+Test(family_bwd, overlap_backward_space_manifest_and_compile) {
+  fc_err e = {{0}};
+  fftconv_problem p = problem(1000000, FFTCONV_FP16);
+  p.mode = FFTCONV_CAUSAL;
+  p.batch = 8;
+  p.heads = 48;
+  p.filter_len = 1024;
+  fc_candidate *c = NULL;
+  int n = 0;
+  cr_assert_eq(fc_emit_space_op(em, "overlap_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  int sizes = 0, splits = 0, valid = 0;
+  for (int i = 0; i < n; i++) {
+    const int m = atoi(strstr(c[i].params, "\"fft_size\":") + 11);
+    const char *sp = strstr(c[i].params, "\"split\":");
+    cr_assert(strstr(c[i].params, "\"op\":\"backward\""), "%s", c[i].params);
+    cr_assert(m >= 2048 && m <= 8192, "%s: three units and P fit up to M = 8192", c[i].params);
+    cr_assert(!strstr(c[i].params, "\"pairs\"") && !strstr(c[i].params, "\"load\""), "%s",
+              c[i].params);
+    sizes |= m;
+    if (sp) splits |= atoi(sp + 8);
+    valid += !c[i].reason;
+  }
+  cr_assert_eq(sizes, 2048 | 4096 | 8192, "%x", sizes);
+  /* 48 heads: shares up to 32 (48 x 32 >= 1024 blocks), every power of two from 2 */
+  cr_assert_eq(splits, 2 | 4 | 8 | 16 | 32, "%x", splits);
+  cr_assert_gt(valid, 20);
+  int first = 0;
+  while (c[first].reason) first++;
+  /* refusals name the field */
+  struct { const char *from, *to, *why; } bad[] = {
+      {"\"op\":\"backward\"", "\"op\":\"backward\",\"pairs\":1", "pairs and load are the forward's"},
+      {"\"op\":\"backward\"", "\"op\":\"backward\",\"split\":3", "split: the shares of a head's work"},
+      {"\"warps\":4", "\"warps\":16", "warps: 4 or 8"},
+  };
+  for (int b = 0; b < 3; b++) {
+    char q[1024], *why = NULL;
+    const char *at = strstr(c[first].params, bad[b].from);
+    cr_assert(at, "%s", c[first].params);
+    snprintf(q, sizeof q, "%.*s%s%s", (int)(at - c[first].params), c[first].params, bad[b].to,
+             at + strlen(bad[b].from));
+    cr_assert_eq(fc_emit_check_op(em, "overlap_tc", FC_OP_BACKWARD, &p, &dev, q, &why, &e),
+                 FFTCONV_OK, "%s", e.msg);
+    cr_assert(why && strstr(why, bad[b].why), "%s: %s", q, why ? why : "accepted");
+    free(why);
+  }
+  /* the manifest: bdk and the shares' workspace with split, neither without */
+  int compiled = 0, seen_m = 0, seen_split = 0;
+  for (int i = 0; i < n; i++) {
+    if (c[i].reason) continue;
+    const int m = atoi(strstr(c[i].params, "\"fft_size\":") + 11);
+    const char *sp = strstr(c[i].params, "\"split\":");
+    const int split = sp ? atoi(sp + 8) : 1;
+    if ((seen_m & m) && (seen_split & split)) continue; /* one of each size and share count */
+    seen_m |= m, seen_split |= split;
+    fc_kernel_src ks = {0};
+    cr_assert_eq(fc_emit_kernel(em, "overlap_tc", c[i].params, &dev, &ks, &e), FFTCONV_OK, "%s",
+                 e.msg);
+    const fc_manifest *mf = &ks.manifest;
+    cr_assert_eq(mf->launch[1].over, FC_OVER_HEADS);
+    cr_assert_str_eq(mf->launch[1].entry, "fftconv_bwd");
+    cr_assert_eq(mf->launch[1].grid_y, split);
+    cr_assert_eq(mf->filter_per_head, 8 * m);
+    cr_assert(!strncmp(mf->filter_layout, "monarch_tc.pair.", 16), "%s", mf->filter_layout);
+    if (split > 1) {
+      cr_assert_eq(mf->nlaunch, 3, "%s", c[i].params);
+      cr_assert_str_eq(mf->launch[2].entry, "fftconv_bdk");
+      cr_assert_eq(mf->nws, 2);
+      cr_assert_eq(mf->ws[0].per_head, (int64_t)split * 8 * m);
+      cr_assert_eq(mf->ws[1].per_head, (int64_t)split * 4);
+    } else {
+      cr_assert_eq(mf->nlaunch, 2, "%s", c[i].params);
+      cr_assert_eq(mf->nws, 0);
+    }
+    fc_binary bin = {0};
+    cr_assert_eq(fc_compile(ks.source, ks.name, "sm_90", 0, &bin, &e), FFTCONV_OK, "%s: %s",
+                 c[i].params, e.msg);
+    fc_binary_free(&bin);
+    fc_kernel_src_free(&ks);
+    compiled++;
+  }
+  cr_assert_geq(compiled, 5);
+  cr_log_info("overlap_tc backward: %d candidates compiled", compiled);
+  fc_candidates_free(c, n);
+  char *dflt = NULL;
+  cr_assert_eq(fc_emit_default_op(em, "overlap_tc", FC_OP_BACKWARD, &p, &dev, &dflt, &e),
+               FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "the tuner's choice only"), "%s", e.msg);
+  /* 8000 taps: segments need M = 16384, whose three units and P pass sm_90's shared memory */
+  p.filter_len = 8000;
+  cr_assert_eq(fc_emit_space_op(em, "overlap_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(n, 0);
+  fc_candidates_free(c, n);
 }

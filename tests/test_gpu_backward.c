@@ -527,6 +527,29 @@ Test(gpu_backward, direct_every_candidate_verifies, .timeout = 900) {
   fftconv_ctx_destroy(c);
 }
 
+/* overlap_tc's backward (partial causal filters by overlap-save): a covering sample of its
+   space (every segment size, factorization, warp count and share count appears) against the
+   fp64 gradients, at K = 1 (no edge: the window is the segment), K = 100 at a length the
+   segments do not divide (scalar paths), K = 700 close to L/4, and K = 4097, the most its
+   largest segment FFT (8192) holds; fp16 and bf16, with and without gates and D. */
+Test(gpu_backward, overlap_candidates_verify, .timeout = 900) {
+  fftconv_ctx *c = ctx_or_skip();
+  static const struct { int64_t seqlen, taps; fftconv_dtype dt; int gated; } shapes[] = {
+      {10001, 1, FFTCONV_FP16, 1},   {10001, 100, FFTCONV_BF16, 0},
+      {3001, 700, FFTCONV_FP16, 1},  {65536, 1024, FFTCONV_BF16, 1},
+      {20000, 4097, FFTCONV_FP16, 0},
+  };
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    fftconv_problem p = odd_problem(shapes[i].dt, FFTCONV_CAUSAL);
+    p.seqlen = shapes[i].seqlen;
+    p.filter_len = shapes[i].taps;
+    p.freq_keep = 0;
+    p.pre_gate = p.post_gate = p.skip_d = shapes[i].gated;
+    every_backward_candidate_of(c, "overlap_tc", p, FC_RIGOR_SAMPLE);
+  }
+  fftconv_ctx_destroy(c);
+}
+
 /* monarch_long's backward (N = 32K .. 4M, the plan's choice there): odd shapes with K < L,
    F > 0 and D in both modes and every dtype, every output combination once; then a sample of
    its space (every split, tile and thread count appears) at two sizes. */

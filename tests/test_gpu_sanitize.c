@@ -149,6 +149,11 @@ Test(gpu_sanitize, bwd_tc_p_smem) { sanitize("--backward monarch_tc 16384 circul
 Test(gpu_sanitize, bwd_tc_split) { sanitize("--backward monarch_tc 1024 causal fp16 '\"split\":2'"); }
 Test(gpu_sanitize, bwd_tc_ws_split) { sanitize("--backward monarch_tc 4096 circular bf16 '\"acc\":\"ws\"' '\"split\":2'"); }
 /* the backward's passes reading the twiddle tables */
+/* overlap_tc's backward (100 taps): three units and P in shared memory, windows over the
+   row's start and end, the scalar path with one share a head and the vector path with two
+   (fftconv_bdk adds them) */
+Test(gpu_sanitize, bwd_overlap) { sanitize("--backward overlap_tc 8192 causal fp16 '\"fft_size\":256'"); }
+Test(gpu_sanitize, bwd_overlap_split) { sanitize("--backward overlap_tc 8192 causal8 bf16 '\"fft_size\":512' '\"split\":2'"); }
 Test(gpu_sanitize, bwd_tc_table) { sanitize("--backward monarch_tc 4096 causal fp16 '\"twiddle\":\"table\"'"); }
 /* the long backward's four passes (the per-head sum over the batch in the row pass) */
 Test(gpu_sanitize, bwd_long_smallest) { sanitize("--backward monarch_long 32768 circular bf16"); }

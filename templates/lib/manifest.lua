@@ -50,4 +50,24 @@ function manifest.prepare_backward(m)
   return t
 end
 
+-- A backward whose head's work is cut into `split` blocks (grid.y): each writes its share of
+-- P (n fp32 complex bins) and of dd to the workspace ("part", "vgp"), and fftconv_bdk, a block
+-- of `threads` a head, adds them in share order into dk and dd.
+function manifest.backward_shares(t, split, n, threads)
+  local l = t.launches[2]
+  l.grid.y = split
+  if split <= 1 then return t end
+  l.args[#l.args + 1] = "ws:part"
+  l.args[#l.args + 1] = "ws:vgp"
+  l.writes = { "du", "dpre", "dpost", "ws:part", "ws:vgp" }
+  t.workspace[#t.workspace + 1] = { name = "part", per_row = 0, fixed = 0, per_head = split * 8 * n }
+  t.workspace[#t.workspace + 1] = { name = "vgp", per_row = 0, fixed = 0, per_head = split * 4 }
+  t.launches[3] = {
+    entry = "fftconv_bdk", phase = "backward", grid = { over = "heads", per = 1 },
+    block = { threads, 1, 1 }, smem = 8 * n,
+    args = { "ws:part", "ws:vgp", "dk", "dd", "H", "K", "F" },
+    reads = { "ws:part", "ws:vgp" }, writes = { "dk", "dd" } }
+  return t
+end
+
 return manifest
