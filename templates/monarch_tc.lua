@@ -535,12 +535,7 @@ ${include(bwd.helpers)}
 
 ${include(bwd.row_pass)}
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
-            const io_t *__restrict__ post, const io_t *__restrict__ dy,
-            const float2 *__restrict__ k_hat, io_t *__restrict__ du, io_t *__restrict__ dpre,
-            io_t *__restrict__ dpost, float *__restrict__ dk, float *__restrict__ dd,
-            long long rows, int L, int H, int K, int F${ws_args}) {
+${include(bwd.entry)}
   const u32 sb = (u32)__cvta_generic_to_shared(smem);
   const int h = blockIdx.x;
   // this block's share of head h's batch (SPLIT blocks a head, blockIdx.y the share)
@@ -621,29 +616,7 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     }
     __syncthreads();
   }
-@   if split > 1 then
-  // this block's share of P and of dd, summed in share order by fftconv_bdk (the bins past
-  // P_SMEM are there already)
-  for (int j = threadIdx.x; j < P_SMEM && sum; j += THREADS) part[blk * N + j] = Ps[j];
-@   else
-  if (sum) {
-    ${include(dk_transform, {bin = "pj = j < P_SMEM ? Ps[j] : Pg[j - P_SMEM];"})}
-  }
-@   end
-  if (dd) {
-    float *red = (float *)smem; // the planes are free after the batch
-    red[threadIdx.x] = vg;
-    __syncthreads();
-    for (int w = THREADS / 2; w > 0; w /= 2) {
-      if (threadIdx.x < w) red[threadIdx.x] += red[threadIdx.x + w];
-      __syncthreads();
-    }
-@   if split > 1 then
-    if (threadIdx.x == 0) vgp[blk] = red[0];
-@   else
-    if (threadIdx.x == 0) dd[h] = red[0];
-@   end
-  }
+  ${include(bwd.tail)}
 }
 @   if split > 1 then
 

@@ -359,12 +359,7 @@ ${include(bwd.helpers)}
 
 ${include(bwd.row_pass)}
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
-            const io_t *__restrict__ post, const io_t *__restrict__ dy,
-            const float2 *__restrict__ k_hat, io_t *__restrict__ du, io_t *__restrict__ dpre,
-            io_t *__restrict__ dpost, float *__restrict__ dk, float *__restrict__ dd,
-            long long rows, int L, int H, int K, int F${ws_args}) {
+${include(bwd.entry)}
   const u32 sb = (u32)__cvta_generic_to_shared(smem);
   const int h = blockIdx.x;
   const long long blk = (long long)h * SPLIT + blockIdx.y;  // this block's share of head h
@@ -436,28 +431,7 @@ fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
     }
     __syncthreads();
   }
-@ if split > 1 then
-  // this block's share of P and of dd, added in share order by fftconv_bdk
-  for (int j = threadIdx.x; j < N && sum; j += THREADS) part[blk * N + j] = Ps[j];
-@ else
-  if (sum) {
-    ${include(bwd.dk_transform, {bin = "pj = Ps[j];"})}
-  }
-@ end
-  if (dd) {
-    float *red = (float *)smem;  // the planes are free after the work
-    red[threadIdx.x] = vg;
-    __syncthreads();
-    for (int s = THREADS / 2; s > 0; s /= 2) {
-      if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-      __syncthreads();
-    }
-@ if split > 1 then
-    if (threadIdx.x == 0) vgp[blk] = red[0];
-@ else
-    if (threadIdx.x == 0) dd[h] = red[0];
-@ end
-  }
+  ${include(bwd.tail)}
 }
 @ if split > 1 then
 

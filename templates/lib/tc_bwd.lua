@@ -233,6 +233,45 @@ static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
 }
 ]==], "=templates/lib/tc_bwd.lua (row_pass)")
 
+-- fftconv_bwd's entry: the backward's kernel ABI (the manifest's arguments in order; ws_args,
+-- the workspace regions the candidate takes).
+bwd.entry = tpl.piece([==[
+extern "C" __global__ void __launch_bounds__(THREADS)
+fftconv_bwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
+            const io_t *__restrict__ post, const io_t *__restrict__ dy,
+            const float2 *__restrict__ k_hat, io_t *__restrict__ du, io_t *__restrict__ dpre,
+            io_t *__restrict__ dpost, float *__restrict__ dk, float *__restrict__ dd,
+            long long rows, int L, int H, int K, int F${ws_args}) {
+]==], "=templates/lib/tc_bwd.lua (entry)")
+
+-- The end of fftconv_bwd after its work: this block's share of P (split > 1: to the workspace,
+-- for fftconv_bdk; else dk from P here) and of dd (a fixed tree over the threads' sums vg).
+bwd.tail = tpl.piece([==[
+@   if split > 1 then
+// this block's share of P and of dd, summed in share order by fftconv_bdk (the bins past
+// P_SMEM are there already)
+for (int j = threadIdx.x; j < P_SMEM && sum; j += THREADS) part[blk * N + j] = Ps[j];
+@   else
+if (sum) {
+  ${include(dk_transform, {bin = "pj = j < P_SMEM ? Ps[j] : Pg[j - P_SMEM];"})}
+}
+@   end
+if (dd) {
+  float *red = (float *)smem; // the planes are free after the batch
+  red[threadIdx.x] = vg;
+  __syncthreads();
+  for (int w = THREADS / 2; w > 0; w /= 2) {
+    if (threadIdx.x < w) red[threadIdx.x] += red[threadIdx.x + w];
+    __syncthreads();
+  }
+@   if split > 1 then
+  if (threadIdx.x == 0) vgp[blk] = red[0];
+@   else
+  if (threadIdx.x == 0) dd[h] = red[0];
+@   end
+}
+]==], "=templates/lib/tc_bwd.lua (tail)", { dk_transform = bwd.dk_transform })
+
 -- fftconv_bdk: a block a head adds the SPLIT shares of P (then dk_transform) and of dd.
 bwd.bdk = tpl.piece([==[
 // dk and dd from the SPLIT shares of each head, added in share order (the same bits every run).
