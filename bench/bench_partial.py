@@ -22,7 +22,15 @@ fraction of the memory floor (u, pre and post read and y written once, over the 
 bandwidth measured in this run) and each method's relative L2 error against a float64 FFT
 reference on the first row.
 
+--backward times a training step instead: the forward and torch.autograd.backward(dy) with
+every gradient (u, pre, post and k), as one step, for fftconv (--tune tunes both ops), the
+dense problem (the filter zero-padded to L taps, its gradient through the padding) and
+FlashFFTConv's PartialFFTConv; the floor is the forward's four arrays and the backward's seven
+(u, pre, post, dy read, du, dpre, dpost written) once; the errors are du's on row (0, 0) and
+dk's on head 0 (summed over the batch) against float64.
+
   python3 bench/bench_partial.py --cache /tmp/partial.db --tune build/fftconv-tune
+  python3 bench/bench_partial.py --backward --cache /tmp/partial.db --tune build/fftconv-tune
 """
 import argparse
 import os
@@ -64,6 +72,87 @@ def time_ffc(torch, m, u, k, pre, post, timeit, err, what):
         torch.cuda.empty_cache()
 
 
+def tune(a, op, B, H, L, K):
+    """fftconv-tune (--tune) on the gated causal problem, op forward or both, into --cache."""
+    subprocess.run([a.tune, "--op", op, "--batch", str(B), "--heads", str(H), "--seqlen", str(L),
+                    "--filter-len", str(K), "--mode", "causal", "--dtype", a.dtype, "--pregate",
+                    "--postgate", "--quiet", "--rigor", a.rigor] +
+                   (["--template", a.template] if a.template != "all" else []) +
+                   (["--cache", a.cache] if a.cache else []), check=False)
+
+
+def bench_backward(a, torch, fftconv, dt, dev, FFC, timeit, gbps):
+    """--backward: a training step (forward + backward with every gradient) of fftconv, the
+    dense problem and PartialFFTConv on the same tensors."""
+    F = torch.nn.functional
+    print("| K | L | B x H | fftconv fwd+bwd ms (p10-p90) | %floor | dense ms | dense/fftconv | "
+          "FFC ms | FFC/fftconv | err du, dk fftconv | err du, dk dense | backward kernel |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|")
+    for K in map(int, a.taps.split(",")):
+        for L in map(int, a.lengths.split(",")):
+            if K > L:
+                continue
+            B, H = shape(L)
+            if a.tune:
+                tune(a, "both", B, H, L, K)
+            g = torch.Generator(device=dev).manual_seed(K * 7 + L)
+            leaf = lambda *s: torch.randn(*s, device=dev, generator=g).to(dt).requires_grad_()  # noqa: E731
+            u, pre, post = leaf(B, H, L), leaf(B, H, L), leaf(B, H, L)
+            k = (torch.randn(H, K, device=dev, generator=g) / K ** 0.5).requires_grad_()
+            dy = torch.randn(B, H, L, device=dev, generator=g).to(dt)
+
+            def step(f):
+                def run():
+                    for t in (u, pre, post, k):
+                        t.grad = None
+                    torch.autograd.backward(f(), dy)
+                return run
+
+            ours = step(lambda: fftconv.fft_conv(u, k, pre, post, causal=True))
+            t_o = timeit(ours)
+            ours()
+            # float64 references: du on row (0, 0) (the correlation of post dy with k, times
+            # pre) and dk on head 0 (the batch's correlations of g = post dy with v = pre u)
+            n = 1 << (L + K - 2).bit_length()
+            rf, irf = torch.fft.rfft, torch.fft.irfft
+            g0 = post[:, 0].detach().double() * dy[:, 0].double()
+            v0 = pre[:, 0].detach().double() * u[:, 0].detach().double()
+            kk = k[0].detach().double()
+            dv = irf(rf(g0[0], n=n) * rf(kk, n=n).conj(), n=n)[:L]
+            du_ref = dv * pre[0, 0].detach().double()
+            dk_ref = irf((rf(g0, n=n) * rf(v0, n=n).conj()).sum(0), n=n)[:K]
+            del g0, v0, dv
+
+            def errs():
+                rel = lambda x, r: ((x.double() - r).norm() / r.norm()).item()  # noqa: E731
+                return f"{rel(u.grad[0, 0], du_ref):.1e}, {rel(k.grad[0], dk_ref):.1e}"
+
+            e_o = errs()
+            desc = plan_of(fftconv, u, k)
+            print(f"K={K} L={L}: {desc}", file=sys.stderr, flush=True)
+            bwd = desc.split("; backward: ", 1)[-1][:60] if "; backward: " in desc else "?"
+            t_d, e_d = (float("nan"),) * 3, "-"
+            if 2 * L <= 4194304:
+                dense = step(lambda: fftconv.fft_conv(u, F.pad(k, (0, L - K)), pre, post,
+                                                      causal=True))
+                t_d = timeit(dense)
+                dense()
+                e_d = errs()
+            t_f = (float("nan"),) * 3
+            if FFC is not None:
+                m = FFC(K)
+                try:
+                    t_f = timeit(step(lambda: post * m(pre * u, k)))
+                except torch.OutOfMemoryError:
+                    print(f"K={K} L={L}: FlashFFTConv ran out of memory", file=sys.stderr)
+            floor_ms = 11 * u.numel() * u.element_size() / gbps / 1e6
+            print(f"| {K} | {L} | {B}x{H} | {t_o[0]:.4f} ({t_o[1]:.4f}-{t_o[2]:.4f}) | "
+                  f"{100 * floor_ms / t_o[0]:.1f}% | {t_d[0]:.4f} | {t_d[0] / t_o[0]:.2f}x | "
+                  f"{t_f[0]:.4f} | {t_f[0] / t_o[0]:.2f}x | {e_o} | {e_d} | {bwd} |", flush=True)
+            del u, pre, post, k, dy
+            torch.cuda.empty_cache()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--taps", default="1024,4096,16384")
@@ -81,6 +170,8 @@ def main():
     ap.add_argument("--flashfftconv-src", metavar="DIR",
                     help="... or from DIR/flashfftconv/sparse_conv.py itself (PyTorch only: "
                          "no build of FlashFFTConv's CUDA extension needed)")
+    ap.add_argument("--backward", action="store_true",
+                    help="time forward + backward (a training step) instead of the forward")
     a = ap.parse_args()
     if a.cache:
         os.environ["FFTCONV_CACHE"] = a.cache
@@ -93,6 +184,8 @@ def main():
     gbps = copy_gbps(torch, timeit, dev)
     print(f"device {torch.cuda.get_device_name()}  dtype {a.dtype}  gated (pre, post)  copy "
           f"bandwidth {gbps:.0f} GB/s  runs {a.runs}")
+    if a.backward:
+        return bench_backward(a, torch, fftconv, dt, dev, FFC, timeit, gbps)
     print("| K | L | B x H | fftconv ms (p10-p90) | fftconv %floor | dense ms | dense/fftconv | "
           "FFC ms | FFC/fftconv | err fftconv | err dense | err FFC |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -102,12 +195,7 @@ def main():
                 continue
             B, H = shape(L)
             if a.tune:
-                subprocess.run([a.tune, "--op", "forward", "--batch", str(B), "--heads", str(H),
-                                "--seqlen", str(L), "--filter-len", str(K), "--mode", "causal",
-                                "--dtype", a.dtype, "--pregate", "--postgate", "--quiet",
-                                "--rigor", a.rigor] +
-                               (["--template", a.template] if a.template != "all" else []) +
-                               (["--cache", a.cache] if a.cache else []), check=False)
+                    tune(a, "forward", B, H, L, K)
             g = torch.Generator(device=dev).manual_seed(K * 7 + L)
             u = torch.randn(B, H, L, device=dev, generator=g).to(dt)
             pre = torch.randn(B, H, L, device=dev, generator=g).to(dt)
