@@ -95,13 +95,13 @@ local function bwd_smem(m)
 end
 
 -- The backward's shares a head (split, a power of two): its work is batch x segment pairs,
--- cut so that the grid has about BWD_BLOCKS blocks (a few a streaming multiprocessor), no
--- share empty on the problem's batch; measure takes that and a quarter of it.
-local BWD_BLOCKS, MAX_SPLIT = 1024, 256
-local function bwd_splits(problem, params, measure)
-  local items = problem.batch * bwd_seg_pairs(params)
+-- cut so that the grid has about BWD_PER_SM blocks a streaming multiprocessor, no share empty
+-- on the problem's batch; measure takes that and a quarter of it.
+local BWD_PER_SM, MAX_SPLIT = 8, 256
+local function bwd_splits(problem, device, params, measure)
+  local items, blocks = problem.batch * bwd_seg_pairs(params), BWD_PER_SM * (device.sms or 128)
   local top = 1
-  while top < MAX_SPLIT and top * 2 <= items and top * problem.heads < BWD_BLOCKS do top = top * 2 end
+  while top < MAX_SPLIT and top * 2 <= items and top * problem.heads < blocks do top = top * 2 end
   local out = {}
   if measure then
     if top >= 4 then out[#out + 1] = top // 4 end
@@ -150,7 +150,7 @@ local function backward_space(problem, device, measure)
             factors = factors, warps = warps, op = "backward", dtype = problem.dtype,
             pre_gate = problem.pre_gate, post_gate = problem.post_gate,
           }
-          for _, split in ipairs(bwd_splits(problem, c, measure)) do
+          for _, split in ipairs(bwd_splits(problem, device, c, measure)) do
             local cs = {}
             for key, v in pairs(c) do cs[key] = v end
             cs.split = split > 1 and split or nil
