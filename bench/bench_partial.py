@@ -81,6 +81,19 @@ def tune(a, op, B, H, L, K):
                    (["--cache", a.cache] if a.cache else []), check=False)
 
 
+def problems(a, torch, dev, op):
+    """Each (K, L) of --taps and --lengths with K <= L: its B and H, tuned for `op` first with
+    --tune, and a generator seeded from K and L (the same tensors in every run)."""
+    for K in map(int, a.taps.split(",")):
+        for L in map(int, a.lengths.split(",")):
+            if K > L:
+                continue
+            B, H = shape(L)
+            if a.tune:
+                tune(a, op, B, H, L, K)
+            yield K, L, B, H, torch.Generator(device=dev).manual_seed(K * 7 + L)
+
+
 def bench_backward(a, torch, fftconv, dt, dev, FFC, timeit, gbps):
     """--backward: a training step (forward + backward with every gradient) of fftconv, the
     dense problem and PartialFFTConv on the same tensors."""
@@ -88,69 +101,64 @@ def bench_backward(a, torch, fftconv, dt, dev, FFC, timeit, gbps):
     print("| K | L | B x H | fftconv fwd+bwd ms (p10-p90) | %floor | dense ms | dense/fftconv | "
           "FFC ms | FFC/fftconv | err du, dk fftconv | err du, dk dense | backward kernel |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|")
-    for K in map(int, a.taps.split(",")):
-        for L in map(int, a.lengths.split(",")):
-            if K > L:
-                continue
-            B, H = shape(L)
-            if a.tune:
-                tune(a, "both", B, H, L, K)
-            g = torch.Generator(device=dev).manual_seed(K * 7 + L)
-            leaf = lambda *s: torch.randn(*s, device=dev, generator=g).to(dt).requires_grad_()  # noqa: E731
-            u, pre, post = leaf(B, H, L), leaf(B, H, L), leaf(B, H, L)
-            k = (torch.randn(H, K, device=dev, generator=g) / K ** 0.5).requires_grad_()
-            dy = torch.randn(B, H, L, device=dev, generator=g).to(dt)
+    for K, L, B, H, g in problems(a, torch, dev, "both"):
+        def leaf(*size):
+            return torch.randn(*size, device=dev, generator=g).to(dt).requires_grad_()
 
-            def step(f):
-                def run():
-                    for t in (u, pre, post, k):
-                        t.grad = None
-                    torch.autograd.backward(f(), dy)
-                return run
+        u, pre, post = leaf(B, H, L), leaf(B, H, L), leaf(B, H, L)
+        k = (torch.randn(H, K, device=dev, generator=g) / K ** 0.5).requires_grad_()
+        dy = torch.randn(B, H, L, device=dev, generator=g).to(dt)
 
-            ours = step(lambda: fftconv.fft_conv(u, k, pre, post, causal=True))
-            t_o = timeit(ours)
-            ours()
-            # float64 references: du on row (0, 0) (the correlation of post dy with k, times
-            # pre) and dk on head 0 (the batch's correlations of g = post dy with v = pre u)
-            n = 1 << (L + K - 2).bit_length()
-            rf, irf = torch.fft.rfft, torch.fft.irfft
-            g0 = post[:, 0].detach().double() * dy[:, 0].double()
-            v0 = pre[:, 0].detach().double() * u[:, 0].detach().double()
-            kk = k[0].detach().double()
-            dv = irf(rf(g0[0], n=n) * rf(kk, n=n).conj(), n=n)[:L]
-            du_ref = dv * pre[0, 0].detach().double()
-            dk_ref = irf((rf(g0, n=n) * rf(v0, n=n).conj()).sum(0), n=n)[:K]
-            del g0, v0, dv
+        def step(f):
+            def run():
+                for t in (u, pre, post, k):
+                    t.grad = None
+                torch.autograd.backward(f(), dy)
+            return run
 
-            def errs():
-                rel = lambda x, r: ((x.double() - r).norm() / r.norm()).item()  # noqa: E731
-                return f"{rel(u.grad[0, 0], du_ref):.1e}, {rel(k.grad[0], dk_ref):.1e}"
+        ours = step(lambda: fftconv.fft_conv(u, k, pre, post, causal=True))
+        t_o = timeit(ours)
+        ours()
+        # float64 references: du on row (0, 0) (the correlation of post dy with k, times
+        # pre) and dk on head 0 (the batch's correlations of g = post dy with v = pre u)
+        n = 1 << (L + K - 2).bit_length()
+        rf, irf = torch.fft.rfft, torch.fft.irfft
+        g0 = post[:, 0].detach().double() * dy[:, 0].double()
+        v0 = pre[:, 0].detach().double() * u[:, 0].detach().double()
+        kk = k[0].detach().double()
+        dv = irf(rf(g0[0], n=n) * rf(kk, n=n).conj(), n=n)[:L]
+        du_ref = dv * pre[0, 0].detach().double()
+        dk_ref = irf((rf(g0, n=n) * rf(v0, n=n).conj()).sum(0), n=n)[:K]
+        del g0, v0, dv
 
-            e_o = errs()
-            desc = plan_of(fftconv, u, k)
-            print(f"K={K} L={L}: {desc}", file=sys.stderr, flush=True)
-            bwd = desc.split("; backward: ", 1)[-1][:60] if "; backward: " in desc else "?"
-            t_d, e_d = (float("nan"),) * 3, "-"
-            if 2 * L <= 4194304:
-                dense = step(lambda: fftconv.fft_conv(u, F.pad(k, (0, L - K)), pre, post,
-                                                      causal=True))
-                t_d = timeit(dense)
-                dense()
-                e_d = errs()
-            t_f = (float("nan"),) * 3
-            if FFC is not None:
-                m = FFC(K)
-                try:
-                    t_f = timeit(step(lambda: post * m(pre * u, k)))
-                except torch.OutOfMemoryError:
-                    print(f"K={K} L={L}: FlashFFTConv ran out of memory", file=sys.stderr)
-            floor_ms = 11 * u.numel() * u.element_size() / gbps / 1e6
-            print(f"| {K} | {L} | {B}x{H} | {t_o[0]:.4f} ({t_o[1]:.4f}-{t_o[2]:.4f}) | "
-                  f"{100 * floor_ms / t_o[0]:.1f}% | {t_d[0]:.4f} | {t_d[0] / t_o[0]:.2f}x | "
-                  f"{t_f[0]:.4f} | {t_f[0] / t_o[0]:.2f}x | {e_o} | {e_d} | {bwd} |", flush=True)
-            del u, pre, post, k, dy
-            torch.cuda.empty_cache()
+        def errs():
+            rel = lambda x, r: ((x.double() - r).norm() / r.norm()).item()  # noqa: E731
+            return f"{rel(u.grad[0, 0], du_ref):.1e}, {rel(k.grad[0], dk_ref):.1e}"
+
+        e_o = errs()
+        desc = plan_of(fftconv, u, k)
+        print(f"K={K} L={L}: {desc}", file=sys.stderr, flush=True)
+        bwd = desc.split("; backward: ", 1)[-1][:60] if "; backward: " in desc else "?"
+        t_d, e_d = (float("nan"),) * 3, "-"
+        if 2 * L <= 4194304:
+            dense = step(lambda: fftconv.fft_conv(u, F.pad(k, (0, L - K)), pre, post,
+                                                  causal=True))
+            t_d = timeit(dense)
+            dense()
+            e_d = errs()
+        t_f = (float("nan"),) * 3
+        if FFC is not None:
+            m = FFC(K)
+            try:
+                t_f = timeit(step(lambda: post * m(pre * u, k)))
+            except torch.OutOfMemoryError:
+                print(f"K={K} L={L}: FlashFFTConv ran out of memory", file=sys.stderr)
+        floor_ms = 11 * u.numel() * u.element_size() / gbps / 1e6
+        print(f"| {K} | {L} | {B}x{H} | {t_o[0]:.4f} ({t_o[1]:.4f}-{t_o[2]:.4f}) | "
+              f"{100 * floor_ms / t_o[0]:.1f}% | {t_d[0]:.4f} | {t_d[0] / t_o[0]:.2f}x | "
+              f"{t_f[0]:.4f} | {t_f[0] / t_o[0]:.2f}x | {e_o} | {e_d} | {bwd} |", flush=True)
+        del u, pre, post, k, dy
+        torch.cuda.empty_cache()
 
 
 def main():
@@ -161,7 +169,8 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--cache", help="kernel cache (default: libfftconv's); sets FFTCONV_CACHE")
     ap.add_argument("--tune", metavar="FFTCONV_TUNE",
-                    help="run this fftconv-tune on each shape (forward) into --cache first")
+                    help="run this fftconv-tune on each shape (the forward; with --backward "
+                         "both ops) into --cache first")
     ap.add_argument("--template", default="overlap_tc",
                     help="the family --tune searches (default overlap_tc; 'all': every family)")
     ap.add_argument("--rigor", default="measure", help="--tune's rigor (default measure)")
@@ -189,50 +198,43 @@ def main():
     print("| K | L | B x H | fftconv ms (p10-p90) | fftconv %floor | dense ms | dense/fftconv | "
           "FFC ms | FFC/fftconv | err fftconv | err dense | err FFC |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for K in map(int, a.taps.split(",")):
-        for L in map(int, a.lengths.split(",")):
-            if K > L:
-                continue
-            B, H = shape(L)
-            if a.tune:
-                    tune(a, "forward", B, H, L, K)
-            g = torch.Generator(device=dev).manual_seed(K * 7 + L)
-            u = torch.randn(B, H, L, device=dev, generator=g).to(dt)
-            pre = torch.randn(B, H, L, device=dev, generator=g).to(dt)
-            post = torch.randn(B, H, L, device=dev, generator=g).to(dt)
-            k = torch.randn(H, K, device=dev, generator=g) / K ** 0.5
-            ours = lambda: fftconv.fft_conv(u, k, pre, post, causal=True)  # noqa: E731
-            t_o = timeit(ours)
-            # the reference: row (0, 0) through a float64 FFT of a power of two >= L + K - 1
-            n = 1 << (L + K - 2).bit_length()
-            v0 = u[0, 0].double() * pre[0, 0].double()
-            z = torch.fft.irfft(torch.fft.rfft(v0, n=n) * torch.fft.rfft(k[0].double(), n=n),
-                                n=n)[:L]
-            ref = z * post[0, 0].double()
-            del v0, z
+    for K, L, B, H, g in problems(a, torch, dev, "forward"):
+        u = torch.randn(B, H, L, device=dev, generator=g).to(dt)
+        pre = torch.randn(B, H, L, device=dev, generator=g).to(dt)
+        post = torch.randn(B, H, L, device=dev, generator=g).to(dt)
+        k = torch.randn(H, K, device=dev, generator=g) / K ** 0.5
+        ours = lambda: fftconv.fft_conv(u, k, pre, post, causal=True)  # noqa: E731
+        t_o = timeit(ours)
+        # the reference: row (0, 0) through a float64 FFT of a power of two >= L + K - 1
+        n = 1 << (L + K - 2).bit_length()
+        v0 = u[0, 0].double() * pre[0, 0].double()
+        z = torch.fft.irfft(torch.fft.rfft(v0, n=n) * torch.fft.rfft(k[0].double(), n=n),
+                            n=n)[:L]
+        ref = z * post[0, 0].double()
+        del v0, z
 
-            def err(y):
-                return ((y[0, 0].double() - ref).norm() / ref.norm()).item()
+        def err(y):
+            return ((y[0, 0].double() - ref).norm() / ref.norm()).item()
 
-            e_o = err(ours())
-            print(f"K={K} L={L}: {plan_of(fftconv, u, k)}", file=sys.stderr, flush=True)
-            t_d, e_d = (float("nan"),) * 3, float("nan")
-            if 2 * L <= 4194304:
-                kd = torch.zeros(H, L, device=dev)
-                kd[:, :K] = k
-                dense = lambda: fftconv.fft_conv(u, kd, pre, post, causal=True)  # noqa: E731
-                t_d, e_d = timeit(dense), err(dense())
-                del kd
-            t_f, e_f = (float("nan"),) * 3, float("nan")
-            if FFC is not None:
-                t_f, e_f = time_ffc(torch, FFC(K), u, k, pre, post, timeit, err, f"K={K} L={L}")
-            floor_ms = 4 * u.numel() * u.element_size() / gbps / 1e6
-            print(f"| {K} | {L} | {B}x{H} | {t_o[0]:.4f} ({t_o[1]:.4f}-{t_o[2]:.4f}) | "
-                  f"{100 * floor_ms / t_o[0]:.1f}% | {t_d[0]:.4f} | {t_d[0] / t_o[0]:.2f}x | "
-                  f"{t_f[0]:.4f} | {t_f[0] / t_o[0]:.2f}x | {e_o:.1e} | {e_d:.1e} | {e_f:.1e} |",
-                  flush=True)
-            del u, pre, post
-            torch.cuda.empty_cache()
+        e_o = err(ours())
+        print(f"K={K} L={L}: {plan_of(fftconv, u, k)}", file=sys.stderr, flush=True)
+        t_d, e_d = (float("nan"),) * 3, float("nan")
+        if 2 * L <= 4194304:
+            kd = torch.zeros(H, L, device=dev)
+            kd[:, :K] = k
+            dense = lambda: fftconv.fft_conv(u, kd, pre, post, causal=True)  # noqa: E731
+            t_d, e_d = timeit(dense), err(dense())
+            del kd
+        t_f, e_f = (float("nan"),) * 3, float("nan")
+        if FFC is not None:
+            t_f, e_f = time_ffc(torch, FFC(K), u, k, pre, post, timeit, err, f"K={K} L={L}")
+        floor_ms = 4 * u.numel() * u.element_size() / gbps / 1e6
+        print(f"| {K} | {L} | {B}x{H} | {t_o[0]:.4f} ({t_o[1]:.4f}-{t_o[2]:.4f}) | "
+              f"{100 * floor_ms / t_o[0]:.1f}% | {t_d[0]:.4f} | {t_d[0] / t_o[0]:.2f}x | "
+              f"{t_f[0]:.4f} | {t_f[0] / t_o[0]:.2f}x | {e_o:.1e} | {e_d:.1e} | {e_f:.1e} |",
+              flush=True)
+        del u, pre, post
+        torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":
