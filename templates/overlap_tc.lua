@@ -83,8 +83,8 @@ local function groups(params) return (seg_pairs(params) + params.pairs - 1) // p
 -- The backward's segment pairs a row: its dv outputs lie N - SEG before its z outputs, so the
 -- segments reach L + N - SEG.
 local function bwd_seg_pairs(params)
-  local segs = (params.seqlen + params.fft_size - params.segment + params.segment - 1)
-    // params.segment
+  -- ceil((L + EDGE) / SEG) with EDGE = N - SEG
+  local segs = (params.seqlen + params.fft_size - 1) // params.segment
   return (segs + 1) // 2
 end
 
