@@ -607,12 +607,7 @@ ${include(bwd.entry)}
       z = uint4{z.x ^ neg, z.y ^ neg, z.z ^ neg, z.w ^ neg};
       w = uint4{w.x ^ neg, w.y ^ neg, w.z ^ neg, w.w ^ neg};
       if (dpost) store8m(dpost, dy, gi, n0, L, vec, z);
-@   if pre_gate then
-      if (du) store8m(du, pre, gi, n0, L, vec, w);
-@   else
-      if (du) store8m(du, nullptr, gi, n0, L, vec, w);
-@   end
-      if (dpre) store8m(dpre, u, gi, n0, L, vec, w);
+      ${include(bwd.store_dv, {gi = "gi", n = "n0", d = "w"})}
     }
     __syncthreads();
   }

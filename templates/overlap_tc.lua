@@ -421,12 +421,7 @@ ${include(bwd.entry)}
         uint4 d = *(const uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0));
         d = uint4{d.x ^ neg, d.y ^ neg, d.z ^ neg, d.w ^ neg};
         const long long gi = row * L + tv;
-@ if pre_gate then
-        if (du) store8m(du, pre, gi, (int)tv, L, vec, d);
-@ else
-        if (du) store8m(du, nullptr, gi, (int)tv, L, vec, d);
-@ end
-        if (dpre) store8m(dpre, u, gi, (int)tv, L, vec, d);
+        ${include(bwd.store_dv, {gi = "gi", n = "(int)tv", d = "d"})}
       }
     }
     __syncthreads();

@@ -145,6 +145,17 @@ static __device__ __forceinline__ void store8m(io_t *__restrict__ y, const io_t 
 }
 ]==], "=templates/lib/tc_bwd.lua (helpers)")
 
+-- du and dpre from dv's eight operands `d` at gi (sample n): du = dv times pre where there is a
+-- pre gate, dpre = dv times u.
+bwd.store_dv = tpl.piece([==[
+@ if pre_gate then
+if (du) store8m(du, pre, ${gi}, ${n}, L, vec, ${d});
+@ else
+if (du) store8m(du, nullptr, ${gi}, ${n}, L, vec, ${d});
+@ end
+if (dpre) store8m(dpre, u, ${gi}, ${n}, L, vec, ${d});
+]==], "=templates/lib/tc_bwd.lua (store_dv)")
+
 -- row_pass_bwd: the row pass of the backward (see the kernels).
 bwd.row_pass = tpl.piece([==[
 @ if own_g then
