@@ -36,6 +36,9 @@ local family = {
     fft_size = { min = 65536, max = 131072 }, -- powers of two
     min_sm = 90,
     fallback = false, -- not a fallback: the heuristic miss policy never picks it
+    -- Out of the tuner's search (issue 22: a family that never wins costs tuning time); still
+    -- built, tested and searched when --template names it.
+    retired = "never the fastest: tuned, 5.41 ms at 64K and 7.40 ms at 128K against monarch_long's 4.54 and 4.38 ms, and the long set's tuning chose monarch_long at every size (bench/NOTES.md 10 and 26)",
   },
 }
 

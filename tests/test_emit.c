@@ -993,6 +993,7 @@ Test(emit, a_new_family_declares_what_it_runs) {
   cr_assert_eq(d.max_n, 8192);
   cr_assert_eq(d.min_sm, 75);
   cr_assert_eq(d.fallback, 0);
+  cr_assert_str_eq(d.retired, "", "a family is searched unless it says why not");
   int listed = 0;
   for (int i = 0; i < fc_emit_template_count(m); i++)
     listed |= !strcmp(fc_emit_template_name(m, i), "good");
@@ -1041,6 +1042,14 @@ Test(emit, bad_declarations_name_the_field) {
                                 "fallback order, an integer from 1 to 100, got boolean"},
       {"{%s, fallback = 0}", "field 'runs.fallback' must be false (not a fallback) or the "
                              "fallback order, an integer from 1 to 100, got 0"},
+      {"{%s, fallback = false, retired = true}",
+       "field 'runs.retired' must be absent (searched) or a string saying why the tuner leaves "
+       "the family out, got boolean"},
+      {"{%s, fallback = false, retired = ''}",
+       "field 'runs.retired' must be one line of 1 to 255 characters, got 0 characters"},
+      {"{%s, fallback = false, retired = 'slow\\nslower'}",
+       "field 'runs.retired' must be one line of 1 to 255 characters, got 11 characters over "
+       "lines"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     fc_emit *m = open_emit();
@@ -1079,7 +1088,7 @@ Test(emit, runtime_table_is_the_declarations) {
     cr_assert_str_eq(g->doc, d.doc);
     cr_assert(g->ops == d.ops && g->dtypes == d.dtypes && g->modes == d.modes &&
                   g->min_n == d.min_n && g->max_n == d.max_n && g->min_sm == d.min_sm &&
-                  g->fallback == d.fallback,
+                  g->fallback == d.fallback && !strcmp(g->retired, d.retired),
               "%s: the generated table differs from the template's declaration", g->name);
     fallbacks += g->fallback > 0;
   }

@@ -120,6 +120,23 @@ Test(tune_cli, op_both_tunes_the_backward_beside_the_forward) {
   cr_assert(strstr(out, "compiled 1 of 1 for sm_90"), "%s", out);
 }
 
+/* A retired family (runs.retired: measured never to win) is left out of the search and the
+   built-in choice, said in --help, and searched when --template names it. */
+Test(tune_cli, retired_family_is_searched_only_when_named) {
+  static char out[1 << 16];
+  const char *every = "--dry-run --quiet --rigor estimate --jobs 2 --op forward --table "
+                      "--mode circular --seqlen 65536";
+  cr_assert_eq(run(every, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "compiled 1 of 1 for sm_90") && strstr(out, " long "), "%s", out);
+  cr_assert_null(strstr(out, "cluster"), "%s", out);
+  char named[256];
+  snprintf(named, sizeof named, "%s --template monarch_cluster", every);
+  cr_assert_eq(run(named, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "compiled 1 of 1 for sm_90") && strstr(out, " cluster "), "%s", out);
+  cr_assert_eq(run("--help", out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "searched only when named: never the fastest"), "%s", out);
+}
+
 Test(tune_cli, op_forward_is_accepted) {
   static char out[1 << 16];
   const char *args = "--dry-run --quiet --rigor estimate --jobs 2 --op forward "

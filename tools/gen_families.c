@@ -122,9 +122,11 @@ int main(int argc, char **argv) {
     literal(f, d[i].name);
     fprintf(f, ", ");
     literal(f, d[i].doc);
-    fprintf(f, ", 0x%xu, 0x%xu, 0x%xu, INT64_C(%lld), INT64_C(%lld), INT64_C(%lld), %d, %d},\n",
+    fprintf(f, ", 0x%xu, 0x%xu, 0x%xu, INT64_C(%lld), INT64_C(%lld), INT64_C(%lld), %d, %d, ",
             d[i].ops, d[i].dtypes, d[i].modes, (long long)d[i].min_n, (long long)d[i].max_n,
             (long long)d[i].max_taps, d[i].min_sm, d[i].fallback);
+    literal(f, d[i].retired);
+    fprintf(f, "},\n");
   }
   fprintf(f, "};\nconst int fc_nfamilies = %d;\n", n);
   free(d);

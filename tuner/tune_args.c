@@ -130,7 +130,9 @@ static void usage_families(FILE *f) {
       if (d->dtypes & 1u << t && k > 0 && (size_t)k < sizeof line)
         k += snprintf(line + k, sizeof line - (size_t)k, " %s", dtypes[t]);
     if (k > 0 && (size_t)k < sizeof line)
-      snprintf(line + k, sizeof line - (size_t)k, ", sm_%d and later", d->min_sm);
+      k += snprintf(line + k, sizeof line - (size_t)k, ", sm_%d and later", d->min_sm);
+    if (d->retired[0] && k > 0 && (size_t)k < sizeof line)
+      snprintf(line + k, sizeof line - (size_t)k, "; searched only when named: %s", d->retired);
     wrapped(f, line);
   }
 }

@@ -16,8 +16,8 @@ _Static_assert(FFTCONV_FP32 == 0 && FFTCONV_FP16 == 1 && FFTCONV_BF16 == 2, "dty
 static const char *const mode_names[] = {"causal", "circular"};
 _Static_assert(FFTCONV_CAUSAL == 0 && FFTCONV_CIRCULAR == 1, "mode names");
 
-static const char *const fields[] = {"ops",    "dtypes",   "modes",    "fft_size",
-                                     "min_sm", "fallback", "max_taps", NULL};
+static const char *const fields[] = {"ops",      "dtypes",   "modes",   "fft_size", "min_sm",
+                                     "fallback", "max_taps", "retired", NULL};
 
 enum { MAX_N_LOG2 = 40, MIN_SM = 10, MAX_SM = 1000, MAX_RANK = 100 };
 
@@ -154,6 +154,24 @@ static int max_taps(reader *r, int idx, fc_family_decl *d) {
   return 0;
 }
 
+/* retired: absent (the tuner searches the family), or a non-empty line saying why it does not
+   unless --template names it. */
+static int retired(reader *r, int idx, fc_family_decl *d) {
+  lua_State *L = r->L;
+  int t = raw_field(L, idx, "retired");
+  const char *s = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  size_t n = s ? strlen(s) : 0;
+  int ok = t == LUA_TNIL || (s && n > 0 && n < sizeof d->retired && !strchr(s, '\n'));
+  if (ok && s) memcpy(d->retired, s, n + 1);
+  lua_pop(L, 1);
+  if (ok) return 0;
+  if (s)
+    return fail(r, "field 'runs.retired' must be one line of 1 to %zu characters, got %zu "
+                   "characters%s", sizeof d->retired - 1, n, strchr(s, '\n') ? " over lines" : "");
+  return fail(r, "field 'runs.retired' must be absent (searched) or a string saying why the "
+                 "tuner leaves the family out, got %s", lua_typename(L, t));
+}
+
 /* Every key of runs is a declaration field: a misspelt one is an error, not ignored. */
 static int known_fields(reader *r, int idx) {
   lua_State *L = r->L;
@@ -164,7 +182,7 @@ static int known_fields(reader *r, int idx) {
     while (s && fields[k] && strcmp(s, fields[k])) k++;
     if (!s || !fields[k]) {
       int rc = fail(r, "field 'runs.%.40s' is not a declaration field (ops, dtypes, modes, "
-                       "fft_size, min_sm, fallback)", s ? s : "?");
+                       "fft_size, min_sm, fallback, max_taps, retired)", s ? s : "?");
       lua_pop(L, 2);
       return rc;
     }
@@ -184,7 +202,7 @@ static int read_runs(reader *r, int idx, fc_family_decl *d) {
       name_set(r, idx, "modes", mode_names, 2, &d->modes) || fft_sizes(r, idx, d) ||
       int_field(r, idx, "min_sm", "runs.min_sm", MIN_SM, MAX_SM,
                 "the compute capability x10 (80: sm_80), an integer", &sm) ||
-      fallback(r, idx, d) || max_taps(r, idx, d))
+      fallback(r, idx, d) || max_taps(r, idx, d) || retired(r, idx, d))
     return -1;
   d->min_sm = (int)sm;
   return 0;

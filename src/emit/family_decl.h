@@ -9,6 +9,8 @@
  *                                           --   taps (a short or partial filter's family)
  *     min_sm = 80,                          -- oldest compute capability, x10
  *     fallback = 1,                         -- heuristic fallback order (1 first), or false
+ *     retired = "why",                      -- optional: the tuner searches the family only
+ *                                           --   when --template names it, and says why
  *   }
  * Its default choice is its default(). Read here by both the template engine (fc_emit_declaration)
  * and the build's generator of the runtime's table (tools/gen_families.c), so the two cannot

@@ -19,6 +19,8 @@ typedef struct fc_family_decl {
                        then max_n is the problem's FFT size, for long causal rows) */
   int min_sm;      /* the oldest compute capability, x10 (80: sm_80) */
   int fallback;    /* the heuristic fallback's order, 1 first; 0: not a fallback */
+  char retired[256]; /* "": searched; else why the tuner's search leaves it out unless
+                        --template names it (measured never to win, bench/NOTES.md) */
 } fc_family_decl;
 
 /* The families in name order (the order fc_emit lists templates). */

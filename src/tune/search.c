@@ -227,7 +227,7 @@ static void why_none(fc_emit *em, const char *tmpl, int op, const fftconv_proble
 }
 
 /* The candidates of one family, or of every family when o->tmpl is NULL, of the families that
-   declare o->op (runs.ops): space() for measure/exhaustive, its sample (sample.h) for sample,
+   declare o->op (runs.ops) and, unless o->tmpl names one, are not retired (runs.retired): space() for measure/exhaustive, its sample (sample.h) for sample,
    default() alone for estimate (a family that cannot run the problem contributes nothing).
    fam[i] names candidate i's family.
    why (len bytes) gets the reason of each family that contributes nothing runnable. */
@@ -246,6 +246,11 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
     fftconv_status st = fc_emit_declaration(em, tmpl, &decl, e);
     if (st == FFTCONV_OK && !(decl.ops & 1u << o->op)) { /* not a family of this op */
       why_add(why, len, "%s: declares no %s kernel (runs.ops)", tmpl, fc_op_name((fc_op)o->op));
+      continue;
+    }
+    if (st == FFTCONV_OK && decl.retired[0] && !o->tmpl) { /* searched only when named */
+      why_add(why, len, "%s: retired from the search (--template %s searches it): %s", tmpl, tmpl,
+              decl.retired);
       continue;
     }
     if (st == FFTCONV_OK && !estimate) {
