@@ -365,8 +365,14 @@ function family.check(problem, device, params)
       .. "tiles (16 times the last factor) below N"
   end
   local bp = (problem.batch + 1) // 2
-  if params.split ~= nil and (math.type(params.split) ~= "integer" or params.split < 2
-      or params.split > bp) then
+  -- The workspace bound (src/runtime/shape.h, FC_SPLIT_MAX and FC_SPLIT_MAX_N) holds four
+  -- shares a head up to N = 4096 at any batch: a kernel tuned at B = 64 runs at B = 1.
+  if params.split ~= nil and (n > 4096 or math.type(params.split) ~= "integer"
+      or params.split > 4) then
+    return false, "split: 2 to 4, up to N = 4096 (the backward's workspace bound, "
+      .. "fftconv_problem_workspace_bytes); absent: 1"
+  end
+  if params.split ~= nil and (params.split < 2 or params.split > bp) then
     return false, string.format("split: 2 to the batch's %d row pairs (absent: 1)", bp)
   end
   ok, why = common.fits(device, backward and backward_smem(params) or forward_smem(params),

@@ -251,6 +251,21 @@ Test(family_bwd, tc_split_shares_and_their_sum) {
     seen |= 1 << split;
   }
   cr_assert_eq(seen, 1 << 2 | 1 << 4, "split 2 and 4 both valid at B = 16: %x", seen);
+  /* more than 4 shares, or any past N = 4096, would leave the workspace bound
+     (fftconv_problem_workspace_bytes) at a small batch: refused, saying so */
+  for (int k = 0; k < n; k++) {
+    const char *sp = strstr(c[k].params, "\"split\":4");
+    if (c[k].reason || !sp) continue;
+    char *edited = strdup(c[k].params), *why = NULL;
+    edited[sp - c[k].params + strlen("\"split\":")] = '8';
+    cr_assert_eq(fc_emit_check_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, edited, &why, &e),
+                 FFTCONV_OK, "%s", e.msg);
+    cr_assert(why && strstr(why, "split: 2 to 4, up to N = 4096 (the backward's workspace bound"),
+              "%s: %s", edited, why ? why : "(accepted)");
+    free(why);
+    free(edited);
+    break;
+  }
   fc_candidates_free(c, n);
   p.batch = 3;
   cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,

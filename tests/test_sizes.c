@@ -90,6 +90,42 @@ Test(sizes, every_family_default_and_sample_within_the_problem_bounds) {
   cr_log_info("%d forward and %d backward kernels within the bounds", checked[0], checked[1]);
 }
 
+/* A kernel tuned for one batch serves the problem's other batches (the cache's nearest entry,
+   the tuner's miniature of B = 3): every backward candidate the search offers at B = 64 is
+   within the bounds at B = 1, 2 and 3 too. monarch_tc's split cuts a head's batch into up to
+   4 shares, each a spectrum of the workspace, even where the batch has fewer row pairs. */
+Test(sizes, a_kernel_tuned_at_one_batch_is_within_the_bounds_at_smaller_ones) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  cr_assert(fc_device_info_for_arch(90, &dev));
+  static const char *const fams[] = {"monarch_tc", "monarch_fp32"};
+  int checked = 0, splits = 0;
+  for (size_t f = 0; f < sizeof fams / sizeof *fams; f++)
+    for (int64_t n = 256; n <= 32768; n *= 2)
+      for (int causal = 0; causal < 2; causal++) {
+        fftconv_problem p = problem(n, FFTCONV_FP16, causal, 64, 768);
+        fc_candidate *c = NULL;
+        int nc = 0;
+        cr_assert_eq(fc_emit_space_op(em, fams[f], FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                      &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
+        for (int i = 0; i < nc; i++) {
+          if (c[i].reason) continue;
+          splits += strstr(c[i].params, "\"split\"") != NULL;
+          for (int64_t b = 1; b <= 3; b++) {
+            fftconv_problem q = problem(n, FFTCONV_FP16, causal, b, b == 2 ? 16 : 5);
+            checked += within(em, fams[f], FC_OP_BACKWARD, &q, &dev, c[i].params);
+          }
+        }
+        fc_candidates_free(c, nc);
+      }
+  fc_emit_close(em);
+  cr_assert_gt(splits, 10, "%d candidates with split", splits);
+  cr_log_info("%d backward kernels (%d with split) within the bounds at B = 1 to 3", checked,
+              splits);
+}
+
 /* The queries need no GPU and refuse what fftconv_problem_check refuses. */
 Test(sizes, the_queries_take_a_problem_alone) {
   fftconv_problem p = problem(4096, FFTCONV_FP16, 1, 64, 768);
@@ -101,8 +137,9 @@ Test(sizes, the_queries_take_a_problem_alone) {
                (size_t)((10 * n + h * (12 * n + 8) + 255) / 256 * 256 + 10 * n + h * (8 * n + 8)));
   cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_FORWARD),
                (size_t)(4 * n + 1024 + 64 * h * 4 * n));
+  /* up to N = 4096 a head may hold four shares of its batch (monarch_tc's split) */
   cr_assert_eq(fftconv_problem_workspace_bytes(&p, FFTCONV_OP_BACKWARD),
-               (size_t)(64 * h * (8 * n + n / 16) + h * 8 * n));
+               (size_t)(64 * h * (8 * n + n / 16) + h * 4 * (8 * n + 4)));
   cr_assert_eq(fftconv_problem_workspace_bytes(&p, (fftconv_op)7), 0);
   p.seqlen = 0;
   cr_assert_eq(fftconv_problem_filter_bytes(&p), 0);
@@ -113,16 +150,32 @@ Test(sizes, the_queries_take_a_problem_alone) {
 }
 
 /* A manifest is held to those bounds at plan creation (fc_manifest_within_bounds): a
-   backward's workspace of 8n + n/16 a row and 8n a head is within them, a byte more a row or a head
-   is not; the forward's has no bytes a head to spare beyond its fixed slack. */
+   backward's workspace of 8n + n/16 a row and 8n a head (past N = 4096; up to it four times
+   8n + 4) is within them, a byte more a row or a head is not; the forward's has no bytes a
+   head to spare beyond its fixed slack. */
 Test(sizes, a_workspace_past_the_bounds_is_refused) {
-  fftconv_problem p = problem(4096, FFTCONV_FP16, 1, 3, 5);
+  fftconv_problem p = problem(4096, FFTCONV_FP16, 0, 3, 5);
   fc_err e = {{0}};
   fc_shape s;
   cr_assert_eq(fc_shape_resolve(&p, FC_OP_BACKWARD, &s, &e), FFTCONV_OK, "%s", e.msg);
-  int64_t n = s.N;
-  cr_assert_eq(n % 256, 0);
+  cr_assert_eq(s.N, 4096);
   fc_manifest m;
+  memset(&m, 0, sizeof m);
+  m.nws = 2; /* monarch_tc's split 4: four spectra and four sums a head */
+  strcpy(m.ws[0].name, "part");
+  strcpy(m.ws[1].name, "vgp");
+  m.ws[0].per_head = 4 * 8 * 4096;
+  m.ws[1].per_head = 4 * 4;
+  p.batch = 1;
+  cr_assert_eq(fc_shape_resolve(&p, FC_OP_BACKWARD, &s, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(fc_manifest_within_bounds(&m, FC_OP_BACKWARD, &s, &e), "%s", e.msg);
+  m.ws[0].per_head += 8 * 4096 + 256; /* a fifth share, past what B = 1's rows leave over */
+  cr_assert_not(fc_manifest_within_bounds(&m, FC_OP_BACKWARD, &s, &e));
+
+  p = problem(16384, FFTCONV_FP16, 1, 3, 5);
+  cr_assert_eq(fc_shape_resolve(&p, FC_OP_BACKWARD, &s, &e), FFTCONV_OK, "%s", e.msg);
+  int64_t n = s.N;
+  cr_assert_eq(n, 16384);
   memset(&m, 0, sizeof m);
   m.nws = 1;
   strcpy(m.ws[0].name, "a");

@@ -83,7 +83,8 @@ typedef enum fftconv_op { FFTCONV_OP_FORWARD = 0, FFTCONV_OP_BACKWARD } fftconv_
    (fftconv_problem_fft_size), B the batch and H the heads, the workspace bound is
    fixed + B*H * per_row + H * per_head bytes: forward 4n + 1024 + B*H * 4n; backward
    B*H * (8n + n/16) + H * 8n (a complex fp32 row a row and its partial sums; a complex fp32
-   spectrum a head, summed over the batch). */
+   spectrum a head, summed over the batch), with H * 4 * (8n + 4) in place of H * 8n up to
+   n = 4096 (up to four shares of a head's batch, a spectrum and a sum each). */
 size_t fftconv_problem_filter_bytes(const fftconv_problem *p);
 size_t fftconv_problem_workspace_bytes(const fftconv_problem *p, fftconv_op op);
 

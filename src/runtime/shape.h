@@ -76,12 +76,20 @@ typedef struct fc_shape {
    for each of n + n/n_1 + ... positions, under 9.2n: lib/tc_layout.lua), and a
    workspace of fixed + rows * per_row + H * per_head: the forward's, monarch_long's fp32 half
    pairs (4n a row); the backward's, a complex fp32 row a row and its partial sums (8n +
-   n/16) and, for a reduction over the batch, a complex fp32 spectrum a head (8n). */
+   n/16) and, for a reduction over the batch, a complex fp32 spectrum a head (8n); up to
+   n = FC_SPLIT_MAX_N, four of them and their four sums of g * v (monarch_tc's split: a
+   head's batch in up to FC_SPLIT_MAX shares, a spectrum each, at any batch, so that a kernel
+   tuned at B = 64 runs at B = 1). */
 #define FC_FILTER_FIXED_MAX(n) ((n) <= 32768 ? 10 * (n) : 4 * (n))
 #define FC_FILTER_PER_HEAD_MAX(op, n) ((op) == FC_OP_FORWARD ? 12 * (n) + 8 : 8 * (n) + 8)
 #define FC_WORKSPACE_FIXED_MAX(op, n) ((op) == FC_OP_FORWARD ? 4 * (n) + 1024 : 0)
 #define FC_WORKSPACE_PER_ROW_MAX(op, n) ((op) == FC_OP_FORWARD ? 4 * (n) : 8 * (n) + (n) / 16)
-#define FC_WORKSPACE_PER_HEAD_MAX(op, n) ((op) == FC_OP_FORWARD ? 0 : 8 * (n))
+#define FC_SPLIT_MAX 4
+#define FC_SPLIT_MAX_N 4096
+#define FC_WORKSPACE_PER_HEAD_MAX(op, n)                                                   \
+  ((op) == FC_OP_FORWARD ? 0                                                               \
+   : (n) <= FC_SPLIT_MAX_N ? FC_SPLIT_MAX * (8 * (n) + 4)                                  \
+                           : 8 * (n))
 /* Whether manifest m of op for shape s is within those bounds; 0 with e saying which. */
 struct fc_manifest;
 int fc_manifest_within_bounds(const struct fc_manifest *m, int op, const fc_shape *s,
