@@ -143,7 +143,9 @@ local VARIANTS = {
 -- The backward (op "backward"): a block per head over its batch pairs, v and g as the block's
 -- two units (see the kernel text). Its candidates: the factorizations; 4 or 8 warps (16 too
 -- from N = 16384; 2 or 4 up to 512, where a pass has two to four tiles and the registers
--- (86-128 a thread) hold an SM to 16 warps, half of them idle in blocks of 4); where the batch sum P lives: in shared memory (no `acc`), or (acc = "ws")
+-- (86-128 a thread) hold an SM to 16 warps, half of them idle in blocks of 4: 2 won the 256
+-- backward by 1.47-1.55x on the H100, bench/NOTES.md 27); where the batch sum P lives: in
+-- shared memory (no `acc`), or (acc = "ws")
 -- its first p_smem bins there and the rest in a per-head workspace region kept in L2, with
 -- p_smem the most that leaves room for 1, 2 or 3 blocks an SM (0 included: N = 16K runs, and
 -- smaller blocks fit more to an SM); and split, the blocks a head's batch is cut into (1, 2
@@ -409,14 +411,14 @@ end
 -- The heuristic choice: fewest passes, smallest largest factor, 8 warps, one pair per block
 -- unless the block would be tiny. nil, reason when the family cannot run the problem.
 -- The backward's: factors of at most 16 (the winners on the H100 at 256 to 8192, bench/NOTES.md
--- section 13), fewest passes among those, 4 warps below N = 2048, 8 from there and 16 from
--- 16384 (section 19), and the batch sum in the workspace from N = 8192 (where it won every time
--- it was timed, section 18; at 16K shared memory cannot hold it). Both take the twiddle tables
--- where the space offers them (section 23).
+-- section 13), fewest passes among those, 2 warps up to N = 512 (section 27), 4 below N = 2048,
+-- 8 from there and 16 from 16384 (section 19), and the batch sum in the workspace from N = 8192
+-- (where it won every time it was timed, section 18; at 16K shared memory cannot hold it).
+-- Both take the twiddle tables where the space offers them (section 23).
 function family.default(problem, device)
   if problem.op == "backward" then
     local n = problem.fft_size
-    local warps = n >= 16384 and 16 or n >= 2048 and 8 or 4
+    local warps = n >= 16384 and 16 or n >= 2048 and 8 or n > 512 and 4 or 2
     local ws = problem.fft_size >= 8192
     return common.best(family, problem, device, function(params)
       local maxf = 0

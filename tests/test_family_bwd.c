@@ -115,7 +115,7 @@ Test(family_bwd, manifest_of_the_backward) {
 
 /* monarch_tc's backward: its space is valid for fp16 and bf16 up to 8K with the batch sum in
    shared memory, and up to 16K with it in the workspace (acc "ws"); the built-in choice up to
-   16K (factors of at most 16, fewest passes: 16x16x16 at 4096, 8 warps from 2048 and 16 at
+   16K (factors of at most 16, fewest passes: 16x16x16 at 4096, 2 warps up to 512, 8 from 2048 and 16 at
    16K, the sum in shared memory below 8K and in the workspace from there); refused for fp32
    I/O and at 32K. */
 Test(family_bwd, tc_backward_default_and_its_limits) {
@@ -127,6 +127,12 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
   cr_assert(strstr(params, "\"factors\":[16,16,16]") && strstr(params, "\"warps\":8") &&
                 strstr(params, "\"op\":\"backward\""), "%s", params);
   cr_assert_null(strstr(params, "\"acc\""), "%s", params);
+  free(params);
+  params = NULL;
+  p = problem(256, FFTCONV_FP16); /* 2 warps a block up to 512 (bench/NOTES.md 27) */
+  cr_assert_eq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(strstr(params, "\"warps\":2"), "%s", params);
   free(params);
   params = NULL;
   int64_t ws_sizes[] = {8192, 16384};
