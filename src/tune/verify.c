@@ -398,10 +398,12 @@ fftconv_status fc_verify_backward(const fftconv_plan *pl, fc_testdata *t, double
   if (st != FFTCONV_OK) return st;
   FC_CU(e, fc_cu.CtxSynchronize());
   double worst = 0;
+  for (int i = 0; i < 5; i++) t->grad_err[i] = -1;
   for (int i = 0; i < 5 && st == FFTCONV_OK; i++) {
     if (!t->grad_n[i]) continue;
     double err = INFINITY;
     st = error_of(t->dgrad[i], t->grad_n[i], i < 3 ? t->p.dtype : FFTCONV_FP32, t->gref[i], &err, e);
+    t->grad_err[i] = err;
     if (!(err <= worst)) worst = err; /* NaN and +inf stay */
   }
   if (st == FFTCONV_OK) *rel_err = worst;

@@ -23,6 +23,7 @@ typedef struct fc_testdata {
   double *dy_host, *gref[5];
   CUdeviceptr ddy_in, dgrad[5];
   size_t grad_n[5];
+  double grad_err[5]; /* the last fc_verify_backward's error of each (-1: not an output) */
 } fc_testdata;
 
 /* Random inputs (uniform in [-1, 1), never zeros; the filter scaled by 1/sqrt(K)) from seed.
@@ -50,7 +51,7 @@ fftconv_status fc_verify_plan(const fftconv_plan *pl, fc_testdata *t, double *re
 
 /* The backward of pl (a forward plan's, or a backward plan itself) on t (made for op
    backward) into NaN-poisoned outputs: the largest relative error of the gradients the
-   problem has. */
+   problem has; each one's in t->grad_err (du, dpre, dpost, dk, dd), to say which. */
 fftconv_status fc_verify_backward(const fftconv_plan *pl, fc_testdata *t, double *rel_err,
                                   fc_err *e);
 
