@@ -701,7 +701,7 @@ function family.emit(params)
   local env = {
     layout = layout, ops = ops, dft = dft, rows = rows, half = half, prep = prep,
     dft_matrices = dft.matrices, cols_forward = dft.cols_forward, cols_inverse = dft.cols_inverse,
-    dk_transform = bwd.dk_transform, bwd = bwd, own_g = false, col_units = false,
+    dk_transform = bwd.dk_transform, bwd = bwd, own_g = false, col_units = false, tap1 = false,
     n = n, nr = params.fft_size, pairs = params.pairs, warps = params.warps,
     passes = dft.passes(params.factors, n), radices = fft.distinct(radix_users(params)),
     band = params.band or 0, band_d = params.band ~= nil and params.skip_d == true,

@@ -377,7 +377,11 @@ ${include(bwd.entry)}
                      (unsigned long long)dy | (unsigned long long)du | (unsigned long long)dpre |
                      (unsigned long long)dpost) & 15) == 0;
   ${include(dft.matrices)}
+@ if tap1 then
+  const bool sum = false;  // one tap: dk is the fp32 sum of g * v (as dd), P is not needed
+@ else
   const bool sum = dk != 0;
+@ end
   // an input only an output not asked for needs may be NULL: not read
   const bool need_v = dpost || dk || dd, need_g = du || dpre || dk || dd;
   for (int j = threadIdx.x; j < N && sum; j += THREADS) Ps[j] = float2{0.0f, 0.0f};
@@ -394,7 +398,11 @@ ${include(bwd.entry)}
         if (need_g) gv = load8g(dy, post, gi, (int)t0, L, vec);
         if (n0 >= EDGE) {  // the segment's own samples
           if (sum) go = gv;
+@ if tap1 then
+          if (dd || dk) vg += dot_vg(u, pre, dy, post, gi, (int)t0, L, vec);
+@ else
           if (dd) vg += dot_vg(u, pre, dy, post, gi, (int)t0, L, vec);
+@ end
         }
       }
       *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = v;
@@ -492,6 +500,7 @@ function family.emit(params)
     twiddle = "sincos", -- its k_hat (monarch_tc's layout without tables) holds no twiddle tables
     segment = params.segment, spr = backward and bwd_seg_pairs(params) or seg_pairs(params),
     ng = not backward and groups(params) or nil, split = split, bwd = bwd, own_g = true,
+    tap1 = backward and params.taps == 1,
     ws_args = split > 1 and ", float2 *__restrict__ part, float *__restrict__ vgp" or "",
     logn = fft.log2(n),
     op = params.dtype, op_ptx = params.dtype == "fp16" and "f16" or "bf16",

@@ -436,6 +436,37 @@ Test(family_bwd, overlap_backward_space_manifest_and_compile) {
   cr_assert_eq(fc_emit_default_op(em, "overlap_tc", FC_OP_BACKWARD, &p, &dev, &dflt, &e),
                FFTCONV_ERR_UNSUPPORTED);
   cr_assert(strstr(e.msg, "the tuner's choice only"), "%s", e.msg);
+  /* one tap: dk is the fp32 sum of g * v (dd's), P is not summed, with and without shares;
+     two taps keep P */
+  for (int taps = 1; taps <= 2; taps++) {
+    p.filter_len = taps;
+    cr_assert_eq(fc_emit_space_op(em, "overlap_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_MEASURE, &c,
+                                  &n, &e), FFTCONV_OK, "%s", e.msg);
+    int one = 0, shared = 0;
+    for (int i = 0; i < n; i++) {
+      if (c[i].reason) continue;
+      fc_kernel_src ks = {0};
+      cr_assert_eq(fc_emit_kernel(em, "overlap_tc", c[i].params, &dev, &ks, &e), FFTCONV_OK,
+                   "%s", e.msg);
+      const int tap1 = strstr(ks.source, "const bool sum = false;") != NULL;
+      cr_assert_eq(tap1, taps == 1, "%d taps: %s", taps, c[i].params);
+      cr_assert_eq(strstr(ks.source, "if (dd || dk) vg += dot_vg(") != NULL, taps == 1);
+      if (strstr(c[i].params, "\"split\":")) {
+        cr_assert_eq(strstr(ks.source, "if (dk) dk[h] = t;") != NULL, taps == 1, "%s",
+                     c[i].params);
+        shared++;
+      }
+      if (taps == 1 && one++ < 2) { /* two of them compiled */
+        fc_binary bin = {0};
+        cr_assert_eq(fc_compile(ks.source, ks.name, "sm_90", 0, &bin, &e), FFTCONV_OK, "%s: %s",
+                     c[i].params, e.msg);
+        fc_binary_free(&bin);
+      }
+      fc_kernel_src_free(&ks);
+    }
+    cr_assert_gt(shared, 0, "%d taps: no candidate with shares", taps);
+    fc_candidates_free(c, n);
+  }
   /* 8000 taps: segments need M = 16384, whose three units and P pass sm_90's shared memory */
   p.filter_len = 8000;
   cr_assert_eq(fc_emit_space_op(em, "overlap_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,

@@ -4,7 +4,9 @@
 -- work and sends z and dv through the inverse row DFTs, dk from P, and fftconv_bdk, which adds
 -- the shares of P when a head's work is cut into SPLIT blocks. Names the texts use: P_SMEM,
 -- SPLIT (macros of the kernel), freq_expr and logn (dk_transform), own_g (overlap_tc: a third
--- unit holds the samples of g a segment owns, and P takes its spectrum instead of unit 1's).
+-- unit holds the samples of g a segment owns, and P takes its spectrum instead of unit 1's),
+-- tap1 (overlap_tc with one tap: dk[h] is the sum of g * v, dd's without D, so it is taken
+-- from the inputs in fp32 as dd is, and P is not summed; bench/NOTES.md 29).
 local tpl = require "lib.tpl"
 
 local bwd = {}
@@ -267,7 +269,11 @@ if (sum) {
   ${include(dk_transform, {bin = "pj = j < P_SMEM ? Ps[j] : Pg[j - P_SMEM];"})}
 }
 @   end
+@   if tap1 then
+if (dd || dk) {  // dk: one tap, the same sum
+@   else
 if (dd) {
+@   end
   float *red = (float *)smem; // the planes are free after the batch
   red[threadIdx.x] = vg;
   __syncthreads();
@@ -277,6 +283,9 @@ if (dd) {
   }
 @   if split > 1 then
   if (threadIdx.x == 0) vgp[blk] = red[0];
+@   elseif tap1 then
+  if (threadIdx.x == 0 && dd) dd[h] = red[0];
+  if (threadIdx.x == 0 && dk) dk[h] = red[0];
 @   else
   if (threadIdx.x == 0) dd[h] = red[0];
 @   end
@@ -290,6 +299,15 @@ extern "C" __global__ void __launch_bounds__(THREADS)
 fftconv_bdk(const float2 *__restrict__ part, const float *__restrict__ vgp,
             float *__restrict__ dk, float *__restrict__ dd, int H, int K, int F) {
   const int h = blockIdx.x;
+@ if tap1 then
+  // one tap: dk[h] is dd's sum (the shares of vg), P was not summed
+  if ((dd || dk) && threadIdx.x == 0) {
+    float t = 0.0f;
+    for (int s = 0; s < SPLIT; s++) t += vgp[(long long)h * SPLIT + s];
+    if (dd) dd[h] = t;
+    if (dk) dk[h] = t;
+  }
+@ else
   if (dk) {
     ${include(dk_transform, {bin = "for (int s = 0; s < SPLIT; s++) { const float2 q = part[((long long)h * SPLIT + s) * N + j]; pj.x += q.x, pj.y += q.y; }"})}
   }
@@ -298,6 +316,7 @@ fftconv_bdk(const float2 *__restrict__ part, const float *__restrict__ vgp,
     for (int s = 0; s < SPLIT; s++) t += vgp[(long long)h * SPLIT + s];
     dd[h] = t;
   }
+@ end
 }
 ]==], "=templates/lib/tc_bwd.lua (bdk)", { dk_transform = bwd.dk_transform })
 
