@@ -145,11 +145,11 @@ local VARIANTS = {
 -- from N = 16384; 2 or 4 up to 512, where a pass has two to four tiles and the registers
 -- (86-128 a thread) hold an SM to 16 warps, half of them idle in blocks of 4: 2 won the 256
 -- backward by 1.47-1.55x on the H100, bench/NOTES.md 27); where the batch sum P lives: in
--- shared memory (no `acc`), or (acc = "ws")
--- its first p_smem bins there and the rest in a per-head workspace region kept in L2, with
--- p_smem the most that leaves room for 1, 2 or 3 blocks an SM (0 included: N = 16K runs, and
--- smaller blocks fit more to an SM); and split, the blocks a head's batch is cut into (1, 2
--- or 4 below 8K: more blocks in flight, where one a head leaves the last wave part empty).
+-- shared memory (no `acc`), or (acc = "ws") its first p_smem bins there and the rest in a
+-- per-head workspace region kept in L2, with p_smem the most that leaves room for 1, 2 or 3
+-- blocks an SM (0 included: N = 16K runs, and smaller blocks fit more to an SM); and split,
+-- the blocks a head's batch is cut into (1, 2 or 4 below 8K: more blocks in flight, where one
+-- a head leaves the last wave part empty).
 -- The other choices are the base ones. The main job's search ("measure") has the workspace's
 -- sum from 8K, where shared memory starts to bind (below, the sum in shared memory won every
 -- time it was timed), no 4 warps at 16K, one p_smem (the most beside a block alone on its SM
@@ -204,7 +204,8 @@ local function backward_space(problem, device, rigor)
   local measure = rigor == "measure"
   local orders = measure and (n >= 8192 and { 2, 3, 4 } or { 2, 3 }) or ORDERS
   local accs = (not measure or n >= 8192) and { false, "ws" } or { false }
-  local warpss = n <= 512 and { 2, 4 } or n < 16384 and { 4, 8 } or measure and { 8, 16 } or { 4, 8, 16 }
+  local warpss = n <= 512 and { 2, 4 } or n < 16384 and { 4, 8 } or measure and { 8, 16 }
+    or { 4, 8, 16 }
   local splits = n >= 8192 and { 1 } or not measure and { 1, 2, 4 } or n <= 2048 and { 1, 4 }
     or { 1 }
   local function p_choices(factors, planes)

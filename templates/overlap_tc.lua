@@ -398,11 +398,7 @@ ${include(bwd.entry)}
         if (need_g) gv = load8g(dy, post, gi, (int)t0, L, vec);
         if (n0 >= EDGE) {  // the segment's own samples
           if (sum) go = gv;
-@ if tap1 then
-          if (dd || dk) vg += dot_vg(u, pre, dy, post, gi, (int)t0, L, vec);
-@ else
-          if (dd) vg += dot_vg(u, pre, dy, post, gi, (int)t0, L, vec);
-@ end
+          if (${tap1 and "dd || dk" or "dd"}) vg += dot_vg(u, pre, dy, post, gi, (int)t0, L, vec);
         }
       }
       *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = v;

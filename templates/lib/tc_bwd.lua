@@ -269,11 +269,7 @@ if (sum) {
   ${include(dk_transform, {bin = "pj = j < P_SMEM ? Ps[j] : Pg[j - P_SMEM];"})}
 }
 @   end
-@   if tap1 then
-if (dd || dk) {  // dk: one tap, the same sum
-@   else
-if (dd) {
-@   end
+if (${tap1 and "dd || dk" or "dd"}) {
   float *red = (float *)smem; // the planes are free after the batch
   red[threadIdx.x] = vg;
   __syncthreads();
@@ -302,21 +298,21 @@ fftconv_bdk(const float2 *__restrict__ part, const float *__restrict__ vgp,
 @ if tap1 then
   // one tap: dk[h] is dd's sum (the shares of vg), P was not summed
   if ((dd || dk) && threadIdx.x == 0) {
-    float t = 0.0f;
-    for (int s = 0; s < SPLIT; s++) t += vgp[(long long)h * SPLIT + s];
-    if (dd) dd[h] = t;
-    if (dk) dk[h] = t;
-  }
 @ else
   if (dk) {
     ${include(dk_transform, {bin = "for (int s = 0; s < SPLIT; s++) { const float2 q = part[((long long)h * SPLIT + s) * N + j]; pj.x += q.x, pj.y += q.y; }"})}
   }
   if (dd && threadIdx.x == 0) {
+@ end
     float t = 0.0f;
     for (int s = 0; s < SPLIT; s++) t += vgp[(long long)h * SPLIT + s];
+@ if tap1 then
+    if (dd) dd[h] = t;
+    if (dk) dk[h] = t;
+@ else
     dd[h] = t;
-  }
 @ end
+  }
 }
 ]==], "=templates/lib/tc_bwd.lua (bdk)", { dk_transform = bwd.dk_transform })
 
