@@ -96,12 +96,21 @@ end
 
 -- The backward's shares a head (split, a power of two): its work is batch x segment pairs,
 -- cut so that the grid has about BWD_PER_SM blocks a streaming multiprocessor, no share empty
--- on the problem's batch; measure takes that and a quarter of it.
-local BWD_PER_SM, MAX_SPLIT = 8, 256
+-- on the problem's batch; measure takes that and a quarter of it. A head's shares (a spectrum
+-- of M fp32 complex bins and a sum each, two workspace regions) stay within the workspace
+-- bound of one row (problem.ws_one_row), so that a kernel tuned at one batch runs at every
+-- other: at B = 1 the bound has a row a head, and the shares do not shrink with the batch.
+local BWD_PER_SM, MAX_SPLIT, WS_ALIGN = 8, 256, 256
 local function bwd_splits(problem, device, params, measure)
   local items, blocks = problem.batch * bwd_seg_pairs(params), BWD_PER_SM * (device.sms or 128)
+  local function fits(split)
+    return split * (8 * params.fft_size + 4) + 2 * WS_ALIGN <= (problem.ws_one_row or 0)
+  end
   local top = 1
-  while top < MAX_SPLIT and top * 2 <= items and top * problem.heads < blocks do top = top * 2 end
+  while top < MAX_SPLIT and top * 2 <= items and top * problem.heads < blocks
+      and fits(top * 2) do
+    top = top * 2
+  end
   local out = {}
   if measure then
     if top >= 4 then out[#out + 1] = top // 4 end

@@ -126,6 +126,43 @@ Test(sizes, a_kernel_tuned_at_one_batch_is_within_the_bounds_at_smaller_ones) {
               splits);
 }
 
+/* The same for overlap_tc (partial filters), whose backward cuts a head's work (batch x segment
+   pairs) into up to 256 shares, each a spectrum of M points in the workspace: the shares of a
+   kernel tuned at B = 64 stay within the bounds of B = 1 to 3, where fewer of them hold work. */
+Test(sizes, an_overlap_kernel_tuned_at_one_batch_is_within_the_bounds_at_smaller_ones) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  cr_assert(fc_device_info_for_arch(90, &dev));
+  static const int64_t lens[] = {10001, 1000000}, taps[] = {100, 4096};
+  int checked = 0, big = 0;
+  for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+    for (size_t ki = 0; ki < sizeof taps / sizeof *taps; ki++) {
+      /* few heads: the search offers the most shares where the heads alone fill few SMs */
+      fftconv_problem p = problem(2 * lens[li], FFTCONV_FP16, 1, 64, 4);
+      p.filter_len = taps[ki];
+      fc_candidate *c = NULL;
+      int nc = 0;
+      cr_assert_eq(fc_emit_space_op(em, "overlap_tc", FC_OP_BACKWARD, &p, &dev,
+                                    FC_RIGOR_EXHAUSTIVE, &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
+      for (int i = 0; i < nc; i++) {
+        if (c[i].reason) continue;
+        big += strstr(c[i].params, "\"split\":256") != NULL;
+        for (int64_t b = 1; b <= 3; b++) {
+          fftconv_problem q = p;
+          q.batch = b;
+          q.heads = 5;
+          checked += within(em, "overlap_tc", FC_OP_BACKWARD, &q, &dev, c[i].params);
+        }
+      }
+      fc_candidates_free(c, nc);
+    }
+  fc_emit_close(em);
+  cr_assert_gt(big, 0, "no candidate with 256 shares: the test no longer reaches the largest");
+  cr_log_info("%d overlap_tc backward kernels within the bounds at B = 1 to 3", checked);
+}
+
 /* The queries need no GPU and refuse what fftconv_problem_check refuses. */
 Test(sizes, the_queries_take_a_problem_alone) {
   fftconv_problem p = problem(4096, FFTCONV_FP16, 1, 64, 768);

@@ -19,9 +19,10 @@ static void emit_setint(lua_State *L, const char *k, int64_t v) {
 }
 
 /* The problem table a template sees: every field of fields.c by its name (filter_len
-   resolved; enums by name, flags as booleans), fft_size, and op, the op's name. */
+   resolved; enums by name, flags as booleans), fft_size, op, the op's name, and ws_one_row,
+   the workspace bound of one row (fc_workspace_most_one_row). */
 static void emit_push_problem(lua_State *L, const fftconv_problem *p, fc_op op) {
-  lua_createtable(L, 0, FC_NFIELDS + 2);
+  lua_createtable(L, 0, FC_NFIELDS + 3);
   for (int i = 0; i < FC_NFIELDS; i++) {
     const fc_field *f = &fc_fields[i];
     int64_t v = fc_field_resolved(p, f);
@@ -31,6 +32,7 @@ static void emit_push_problem(lua_State *L, const fftconv_problem *p, fc_op op) 
     lua_setfield(L, -2, f->name);
   }
   emit_setint(L, "fft_size", fftconv_problem_fft_size(p));
+  emit_setint(L, "ws_one_row", fc_workspace_most_one_row(p, op));
   lua_pushstring(L, fc_op_name(op));
   lua_setfield(L, -2, "op");
 }

@@ -94,6 +94,12 @@ static int64_t workspace_most(const fftconv_problem *p, int op, int64_t n, int64
          heads * FC_WORKSPACE_PER_HEAD_MAX(op, n);
 }
 
+int64_t fc_workspace_most_one_row(const fftconv_problem *p, int op) {
+  if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
+  return workspace_most(p, op == FC_OP_FORWARD ? FC_OP_FORWARD : FC_OP_BACKWARD,
+                        fc_fft_size_of(p), 1, 1);
+}
+
 size_t fftconv_problem_workspace_bytes(const fftconv_problem *p, fftconv_op op) {
   if (fftconv_problem_check(p, NULL, 0) != FFTCONV_OK) return 0;
   if (op != FFTCONV_OP_FORWARD && op != FFTCONV_OP_BACKWARD) return 0;

@@ -90,6 +90,12 @@ typedef struct fc_shape {
   ((op) == FC_OP_FORWARD ? 0                                                               \
    : (n) <= FC_SPLIT_MAX_N ? FC_SPLIT_MAX * (8 * (n) + 4)                                  \
                            : 8 * (n))
+/* The most workspace a kernel of op may ask for p's shape at one row (B = 1, H = 1). The
+   bounds grow with rows and heads alike, so a kernel whose workspace grows with the heads
+   alone (a share of a head's work each, as overlap_tc's split) and stays within this (less
+   the alignment of its regions) is within them at every batch: one tuned at B = 64 runs at
+   B = 1. Templates see it as the problem's ws_one_row. */
+int64_t fc_workspace_most_one_row(const fftconv_problem *p, int op);
 /* Whether manifest m of op for shape s is within those bounds; 0 with e saying which. */
 struct fc_manifest;
 int fc_manifest_within_bounds(const struct fc_manifest *m, int op, const fc_shape *s,
