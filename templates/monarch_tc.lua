@@ -409,8 +409,14 @@ function family.check(problem, device, params)
   return true
 end
 
--- The heuristic choice: fewest passes, smallest largest factor, 8 warps, one pair per block
--- unless the block would be tiny. nil, reason when the family cannot run the problem.
+-- The heuristic choice, what the forward's tuned winners share (bench/RESULTS.md: the main
+-- job's on the H100 and H200, 256 to 32K, both modes): factors of at most 16 below N = 32K,
+-- fewest passes among those, in non-increasing order (16x8x8, 16x16x8x8: the winners' row
+-- pass, the last, is the smallest from 1K to 16K); at 32K three
+-- 32-point passes and 16 warps; 4 warps at 256 and 4096, 8 elsewhere; one pair per block
+-- unless the block would be tiny (about 4096 points a block). Before (fewest passes first:
+-- 32x32 at 1K, 8x32x32 at 8K, 8 warps) it ran 1.14x to 2.47x slower than the tuned winners
+-- on the H100. nil, reason when the family cannot run the problem.
 -- The backward's: factors of at most 16 (the winners on the H100 at 256 to 8192, bench/NOTES.md
 -- section 13), fewest passes among those, 2 warps up to N = 512 (section 27), 4 below N = 2048,
 -- 8 from there and 16 from 16384 (section 19), and the batch sum in the workspace from N = 8192
@@ -428,10 +434,18 @@ function family.default(problem, device)
         + (((params.acc == "ws") ~= ws) and 1000 or 0) - (params.twiddle and 0.5 or 0)
     end)
   end
+  local n = problem.fft_size
+  local warps = n >= 32768 and 16 or (n <= 256 or n == 4096) and 4 or 8
+  local function ascents(factors)
+    local a = 0
+    for i = 2, #factors do a = a + (factors[i] > factors[i - 1] and 1 or 0) end
+    return a
+  end
   return common.best(family, problem, device, function(params)
     local maxf = 0
     for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
-    return #params.factors * 100 + maxf + math.abs(params.warps - 8)
+    return ((maxf > 16 and n < 32768) and 500 or 0) + #params.factors * 100 + maxf
+      + ascents(params.factors) + math.abs(params.warps - warps)
       + math.abs(params.pairs * problem.fft_size - 4096) / 1024
       + ((params.load == "plain" and params.smem == "swizzle" and params.group == "row"
           and params.real == "pair") and 0 or 1000) - (params.band and 50 or 0)

@@ -3,6 +3,7 @@
    holds every variant; emission is deterministic. (Compiling the space: test_compile_sample,
    and test_compile_all for all of it.) */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,42 @@ Test(family_tc, default_valid_and_measure_subset) {
   fc_emit_close(em);
 }
 
+/* The heuristic choice (no cache) is what the tuned winners of the main job share on the H100
+   and H200 (bench/RESULTS.md): factors of at most 16 below 32K, fewest passes, 16 first; 32^3
+   and 16 warps at 32K; 4 warps at 256 and 4096. Fewest passes first (32x32 at 1K) ran up to
+   2.5x slower. */
+Test(family_tc, default_is_what_the_tuned_winners_share) {
+  static const struct {
+    int64_t n;
+    const char *factors, *warps;
+  } want[] = {
+      {256, "[16,16]", "\"warps\":4"},        {512, "[8,8,8]", "\"warps\":8"},
+      {1024, "[16,8,8]", "\"warps\":8"},      {2048, "[16,16,8]", "\"warps\":8"},
+      {4096, "[16,16,16]", "\"warps\":4"},    {8192, "[16,8,8,8]", "\"warps\":8"},
+      {16384, "[16,16,8,8]", "\"warps\":8"},  {32768, "[32,32,32]", "\"warps\":16"},
+  };
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info dev;
+  fc_device_info_for_arch(90, &dev);
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+    for (int mode = 0; mode < 2; mode++) {
+      fftconv_problem p = problem(want[i].n, FFTCONV_FP16);
+      p.batch = 64;
+      p.heads = 768;
+      if (mode == 0) p.mode = FFTCONV_CAUSAL, p.seqlen = want[i].n / 2;
+      char *params = NULL;
+      cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
+      char f[64];
+      snprintf(f, sizeof f, "\"factors\":%s", want[i].factors);
+      cr_expect(strstr(params, f) && strstr(params, want[i].warps), "N = %" PRId64 " %s: %s, "
+                "not %s %s", want[i].n, mode ? "circular" : "causal", params, f, want[i].warps);
+      free(params);
+    }
+  fc_emit_close(em);
+}
+
 Test(family_tc, emission_is_deterministic_and_self_describing) {
   fc_emit *a = NULL, *b = NULL;
   fc_err e = {{0}};
@@ -135,11 +172,19 @@ Test(family_tc, emission_is_deterministic_and_self_describing) {
   for (const char *at = s1.source; (at = strstr(at, "pair_bp(c, BP, H)")); at++) divides++;
   cr_assert_eq(divides, 1, "the pair's batch decoded %d times", divides);
   cr_assert(strstr(s1.source, "rbase[2 * q + pl]"));
-  /* The filter spectrum is in the kernel's layout: N complex bins a head, and (this default
-     has 32-point passes) no twiddle tables. */
+  /* The filter spectrum is in the kernel's layout: N complex bins a head, after (this default
+     is 16x8x8x8 and takes the twiddle tables where the space offers them) the tables. */
   cr_assert_eq(s1.manifest.filter_per_head, 8192 * 8);
+  cr_assert(strstr(params, "\"factors\":[16,8,8,8]") && strstr(params, "\"twiddle\":\"table\""),
+            "%s", params);
+  cr_assert_eq(s1.manifest.filter_fixed, 8 * (8192 + 512 + 64));
+  fc_kernel_src_free(&s1);
+  /* A kernel with 32-point passes has no tables. */
+  const char *no_tab = "{\"dtype\":\"bf16\",\"factors\":[8,32,32],\"fft_size\":8192,"
+                       "\"group\":\"row\",\"load\":\"plain\",\"pairs\":1,\"post_gate\":true,"
+                       "\"pre_gate\":true,\"real\":\"pair\",\"smem\":\"swizzle\",\"warps\":8}";
+  cr_assert_eq(fc_emit_kernel(a, FAMILY, no_tab, &dev, &s1, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_eq(s1.manifest.filter_fixed, 0);
-  cr_assert(!strstr(params, "\"twiddle\""), "%s", params);
   fc_kernel_src_free(&s1);
   /* With twiddle "table" the tables lead the buffer (bench/NOTES.md, 23): one a column pass,
      n_i S_i = N / (n_1 ... n_(i-1)) complex values each, which the prepare kernel writes and
