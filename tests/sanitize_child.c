@@ -12,7 +12,8 @@
  * MODE circular runs L = N; causal runs L = N/2 - 3 (not a multiple of 8, so the scalar I/O
  * paths run too); causal8 runs L = N/2 (the vector paths). The direct family runs a filter of
  * 7 taps (it takes short filters only), overlap_tc one of 100 (partial filters only). A
- * TEXT naming "band" (monarch_tc's banded row pass) runs the mask freq_keep = N/8.
+ * TEXT naming "band" (monarch_tc's banded row pass) runs the mask freq_keep = N/8; one naming
+ * "taps":K runs a filter of K taps (overlap_tc's one-tap variant: '"taps":1').
  * Prints "ok ..." and exits 0 when the result is within tolerance; 1 with a
  * message on any failure; 2 on bad usage. */
 #include <math.h>
@@ -53,8 +54,11 @@ int main(int argc, char **argv) {
   p.pre_gate = p.post_gate = p.skip_d = 1;
   if (!strcmp(family, "direct")) p.filter_len = 7; /* short filters only */
   if (!strcmp(family, "overlap_tc")) p.filter_len = 100; /* partial filters only */
-  for (int a = 5; a < argc; a++)
+  for (int a = 5; a < argc; a++) {
     if (strstr(argv[a], "\"band\"")) p.freq_keep = n / 8; /* a low-pass mask */
+    const char *t = strstr(argv[a], "\"taps\":");
+    if (t) p.filter_len = atoll(t + 7); /* another filter length */
+  }
   char msg[512];
   if (fftconv_problem_check(&p, msg, sizeof msg) != FFTCONV_OK) return fail("problem", msg);
 
