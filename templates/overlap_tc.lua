@@ -53,6 +53,7 @@ local SIZES = { 8, 16, 32 }
 local ORDERS = { 2, 3, 4 }
 local MIN_M, MAX_M = 256, 32768
 local MAX_GRID_Y = 65535
+local DENSE_MAX_N = 4194304 -- the largest FFT a dense family runs (monarch_long's)
 local PREP_THREADS = 256
 
 local taps_of = common.taps
@@ -292,10 +293,16 @@ function family.default(problem, device)
   local k = taps_of(problem)
   local refused = taps_refusal(problem)
   if refused then return nil, refused end
-  if problem.op == "backward" then
-    return nil, "overlap_tc's backward is the tuner's choice only: on its first GPU run one "
-      .. "candidate exceeded fp16's error bound (bench/NOTES.md 25), so the built-in choice "
-      .. "leaves it to the tuner, which verifies every candidate"
+  -- The backward's, past the dense families' largest FFT (monarch_long's runs.fft_size.max),
+  -- where without it only K <= 64 (direct) has one: the same segment size where its three
+  -- units fit a block, 8 warps, and the most shares the space offers (the grid nearest 8
+  -- blocks an SM). Every candidate of the five verification problems passed on the H100 with
+  -- the one-tap variant (bench/NOTES.md 30); it has not been timed against the dense
+  -- backward, so where that runs it stays the tuner's choice.
+  local backward = problem.op == "backward"
+  if backward and problem.fft_size <= DENSE_MAX_N then
+    return nil, "overlap_tc's backward is the tuner's choice where the dense families run the "
+      .. "problem (N <= " .. DENSE_MAX_N .. "): it has not been timed against their backward"
   end
   local target = 1024
   while target < 4 * k and target < MAX_M do target = target * 2 end
@@ -304,7 +311,8 @@ function family.default(problem, device)
     for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
     return math.abs(fft.log2(params.fft_size) - fft.log2(target)) * 10000
       + #params.factors * 100 + maxf + math.abs(params.warps - 8)
-      + math.abs(params.pairs * params.fft_size - 4096) / 1024
+      + (backward and -fft.log2(params.split or 1) / 16
+         or math.abs(params.pairs * params.fft_size - 4096) / 1024)
   end)
 end
 

@@ -345,8 +345,9 @@ Test(family_bwd, long_backward_manifest_and_range) {
 /* overlap_tc's backward: segment sizes whose three units and sum P fit (M = 2048 to 8192 at
    K = 1024; none at K = 8000, whose segments need M = 16384); split sized to the heads; its
    refusals; a manifest with fftconv_bdk and the shares' workspace exactly when split > 1; a
-   built-in choice that declines (the tuner's only until it has run on a GPU); and a candidate
-   of every segment size and share count compiles. */
+   built-in choice (the tuner's where a dense family runs the problem, past them one from the
+   space with the most shares); and a candidate of every segment size and share count
+   compiles. */
 Test(family_bwd, overlap_backward_space_manifest_and_compile) {
   fc_err e = {{0}};
   fftconv_problem p = problem(1000000, FFTCONV_FP16);
@@ -431,11 +432,33 @@ Test(family_bwd, overlap_backward_space_manifest_and_compile) {
   }
   cr_assert_geq(compiled, 5);
   cr_log_info("overlap_tc backward: %d candidates compiled", compiled);
-  fc_candidates_free(c, n);
+  /* the built-in choice: the tuner's where the dense families run the problem (N = 1M here),
+     past them (L = 5M, N = 8M) one of the space with the most shares it offers */
   char *dflt = NULL;
   cr_assert_eq(fc_emit_default_op(em, "overlap_tc", FC_OP_BACKWARD, &p, &dev, &dflt, &e),
                FFTCONV_ERR_UNSUPPORTED);
-  cr_assert(strstr(e.msg, "the tuner's choice only"), "%s", e.msg);
+  cr_assert(strstr(e.msg, "the tuner's choice where the dense families run"), "%s", e.msg);
+  fftconv_problem q = p;
+  q.seqlen = 5000000;
+  fc_candidate *cq = NULL;
+  int nq = 0;
+  cr_assert_eq(fc_emit_space_op(em, "overlap_tc", FC_OP_BACKWARD, &q, &dev, FC_RIGOR_EXHAUSTIVE,
+                                &cq, &nq, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_emit_default_op(em, "overlap_tc", FC_OP_BACKWARD, &q, &dev, &dflt, &e),
+               FFTCONV_OK, "%s", e.msg);
+  int in_space = 0, most = 1;
+  for (int i = 0; i < nq; i++) {
+    if (cq[i].reason) continue;
+    in_space += !strcmp(cq[i].params, dflt);
+    const char *sp = strstr(cq[i].params, "\"split\":");
+    if (sp && atoi(sp + 8) > most) most = atoi(sp + 8);
+  }
+  cr_assert_eq(in_space, 1, "%s is not a candidate", dflt);
+  const char *dsp = strstr(dflt, "\"split\":");
+  cr_assert_eq(dsp ? atoi(dsp + 8) : 1, most, "%s: not the most shares (%d)", dflt, most);
+  free(dflt);
+  fc_candidates_free(cq, nq);
+  fc_candidates_free(c, n);
   /* one tap: dk is the fp32 sum of g * v (dd's), P is not summed, with and without shares;
      two taps keep P */
   for (int taps = 1; taps <= 2; taps++) {

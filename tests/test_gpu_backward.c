@@ -224,6 +224,34 @@ static fftconv_problem odd_problem(fftconv_dtype dt, fftconv_mode mode) {
   return p;
 }
 
+/* A partial filter past the dense families' largest FFT (L = 4.2M, K = 1024: N = 8M): with no
+   tuned kernel the built-in choice for the backward is overlap_tc's (before it declined, and
+   only K <= 64 had a backward there). */
+Test(gpu_backward, partial_past_the_dense_families, .timeout = 300) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 1;
+  p.heads = 2;
+  p.mode = FFTCONV_CAUSAL;
+  p.seqlen = 4200001;
+  p.filter_len = 1024;
+  p.dtype = FFTCONV_FP16;
+  p.pre_gate = p.post_gate = p.skip_d = 1;
+  char key[256];
+  fftconv_problem_key(&p, key, sizeof key);
+  bwd_case bc;
+  case_make(&bc, &p, 91);
+  fftconv_plan *pl = case_plan(c, &bc, key);
+  const char *d = fftconv_plan_describe(pl);
+  cr_assert(strstr(d, "backward: overlap_tc"), "%s: %s", key, d);
+  double worst = run_mask(pl, &bc, possible(&p, O_ALL), key);
+  cr_log_info("%s: worst gradient error %.2e with %s", key, worst, d);
+  fftconv_plan_destroy(pl);
+  case_free(&bc);
+  fftconv_ctx_destroy(c);
+}
+
 /* Every dtype, both modes, gates and D; every combination of outputs for fp32. */
 Test(gpu_backward, odd_shapes_every_dtype_and_output) {
   fftconv_ctx *c = ctx_or_skip();
