@@ -138,7 +138,7 @@ def copy_gbps(torch, timeit, dev):
 
 
 def one_kernel_summary(text):
-    """'monarch_tc 16x16x16 warps=4 pairs=1 [tuned]' from one kernel's description
+    """'monarch_tc 16x16x16 warps=4 pairs=1 twiddle=table [tuned]' from one kernel's description
     ("template rN (hash) {params} [rung; arch]"); the text itself if it is not one."""
     import json
     import re
@@ -147,7 +147,9 @@ def one_kernel_summary(text):
         return text
     p = json.loads(m.group(2))
     rest = " ".join(f"{k}={p[k]}" for k in ("warps", "pairs", "seqs", "threads", "dft", "tile",
-                                             "threads_cols", "threads_rows", "ws") if k in p)
+                                             "threads_cols", "threads_rows", "ws", "twiddle",
+                                             "acc", "p_smem", "split", "band", "segment")
+                    if k in p)
     fac = "x".join(map(str, p.get("factors", [])))
     if "n2" in p:
         fac = f"{p['fft_size'] // p['n2']}x{p['n2']}"
