@@ -63,6 +63,7 @@ local SIZES = { 8, 16, 32 }
 local ORDERS = { 2, 3, 4 }
 local WARPS = { 4, 8, 16 }
 local PAIRS = { 1, 2, 4, 8 }
+local WS_ALIGN = 256 -- each workspace region starts at a multiple of this (src/runtime/kernel.h)
 
 local PREP_THREADS = 256 -- the prepare kernel's block: its launch bounds and its launch
 
@@ -369,12 +370,15 @@ function family.check(problem, device, params)
       .. "tiles (16 times the last factor) below N"
   end
   local bp = (problem.batch + 1) // 2
-  -- The workspace bound (src/runtime/shape.h, FC_SPLIT_MAX and FC_SPLIT_MAX_N) holds four
-  -- shares a head up to N = 4096 at any batch: a kernel tuned at B = 64 runs at B = 1.
-  if params.split ~= nil and (n > 4096 or math.type(params.split) ~= "integer"
-      or params.split > 4) then
-    return false, "split: 2 to 4, up to N = 4096 (the backward's workspace bound, "
-      .. "fftconv_problem_workspace_bytes); absent: 1"
+  -- A head's shares (a spectrum of N fp32 complex bins and a sum each, whatever the batch)
+  -- stay within the workspace bound of one row, problem.ws_one_row (src/runtime/shape.h: four
+  -- shares a head up to N = 4096, none past it), so that a kernel tuned at B = 64 runs at B = 1.
+  if params.split ~= nil and (math.type(params.split) ~= "integer"
+      or params.split * (8 * n + 4) + 2 * WS_ALIGN > (problem.ws_one_row or 0)) then
+    return false, string.format("split: its shares' workspace, %s x (8N + 4) bytes a head, "
+      .. "must fit the backward's workspace bound of one row (%d bytes at N = %d: "
+      .. "fftconv_problem_workspace_bytes at B = 1, H = 1); absent: 1", tostring(params.split),
+      problem.ws_one_row or 0, n)
   end
   if params.split ~= nil and (params.split < 2 or params.split > bp) then
     return false, string.format("split: 2 to the batch's %d row pairs (absent: 1)", bp)

@@ -266,7 +266,8 @@ Test(family_bwd, tc_split_shares_and_their_sum) {
     edited[sp - c[k].params + strlen("\"split\":")] = '8';
     cr_assert_eq(fc_emit_check_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, edited, &why, &e),
                  FFTCONV_OK, "%s", e.msg);
-    cr_assert(why && strstr(why, "split: 2 to 4, up to N = 4096 (the backward's workspace bound"),
+    cr_assert(why && strstr(why, "split: its shares' workspace, 8 x (8N + 4) bytes a head, must "
+                            "fit the backward's workspace bound of one row"),
               "%s: %s", edited, why ? why : "(accepted)");
     free(why);
     free(edited);
