@@ -22,7 +22,7 @@ done
 run_suites "$S" 300 "${suites[@]}" "test_gpu_forward --filter gpu_candidates_band/*" \
   "test_gpu_sanitize --filter gpu_sanitize/tc_*" "test_gpu_sanitize --filter gpu_sanitize/band*" \
   "test_gpu_forward --filter gpu_forward/4096_*" "test_gpu_forward --filter gpu_forward/32768_*" \
-  "test_gpu_backward --filter gpu_backward/every_candidate_verifies"
+  "test_gpu_backward --filter gpu_backward_candidates/*"
 if [ "${SKIP_PYTEST:-0}" != 1 ]; then
   t0=$SECONDS
   FFTCONV_LIB=$(cd "$B" && pwd)/bin/libfftconv.so FFTCONV_CACHE=$OUT/pytest.db \

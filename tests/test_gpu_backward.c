@@ -521,28 +521,44 @@ static int every_backward_candidate(fftconv_ctx *c, const char *family, fftconv_
 
 /* monarch_tc's backward: every candidate at odd shapes, both dtypes and modes (each size up to
    8K has both places for the batch sum), a covering sample at 16K (the workspace's only);
-   monarch_fp32's at one size. */
-Test(gpu_backward, every_candidate_verifies, .timeout = 900) {
+   monarch_fp32's at one size. One test a problem, so that a device call with little time can
+   run them in slices (`--filter gpu_backward_candidates/tc_*`) and each says pass or fail. */
+static void candidates_verify(const char *family, fftconv_problem p, fc_rigor rigor) {
   fftconv_ctx *c = ctx_or_skip();
-  int bad = 0;
-  fftconv_problem p = odd_problem(FFTCONV_FP16, FFTCONV_CAUSAL);
-  p.filter_len = 300;
-  bad += every_backward_candidate(c, "monarch_tc", p);
-  p = odd_problem(FFTCONV_BF16, FFTCONV_CIRCULAR);
-  p.freq_keep = 100;
-  bad += every_backward_candidate(c, "monarch_tc", p);
-  p = odd_problem(FFTCONV_FP16, FFTCONV_CAUSAL);
-  p.seqlen = 4001; /* N = 8192: the largest the tensor-core backward runs */
-  p.batch = 4;
-  bad += every_backward_candidate(c, "monarch_tc", p);
-  p = odd_problem(FFTCONV_BF16, FFTCONV_CAUSAL);
-  p.seqlen = 8001; /* N = 16384: only with the batch sum in the workspace (acc "ws") */
-  p.filter_len = 5000;
-  bad += every_backward_candidate_of(c, "monarch_tc", p, FC_RIGOR_SAMPLE);
-  p = odd_problem(FFTCONV_FP32, FFTCONV_CAUSAL);
-  bad += every_backward_candidate(c, "monarch_fp32", p);
+  int bad = every_backward_candidate_of(c, family, p, rigor);
   fftconv_ctx_destroy(c);
   cr_assert_eq(bad, 0, "%d candidates over the error bound (logged above)", bad);
+}
+
+Test(gpu_backward_candidates, tc_causal_fp16_k300, .timeout = 900) {
+  fftconv_problem p = odd_problem(FFTCONV_FP16, FFTCONV_CAUSAL);
+  p.filter_len = 300;
+  candidates_verify("monarch_tc", p, FC_RIGOR_EXHAUSTIVE);
+}
+
+Test(gpu_backward_candidates, tc_circular_bf16_band, .timeout = 900) {
+  fftconv_problem p = odd_problem(FFTCONV_BF16, FFTCONV_CIRCULAR);
+  p.freq_keep = 100;
+  candidates_verify("monarch_tc", p, FC_RIGOR_EXHAUSTIVE);
+}
+
+Test(gpu_backward_candidates, tc_8192, .timeout = 900) {
+  fftconv_problem p = odd_problem(FFTCONV_FP16, FFTCONV_CAUSAL);
+  p.seqlen = 4001; /* N = 8192: the largest the tensor-core backward runs from shared memory */
+  p.batch = 4;
+  candidates_verify("monarch_tc", p, FC_RIGOR_EXHAUSTIVE);
+}
+
+Test(gpu_backward_candidates, tc_16384_sample, .timeout = 900) {
+  fftconv_problem p = odd_problem(FFTCONV_BF16, FFTCONV_CAUSAL);
+  p.seqlen = 8001; /* N = 16384: only with the batch sum in the workspace (acc "ws") */
+  p.filter_len = 5000;
+  candidates_verify("monarch_tc", p, FC_RIGOR_SAMPLE);
+}
+
+Test(gpu_backward_candidates, fp32, .timeout = 900) {
+  candidates_verify("monarch_fp32", odd_problem(FFTCONV_FP32, FFTCONV_CAUSAL),
+                    FC_RIGOR_EXHAUSTIVE);
 }
 
 /* The direct family's backward (short filters): every candidate against the fp64 gradients,
