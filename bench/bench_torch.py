@@ -150,6 +150,8 @@ def one_kernel_summary(text):
                                              "threads_cols", "threads_rows", "ws", "twiddle",
                                              "acc", "p_smem", "split", "band", "segment")
                     if k in p)
+    if p.get("group", "row") != "row":
+        rest += f" group={p['group']}"
     fac = "x".join(map(str, p.get("factors", [])))
     if "n2" in p:
         fac = f"{p['fft_size'] // p['n2']}x{p['n2']}"

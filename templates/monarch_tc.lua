@@ -418,7 +418,10 @@ end
 -- fewest passes among those, in non-increasing order (16x8x8, 16x16x8x8: the winners' row
 -- pass, the last, is the smallest from 1K to 16K); at 32K three
 -- 32-point passes and 16 warps; 4 warps at 256 and 4096, 8 elsewhere; one pair per block
--- unless the block would be tiny (about 4096 points a block). Before (fewest passes first:
+-- unless the block would be tiny (about 4096 points a block), and with one pair a block
+-- consecutive blocks on one head (group "head": its k_hat read from L2; the 4K and 8K causal
+-- winners on the H100 and H200, bench/NOTES.md 22 and 23, where it gave 1.46x over "row" at
+-- 4K with another change). Before (fewest passes first:
 -- 32x32 at 1K, 8x32x32 at 8K, 8 warps) it ran 1.14x to 2.47x slower than the tuned winners
 -- on the H100. nil, reason when the family cannot run the problem.
 -- The backward's: factors of at most 16 (the winners on the H100 at 256 to 8192, bench/NOTES.md
@@ -451,9 +454,10 @@ function family.default(problem, device)
     return ((maxf > 16 and n < 32768) and 500 or 0) + #params.factors * 100 + maxf
       + ascents(params.factors) + math.abs(params.warps - warps)
       + math.abs(params.pairs * problem.fft_size - 4096) / 1024
-      + ((params.load == "plain" and params.smem == "swizzle" and params.group == "row"
-          and params.real == "pair") and 0 or 1000) - (params.band and 50 or 0)
-      - (params.twiddle and 0.5 or 0)
+      + ((params.load == "plain" and params.smem == "swizzle" and params.real == "pair"
+          and (params.group == "row" or params.pairs == 1)) and 0 or 1000)
+      + (((params.pairs == 1) == (params.group == "head")) and 0 or 0.25)
+      - (params.band and 50 or 0) - (params.twiddle and 0.5 or 0)
   end)
 end
 

@@ -115,17 +115,17 @@ Test(family_tc, default_valid_and_measure_subset) {
 
 /* The heuristic choice (no cache) is what the tuned winners of the main job share on the H100
    and H200 (bench/RESULTS.md): factors of at most 16 below 32K, fewest passes, 16 first; 32^3
-   and 16 warps at 32K; 4 warps at 256 and 4096. Fewest passes first (32x32 at 1K) ran up to
-   2.5x slower. */
+   and 16 warps at 32K; 4 warps at 256 and 4096; one head's pairs in consecutive blocks where a
+   block has one pair. Fewest passes first (32x32 at 1K) ran up to 2.5x slower. */
 Test(family_tc, default_is_what_the_tuned_winners_share) {
   static const struct {
     int64_t n;
-    const char *factors, *warps;
+    const char *factors, *warps, *group;
   } want[] = {
-      {256, "[16,16]", "\"warps\":4"},        {512, "[8,8,8]", "\"warps\":8"},
-      {1024, "[16,8,8]", "\"warps\":8"},      {2048, "[16,16,8]", "\"warps\":8"},
-      {4096, "[16,16,16]", "\"warps\":4"},    {8192, "[16,8,8,8]", "\"warps\":8"},
-      {16384, "[16,16,8,8]", "\"warps\":8"},  {32768, "[32,32,32]", "\"warps\":16"},
+      {256, "[16,16]", "\"warps\":4", "row"},         {512, "[8,8,8]", "\"warps\":8", "row"},
+      {1024, "[16,8,8]", "\"warps\":8", "row"},       {2048, "[16,16,8]", "\"warps\":8", "row"},
+      {4096, "[16,16,16]", "\"warps\":4", "head"},    {8192, "[16,8,8,8]", "\"warps\":8", "head"},
+      {16384, "[16,16,8,8]", "\"warps\":8", "head"},  {32768, "[32,32,32]", "\"warps\":16", "row"},
   };
   fc_emit *em = NULL;
   fc_err e = {{0}};
@@ -140,10 +140,12 @@ Test(family_tc, default_is_what_the_tuned_winners_share) {
       if (mode == 0) p.mode = FFTCONV_CAUSAL, p.seqlen = want[i].n / 2;
       char *params = NULL;
       cr_assert_eq(fc_emit_default(em, FAMILY, &p, &dev, &params, &e), FFTCONV_OK, "%s", e.msg);
-      char f[64];
+      char f[64], g[32];
       snprintf(f, sizeof f, "\"factors\":%s", want[i].factors);
-      cr_expect(strstr(params, f) && strstr(params, want[i].warps), "N = %" PRId64 " %s: %s, "
-                "not %s %s", want[i].n, mode ? "circular" : "causal", params, f, want[i].warps);
+      snprintf(g, sizeof g, "\"group\":\"%s\"", want[i].group);
+      cr_expect(strstr(params, f) && strstr(params, want[i].warps) && strstr(params, g),
+                "N = %" PRId64 " %s: %s, not %s %s %s", want[i].n, mode ? "circular" : "causal",
+                params, f, want[i].warps, g);
       free(params);
     }
   fc_emit_close(em);
