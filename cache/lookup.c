@@ -107,10 +107,13 @@ static fftconv_status cache_hit_get(fc_cache *c, const fc_cache_config *cfg, con
 }
 
 /* The nearest shape's trusted winner: candidates ranked, then the first that passes the
-   trust rule (usually the first). */
-static fftconv_status cache_near(fc_cache *c, const fc_cache_config *cfg,
-                                 const fftconv_problem *p, const cache_shape *sh,
-                                 const char *list, fc_cache_hit *hit, int *found, fc_err *e) {
+   trust rule (usually the first) and whose kernel fits the shape's bounds (its workspace at
+   this batch: a kernel tuned at B = 64 may ask for more than B = 1 is promised; plan creation
+   would refuse it, so a farther neighbour, or a miss, is the answer). */
+static fftconv_status cache_near(fc_cache *c, const fc_cache_config *cfg, const fc_shape *rs,
+                                 const cache_shape *sh, const char *list, fc_cache_hit *hit,
+                                 int *found, fc_err *e) {
+  const fftconv_problem *p = &rs->p;
   fftconv_status st = FFTCONV_OK;
   sqlite3_stmt *s = cache_stmt(c, Q_NEAR, &st, e);
   if (!s) return st;
@@ -165,6 +168,12 @@ static fftconv_status cache_near(fc_cache *c, const fc_cache_config *cfg,
     int i = fc_rank_nearest_op(sh->op, p, rv, NULL, n); /* Q_NEAR kept only sh->op's */
     if (i < 0) break;
     st = cache_hit_get(c, cfg, list, NULL, v[i].winner, hit, found, e);
+    fc_err be = {{0}};
+    if (st == FFTCONV_OK && *found && !fc_manifest_within_bounds(&hit->manifest, rs->op, rs, &be)) {
+      fc_cache_hit_free(hit);
+      memset(hit, 0, sizeof *hit);
+      *found = 0;
+    }
     v[i] = v[--n];
     rv[i] = rv[n];
   }
@@ -192,7 +201,6 @@ fftconv_status fc_cache_lookup_shape(fc_cache *c, const fc_cache_config *cfg, co
   if (!hit || !found || !s) return fc_fail(e, FFTCONV_ERR_INVALID, "cache lookup: NULL argument");
   memset(hit, 0, sizeof *hit);
   *found = 0;
-  const fftconv_problem *p = &s->p;
   cache_shape sh = {.op = s->op, .p = s->p, .n = s->N};
   snprintf(sh.key, sizeof sh.key, "%s", s->key);
   /* the trusted-hash list on the stack: lookup sits on plan_create's path */
@@ -219,7 +227,7 @@ fftconv_status fc_cache_lookup_shape(fc_cache *c, const fc_cache_config *cfg, co
   if (st == FFTCONV_OK && *found)
     hit->exact = 1;
   else if (st == FFTCONV_OK)
-    st = cache_near(c, cfg, p, &sh, list, hit, found, e);
+    st = cache_near(c, cfg, s, &sh, list, hit, found, e);
 out:
   fc_str_free(&hl);
   return st;

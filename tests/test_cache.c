@@ -575,6 +575,39 @@ Test(cache, lookup_exact_then_nearest_shape) {
   fc_cache_close(c);
 }
 
+/* A nearest-shape winner whose kernel does not fit the wanted shape's bounds (its workspace
+   at that batch: plan creation would refuse it) is passed over for the next nearest. Kernel A
+   (tuned at 128 rows) has a fixed workspace of 100 rows' worth past the forward's fixed bound:
+   within it from 100 rows, not at 5. Kernel B (49,152 rows) has none. */
+Test(cache, a_nearest_kernel_past_the_shapes_bounds_is_passed_over) {
+  fc_device_info d = h100();
+  fc_cache_config cfg = {&d, 90, "13.0"};
+  fc_cache *c = open_cache(path, 1);
+  const int64_t n = 8192; /* causal L = K = 4096 */
+  fc_cache_kernel ka = kernel(HASH, "{\"shape\":\"a\"}", "13.0", 90, 1);
+  ka.manifest.nws = 1;
+  ka.manifest.ws[0] = (fc_workspace_region){"big", 0, 4 * n + 1024 + 100 * 4 * n, 0};
+  int64_t a = put_kernel(c, &ka);
+  fftconv_problem pa = problem(16, 8, 4096, FFTCONV_FP16);
+  put_meas(c, &cfg, &pa, a, "ok", 1.0);
+  cr_assert_eq(winner(c, &cfg, &pa, HASH), a);
+  fc_cache_kernel kb = kernel(HASH, "{\"shape\":\"b\"}", "13.0", 90, 1);
+  int64_t b = put_kernel(c, &kb);
+  fftconv_problem pb = problem(64, 768, 4096, FFTCONV_FP16);
+  put_meas(c, &cfg, &pb, b, "ok", 1.0);
+  cr_assert_eq(winner(c, &cfg, &pb, HASH), b);
+  fc_cache_hit hit;
+  fftconv_problem q = problem(1, 5, 4096, FFTCONV_FP16); /* A is nearer, but does not fit */
+  cr_assert_eq(lookup(c, &cfg, &q, HASH, &hit), 1);
+  cr_assert_eq(hit.kernel_id, b, "got %s's kernel", hit.problem_key);
+  fc_cache_hit_free(&hit);
+  q = problem(32, 8, 4096, FFTCONV_FP16); /* 256 rows: A is nearer and fits */
+  cr_assert_eq(lookup(c, &cfg, &q, HASH, &hit), 1);
+  cr_assert_eq(hit.kernel_id, a, "got %s's kernel", hit.problem_key);
+  fc_cache_hit_free(&hit);
+  fc_cache_close(c);
+}
+
 Test(cache, lookup_ignores_other_templates_nvrtc_arch_and_devices) {
   fc_device_info d = h100();
   fc_cache_config cfg = {&d, 90, "13.0"};

@@ -65,6 +65,8 @@ static const char *const mod_tmpl[NMOD] = {"monarch_fp32", "test_bwd_family", "t
 static const char *const mod_params[NMOD] = {"{\"threads\":256}", "{\"threads\":128}",
                                              "{\"threads\":64}"};
 static char fatbin[NMOD][40];
+/* A fixed workspace for module 2's kernel (0: none): the bounds test's. */
+static int64_t mod2_ws_fixed;
 
 /* A winner of the bundle: the op named in its key ("forward": none), its batch, its module
    and its time. Winners are in module order, as export sorts them. */
@@ -104,6 +106,10 @@ static char *export_bundle(const char *name, const char *third_op) {
   for (int k = 0; k < NMOD; k++) {
     fc_manifest_two_launch(&m[k].manifest, "fftconv_fwd", 128, 0, 1, "fftconv_prep", 64, 0, 1,
                            8, 0, k ? "test_bwd_family.v1" : "monarch_fp32.v1");
+    if (k == 2 && mod2_ws_fixed) {
+      m[k].manifest.nws = 1;
+      m[k].manifest.ws[0] = (fc_workspace_region){"big", 0, mod2_ws_fixed, 0};
+    }
     m[k].first = k; /* one winner a module */
     m[k].ncubins = 1;
     snprintf(m[k].cubins[0], sizeof m[k].cubins[0], "sm_90");
@@ -223,6 +229,28 @@ Test(op_bundle, a_lookup_takes_only_the_entries_of_its_op) {
   cr_assert_eq(find(s, none, 8, &hit), 0, "%s", hit.problem_key);
   cr_assert_eq(find(s, none, 16, &hit), 0, "%s", hit.problem_key);
   cr_assert_eq(find(s, none, 12, &hit), 0, "%s", hit.problem_key);
+  fc_store_close(s);
+}
+
+/* A nearest entry whose kernel does not fit the wanted shape's bounds is passed over (plan
+   creation would refuse it): module 2 (the test op's B = 16, 1024 rows) asks for a fixed 60 MB
+   of workspace, within the bound of 1024 rows (72 MB at N = 8192) but not of 768 (55 MB), so
+   B = 12 takes the farther S entry, and B = 20 still takes B = 16's. */
+Test(op_bundle, a_nearest_entry_past_the_shapes_bounds_is_passed_over) {
+  int op = op_of(&test_def);
+  mod2_ws_fixed = 60000000;
+  free(export_bundle("b", OP_NAME));
+  char path[256];
+  snprintf(path, sizeof path, "%s/b", dir);
+  fc_store *s = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_bundle_open_store(path, NULL, &s, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_store_set_device(s, 90, &e), FFTCONV_OK, "%s", e.msg);
+  fc_store_hit hit;
+  cr_assert_eq(find(s, op, 12, &hit), 1);
+  hit_is(&hit, 1, 0, OP_NAME ":" FWD_S, "the test op's B=12: B=16's kernel does not fit it");
+  cr_assert_eq(find(s, op, 20, &hit), 1);
+  hit_is(&hit, 2, 0, OP_NAME ":" FWD_B16, "the test op's B=20: B=16's kernel fits");
   fc_store_close(s);
 }
 

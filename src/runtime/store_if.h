@@ -23,8 +23,9 @@ typedef struct fc_store_config {
 } fc_store_config;
 
 /* A lookup's answer: a trusted winner for the problem on the configuration's device, the
-   exact problem key first, else the winner of the nearest shape (fc_rank_nearest). A winner
-   whose cubin is missing is not a hit. (The cache calls it fc_cache_hit.) */
+   exact problem key first, else the winner of the nearest shape (fc_rank_nearest) among those
+   whose kernel fits the shape's bounds (fc_manifest_within_bounds). A winner whose cubin is
+   missing is not a hit. (The cache calls it fc_cache_hit.) */
 typedef struct fc_store_hit {
   int64_t kernel_id;     /* the backend's id (a bundle's module i: -1 - i) */
   int exact;             /* 1: the problem's own winner; 0: nearest shape */

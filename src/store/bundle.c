@@ -689,7 +689,8 @@ static fftconv_status bundle_lookup(void *impl, const fc_store_config *cfg, cons
     if (s > bs || (s == bs && x->median_ms < b->ent[best].median_ms)) best = i, bs = s;
   }
   int exact = best >= 0;
-  if (!exact) { /* the nearest shape, among the entries that suit the device best */
+  if (!exact) { /* the nearest shape, among the entries that suit the device best and whose
+                   kernel fits the shape's bounds (cache/lookup.c, cache_near) */
     fc_rank_candidate *c = malloc((size_t)(b->nent ? b->nent : 1) * sizeof *c);
     int *idx = malloc((size_t)(b->nent ? b->nent : 1) * sizeof *idx);
     if (!c || !idx) {
@@ -701,7 +702,10 @@ static fftconv_status bundle_lookup(void *impl, const fc_store_config *cfg, cons
       int n = 0;
       for (int i = 0; i < b->nent; i++) {
         const bundle_entry *x = &b->ent[i];
-        if (!b->mod[x->module].runs || x->op != sh->op || suits(x, cfg) != level) continue;
+        fc_err be = {{0}};
+        if (!b->mod[x->module].runs || x->op != sh->op || suits(x, cfg) != level ||
+            !fc_manifest_within_bounds(&b->mod[x->module].manifest, sh->op, sh, &be))
+          continue;
         c[n] = (fc_rank_candidate){x->p, x->median_ms, i};
         idx[n++] = i;
       }
