@@ -17,7 +17,7 @@ S=$OUT/summary_verify.txt
 nvidia-smi --query-gpu=name --format=csv,noheader >> "$S" 2>&1
 suites=()
 for n in 256 512 1024 2048 4096 8192 16384 32768; do
-  suites+=("test_gpu_forward --filter gpu_candidates_tc/$n")
+  suites+=("test_gpu_forward --filter gpu_candidates_tc/${n}_*")
 done
 run_suites "$S" 300 "${suites[@]}" "test_gpu_forward --filter gpu_candidates_band/*" \
   "test_gpu_sanitize --filter gpu_sanitize/tc_*" "test_gpu_sanitize --filter gpu_sanitize/band*" \

@@ -135,27 +135,28 @@ static void every_candidate(fftconv_problem p) {
   fftconv_ctx_destroy(c);
 }
 
-/* The tensor-core family, every variant, at one FFT size: both modes (causal with an L that is
-   not a multiple of 8), fp16 with gates and D, bf16 without, B = 3 and H = 5. */
-static void tc_grid(int64_t n) {
+/* The tensor-core family, every variant, at one FFT size, dtype and mode (causal with an L
+   that is not a multiple of 8), fp16 with gates and D, bf16 without, B = 3 and H = 5. One test
+   each, so that a short device call can run a size in slices (`gpu_candidates_tc/4096_*`). */
+static void tc_grid(int64_t n, fftconv_dtype dt, int circular) {
   fftconv_ctx *c = ctx_or_skip();
-  for (int dt = FFTCONV_FP16; dt <= FFTCONV_BF16; dt++)
-    for (int mode = 0; mode < 2; mode++) {
-      fftconv_problem p;
-      fftconv_problem_init(&p);
-      p.batch = 3;
-      p.heads = 5;
-      p.dtype = (fftconv_dtype)dt;
-      p.mode = mode ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
-      p.seqlen = mode ? n : n / 2 - 3;
-      p.pre_gate = p.post_gate = p.skip_d = dt == FFTCONV_FP16;
-      every_candidate_in(c, "monarch_tc", p);
-    }
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 3;
+  p.heads = 5;
+  p.dtype = dt;
+  p.mode = circular ? FFTCONV_CIRCULAR : FFTCONV_CAUSAL;
+  p.seqlen = circular ? n : n / 2 - 3;
+  p.pre_gate = p.post_gate = p.skip_d = dt == FFTCONV_FP16;
+  every_candidate_in(c, "monarch_tc", p);
   fftconv_ctx_destroy(c);
 }
 
-#define TC_GRID(n) \
-  Test(gpu_candidates_tc, n) { tc_grid(n); }
+#define TC_GRID(n)                                                                      \
+  Test(gpu_candidates_tc, n##_fp16_causal) { tc_grid(n, FFTCONV_FP16, 0); }              \
+  Test(gpu_candidates_tc, n##_fp16_circular) { tc_grid(n, FFTCONV_FP16, 1); }            \
+  Test(gpu_candidates_tc, n##_bf16_causal) { tc_grid(n, FFTCONV_BF16, 0); }              \
+  Test(gpu_candidates_tc, n##_bf16_circular) { tc_grid(n, FFTCONV_BF16, 1); }
 TC_GRID(256)
 TC_GRID(512)
 TC_GRID(1024)
