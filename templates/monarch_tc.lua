@@ -240,6 +240,29 @@ local function backward_space(problem, device, rigor)
       end
     end
   end
+  -- seq (one unit in shared memory, v's transforms and then g's; Zv kept in the workspace for
+  -- P) where two units do not fit a block: from 16K, exhaustive only until it has run on a GPU
+  -- (bench/NOTES.md 32), the batch sum in the workspace.
+  if not measure and n >= 16384 then
+    for _, order in ipairs(ORDERS) do
+      for _, factors in ipairs(fft.factorizations(n, SIZES, order)) do
+        local base = {
+          fft_size = n, factors = factors, pairs = 1, real = "pair", smem = "swizzle",
+          load = "plain", group = "row", op = "backward", dtype = problem.dtype,
+          pre_gate = problem.pre_gate, post_gate = problem.post_gate, seq = true, acc = "ws",
+        }
+        local planes = layout.smem_bytes(base)
+        for _, warps in ipairs({ 8, 16 }) do
+          for _, p_smem in ipairs(p_smem_choices(n, factors, planes, device)) do
+            local c = {}
+            for k, v in pairs(base) do c[k] = v end
+            c.warps, c.p_smem = warps, p_smem > 0 and p_smem or nil
+            out[#out + 1] = c
+          end
+        end
+      end
+    end
+  end
   add_tables(out)
   return out
 end
@@ -352,10 +375,14 @@ function family.check(problem, device, params)
   local pts, np = layout.points(params), params.factors[#params.factors]
   local threads = params.warps * 32
   local backward = params.op == "backward"
-  if backward and (params.pairs ~= 2 or params.real ~= "pair" or params.load ~= "plain"
-                   or params.group ~= "row" or params.smem ~= "swizzle") then
-    return false, "the backward runs two units (v and g), \"pair\", plain loads, row grouping "
-      .. "and swizzled shared memory"
+  if params.seq ~= nil and not (backward and params.seq == true and params.split == nil) then
+    return false, "seq: true (the backward's units one after the other) or absent; not with split"
+  end
+  if backward and (params.pairs ~= (params.seq and 1 or 2) or params.real ~= "pair"
+                   or params.load ~= "plain" or params.group ~= "row"
+                   or params.smem ~= "swizzle") then
+    return false, "the backward runs two units (v and g; with seq one, v's then g's: pairs 1), "
+      .. "\"pair\", plain loads, row grouping and swizzled shared memory"
   end
   if params.acc ~= nil and not (backward and params.acc == "ws") then
     return false, "acc is the backward's, and only \"ws\" (absent: shared memory)"
@@ -434,12 +461,18 @@ function family.default(problem, device)
     local n = problem.fft_size
     local warps = n >= 16384 and 16 or n >= 2048 and 8 or n > 512 and 4 or 2
     local ws = problem.fft_size >= 8192
-    return common.best(family, problem, device, function(params)
+    local best, why = common.best(family, problem, device, function(params)
       local maxf = 0
       for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
       return math.abs(maxf - 16) * 10 + #params.factors + math.abs(params.warps - warps)
         + (((params.acc == "ws") ~= ws) and 1000 or 0) - (params.twiddle and 0.5 or 0)
+        + (params.seq and 1e9 or 0)
     end)
+    if best and best.seq then -- the only kind that fits (32K): not until it has run on a GPU
+      return nil, "monarch_tc's backward at this size is seq only, the tuner's choice until it "
+        .. "has run on a GPU (bench/NOTES.md 32)"
+    end
+    return best, why
   end
   local n = problem.fft_size
   local warps = n >= 32768 and 16 or (n <= 256 or n == 4096) and 4 or 8
@@ -507,6 +540,11 @@ function family.layout(params, device)
       m.workspace[#m.workspace + 1] = { name = "p", per_row = 0, fixed = 0,
                                         per_head = 8 * (n - (params.p_smem or 0)) }
     end
+    if params.seq then -- Zv of the pair in flight, for P (seq: v's transforms before g's)
+      l.args[#l.args + 1] = "ws:zw"
+      l.writes[#l.writes + 1] = "ws:zw"
+      m.workspace[#m.workspace + 1] = { name = "zw", per_row = 0, fixed = 0, per_head = 8 * n }
+    end
     -- with split > 1 each block's share of P (all of it) and dd; fftconv_bdk adds them up
     return manifest.backward_shares(m, split, n, params.warps * 32)
   end
@@ -565,7 +603,11 @@ ${include(rows.stage)}
 
 ${include(bwd.helpers)}
 
+@   if seq then
+${include(bwd.row_pass_seq)}
+@   else
 ${include(bwd.row_pass)}
+@   end
 
 ${include(bwd.entry)}
   const u32 sb = (u32)__cvta_generic_to_shared(smem);
@@ -574,7 +616,7 @@ ${include(bwd.entry)}
   const long long blk = (long long)h * SPLIT + blockIdx.y;
   // the batch sum P: its first P_SMEM bins in shared memory after the planes, the rest in the
   // workspace (each bin read and written by one thread only)
-  float2 *const Ps = (float2 *)(smem + 2 * PAIR_BYTES);
+  float2 *const Ps = (float2 *)(smem + ${seq and 1 or 2} * PAIR_BYTES);
 @   if acc == "ws" and split > 1 then
   float2 *const Pg = part + blk * N + P_SMEM; // the share's own slot holds the rest
 @   elseif acc == "ws" then
@@ -605,6 +647,50 @@ ${include(bwd.entry)}
     else Pg[j - P_SMEM] = float2{0.0f, 0.0f};
   }
   float vg = 0.0f;
+@   if seq then
+  // seq: one unit in shared memory. v's transforms first (z, and Zv kept in zw for P), then
+  // g's (dv, and P += conj(Zv) Zg); the stores as below, each from the one unit.
+  float2 *const zw = zws + blk * N;
+  for (long long bp = bp0; bp < bp1; bp++) {
+    for (int ph = 0; ph < 2; ph++) {
+      for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
+        const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
+        const long long b = 2 * bp + pl;
+        uint4 x = uint4{0u, 0u, 0u, 0u};
+        if (b < B && n0 < L) {
+          const long long gi = (b * H + h) * L + n0;
+          if (ph == 0 && need_v) x = load8(u, pre, gi, n0, L, vec);
+          if (ph == 1 && need_g) x = load8g(dy, post, gi, n0, L, vec);
+          if (ph == 0 && dd) vg += dot_vg(u, pre, dy, post, gi, n0, L, vec);
+        }
+        *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = x;
+      }
+      __syncthreads();
+      ${include(cols_forward)}
+@     local last, prev = passes[#passes], passes[#passes - 1]
+      if (ph == 0) row_pass_v<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, zw, sum, keep, tw);
+      else row_pass_g<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, zw, Ps, Pg, sum, keep, tw);
+      __syncthreads();
+      ${include(cols_inverse)}
+      const int ssh = L <= N / 2 ? ${logn - 4} : ${logn - 3};
+      for (int i = threadIdx.x; i < 2 << ssh; i += THREADS) {
+        const int pl = i >> ssh, n0 = (i & ((1 << ssh) - 1)) * 8;
+        const long long b = 2 * bp + pl;
+        if (b >= B || n0 >= L) continue;
+        const long long gi = (b * H + h) * L + n0;
+        const u32 neg = pl ? 0x80008000u : 0u;
+        uint4 w = *(const uint4 *)(smem + pl * PLANE_BYTES + swz(n0));
+        w = uint4{w.x ^ neg, w.y ^ neg, w.z ^ neg, w.w ^ neg};
+        if (ph == 0) {
+          if (dpost) store8m(dpost, dy, gi, n0, L, vec, w);
+        } else {
+          ${include(bwd.store_dv, {gi = "gi", n = "n0", d = "w"})}
+        }
+      }
+      __syncthreads();
+    }
+  }
+@   else
   for (long long bp = bp0; bp < bp1; bp++) {
     for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
       const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;  // no division per chunk
@@ -643,6 +729,7 @@ ${include(bwd.entry)}
     }
     __syncthreads();
   }
+@   end
   ${include(bwd.tail)}
 }
 @   if split > 1 then
@@ -737,9 +824,13 @@ function family.emit(params)
     io_functions = io_.functions(params.dtype), direction = params.op or "forward",
     acc = params.acc or "smem",
     p_smem = params.acc == "ws" and (params.p_smem or 0) or params.fft_size,
-    split = params.split or 1,
+    split = params.split or 1, seq = params.seq == true,
+    -- seq's shared memory is one unit and part of P, under dk's 8N: dk's transform runs in
+    -- the Zv region, free after the batch (global memory, L2)
+    dk_x = params.seq and "zw" or false,
     ws_args = ((params.acc == "ws" and (params.split or 1) == 1) and ", float2 *__restrict__ pws"
                or "")
+      .. (params.seq and ", float2 *__restrict__ zws" or "")
       .. ((params.split or 1) > 1 and ", float2 *__restrict__ part, float *__restrict__ vgp" or ""),
     logn = fft.log2(params.fft_size), logn_pts = fft.log2(n), rbase_off = layout.smem_bytes(params),
     twiddle = params.twiddle or "sincos", tw_split = tw_split,

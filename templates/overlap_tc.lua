@@ -513,6 +513,7 @@ function family.emit(params)
     twiddle = "sincos", -- its k_hat (monarch_tc's layout without tables) holds no twiddle tables
     segment = params.segment, spr = backward and bwd_seg_pairs(params) or seg_pairs(params),
     ng = not backward and groups(params) or nil, split = split, bwd = bwd, own_g = true,
+    dk_x = false,
     tap1 = backward and params.taps == 1,
     ws_args = split > 1 and ", float2 *__restrict__ part, float *__restrict__ vgp" or "",
     logn = fft.log2(n),

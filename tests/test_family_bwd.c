@@ -146,7 +146,7 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
     params = NULL;
   }
   int64_t sizes[] = {4096, 8192, 16384, 32768};
-  int valid[4] = {0, 0, 0, 0}, valid_smem[4] = {0, 0, 0, 0};
+  int valid[4] = {0, 0, 0, 0}, valid_smem[4] = {0, 0, 0, 0}, valid_seq[4] = {0, 0, 0, 0};
   for (int s = 0; s < 4; s++) {
     p = problem(sizes[s], FFTCONV_BF16);
     fc_candidate *c = NULL;
@@ -156,6 +156,7 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
     for (int i = 0; i < n; i++) {
       if (!c[i].reason) valid[s]++;
       if (!c[i].reason && !strstr(c[i].params, "\"acc\":\"ws\"")) valid_smem[s]++;
+      if (!c[i].reason && strstr(c[i].params, "\"seq\":true")) valid_seq[s]++;
       cr_assert(strstr(c[i].params, "\"op\":\"backward\""), "%s", c[i].params);
     }
     fc_candidates_free(c, n);
@@ -163,7 +164,9 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
   cr_assert(valid_smem[0] > 0 && valid_smem[1] > 0, "%d, %d", valid_smem[0], valid_smem[1]);
   cr_assert_eq(valid_smem[2], 0, "16K: the planes and the batch sum exceed shared memory");
   cr_assert_gt(valid[2], 0, "16K: the batch sum in the workspace fits");
-  cr_assert_eq(valid[3], 0, "32K: the planes alone exceed shared memory");
+  cr_assert_eq(valid[3] - valid_seq[3], 0, "32K: two units' planes alone exceed shared memory");
+  cr_assert_gt(valid_seq[3], 0, "32K: one unit at a time (seq) fits");
+  cr_assert(valid_seq[0] == 0 && valid_seq[1] == 0, "seq only where two units do not fit");
   /* the workspace variant's manifest: a per-head region the launch writes, its last argument */
   p = problem(16384, FFTCONV_FP16);
   fc_candidate *c16 = NULL;
@@ -221,6 +224,68 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
   for (int i = 0; i < n; i++)
     cr_assert(c[i].reason && strstr(c[i].reason, "need fp16 or bf16"), "%s",
               c[i].reason ? c[i].reason : "(accepted)");
+  fc_candidates_free(c, n);
+}
+
+/* monarch_tc's seq backward (one unit in shared memory, v's transforms and then g's, Zv kept
+   in the workspace for P): at 32K, where two units do not fit; its manifest (the sum's region
+   and Zv's, in the kernel's argument order; one unit's planes and p_smem bins of shared
+   memory); in the exhaustive space only and never the built-in choice until it has run on a
+   GPU; refused with split or in the forward. */
+Test(family_bwd, tc_seq_backward_at_32k) {
+  fc_err e = {{0}};
+  fftconv_problem p = problem(32768, FFTCONV_FP16);
+  fc_candidate *c = NULL;
+  int n = 0, valid = 0;
+  cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_MEASURE, &c,
+                                &n, &e), FFTCONV_OK, "%s", e.msg);
+  for (int i = 0; i < n; i++) valid += !c[i].reason;
+  cr_assert_eq(valid, 0, "the main job's search has no seq candidate yet");
+  fc_candidates_free(c, n);
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
+               FFTCONV_ERR_UNSUPPORTED);
+  cr_assert(strstr(e.msg, "seq only"), "%s", e.msg);
+  cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  int plain = -1, with_p = -1;
+  for (int i = 0; i < n; i++) {
+    if (c[i].reason) continue;
+    cr_assert(strstr(c[i].params, "\"seq\":true") && strstr(c[i].params, "\"pairs\":1"), "%s",
+              c[i].params);
+    if (strstr(c[i].params, "\"p_smem\"")) with_p = i;
+    else plain = i;
+  }
+  cr_assert(plain >= 0 && with_p >= 0);
+  fc_kernel_src ks = {0};
+  cr_assert_eq(fc_emit_kernel(em, "monarch_tc", c[plain].params, &dev, &ks, &e), FFTCONV_OK,
+               "%s", e.msg);
+  cr_assert_eq(ks.manifest.nws, 2);
+  cr_assert_str_eq(ks.manifest.ws[0].name, "p");
+  cr_assert_eq(ks.manifest.ws[0].per_head, 8 * 32768);
+  cr_assert_str_eq(ks.manifest.ws[1].name, "zw");
+  cr_assert_eq(ks.manifest.ws[1].per_head, 8 * 32768);
+  cr_assert_eq(ks.manifest.launch[1].smem, 131072, "one unit's planes");
+  cr_assert(strstr(ks.source, "float2 *__restrict__ pws, float2 *__restrict__ zws)") &&
+            strstr(ks.source, "row_pass_v<") && strstr(ks.source, "row_pass_g<") &&
+            !strstr(ks.source, "row_pass_bwd<"), "the kernel takes both regions, in order");
+  fc_kernel_src_free(&ks);
+  cr_assert_eq(fc_emit_kernel(em, "monarch_tc", c[with_p].params, &dev, &ks, &e), FFTCONV_OK,
+               "%s", e.msg);
+  int p_smem = atoi(strstr(c[with_p].params, "\"p_smem\":") + strlen("\"p_smem\":"));
+  cr_assert_eq(ks.manifest.ws[0].per_head, 8 * (32768 - p_smem));
+  cr_assert_eq(ks.manifest.launch[1].smem, 131072 + 8 * p_smem);
+  cr_assert_leq(ks.manifest.launch[1].smem, dev.smem_optin);
+  fc_kernel_src_free(&ks);
+  /* refusals: with split, in the forward */
+  const char *at = strstr(c[plain].params, "\"seq\":true");
+  char q[1024], *why = NULL;
+  snprintf(q, sizeof q, "%.*s\"seq\":true,\"split\":2%s", (int)(at - c[plain].params),
+           c[plain].params, at + strlen("\"seq\":true"));
+  cr_assert_eq(fc_emit_check_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, q, &why, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(why && strstr(why, "seq"), "%s: %s", q, why ? why : "(accepted)");
+  free(why);
   fc_candidates_free(c, n);
 }
 

@@ -556,6 +556,19 @@ Test(gpu_backward_candidates, tc_16384_sample, .timeout = 900) {
   candidates_verify("monarch_tc", p, FC_RIGOR_SAMPLE);
 }
 
+/* N = 32768: only seq fits (one unit in shared memory, Zv in the workspace); not yet run on a
+   GPU when written, so neither the main job's search nor the built-in choice has it. */
+Test(gpu_backward_candidates, tc_32768_seq, .timeout = 900) {
+  fftconv_problem p = odd_problem(FFTCONV_FP16, FFTCONV_CAUSAL);
+  p.seqlen = 16001;
+  p.filter_len = 10000;
+  candidates_verify("monarch_tc", p, FC_RIGOR_SAMPLE);
+  p = odd_problem(FFTCONV_BF16, FFTCONV_CIRCULAR);
+  p.seqlen = 32768;
+  p.freq_keep = 3000;
+  candidates_verify("monarch_tc", p, FC_RIGOR_SAMPLE);
+}
+
 Test(gpu_backward_candidates, fp32, .timeout = 900) {
   candidates_verify("monarch_fp32", odd_problem(FFTCONV_FP32, FFTCONV_CAUSAL),
                     FC_RIGOR_EXHAUSTIVE);

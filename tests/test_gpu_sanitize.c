@@ -148,6 +148,10 @@ Test(gpu_sanitize, bwd_tc_ws_largest) { sanitize("--backward monarch_tc 16384 ca
 Test(gpu_sanitize, bwd_tc_p_smem) { sanitize("--backward monarch_tc 16384 circular bf16 '\"p_smem\"'"); }
 Test(gpu_sanitize, bwd_tc_split) { sanitize("--backward monarch_tc 1024 causal fp16 '\"split\":2'"); }
 Test(gpu_sanitize, bwd_tc_ws_split) { sanitize("--backward monarch_tc 4096 circular bf16 '\"acc\":\"ws\"' '\"split\":2'"); }
+/* the sequential backward at 32K (one unit, Zv through the workspace), with and without part
+   of the batch sum in shared memory */
+Test(gpu_sanitize, bwd_tc_seq) { sanitize("--backward monarch_tc 32768 causal fp16 '\"seq\":true' '\"warps\":8'"); }
+Test(gpu_sanitize, bwd_tc_seq_p_smem) { sanitize("--backward monarch_tc 32768 circular bf16 '\"seq\":true' '\"p_smem\"'"); }
 /* the backward's passes reading the twiddle tables */
 /* overlap_tc's backward (100 taps): three units and P in shared memory, windows over the
    row's start and end, the scalar path with one share a head and the vector path with two

@@ -54,7 +54,8 @@ static void summarize(const fc_result *r, char *out, size_t len) {
   static const char *keys[] = {"dft",  "seqs",         "threads",      "warps", "pairs", "real",
                                "load", "threads_cols", "threads_rows", "tile",  "ws",    "cluster",
                                "acc",  "p_smem",       "split",        "per",   "mma",
-                               "lo",   "segment",      "band",  NULL};
+                               "lo",   "segment",      "band",         "seq",   "twiddle",
+                               "group", NULL};
   size_t k = 0;
   for (int i = 0; keys[i]; i++) {
     char pat[32];

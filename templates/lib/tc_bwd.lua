@@ -12,10 +12,11 @@ local tpl = require "lib.tpl"
 local bwd = {}
 
 -- The backward's dk: the inverse of P in natural order (the bins of the mask kept), by
--- radix-2 steps on X (shared memory, 8N bytes); `bin` sets pj, bin j of P, from where P is.
+-- radix-2 steps on X (8N bytes: shared memory, or dk_x, a workspace region of N bins when the
+-- block's shared memory is smaller, as seq's); `bin` sets pj, bin j of P, from where P is.
 bwd.dk_transform = tpl.piece([==[
 // dk: the inverse of P in natural order (bins of the mask kept), by radix-2 steps on X
-float2 *X = (float2 *)smem;
+float2 *X = ${dk_x or "(float2 *)smem"};
 for (int j = threadIdx.x; j < N; j += THREADS) {
   const int f = ${freq_expr};
   const int fm = f < N - f ? f : N - f;
@@ -245,6 +246,79 @@ static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
   }
 }
 ]==], "=templates/lib/tc_bwd.lua (row_pass)")
+
+-- The sequential backward's row passes (monarch_tc's `seq`: one unit in shared memory, v's
+-- transforms and then g's, for N where two units do not fit). row_pass_v: Zv into the
+-- workspace zw (P's bin order, fp32) when dk is wanted, conj(Zv k) through the inverse row
+-- DFTs (z, with D v). row_pass_g: Zg; P += conj(Zv) Zg with Zv read back from zw; conj(Zg
+-- conj(k)) through the inverse (dv, with D g). The same arithmetic as row_pass_bwd's units.
+bwd.row_pass_seq = tpl.piece([==[
+template <int R, int TN, int TS>
+static __device__ __forceinline__ void row_pass_v(u32 sb, const Dft<R> &d,
+                                                  const float2 *__restrict__ kp, float2 *zw,
+                                                  bool sum, unsigned long long keep,
+                                                  const float2 *__restrict__ tw) {
+  const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  constexpr u32 TILES = N / R / 16;
+  for (u32 task = warp; task < TILES; task += WARPS) {
+    const u32 r0 = task * 16;
+    const u32 pb = sb;
+    ${include(dft.row_tile)}
+#pragma unroll
+    for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+      for (int hr = 0; hr < 2; hr++) {
+        const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
+        const float4 kk = ld_keep(kp + j, keep);
+        const float zr0 = acc[2 * cc][2 * hr], zi0 = acc[2 * cc + 1][2 * hr];
+        const float zr1 = acc[2 * cc][2 * hr + 1], zi1 = acc[2 * cc + 1][2 * hr + 1];
+        if (sum) st_keep(zw + j, float4{zr0, zi0, zr1, zi1}, keep);
+        a[cc][hr] = pack2(zr0 * kk.x - zi0 * kk.y, zr1 * kk.z - zi1 * kk.w);
+        a[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
+      }
+    row_dft(acc, a, d);
+    ${include(dft.row_store)}
+  }
+}
+
+template <int R, int TN, int TS>
+static __device__ __forceinline__ void row_pass_g(u32 sb, const Dft<R> &d,
+                                                  const float2 *__restrict__ kp,
+                                                  const float2 *zw, float2 *Ps, float2 *Pg,
+                                                  bool sum, unsigned long long keep,
+                                                  const float2 *__restrict__ tw) {
+  const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  constexpr u32 TILES = N / R / 16;
+  static_assert(P_SMEM % (16 * R) == 0, "P's shared part is whole tiles");
+  for (u32 task = warp; task < TILES; task += WARPS) {
+    const u32 r0 = task * 16;
+    const bool ps = r0 * R < P_SMEM;
+    const u32 pb = sb;
+    ${include(dft.row_tile)}
+#pragma unroll
+    for (int cc = 0; cc < R / 8; cc++)
+#pragma unroll
+      for (int hr = 0; hr < 2; hr++) {
+        const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
+        const float4 kk = ld_keep(kp + j, keep);
+        const float gr0 = acc[2 * cc][2 * hr], gi0 = acc[2 * cc + 1][2 * hr];
+        const float gr1 = acc[2 * cc][2 * hr + 1], gi1 = acc[2 * cc + 1][2 * hr + 1];
+        if (sum) {
+          const float4 zv = ld_keep(zw + j, keep);
+          float4 p = ps ? *(const float4 *)(Ps + j) : ld_keep(Pg + (j - P_SMEM), keep);
+          p.x += zv.x * gr0 + zv.y * gi0, p.y += zv.x * gi0 - zv.y * gr0;
+          p.z += zv.z * gr1 + zv.w * gi1, p.w += zv.z * gi1 - zv.w * gr1;
+          if (ps) *(float4 *)(Ps + j) = p;
+          else st_keep(Pg + (j - P_SMEM), p, keep);
+        }
+        a[cc][hr] = pack2(gr0 * kk.x + gi0 * kk.y, gr1 * kk.z + gi1 * kk.w);
+        a[cc][2 + hr] = pack2(gr0 * kk.y - gi0 * kk.x, gr1 * kk.w - gi1 * kk.z);
+      }
+    row_dft(acc, a, d);
+    ${include(dft.row_store)}
+  }
+}
+]==], "=templates/lib/tc_bwd.lua (row_pass_seq)")
 
 -- fftconv_bwd's entry: the backward's kernel ABI (the manifest's arguments in order; ws_args,
 -- the workspace regions the candidate takes).
