@@ -67,6 +67,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
     if (*v == '"') sscanf(v + 1, "%23[^\"]", val);
     else if (*v == 't' || *v == 'f') sscanf(v, "%23[a-z]", val); /* true, false */
     else sscanf(v, "%23[0-9]", val);
+    if (!strcmp(keys[i], "group") && !strcmp(val, "row")) continue; /* the base block shape */
     int w = snprintf(rest + k, sizeof rest - k, "%s%s=%s", k ? " " : "", keys[i], val);
     if (w > 0 && (size_t)w < sizeof rest - k) k += (size_t)w;
   }
