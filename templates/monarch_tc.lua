@@ -63,7 +63,6 @@ local SIZES = { 8, 16, 32 }
 local ORDERS = { 2, 3, 4 }
 local WARPS = { 4, 8, 16 }
 local PAIRS = { 1, 2, 4, 8 }
-local WS_ALIGN = 256 -- each workspace region starts at a multiple of this (src/runtime/kernel.h)
 
 local PREP_THREADS = 256 -- the prepare kernel's block: its launch bounds and its launch
 
@@ -401,7 +400,7 @@ function family.check(problem, device, params)
   -- stay within the workspace bound of one row, problem.ws_one_row (src/runtime/shape.h: four
   -- shares a head up to N = 4096, none past it), so that a kernel tuned at B = 64 runs at B = 1.
   if params.split ~= nil and (math.type(params.split) ~= "integer"
-      or params.split * (8 * n + 4) + 2 * WS_ALIGN > (problem.ws_one_row or 0)) then
+      or not common.shares_fit(problem, params.split, n)) then
     return false, string.format("split: its shares' workspace, %s x (8N + 4) bytes a head, "
       .. "must fit the backward's workspace bound of one row (%d bytes at N = %d: "
       .. "fftconv_problem_workspace_bytes at B = 1, H = 1); absent: 1", tostring(params.split),

@@ -101,15 +101,12 @@ end
 -- of M fp32 complex bins and a sum each, two workspace regions) stay within the workspace
 -- bound of one row (problem.ws_one_row), so that a kernel tuned at one batch runs at every
 -- other: at B = 1 the bound has a row a head, and the shares do not shrink with the batch.
-local BWD_PER_SM, MAX_SPLIT, WS_ALIGN = 8, 256, 256
+local BWD_PER_SM, MAX_SPLIT = 8, 256
 local function bwd_splits(problem, device, params, measure)
   local items, blocks = problem.batch * bwd_seg_pairs(params), BWD_PER_SM * (device.sms or 128)
-  local function fits(split)
-    return split * (8 * params.fft_size + 4) + 2 * WS_ALIGN <= (problem.ws_one_row or 0)
-  end
   local top = 1
   while top < MAX_SPLIT and top * 2 <= items and top * problem.heads < blocks
-      and fits(top * 2) do
+      and common.shares_fit(problem, top * 2, params.fft_size) do
     top = top * 2
   end
   local out = {}

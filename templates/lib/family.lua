@@ -56,6 +56,16 @@ function common.fits(device, smem, threads)
   return true
 end
 
+-- Whether `split` shares of a head's work, each a spectrum of n fp32 complex bins and a sum
+-- (manifest.backward_shares: two workspace regions, each aligned to 256 bytes, as
+-- src/runtime/kernel.h's FC_WORKSPACE_ALIGN), fit the workspace bound of one row
+-- (problem.ws_one_row): the shares do not shrink with the batch, so this is what lets a kernel
+-- tuned at one batch run at every other.
+local WS_ALIGN = 256
+function common.shares_fit(problem, split, n)
+  return split * (8 * n + 4) + 2 * WS_ALIGN <= (problem.ws_one_row or 0)
+end
+
 -- For default(): the candidate of the family's full space that check() accepts with the
 -- lowest score(params) (the first of equal ones); nil and the first refusal's reason when
 -- check() accepts none, which the caller reports as FFTCONV_ERR_UNSUPPORTED.
