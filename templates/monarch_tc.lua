@@ -667,8 +667,8 @@ ${include(bwd.entry)}
       __syncthreads();
       ${include(cols_forward)}
 @     local last, prev = passes[#passes], passes[#passes - 1]
-      if (ph == 0) row_pass_v<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, zw, sum, keep, tw);
-      else row_pass_g<${last.r}, ${prev.r}, ${prev.s}>(sb, d${last.r}, kp, zw, Ps, Pg, sum, keep, tw);
+      if (ph == 0) row_pass_seq<${last.r}, ${prev.r}, ${prev.s}, false>(sb, d${last.r}, kp, zw, Ps, Pg, sum, keep, tw);
+      else row_pass_seq<${last.r}, ${prev.r}, ${prev.s}, true>(sb, d${last.r}, kp, zw, Ps, Pg, sum, keep, tw);
       __syncthreads();
       ${include(cols_inverse)}
       const int ssh = L <= N / 2 ? ${logn - 4} : ${logn - 3};

@@ -267,7 +267,8 @@ Test(family_bwd, tc_seq_backward_at_32k) {
   cr_assert_eq(ks.manifest.ws[1].per_head, 8 * 32768);
   cr_assert_eq(ks.manifest.launch[1].smem, 131072, "one unit's planes");
   cr_assert(strstr(ks.source, "float2 *__restrict__ pws, float2 *__restrict__ zws)") &&
-            strstr(ks.source, "row_pass_v<") && strstr(ks.source, "row_pass_g<") &&
+            strstr(ks.source, "row_pass_seq<") && strstr(ks.source, ", false>(") &&
+            strstr(ks.source, ", true>(") &&
             !strstr(ks.source, "row_pass_bwd<"), "the kernel takes both regions, in order");
   fc_kernel_src_free(&ks);
   cr_assert_eq(fc_emit_kernel(em, "monarch_tc", c[with_p].params, &dev, &ks, &e), FFTCONV_OK,

@@ -159,6 +159,33 @@ if (du) store8m(du, nullptr, ${gi}, ${n}, L, vec, ${d});
 if (dpre) store8m(dpre, u, ${gi}, ${n}, L, vec, ${d});
 ]==], "=templates/lib/tc_bwd.lua (store_dv)")
 
+-- What every backward row pass does with bin pair j of a tile (its spectrum in acc, as zr0,
+-- zi0, zr1, zi1; cc and hr the fragment's column group and row half): the bins and the
+-- filter's kk; conj(Z conj(k)) (g's) or conj(Z k) (v's) into the inverse's fragments a; and
+-- P += conj(V) G with V named by vr0 .. vi1 and G the tile's own spectrum or gr0 .. gi1.
+local bin = tpl.piece([==[
+const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
+const float4 kk = ld_keep(kp + j, keep);
+const float zr0 = acc[2 * cc][2 * hr], zi0 = acc[2 * cc + 1][2 * hr];
+const float zr1 = acc[2 * cc][2 * hr + 1], zi1 = acc[2 * cc + 1][2 * hr + 1];
+]==], "=templates/lib/tc_bwd.lua (bin)")
+local send_g = tpl.piece([==[
+a[cc][hr] = pack2(zr0 * kk.x + zi0 * kk.y, zr1 * kk.z + zi1 * kk.w);
+a[cc][2 + hr] = pack2(zr0 * kk.y - zi0 * kk.x, zr1 * kk.w - zi1 * kk.z);
+]==], "=templates/lib/tc_bwd.lua (send_g)")
+local send_v = tpl.piece([==[
+a[cc][hr] = pack2(zr0 * kk.x - zi0 * kk.y, zr1 * kk.z - zi1 * kk.w);
+a[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
+]==], "=templates/lib/tc_bwd.lua (send_v)")
+local p_add = tpl.piece([==[
+float4 p = ps ? *(const float4 *)(Ps + j) : ld_keep(Pg + (j - P_SMEM), keep);
+p.x += ${vr0} * ${gr0} + ${vi0} * ${gi0}, p.y += ${vr0} * ${gi0} - ${vi0} * ${gr0};
+p.z += ${vr1} * ${gr1} + ${vi1} * ${gi1}, p.w += ${vr1} * ${gi1} - ${vi1} * ${gr1};
+if (ps) *(float4 *)(Ps + j) = p;
+else st_keep(Pg + (j - P_SMEM), p, keep);
+]==], "=templates/lib/tc_bwd.lua (p_add)", { gr0 = "gr0", gi0 = "gi0", gr1 = "gr1", gi1 = "gi1" })
+local bin_names = { bwd_bin = bin, bwd_send_g = send_g, bwd_send_v = send_v, bwd_p_add = p_add }
+
 -- row_pass_bwd: the row pass of the backward (see the kernels).
 bwd.row_pass = tpl.piece([==[
 @ if own_g then
@@ -202,16 +229,12 @@ static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
       for (int cc = 0; cc < R / 8; cc++)
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
-          const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
-          const float4 kk = ld_keep(kp + j, keep);
-          const float zr0 = acc[2 * cc][2 * hr], zi0 = acc[2 * cc + 1][2 * hr];
-          const float zr1 = acc[2 * cc][2 * hr + 1], zi1 = acc[2 * cc + 1][2 * hr + 1];
+          ${include(bwd_bin)}
 @ if not own_g then
           zg[2 * cc][2 * hr] = zr0, zg[2 * cc + 1][2 * hr] = zi0;
           zg[2 * cc][2 * hr + 1] = zr1, zg[2 * cc + 1][2 * hr + 1] = zi1;
 @ end
-          a[cc][hr] = pack2(zr0 * kk.x + zi0 * kk.y, zr1 * kk.z + zi1 * kk.w);
-          a[cc][2 + hr] = pack2(zr0 * kk.y - zi0 * kk.x, zr1 * kk.w - zi1 * kk.z);
+          ${include(bwd_send_g)}
         }
       row_dft(acc, a, d);
       ${include(dft.row_store)}
@@ -224,69 +247,33 @@ static __device__ __forceinline__ void row_pass_bwd(u32 sb, const Dft<R> &d,
       for (int cc = 0; cc < R / 8; cc++)
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
-          const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
-          const float4 kk = ld_keep(kp + j, keep);
-          const float zr0 = acc[2 * cc][2 * hr], zi0 = acc[2 * cc + 1][2 * hr];
-          const float zr1 = acc[2 * cc][2 * hr + 1], zi1 = acc[2 * cc + 1][2 * hr + 1];
+          ${include(bwd_bin)}
           if (sum) {
             const float gr0 = zg[2 * cc][2 * hr], gi0 = zg[2 * cc + 1][2 * hr];
             const float gr1 = zg[2 * cc][2 * hr + 1], gi1 = zg[2 * cc + 1][2 * hr + 1];
-            float4 p = ps ? *(const float4 *)(Ps + j) : ld_keep(Pg + (j - P_SMEM), keep);
-            p.x += zr0 * gr0 + zi0 * gi0, p.y += zr0 * gi0 - zi0 * gr0;
-            p.z += zr1 * gr1 + zi1 * gi1, p.w += zr1 * gi1 - zi1 * gr1;
-            if (ps) *(float4 *)(Ps + j) = p;
-            else st_keep(Pg + (j - P_SMEM), p, keep);
+            ${include(bwd_p_add, {vr0 = "zr0", vi0 = "zi0", vr1 = "zr1", vi1 = "zi1"})}
           }
-          a[cc][hr] = pack2(zr0 * kk.x - zi0 * kk.y, zr1 * kk.z - zi1 * kk.w);
-          a[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
+          ${include(bwd_send_v)}
         }
       row_dft(acc, a, d);
       ${include(dft.row_store)}
     }
   }
 }
-]==], "=templates/lib/tc_bwd.lua (row_pass)")
+]==], "=templates/lib/tc_bwd.lua (row_pass)", bin_names)
 
--- The sequential backward's row passes (monarch_tc's `seq`: one unit in shared memory, v's
--- transforms and then g's, for N where two units do not fit). row_pass_v: Zv into the
--- workspace zw (P's bin order, fp32) when dk is wanted, conj(Zv k) through the inverse row
--- DFTs (z, with D v). row_pass_g: Zg; P += conj(Zv) Zg with Zv read back from zw; conj(Zg
--- conj(k)) through the inverse (dv, with D g). The same arithmetic as row_pass_bwd's units.
+-- The sequential backward's row pass (monarch_tc's `seq`: one unit in shared memory, v's
+-- transforms and then g's, for N where two units do not fit), row_pass_bwd's units one at a
+-- time. G false, v's: Zv into the workspace zw (P's bin order, fp32) when dk is wanted, conj(Zv
+-- k) through the inverse row DFTs (z, with D v). G true, g's: P += conj(Zv) Zg with Zv read
+-- back from zw, conj(Zg conj(k)) through the inverse (dv, with D g).
 bwd.row_pass_seq = tpl.piece([==[
-template <int R, int TN, int TS>
-static __device__ __forceinline__ void row_pass_v(u32 sb, const Dft<R> &d,
-                                                  const float2 *__restrict__ kp, float2 *zw,
-                                                  bool sum, unsigned long long keep,
-                                                  const float2 *__restrict__ tw) {
-  const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  constexpr u32 TILES = N / R / 16;
-  for (u32 task = warp; task < TILES; task += WARPS) {
-    const u32 r0 = task * 16;
-    const u32 pb = sb;
-    ${include(dft.row_tile)}
-#pragma unroll
-    for (int cc = 0; cc < R / 8; cc++)
-#pragma unroll
-      for (int hr = 0; hr < 2; hr++) {
-        const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
-        const float4 kk = ld_keep(kp + j, keep);
-        const float zr0 = acc[2 * cc][2 * hr], zi0 = acc[2 * cc + 1][2 * hr];
-        const float zr1 = acc[2 * cc][2 * hr + 1], zi1 = acc[2 * cc + 1][2 * hr + 1];
-        if (sum) st_keep(zw + j, float4{zr0, zi0, zr1, zi1}, keep);
-        a[cc][hr] = pack2(zr0 * kk.x - zi0 * kk.y, zr1 * kk.z - zi1 * kk.w);
-        a[cc][2 + hr] = pack2(-(zr0 * kk.y + zi0 * kk.x), -(zr1 * kk.w + zi1 * kk.z));
-      }
-    row_dft(acc, a, d);
-    ${include(dft.row_store)}
-  }
-}
-
-template <int R, int TN, int TS>
-static __device__ __forceinline__ void row_pass_g(u32 sb, const Dft<R> &d,
-                                                  const float2 *__restrict__ kp,
-                                                  const float2 *zw, float2 *Ps, float2 *Pg,
-                                                  bool sum, unsigned long long keep,
-                                                  const float2 *__restrict__ tw) {
+template <int R, int TN, int TS, bool G>
+static __device__ __forceinline__ void row_pass_seq(u32 sb, const Dft<R> &d,
+                                                    const float2 *__restrict__ kp, float2 *zw,
+                                                    float2 *Ps, float2 *Pg, bool sum,
+                                                    unsigned long long keep,
+                                                    const float2 *__restrict__ tw) {
   const u32 warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   constexpr u32 TILES = N / R / 16;
   static_assert(P_SMEM % (16 * R) == 0, "P's shared part is whole tiles");
@@ -299,26 +286,23 @@ static __device__ __forceinline__ void row_pass_g(u32 sb, const Dft<R> &d,
     for (int cc = 0; cc < R / 8; cc++)
 #pragma unroll
       for (int hr = 0; hr < 2; hr++) {
-        const u32 j = (r0 + g + 8 * hr) * R + 8 * cc + 2 * t;
-        const float4 kk = ld_keep(kp + j, keep);
-        const float gr0 = acc[2 * cc][2 * hr], gi0 = acc[2 * cc + 1][2 * hr];
-        const float gr1 = acc[2 * cc][2 * hr + 1], gi1 = acc[2 * cc + 1][2 * hr + 1];
-        if (sum) {
-          const float4 zv = ld_keep(zw + j, keep);
-          float4 p = ps ? *(const float4 *)(Ps + j) : ld_keep(Pg + (j - P_SMEM), keep);
-          p.x += zv.x * gr0 + zv.y * gi0, p.y += zv.x * gi0 - zv.y * gr0;
-          p.z += zv.z * gr1 + zv.w * gi1, p.w += zv.z * gi1 - zv.w * gr1;
-          if (ps) *(float4 *)(Ps + j) = p;
-          else st_keep(Pg + (j - P_SMEM), p, keep);
+        ${include(bwd_bin)}
+        if constexpr (G) {
+          if (sum) {
+            const float4 zv = ld_keep(zw + j, keep);
+            ${include(bwd_p_add, {vr0 = "zv.x", vi0 = "zv.y", vr1 = "zv.z", vi1 = "zv.w", gr0 = "zr0", gi0 = "zi0", gr1 = "zr1", gi1 = "zi1"})}
+          }
+          ${include(bwd_send_g)}
+        } else {
+          if (sum) st_keep(zw + j, float4{zr0, zi0, zr1, zi1}, keep);
+          ${include(bwd_send_v)}
         }
-        a[cc][hr] = pack2(gr0 * kk.x + gi0 * kk.y, gr1 * kk.z + gi1 * kk.w);
-        a[cc][2 + hr] = pack2(gr0 * kk.y - gi0 * kk.x, gr1 * kk.w - gi1 * kk.z);
       }
     row_dft(acc, a, d);
     ${include(dft.row_store)}
   }
 }
-]==], "=templates/lib/tc_bwd.lua (row_pass_seq)")
+]==], "=templates/lib/tc_bwd.lua (row_pass_seq)", bin_names)
 
 -- fftconv_bwd's entry: the backward's kernel ABI (the manifest's arguments in order; ws_args,
 -- the workspace regions the candidate takes).
