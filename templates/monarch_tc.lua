@@ -240,19 +240,25 @@ local function backward_space(problem, device, rigor)
     end
   end
   -- seq (one unit in shared memory, v's transforms and then g's; Zv kept in the workspace for
-  -- P) where two units do not fit a block: from 16K, exhaustive only until it has run on a GPU
-  -- (bench/NOTES.md 32), the batch sum in the workspace.
-  if not measure and n >= 16384 then
+  -- P) where two units do not fit a block, the batch sum in the workspace: every kind from 16K
+  -- in the exhaustive space; in the main job's, at 32K (where nothing else fits), what the
+  -- exhaustive tuning at 32K ranked first on the H100 and H200 (bench/NOTES.md 33): 16 warps
+  -- (1.5x faster than 8), factors of at most 16, the most p_smem beside a block alone.
+  if n >= (measure and 32768 or 16384) then
     for _, order in ipairs(ORDERS) do
       for _, factors in ipairs(fft.factorizations(n, SIZES, order)) do
+        local maxf = 0
+        for _, f in ipairs(factors) do maxf = math.max(maxf, f) end
         local base = {
           fft_size = n, factors = factors, pairs = 1, real = "pair", smem = "swizzle",
           load = "plain", group = "row", op = "backward", dtype = problem.dtype,
           pre_gate = problem.pre_gate, post_gate = problem.post_gate, seq = true, acc = "ws",
         }
         local planes = layout.smem_bytes(base)
-        for _, warps in ipairs({ 8, 16 }) do
-          for _, p_smem in ipairs(p_smem_choices(n, factors, planes, device)) do
+        local p_smems = p_smem_choices(n, factors, planes, device)
+        if measure then p_smems = { p_smems[1] } end
+        for _, warps in ipairs(measure and { 16 } or { 8, 16 }) do
+          for _, p_smem in ipairs((not measure or maxf <= 16) and p_smems or {}) do
             local c = {}
             for k, v in pairs(base) do c[k] = v end
             c.warps, c.p_smem = warps, p_smem > 0 and p_smem or nil
@@ -454,32 +460,30 @@ end
 -- section 13), fewest passes among those, 2 warps up to N = 512 (section 27), 4 below N = 2048,
 -- 8 from there and 16 from 16384 (section 19), and the batch sum in the workspace from N = 8192
 -- (where it won every time it was timed, section 18; at 16K shared memory cannot hold it).
--- Both take the twiddle tables where the space offers them (section 23).
+-- Both take the twiddle tables where the space offers them (section 23). At 32K, where only seq
+-- fits, the backward's is seq with 16 warps, factors of at most 16 in non-increasing order and
+-- the most p_smem: the exhaustive tuning's first on the H100 and H200 (section 33).
+local function ascents(factors)
+  local a = 0
+  for i = 2, #factors do a = a + (factors[i] > factors[i - 1] and 1 or 0) end
+  return a
+end
+
 function family.default(problem, device)
   if problem.op == "backward" then
     local n = problem.fft_size
     local warps = n >= 16384 and 16 or n >= 2048 and 8 or n > 512 and 4 or 2
     local ws = problem.fft_size >= 8192
-    local best, why = common.best(family, problem, device, function(params)
+    return common.best(family, problem, device, function(params)
       local maxf = 0
       for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end
       return math.abs(maxf - 16) * 10 + #params.factors + math.abs(params.warps - warps)
         + (((params.acc == "ws") ~= ws) and 1000 or 0) - (params.twiddle and 0.5 or 0)
-        + (params.seq and 1e9 or 0)
+        + (params.seq and 100 + ascents(params.factors) - (params.p_smem and 0.5 or 0) or 0)
     end)
-    if best and best.seq then -- the only kind that fits (32K): not until it has run on a GPU
-      return nil, "monarch_tc's backward at this size is seq only, the tuner's choice until it "
-        .. "has run on a GPU (bench/NOTES.md 32)"
-    end
-    return best, why
   end
   local n = problem.fft_size
   local warps = n >= 32768 and 16 or (n <= 256 or n == 4096) and 4 or 8
-  local function ascents(factors)
-    local a = 0
-    for i = 2, #factors do a = a + (factors[i] > factors[i - 1] and 1 or 0) end
-    return a
-  end
   return common.best(family, problem, device, function(params)
     local maxf = 0
     for _, f in ipairs(params.factors) do maxf = math.max(maxf, f) end

@@ -230,8 +230,9 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
 /* monarch_tc's seq backward (one unit in shared memory, v's transforms and then g's, Zv kept
    in the workspace for P): at 32K, where two units do not fit; its manifest (the sum's region
    and Zv's, in the kernel's argument order; one unit's planes and p_smem bins of shared
-   memory); in the exhaustive space only and never the built-in choice until it has run on a
-   GPU; refused with split or in the forward. */
+   memory); in the main job's space the exhaustive tuning's leaders (16 warps, factors of at
+   most 16, the most p_smem) and the built-in choice the first of them (bench/NOTES.md 33);
+   refused with split or in the forward. */
 Test(family_bwd, tc_seq_backward_at_32k) {
   fc_err e = {{0}};
   fftconv_problem p = problem(32768, FFTCONV_FP16);
@@ -239,13 +240,30 @@ Test(family_bwd, tc_seq_backward_at_32k) {
   int n = 0, valid = 0;
   cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_MEASURE, &c,
                                 &n, &e), FFTCONV_OK, "%s", e.msg);
-  for (int i = 0; i < n; i++) valid += !c[i].reason;
-  cr_assert_eq(valid, 0, "the main job's search has no seq candidate yet");
+  for (int i = 0; i < n; i++) {
+    if (c[i].reason) continue;
+    valid++;
+    cr_assert(strstr(c[i].params, "\"seq\":true") && strstr(c[i].params, "\"warps\":16") &&
+              strstr(c[i].params, "\"p_smem\":"), "%s", c[i].params);
+    const char *f = strstr(c[i].params, "\"factors\":[");
+    cr_assert(f && !memchr(f, '3', (size_t)(strchr(f, ']') - f)), "no 32-point pass: %s",
+              c[i].params);
+  }
+  cr_assert_eq(valid, 4, "the orders of 16x16x16x8: %d", valid);
   fc_candidates_free(c, n);
   char *params = NULL;
   cr_assert_eq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
-               FFTCONV_ERR_UNSUPPORTED);
-  cr_assert(strstr(e.msg, "seq only"), "%s", e.msg);
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(strstr(params, "\"factors\":[16,16,16,8]") && strstr(params, "\"seq\":true") &&
+            strstr(params, "\"warps\":16") && strstr(params, "\"p_smem\":"), "%s", params);
+  free(params);
+  /* one size down, where two units fit, the built-in choice is not seq */
+  p = problem(16384, FFTCONV_FP16);
+  cr_assert_eq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(!strstr(params, "\"seq\""), "%s", params);
+  free(params);
+  p = problem(32768, FFTCONV_FP16);
   cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
                                 &c, &n, &e), FFTCONV_OK, "%s", e.msg);
   int plain = -1, with_p = -1;

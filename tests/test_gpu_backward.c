@@ -556,8 +556,8 @@ Test(gpu_backward_candidates, tc_16384_sample, .timeout = 900) {
   candidates_verify("monarch_tc", p, FC_RIGOR_SAMPLE);
 }
 
-/* N = 32768: only seq fits (one unit in shared memory, Zv in the workspace); not yet run on a
-   GPU when written, so neither the main job's search nor the built-in choice has it. */
+/* N = 32768: only seq fits (one unit in shared memory, Zv in the workspace); a covering sample
+   of the exhaustive space, where the main job's search has four of its kernels. */
 Test(gpu_backward_candidates, tc_32768_seq, .timeout = 900) {
   fftconv_problem p = odd_problem(FFTCONV_FP16, FFTCONV_CAUSAL);
   p.seqlen = 16001;
