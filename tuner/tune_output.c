@@ -18,6 +18,12 @@ void fmt_secs(double s, char *buf, size_t n) {
 void on_progress(void *arg, int done, int total, const fc_result *r) {
   prog *g = arg;
   if (g->quiet) return;
+  if (!r) { /* a stage's compilation starts: `total` candidates */
+    if (!g->tty)
+      fprintf(stderr, "[%d/%d] %s compiling %d candidates (%d done)\n", g->problem + 1,
+              g->nproblems, g->key, total, done);
+    return;
+  }
   double frac = (g->problem + (total ? (double)done / total : 1.0)) / g->nproblems;
   double el = fc_now() - g->t0;
   char e1[32], e2[32];
@@ -26,10 +32,10 @@ void on_progress(void *arg, int done, int total, const fc_result *r) {
   if (g->tty)
     fprintf(stderr, "\r\033[K[%d/%d] %s  candidate %d/%d  %3.0f%%  elapsed %s  ETA %s",
             g->problem + 1, g->nproblems, g->key, done, total, 100 * frac, e1, e2);
-  else if (done == total || r->status != FC_RESULT_OK)
-    fprintf(stderr, "[%d/%d] %s candidate %d/%d %s%s%.200s\n", g->problem + 1, g->nproblems,
-            g->key, done, total, fc_result_status_name(r->status), r->detail[0] ? ": " : "",
-            r->detail);
+  else if (done == total || r->status != FC_RESULT_OK || done * 4 / total != (done - 1) * 4 / total)
+    fprintf(stderr, "[%d/%d] %s candidate %d/%d %s%s%.200s (elapsed %s)\n", g->problem + 1,
+            g->nproblems, g->key, done, total, fc_result_status_name(r->status),
+            r->detail[0] ? ": " : "", r->detail, e1);
 }
 
 /* "family factors rest": the family's short name, the factorization as 16x32, and the other
@@ -101,13 +107,17 @@ void print_table(const fc_search *sr, double floor_ms) {
   }
 }
 
-/* For a single problem: each forward launch of the winner alone, timed (5 runs, L2 scrubbed)
-   beside the bytes it moves at the least (fc_manifest_launch_bytes), so that a multi-pass
-   kernel shows where its time goes. Only when the winner was compiled in this run (its
-   binary at hand); a line says why not otherwise. */
+/* For a single problem's forward: each launch of the winner alone, timed (5 runs, L2
+   scrubbed) beside the bytes it moves at the least (fc_manifest_launch_bytes), so that a
+   multi-pass kernel shows where its time goes. Only when the winner was compiled in this run
+   (its binary at hand); a line says why not otherwise, and for the backward. */
 void print_passes(fftconv_ctx *ctx, const fftconv_problem *p, const fc_search *sr,
                   const char *params) {
   const fc_result *w = NULL;
+  if (strstr(params, "\"op\":\"backward\"")) { /* its test data are the forward's */
+    printf("passes   not timed: a backward's launches are timed together only (above)\n");
+    return;
+  }
   for (int i = 0; i < sr->n && !w; i++)
     if (sr->r[i].bin.cubin && sr->r[i].params && !strcmp(sr->r[i].params, params)) w = &sr->r[i];
   if (!w) {

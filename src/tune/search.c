@@ -415,6 +415,7 @@ static fftconv_status compile_set(run_state *rs, const int *sel, int nsel, fc_er
     }
     idx[nc] = sel[j], srcs[nc] = r->src.source, names[nc++] = r->src.name;
   }
+  if (nc && o->progress) o->progress(o->progress_arg, rs->done, nc, NULL);
   fc_compile_all(srcs, names, nc, arch, o->jobs, bins, cst);
   for (int j = 0; j < nc; j++) {
     fc_result *r = &s->r[idx[j]];

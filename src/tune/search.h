@@ -38,6 +38,8 @@
 typedef struct fc_bin_memo fc_bin_memo;
 fc_bin_memo *fc_bin_memo_new(size_t max_bytes); /* NULL when out of memory: no memo */
 void fc_bin_memo_free(fc_bin_memo *m);          /* accepts NULL */
+/* Called after each candidate (r: its result; done of total), and with r NULL before a
+   stage compiles: done candidates so far, `total` then being the number about to compile. */
 typedef void (*fc_progress_fn)(void *arg, int done, int total, const fc_result *r);
 
 typedef struct fc_search_opts {
