@@ -143,6 +143,7 @@ Test(tune_cli, op_forward_is_accepted) {
                      "--template monarch_fp32 --dtype fp32 --seqlen 256";
   cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "compiled 1 of 1 for sm_90"), "%s", out);
+  cr_assert(!strstr(out, "compiling"), "--quiet: no progress: %s", out);
 }
 
 Test(tune_cli, emit_dir_replaces_only_its_own_files) {
@@ -207,6 +208,9 @@ Test(tune_cli, compile_only_check_and_emit_dir) {
   cr_assert(c && sscanf(c, "compiled %d of %d for sm_90", &compiled, &of) == 2, "%s", out);
   cr_assert_eq(compiled, of, "%s", out);
   cr_assert(strstr(out, "B3.H5.L100.K100.F0.bf16.causal.pre.nopost.nod"), "%s", out);
+  /* without a terminal, progress is a line a stage, said before its compiling starts */
+  cr_assert(strstr(out, "[1/1] B3.H5.L100.K100.F0.bf16.causal.pre.nopost.nod compiling "), "%s",
+            out);
   DIR *d = opendir(dir);
   cr_assert(d);
   int files = 0;
