@@ -269,6 +269,17 @@ local function backward_space(problem, device, rigor)
     end
   end
   add_tables(out)
+  -- ld_batch (a thread's chunks loaded before any is stored): from 8K, where a block's loads
+  -- have few other warps to hide behind, each kernel of the main job's search again with 4;
+  -- in the exhaustive space only until it has run on a GPU (bench/NOTES.md 34).
+  if not measure and n >= 8192 then
+    for _, c in ipairs(backward_space(problem, device, "measure")) do
+      local b = {}
+      for k, v in pairs(c) do b[k] = v end
+      b.ld_batch = 4
+      out[#out + 1] = b
+    end
+  end
   return out
 end
 
@@ -388,6 +399,10 @@ function family.check(problem, device, params)
                    or params.smem ~= "swizzle") then
     return false, "the backward runs two units (v and g; with seq one, v's then g's: pairs 1), "
       .. "\"pair\", plain loads, row grouping and swizzled shared memory"
+  end
+  if params.ld_batch ~= nil and not (backward and (params.ld_batch == 2 or params.ld_batch == 4)) then
+    return false, "ld_batch: 2 or 4 (the backward's chunks a thread loads before storing any); "
+      .. "absent: one at a time"
   end
   if params.acc ~= nil and not (backward and params.acc == "ws") then
     return false, "acc is the backward's, and only \"ws\" (absent: shared memory)"
@@ -656,6 +671,32 @@ ${include(bwd.entry)}
   float2 *const zw = zws + blk * N;
   for (long long bp = bp0; bp < bp1; bp++) {
     for (int ph = 0; ph < 2; ph++) {
+@     if ld_batch then
+      // ld_batch: each thread's ${ld_batch} chunks loaded before any is stored, so that their
+      // loads are in flight together (one block an SM has no other warps to hide them)
+      for (int i0 = threadIdx.x; i0 < 2 * zchunks; i0 += THREADS * ${ld_batch}) {
+        uint4 x[${ld_batch}];
+#pragma unroll
+        for (int e = 0; e < ${ld_batch}; e++) {
+          const int i = i0 + e * THREADS;
+          const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
+          const long long b = 2 * bp + pl;
+          x[e] = uint4{0u, 0u, 0u, 0u};
+          if (i < 2 * zchunks && b < B && n0 < L) {
+            const long long gi = (b * H + h) * L + n0;
+            if (ph == 0 && need_v) x[e] = load8(u, pre, gi, n0, L, vec);
+            if (ph == 1 && need_g) x[e] = load8g(dy, post, gi, n0, L, vec);
+            if (ph == 0 && dd) vg += dot_vg(u, pre, dy, post, gi, n0, L, vec);
+          }
+        }
+#pragma unroll
+        for (int e = 0; e < ${ld_batch}; e++) {
+          const int i = i0 + e * THREADS;
+          if (i < 2 * zchunks)
+            *(uint4 *)(smem + (i >> zsh) * PLANE_BYTES + swz((i & (zchunks - 1)) * 8)) = x[e];
+        }
+      }
+@     else
       for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
         const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
         const long long b = 2 * bp + pl;
@@ -668,6 +709,7 @@ ${include(bwd.entry)}
         }
         *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = x;
       }
+@     end
       __syncthreads();
       ${include(cols_forward)}
 @     local last, prev = passes[#passes], passes[#passes - 1]
@@ -695,6 +737,33 @@ ${include(bwd.entry)}
   }
 @   else
   for (long long bp = bp0; bp < bp1; bp++) {
+@   if ld_batch then
+    // ld_batch: each thread's ${ld_batch} chunks of both units loaded before any is stored
+    for (int i0 = threadIdx.x; i0 < 2 * zchunks; i0 += THREADS * ${ld_batch}) {
+      uint4 v[${ld_batch}], gv[${ld_batch}];
+#pragma unroll
+      for (int e = 0; e < ${ld_batch}; e++) {
+        const int i = i0 + e * THREADS;
+        const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
+        const long long b = 2 * bp + pl;
+        v[e] = uint4{0u, 0u, 0u, 0u}, gv[e] = uint4{0u, 0u, 0u, 0u};
+        if (i < 2 * zchunks && b < B && n0 < L) {
+          const long long gi = (b * H + h) * L + n0;
+          if (need_v) v[e] = load8(u, pre, gi, n0, L, vec);
+          if (need_g) gv[e] = load8g(dy, post, gi, n0, L, vec);
+          if (dd) vg += dot_vg(u, pre, dy, post, gi, n0, L, vec);
+        }
+      }
+#pragma unroll
+      for (int e = 0; e < ${ld_batch}; e++) {
+        const int i = i0 + e * THREADS;
+        if (i >= 2 * zchunks) continue;
+        const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
+        *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = v[e];
+        *(uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = gv[e];
+      }
+    }
+@   else
     for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
       const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;  // no division per chunk
       const long long b = 2 * bp + pl;
@@ -708,6 +777,7 @@ ${include(bwd.entry)}
       *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = v;
       *(uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = gv;
     }
+@   end
     __syncthreads();
     ${include(cols_forward)}
 @   local last, prev = passes[#passes], passes[#passes - 1]
@@ -827,7 +897,7 @@ function family.emit(params)
     io_functions = io_.functions(params.dtype), direction = params.op or "forward",
     acc = params.acc or "smem",
     p_smem = params.acc == "ws" and (params.p_smem or 0) or params.fft_size,
-    split = params.split or 1, seq = params.seq == true,
+    split = params.split or 1, seq = params.seq == true, ld_batch = params.ld_batch or false,
     -- seq's shared memory is one unit and part of P, under dk's 8N: dk's transform runs in
     -- the Zv region, free after the batch (global memory, L2)
     dk_x = params.seq and "zw" or false,

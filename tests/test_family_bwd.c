@@ -227,6 +227,89 @@ Test(family_bwd, tc_backward_default_and_its_limits) {
   fc_candidates_free(c, n);
 }
 
+/* ld_batch (a thread's chunks loaded before any is stored): from 8K the exhaustive space has
+   each kernel of the main job's search again with 4, and only those; the main job's search
+   and the built-in choice have none; the kernel text loads the batch into registers first,
+   for the two units and for seq, and compiles; refused in the forward and with another value. */
+static void ld_batch_space(int64_t n, const char *loads) {
+  fc_err e = {{0}};
+  fftconv_problem p = problem(n, FFTCONV_FP16);
+  fc_candidate *c = NULL, *m = NULL;
+  int nc = 0, nm = 0, measured = 0, batched = 0, first = -1;
+  cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_MEASURE, &m,
+                                &nm, &e), FFTCONV_OK, "%s", e.msg);
+  for (int i = 0; i < nm; i++) {
+    cr_assert(!strstr(m[i].params, "ld_batch"), "%s", m[i].params);
+    measured += !m[i].reason;
+  }
+  cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                &c, &nc, &e), FFTCONV_OK, "%s", e.msg);
+  for (int i = 0; i < nc; i++) {
+    const char *at = strstr(c[i].params, "\"ld_batch\":4,");
+    if (!at) continue;
+    /* the same parameters without ld_batch are a kernel of the main job's search */
+    char q[1024];
+    snprintf(q, sizeof q, "%.*s%s", (int)(at - c[i].params), c[i].params,
+             at + strlen("\"ld_batch\":4,"));
+    int found = 0;
+    for (int j = 0; j < nm && !found; j++) found = !strcmp(m[j].params, q);
+    cr_assert(found, "not in the main job's search: %s", q);
+    if (!c[i].reason) batched++, first = first < 0 ? i : first;
+  }
+  cr_assert_eq(batched, measured, "N = %lld: %d batched, %d in measure", (long long)n, batched,
+               measured);
+  cr_assert_gt(first, -1);
+  fc_kernel_src ks = {0};
+  cr_assert_eq(fc_emit_kernel(em, "monarch_tc", c[first].params, &dev, &ks, &e), FFTCONV_OK,
+               "%s", e.msg);
+  cr_assert(strstr(ks.source, loads) && strstr(ks.source, "i0 += THREADS * 4"), "%s",
+            c[first].params);
+  fc_binary bin = {0};
+  cr_assert_eq(fc_compile(ks.source, ks.name, "sm_90", 0, &bin, &e), FFTCONV_OK, "%s: %s",
+               c[first].params, e.msg);
+  fc_binary_free(&bin);
+  fc_kernel_src_free(&ks);
+  char *params = NULL;
+  cr_assert_eq(fc_emit_default_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, &params, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(!strstr(params, "ld_batch"), "%s", params);
+  free(params);
+  /* another value, and the forward, are refused by name */
+  const char *at = strstr(c[first].params, "\"ld_batch\":4");
+  char q[1024], *why = NULL;
+  snprintf(q, sizeof q, "%.*s\"ld_batch\":3%s", (int)(at - c[first].params), c[first].params,
+           at + strlen("\"ld_batch\":4"));
+  cr_assert_eq(fc_emit_check_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, q, &why, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(why && strstr(why, "ld_batch"), "%s: %s", q, why ? why : "(accepted)");
+  free(why);
+  fc_candidates_free(c, nc);
+  fc_candidates_free(m, nm);
+}
+Test(family_bwd, tc_ld_batch_two_units) { ld_batch_space(8192, "uint4 v[4], gv[4];"); }
+Test(family_bwd, tc_ld_batch_seq) { ld_batch_space(32768, "uint4 x[4];"); }
+Test(family_bwd, tc_ld_batch_not_below_8k_nor_forward) {
+  fc_err e = {{0}};
+  fftconv_problem p = problem(4096, FFTCONV_FP16);
+  fc_candidate *c = NULL;
+  int n = 0;
+  cr_assert_eq(fc_emit_space_op(em, "monarch_tc", FC_OP_BACKWARD, &p, &dev, FC_RIGOR_EXHAUSTIVE,
+                                &c, &n, &e), FFTCONV_OK, "%s", e.msg);
+  for (int i = 0; i < n; i++) cr_assert(!strstr(c[i].params, "ld_batch"), "%s", c[i].params);
+  fc_candidates_free(c, n);
+  p = problem(8192, FFTCONV_FP16);
+  char *params = NULL, *why = NULL;
+  cr_assert_eq(fc_emit_default_op(em, "monarch_tc", FC_OP_FORWARD, &p, &dev, &params, &e),
+               FFTCONV_OK, "%s", e.msg);
+  char q[1024];
+  snprintf(q, sizeof q, "{\"ld_batch\":4,%s", params + 1);
+  cr_assert_eq(fc_emit_check_op(em, "monarch_tc", FC_OP_FORWARD, &p, &dev, q, &why, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert(why && strstr(why, "ld_batch"), "%s: %s", q, why ? why : "(accepted)");
+  free(why);
+  free(params);
+}
+
 /* monarch_tc's seq backward (one unit in shared memory, v's transforms and then g's, Zv kept
    in the workspace for P): at 32K, where two units do not fit; its manifest (the sum's region
    and Zv's, in the kernel's argument order; one unit's planes and p_smem bins of shared
