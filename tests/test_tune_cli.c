@@ -25,7 +25,8 @@ Test(tune_cli, help_documents_every_flag) {
                          "--freq-keep", "--pregate", "--postgate", "--skip-d", "--device",
                          "--arch", "--dry-run", "--emit-dir", "--jobs", "--runs", "--template",
                          "--problems", "--rigor", "--budget", "--cache", "--json",
-                         "--list-default", "--table", "--screen", "--set", "--list-set", "--op"};
+                         "--list-default", "--table", "--screen", "--set", "--list-set", "--op",
+                         "--only"};
   for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
     cr_assert(strstr(out, flags[i]), "--help does not mention %s", flags[i]);
 }
@@ -144,6 +145,40 @@ Test(tune_cli, op_forward_is_accepted) {
   cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "compiled 1 of 1 for sm_90"), "%s", out);
   cr_assert(!strstr(out, "compiling"), "--quiet: no progress: %s", out);
+}
+
+/* --only keeps the candidates whose parameters hold every text given, says so when none of a
+   family's does (nothing to run: status 1), and refuses an empty text. */
+Test(tune_cli, only_narrows_the_search) {
+  static char out[1 << 16];
+  const char *base = "--dry-run --op forward --rigor exhaustive --jobs 2 --template monarch_fp32 "
+                     "--dtype fp32 --seqlen 256 --table";
+  char args[512];
+  cr_assert_eq(run(base, out, sizeof out), 0, "%s", out);
+  int all = 0, some = 0, of = 0;
+  const char *c = strstr(out, "compiled ");
+  cr_assert(c && sscanf(c, "compiled %d of %d", &all, &of) == 2, "%s", out);
+  snprintf(args, sizeof args, "%s --only '\"threads\":64' --only '\"dft\":\"radix\"'", base);
+  cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+  c = strstr(out, "compiled ");
+  cr_assert(c && sscanf(c, "compiled %d of %d", &some, &of) == 2, "%s", out);
+  cr_assert(some > 0 && some < all, "%d of %d", some, all);
+  int rows = 0;
+  for (const char *l = strstr(out, " fp32 "); l; l = strstr(l + 1, " fp32 ")) {
+    const char *eol = strchr(l, '\n');
+    char line[256];
+    snprintf(line, sizeof line, "%.*s", (int)(eol ? eol - l : 200), l);
+    cr_assert(strstr(line, "threads=64") && strstr(line, "dft=radix"), "%s", line);
+    rows++;
+  }
+  cr_assert_eq(rows, some, "%s", out);
+  snprintf(args, sizeof args, "%s --only nothing-has-this", base);
+  cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+  cr_assert(strstr(out, "monarch_fp32: none of its ") && strstr(out, "has every --only text"),
+            "%s", out);
+  snprintf(args, sizeof args, "%s --only ''", base);
+  cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
+  cr_assert(strstr(out, "--only needs a text"), "%s", out);
 }
 
 Test(tune_cli, emit_dir_replaces_only_its_own_files) {

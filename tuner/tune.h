@@ -17,6 +17,8 @@
 typedef struct tune_args {
   fftconv_problem one; /* the problem given by flags */
   const char *tmpl, *arch, *emit_dir, *problems, *cache_path;
+  const char *only[16]; /* --only: texts every searched candidate's parameters contain */
+  int nonly;
   fc_rigor rigor;
   int have_rigor;
   unsigned ops; /* --op: bit 1 << fc_op of each op to tune (default forward and backward) */

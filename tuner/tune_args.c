@@ -63,6 +63,9 @@ static const char *usage_tail =
     "  --warmup W        untimed runs first (default 5)\n"
     "  --dry-run         compile only, do not touch the GPU or the cache\n"
     "  --emit-dir DIR    write every candidate's CUDA source and NVRTC log into DIR\n"
+    "  --only TEXT       search only candidates whose parameters (JSON, as --table and the\n"
+    "                    cache show them) contain TEXT, e.g. '\"seq\":true'; repeat it to\n"
+    "                    ask for several (up to 16), each must be there\n"
     "output:\n"
     "  --table           print every candidate of every problem\n"
     "  --json            print the summary as JSON on stdout\n"
@@ -174,7 +177,7 @@ int tune_oom(void) {
 
 /* The problem's flags are the field table's (fields.h): option O_FIELD + i is field i. */
 enum { O_FIELD = 256, O_PROBLEMS = O_FIELD + FC_NFIELDS, O_LISTDEF, O_SET, O_LISTSET, O_RIGOR, O_BUDGET, O_CACHE, O_TMPL, O_DEV, O_ARCH, O_JOBS,
-       O_RUNS, O_WARM, O_DRY, O_EMIT, O_TABLE, O_JSON, O_QUIET, O_SCREEN, O_OP };
+       O_RUNS, O_WARM, O_DRY, O_EMIT, O_TABLE, O_JSON, O_QUIET, O_SCREEN, O_OP, O_ONLY };
 static const struct option fixed_opts[] = {
     {"problems", 1, 0, O_PROBLEMS},
     {"list-default", 0, 0, O_LISTDEF}, {"set", 1, 0, O_SET},  {"list-set", 1, 0, O_LISTSET},
@@ -183,7 +186,7 @@ static const struct option fixed_opts[] = {
     {"arch", 1, 0, O_ARCH},        {"jobs", 1, 0, O_JOBS},       {"runs", 1, 0, O_RUNS},
     {"warmup", 1, 0, O_WARM},      {"dry-run", 0, 0, O_DRY},     {"emit-dir", 1, 0, O_EMIT},
     {"table", 0, 0, O_TABLE},      {"json", 0, 0, O_JSON},       {"quiet", 0, 0, O_QUIET},
-    {"screen", 1, 0, O_SCREEN},    {"op", 1, 0, O_OP},
+    {"screen", 1, 0, O_SCREEN},    {"op", 1, 0, O_OP},           {"only", 1, 0, O_ONLY},
     {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
 
 static struct option opts[FC_NFIELDS + sizeof fixed_opts / sizeof *fixed_opts];
@@ -309,6 +312,12 @@ static int option(tune_args *a, int o, char **argv) {
   case O_ARCH: a->arch = optarg; return -1;
   case O_DRY: a->dry = 1; return -1;
   case O_EMIT: a->emit_dir = optarg; return -1;
+  case O_ONLY:
+    if (!*optarg) return tune_die_usage("--only needs a text (part of a candidate's parameters)");
+    if (a->nonly == (int)(sizeof a->only / sizeof *a->only))
+      return tune_die_usage("--only: at most %d texts", (int)(sizeof a->only / sizeof *a->only));
+    a->only[a->nonly++] = optarg;
+    return -1;
   case O_TABLE: a->table = 1; return -1;
   case O_JSON: a->json = 1; return -1;
   case O_QUIET: a->quiet = 1; return -1;

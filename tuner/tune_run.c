@@ -236,6 +236,7 @@ static void search_opts(tune_run *r, int pi, int op, fc_search_opts *so) {
   if (a->warmup >= 0) so->warmup = (int)a->warmup;
   if (a->screen >= 0) so->screen = a->screen;
   so->memo = r->memo, so->emit_dir = a->emit_dir, so->cache = r->cache, so->cfg = &r->cfg;
+  so->only = a->only, so->nonly = a->nonly;
   so->stop = &tune_stop_flag, so->deadline = a->budget ? r->g.t0 + (double)a->budget : 0;
   so->progress = on_progress, so->progress_arg = &r->g;
 }

@@ -231,6 +231,25 @@ static void why_none(fc_emit *em, const char *tmpl, int op, const fftconv_proble
    space() for measure/exhaustive, its sample (sample.h) for sample, default() alone for
    estimate (a family that cannot run the problem contributes nothing). fam[i] names candidate i's family.
    why (len bytes) gets the reason of each family that contributes nothing runnable. */
+/* The candidates of cl whose parameters contain every text of o->only, moved to its front (the
+   others freed); their count. Says so in why when none of tmpl's does. */
+static int keep_only(const fc_search_opts *o, fc_candidate *cl, int n, const char *tmpl,
+                     char *why, size_t len) {
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    int all = 1;
+    for (int j = 0; j < o->nonly && all; j++) all = strstr(cl[i].params, o->only[j]) != NULL;
+    if (all) {
+      cl[k++] = cl[i];
+    } else {
+      free(cl[i].params);
+      free(cl[i].reason);
+    }
+  }
+  if (!k && n) why_add(why, len, "%s: none of its %d candidates has every --only text", tmpl, n);
+  return k;
+}
+
 static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev,
                                  const fc_search_opts *o, fc_candidate **all, const char ***fam,
                                  int *nall, char *why, size_t len, fc_err *e) {
@@ -270,6 +289,7 @@ static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc
       }
       if (st == FFTCONV_OK) cl[0].params = params, n = 1;
     }
+    if (st == FFTCONV_OK && o->nonly) n = keep_only(o, cl, n, tmpl, why, len);
     if (st == FFTCONV_OK) st = append(all, fam, nall, cl, n, tmpl, e);
     if (st != FFTCONV_OK) {
       fc_candidates_free(*all, *nall);

@@ -56,6 +56,8 @@ typedef struct fc_search_opts {
                              the fastest quick median so far (0: time every one fully) */
   fc_bin_memo *memo;      /* reuse binaries across problems, or NULL */
   const char *emit_dir;   /* write every candidate's source and NVRTC log here, or NULL */
+  const char *const *only; /* search only candidates whose parameters contain every one of */
+  int nonly;               /* these texts (fftconv-tune --only); 0: every candidate */
   fc_cache *cache;        /* store results and skip what is measured, or NULL */
   const fc_cache_config *cfg;
   volatile sig_atomic_t *stop; /* set (by a signal handler): finish the candidate, stop */
