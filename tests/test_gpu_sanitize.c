@@ -165,6 +165,7 @@ Test(gpu_sanitize, bwd_overlap_split) { sanitize("--backward overlap_tc 8192 cau
    and two */
 Test(gpu_sanitize, bwd_overlap_tap1) { sanitize("--backward overlap_tc 8192 causal fp16 '\"taps\":1' '\"fft_size\":256'"); }
 Test(gpu_sanitize, bwd_overlap_tap1_split) { sanitize("--backward overlap_tc 8192 causal8 bf16 '\"taps\":1' '\"split\":2'"); }
+/* the backward's passes reading the twiddle tables */
 Test(gpu_sanitize, bwd_tc_table) { sanitize("--backward monarch_tc 4096 causal fp16 '\"twiddle\":\"table\"'"); }
 /* the long backward's four passes (the per-head sum over the batch in the row pass) */
 Test(gpu_sanitize, bwd_long_smallest) { sanitize("--backward monarch_long 32768 circular bf16"); }
