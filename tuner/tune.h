@@ -101,7 +101,7 @@ typedef struct prog {
 void fmt_secs(double s, char *buf, size_t n);
 void on_progress(void *arg, int done, int total, const fc_result *r);
 void print_table(const fc_search *sr, double floor_ms);
-void print_passes(fftconv_ctx *ctx, const fftconv_problem *p, const fc_search *sr,
+void print_passes(fftconv_ctx *ctx, const fftconv_problem *p, int op, const fc_search *sr,
                   const char *params);
 
 /* ---- the run (tune_run.c) ---- */

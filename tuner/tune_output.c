@@ -111,10 +111,10 @@ void print_table(const fc_search *sr, double floor_ms) {
    scrubbed) beside the bytes it moves at the least (fc_manifest_launch_bytes), so that a
    multi-pass kernel shows where its time goes. Only when the winner was compiled in this run
    (its binary at hand); a line says why not otherwise, and for the backward. */
-void print_passes(fftconv_ctx *ctx, const fftconv_problem *p, const fc_search *sr,
+void print_passes(fftconv_ctx *ctx, const fftconv_problem *p, int op, const fc_search *sr,
                   const char *params) {
   const fc_result *w = NULL;
-  if (strstr(params, "\"op\":\"backward\"")) { /* its test data are the forward's */
+  if (op != FC_OP_FORWARD) { /* fc_time_launches times the forward's launches */
     printf("passes   not timed: a backward's launches are timed together only (above)\n");
     return;
   }

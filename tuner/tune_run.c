@@ -333,7 +333,7 @@ static void report(tune_run *r, const fftconv_problem *p, const summary *S, cons
     fc_manifest_describe(&S->manifest, "launch   ", &d);
     if (d.s) fputs(d.s, stdout);
     fc_str_free(&d);
-    if (r->ctx && !r->dry) print_passes(r->ctx, p, sr, S->params);
+    if (r->ctx && !r->dry) print_passes(r->ctx, p, so->op, sr, S->params);
   }
   fflush(out);
 }
