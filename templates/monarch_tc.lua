@@ -524,6 +524,49 @@ const float2 *__restrict__ const tw = nullptr;  // twiddles from sines and cosin
 @ end
 ]==], "=templates/monarch_tc.lua (tw_split)")
 
+-- The backward's load of a batch pair's rows with ld_batch: each thread's ld_batch chunks
+-- loaded into registers before any is stored, so that their loads are in flight together (one
+-- block an SM has few other warps to hide them). Two units: v's and g's at once (registers v
+-- and gv); seq: the phase's unit (x: v's when ph is 0, g's when 1). dD's sum keeps its order.
+local ld_batched = tpl.piece([==[
+@ local vr, gr = seq and "x" or "v", seq and "x" or "gv"
+@ local vw, gw = seq and "ph == 0 && " or "", seq and "ph == 1 && " or ""
+for (int i0 = threadIdx.x; i0 < 2 * zchunks; i0 += THREADS * ${ld_batch}) {
+@ if seq then
+  uint4 x[${ld_batch}];
+@ else
+  uint4 v[${ld_batch}], gv[${ld_batch}];
+@ end
+#pragma unroll
+  for (int e = 0; e < ${ld_batch}; e++) {
+    const int i = i0 + e * THREADS;
+    const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
+    const long long b = 2 * bp + pl;
+@ if seq then
+    x[e] = uint4{0u, 0u, 0u, 0u};
+@ else
+    v[e] = uint4{0u, 0u, 0u, 0u}, gv[e] = uint4{0u, 0u, 0u, 0u};
+@ end
+    if (i < 2 * zchunks && b < B && n0 < L) {
+      const long long gi = (b * H + h) * L + n0;
+      if (${vw}need_v) ${vr}[e] = load8(u, pre, gi, n0, L, vec);
+      if (${gw}need_g) ${gr}[e] = load8g(dy, post, gi, n0, L, vec);
+      if (${vw}dd) vg += dot_vg(u, pre, dy, post, gi, n0, L, vec);
+    }
+  }
+#pragma unroll
+  for (int e = 0; e < ${ld_batch}; e++) {
+    const int i = i0 + e * THREADS;
+    if (i >= 2 * zchunks) continue;
+    const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
+    *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = ${vr}[e];
+@ if not seq then
+    *(uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = gv[e];
+@ end
+  }
+}
+]==], "=templates/monarch_tc.lua (ld_batched)")
+
 -- The filter layout's name says which kernels can share one prepared spectrum: "pair" holds
 -- the bins in the order its forward passes leave them, which the factorization decides;
 -- "half" holds them in natural order, after the prep kernel's scratch.
@@ -672,30 +715,7 @@ ${include(bwd.entry)}
   for (long long bp = bp0; bp < bp1; bp++) {
     for (int ph = 0; ph < 2; ph++) {
 @     if ld_batch then
-      // ld_batch: each thread's ${ld_batch} chunks loaded before any is stored, so that their
-      // loads are in flight together (one block an SM has no other warps to hide them)
-      for (int i0 = threadIdx.x; i0 < 2 * zchunks; i0 += THREADS * ${ld_batch}) {
-        uint4 x[${ld_batch}];
-#pragma unroll
-        for (int e = 0; e < ${ld_batch}; e++) {
-          const int i = i0 + e * THREADS;
-          const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
-          const long long b = 2 * bp + pl;
-          x[e] = uint4{0u, 0u, 0u, 0u};
-          if (i < 2 * zchunks && b < B && n0 < L) {
-            const long long gi = (b * H + h) * L + n0;
-            if (ph == 0 && need_v) x[e] = load8(u, pre, gi, n0, L, vec);
-            if (ph == 1 && need_g) x[e] = load8g(dy, post, gi, n0, L, vec);
-            if (ph == 0 && dd) vg += dot_vg(u, pre, dy, post, gi, n0, L, vec);
-          }
-        }
-#pragma unroll
-        for (int e = 0; e < ${ld_batch}; e++) {
-          const int i = i0 + e * THREADS;
-          if (i < 2 * zchunks)
-            *(uint4 *)(smem + (i >> zsh) * PLANE_BYTES + swz((i & (zchunks - 1)) * 8)) = x[e];
-        }
-      }
+      ${include(ld_batched)}
 @     else
       for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
         const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
@@ -738,31 +758,7 @@ ${include(bwd.entry)}
 @   else
   for (long long bp = bp0; bp < bp1; bp++) {
 @   if ld_batch then
-    // ld_batch: each thread's ${ld_batch} chunks of both units loaded before any is stored
-    for (int i0 = threadIdx.x; i0 < 2 * zchunks; i0 += THREADS * ${ld_batch}) {
-      uint4 v[${ld_batch}], gv[${ld_batch}];
-#pragma unroll
-      for (int e = 0; e < ${ld_batch}; e++) {
-        const int i = i0 + e * THREADS;
-        const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
-        const long long b = 2 * bp + pl;
-        v[e] = uint4{0u, 0u, 0u, 0u}, gv[e] = uint4{0u, 0u, 0u, 0u};
-        if (i < 2 * zchunks && b < B && n0 < L) {
-          const long long gi = (b * H + h) * L + n0;
-          if (need_v) v[e] = load8(u, pre, gi, n0, L, vec);
-          if (need_g) gv[e] = load8g(dy, post, gi, n0, L, vec);
-          if (dd) vg += dot_vg(u, pre, dy, post, gi, n0, L, vec);
-        }
-      }
-#pragma unroll
-      for (int e = 0; e < ${ld_batch}; e++) {
-        const int i = i0 + e * THREADS;
-        if (i >= 2 * zchunks) continue;
-        const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
-        *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = v[e];
-        *(uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = gv[e];
-      }
-    }
+    ${include(ld_batched)}
 @   else
     for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
       const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;  // no division per chunk
@@ -906,7 +902,7 @@ function family.emit(params)
       .. (params.seq and ", float2 *__restrict__ zws" or "")
       .. ((params.split or 1) > 1 and ", float2 *__restrict__ part, float *__restrict__ vgp" or ""),
     logn = fft.log2(params.fft_size), logn_pts = fft.log2(n), rbase_off = layout.smem_bytes(params),
-    twiddle = params.twiddle or "sincos", tw_split = tw_split,
+    twiddle = params.twiddle or "sincos", tw_split = tw_split, ld_batched = ld_batched,
   }
   env.tw_tables, env.tw_entries = layout.twiddle_tables(params)
   for k, v in pairs(prep.names(params)) do env[k] = v end
