@@ -16,6 +16,10 @@ halving to 16 at 4M) and every time is scaled back to --batch x --heads.
 and prints ms, the ratio of each baseline's time to fftconv's, the fraction of the memory
 floor (u, pre, post read and y written once, over the copy bandwidth measured in this run)
 and each method's relative L2 error against a float64 torch reference on the first rows.
+A plan whose forward runs several launches (the long family, from N = 65536) also gets each
+launch timed alone (fftconv_forward_launch, the same scrub and runs) beside the bytes it
+moves at the least (fftconv_plan_launch_bytes: each operand it reads or writes once) and the
+bandwidth that makes, as a fraction of the copy bandwidth: a second table, one row a pass.
 
   python3 bench/bench_torch.py --lib build/libfftconv.so --cache /tmp/tuned.db
 
@@ -425,6 +429,28 @@ def bench_backward(a, torch, fc, ctx, stream, timeit, gbps, FlashFFTConv, tdt):
         print(f"\nnote: {' '.join(note.split())}")
 
 
+def print_passes(passes, gbps, a):
+    """The per-pass table: each forward launch timed alone (scaled to --batch x --heads as the
+    main table), the bytes it moves at the least and the bandwidth over the copy's."""
+    print(f"\neach pass of a multi-launch forward timed alone (ms scaled to B={a.batch} "
+          f"H={a.heads}); GB: the least it moves (each operand read or written once); "
+          f"% copy: its GB/s over the {gbps:.0f} GB/s copy bandwidth measured above\n")
+    print("| mode | N | measured B x H | pass | kernel | ms | p10-p90 | GB | GB/s | % copy |")
+    print("|---|---:|---|---:|---|---:|---|---:|---:|---:|")
+    total = {}
+    for mode, n, B, H, i, name, t, nbytes, whole in passes:
+        bw = nbytes / (t[0] * 1e-3) / 1e9
+        print(f"| {mode} | {n} | {B}x{H} | {i} | {name} | {t[0]:.4f} | {t[1]:.4f}-{t[2]:.4f} | "
+              f"{nbytes / 1e9:.3f} | {bw:.0f} | {100 * bw / gbps:.0f}% |")
+        s = total.setdefault((mode, n, B, H), [0.0, 0.0, whole])
+        s[0] += t[0]
+        s[1] += nbytes
+    for (mode, n, B, H), (ms, nbytes, whole) in total.items():
+        bw = nbytes / (ms * 1e-3) / 1e9
+        print(f"| {mode} | {n} | {B}x{H} | all | (the forward whole: {whole[0]:.4f} ms) | "
+              f"{ms:.4f} | | {nbytes / 1e9:.3f} | {bw:.0f} | {100 * bw / gbps:.0f}% |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lib", default="build/libfftconv.so", help="path of libfftconv.so")
@@ -473,7 +499,7 @@ def main():
         return
     print(f"problem  gated (pre, post), {a.dtype} I/O, B={a.batch} H={a.heads}, median of "
           f"{a.runs} runs, L2 scrubbed\n")
-    rows = []
+    rows, passes = [], []
     for mode, n, L, B, H, scale in shapes(a):
         u = torch.randn(B, H, L, device=dev).to(tdt)
         pre = torch.randn(B, H, L, device=dev).to(tdt)
@@ -513,6 +539,15 @@ def main():
             return tuple(x * scale for x in t)
 
         t_ours = scaled(timeit(ours))
+        launches = fc.lib.fftconv_plan_forward_launches(plan)
+        for i in range(launches if launches > 1 else 0):  # a one-pass kernel: the table above
+
+            def one(i=i):
+                fc.check(ctx, fc.lib.fftconv_forward_launch(plan, C.byref(args), i, stream),
+                         f"forward launch {i}")
+            passes.append((mode, n, B, H, i, fc.lib.fftconv_plan_launch_name(plan, i).decode(),
+                           scaled(timeit(one)), fc.lib.fftconv_plan_launch_bytes(plan, i) * scale,
+                           t_ours))
         t_r32 = scaled(timeit(rfft32))
         t_tf = (math.nan,) * 3 if a.no_torch_fft else scaled(timeit(torch_fft))
         t_ffc, e_ffc, ffc_out = (math.nan,) * 3, math.nan, None
@@ -568,6 +603,8 @@ def main():
         print(f"\ngeometric mean of FlashFFTConv's time over fftconv's, {len(logs)} shapes: "
               f"{math.exp(sum(logs) / len(logs)):.2f}x; slowest ratio "
               f"{math.exp(min(logs)):.2f}x")
+    if passes:
+        print_passes(passes, gbps, a)
     fc.lib.fftconv_ctx_destroy(ctx)
 
 

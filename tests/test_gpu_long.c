@@ -4,7 +4,8 @@
    (fp32 at 64K and 1M), B = 3, H = 5 (B = H = 1 at 4M), gates and D on and off; causal
    L = 100,003 and 1,000,000; a partial filter (K = 4099 at N = 1M); and every candidate of
    the long family at 64K and 1M and of the cluster family at 64K and 128K, fp16, with the
-   tuner's verification; and one problem past 2^31 elements (direct and overlap_tc). Skips
+   tuner's verification; the forward's launches one at a time (fftconv_forward_launch) giving
+   the forward's y bit for bit; and one problem past 2^31 elements (direct and overlap_tc). Skips
    with a message where no GPU is present. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -60,6 +61,74 @@ Test(gpu_long, odd_lengths_and_partial_filter) {
   p.filter_len = 4099;
   p.freq_keep = 5000;
   check_problem(c, &p, 4);
+  fftconv_ctx_destroy(c);
+}
+
+/* The forward's launches one at a time through the public API (what bench_torch.py times
+   each pass with): p's plan verified whole first (its y kept), then y and the workspace
+   poisoned and the launches run in order by fftconv_forward_launch give the same y, bit for
+   bit; each launch is named and moves bytes; an index out of range is refused, naming it and
+   the range. Returns the count of launches. */
+static int launches_one_at_a_time(fftconv_ctx *c, const fftconv_problem *p, uint64_t seed) {
+  fftconv_plan *pl = NULL;
+  cr_assert_eq(fftconv_plan_create(c, p, &pl), FFTCONV_OK, "%s", fftconv_ctx_error(c));
+  fc_testdata t;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_testdata_make(p, seed, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK,
+               "%s", e.msg);
+  double err = INFINITY;
+  cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(err <= fc_tolerance(p->dtype), "error %.3e with %s", err, fftconv_plan_describe(pl));
+  size_t yb = t.n * (size_t)fftconv_dtype_size(p->dtype);
+  unsigned char *whole = malloc(yb), *parts = malloc(yb);
+  cr_assert(whole && parts);
+  cr_assert_eq(fc_cu.MemcpyDtoH(whole, t.dy, yb), CUDA_SUCCESS);
+  cr_assert_eq(fc_cu.MemsetD8(t.dy, 0xff, yb), CUDA_SUCCESS);
+  if (t.ws_bytes) cr_assert_eq(fc_cu.MemsetD8(t.dws, 0xff, t.ws_bytes), CUDA_SUCCESS);
+  fftconv_args a;
+  fftconv_args_init(&a);
+  a.u = (void *)t.du, a.pre = (void *)t.dpre, a.post = (void *)t.dpost;
+  a.k_hat = (void *)t.dkhat, a.y = (void *)t.dy;
+  a.workspace = (void *)t.dws, a.workspace_bytes = t.ws_bytes;
+  int n = fftconv_plan_forward_launches(pl);
+  cr_assert_geq(n, 1);
+  for (int i = 0; i < n; i++) {
+    const char *name = fftconv_plan_launch_name(pl, i);
+    cr_assert(name && name[0], "launch %d has no name", i);
+    cr_assert_gt(fftconv_plan_launch_bytes(pl, i), 0, "launch %d (%s)", i, name);
+    cr_assert_eq(fftconv_forward_launch(pl, &a, i, NULL), FFTCONV_OK, "%s",
+                 fftconv_ctx_error(c));
+  }
+  cr_assert_eq(fc_cu.CtxSynchronize(), CUDA_SUCCESS);
+  cr_assert_eq(fc_cu.MemcpyDtoH(parts, t.dy, yb), CUDA_SUCCESS);
+  cr_assert(!memcmp(whole, parts, yb), "the launches one at a time differ from the forward (%s)",
+            fftconv_plan_describe(pl));
+  cr_assert_null(fftconv_plan_launch_name(pl, n));
+  cr_assert_eq(fftconv_plan_launch_bytes(pl, -1), -1);
+  char want[64];
+  snprintf(want, sizeof want, "launch: %d, must be 0 to %d", n, n - 1);
+  cr_assert_eq(fftconv_forward_launch(pl, &a, n, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(c), want), "%s", fftconv_ctx_error(c));
+  cr_assert_eq(fftconv_forward_launch(pl, &a, -1, NULL), FFTCONV_ERR_INVALID);
+  a.y = NULL; /* fftconv_forward's own checks come first */
+  cr_assert_eq(fftconv_forward_launch(pl, &a, 0, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(c), "y: NULL"), "%s", fftconv_ctx_error(c));
+  free(whole);
+  free(parts);
+  fc_testdata_free(&t);
+  fftconv_plan_destroy(pl);
+  return n;
+}
+
+/* A multi-pass forward (the long family at 64K, odd causal L) and a one-pass one (4K). */
+Test(gpu_long, forward_launches_one_at_a_time) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p = problem(3, 5, 65536, FFTCONV_CIRCULAR, FFTCONV_FP16, 1);
+  cr_assert_geq(launches_one_at_a_time(c, &p, 21), 2);
+  p = problem(3, 5, 40001, FFTCONV_CAUSAL, FFTCONV_BF16, 1);
+  cr_assert_geq(launches_one_at_a_time(c, &p, 22), 2);
+  p = problem(3, 5, 4096, FFTCONV_CIRCULAR, FFTCONV_FP16, 1);
+  cr_assert_eq(launches_one_at_a_time(c, &p, 23), 1);
   fftconv_ctx_destroy(c);
 }
 

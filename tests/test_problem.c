@@ -203,6 +203,14 @@ Test(context, create_says_why_it_cannot_open) {
   cr_assert_eq(fftconv_prepare_filter_forward(NULL, (void *)16, NULL, (void *)16, NULL),
                FFTCONV_ERR_INVALID);
   cr_assert(strstr(fftconv_ctx_error(NULL), "plan: NULL"), "%s", fftconv_ctx_error(NULL));
+  /* the passes of no plan: none, no name, no bytes, and a launch refused naming the plan */
+  cr_assert_eq(fftconv_plan_forward_launches(NULL), 0);
+  cr_assert_null(fftconv_plan_launch_name(NULL, 0));
+  cr_assert_eq(fftconv_plan_launch_bytes(NULL, 0), -1);
+  fftconv_args a;
+  fftconv_args_init(&a);
+  cr_assert_eq(fftconv_forward_launch(NULL, &a, 0, NULL), FFTCONV_ERR_INVALID);
+  cr_assert(strstr(fftconv_ctx_error(NULL), "plan: NULL"), "%s", fftconv_ctx_error(NULL));
 }
 
 /* Rigor names are the flags' and the cache's words; every name parses back to its value. */

@@ -100,6 +100,10 @@ _SIGNATURES = {
     "fftconv_plan_forward_filter_bytes": (C.c_size_t, [C.c_void_p]),
     "fftconv_args_init": (None, [C.POINTER(Args)]),
     "fftconv_forward": (C.c_int, [C.c_void_p, C.POINTER(Args), C.c_void_p]),
+    "fftconv_plan_forward_launches": (C.c_int, [C.c_void_p]),
+    "fftconv_plan_launch_name": (C.c_char_p, [C.c_void_p, C.c_int]),
+    "fftconv_plan_launch_bytes": (C.c_int64, [C.c_void_p, C.c_int]),
+    "fftconv_forward_launch": (C.c_int, [C.c_void_p, C.POINTER(Args), C.c_int, C.c_void_p]),
     "fftconv_backward_args_init": (None, [C.POINTER(BackwardArgs)]),
     "fftconv_backward": (C.c_int, [C.c_void_p, C.POINTER(BackwardArgs), C.c_void_p]),
 }

@@ -233,6 +233,21 @@ void fftconv_args_init(fftconv_args *a); /* zeroes a and sets its size */
    (several passes over long sequences) takes it from a->workspace. */
 fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fftconv_stream s);
 
+/* ---- the forward's passes, for profiling ----
+   A multi-pass kernel (the long family) runs the forward as several launches. The count of
+   them (one for a single-pass kernel, 0 for NULL); for launch i (0-based, in the order
+   fftconv_forward runs them) its kernel's entry name and the bytes it moves at the least
+   (each operand it reads or writes once: u, the gates and y at the I/O dtype, k_hat, and the
+   workspace regions it touches); NULL and -1 for an i out of range. */
+int fftconv_plan_forward_launches(const fftconv_plan *p);
+const char *fftconv_plan_launch_name(const fftconv_plan *p, int i);
+int64_t fftconv_plan_launch_bytes(const fftconv_plan *p, int i);
+/* Launch i of fftconv_forward alone, with its checks of a: to time one pass. y holds the
+   forward's result only after every launch has run in order (a later pass reads what an
+   earlier one left in the workspace). */
+fftconv_status fftconv_forward_launch(const fftconv_plan *p, const fftconv_args *a, int i,
+                                      fftconv_stream s);
+
 /* ---- the backward pass ----
    With v = pre * u, z = (v conv k)[0:L] + D * v, y = post * z and g = dy * post, the
    gradients of sum(y * dy):

@@ -481,8 +481,8 @@ fftconv_status fftconv_prepare_filter_sized(const fftconv_plan *p, const void *k
   return FFTCONV_OK;
 }
 
-fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fftconv_stream s) {
-  fc_err *e = &thread_err;
+/* fftconv_forward's checks of p and a. */
+static fftconv_status check_forward(const fftconv_plan *p, const fftconv_args *a, fc_err *e) {
   if (!p) return fc_fail(e, FFTCONV_ERR_INVALID, "plan: NULL");
   if (!a) return fc_fail(e, FFTCONV_ERR_INVALID, "args: NULL");
   if (a->size != sizeof *a)
@@ -503,7 +503,49 @@ fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fft
     return fc_fail(e, FFTCONV_ERR_INVALID, "workspace: %s %zu bytes, the plan needs %zu (see "
                    "fftconv_plan_workspace_bytes)", a->workspace ? "has" : "NULL,",
                    a->workspace ? a->workspace_bytes : 0, need);
-  return fc_plan_launch(p, a, -1, (CUstream)s, e);
+  return FFTCONV_OK;
+}
+
+fftconv_status fftconv_forward(const fftconv_plan *p, const fftconv_args *a, fftconv_stream s) {
+  fc_err *e = &thread_err;
+  fftconv_status st = check_forward(p, a, e);
+  return st == FFTCONV_OK ? fc_plan_launch(p, a, -1, (CUstream)s, e) : st;
+}
+
+/* The manifest index of the forward's launch i, or -1. */
+static int forward_launch(const fftconv_plan *p, int i) {
+  for (int j = 0, n = 0; p && i >= 0 && j < p->manifest.nlaunch; j++)
+    if (p->manifest.launch[j].phase == FC_PHASE_FORWARD && n++ == i) return j;
+  return -1;
+}
+
+int fftconv_plan_forward_launches(const fftconv_plan *p) {
+  int n = 0;
+  for (int j = 0; p && j < p->manifest.nlaunch; j++)
+    n += p->manifest.launch[j].phase == FC_PHASE_FORWARD;
+  return n;
+}
+
+const char *fftconv_plan_launch_name(const fftconv_plan *p, int i) {
+  int j = forward_launch(p, i);
+  return j < 0 ? NULL : p->manifest.launch[j].entry;
+}
+
+int64_t fftconv_plan_launch_bytes(const fftconv_plan *p, int i) {
+  int j = forward_launch(p, i);
+  return j < 0 ? -1 : fc_manifest_launch_bytes(&p->manifest, j, &p->shape);
+}
+
+fftconv_status fftconv_forward_launch(const fftconv_plan *p, const fftconv_args *a, int i,
+                                      fftconv_stream s) {
+  fc_err *e = &thread_err;
+  fftconv_status st = check_forward(p, a, e);
+  if (st != FFTCONV_OK) return st;
+  int j = forward_launch(p, i);
+  if (j < 0)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "launch: %d, must be 0 to %d (the forward runs %d)",
+                   i, fftconv_plan_forward_launches(p) - 1, fftconv_plan_forward_launches(p));
+  return fc_plan_launch(p, a, j, (CUstream)s, e);
 }
 
 fftconv_status fc_plan_launch(const fftconv_plan *p, const fftconv_args *a, int only,
