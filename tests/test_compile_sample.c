@@ -122,8 +122,8 @@ static int compile_every(fc_emit *em, int op, const fftconv_problem *p, const fc
   return total;
 }
 
-/* monarch_tc's backward, more widely than the samples above (its default and a covering
-   sample; none at 16K, where its default declines): every third valid candidate of its
+/* monarch_tc's backward, more widely than the samples above (the default and a covering
+   sample at each size): every third valid candidate of its
    exhaustive space at each size it runs, 256 to 16K (there, the workspace sum only), both
    dtypes and modes, gated or not. */
 Test(compile_sample, tc_backward) {
