@@ -15,8 +15,8 @@ parts.MIN_N, parts.MAX_N = 65536, 4194304
 function parts.prep_tile(n1) return math.max(1, math.min(16, 8192 // n1)) end
 parts.PREP_TC, parts.PREP_TR = 256, 512
 
--- A padded row of n2 complex values: one spare every 8 (see stockham.fn).
-function parts.row_stride(n2) return n2 + n2 // 8 end
+-- A padded row of n2 complex values: one spare every 16 (see stockham.fn).
+function parts.row_stride(n2) return n2 + n2 // 16 end
 
 -- Why the split N = N1 x n2 cannot be used (nil when it can): N in the long range (from
 -- min_n when given), n2 a power of two of at least 64 dividing N, N1 at least 16.
@@ -99,10 +99,10 @@ static __device__ __forceinline__ cf twiddle(int m, float sign) {
   return cf{cs, sn};
 }
 
-// Rows of N2 values padded by one element every 8: element e of a row at PAD(e), rows
-// RSTRIDE apart.
+// Rows of N2 values padded by one element every 16: element e of a row at PAD(e), rows
+// RSTRIDE apart (lib/stockham.lua says why 16).
 #define RSTRIDE ${rstride}
-#define PAD(e) ((e) + ((e) >> 3))
+#define PAD(e) ((e) + ((e) >> 4))
 
 // The filter product of workspace rows a and b = N1 - a of a pair after their forward DFTs
 // (b = a for a = 0 and N1/2), held at ra and rb (padded), in place. Bin (a, e) has its mirror

@@ -63,19 +63,23 @@ end
 
 -- A device function `name(cf *s)` running the transforms: count of length n, element
 -- addressing es and cs as above, `threads` threads, sign -1 (forward) or +1 (inverse,
--- unnormalised); pad: element e sits at e + e / 8 instead (one spare word pair every 8, so
--- that a stage's writes at stride R do not fall into one bank). For column transforms
+-- unnormalised); pad: element e sits at e + e / 16 instead (one spare 8-byte slot every 16:
+-- a half-warp's 64-bit accesses at unit stride then fill the 16 bank pairs once, and the
+-- first stage's writes at stride 8 do too; e + e / 8, used before, put two of every 16
+-- unit-stride accesses in one bank pair, 1.8x the ideal wavefronts in monarch_long's row
+-- pass, bench/NOTES.md 35). For column transforms
 -- (cs = 1) c varies fastest across threads, for row transforms j does, so that neighbouring threads touch neighbouring words. Ends with
 -- __syncthreads().
 function stockham.fn(name, n, count, es, cs, threads, sign, pad)
   local L = {}
   -- Every address is a per-thread base plus a constant, so that the compiler keeps one
-  -- pointer, not R addresses, per butterfly: with padding P(e) = e + e / 8,
-  -- P(j + r n/R) = P(j) + r (n/R) 9/8 (n/R a multiple of 8), and P(o + r Ns) = P(o) +
-  -- r Ns 9/8 for Ns a multiple of 8, or P(o) + P(r) for Ns = 1 (o a multiple of R >= 8).
-  local function padded(x) return pad and (x + x // 8) or x end
+  -- pointer, not R addresses, per butterfly: with padding P(e) = e + e / 16,
+  -- P(j + r n/R) = P(j) + r (n/R) 17/16 (n/R a multiple of 16); P(o + r Ns) = P(o) +
+  -- r Ns 17/16 for Ns a multiple of 16, P(o) + 8 r + r / 2 for Ns = 8 (o mod 16 < 8, as
+  -- o = (j / 8) 8 R + j mod 8 with R even), and P(o) + r for Ns = 1 (o = j R, R = 8 or 16).
+  local function padded(x) return pad and (x + x // 16) or x end
   local function base(e)
-    if pad then e = string.format("(%s) + ((%s) >> 3)", e, e) end
+    if pad then e = string.format("(%s) + ((%s) >> 4)", e, e) end
     return string.format("s + (%s) * %d + c * %d", e, es, cs)
   end
   local function add(s) L[#L + 1] = s end
@@ -97,7 +101,7 @@ function stockham.fn(name, n, count, es, cs, threads, sign, pad)
     add(string.format("      if (%d %% %d != 0 && t >= %d) break;", bf, threads, bf))
     add(split)
     add("#pragma unroll")
-    assert(not pad or (n // r) % 8 == 0, "padded transforms need n / R a multiple of 8")
+    assert(not pad or (n // r) % 16 == 0, "padded transforms need n / R a multiple of 16")
     add(string.format("      const cf *p = %s;", base("j")))
     add("#pragma unroll")
     add(string.format("      for (int r = 0; r < %d; r++) v[b][r] = p[r * %d];", r,
@@ -124,12 +128,16 @@ function stockham.fn(name, n, count, es, cs, threads, sign, pad)
     add(string.format("      int o = (j / %d) * %d + k;", ns, ns * r))
     add(string.format("      cf *q = %s;", base("o")))
     if ns == 1 then
-      assert(not pad or r >= 8, "padded transforms need the first radix >= 8")
+      assert(not pad or r == 8 or r == 16, "padded transforms need a first radix of 8 or 16")
       add("#pragma unroll")
-      add(string.format("      for (int r = 0; r < %d; r++) q[%s] = v[b][r];", r,
-        pad and string.format("(r + (r >> 3)) * %d", es) or string.format("r * %d", es)))
+      add(string.format("      for (int r = 0; r < %d; r++) q[r * %d] = v[b][r];", r, es))
+    elseif pad and ns == 8 then
+      assert(r % 2 == 0, "padded transforms need an even radix after Ns = 8")
+      add("#pragma unroll")
+      add(string.format("      for (int r = 0; r < %d; r++) q[(8 * r + (r >> 1)) * %d] = v[b][r];",
+        r, es))
     else
-      assert(not pad or ns % 8 == 0)
+      assert(not pad or ns % 16 == 0)
       add("#pragma unroll")
       add(string.format("      for (int r = 0; r < %d; r++) q[r * %d] = v[b][r];", r,
         padded(ns) * es))
