@@ -152,8 +152,7 @@ def one_kernel_summary(text):
     p = json.loads(m.group(2))
     rest = " ".join(f"{k}={p[k]}" for k in ("warps", "pairs", "seqs", "threads", "dft", "tile",
                                              "threads_cols", "threads_rows", "ws", "twiddle",
-                                             "acc", "p_smem", "split", "band", "segment", "seq",
-                                             "ld_batch")
+                                             "acc", "p_smem", "split", "band", "segment", "seq")
                     if k in p)
     if p.get("group", "row") != "row":
         rest += f" group={p['group']}"

@@ -269,17 +269,6 @@ local function backward_space(problem, device, rigor)
     end
   end
   add_tables(out)
-  -- ld_batch (a thread's chunks loaded before any is stored): from 8K, where a block's loads
-  -- have few other warps to hide behind, each kernel of the main job's search again with 4;
-  -- in the exhaustive space only until it has run on a GPU (bench/NOTES.md 34).
-  if not measure and n >= 8192 then
-    for _, c in ipairs(backward_space(problem, device, "measure")) do
-      local b = {}
-      for k, v in pairs(c) do b[k] = v end
-      b.ld_batch = 4
-      out[#out + 1] = b
-    end
-  end
   return out
 end
 
@@ -400,10 +389,6 @@ function family.check(problem, device, params)
     return false, "the backward runs two units (v and g; with seq one, v's then g's: pairs 1), "
       .. "\"pair\", plain loads, row grouping and swizzled shared memory"
   end
-  if params.ld_batch ~= nil and not (backward and (params.ld_batch == 2 or params.ld_batch == 4)) then
-    return false, "ld_batch: 2 or 4 (the backward's chunks a thread loads before storing any); "
-      .. "absent: one at a time"
-  end
   if params.acc ~= nil and not (backward and params.acc == "ws") then
     return false, "acc is the backward's, and only \"ws\" (absent: shared memory)"
   end
@@ -523,49 +508,6 @@ k_hat += ${tw_entries};
 const float2 *__restrict__ const tw = nullptr;  // twiddles from sines and cosines
 @ end
 ]==], "=templates/monarch_tc.lua (tw_split)")
-
--- The backward's load of a batch pair's rows with ld_batch: each thread's ld_batch chunks
--- loaded into registers before any is stored, so that their loads are in flight together (one
--- block an SM has few other warps to hide them). Two units: v's and g's at once (registers v
--- and gv); seq: the phase's unit (x: v's when ph is 0, g's when 1). dD's sum keeps its order.
-local ld_batched = tpl.piece([==[
-@ local vr, gr = seq and "x" or "v", seq and "x" or "gv"
-@ local vw, gw = seq and "ph == 0 && " or "", seq and "ph == 1 && " or ""
-for (int i0 = threadIdx.x; i0 < 2 * zchunks; i0 += THREADS * ${ld_batch}) {
-@ if seq then
-  uint4 x[${ld_batch}];
-@ else
-  uint4 v[${ld_batch}], gv[${ld_batch}];
-@ end
-#pragma unroll
-  for (int e = 0; e < ${ld_batch}; e++) {
-    const int i = i0 + e * THREADS;
-    const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
-    const long long b = 2 * bp + pl;
-@ if seq then
-    x[e] = uint4{0u, 0u, 0u, 0u};
-@ else
-    v[e] = uint4{0u, 0u, 0u, 0u}, gv[e] = uint4{0u, 0u, 0u, 0u};
-@ end
-    if (i < 2 * zchunks && b < B && n0 < L) {
-      const long long gi = (b * H + h) * L + n0;
-      if (${vw}need_v) ${vr}[e] = load8(u, pre, gi, n0, L, vec);
-      if (${gw}need_g) ${gr}[e] = load8g(dy, post, gi, n0, L, vec);
-      if (${vw}dd) vg += dot_vg(u, pre, dy, post, gi, n0, L, vec);
-    }
-  }
-#pragma unroll
-  for (int e = 0; e < ${ld_batch}; e++) {
-    const int i = i0 + e * THREADS;
-    if (i >= 2 * zchunks) continue;
-    const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
-    *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = ${vr}[e];
-@ if not seq then
-    *(uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = gv[e];
-@ end
-  }
-}
-]==], "=templates/monarch_tc.lua (ld_batched)")
 
 -- The filter layout's name says which kernels can share one prepared spectrum: "pair" holds
 -- the bins in the order its forward passes leave them, which the factorization decides;
@@ -714,9 +656,6 @@ ${include(bwd.entry)}
   float2 *const zw = zws + blk * N;
   for (long long bp = bp0; bp < bp1; bp++) {
     for (int ph = 0; ph < 2; ph++) {
-@     if ld_batch then
-      ${include(ld_batched)}
-@     else
       for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
         const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;
         const long long b = 2 * bp + pl;
@@ -729,7 +668,6 @@ ${include(bwd.entry)}
         }
         *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = x;
       }
-@     end
       __syncthreads();
       ${include(cols_forward)}
 @     local last, prev = passes[#passes], passes[#passes - 1]
@@ -757,9 +695,6 @@ ${include(bwd.entry)}
   }
 @   else
   for (long long bp = bp0; bp < bp1; bp++) {
-@   if ld_batch then
-    ${include(ld_batched)}
-@   else
     for (int i = threadIdx.x; i < 2 * zchunks; i += THREADS) {
       const int pl = i >> zsh, n0 = (i & (zchunks - 1)) * 8;  // no division per chunk
       const long long b = 2 * bp + pl;
@@ -773,7 +708,6 @@ ${include(bwd.entry)}
       *(uint4 *)(smem + pl * PLANE_BYTES + swz(n0)) = v;
       *(uint4 *)(smem + PAIR_BYTES + pl * PLANE_BYTES + swz(n0)) = gv;
     }
-@   end
     __syncthreads();
     ${include(cols_forward)}
 @   local last, prev = passes[#passes], passes[#passes - 1]
@@ -893,7 +827,7 @@ function family.emit(params)
     io_functions = io_.functions(params.dtype), direction = params.op or "forward",
     acc = params.acc or "smem",
     p_smem = params.acc == "ws" and (params.p_smem or 0) or params.fft_size,
-    split = params.split or 1, seq = params.seq == true, ld_batch = params.ld_batch or false,
+    split = params.split or 1, seq = params.seq == true,
     -- seq's shared memory is one unit and part of P, under dk's 8N: dk's transform runs in
     -- the Zv region, free after the batch (global memory, L2)
     dk_x = params.seq and "zw" or false,
@@ -902,7 +836,7 @@ function family.emit(params)
       .. (params.seq and ", float2 *__restrict__ zws" or "")
       .. ((params.split or 1) > 1 and ", float2 *__restrict__ part, float *__restrict__ vgp" or ""),
     logn = fft.log2(params.fft_size), logn_pts = fft.log2(n), rbase_off = layout.smem_bytes(params),
-    twiddle = params.twiddle or "sincos", tw_split = tw_split, ld_batched = ld_batched,
+    twiddle = params.twiddle or "sincos", tw_split = tw_split,
   }
   env.tw_tables, env.tw_entries = layout.twiddle_tables(params)
   for k, v in pairs(prep.names(params)) do env[k] = v end

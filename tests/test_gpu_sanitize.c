@@ -152,10 +152,6 @@ Test(gpu_sanitize, bwd_tc_ws_split) { sanitize("--backward monarch_tc 4096 circu
    of the batch sum in shared memory */
 Test(gpu_sanitize, bwd_tc_seq) { sanitize("--backward monarch_tc 32768 causal fp16 '\"seq\":true' '\"warps\":8'"); }
 Test(gpu_sanitize, bwd_tc_seq_p_smem) { sanitize("--backward monarch_tc 32768 circular bf16 '\"seq\":true' '\"p_smem\"'"); }
-/* a thread's chunks loaded before any is stored (ld_batch), two units (causal: the zero top
-   half's chunks) and seq */
-Test(gpu_sanitize, bwd_tc_ld_batch) { sanitize("--backward monarch_tc 8192 causal fp16 '\"ld_batch\":4'"); }
-Test(gpu_sanitize, bwd_tc_ld_batch_seq) { sanitize("--backward monarch_tc 32768 circular fp16 '\"ld_batch\":4' '\"seq\":true'"); }
 /* overlap_tc's backward (100 taps): three units and P in shared memory, windows over the
    row's start and end, the scalar path with one share a head and the vector path with two
    (fftconv_bdk adds them) */

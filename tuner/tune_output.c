@@ -61,7 +61,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
                                "load", "threads_cols", "threads_rows", "tile",  "ws",    "cluster",
                                "acc",  "p_smem",       "split",        "per",   "mma",
                                "lo",   "segment",      "band",         "seq",   "twiddle",
-                               "group", "ld_batch", NULL};
+                               "group", NULL};
   size_t k = 0;
   for (int i = 0; keys[i]; i++) {
     char pat[32];
