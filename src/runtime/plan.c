@@ -541,10 +541,10 @@ fftconv_status fftconv_forward_launch(const fftconv_plan *p, const fftconv_args 
   fc_err *e = &thread_err;
   fftconv_status st = check_forward(p, a, e);
   if (st != FFTCONV_OK) return st;
-  int j = forward_launch(p, i);
+  int j = forward_launch(p, i), n = fftconv_plan_forward_launches(p);
   if (j < 0)
     return fc_fail(e, FFTCONV_ERR_INVALID, "launch: %d, must be 0 to %d (the forward runs %d)",
-                   i, fftconv_plan_forward_launches(p) - 1, fftconv_plan_forward_launches(p));
+                   i, n - 1, n);
   return fc_plan_launch(p, a, j, (CUstream)s, e);
 }
 

@@ -226,11 +226,6 @@ static void why_none(fc_emit *em, const char *tmpl, int op, const fftconv_proble
   free(r);
 }
 
-/* The candidates of one family, or of every family when o->tmpl is NULL, of the families that
-   declare o->op (runs.ops) and, unless o->tmpl names one, are not retired (runs.retired):
-   space() for measure/exhaustive, its sample (sample.h) for sample, default() alone for
-   estimate (a family that cannot run the problem contributes nothing). fam[i] names candidate i's family.
-   why (len bytes) gets the reason of each family that contributes nothing runnable. */
 /* The candidates of cl whose parameters contain every text of o->only, moved to its front (the
    others freed); their count. Says so in why when none of tmpl's does. */
 static int keep_only(const fc_search_opts *o, fc_candidate *cl, int n, const char *tmpl,
@@ -250,6 +245,11 @@ static int keep_only(const fc_search_opts *o, fc_candidate *cl, int n, const cha
   return k;
 }
 
+/* The candidates of one family, or of every family when o->tmpl is NULL, of the families that
+   declare o->op (runs.ops) and, unless o->tmpl names one, are not retired (runs.retired):
+   space() for measure/exhaustive, its sample (sample.h) for sample, default() alone for
+   estimate (a family that cannot run the problem contributes nothing). fam[i] names candidate i's family.
+   why (len bytes) gets the reason of each family that contributes nothing runnable. */
 static fftconv_status candidates(fc_emit *em, const fftconv_problem *p, const fc_device_info *dev,
                                  const fc_search_opts *o, fc_candidate **all, const char ***fam,
                                  int *nall, char *why, size_t len, fc_err *e) {
