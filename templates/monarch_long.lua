@@ -43,7 +43,7 @@ local parts = require "lib.long_parts"
 
 local family = {
   name = "monarch_long",
-  revision = 3,
+  revision = 4,
   doc = "long sequences (64K..4M): three passes through a workspace, fp32 on CUDA cores",
   -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
   -- family"): the runtime's table of families is generated from it at build time.
@@ -206,16 +206,15 @@ local KERNEL = [[
 #define TR ${tr}
 
 // The workspace: complex values in ${ws_doc}.
+// wcvt(w): a workspace value already loaded, as complex fp32.
 @ if ws == "fp32" then
 typedef cf ws_t;
-static __device__ __forceinline__ cf ldw(const ws_t *p, long long i) { return p[i]; }
+static __device__ __forceinline__ cf wcvt(ws_t w) { return w; }
 static __device__ __forceinline__ void stw(ws_t *p, long long i, cf v) { p[i] = v; }
 @ else
 typedef unsigned int ws_t;
-static __device__ __forceinline__ cf ldw(const ws_t *p, long long i) {
-  unsigned int w = p[i];
-  const io_t h[2] = {(io_t)(w & 0xffffu), (io_t)(w >> 16)};
-  return cf{ld(h, 0), ld(h, 1)};
+static __device__ __forceinline__ cf wcvt(ws_t w) {
+  return cf{cvt((io_t)(w & 0xffffu)), cvt((io_t)(w >> 16))};
 }
 static __device__ __forceinline__ void stw(ws_t *p, long long i, cf v) {
   io_t h[2];
@@ -224,6 +223,36 @@ static __device__ __forceinline__ void stw(ws_t *p, long long i, cf v) {
   p[i] = (unsigned int)h[0] | ((unsigned int)h[1] << 16);
 }
 @ end
+static __device__ __forceinline__ cf ldw(const ws_t *p, long long i) { return wcvt(p[i]); }
+
+// Workspace columns [c0, c0 + TILE) of one row (or pair) times W_N^(-n2 k1) into s, the
+// loads of LDB elements issued together (as load_cols's).
+static __device__ __forceinline__ void load_ws_cols(cf *s, const ws_t *__restrict__ zp, int c0) {
+  constexpr int CNT = N1 * TILE;
+  for (int i0 = threadIdx.x; i0 < CNT; i0 += LDB * TC) {
+    ws_t w[LDB];
+#pragma unroll
+    for (int k = 0; k < LDB; k++) {
+      const int i = i0 + k * TC;
+      if (i < CNT) w[k] = zp[(long long)(i / TILE) * N2 + c0 + i % TILE];
+    }
+#pragma unroll
+    for (int k = 0; k < LDB; k++) {
+      const int i = i0 + k * TC, k1 = i / TILE, n2 = c0 + i % TILE;
+      if (i < CNT) s[i] = cmul(wcvt(w[k]), twiddle(k1 * n2, 1.0f));
+    }
+  }
+}
+
+// The column passes' blocks: the grid is (rows or pairs, N2 / TILE) as the manifest gives it,
+// but a block's number in launch order, x fastest, is read tile fastest: the blocks that run
+// together take neighbouring column tiles of one row (or pair), so that together they read
+// and write whole rows (whole DRAM pages) instead of one short segment of many rows each.
+struct col_block { long long r; int c0; };
+static __device__ __forceinline__ col_block col_block_of() {
+  const unsigned long long b = blockIdx.x + (unsigned long long)gridDim.x * blockIdx.y;
+  return col_block{(long long)(b / (N2 / TILE)), (int)(b % (N2 / TILE)) * TILE};
+}
 
 ${fft_cols_fwd}
 
@@ -268,10 +297,10 @@ static __device__ __forceinline__ void bwd_pair(cf *ra, cf *rb, cf *pa, cf *pb, 
 }
 
 // Pass A of the backward: row r as x = v + i g (v read only when dpost, dk or dd is asked for;
-// g only when du, dpre, dk or dd is); N1-point DFTs down columns n2 in [blockIdx.y TILE,
-// +TILE), times W_N^(n2 k1) / N1, into Z[r][k1][n2]; when dd is asked for, the block's sum of
-// g v (each thread's in order, then its warp's by shuffles, then the warps' in order) into
-// vg[r][blockIdx.y].
+// g only when du, dpre, dk or dd is); N1-point DFTs down columns n2 in [c0, c0 + TILE)
+// (col_block_of), times W_N^(n2 k1) / N1, into Z[r][k1][n2]; when dd is asked for, the block's
+// sum of g v (each thread's in order, then its warp's by shuffles, then the warps' in order)
+// into vg[r][c0 / TILE].
 extern "C" __global__ void __launch_bounds__(TC)
 fftconv_bcols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
                   const io_t *__restrict__ post, const io_t *__restrict__ dy,
@@ -280,28 +309,50 @@ fftconv_bcols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
                   long long rows, int L) {
   extern __shared__ cf s[];
   __shared__ float wsum[TC / 32];
-  const long long r = blockIdx.x;
-  const int c0 = blockIdx.y * TILE;
+  const col_block cb = col_block_of();
+  const long long r = cb.r;
+  const int c0 = cb.c0;
   const bool need_v = dpost || dk || dd, need_g = du || dpre || dk || dd;
   float t = 0.0f;
-  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
-    int n = (i / TILE) * N2 + c0 + i % TILE;
-    cf x = cf{0.0f, 0.0f};
-    if (n < L) {
-      long long g = r * L + n;
+  constexpr int CNT = N1 * TILE;
+  for (int i0 = threadIdx.x; i0 < CNT; i0 += LDB * TC) { // loads batched as load_cols's
+    io_t a[LDB], d[LDB];
 @   if pre_gate then
-      if (need_v) x.r = ld(u, g) * ld(pre, g);
-@   else
-      if (need_v) x.r = ld(u, g);
+    io_t pa[LDB];
 @   end
 @   if post_gate then
-      if (need_g) x.i = ld(dy, g) * ld(post, g);
-@   else
-      if (need_g) x.i = ld(dy, g);
+    io_t pd[LDB];
+@   end
+#pragma unroll
+    for (int k = 0; k < LDB; k++) {
+      const col_el e = col_el_at<TILE, TC>(i0, k, c0, r, L);
+      const bool iv = e.in && need_v, ig = e.in && need_g;
+      a[k] = iv ? u[e.g] : (io_t)0;
+      d[k] = ig ? dy[e.g] : (io_t)0;
+@   if pre_gate then
+      pa[k] = iv ? pre[e.g] : (io_t)0;
+@   end
+@   if post_gate then
+      pd[k] = ig ? post[e.g] : (io_t)0;
 @   end
     }
-    t += x.r * x.i;
-    s[i] = x;
+#pragma unroll
+    for (int k = 0; k < LDB; k++) {
+      const int i = i0 + k * TC;
+      if (i >= CNT) continue;
+@   if pre_gate then
+      const float xr = cvt(a[k]) * cvt(pa[k]);
+@   else
+      const float xr = cvt(a[k]);
+@   end
+@   if post_gate then
+      const float xi = cvt(d[k]) * cvt(pd[k]);
+@   else
+      const float xi = cvt(d[k]);
+@   end
+      t += xr * xi;
+      s[i] = cf{xr, xi};
+    }
   }
   if (dd) {
     for (int o = 16; o > 0; o /= 2) t += __shfl_down_sync(0xffffffffu, t, o);
@@ -311,7 +362,7 @@ fftconv_bcols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   if (dd && threadIdx.x == 0) {
     float b = 0.0f;
     for (int w = 0; w < TC / 32; w++) b += wsum[w];
-    vg[r * (N2 / TILE) + blockIdx.y] = b;
+    vg[r * (N2 / TILE) + c0 / TILE] = b;
   }
   fft_cols_fwd(s);
   ws_t *zp = z + r * N;
@@ -372,27 +423,41 @@ fftconv_bcols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ u,
                   long long rows, int L) {
   extern __shared__ cf s[];
   if (!du && !dpre && !dpost) return;
-  const long long r = blockIdx.x;
-  const int c0 = blockIdx.y * TILE;
+  const col_block cb = col_block_of();
+  const long long r = cb.r;
+  const int c0 = cb.c0;
   const ws_t *zp = z + r * N;
-  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
-    int k1 = i / TILE, n2 = c0 + i % TILE;
-    s[i] = cmul(ldw(zp, (long long)k1 * N2 + n2), twiddle(k1 * n2, 1.0f));
-  }
+  load_ws_cols(s, zp, c0);
   __syncthreads();
   fft_cols_inv(s);
-  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
-    int n = (i / TILE) * N2 + c0 + i % TILE;
-    if (n >= L) continue;
-    long long g = r * L + n;
-    cf x = s[i];
-    if (dpost) st(dpost, g, ld(dy, g) * x.r);
+  constexpr int CNT = N1 * TILE;
+  for (int i0 = threadIdx.x; i0 < CNT; i0 += LDB * TC) { // loads batched as load_cols's
+    io_t dv[LDB], uv[LDB];
 @   if pre_gate then
-    if (du) st(du, g, x.i * ld(pre, g));
-@   else
-    if (du) st(du, g, x.i);
+    io_t pv[LDB];
 @   end
-    if (dpre) st(dpre, g, x.i * ld(u, g));
+#pragma unroll
+    for (int k = 0; k < LDB; k++) {
+      const col_el e = col_el_at<TILE, TC>(i0, k, c0, r, L);
+      dv[k] = e.in && dpost ? dy[e.g] : (io_t)0;
+      uv[k] = e.in && dpre ? u[e.g] : (io_t)0;
+@   if pre_gate then
+      pv[k] = e.in && du ? pre[e.g] : (io_t)0;
+@   end
+    }
+#pragma unroll
+    for (int k = 0; k < LDB; k++) {
+      const col_el e = col_el_at<TILE, TC>(i0, k, c0, r, L);
+      if (!e.in) continue;
+      const cf x = s[e.i];
+      if (dpost) st(dpost, e.g, cvt(dv[k]) * x.r);
+@   if pre_gate then
+      if (du) st(du, e.g, x.i * cvt(pv[k]));
+@   else
+      if (du) st(du, e.g, x.i);
+@   end
+      if (dpre) st(dpre, e.g, x.i * cvt(uv[k]));
+    }
   }
 }
 
@@ -427,18 +492,19 @@ fftconv_bdk(const cf *__restrict__ p, const float *__restrict__ vg, float *__res
 }
 @ else
 // Pass A: rows 2p and 2p+1 as z = u_a + i u_b; N1-point DFTs down columns
-// n2 in [blockIdx.y TILE, +TILE), times W_N^(n2 k1) / N1, into Z[p][k1][n2].
+// n2 in [c0, c0 + TILE) (col_block_of), times W_N^(n2 k1) / N1, into Z[p][k1][n2].
 extern "C" __global__ void __launch_bounds__(TC)
 fftconv_cols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre, ws_t *__restrict__ z,
                  long long rows, int L) {
   extern __shared__ cf s[];
-  const long long r0 = 2 * (long long)blockIdx.x, r1 = r0 + 1;
+  const col_block cb = col_block_of();
+  const long long r0 = 2 * cb.r, r1 = r0 + 1;
   const bool two = r1 < rows;
-  const int c0 = blockIdx.y * TILE;
+  const int c0 = cb.c0;
   load_cols<TILE, TC>(s, u, pre, r0, two, c0, L);
   __syncthreads();
   fft_cols_fwd(s);
-  ws_t *zp = z + (long long)blockIdx.x * N;
+  ws_t *zp = z + cb.r * N;
   for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
     int k1 = i / TILE, n2 = c0 + i % TILE;
     stw(zp, (long long)k1 * N2 + n2, cscale(cmul(s[i], twiddle(k1 * n2, -1.0f)), 1.0f / N1));
@@ -476,14 +542,12 @@ extern "C" __global__ void __launch_bounds__(TC)
 fftconv_cols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ post, io_t *__restrict__ y,
                  long long rows, int L) {
   extern __shared__ cf s[];
-  const long long r0 = 2 * (long long)blockIdx.x, r1 = r0 + 1;
+  const col_block cb = col_block_of();
+  const long long r0 = 2 * cb.r, r1 = r0 + 1;
   const bool two = r1 < rows;
-  const int c0 = blockIdx.y * TILE;
-  const ws_t *zp = z + (long long)blockIdx.x * N;
-  for (int i = threadIdx.x; i < N1 * TILE; i += TC) {
-    int k1 = i / TILE, n2 = c0 + i % TILE;
-    s[i] = cmul(ldw(zp, (long long)k1 * N2 + n2), twiddle(k1 * n2, 1.0f));
-  }
+  const int c0 = cb.c0;
+  const ws_t *zp = z + cb.r * N;
+  load_ws_cols(s, zp, c0);
   __syncthreads();
   fft_cols_inv(s);
   store_cols<TILE, TC>(s, post, y, r0, two, c0, L);

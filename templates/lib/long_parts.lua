@@ -15,6 +15,19 @@ parts.MIN_N, parts.MAX_N = 65536, 4194304
 function parts.prep_tile(n1) return math.max(1, math.min(16, 8192 // n1)) end
 parts.PREP_TC, parts.PREP_TR = 256, 512
 
+-- Elements whose loads a thread of a column pass issues together (LDB in COMMON).
+parts.LDB = 8
+
+-- cvt(h): an I/O value already loaded, as fp32 (io.lua's ld without the load).
+function parts.cvt(dtype)
+  local body = ({
+    fp32 = "return h;",
+    fp16 = 'float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f;',
+    bf16 = "return __uint_as_float(((unsigned)h) << 16);",
+  })[dtype]
+  return "static __device__ __forceinline__ float cvt(io_t h) { " .. assert(body) .. " }"
+end
+
 -- A padded row of n2 complex values: one spare every 16 (see stockham.fn).
 function parts.row_stride(n2) return n2 + n2 // 16 end
 
@@ -66,7 +79,8 @@ function parts.env(params, n2, extra)
   local env = {
     n = n, n1 = n1, n2 = n2, ptile = ptile, ptc = ptc, ptr = ptr,
     rstride = parts.row_stride(n2), two_pi_over_n = fft.flit(2 * math.pi / n),
-    io_functions = io_.functions(params.dtype),
+    io_functions = io_.functions(params.dtype) .. "\n" .. parts.cvt(params.dtype),
+    ldb = parts.LDB,
     dfts = stockham.dfts({ n1, n2 }),
     fft_pcols_fwd = stockham.fn("fft_pcols_fwd", n1, ptile, ptile, 1, ptc, -1),
     fft_prow_fwd = stockham.fn("fft_prow_fwd", n2, 1, 1, parts.row_stride(n2), ptr, -1, true),
@@ -128,46 +142,86 @@ static __device__ __forceinline__ void filter_pair(cf *ra, cf *rb, int a, int b,
   }
 }
 
+// The column passes wait on their global loads (bench/NOTES.md 37): a thread issues the loads
+// of LDB of its elements, all of them, before it uses any, so that LDB times more bytes are in
+// flight than with one element's loads at a time. Past the end of the data a load is not
+// issued and reads as zero (the predicate, not a branch, keeps the loads together).
+#define LDB ${ldb}
+
+// Element k of a batch from i0 of the column tile [c0, c0 + WID) of row r0, NT threads: its
+// slot i in the tile (n1 WID + j), whether it exists and lies below L (in), and its index
+// g = r0 L + n in the rows.
+struct col_el { int i; bool in; long long g; };
+template <int WID, int NT>
+static __device__ __forceinline__ col_el col_el_at(int i0, int k, int c0, long long r0, int L) {
+  const int i = i0 + k * NT, n = (i / WID) * N2 + c0 + i % WID;
+  return col_el{i, i < N1 * WID && n < L, r0 * L + n};
+}
+
 // Columns c0 .. c0 + WID of rows r0 and r0 + 1 (two: the second exists) below L, pre gate
 // fused, as z = u_a + i u_b into s (element (n1, j) at n1 WID + j); zero past L.
 template <int WID, int NT>
 static __device__ __forceinline__ void load_cols(cf *s, const io_t *__restrict__ u,
                                                  const io_t *__restrict__ pre, long long r0,
                                                  bool two, int c0, int L) {
-  for (int i = threadIdx.x; i < N1 * WID; i += NT) {
-    int n = (i / WID) * N2 + c0 + i % WID;
-    cf v = cf{0.0f, 0.0f};
-    if (n < L) {
-      long long g = r0 * L + n;
+  constexpr int CNT = N1 * WID;
+  for (int i0 = threadIdx.x; i0 < CNT; i0 += LDB * NT) {
+    io_t a[LDB], b[LDB];
 @ if pre_gate then
-      v.r = ld(u, g) * ld(pre, g);
-      if (two) v.i = ld(u, g + L) * ld(pre, g + L);
-@ else
-      v.r = ld(u, g);
-      if (two) v.i = ld(u, g + L);
+    io_t pa[LDB], pb[LDB];
+@ end
+#pragma unroll
+    for (int k = 0; k < LDB; k++) {
+      const col_el e = col_el_at<WID, NT>(i0, k, c0, r0, L);
+      a[k] = e.in ? u[e.g] : (io_t)0;
+      b[k] = e.in && two ? u[e.g + L] : (io_t)0;
+@ if pre_gate then
+      pa[k] = e.in ? pre[e.g] : (io_t)0;
+      pb[k] = e.in && two ? pre[e.g + L] : (io_t)0;
 @ end
     }
-    s[i] = v;
+#pragma unroll
+    for (int k = 0; k < LDB; k++) {
+      const int i = i0 + k * NT;
+@ if pre_gate then
+      if (i < CNT) s[i] = cf{cvt(a[k]) * cvt(pa[k]), cvt(b[k]) * cvt(pb[k])};
+@ else
+      if (i < CNT) s[i] = cf{cvt(a[k]), cvt(b[k])};
+@ end
+    }
   }
 }
 
-// The inverse of load_cols: Re to row r0, Im to row r0 + 1, below L, times the post gate.
+// The inverse of load_cols: Re to row r0, Im to row r0 + 1, below L, times the post gate (its
+// loads batched as load_cols's).
 template <int WID, int NT>
 static __device__ __forceinline__ void store_cols(const cf *s, const io_t *__restrict__ post,
                                                   io_t *__restrict__ y, long long r0, bool two,
                                                   int c0, int L) {
-  for (int i = threadIdx.x; i < N1 * WID; i += NT) {
-    int n = (i / WID) * N2 + c0 + i % WID;
-    if (n >= L) continue;
-    long long g = r0 * L + n;
-    cf v = s[i];
+  constexpr int CNT = N1 * WID;
+  for (int i0 = threadIdx.x; i0 < CNT; i0 += LDB * NT) {
 @ if post_gate then
-    st(y, g, v.r * ld(post, g));
-    if (two) st(y, g + L, v.i * ld(post, g + L));
-@ else
-    st(y, g, v.r);
-    if (two) st(y, g + L, v.i);
+    io_t pa[LDB], pb[LDB];
+#pragma unroll
+    for (int k = 0; k < LDB; k++) {
+      const col_el e = col_el_at<WID, NT>(i0, k, c0, r0, L);
+      pa[k] = e.in ? post[e.g] : (io_t)0;
+      pb[k] = e.in && two ? post[e.g + L] : (io_t)0;
+    }
 @ end
+#pragma unroll
+    for (int k = 0; k < LDB; k++) {
+      const col_el e = col_el_at<WID, NT>(i0, k, c0, r0, L);
+      if (!e.in) continue;
+      const cf v = s[e.i];
+@ if post_gate then
+      st(y, e.g, v.r * cvt(pa[k]));
+      if (two) st(y, e.g + L, v.i * cvt(pb[k]));
+@ else
+      st(y, e.g, v.r);
+      if (two) st(y, e.g + L, v.i);
+@ end
+    }
   }
 }
 
