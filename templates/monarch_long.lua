@@ -226,18 +226,18 @@ static __device__ __forceinline__ void stw(ws_t *p, long long i, cf v) {
 static __device__ __forceinline__ cf ldw(const ws_t *p, long long i) { return wcvt(p[i]); }
 
 // Workspace columns [c0, c0 + TILE) of one row (or pair) times W_N^(-n2 k1) into s, the
-// loads of LDB elements issued together (as load_cols's).
+// loads of NB elements issued together (as load_cols's).
 static __device__ __forceinline__ void load_ws_cols(cf *s, const ws_t *__restrict__ zp, int c0) {
-  constexpr int CNT = N1 * TILE;
-  for (int i0 = threadIdx.x; i0 < CNT; i0 += LDB * TC) {
-    ws_t w[LDB];
+  constexpr int CNT = N1 * TILE, NB = NB_OF(CNT, TC);
+  for (int i0 = threadIdx.x; i0 < CNT; i0 += NB * TC) {
+    ws_t w[NB];
 #pragma unroll
-    for (int k = 0; k < LDB; k++) {
+    for (int k = 0; k < NB; k++) {
       const int i = i0 + k * TC;
       if (i < CNT) w[k] = zp[(long long)(i / TILE) * N2 + c0 + i % TILE];
     }
 #pragma unroll
-    for (int k = 0; k < LDB; k++) {
+    for (int k = 0; k < NB; k++) {
       const int i = i0 + k * TC, k1 = i / TILE, n2 = c0 + i % TILE;
       if (i < CNT) s[i] = cmul(wcvt(w[k]), twiddle(k1 * n2, 1.0f));
     }
@@ -314,17 +314,17 @@ fftconv_bcols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
   const int c0 = cb.c0;
   const bool need_v = dpost || dk || dd, need_g = du || dpre || dk || dd;
   float t = 0.0f;
-  constexpr int CNT = N1 * TILE;
-  for (int i0 = threadIdx.x; i0 < CNT; i0 += LDB * TC) { // loads batched as load_cols's
-    io_t a[LDB], d[LDB];
+  constexpr int CNT = N1 * TILE, NB = NB_OF(CNT, TC);
+  for (int i0 = threadIdx.x; i0 < CNT; i0 += NB * TC) { // loads batched as load_cols's
+    io_t a[NB], d[NB];
 @   if pre_gate then
-    io_t pa[LDB];
+    io_t pa[NB];
 @   end
 @   if post_gate then
-    io_t pd[LDB];
+    io_t pd[NB];
 @   end
 #pragma unroll
-    for (int k = 0; k < LDB; k++) {
+    for (int k = 0; k < NB; k++) {
       const col_el e = col_el_at<TILE, TC>(i0, k, c0, r, L);
       const bool iv = e.in && need_v, ig = e.in && need_g;
       a[k] = iv ? u[e.g] : (io_t)0;
@@ -337,7 +337,7 @@ fftconv_bcols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre,
 @   end
     }
 #pragma unroll
-    for (int k = 0; k < LDB; k++) {
+    for (int k = 0; k < NB; k++) {
       const int i = i0 + k * TC;
       if (i >= CNT) continue;
 @   if pre_gate then
@@ -430,14 +430,14 @@ fftconv_bcols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ u,
   load_ws_cols(s, zp, c0);
   __syncthreads();
   fft_cols_inv(s);
-  constexpr int CNT = N1 * TILE;
-  for (int i0 = threadIdx.x; i0 < CNT; i0 += LDB * TC) { // loads batched as load_cols's
-    io_t dv[LDB], uv[LDB];
+  constexpr int CNT = N1 * TILE, NB = NB_OF(CNT, TC);
+  for (int i0 = threadIdx.x; i0 < CNT; i0 += NB * TC) { // loads batched as load_cols's
+    io_t dv[NB], uv[NB];
 @   if pre_gate then
-    io_t pv[LDB];
+    io_t pv[NB];
 @   end
 #pragma unroll
-    for (int k = 0; k < LDB; k++) {
+    for (int k = 0; k < NB; k++) {
       const col_el e = col_el_at<TILE, TC>(i0, k, c0, r, L);
       dv[k] = e.in && dpost ? dy[e.g] : (io_t)0;
       uv[k] = e.in && dpre ? u[e.g] : (io_t)0;
@@ -446,7 +446,7 @@ fftconv_bcols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ u,
 @   end
     }
 #pragma unroll
-    for (int k = 0; k < LDB; k++) {
+    for (int k = 0; k < NB; k++) {
       const col_el e = col_el_at<TILE, TC>(i0, k, c0, r, L);
       if (!e.in) continue;
       const cf x = s[e.i];

@@ -143,10 +143,14 @@ static __device__ __forceinline__ void filter_pair(cf *ra, cf *rb, int a, int b,
 }
 
 // The column passes wait on their global loads (bench/NOTES.md 37): a thread issues the loads
-// of LDB of its elements, all of them, before it uses any, so that LDB times more bytes are in
+// of NB of its elements, all of them, before it uses any, so that NB times more bytes are in
 // flight than with one element's loads at a time. Past the end of the data a load is not
 // issued and reads as zero (the predicate, not a branch, keeps the loads together).
+// NB = LDB, or a thread's CNT / NT elements when it has fewer (a batch slot past the tile only
+// costs instructions and registers: at N1 = 16, one element a thread, LDB slots made the
+// column passes 1.5x slower).
 #define LDB ${ldb}
+#define NB_OF(cnt, nt) (((cnt) + (nt) - 1) / (nt) < LDB ? ((cnt) + (nt) - 1) / (nt) : LDB)
 
 // Element k of a batch from i0 of the column tile [c0, c0 + WID) of row r0, NT threads: its
 // slot i in the tile (n1 WID + j), whether it exists and lies below L (in), and its index
@@ -164,14 +168,14 @@ template <int WID, int NT>
 static __device__ __forceinline__ void load_cols(cf *s, const io_t *__restrict__ u,
                                                  const io_t *__restrict__ pre, long long r0,
                                                  bool two, int c0, int L) {
-  constexpr int CNT = N1 * WID;
-  for (int i0 = threadIdx.x; i0 < CNT; i0 += LDB * NT) {
-    io_t a[LDB], b[LDB];
+  constexpr int CNT = N1 * WID, NB = NB_OF(CNT, NT);
+  for (int i0 = threadIdx.x; i0 < CNT; i0 += NB * NT) {
+    io_t a[NB], b[NB];
 @ if pre_gate then
-    io_t pa[LDB], pb[LDB];
+    io_t pa[NB], pb[NB];
 @ end
 #pragma unroll
-    for (int k = 0; k < LDB; k++) {
+    for (int k = 0; k < NB; k++) {
       const col_el e = col_el_at<WID, NT>(i0, k, c0, r0, L);
       a[k] = e.in ? u[e.g] : (io_t)0;
       b[k] = e.in && two ? u[e.g + L] : (io_t)0;
@@ -181,7 +185,7 @@ static __device__ __forceinline__ void load_cols(cf *s, const io_t *__restrict__
 @ end
     }
 #pragma unroll
-    for (int k = 0; k < LDB; k++) {
+    for (int k = 0; k < NB; k++) {
       const int i = i0 + k * NT;
 @ if pre_gate then
       if (i < CNT) s[i] = cf{cvt(a[k]) * cvt(pa[k]), cvt(b[k]) * cvt(pb[k])};
@@ -198,19 +202,19 @@ template <int WID, int NT>
 static __device__ __forceinline__ void store_cols(const cf *s, const io_t *__restrict__ post,
                                                   io_t *__restrict__ y, long long r0, bool two,
                                                   int c0, int L) {
-  constexpr int CNT = N1 * WID;
-  for (int i0 = threadIdx.x; i0 < CNT; i0 += LDB * NT) {
+  constexpr int CNT = N1 * WID, NB = NB_OF(CNT, NT);
+  for (int i0 = threadIdx.x; i0 < CNT; i0 += NB * NT) {
 @ if post_gate then
-    io_t pa[LDB], pb[LDB];
+    io_t pa[NB], pb[NB];
 #pragma unroll
-    for (int k = 0; k < LDB; k++) {
+    for (int k = 0; k < NB; k++) {
       const col_el e = col_el_at<WID, NT>(i0, k, c0, r0, L);
       pa[k] = e.in ? post[e.g] : (io_t)0;
       pb[k] = e.in && two ? post[e.g + L] : (io_t)0;
     }
 @ end
 #pragma unroll
-    for (int k = 0; k < LDB; k++) {
+    for (int k = 0; k < NB; k++) {
       const col_el e = col_el_at<WID, NT>(i0, k, c0, r0, L);
       if (!e.in) continue;
       const cf v = s[e.i];
