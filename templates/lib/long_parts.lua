@@ -15,19 +15,6 @@ parts.MIN_N, parts.MAX_N = 65536, 4194304
 function parts.prep_tile(n1) return math.max(1, math.min(16, 8192 // n1)) end
 parts.PREP_TC, parts.PREP_TR = 256, 512
 
--- Elements whose loads a thread of a column pass issues together (LDB in COMMON).
-parts.LDB = 8
-
--- cvt(h): an I/O value already loaded, as fp32 (io.lua's ld without the load).
-function parts.cvt(dtype)
-  local body = ({
-    fp32 = "return h;",
-    fp16 = 'float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f;',
-    bf16 = "return __uint_as_float(((unsigned)h) << 16);",
-  })[dtype]
-  return "static __device__ __forceinline__ float cvt(io_t h) { " .. assert(body) .. " }"
-end
-
 -- A padded row of n2 complex values: one spare every 16 (see stockham.fn).
 function parts.row_stride(n2) return n2 + n2 // 16 end
 
@@ -79,8 +66,7 @@ function parts.env(params, n2, extra)
   local env = {
     n = n, n1 = n1, n2 = n2, ptile = ptile, ptc = ptc, ptr = ptr,
     rstride = parts.row_stride(n2), two_pi_over_n = fft.flit(2 * math.pi / n),
-    io_functions = io_.functions(params.dtype) .. "\n" .. parts.cvt(params.dtype),
-    ldb = parts.LDB,
+    io_functions = io_.functions(params.dtype) .. "\n" .. io_.cvt(params.dtype),
     dfts = stockham.dfts({ n1, n2 }),
     fft_pcols_fwd = stockham.fn("fft_pcols_fwd", n1, ptile, ptile, 1, ptc, -1),
     fft_prow_fwd = stockham.fn("fft_prow_fwd", n2, 1, 1, parts.row_stride(n2), ptr, -1, true),
@@ -149,7 +135,7 @@ static __device__ __forceinline__ void filter_pair(cf *ra, cf *rb, int a, int b,
 // NB = LDB, or a thread's CNT / NT elements when it has fewer (a batch slot past the tile only
 // costs instructions and registers: at N1 = 16, one element a thread, LDB slots made the
 // column passes 1.5x slower).
-#define LDB ${ldb}
+#define LDB 8
 #define NB_OF(cnt, nt) (((cnt) + (nt) - 1) / (nt) < LDB ? ((cnt) + (nt) - 1) / (nt) : LDB)
 
 // Element k of a batch from i0 of the column tile [c0, c0 + WID) of row r0, NT threads: its
