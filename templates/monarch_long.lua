@@ -37,14 +37,13 @@
 --     head's vg over the batch and the columns, added in order.
 -- An output not asked for is not written, and inputs only it needs are not read.
 local tpl = require "lib.tpl"
-local fft = require "lib.fft"
 local common = require "lib.family"
 local stockham = require "lib.stockham"
 local parts = require "lib.long_parts"
 
 local family = {
   name = "monarch_long",
-  revision = 5,
+  revision = 4,
   doc = "long sequences (64K..4M): three passes through a workspace, fp32 on CUDA cores",
   -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
   -- family"): the runtime's table of families is generated from it at build time.
@@ -134,8 +133,7 @@ function family.check(problem, device, params)
     return false, string.format("column FFT holds %d complex values a thread (at most %d)", rc,
       MAX_REGS_CF)
   end
-  local rr = stockham.regs(n2, 2, params.threads_rows,
-    params.op ~= "backward" and stockham.fused_radices(n2) or nil)
+  local rr = stockham.regs(n2, 2, params.threads_rows)
   if rr > MAX_REGS_CF // 2 then
     return false, string.format("row FFT holds %d complex values a thread (at most %d)", rr,
       MAX_REGS_CF // 2)
@@ -263,10 +261,6 @@ ${fft_cols_inv}
 ${fft_rows_fwd}
 
 ${fft_rows_inv}
-
-${fft_rows_fwd_mid}
-
-${fft_rows_inv_mid}
 
 @ if op == "backward" then
 // Whether filter bin f (< N) is kept by the frequency mask F (0: all).
@@ -519,146 +513,27 @@ fftconv_cols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre, ws_t 
 
 // Pass B: workspace rows a = blockIdx.y and b = N1 - a (b = a for a = 0 and N1/2) of pair p:
 // N2-point DFTs, the spectra of the two real rows separated and multiplied by their heads'
-// filters, inverse DFTs, back in place. The DFTs are Stockham stages (lib/stockham.lua, radices
-// ${row_radices}; the inverse's in the reverse order) whose first and last stages keep their
-// values in registers, so that each element crosses shared memory 12 times instead of 20
-// (bench/NOTES.md 38): the forward's first stage takes its inputs from the workspace, its
-// last (radix 8) leaves its outputs where the filter product and the inverse's first stage
-// use them, and the inverse's last stage writes the workspace. In those two radix-8 stages a
-// thread holds butterfly j of row a and, of row b, the butterfly whose outputs are their
-// mirrors: bin (a, j + r NBF) has its mirror in butterfly NBF - 1 - j at slot 7 - r, or for
-// a = 0 in butterfly (NBF - j) mod NBF at slot 7 - r (j > 0) or (8 - r) mod 8 (j = 0).
-// When b = a the second row is a copy of the first, transformed alike, and is not written.
-#define RB1 ${rb1}
-#define NB1 (N2 / RB1)
-#define MB1 ${mb1}
-#define NBF (N2 / 8)
-
-// The forward's first stage (Ns = 1, radix RB1), its inputs from workspace rows a and b.
-static __device__ __forceinline__ void rows_first(cf *s, const ws_t *__restrict__ zp, int a, int b) {
-  cf v[MB1][RB1];
-#pragma unroll
-  for (int m = 0; m < MB1; m++) {
-    const int t = threadIdx.x + m * TR, c = t / NB1, j = t % NB1;
-    if (t >= 2 * NB1) break;
-    const ws_t *p = zp + (long long)(c ? b : a) * N2 + j;
-#pragma unroll
-    for (int r = 0; r < RB1; r++) v[m][r] = ldw(p, r * NB1);
-  }
-#pragma unroll
-  for (int m = 0; m < MB1; m++) {
-    const int t = threadIdx.x + m * TR, c = t / NB1, j = t % NB1;
-    if (t >= 2 * NB1) break;
-    dft${rb1}_fwd(v[m]);
-    cf *q = s + c * RSTRIDE + PAD(j * RB1);
-#pragma unroll
-    for (int r = 0; r < RB1; r++) q[r] = v[m][r];
-  }
-  __syncthreads();
-}
-
-// The inverse's last stage (Ns = NB1, radix RB1), its outputs to workspace rows a and b (b
-// only when it is not a).
-static __device__ __forceinline__ void rows_last(const cf *s, ws_t *__restrict__ zp, int a, int b) {
-  cf v[MB1][RB1];
-#pragma unroll
-  for (int m = 0; m < MB1; m++) {
-    const int t = threadIdx.x + m * TR, c = t / NB1, j = t % NB1;
-    if (t >= 2 * NB1) break;
-    const cf *p = s + c * RSTRIDE + PAD(j);
-#pragma unroll
-    for (int r = 0; r < RB1; r++) v[m][r] = p[r * ${pnb1}];
-  }
-#pragma unroll
-  for (int m = 0; m < MB1; m++) {
-    const int t = threadIdx.x + m * TR, c = t / NB1, j = t % NB1;
-    if (t >= 2 * NB1) break;
-    float sn, cs;
-    __sincosf(${two_pi_over_n2} * (float)j, &sn, &cs);
-    const cf w = cf{cs, sn};
-    cf wr = w;
-#pragma unroll
-    for (int r = 1; r < RB1; r++) { v[m][r] = cmul(v[m][r], wr); wr = cmul(wr, w); }
-    dft${rb1}_inv(v[m]);
-    if (c == 1 && b == a) continue;
-    const long long o = (long long)(c ? b : a) * N2 + j;
-#pragma unroll
-    for (int r = 0; r < RB1; r++) stw(zp, o + r * NB1, v[m][r]);
-  }
-}
-
-// The two radix-8 stages around the filter: the forward's last (Ns = NBF) from s, the filter
-// product (as filter_pair's) in registers, the inverse's first (Ns = 1) back into s.
-static __device__ __forceinline__ void rows_filter(cf *s, int a, int b, const cf *__restrict__ k0,
-                                                   const cf *__restrict__ k1) {
-  const int j = threadIdx.x, jm = a == 0 ? (NBF - j) & (NBF - 1) : NBF - 1 - j;
-  const bool on = j < NBF, self = a == 0 && j == 0;
-  cf x[8], w[8];
-  if (on) {
-    const cf *p0 = s + PAD(j), *p1 = s + RSTRIDE + PAD(jm);
-#pragma unroll
-    for (int r = 0; r < 8; r++) { x[r] = p0[r * ${pnbf}]; w[r] = p1[r * ${pnbf}]; }
-    float sn, cs;
-    __sincosf(-${two_pi_over_n2} * (float)j, &sn, &cs);
-    cf t = cf{cs, sn}, tr = t;
-#pragma unroll
-    for (int r = 1; r < 8; r++) { x[r] = cmul(x[r], tr); tr = cmul(tr, t); }
-    __sincosf(-${two_pi_over_n2} * (float)jm, &sn, &cs);
-    t = cf{cs, sn}; tr = t;
-#pragma unroll
-    for (int r = 1; r < 8; r++) { w[r] = cmul(w[r], tr); tr = cmul(tr, t); }
-    dft8_fwd(x);
-    dft8_fwd(w);
-    // the mirror of x[r] is w[7 - r], once the self-mirrored thread's w is turned by one
-    // ((8 - r) mod 8 = (7 - r) + 1)
-    const cf w0 = w[0];
-#pragma unroll
-    for (int r = 0; r < 7; r++) w[r] = self ? w[r + 1] : w[r];
-    w[7] = self ? w0 : w[7];
-    // bin e = j + r NBF: its filters at ka[r NBF] and kb[r NBF]; its mirror's at kma[-r NBF]
-    // and kmb[-r NBF] (me = N2 - 1 - e, or N2 - e for a = 0, whose me = N2 for e = 0 is read
-    // in bounds and replaced: bin 0 is its own mirror)
-    const long long fa = (long long)a * N2 + j, fm = (long long)b * N2 + N2 - 1 + (a == 0) - j;
-    const cf *ka = k0 + fa, *kb = k1 + fa, *kma = k0 + fm, *kmb = k1 + fm;
-#pragma unroll
-    for (int r = 0; r < 8; r++) {
-      cf k0m = kma[-r * NBF], k1m = kmb[-r * NBF];
-      if (r == 0 && self) { k0m = ka[0]; k1m = kb[0]; }
-      const cf z0 = x[r], z1 = cconj(w[7 - r]);
-      const cf c0 = cconj(z0), c1 = cconj(z1); // Z[N-k] and conj Z[k]
-      x[r] = cscale(cadd(cmul(cadd(z0, z1), ka[r * NBF]), cmul(csub(z0, z1), kb[r * NBF])), 0.5f);
-      w[7 - r] = cscale(cadd(cmul(cadd(c1, c0), k0m), cmul(csub(c1, c0), k1m)), 0.5f);
-    }
-    const cf w7 = w[7];
-#pragma unroll
-    for (int r = 7; r > 0; r--) w[r] = self ? w[r - 1] : w[r];
-    w[0] = self ? w7 : w[0];
-  }
-  __syncthreads();
-  if (on) {
-    dft8_inv(x);
-    dft8_inv(w);
-    cf *q0 = s + PAD(j * 8), *q1 = s + RSTRIDE + PAD(jm * 8);
-#pragma unroll
-    for (int r = 0; r < 8; r++) { q0[r] = x[r]; q1[r] = w[r]; }
-  }
-  __syncthreads();
-}
-
-// At most 64 registers a thread (1024 / TR blocks an SM): left free, the compiler takes 95 to
-// 128 at TR = 512 (one block an SM); capped, it spills about 13 words a thread (NOTES 38).
-extern "C" __global__ void __launch_bounds__(TR, ${rows_min_blocks})
+// filters, inverse DFTs, back in place.
+extern "C" __global__ void __launch_bounds__(TR)
 fftconv_rows(const cf *__restrict__ k_hat, ws_t *__restrict__ z, long long rows, int H) {
   extern __shared__ cf s[];
   const int a = blockIdx.y, b = (N1 - a) & (N1 - 1);
   const long long r0 = 2 * (long long)blockIdx.x, r1 = r0 + 1 < rows ? r0 + 1 : r0;
   const cf *k0 = k_hat + (r0 % H) * (long long)N, *k1p = k_hat + (r1 % H) * (long long)N;
   ws_t *zp = z + (long long)blockIdx.x * N;
-  rows_first(s, zp, a, b);
-  fft_rows_fwd_mid(s);
-  rows_filter(s, a, b, k0, k1p);
-  fft_rows_inv_mid(s);
-  rows_last(s, zp, a, b);
+  for (int i = threadIdx.x; i < 2 * N2; i += TR) {
+    int q = i / N2, e = i % N2;
+    s[q * RSTRIDE + PAD(e)] = ldw(zp, (long long)(q ? b : a) * N2 + e);
+  }
+  __syncthreads();
+  fft_rows_fwd(s);
+  filter_pair(s, s + RSTRIDE, a, b, k0, k1p, threadIdx.x, TR);
+  __syncthreads();
+  fft_rows_inv(s);
+  for (int i = threadIdx.x; i < 2 * N2; i += TR) {
+    int q = i / N2, e = i % N2;
+    if (q == 0 || b != a) stw(zp, (long long)(q ? b : a) * N2 + e, s[q * RSTRIDE + PAD(e)]);
+  }
 }
 
 // Pass C: times W_N^(-n2 k1), N1-point inverse DFTs down the columns; Re to row 2p, Im to
@@ -685,28 +560,13 @@ function family.emit(params)
   local n, n2 = params.fft_size, params.n2
   local n1 = n // n2
   local tc, tr, tile = params.threads_cols, params.threads_rows, params.tile
-  local backward, rs = params.op == "backward", parts.row_stride(n2)
-  -- the forward's row pass: its transforms' first and last stages in registers
-  local fused, inv = stockham.fused_radices(n2), {}
-  for i = #fused, 1, -1 do inv[#inv + 1] = fused[i] end
-  assert(backward or tr >= n2 // 8, "the row pass's filter stage needs a thread a butterfly")
   local env = parts.env(params, n2, {
     tile = tile, tc = tc, tr = tr, ws = params.ws, op = params.op or "forward",
     ws_doc = params.ws == "fp32" and "fp32" or (params.dtype .. " (the I/O dtype)"),
     fft_cols_fwd = stockham.fn("fft_cols_fwd", n1, tile, tile, 1, tc, -1),
     fft_cols_inv = stockham.fn("fft_cols_inv", n1, tile, tile, 1, tc, 1),
-    fft_rows_fwd = backward and stockham.fn("fft_rows_fwd", n2, 2, 1, rs, tr, -1, true) or "",
-    fft_rows_inv = backward and stockham.fn("fft_rows_inv", n2, 2, 1, rs, tr, 1, true) or "",
-    fft_rows_fwd_mid = backward and "" or stockham.fn("fft_rows_fwd_mid", n2, 2, 1, rs, tr, -1,
-      true, { radices = fused, from = 2, to = #fused - 1 }),
-    fft_rows_inv_mid = backward and "" or stockham.fn("fft_rows_inv_mid", n2, 2, 1, rs, tr, 1,
-      true, { radices = inv, from = 2, to = #inv - 1 }),
-    row_radices = table.concat(fused, " x "), rb1 = fused[1],
-    mb1 = stockham.per_thread(n2, 2, tr, fused[1]),
-    pnb1 = n2 // fused[1] + n2 // fused[1] // 16, pnbf = n2 // 8 + n2 // 8 // 16,
-    two_pi_over_n2 = fft.flit(2 * math.pi / n2), rows_min_blocks = math.max(1, 1024 // tr),
-    filter_pair = false, -- the row pass filters in registers (rows_filter)
-    dfts = backward and stockham.dfts({ n1, n2 }) or stockham.dfts({ n1 }, fused, { n2 }),
+    fft_rows_fwd = stockham.fn("fft_rows_fwd", n2, 2, 1, parts.row_stride(n2), tr, -1, true),
+    fft_rows_inv = stockham.fn("fft_rows_inv", n2, 2, 1, parts.row_stride(n2), tr, 1, true),
   })
   return tpl.render(parts.COMMON .. KERNEL .. parts.PREP, env,
     "=templates/monarch_long.lua (lib/long_parts COMMON, KERNEL, PREP)")

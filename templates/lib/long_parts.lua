@@ -58,8 +58,7 @@ function parts.manifest(n1, n2, forward, workspace)
 end
 
 -- The names COMMON and PREP use: n, n1, n2, the I/O functions, the DFTs of both lengths and
--- the prepare's FFTs; filter_pair (true: COMMON defines it; monarch_long's forward filters in
--- registers instead, its backward with bwd_pair); extra names are added to the table.
+-- the prepare's FFTs; extra names are added to the table.
 function parts.env(params, n2, extra)
   local n = params.fft_size
   local n1 = n // n2
@@ -71,7 +70,7 @@ function parts.env(params, n2, extra)
     dfts = stockham.dfts({ n1, n2 }),
     fft_pcols_fwd = stockham.fn("fft_pcols_fwd", n1, ptile, ptile, 1, ptc, -1),
     fft_prow_fwd = stockham.fn("fft_prow_fwd", n2, 1, 1, parts.row_stride(n2), ptr, -1, true),
-    pre_gate = params.pre_gate, post_gate = params.post_gate, filter_pair = true,
+    pre_gate = params.pre_gate, post_gate = params.post_gate,
   }
   for k, v in pairs(extra or {}) do env[k] = v end
   return env
@@ -105,7 +104,6 @@ static __device__ __forceinline__ cf twiddle(int m, float sign) {
 #define RSTRIDE ${rstride}
 #define PAD(e) ((e) + ((e) >> 4))
 
-@ if filter_pair then
 // The filter product of workspace rows a and b = N1 - a of a pair after their forward DFTs
 // (b = a for a = 0 and N1/2), held at ra and rb (padded), in place. Bin (a, e) has its mirror
 // N - k at (b, N2 - 1 - e), or for a = 0 at (0, (N2 - e) mod N2); one thread takes both, as
@@ -129,7 +127,6 @@ static __device__ __forceinline__ void filter_pair(cf *ra, cf *rb, int a, int b,
     rm[PAD(me)] = y1;
   }
 }
-@ end
 
 // The column passes wait on their global loads (bench/NOTES.md 37): a thread issues the loads
 // of NB of its elements, all of them, before it uses any, so that NB times more bytes are in

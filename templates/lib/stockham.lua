@@ -34,58 +34,27 @@ function stockham.per_thread(n, count, threads, r)
   return (count * (n // r) + threads - 1) // threads
 end
 
--- The radices of the row transforms whose first and last stages run in registers (monarch_long's
--- row pass): 8 first and last (the inverse runs them in the reverse order, and the padding
--- wants 8 or 16 at Ns = 1; 16 there made the row pass spill 170-300 bytes a thread under its
--- 64 registers), 4s where 2^b is not a power of 8 (after Ns = 8: even, as the padding asks),
--- 8s between; at least three stages (one in shared memory between the two in registers).
--- n = 2^b, b >= 9: 8s for b mod 3 = 0; 8, 4, 4, then 8s for 1; 8, 4, then 8s for 2.
-function stockham.fused_radices(n)
-  local b = fft.log2(n)
-  assert(2 ^ b == n and b >= 9, "fused row transforms need a power of two of at least 512")
-  local out = { 8 }
-  b = b - 3
-  if b % 3 == 1 then out[2], out[3] = 4, 4; b = b - 4
-  elseif b % 3 == 2 then out[2] = 4; b = b - 2 end
-  for _ = 1, b // 3 do out[#out + 1] = 8 end
-  return out
-end
-
--- Complex registers a thread needs: the largest stage's butterflies times their radix
--- (radices: stockham.radices(n) unless given).
-function stockham.regs(n, count, threads, radices)
+-- Complex registers a thread needs: the largest stage's butterflies times their radix.
+function stockham.regs(n, count, threads)
   local most = 0
-  for _, r in ipairs(radices or stockham.radices(n)) do
+  for _, r in ipairs(stockham.radices(n)) do
     most = math.max(most, stockham.per_thread(n, count, threads, r) * r)
   end
   return most
 end
 
--- The R-point DFTs in registers each stage calls, for every radix of the lengths in ns and
--- every radix in the list extra (optional): dft<R>_fwd and dft<R>_inv on cf (&a)[R]; for the
--- radices of the lengths in fwd_only (optional) that no other list has, dft<R>_fwd alone (an
--- unused one is an NVRTC warning). Needs cf, cadd, csub and cmul.
-function stockham.dfts(ns, extra, fwd_only)
-  local lists, both = {}, {}
-  for _, n in ipairs(ns) do lists[#lists + 1] = stockham.radices(n) end
-  lists[#lists + 1] = extra or {}
-  for _, list in ipairs(lists) do
-    for _, r in ipairs(list) do both[r] = true end
-  end
-  for _, n in ipairs(fwd_only or {}) do lists[#lists + 1] = stockham.radices(n) end
+-- The R-point DFTs in registers each stage calls, for every radix of the lengths in ns:
+-- dft<R>_fwd and dft<R>_inv on cf (&a)[R]. Needs cf, cadd, csub and cmul.
+function stockham.dfts(ns)
   local seen, out = {}, {}
-  for _, list in ipairs(lists) do
-    for _, r in ipairs(list) do
+  for _, n in ipairs(ns) do
+    for _, r in ipairs(stockham.radices(n)) do
       if not seen[r] then
         seen[r] = true
         out[#out + 1] = string.format(
-          "static __device__ __forceinline__ void dft%d_fwd(cf (&a)[%d]) {\n%s\n}", r, r,
-          fft.radix2_body(r, -1))
-        if both[r] then
-          out[#out + 1] = string.format(
-            "static __device__ __forceinline__ void dft%d_inv(cf (&a)[%d]) {\n%s\n}", r, r,
-            fft.radix2_body(r, 1))
-        end
+          "static __device__ __forceinline__ void dft%d_fwd(cf (&a)[%d]) {\n%s\n}\n" ..
+          "static __device__ __forceinline__ void dft%d_inv(cf (&a)[%d]) {\n%s\n}",
+          r, r, fft.radix2_body(r, -1), r, r, fft.radix2_body(r, 1))
       end
     end
   end
@@ -100,13 +69,8 @@ end
 -- unit-stride accesses in one bank pair, 1.8x the ideal wavefronts in monarch_long's row
 -- pass, bench/NOTES.md 35). For column transforms
 -- (cs = 1) c varies fastest across threads, for row transforms j does, so that neighbouring threads touch neighbouring words. Ends with
--- __syncthreads(). opts (optional): radices, the stages' radices in order (default
--- stockham.radices(n)); from and to, the stages to emit (default all; the ones before `from`
--- are taken as done: Ns starts at the product of their radices).
-function stockham.fn(name, n, count, es, cs, threads, sign, pad, opts)
-  opts = opts or {}
-  local radices = opts.radices or stockham.radices(n)
-  local from, to = opts.from or 1, opts.to or #radices
+-- __syncthreads().
+function stockham.fn(name, n, count, es, cs, threads, sign, pad)
   local L = {}
   -- Every address is a per-thread base plus a constant, so that the compiler keeps one
   -- pointer, not R addresses, per butterfly: with padding P(e) = e + e / 16,
@@ -122,66 +86,64 @@ function stockham.fn(name, n, count, es, cs, threads, sign, pad, opts)
   add(string.format("static __device__ __forceinline__ void %s(cf *s) {", name))
   local ns = 1
   local dir = sign < 0 and "fwd" or "inv"
-  for stage, r in ipairs(radices) do
-    if stage >= from and stage <= to then
-      local bf = count * (n // r)
-      local m = stockham.per_thread(n, count, threads, r)
-      local split = cs == 1
-        and string.format("      int c = t %% %d, j = t / %d;", count, count)
-        or string.format("      int c = t / %d, j = t %% %d;", n // r, n // r)
-      add(string.format("  { // stage %d: radix %d, %d butterflies, %d a thread; Ns = %d", stage,
-        r, bf, m, ns))
-      add(string.format("    cf v[%d][%d];", m, r))
+  for stage, r in ipairs(stockham.radices(n)) do
+    local bf = count * (n // r)
+    local m = stockham.per_thread(n, count, threads, r)
+    local split = cs == 1
+      and string.format("      int c = t %% %d, j = t / %d;", count, count)
+      or string.format("      int c = t / %d, j = t %% %d;", n // r, n // r)
+    add(string.format("  { // stage %d: radix %d, %d butterflies, %d a thread; Ns = %d", stage,
+      r, bf, m, ns))
+    add(string.format("    cf v[%d][%d];", m, r))
+    add("#pragma unroll")
+    add(string.format("    for (int b = 0; b < %d; b++) {", m))
+    add(string.format("      int t = threadIdx.x + b * %d;", threads))
+    add(string.format("      if (%d %% %d != 0 && t >= %d) break;", bf, threads, bf))
+    add(split)
+    assert(not pad or (n // r) % 16 == 0, "padded transforms need n / R a multiple of 16")
+    add(string.format("      const cf *p = %s;", base("j")))
+    add("#pragma unroll")
+    add(string.format("      for (int r = 0; r < %d; r++) v[b][r] = p[r * %d];", r,
+      padded(n // r) * es))
+    add("    }")
+    add("    __syncthreads();")
+    add("#pragma unroll")
+    add(string.format("    for (int b = 0; b < %d; b++) {", m))
+    add(string.format("      int t = threadIdx.x + b * %d;", threads))
+    add(string.format("      if (%d %% %d != 0 && t >= %d) break;", bf, threads, bf))
+    add(split)
+    if ns > 1 then
+      add(string.format("      int k = j %% %d;", ns))
+      add("      float sn, cs_;")
+      add(string.format("      __sincosf(%s * (float)k, &sn, &cs_);",
+        fft.flit(sign * 2 * math.pi / (ns * r))))
+      add("      cf w = cf{cs_, sn}, wr = w;")
       add("#pragma unroll")
-      add(string.format("    for (int b = 0; b < %d; b++) {", m))
-      add(string.format("      int t = threadIdx.x + b * %d;", threads))
-      add(string.format("      if (%d %% %d != 0 && t >= %d) break;", bf, threads, bf))
-      add(split)
-      assert(not pad or (n // r) % 16 == 0, "padded transforms need n / R a multiple of 16")
-      add(string.format("      const cf *p = %s;", base("j")))
-      add("#pragma unroll")
-      add(string.format("      for (int r = 0; r < %d; r++) v[b][r] = p[r * %d];", r,
-        padded(n // r) * es))
-      add("    }")
-      add("    __syncthreads();")
-      add("#pragma unroll")
-      add(string.format("    for (int b = 0; b < %d; b++) {", m))
-      add(string.format("      int t = threadIdx.x + b * %d;", threads))
-      add(string.format("      if (%d %% %d != 0 && t >= %d) break;", bf, threads, bf))
-      add(split)
-      if ns > 1 then
-        add(string.format("      int k = j %% %d;", ns))
-        add("      float sn, cs_;")
-        add(string.format("      __sincosf(%s * (float)k, &sn, &cs_);",
-          fft.flit(sign * 2 * math.pi / (ns * r))))
-        add("      cf w = cf{cs_, sn}, wr = w;")
-        add("#pragma unroll")
-        add(string.format("      for (int r = 1; r < %d; r++) { v[b][r] = cmul(v[b][r], wr); wr = cmul(wr, w); }", r))
-      else
-        add("      int k = 0;")
-      end
-      add(string.format("      dft%d_%s(v[b]);", r, dir))
-      add(string.format("      int o = (j / %d) * %d + k;", ns, ns * r))
-      add(string.format("      cf *q = %s;", base("o")))
-      if ns == 1 then
-        assert(not pad or r == 8 or r == 16, "padded transforms need a first radix of 8 or 16")
-        add("#pragma unroll")
-        add(string.format("      for (int r = 0; r < %d; r++) q[r * %d] = v[b][r];", r, es))
-      elseif pad and ns == 8 then
-        assert(r % 2 == 0, "padded transforms need an even radix after Ns = 8")
-        add("#pragma unroll")
-        add(string.format("      for (int r = 0; r < %d; r++) q[(8 * r + (r >> 1)) * %d] = v[b][r];",
-          r, es))
-      else
-        assert(not pad or ns % 16 == 0)
-        add("#pragma unroll")
-        add(string.format("      for (int r = 0; r < %d; r++) q[r * %d] = v[b][r];", r,
-          padded(ns) * es))
-      end
-      add("    }")
-      add("    __syncthreads();")
-      add("  }")
+      add(string.format("      for (int r = 1; r < %d; r++) { v[b][r] = cmul(v[b][r], wr); wr = cmul(wr, w); }", r))
+    else
+      add("      int k = 0;")
     end
+    add(string.format("      dft%d_%s(v[b]);", r, dir))
+    add(string.format("      int o = (j / %d) * %d + k;", ns, ns * r))
+    add(string.format("      cf *q = %s;", base("o")))
+    if ns == 1 then
+      assert(not pad or r == 8 or r == 16, "padded transforms need a first radix of 8 or 16")
+      add("#pragma unroll")
+      add(string.format("      for (int r = 0; r < %d; r++) q[r * %d] = v[b][r];", r, es))
+    elseif pad and ns == 8 then
+      assert(r % 2 == 0, "padded transforms need an even radix after Ns = 8")
+      add("#pragma unroll")
+      add(string.format("      for (int r = 0; r < %d; r++) q[(8 * r + (r >> 1)) * %d] = v[b][r];",
+        r, es))
+    else
+      assert(not pad or ns % 16 == 0)
+      add("#pragma unroll")
+      add(string.format("      for (int r = 0; r < %d; r++) q[r * %d] = v[b][r];", r,
+        padded(ns) * es))
+    end
+    add("    }")
+    add("    __syncthreads();")
+    add("  }")
     ns = ns * r
   end
   add("}")
