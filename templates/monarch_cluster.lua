@@ -25,7 +25,7 @@ local parts = require "lib.long_parts"
 
 local family = {
   name = "monarch_cluster",
-  revision = 3,
+  revision = 4,
   doc = "long sequences in one pass over a thread-block cluster (sm_90, distributed shared memory)",
   -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
   -- family"): the runtime's table of families is generated from it at build time.

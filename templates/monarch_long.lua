@@ -43,7 +43,7 @@ local parts = require "lib.long_parts"
 
 local family = {
   name = "monarch_long",
-  revision = 4,
+  revision = 5,
   doc = "long sequences (64K..4M): three passes through a workspace, fp32 on CUDA cores",
   -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
   -- family"): the runtime's table of families is generated from it at build time.

@@ -109,8 +109,10 @@ static __device__ __forceinline__ cf twiddle(int m, float sign) {
 // N - k at (b, N2 - 1 - e), or for a = 0 at (0, (N2 - e) mod N2); one thread takes both, as
 //   Y[k] = ((Z[k] + conj Z[N-k]) K_a[k] + (Z[k] - conj Z[N-k]) K_b[k]) / 2
 // (Z = X_a + i X_b: the two real rows' spectra separated and filtered by their own heads'
-// k0 and k1), and at N - k the same with the roles swapped. Slots t < N2 cover the pairs of
-// a != b; slots t <= N2/2 those of a == b.
+// k0 and k1), and at N - k the same with the roles swapped, which, the filters being real
+// (K[N-k] = conj K[k], the mask symmetric, D real), is conj(A - B) for Y[k] = A + B: the
+// mirror's spectrum is not read (bench/NOTES.md 40), so only rows a <= N1/2 of k_hat are.
+// Slots t < N2 cover the pairs of a != b; slots t <= N2/2 those of a == b.
 static __device__ __forceinline__ void filter_pair(cf *ra, cf *rb, int a, int b,
                                                    const cf *__restrict__ k0,
                                                    const cf *__restrict__ k1, int tid, int nthr) {
@@ -119,12 +121,10 @@ static __device__ __forceinline__ void filter_pair(cf *ra, cf *rb, int a, int b,
     int e = t, me = a == 0 ? (N2 - e) & (N2 - 1) : N2 - 1 - e;
     if (a == b && a != 0 && e == N2 / 2) continue; // row N1/2: slots below N2/2 pair them all
     cf z0 = ra[PAD(e)], z1 = cconj(rm[PAD(me)]);
-    long long f0 = (long long)a * N2 + e, f1 = (long long)b * N2 + me;
-    cf y0 = cscale(cadd(cmul(cadd(z0, z1), k0[f0]), cmul(csub(z0, z1), k1[f0])), 0.5f);
-    cf w0 = cconj(z0), w1 = cconj(z1); // Z[N-k] and conj Z[k]
-    cf y1 = cscale(cadd(cmul(cadd(w1, w0), k0[f1]), cmul(csub(w1, w0), k1[f1])), 0.5f);
-    ra[PAD(e)] = y0;
-    rm[PAD(me)] = y1;
+    long long f0 = (long long)a * N2 + e;
+    cf A = cscale(cmul(cadd(z0, z1), k0[f0]), 0.5f), B = cscale(cmul(csub(z0, z1), k1[f0]), 0.5f);
+    ra[PAD(e)] = cadd(A, B);
+    rm[PAD(me)] = cconj(csub(A, B));
   }
 }
 
