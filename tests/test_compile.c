@@ -306,3 +306,28 @@ Test(compile, compile_all_reports_each) {
   cr_assert(bins[0].cubin && bins[2].cubin && !bins[1].cubin);
   for (int i = 0; i < 3; i++) fc_binary_free(&bins[i]);
 }
+
+/* fc_compile_all compiles sources whose code after the leading comment is the same once, and
+   gives each its own copy: the same cubin bytes at different addresses, each freed alone; a
+   source whose code differs (the same comment, another body) is compiled on its own. */
+Test(compile, compile_all_shares_same_code) {
+  static char a[4096], b[4096], c[4096];
+  snprintf(a, sizeof a, "/* params: {\"group\":0} */\n%s", k_scale);
+  snprintf(b, sizeof b, "/* params: {\"group\":8} */\n%s", k_scale);
+  snprintf(c, sizeof c, "/* params: {\"group\":0} */\n%s", "extern \"C\" __global__ void k() { int x = ; }");
+  const char *src[] = {a, b, c, b};
+  const char *names[] = {"a.cu", "b.cu", "c.cu", "d.cu"};
+  fc_binary bins[4] = {{0}};
+  fftconv_status st[4];
+  cr_assert_eq(fc_compile_all(src, names, 4, "sm_90", 2, bins, st), 1);
+  cr_assert(st[0] == FFTCONV_OK && st[1] == FFTCONV_OK && st[3] == FFTCONV_OK);
+  cr_assert_eq(st[2], FFTCONV_ERR_COMPILE);
+  cr_assert(strstr(bins[2].log, "error"), "%s", bins[2].log);
+  for (int i = 1; i < 4; i += 2) {
+    cr_assert(bins[i].cubin && bins[i].cubin != bins[0].cubin);
+    cr_assert_eq(bins[i].cubin_size, bins[0].cubin_size);
+    cr_assert(!memcmp(bins[i].cubin, bins[0].cubin, bins[0].cubin_size));
+  }
+  cr_assert(bins[1].cubin != bins[3].cubin);
+  for (int i = 0; i < 4; i++) fc_binary_free(&bins[i]);
+}

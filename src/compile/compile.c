@@ -512,8 +512,15 @@ static void *nvrtc_worker(void *arg) {
   }
 }
 
-int fc_compile_all(const char *const *sources, const char *const *names, int n,
-                   const char *arch, int jobs, fc_binary *bins, fftconv_status *st) {
+/* What NVRTC compiles of a source: all after its leading comment, which in a generated
+   source holds the template, the parameters and the manifest. */
+static const char *code_of(const char *src) {
+  const char *end = src && !strncmp(src, "/*", 2) ? strstr(src, "*/") : NULL;
+  return end ? end + 2 : src ? src : "";
+}
+
+static void compile_pool(const char *const *sources, const char *const *names, int n,
+                         const char *arch, int jobs, fc_binary *bins, fftconv_status *st) {
   nvrtc_pool p = {sources, names, bins, st, arch, n, 0, PTHREAD_MUTEX_INITIALIZER};
   pthread_t th[64];
   int nth = jobs < 1 ? 1 : jobs > 64 ? 64 : jobs, started = 0;
@@ -521,6 +528,47 @@ int fc_compile_all(const char *const *sources, const char *const *names, int n,
   while (started < nth && pthread_create(&th[started], NULL, nvrtc_worker, &p) == 0) started++;
   if (started == 0) nvrtc_worker(&p); /* no threads to be had: compile here */
   for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+}
+
+int fc_compile_all(const char *const *sources, const char *const *names, int n,
+                   const char *arch, int jobs, fc_binary *bins, fftconv_status *st) {
+  /* Sources whose code is the same (candidates that differ only in what the launcher does,
+     such as monarch_long's row groups) are compiled once and the binary copied. */
+  int *first = n > 0 ? malloc((size_t)n * sizeof *first) : NULL;
+  uint64_t *h = n > 0 ? malloc((size_t)n * sizeof *h) : NULL;
+  const char **us = n > 0 ? malloc((size_t)n * sizeof *us) : NULL;
+  const char **un = n > 0 ? malloc((size_t)n * sizeof *un) : NULL;
+  fc_binary *ub = n > 0 ? calloc((size_t)n, sizeof *ub) : NULL;
+  fftconv_status *ust = n > 0 ? calloc((size_t)n, sizeof *ust) : NULL;
+  int nu = 0;
+  if (!first || !h || !us || !un || !ub || !ust) { /* no memory to share: compile each */
+    free(first), free(h), free(us), free(un), free(ub), free(ust);
+    compile_pool(sources, names, n, arch, jobs, bins, st);
+  } else {
+    int *uof = first; /* reused below: unique j -> its index, then first[i] */
+    int *slot = malloc((size_t)n * sizeof *slot);
+    for (int i = 0; i < n; i++) {
+      const char *c = code_of(sources[i]);
+      h[i] = fc_hash64(FC_HASH64_INIT, c, strlen(c));
+      int j = 0;
+      for (; slot && j < nu; j++)
+        if (h[uof[j]] == h[i] && !strcmp(code_of(sources[uof[j]]), c)) break;
+      if (!slot || j == nu) {
+        if (slot) uof[nu] = i;
+        us[nu] = sources[i], un[nu] = names[i];
+        j = nu++;
+      }
+      if (slot) slot[i] = j;
+    }
+    compile_pool(us, un, nu, arch, jobs, ub, ust);
+    for (int i = 0; i < n; i++) {
+      int j = slot ? slot[i] : i;
+      fc_err e = {{0}};
+      if (!slot || uof[j] == i) bins[i] = ub[j], st[i] = ust[j];
+      else st[i] = fc_binary_copy(&ub[j], &bins[i], &e) != FFTCONV_OK ? FFTCONV_ERR_NOMEM : ust[j];
+    }
+    free(slot), free(first), free(h), free(us), free(un), free(ub), free(ust);
+  }
   int failed = 0;
   for (int i = 0; i < n; i++) failed += st[i] != FFTCONV_OK;
   return failed;

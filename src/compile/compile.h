@@ -54,7 +54,8 @@ void fc_binary_free(fc_binary *b); /* accepts NULL; frees the members */
 fftconv_status fc_binary_copy(const fc_binary *b, fc_binary *out, fc_err *e);
 
 /* Compiles sources[i] (named names[i]) into bins[i] on `jobs` threads; st[i] is each
-   compilation's status and bins[i].log its NVRTC log. Returns how many failed. */
+   compilation's status and bins[i].log its NVRTC log. Returns how many failed. Sources
+   whose code after their leading comment is the same are compiled once (each gets a copy). */
 int fc_compile_all(const char *const *sources, const char *const *names, int n,
                    const char *arch, int jobs, fc_binary *bins, fftconv_status *st);
 const fc_entry_info *fc_binary_entry(const fc_binary *b, const char *name); /* NULL if absent */
