@@ -253,3 +253,58 @@ Test(manifest, main_launch) {
   m.nlaunch = 1;
   cr_assert_null(fc_manifest_main(&m));
 }
+
+/* Row groups (kernel.h): read and written back only where not 0, the workspace sized for one
+   group, the bytes a launch moves still the whole problem's; odd groups, groups over launches
+   not over rows and groups with a per that does not divide them refused, naming the field. */
+#define RG_HEAD                                                                                \
+  "{\"filter\":{\"layout\":\"x\",\"per_head\":64},\"launches\":[{\"args\":[\"u\",\"y\","     \
+  "\"ws:a\",\"rows\",\"row0\"],\"block\":[128,1,1],\"entry\":\"f\",\"grid\":{\"over\":"       \
+  "\"rows\",\"per\":2},\"phase\":\"forward\",\"reads\":[\"u\"],\"smem\":0,"                 \
+  "\"writes\":[\"y\",\"ws:a\"]}],\"version\":1,\"workspace\":[{\"fixed\":0,\"name\":\"a\","  \
+  "\"per_row\":1000}]"
+Test(manifest, row_group) {
+  fc_manifest m, back;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_manifest_parse(RG_HEAD ",\"row_group\":6}", &m, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(m.row_group, 6);
+  cr_assert_eq(fc_manifest_ws_rows(&m, 15), 6);
+  cr_assert_eq(fc_manifest_ws_rows(&m, 4), 4);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 15, 5), 6000 + 144); /* 6 rows, aligned to 256 */
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 4, 5), 4096);
+  cr_assert_eq(fc_manifest_region_bytes(&m, 15, 5, 0), 15000); /* what all groups move */
+  char *out = fc_manifest_json(&m);
+  cr_assert_not_null(out);
+  cr_assert(strstr(out, "},\"row_group\":6}"), "%s", out);
+  cr_assert_eq(fc_manifest_parse(out, &back, &e), FFTCONV_OK, "%s: %s", e.msg, out);
+  cr_assert_eq(memcmp(&m, &back, sizeof m), 0, "parse(json(m)) differs from m: %s", out);
+  free(out);
+  fc_str b = {0};
+  fc_manifest_describe(&m, "  ", &b);
+  cr_assert(strstr(b.s, "  row groups of 6 rows"), "%s", b.s);
+  fc_str_free(&b);
+
+  /* 0 (or absent) is no group, and is not written */
+  cr_assert_eq(fc_manifest_parse(RG_HEAD ",\"row_group\":0}", &m, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(fc_manifest_workspace_bytes(&m, 15, 5), 15104);
+  out = fc_manifest_json(&m);
+  cr_assert_not_null(out);
+  cr_assert_null(strstr(out, "row_group"), "%s", out);
+  free(out);
+
+  refused(RG_HEAD ",\"row_group\":5}", "row_group 5 (0, or even");
+  refused(RG_HEAD ",\"row_group\":-2}", "");
+  refused(RG_HEAD ",\"row_group\":2,\"row_group\":2}", "repeated key \"row_group\"");
+  /* per 4 does not divide 6; a launch over heads cannot be grouped */
+  char j[1024];
+  snprintf(j, sizeof j, "%s", RG_HEAD ",\"row_group\":6}");
+  char *per = strstr(j, "\"per\":2");
+  cr_assert_not_null(per);
+  per[6] = '4';
+  refused(j, "must be over rows, its grid.per dividing the group");
+  snprintf(j, sizeof j, "%s", RG_HEAD ",\"row_group\":6}");
+  char *over = strstr(j, "\"rows\",\"per\"");
+  cr_assert_not_null(over);
+  memcpy(over, "\"one\", ", 7);
+  refused(j, "must be over rows");
+}

@@ -12,7 +12,7 @@
  *                 "block":[X,Y,Z], "smem":BYTES, "cluster":[X,Y,Z],
  *                 "args":[NAME...], "reads":[BUFFER...], "writes":[BUFFER...]}, ...],
  *    "workspace":[{"name":"a","per_row":BYTES,"fixed":BYTES[,"per_head":BYTES]}, ...],
- *    "filter":{"layout":"NAME","per_head":BYTES,"fixed":BYTES}}
+ *    "filter":{"layout":"NAME","per_head":BYTES,"fixed":BYTES}[,"row_group":G]}
  *   grid.x = ceil(count / per), count = B*H ("rows"), H ("heads") or 1 ("one").
  *   Argument names (fc_arg): buffers u pre post y k d k_hat, the backward's dy du dpre dpost
  *   dk dd, and "ws:NAME" (a workspace region,
@@ -24,7 +24,15 @@
  *   default 0, written only when not 0) is for what is kept once a head, e.g. a backward's
  *   fp32 spectrum summed over the batch.
  *   The filter spectrum (k_hat) is `fixed + H * per_head` bytes in the named layout: kernels
- *   with the same layout name can share one prepared spectrum. */
+ *   with the same layout name can share one prepared spectrum.
+ *   row_group (optional, written only when not 0): the launches of every phase but prepare
+ *   run over the rows in groups of G rows, all of a group's launches before the next group's
+ *   (so that a workspace of G rows can stay in the L2 cache between them). For a group, the
+ *   row buffers (u pre post y dy du dpre dpost) start at its first row, `rows` is its row
+ *   count (G, the last one fewer) and `row0` (long long) its first row (a kernel that needs a
+ *   row's head takes (row0 + r) % H); the workspace is sized for min(G, B*H) rows and each
+ *   group uses it from the start. G is even and a multiple of every such launch's grid.per,
+ *   and those launches are all over rows. */
 #ifndef FC_KERNEL_H
 #define FC_KERNEL_H
 
@@ -75,6 +83,7 @@ typedef enum fc_arg {
   FC_ARG_N,
   /* the backward's buffers (fftconv_backward_args), after the first ABI's */
   FC_ARG_DY, FC_ARG_DU, FC_ARG_DPRE, FC_ARG_DPOST, FC_ARG_DK, FC_ARG_DD,
+  FC_ARG_ROW0, /* a row group's first row (row_group), long long */
   FC_ARG_COUNT
 } fc_arg;
 #define FC_ARG_IS_BUFFER(a) fc_arg_is_buffer(a)
@@ -136,6 +145,7 @@ typedef struct fc_manifest {
   fc_workspace_region ws[FC_MAX_WORKSPACE];
   char filter_layout[64];
   int64_t filter_per_head, filter_fixed; /* bytes of k_hat: fixed + H * per_head */
+  int64_t row_group; /* rows a group of the non-prepare launches (0: all at once) */
 } fc_manifest;
 
 /* Parses and validates manifest JSON (the form above). FFTCONV_ERR_INVALID with the byte
@@ -162,14 +172,17 @@ const char *fc_phase_name(fc_phase p);                /* "prepare", "forward" */
 const char *fc_over_name(fc_over o);                  /* "one", "rows", "heads" */
 
 /* Sizes for a shape: workspace bytes (regions aligned, 0 when none), the offset of region i
-   (rows = B * H, heads = H), and the filter spectrum's bytes; -1 when the count overflows
-   int64 (a manifest's sizes come from files: plan creation refuses such a plan). */
+   (rows = B * H, heads = H; with a row group, min(G, rows) rows), and the filter spectrum's
+   bytes; -1 when the count overflows int64 (a manifest's sizes come from files: plan
+   creation refuses such a plan). */
 int64_t fc_manifest_workspace_bytes(const fc_manifest *m, int64_t rows, int64_t heads);
 int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int64_t heads, int i);
-/* Bytes of workspace region i alone: fixed + rows * per_row + heads * per_head, -1 on
-   overflow or for no such region. */
+/* Bytes of workspace region i alone: fixed + rows * per_row + heads * per_head (rows as
+   given, row group or not), -1 on overflow or for no such region. */
 int64_t fc_manifest_region_bytes(const fc_manifest *m, int64_t rows, int64_t heads, int i);
 int64_t fc_manifest_filter_bytes(const fc_manifest *m, int64_t heads);
+/* The rows the workspace is sized for: min(row_group, rows), or rows without a group. */
+int64_t fc_manifest_ws_rows(const fc_manifest *m, int64_t rows);
 /* x rounded up to FC_WORKSPACE_ALIGN (where a workspace region, or a second filter layout
    after the first, starts); -1 for x negative or past what int64 rounds. */
 int64_t fc_workspace_align(int64_t x);

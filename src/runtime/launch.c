@@ -125,7 +125,14 @@ int64_t fc_launch_grid_x(const fc_launch *l, const fc_shape *s) {
   return x > 0x7fffffff ? 0 : x;
 }
 
-/* Runs the launches of mf for which `want` says yes (phase, or one index). */
+/* The row buffers: (B, H, L) in the I/O dtype, moved to a row group's first row. */
+static int is_row_buffer(int k) {
+  return k == FC_ARG_U || k == FC_ARG_PRE || k == FC_ARG_POST || k == FC_ARG_Y ||
+         k == FC_ARG_DY || k == FC_ARG_DU || k == FC_ARG_DPRE || k == FC_ARG_DPOST;
+}
+
+/* Runs the launches of mf for which `want` says yes (phase, or one index): with a row group
+   (kernel.h), all of them for the first G rows, then for the next G, and so on. */
 static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, int phase, int only,
                                    const fc_shape *s, const fc_buffers *b, CUdeviceptr workspace,
                                    CUstream st, fc_err *e) {
@@ -134,46 +141,64 @@ static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, in
   for (int i = 0; i < mf->nws; i++)
     buf[FC_ARG_WS + i] =
         workspace + (CUdeviceptr)fc_manifest_workspace_offset(mf, s->rows, s->p.heads, i);
-  long long rows = s->rows;
   int ints[FC_ARG_COUNT] = {0};
   ints[FC_ARG_L] = (int)s->p.seqlen;
   ints[FC_ARG_H] = (int)s->p.heads;
   ints[FC_ARG_KLEN] = (int)s->K;
   ints[FC_ARG_F] = (int)s->p.freq_keep;
   ints[FC_ARG_N] = (int)s->N;
-  for (int i = 0; i < mf->nlaunch; i++) {
-    const fc_launch *l = &mf->launch[i];
-    if (only >= 0 ? i != only : (int)l->phase != phase) continue;
-    if (i >= m->n || !m->fn[i])
-      return fc_fail(e, FFTCONV_ERR_INVALID, "launch %s: not in the loaded module", l->entry);
-    void *args[FC_MAX_ARGS];
-    for (int a = 0; a < l->nargs; a++) {
-      int k = l->args[a];
-      if (k >= FC_ARG_COUNT) /* an op's own argument (fc_arg_register): nothing binds it yet */
-        return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "launch %s: argument '%s' has no binding "
-                       "in the launcher", l->entry, fc_arg_name(k, mf));
-      args[a] = FC_ARG_IS_BUFFER(k) ? (void *)&buf[k] : k == FC_ARG_ROWS ? (void *)&rows
-                                                                        : (void *)&ints[k];
+  /* prepare launches run over the heads once; the others in row groups when there are any */
+  int grouped = mf->row_group > 0 &&
+                (only >= 0 ? (int)mf->launch[only].phase : phase) != (int)FC_PHASE_PREPARE;
+  const int64_t group = grouped ? mf->row_group : (s->rows > 0 ? s->rows : 1);
+  const uint64_t row_bytes = (uint64_t)s->p.seqlen * fftconv_dtype_size(s->p.dtype);
+  for (int64_t row0 = 0; row0 == 0 || row0 < s->rows; row0 += group) {
+    fc_shape gs = *s;
+    long long rows = s->rows, first = row0;
+    if (grouped) {
+      rows = s->rows - row0 < group ? s->rows - row0 : group;
+      gs.rows = rows;
+      for (int k = 0; k < FC_ARG_COUNT; k++)
+        if (is_row_buffer(k) && b->p[k]) buf[k] = b->p[k] + (CUdeviceptr)(row0 * row_bytes);
     }
-    int64_t gx = fc_launch_grid_x(l, s);
-    if (!gx)
-      return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "launch %s: the grid needs more than 2^31 - 1 "
-                     "blocks", l->entry);
-    char what[160];
-    snprintf(what, sizeof what, "launch %s (%" PRId64 "x%dx%d blocks of %dx%dx%d, %d B)",
-             l->entry, gx, l->grid_y, l->grid_z, l->block[0], l->block[1], l->block[2], l->smem);
-    CUresult r;
-    if (cluster_size(l) == 1) {
-      r = fc_cu.LaunchKernel(m->fn[i], (unsigned)gx, (unsigned)l->grid_y, (unsigned)l->grid_z,
-                             (unsigned)l->block[0], (unsigned)l->block[1], (unsigned)l->block[2],
-                             (unsigned)l->smem, st, args, NULL);
-    } else {
-      CUlaunchAttribute at;
-      CUlaunchConfig cfg;
-      cluster_config(l, (unsigned)gx, (unsigned)l->grid_y, (unsigned)l->grid_z, st, &cfg, &at);
-      r = fc_cu.LaunchKernelEx(&cfg, m->fn[i], args, NULL);
+    for (int i = 0; i < mf->nlaunch; i++) {
+      const fc_launch *l = &mf->launch[i];
+      if (only >= 0 ? i != only : (int)l->phase != phase) continue;
+      if (i >= m->n || !m->fn[i])
+        return fc_fail(e, FFTCONV_ERR_INVALID, "launch %s: not in the loaded module", l->entry);
+      void *args[FC_MAX_ARGS];
+      for (int a = 0; a < l->nargs; a++) {
+        int k = l->args[a];
+        if (k >= FC_ARG_COUNT) /* an op's own argument (fc_arg_register): nothing binds it yet */
+          return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "launch %s: argument '%s' has no binding "
+                         "in the launcher", l->entry, fc_arg_name(k, mf));
+        args[a] = FC_ARG_IS_BUFFER(k) ? (void *)&buf[k]
+                  : k == FC_ARG_ROWS  ? (void *)&rows
+                  : k == FC_ARG_ROW0  ? (void *)&first
+                                      : (void *)&ints[k];
+      }
+      int64_t gx = fc_launch_grid_x(l, &gs);
+      if (!gx)
+        return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "launch %s: the grid needs more than 2^31 - "
+                       "1 blocks", l->entry);
+      char what[160];
+      snprintf(what, sizeof what, "launch %s (%" PRId64 "x%dx%d blocks of %dx%dx%d, %d B)",
+               l->entry, gx, l->grid_y, l->grid_z, l->block[0], l->block[1], l->block[2],
+               l->smem);
+      CUresult r;
+      if (cluster_size(l) == 1) {
+        r = fc_cu.LaunchKernel(m->fn[i], (unsigned)gx, (unsigned)l->grid_y, (unsigned)l->grid_z,
+                               (unsigned)l->block[0], (unsigned)l->block[1],
+                               (unsigned)l->block[2], (unsigned)l->smem, st, args, NULL);
+      } else {
+        CUlaunchAttribute at;
+        CUlaunchConfig cfg;
+        cluster_config(l, (unsigned)gx, (unsigned)l->grid_y, (unsigned)l->grid_z, st, &cfg, &at);
+        r = fc_cu.LaunchKernelEx(&cfg, m->fn[i], args, NULL);
+      }
+      if (r != CUDA_SUCCESS) return fc_cuda_check(r, what, e);
     }
-    if (r != CUDA_SUCCESS) return fc_cuda_check(r, what, e);
+    if (!grouped) break;
   }
   return FFTCONV_OK;
 }

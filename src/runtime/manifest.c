@@ -257,6 +257,8 @@ static int top_field(fc_json_cur *r, const char *key, void *arg) {
   if (!strcmp(key, "launches") && once(&c->seen, 1))
     return jr_list(r, FC_MAX_LAUNCHES, &m->nlaunch, one_launch, c);
   if (!strcmp(key, "filter") && once(&c->seen, 2)) return fc_json_object(r, filter_field, c);
+  if (!strcmp(key, "row_group") && once(&c->seen, 3))
+    return fc_json_int(r, 0, INT32_MAX, &m->row_group);
   return -1;
 }
 
@@ -348,6 +350,17 @@ fftconv_status fc_manifest_check(const fc_manifest *m, fc_err *e) {
   }
   /* every op's kernel runs after its filter is prepared: forward, backward, or an op's own */
   if (!forward) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: no launch but prepare ones");
+  if (m->row_group < 0 || m->row_group > INT32_MAX || m->row_group % 2)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: row_group %" PRId64 " (0, or even, up "
+                   "to 2^31 - 1)", m->row_group);
+  for (int i = 0; i < m->nlaunch && m->row_group; i++) {
+    const fc_launch *l = &m->launch[i];
+    if (l->phase == FC_PHASE_PREPARE) continue;
+    if (l->over != FC_OVER_ROWS || m->row_group % l->per || l->cluster[0] > 1)
+      return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: %s: with row_group %" PRId64 " every "
+                     "launch but prepare ones must be over rows, its grid.per dividing the "
+                     "group, without a cluster along x", l->entry, m->row_group);
+  }
   if (!m->filter_layout[0])
     return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: the filter layout has no name");
   /* a layout is named like "monarch_tc.pair.16x16x16": letters, digits, '_', '.' and '-'
@@ -403,7 +416,10 @@ char *fc_manifest_json(const fc_manifest *m) {
     fc_str_add(&b, "}");
   }
   fc_str_add(&b, "],\"filter\":{\"layout\":\"%s\",\"per_head\":%" PRId64 ",\"fixed\":%" PRId64
-             "}}", m->filter_layout, m->filter_per_head, m->filter_fixed);
+             "}", m->filter_layout, m->filter_per_head, m->filter_fixed);
+  /* only when not 0, as per_head: every other manifest's text stays what it was */
+  if (m->row_group) fc_str_add(&b, ",\"row_group\":%" PRId64, m->row_group);
+  fc_str_add(&b, "}");
   if (b.oom) {
     fc_str_free(&b);
     return NULL;
@@ -437,6 +453,9 @@ void fc_manifest_describe(const fc_manifest *m, const char *indent, fc_str *b) {
   }
   fc_str_add(b, "%sfilter %s: %" PRId64 " B + %" PRId64 " B a head\n", indent, m->filter_layout,
              m->filter_fixed, m->filter_per_head);
+  if (m->row_group)
+    fc_str_add(b, "%srow groups of %" PRId64 " rows (the workspace sized for one)\n", indent,
+               m->row_group);
 }
 
 static void set_args(fc_launch *l, const uint8_t *args, int n) {
@@ -510,8 +529,13 @@ int64_t fc_manifest_region_bytes(const fc_manifest *m, int64_t rows, int64_t hea
   return b < 0 ? -1 : fixed_plus(b, heads, w->per_head);
 }
 
+int64_t fc_manifest_ws_rows(const fc_manifest *m, int64_t rows) {
+  return m->row_group > 0 && rows > m->row_group ? m->row_group : rows;
+}
+
 int64_t fc_manifest_workspace_offset(const fc_manifest *m, int64_t rows, int64_t heads, int i) {
   int64_t off = 0;
+  rows = fc_manifest_ws_rows(m, rows);
   for (int j = 0; j < i && j < m->nws; j++) {
     int64_t b = fc_manifest_region_bytes(m, rows, heads, j);
     if (b < 0 || __builtin_add_overflow(off, b, &off) || (off = fc_workspace_align(off)) < 0) return -1;
