@@ -43,7 +43,7 @@ local parts = require "lib.long_parts"
 
 local family = {
   name = "monarch_long",
-  revision = 5,
+  revision = 6,
   doc = "long sequences (64K..4M): three passes through a workspace, fp32 on CUDA cores",
   -- What the family runs, read by C (src/emit/family_decl.c; README, "Adding a kernel
   -- family"): the runtime's table of families is generated from it at build time.
@@ -91,16 +91,36 @@ function family.space(problem, device, rigor)
         for _, tc in ipairs(tcs) do
           for _, tr in ipairs(trs) do
             for _, ws in ipairs(wss) do
-              out[#out + 1] = {
-                fft_size = n, n2 = n2, tile = tile, threads_cols = tc, threads_rows = tr,
-                ws = ws, dtype = problem.dtype, pre_gate = problem.pre_gate,
-                post_gate = problem.post_gate, op = backward and "backward" or nil,
-              }
+              local groups = { 0 }
+              if not backward then groups = family.groups(problem, device, ws) end
+              for _, g in ipairs(groups) do
+                out[#out + 1] = {
+                  fft_size = n, n2 = n2, tile = tile, threads_cols = tc, threads_rows = tr,
+                  ws = ws, dtype = problem.dtype, pre_gate = problem.pre_gate,
+                  post_gate = problem.post_gate, op = backward and "backward" or nil,
+                  group = g > 0 and g or nil,
+                }
+              end
             end
           end
         end
       end
     end
+  end
+  return out
+end
+
+-- The forward's row groups worth trying (0: none): the largest even numbers of rows whose
+-- workspace takes at most a half and a quarter of the L2 cache, where that is fewer rows than
+-- the problem has (README, "Row groups").
+function family.groups(problem, device, ws)
+  local out = { 0 }
+  local per_row = problem.fft_size * (ws == "fp32" and 8 or 4) // 2
+  local rows = (problem.batch or 0) * (problem.heads or 0)
+  local l2 = device.l2_bytes or 0
+  for _, share in ipairs({ 2, 4 }) do
+    local g = l2 // share // per_row // 2 * 2
+    if g >= 2 and g < rows and g ~= out[#out] then out[#out + 1] = g end
   end
   return out
 end
@@ -112,6 +132,12 @@ function family.check(problem, device, params)
   why = parts.split_refusal(n, params.n2, min_n(params.op))
   if why then return false, why end
   if params.ws ~= "fp32" and params.ws ~= "half" then return false, "ws must be fp32 or half" end
+  if params.group ~= nil then
+    if params.op == "backward" then return false, "the backward runs without row groups" end
+    if math.type(params.group) ~= "integer" or params.group < 2 or params.group % 2 ~= 0 then
+      return false, "group must be an even number of rows, at least 2"
+    end
+  end
   if params.ws == "half" and params.dtype == "fp32" then
     return false, "a half workspace needs fp16 or bf16 I/O"
   end
@@ -183,21 +209,27 @@ local function backward_layout(params)
 end
 
 function family.layout(params, device)
-  if params.op == "backward" then return backward_layout(params) end
+  if params.op == "backward" then
+    if params.group then error("the backward runs without row groups (group)", 0) end
+    return backward_layout(params)
+  end
   local n, n2, n1 = params.fft_size, params.n2, n1_of(params)
   local half_pair = n * ws_bytes(params) // 2
   local tc, tr = params.threads_cols, params.threads_rows
-  return parts.manifest(n1, n2, {
+  local m = parts.manifest(n1, n2, {
       { entry = "fftconv_cols_fwd", phase = "forward", grid = { over = "rows", per = 2, y = n2 // params.tile },
         block = { tc, 1, 1 }, smem = cols_smem(params),
         args = { "u", "pre", "ws:z", "rows", "L" }, reads = { "u", "pre" }, writes = { "ws:z" } },
       { entry = "fftconv_rows", phase = "forward", grid = { over = "rows", per = 2, y = n1 // 2 + 1 },
         block = { tr, 1, 1 }, smem = rows_smem(params),
-        args = { "k_hat", "ws:z", "rows", "H" }, reads = { "k_hat", "ws:z" }, writes = { "ws:z" } },
+        args = { "k_hat", "ws:z", "rows", "row0", "H" }, reads = { "k_hat", "ws:z" },
+        writes = { "ws:z" } },
       { entry = "fftconv_cols_inv", phase = "forward", grid = { over = "rows", per = 2, y = n2 // params.tile },
         block = { tc, 1, 1 }, smem = cols_smem(params),
         args = { "ws:z", "post", "y", "rows", "L" }, reads = { "ws:z", "post" }, writes = { "y" } },
     }, { { name = "z", per_row = half_pair, fixed = half_pair } })
+  m.row_group = params.group
+  return m
 end
 
 local KERNEL = [[
@@ -513,13 +545,16 @@ fftconv_cols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre, ws_t 
 
 // Pass B: workspace rows a = blockIdx.y and b = N1 - a (b = a for a = 0 and N1/2) of pair p:
 // N2-point DFTs, the spectra of the two real rows separated and multiplied by their heads'
-// filters, inverse DFTs, back in place.
+// filters, inverse DFTs, back in place. Rows are counted from row0, the first of the row
+// group (0 without one): a row's head is (row0 + r) % H.
 extern "C" __global__ void __launch_bounds__(TR)
-fftconv_rows(const cf *__restrict__ k_hat, ws_t *__restrict__ z, long long rows, int H) {
+fftconv_rows(const cf *__restrict__ k_hat, ws_t *__restrict__ z, long long rows, long long row0,
+             int H) {
   extern __shared__ cf s[];
   const int a = blockIdx.y, b = (N1 - a) & (N1 - 1);
   const long long r0 = 2 * (long long)blockIdx.x, r1 = r0 + 1 < rows ? r0 + 1 : r0;
-  const cf *k0 = k_hat + (r0 % H) * (long long)N, *k1p = k_hat + (r1 % H) * (long long)N;
+  const cf *k0 = k_hat + ((row0 + r0) % H) * (long long)N;
+  const cf *k1p = k_hat + ((row0 + r1) % H) * (long long)N;
   ws_t *zp = z + (long long)blockIdx.x * N;
   for (int i = threadIdx.x; i < 2 * N2; i += TR) {
     int q = i / N2, e = i % N2;

@@ -13,7 +13,9 @@
  * paths run too); causal8 runs L = N/2 (the vector paths). The direct family runs a filter of
  * 7 taps (it takes short filters only), overlap_tc one of 100 (partial filters only). A
  * TEXT naming "band" (monarch_tc's banded row pass) runs the mask freq_keep = N/8; one naming
- * "taps":K runs a filter of K taps (overlap_tc's one-tap variant: '"taps":1').
+ * "taps":K runs a filter of K taps (overlap_tc's one-tap variant: '"taps":1'). A TEXT that
+ * starts with ',' is not matched but added to the chosen parameters (',"group":4': monarch_long
+ * in row groups of 4 rows, which the space of 15 rows does not hold).
  * Prints "ok ..." and exits 0 when the result is within tolerance; 1 with a
  * message on any failure; 2 on bad usage. */
 #include <math.h>
@@ -68,20 +70,34 @@ int main(int argc, char **argv) {
   if (fc_ctx_emit(ctx, &em) != FFTCONV_OK) return fail("templates", fftconv_ctx_error(ctx));
   fc_err e = {{0}};
   char *params = NULL;
-  if (argc == 5 && fc_emit_default_op(em, family, op, &p, &ctx->gpu.info, &params, &e) != FFTCONV_OK)
+  int match = 0; /* TEXTs to match (not added) */
+  for (int a = 5; a < argc; a++) match += argv[a][0] != ',';
+  if (!match && fc_emit_default_op(em, family, op, &p, &ctx->gpu.info, &params, &e) != FFTCONV_OK)
     return fail(family, e.msg);
-  if (argc > 5) {
+  if (match) {
     fc_candidate *cl = NULL;
     int ncl = 0;
     if (fc_emit_space_op(em, family, op, &p, &ctx->gpu.info, FC_RIGOR_EXHAUSTIVE, &cl, &ncl, &e) != FFTCONV_OK)
       return fail(family, e.msg);
     for (int i = 0; i < ncl && !params; i++) {
       int all = !cl[i].reason;
-      for (int a = 5; a < argc && all; a++) all = strstr(cl[i].params, argv[a]) != NULL;
+      for (int a = 5; a < argc && all; a++)
+        all = argv[a][0] == ',' || strstr(cl[i].params, argv[a]) != NULL;
       if (all) params = strdup(cl[i].params);
     }
     fc_candidates_free(cl, ncl);
     if (!params) return fail(family, "no candidate of the space has those parameters");
+  }
+  for (int a = 5; a < argc; a++) {
+    if (argv[a][0] != ',') continue;
+    size_t n0 = strlen(params);
+    char *more = malloc(n0 + strlen(argv[a]) + 1);
+    if (!more || n0 < 2) return fail(family, "out of memory");
+    memcpy(more, params, n0 - 1); /* without its closing brace */
+    strcpy(more + n0 - 1, argv[a]);
+    strcat(more, "}");
+    free(params);
+    params = more;
   }
   fc_kernel_src src = {0};
   if (fc_emit_kernel(em, family, params, &ctx->gpu.info, &src, &e) != FFTCONV_OK)

@@ -285,6 +285,73 @@ Test(family, long_families_manifest_and_pass_bytes) {
   fc_emit_close(em);
 }
 
+/* monarch_long's row groups (README, "Row groups"): the forward's space holds each candidate
+   without a group and with the even row counts whose workspace takes half and a quarter of
+   the L2 cache, where the problem has more rows; a grouped candidate's manifest says so, its
+   row pass takes row0; odd groups and grouped backwards are refused. */
+Test(family, long_row_groups) {
+  fc_emit *em = NULL;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_emit_open(&em, &e), FFTCONV_OK, "%s", e.msg);
+  fc_device_info d90;
+  fc_device_info_for_arch(90, &d90);
+  cr_assert_gt(d90.l2_bytes, 0);
+  fftconv_problem p;
+  fftconv_problem_init(&p);
+  p.batch = 8, p.heads = 768, p.seqlen = 65536, p.mode = FFTCONV_CIRCULAR, p.dtype = FFTCONV_FP16;
+  fc_candidate *cl;
+  int n;
+  cr_assert_eq(fc_emit_space(em, "monarch_long", &p, &d90, FC_RIGOR_MEASURE, &cl, &n, &e),
+               FFTCONV_OK, "%s", e.msg);
+  /* fp32 workspace: 256 KB a row at 64K */
+  int64_t half = d90.l2_bytes / 2 / (65536 * 4) / 2 * 2, quarter = d90.l2_bytes / 4 / (65536 * 4) / 2 * 2;
+  char want_half[64], want_quarter[64];
+  snprintf(want_half, sizeof want_half, "\"group\":%lld,", (long long)half);
+  snprintf(want_quarter, sizeof want_quarter, "\"group\":%lld,", (long long)quarter);
+  int none = 0, with_half = 0, with_quarter = 0;
+  for (int i = 0; i < n; i++) {
+    if (!strstr(cl[i].params, "\"ws\":\"fp32\"")) continue;
+    if (!strstr(cl[i].params, "\"group\"")) none++;
+    if (strstr(cl[i].params, want_half)) with_half++;
+    if (strstr(cl[i].params, want_quarter)) with_quarter++;
+  }
+  cr_assert_gt(none, 0);
+  cr_assert_eq(with_half, none, "%d with %s, %d without", with_half, want_half, none);
+  cr_assert_eq(with_quarter, none, "%d with %s, %d without", with_quarter, want_quarter, none);
+  fc_candidates_free(cl, n);
+  /* 15 rows: fewer than any group, so none */
+  p.batch = 3, p.heads = 5;
+  cr_assert_eq(fc_emit_space(em, "monarch_long", &p, &d90, FC_RIGOR_MEASURE, &cl, &n, &e),
+               FFTCONV_OK, "%s", e.msg);
+  for (int i = 0; i < n; i++) cr_assert_null(strstr(cl[i].params, "group"), "%s", cl[i].params);
+  fc_candidates_free(cl, n);
+
+  const char *base = "\"dtype\":\"fp16\",\"fft_size\":65536,\"n2\":2048,\"post_gate\":true,"
+                     "\"pre_gate\":true,\"threads_cols\":256,\"threads_rows\":512,\"tile\":32,"
+                     "\"ws\":\"fp32\"";
+  char params[512];
+  fc_kernel_src s = {0};
+  snprintf(params, sizeof params, "{%s,\"group\":100}", base);
+  cr_assert_eq(fc_emit_kernel(em, "monarch_long", params, &d90, &s, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(s.manifest.row_group, 100);
+  cr_assert_str_eq(s.manifest.launch[3].entry, "fftconv_rows");
+  int has_row0 = 0;
+  for (int a = 0; a < s.manifest.launch[3].nargs; a++) has_row0 |= s.manifest.launch[3].args[a] == FC_ARG_ROW0;
+  cr_assert(has_row0);
+  fc_kernel_src_free(&s);
+  snprintf(params, sizeof params, "{%s}", base);
+  cr_assert_eq(fc_emit_kernel(em, "monarch_long", params, &d90, &s, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(s.manifest.row_group, 0);
+  fc_kernel_src_free(&s);
+  snprintf(params, sizeof params, "{%s,\"group\":7}", base);
+  cr_assert_neq(fc_emit_kernel(em, "monarch_long", params, &d90, &s, &e), FFTCONV_OK);
+  cr_assert(strstr(e.msg, "row_group 7 (0, or even"), "%s", e.msg);
+  snprintf(params, sizeof params, "{%s,\"group\":8,\"op\":\"backward\"}", base);
+  cr_assert_neq(fc_emit_kernel(em, "monarch_long", params, &d90, &s, &e), FFTCONV_OK);
+  cr_assert(strstr(e.msg, "the backward runs without row groups"), "%s", e.msg);
+  fc_emit_close(em);
+}
+
 /* A direct candidate's kernels, emitted and compiled for sm_90. */
 static void compile_direct(fc_emit *em, const fc_device_info *dev, const char *params) {
   fc_err e = {{0}};

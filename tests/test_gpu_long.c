@@ -5,7 +5,8 @@
    L = 100,003 and 1,000,000; a partial filter (K = 4099 at N = 1M); and every candidate of
    the long family at 64K and 1M and of the cluster family at 64K and 128K, fp16, with the
    tuner's verification; the forward's launches one at a time (fftconv_forward_launch) giving
-   the forward's y bit for bit; and one problem past 2^31 elements (direct and overlap_tc). Skips
+   the forward's y bit for bit; row groups giving the ungrouped y bit for bit; and one problem
+   past 2^31 elements (direct and overlap_tc). Skips
    with a message where no GPU is present. */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -146,6 +147,90 @@ Test(gpu_long_candidates, n64k_circular) { every_candidate("monarch_long", 65536
 Test(gpu_long_candidates, n64k_causal) { every_candidate("monarch_long", 65536, FFTCONV_CAUSAL); }
 Test(gpu_long_candidates, n1m_circular) { every_candidate("monarch_long", 1048576, FFTCONV_CIRCULAR); }
 Test(gpu_long_candidates, n1m_causal) { every_candidate("monarch_long", 1048576, FFTCONV_CAUSAL); }
+
+/* The plan of monarch_long with `params` (JSON) for p, compiled here. */
+static fftconv_plan *long_plan(fftconv_ctx *c, const fftconv_problem *p, const char *params) {
+  fc_emit *em;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
+  fc_kernel_src src;
+  fc_binary bin;
+  fftconv_status st;
+  cr_assert_eq(fc_emit_kernel(em, "monarch_long", params, &c->gpu.info, &src, &e), FFTCONV_OK,
+               "%s: %s", params, e.msg);
+  const char *srcs[1] = {src.source}, *names[1] = {src.name};
+  fc_compile_all(srcs, names, 1, c->arch, 1, &bin, &st);
+  cr_assert_eq(st, FFTCONV_OK, "%s does not compile:\n%s", params, bin.log);
+  fftconv_plan *pl = NULL;
+  cr_assert_eq(fc_plan_from_binary(c, p, &src, &bin, "candidate", &pl), FFTCONV_OK, "%s",
+               fftconv_ctx_error(c));
+  fc_kernel_src_free(&src);
+  fc_binary_free(&bin);
+  return pl;
+}
+
+/* Row groups (README, "Row groups"): the forward's passes run a group of G rows at a time
+   through a workspace of G rows. On 15 rows (B = 3, H = 5: the last group short, the pairs'
+   heads not aligned to the groups), G = 2, 4, 6, 14 and 16 (one group) each verify against
+   the fp64 reference and give y bit for bit as the plan without groups; the workspace is
+   G rows' (at most 15). Circular fp16, causal bf16 at an odd L, fp32 and the half workspace. */
+static void groups_match(fftconv_ctx *c, const fftconv_problem *p, const char *base,
+                         uint64_t seed) {
+  fc_testdata t;
+  fc_err e = {{0}};
+  cr_assert_eq(fc_testdata_make(p, seed, FC_TD_REFERENCE | FC_TD_DEVICE, &t, &e), FFTCONV_OK,
+               "%s", e.msg);
+  size_t yb = t.n * (size_t)fftconv_dtype_size(p->dtype);
+  unsigned char *whole = malloc(yb), *grouped = malloc(yb);
+  cr_assert(whole && grouped);
+  char params[512];
+  snprintf(params, sizeof params, "{%s}", base);
+  fftconv_plan *pl = long_plan(c, p, params);
+  double err = INFINITY;
+  cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert(err <= fc_tolerance(p->dtype), "error %.3e with %s", err, fftconv_plan_describe(pl));
+  cr_assert_eq(fc_cu.MemcpyDtoH(whole, t.dy, yb), CUDA_SUCCESS);
+  size_t ws_all = fftconv_plan_workspace_bytes(pl);
+  fftconv_plan_destroy(pl);
+  static const int groups[] = {2, 4, 6, 14, 16};
+  for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+    snprintf(params, sizeof params, "{%s,\"group\":%d}", base, groups[i]);
+    pl = long_plan(c, p, params);
+    cr_assert(strstr(fftconv_plan_describe(pl), "group"), "%s", fftconv_plan_describe(pl));
+    size_t ws = fftconv_plan_workspace_bytes(pl);
+    if (groups[i] >= 15) cr_assert_eq(ws, ws_all, "G = %d", groups[i]);
+    else cr_assert_lt(ws, ws_all, "G = %d: %zu bytes", groups[i], ws);
+    err = INFINITY;
+    cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
+    cr_assert(err <= fc_tolerance(p->dtype), "error %.3e with %s", err,
+              fftconv_plan_describe(pl));
+    cr_assert_eq(fc_cu.MemcpyDtoH(grouped, t.dy, yb), CUDA_SUCCESS);
+    cr_assert(!memcmp(whole, grouped, yb), "G = %d: y differs from the plan without groups "
+              "(%s)", groups[i], fftconv_plan_describe(pl));
+    fftconv_plan_destroy(pl);
+  }
+  cr_log_info("%s: groups of 2, 4, 6, 14, 16 rows match", base);
+  free(whole);
+  free(grouped);
+  fc_testdata_free(&t);
+}
+
+Test(gpu_long, row_groups) {
+  fftconv_ctx *c = ctx_or_skip();
+  fftconv_problem p = problem(3, 5, 65536, FFTCONV_CIRCULAR, FFTCONV_FP16, 1);
+  groups_match(c, &p, "\"dtype\":\"fp16\",\"fft_size\":65536,\"n2\":2048,\"post_gate\":true,"
+               "\"pre_gate\":true,\"threads_cols\":256,\"threads_rows\":512,\"tile\":32,"
+               "\"ws\":\"fp32\"", 31);
+  p = problem(3, 5, 32763, FFTCONV_CAUSAL, FFTCONV_BF16, 1);
+  groups_match(c, &p, "\"dtype\":\"bf16\",\"fft_size\":65536,\"n2\":4096,\"post_gate\":true,"
+               "\"pre_gate\":true,\"threads_cols\":256,\"threads_rows\":512,\"tile\":16,"
+               "\"ws\":\"half\"", 32);
+  p = problem(3, 5, 262144, FFTCONV_CIRCULAR, FFTCONV_FP32, 0);
+  groups_match(c, &p, "\"dtype\":\"fp32\",\"fft_size\":262144,\"n2\":4096,\"post_gate\":false,"
+               "\"pre_gate\":false,\"threads_cols\":256,\"threads_rows\":512,\"tile\":16,"
+               "\"ws\":\"fp32\"", 33);
+  fftconv_ctx_destroy(c);
+}
 
 /* The cluster family (sm_90: skipped with a message elsewhere) where it fits: 64K and 128K. */
 static void every_cluster_candidate(int64_t n, fftconv_mode mode) {
