@@ -91,15 +91,17 @@ function family.space(problem, device, rigor)
         for _, tc in ipairs(tcs) do
           for _, tr in ipairs(trs) do
             for _, ws in ipairs(wss) do
-              local groups = { 0 }
-              if not backward then groups = family.groups(problem, device, ws) end
-              for _, g in ipairs(groups) do
-                out[#out + 1] = {
-                  fft_size = n, n2 = n2, tile = tile, threads_cols = tc, threads_rows = tr,
-                  ws = ws, dtype = problem.dtype, pre_gate = problem.pre_gate,
-                  post_gate = problem.post_gate, op = backward and "backward" or nil,
-                  group = g > 0 and g or nil,
-                }
+              for _, order in ipairs(backward and { "rows" } or { "rows", "head" }) do
+                local groups = { 0 }
+                if not backward then groups = family.groups(problem, device, ws, order) end
+                for _, g in ipairs(groups) do
+                  out[#out + 1] = {
+                    fft_size = n, n2 = n2, tile = tile, threads_cols = tc, threads_rows = tr,
+                    ws = ws, dtype = problem.dtype, pre_gate = problem.pre_gate,
+                    post_gate = problem.post_gate, op = backward and "backward" or nil,
+                    group = g > 0 and g or nil, order = order == "head" and "head" or nil,
+                  }
+                end
               end
             end
           end
@@ -110,16 +112,20 @@ function family.space(problem, device, rigor)
   return out
 end
 
--- The forward's row groups worth trying (0: none): the largest even numbers of rows whose
+-- The forward's row groups worth trying (0: none): the largest numbers of rows whose
 -- workspace takes at most a half and a quarter of the L2 cache, where that is fewer rows than
--- the problem has (README, "Row groups").
-function family.groups(problem, device, ws)
+-- the problem has (README, "Row groups and order"): even (pairs), and in head order whole
+-- heads (a multiple of B, so that a group reads its heads' spectra once).
+function family.groups(problem, device, ws, order)
   local out = { 0 }
   local per_row = problem.fft_size * (ws == "fp32" and 8 or 4) // 2
-  local rows = (problem.batch or 0) * (problem.heads or 0)
+  local b = problem.batch or 0
+  local rows = b * (problem.heads or 0)
+  local unit = 2
+  if order == "head" then unit = b % 2 == 0 and b or 2 * b end
   local l2 = device.l2_bytes or 0
   for _, share in ipairs({ 2, 4 }) do
-    local g = l2 // share // per_row // 2 * 2
+    local g = unit > 0 and l2 // share // per_row // unit * unit or 0
     if g >= 2 and g < rows and g ~= out[#out] then out[#out + 1] = g end
   end
   return out
@@ -132,6 +138,12 @@ function family.check(problem, device, params)
   why = parts.split_refusal(n, params.n2, min_n(params.op))
   if why then return false, why end
   if params.ws ~= "fp32" and params.ws ~= "half" then return false, "ws must be fp32 or half" end
+  if params.order ~= nil and params.order ~= "rows" and params.order ~= "head" then
+    return false, "order must be rows or head"
+  end
+  if params.op == "backward" and params.order == "head" then
+    return false, "the backward runs its rows in memory order"
+  end
   if params.group ~= nil then
     if params.op == "backward" then return false, "the backward runs without row groups" end
     if math.type(params.group) ~= "integer" or params.group < 2 or params.group % 2 ~= 0 then
@@ -176,6 +188,7 @@ function family.default(problem, device)
     local d = math.abs(math.log(params.n2, 2) - best_n2)
     return d * 100 + math.abs(params.tile - 16) + math.abs(params.threads_cols - 256) / 16
       + math.abs(params.threads_rows - 512) / 16 + (params.ws == "fp32" and 0 or 1000)
+      + (params.group and 1000 or 0) + (params.order == "head" and 1000 or 0)
   end)
 end
 
@@ -211,6 +224,7 @@ end
 function family.layout(params, device)
   if params.op == "backward" then
     if params.group then error("the backward runs without row groups (group)", 0) end
+    if params.order == "head" then error("the backward runs its rows in memory order (order)", 0) end
     return backward_layout(params)
   end
   local n, n2, n1 = params.fft_size, params.n2, n1_of(params)
@@ -219,16 +233,19 @@ function family.layout(params, device)
   local m = parts.manifest(n1, n2, {
       { entry = "fftconv_cols_fwd", phase = "forward", grid = { over = "rows", per = 2, y = n2 // params.tile },
         block = { tc, 1, 1 }, smem = cols_smem(params),
-        args = { "u", "pre", "ws:z", "rows", "L" }, reads = { "u", "pre" }, writes = { "ws:z" } },
+        args = { "u", "pre", "ws:z", "rows", "row0", "major", "H", "L" }, reads = { "u", "pre" },
+        writes = { "ws:z" } },
       { entry = "fftconv_rows", phase = "forward", grid = { over = "rows", per = 2, y = n1 // 2 + 1 },
         block = { tr, 1, 1 }, smem = rows_smem(params),
-        args = { "k_hat", "ws:z", "rows", "row0", "H" }, reads = { "k_hat", "ws:z" },
+        args = { "k_hat", "ws:z", "rows", "row0", "major", "H" }, reads = { "k_hat", "ws:z" },
         writes = { "ws:z" } },
       { entry = "fftconv_cols_inv", phase = "forward", grid = { over = "rows", per = 2, y = n2 // params.tile },
         block = { tc, 1, 1 }, smem = cols_smem(params),
-        args = { "ws:z", "post", "y", "rows", "L" }, reads = { "ws:z", "post" }, writes = { "y" } },
+        args = { "ws:z", "post", "y", "rows", "row0", "major", "H", "L" },
+        reads = { "ws:z", "post" }, writes = { "y" } },
     }, { { name = "z", per_row = half_pair, fixed = half_pair } })
   m.row_group = params.group
+  if params.order == "head" then m.row_order = "head" end
   return m
 end
 
@@ -284,6 +301,13 @@ struct col_block { long long r; int c0; };
 static __device__ __forceinline__ col_block col_block_of() {
   const unsigned long long b = blockIdx.x + (unsigned long long)gridDim.x * blockIdx.y;
   return col_block{(long long)(b / (N2 / TILE)), (int)(b % (N2 / TILE)) * TILE};
+}
+
+// The rows in the order the candidate runs them (README, "Row groups and order"): row x of
+// the order (x = row0 + the launch's row) is row (x % major) H + x / major of u, the gates
+// and y; major is B when a head's rows run one after another (order "head"), else 1.
+static __device__ __forceinline__ long long row_at(long long x, int major, int H) {
+  return major == 1 ? x : (x % major) * H + x / major;
 }
 
 ${fft_cols_fwd}
@@ -527,13 +551,14 @@ fftconv_bdk(const cf *__restrict__ p, const float *__restrict__ vg, float *__res
 // n2 in [c0, c0 + TILE) (col_block_of), times W_N^(n2 k1) / N1, into Z[p][k1][n2].
 extern "C" __global__ void __launch_bounds__(TC)
 fftconv_cols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre, ws_t *__restrict__ z,
-                 long long rows, int L) {
+                 long long rows, long long row0, int major, int H, int L) {
   extern __shared__ cf s[];
   const col_block cb = col_block_of();
-  const long long r0 = 2 * cb.r, r1 = r0 + 1;
-  const bool two = r1 < rows;
+  const bool two = 2 * cb.r + 1 < rows;
+  const long long r0 = row_at(row0 + 2 * cb.r, major, H);
+  const long long d1 = two ? row_at(row0 + 2 * cb.r + 1, major, H) - r0 : 1;
   const int c0 = cb.c0;
-  load_cols<TILE, TC>(s, u, pre, r0, two, c0, L);
+  load_cols<TILE, TC>(s, u, pre, r0, two, c0, L, d1);
   __syncthreads();
   fft_cols_fwd(s);
   ws_t *zp = z + cb.r * N;
@@ -549,12 +574,12 @@ fftconv_cols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre, ws_t 
 // group (0 without one): a row's head is (row0 + r) % H.
 extern "C" __global__ void __launch_bounds__(TR)
 fftconv_rows(const cf *__restrict__ k_hat, ws_t *__restrict__ z, long long rows, long long row0,
-             int H) {
+             int major, int H) {
   extern __shared__ cf s[];
   const int a = blockIdx.y, b = (N1 - a) & (N1 - 1);
   const long long r0 = 2 * (long long)blockIdx.x, r1 = r0 + 1 < rows ? r0 + 1 : r0;
-  const cf *k0 = k_hat + ((row0 + r0) % H) * (long long)N;
-  const cf *k1p = k_hat + ((row0 + r1) % H) * (long long)N;
+  const cf *k0 = k_hat + (row_at(row0 + r0, major, H) % H) * (long long)N;
+  const cf *k1p = k_hat + (row_at(row0 + r1, major, H) % H) * (long long)N;
   ws_t *zp = z + (long long)blockIdx.x * N;
   for (int i = threadIdx.x; i < 2 * N2; i += TR) {
     int q = i / N2, e = i % N2;
@@ -575,17 +600,18 @@ fftconv_rows(const cf *__restrict__ k_hat, ws_t *__restrict__ z, long long rows,
 // row 2p+1, below L, times the post gate.
 extern "C" __global__ void __launch_bounds__(TC)
 fftconv_cols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ post, io_t *__restrict__ y,
-                 long long rows, int L) {
+                 long long rows, long long row0, int major, int H, int L) {
   extern __shared__ cf s[];
   const col_block cb = col_block_of();
-  const long long r0 = 2 * cb.r, r1 = r0 + 1;
-  const bool two = r1 < rows;
+  const bool two = 2 * cb.r + 1 < rows;
+  const long long r0 = row_at(row0 + 2 * cb.r, major, H);
+  const long long d1 = two ? row_at(row0 + 2 * cb.r + 1, major, H) - r0 : 1;
   const int c0 = cb.c0;
   const ws_t *zp = z + cb.r * N;
   load_ws_cols(s, zp, c0);
   __syncthreads();
   fft_cols_inv(s);
-  store_cols<TILE, TC>(s, post, y, r0, two, c0, L);
+  store_cols<TILE, TC>(s, post, y, r0, two, c0, L, d1);
 }
 @ end
 

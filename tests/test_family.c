@@ -285,10 +285,11 @@ Test(family, long_families_manifest_and_pass_bytes) {
   fc_emit_close(em);
 }
 
-/* monarch_long's row groups (README, "Row groups"): the forward's space holds each candidate
-   without a group and with the even row counts whose workspace takes half and a quarter of
-   the L2 cache, where the problem has more rows; a grouped candidate's manifest says so, its
-   row pass takes row0; odd groups and grouped backwards are refused. */
+/* monarch_long's row groups and order (README, "Row groups and order"): the forward's space
+   holds each candidate in memory order and head-major, each without a group and with the row
+   counts whose workspace takes half and a quarter of the L2 cache (even; head-major, whole
+   heads), where the problem has more rows; a grouped candidate's manifest says so, its passes
+   take row0 and major; odd groups and grouped or head-major backwards are refused. */
 Test(family, long_row_groups) {
   fc_emit *em = NULL;
   fc_err e = {{0}};
@@ -303,21 +304,30 @@ Test(family, long_row_groups) {
   int n;
   cr_assert_eq(fc_emit_space(em, "monarch_long", &p, &d90, FC_RIGOR_MEASURE, &cl, &n, &e),
                FFTCONV_OK, "%s", e.msg);
-  /* fp32 workspace: 256 KB a row at 64K */
-  int64_t half = d90.l2_bytes / 2 / (65536 * 4) / 2 * 2, quarter = d90.l2_bytes / 4 / (65536 * 4) / 2 * 2;
-  char want_half[64], want_quarter[64];
-  snprintf(want_half, sizeof want_half, "\"group\":%lld,", (long long)half);
-  snprintf(want_quarter, sizeof want_quarter, "\"group\":%lld,", (long long)quarter);
-  int none = 0, with_half = 0, with_quarter = 0;
+  /* fp32 workspace: 256 KB a row at 64K; head order: whole heads, multiples of B = 8 */
+  int64_t per = 65536 * 4, l2 = d90.l2_bytes;
+  int64_t want[2][2] = {{l2 / 2 / per / 2 * 2, l2 / 4 / per / 2 * 2},
+                        {l2 / 2 / per / 8 * 8, l2 / 4 / per / 8 * 8}};
+  int none[2] = {0, 0}, with[2][2] = {{0, 0}, {0, 0}};
   for (int i = 0; i < n; i++) {
     if (!strstr(cl[i].params, "\"ws\":\"fp32\"")) continue;
-    if (!strstr(cl[i].params, "\"group\"")) none++;
-    if (strstr(cl[i].params, want_half)) with_half++;
-    if (strstr(cl[i].params, want_quarter)) with_quarter++;
+    int head = strstr(cl[i].params, "\"order\":\"head\"") != NULL;
+    const char *g = strstr(cl[i].params, "\"group\":");
+    if (!g) {
+      none[head]++;
+      continue;
+    }
+    long long v = atoll(g + 8);
+    cr_assert(v == want[head][0] || v == want[head][1], "%s", cl[i].params);
+    with[head][v == want[head][1]]++;
   }
-  cr_assert_gt(none, 0);
-  cr_assert_eq(with_half, none, "%d with %s, %d without", with_half, want_half, none);
-  cr_assert_eq(with_quarter, none, "%d with %s, %d without", with_quarter, want_quarter, none);
+  for (int o = 0; o < 2; o++) {
+    cr_assert_gt(none[o], 0);
+    for (int k = 0; k < 2; k++)
+      cr_assert_eq(with[o][k], none[o], "order %d: %d with group %lld, %d without", o,
+                   with[o][k], (long long)want[o][k], none[o]);
+  }
+  cr_assert_eq(none[0], none[1]);
   fc_candidates_free(cl, n);
   /* 15 rows: fewer than any group, so none */
   p.batch = 3, p.heads = 5;
@@ -334,6 +344,7 @@ Test(family, long_row_groups) {
   snprintf(params, sizeof params, "{%s,\"group\":100}", base);
   cr_assert_eq(fc_emit_kernel(em, "monarch_long", params, &d90, &s, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_eq(s.manifest.row_group, 100);
+  cr_assert_eq(s.manifest.row_head, 0);
   cr_assert_str_eq(s.manifest.launch[3].entry, "fftconv_rows");
   int has_row0 = 0;
   for (int a = 0; a < s.manifest.launch[3].nargs; a++) has_row0 |= s.manifest.launch[3].args[a] == FC_ARG_ROW0;
@@ -342,7 +353,19 @@ Test(family, long_row_groups) {
   snprintf(params, sizeof params, "{%s}", base);
   cr_assert_eq(fc_emit_kernel(em, "monarch_long", params, &d90, &s, &e), FFTCONV_OK, "%s", e.msg);
   cr_assert_eq(s.manifest.row_group, 0);
+  char *code = strdup(strstr(s.source, "*/"));
   fc_kernel_src_free(&s);
+  snprintf(params, sizeof params, "{%s,\"group\":96,\"order\":\"head\"}", base);
+  cr_assert_eq(fc_emit_kernel(em, "monarch_long", params, &d90, &s, &e), FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(s.manifest.row_group, 96);
+  cr_assert_eq(s.manifest.row_head, 1);
+  /* the same code as the candidate without group and order: compiled once (fc_compile_all) */
+  cr_assert_str_eq(strstr(s.source, "*/"), code);
+  free(code);
+  fc_kernel_src_free(&s);
+  snprintf(params, sizeof params, "{%s,\"order\":\"head\",\"op\":\"backward\"}", base);
+  cr_assert_neq(fc_emit_kernel(em, "monarch_long", params, &d90, &s, &e), FFTCONV_OK);
+  cr_assert(strstr(e.msg, "the backward runs its rows in memory order"), "%s", e.msg);
   snprintf(params, sizeof params, "{%s,\"group\":7}", base);
   cr_assert_neq(fc_emit_kernel(em, "monarch_long", params, &d90, &s, &e), FFTCONV_OK);
   cr_assert(strstr(e.msg, "row_group 7 (0, or even"), "%s", e.msg);

@@ -169,11 +169,12 @@ static fftconv_plan *long_plan(fftconv_ctx *c, const fftconv_problem *p, const c
   return pl;
 }
 
-/* Row groups (README, "Row groups"): the forward's passes run a group of G rows at a time
-   through a workspace of G rows. On 15 rows (B = 3, H = 5: the last group short, the pairs'
-   heads not aligned to the groups), G = 2, 4, 6, 14 and 16 (one group) each verify against
-   the fp64 reference and give y bit for bit as the plan without groups; the workspace is
-   G rows' (at most 15). Circular fp16, causal bf16 at an odd L, fp32 and the half workspace. */
+/* Row groups and order (README, "Row groups and order"): the forward's passes run a group
+   of G rows at a time through a workspace of G rows, in memory order or head-major. On 15
+   rows (B = 3, H = 5: the last group short; head-major, odd B puts pairs across heads as well
+   as within one), each order without a group, then with G = 2, 4, 6, 14 and 16 (one group),
+   verifies against the fp64 reference, and each group gives y bit for bit as its order
+   without groups; the workspace is G rows' (at most 15). */
 static void groups_match(fftconv_ctx *c, const fftconv_problem *p, const char *base,
                          uint64_t seed) {
   fc_testdata t;
@@ -183,33 +184,37 @@ static void groups_match(fftconv_ctx *c, const fftconv_problem *p, const char *b
   size_t yb = t.n * (size_t)fftconv_dtype_size(p->dtype);
   unsigned char *whole = malloc(yb), *grouped = malloc(yb);
   cr_assert(whole && grouped);
-  char params[512];
-  snprintf(params, sizeof params, "{%s}", base);
-  fftconv_plan *pl = long_plan(c, p, params);
-  double err = INFINITY;
-  cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
-  cr_assert(err <= fc_tolerance(p->dtype), "error %.3e with %s", err, fftconv_plan_describe(pl));
-  cr_assert_eq(fc_cu.MemcpyDtoH(whole, t.dy, yb), CUDA_SUCCESS);
-  size_t ws_all = fftconv_plan_workspace_bytes(pl);
-  fftconv_plan_destroy(pl);
-  static const int groups[] = {2, 4, 6, 14, 16};
-  for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
-    snprintf(params, sizeof params, "{%s,\"group\":%d}", base, groups[i]);
-    pl = long_plan(c, p, params);
-    cr_assert(strstr(fftconv_plan_describe(pl), "group"), "%s", fftconv_plan_describe(pl));
-    size_t ws = fftconv_plan_workspace_bytes(pl);
-    if (groups[i] >= 15) cr_assert_eq(ws, ws_all, "G = %d", groups[i]);
-    else cr_assert_lt(ws, ws_all, "G = %d: %zu bytes", groups[i], ws);
-    err = INFINITY;
+  static const char *orders[] = {"", ",\"order\":\"head\""};
+  for (int o = 0; o < 2; o++) {
+    char params[512];
+    snprintf(params, sizeof params, "{%s%s}", base, orders[o]);
+    fftconv_plan *pl = long_plan(c, p, params);
+    double err = INFINITY;
     cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
     cr_assert(err <= fc_tolerance(p->dtype), "error %.3e with %s", err,
               fftconv_plan_describe(pl));
-    cr_assert_eq(fc_cu.MemcpyDtoH(grouped, t.dy, yb), CUDA_SUCCESS);
-    cr_assert(!memcmp(whole, grouped, yb), "G = %d: y differs from the plan without groups "
-              "(%s)", groups[i], fftconv_plan_describe(pl));
+    cr_assert_eq(fc_cu.MemcpyDtoH(whole, t.dy, yb), CUDA_SUCCESS);
+    size_t ws_all = fftconv_plan_workspace_bytes(pl);
     fftconv_plan_destroy(pl);
+    static const int groups[] = {2, 4, 6, 14, 16};
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+      snprintf(params, sizeof params, "{%s%s,\"group\":%d}", base, orders[o], groups[i]);
+      pl = long_plan(c, p, params);
+      cr_assert(strstr(fftconv_plan_describe(pl), "group"), "%s", fftconv_plan_describe(pl));
+      size_t ws = fftconv_plan_workspace_bytes(pl);
+      if (groups[i] >= 15) cr_assert_eq(ws, ws_all, "G = %d", groups[i]);
+      else cr_assert_lt(ws, ws_all, "G = %d: %zu bytes", groups[i], ws);
+      err = INFINITY;
+      cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
+      cr_assert(err <= fc_tolerance(p->dtype), "error %.3e with %s", err,
+                fftconv_plan_describe(pl));
+      cr_assert_eq(fc_cu.MemcpyDtoH(grouped, t.dy, yb), CUDA_SUCCESS);
+      cr_assert(!memcmp(whole, grouped, yb), "G = %d: y differs from the plan without groups "
+                "(%s)", groups[i], fftconv_plan_describe(pl));
+      fftconv_plan_destroy(pl);
+    }
+    cr_log_info("%s%s: groups of 2, 4, 6, 14, 16 rows match, error %.2e", base, orders[o], err);
   }
-  cr_log_info("%s: groups of 2, 4, 6, 14, 16 rows match", base);
   free(whole);
   free(grouped);
   fc_testdata_free(&t);

@@ -113,6 +113,10 @@ Test(gpu_sanitize, long_fp16) { sanitize("monarch_long 65536 circular fp16"); }
 Test(gpu_sanitize, long_half_ws) { sanitize("monarch_long 65536 causal bf16 '\"ws\":\"half\"'"); }
 /* monarch_long's row groups: groups of 4 rows of 15, the last of 3 (README, "Row groups") */
 Test(gpu_sanitize, long_groups) { sanitize("monarch_long 65536 causal fp16 ',\"group\":4'"); }
+/* and head-major in groups of 6 (B = 3: pairs within a head and across two) */
+Test(gpu_sanitize, long_head) {
+  sanitize("monarch_long 65536 circular bf16 ',\"group\":6' ',\"order\":\"head\"'");
+}
 /* The cluster family: distributed shared memory and cluster barriers. */
 Test(gpu_sanitize, cluster_fp16) { sanitize("monarch_cluster 65536 circular fp16"); }
 Test(gpu_sanitize, cluster_causal) { sanitize("monarch_cluster 65536 causal bf16 '\"cluster\":16'"); }

@@ -254,9 +254,10 @@ Test(manifest, main_launch) {
   cr_assert_null(fc_manifest_main(&m));
 }
 
-/* Row groups (kernel.h): read and written back only where not 0, the workspace sized for one
-   group, the bytes a launch moves still the whole problem's; odd groups, groups over launches
-   not over rows and groups with a per that does not divide them refused, naming the field. */
+/* Row groups and order (kernel.h): read and written back only where not the default, the
+   workspace sized for one group, the bytes a launch moves still the whole problem's; odd
+   groups, groups over launches not over rows, groups with a per that does not divide them and
+   an unknown order refused, naming the field. */
 #define RG_HEAD                                                                                \
   "{\"filter\":{\"layout\":\"x\",\"per_head\":64},\"launches\":[{\"args\":[\"u\",\"y\","     \
   "\"ws:a\",\"rows\",\"row0\"],\"block\":[128,1,1],\"entry\":\"f\",\"grid\":{\"over\":"       \
@@ -291,6 +292,27 @@ Test(manifest, row_group) {
   cr_assert_not_null(out);
   cr_assert_null(strstr(out, "row_group"), "%s", out);
   free(out);
+
+  /* head-major rows: written back only when "head" */
+  cr_assert_eq(fc_manifest_parse(RG_HEAD ",\"row_group\":6,\"row_order\":\"head\"}", &m, &e),
+               FFTCONV_OK, "%s", e.msg);
+  cr_assert_eq(m.row_head, 1);
+  out = fc_manifest_json(&m);
+  cr_assert_not_null(out);
+  cr_assert(strstr(out, "\"row_group\":6,\"row_order\":\"head\"}"), "%s", out);
+  cr_assert_eq(fc_manifest_parse(out, &back, &e), FFTCONV_OK, "%s: %s", e.msg, out);
+  cr_assert_eq(memcmp(&m, &back, sizeof m), 0, "parse(json(m)) differs from m: %s", out);
+  free(out);
+  fc_manifest_describe(&m, "  ", &b);
+  cr_assert(strstr(b.s, "  rows head-major"), "%s", b.s);
+  fc_str_free(&b);
+  cr_assert_eq(fc_manifest_parse(RG_HEAD ",\"row_order\":\"rows\"}", &m, &e), FFTCONV_OK, "%s",
+               e.msg);
+  cr_assert_eq(m.row_head, 0);
+  out = fc_manifest_json(&m);
+  cr_assert_null(strstr(out, "row_order"), "%s", out);
+  free(out);
+  refused(RG_HEAD ",\"row_order\":\"heads\"}", "row_order 'heads' is not one of rows, head");
 
   refused(RG_HEAD ",\"row_group\":5}", "row_group 5 (0, or even");
   refused(RG_HEAD ",\"row_group\":-2}", "");

@@ -42,7 +42,7 @@ void on_progress(void *arg, int done, int total, const fc_result *r) {
    parameters that vary between candidates (dtype, gates and sizes left out). */
 static void summarize(const fc_result *r, char *out, size_t len) {
   const char *json = r->params;
-  char fac[64] = "?", rest[128] = "";
+  char fac[64] = "?", rest[160] = "";
   const char *f = strstr(json, "\"factors\":[");
   if (f) {
     f += 11;
@@ -61,7 +61,7 @@ static void summarize(const fc_result *r, char *out, size_t len) {
                                "load", "threads_cols", "threads_rows", "tile",  "ws",    "cluster",
                                "acc",  "p_smem",       "split",        "per",   "mma",
                                "lo",   "segment",      "band",         "seq",   "twiddle",
-                               "group", NULL};
+                               "group", "order", NULL};
   size_t k = 0;
   for (int i = 0; keys[i]; i++) {
     char pat[32];
@@ -88,7 +88,7 @@ void print_table(const fc_search *sr, double floor_ms) {
          "runs", "rel_err", "floor%");
   for (int i = 0; i < sr->n; i++) {
     const fc_result *c = &sr->r[i];
-    char sum[160];
+    char sum[224];
     summarize(c, sum, sizeof sum);
     const fc_launch *fw = fc_manifest_main(&c->src.manifest);
     const fc_entry_info *fe = c->bin.cubin && fw ? fc_binary_entry(&c->bin, fw->entry) : NULL;

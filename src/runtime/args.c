@@ -18,7 +18,8 @@ static fc_arg_def args[FC_MAX_ARG_DEFS] = {
     [FC_ARG_DY] = {"dy", FC_ARG_BUFFER, NULL},        [FC_ARG_DU] = {"du", FC_ARG_BUFFER, NULL},
     [FC_ARG_DPRE] = {"dpre", FC_ARG_BUFFER, NULL},    [FC_ARG_DPOST] = {"dpost", FC_ARG_BUFFER, NULL},
     [FC_ARG_DK] = {"dk", FC_ARG_BUFFER, NULL},        [FC_ARG_DD] = {"dd", FC_ARG_BUFFER, NULL},
-    [FC_ARG_ROW0] = {"row0", FC_ARG_SCALAR, "long long"}};
+    [FC_ARG_ROW0] = {"row0", FC_ARG_SCALAR, "long long"},
+    [FC_ARG_MAJOR] = {"major", FC_ARG_SCALAR, "int"}};
 static int nargs = FC_ARG_COUNT;
 
 static int is_ws(int a) { return a >= FC_ARG_WS && a < FC_ARG_WS + FC_MAX_WORKSPACE; }

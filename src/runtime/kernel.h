@@ -12,7 +12,8 @@
  *                 "block":[X,Y,Z], "smem":BYTES, "cluster":[X,Y,Z],
  *                 "args":[NAME...], "reads":[BUFFER...], "writes":[BUFFER...]}, ...],
  *    "workspace":[{"name":"a","per_row":BYTES,"fixed":BYTES[,"per_head":BYTES]}, ...],
- *    "filter":{"layout":"NAME","per_head":BYTES,"fixed":BYTES}[,"row_group":G]}
+ *    "filter":{"layout":"NAME","per_head":BYTES,"fixed":BYTES}[,"row_group":G]
+ *    [,"row_order":"rows"|"head"]}
  *   grid.x = ceil(count / per), count = B*H ("rows"), H ("heads") or 1 ("one").
  *   Argument names (fc_arg): buffers u pre post y k d k_hat, the backward's dy du dpre dpost
  *   dk dd, and "ws:NAME" (a workspace region,
@@ -27,12 +28,15 @@
  *   with the same layout name can share one prepared spectrum.
  *   row_group (optional, written only when not 0): the launches of every phase but prepare
  *   run over the rows in groups of G rows, all of a group's launches before the next group's
- *   (so that a workspace of G rows can stay in the L2 cache between them). For a group, the
- *   row buffers (u pre post y dy du dpre dpost) start at its first row, `rows` is its row
- *   count (G, the last one fewer) and `row0` (long long) its first row (a kernel that needs a
- *   row's head takes (row0 + r) % H); the workspace is sized for min(G, B*H) rows and each
- *   group uses it from the start. G is even and a multiple of every such launch's grid.per,
- *   and those launches are all over rows. */
+ *   (so that a workspace of G rows can stay in the L2 cache between them). For a group,
+ *   `rows` is its row count (G, the last one fewer) and `row0` (long long) its first row: a
+ *   kernel's row r is row row0 + r of the order below; the workspace is sized for
+ *   min(G, B*H) rows and each group uses it from the start. G is even and a multiple of every
+ *   such launch's grid.per, and those launches are all over rows.
+ *   row_order (optional, written only when "head"): "rows" (the default) runs the rows in
+ *   memory order; "head" runs a head's B rows one after another: row x of the order is row
+ *   (x % B) * H + x / B of u, the gates and y. The scalar `major` (int) is B for "head" and
+ *   1 for "rows", so that a kernel maps x to (x % major) * H + x / major either way. */
 #ifndef FC_KERNEL_H
 #define FC_KERNEL_H
 
@@ -83,7 +87,8 @@ typedef enum fc_arg {
   FC_ARG_N,
   /* the backward's buffers (fftconv_backward_args), after the first ABI's */
   FC_ARG_DY, FC_ARG_DU, FC_ARG_DPRE, FC_ARG_DPOST, FC_ARG_DK, FC_ARG_DD,
-  FC_ARG_ROW0, /* a row group's first row (row_group), long long */
+  FC_ARG_ROW0,  /* a row group's first row (row_group), long long */
+  FC_ARG_MAJOR, /* B when the rows run head-major (row_order "head"), else 1; int */
   FC_ARG_COUNT
 } fc_arg;
 #define FC_ARG_IS_BUFFER(a) fc_arg_is_buffer(a)
@@ -146,6 +151,7 @@ typedef struct fc_manifest {
   char filter_layout[64];
   int64_t filter_per_head, filter_fixed; /* bytes of k_hat: fixed + H * per_head */
   int64_t row_group; /* rows a group of the non-prepare launches (0: all at once) */
+  int row_head;      /* row_order "head": a head's rows one after another */
 } fc_manifest;
 
 /* Parses and validates manifest JSON (the form above). FFTCONV_ERR_INVALID with the byte

@@ -125,14 +125,9 @@ int64_t fc_launch_grid_x(const fc_launch *l, const fc_shape *s) {
   return x > 0x7fffffff ? 0 : x;
 }
 
-/* The row buffers: (B, H, L) in the I/O dtype, moved to a row group's first row. */
-static int is_row_buffer(int k) {
-  return k == FC_ARG_U || k == FC_ARG_PRE || k == FC_ARG_POST || k == FC_ARG_Y ||
-         k == FC_ARG_DY || k == FC_ARG_DU || k == FC_ARG_DPRE || k == FC_ARG_DPOST;
-}
-
 /* Runs the launches of mf for which `want` says yes (phase, or one index): with a row group
-   (kernel.h), all of them for the first G rows, then for the next G, and so on. */
+   (kernel.h), all of them for the first G rows of the row order, then for the next G, and so
+   on, each told its rows and its first row (row0). */
 static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, int phase, int only,
                                    const fc_shape *s, const fc_buffers *b, CUdeviceptr workspace,
                                    CUstream st, fc_err *e) {
@@ -147,19 +142,17 @@ static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, in
   ints[FC_ARG_KLEN] = (int)s->K;
   ints[FC_ARG_F] = (int)s->p.freq_keep;
   ints[FC_ARG_N] = (int)s->N;
+  ints[FC_ARG_MAJOR] = mf->row_head ? (int)s->p.batch : 1;
   /* prepare launches run over the heads once; the others in row groups when there are any */
   int grouped = mf->row_group > 0 &&
                 (only >= 0 ? (int)mf->launch[only].phase : phase) != (int)FC_PHASE_PREPARE;
   const int64_t group = grouped ? mf->row_group : (s->rows > 0 ? s->rows : 1);
-  const uint64_t row_bytes = (uint64_t)s->p.seqlen * fftconv_dtype_size(s->p.dtype);
   for (int64_t row0 = 0; row0 == 0 || row0 < s->rows; row0 += group) {
     fc_shape gs = *s;
     long long rows = s->rows, first = row0;
     if (grouped) {
       rows = s->rows - row0 < group ? s->rows - row0 : group;
       gs.rows = rows;
-      for (int k = 0; k < FC_ARG_COUNT; k++)
-        if (is_row_buffer(k) && b->p[k]) buf[k] = b->p[k] + (CUdeviceptr)(row0 * row_bytes);
     }
     for (int i = 0; i < mf->nlaunch; i++) {
       const fc_launch *l = &mf->launch[i];

@@ -259,6 +259,10 @@ static int top_field(fc_json_cur *r, const char *key, void *arg) {
   if (!strcmp(key, "filter") && once(&c->seen, 2)) return fc_json_object(r, filter_field, c);
   if (!strcmp(key, "row_group") && once(&c->seen, 3))
     return fc_json_int(r, 0, INT32_MAX, &m->row_group);
+  if (!strcmp(key, "row_order") && once(&c->seen, 4)) {
+    static const char *const orders[] = {"rows", "head"};
+    return jr_enum(r, orders, 2, "row_order", &m->row_head);
+  }
   return -1;
 }
 
@@ -350,6 +354,9 @@ fftconv_status fc_manifest_check(const fc_manifest *m, fc_err *e) {
   }
   /* every op's kernel runs after its filter is prepared: forward, backward, or an op's own */
   if (!forward) return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: no launch but prepare ones");
+  if (m->row_head != 0 && m->row_head != 1)
+    return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: row_order %d (0: rows, 1: head)",
+                   m->row_head);
   if (m->row_group < 0 || m->row_group > INT32_MAX || m->row_group % 2)
     return fc_fail(e, FFTCONV_ERR_INVALID, "manifest: row_group %" PRId64 " (0, or even, up "
                    "to 2^31 - 1)", m->row_group);
@@ -419,6 +426,7 @@ char *fc_manifest_json(const fc_manifest *m) {
              "}", m->filter_layout, m->filter_per_head, m->filter_fixed);
   /* only when not 0, as per_head: every other manifest's text stays what it was */
   if (m->row_group) fc_str_add(&b, ",\"row_group\":%" PRId64, m->row_group);
+  if (m->row_head) fc_str_add(&b, ",\"row_order\":\"head\"");
   fc_str_add(&b, "}");
   if (b.oom) {
     fc_str_free(&b);
@@ -456,6 +464,7 @@ void fc_manifest_describe(const fc_manifest *m, const char *indent, fc_str *b) {
   if (m->row_group)
     fc_str_add(b, "%srow groups of %" PRId64 " rows (the workspace sized for one)\n", indent,
                m->row_group);
+  if (m->row_head) fc_str_add(b, "%srows head-major (a head's batch one after another)\n", indent);
 }
 
 static void set_args(fc_launch *l, const uint8_t *args, int n) {

@@ -7,11 +7,12 @@
 #include "shape.h"
 
 static const char *const forward_args[] = {"u", "pre", "post", "y", "k", "d", "k_hat", "ws",
-                                           "rows", "row0", "L", "H", "K", "F", "N", NULL};
+                                           "rows", "row0", "major", "L", "H", "K", "F", "N",
+                                           NULL};
 static const char *const forward_phases[] = {"prepare", "forward", NULL};
 static const char *const backward_args[] = {"u", "pre", "post", "dy", "du", "dpre", "dpost",
                                             "dk", "dd", "k", "d", "k_hat", "ws", "rows", "row0",
-                                            "L", "H", "K", "F", "N", NULL};
+                                            "major", "L", "H", "K", "F", "N", NULL};
 static const char *const backward_phases[] = {"prepare", "backward", NULL};
 
 static fc_op_def ops[FC_MAX_OPS] = {{"forward", forward_args, forward_phases, NULL},

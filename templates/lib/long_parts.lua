@@ -117,11 +117,19 @@ static __device__ __forceinline__ void filter_pair(cf *ra, cf *rb, int a, int b,
                                                    const cf *__restrict__ k0,
                                                    const cf *__restrict__ k1, int tid, int nthr) {
   cf *rm = a == b ? ra : rb;
+  const bool same = k0 == k1; // one head's two rows: Y = Z K, nothing to separate
   for (int t = tid; t < (a == b ? N2 / 2 + 1 : N2); t += nthr) {
     int e = t, me = a == 0 ? (N2 - e) & (N2 - 1) : N2 - 1 - e;
     if (a == b && a != 0 && e == N2 / 2) continue; // row N1/2: slots below N2/2 pair them all
-    cf z0 = ra[PAD(e)], z1 = cconj(rm[PAD(me)]);
     long long f0 = (long long)a * N2 + e;
+    if (same) { // Y[k] = Z[k] K[k], Y[N-k] = Z[N-k] conj K[k]
+      const cf k = k0[f0], zm = rm[PAD(me)];
+      const cf z = ra[PAD(e)];
+      rm[PAD(me)] = cmul(zm, cconj(k));
+      ra[PAD(e)] = cmul(z, k); // last: a bin that is its own mirror takes Z K
+      continue;
+    }
+    cf z0 = ra[PAD(e)], z1 = cconj(rm[PAD(me)]);
     cf A = cscale(cmul(cadd(z0, z1), k0[f0]), 0.5f), B = cscale(cmul(csub(z0, z1), k1[f0]), 0.5f);
     ra[PAD(e)] = cadd(A, B);
     rm[PAD(me)] = cconj(csub(A, B));
@@ -148,12 +156,13 @@ static __device__ __forceinline__ col_el col_el_at(int i0, int k, int c0, long l
   return col_el{i, i < N1 * WID && n < L, r0 * L + n};
 }
 
-// Columns c0 .. c0 + WID of rows r0 and r0 + 1 (two: the second exists) below L, pre gate
+// Columns c0 .. c0 + WID of rows r0 and r0 + d1 (two: the second exists) below L, pre gate
 // fused, as z = u_a + i u_b into s (element (n1, j) at n1 WID + j); zero past L.
 template <int WID, int NT>
 static __device__ __forceinline__ void load_cols(cf *s, const io_t *__restrict__ u,
                                                  const io_t *__restrict__ pre, long long r0,
-                                                 bool two, int c0, int L) {
+                                                 bool two, int c0, int L, long long d1 = 1) {
+  const long long dl = d1 * L;
   constexpr int CNT = N1 * WID, NB = NB_OF(CNT, NT);
   for (int i0 = threadIdx.x; i0 < CNT; i0 += NB * NT) {
     io_t a[NB], b[NB];
@@ -164,10 +173,10 @@ static __device__ __forceinline__ void load_cols(cf *s, const io_t *__restrict__
     for (int k = 0; k < NB; k++) {
       const col_el e = col_el_at<WID, NT>(i0, k, c0, r0, L);
       a[k] = e.in ? u[e.g] : (io_t)0;
-      b[k] = e.in && two ? u[e.g + L] : (io_t)0;
+      b[k] = e.in && two ? u[e.g + dl] : (io_t)0;
 @ if pre_gate then
       pa[k] = e.in ? pre[e.g] : (io_t)0;
-      pb[k] = e.in && two ? pre[e.g + L] : (io_t)0;
+      pb[k] = e.in && two ? pre[e.g + dl] : (io_t)0;
 @ end
     }
 #pragma unroll
@@ -182,12 +191,13 @@ static __device__ __forceinline__ void load_cols(cf *s, const io_t *__restrict__
   }
 }
 
-// The inverse of load_cols: Re to row r0, Im to row r0 + 1, below L, times the post gate (its
-// loads batched as load_cols's).
+// The inverse of load_cols: Re to row r0, Im to row r0 + d1, below L, times the post gate
+// (its loads batched as load_cols's).
 template <int WID, int NT>
 static __device__ __forceinline__ void store_cols(const cf *s, const io_t *__restrict__ post,
                                                   io_t *__restrict__ y, long long r0, bool two,
-                                                  int c0, int L) {
+                                                  int c0, int L, long long d1 = 1) {
+  const long long dl = d1 * L;
   constexpr int CNT = N1 * WID, NB = NB_OF(CNT, NT);
   for (int i0 = threadIdx.x; i0 < CNT; i0 += NB * NT) {
 @ if post_gate then
@@ -196,7 +206,7 @@ static __device__ __forceinline__ void store_cols(const cf *s, const io_t *__res
     for (int k = 0; k < NB; k++) {
       const col_el e = col_el_at<WID, NT>(i0, k, c0, r0, L);
       pa[k] = e.in ? post[e.g] : (io_t)0;
-      pb[k] = e.in && two ? post[e.g + L] : (io_t)0;
+      pb[k] = e.in && two ? post[e.g + dl] : (io_t)0;
     }
 @ end
 #pragma unroll
@@ -206,10 +216,10 @@ static __device__ __forceinline__ void store_cols(const cf *s, const io_t *__res
       const cf v = s[e.i];
 @ if post_gate then
       st(y, e.g, v.r * cvt(pa[k]));
-      if (two) st(y, e.g + L, v.i * cvt(pb[k]));
+      if (two) st(y, e.g + dl, v.i * cvt(pb[k]));
 @ else
       st(y, e.g, v.r);
-      if (two) st(y, e.g + L, v.i);
+      if (two) st(y, e.g + dl, v.i);
 @ end
     }
   }
