@@ -148,24 +148,32 @@ Test(gpu_long_candidates, n64k_causal) { every_candidate("monarch_long", 65536, 
 Test(gpu_long_candidates, n1m_circular) { every_candidate("monarch_long", 1048576, FFTCONV_CIRCULAR); }
 Test(gpu_long_candidates, n1m_causal) { every_candidate("monarch_long", 1048576, FFTCONV_CAUSAL); }
 
-/* The plan of monarch_long with `params` (JSON) for p, compiled here. */
-static fftconv_plan *long_plan(fftconv_ctx *c, const fftconv_problem *p, const char *params) {
+/* The plan of monarch_long with `params` (JSON) for p, compiled here, or with the binary
+   *reuse when it is not NULL (a candidate whose code is the same: another group or order);
+   the binary is kept in *keep when keep is not NULL. */
+static fftconv_plan *long_plan(fftconv_ctx *c, const fftconv_problem *p, const char *params,
+                               const fc_binary *reuse, fc_binary *keep) {
   fc_emit *em;
   fc_err e = {{0}};
   cr_assert_eq(fc_ctx_emit(c, &em), FFTCONV_OK);
   fc_kernel_src src;
-  fc_binary bin;
-  fftconv_status st;
+  fc_binary bin = {0};
+  fftconv_status st = FFTCONV_OK;
   cr_assert_eq(fc_emit_kernel(em, "monarch_long", params, &c->gpu.info, &src, &e), FFTCONV_OK,
                "%s: %s", params, e.msg);
-  const char *srcs[1] = {src.source}, *names[1] = {src.name};
-  fc_compile_all(srcs, names, 1, c->arch, 1, &bin, &st);
-  cr_assert_eq(st, FFTCONV_OK, "%s does not compile:\n%s", params, bin.log);
+  if (reuse) {
+    cr_assert_eq(fc_binary_copy(reuse, &bin, &e), FFTCONV_OK);
+  } else {
+    const char *srcs[1] = {src.source}, *names[1] = {src.name};
+    fc_compile_all(srcs, names, 1, c->arch, 1, &bin, &st);
+    cr_assert_eq(st, FFTCONV_OK, "%s does not compile:\n%s", params, bin.log);
+  }
   fftconv_plan *pl = NULL;
   cr_assert_eq(fc_plan_from_binary(c, p, &src, &bin, "candidate", &pl), FFTCONV_OK, "%s",
                fftconv_ctx_error(c));
   fc_kernel_src_free(&src);
-  fc_binary_free(&bin);
+  if (keep) *keep = bin;
+  else fc_binary_free(&bin);
   return pl;
 }
 
@@ -185,10 +193,11 @@ static void groups_match(fftconv_ctx *c, const fftconv_problem *p, const char *b
   unsigned char *whole = malloc(yb), *grouped = malloc(yb);
   cr_assert(whole && grouped);
   static const char *orders[] = {"", ",\"order\":\"head\""};
+  fc_binary base_bin = {0};
   for (int o = 0; o < 2; o++) {
     char params[512];
     snprintf(params, sizeof params, "{%s%s}", base, orders[o]);
-    fftconv_plan *pl = long_plan(c, p, params);
+    fftconv_plan *pl = long_plan(c, p, params, o ? &base_bin : NULL, o ? NULL : &base_bin);
     double err = INFINITY;
     cr_assert_eq(fc_verify_plan(pl, &t, &err, &e), FFTCONV_OK, "%s", e.msg);
     cr_assert(err <= fc_tolerance(p->dtype), "error %.3e with %s", err,
@@ -199,7 +208,7 @@ static void groups_match(fftconv_ctx *c, const fftconv_problem *p, const char *b
     static const int groups[] = {2, 4, 6, 14, 16};
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
       snprintf(params, sizeof params, "{%s%s,\"group\":%d}", base, orders[o], groups[i]);
-      pl = long_plan(c, p, params);
+      pl = long_plan(c, p, params, &base_bin, NULL); /* the same code: not compiled again */
       cr_assert(strstr(fftconv_plan_describe(pl), "group"), "%s", fftconv_plan_describe(pl));
       size_t ws = fftconv_plan_workspace_bytes(pl);
       if (groups[i] >= 15) cr_assert_eq(ws, ws_all, "G = %d", groups[i]);
@@ -215,6 +224,7 @@ static void groups_match(fftconv_ctx *c, const fftconv_problem *p, const char *b
     }
     cr_log_info("%s%s: groups of 2, 4, 6, 14, 16 rows match, error %.2e", base, orders[o], err);
   }
+  fc_binary_free(&base_bin);
   free(whole);
   free(grouped);
   fc_testdata_free(&t);
