@@ -94,6 +94,11 @@ function family.space(problem, device, rigor)
               for _, order in ipairs(backward and { "rows" } or { "rows", "head" }) do
                 local groups = { 0 }
                 if not backward then groups = family.groups(problem, device, ws, order) end
+                -- measure (the default rigor): memory order without groups, head-major
+                -- without and with the half-L2 group; exhaustive: every one
+                if rigor == "measure" then
+                  groups = order == "head" and { groups[1], groups[2] } or { 0 }
+                end
                 for _, g in ipairs(groups) do
                   out[#out + 1] = {
                     fft_size = n, n2 = n2, tile = tile, threads_cols = tc, threads_rows = tr,

@@ -288,7 +288,8 @@ Test(family, long_families_manifest_and_pass_bytes) {
 /* monarch_long's row groups and order (README, "Row groups and order"): the forward's space
    holds each candidate in memory order and head-major, each without a group and with the row
    counts whose workspace takes half and a quarter of the L2 cache (even; head-major, whole
-   heads), where the problem has more rows; a grouped candidate's manifest says so, its passes
+   heads), where the problem has more rows (measure: memory order without groups, head-major
+   without and with the half-L2 group); a grouped candidate's manifest says so, its passes
    take row0 and major; odd groups and grouped or head-major backwards are refused. */
 Test(family, long_row_groups) {
   fc_emit *em = NULL;
@@ -302,7 +303,7 @@ Test(family, long_row_groups) {
   p.batch = 8, p.heads = 768, p.seqlen = 65536, p.mode = FFTCONV_CIRCULAR, p.dtype = FFTCONV_FP16;
   fc_candidate *cl;
   int n;
-  cr_assert_eq(fc_emit_space(em, "monarch_long", &p, &d90, FC_RIGOR_MEASURE, &cl, &n, &e),
+  cr_assert_eq(fc_emit_space(em, "monarch_long", &p, &d90, FC_RIGOR_EXHAUSTIVE, &cl, &n, &e),
                FFTCONV_OK, "%s", e.msg);
   /* fp32 workspace: 256 KB a row at 64K; head order: whole heads, multiples of B = 8 */
   int64_t per = 65536 * 4, l2 = d90.l2_bytes;
@@ -329,9 +330,25 @@ Test(family, long_row_groups) {
   }
   cr_assert_eq(none[0], none[1]);
   fc_candidates_free(cl, n);
+  /* measure (the default rigor): memory order without groups, head-major without and with
+     the half-L2 group */
+  cr_assert_eq(fc_emit_space(em, "monarch_long", &p, &d90, FC_RIGOR_MEASURE, &cl, &n, &e),
+               FFTCONV_OK, "%s", e.msg);
+  int rows_only = 0, head_none = 0, head_half = 0;
+  for (int i = 0; i < n; i++) {
+    int head = strstr(cl[i].params, "\"order\":\"head\"") != NULL;
+    const char *g = strstr(cl[i].params, "\"group\":");
+    cr_assert(head || !g, "%s", cl[i].params);
+    if (!head) rows_only++;
+    else if (!g) head_none++;
+    else if (!strstr(cl[i].params, "\"ws\":\"fp32\"") || atoll(g + 8) == want[1][0]) head_half++;
+  }
+  cr_assert(rows_only > 0 && rows_only == head_none && head_none == head_half,
+            "%d, %d, %d", rows_only, head_none, head_half);
+  fc_candidates_free(cl, n);
   /* 15 rows: fewer than any group, so none */
   p.batch = 3, p.heads = 5;
-  cr_assert_eq(fc_emit_space(em, "monarch_long", &p, &d90, FC_RIGOR_MEASURE, &cl, &n, &e),
+  cr_assert_eq(fc_emit_space(em, "monarch_long", &p, &d90, FC_RIGOR_EXHAUSTIVE, &cl, &n, &e),
                FFTCONV_OK, "%s", e.msg);
   for (int i = 0; i < n; i++) cr_assert_null(strstr(cl[i].params, "group"), "%s", cl[i].params);
   fc_candidates_free(cl, n);
