@@ -185,13 +185,21 @@ function family.check(problem, device, params)
 end
 
 -- The heuristic: rows of 4096 (the backward's: 2048, whose four rows leave room for three
--- blocks an SM) or the nearest, 16 columns a block, 256 threads for the column passes and 512
--- for the row pass, fp32 workspace.
+-- blocks an SM) or the nearest, 256 threads for the column passes and 512 for the row pass,
+-- fp32 workspace. The forward's columns are at least 32 long (at 64K: 32 x 2048, not
+-- 16 x 4096, whose one radix-16 stage keeps 16 of a block's threads busy) and a column block
+-- holds at least 1024 values (tile 32 at N1 = 32, else 16): a block of 16 x 16 moves 3 KB,
+-- so that launching blocks, not moving bytes, set the pace (bench/NOTES.md 41).
 function family.default(problem, device)
-  local best_n2 = problem.op == "backward" and 11 or 12
+  local fwd = problem.op ~= "backward"
+  local best_n2 = fwd and 12 or 11
   return common.best(family, problem, device, function(params)
+    local n1 = n1_of(params)
     local d = math.abs(math.log(params.n2, 2) - best_n2)
-    return d * 100 + math.abs(params.tile - 16) + math.abs(params.threads_cols - 256) / 16
+    if fwd and n1 < 32 then d = d + 10 end
+    local tile = 16
+    if fwd then tile = math.max(16, math.min(32, 1024 // n1)) end
+    return d * 100 + math.abs(params.tile - tile) + math.abs(params.threads_cols - 256) / 16
       + math.abs(params.threads_rows - 512) / 16 + (params.ws == "fp32" and 0 or 1000)
       + (params.group and 1000 or 0) + (params.order == "head" and 1000 or 0)
   end)
