@@ -319,8 +319,11 @@ static __device__ __forceinline__ col_block col_block_of() {
 // The rows in the order the candidate runs them (README, "Row groups and order"): row x of
 // the order (x = row0 + the launch's row) is row (x % major) H + x / major of u, the gates
 // and y; major is B when a head's rows run one after another (order "head"), else 1.
+// (In 32 bits: the launcher refuses head-major rows past 2^32, and a 64-bit division's
+// subroutine would hold registers in every pass.)
 static __device__ __forceinline__ long long row_at(long long x, int major, int H) {
-  return major == 1 ? x : (x % major) * H + x / major;
+  const unsigned ux = (unsigned)x, um = (unsigned)major;
+  return major == 1 ? x : (long long)(ux % um) * H + ux / um;
 }
 
 ${fft_cols_fwd}

@@ -36,7 +36,8 @@
  *   row_order (optional, written only when "head"): "rows" (the default) runs the rows in
  *   memory order; "head" runs a head's B rows one after another: row x of the order is row
  *   (x % B) * H + x / B of u, the gates and y. The scalar `major` (int) is B for "head" and
- *   1 for "rows", so that a kernel maps x to (x % major) * H + x / major either way. */
+ *   1 for "rows", so that a kernel maps x to (x % major) * H + x / major either way (in 32
+ *   bits: the launcher refuses head-major rows past 2^32 - 1). */
 #ifndef FC_KERNEL_H
 #define FC_KERNEL_H
 

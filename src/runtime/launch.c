@@ -143,6 +143,9 @@ static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, in
   ints[FC_ARG_F] = (int)s->p.freq_keep;
   ints[FC_ARG_N] = (int)s->N;
   ints[FC_ARG_MAJOR] = mf->row_head ? (int)s->p.batch : 1;
+  if (mf->row_head && s->rows > (int64_t)UINT32_MAX) /* kernels map head-major rows in 32 bits */
+    return fc_fail(e, FFTCONV_ERR_UNSUPPORTED, "row_order head: B*H = %" PRId64 " rows, at most "
+                   "2^32 - 1 (a candidate in memory order has no such limit)", s->rows);
   /* prepare launches run over the heads once; the others in row groups when there are any */
   int grouped = mf->row_group > 0 &&
                 (only >= 0 ? (int)mf->launch[only].phase : phase) != (int)FC_PHASE_PREPARE;
