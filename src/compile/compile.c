@@ -533,42 +533,34 @@ static void compile_pool(const char *const *sources, const char *const *names, i
 int fc_compile_all(const char *const *sources, const char *const *names, int n,
                    const char *arch, int jobs, fc_binary *bins, fftconv_status *st) {
   /* Sources whose code is the same (candidates that differ only in what the launcher does,
-     such as monarch_long's row groups) are compiled once and the binary copied. */
-  int *first = n > 0 ? malloc((size_t)n * sizeof *first) : NULL;
-  uint64_t *h = n > 0 ? malloc((size_t)n * sizeof *h) : NULL;
-  const char **us = n > 0 ? malloc((size_t)n * sizeof *us) : NULL;
-  const char **un = n > 0 ? malloc((size_t)n * sizeof *un) : NULL;
-  fc_binary *ub = n > 0 ? calloc((size_t)n, sizeof *ub) : NULL;
-  fftconv_status *ust = n > 0 ? calloc((size_t)n, sizeof *ust) : NULL;
-  int nu = 0;
-  if (!first || !h || !us || !un || !ub || !ust) { /* no memory to share: compile each */
-    free(first), free(h), free(us), free(un), free(ub), free(ust);
+     such as monarch_long's row groups) are compiled once and the binary copied: source i is
+     unique source of[i], whose first source is first[j]. */
+  size_t m = n > 0 ? (size_t)n : 1;
+  int *of = malloc(m * sizeof *of), *first = malloc(m * sizeof *first), nu = 0;
+  uint64_t *h = malloc(m * sizeof *h);
+  const char **us = calloc(m, sizeof *us), **un = calloc(m, sizeof *un);
+  fc_binary *ub = calloc(m, sizeof *ub);
+  fftconv_status *ust = calloc(m, sizeof *ust);
+  if (!of || !first || !h || !us || !un || !ub || !ust) { /* no memory to share: each alone */
     compile_pool(sources, names, n, arch, jobs, bins, st);
   } else {
-    int *uof = first; /* reused below: unique j -> its index, then first[i] */
-    int *slot = malloc((size_t)n * sizeof *slot);
     for (int i = 0; i < n; i++) {
       const char *c = code_of(sources[i]);
       h[i] = fc_hash64(FC_HASH64_INIT, c, strlen(c));
       int j = 0;
-      for (; slot && j < nu; j++)
-        if (h[uof[j]] == h[i] && !strcmp(code_of(sources[uof[j]]), c)) break;
-      if (!slot || j == nu) {
-        if (slot) uof[nu] = i;
-        us[nu] = sources[i], un[nu] = names[i];
-        j = nu++;
-      }
-      if (slot) slot[i] = j;
+      while (j < nu && (h[first[j]] != h[i] || strcmp(code_of(sources[first[j]]), c))) j++;
+      if (j == nu) first[nu] = i, us[nu] = sources[i], un[nu++] = names[i];
+      of[i] = j;
     }
     compile_pool(us, un, nu, arch, jobs, ub, ust);
     for (int i = 0; i < n; i++) {
-      int j = slot ? slot[i] : i;
+      int j = of[i];
       fc_err e = {{0}};
-      if (!slot || uof[j] == i) bins[i] = ub[j], st[i] = ust[j];
+      if (first[j] == i) bins[i] = ub[j], st[i] = ust[j]; /* the first takes the binary */
       else st[i] = fc_binary_copy(&ub[j], &bins[i], &e) != FFTCONV_OK ? FFTCONV_ERR_NOMEM : ust[j];
     }
-    free(slot), free(first), free(h), free(us), free(un), free(ub), free(ust);
   }
+  free(of), free(first), free(h), free(us), free(un), free(ub), free(ust);
   int failed = 0;
   for (int i = 0; i < n; i++) failed += st[i] != FFTCONV_OK;
   return failed;

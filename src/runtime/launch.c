@@ -149,14 +149,12 @@ static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, in
   /* prepare launches run over the heads once; the others in row groups when there are any */
   int grouped = mf->row_group > 0 &&
                 (only >= 0 ? (int)mf->launch[only].phase : phase) != (int)FC_PHASE_PREPARE;
-  const int64_t group = grouped ? mf->row_group : (s->rows > 0 ? s->rows : 1);
-  for (int64_t row0 = 0; row0 == 0 || row0 < s->rows; row0 += group) {
+  const int64_t group = grouped ? mf->row_group : s->rows;
+  int64_t row0 = 0;
+  do { /* once without groups */
     fc_shape gs = *s;
-    long long rows = s->rows, first = row0;
-    if (grouped) {
-      rows = s->rows - row0 < group ? s->rows - row0 : group;
-      gs.rows = rows;
-    }
+    long long first = row0, rows = s->rows - row0 < group ? s->rows - row0 : group;
+    gs.rows = rows;
     for (int i = 0; i < mf->nlaunch; i++) {
       const fc_launch *l = &mf->launch[i];
       if (only >= 0 ? i != only : (int)l->phase != phase) continue;
@@ -194,8 +192,8 @@ static fftconv_status run_launches(const fc_manifest *mf, const fc_module *m, in
       }
       if (r != CUDA_SUCCESS) return fc_cuda_check(r, what, e);
     }
-    if (!grouped) break;
-  }
+    row0 += group;
+  } while (grouped && row0 < s->rows);
   return FFTCONV_OK;
 }
 
