@@ -326,6 +326,16 @@ static __device__ __forceinline__ long long row_at(long long x, int major, int H
   return major == 1 ? x : (long long)(ux % um) * H + ux / um;
 }
 
+// A column block's pair (rows 2p and 2p + 1 of the launch, p = cb.r): the first's row r0 in
+// u, the gates and y, the second's distance from it (d1), and whether it exists.
+struct col_pair { long long r0, d1; bool two; };
+static __device__ __forceinline__ col_pair col_pair_of(long long p, long long rows,
+                                                       long long row0, int major, int H) {
+  const bool two = 2 * p + 1 < rows;
+  const long long r0 = row_at(row0 + 2 * p, major, H);
+  return col_pair{r0, two ? row_at(row0 + 2 * p + 1, major, H) - r0 : 1, two};
+}
+
 ${fft_cols_fwd}
 
 ${fft_cols_inv}
@@ -570,11 +580,9 @@ fftconv_cols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre, ws_t 
                  long long rows, long long row0, int major, int H, int L) {
   extern __shared__ cf s[];
   const col_block cb = col_block_of();
-  const bool two = 2 * cb.r + 1 < rows;
-  const long long r0 = row_at(row0 + 2 * cb.r, major, H);
-  const long long d1 = two ? row_at(row0 + 2 * cb.r + 1, major, H) - r0 : 1;
+  const col_pair pr = col_pair_of(cb.r, rows, row0, major, H);
   const int c0 = cb.c0;
-  load_cols<TILE, TC>(s, u, pre, r0, two, c0, L, d1);
+  load_cols<TILE, TC>(s, u, pre, pr.r0, pr.two, c0, L, pr.d1);
   __syncthreads();
   fft_cols_fwd(s);
   ws_t *zp = z + cb.r * N;
@@ -587,7 +595,7 @@ fftconv_cols_fwd(const io_t *__restrict__ u, const io_t *__restrict__ pre, ws_t 
 // Pass B: workspace rows a = blockIdx.y and b = N1 - a (b = a for a = 0 and N1/2) of pair p:
 // N2-point DFTs, the spectra of the two real rows separated and multiplied by their heads'
 // filters, inverse DFTs, back in place. Rows are counted from row0, the first of the row
-// group (0 without one): a row's head is (row0 + r) % H.
+// group (0 without one): a row's head is row_at(row0 + r) % H.
 extern "C" __global__ void __launch_bounds__(TR)
 fftconv_rows(const cf *__restrict__ k_hat, ws_t *__restrict__ z, long long rows, long long row0,
              int major, int H) {
@@ -619,15 +627,13 @@ fftconv_cols_inv(const ws_t *__restrict__ z, const io_t *__restrict__ post, io_t
                  long long rows, long long row0, int major, int H, int L) {
   extern __shared__ cf s[];
   const col_block cb = col_block_of();
-  const bool two = 2 * cb.r + 1 < rows;
-  const long long r0 = row_at(row0 + 2 * cb.r, major, H);
-  const long long d1 = two ? row_at(row0 + 2 * cb.r + 1, major, H) - r0 : 1;
+  const col_pair pr = col_pair_of(cb.r, rows, row0, major, H);
   const int c0 = cb.c0;
   const ws_t *zp = z + cb.r * N;
   load_ws_cols(s, zp, c0);
   __syncthreads();
   fft_cols_inv(s);
-  store_cols<TILE, TC>(s, post, y, r0, two, c0, L, d1);
+  store_cols<TILE, TC>(s, post, y, pr.r0, pr.two, c0, L, pr.d1);
 }
 @ end
 

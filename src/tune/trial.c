@@ -36,7 +36,7 @@ int fc_trial_verify(fftconv_ctx *ctx, int op, const fftconv_problem *mini, fc_te
   if (st != FFTCONV_OK) snprintf(e.msg, sizeof e.msg, "%s", fftconv_ctx_error(ctx));
   /* A row group is as large as the L2 cache holds, more rows than the miniature has: the
      miniature runs in groups of 4 rows (the last fewer) instead, so that the grouped launches
-     (the row buffers moved, row0, the workspace reused) are what is verified. */
+     (rows and row0 a group's, the workspace reused) are what is verified. */
   if (st == FFTCONV_OK && vp->manifest.row_group > VERIFY_GROUP)
     vp->manifest.row_group = VERIFY_GROUP;
   if (st == FFTCONV_OK) st = fc_verify_plan(vp, small, &r->err, &e);
